@@ -1,0 +1,71 @@
+// Shared test helpers: waiting on events and processes, never on fixed sleeps.
+const { once } = require('events');
+const fs = require('fs');
+const path = require('path');
+const { spawn } = require('child_process');
+
+const fixture = (name) => path.join(__dirname, 'fixtures', name);
+
+/** Resolves with the args of the next `event`, or rejects after `ms`. */
+function next(emitter, event, ms = 10000) {
+  return once(emitter, event, { signal: AbortSignal.timeout(ms) });
+}
+
+/** Collects every emission of `event` into an array. */
+function record(emitter, event) {
+  const seen = [];
+  emitter.on(event, (...args) => seen.push(args));
+  return seen;
+}
+
+/** True while `pid` exists and is not a zombie. */
+function isAlive(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** Polls `check` until it returns true; rejects after `ms`. */
+async function until(check, ms = 10000, what = 'condition') {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** Runs a node script; resolves with {code, signal, stdout, stderr} once it exits. */
+function runNode(args, { timeout = 20000, env = process.env, onLine } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let partial = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+      if (onLine) {
+        partial += d;
+        let nl;
+        while ((nl = partial.indexOf('\n')) >= 0) {
+          onLine(partial.slice(0, nl), child);
+          partial = partial.slice(nl + 1);
+        }
+      }
+    });
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`node ${args.join(' ')} timed out\nstdout: ${stdout}\nstderr: ${stderr}`));
+    }, timeout);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr, child });
+    });
+  });
+}
+
+module.exports = { fixture, next, record, isAlive, until, runNode };

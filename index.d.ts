@@ -1,0 +1,526 @@
+/**
+ * forever-native: a drop-in replacement for `forever-monitor` 3.0.3 whose supervisor core
+ * is written in Rust.
+ *
+ * Hand-written declarations for the public API of `index.js`. The generated declarations
+ * of the native half live in `binding.d.ts` and are not part of the public API.
+ */
+
+/// <reference types="node" />
+
+import { EventEmitter } from 'events';
+
+/**
+ * Environment variables for the child. Numbers and booleans are converted to strings;
+ * `undefined` values are skipped. Keys must be non-empty and hold no `=` or null byte.
+ */
+export type MonitorEnv = Record<string, string | number | boolean | undefined>;
+
+/**
+ * A word for all three standard streams at once, as in `child_process.spawn`.
+ * `'overlapped'` behaves like `'pipe'` outside Windows.
+ */
+export type StdioWord = 'pipe' | 'inherit' | 'ignore' | 'overlapped';
+
+/**
+ * One standard stream: a word, a file descriptor of the parent (an integer >= 0), or
+ * `null`/`undefined` for the default (`'pipe'`). `'ipc'` and streams are not supported.
+ */
+export type StdioEntry = StdioWord | number | null | undefined;
+
+/**
+ * The child's standard streams: one word for all three, or an array of up to three
+ * entries (stdin, stdout, stderr). Entries after the third may only be `'ignore'`,
+ * `null` or `undefined`: only the three standard streams are connected.
+ */
+export type StdioOption =
+  | StdioWord
+  | readonly [
+      stdin?: StdioEntry,
+      stdout?: StdioEntry,
+      stderr?: StdioEntry,
+      ...extra: Array<'ignore' | null | undefined>,
+    ];
+
+/** What a `parser` returns: the program to run and its arguments. */
+export interface ParsedCommand {
+  /** The program to run (a non-empty string). */
+  command: string;
+  /** Its arguments. */
+  args: string[];
+}
+
+/**
+ * Turns the monitor's `command` and `args` into the program to run. The default is
+ * {@link Monitor.parseCommand}. Returning anything but a {@link ParsedCommand} (`false`
+ * included) makes `start()` emit a `TypeError` as `'error'`; a thrown error is emitted
+ * wrapped, with the original as `cause`.
+ */
+export type CommandParser = (command: string, args: string[]) => ParsedCommand | false;
+
+/**
+ * The options passed along to spawning the child (forever-monitor's "all or nothing
+ * options passed along to `child_process.spawn`"). The monitor fills in `cwd` and `env`
+ * on this object when it starts the child.
+ */
+export interface SpawnWith {
+  /** Working directory of the child. Default: the monitor's `cwd`. */
+  cwd?: string | undefined;
+  /**
+   * The child's environment. Overwritten on every start with the host's environment,
+   * less `hideEnv`, plus the `env` option.
+   */
+  env?: MonitorEnv | undefined;
+  /** User id to run the child as (an integer from 0 to 4294967295). */
+  uid?: number | undefined;
+  /** Group id to run the child as (an integer from 0 to 4294967295). */
+  gid?: number | undefined;
+  /** Runs the child in a new session, detached from the monitor's. Default: `false`. */
+  detached?: boolean | undefined;
+  /**
+   * Runs the command line through a shell: `true` for `/bin/sh`, or the shell's path.
+   * The command and its arguments are joined with spaces and passed as `-c <line>`.
+   */
+  shell?: boolean | string | undefined;
+  /** The `argv[0]` the child sees. Default: the command. */
+  argv0?: string | undefined;
+  /** The child's standard streams, unless the `stdio` option is set. Default: `'pipe'`. */
+  stdio?: StdioOption | undefined;
+}
+
+/** forever-monitor's options for a {@link Monitor}. Every field is optional. */
+export interface MonitorOptions {
+  /** Silences the child's stdout and stderr in the parent process. Default: `false`. */
+  silent?: boolean | undefined;
+  /** Custom uid for this forever process. Default: 4 random characters. */
+  uid?: string | number | undefined;
+  /** An id for this process, reported in `data.id`. Default: `false`. */
+  id?: string | undefined;
+  /** Path of a pid file for the process, reported in `data.pidFile`. */
+  pidFile?: string | undefined;
+  /**
+   * The maximum number of times the script runs (a number >= 0); once the child has run
+   * this often it is not restarted. Default: unlimited.
+   */
+  max?: number | undefined;
+  /** Kills the child's whole process tree, not just the child. Default: `true`. */
+  killTree?: boolean | undefined;
+  /**
+   * Minimum uptime of a child in milliseconds; a child that exits sooner is "spinning".
+   * Default: `0`.
+   */
+  minUptime?: number | undefined;
+  /**
+   * Milliseconds to wait before restarting a spinning child. Without it (or with `0`) a
+   * spinning child is not restarted.
+   */
+  spinSleepTime?: number | undefined;
+  /**
+   * Program to run the script with; may hold arguments of its own after a space (see
+   * {@link Monitor.parseCommand}). Default: `process.execPath`.
+   */
+  command?: string | undefined;
+  /**
+   * Arguments passed after the script. Numbers and booleans are converted to strings.
+   * Default: `[]`.
+   */
+  args?: ReadonlyArray<string | number | boolean> | undefined;
+  /**
+   * Arguments passed after the script; used only when `args` is not set, and warns when set.
+   * @deprecated Use `args` instead.
+   */
+  options?: ReadonlyArray<string | number | boolean> | undefined;
+  /** Directory the script is in; the script's path is joined to it. */
+  sourceDir?: string | undefined;
+  /** Options passed along to spawning the child. */
+  spawnWith?: SpawnWith | undefined;
+  /** Extra environment variables for the child, on top of the host's (less `hideEnv`). */
+  env?: MonitorEnv | undefined;
+  /** Names of the host's environment variables the child must not inherit. */
+  hideEnv?: readonly string[] | undefined;
+  /** Working directory of the child. Default: `process.cwd()`. */
+  cwd?: string | undefined;
+  /**
+   * Turns `command` and `args` into the program to run.
+   * Default: {@link Monitor.parseCommand}.
+   */
+  parser?: CommandParser | undefined;
+  /**
+   * Milliseconds to wait after `killSignal` before killing with `SIGKILL`.
+   * Default: no escalation.
+   */
+  killTTL?: number | undefined;
+  /** Signal (name or number) that `kill()`, `stop()` and `restart()` send. Default: `'SIGKILL'`. */
+  killSignal?: NodeJS.Signals | number | undefined;
+  /**
+   * Checks that the script exists before the first start, when `command` is `node`.
+   * Default: `true`.
+   */
+  checkFile?: boolean | undefined;
+  /** The child's standard streams; overrides `spawnWith.stdio`. Default: `'pipe'`. */
+  stdio?: StdioOption | undefined;
+  /** Path to log output from the forever process (when daemonized); reported in `data.logFile`. */
+  logFile?: string | undefined;
+  /**
+   * Path to log output from the child's stdout.
+   *
+   * Not supported by this version: setting it throws a `RangeError` (`ERR_OUT_OF_RANGE`).
+   * The type is kept so that forever-monitor code compiles.
+   */
+  outFile?: string | undefined;
+  /**
+   * Path to log output from the child's stderr.
+   *
+   * Not supported by this version: setting it throws a `RangeError` (`ERR_OUT_OF_RANGE`).
+   * The type is kept so that forever-monitor code compiles.
+   */
+  errFile?: string | undefined;
+  /** Appends to `outFile`/`errFile` rather than truncating them. */
+  append?: boolean | undefined;
+  /**
+   * Restarts the child when watched files change.
+   *
+   * Not supported by this version: `true` throws a `RangeError` (`ERR_OUT_OF_RANGE`); only
+   * `false` is accepted. The type is kept so that forever-monitor code compiles.
+   */
+  watch?: boolean | undefined;
+  /** Directory, or directories, to watch. Default: `sourceDir`. */
+  watchDirectory?: string | string[] | undefined;
+  /** Whether to ignore files starting with a `.` when watching. Default: `true`. */
+  watchIgnoreDotFiles?: boolean | undefined;
+  /** Glob patterns of files to ignore when watching. Default: `[]`. */
+  watchIgnorePatterns?: string[] | undefined;
+  /** Polls for changes when watching, rather than using file system events. */
+  usePolling?: boolean | undefined;
+  /** Milliseconds between polls when `usePolling` is set. */
+  pollingInterval?: number | undefined;
+  /**
+   * Spawns the child with an IPC channel, for `send()` and `'message'`.
+   *
+   * Not supported by this version: `true` throws a `RangeError` (`ERR_OUT_OF_RANGE`); only
+   * `false` is accepted. The type is kept so that forever-monitor code compiles.
+   */
+  fork?: boolean | undefined;
+}
+
+/** forever-monitor's snapshot of a monitor and its child (`monitor.data`). */
+export interface MonitorData {
+  /** When the child started (ms since the epoch); `undefined` before the first start. */
+  ctime: number | undefined;
+  /** The program run. */
+  command: string;
+  /** The script (the first argument), relative to `sourceDir` when that is set. */
+  file: string;
+  /** The pid of the process running the monitor. */
+  foreverPid: number;
+  /** The `logFile` option. */
+  logFile: string | undefined;
+  /** The arguments after the script. */
+  args: string[];
+  /** The child's pid; `undefined` before the first start. */
+  pid: number | undefined;
+  /** The `silent` option. */
+  silent: boolean;
+  /** The monitor's uid. */
+  uid: string | number;
+  /** The `id` option, or `false`. */
+  id: string | false;
+  /** The options the child is spawned with. */
+  spawnWith: SpawnWith;
+  /** Whether the child is running; `undefined` before the first start. */
+  running: boolean | undefined;
+  /** How many times the child has exited. */
+  restarts: number;
+  /** Whether the monitor runs in the cluster's primary; `undefined` before the first start. */
+  isMaster: boolean | undefined;
+  /** The `pidFile` option, when set. */
+  pidFile?: string;
+  /** The `outFile` option, when set. */
+  outFile?: string;
+  /** The `errFile` option, when set. */
+  errFile?: string;
+  /** The `env` option, when set. */
+  env?: MonitorEnv;
+  /** The working directory of the child. */
+  cwd?: string;
+  /** The `sourceDir` option, when set. */
+  sourceDir?: string;
+}
+
+/**
+ * An error emitted as `'error'`. Failures of system calls (spawning, signalling) carry
+ * Node's `code` (`'ENOENT'`, …), `errno`, `syscall` and `path`; option errors carry
+ * `code`s such as `'ERR_INVALID_ARG_TYPE'`.
+ */
+export interface MonitorError extends Error {
+  /** Node's error code, such as `'ENOENT'` or `'ERR_OUT_OF_RANGE'`. */
+  code?: string;
+  /** The (negative) errno of a failed system call. */
+  errno?: number;
+  /** The failed system call. */
+  syscall?: string;
+  /** The path or command involved. */
+  path?: string;
+  /** The error a `parser` threw. */
+  cause?: unknown;
+}
+
+/** The child as forever-monitor users see it: `monitor.child`. */
+export interface ChildProcessHandle {
+  /** The child's process id. */
+  readonly pid: number;
+  /**
+   * Sends `signal` (default `'SIGTERM'`) to the child alone; returns whether it was sent.
+   * Throws for an unknown signal.
+   */
+  kill(signal?: NodeJS.Signals | number): boolean;
+}
+
+/** The payload of `'watch:restart'`. */
+export interface WatchRestartEvent {
+  /** The file that changed. */
+  file: string;
+  /** Its stats, when the watcher reports them. */
+  stat?: unknown;
+}
+
+/** The payload of `'watch:error'`. */
+export interface WatchErrorEvent {
+  /** What failed. */
+  message: string;
+  /** The underlying error's message. */
+  error: string;
+}
+
+/** A listener of any event (Node's `EventEmitter` listener type). */
+export type AnyListener = (...args: any[]) => void;
+
+/** The events of a {@link Monitor} and their listeners' arguments. */
+export interface MonitorEvents {
+  /** The child started. */
+  start: [monitor: Monitor, data: MonitorData];
+  /** The child started again. */
+  restart: [monitor: Monitor, data: MonitorData];
+  /** The child exited and will not be restarted; `spinning` if it lived less than `minUptime`. */
+  exit: [monitor: Monitor, spinning: boolean];
+  /** The child exited (every time): its exit code, or the signal that ended it. */
+  'exit:code': [code: number | null, signal: NodeJS.Signals | null];
+  /** The child was stopped by `stop()` or `kill(true)`. */
+  stop: [childData: MonitorData];
+  /** Something failed: starting, killing, restarting or sending. */
+  error: [err: MonitorError];
+  /** Output of the child on stdout. */
+  stdout: [data: Buffer];
+  /** Output of the child on stderr. */
+  stderr: [data: Buffer];
+  /** A watched file changed (never emitted by this version: `watch` is not supported). */
+  'watch:restart': [info: WatchRestartEvent];
+  /** Watching failed (never emitted by this version: `watch` is not supported). */
+  'watch:error': [info: WatchErrorEvent];
+  /** A message from the child (never emitted by this version: `fork` is not supported). */
+  message: [message: unknown];
+  /** `EventEmitter`: a listener is about to be added. */
+  newListener: [eventName: string | symbol, listener: AnyListener];
+  /** `EventEmitter`: a listener was removed. */
+  removeListener: [eventName: string | symbol, listener: AnyListener];
+}
+
+/** An event name that is not one of {@link MonitorEvents}. */
+export type OtherEvent<E extends string | symbol> = Exclude<E, keyof MonitorEvents>;
+
+/**
+ * Runs a script and restarts it when it exits, as forever-monitor's `Monitor` does.
+ * Spawning, waiting, restarting, killing and output happen in the Rust core, off the
+ * JavaScript thread.
+ */
+export declare class Monitor extends EventEmitter {
+  /**
+   * Creates a monitor; call `start()` to run the child.
+   * @param script the script to run (with `command`, `node` by default), or a whole argv
+   *   whose first entry is the program
+   * @param options forever-monitor's options
+   * @throws {TypeError | RangeError} for an invalid script or option
+   */
+  constructor(script: string | readonly string[], options?: MonitorOptions);
+
+  /**
+   * forever-monitor's default parser: splits `command` at its first unescaped space, so
+   * `'node --expose-gc'` runs `node` with `--expose-gc` before `args`. Returns `false`
+   * when `command` cannot be split (an empty string).
+   */
+  static parseCommand(command: string, args: string[]): ParsedCommand | false;
+
+  /** Silences the child's output in the parent process. */
+  silent: boolean;
+  /** Kills the child's whole process tree. */
+  killTree: boolean;
+  /** The uid of this forever process. */
+  uid: string | number;
+  /** The `id` option, or `false`. */
+  id: string | false;
+  /** The `pidFile` option. */
+  pidFile: string | undefined;
+  /** The maximum number of runs; `undefined` for unlimited. */
+  max: number | undefined;
+  /** Milliseconds before escalating a kill to `SIGKILL`. */
+  killTTL: number | undefined;
+  /** The signal `kill()` sends, as given (default `'SIGKILL'`). */
+  killSignal: NodeJS.Signals | number;
+  /** Whether the script was found to exist (see `checkFile`). */
+  childExists: boolean;
+  /** Checks that the script exists before the first start. */
+  checkFile: boolean;
+  /** How many times the child has exited. */
+  times: number;
+  /** Where warnings go; `console.error`. */
+  warn: (message?: unknown, ...optionalParams: unknown[]) => void;
+  /** The `logFile` option. */
+  logFile: string | undefined;
+  /** The `outFile` option (always `undefined` in this version). */
+  outFile: string | undefined;
+  /** The `errFile` option (always `undefined` in this version). */
+  errFile: string | undefined;
+  /** The `append` option. */
+  append: boolean | undefined;
+  /** The `usePolling` option. */
+  usePolling: boolean | undefined;
+  /** The `pollingInterval` option. */
+  pollingInterval: number | undefined;
+  /** The parser that turns `command` and `args` into the program to run. */
+  parser: CommandParser;
+  /** Minimum uptime of a child in milliseconds. */
+  minUptime: number;
+  /** Milliseconds to wait before restarting a spinning child; `null` not to restart it. */
+  spinSleepTime: number | null;
+  /** The program to run. */
+  command: string;
+  /** Its arguments: the script first. */
+  args: string[];
+  /** The options the child is spawned with. */
+  spawnWith: SpawnWith;
+  /** The `sourceDir` option. */
+  sourceDir: string | undefined;
+  /** Whether the child has an IPC channel; always `false` in this version. */
+  fork: false;
+  /** The working directory of the child. */
+  cwd: string;
+  /** Names of the host's environment variables the child does not inherit. */
+  hideEnv: string[];
+  /** The `env` option, as given; absent when it was not set. */
+  env?: MonitorEnv;
+  /** The `stdio` option, or `null`. */
+  stdio: StdioOption | null;
+  /** Whether to ignore files starting with a `.` when watching. */
+  watchIgnoreDotFiles: boolean;
+  /** Patterns of files to ignore when watching. */
+  watchIgnorePatterns: string[];
+  /** Directory, or directories, to watch: `watchDirectory` or `sourceDir`. */
+  watchDirectory: string | string[] | undefined;
+  /** Whether the child is running; `undefined` before the first start. */
+  running?: boolean;
+  /** The current (or last) child; `undefined` before the first start. */
+  child?: ChildProcessHandle;
+  /** When the child started (ms since the epoch); `undefined` before the first start. */
+  ctime?: number;
+  /** Whether the monitor runs in the cluster's primary; set by `start()`. */
+  isMaster?: boolean;
+  /** The last snapshot taken by reading `data`. */
+  childData?: MonitorData;
+  /** A fresh snapshot of this monitor and its child (also stored as `childData`). */
+  readonly data: MonitorData;
+  /** `null`, so `util.inspect` does not call a method of that name (as forever-monitor). */
+  inspect: null;
+
+  /**
+   * Starts the child. `'start'` (or `'restart'`) follows asynchronously; failures arrive
+   * as `'error'`.
+   * @param restart report the start as a restart (and start even when running)
+   */
+  start(restart?: boolean): this;
+  /** Stops the child and its tree; it is not restarted. `'stop'` follows. */
+  stop(): this;
+  /** Restarts the child (starts it when not running). */
+  restart(): this;
+  /**
+   * Kills the child with `killSignal` (its whole tree unless `killTree: false`); it is
+   * restarted unless `forceStop`. Emits `'error'` when not running.
+   * @param forceStop also end supervision (as `stop()`)
+   */
+  kill(forceStop?: boolean): this;
+  /**
+   * Sends a message to the child. Not supported in this version (there is no IPC channel
+   * without `fork`): emits forever-monitor's `'error'` when not running, else does nothing.
+   */
+  send(message?: unknown): this;
+  /** The monitor as JSON. */
+  toString(): string;
+
+  /** Adds a listener of a monitor event. */
+  on<K extends keyof MonitorEvents>(event: K, listener: (...args: MonitorEvents[K]) => void): this;
+  /** Adds a listener of any other event. */
+  on<E extends string | symbol>(event: OtherEvent<E>, listener: AnyListener): this;
+
+  /** Adds a one-time listener of a monitor event. */
+  once<K extends keyof MonitorEvents>(event: K, listener: (...args: MonitorEvents[K]) => void): this;
+  /** Adds a one-time listener of any other event. */
+  once<E extends string | symbol>(event: OtherEvent<E>, listener: AnyListener): this;
+
+  /** Adds a listener of a monitor event (alias of `on`). */
+  addListener<K extends keyof MonitorEvents>(event: K, listener: (...args: MonitorEvents[K]) => void): this;
+  /** Adds a listener of any other event (alias of `on`). */
+  addListener<E extends string | symbol>(event: OtherEvent<E>, listener: AnyListener): this;
+
+  /** Adds a listener of a monitor event before the others. */
+  prependListener<K extends keyof MonitorEvents>(event: K, listener: (...args: MonitorEvents[K]) => void): this;
+  /** Adds a listener of any other event before the others. */
+  prependListener<E extends string | symbol>(event: OtherEvent<E>, listener: AnyListener): this;
+
+  /** Adds a one-time listener of a monitor event before the others. */
+  prependOnceListener<K extends keyof MonitorEvents>(event: K, listener: (...args: MonitorEvents[K]) => void): this;
+  /** Adds a one-time listener of any other event before the others. */
+  prependOnceListener<E extends string | symbol>(event: OtherEvent<E>, listener: AnyListener): this;
+
+  /** Removes a listener of a monitor event. */
+  off<K extends keyof MonitorEvents>(event: K, listener: (...args: MonitorEvents[K]) => void): this;
+  /** Removes a listener of any other event. */
+  off<E extends string | symbol>(event: OtherEvent<E>, listener: AnyListener): this;
+
+  /** Removes a listener of a monitor event (alias of `off`). */
+  removeListener<K extends keyof MonitorEvents>(event: K, listener: (...args: MonitorEvents[K]) => void): this;
+  /** Removes a listener of any other event (alias of `off`). */
+  removeListener<E extends string | symbol>(event: OtherEvent<E>, listener: AnyListener): this;
+
+  /** Emits a monitor event; returns whether it had listeners. */
+  emit<K extends keyof MonitorEvents>(event: K, ...args: MonitorEvents[K]): boolean;
+  /** Emits any other event; returns whether it had listeners. */
+  emit<E extends string | symbol>(event: OtherEvent<E>, ...args: any[]): boolean;
+}
+
+/**
+ * Creates a monitor and starts it, as forever-monitor's `start()` does. Sets
+ * `options.uid` when it is not set.
+ * @param script the script to run, or a whole argv whose first entry is the program
+ * @param options forever-monitor's options
+ * @throws {TypeError | RangeError} for an invalid script or option
+ */
+export declare function start(script: string | readonly string[], options?: MonitorOptions): Monitor;
+
+/**
+ * Sends `signal` (default `'SIGKILL'`) to `pid`, and with `killTree` to all its
+ * descendants. `callback` runs once the signals are sent.
+ * @param pid a positive integer, or a string of digits
+ * @throws {TypeError} for an invalid pid
+ * @throws {TypeError | RangeError} for an unknown signal
+ */
+export declare function kill(
+  pid: number | string,
+  killTree?: boolean,
+  signal?: NodeJS.Signals | number,
+  callback?: () => void,
+): void;
+
+/** Whether a process with this pid exists (and may be signalled); `false` for no pid. */
+export declare function checkProcess(pid: number | string | undefined | null): boolean;
+
+/** The version of forever-native. */
+export declare const version: string;

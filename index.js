@@ -1,0 +1,628 @@
+'use strict';
+/**
+ * forever-native: forever-monitor's API over a Rust supervisor core.
+ *
+ * This file validates and normalises options (so the core only sees clean, typed input),
+ * keeps forever-monitor's instance fields and events, and mirrors the core's state from
+ * the events it sends. Spawning, waiting, restarting, killing and output all happen in
+ * the core (src/), off the JS thread.
+ */
+
+const { EventEmitter } = require('events');
+const fs = require('fs');
+const path = require('path');
+
+const version = require('./package.json').version;
+
+let binding = null;
+function native() {
+  // Loaded on first use, so require('forever-native') stays cheap.
+  if (binding === null) binding = require('./binding.js');
+  return binding;
+}
+
+let signalNumbers = null;
+function signals() {
+  if (signalNumbers === null) signalNumbers = require('os').constants.signals;
+  return signalNumbers;
+}
+
+const describe = (value) => {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'function') return 'a function';
+  if (typeof value === 'symbol') return value.toString();
+  if (typeof value === 'bigint') return `${value}n`;
+  if (Array.isArray(value)) return 'an array';
+  if (value === null) return 'null';
+  if (typeof value === 'object') return 'an object';
+  return String(value);
+};
+
+function typeError(name, expected, value) {
+  const err = new TypeError(`The "${name}" option must be ${expected}. Received ${describe(value)}`);
+  err.code = 'ERR_INVALID_ARG_TYPE';
+  return err;
+}
+
+function rangeError(name, expected, value) {
+  const err = new RangeError(`The "${name}" option must be ${expected}. Received ${describe(value)}`);
+  err.code = 'ERR_OUT_OF_RANGE';
+  return err;
+}
+
+const isSet = (value) => value !== undefined && value !== null;
+
+function checkString(name, value, { empty = false } = {}) {
+  if (typeof value !== 'string') throw typeError(name, 'a string', value);
+  if (!empty && value.length === 0) throw rangeError(name, 'a non-empty string', value);
+  if (value.includes('\u0000')) throw rangeError(name, 'a string without null bytes', value);
+  return value;
+}
+
+function checkBoolean(name, value) {
+  if (typeof value !== 'boolean') throw typeError(name, 'a boolean', value);
+  return value;
+}
+
+function checkMillis(name, value) {
+  if (typeof value !== 'number') throw typeError(name, 'a number of milliseconds', value);
+  if (!Number.isFinite(value) || value < 0) {
+    throw rangeError(name, 'a finite number >= 0', value);
+  }
+  return value;
+}
+
+function checkId(name, value) {
+  if (!Number.isInteger(value)) throw typeError(name, 'an integer', value);
+  if (value < 0 || value > 0xffffffff) throw rangeError(name, 'an integer from 0 to 4294967295', value);
+  return value;
+}
+
+function checkSignal(name, value) {
+  if (typeof value === 'number') {
+    if (Number.isInteger(value) && Object.values(signals()).includes(value)) return value;
+    throw rangeError(name, 'a signal name or number', value);
+  }
+  if (typeof value !== 'string') throw typeError(name, 'a signal name such as "SIGTERM"', value);
+  const number = Object.prototype.hasOwnProperty.call(signals(), value) ? signals()[value] : undefined;
+  if (number === undefined) throw rangeError(name, 'a signal name such as "SIGTERM"', value);
+  return number;
+}
+
+function checkStrings(name, value) {
+  if (!Array.isArray(value)) throw typeError(name, 'an array of strings', value);
+  return value.map((item, i) => {
+    if (typeof item === 'number' || typeof item === 'boolean') return String(item);
+    return checkString(`${name}[${i}]`, item, { empty: true });
+  });
+}
+
+function checkEnv(name, value) {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw typeError(name, 'an object of strings', value);
+  }
+  const env = {};
+  for (const key of Object.keys(value)) {
+    const v = value[key];
+    if (v === undefined) continue;
+    if (key.includes('\u0000') || key.includes('=') || key === '') {
+      throw rangeError(`${name}`, 'an object whose keys are non-empty and hold no "=" or null byte', key);
+    }
+    if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') {
+      const s = String(v);
+      if (s.includes('\u0000')) throw rangeError(`${name}.${key}`, 'a string without null bytes', v);
+      env[key] = s;
+    } else {
+      throw typeError(`${name}.${key}`, 'a string', v);
+    }
+  }
+  return env;
+}
+
+const STDIO_WORDS = new Set(['pipe', 'inherit', 'ignore', 'overlapped']);
+
+/** Normalises Node's `stdio` forms to three entries the core understands. */
+function normaliseStdio(name, value) {
+  if (typeof value === 'string') {
+    if (!STDIO_WORDS.has(value)) {
+      if (value === 'ipc') throw rangeError(name, '"pipe", "inherit" or "ignore" (IPC needs fork support)', value);
+      throw rangeError(name, '"pipe", "inherit", "ignore" or an array', value);
+    }
+    return [value, value, value];
+  }
+  if (!Array.isArray(value)) throw typeError(name, 'a string or an array', value);
+  const out = ['pipe', 'pipe', 'pipe'];
+  value.forEach((entry, i) => {
+    const where = `${name}[${i}]`;
+    if (!isSet(entry)) return;
+    if (i > 2) {
+      if (entry === 'ignore') return;
+      throw rangeError(where, 'undefined, null or "ignore" (only stdin, stdout and stderr are connected)', entry);
+    }
+    if (typeof entry === 'string' && STDIO_WORDS.has(entry)) out[i] = entry;
+    else if (Number.isInteger(entry) && entry >= 0) out[i] = String(entry);
+    else if (entry === 'ipc') throw rangeError(where, '"pipe", "inherit", "ignore" or a file descriptor (IPC needs fork support)', entry);
+    else throw typeError(where, '"pipe", "inherit", "ignore" or a file descriptor', entry);
+  });
+  return out;
+}
+
+/** forever-monitor's 4-character ids: base64 characters, no leading dash. */
+function randomString(length) {
+  const chars = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-';
+  let out = '';
+  for (let i = 0; i < length; i++) out += chars[Math.floor(Math.random() * 64)];
+  return out;
+}
+
+/**
+ * Builds an `Error` from a failure reported by the core, with Node's `code`, `errno`,
+ * `syscall` and `path` fields when it came from a system call.
+ */
+function toError(failure) {
+  const err = new Error(failure.message);
+  err.code = failure.code;
+  if (failure.errno !== undefined && failure.errno !== null) err.errno = failure.errno;
+  if (failure.syscall) err.syscall = failure.syscall;
+  if (failure.path) err.path = failure.path;
+  return err;
+}
+
+const NOT_RUNNING = 'Cannot stop process that is not running.';
+
+/**
+ * The child as forever-monitor users see it: `monitor.child.pid`, `monitor.child.kill()`.
+ */
+class ChildProcessHandle {
+  constructor(pid, monitor) {
+    /** The child's process id. */
+    this.pid = pid;
+    Object.defineProperty(this, '_monitor', { value: monitor, enumerable: false });
+  }
+
+  /** Sends `signal` (default `'SIGTERM'`) to the child alone; returns whether it was sent. */
+  kill(signal = 'SIGTERM') {
+    const number = checkSignal('signal', signal);
+    const native = this._monitor._native;
+    if (!native || this._monitor.child !== this) return false;
+    return native.signal(number) === null;
+  }
+}
+
+class Monitor extends EventEmitter {
+  /**
+   * @param {string|string[]} script the script to run, or a whole argv
+   * @param {object} [options] forever-monitor's options
+   */
+  constructor(script, options) {
+    super();
+    if (options === undefined || options === null) options = {};
+    if (typeof options !== 'object' || Array.isArray(options)) {
+      throw typeError('options', 'an object', options);
+    }
+    if (Array.isArray(script)) {
+      if (script.length === 0) throw rangeError('script', 'a path or a non-empty argv array', script);
+      checkStrings('script', script);
+      checkString('script[0]', script[0]);
+    } else {
+      checkString('script', script);
+    }
+
+    const o = options;
+    const opt = (name, check) => (isSet(o[name]) ? check(name, o[name]) : undefined);
+
+    this.silent = opt('silent', checkBoolean) || false;
+    this.killTree = opt('killTree', checkBoolean) !== false;
+    if (isSet(o.uid) && typeof o.uid !== 'string' && typeof o.uid !== 'number') {
+      throw typeError('uid', 'a string or a number', o.uid);
+    }
+    this.uid = o.uid || randomString(4);
+    this.id = o.id || false;
+    this.pidFile = opt('pidFile', checkString);
+    if (isSet(o.max)) {
+      if (typeof o.max !== 'number') throw typeError('max', 'a number', o.max);
+      if (Number.isNaN(o.max) || o.max < 0) throw rangeError('max', 'a number >= 0', o.max);
+    }
+    this.max = isSet(o.max) ? o.max : undefined;
+    this.killTTL = opt('killTTL', checkMillis);
+    this._killSignal = isSet(o.killSignal) ? checkSignal('killSignal', o.killSignal) : signals().SIGKILL;
+    this.killSignal = o.killSignal || 'SIGKILL';
+    this.childExists = false;
+    this.checkFile = opt('checkFile', checkBoolean) !== false;
+    this.times = 0;
+    this.warn = console.error;
+
+    this.logFile = opt('logFile', checkString);
+    this.outFile = opt('outFile', checkString);
+    this.errFile = opt('errFile', checkString);
+    if (this.outFile !== undefined || this.errFile !== undefined) {
+      throw rangeError(this.outFile !== undefined ? 'outFile' : 'errFile',
+        'unset: log files are not supported by this version of forever-native',
+        this.outFile !== undefined ? this.outFile : this.errFile);
+    }
+    this.append = opt('append', checkBoolean);
+    this.usePolling = o.usePolling;
+    this.pollingInterval = o.pollingInterval;
+
+    if (isSet(o.parser) && typeof o.parser !== 'function') throw typeError('parser', 'a function', o.parser);
+    this.parser = o.parser || Monitor.parseCommand;
+
+    this.minUptime = isSet(o.minUptime) ? checkMillis('minUptime', o.minUptime) : 0;
+    this.spinSleepTime = (isSet(o.spinSleepTime) ? checkMillis('spinSleepTime', o.spinSleepTime) : 0) || null;
+
+    if (isSet(o.options)) {
+      console.warn('options.options is deprecated. Use options.args instead.');
+    }
+
+    this.command = isSet(o.command) ? checkString('command', o.command) : process.execPath;
+    this.args = isSet(o.args) ? checkStrings('args', o.args) : isSet(o.options) ? checkStrings('options', o.options) : [];
+    if (isSet(o.spawnWith) && (typeof o.spawnWith !== 'object' || Array.isArray(o.spawnWith))) {
+      throw typeError('spawnWith', 'an object', o.spawnWith);
+    }
+    this.spawnWith = o.spawnWith || {};
+    checkSpawnWith(this.spawnWith);
+    this.sourceDir = opt('sourceDir', checkString);
+    if (isSet(o.fork) && o.fork !== false) {
+      throw rangeError('fork', 'false: IPC with the child is not supported by this version of forever-native', o.fork);
+    }
+    this.fork = false;
+    this.cwd = isSet(o.cwd) ? checkString('cwd', o.cwd) : process.cwd();
+    this.hideEnv = isSet(o.hideEnv) ? checkStrings('hideEnv', o.hideEnv) : [];
+    this._env = isSet(o.env) ? checkEnv('env', o.env) : {};
+    if (isSet(o.env)) this.env = o.env;
+    this._hideEnv = {};
+
+    this.stdio = isSet(o.stdio) ? o.stdio : null;
+    if (this.stdio !== null) normaliseStdio('stdio', this.stdio);
+
+    this.watchIgnoreDotFiles = o.watchIgnoreDotFiles !== false;
+    this.watchIgnorePatterns = o.watchIgnorePatterns || [];
+    this.watchDirectory = o.watchDirectory || this.sourceDir;
+    if (isSet(o.watch) && o.watch !== false) {
+      throw rangeError('watch', 'false: watching is not supported by this version of forever-native', o.watch);
+    }
+
+    for (const key of this.hideEnv) this._hideEnv[key] = true;
+
+    if (Array.isArray(script)) {
+      this.command = script[0];
+      this.args = script.slice(1);
+    } else {
+      this.args.unshift(script);
+    }
+    if (this.sourceDir) {
+      this.args[0] = path.join(this.sourceDir, this.args[0]);
+    }
+
+    Object.defineProperty(this, '_native', { value: null, writable: true, enumerable: false });
+    Object.defineProperty(this, '_run', { value: 0, writable: true, enumerable: false });
+    Object.defineProperty(this, '_listening', {
+      value: { stdout: false, stderr: false },
+      enumerable: false,
+    });
+    this.on('newListener', (name) => {
+      if (name === 'stdout' || name === 'stderr') this._setListening(name, true);
+    });
+    this.on('removeListener', (name) => {
+      if (name === 'stdout' || name === 'stderr') this._setListening(name, this.listenerCount(name) > 0);
+    });
+  }
+
+  _setListening(stream, on) {
+    this._listening[stream] = on;
+    if (this._native) this._native.setListening(stream, on);
+  }
+
+  _nativeMonitor() {
+    if (!this._native) {
+      this._native = new (native().NativeMonitor)();
+      for (const stream of ['stdout', 'stderr']) {
+        if (this._listening[stream]) this._native.setListening(stream, true);
+      }
+    }
+    return this._native;
+  }
+
+  _errorSoon(err) {
+    process.nextTick(() => this.emit('error', err));
+    return this;
+  }
+
+  /**
+   * Starts the child. Returns the monitor; `'start'` (or `'restart'`) follows
+   * asynchronously, and failures arrive as `'error'`.
+   * @param {boolean} [restart] report the start as a restart
+   */
+  start(restart) {
+    if (this.running && !restart) {
+      return this._errorSoon(new Error('Cannot start process that is already running.'));
+    }
+    let spec;
+    try {
+      spec = this._spawnSpec();
+    } catch (err) {
+      return this._errorSoon(err);
+    }
+    if (spec === null) {
+      return this._errorSoon(new Error('Target script does not exist: ' + this.args[0]));
+    }
+    const run = this._run + 1;
+    const result = this._nativeMonitor().start(spec, this._runOptions(), !!restart, (event) => {
+      this._onNative(event, run);
+    });
+    if (result.error) return this._errorSoon(toError(result.error));
+
+    this._run = run;
+    this.ctime = result.ctime;
+    this.child = new ChildProcessHandle(result.pid, this);
+    this.running = true;
+    this.isMaster = isPrimary();
+    process.nextTick(() => this.emit(restart ? 'restart' : 'start', this, this.data));
+    return this;
+  }
+
+  /** The command, as forever-monitor's `trySpawn` builds it; null when the script is missing. */
+  _spawnSpec() {
+    let run;
+    try {
+      run = this.parser(this.command, this.args.slice());
+    } catch (err) {
+      const wrapped = new Error(`The "parser" option threw: ${err && err.message}`);
+      wrapped.cause = err;
+      throw wrapped;
+    }
+    if (!run || typeof run !== 'object' || typeof run.command !== 'string' || run.command === ''
+      || !Array.isArray(run.args)) {
+      throw new TypeError(`The "parser" option must return { command: string, args: string[] } for ${JSON.stringify(this.command)}. Received ${describe(run)}`);
+    }
+    const args = checkStrings('parser().args', run.args);
+    checkString('parser().command', run.command);
+
+    if (/[^\w]node$/.test(this.command) && this.checkFile && !this.childExists) {
+      try {
+        fs.statSync(this.args[0]);
+        this.childExists = true;
+      } catch (err) {
+        return null;
+      }
+    }
+
+    this.spawnWith.cwd = this.spawnWith.cwd || this.cwd;
+    this.spawnWith.env = this._getEnv();
+    const sw = this.spawnWith;
+
+    let command = run.command;
+    let argv = args;
+    if (sw.shell) {
+      const line = [command].concat(args).join(' ');
+      command = typeof sw.shell === 'string' ? sw.shell : '/bin/sh';
+      argv = ['-c', line];
+    }
+    const stdio = normaliseStdio(this.stdio !== null ? 'stdio' : 'spawnWith.stdio',
+      this.stdio !== null ? this.stdio : isSet(sw.stdio) ? sw.stdio : 'pipe');
+    return {
+      command,
+      args: argv,
+      argv0: isSet(sw.argv0) ? sw.argv0 : undefined,
+      cwd: sw.cwd,
+      env: checkEnv('env', sw.env),
+      uid: isSet(sw.uid) ? sw.uid : undefined,
+      gid: isSet(sw.gid) ? sw.gid : undefined,
+      detached: sw.detached === true,
+      stdio,
+    };
+  }
+
+  _runOptions() {
+    const max = this.max;
+    return {
+      max: max === undefined || max === Infinity ? undefined : Math.min(Math.ceil(max), 0xffffffff),
+      minUptime: Math.round(this.minUptime),
+      spinSleepTime: typeof this.spinSleepTime === 'number' ? Math.round(this.spinSleepTime) : undefined,
+      killSignal: this._killSignal,
+      killTree: this.killTree,
+      killTTL: this.killTTL ? Math.round(this.killTTL) : undefined,
+      silent: this.silent,
+    };
+  }
+
+  _onNative(event, run) {
+    // Events of an earlier run (reported after a new start) are still emitted, but no
+    // longer change the monitor's state.
+    const current = run === this._run;
+    switch (event.kind) {
+      case 'start':
+        if (current) {
+          this.ctime = event.ctime;
+          this.child = new ChildProcessHandle(event.pid, this);
+          this.running = true;
+        }
+        this.emit(event.restart ? 'restart' : 'start', this, this.data);
+        break;
+      case 'exit': {
+        const code = event.code === undefined ? null : event.code;
+        const signal = event.signal === undefined ? null : event.signal;
+        this.emit('exit:code', code, signal);
+        if (current) this.times = event.times;
+        if (event.outcome === 'die') {
+          if (current) this.running = false;
+          this.emit('exit', this, event.spinning);
+        }
+        if (event.stopped) this.emit('stop', this.childData);
+        break;
+      }
+      case 'end':
+        if (current) this.running = false;
+        this.emit('exit', this, !!event.stopped);
+        if (event.stopped) this.emit('stop', this.childData);
+        break;
+      case 'error':
+        this.emit('error', toError(event.error));
+        break;
+      case 'stdout':
+      case 'stderr':
+        this.emit(event.kind, event.data);
+        break;
+      default:
+        break;
+    }
+  }
+
+  /** forever-monitor's snapshot of this monitor and its child. */
+  get data() {
+    const childData = {
+      ctime: this.ctime,
+      command: this.command,
+      file: this.args[0],
+      foreverPid: process.pid,
+      logFile: this.logFile,
+      args: this.args.slice(1),
+      pid: this.child ? this.child.pid : undefined,
+      silent: this.silent,
+      uid: this.uid,
+      id: this.id,
+      spawnWith: this.spawnWith,
+      running: this.running,
+      restarts: this.times,
+      isMaster: this.isMaster,
+    };
+    for (const key of ['pidFile', 'outFile', 'errFile', 'env', 'cwd']) {
+      if (this[key]) childData[key] = this[key];
+    }
+    if (this.sourceDir) {
+      childData.sourceDir = this.sourceDir;
+      childData.file = childData.file.replace(this.sourceDir + '/', '');
+    }
+    this.childData = childData;
+    return this.childData;
+  }
+
+  /** Restarts the child (starts it when not running). */
+  restart() {
+    this.times = this.times || 0;
+    if (!this.running || !this._native) return this.start(true);
+    const failure = this._native.restart();
+    if (failure === null) return this;
+    if (failure.code === 'ERR_NOT_RUNNING') return this.start(true);
+    return this._errorSoon(toError(failure));
+  }
+
+  /** Stops the child and its tree; it is not restarted. `'stop'` follows. */
+  stop() {
+    return this.kill(true);
+  }
+
+  /**
+   * Kills the child with `killSignal` (its whole tree unless `killTree: false`).
+   * @param {boolean} [forceStop] also end supervision
+   */
+  kill(forceStop) {
+    if (!this.child || !this.running || !this._native) {
+      return this._errorSoon(new Error(NOT_RUNNING));
+    }
+    const failure = this._native.kill(!!forceStop);
+    if (failure !== null) return this._errorSoon(toError(failure));
+    return this;
+  }
+
+  /** Not supported without `fork: true`; reports forever-monitor's error when not running. */
+  send() {
+    if (!this.child || !this.running) {
+      return this._errorSoon(new Error('Cannot send to process that is not running.'));
+    }
+    return this;
+  }
+
+  /** The monitor as JSON. */
+  toString() {
+    return JSON.stringify(this);
+  }
+
+  /** Panics the core's supervisor task (tests prove a panic never reaches Node). */
+  _panicForTest() {
+    this._nativeMonitor().panicForTest();
+  }
+}
+
+// forever-monitor sets this so util.inspect does not call a method of that name.
+Monitor.prototype.inspect = null;
+
+function checkSpawnWith(sw) {
+  if (isSet(sw.cwd)) checkString('spawnWith.cwd', sw.cwd);
+  if (isSet(sw.env)) checkEnv('spawnWith.env', sw.env);
+  if (isSet(sw.uid)) checkId('spawnWith.uid', sw.uid);
+  if (isSet(sw.gid)) checkId('spawnWith.gid', sw.gid);
+  if (isSet(sw.detached)) checkBoolean('spawnWith.detached', sw.detached);
+  if (isSet(sw.argv0)) checkString('spawnWith.argv0', sw.argv0);
+  if (isSet(sw.shell) && typeof sw.shell !== 'boolean') checkString('spawnWith.shell', sw.shell);
+  if (isSet(sw.stdio)) normaliseStdio('spawnWith.stdio', sw.stdio);
+}
+
+function isPrimary() {
+  const cluster = require('cluster');
+  return cluster.isPrimary !== undefined ? cluster.isPrimary : cluster.isMaster;
+}
+
+/**
+ * forever-monitor's default parser: splits `command` at its first unescaped space, so
+ * `'node --expose-gc'` runs `node` with `--expose-gc` before `args`.
+ * @returns {{command: string, args: string[]}|false}
+ */
+Monitor.parseCommand = function parseCommand(command, args) {
+  const match = /(.*?[^\\])(?: (.*)|$)/.exec(command);
+  if (!match) return false;
+  return {
+    command: match[1],
+    args: match[2] ? match[2].split(' ').concat(args) : args,
+  };
+};
+
+/** The environment for the child: the host's, less `hideEnv`, plus `env`. */
+Monitor.prototype._getEnv = function getEnv() {
+  const merged = {};
+  for (const key of Object.keys(process.env)) {
+    if (!this._hideEnv[key]) merged[key] = process.env[key];
+  }
+  for (const key of Object.keys(this._env)) merged[key] = this._env[key];
+  return merged;
+};
+
+/**
+ * Creates a monitor and starts it, as forever-monitor's `start()` does.
+ * @param {string|string[]} script
+ * @param {object} options
+ */
+function start(script, options) {
+  if (options === undefined || options === null) options = {};
+  if (typeof options !== 'object') throw typeError('options', 'an object', options);
+  if (!options.uid) options.uid = randomString(4).replace(/^-/, '_');
+  return new Monitor(script, options).start();
+}
+
+/**
+ * Sends `signal` (default `'SIGKILL'`) to `pid`, and with `killTree` to all its
+ * descendants (read from /proc, no `ps`). `callback` runs once the signals are sent.
+ */
+function kill(pid, killTree, signal, callback) {
+  const number = checkSignal('signal', signal || 'SIGKILL');
+  callback = callback || function noop() {};
+  if (!Number.isInteger(pid) || pid <= 0) {
+    if (typeof pid === 'string' && /^\d+$/.test(pid)) pid = Number(pid);
+    else throw typeError('pid', 'a positive integer', pid);
+  }
+  native().killProcess(pid, number, !!killTree);
+  process.nextTick(callback);
+}
+
+/** Whether a process with this pid exists (and may be signalled). */
+function checkProcess(pid) {
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return false;
+  }
+}
+
+module.exports = { Monitor, start, kill, checkProcess, version };

@@ -1,0 +1,142 @@
+//! The core's one error type. The napi boundary turns it into a JS `Error` (or an
+//! `'error'` event) whose message names what failed and why, with Node-style `code`,
+//! `syscall` and `path` fields where the cause is a system call.
+
+use std::fmt;
+use std::io;
+
+/// Everything that can go wrong inside the core.
+#[derive(Debug)]
+pub enum CoreError {
+  /// `start()` while a child runs (forever-monitor's message).
+  AlreadyRunning,
+  /// `stop()`/`kill()` with nothing to stop (forever-monitor's message).
+  NotRunning,
+  /// A system call failed; `path` is the file it concerned, if any.
+  Sys {
+    /// The call that failed, as Node names it (`spawn`, `open`, `kill`, …).
+    syscall: &'static str,
+    /// The path or command involved.
+    path: Option<String>,
+    /// The OS error.
+    source: io::Error,
+  },
+  /// The options reached the core in a shape it cannot use.
+  InvalidOption(String),
+  /// The supervisor task is gone (it panicked or the runtime shut down).
+  SupervisorGone,
+  /// A panic inside the core, caught before it could reach Node.
+  Panic(String),
+}
+
+impl CoreError {
+  /// A failed system call about `path`.
+  pub fn sys(syscall: &'static str, path: impl Into<Option<String>>, source: io::Error) -> Self {
+    CoreError::Sys {
+      syscall,
+      path: path.into(),
+      source,
+    }
+  }
+
+  /// Node's name for the errno, e.g. `ENOENT`, when the error came from the OS.
+  pub fn code(&self) -> Option<String> {
+    match self {
+      CoreError::Sys { source, .. } => source
+        .raw_os_error()
+        .map(|n| format!("{:?}", nix::errno::Errno::from_raw(n))),
+      _ => None,
+    }
+  }
+
+  /// The failed call, when there is one.
+  pub fn syscall(&self) -> Option<&'static str> {
+    match self {
+      CoreError::Sys { syscall, .. } => Some(syscall),
+      _ => None,
+    }
+  }
+
+  /// The path involved, when there is one.
+  pub fn path(&self) -> Option<&str> {
+    match self {
+      CoreError::Sys { path, .. } => path.as_deref(),
+      _ => None,
+    }
+  }
+
+  /// The negative errno, as Node reports it in `err.errno`.
+  pub fn errno(&self) -> Option<i32> {
+    match self {
+      CoreError::Sys { source, .. } => source.raw_os_error().map(|n| -n),
+      _ => None,
+    }
+  }
+}
+
+impl fmt::Display for CoreError {
+  fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    match self {
+      CoreError::AlreadyRunning => f.write_str("Cannot start process that is already running."),
+      CoreError::NotRunning => f.write_str("Cannot stop process that is not running."),
+      CoreError::Sys {
+        syscall,
+        path,
+        source,
+      } => {
+        // Node's shape: "spawn /usr/bin/foo ENOENT", followed by the OS's own words.
+        let code = self.code().unwrap_or_else(|| "EUNKNOWN".to_string());
+        match path {
+          Some(path) => write!(f, "{syscall} {path} {code} ({source})"),
+          None => write!(f, "{syscall} {code} ({source})"),
+        }
+      }
+      CoreError::InvalidOption(msg) => f.write_str(msg),
+      CoreError::SupervisorGone => {
+        f.write_str("the monitor's supervisor task is no longer running")
+      }
+      CoreError::Panic(msg) => write!(f, "internal error in forever-native (panic): {msg}"),
+    }
+  }
+}
+
+impl std::error::Error for CoreError {
+  fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+    match self {
+      CoreError::Sys { source, .. } => Some(source),
+      _ => None,
+    }
+  }
+}
+
+/// Result with the core's error.
+pub type Result<T> = std::result::Result<T, CoreError>;
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn sys_errors_read_like_node_ones() {
+    let e = CoreError::sys(
+      "spawn",
+      "/nope".to_string(),
+      io::Error::from_raw_os_error(libc::ENOENT),
+    );
+    assert_eq!(e.code().as_deref(), Some("ENOENT"));
+    assert_eq!(e.errno(), Some(-libc::ENOENT));
+    assert!(e.to_string().starts_with("spawn /nope ENOENT"), "{e}");
+  }
+
+  #[test]
+  fn refusals_keep_forever_monitor_messages() {
+    assert_eq!(
+      CoreError::AlreadyRunning.to_string(),
+      "Cannot start process that is already running."
+    );
+    assert_eq!(
+      CoreError::NotRunning.to_string(),
+      "Cannot stop process that is not running."
+    );
+  }
+}

@@ -1,0 +1,14 @@
+//! forever-native: a Node.js supervisor whose core is written in Rust.
+//!
+//! `binding` is the napi boundary; everything else is plain Rust. `supervisor` runs one
+//! task per monitor, asking the pure `policy` what to do when a child exits; `process`
+//! spawns and signals children, `output` moves their output, and `guardian` makes sure no
+//! child outlives the host.
+
+pub mod binding;
+pub mod error;
+pub mod guardian;
+pub mod output;
+pub mod policy;
+pub mod process;
+pub mod supervisor;

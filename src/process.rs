@@ -1,0 +1,346 @@
+//! Spawning a child and signalling its process tree.
+//!
+//! Every child starts as the leader of its own process group, so one `killpg` reaches the
+//! child and every descendant that stayed in the group; descendants that moved to another
+//! group are found by walking `/proc` parent links. A child that is not `detached` gets
+//! `PR_SET_PDEATHSIG` (from a runtime thread that lives as long as the host) and is
+//! registered with the [`guardian`](crate::guardian), so neither it nor its group outlives
+//! the host. Reaping goes through tokio's pidfd reaper, which waits for our own pids only
+//! and never competes with libuv's SIGCHLD handling.
+
+use std::collections::HashMap;
+use std::fs;
+use std::os::fd::OwnedFd;
+use std::process::Stdio;
+
+use nix::sys::signal::{self, Signal};
+use nix::unistd::Pid;
+use serde::Deserialize;
+use tokio::net::unix::pipe;
+
+use crate::error::{CoreError, Result};
+
+/// How one of the child's standard streams is connected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum StdioSpec {
+  /// A pipe read by the core (output) or held open by it (input).
+  Pipe,
+  /// The host's own stream.
+  Inherit,
+  /// `/dev/null`.
+  Ignore,
+  /// A host file descriptor, given by number.
+  Fd(i32),
+}
+
+impl TryFrom<String> for StdioSpec {
+  type Error = String;
+
+  fn try_from(value: String) -> std::result::Result<Self, String> {
+    match value.as_str() {
+      "pipe" | "overlapped" => Ok(StdioSpec::Pipe),
+      "inherit" => Ok(StdioSpec::Inherit),
+      "ignore" => Ok(StdioSpec::Ignore),
+      other => other
+        .parse::<i32>()
+        .ok()
+        .filter(|fd| *fd >= 0)
+        .map(StdioSpec::Fd)
+        .ok_or_else(|| format!("stdio entry {other:?} is not supported")),
+    }
+  }
+}
+
+fn default_stdio() -> [StdioSpec; 3] {
+  [StdioSpec::Pipe, StdioSpec::Pipe, StdioSpec::Pipe]
+}
+
+/// Everything needed to start one child, already validated by `index.js`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SpawnSpec {
+  /// The program, looked up in the child's `PATH` when it has no slash.
+  pub command: String,
+  /// Arguments after the program.
+  #[serde(default)]
+  pub args: Vec<String>,
+  /// `argv[0]` as the child sees it, when it should differ from `command`.
+  #[serde(default)]
+  pub argv0: Option<String>,
+  /// The child's working directory.
+  #[serde(default)]
+  pub cwd: Option<String>,
+  /// The child's whole environment (nothing else is inherited).
+  #[serde(default)]
+  pub env: HashMap<String, String>,
+  /// Unix user id to run as.
+  #[serde(default)]
+  pub uid: Option<u32>,
+  /// Unix group id to run as.
+  #[serde(default)]
+  pub gid: Option<u32>,
+  /// Start the child in its own session and let it outlive the host.
+  #[serde(default)]
+  pub detached: bool,
+  /// stdin, stdout and stderr.
+  #[serde(default = "default_stdio")]
+  pub stdio: [StdioSpec; 3],
+}
+
+/// A freshly started child with the host's ends of its pipes.
+pub struct Spawned {
+  /// The child, reaped through tokio (pidfd on Linux).
+  pub child: tokio::process::Child,
+  /// Its pid, which is also its process group id.
+  pub pid: u32,
+  /// The read end of its stdout pipe, when stdout is `pipe`.
+  pub stdout: Option<pipe::Receiver>,
+  /// The read end of its stderr pipe, when stderr is `pipe`.
+  pub stderr: Option<pipe::Receiver>,
+  /// The write end of its stdin pipe, held open so the child never reads a premature EOF.
+  pub stdin: Option<OwnedFd>,
+}
+
+fn io_pipe(what: &'static str) -> Result<(OwnedFd, OwnedFd)> {
+  nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+    .map_err(|e| CoreError::sys(what, None, std::io::Error::from(e)))
+}
+
+fn stdio_for(spec: StdioSpec, output: bool) -> Result<(Stdio, Option<OwnedFd>)> {
+  Ok(match spec {
+    StdioSpec::Inherit => (Stdio::inherit(), None),
+    StdioSpec::Ignore => (Stdio::null(), None),
+    StdioSpec::Fd(fd) => {
+      let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+      // Checked by dup: a closed descriptor becomes an EBADF error, not a bad child.
+      let owned = borrowed
+        .try_clone_to_owned()
+        .map_err(|e| CoreError::sys("dup", Some(format!("fd {fd}")), e))?;
+      (Stdio::from(owned), None)
+    }
+    StdioSpec::Pipe => {
+      let (read, write) = io_pipe("pipe")?;
+      if output {
+        (Stdio::from(write), Some(read))
+      } else {
+        (Stdio::from(read), Some(write))
+      }
+    }
+  })
+}
+
+/// Starts a child as `spec` says. Must run on the core's runtime: the child's parent-death
+/// signal follows the spawning thread, and runtime workers live as long as the host.
+pub fn spawn(spec: &SpawnSpec) -> Result<Spawned> {
+  if let Some(cwd) = &spec.cwd {
+    match fs::metadata(cwd) {
+      Ok(meta) if meta.is_dir() => {}
+      Ok(_) => {
+        return Err(CoreError::sys(
+          "chdir",
+          cwd.clone(),
+          std::io::Error::from_raw_os_error(libc::ENOTDIR),
+        ))
+      }
+      Err(e) => return Err(CoreError::sys("chdir", cwd.clone(), e)),
+    }
+  }
+
+  let mut cmd = tokio::process::Command::new(&spec.command);
+  cmd.args(&spec.args);
+  cmd.env_clear();
+  cmd.envs(&spec.env);
+  if let Some(cwd) = &spec.cwd {
+    cmd.current_dir(cwd);
+  }
+  if let Some(argv0) = &spec.argv0 {
+    cmd.arg0(argv0);
+  }
+  if let Some(gid) = spec.gid {
+    cmd.gid(gid);
+  }
+  if let Some(uid) = spec.uid {
+    cmd.uid(uid);
+  }
+  cmd.kill_on_drop(false);
+
+  let (stdin, stdin_keep) = stdio_for(spec.stdio[0], false)?;
+  let (stdout, stdout_read) = stdio_for(spec.stdio[1], true)?;
+  let (stderr, stderr_read) = stdio_for(spec.stdio[2], true)?;
+  cmd.stdin(stdin).stdout(stdout).stderr(stderr);
+
+  if spec.detached {
+    // As Node does for `detached`: a new session, so the child survives the host.
+    unsafe {
+      cmd.pre_exec(|| {
+        nix::unistd::setsid().map_err(std::io::Error::from)?;
+        Ok(())
+      });
+    }
+  } else {
+    cmd.process_group(0);
+    let host = nix::unistd::getpid();
+    unsafe {
+      cmd.pre_exec(move || {
+        // Async-signal-safe calls only: this runs between fork and exec.
+        nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)?;
+        // The host may have died before the line above; then nobody would send the signal.
+        if nix::unistd::getppid() != host {
+          libc::_exit(1);
+        }
+        Ok(())
+      });
+    }
+  }
+
+  let child = cmd
+    .spawn()
+    .map_err(|e| CoreError::sys("spawn", spec.command.clone(), e))?;
+  let pid = child.id().unwrap_or(0);
+  let to_receiver = |fd: Option<OwnedFd>| -> Result<Option<pipe::Receiver>> {
+    fd.map(|fd| pipe::Receiver::from_owned_fd(fd).map_err(|e| CoreError::sys("pipe", None, e)))
+      .transpose()
+  };
+  Ok(Spawned {
+    child,
+    pid,
+    stdout: to_receiver(stdout_read)?,
+    stderr: to_receiver(stderr_read)?,
+    stdin: stdin_keep,
+  })
+}
+
+/// The name Node uses for a signal number (`SIGTERM`), if it is one.
+pub fn signal_name(raw: i32) -> Option<&'static str> {
+  Signal::try_from(raw).ok().map(|s| s.as_str())
+}
+
+/// Pids of every live descendant of `root`, found through `/proc` parent links.
+pub fn descendants(root: i32) -> Vec<i32> {
+  let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
+  let Ok(entries) = fs::read_dir("/proc") else {
+    return Vec::new();
+  };
+  for entry in entries.flatten() {
+    let Some(pid) = entry
+      .file_name()
+      .to_str()
+      .and_then(|s| s.parse::<i32>().ok())
+    else {
+      continue;
+    };
+    if let Some(ppid) = parent_of(pid) {
+      children.entry(ppid).or_default().push(pid);
+    }
+  }
+  let mut found = Vec::new();
+  let mut stack = vec![root];
+  while let Some(pid) = stack.pop() {
+    if let Some(kids) = children.get(&pid) {
+      for &kid in kids {
+        if !found.contains(&kid) {
+          found.push(kid);
+          stack.push(kid);
+        }
+      }
+    }
+  }
+  found
+}
+
+fn parent_of(pid: i32) -> Option<i32> {
+  let stat = fs::read(format!("/proc/{pid}/stat")).ok()?;
+  // "pid (comm) state ppid …": comm may hold spaces and parentheses, so cut at the last ')'.
+  let close = stat.iter().rposition(|&b| b == b')')?;
+  let mut fields = std::str::from_utf8(&stat[close + 1..])
+    .ok()?
+    .split_ascii_whitespace();
+  fields.next()?; // state
+  fields.next()?.parse().ok()
+}
+
+/// Which processes a signal reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+  /// The process alone.
+  Process,
+  /// The process and every descendant (found through `/proc`), as `ps-tree` would.
+  Descendants,
+  /// A child we started as a group leader: its group, and descendants that left it.
+  Group,
+}
+
+/// Sends `sig` to `pid` and, as `reach` says, to its tree. Processes that are already gone
+/// are not an error.
+pub fn signal_tree(pid: u32, sig: Signal, reach: Reach) {
+  let Ok(pid) = i32::try_from(pid) else {
+    return;
+  };
+  if pid <= 1 {
+    return;
+  }
+  // Collected before signalling: once a process dies its children are re-parented and
+  // the links that find them are gone.
+  let below = match reach {
+    Reach::Process => Vec::new(),
+    Reach::Descendants | Reach::Group => descendants(pid),
+  };
+  if reach == Reach::Group {
+    let _ = signal::killpg(Pid::from_raw(pid), sig);
+  }
+  let _ = signal::kill(Pid::from_raw(pid), sig);
+  for p in below {
+    let _ = signal::kill(Pid::from_raw(p), sig);
+  }
+}
+
+/// Sends `sig` to what is left of a process group once its leader has been reaped.
+pub fn signal_group(pgid: u32, sig: Signal) {
+  if let Ok(pgid) = i32::try_from(pgid) {
+    if pgid > 1 {
+      let _ = signal::killpg(Pid::from_raw(pgid), sig);
+    }
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn stdio_spec_parses_node_forms() {
+    assert_eq!(StdioSpec::try_from("pipe".to_string()), Ok(StdioSpec::Pipe));
+    assert_eq!(
+      StdioSpec::try_from("ignore".to_string()),
+      Ok(StdioSpec::Ignore)
+    );
+    assert_eq!(
+      StdioSpec::try_from("inherit".to_string()),
+      Ok(StdioSpec::Inherit)
+    );
+    assert_eq!(StdioSpec::try_from("2".to_string()), Ok(StdioSpec::Fd(2)));
+    assert!(StdioSpec::try_from("-1".to_string()).is_err());
+    assert!(StdioSpec::try_from("ipc".to_string()).is_err());
+  }
+
+  #[test]
+  fn parent_links_find_our_own_children() {
+    let mut child = std::process::Command::new("sleep")
+      .arg("5")
+      .spawn()
+      .unwrap();
+    let me = std::process::id() as i32;
+    assert_eq!(parent_of(child.id() as i32), Some(me));
+    assert!(descendants(me).contains(&(child.id() as i32)));
+    child.kill().unwrap();
+    child.wait().unwrap();
+  }
+
+  #[test]
+  fn signal_names_are_nodes() {
+    assert_eq!(signal_name(libc::SIGTERM), Some("SIGTERM"));
+    assert_eq!(signal_name(9), Some("SIGKILL"));
+    assert_eq!(signal_name(999), None);
+  }
+}

@@ -1,0 +1,578 @@
+//! The supervisor: one tokio task per monitor, driven by a control channel.
+//!
+//! The task owns the child, waits for it, asks the [`Policy`] what to do when it exits and
+//! does it at once — restarts never wait for the JS thread, which only hears about them
+//! afterwards through the monitor's [`EventSink`]. Calls from JS ([`Handle`]) send a
+//! [`Control`] and wait for the task's short answer, so errors such as "not running" are
+//! decided by the task, which alone knows the truth.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::process::ExitStatus;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use nix::sys::signal::Signal;
+use tokio::runtime::Runtime;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::{CoreError, Result};
+use crate::guardian;
+use crate::output::{self, Credit, Gate, Outputs, Pump, Stream, Taps};
+use crate::policy::{Action, Limits, Outcome, Phase, Policy, Refusal};
+use crate::process::{self, Reach, SpawnSpec};
+
+/// What the core tells JS, in the order it happened.
+#[derive(Debug)]
+pub enum Event {
+  /// The core started a child by itself (an automatic or requested restart).
+  Started {
+    /// The child's pid.
+    pid: u32,
+    /// Start time, milliseconds since the epoch (`Date.now()`).
+    ctime: f64,
+    /// Whether to report it as a restart.
+    restart: bool,
+  },
+  /// The child exited; `outcome` says what the core did next.
+  Exited {
+    /// Exit code, when it exited by itself.
+    code: Option<i32>,
+    /// Signal name, when a signal ended it.
+    signal: Option<String>,
+    /// It lived less than `minUptime`.
+    spinning: bool,
+    /// Runs so far.
+    times: u32,
+    /// What happens next.
+    outcome: Outcome,
+    /// The exit was requested by `stop()`/`kill()`/`restart()`.
+    requested: bool,
+  },
+  /// Supervision ended without a child exiting: a stop during a spin sleep, or a restart
+  /// that could not spawn.
+  Ended {
+    /// True for a stop (JS emits `'stop'` too).
+    stopped: bool,
+  },
+  /// A runtime failure (spawn error, internal panic).
+  Error(CoreError),
+  /// Output from the child, for JS listeners.
+  Output {
+    /// Which stream.
+    stream: Stream,
+    /// The bytes.
+    data: Vec<u8>,
+    /// Released once JS has taken the bytes.
+    credit: Credit,
+  },
+}
+
+/// Receives a monitor's events; implemented over a threadsafe function at the boundary.
+pub trait EventSink: Send + Sync + 'static {
+  /// Queues `event` for JS. Must not block.
+  fn emit(&self, event: Event);
+}
+
+/// How a monitor runs its children, besides the command itself.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+  /// Restart limits.
+  pub limits: Limits,
+  /// Signal sent by `stop()`/`kill()`/`restart()`.
+  pub kill_signal: Signal,
+  /// Signal the whole process tree, not only the child.
+  pub kill_tree: bool,
+  /// Escalate to SIGKILL when the child outlives a kill by this long.
+  pub kill_ttl: Option<Duration>,
+  /// Copy output to the host's stdout/stderr.
+  pub to_host: bool,
+}
+
+/// A start request from JS.
+pub struct StartRequest {
+  /// The command.
+  pub spec: SpawnSpec,
+  /// Restart and kill settings.
+  pub options: RunOptions,
+  /// Report the start as a restart.
+  pub restart: bool,
+  /// Where events go until supervision ends.
+  pub sink: Arc<dyn EventSink>,
+}
+
+/// What `start()` returns.
+#[derive(Debug, Clone, Copy)]
+pub struct StartInfo {
+  /// The child's pid.
+  pub pid: u32,
+  /// Start time, milliseconds since the epoch.
+  pub ctime: f64,
+}
+
+/// Requests a [`Handle`] sends to its task.
+enum Control {
+  Start(Box<StartRequest>, oneshot::Sender<Result<StartInfo>>),
+  Kill(bool, oneshot::Sender<Result<()>>),
+  Restart(oneshot::Sender<Result<()>>),
+  Signal(Signal, oneshot::Sender<Result<()>>),
+  Panic,
+  Shutdown,
+}
+
+/// The JS side's handle on one monitor's task. Dropping it kills the child's tree.
+pub struct Handle {
+  tx: mpsc::UnboundedSender<Control>,
+  /// Which output streams JS listens to.
+  pub taps: Arc<Taps>,
+}
+
+/// The runtime all monitors share; its worker threads live as long as the host.
+pub fn runtime() -> Result<&'static Runtime> {
+  static RUNTIME: OnceLock<std::result::Result<Runtime, String>> = OnceLock::new();
+  RUNTIME
+    .get_or_init(|| {
+      tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("forever-native")
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+    })
+    .as_ref()
+    .map_err(|e| CoreError::InvalidOption(format!("cannot start the async runtime: {e}")))
+}
+
+impl Handle {
+  /// Starts a supervisor task (idle until `start`).
+  pub fn new() -> Result<Handle> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let taps = Arc::new(Taps::default());
+    runtime()?.spawn(supervise(rx, Arc::clone(&taps)));
+    Ok(Handle { tx, taps })
+  }
+
+  fn call<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T>>) -> Control) -> Result<T> {
+    let (reply, answer) = oneshot::channel();
+    self
+      .tx
+      .send(make(reply))
+      .map_err(|_| CoreError::SupervisorGone)?;
+    answer
+      .blocking_recv()
+      .map_err(|_| CoreError::SupervisorGone)?
+  }
+
+  /// Spawns the first child (or the next, after supervision ended).
+  pub fn start(&self, request: StartRequest) -> Result<StartInfo> {
+    self.call(|reply| Control::Start(Box::new(request), reply))
+  }
+
+  /// `kill(force_stop)`: signals the child; `stop()` is `kill(true)`.
+  pub fn kill(&self, force_stop: bool) -> Result<()> {
+    self.call(|reply| Control::Kill(force_stop, reply))
+  }
+
+  /// Restarts a running child (or cuts a spin sleep short). `NotRunning` when idle: the
+  /// caller then starts it afresh.
+  pub fn restart(&self) -> Result<()> {
+    self.call(Control::Restart)
+  }
+
+  /// Sends `signal` to the child alone.
+  pub fn signal(&self, signal: Signal) -> Result<()> {
+    self.call(|reply| Control::Signal(signal, reply))
+  }
+
+  /// Test hook: makes the task panic, to prove a panic never reaches Node.
+  pub fn panic_for_test(&self) {
+    let _ = self.tx.send(Control::Panic);
+  }
+}
+
+impl Drop for Handle {
+  fn drop(&mut self) {
+    let _ = self.tx.send(Control::Shutdown);
+  }
+}
+
+fn epoch_ms() -> f64 {
+  SystemTime::now()
+    .duration_since(UNIX_EPOCH)
+    .map(|d| d.as_secs_f64() * 1000.0)
+    .unwrap_or(0.0)
+}
+
+/// The current child and what belongs to it.
+struct Child {
+  process: tokio::process::Child,
+  pid: u32,
+  guarded: bool,
+  pumps: Vec<Pump>,
+  // Held so the child's stdin stays open; dropped with the child.
+  _stdin: Option<std::os::fd::OwnedFd>,
+}
+
+/// The sink of the current supervision run, shared with the panic handler.
+#[derive(Default)]
+struct SinkSlot(Mutex<Option<Arc<dyn EventSink>>>);
+
+impl SinkSlot {
+  fn lock(&self) -> std::sync::MutexGuard<'_, Option<Arc<dyn EventSink>>> {
+    self
+      .0
+      .lock()
+      .unwrap_or_else(|poisoned| poisoned.into_inner())
+  }
+
+  fn emit(&self, event: Event) {
+    if let Some(sink) = self.lock().as_ref() {
+      sink.emit(event);
+    }
+  }
+
+  fn weak(&self) -> std::sync::Weak<dyn EventSink> {
+    match self.lock().as_ref() {
+      Some(sink) => Arc::downgrade(sink),
+      None => std::sync::Weak::<NoSink>::new(),
+    }
+  }
+}
+
+struct NoSink;
+impl EventSink for NoSink {
+  fn emit(&self, _event: Event) {}
+}
+
+struct Task {
+  policy: Policy,
+  spec: Option<SpawnSpec>,
+  options: Option<RunOptions>,
+  child: Option<Child>,
+  escalate_at: Option<tokio::time::Instant>,
+  sink: Arc<SinkSlot>,
+  taps: Arc<Taps>,
+  gate: Arc<Gate>,
+  origin: Instant,
+  live_pid: Arc<AtomicU32>,
+}
+
+async fn supervise(mut rx: mpsc::UnboundedReceiver<Control>, taps: Arc<Taps>) {
+  let sink = Arc::new(SinkSlot::default());
+  let live_pid = Arc::new(AtomicU32::new(0));
+  loop {
+    let mut task = Task {
+      policy: Policy::new(Limits::default()),
+      spec: None,
+      options: None,
+      child: None,
+      escalate_at: None,
+      sink: Arc::clone(&sink),
+      taps: Arc::clone(&taps),
+      gate: Arc::new(Gate::default()),
+      origin: Instant::now(),
+      live_pid: Arc::clone(&live_pid),
+    };
+    match CatchUnwind(task.run(&mut rx)).await {
+      Ok(()) => return,
+      Err(message) => {
+        // The task's state is lost with the panic: take its child down rather than leave
+        // it unsupervised, tell JS, and carry on with a fresh, idle task.
+        let pid = live_pid.swap(0, Ordering::AcqRel);
+        if pid != 0 {
+          process::signal_tree(pid, Signal::SIGKILL, Reach::Group);
+        }
+        sink.emit(Event::Error(CoreError::Panic(message)));
+        sink.emit(Event::Ended { stopped: false });
+        sink.lock().take();
+      }
+    }
+  }
+}
+
+impl Task {
+  fn now_ms(&self) -> u64 {
+    u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX)
+  }
+
+  async fn run(&mut self, rx: &mut mpsc::UnboundedReceiver<Control>) {
+    loop {
+      let wake = self
+        .policy
+        .wake_at()
+        .map(|ms| tokio::time::Instant::from_std(self.origin + Duration::from_millis(ms)));
+      tokio::select! {
+        control = rx.recv() => match control {
+          None | Some(Control::Shutdown) => {
+            self.shutdown();
+            return;
+          }
+          Some(control) => self.control(control),
+        },
+        status = wait(&mut self.child) => self.exited(status).await,
+        _ = sleep_until(wake) => self.respawn(),
+        _ = sleep_until(self.escalate_at) => {
+          self.escalate_at = None;
+          if let Some(child) = &self.child {
+            process::signal_tree(child.pid, Signal::SIGKILL, Reach::Group);
+          }
+        }
+      }
+    }
+  }
+
+  fn control(&mut self, control: Control) {
+    match control {
+      Control::Start(request, reply) => {
+        let _ = reply.send(self.start(*request));
+      }
+      Control::Kill(force_stop, reply) => {
+        let result = match self.policy.kill(force_stop) {
+          Ok(Action::Signal) => {
+            self.signal_child();
+            Ok(())
+          }
+          Ok(_) => {
+            self.sink.emit(Event::Ended { stopped: true });
+            self.sink.lock().take();
+            Ok(())
+          }
+          Err(refusal) => Err(refusal.into()),
+        };
+        let _ = reply.send(result);
+      }
+      Control::Restart(reply) => {
+        let result = match self.policy.phase() {
+          Phase::Idle => Err(CoreError::NotRunning),
+          _ => {
+            match self.policy.restart() {
+              Action::Signal => self.signal_child(),
+              _ => self.respawn(),
+            }
+            Ok(())
+          }
+        };
+        let _ = reply.send(result);
+      }
+      Control::Signal(signal, reply) => {
+        let result = match &self.child {
+          Some(child) => {
+            process::signal_tree(child.pid, signal, Reach::Process);
+            Ok(())
+          }
+          None => Err(CoreError::NotRunning),
+        };
+        let _ = reply.send(result);
+      }
+      Control::Panic => panic!("panic requested by a test"),
+      Control::Shutdown => self.shutdown(),
+    }
+  }
+
+  fn start(&mut self, request: StartRequest) -> Result<StartInfo> {
+    let Ok(Action::Spawn { .. }) = self.policy.start(request.restart) else {
+      return Err(CoreError::AlreadyRunning);
+    };
+    self.policy.set_limits(request.options.limits);
+    self.spec = Some(request.spec);
+    self.options = Some(request.options);
+    *self.sink.lock() = Some(request.sink);
+    match self.spawn() {
+      Ok(info) => Ok(info),
+      Err(e) => {
+        self.policy.spawn_failed();
+        self.sink.lock().take();
+        Err(e)
+      }
+    }
+  }
+
+  fn spawn(&mut self) -> Result<StartInfo> {
+    let (Some(spec), Some(options)) = (&self.spec, &self.options) else {
+      return Err(CoreError::NotRunning);
+    };
+    let spawned = process::spawn(spec)?;
+    let guarded = !spec.detached;
+    if guarded {
+      guardian::watch(spawned.pid);
+    }
+    let outputs = Arc::new(Outputs {
+      to_host: options.to_host,
+      taps: Arc::clone(&self.taps),
+      gate: Arc::clone(&self.gate),
+    });
+    let mut pumps = Vec::with_capacity(2);
+    for (pipe, stream) in [
+      (spawned.stdout, Stream::Stdout),
+      (spawned.stderr, Stream::Stderr),
+    ] {
+      if let Some(pipe) = pipe {
+        pumps.push(Pump::start(
+          pipe,
+          stream,
+          Arc::clone(&outputs),
+          self.sink.weak(),
+        ));
+      }
+    }
+    self.live_pid.store(spawned.pid, Ordering::Release);
+    self.child = Some(Child {
+      process: spawned.child,
+      pid: spawned.pid,
+      guarded,
+      pumps,
+      _stdin: spawned.stdin,
+    });
+    self.escalate_at = None;
+    let now = self.now_ms();
+    self.policy.spawned(now);
+    Ok(StartInfo {
+      pid: spawned.pid,
+      ctime: epoch_ms(),
+    })
+  }
+
+  /// Starts the next child by the core's own decision and tells JS.
+  fn respawn(&mut self) {
+    match self.spawn() {
+      Ok(info) => self.sink.emit(Event::Started {
+        pid: info.pid,
+        ctime: info.ctime,
+        restart: true,
+      }),
+      Err(e) => {
+        self.policy.spawn_failed();
+        self.sink.emit(Event::Error(e));
+        self.sink.emit(Event::Ended { stopped: false });
+        self.sink.lock().take();
+      }
+    }
+  }
+
+  fn signal_child(&mut self) {
+    let (Some(child), Some(options)) = (&self.child, &self.options) else {
+      return;
+    };
+    process::signal_tree(child.pid, options.kill_signal, reach(options.kill_tree));
+    if let Some(ttl) = options.kill_ttl {
+      self.escalate_at = Some(tokio::time::Instant::now() + ttl);
+    }
+  }
+
+  async fn exited(&mut self, status: std::io::Result<ExitStatus>) {
+    let Some(child) = self.child.take() else {
+      return;
+    };
+    self.live_pid.store(0, Ordering::Release);
+    self.escalate_at = None;
+    let now = self.now_ms();
+    let requested_tree = self.options.as_ref().is_some_and(|o| o.kill_tree);
+    let verdict = self.policy.exited(now);
+    if verdict.requested && requested_tree {
+      // What the kill left of the tree (grandchildren that ignored the signal) goes too.
+      process::signal_group(child.pid, Signal::SIGKILL);
+    }
+    if child.guarded {
+      guardian::forget(child.pid);
+    }
+    for pump in child.pumps {
+      pump.finish().await;
+    }
+    if self.options.as_ref().is_some_and(|o| o.to_host) {
+      output::flush_host().await;
+    }
+    let (code, signal) = match &status {
+      Ok(status) => {
+        use std::os::unix::process::ExitStatusExt;
+        (
+          status.code(),
+          status
+            .signal()
+            .and_then(process::signal_name)
+            .map(str::to_string),
+        )
+      }
+      Err(_) => (None, None),
+    };
+    self.sink.emit(Event::Exited {
+      code,
+      signal,
+      spinning: verdict.spinning,
+      times: verdict.times,
+      outcome: verdict.outcome,
+      requested: verdict.requested,
+    });
+    match verdict.outcome {
+      Outcome::Restart => self.respawn(),
+      Outcome::RestartAfter(_) => {}
+      Outcome::GiveUp => {
+        self.sink.lock().take();
+      }
+    }
+  }
+
+  fn shutdown(&mut self) {
+    if let Some(child) = &self.child {
+      let tree = self.options.as_ref().is_none_or(|o| o.kill_tree);
+      process::signal_tree(child.pid, Signal::SIGKILL, reach(tree));
+    }
+    self.sink.lock().take();
+  }
+}
+
+fn reach(kill_tree: bool) -> Reach {
+  if kill_tree {
+    Reach::Group
+  } else {
+    Reach::Process
+  }
+}
+
+async fn wait(child: &mut Option<Child>) -> std::io::Result<ExitStatus> {
+  match child {
+    Some(child) => child.process.wait().await,
+    None => std::future::pending().await,
+  }
+}
+
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+  match at {
+    Some(at) => tokio::time::sleep_until(at).await,
+    None => std::future::pending().await,
+  }
+}
+
+/// Runs a future, turning a panic inside it into `Err(message)`.
+struct CatchUnwind<F>(F);
+
+impl<F: Future> Future for CatchUnwind<F> {
+  type Output = std::result::Result<F::Output, String>;
+
+  fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+    // SAFETY: the inner future is never moved out of the pinned wrapper.
+    let inner = unsafe { self.map_unchecked_mut(|s| &mut s.0) };
+    match std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+      Ok(Poll::Ready(out)) => Poll::Ready(Ok(out)),
+      Ok(Poll::Pending) => Poll::Pending,
+      Err(payload) => Poll::Ready(Err(
+        payload
+          .downcast_ref::<&str>()
+          .map(|s| s.to_string())
+          .or_else(|| payload.downcast_ref::<String>().cloned())
+          .unwrap_or_else(|| "unknown panic".to_string()),
+      )),
+    }
+  }
+}
+
+impl From<Refusal> for CoreError {
+  fn from(refusal: Refusal) -> Self {
+    match refusal {
+      Refusal::AlreadyRunning => CoreError::AlreadyRunning,
+      Refusal::NotRunning => CoreError::NotRunning,
+    }
+  }
+}
