@@ -1,0 +1,58 @@
+// The child's output: events, the host's own streams, and nothing lost before 'exit'.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { Monitor } = require('..');
+const { fixture, next, isAlive, runNode } = require('./helpers');
+
+test('every byte reaches the stdout/stderr listeners before exit fires', async () => {
+  const out = 5 * 1024 * 1024 + 17;
+  const err = 1024 * 1024 + 3;
+  const m = new Monitor(fixture('write-bytes.js'), { silent: true, max: 1, args: [String(out), String(err)] });
+  let gotOut = 0;
+  let gotErr = 0;
+  m.on('stdout', (b) => {
+    assert.ok(Buffer.isBuffer(b));
+    gotOut += b.length;
+  });
+  m.on('stderr', (b) => (gotErr += b.length));
+  const exited = next(m, 'exit');
+  m.start();
+  await exited;
+  assert.equal(gotOut, out);
+  assert.equal(gotErr, err);
+});
+
+test('silent: false copies the output to the host\'s own stdout and stderr, all of it before exit', async () => {
+  const out = 2 * 1024 * 1024;
+  const err = 300 * 1024;
+  const { code, stdout, stderr } = await runNode([fixture('host-output.js'), String(out), String(err)]);
+  assert.equal(code, 0, stderr.slice(-500));
+  assert.equal(stdout.length, out + '<EXIT>'.length);
+  assert.ok(stdout.endsWith('x<EXIT>'), 'the child\'s bytes came before the exit marker');
+  assert.equal(stderr.length, err + '<EXIT>'.length);
+});
+
+test('a grandchild holding the pipes open does not hold back the exit report', async () => {
+  const m = new Monitor(fixture('leave-grandchild.js'), { silent: true, max: 1 });
+  let text = '';
+  m.on('stdout', (b) => (text += b));
+  const exited = next(m, 'exit:code');
+  m.start();
+  const [code] = await exited;
+  assert.equal(code, 0);
+  const pid = Number(/grandchild (\d+)/.exec(text)[1]);
+  assert.ok(isAlive(pid), 'the grandchild still holds the pipe');
+  process.kill(pid, 'SIGKILL');
+});
+
+test('a listener added after start receives the output from then on', async () => {
+  const m = new Monitor(['sh', '-c', 'while :; do echo tick; sleep 0.02; done'], { silent: true });
+  m.start();
+  await next(m, 'start');
+  const [first] = await next(m, 'stdout');
+  assert.match(String(first), /tick/);
+  assert.equal(m.listenerCount('stdout'), 0);
+  const stopped = next(m, 'stop');
+  m.stop();
+  await stopped;
+});
