@@ -162,21 +162,23 @@ export interface MonitorOptions {
   /** Path to log output from the forever process (when daemonized); reported in `data.logFile`. */
   logFile?: string | undefined;
   /**
-   * Path to log output from the child's stdout.
-   *
-   * Not supported by this version: setting it throws a `RangeError` (`ERR_OUT_OF_RANGE`).
-   * The type is kept so that forever-monitor code compiles.
+   * File the child's stdout is written to (by the native core, across restarts). Opened
+   * and truncated in the constructor unless `append`; created with mode 0644; a symlink at
+   * the path is not followed. Write failures are `'error'` events; the child keeps running.
    */
   outFile?: string | undefined;
-  /**
-   * Path to log output from the child's stderr.
-   *
-   * Not supported by this version: setting it throws a `RangeError` (`ERR_OUT_OF_RANGE`).
-   * The type is kept so that forever-monitor code compiles.
-   */
+  /** File the child's stderr is written to; the same path as `outFile` merges the streams. */
   errFile?: string | undefined;
   /** Appends to `outFile`/`errFile` rather than truncating them. */
   append?: boolean | undefined;
+  /** Prefixes every logged line with an ISO-8601 UTC time (lines are kept whole). Default `false`. */
+  logTimestamps?: boolean | undefined;
+  /** Writes stderr into `outFile` too, never splitting a line. Requires `outFile`. Default `false`. */
+  mergeLogs?: boolean | undefined;
+  /** Rotates a log file (rename to `file.1`, `file.2`, …) before it would grow past this many bytes. */
+  logMaxSize?: number | undefined;
+  /** How many rotated files to keep with `logMaxSize` (0 truncates in place). Default `5`. */
+  logMaxFiles?: number | undefined;
   /**
    * Restarts the child when watched files change.
    *
@@ -376,12 +378,20 @@ export declare class Monitor extends EventEmitter {
   warn: (message?: unknown, ...optionalParams: unknown[]) => void;
   /** The `logFile` option. */
   logFile: string | undefined;
-  /** The `outFile` option (always `undefined` in this version). */
+  /** The `outFile` option. */
   outFile: string | undefined;
-  /** The `errFile` option (always `undefined` in this version). */
+  /** The `errFile` option. */
   errFile: string | undefined;
   /** The `append` option. */
   append: boolean | undefined;
+  /** The `logTimestamps` option. */
+  logTimestamps: boolean;
+  /** The `mergeLogs` option. */
+  mergeLogs: boolean;
+  /** The `logMaxSize` option. */
+  logMaxSize: number | undefined;
+  /** The `logMaxFiles` option. */
+  logMaxFiles: number | undefined;
   /** The `usePolling` option. */
   usePolling: boolean | undefined;
   /** The `pollingInterval` option. */
@@ -441,6 +451,11 @@ export declare class Monitor extends EventEmitter {
   stop(): this;
   /** Restarts the child (starts it when not running). */
   restart(): this;
+  /**
+   * Closes and re-opens `outFile`/`errFile`, e.g. after an external logrotate moved them.
+   * Files that cannot be opened are reported as `'error'` events.
+   */
+  reopenLogs(): this;
   /**
    * Kills the child with `killSignal` (its whole tree unless `killTree: false`); it is
    * restarted unless `forceStop`. Emits `'error'` when not running.

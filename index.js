@@ -235,12 +235,29 @@ class Monitor extends EventEmitter {
     this.logFile = opt('logFile', checkString);
     this.outFile = opt('outFile', checkString);
     this.errFile = opt('errFile', checkString);
-    if (this.outFile !== undefined || this.errFile !== undefined) {
-      throw rangeError(this.outFile !== undefined ? 'outFile' : 'errFile',
-        'unset: log files are not supported by this version of forever-native',
-        this.outFile !== undefined ? this.outFile : this.errFile);
-    }
     this.append = opt('append', checkBoolean);
+    this.logTimestamps = opt('logTimestamps', checkBoolean) || false;
+    this.mergeLogs = opt('mergeLogs', checkBoolean) || false;
+    if (this.mergeLogs) {
+      if (this.outFile === undefined) throw rangeError('mergeLogs', 'used with "outFile"', o.mergeLogs);
+      if (this.errFile !== undefined && path.resolve(this.errFile) !== path.resolve(this.outFile)) {
+        throw rangeError('errFile', `unset or equal to "outFile" (${this.outFile}) with mergeLogs`, this.errFile);
+      }
+    }
+    if (isSet(o.logMaxSize)) {
+      if (typeof o.logMaxSize !== 'number') throw typeError('logMaxSize', 'a number of bytes', o.logMaxSize);
+      if (!Number.isSafeInteger(o.logMaxSize) || o.logMaxSize < 1) {
+        throw rangeError('logMaxSize', 'a whole number of bytes >= 1', o.logMaxSize);
+      }
+    }
+    this.logMaxSize = o.logMaxSize;
+    if (isSet(o.logMaxFiles)) {
+      if (typeof o.logMaxFiles !== 'number') throw typeError('logMaxFiles', 'a number', o.logMaxFiles);
+      if (!Number.isInteger(o.logMaxFiles) || o.logMaxFiles < 0 || o.logMaxFiles > 1000) {
+        throw rangeError('logMaxFiles', 'a whole number from 0 to 1000', o.logMaxFiles);
+      }
+    }
+    this.logMaxFiles = o.logMaxFiles;
     this.usePolling = o.usePolling;
     this.pollingInterval = o.pollingInterval;
 
@@ -300,6 +317,17 @@ class Monitor extends EventEmitter {
       value: { stdout: false, stderr: false },
       enumerable: false,
     });
+    if (this.outFile !== undefined || this.errFile !== undefined) {
+      // forever-monitor opens (and truncates) its log files in the constructor too.
+      this._reportFailures(this._nativeMonitor().setLogs({
+        outFile: this.outFile,
+        errFile: this.mergeLogs ? this.outFile : this.errFile,
+        append: this.append === true,
+        logTimestamps: this.logTimestamps,
+        logMaxSize: this.logMaxSize,
+        logMaxFiles: this.logMaxFiles,
+      }));
+    }
     this.on('newListener', (name) => {
       if (name === 'stdout' || name === 'stderr') this._setListening(name, true);
     });
@@ -321,6 +349,20 @@ class Monitor extends EventEmitter {
       }
     }
     return this._native;
+  }
+
+  _reportFailures(failures) {
+    for (const failure of failures) this._errorSoon(toError(failure));
+    return this;
+  }
+
+  /**
+   * Closes and re-opens `outFile`/`errFile` (for an external logrotate). Files that cannot
+   * be opened are reported as `'error'` events.
+   */
+  reopenLogs() {
+    if (!this._native) return this;
+    return this._reportFailures(this._native.reopenLogs());
   }
 
   _errorSoon(err) {

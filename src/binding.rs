@@ -6,6 +6,7 @@
 //! supervision run. That function is strong (it keeps Node's event loop alive) exactly as
 //! long as the core holds it: from `start()` until the monitor stops or gives up.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use napi::bindgen_prelude::{Buffer, Function, Object};
@@ -18,6 +19,7 @@ use nix::sys::signal::Signal;
 use serde::Deserialize;
 
 use crate::error::CoreError;
+use crate::logs::LogConfig;
 use crate::output::Stream;
 use crate::policy::{Limits, Outcome};
 use crate::process::{self, Reach, SpawnSpec};
@@ -203,6 +205,20 @@ struct JsRunOptions {
   silent: bool,
 }
 
+/// Log options, as `index.js` normalised them.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct JsLogOptions {
+  out_file: Option<String>,
+  err_file: Option<String>,
+  #[serde(default)]
+  append: bool,
+  #[serde(default)]
+  log_timestamps: bool,
+  log_max_size: Option<u64>,
+  log_max_files: Option<u32>,
+}
+
 fn yes() -> bool {
   true
 }
@@ -331,6 +347,33 @@ impl NativeMonitor {
     };
     self.handle.taps.set(stream, on);
     Ok(())
+  }
+
+  /// Opens the log files (truncating them unless `append`) for every later child's output.
+  /// Returns the files that could not be opened; they are retried on later writes.
+  #[napi(catch_unwind)]
+  pub fn set_logs(&self, env: Env, config: Object) -> napi::Result<Vec<NativeFailure>> {
+    let config: JsLogOptions = env.from_js_value(config)?;
+    let errors = self.handle.set_logs(LogConfig {
+      out_file: config.out_file.map(PathBuf::from),
+      err_file: config.err_file.map(PathBuf::from),
+      append: config.append,
+      timestamps: config.log_timestamps,
+      max_size: config.log_max_size,
+      max_files: config.log_max_files.unwrap_or(5),
+    });
+    Ok(errors.into_iter().map(NativeFailure::from).collect())
+  }
+
+  /// Closes and re-opens the log files (after an external logrotate). Returns failures.
+  #[napi(catch_unwind)]
+  pub fn reopen_logs(&self) -> Vec<NativeFailure> {
+    self
+      .handle
+      .reopen_logs()
+      .into_iter()
+      .map(NativeFailure::from)
+      .collect()
   }
 
   /// Test hook: makes the supervisor task panic.

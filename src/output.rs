@@ -17,6 +17,7 @@ use tokio::net::unix::pipe;
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 
+use crate::logs::LogWriter;
 use crate::supervisor::{Event, EventSink};
 
 /// Bytes read from a pipe in one go.
@@ -119,12 +120,17 @@ pub struct Outputs {
   pub taps: Arc<Taps>,
   /// Backlog bound for JS.
   pub gate: Arc<Gate>,
+  /// The log files, if any.
+  pub logs: Option<Arc<LogWriter>>,
 }
 
 impl Outputs {
   async fn deliver(&self, stream: Stream, data: &[u8], sink: &Weak<dyn EventSink>) {
     if self.to_host {
       host_writer(stream).write(data.to_vec()).await;
+    }
+    if let Some(logs) = &self.logs {
+      logs.write(stream, data.to_vec(), sink.clone()).await;
     }
     if self.taps.get(stream) {
       if let Some(sink) = sink.upgrade() {

@@ -11,7 +11,7 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::process::ExitStatus;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{CoreError, Result};
 use crate::guardian;
+use crate::logs::{LogConfig, LogWriter};
 use crate::output::{self, Credit, Gate, Outputs, Pump, Stream, Taps};
 use crate::policy::{Action, Limits, Outcome, Phase, Policy, Refusal};
 use crate::process::{self, Reach, SpawnSpec};
@@ -119,6 +120,7 @@ enum Control {
   Kill(bool, oneshot::Sender<Result<()>>),
   Restart(oneshot::Sender<Result<()>>),
   Signal(Signal, oneshot::Sender<Result<()>>),
+  Logs(Option<Arc<LogWriter>>),
   Panic,
   Shutdown,
 }
@@ -128,6 +130,7 @@ pub struct Handle {
   tx: mpsc::UnboundedSender<Control>,
   /// Which output streams JS listens to.
   pub taps: Arc<Taps>,
+  logs: Mutex<Option<Arc<LogWriter>>>,
 }
 
 /// The runtime all monitors share; its worker threads live as long as the host.
@@ -152,7 +155,11 @@ impl Handle {
     let (tx, rx) = mpsc::unbounded_channel();
     let taps = Arc::new(Taps::default());
     runtime()?.spawn(supervise(rx, Arc::clone(&taps)));
-    Ok(Handle { tx, taps })
+    Ok(Handle {
+      tx,
+      taps,
+      logs: Mutex::new(None),
+    })
   }
 
   fn call<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T>>) -> Control) -> Result<T> {
@@ -187,6 +194,21 @@ impl Handle {
     self.call(|reply| Control::Signal(signal, reply))
   }
 
+  /// Opens the log files now (truncating them unless `append`) and writes every later
+  /// child's output to them. Returns the files that could not be opened (they are retried).
+  pub fn set_logs(&self, config: LogConfig) -> Vec<CoreError> {
+    let (writer, errors) = LogWriter::open(config);
+    *lock(&self.logs) = Some(Arc::clone(&writer));
+    let _ = self.tx.send(Control::Logs(Some(writer)));
+    errors
+  }
+
+  /// Closes and re-opens the log files, e.g. after an external logrotate moved them.
+  pub fn reopen_logs(&self) -> Vec<CoreError> {
+    let writer = lock(&self.logs).clone();
+    writer.map(|w| w.reopen()).unwrap_or_default()
+  }
+
   /// Test hook: makes the task panic, to prove a panic never reaches Node.
   pub fn panic_for_test(&self) {
     let _ = self.tx.send(Control::Panic);
@@ -197,6 +219,12 @@ impl Drop for Handle {
   fn drop(&mut self) {
     let _ = self.tx.send(Control::Shutdown);
   }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+  mutex
+    .lock()
+    .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn epoch_ms() -> f64 {
@@ -234,10 +262,10 @@ impl SinkSlot {
     }
   }
 
-  fn weak(&self) -> std::sync::Weak<dyn EventSink> {
+  fn weak(&self) -> Weak<dyn EventSink> {
     match self.lock().as_ref() {
       Some(sink) => Arc::downgrade(sink),
-      None => std::sync::Weak::<NoSink>::new(),
+      None => no_sink(),
     }
   }
 }
@@ -245,6 +273,11 @@ impl SinkSlot {
 struct NoSink;
 impl EventSink for NoSink {
   fn emit(&self, _event: Event) {}
+}
+
+/// A sink reference that never reaches anyone.
+pub fn no_sink() -> Weak<dyn EventSink> {
+  Weak::<NoSink>::new()
 }
 
 struct Task {
@@ -256,6 +289,7 @@ struct Task {
   sink: Arc<SinkSlot>,
   taps: Arc<Taps>,
   gate: Arc<Gate>,
+  logs: Option<Arc<LogWriter>>,
   origin: Instant,
   live_pid: Arc<AtomicU32>,
 }
@@ -273,6 +307,7 @@ async fn supervise(mut rx: mpsc::UnboundedReceiver<Control>, taps: Arc<Taps>) {
       sink: Arc::clone(&sink),
       taps: Arc::clone(&taps),
       gate: Arc::new(Gate::default()),
+      logs: None,
       origin: Instant::now(),
       live_pid: Arc::clone(&live_pid),
     };
@@ -367,6 +402,7 @@ impl Task {
         };
         let _ = reply.send(result);
       }
+      Control::Logs(logs) => self.logs = logs,
       Control::Panic => panic!("panic requested by a test"),
       Control::Shutdown => self.shutdown(),
     }
@@ -403,6 +439,7 @@ impl Task {
       to_host: options.to_host,
       taps: Arc::clone(&self.taps),
       gate: Arc::clone(&self.gate),
+      logs: self.logs.clone(),
     });
     let mut pumps = Vec::with_capacity(2);
     for (pipe, stream) in [
@@ -483,6 +520,9 @@ impl Task {
     }
     if self.options.as_ref().is_some_and(|o| o.to_host) {
       output::flush_host().await;
+    }
+    if let Some(logs) = &self.logs {
+      logs.flush().await;
     }
     let (code, signal) = match &status {
       Ok(status) => {

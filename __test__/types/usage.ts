@@ -66,8 +66,12 @@ const options: MonitorOptions = {
   checkFile: false,
   stdio: 'pipe',
   logFile: '/tmp/forever.log',
-  outFile: undefined,
-  errFile: undefined,
+  outFile: 'out.log',
+  errFile: 'err.log',
+  logTimestamps: true,
+  mergeLogs: false,
+  logMaxSize: 10 * 1024 * 1024,
+  logMaxFiles: 3,
   append: true,
   watch: false,
   watchDirectory: ['/srv/app/lib', '/srv/app/bin'],
@@ -149,6 +153,10 @@ monitor.warn = console.error;
 const logFile: string | undefined = monitor.logFile;
 const outFile: string | undefined = monitor.outFile;
 const errFile: string | undefined = monitor.errFile;
+const stamped: boolean = monitor.logTimestamps;
+const reopened: Monitor = monitor.reopenLogs();
+// @ts-expect-error logMaxSize is a number of bytes
+const badRotation: MonitorOptions = { logMaxSize: '10M' };
 const append: boolean | undefined = monitor.append;
 const usePolling: boolean | undefined = monitor.usePolling;
 const pollingInterval: number | undefined = monitor.pollingInterval;

@@ -1,0 +1,154 @@
+// outFile/errFile written by the core: forever-monitor's behaviour, then what it lacked.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const { Monitor } = require('..');
+const { fixture, next, until } = require('./helpers');
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fn-logs-'));
+let n = 0;
+const file = (name) => path.join(dir, `${n++}-${name}`);
+const lines = (p) => fs.readFileSync(p, 'utf8').split('\n').filter(Boolean);
+
+function run(script, options) {
+  const m = new Monitor(script, { silent: true, ...options });
+  const done = new Promise((resolve) => m.once('exit', resolve));
+  m.start();
+  return done.then(() => m);
+}
+
+test('forever-monitor\'s logger: 10 lines to each file', async () => {
+  const outFile = file('out.log');
+  const errFile = file('err.log');
+  await run(fixture('print-lines.js'), { args: ['10'], outFile, errFile, max: 1 });
+  assert.equal(lines(outFile).length, 10);
+  assert.equal(lines(errFile).length, 10);
+  assert.match(lines(errFile)[9], /^err 9 /);
+  assert.equal(fs.statSync(outFile).mode & 0o777, 0o644);
+});
+
+test('logging continues across 5 restarts into the same files: 50 lines', async () => {
+  const outFile = file('out.log');
+  const m = await run(fixture('print-lines.js'), { args: ['10'], outFile, max: 5 });
+  assert.equal(m.times, 5);
+  const got = lines(outFile);
+  assert.equal(got.length, 50);
+  assert.equal(new Set(got.map((l) => l.split(' ')[2])).size, 5, 'five different children wrote');
+});
+
+test('the files are truncated at construction unless append is set', async () => {
+  const outFile = file('out.log');
+  fs.writeFileSync(outFile, 'earlier\n');
+  await run(fixture('print-lines.js'), { args: ['1'], outFile, append: true, max: 1 });
+  assert.deepEqual(lines(outFile).map((l) => l.split(' ')[0]), ['earlier', 'out']);
+  const m = new Monitor(fixture('print-lines.js'), { outFile });
+  assert.equal(fs.readFileSync(outFile, 'utf8'), '', 'truncated before start()');
+  assert.equal(m.running, undefined);
+});
+
+test('no byte lost: 50 MB written just before exit is on disk when exit fires', async () => {
+  const outFile = file('big.log');
+  const size = 50 * 1024 * 1024;
+  await run(fixture('write-bytes.js'), { args: [String(size)], outFile, max: 1 });
+  assert.equal(fs.statSync(outFile).size, size);
+});
+
+test('logTimestamps prefixes whole lines, even when the child writes them in pieces', async () => {
+  const outFile = file('out.log');
+  const errFile = file('err.log');
+  await run(fixture('partial-lines.js'), { outFile, errFile, logTimestamps: true, max: 1 });
+  const stamp = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z /;
+  const out = lines(outFile);
+  assert.deepEqual(out.map((l) => l.replace(stamp, '')), ['hello', 'second line', 'third line']);
+  assert.ok(out.every((l) => stamp.test(l)), out.join('\n'));
+  assert.deepEqual(lines(errFile).map((l) => l.replace(stamp, '')), ['world']);
+});
+
+test('mergeLogs puts both streams in outFile without splitting a line', async () => {
+  const outFile = file('all.log');
+  await run(fixture('partial-lines.js'), { outFile, mergeLogs: true, max: 1 });
+  assert.deepEqual(lines(outFile).sort(), ['hello', 'second line', 'third line', 'world']);
+});
+
+test('the same path for outFile and errFile merges too', async () => {
+  const outFile = file('same.log');
+  await run(fixture('print-lines.js'), { args: ['20'], outFile, errFile: outFile, max: 1 });
+  const got = lines(outFile);
+  assert.equal(got.length, 40);
+  assert.ok(got.every((l) => /^(out|err) \d+ \d+$/.test(l)), got.join('\n'));
+});
+
+test('logMaxSize/logMaxFiles rotate at the limit, keeping N files and whole lines', async () => {
+  const outFile = file('rot.log');
+  await run(fixture('print-lines.js'), { args: ['300'], outFile, logMaxSize: 1000, logMaxFiles: 3, max: 1 });
+  const kept = [`${outFile}.3`, `${outFile}.2`, `${outFile}.1`, outFile];
+  let all = [];
+  for (const p of kept) {
+    assert.ok(fs.statSync(p).size <= 1000, `${p} is within the limit`);
+    all = all.concat(lines(p));
+  }
+  assert.ok(!fs.existsSync(`${outFile}.4`));
+  const numbers = all.map((l) => Number(/^out (\d+) \d+$/.exec(l)[1]));
+  assert.equal(numbers[numbers.length - 1], 299);
+  numbers.forEach((v, i) => i > 0 && assert.equal(v, numbers[i - 1] + 1, 'no line lost between files'));
+});
+
+test('reopenLogs() moves on to a new file after an external logrotate', async () => {
+  const outFile = file('reopen.log');
+  const m = new Monitor(['sh', '-c', 'while :; do echo tick; sleep 0.02; done'], { silent: true, outFile });
+  m.start();
+  await until(() => fs.statSync(outFile).size > 0, 5000, 'first output');
+  fs.renameSync(outFile, `${outFile}.old`);
+  m.reopenLogs();
+  await until(() => fs.existsSync(outFile) && fs.statSync(outFile).size > 0, 5000, 'output in the new file');
+  const stopped = next(m, 'stop');
+  m.stop();
+  await stopped;
+  assert.ok(lines(`${outFile}.old`).length > 0);
+});
+
+test('a log file deleted under the monitor is re-created', async () => {
+  const outFile = file('deleted.log');
+  const m = new Monitor(['sh', '-c', 'while :; do echo tick; sleep 0.02; done'], { silent: true, outFile });
+  m.start();
+  await until(() => fs.statSync(outFile).size > 0, 5000, 'first output');
+  fs.unlinkSync(outFile);
+  await until(() => fs.existsSync(outFile) && fs.statSync(outFile).size > 0, 5000, 'the file to come back');
+  const stopped = next(m, 'stop');
+  m.stop();
+  await stopped;
+});
+
+test('a write error (/dev/full) is an error event; the child keeps running and output keeps flowing', async () => {
+  const m = new Monitor(['sh', '-c', 'while :; do echo tick; sleep 0.02; done'], { silent: true, outFile: '/dev/full' });
+  const failed = next(m, 'error');
+  m.start();
+  try {
+    const [err] = await failed;
+    assert.equal(err.code, 'ENOSPC');
+    assert.equal(err.path, '/dev/full');
+    assert.match(err.message, /\/dev\/full/);
+    assert.equal(m.running, true);
+    const [more] = await next(m, 'stdout');
+    assert.match(String(more), /tick/);
+  } finally {
+    const stopped = next(m, 'stop');
+    m.stop();
+    await stopped;
+  }
+});
+
+test('a symlink planted at the log path is not followed', async () => {
+  const target = file('victim');
+  const outFile = file('link.log');
+  fs.symlinkSync(target, outFile);
+  const m = new Monitor(fixture('print-lines.js'), { silent: true, outFile, args: ['1'], max: 1 });
+  const [err] = await next(m, 'error');
+  assert.equal(err.code, 'ELOOP');
+  assert.equal(err.path, outFile);
+  assert.ok(!fs.existsSync(target));
+});
+
+test.after(() => fs.rmSync(dir, { recursive: true, force: true }));
