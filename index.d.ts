@@ -26,7 +26,7 @@ export type StdioWord = 'pipe' | 'inherit' | 'ignore' | 'overlapped';
  * One standard stream: a word, a file descriptor of the parent (an integer >= 0), or
  * `null`/`undefined` for the default (`'pipe'`). `'ipc'` and streams are not supported.
  */
-export type StdioEntry = StdioWord | number | null | undefined;
+export type StdioEntry = StdioWord | 'ipc' | number | null | undefined;
 
 /**
  * The child's standard streams: one word for all three, or an array of up to three
@@ -39,7 +39,7 @@ export type StdioOption =
       stdin?: StdioEntry,
       stdout?: StdioEntry,
       stderr?: StdioEntry,
-      ...extra: Array<'ignore' | null | undefined>,
+      ...extra: Array<'ignore' | 'ipc' | null | undefined>,
     ];
 
 /** What a `parser` returns: the program to run and its arguments. */
@@ -197,12 +197,13 @@ export interface MonitorOptions {
   /** Milliseconds between polls when `usePolling` is set. */
   pollingInterval?: number | undefined;
   /**
-   * Spawns the child with an IPC channel, for `send()` and `'message'`.
-   *
-   * Not supported by this version: `true` throws a `RangeError` (`ERR_OUT_OF_RANGE`); only
-   * `false` is accepted. The type is kept so that forever-monitor code compiles.
+   * Spawns the child with Node's IPC channel (default stdio `['pipe','pipe','pipe','ipc']`),
+   * for `send()` and `'message'`. The channel is spoken by the native core. An `'ipc'` entry
+   * in `stdio` gives a channel too. Default `false`.
    */
   fork?: boolean | undefined;
+  /** How IPC messages are encoded, as Node's `fork()` option. Default `'json'`. */
+  serialization?: 'json' | 'advanced' | undefined;
 }
 
 /** forever-monitor's snapshot of a monitor and its child (`monitor.data`). */
@@ -319,8 +320,10 @@ export interface MonitorEvents {
   'watch:restart': [info: WatchRestartEvent];
   /** Watching failed (never emitted by this version: `watch` is not supported). */
   'watch:error': [info: WatchErrorEvent];
-  /** A message from the child (never emitted by this version: `fork` is not supported). */
+  /** A message from the child over its IPC channel (`fork: true`). */
   message: [message: unknown];
+  /** The child closed its IPC channel (`process.disconnect()` or exit). */
+  disconnect: [];
   /** `EventEmitter`: a listener is about to be added. */
   newListener: [eventName: string | symbol, listener: AnyListener];
   /** `EventEmitter`: a listener was removed. */
@@ -410,8 +413,10 @@ export declare class Monitor extends EventEmitter {
   spawnWith: SpawnWith;
   /** The `sourceDir` option. */
   sourceDir: string | undefined;
-  /** Whether the child has an IPC channel; always `false` in this version. */
-  fork: false;
+  /** Whether the child has an IPC channel (`fork` option). */
+  fork: boolean;
+  /** How IPC messages are encoded. */
+  serialization: 'json' | 'advanced';
   /** The working directory of the child. */
   cwd: string;
   /** Names of the host's environment variables the child does not inherit. */
@@ -463,10 +468,13 @@ export declare class Monitor extends EventEmitter {
    */
   kill(forceStop?: boolean): this;
   /**
-   * Sends a message to the child. Not supported in this version (there is no IPC channel
-   * without `fork`): emits forever-monitor's `'error'` when not running, else does nothing.
+   * Sends `message` to the child over its IPC channel (`fork: true`); never blocks.
+   * Throws a `TypeError` for a message that cannot be serialised (undefined, a function, a
+   * cycle); emits `'error'` when no child runs (forever-monitor's message), when the child
+   * has no channel (`ERR_IPC_CHANNEL_CLOSED`) or when 16 MiB already wait for a child that
+   * does not read (`ERR_IPC_BACKLOG`).
    */
-  send(message?: unknown): this;
+  send(message: unknown): this;
   /** The monitor as JSON. */
   toString(): string;
 

@@ -121,31 +121,81 @@ function checkEnv(name, value) {
 
 const STDIO_WORDS = new Set(['pipe', 'inherit', 'ignore', 'overlapped']);
 
-/** Normalises Node's `stdio` forms to three entries the core understands. */
+/**
+ * Normalises Node's `stdio` forms to the three standard entries the core connects, plus the
+ * fd number of the IPC channel (`'ipc'`), if any.
+ * @returns {{ stdio: string[], ipc: number | undefined }}
+ */
 function normaliseStdio(name, value) {
   if (typeof value === 'string') {
     if (!STDIO_WORDS.has(value)) {
-      if (value === 'ipc') throw rangeError(name, '"pipe", "inherit" or "ignore" (IPC needs fork support)', value);
       throw rangeError(name, '"pipe", "inherit", "ignore" or an array', value);
     }
-    return [value, value, value];
+    return { stdio: [value, value, value], ipc: undefined };
   }
   if (!Array.isArray(value)) throw typeError(name, 'a string or an array', value);
-  const out = ['pipe', 'pipe', 'pipe'];
+  const stdio = ['pipe', 'pipe', 'pipe'];
+  let ipc;
   value.forEach((entry, i) => {
     const where = `${name}[${i}]`;
+    if (entry === 'ipc') {
+      if (ipc !== undefined) throw rangeError(where, 'unique: only one "ipc" entry is allowed', entry);
+      ipc = i;
+      if (i < 3) stdio[i] = 'ignore';
+      return;
+    }
     if (!isSet(entry)) return;
     if (i > 2) {
       if (entry === 'ignore') return;
-      throw rangeError(where, 'undefined, null or "ignore" (only stdin, stdout and stderr are connected)', entry);
+      throw rangeError(where, 'undefined, null, "ignore" or "ipc" (only stdin, stdout and stderr are connected)', entry);
     }
-    if (typeof entry === 'string' && STDIO_WORDS.has(entry)) out[i] = entry;
-    else if (Number.isInteger(entry) && entry >= 0) out[i] = String(entry);
-    else if (entry === 'ipc') throw rangeError(where, '"pipe", "inherit", "ignore" or a file descriptor (IPC needs fork support)', entry);
-    else throw typeError(where, '"pipe", "inherit", "ignore" or a file descriptor', entry);
+    if (typeof entry === 'string' && STDIO_WORDS.has(entry)) stdio[i] = entry;
+    else if (Number.isInteger(entry) && entry >= 0) stdio[i] = String(entry);
+    else throw typeError(where, '"pipe", "inherit", "ignore", "ipc" or a file descriptor', entry);
   });
-  return out;
+  return { stdio, ipc };
 }
+
+let advanced = null;
+/**
+ * Node's `serialization: 'advanced'` codec: V8's format, with the extra tag Node's
+ * ChildProcessSerializer writes before host objects (typed arrays and Buffers).
+ */
+function advancedCodec() {
+  if (advanced !== null) return advanced;
+  const v8 = require('v8');
+  class Serializer extends v8.DefaultSerializer {
+    _writeHostObject(object) {
+      this.writeUint32(0);
+      return super._writeHostObject(object);
+    }
+  }
+  class Deserializer extends v8.DefaultDeserializer {
+    _readHostObject() {
+      const tag = this.readUint32();
+      if (tag !== 0) throw new Error(`unsupported IPC host object tag ${tag}`);
+      return super._readHostObject();
+    }
+  }
+  advanced = {
+    encode(message) {
+      const ser = new Serializer();
+      ser.writeHeader();
+      ser.writeValue(message);
+      return ser.releaseBuffer();
+    },
+    decode(buffer) {
+      const des = new Deserializer(buffer);
+      des.readHeader();
+      return des.readValue();
+    },
+  };
+  return advanced;
+}
+
+/** Node's rule for its own messages on the channel (never surfaced as 'message'). */
+const isInternal = (message) => message !== null && typeof message === 'object'
+  && typeof message.cmd === 'string' && message.cmd.length > 4 && message.cmd.startsWith('NODE_');
 
 /** forever-monitor's 4-character ids: base64 characters, no leading dash. */
 function randomString(length) {
@@ -279,10 +329,11 @@ class Monitor extends EventEmitter {
     this.spawnWith = o.spawnWith || {};
     checkSpawnWith(this.spawnWith);
     this.sourceDir = opt('sourceDir', checkString);
-    if (isSet(o.fork) && o.fork !== false) {
-      throw rangeError('fork', 'false: IPC with the child is not supported by this version of forever-native', o.fork);
+    this.fork = opt('fork', checkBoolean) || false;
+    if (isSet(o.serialization) && o.serialization !== 'json' && o.serialization !== 'advanced') {
+      throw rangeError('serialization', '"json" or "advanced"', o.serialization);
     }
-    this.fork = false;
+    this.serialization = o.serialization || 'json';
     this.cwd = isSet(o.cwd) ? checkString('cwd', o.cwd) : process.cwd();
     this.hideEnv = isSet(o.hideEnv) ? checkStrings('hideEnv', o.hideEnv) : [];
     this._env = isSet(o.env) ? checkEnv('env', o.env) : {};
@@ -440,8 +491,9 @@ class Monitor extends EventEmitter {
       command = typeof sw.shell === 'string' ? sw.shell : '/bin/sh';
       argv = ['-c', line];
     }
-    const stdio = normaliseStdio(this.stdio !== null ? 'stdio' : 'spawnWith.stdio',
-      this.stdio !== null ? this.stdio : isSet(sw.stdio) ? sw.stdio : 'pipe');
+    let stdioOption = this.stdio !== null ? this.stdio : isSet(sw.stdio) ? sw.stdio : 'pipe';
+    if (this.fork && this.stdio === null) stdioOption = ['pipe', 'pipe', 'pipe', 'ipc'];
+    const { stdio, ipc } = normaliseStdio(this.stdio !== null ? 'stdio' : 'spawnWith.stdio', stdioOption);
     return {
       command,
       args: argv,
@@ -452,6 +504,8 @@ class Monitor extends EventEmitter {
       gid: isSet(sw.gid) ? sw.gid : undefined,
       detached: sw.detached === true,
       stdio,
+      ipc,
+      serialization: this.serialization,
     };
   }
 
@@ -504,6 +558,12 @@ class Monitor extends EventEmitter {
       case 'stdout':
       case 'stderr':
         this.emit(event.kind, event.data);
+        break;
+      case 'message':
+        this._onMessage(event.data);
+        break;
+      case 'disconnect':
+        this.emit('disconnect');
         break;
       default:
         break;
@@ -567,12 +627,56 @@ class Monitor extends EventEmitter {
     return this;
   }
 
-  /** Not supported without `fork: true`; reports forever-monitor's error when not running. */
-  send() {
-    if (!this.child || !this.running) {
+  _onMessage(data) {
+    let message;
+    try {
+      message = this.serialization === 'advanced' ? advancedCodec().decode(data) : JSON.parse(data.toString('utf8'));
+    } catch (cause) {
+      const err = new Error(`The child sent a message that is not valid ${this.serialization === 'advanced' ? 'V8 serialization' : 'JSON'}: ${cause.message}`);
+      err.code = 'ERR_IPC_BAD_MESSAGE';
+      this.emit('error', err);
+      return;
+    }
+    if (isInternal(message)) {
+      // A handle sent with process.send(msg, handle): the core has closed the descriptor;
+      // the message still reaches listeners, as Node's 'message' (msg, handle) would.
+      if (message.cmd !== 'NODE_HANDLE') return;
+      if (this.serialization === 'advanced' && this._native) {
+        this._native.send(advancedCodec().encode({ cmd: 'NODE_HANDLE_ACK' }));
+      }
+      message = message.msg;
+    }
+    this.emit('message', message);
+  }
+
+  /**
+   * Sends `message` to the child over its IPC channel (`fork: true`), serialised as JSON
+   * (or with V8's serializer for `serialization: 'advanced'`). Never blocks. Throws a
+   * TypeError for a message that cannot be serialised; emits `'error'` when no child runs.
+   */
+  send(message) {
+    if (!this.child || !this.running || !this._native) {
       return this._errorSoon(new Error('Cannot send to process that is not running.'));
     }
-    return this;
+    let payload;
+    if (this.serialization === 'advanced') {
+      try {
+        payload = advancedCodec().encode(message);
+      } catch (cause) {
+        const err = new TypeError(`The "message" argument cannot be serialized: ${cause.message}`);
+        err.code = 'ERR_INVALID_ARG_TYPE';
+        throw err;
+      }
+    } else {
+      payload = JSON.stringify(message);
+      if (payload === undefined) throw typeError('message', 'serializable as JSON', message);
+    }
+    const failure = this._native.send(payload);
+    if (failure === null) return this;
+    if (failure.code === 'ERR_NOT_RUNNING') {
+      return this._errorSoon(new Error('Cannot send to process that is not running.'));
+    }
+    return this._errorSoon(toError(failure));
   }
 
   /** The monitor as JSON. */

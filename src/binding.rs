@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use napi::bindgen_prelude::{Buffer, Function, Object};
+use napi::bindgen_prelude::{Buffer, Either, Function, Object};
 use napi::threadsafe_function::{
   ThreadsafeFunction, ThreadsafeFunctionCallMode, UnknownReturnValue,
 };
@@ -57,6 +57,9 @@ impl From<CoreError> for NativeFailure {
       CoreError::NotRunning => "ERR_NOT_RUNNING".to_string(),
       CoreError::InvalidOption(_) => "ERR_INVALID_ARG_VALUE".to_string(),
       CoreError::Panic(_) => "ERR_INTERNAL_PANIC".to_string(),
+      CoreError::NoChannel => "ERR_IPC_CHANNEL_CLOSED".to_string(),
+      CoreError::ChannelClosed => "ERR_IPC_CHANNEL_CLOSED".to_string(),
+      CoreError::IpcBacklog(_) => "ERR_IPC_BACKLOG".to_string(),
       other => other
         .code()
         .unwrap_or_else(|| "ERR_FOREVER_NATIVE".to_string()),
@@ -78,7 +81,7 @@ fn failure(result: Result<(), CoreError>) -> Option<NativeFailure> {
 /// One event from the core, as the JS wrapper receives it.
 #[napi(object)]
 pub struct NativeEvent {
-  /// `start`, `exit`, `end`, `error`, `stdout` or `stderr`.
+  /// `start`, `exit`, `end`, `error`, `stdout`, `stderr`, `message` or `disconnect`.
   pub kind: String,
   /// `start`: the new child's pid.
   pub pid: Option<u32>,
@@ -100,7 +103,7 @@ pub struct NativeEvent {
   pub stopped: Option<bool>,
   /// `error`: what failed.
   pub error: Option<NativeFailure>,
-  /// `stdout`/`stderr`: the bytes.
+  /// `stdout`/`stderr`: the bytes; `message`: the serialised message.
   pub data: Option<Buffer>,
 }
 
@@ -167,6 +170,11 @@ impl From<Event> for NativeEvent {
         error: Some(NativeFailure::from(error)),
         ..NativeEvent::new("error")
       },
+      Event::Message { data } => NativeEvent {
+        data: Some(Buffer::from(data)),
+        ..NativeEvent::new("message")
+      },
+      Event::Disconnect => NativeEvent::new("disconnect"),
       Event::Output { stream, data, .. } => NativeEvent {
         // The credit is dropped here, once the bytes are on the JS thread.
         data: Some(Buffer::from(data)),
@@ -331,6 +339,17 @@ impl NativeMonitor {
         .map_err(|_| CoreError::InvalidOption(format!("{signal} is not a signal")))
         .and_then(|signal| self.handle.signal(signal)),
     )
+  }
+
+  /// Sends one serialised message (JSON text or V8 payload) to the child. Returns the
+  /// failure (`ERR_NOT_RUNNING`, `ERR_IPC_CHANNEL_CLOSED`, `ERR_IPC_BACKLOG`), or null.
+  #[napi(catch_unwind)]
+  pub fn send(&self, payload: Either<String, Buffer>) -> Option<NativeFailure> {
+    let bytes = match payload {
+      Either::A(text) => text.into_bytes(),
+      Either::B(buffer) => buffer.to_vec(),
+    };
+    failure(self.handle.send(bytes))
   }
 
   /// Tells the core whether JS listens to `'stdout'` or `'stderr'`.

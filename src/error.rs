@@ -21,6 +21,12 @@ pub enum CoreError {
     /// The OS error.
     source: io::Error,
   },
+  /// `send()` to a child that has no IPC channel.
+  NoChannel,
+  /// `send()` to a child whose channel is closed.
+  ChannelClosed,
+  /// `send()` while this many bytes already wait for a child that does not read.
+  IpcBacklog(usize),
   /// The options reached the core in a shape it cannot use.
   InvalidOption(String),
   /// The supervisor task is gone (it panicked or the runtime shut down).
@@ -91,6 +97,14 @@ impl fmt::Display for CoreError {
           None => write!(f, "{syscall} {code} ({source})"),
         }
       }
+      CoreError::NoChannel => {
+        f.write_str("Cannot send to a process without an IPC channel (use fork: true).")
+      }
+      CoreError::ChannelClosed => f.write_str("Cannot send: the IPC channel is closed."),
+      CoreError::IpcBacklog(limit) => write!(
+        f,
+        "Cannot send: {limit} bytes already wait for a child that does not read its IPC channel."
+      ),
       CoreError::InvalidOption(msg) => f.write_str(msg),
       CoreError::SupervisorGone => {
         f.write_str("the monitor's supervisor task is no longer running")

@@ -3,11 +3,12 @@
 //! `binding` is the napi boundary; everything else is plain Rust. `supervisor` runs one
 //! task per monitor, asking the pure `policy` what to do when a child exits; `process`
 //! spawns and signals children, `output` moves their output (`logs` writes the log files),
-//! and `guardian` makes sure no child outlives the host.
+//! `ipc` speaks Node's IPC channel, and `guardian` makes sure no child outlives the host.
 
 pub mod binding;
 pub mod error;
 pub mod guardian;
+pub mod ipc;
 pub mod logs;
 pub mod output;
 pub mod policy;

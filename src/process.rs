@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::process::Stdio;
 
 use nix::sys::signal::{self, Signal};
@@ -19,6 +19,7 @@ use serde::Deserialize;
 use tokio::net::unix::pipe;
 
 use crate::error::{CoreError, Result};
+use crate::ipc::{self, Serialization};
 
 /// How one of the child's standard streams is connected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -86,6 +87,12 @@ pub struct SpawnSpec {
   /// stdin, stdout and stderr.
   #[serde(default = "default_stdio")]
   pub stdio: [StdioSpec; 3],
+  /// The child's fd number for Node's IPC channel (`'ipc'` in Node's `stdio`), if any.
+  #[serde(default)]
+  pub ipc: Option<i32>,
+  /// How IPC messages are encoded.
+  #[serde(default)]
+  pub serialization: Serialization,
 }
 
 /// A freshly started child with the host's ends of its pipes.
@@ -100,6 +107,8 @@ pub struct Spawned {
   pub stderr: Option<pipe::Receiver>,
   /// The write end of its stdin pipe, held open so the child never reads a premature EOF.
   pub stdin: Option<OwnedFd>,
+  /// The core's end of the IPC channel, when the child has one.
+  pub ipc: Option<OwnedFd>,
 }
 
 fn io_pipe(what: &'static str) -> Result<(OwnedFd, OwnedFd)> {
@@ -165,9 +174,45 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Spawned> {
   }
   cmd.kill_on_drop(false);
 
-  let (stdin, stdin_keep) = stdio_for(spec.stdio[0], false)?;
-  let (stdout, stdout_read) = stdio_for(spec.stdio[1], true)?;
-  let (stderr, stderr_read) = stdio_for(spec.stdio[2], true)?;
+  let (mut stdin, stdin_keep) = stdio_for(spec.stdio[0], false)?;
+  let (mut stdout, stdout_read) = stdio_for(spec.stdio[1], true)?;
+  let (mut stderr, stderr_read) = stdio_for(spec.stdio[2], true)?;
+
+  let mut ipc_parent = None;
+  // Kept open until the child has been spawned: the child inherits it.
+  let mut _ipc_child = None;
+  if let Some(fd) = spec.ipc {
+    let (parent, child) = ipc::pair()?;
+    cmd.env("NODE_CHANNEL_FD", fd.to_string());
+    cmd.env(
+      "NODE_CHANNEL_SERIALIZATION_MODE",
+      spec.serialization.env_value(),
+    );
+    match fd {
+      0 => stdin = Stdio::from(child),
+      1 => stdout = Stdio::from(child),
+      2 => stderr = Stdio::from(child),
+      fd => {
+        let raw = child.as_raw_fd();
+        _ipc_child = Some(child);
+        unsafe {
+          cmd.pre_exec(move || {
+            // Async-signal-safe calls only. The channel must sit at `fd` and survive exec.
+            if raw == fd {
+              let flags = libc::fcntl(fd, libc::F_GETFD);
+              if flags < 0 || libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
+                return Err(std::io::Error::last_os_error());
+              }
+            } else if libc::dup2(raw, fd) < 0 {
+              return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+          });
+        }
+      }
+    }
+    ipc_parent = Some(parent);
+  }
   cmd.stdin(stdin).stdout(stdout).stderr(stderr);
 
   if spec.detached {
@@ -208,6 +253,7 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Spawned> {
     stdout: to_receiver(stdout_read)?,
     stderr: to_receiver(stderr_read)?,
     stdin: stdin_keep,
+    ipc: ipc_parent,
   })
 }
 

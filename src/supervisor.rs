@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{CoreError, Result};
 use crate::guardian;
+use crate::ipc;
 use crate::logs::{LogConfig, LogWriter};
 use crate::output::{self, Credit, Gate, Outputs, Pump, Stream, Taps};
 use crate::policy::{Action, Limits, Outcome, Phase, Policy, Refusal};
@@ -61,6 +62,13 @@ pub enum Event {
   },
   /// A runtime failure (spawn error, internal panic).
   Error(CoreError),
+  /// A message from the child's IPC channel: a JSON text, or a V8 payload.
+  Message {
+    /// The serialised message, without framing.
+    data: Vec<u8>,
+  },
+  /// The child closed its IPC channel.
+  Disconnect,
   /// Output from the child, for JS listeners.
   Output {
     /// Which stream.
@@ -121,6 +129,7 @@ enum Control {
   Restart(oneshot::Sender<Result<()>>),
   Signal(Signal, oneshot::Sender<Result<()>>),
   Logs(Option<Arc<LogWriter>>),
+  Send(Vec<u8>, oneshot::Sender<Result<()>>),
   Panic,
   Shutdown,
 }
@@ -194,6 +203,11 @@ impl Handle {
     self.call(|reply| Control::Signal(signal, reply))
   }
 
+  /// Sends one serialised message to the child over its IPC channel.
+  pub fn send(&self, payload: Vec<u8>) -> Result<()> {
+    self.call(|reply| Control::Send(payload, reply))
+  }
+
   /// Opens the log files now (truncating them unless `append`) and writes every later
   /// child's output to them. Returns the files that could not be opened (they are retried).
   pub fn set_logs(&self, config: LogConfig) -> Vec<CoreError> {
@@ -240,6 +254,7 @@ struct Child {
   pid: u32,
   guarded: bool,
   pumps: Vec<Pump>,
+  ipc: Option<ipc::Link>,
   // Held so the child's stdin stays open; dropped with the child.
   _stdin: Option<std::os::fd::OwnedFd>,
 }
@@ -403,6 +418,16 @@ impl Task {
         let _ = reply.send(result);
       }
       Control::Logs(logs) => self.logs = logs,
+      Control::Send(payload, reply) => {
+        let result = match &self.child {
+          Some(Child {
+            ipc: Some(link), ..
+          }) => link.send(payload),
+          Some(_) => Err(CoreError::NoChannel),
+          None => Err(CoreError::NotRunning),
+        };
+        let _ = reply.send(result);
+      }
       Control::Panic => panic!("panic requested by a test"),
       Control::Shutdown => self.shutdown(),
     }
@@ -455,12 +480,23 @@ impl Task {
         ));
       }
     }
+    let ipc = match spawned.ipc {
+      Some(fd) => match ipc::Link::start(fd, spec.serialization, self.sink.weak()) {
+        Ok(link) => Some(link),
+        Err(e) => {
+          self.sink.emit(Event::Error(e));
+          None
+        }
+      },
+      None => None,
+    };
     self.live_pid.store(spawned.pid, Ordering::Release);
     self.child = Some(Child {
       process: spawned.child,
       pid: spawned.pid,
       guarded,
       pumps,
+      ipc,
       _stdin: spawned.stdin,
     });
     self.escalate_at = None;
@@ -517,6 +553,9 @@ impl Task {
     }
     for pump in child.pumps {
       pump.finish().await;
+    }
+    if let Some(link) = child.ipc {
+      link.finish().await;
     }
     if self.options.as_ref().is_some_and(|o| o.to_host) {
       output::flush_host().await;

@@ -107,8 +107,11 @@ const badHideEnv: MonitorOptions = { hideEnv: 'SECRET' };
 const badArgs: MonitorOptions = { args: '--port' };
 // @ts-expect-error watchDirectory is a string or strings
 const badWatchDirectory: MonitorOptions = { watchDirectory: 1 };
-// @ts-expect-error 'ipc' is not supported
+// @ts-expect-error 'ipc' goes in an array entry, not as the whole stdio word
 const badStdioWord: MonitorOptions = { stdio: 'ipc' };
+const forked: MonitorOptions = { fork: true, serialization: 'advanced', stdio: ['ipc', 'pipe', 'pipe'] };
+// @ts-expect-error serialization is 'json' or 'advanced'
+const badSerialization: MonitorOptions = { serialization: 'v8' };
 // @ts-expect-error only 'ignore' after the three standard streams
 const badStdioExtra: MonitorOptions = { stdio: ['pipe', 'pipe', 'pipe', 'pipe'] };
 // @ts-expect-error shell is a boolean or a path
@@ -229,7 +232,7 @@ monitor.data = data;
 
 // --- Methods -----------------------------------------------------------------------------
 
-const chained: Monitor = monitor.start().restart().kill().kill(true).stop().send({ hello: 'world' }).send();
+const chained: Monitor = monitor.start().restart().kill().kill(true).stop().send({ hello: 'world' });
 monitor.start(true);
 const json: string = monitor.toString();
 const parsed: ParsedCommand | false = Monitor.parseCommand('node --expose-gc', ['app.js']);
