@@ -180,14 +180,14 @@ export interface MonitorOptions {
   /** How many rotated files to keep with `logMaxSize` (0 truncates in place). Default `5`. */
   logMaxFiles?: number | undefined;
   /**
-   * Restarts the child when watched files change.
-   *
-   * Not supported by this version: `true` throws a `RangeError` (`ERR_OUT_OF_RANGE`); only
-   * `false` is accepted. The type is kept so that forever-monitor code compiles.
+   * Restarts the child when a watched file is added, changed or removed (watched by the
+   * native core while the monitor runs; a burst of changes gives one restart).
    */
   watch?: boolean | undefined;
-  /** Directory, or directories, to watch. Default: `sourceDir`. */
+  /** Directory, or directories, to watch. Default: `sourceDir`, else the script's directory. */
   watchDirectory?: string | string[] | undefined;
+  /** Quiet time (ms) that ends a burst of changes. Default: `300`. */
+  watchDebounce?: number | undefined;
   /** Whether to ignore files starting with a `.` when watching. Default: `true`. */
   watchIgnoreDotFiles?: boolean | undefined;
   /** Glob patterns of files to ignore when watching. Default: `[]`. */
@@ -283,8 +283,8 @@ export interface ChildProcessHandle {
 export interface WatchRestartEvent {
   /** The file that changed. */
   file: string;
-  /** Its stats, when the watcher reports them. */
-  stat?: unknown;
+  /** Its stats; `undefined` when it was removed. */
+  stat?: import('fs').Stats | undefined;
 }
 
 /** The payload of `'watch:error'`. */
@@ -316,10 +316,12 @@ export interface MonitorEvents {
   stdout: [data: Buffer];
   /** Output of the child on stderr. */
   stderr: [data: Buffer];
-  /** A watched file changed (never emitted by this version: `watch` is not supported). */
+  /** A watched file changed; the restart follows. */
   'watch:restart': [info: WatchRestartEvent];
-  /** Watching failed (never emitted by this version: `watch` is not supported). */
+  /** Watching failed (missing `.foreverignore`, a missing directory, inotify exhausted). */
   'watch:error': [info: WatchErrorEvent];
+  /** Every watched directory that exists is being watched (once per `start()`). */
+  'watch:ready': [];
   /** A message from the child over its IPC channel (`fork: true`). */
   message: [message: unknown];
   /** The child closed its IPC channel (`process.disconnect()` or exit). */
@@ -397,6 +399,10 @@ export declare class Monitor extends EventEmitter {
   logMaxFiles: number | undefined;
   /** The `usePolling` option. */
   usePolling: boolean | undefined;
+  /** The `watch` option. */
+  watch: boolean;
+  /** The `watchDebounce` option (ms). */
+  watchDebounce: number;
   /** The `pollingInterval` option. */
   pollingInterval: number | undefined;
   /** The parser that turns `command` and `args` into the program to run. */

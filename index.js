@@ -308,8 +308,6 @@ class Monitor extends EventEmitter {
       }
     }
     this.logMaxFiles = o.logMaxFiles;
-    this.usePolling = o.usePolling;
-    this.pollingInterval = o.pollingInterval;
 
     if (isSet(o.parser) && typeof o.parser !== 'function') throw typeError('parser', 'a function', o.parser);
     this.parser = o.parser || Monitor.parseCommand;
@@ -343,12 +341,15 @@ class Monitor extends EventEmitter {
     this.stdio = isSet(o.stdio) ? o.stdio : null;
     if (this.stdio !== null) normaliseStdio('stdio', this.stdio);
 
-    this.watchIgnoreDotFiles = o.watchIgnoreDotFiles !== false;
-    this.watchIgnorePatterns = o.watchIgnorePatterns || [];
+    this.watch = opt('watch', checkBoolean) || false;
+    this.watchIgnoreDotFiles = opt('watchIgnoreDotFiles', checkBoolean) !== false;
+    this.watchIgnorePatterns = isSet(o.watchIgnorePatterns) ? checkStrings('watchIgnorePatterns', o.watchIgnorePatterns) : [];
+    if (isSet(o.watchDirectory) && !Array.isArray(o.watchDirectory)) checkString('watchDirectory', o.watchDirectory);
+    if (Array.isArray(o.watchDirectory)) checkStrings('watchDirectory', o.watchDirectory).forEach((d, i) => checkString(`watchDirectory[${i}]`, d));
     this.watchDirectory = o.watchDirectory || this.sourceDir;
-    if (isSet(o.watch) && o.watch !== false) {
-      throw rangeError('watch', 'false: watching is not supported by this version of forever-native', o.watch);
-    }
+    this.usePolling = opt('usePolling', checkBoolean);
+    this.pollingInterval = opt('pollingInterval', checkMillis);
+    this.watchDebounce = isSet(o.watchDebounce) ? checkMillis('watchDebounce', o.watchDebounce) : 300;
 
     for (const key of this.hideEnv) this._hideEnv[key] = true;
 
@@ -368,6 +369,7 @@ class Monitor extends EventEmitter {
       value: { stdout: false, stderr: false },
       enumerable: false,
     });
+    if (this.watch) this._readIgnoreFiles();
     if (this.outFile !== undefined || this.errFile !== undefined) {
       // forever-monitor opens (and truncates) its log files in the constructor too.
       this._reportFailures(this._nativeMonitor().setLogs({
@@ -385,6 +387,28 @@ class Monitor extends EventEmitter {
     this.on('removeListener', (name) => {
       if (name === 'stdout' || name === 'stderr') this._setListening(name, this.listenerCount(name) > 0);
     });
+  }
+
+  /** The directories to watch, absolute; by default `sourceDir`, else the script's. */
+  _watchDirs() {
+    let dirs = this.watchDirectory;
+    if (!dirs) dirs = path.dirname(path.resolve(this.cwd, this.args[0] || '.'));
+    return (Array.isArray(dirs) ? dirs : [dirs]).map((d) => path.resolve(d));
+  }
+
+  /** forever-monitor's `.foreverignore`: patterns read from each watched directory. */
+  _readIgnoreFiles() {
+    for (const dir of this._watchDirs()) {
+      try {
+        const text = fs.readFileSync(path.join(dir, '.foreverignore'), 'utf8');
+        this.watchIgnorePatterns.push(...text.split('\n').filter(Boolean));
+      } catch (err) {
+        process.nextTick(() => this.emit('watch:error', {
+          message: 'Could not read .foreverignore file.',
+          error: err.message,
+        }));
+      }
+    }
   }
 
   _setListening(stream, on) {
@@ -519,6 +543,14 @@ class Monitor extends EventEmitter {
       killTree: this.killTree,
       killTTL: this.killTTL ? Math.round(this.killTTL) : undefined,
       silent: this.silent,
+      watch: this.watch ? {
+        dirs: this._watchDirs(),
+        ignoreDotFiles: this.watchIgnoreDotFiles,
+        patterns: this.watchIgnorePatterns.slice(),
+        usePolling: this.usePolling === true,
+        pollingInterval: Math.round(this.pollingInterval || 100),
+        debounce: Math.round(this.watchDebounce),
+      } : undefined,
     };
   }
 
@@ -564,6 +596,22 @@ class Monitor extends EventEmitter {
         break;
       case 'disconnect':
         this.emit('disconnect');
+        break;
+      case 'watch:restart': {
+        let stat;
+        try {
+          stat = fs.statSync(event.path);
+        } catch (err) {
+          stat = undefined;
+        }
+        this.emit('watch:restart', { file: event.path, stat });
+        break;
+      }
+      case 'watch:ready':
+        this.emit('watch:ready');
+        break;
+      case 'watch:error':
+        this.emit('watch:error', { message: `Could not watch ${event.error.path || 'a directory'}.`, error: event.error.message });
         break;
       default:
         break;

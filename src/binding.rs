@@ -24,6 +24,7 @@ use crate::output::Stream;
 use crate::policy::{Limits, Outcome};
 use crate::process::{self, Reach, SpawnSpec};
 use crate::supervisor::{Event, EventSink, Handle, RunOptions, StartRequest};
+use crate::watch::WatchConfig;
 
 /// How core events reach JS: queued without blocking, one JS call per event, the callee
 /// receiving the event itself (no error-first argument), and strong while held.
@@ -81,7 +82,8 @@ fn failure(result: Result<(), CoreError>) -> Option<NativeFailure> {
 /// One event from the core, as the JS wrapper receives it.
 #[napi(object)]
 pub struct NativeEvent {
-  /// `start`, `exit`, `end`, `error`, `stdout`, `stderr`, `message` or `disconnect`.
+  /// `start`, `exit`, `end`, `error`, `stdout`, `stderr`, `message`, `disconnect`,
+  /// `watch:ready`, `watch:restart` or `watch:error`.
   pub kind: String,
   /// `start`: the new child's pid.
   pub pid: Option<u32>,
@@ -105,6 +107,8 @@ pub struct NativeEvent {
   pub error: Option<NativeFailure>,
   /// `stdout`/`stderr`: the bytes; `message`: the serialised message.
   pub data: Option<Buffer>,
+  /// `watch:restart`: the file that changed.
+  pub path: Option<String>,
 }
 
 impl NativeEvent {
@@ -122,6 +126,7 @@ impl NativeEvent {
       stopped: None,
       error: None,
       data: None,
+      path: None,
     }
   }
 }
@@ -175,6 +180,15 @@ impl From<Event> for NativeEvent {
         ..NativeEvent::new("message")
       },
       Event::Disconnect => NativeEvent::new("disconnect"),
+      Event::WatchRestart { file } => NativeEvent {
+        path: Some(file),
+        ..NativeEvent::new("watch:restart")
+      },
+      Event::WatchReady => NativeEvent::new("watch:ready"),
+      Event::WatchError(error) => NativeEvent {
+        error: Some(NativeFailure::from(error)),
+        ..NativeEvent::new("watch:error")
+      },
       Event::Output { stream, data, .. } => NativeEvent {
         // The credit is dropped here, once the bytes are on the JS thread.
         data: Some(Buffer::from(data)),
@@ -211,6 +225,21 @@ struct JsRunOptions {
   kill_ttl: Option<u64>,
   #[serde(default)]
   silent: bool,
+  watch: Option<JsWatchOptions>,
+}
+
+/// Watch options, as `index.js` normalised them.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct JsWatchOptions {
+  dirs: Vec<String>,
+  ignore_dot_files: bool,
+  #[serde(default)]
+  patterns: Vec<String>,
+  #[serde(default)]
+  use_polling: bool,
+  polling_interval: u64,
+  debounce: u64,
 }
 
 /// Log options, as `index.js` normalised them.
@@ -248,6 +277,14 @@ impl TryFrom<JsRunOptions> for RunOptions {
       kill_tree: js.kill_tree,
       kill_ttl: js.kill_ttl.map(std::time::Duration::from_millis),
       to_host: !js.silent,
+      watch: js.watch.map(|w| WatchConfig {
+        dirs: w.dirs.into_iter().map(PathBuf::from).collect(),
+        ignore_dot_files: w.ignore_dot_files,
+        patterns: w.patterns,
+        use_polling: w.use_polling,
+        polling_interval: std::time::Duration::from_millis(w.polling_interval.max(1)),
+        debounce: std::time::Duration::from_millis(w.debounce),
+      }),
     })
   }
 }

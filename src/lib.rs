@@ -3,7 +3,8 @@
 //! `binding` is the napi boundary; everything else is plain Rust. `supervisor` runs one
 //! task per monitor, asking the pure `policy` what to do when a child exits; `process`
 //! spawns and signals children, `output` moves their output (`logs` writes the log files),
-//! `ipc` speaks Node's IPC channel, and `guardian` makes sure no child outlives the host.
+//! `ipc` speaks Node's IPC channel, `watch` restarts on file changes, and `guardian` makes
+//! sure no child outlives the host.
 
 pub mod binding;
 pub mod error;
@@ -14,3 +15,4 @@ pub mod output;
 pub mod policy;
 pub mod process;
 pub mod supervisor;
+pub mod watch;

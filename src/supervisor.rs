@@ -8,6 +8,7 @@
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::process::ExitStatus;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -26,6 +27,7 @@ use crate::logs::{LogConfig, LogWriter};
 use crate::output::{self, Credit, Gate, Outputs, Pump, Stream, Taps};
 use crate::policy::{Action, Limits, Outcome, Phase, Policy, Refusal};
 use crate::process::{self, Reach, SpawnSpec};
+use crate::watch::{self, Notice, WatchConfig};
 
 /// What the core tells JS, in the order it happened.
 #[derive(Debug)]
@@ -60,6 +62,15 @@ pub enum Event {
     /// True for a stop (JS emits `'stop'` too).
     stopped: bool,
   },
+  /// A watched file changed; a restart follows.
+  WatchRestart {
+    /// The file.
+    file: String,
+  },
+  /// Every watched directory that exists is being watched.
+  WatchReady,
+  /// Watching failed (a directory missing, inotify exhausted); watching goes on as it can.
+  WatchError(CoreError),
   /// A runtime failure (spawn error, internal panic).
   Error(CoreError),
   /// A message from the child's IPC channel: a JSON text, or a V8 payload.
@@ -99,6 +110,8 @@ pub struct RunOptions {
   pub kill_ttl: Option<Duration>,
   /// Copy output to the host's stdout/stderr.
   pub to_host: bool,
+  /// Restart on file changes.
+  pub watch: Option<WatchConfig>,
 }
 
 /// A start request from JS.
@@ -295,6 +308,13 @@ pub fn no_sink() -> Weak<dyn EventSink> {
   Weak::<NoSink>::new()
 }
 
+/// A burst of file changes being debounced.
+struct Change {
+  file: PathBuf,
+  first: tokio::time::Instant,
+  due: tokio::time::Instant,
+}
+
 struct Task {
   policy: Policy,
   spec: Option<SpawnSpec>,
@@ -305,6 +325,8 @@ struct Task {
   taps: Arc<Taps>,
   gate: Arc<Gate>,
   logs: Option<Arc<LogWriter>>,
+  watching: Option<watch::Watching>,
+  change: Option<Change>,
   origin: Instant,
   live_pid: Arc<AtomicU32>,
 }
@@ -323,6 +345,8 @@ async fn supervise(mut rx: mpsc::UnboundedReceiver<Control>, taps: Arc<Taps>) {
       taps: Arc::clone(&taps),
       gate: Arc::new(Gate::default()),
       logs: None,
+      watching: None,
+      change: None,
       origin: Instant::now(),
       live_pid: Arc::clone(&live_pid),
     };
@@ -364,6 +388,8 @@ impl Task {
         },
         status = wait(&mut self.child) => self.exited(status).await,
         _ = sleep_until(wake) => self.respawn(),
+        notice = next_notice(&mut self.watching) => self.notice(notice),
+        _ = sleep_until(self.change.as_ref().map(|c| c.due)) => self.changed(),
         _ = sleep_until(self.escalate_at) => {
           self.escalate_at = None;
           if let Some(child) = &self.child {
@@ -387,7 +413,7 @@ impl Task {
           }
           Ok(_) => {
             self.sink.emit(Event::Ended { stopped: true });
-            self.sink.lock().take();
+            self.end();
             Ok(())
           }
           Err(refusal) => Err(refusal.into()),
@@ -395,17 +421,7 @@ impl Task {
         let _ = reply.send(result);
       }
       Control::Restart(reply) => {
-        let result = match self.policy.phase() {
-          Phase::Idle => Err(CoreError::NotRunning),
-          _ => {
-            match self.policy.restart() {
-              Action::Signal => self.signal_child(),
-              _ => self.respawn(),
-            }
-            Ok(())
-          }
-        };
-        let _ = reply.send(result);
+        let _ = reply.send(self.restart());
       }
       Control::Signal(signal, reply) => {
         let result = match &self.child {
@@ -433,6 +449,63 @@ impl Task {
     }
   }
 
+  /// `restart()`: kills a running child so that it restarts, or cuts a spin sleep short.
+  fn restart(&mut self) -> Result<()> {
+    if self.policy.phase() == Phase::Idle {
+      return Err(CoreError::NotRunning);
+    }
+    match self.policy.restart() {
+      Action::Signal => self.signal_child(),
+      _ => self.respawn(),
+    }
+    Ok(())
+  }
+
+  /// Supervision is over: release JS (its event loop may end) and stop watching.
+  fn end(&mut self) {
+    self.sink.lock().take();
+    self.watching = None;
+    self.change = None;
+  }
+
+  fn notice(&mut self, notice: Option<Notice>) {
+    match notice {
+      Some(Notice::Changed(file)) => {
+        let debounce = self
+          .options
+          .as_ref()
+          .and_then(|o| o.watch.as_ref())
+          .map_or(Duration::ZERO, |w| w.debounce);
+        let now = tokio::time::Instant::now();
+        match &mut self.change {
+          // A burst that never pauses still restarts, after ten debounce periods.
+          Some(change) => change.due = (now + debounce).min(change.first + debounce * 10),
+          None => {
+            self.change = Some(Change {
+              file,
+              first: now,
+              due: now + debounce,
+            })
+          }
+        }
+      }
+      Some(Notice::Failed(error)) => self.sink.emit(Event::WatchError(error)),
+      Some(Notice::Ready) => self.sink.emit(Event::WatchReady),
+      // The watcher thread is gone; nothing more will come.
+      None => self.watching = None,
+    }
+  }
+
+  fn changed(&mut self) {
+    let Some(change) = self.change.take() else {
+      return;
+    };
+    self.sink.emit(Event::WatchRestart {
+      file: change.file.display().to_string(),
+    });
+    let _ = self.restart();
+  }
+
   fn start(&mut self, request: StartRequest) -> Result<StartInfo> {
     let Ok(Action::Spawn { .. }) = self.policy.start(request.restart) else {
       return Err(CoreError::AlreadyRunning);
@@ -442,10 +515,19 @@ impl Task {
     self.options = Some(request.options);
     *self.sink.lock() = Some(request.sink);
     match self.spawn() {
-      Ok(info) => Ok(info),
+      Ok(info) => {
+        let config = self.options.as_ref().and_then(|o| o.watch.clone());
+        if let Some(config) = config {
+          match watch::start(config) {
+            Ok(watching) => self.watching = Some(watching),
+            Err(e) => self.sink.emit(Event::WatchError(e)),
+          }
+        }
+        Ok(info)
+      }
       Err(e) => {
         self.policy.spawn_failed();
-        self.sink.lock().take();
+        self.end();
         Err(e)
       }
     }
@@ -520,7 +602,7 @@ impl Task {
         self.policy.spawn_failed();
         self.sink.emit(Event::Error(e));
         self.sink.emit(Event::Ended { stopped: false });
-        self.sink.lock().take();
+        self.end();
       }
     }
   }
@@ -587,9 +669,7 @@ impl Task {
     match verdict.outcome {
       Outcome::Restart => self.respawn(),
       Outcome::RestartAfter(_) => {}
-      Outcome::GiveUp => {
-        self.sink.lock().take();
-      }
+      Outcome::GiveUp => self.end(),
     }
   }
 
@@ -598,7 +678,7 @@ impl Task {
       let tree = self.options.as_ref().is_none_or(|o| o.kill_tree);
       process::signal_tree(child.pid, Signal::SIGKILL, reach(tree));
     }
-    self.sink.lock().take();
+    self.end();
   }
 }
 
@@ -613,6 +693,13 @@ fn reach(kill_tree: bool) -> Reach {
 async fn wait(child: &mut Option<Child>) -> std::io::Result<ExitStatus> {
   match child {
     Some(child) => child.process.wait().await,
+    None => std::future::pending().await,
+  }
+}
+
+async fn next_notice(watching: &mut Option<watch::Watching>) -> Option<Notice> {
+  match watching {
+    Some(w) => w.notices.recv().await,
     None => std::future::pending().await,
   }
 }

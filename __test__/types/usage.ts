@@ -90,6 +90,9 @@ const readonlyStdio = ['inherit', 'inherit', 'inherit'] as const;
 const fromConst: MonitorOptions = { stdio: readonlyStdio, args: readonlyArgv, hideEnv: readonlyArgv };
 // Options that this version rejects at run time still type-check, so existing code compiles.
 const legacyOptions: MonitorOptions = { outFile: 'out.log', errFile: 'err.log', watch: true, fork: true };
+const watchOptions: MonitorOptions = { watch: true, watchDirectory: ['src', 'lib'], watchDebounce: 500, usePolling: true, pollingInterval: 200 };
+// @ts-expect-error watchDebounce is a number of milliseconds
+const badDebounce: MonitorOptions = { watchDebounce: '1s' };
 
 // @ts-expect-error max is a number
 const badMax: MonitorOptions = { max: '3' };
