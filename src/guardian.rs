@@ -21,6 +21,11 @@ const RECORD: usize = 8;
 
 static GUARDIAN: OnceLock<Option<OwnedFd>> = OnceLock::new();
 
+/// Starts the guardian if it is not running yet; false when it could not be started.
+pub fn available() -> bool {
+  GUARDIAN.get_or_init(start).is_some()
+}
+
 /// Asks the guardian to kill process group `pgid` if the host dies.
 pub fn watch(pgid: u32) {
   send(WATCH, pgid);
