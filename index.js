@@ -800,10 +800,10 @@ function start(script, options) {
 function kill(pid, killTree, signal, callback) {
   const number = checkSignal('signal', signal || 'SIGKILL');
   callback = callback || function noop() {};
-  if (!Number.isInteger(pid) || pid <= 0) {
-    if (typeof pid === 'string' && /^\d+$/.test(pid)) pid = Number(pid);
-    else throw typeError('pid', 'a positive integer', pid);
-  }
+  if (typeof pid === 'string' && /^\d+$/.test(pid)) pid = Number(pid);
+  if (!Number.isInteger(pid)) throw typeError('pid', 'a positive integer', pid);
+  // Linux pids fit in 31 bits; a larger number must not wrap onto another process.
+  if (pid <= 0 || pid > 0x7fffffff) throw rangeError('pid', 'an integer from 1 to 2147483647', pid);
   native().killProcess(pid, number, !!killTree);
   process.nextTick(callback);
 }

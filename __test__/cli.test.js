@@ -1,0 +1,520 @@
+// The command line (bin/forever-native.js), driven as a subprocess, plus unit tests of the
+// pure parts in bin/cli.js. Every wait is for a line, an event or an exit, never a sleep.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const { spawn } = require('child_process');
+const { fixture, isAlive, until } = require('./helpers');
+const cli = require('../bin/cli.js');
+
+const BIN = path.join(__dirname, '..', 'bin', 'forever-native.js');
+const VERSION = require('../package.json').version;
+const ENV = { ...process.env, NO_COLOR: '1' };
+delete ENV.FORCE_COLOR;
+
+// Everything a test started, so nothing outlives it even when an assertion fails.
+const started = new Set();
+const pidsSeen = new Set();
+test.afterEach(() => {
+  for (const child of started) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  started.clear();
+  for (const pid of pidsSeen) {
+    try {
+      if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+  pidsSeen.clear();
+});
+
+const dirs = new Set();
+test.after(() => {
+  for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
+  dirs.clear();
+});
+
+/** A fresh temporary directory, removed when the file's tests are done. */
+function tmpdir() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fn-cli-'));
+  dirs.add(dir);
+  return dir;
+}
+
+/** Splits a stream into lines for `onLine`. */
+function lines(stream, onLine) {
+  let partial = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (d) => {
+    partial += d;
+    let nl;
+    while ((nl = partial.indexOf('\n')) >= 0) {
+      onLine(partial.slice(0, nl));
+      partial = partial.slice(nl + 1);
+    }
+  });
+}
+
+/**
+ * Starts the CLI. `out`/`err` collect stdout/stderr lines, `events` the JSON status lines
+ * (with --json); `waitOut`/`waitEvent` resolve with the first match, `exited` with
+ * {code, signal} once the CLI is gone and its pipes are drained.
+ */
+function startCli(args, { cwd, env = ENV } = {}) {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  started.add(child);
+  const h = { child, out: [], err: [], events: [], stdout: '', stderr: '' };
+  child.stdout.on('data', (d) => (h.stdout += d));
+  child.stderr.on('data', (d) => (h.stderr += d));
+  lines(child.stdout, (l) => h.out.push(l));
+  lines(child.stderr, (l) => {
+    h.err.push(l);
+    try {
+      const e = JSON.parse(l);
+      h.events.push(e);
+      if (typeof e.pid === 'number') pidsSeen.add(e.pid);
+    } catch {
+      // a human line
+    }
+  });
+  h.exited = new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+  const waitFor = (list, pred, what) => {
+    let found;
+    return until(() => (found = list.find(pred)) !== undefined, 10000, what).then(() => found);
+  };
+  h.waitOut = (pred, what = 'a stdout line') => waitFor(h.out, pred, what);
+  h.waitEvent = (pred, what = 'a status event') => waitFor(h.events, pred, what);
+  h.running = () => child.exitCode === null && child.signalCode === null;
+  return h;
+}
+
+/** Runs the CLI to its end: {code, stdout, stderr, events}. */
+async function runCli(args, options = {}) {
+  const h = startCli(args, options);
+  let timer;
+  const timeout = new Promise((resolve, reject) => {
+    timer = setTimeout(() => {
+      h.child.kill('SIGKILL');
+      reject(new Error(`forever-native ${args.join(' ')} timed out\nstderr: ${h.err.join('\n')}`));
+    }, 15000);
+  });
+  const { code } = await Promise.race([h.exited, timeout]).finally(() => clearTimeout(timer));
+  return { code, stdout: h.stdout, stderr: h.stderr, events: h.events };
+}
+
+const names = (events) => events.map((e) => e.event);
+
+// ---------------------------------------------------------------------------------------
+// --help, --version
+
+test('--help lists every flag and an example; --version prints the package version', async () => {
+  const help = await runCli(['--help']);
+  assert.equal(help.code, 0);
+  assert.equal(help.stderr, '');
+  for (const flag of cli.FLAGS) {
+    assert.ok(help.stdout.includes(`--${flag.long}`), `--help mentions --${flag.long}`);
+    if (flag.short) assert.ok(help.stdout.includes(`-${flag.short}, --${flag.long}`), `--help mentions -${flag.short}`);
+  }
+  assert.match(help.stdout, /Examples?:\n\s+forever-native .*\.js/);
+
+  const version = await runCli(['--version']);
+  assert.equal(version.code, 0);
+  assert.equal(version.stdout, `${VERSION}\n`);
+});
+
+// ---------------------------------------------------------------------------------------
+// Flags reach the Monitor
+
+test('--max 2 with a crashing child: two runs, then the child\'s exit code is the CLI\'s; --json parses line by line', async () => {
+  const r = await runCli(['--json', '--max', '2', fixture('crash-after.js'), '0', '3']);
+  assert.equal(r.code, 3, r.stderr);
+  const stderrLines = r.stderr.split('\n').filter(Boolean);
+  assert.equal(r.events.length, stderrLines.length, 'every stderr line is JSON');
+  for (const e of r.events) {
+    assert.equal(typeof e.event, 'string');
+    assert.ok(!Number.isNaN(Date.parse(e.time)), `time of ${e.event}`);
+    assert.ok('pid' in e, `pid in ${e.event}`);
+  }
+  assert.deepEqual(names(r.events), ['start', 'exit', 'restarting', 'restart', 'exit', 'giveup']);
+  const [start, exit1, restarting, restart, , giveup] = r.events;
+  assert.equal(start.run, 1);
+  assert.equal(start.max, 2);
+  assert.equal(exit1.code, 3);
+  assert.equal(exit1.pid, start.pid);
+  assert.equal(restarting.run, 2);
+  assert.notEqual(restart.pid, start.pid);
+  assert.deepEqual({ reason: giveup.reason, runs: giveup.runs, exitCode: giveup.exitCode }, { reason: 'max', runs: 2, exitCode: 3 });
+  assert.deepEqual(r.stdout.trim().split('\n'), [`started ${start.pid}`, `started ${restart.pid}`]);
+});
+
+test('a child that dies by a signal gives exit code 1 when the CLI gives up', async () => {
+  const r = await runCli(['--json', '--max', '1', fixture('kill-self.js')]);
+  assert.equal(r.code, 1, r.stderr);
+  const exit = r.events.find((e) => e.event === 'exit');
+  assert.equal(exit.signal, 'SIGKILL');
+  assert.equal(exit.code, null);
+  assert.equal(r.events.at(-1).event, 'giveup');
+  assert.equal(r.events.at(-1).exitCode, 1);
+});
+
+test('--minUptime without --spinSleepTime: a spinning child is let die, with its exit code', async () => {
+  const r = await runCli(['--json', '--minUptime', '60000', fixture('crash-after.js'), '0', '4']);
+  assert.equal(r.code, 4, r.stderr);
+  assert.deepEqual(names(r.events), ['start', 'exit', 'spinning', 'giveup']);
+  assert.equal(r.events[2].minUptime, 60000);
+  assert.equal(r.events[2].restartIn, null);
+  assert.equal(r.events[3].reason, 'spinning');
+});
+
+test('args after the script reach the child; --workingDir sets its cwd; -o and -l write files', async () => {
+  const dir = tmpdir();
+  const work = fs.mkdtempSync(path.join(dir, 'work-'));
+  const out = path.join(dir, 'out.log');
+  const status = path.join(dir, 'status.log');
+  // The script is relative to the CLI's cwd, not to --workingDir.
+  // Our long flags after the script are still ours (--max 1); other flags, short ones and
+  // everything after `--` are the script's.
+  const r = await runCli(['--max', '3', '--workingDir', work, '-o', out, '-l', status, 'fixtures/print-env.js',
+    '--port', '8080', '-s', '--max', '1', '--', '--max', 'x y'], { cwd: __dirname });
+  assert.equal(r.code, 0, r.stderr);
+  const line = r.stdout.split('\n').find((l) => l.startsWith('{'));
+  const seen = JSON.parse(line);
+  assert.deepEqual(seen.argv, ['--port', '8080', '-s', '--max', 'x y']);
+  assert.equal(seen.cwd, work);
+  assert.equal(fs.readFileSync(out, 'utf8'), `${line}\n`);
+  // Human status lines on stderr, no colour on a pipe.
+  assert.match(r.stderr, /print-env\.js started \(pid \d+\)/);
+  assert.ok(!r.stderr.includes('\u001b['), 'no colour when stderr is not a TTY');
+  // -l: the same status lines, timestamped.
+  const logged = fs.readFileSync(status, 'utf8');
+  assert.match(logged, /^\d{4}-\d\d-\d\dT[\d:.]+Z forever-native: print-env\.js started \(pid \d+\)$/m);
+  assert.match(logged, /gave up after 1 run/);
+});
+
+test('-s keeps the child\'s output off the terminal but not out of -o', async () => {
+  const dir = tmpdir();
+  const out = path.join(dir, 'out.log');
+  const r = await runCli(['-s', '--max', '1', '-o', out, fixture('print-env.js'), 'hello']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, '');
+  assert.deepEqual(JSON.parse(fs.readFileSync(out, 'utf8')).argv, ['hello']);
+});
+
+test('FORCE_COLOR colours the human status lines', async () => {
+  const env = { ...process.env, FORCE_COLOR: '1' };
+  delete env.NO_COLOR;
+  const r = await runCli(['--max', '1', fixture('crash-after.js'), '0', '0'], { env });
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(r.stderr.includes('\u001b[32mstarted'), r.stderr);
+});
+
+// ---------------------------------------------------------------------------------------
+// --config
+
+test('--config with one app: forever\'s keys, paths relative to the config file', async () => {
+  const dir = tmpdir();
+  fs.mkdirSync(path.join(dir, 'work'));
+  const file = path.join(dir, 'app.json');
+  fs.writeFileSync(file, JSON.stringify({
+    id: 'svc',
+    script: fixture('print-env.js'),
+    args: ['a', 'b c'],
+    max: 1,
+    silent: true,
+    workingDir: 'work',
+    outFile: 'out.log',
+    pidFile: 'svc.pid',
+  }));
+  const r = await runCli(['--json', '--config', file], { cwd: os.tmpdir() });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, '');
+  const seen = JSON.parse(fs.readFileSync(path.join(dir, 'out.log'), 'utf8'));
+  assert.deepEqual(seen.argv, ['a', 'b c']);
+  assert.equal(seen.cwd, path.join(dir, 'work'));
+  assert.deepEqual(names(r.events), ['start', 'exit', 'giveup']);
+  assert.ok(r.events.every((e) => e.app === 'svc'));
+  assert.ok(!fs.existsSync(path.join(dir, 'svc.pid')), 'pid file removed at the end');
+});
+
+test('--config with an array: the apps run side by side and the CLI exits when all have ended', async () => {
+  const dir = tmpdir();
+  const file = path.join(dir, 'apps.json');
+  fs.writeFileSync(file, JSON.stringify([
+    { id: 'once', script: fixture('print-env.js'), args: ['one'], max: 1 },
+    { id: 'server', script: fixture('run-forever.js') },
+  ]));
+  const h = startCli(['--json', '--config', file]);
+  const once = await h.waitEvent((e) => e.event === 'giveup' && e.app === 'once', 'the first app to end');
+  assert.equal(once.exitCode, 0);
+  const server = await h.waitEvent((e) => e.event === 'start' && e.app === 'server', 'the second app');
+  await h.waitOut((l) => l === `ready ${server.pid}`);
+  assert.ok(h.running(), 'the CLI waits for the app still running');
+  assert.ok(h.out.some((l) => l.startsWith('{') && JSON.parse(l).argv[0] === 'one'));
+  h.child.kill('SIGINT');
+  const { code } = await h.exited;
+  assert.equal(code, 0);
+  assert.ok(h.events.some((e) => e.event === 'stop' && e.app === 'server'));
+  assert.ok(!isAlive(server.pid));
+});
+
+test('--config with an array: the first app that gives up with a failure sets the exit code', async () => {
+  const dir = tmpdir();
+  const file = path.join(dir, 'apps.json');
+  fs.writeFileSync(file, JSON.stringify([
+    { script: fixture('print-env.js'), max: 1, silent: true },
+    { script: fixture('crash-after.js'), args: ['0', '5'], max: 2, silent: true },
+  ]));
+  const r = await runCli(['--json', '--config', file]);
+  assert.equal(r.code, 5, r.stderr);
+  const ends = r.events.filter((e) => e.event === 'giveup');
+  assert.deepEqual(ends.map((e) => [e.app, e.exitCode]).sort(), [['crash-after.js', 5], ['print-env.js', 0]]);
+});
+
+// ---------------------------------------------------------------------------------------
+// Signals
+
+test('SIGINT stops the child and its whole tree, then the CLI exits 0', async () => {
+  const h = startCli(['--json', fixture('spawn-grandchildren.js'), '2']);
+  const start = await h.waitEvent((e) => e.event === 'start');
+  const treeLine = await h.waitOut((l) => l.startsWith('{'));
+  const tree = JSON.parse(treeLine);
+  tree.grandchildren.forEach((p) => pidsSeen.add(p));
+  assert.equal(tree.pid, start.pid);
+  const all = [tree.pid, ...tree.grandchildren];
+  assert.ok(all.every(isAlive), 'the tree runs');
+  h.child.kill('SIGINT');
+  const { code } = await h.exited;
+  assert.equal(code, 0);
+  assert.deepEqual(names(h.events).slice(1), ['signal', 'exit', 'stop']);
+  assert.equal(h.events[1].action, 'stop');
+  assert.equal(h.events[2].signal, 'SIGTERM', 'the default graceful signal');
+  // The core SIGKILLs what is left of the group before reporting the exit; give the
+  // kernel a moment to reap the grandchildren that ignored SIGTERM.
+  await until(() => all.every((p) => !isAlive(p)), 2000, 'the whole tree gone');
+});
+
+test('a second SIGINT kills a child that ignores SIGTERM (--killTTL 60000)', async () => {
+  const h = startCli(['--json', '--killTTL', '60000', fixture('ignore-sigterm.js')]);
+  const start = await h.waitEvent((e) => e.event === 'start');
+  await h.waitOut((l) => l === `ready ${start.pid}`);
+  h.child.kill('SIGINT');
+  await h.waitOut((l) => l === 'got SIGTERM', 'the child to get SIGTERM');
+  assert.ok(isAlive(start.pid), 'the child ignored SIGTERM');
+  assert.ok(h.running(), 'the CLI waits for the child');
+  assert.ok(!h.events.some((e) => e.event === 'stop'));
+  h.child.kill('SIGINT');
+  const { code } = await h.exited;
+  assert.equal(code, 130, 'a forced stop exits 128 + SIGINT');
+  assert.ok(!isAlive(start.pid));
+  const signals = h.events.filter((e) => e.event === 'signal').map((e) => e.action);
+  assert.deepEqual(signals, ['stop', 'force']);
+  assert.equal(h.events.find((e) => e.event === 'exit').signal, 'SIGKILL');
+  assert.equal(h.events.at(-1).event, 'stop');
+  assert.equal(h.events.at(-1).forced, true);
+});
+
+test('SIGHUP restarts the child; the pid file follows it and is removed on exit', async () => {
+  const dir = tmpdir();
+  const pidFile = path.join(dir, 'app.pid');
+  const h = startCli(['--json', '--pidFile', pidFile, fixture('run-forever.js')]);
+  const start = await h.waitEvent((e) => e.event === 'start');
+  await h.waitOut((l) => l === `ready ${start.pid}`);
+  assert.equal(fs.readFileSync(pidFile, 'utf8'), `${start.pid}\n`);
+
+  h.child.kill('SIGHUP');
+  const restart = await h.waitEvent((e) => e.event === 'restart', 'the restart');
+  assert.notEqual(restart.pid, start.pid);
+  await h.waitOut((l) => l === `ready ${restart.pid}`);
+  assert.ok(!isAlive(start.pid), 'the old child is gone');
+  assert.ok(isAlive(restart.pid));
+  assert.equal(fs.readFileSync(pidFile, 'utf8'), `${restart.pid}\n`);
+  const restarting = h.events.find((e) => e.event === 'restarting');
+  assert.equal(restarting.reason, 'SIGHUP');
+
+  h.child.kill('SIGINT');
+  const { code } = await h.exited;
+  assert.equal(code, 0);
+  assert.ok(!isAlive(restart.pid));
+  assert.deepEqual(fs.readdirSync(dir), [], 'pid file and temporary files gone');
+});
+
+test('SIGTERM stops gracefully too (the child gets SIGTERM and exits 0)', async () => {
+  const h = startCli(['--json', path.join(__dirname, '..', 'examples', 'flaky-server.js')],
+    { env: { ...ENV, CRASH_AFTER: '1000' } });
+  const start = await h.waitEvent((e) => e.event === 'start');
+  await h.waitOut((l) => l.includes('listening on http://127.0.0.1:'));
+  h.child.kill('SIGTERM');
+  const { code } = await h.exited;
+  assert.equal(code, 0);
+  const exit = h.events.find((e) => e.event === 'exit');
+  assert.equal(exit.code, 0, 'flaky-server closed cleanly on SIGTERM');
+  assert.ok(!isAlive(start.pid));
+});
+
+// ---------------------------------------------------------------------------------------
+// Errors
+
+test('bad input: one line on stderr, no stack trace, exit code 2', async (t) => {
+  const dir = tmpdir();
+  const bad = path.join(dir, 'bad.json');
+  fs.writeFileSync(bad, '{ "script": "app.js", ');
+  const badValue = path.join(dir, 'bad-value.json');
+  fs.writeFileSync(badValue, JSON.stringify([{ script: fixture('run-forever.js'), max: '3' }]));
+  const unknownKey = path.join(dir, 'unknown-key.json');
+  fs.writeFileSync(unknownKey, JSON.stringify({ script: fixture('run-forever.js'), maxx: 3 }));
+  const script = fixture('run-forever.js');
+  const rows = [
+    ['unknown flag', ['--nope', script], /unknown option --nope/],
+    ['unknown short flag', ['-z', script], /unknown option -z/],
+    ['missing script', [], /missing script/],
+    ['--max abc', ['--max', 'abc', script], /--max must be a whole number >= 1, got "abc"/],
+    ['--max without a value', ['--max'], /--max needs a value/],
+    ['--minUptime -1', ['--minUptime', '-1', script], /--minUptime must be a number of milliseconds >= 0, got "-1"/],
+    ['--killSignal SIGNOPE', ['--killSignal', 'SIGNOPE', script], /--killSignal must be a signal name.*"SIGNOPE"/],
+    ['--config missing.json', ['--config', path.join(dir, 'missing.json')], /cannot read config ".*missing\.json": no such file/],
+    ['--config with invalid JSON', ['--config', bad], /config ".*bad\.json" is not valid JSON/],
+    ['--config with a script too', ['--config', bad, script], /cannot be given with --config/],
+    ['--config with app flags', ['--max', '2', '--config', bad], /--max cannot be used with --config/],
+    ['--config with an unknown key', ['--config', unknownKey], /unknown key "maxx"/],
+    ['a TypeError from new Monitor', ['--config', badValue], /bad-value\.json\[0\]: The "max" option must be a number/],
+    ['a RangeError from new Monitor (--logMaxFiles 5000)', ['--logMaxFiles', '5000', script], /"logMaxFiles" option must be a whole number from 0 to 1000/],
+    ['a RangeError from new Monitor (--mergeLogs)', ['--mergeLogs', script], /"mergeLogs" option/],
+  ];
+  for (const [what, args, message] of rows) {
+    await t.test(what, async () => {
+      const r = await runCli(args);
+      assert.equal(r.code, 2, `${what}: ${r.stderr}`);
+      assert.equal(r.stdout, '');
+      assert.match(r.stderr, /^forever-native: [^\n]+\n$/, `${what}: exactly one line`);
+      assert.match(r.stderr, message);
+      assert.doesNotMatch(r.stderr, /^\s*at /m);
+    });
+  }
+  await t.test('with --json the line is a JSON object', async () => {
+    const r = await runCli(['--json', '--max', 'abc', script]);
+    assert.equal(r.code, 2);
+    assert.equal(r.stderr.split('\n').filter(Boolean).length, 1);
+    const e = JSON.parse(r.stderr);
+    assert.equal(e.event, 'error');
+    assert.equal(e.exitCode, 2);
+    assert.match(e.message, /--max/);
+  });
+});
+
+test('a runtime error from the monitor is a status line, not a crash (exit code 1)', async () => {
+  const r = await runCli(['--json', path.join(os.tmpdir(), 'no-such-dir-fn', 'app.js')]);
+  assert.equal(r.code, 1, r.stderr);
+  assert.deepEqual(names(r.events), ['error', 'giveup']);
+  assert.match(r.events[0].message, /does not exist/);
+  assert.equal(r.events[1].reason, 'error');
+  assert.doesNotMatch(r.stderr, /^\s*at /m);
+});
+
+// ---------------------------------------------------------------------------------------
+// Unit tests of bin/cli.js
+
+test('parseArgs: our flags before the script and our long flags after it; the rest passed through', () => {
+  const p = cli.parseArgs(['-sa', '-m5', '--minUptime=100', '--watchDirectory', 'a', '--watchDirectory', 'b',
+    '--watchIgnore', '*.log', '--watchIgnore=*.tmp', '--killTree=false', 'app.js', '--port', '80', '-s',
+    '--spinSleepTime', '50', '--', '--max', '1']);
+  assert.equal(p.script, 'app.js');
+  assert.deepEqual(p.args, ['--port', '80', '-s', '--max', '1']);
+  assert.deepEqual(p.flags, {
+    silent: true, append: true, max: 5, minUptime: 100, watchDirectory: ['a', 'b'],
+    watchIgnore: ['*.log', '*.tmp'], killTree: false, spinSleepTime: 50,
+  });
+  const late = cli.parseArgs(['examples/flaky-server.js', '--max', '5']);
+  assert.equal(late.flags.max, 5);
+  assert.deepEqual(late.args, []);
+  assert.throws(() => cli.parseArgs(['app.js', '--max']), /--max needs a value/);
+  const dashed = cli.parseArgs(['--max', '2', '--', '-weird.js', 'x']);
+  assert.equal(dashed.script, '-weird.js');
+  assert.deepEqual(dashed.args, ['x']);
+  assert.throws(() => cli.parseArgs(['--silent=maybe', 'a.js']), /--silent must be true or false/);
+  assert.throws(() => cli.parseArgs(['--max', '1.5', 'a.js']), cli.UsageError);
+  assert.throws(() => cli.parseArgs(['--logMaxSize', '0', 'a.js']), /--logMaxSize must be a whole number >= 1/);
+  assert.equal(cli.parseArgs(['--logMaxFiles', '0', 'a.js']).flags.logMaxFiles, 0);
+  assert.equal(cli.parseArgs(['--killSignal', 'int', 'a.js']).flags.killSignal, 'SIGINT');
+  assert.equal(cli.parseArgs(['--killSignal', '15', 'a.js']).flags.killSignal, 15);
+});
+
+test('plan: the options reach a real Monitor, with the CLI\'s graceful-stop defaults', () => {
+  const { Monitor } = require('..');
+  const cwd = '/srv/app';
+  const { apps } = cli.plan(['--max', '3', '--minUptime', '1000', '--spinSleepTime', '500', '-c', 'node --expose-gc',
+    '--workingDir', 'work', '--uid', 'u1', '--id', 'web', '--pidFile', 'run/app.pid', '-t', 'server.js', '--port', '1'], { cwd });
+  assert.equal(apps.length, 1);
+  const [app] = apps;
+  assert.equal(app.name, 'web');
+  assert.equal(app.script, '/srv/app/server.js');
+  const m = new Monitor(app.script, app.options);
+  assert.equal(m.max, 3);
+  assert.equal(m.minUptime, 1000);
+  assert.equal(m.spinSleepTime, 500);
+  assert.equal(m.command, 'node --expose-gc');
+  assert.equal(m.cwd, '/srv/app/work');
+  assert.equal(m.uid, 'u1');
+  assert.equal(m.id, 'web');
+  assert.equal(m.pidFile, '/srv/app/run/app.pid');
+  assert.equal(m.killTree, true);
+  assert.deepEqual(m.args, ['/srv/app/server.js', '--port', '1']);
+  assert.equal(m.killSignal, 'SIGTERM');
+  assert.equal(m.killTTL, 5000);
+
+  const given = cli.plan(['--killSignal', 'SIGINT', 'a.js'], { cwd }).apps[0].options;
+  assert.equal(given.killSignal, 'SIGINT');
+  assert.equal(given.killTTL, undefined, 'no TTL unless asked for when a signal is given');
+  const ttl = cli.plan(['--killTTL', '100', 'a.js'], { cwd }).apps[0].options;
+  assert.deepEqual([ttl.killSignal, ttl.killTTL], ['SIGTERM', 100]);
+  const src = cli.plan(['--sourceDir', 'lib', 'a.js'], { cwd }).apps[0];
+  assert.deepEqual([src.script, src.options.sourceDir], ['a.js', '/srv/app/lib']);
+  const logs = cli.plan(['-o', 'o.log', '-e', 'e.log', '-a', '--logTimestamps', '--mergeLogs', '--logMaxSize', '1024',
+    '--logMaxFiles', '3', '-w', '--watchDirectory', 'x', '--watchIgnore', '*.md', 'a.js'], { cwd }).apps[0].options;
+  assert.deepEqual(logs, {
+    outFile: '/srv/app/o.log', errFile: '/srv/app/e.log', append: true, logTimestamps: true, mergeLogs: true,
+    logMaxSize: 1024, logMaxFiles: 3, watch: true, watchDirectory: '/srv/app/x', watchIgnorePatterns: ['*.md'],
+    killSignal: 'SIGTERM', killTTL: 5000,
+  });
+});
+
+test('appsFromConfig: forever\'s keys become Monitor options', () => {
+  const files = {
+    '/etc/svc/app.json': JSON.stringify({
+      script: 'index.js', sourceDir: 'src', workingDir: '.', watchIgnore: 'node_modules/**', killSignal: 'TERM',
+      logFile: 'logs/forever.log',
+    }),
+  };
+  const readFile = (file) => {
+    if (!(file in files)) throw Object.assign(new Error('nope'), { code: 'ENOENT' });
+    return files[file];
+  };
+  const [app] = cli.appsFromConfig('app.json', '/etc/svc', readFile);
+  assert.equal(app.script, 'index.js');
+  assert.deepEqual(app.options, {
+    sourceDir: '/etc/svc/src', cwd: '/etc/svc', watchIgnorePatterns: ['node_modules/**'], killSignal: 'SIGTERM',
+    logFile: '/etc/svc/logs/forever.log',
+  });
+  assert.throws(() => cli.appsFromConfig('none.json', '/etc/svc', readFile), /cannot read config "none\.json": no such file/);
+  files['/etc/svc/empty.json'] = '[]';
+  assert.throws(() => cli.appsFromConfig('empty.json', '/etc/svc', readFile), /empty array/);
+  files['/etc/svc/noscript.json'] = '[{"max": 1}]';
+  assert.throws(() => cli.appsFromConfig('noscript.json', '/etc/svc', readFile), /noscript\.json\[0\]: "script" must be/);
+});
+
+test('status lines: human (coloured only when asked) and JSON', () => {
+  const time = new Date('2024-01-02T03:04:05.678Z');
+  const e = { event: 'exit', time, app: 'web', pid: 42, code: 1, signal: null, uptime: 2345 };
+  assert.equal(cli.formatHuman(e), 'forever-native: web exited (code 1, uptime 2.3s)');
+  assert.match(cli.formatHuman(e, true), /\u001b\[31mexited/);
+  assert.deepEqual(JSON.parse(cli.formatJson(e)), { ...e, time: '2024-01-02T03:04:05.678Z' });
+  assert.equal(cli.formatHuman({ event: 'restarting', app: 'web', run: 2, max: 5 }), 'forever-native: web restarting (run 2 of 5)');
+  assert.equal(cli.formatHuman({ event: 'giveup', app: 'web', reason: 'max', runs: 5, max: 5, exitCode: 1 }),
+    'forever-native: web gave up after 5 runs (max 5, exit code 1)');
+  assert.equal(cli.formatDuration(65000), '1m 5s');
+  assert.equal(cli.useColor({ isTTY: true }, {}), true);
+  assert.equal(cli.useColor({ isTTY: true }, { NO_COLOR: '1' }), false);
+  assert.equal(cli.useColor({ isTTY: false }, {}), false);
+  assert.equal(cli.useColor({ isTTY: false }, { FORCE_COLOR: '1' }), true);
+});

@@ -1,0 +1,550 @@
+'use strict';
+/**
+ * The pure parts of the `forever-native` command line: argument parsing, config files,
+ * the Monitor options they turn into, and the status lines. Nothing here starts a
+ * process, so all of it can be unit-tested; bin/forever-native.js does the running.
+ *
+ * Only Node's core modules are used, and `require('forever-native')` itself is left to
+ * the caller, so `--help` and `--version` never load the native addon.
+ */
+
+const fs = require('fs');
+const path = require('path');
+const os = require('os');
+
+/** A mistake in the command line or the config file: one line on stderr, exit code 2. */
+class UsageError extends Error {
+  constructor(message) {
+    super(message);
+    this.name = 'UsageError';
+    this.exitCode = 2;
+  }
+}
+
+/**
+ * Every flag. `key` is the Monitor option the flag sets (none for the CLI's own flags);
+ * `kind` says how its value is read:
+ *   bool      takes no value (`--silent`, or `--silent=false`)
+ *   string    any non-empty string
+ *   path      a non-empty string, resolved against the current directory
+ *   list      a path that may be given many times
+ *   pattern   a string that may be given many times
+ *   runs      a whole number >= 1
+ *   count     a whole number >= 0
+ *   bytes     a whole number >= 1
+ *   ms        a number of milliseconds >= 0
+ *   signal    a signal name (SIGTERM, TERM) or number
+ */
+const FLAGS = [
+  { long: 'max', short: 'm', kind: 'runs', key: 'max', arg: 'N', help: 'Only run the script N times in total' },
+  { long: 'minUptime', kind: 'ms', key: 'minUptime', arg: 'MS', help: 'A child that lived less than MS is spinning (default 0)' },
+  { long: 'spinSleepTime', kind: 'ms', key: 'spinSleepTime', arg: 'MS', help: 'Wait MS before restarting a spinning child; without it, give up' },
+  { long: 'command', short: 'c', kind: 'string', key: 'command', arg: 'CMD', help: 'Program to run the script with (default: this node), e.g. "node --expose-gc" or python3' },
+  { long: 'sourceDir', kind: 'path', key: 'sourceDir', arg: 'DIR', help: 'Directory the script path is relative to' },
+  { long: 'workingDir', kind: 'path', key: 'cwd', arg: 'DIR', help: "The child's working directory (default: the current one)" },
+  { long: 'silent', short: 's', kind: 'bool', key: 'silent', help: "Do not copy the child's stdout/stderr to this terminal" },
+  { long: 'outFile', short: 'o', kind: 'path', key: 'outFile', arg: 'FILE', help: "Write the child's stdout to FILE" },
+  { long: 'errFile', short: 'e', kind: 'path', key: 'errFile', arg: 'FILE', help: "Write the child's stderr to FILE (the same path as -o merges them)" },
+  { long: 'logFile', short: 'l', kind: 'path', key: 'logFile', arg: 'FILE', help: 'Also write the status lines to FILE' },
+  { long: 'append', short: 'a', kind: 'bool', key: 'append', help: 'Append to the -o/-e/-l files instead of truncating them' },
+  { long: 'pidFile', kind: 'path', key: 'pidFile', arg: 'FILE', help: "Keep the child's pid in FILE while it runs" },
+  { long: 'watch', short: 'w', kind: 'bool', key: 'watch', help: 'Restart the child when a file in the watched directories changes' },
+  { long: 'watchDirectory', kind: 'list', key: 'watchDirectory', arg: 'DIR', help: 'Directory to watch (repeatable; default: --sourceDir, else the script\'s)' },
+  { long: 'watchIgnore', kind: 'pattern', key: 'watchIgnorePatterns', arg: 'GLOB', help: 'Pattern of files not to watch (repeatable)' },
+  { long: 'killSignal', kind: 'signal', key: 'killSignal', arg: 'SIG', help: 'Signal that stops or restarts the child (default SIGTERM)' },
+  { long: 'killTTL', kind: 'ms', key: 'killTTL', arg: 'MS', help: 'SIGKILL a child still alive MS after killSignal (default 5000 when no --killSignal is given)' },
+  { long: 'killTree', short: 't', kind: 'bool', key: 'killTree', help: "Signal the child's whole process tree (the default; --killTree=false for the child alone)" },
+  { long: 'uid', kind: 'string', key: 'uid', arg: 'UID', help: 'Id of this process for forever tools (not a Unix user)' },
+  { long: 'id', kind: 'string', key: 'id', arg: 'ID', help: 'Name of this process, shown in the status lines' },
+  { long: 'logTimestamps', kind: 'bool', key: 'logTimestamps', help: 'Prefix every line of -o/-e with an ISO-8601 UTC time' },
+  { long: 'mergeLogs', kind: 'bool', key: 'mergeLogs', help: 'Write stderr into the -o file too, whole lines at a time' },
+  { long: 'logMaxSize', kind: 'bytes', key: 'logMaxSize', arg: 'BYTES', help: 'Rotate -o/-e before they grow past BYTES (file.1 ... file.N)' },
+  { long: 'logMaxFiles', kind: 'count', key: 'logMaxFiles', arg: 'N', help: 'Rotated files to keep (default 5)' },
+  { long: 'config', kind: 'path', arg: 'FILE', help: 'Read the app (or an array of apps) from a JSON file' },
+  { long: 'json', kind: 'bool', help: 'Print the status lines as JSON, one object per line' },
+  { long: 'help', short: 'h', kind: 'bool', help: 'Show this help' },
+  { long: 'version', kind: 'bool', help: "Show forever-native's version" },
+];
+
+const BY_LONG = new Map(FLAGS.map((f) => [f.long, f]));
+const BY_SHORT = new Map(FLAGS.filter((f) => f.short).map((f) => [f.short, f]));
+const TAKES_VALUE = (flag) => flag.kind !== 'bool';
+
+/** The keys a config file may hold for each app (forever's format, plus this package's). */
+const CONFIG_KEYS = new Set([
+  'script', 'args', 'max', 'minUptime', 'spinSleepTime', 'command', 'sourceDir', 'workingDir', 'cwd',
+  'silent', 'outFile', 'errFile', 'logFile', 'append', 'pidFile', 'watch', 'watchDirectory', 'watchIgnore',
+  'watchIgnorePatterns', 'watchIgnoreDotFiles', 'usePolling', 'pollingInterval', 'killSignal', 'killTTL',
+  'killTree', 'uid', 'id', 'env', 'hideEnv', 'spawnWith', 'checkFile', 'stdio', 'fork', 'serialization',
+  'watchDebounce', 'logTimestamps', 'mergeLogs', 'logMaxSize', 'logMaxFiles',
+]);
+
+/** Config keys that hold paths, resolved against the config file's directory. */
+const CONFIG_PATHS = ['sourceDir', 'workingDir', 'cwd', 'outFile', 'errFile', 'logFile', 'pidFile'];
+
+/** The graceful stop the CLI uses when no killSignal is given. */
+const DEFAULT_KILL_SIGNAL = 'SIGTERM';
+const DEFAULT_KILL_TTL = 5000;
+
+const quote = (value) => JSON.stringify(String(value));
+
+/** The flag a mistyped name probably meant (`--min-uptime` -> `--minUptime`), or ''. */
+function suggest(name) {
+  const squash = (s) => s.toLowerCase().replace(/[-_]/g, '');
+  const wanted = squash(name);
+  const match = FLAGS.find((f) => squash(f.long) === wanted);
+  return match ? ` (did you mean --${match.long}?)` : '';
+}
+
+/** Reads one flag's value into the form the Monitor takes; throws UsageError. */
+function readValue(flag, raw, shown) {
+  const bad = (what) => new UsageError(`${shown} must be ${what}, got ${quote(raw)}`);
+  switch (flag.kind) {
+    case 'bool':
+      if (raw === undefined || raw === 'true') return true;
+      if (raw === 'false') return false;
+      throw bad('true or false');
+    case 'runs':
+    case 'count':
+    case 'bytes': {
+      const min = flag.kind === 'count' ? 0 : 1;
+      const n = /^[0-9]+$/.test(raw) ? Number(raw) : NaN;
+      if (!Number.isSafeInteger(n) || n < min) throw bad(`a whole number >= ${min}`);
+      return n;
+    }
+    case 'ms': {
+      const n = /^[0-9]+(\.[0-9]+)?$/.test(raw) ? Number(raw) : NaN;
+      if (!Number.isFinite(n)) throw bad('a number of milliseconds >= 0');
+      return n;
+    }
+    case 'signal': {
+      const n = parseSignal(raw);
+      if (n === undefined) throw bad('a signal name such as SIGTERM (or its number)');
+      return n;
+    }
+    default:
+      if (raw === '') throw new UsageError(`${shown} must not be empty`);
+      if (raw.includes('\u0000')) throw bad('a string without null bytes');
+      return raw;
+  }
+}
+
+/** 'SIGTERM', 'TERM', 'sigterm' -> 'SIGTERM'; '15' -> 15; anything else -> undefined. */
+function parseSignal(raw) {
+  const signals = os.constants.signals;
+  if (typeof raw === 'number' || /^[0-9]+$/.test(raw)) {
+    const n = Number(raw);
+    return n > 0 && Object.values(signals).includes(n) ? n : undefined;
+  }
+  if (typeof raw !== 'string') return undefined;
+  let name = raw.toUpperCase();
+  if (!name.startsWith('SIG')) name = `SIG${name}`;
+  return Object.prototype.hasOwnProperty.call(signals, name) ? name : undefined;
+}
+
+/**
+ * Parses the command line (without `node` and the script path). Flags come first; the
+ * first argument that is not a flag is the script and everything after it is passed to
+ * the script untouched. `--` ends the flags explicitly.
+ *
+ * @param {string[]} argv
+ * @returns {{flags: Record<string, any>, given: string[], script?: string, args: string[]}}
+ * @throws {UsageError}
+ */
+function parseArgs(argv) {
+  const flags = {};
+  const given = [];
+  const out = { flags, given, script: undefined, args: [] };
+  const set = (flag, raw, shown) => {
+    const value = readValue(flag, raw, shown);
+    if (flag.kind === 'list' || flag.kind === 'pattern') (flags[flag.long] = flags[flag.long] || []).push(value);
+    else flags[flag.long] = value;
+    if (!given.includes(flag.long)) given.push(flag.long);
+  };
+  const valueAfter = (i, shown) => {
+    if (i + 1 >= argv.length) throw new UsageError(`${shown} needs a value`);
+    return argv[i + 1];
+  };
+
+  for (let i = 0; i < argv.length; i++) {
+    const arg = String(argv[i]);
+    if (arg === '--') {
+      if (i + 1 < argv.length) {
+        out.script = argv[i + 1];
+        out.args = argv.slice(i + 2);
+      }
+      return out;
+    }
+    if (arg.startsWith('--')) {
+      const eq = arg.indexOf('=');
+      const name = eq < 0 ? arg.slice(2) : arg.slice(2, eq);
+      const flag = BY_LONG.get(name);
+      if (!flag) throw new UsageError(`unknown option --${name}${suggest(name)}`);
+      const shown = `--${name}`;
+      if (eq >= 0) set(flag, arg.slice(eq + 1), shown);
+      else if (TAKES_VALUE(flag)) set(flag, valueAfter(i++, shown), shown);
+      else set(flag, undefined, shown);
+      continue;
+    }
+    if (arg.length > 1 && arg[0] === '-') {
+      // Short flags, which may be grouped (-sa); one that takes a value takes the rest of
+      // the group (-m5) or the next argument (-m 5).
+      for (let j = 1; j < arg.length; j++) {
+        const flag = BY_SHORT.get(arg[j]);
+        if (!flag) throw new UsageError(`unknown option -${arg[j]}`);
+        const shown = `-${arg[j]}`;
+        if (!TAKES_VALUE(flag)) {
+          set(flag, undefined, shown);
+        } else {
+          if (j + 1 < arg.length) set(flag, arg.slice(j + 1), shown);
+          else set(flag, valueAfter(i++, shown), shown);
+          break;
+        }
+      }
+      continue;
+    }
+    out.script = arg;
+    // After the script, forever-native's own long flags (`app.js --max 5`) are still its
+    // own; everything else, and everything after a `--`, is the script's.
+    const rest = argv.slice(i + 1).map(String);
+    for (let k = 0; k < rest.length; k++) {
+      const a = rest[k];
+      if (a === '--') {
+        out.args.push(...rest.slice(k + 1));
+        break;
+      }
+      const m = /^--([^=]+)(?:=([\s\S]*))?$/.exec(a);
+      const flag = m && m[1] !== 'help' && m[1] !== 'version' ? BY_LONG.get(m[1]) : undefined;
+      if (!flag) {
+        out.args.push(a);
+        continue;
+      }
+      const shown = `--${m[1]}`;
+      if (m[2] !== undefined) set(flag, m[2], shown);
+      else if (TAKES_VALUE(flag)) {
+        if (k + 1 >= rest.length) throw new UsageError(`${shown} needs a value`);
+        set(flag, rest[++k], shown);
+      } else set(flag, undefined, shown);
+    }
+    return out;
+  }
+  return out;
+}
+
+/** Applies the CLI's graceful-stop default: SIGTERM, then SIGKILL after 5 s. */
+function withStopDefaults(options) {
+  if (options.killSignal === undefined || options.killSignal === null) {
+    options.killSignal = DEFAULT_KILL_SIGNAL;
+    if (options.killTTL === undefined || options.killTTL === null) options.killTTL = DEFAULT_KILL_TTL;
+  }
+  return options;
+}
+
+/**
+ * The Monitor options the flags ask for (paths resolved against `cwd`), with the CLI's
+ * stop defaults.
+ */
+function monitorOptions(parsed, cwd) {
+  const options = {};
+  for (const name of parsed.given) {
+    const flag = BY_LONG.get(name);
+    if (!flag.key) continue;
+    let value = parsed.flags[name];
+    if (flag.kind === 'path') value = path.resolve(cwd, value);
+    if (flag.kind === 'list') {
+      value = value.map((dir) => path.resolve(cwd, dir));
+      if (value.length === 1) value = value[0];
+    }
+    options[flag.key] = value;
+  }
+  return withStopDefaults(options);
+}
+
+/** The name an app goes by in the status lines. */
+function appName(script, options) {
+  if (options.id) return String(options.id);
+  if (options.uid !== undefined && options.uid !== null && options.uid !== '') return String(options.uid);
+  return path.basename(Array.isArray(script) ? script[0] : String(script));
+}
+
+/**
+ * The app that the command line describes, without --config.
+ * @returns {{name: string, where: string, script: string, options: object}}
+ */
+function appFromArgs(parsed, cwd) {
+  if (parsed.script === undefined) {
+    throw new UsageError('missing script: usage is forever-native [options] script [args...] (see --help)');
+  }
+  if (parsed.script === '') throw new UsageError('the script must not be empty');
+  const options = monitorOptions(parsed, cwd);
+  // Relative to the current directory (as `forever start` does), so --workingDir does not
+  // move the script; with --sourceDir the Monitor joins the two.
+  const script = options.sourceDir ? parsed.script : path.resolve(cwd, parsed.script);
+  if (parsed.args.length > 0) options.args = parsed.args.slice();
+  return { name: appName(script, options), where: 'options', script, options };
+}
+
+/**
+ * One app of a config file as a Monitor's script and options. Relative paths are
+ * resolved against `baseDir`, the config file's directory.
+ */
+function appFromConfig(entry, where, baseDir) {
+  if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
+    throw new UsageError(`${where} must be an object with a "script" key`);
+  }
+  for (const key of Object.keys(entry)) {
+    if (!CONFIG_KEYS.has(key)) throw new UsageError(`${where}: unknown key ${quote(key)}`);
+  }
+  if (typeof entry.script !== 'string' || entry.script === '') {
+    throw new UsageError(`${where}: "script" must be a non-empty string`);
+  }
+  if (entry.workingDir !== undefined && entry.cwd !== undefined) {
+    throw new UsageError(`${where}: give "workingDir" or "cwd", not both`);
+  }
+  const options = { ...entry };
+  delete options.script;
+  for (const key of CONFIG_PATHS) {
+    if (typeof options[key] === 'string' && options[key] !== '') options[key] = path.resolve(baseDir, options[key]);
+  }
+  if (options.workingDir !== undefined) {
+    options.cwd = options.workingDir;
+    delete options.workingDir;
+  }
+  if (options.watchDirectory !== undefined) {
+    const dirs = [].concat(options.watchDirectory);
+    if (!dirs.every((d) => typeof d === 'string' && d !== '')) {
+      throw new UsageError(`${where}: "watchDirectory" must be a path or an array of paths`);
+    }
+    options.watchDirectory = dirs.length === 1 ? path.resolve(baseDir, dirs[0]) : dirs.map((d) => path.resolve(baseDir, d));
+  }
+  if (options.watchIgnore !== undefined) {
+    const patterns = [].concat(options.watchIgnore);
+    if (!patterns.every((p) => typeof p === 'string')) {
+      throw new UsageError(`${where}: "watchIgnore" must be a pattern or an array of patterns`);
+    }
+    options.watchIgnorePatterns = (options.watchIgnorePatterns || []).concat(patterns);
+    delete options.watchIgnore;
+  }
+  if (typeof options.killSignal === 'string') {
+    const signal = parseSignal(options.killSignal);
+    if (signal === undefined) {
+      throw new UsageError(`${where}: "killSignal" must be a signal name such as SIGTERM, got ${quote(options.killSignal)}`);
+    }
+    options.killSignal = signal;
+  }
+  const script = options.sourceDir ? entry.script : path.resolve(baseDir, entry.script);
+  withStopDefaults(options);
+  return { name: appName(script, options), where, script, options };
+}
+
+/**
+ * The apps in a config file: one object, or an array of them.
+ * @param {string} file as the user gave it (shown in messages)
+ */
+function appsFromConfig(file, cwd, readFile = fs.readFileSync) {
+  const full = path.resolve(cwd, file);
+  let text;
+  try {
+    text = readFile(full, 'utf8');
+  } catch (err) {
+    const why = err.code === 'ENOENT' ? 'no such file' : err.code === 'EISDIR' ? 'it is a directory' : err.code || err.message;
+    throw new UsageError(`cannot read config ${quote(file)}: ${why}`);
+  }
+  let data;
+  try {
+    data = JSON.parse(text);
+  } catch (err) {
+    throw new UsageError(`config ${quote(file)} is not valid JSON: ${String(err.message).split('\n')[0]}`);
+  }
+  const baseDir = path.dirname(full);
+  if (Array.isArray(data)) {
+    if (data.length === 0) throw new UsageError(`config ${quote(file)} is an empty array: it must hold at least one app`);
+    const apps = data.map((entry, i) => appFromConfig(entry, `${file}[${i}]`, baseDir));
+    // Two apps with the same name get their index, so their status lines can be told apart.
+    for (const app of apps) {
+      if (apps.filter((other) => other.name === app.name).length > 1) app.name = `${app.name}#${apps.indexOf(app)}`;
+    }
+    return apps;
+  }
+  return [appFromConfig(data, file, baseDir)];
+}
+
+/**
+ * What to do, from the command line: `{help}`, `{version}`, or `{json, apps}`.
+ * @throws {UsageError}
+ */
+function plan(argv, { cwd = process.cwd(), readFile } = {}) {
+  const parsed = parseArgs(argv);
+  const json = parsed.flags.json === true;
+  if (parsed.flags.help) return { help: true, json };
+  if (parsed.flags.version) return { version: true, json };
+  if (parsed.flags.config !== undefined) {
+    if (parsed.script !== undefined) {
+      throw new UsageError(`a script (${quote(parsed.script)}) cannot be given with --config: put it in the config file`);
+    }
+    const clash = parsed.given.find((name) => BY_LONG.get(name).key);
+    if (clash) {
+      const key = BY_LONG.get(clash).key === 'cwd' ? 'workingDir' : clash;
+      throw new UsageError(`--${clash} cannot be used with --config: set ${quote(key)} in the config file`);
+    }
+    return { json, apps: appsFromConfig(parsed.flags.config, cwd, readFile), notes: [] };
+  }
+  return { json, apps: [appFromArgs(parsed, cwd)], notes: [] };
+}
+
+/** Whether `json` was asked for, even when the command line failed to parse. */
+function wantsJson(argv) {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = String(argv[i]);
+    if (arg === '--' || arg.length < 2 || arg[0] !== '-') return false;
+    if (arg === '--json' || arg === '--json=true') return true;
+    if (arg.startsWith('--')) {
+      const flag = BY_LONG.get(arg.slice(2));
+      if (flag && TAKES_VALUE(flag)) i++;
+    } else {
+      const flag = BY_SHORT.get(arg[arg.length - 1]);
+      if (flag && TAKES_VALUE(flag) && [...arg.slice(1, -1)].every((c) => BY_SHORT.has(c) && !TAKES_VALUE(BY_SHORT.get(c)))) i++;
+    }
+  }
+  return false;
+}
+
+// ---------------------------------------------------------------------------------------
+// Help
+
+function helpText(version) {
+  const rows = FLAGS.map((f) => {
+    const names = `${f.short ? `-${f.short}, ` : '    '}--${f.long}${f.arg ? ` ${f.arg}` : ''}`;
+    return `  ${names.padEnd(28)} ${f.help}`;
+  });
+  return [
+    `forever-native ${version}: run a script under a forever-native Monitor, in the foreground`,
+    '',
+    'Usage:',
+    '  forever-native [options] script [args...]',
+    '  forever-native [--json] --config app.json',
+    '',
+    'Arguments after the script are passed to it, except these long options;',
+    'everything after a -- goes to the script. Options:',
+    ...rows,
+    '',
+    'Signals: SIGINT/SIGTERM stop the child gracefully (a second one kills it at once);',
+    'SIGHUP restarts it.',
+    'Exit codes: 0 after a clean stop; the child\'s last exit code when it gave up (1 if it',
+    'died by a signal); 1 when it could not be started; 2 for bad usage; 128+n when a',
+    'second signal n had to kill the child.',
+    '',
+    'Examples:',
+    '  forever-native server.js --port 8080 --max 5 --minUptime 1000 --spinSleepTime 2000',
+    '  forever-native -o out.log -e err.log --logTimestamps --pidFile /run/app.pid app.js',
+    '  forever-native --json --config app.json',
+    '',
+  ].join('\n');
+}
+
+// ---------------------------------------------------------------------------------------
+// Status lines
+
+/** Whether to colour `stream`: only a TTY, never with NO_COLOR, always with FORCE_COLOR. */
+function useColor(stream, env = process.env) {
+  if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false;
+  if (env.FORCE_COLOR !== undefined && env.FORCE_COLOR !== '' && env.FORCE_COLOR !== '0') return true;
+  return Boolean(stream && stream.isTTY) && env.TERM !== 'dumb';
+}
+
+/** 850 -> '850ms', 2300 -> '2.3s', 65000 -> '1m 5s', 7380000 -> '2h 3m'. */
+function formatDuration(ms) {
+  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) return '?';
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  if (ms < 60000) return `${Math.floor(ms / 100) / 10}s`;
+  const s = Math.floor(ms / 1000);
+  if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60}s`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
+  return `${Math.floor(s / 86400)}d ${Math.floor((s % 86400) / 3600)}h`;
+}
+
+const runOf = (run, max) => (max ? `run ${run} of ${max}` : `run ${run}`);
+
+/** The human text of a status event, and the colour it is shown in. */
+function describe(e) {
+  switch (e.event) {
+    case 'start':
+      return [`started (pid ${e.pid})`, 32];
+    case 'restart':
+      return [`restarted (pid ${e.pid}, ${runOf(e.run, e.max)})`, 32];
+    case 'exit': {
+      const how = e.signal ? `signal ${e.signal}` : `code ${e.code}`;
+      return [`exited (${how}, uptime ${formatDuration(e.uptime)})`, e.code === 0 ? 33 : 31];
+    }
+    case 'restarting':
+      return [`restarting (${e.reason === 'SIGHUP' ? 'SIGHUP' : e.reason === 'watch' ? 'file changed' : runOf(e.run, e.max)})`, 36];
+    case 'watch':
+      return [`file changed: ${e.file}`, 36];
+    case 'spinning': {
+      const then = typeof e.restartIn === 'number' ? `, restarting in ${formatDuration(e.restartIn)}` : ', not restarting (no spinSleepTime)';
+      return [`spinning (uptime ${formatDuration(e.uptime)} < minUptime ${formatDuration(e.minUptime)})${then}`, 35];
+    }
+    case 'stop':
+      return [e.forced ? 'stopped (killed)' : 'stopped', 32];
+    case 'giveup': {
+      const code = `exit code ${e.exitCode}`;
+      if (e.reason === 'spinning') return [`gave up: spinning after ${e.runs} run${e.runs === 1 ? '' : 's'} (${code})`, 31];
+      if (e.reason === 'error') {
+        return [e.runs ? `gave up after an error (${code})` : `gave up: could not start (${code})`, 31];
+      }
+      return [`gave up after ${e.runs} run${e.runs === 1 ? '' : 's'} (${e.max ? `max ${e.max}, ` : ''}${code})`, 31];
+    }
+    case 'error':
+      return [`error: ${e.message}`, 31];
+    case 'warning':
+      return [`note: ${e.message}`, 33];
+    case 'signal': {
+      const what = {
+        stop: e.signal === 'SIGINT' ? 'stopping (Ctrl-C again to kill at once)' : `stopping (${e.signal} again to kill at once)`,
+        force: 'killing at once (SIGKILL)',
+        exit: 'exiting now',
+        restart: 'restarting',
+        ignore: 'ignored while stopping',
+      }[e.action] || e.action;
+      return [`${e.signal} received: ${what}`, 36];
+    }
+    default:
+      return [e.event, 0];
+  }
+}
+
+/** One human-readable status line (no newline). */
+function formatHuman(e, color = false) {
+  const [text, code] = describe(e);
+  const paint = (sgr, s) => (color && sgr ? `\u001b[${sgr}m${s}\u001b[0m` : s);
+  const who = e.app ? `${paint(1, e.app)} ` : '';
+  return `${paint(2, 'forever-native:')} ${who}${paint(code, text)}`;
+}
+
+/** One JSON status line (no newline): event, time, app, pid first, then the event's fields. */
+function formatJson(e) {
+  const { event, time, app, pid, ...rest } = e;
+  const t = time instanceof Date ? time : new Date(time === undefined ? Date.now() : time);
+  return JSON.stringify({ event, time: t.toISOString(), app: app === undefined ? null : app, pid: pid === undefined ? null : pid, ...rest });
+}
+
+module.exports = {
+  UsageError,
+  FLAGS,
+  CONFIG_KEYS,
+  DEFAULT_KILL_SIGNAL,
+  DEFAULT_KILL_TTL,
+  parseArgs,
+  parseSignal,
+  monitorOptions,
+  appFromArgs,
+  appFromConfig,
+  appsFromConfig,
+  plan,
+  wantsJson,
+  helpText,
+  useColor,
+  formatDuration,
+  formatHuman,
+  formatJson,
+};

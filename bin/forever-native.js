@@ -1,0 +1,351 @@
+#!/usr/bin/env node
+'use strict';
+/**
+ * forever-native [options] script [args...]
+ * forever-native [--json] --config app.json
+ *
+ * Runs the script (or every app of the config file) under a forever-native Monitor in
+ * the foreground, prints what happens on stderr, and stops it cleanly on SIGINT/SIGTERM.
+ * A thin layer over the public Monitor API: parsing and formatting live in ./cli.js,
+ * supervision in the Monitor.
+ */
+
+const fs = require('fs');
+const path = require('path');
+const cli = require('./cli.js');
+
+const version = () => require('../package.json').version;
+
+function signalNumber(name) {
+  return require('os').constants.signals[name] || 0;
+}
+
+/** Writes status lines to stderr (and to each app's --logFile). */
+class Reporter {
+  constructor(json) {
+    this.json = json;
+    this.color = !json && cli.useColor(process.stderr);
+  }
+
+  /** @param {object} event  @param {number[]} fds extra files (--logFile) */
+  emit(event, fds = []) {
+    const e = { time: new Date(), ...event };
+    const line = this.json ? cli.formatJson(e) : cli.formatHuman(e, this.color);
+    process.stderr.write(`${line}\n`);
+    if (fds.length === 0) return;
+    const logged = this.json ? `${line}\n` : `${e.time.toISOString()} ${cli.formatHuman(e, false)}\n`;
+    for (const fd of fds) {
+      try {
+        fs.writeSync(fd, logged);
+      } catch {
+        // A log file that fails must not stop supervision; stderr still has the line.
+      }
+    }
+  }
+}
+
+/** Writes `pid` to `file` atomically: a temporary file in the same directory, renamed. */
+function writePidFile(file, pid) {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
+  try {
+    try {
+      fs.unlinkSync(tmp);
+    } catch {
+      // Usually there is none.
+    }
+    fs.writeFileSync(tmp, `${pid}\n`, { flag: 'wx', mode: 0o644 });
+    fs.renameSync(tmp, file);
+  } catch (err) {
+    try {
+      fs.unlinkSync(tmp);
+    } catch {
+      // Nothing was created.
+    }
+    throw err;
+  }
+}
+
+/** One supervised app: a Monitor and what the CLI knows about it. */
+class App {
+  constructor(spec, reporter, onEnded) {
+    this.spec = spec;
+    this.name = spec.name;
+    this.reporter = reporter;
+    this.onEnded = onEnded;
+    this.monitor = null;
+    this.logFd = null;
+    this.pid = null;
+    this.startedAt = 0;
+    this.runs = 0;
+    this.lastExit = null;
+    this.lastUptime = undefined;
+    this.errorAfterExit = false;
+    this.hup = false;
+    this.watchRestart = false;
+    this.stopRequested = false;
+    this.forced = false;
+    this.ended = false;
+    this.exitCode = 0;
+    this.pidWritten = null;
+  }
+
+  report(event) {
+    this.reporter.emit({ app: this.name, pid: this.pid, ...event }, this.logFd === null ? [] : [this.logFd]);
+  }
+
+  /** Creates the Monitor (which throws TypeError/RangeError for bad options). */
+  create(Monitor) {
+    const { options } = this.spec;
+    const m = new Monitor(this.spec.script, options);
+    this.monitor = m;
+    m.on('start', () => this.onStart(false));
+    m.on('restart', () => this.onStart(true));
+    m.on('exit:code', (code, signal) => this.onExitCode(code, signal));
+    m.on('exit', (_monitor, spinning) => this.onEnd(spinning));
+    m.on('error', (err) => this.onError(err));
+    m.on('watch:restart', (info) => {
+      this.watchRestart = true;
+      this.report({ event: 'watch', file: info && info.file !== undefined ? info.file : null });
+    });
+    m.on('watch:error', (info) => {
+      this.report({ event: 'warning', message: [info && info.message, info && info.error].filter(Boolean).join(' ') });
+    });
+  }
+
+  /** Opens --logFile (after every Monitor accepted its options, so a usage error stays one line). */
+  openLog() {
+    const file = this.spec.options.logFile;
+    if (typeof file !== 'string') return;
+    const c = fs.constants;
+    try {
+      this.logFd = fs.openSync(file,
+        c.O_WRONLY | c.O_CREAT | c.O_APPEND | c.O_NOFOLLOW | (this.spec.options.append === true ? 0 : c.O_TRUNC), 0o644);
+    } catch (err) {
+      this.report({ event: 'error', message: `cannot open log file ${file}: ${err.code || err.message}`, code: err.code });
+    }
+  }
+
+  start() {
+    this.monitor.start();
+  }
+
+  onStart(restart) {
+    const m = this.monitor;
+    this.runs += 1;
+    this.pid = m.child ? m.child.pid : null;
+    this.startedAt = typeof m.ctime === 'number' ? m.ctime : Date.now();
+    this.hup = false;
+    this.watchRestart = false;
+    this.errorAfterExit = false;
+    this.report({ event: restart ? 'restart' : 'start', run: this.runs, max: m.max === undefined ? null : m.max });
+    if (this.spec.options.pidFile && this.pid) {
+      try {
+        writePidFile(this.spec.options.pidFile, this.pid);
+        this.pidWritten = this.pid;
+      } catch (err) {
+        this.report({ event: 'error', message: `cannot write pid file ${this.spec.options.pidFile}: ${err.code || err.message}`, code: err.code });
+      }
+    }
+  }
+
+  onExitCode(code, signal) {
+    const uptime = Math.max(0, Math.round(Date.now() - this.startedAt));
+    this.lastExit = { code, signal };
+    this.lastUptime = uptime;
+    this.errorAfterExit = false;
+    this.report({ event: 'exit', code, signal, uptime });
+    // When supervision ends here, 'exit' follows in this same tick; otherwise a restart
+    // is on its way.
+    process.nextTick(() => this.afterExit(uptime));
+  }
+
+  afterExit(uptime) {
+    const m = this.monitor;
+    if (this.ended || this.stopRequested || m.running !== true) return;
+    if (this.hup || this.watchRestart) {
+      const reason = this.hup ? 'SIGHUP' : 'watch';
+      this.report({ event: 'restarting', reason, run: m.times + 1, max: m.max === undefined ? null : m.max });
+      return;
+    }
+    if (m.minUptime > 0 && uptime < m.minUptime && typeof m.spinSleepTime === 'number') {
+      this.report({ event: 'spinning', uptime, minUptime: m.minUptime, restartIn: m.spinSleepTime });
+      return;
+    }
+    this.report({ event: 'restarting', reason: 'exit', run: m.times + 1, max: m.max === undefined ? null : m.max });
+  }
+
+  /** The Monitor's 'exit': supervision ended (stopped, gave up, or failed). */
+  onEnd(spinning) {
+    if (this.ended) return;
+    const m = this.monitor;
+    if (this.stopRequested) {
+      this.exitCode = 0;
+      this.report({ event: 'stop', forced: this.forced });
+    } else {
+      const last = this.lastExit;
+      this.exitCode = last && typeof last.code === 'number' ? last.code : 1;
+      let reason = 'max';
+      if (spinning && typeof m.spinSleepTime !== 'number') reason = 'spinning';
+      else if (this.errorAfterExit) reason = 'error';
+      if (reason === 'spinning') {
+        this.report({ event: 'spinning', uptime: this.lastUptime, minUptime: m.minUptime, restartIn: null });
+      }
+      this.report({ event: 'giveup', reason, runs: m.times, max: m.max === undefined ? null : m.max, exitCode: this.exitCode });
+    }
+    this.end();
+  }
+
+  onError(err) {
+    this.errorAfterExit = true;
+    this.report({ event: 'error', message: String(err && err.message), code: err && err.code !== undefined ? err.code : null });
+    // An error that leaves the monitor not running (the first start failed) ends it: no
+    // 'exit' will come.
+    setImmediate(() => {
+      if (this.ended || this.monitor.running === true) return;
+      this.exitCode = 1;
+      this.report({ event: 'giveup', reason: 'error', runs: this.monitor.times || 0, max: this.monitor.max === undefined ? null : this.monitor.max, exitCode: 1 });
+      this.end();
+    });
+  }
+
+  end() {
+    this.ended = true;
+    this.removePidFile();
+    this.onEnded(this);
+  }
+
+  /** Stops the child gracefully (killSignal, then SIGKILL after killTTL). */
+  stop() {
+    this.stopRequested = true;
+    if (!this.ended && this.monitor && this.monitor.running === true) this.monitor.stop();
+  }
+
+  /** Kills the child at once; returns whether there was one to kill. */
+  force() {
+    const m = this.monitor;
+    if (this.ended || !m || m.running !== true || !m.child) return false;
+    this.forced = true;
+    return m.child.kill('SIGKILL');
+  }
+
+  /** Restarts a running child (SIGHUP); returns whether it did. */
+  restart() {
+    const m = this.monitor;
+    if (this.ended || this.stopRequested || !m || m.running !== true) return false;
+    this.hup = true;
+    m.restart();
+    return true;
+  }
+
+  removePidFile() {
+    const file = this.spec.options.pidFile;
+    if (!file || this.pidWritten === null) return;
+    try {
+      if (fs.readFileSync(file, 'utf8').trim() === String(this.pidWritten)) fs.unlinkSync(file);
+    } catch {
+      // Already gone.
+    }
+    this.pidWritten = null;
+  }
+}
+
+/** Reports a usage error (or a bad option) as one line and exits with code 2. */
+function failUsage(message, json) {
+  if (json) {
+    process.stderr.write(`${cli.formatJson({ event: 'error', time: new Date(), app: null, pid: null, message, exitCode: 2 })}\n`);
+  } else {
+    process.stderr.write(`forever-native: ${message}\n`);
+  }
+  process.exit(2);
+}
+
+function run(specs, json, notes = []) {
+  const reporter = new Reporter(json);
+  for (const message of notes) reporter.emit({ event: 'warning', app: null, pid: null, message });
+  const apps = [];
+  let stopSignals = 0;
+  let forcedBy = null;
+  let finished = false;
+
+  const finish = (code) => {
+    if (finished) return;
+    finished = true;
+    for (const app of apps) app.removePidFile();
+    process.exit(code);
+  };
+
+  const onEnded = () => {
+    if (!apps.every((app) => app.ended)) return;
+    // 0 after a clean stop; the first failing app's exit code when one gave up; 128+n
+    // when the stop had to be forced by signal n.
+    const failed = apps.find((app) => app.exitCode !== 0);
+    const forced = apps.some((app) => app.forced);
+    finish(forced && forcedBy ? 128 + signalNumber(forcedBy) : failed ? failed.exitCode : 0);
+  };
+
+  const { Monitor } = require('..');
+  for (const spec of specs) {
+    const app = new App(spec, reporter, onEnded);
+    try {
+      app.create(Monitor);
+    } catch (err) {
+      const where = spec.where === 'options' ? '' : `${spec.where}: `;
+      if (err instanceof TypeError || err instanceof RangeError) failUsage(`${where}${err.message}`, json);
+      process.stderr.write(`forever-native: ${where}${err && err.message}\n`);
+      process.exit(1);
+    }
+    apps.push(app);
+  }
+
+  const allFds = () => apps.filter((a) => a.logFd !== null).map((a) => a.logFd);
+
+  const onStopSignal = (signal) => {
+    stopSignals += 1;
+    if (stopSignals === 1) {
+      reporter.emit({ event: 'signal', app: null, pid: null, signal, action: 'stop' }, allFds());
+      for (const app of apps) app.stop();
+    } else if (stopSignals === 2) {
+      forcedBy = signal;
+      reporter.emit({ event: 'signal', app: null, pid: null, signal, action: 'force' }, allFds());
+      for (const app of apps) app.force();
+    } else {
+      reporter.emit({ event: 'signal', app: null, pid: null, signal, action: 'exit' }, allFds());
+      finish(128 + signalNumber(signal));
+    }
+  };
+  process.on('SIGINT', () => onStopSignal('SIGINT'));
+  process.on('SIGTERM', () => onStopSignal('SIGTERM'));
+  process.on('SIGHUP', () => {
+    const action = stopSignals > 0 ? 'ignore' : 'restart';
+    reporter.emit({ event: 'signal', app: null, pid: null, signal: 'SIGHUP', action }, allFds());
+    if (action === 'restart') for (const app of apps) app.restart();
+  });
+  process.on('exit', () => {
+    for (const app of apps) app.removePidFile();
+  });
+  process.stderr.on('error', () => {});
+
+  for (const app of apps) app.openLog();
+  for (const app of apps) app.start();
+}
+
+function main(argv) {
+  let what;
+  try {
+    what = cli.plan(argv);
+  } catch (err) {
+    if (err instanceof cli.UsageError) return failUsage(err.message, cli.wantsJson(argv));
+    throw err;
+  }
+  if (what.help) {
+    process.stdout.write(cli.helpText(version()));
+    return;
+  }
+  if (what.version) {
+    process.stdout.write(`${version()}\n`);
+    return;
+  }
+  run(what.apps, what.json, what.notes);
+}
+
+main(process.argv.slice(2));
