@@ -673,10 +673,19 @@ impl Task {
     }
   }
 
+  /// The JS side is gone (its object was collected, or its Worker ended): kill the child.
   fn shutdown(&mut self) {
-    if let Some(child) = &self.child {
+    if let Some(mut child) = self.child.take() {
       let tree = self.options.as_ref().is_none_or(|o| o.kill_tree);
       process::signal_tree(child.pid, Signal::SIGKILL, reach(tree));
+      self.live_pid.store(0, Ordering::Release);
+      // Reap it, rather than leave tokio's best-effort orphan queue to it.
+      tokio::spawn(async move {
+        let _ = child.process.wait().await;
+        if child.guarded {
+          guardian::forget(child.pid);
+        }
+      });
     }
     self.end();
   }
