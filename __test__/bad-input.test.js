@@ -8,21 +8,10 @@ const path = require('path');
 const { spawn } = require('child_process');
 const forever = require('..');
 const { Monitor } = forever;
-const { fixture, next, record, until, isAlive } = require('./helpers');
+const { fixture, next, record, until, isAlive, stopAfter } = require('./helpers');
 
 const SCRIPT = fixture('run-forever.js');
 
-/** Stops `m` after the test if it is still running, so a failed assertion leaves no child. */
-function stopAfter(t, m) {
-  t.after(async () => {
-    if (m.running) {
-      const stopped = next(m, 'stop', 5000).catch(() => {});
-      m.stop();
-      await stopped;
-    }
-  });
-  return m;
-}
 
 // [description, () => the call, expected class, regexp for the message]
 const constructorRows = [

@@ -68,4 +68,16 @@ function runNode(args, { timeout = 20000, env = process.env, onLine } = {}) {
   });
 }
 
-module.exports = { fixture, next, record, isAlive, until, runNode };
+/** Stops `m` after the test if it is still running, so a failed assertion leaves no child. */
+function stopAfter(t, m) {
+  t.after(async () => {
+    if (m.running) {
+      const stopped = next(m, 'stop', 5000).catch(() => {});
+      m.stop();
+      await stopped;
+    }
+  });
+  return m;
+}
+
+module.exports = { fixture, next, record, isAlive, until, runNode, stopAfter };

@@ -8,22 +8,11 @@ const path = require('path');
 const { spawn } = require('child_process');
 const forever = require('..');
 const { Monitor } = forever;
-const { fixture, next, record, until, isAlive } = require('./helpers');
+const { fixture, next, record, until, isAlive, stopAfter } = require('./helpers');
 
 const PRINT_ENV = fixture('print-env.js');
 const RUN_FOREVER = fixture('run-forever.js');
 
-/** Stops `m` after the test if it is still running, so a failed assertion leaves no child. */
-function stopAfter(t, m) {
-  t.after(async () => {
-    if (m.running) {
-      const stopped = next(m, 'stop', 5000).catch(() => {});
-      m.stop();
-      await stopped;
-    }
-  });
-  return m;
-}
 
 /**
  * Runs `script` once (max: 1, silent) and resolves when the monitor gives up, with the
