@@ -19,6 +19,7 @@ use nix::sys::signal::Signal;
 use serde::Deserialize;
 
 use crate::error::CoreError;
+use crate::ipc::Serialization;
 use crate::logs::LogConfig;
 use crate::output::Stream;
 use crate::policy::{Limits, Outcome};
@@ -82,7 +83,7 @@ fn failure(result: Result<(), CoreError>) -> Option<NativeFailure> {
 /// One event from the core, as the JS wrapper receives it.
 #[napi(object)]
 pub struct NativeEvent {
-  /// `start`, `exit`, `end`, `error`, `stdout`, `stderr`, `message`, `disconnect`,
+  /// `start`, `exit`, `end`, `error`, `stdout`, `stderr`, `messages`, `disconnect`,
   /// `watch:ready`, `watch:restart` or `watch:error`.
   pub kind: String,
   /// `start`: the new child's pid.
@@ -105,10 +106,14 @@ pub struct NativeEvent {
   pub stopped: Option<bool>,
   /// `error`: what failed.
   pub error: Option<NativeFailure>,
-  /// `stdout`/`stderr`: the bytes; `message`: the serialised message.
+  /// `stdout`/`stderr`: the bytes.
   pub data: Option<Buffer>,
   /// `watch:restart`: the file that changed.
   pub path: Option<String>,
+  /// `messages` in `json` mode: the JSON texts, in order.
+  pub texts: Option<Vec<String>>,
+  /// `messages` in `advanced` mode: the V8 payloads, in order.
+  pub frames: Option<Vec<Buffer>>,
 }
 
 impl NativeEvent {
@@ -127,6 +132,8 @@ impl NativeEvent {
       error: None,
       data: None,
       path: None,
+      texts: None,
+      frames: None,
     }
   }
 }
@@ -175,9 +182,24 @@ impl From<Event> for NativeEvent {
         error: Some(NativeFailure::from(error)),
         ..NativeEvent::new("error")
       },
-      Event::Message { data } => NativeEvent {
-        data: Some(Buffer::from(data)),
-        ..NativeEvent::new("message")
+      Event::Messages {
+        mode: Serialization::Json,
+        items,
+      } => NativeEvent {
+        texts: Some(
+          items
+            .into_iter()
+            .map(|m| {
+              String::from_utf8(m)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+            })
+            .collect(),
+        ),
+        ..NativeEvent::new("messages")
+      },
+      Event::Messages { items, .. } => NativeEvent {
+        frames: Some(items.into_iter().map(Buffer::from).collect()),
+        ..NativeEvent::new("messages")
       },
       Event::Disconnect => NativeEvent::new("disconnect"),
       Event::WatchRestart { file } => NativeEvent {

@@ -11,7 +11,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, Weak};
 
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use serde::Deserialize;
@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::error::{CoreError, Result};
+use crate::output::read_chunk;
 use crate::supervisor::{Event, EventSink};
 
 /// Bytes `send()` may queue for a child that does not read before sends fail.
@@ -62,42 +63,20 @@ pub fn pair() -> Result<(OwnedFd, OwnedFd)> {
   .map_err(|e| CoreError::sys("socketpair", None, io::Error::from(e)))
 }
 
-/// The core's side of one child's channel.
-pub struct Link {
+/// Sends on one child's channel. Shared by JS (`send()`, called on the JS thread, never
+/// waiting for the supervisor task) and the reader (acknowledgements).
+pub struct Sender {
+  fd: Arc<UnixStream>,
   outgoing: mpsc::UnboundedSender<Vec<u8>>,
   queued: Arc<AtomicUsize>,
   mode: Serialization,
-  exited: oneshot::Sender<()>,
-  reader: JoinHandle<()>,
-  writer: JoinHandle<()>,
+  order: Mutex<()>,
 }
 
-impl Link {
-  /// Starts reading and writing the core's end of a channel.
-  pub fn start(fd: OwnedFd, mode: Serialization, sink: Weak<dyn EventSink>) -> Result<Link> {
-    let std = std::os::unix::net::UnixStream::from(fd);
-    std
-      .set_nonblocking(true)
-      .map_err(|e| CoreError::sys("ipc", None, e))?;
-    let stream = Arc::new(UnixStream::from_std(std).map_err(|e| CoreError::sys("ipc", None, e))?);
-    let (outgoing, rx) = mpsc::unbounded_channel();
-    let queued = Arc::new(AtomicUsize::new(0));
-    let (exited, on_exit) = oneshot::channel();
-    let writer = tokio::spawn(write_loop(Arc::clone(&stream), rx, Arc::clone(&queued)));
-    let reader = tokio::spawn(read_loop(stream, mode, sink, outgoing.clone(), on_exit));
-    Ok(Link {
-      outgoing,
-      queued,
-      mode,
-      exited,
-      reader,
-      writer,
-    })
-  }
-
-  /// Queues one serialised message (a JSON text, or a V8 payload in `advanced` mode);
-  /// the core adds the framing. Never blocks; fails when the child has fallen too far
-  /// behind.
+impl Sender {
+  /// Queues one serialised message (a JSON text, or a V8 payload in `advanced` mode); the
+  /// core adds the framing. Written at once when the socket takes it; otherwise queued for
+  /// the writer task. Never blocks; fails when the child has fallen too far behind.
   pub fn send(&self, mut payload: Vec<u8>) -> Result<()> {
     let frame = match self.mode {
       Serialization::Json => {
@@ -119,15 +98,92 @@ impl Link {
         frame
       }
     };
-    let len = frame.len();
-    if self.queued.fetch_add(len, Ordering::AcqRel) + len > SEND_BACKLOG {
-      self.queued.fetch_sub(len, Ordering::AcqRel);
+    self.send_frame(frame)
+  }
+
+  fn send_frame(&self, frame: Vec<u8>) -> Result<()> {
+    let _order = self.order.lock().unwrap_or_else(|p| p.into_inner());
+    let mut written = 0;
+    if self.queued.load(Ordering::Acquire) == 0 {
+      // Nothing waits before this frame, so it may go straight to the socket: no thread
+      // hand-off on the common path.
+      let n = unsafe {
+        libc::send(
+          self.fd.as_raw_fd(),
+          frame.as_ptr().cast(),
+          frame.len(),
+          libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+        )
+      };
+      if n >= 0 {
+        written = n as usize;
+      } else {
+        let e = io::Error::last_os_error();
+        match e.kind() {
+          io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => {}
+          _ => return Err(CoreError::ChannelClosed),
+        }
+      }
+      if written == frame.len() {
+        return Ok(());
+      }
+    }
+    let rest = frame.len() - written;
+    if written == 0 && self.queued.load(Ordering::Acquire) + rest > SEND_BACKLOG {
       return Err(CoreError::IpcBacklog(SEND_BACKLOG));
     }
+    self.queued.fetch_add(rest, Ordering::AcqRel);
+    let tail = if written == 0 {
+      frame
+    } else {
+      frame[written..].to_vec()
+    };
     self
       .outgoing
-      .send(frame)
+      .send(tail)
       .map_err(|_| CoreError::ChannelClosed)
+  }
+}
+
+/// The core's side of one child's channel.
+pub struct Link {
+  sender: Arc<Sender>,
+  exited: oneshot::Sender<()>,
+  reader: JoinHandle<()>,
+  writer: JoinHandle<()>,
+}
+
+impl Link {
+  /// Starts reading and writing the core's end of a channel.
+  pub fn start(fd: OwnedFd, mode: Serialization, sink: Weak<dyn EventSink>) -> Result<Link> {
+    let std = std::os::unix::net::UnixStream::from(fd);
+    std
+      .set_nonblocking(true)
+      .map_err(|e| CoreError::sys("ipc", None, e))?;
+    let stream = Arc::new(UnixStream::from_std(std).map_err(|e| CoreError::sys("ipc", None, e))?);
+    let (outgoing, rx) = mpsc::unbounded_channel();
+    let queued = Arc::new(AtomicUsize::new(0));
+    let sender = Arc::new(Sender {
+      fd: Arc::clone(&stream),
+      outgoing,
+      queued: Arc::clone(&queued),
+      mode,
+      order: Mutex::new(()),
+    });
+    let (exited, on_exit) = oneshot::channel();
+    let writer = tokio::spawn(write_loop(Arc::clone(&stream), rx, queued));
+    let reader = tokio::spawn(read_loop(stream, mode, sink, Arc::clone(&sender), on_exit));
+    Ok(Link {
+      sender,
+      exited,
+      reader,
+      writer,
+    })
+  }
+
+  /// The sending half, for JS.
+  pub fn sender(&self) -> Arc<Sender> {
+    Arc::clone(&self.sender)
   }
 
   /// The child has exited: hands on the messages it managed to send, then closes the
@@ -135,7 +191,6 @@ impl Link {
   pub async fn finish(self) {
     let _ = self.exited.send(());
     let _ = self.reader.await;
-    drop(self.outgoing);
     self.writer.abort();
   }
 }
@@ -161,24 +216,21 @@ async fn write_loop(
     }
     queued.fetch_sub(len, Ordering::AcqRel);
   }
-  // All senders gone: shut our side so the child sees 'disconnect'.
-  let _ = nix::sys::socket::shutdown(stream.as_raw_fd(), nix::sys::socket::Shutdown::Write);
 }
 
 async fn read_loop(
   stream: Arc<UnixStream>,
   mode: Serialization,
   sink: Weak<dyn EventSink>,
-  acks: mpsc::UnboundedSender<Vec<u8>>,
+  acks: Arc<Sender>,
   exited: oneshot::Receiver<()>,
 ) {
   let mut framer = Framer::new(mode);
-  let mut buf = vec![0u8; 64 * 1024];
   tokio::pin!(exited);
   let mut draining = false;
   loop {
     let read = if draining {
-      stream.try_read(&mut buf)
+      read_chunk(|buf| stream.try_read(buf))
     } else {
       tokio::select! {
         biased;
@@ -187,30 +239,36 @@ async fn read_loop(
           continue;
         }
         ready = stream.ready(Interest::READABLE) => match ready {
-          Ok(_) => stream.try_read(&mut buf),
+          Ok(_) => read_chunk(|buf| stream.try_read(buf)),
           Err(e) => Err(e),
         },
       }
     };
     match read {
-      Ok(0) => {
+      Ok(chunk) if chunk.is_empty() => {
         emit(&sink, Event::Disconnect);
         return;
       }
-      Ok(n) => {
-        for message in framer.push(&buf[..n]) {
+      Ok(chunk) => {
+        let mut items = Vec::new();
+        for message in framer.push(&chunk) {
           match message {
             Ok(payload) => {
               if mode == Serialization::Json && payload.starts_with(HANDLE_PREFIX) {
-                let _ = acks.send(HANDLE_ACK.to_vec());
+                let _ = acks.send_frame(HANDLE_ACK.to_vec());
               }
-              emit(&sink, Event::Message { data: payload });
+              items.push(payload);
             }
             Err(error) => {
               emit(&sink, Event::Error(error));
               return;
             }
           }
+        }
+        // One event for all the messages of one read: pipelined messages cross into JS
+        // together.
+        if !items.is_empty() {
+          emit(&sink, Event::Messages { mode, items });
         }
       }
       Err(e) if e.kind() == io::ErrorKind::WouldBlock => {

@@ -125,23 +125,53 @@ pub struct Outputs {
 }
 
 impl Outputs {
-  async fn deliver(&self, stream: Stream, data: &[u8], sink: &Weak<dyn EventSink>) {
+  async fn deliver(&self, stream: Stream, data: Vec<u8>, sink: &Weak<dyn EventSink>) {
+    let js = if self.taps.get(stream) {
+      sink.upgrade()
+    } else {
+      None
+    };
+    // Each destination takes its own copy, except the last one, which takes the chunk.
+    let mut wanted = usize::from(self.to_host) + usize::from(self.logs.is_some());
+    wanted += usize::from(js.is_some());
+    let mut data = Some(data);
+    let mut next = move || {
+      wanted -= 1;
+      if wanted == 0 {
+        data.take().unwrap_or_default()
+      } else {
+        data.clone().unwrap_or_default()
+      }
+    };
     if self.to_host {
-      host_writer(stream).write(data.to_vec()).await;
+      host_writer(stream).write(next()).await;
     }
     if let Some(logs) = &self.logs {
-      logs.write(stream, data.to_vec(), sink.clone()).await;
+      logs.write(stream, next(), sink.clone()).await;
     }
-    if self.taps.get(stream) {
-      if let Some(sink) = sink.upgrade() {
-        sink.emit(Event::Output {
-          stream,
-          data: data.to_vec(),
-          credit: self.gate.take(data.len()),
-        });
-      }
+    if let Some(sink) = js {
+      let data = next();
+      let credit = self.gate.take(data.len());
+      sink.emit(Event::Output {
+        stream,
+        data,
+        credit,
+      });
     }
   }
+}
+
+/// Reads once into a per-thread scratch buffer and returns exactly the bytes read, so that
+/// an idle pipe costs no buffer of its own (hundreds of monitors mostly sit idle).
+pub fn read_chunk(read: impl FnOnce(&mut [u8]) -> io::Result<usize>) -> io::Result<Vec<u8>> {
+  thread_local! {
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; CHUNK]);
+  }
+  SCRATCH.with(|scratch| {
+    let mut scratch = scratch.borrow_mut();
+    let n = read(&mut scratch)?;
+    Ok(scratch[..n].to_vec())
+  })
 }
 
 /// Waits until the host's stdout and stderr have written everything handed to them.
@@ -211,7 +241,6 @@ async fn run(
   exited: impl std::future::Future<Output = ()>,
 ) -> Option<pipe::Receiver> {
   tokio::pin!(exited);
-  let mut buf = vec![0u8; CHUNK];
   loop {
     tokio::select! {
       biased;
@@ -225,9 +254,9 @@ async fn run(
         if ready.is_err() {
           return None;
         }
-        match pipe.try_read(&mut buf) {
-          Ok(0) => return None,
-          Ok(n) => outputs.deliver(stream, &buf[..n], &sink).await,
+        match read_chunk(|buf| pipe.try_read(buf)) {
+          Ok(data) if data.is_empty() => return None,
+          Ok(data) => outputs.deliver(stream, data, &sink).await,
           Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
           Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
           Err(_) => return None,
@@ -238,9 +267,9 @@ async fn run(
   // The child is gone, so the pipe holds a bounded remainder: take all of it now,
   // whatever JS's backlog.
   loop {
-    match pipe.try_read(&mut buf) {
-      Ok(0) => return None,
-      Ok(n) => outputs.deliver(stream, &buf[..n], &sink).await,
+    match read_chunk(|buf| pipe.try_read(buf)) {
+      Ok(data) if data.is_empty() => return None,
+      Ok(data) => outputs.deliver(stream, data, &sink).await,
       Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
       Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Some(pipe),
       Err(_) => return None,

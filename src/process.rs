@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::fs;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::process::Stdio;
+use std::sync::OnceLock;
 
 use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
@@ -107,8 +108,6 @@ pub struct Spawned {
   pub stdout: Option<pipe::Receiver>,
   /// The read end of its stderr pipe, when stderr is `pipe`.
   pub stderr: Option<pipe::Receiver>,
-  /// The write end of its stdin pipe, held open so the child never reads a premature EOF.
-  pub stdin: Option<OwnedFd>,
   /// The core's end of the IPC channel, when the child has one.
   pub ipc: Option<OwnedFd>,
 }
@@ -130,15 +129,26 @@ fn stdio_for(spec: StdioSpec, output: bool) -> Result<(Stdio, Option<OwnedFd>)> 
         .map_err(|e| CoreError::sys("dup", Some(format!("fd {fd}")), e))?;
       (Stdio::from(owned), None)
     }
-    StdioSpec::Pipe => {
+    StdioSpec::Pipe if output => {
       let (read, write) = io_pipe("pipe")?;
-      if output {
-        (Stdio::from(write), Some(read))
-      } else {
-        (Stdio::from(read), Some(write))
-      }
+      (Stdio::from(write), Some(read))
     }
+    StdioSpec::Pipe => (Stdio::from(held_open_input()?), None),
   })
+}
+
+/// A stdin for children that never sees data or EOF, as a Node `'pipe'` nobody writes to.
+/// All children share one pipe whose write end the core holds for ever: a monitor costs
+/// no descriptor for it.
+fn held_open_input() -> Result<OwnedFd> {
+  static PIPE: OnceLock<std::result::Result<(OwnedFd, OwnedFd), String>> = OnceLock::new();
+  let (read, _write) = PIPE
+    .get_or_init(|| io_pipe("pipe").map_err(|e| e.to_string()))
+    .as_ref()
+    .map_err(|e| CoreError::InvalidOption(format!("cannot create the stdin pipe: {e}")))?;
+  read
+    .try_clone()
+    .map_err(|e| CoreError::sys("dup", Some("stdin pipe".to_string()), e))
 }
 
 /// Starts a child as `spec` says. Must run on the core's runtime: the child's parent-death
@@ -182,7 +192,7 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Spawned> {
   }
   cmd.kill_on_drop(false);
 
-  let (mut stdin, stdin_keep) = stdio_for(spec.stdio[0], false)?;
+  let (mut stdin, _) = stdio_for(spec.stdio[0], false)?;
   let (mut stdout, stdout_read) = stdio_for(spec.stdio[1], true)?;
   let (mut stderr, stderr_read) = stdio_for(spec.stdio[2], true)?;
 
@@ -268,7 +278,6 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Spawned> {
     pid,
     stdout: to_receiver(stdout_read)?,
     stderr: to_receiver(stderr_read)?,
-    stdin: stdin_keep,
     ipc: ipc_parent,
   })
 }

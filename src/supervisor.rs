@@ -73,10 +73,12 @@ pub enum Event {
   WatchError(CoreError),
   /// A runtime failure (spawn error, internal panic).
   Error(CoreError),
-  /// A message from the child's IPC channel: a JSON text, or a V8 payload.
-  Message {
-    /// The serialised message, without framing.
-    data: Vec<u8>,
+  /// Messages from the child's IPC channel, as many as one read brought.
+  Messages {
+    /// How they are encoded.
+    mode: ipc::Serialization,
+    /// Each serialised message (a JSON text, or a V8 payload), without framing.
+    items: Vec<Vec<u8>>,
   },
   /// The child closed its IPC channel.
   Disconnect,
@@ -142,7 +144,6 @@ enum Control {
   Restart(oneshot::Sender<Result<()>>),
   Signal(Signal, oneshot::Sender<Result<()>>),
   Logs(Option<Arc<LogWriter>>),
-  Send(Vec<u8>, oneshot::Sender<Result<()>>),
   Panic,
   Shutdown,
 }
@@ -153,6 +154,19 @@ pub struct Handle {
   /// Which output streams JS listens to.
   pub taps: Arc<Taps>,
   logs: Mutex<Option<Arc<LogWriter>>>,
+  outlet: Arc<Mutex<Outlet>>,
+}
+
+/// Where `send()` goes right now; the task keeps it current so JS never waits for it.
+#[derive(Clone, Default)]
+enum Outlet {
+  /// No child.
+  #[default]
+  Idle,
+  /// A child without an IPC channel.
+  NoChannel,
+  /// The current child's channel.
+  Open(Arc<ipc::Sender>),
 }
 
 /// The runtime all monitors share; its worker threads live as long as the host.
@@ -176,11 +190,13 @@ impl Handle {
   pub fn new() -> Result<Handle> {
     let (tx, rx) = mpsc::unbounded_channel();
     let taps = Arc::new(Taps::default());
-    runtime()?.spawn(supervise(rx, Arc::clone(&taps)));
+    let outlet = Arc::new(Mutex::new(Outlet::Idle));
+    runtime()?.spawn(supervise(rx, Arc::clone(&taps), Arc::clone(&outlet)));
     Ok(Handle {
       tx,
       taps,
       logs: Mutex::new(None),
+      outlet,
     })
   }
 
@@ -216,9 +232,15 @@ impl Handle {
     self.call(|reply| Control::Signal(signal, reply))
   }
 
-  /// Sends one serialised message to the child over its IPC channel.
+  /// Sends one serialised message to the child over its IPC channel, from the calling
+  /// thread: no round trip through the task.
   pub fn send(&self, payload: Vec<u8>) -> Result<()> {
-    self.call(|reply| Control::Send(payload, reply))
+    let outlet = lock(&self.outlet).clone();
+    match outlet {
+      Outlet::Open(sender) => sender.send(payload),
+      Outlet::NoChannel => Err(CoreError::NoChannel),
+      Outlet::Idle => Err(CoreError::NotRunning),
+    }
   }
 
   /// Opens the log files now (truncating them unless `append`) and writes every later
@@ -268,8 +290,6 @@ struct Child {
   guarded: bool,
   pumps: Vec<Pump>,
   ipc: Option<ipc::Link>,
-  // Held so the child's stdin stays open; dropped with the child.
-  _stdin: Option<std::os::fd::OwnedFd>,
 }
 
 /// The sink of the current supervision run, shared with the panic handler.
@@ -324,6 +344,7 @@ struct Task {
   sink: Arc<SinkSlot>,
   taps: Arc<Taps>,
   gate: Arc<Gate>,
+  outlet: Arc<Mutex<Outlet>>,
   logs: Option<Arc<LogWriter>>,
   watching: Option<watch::Watching>,
   change: Option<Change>,
@@ -331,7 +352,11 @@ struct Task {
   live_pid: Arc<AtomicU32>,
 }
 
-async fn supervise(mut rx: mpsc::UnboundedReceiver<Control>, taps: Arc<Taps>) {
+async fn supervise(
+  mut rx: mpsc::UnboundedReceiver<Control>,
+  taps: Arc<Taps>,
+  outlet: Arc<Mutex<Outlet>>,
+) {
   let sink = Arc::new(SinkSlot::default());
   let live_pid = Arc::new(AtomicU32::new(0));
   loop {
@@ -344,6 +369,7 @@ async fn supervise(mut rx: mpsc::UnboundedReceiver<Control>, taps: Arc<Taps>) {
       sink: Arc::clone(&sink),
       taps: Arc::clone(&taps),
       gate: Arc::new(Gate::default()),
+      outlet: Arc::clone(&outlet),
       logs: None,
       watching: None,
       change: None,
@@ -359,6 +385,7 @@ async fn supervise(mut rx: mpsc::UnboundedReceiver<Control>, taps: Arc<Taps>) {
         if pid != 0 {
           process::signal_tree(pid, Signal::SIGKILL, Reach::Group);
         }
+        *lock(&outlet) = Outlet::Idle;
         sink.emit(Event::Error(CoreError::Panic(message)));
         sink.emit(Event::Ended { stopped: false });
         sink.lock().take();
@@ -434,16 +461,6 @@ impl Task {
         let _ = reply.send(result);
       }
       Control::Logs(logs) => self.logs = logs,
-      Control::Send(payload, reply) => {
-        let result = match &self.child {
-          Some(Child {
-            ipc: Some(link), ..
-          }) => link.send(payload),
-          Some(_) => Err(CoreError::NoChannel),
-          None => Err(CoreError::NotRunning),
-        };
-        let _ = reply.send(result);
-      }
       Control::Panic => panic!("panic requested by a test"),
       Control::Shutdown => self.shutdown(),
     }
@@ -572,6 +589,10 @@ impl Task {
       },
       None => None,
     };
+    *lock(&self.outlet) = match &ipc {
+      Some(link) => Outlet::Open(link.sender()),
+      None => Outlet::NoChannel,
+    };
     self.live_pid.store(spawned.pid, Ordering::Release);
     self.child = Some(Child {
       process: spawned.child,
@@ -579,7 +600,6 @@ impl Task {
       guarded,
       pumps,
       ipc,
-      _stdin: spawned.stdin,
     });
     self.escalate_at = None;
     let now = self.now_ms();
@@ -621,6 +641,7 @@ impl Task {
     let Some(child) = self.child.take() else {
       return;
     };
+    *lock(&self.outlet) = Outlet::Idle;
     self.live_pid.store(0, Ordering::Release);
     self.escalate_at = None;
     let now = self.now_ms();
@@ -679,6 +700,7 @@ impl Task {
       let tree = self.options.as_ref().is_none_or(|o| o.kill_tree);
       process::signal_tree(child.pid, Signal::SIGKILL, reach(tree));
       self.live_pid.store(0, Ordering::Release);
+      *lock(&self.outlet) = Outlet::Idle;
       // Reap it, rather than leave tokio's best-effort orphan queue to it.
       tokio::spawn(async move {
         let _ = child.process.wait().await;
