@@ -591,8 +591,8 @@ class Monitor extends EventEmitter {
       case 'stderr':
         this.emit(event.kind, event.data);
         break;
-      case 'message':
-        this._onMessage(event.data);
+      case 'messages':
+        for (const item of event.texts || event.frames) this._onMessage(item);
         break;
       case 'disconnect':
         this.emit('disconnect');
@@ -678,7 +678,7 @@ class Monitor extends EventEmitter {
   _onMessage(data) {
     let message;
     try {
-      message = this.serialization === 'advanced' ? advancedCodec().decode(data) : JSON.parse(data.toString('utf8'));
+      message = typeof data === 'string' ? JSON.parse(data) : advancedCodec().decode(data);
     } catch (cause) {
       const err = new Error(`The child sent a message that is not valid ${this.serialization === 'advanced' ? 'V8 serialization' : 'JSON'}: ${cause.message}`);
       err.code = 'ERR_IPC_BAD_MESSAGE';
