@@ -112,6 +112,9 @@ pub struct Spawned {
   pub ipc: Option<OwnedFd>,
 }
 
+/// Capacity asked for the child's stdout and stderr pipes.
+const OUTPUT_PIPE_SIZE: libc::c_int = 1 << 20;
+
 fn io_pipe(what: &'static str) -> Result<(OwnedFd, OwnedFd)> {
   nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
     .map_err(|e| CoreError::sys(what, None, std::io::Error::from(e)))
@@ -131,6 +134,9 @@ fn stdio_for(spec: StdioSpec, output: bool) -> Result<(Stdio, Option<OwnedFd>)> 
     }
     StdioSpec::Pipe if output => {
       let (read, write) = io_pipe("pipe")?;
+      // A larger pipe lets a chatty child run ahead between reads: fewer wake-ups and
+      // system calls per byte. Best effort (capped by /proc/sys/fs/pipe-max-size).
+      unsafe { libc::fcntl(read.as_raw_fd(), libc::F_SETPIPE_SZ, OUTPUT_PIPE_SIZE) };
       (Stdio::from(write), Some(read))
     }
     StdioSpec::Pipe => (Stdio::from(held_open_input()?), None),
