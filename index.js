@@ -372,14 +372,11 @@ class Monitor extends EventEmitter {
     if (this.watch) this._readIgnoreFiles();
     if (this.outFile !== undefined || this.errFile !== undefined) {
       // forever-monitor opens (and truncates) its log files in the constructor too.
-      this._reportFailures(this._nativeMonitor().setLogs({
-        outFile: this.outFile,
-        errFile: this.mergeLogs ? this.outFile : this.errFile,
-        append: this.append === true,
-        logTimestamps: this.logTimestamps,
-        logMaxSize: this.logMaxSize,
-        logMaxFiles: this.logMaxFiles,
-      }));
+      try {
+        this._nativeMonitor();
+      } catch (err) {
+        this._errorSoon(err);
+      }
     }
     this.on('newListener', (name) => {
       if (name === 'stdout' || name === 'stderr') this._setListening(name, true);
@@ -421,6 +418,16 @@ class Monitor extends EventEmitter {
       this._native = new (native().NativeMonitor)();
       for (const stream of ['stdout', 'stderr']) {
         if (this._listening[stream]) this._native.setListening(stream, true);
+      }
+      if (this.outFile !== undefined || this.errFile !== undefined) {
+        this._reportFailures(this._native.setLogs({
+          outFile: this.outFile,
+          errFile: this.mergeLogs ? this.outFile : this.errFile,
+          append: this.append === true,
+          logTimestamps: this.logTimestamps,
+          logMaxSize: this.logMaxSize,
+          logMaxFiles: this.logMaxFiles,
+        }));
       }
     }
     return this._native;
@@ -464,9 +471,15 @@ class Monitor extends EventEmitter {
       return this._errorSoon(new Error('Target script does not exist: ' + this.args[0]));
     }
     const run = this._run + 1;
-    const result = this._nativeMonitor().start(spec, this._runOptions(), !!restart, (event) => {
-      this._onNative(event, run);
-    });
+    let result;
+    try {
+      result = this._nativeMonitor().start(spec, this._runOptions(), !!restart, (event) => {
+        this._onNative(event, run);
+      });
+    } catch (err) {
+      // The core could not be set up (e.g. no descriptors left for its runtime).
+      return this._errorSoon(err);
+    }
     if (result.error) return this._errorSoon(toError(result.error));
 
     this._run = run;

@@ -324,6 +324,7 @@ pub struct NativeStart {
 
 /// The native half of a `Monitor`: a handle on the core's supervisor task.
 #[napi]
+#[derive(Default)]
 pub struct NativeMonitor {
   handle: Handle,
 }
@@ -332,10 +333,10 @@ pub struct NativeMonitor {
 impl NativeMonitor {
   /// Creates an idle supervisor.
   #[napi(constructor)]
-  pub fn new() -> napi::Result<Self> {
-    Ok(NativeMonitor {
-      handle: Handle::new()?,
-    })
+  pub fn new() -> Self {
+    NativeMonitor {
+      handle: Handle::new(),
+    }
   }
 
   /// Spawns a child. `spec` is the command (see `SpawnSpec`), `options` the restart and kill

@@ -11,7 +11,7 @@
 //! multi-threaded, so nothing that may take a lock (allocation included) is allowed there.
 
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::OnceLock;
+use std::sync::Mutex;
 
 /// Most process groups the guardian tracks at once; later ones are not tracked.
 const CAPACITY: usize = 4096;
@@ -19,11 +19,16 @@ const WATCH: u32 = 1;
 const FORGET: u32 = 2;
 const RECORD: usize = 8;
 
-static GUARDIAN: OnceLock<Option<OwnedFd>> = OnceLock::new();
+static GUARDIAN: Mutex<Option<OwnedFd>> = Mutex::new(None);
 
-/// Starts the guardian if it is not running yet; false when it could not be started.
+/// Starts the guardian if it is not running yet; false when it could not be started (it
+/// is tried again next time: a host short of descriptors for a moment keeps its guardian).
 pub fn available() -> bool {
-  GUARDIAN.get_or_init(start).is_some()
+  let mut guardian = GUARDIAN.lock().unwrap_or_else(|p| p.into_inner());
+  if guardian.is_none() {
+    *guardian = start();
+  }
+  guardian.is_some()
 }
 
 /// Asks the guardian to kill process group `pgid` if the host dies.
@@ -37,13 +42,16 @@ pub fn forget(pgid: u32) {
 }
 
 fn send(op: u32, pgid: u32) {
-  let Some(fd) = GUARDIAN.get_or_init(start).as_ref() else {
+  if !available() {
+    return;
+  }
+  let guardian = GUARDIAN.lock().unwrap_or_else(|p| p.into_inner());
+  let Some(fd) = guardian.as_ref() else {
     return;
   };
   let mut record = [0u8; RECORD];
   record[..4].copy_from_slice(&op.to_le_bytes());
   record[4..].copy_from_slice(&pgid.to_le_bytes());
-  // A pipe write of at most PIPE_BUF bytes is atomic, so threads need no lock here.
   loop {
     let n = unsafe { libc::write(fd.as_raw_fd(), record.as_ptr().cast(), RECORD) };
     if n >= 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {

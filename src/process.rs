@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::fs;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::process::Stdio;
-use std::sync::OnceLock;
+use std::sync::Mutex;
 
 use nix::sys::signal::{self, Signal};
 use nix::unistd::Pid;
@@ -147,11 +147,19 @@ fn stdio_for(spec: StdioSpec, output: bool) -> Result<(Stdio, Option<OwnedFd>)> 
 /// All children share one pipe whose write end the core holds for ever: a monitor costs
 /// no descriptor for it.
 fn held_open_input() -> Result<OwnedFd> {
-  static PIPE: OnceLock<std::result::Result<(OwnedFd, OwnedFd), String>> = OnceLock::new();
-  let (read, _write) = PIPE
-    .get_or_init(|| io_pipe("pipe").map_err(|e| e.to_string()))
-    .as_ref()
-    .map_err(|e| CoreError::InvalidOption(format!("cannot create the stdin pipe: {e}")))?;
+  // Created on first use; a failure (no descriptor left) is not remembered.
+  static PIPE: Mutex<Option<(OwnedFd, OwnedFd)>> = Mutex::new(None);
+  let mut pipe = PIPE.lock().unwrap_or_else(|p| p.into_inner());
+  if pipe.is_none() {
+    *pipe = Some(io_pipe("pipe")?);
+  }
+  let (read, _write) = pipe.as_ref().ok_or_else(|| {
+    CoreError::sys(
+      "pipe",
+      None,
+      std::io::Error::from_raw_os_error(libc::EMFILE),
+    )
+  })?;
   read
     .try_clone()
     .map_err(|e| CoreError::sys("dup", Some("stdin pipe".to_string()), e))
@@ -173,6 +181,15 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Spawned> {
       Err(e) => return Err(CoreError::sys("chdir", cwd.clone(), e)),
     }
   }
+
+  // Room for what spawning needs after the fork: tokio's pidfd for the child. Without it,
+  // tokio falls back to a SIGCHLD reaper whose set-up panics when no descriptor is left,
+  // so a host at its descriptor limit gets a clean EMFILE here instead.
+  let reserve = (0..2)
+    .map(|_| {
+      fs::File::open("/dev/null").map_err(|e| CoreError::sys("spawn", spec.command.clone(), e))
+    })
+    .collect::<Result<Vec<_>>>()?;
 
   // Resolved here, with the child's own PATH: std can then use posix_spawn (vfork speed)
   // instead of fork, which copies the host's page tables.
@@ -271,6 +288,7 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Spawned> {
     }
   }
 
+  drop(reserve);
   let child = cmd
     .spawn()
     .map_err(|e| CoreError::sys("spawn", spec.command.clone(), e))?;
@@ -311,9 +329,20 @@ pub fn signal_name(raw: i32) -> Option<&'static str> {
   Signal::try_from(raw).ok().map(|s| s.as_str())
 }
 
-/// Pids of every live descendant of `root`, found through `/proc` parent links.
-pub fn descendants(root: i32) -> Vec<i32> {
-  let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
+/// A live process's parent and process group, from `/proc/<pid>/stat`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcInfo {
+  /// The process.
+  pub pid: i32,
+  /// Its parent.
+  pub ppid: i32,
+  /// Its process group.
+  pub pgid: i32,
+}
+
+/// Every live descendant of `root`, found through `/proc` parent links.
+pub fn descendants(root: i32) -> Vec<ProcInfo> {
+  let mut children: HashMap<i32, Vec<ProcInfo>> = HashMap::new();
   let Ok(entries) = fs::read_dir("/proc") else {
     return Vec::new();
   };
@@ -325,34 +354,35 @@ pub fn descendants(root: i32) -> Vec<i32> {
     else {
       continue;
     };
-    if let Some(ppid) = parent_of(pid) {
-      children.entry(ppid).or_default().push(pid);
+    if let Some(info) = proc_info(pid) {
+      children.entry(info.ppid).or_default().push(info);
     }
   }
-  let mut found = Vec::new();
+  let mut found: Vec<ProcInfo> = Vec::new();
   let mut stack = vec![root];
   while let Some(pid) = stack.pop() {
-    if let Some(kids) = children.get(&pid) {
-      for &kid in kids {
-        if !found.contains(&kid) {
-          found.push(kid);
-          stack.push(kid);
-        }
+    for kid in children.get(&pid).into_iter().flatten() {
+      if !found.iter().any(|f| f.pid == kid.pid) {
+        found.push(*kid);
+        stack.push(kid.pid);
       }
     }
   }
   found
 }
 
-fn parent_of(pid: i32) -> Option<i32> {
+fn proc_info(pid: i32) -> Option<ProcInfo> {
   let stat = fs::read(format!("/proc/{pid}/stat")).ok()?;
-  // "pid (comm) state ppid …": comm may hold spaces and parentheses, so cut at the last ')'.
+  // "pid (comm) state ppid pgrp …": comm may hold spaces and parentheses, so cut at the
+  // last ')'.
   let close = stat.iter().rposition(|&b| b == b')')?;
   let mut fields = std::str::from_utf8(&stat[close + 1..])
     .ok()?
     .split_ascii_whitespace();
   fields.next()?; // state
-  fields.next()?.parse().ok()
+  let ppid = fields.next()?.parse().ok()?;
+  let pgid = fields.next()?.parse().ok()?;
+  Some(ProcInfo { pid, ppid, pgid })
 }
 
 /// Which processes a signal reaches.
@@ -381,12 +411,20 @@ pub fn signal_tree(pid: u32, sig: Signal, reach: Reach) {
     Reach::Process => Vec::new(),
     Reach::Descendants | Reach::Group => descendants(pid),
   };
+  // Each process gets the signal once: a second SIGTERM is, for many programs, "force".
   if reach == Reach::Group {
     let _ = signal::killpg(Pid::from_raw(pid), sig);
+    // A child that moved itself to another group is not reached by the line above.
+    if proc_info(pid).is_some_and(|me| me.pgid != pid) {
+      let _ = signal::kill(Pid::from_raw(pid), sig);
+    }
+  } else {
+    let _ = signal::kill(Pid::from_raw(pid), sig);
   }
-  let _ = signal::kill(Pid::from_raw(pid), sig);
   for p in below {
-    let _ = signal::kill(Pid::from_raw(p), sig);
+    if reach != Reach::Group || p.pgid != pid {
+      let _ = signal::kill(Pid::from_raw(p.pid), sig);
+    }
   }
 }
 
@@ -426,8 +464,10 @@ mod tests {
       .spawn()
       .unwrap();
     let me = std::process::id() as i32;
-    assert_eq!(parent_of(child.id() as i32), Some(me));
-    assert!(descendants(me).contains(&(child.id() as i32)));
+    let info = proc_info(child.id() as i32).unwrap();
+    assert_eq!(info.ppid, me);
+    assert_eq!(info.pgid, proc_info(me).unwrap().pgid);
+    assert!(descendants(me).iter().any(|p| p.pid == child.id() as i32));
     child.kill().unwrap();
     child.wait().unwrap();
   }

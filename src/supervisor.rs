@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::process::ExitStatus;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -151,6 +151,7 @@ enum Control {
 /// The JS side's handle on one monitor's task. Dropping it kills the child's tree.
 pub struct Handle {
   tx: mpsc::UnboundedSender<Control>,
+  pending: Mutex<Option<mpsc::UnboundedReceiver<Control>>>,
   /// Which output streams JS listens to.
   pub taps: Arc<Taps>,
   logs: Mutex<Option<Arc<LogWriter>>>,
@@ -169,38 +170,78 @@ enum Outlet {
   Open(Arc<ipc::Sender>),
 }
 
-/// The runtime all monitors share; its worker threads live as long as the host.
+/// The runtime all monitors share; its worker threads live as long as the host. A failure
+/// to create it (no descriptors left) is not remembered: the next monitor tries again.
 pub fn runtime() -> Result<&'static Runtime> {
-  static RUNTIME: OnceLock<std::result::Result<Runtime, String>> = OnceLock::new();
-  RUNTIME
-    .get_or_init(|| {
-      tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("forever-native")
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())
-    })
-    .as_ref()
-    .map_err(|e| CoreError::InvalidOption(format!("cannot start the async runtime: {e}")))
+  static RUNTIME: Mutex<Option<&'static Runtime>> = Mutex::new(None);
+  let mut slot = lock(&RUNTIME);
+  if let Some(runtime) = *slot {
+    return Ok(runtime);
+  }
+  // tokio's signal driver panics (for good: its globals are a poisoned once-cell) when it
+  // finds no descriptor for its self-pipe. Make sure there is room first, so that a host at
+  // its descriptor limit gets a clean EMFILE and can try again later.
+  let reserve = (0..8)
+    .map(|_| std::fs::File::open("/dev/null").map_err(|e| CoreError::sys("runtime", None, e)))
+    .collect::<Result<Vec<_>>>()?;
+  drop(reserve);
+  let runtime = std::panic::catch_unwind(|| {
+    tokio::runtime::Builder::new_multi_thread()
+      .worker_threads(2)
+      .thread_name("forever-native")
+      .enable_all()
+      .build()
+  })
+  .map_err(|_| CoreError::Panic("the async runtime could not be built".to_string()))?
+  .map_err(|e| CoreError::sys("runtime", None, e))?;
+  let runtime: &'static Runtime = Box::leak(Box::new(runtime));
+  *slot = Some(runtime);
+  Ok(runtime)
+}
+
+impl Default for Handle {
+  fn default() -> Self {
+    Handle::new()
+  }
 }
 
 impl Handle {
-  /// Starts a supervisor task (idle until `start`).
-  pub fn new() -> Result<Handle> {
+  /// A handle whose task starts with the first call that needs it; creating one cannot
+  /// fail, so a host short of resources hears about it as a failed `start()`.
+  pub fn new() -> Handle {
     let (tx, rx) = mpsc::unbounded_channel();
-    let taps = Arc::new(Taps::default());
-    let outlet = Arc::new(Mutex::new(Outlet::Idle));
-    runtime()?.spawn(supervise(rx, Arc::clone(&taps), Arc::clone(&outlet)));
-    Ok(Handle {
+    Handle {
       tx,
-      taps,
+      pending: Mutex::new(Some(rx)),
+      taps: Arc::new(Taps::default()),
       logs: Mutex::new(None),
-      outlet,
-    })
+      outlet: Arc::new(Mutex::new(Outlet::Idle)),
+    }
+  }
+
+  /// Spawns the task if it is not running yet (retried after a failure).
+  fn ensure_task(&self) -> Result<()> {
+    let mut pending = lock(&self.pending);
+    if let Some(rx) = pending.take() {
+      match runtime() {
+        Ok(runtime) => {
+          runtime.spawn(supervise(
+            rx,
+            Arc::clone(&self.taps),
+            Arc::clone(&self.outlet),
+          ));
+        }
+        Err(e) => {
+          *pending = Some(rx);
+          return Err(e);
+        }
+      }
+    }
+    Ok(())
   }
 
   fn call<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T>>) -> Control) -> Result<T> {
+    self.ensure_task()?;
     let (reply, answer) = oneshot::channel();
     self
       .tx
