@@ -7,8 +7,9 @@
 //! signals pass it by). The host tells it which process groups are live over a pipe whose
 //! write end only the host holds. When the host dies — even by SIGKILL — the kernel closes
 //! that end, the guardian reads EOF, sends SIGKILL to every group still registered, and
-//! exits. Between `fork` and `_exit` the guardian makes raw system calls only: the host is
-//! multi-threaded, so nothing that may take a lock (allocation included) is allowed there.
+//! exits, having also killed the descendants that left those groups. Until the host is
+//! gone the guardian makes raw system calls only: it was forked from a multi-threaded
+//! process, so nothing that may take a lock is allowed while it waits.
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::Mutex;
@@ -159,8 +160,25 @@ unsafe fn guard(read_fd: i32) -> ! {
     buf.copy_within(whole..filled, 0);
     filled -= whole;
   }
-  for &pgid in &groups[..count] {
+  // The host is gone and this process is single-threaded now, with the allocator in a
+  // consistent state (glibc's fork resets its locks), so the tree can be walked: first
+  // find every descendant of every group's leader — including those that moved to a
+  // session of their own — while the parent links still stand, then kill them all.
+  let groups = &groups[..count];
+  let strays: Vec<i32> = groups
+    .iter()
+    .flat_map(|&pgid| {
+      crate::process::descendants(pgid)
+        .into_iter()
+        .filter(move |p| p.pgid != pgid)
+        .map(|p| p.pid)
+    })
+    .collect();
+  for &pgid in groups {
     libc::kill(-pgid, libc::SIGKILL);
+  }
+  for pid in strays {
+    libc::kill(pid, libc::SIGKILL);
   }
   libc::_exit(0)
 }

@@ -60,9 +60,7 @@ test('host SIGKILLed: spawnWith.detached children (and their grandchildren) surv
   await until(() => detached.every((pid) => !isAlive(pid)), 5000, 'the detached trees to be killed');
 });
 
-test('host SIGKILLed: a grandchild that moved to its own session, still in the tree, dies with the host', {
-  todo: 'the guardian kills the registered process groups only; stop() also walks /proc parent links, host death does not',
-}, async (t) => {
+test('host SIGKILLed: a grandchild that moved to its own session, still in the tree, dies with the host', async (t) => {
   const { outcome, trees } = await killHostOnceUp(t, ['attached=1', 'escaped=1']);
   assert.equal(outcome.signal, 'SIGKILL', outcome.stderr);
   const [escaped] = trees.escaped;
