@@ -1,0 +1,129 @@
+'use strict';
+// Scenario 5 — IPC with `fork: true`, against a child that echoes every message.
+//
+// --case pingpong   one message in flight: send, wait for the echo, send the next.
+//                   Figure: round trips/s over 20,000 (2,000 with --quick) after a warm-up.
+// --case pipelined  send all messages at once (100,000; 2,000 with --quick), count the
+//                   echoes. Figures: messages/s, from the first send to the last echo, and
+//                   the JS thread's time per send() call in that loop.
+//
+// --impl node-fork: plain child_process.fork() of the same child, as a reference
+// (forever-monitor's fork: true is Node's own IPC too).
+const path = require('path');
+const { fork } = require('child_process');
+const c = require('../lib/common');
+
+const CHILD = path.join(c.CHILDREN, 'ipc-echo.js');
+
+/** { send, emitter, stop } over either a Monitor or a plain fork()ed child. */
+async function open(impl) {
+  if (impl === 'node-fork') {
+    const child = fork(CHILD, [], { stdio: ['pipe', 'pipe', 'pipe', 'ipc'] });
+    const [ready] = await c.next(child, 'message', 20000, 'the child to say ready');
+    if (!ready || !ready.ready) throw new Error(`unexpected first message ${JSON.stringify(ready)}`);
+    return {
+      emitter: child,
+      send: (msg) => child.send(msg),
+      stop: async () => {
+        const exited = c.next(child, 'exit', 20000);
+        child.kill('SIGKILL');
+        await exited;
+      },
+    };
+  }
+  const { Monitor } = c.loadImpl(impl);
+  const m = new Monitor(CHILD, { fork: true, silent: true, max: 1 });
+  m.on('error', (err) => {
+    throw err;
+  });
+  const readyP = c.next(m, 'message', 20000, 'the child to say ready');
+  m.start();
+  const [ready] = await readyP;
+  if (!ready || !ready.ready) throw new Error(`unexpected first message ${JSON.stringify(ready)}`);
+  return {
+    emitter: m,
+    send: (msg) => m.send(msg),
+    stop: async () => {
+      const stopped = c.next(m, 'stop', 20000);
+      m.stop();
+      await stopped;
+    },
+  };
+}
+
+/** Ping-pong: `count` round trips, one at a time; resolves with the time in ms. */
+function pingPong(ch, count) {
+  return new Promise((resolve, reject) => {
+    let seq = 0;
+    const t0 = c.now();
+    const timer = setTimeout(() => reject(new Error(`ping-pong stalled at ${seq}/${count}`)), 120000);
+    const on = (msg) => {
+      if (!msg || msg.seq !== seq) {
+        clearTimeout(timer);
+        reject(new Error(`expected echo ${seq}, got ${JSON.stringify(msg)}`));
+        return;
+      }
+      seq++;
+      if (seq === count) {
+        clearTimeout(timer);
+        ch.emitter.removeListener('message', on);
+        resolve(c.now() - t0);
+      } else {
+        ch.send({ seq, body: 'ping' });
+      }
+    };
+    ch.emitter.on('message', on);
+    ch.send({ seq, body: 'ping' });
+  });
+}
+
+/** How long the last pipelined send() loop held the JS thread, in ms. */
+let sendLoopMs = null;
+
+/** Pipelined: `count` messages sent at once; resolves when every echo has come back. */
+function pipelined(ch, count) {
+  return new Promise((resolve, reject) => {
+    let got = 0;
+    const timer = setTimeout(() => reject(new Error(`pipelined stalled at ${got}/${count}`)), 120000);
+    const on = (msg) => {
+      if (!msg || msg.seq !== got) {
+        clearTimeout(timer);
+        reject(new Error(`expected echo ${got} (in order), got ${JSON.stringify(msg)}`));
+        return;
+      }
+      got++;
+      if (got === count) {
+        clearTimeout(timer);
+        ch.emitter.removeListener('message', on);
+        resolve(c.now() - t0);
+      }
+    };
+    ch.emitter.on('message', on);
+    const t0 = c.now();
+    for (let seq = 0; seq < count; seq++) ch.send({ seq, body: 'ping' });
+    sendLoopMs = c.now() - t0;
+  });
+}
+
+c.runWorker('ipc', async ({ impl, quick, case: kase }) => {
+  if (!c.isMonitorImpl(impl) && impl !== 'node-fork') throw new Error(`unknown --impl ${impl}`);
+  const ch = await open(impl);
+  try {
+    if (kase === 'pingpong') {
+      const count = quick ? 2000 : 20000;
+      await pingPong(ch, Math.min(500, count)); // warm-up
+      const ms = await pingPong(ch, count);
+      return { messages: count, ms, perSec: count / (ms / 1000) };
+    }
+    if (kase === 'pipelined') {
+      const count = quick ? 2000 : 100000;
+      await pipelined(ch, Math.min(500, count)); // warm-up
+      const ms = await pipelined(ch, count);
+      // The JS thread's time per send() call in the loop (send() is synchronous in both).
+      return { messages: count, ms, perSec: count / (ms / 1000), sendUs: (sendLoopMs * 1000) / count };
+    }
+    throw new Error(`unknown --case ${kase} (pingpong | pipelined)`);
+  } finally {
+    await ch.stop();
+  }
+});

@@ -1,0 +1,96 @@
+'use strict';
+// Scenario 3 — output and logs: 200 MB (20 MB with --quick) of text from the child.
+//
+// --case outFile  the child's stdout goes to `outFile` (silent: true)
+// --case stdout   silent: false: it goes to the host's stdout, redirected to a file
+//
+// Each run starts a separate host process (output-host.js) so that its stdout can be
+// the file and its CPU time is its own. Figures: wall (start() to the host's exit, which
+// is when everything it was going to write is written), host CPU (user + system, all
+// threads, from before require() to exit), and bytes lost (expected - file size).
+//
+// forever-monitor sometimes crashes its host here with ERR_STREAM_DESTROYED (it destroys
+// the log stream on 'exit' while the child's pipe still has data). That crash is the
+// one failure this worker tolerates: it is counted (`crashes`) and the run is retried,
+// at most MAX_ATTEMPTS times in all. Anything else fails the worker.
+//
+// --impl limit: `sh -c '<producer> | cat > file'`, the machine's own pipe-to-file speed.
+const fs = require('fs');
+const path = require('path');
+const { spawn, execFileSync } = require('child_process');
+const c = require('../lib/common');
+
+const MAX_ATTEMPTS = 3;
+const LINE = 'forever-native bench: 0123456789 abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ';
+
+function runHost(impl, mode, file, command) {
+  return new Promise((resolve, reject) => {
+    const outFd = mode === 'stdout' ? fs.openSync(file, 'w') : 'ignore';
+    const host = spawn(process.execPath, [path.join(__dirname, 'output-host.js'), impl, mode, file, command], {
+      stdio: ['ignore', outFd, 'pipe', 'pipe'],
+    });
+    if (typeof outFd === 'number') fs.closeSync(outFd);
+    let stderr = '';
+    let report = '';
+    host.stderr.on('data', (d) => (stderr += d));
+    host.stdio[3].on('data', (d) => (report += d));
+    const timer = setTimeout(() => {
+      host.kill('SIGKILL');
+      reject(new Error(`the ${impl} host timed out; stderr: ${stderr.slice(-2000)}`));
+    }, 120000);
+    host.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stderr, report: report.trim() });
+    });
+  });
+}
+
+c.runWorker('output', async ({ impl, quick, case: mode }) => {
+  if (mode !== 'outFile' && mode !== 'stdout') throw new Error(`unknown --case ${mode} (outFile | stdout)`);
+  const bytes = (quick ? 20 : 200) * 1024 * 1024;
+  const producer = `yes '${LINE}' | head -c ${bytes}`;
+  const dir = c.tmpDir('output');
+  const file = path.join(dir, 'out.log');
+  try {
+    if (impl === 'limit') {
+      const t0 = c.now();
+      execFileSync('sh', ['-c', `${producer} | cat > "${file}"`], { stdio: 'ignore', timeout: 120000 });
+      const wallMs = c.now() - t0;
+      return { bytes, wallMs, bytesLost: bytes - fs.statSync(file).size };
+    }
+    if (!c.isMonitorImpl(impl)) throw new Error(`unknown --impl ${impl}`);
+
+    const crashes = [];
+    const lostInCrashes = []; // bytes missing from the file when the host crashed
+    for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+      const run = await runHost(impl, mode, file, producer);
+      if (run.code === 0 && run.report) {
+        const r = JSON.parse(run.report);
+        const size = fs.existsSync(file) ? fs.statSync(file).size : 0;
+        return {
+          bytes,
+          wallMs: r.startToProcessExitMs,
+          startToExitMs: r.startToExitMs,
+          cpuMs: r.cpuMs,
+          bytesLost: bytes - size,
+          forcedExit: r.forcedExit,
+          attempts: attempt,
+          crashes: crashes.length,
+          crashMessages: crashes,
+          lostInCrashes,
+        };
+      }
+      const known = impl === 'forever-monitor' && /ERR_STREAM_DESTROYED/.test(run.stderr);
+      if (!known) {
+        throw new Error(`the ${impl} host failed (code ${run.code}, signal ${run.signal}); stderr:\n${run.stderr.slice(-3000)}`);
+      }
+      const message = (/^.*ERR_STREAM_DESTROYED.*$/m.exec(run.stderr) || [''])[0].trim();
+      crashes.push(message);
+      lostInCrashes.push(bytes - (fs.existsSync(file) ? fs.statSync(file).size : 0));
+      process.stderr.write(`[bench output] forever-monitor crashed its host (attempt ${attempt}/${MAX_ATTEMPTS}): ${message}\n`);
+    }
+    return { bytes, crashed: true, attempts: MAX_ATTEMPTS, crashes: crashes.length, crashMessages: crashes, lostInCrashes };
+  } finally {
+    c.rmrf(dir);
+  }
+});
