@@ -707,7 +707,7 @@ function resultsMarkdown({ started, head, text, goals, notes, done, addonChanged
   out.push(
     ...head,
     `- Load average at end: ${os.loadavg().map((x) => x.toFixed(2)).join(', ')} (the bench's own processes count too)`,
-    `- Other work on the machine during the run: ${(foreign * 100).toFixed(1)}% of its CPU capacity (all CPU time used, less this run's own and its workers')`,
+    `- Other work on the machine during the run: ${(foreign * 100).toFixed(1)}% of its CPU capacity (all CPU time used, less this run's own and its workers'; kernel threads working for the run count as other work)`,
     '',
   );
   out.push(
