@@ -23,8 +23,9 @@ export type MonitorEnv = Record<string, string | number | boolean | undefined>;
 export type StdioWord = 'pipe' | 'inherit' | 'ignore' | 'overlapped';
 
 /**
- * One standard stream: a word, a file descriptor of the parent (an integer >= 0), or
- * `null`/`undefined` for the default (`'pipe'`). `'ipc'` and streams are not supported.
+ * One standard stream: a word, a file descriptor of the parent (an integer >= 0),
+ * `null`/`undefined` for the default (`'pipe'`), or `'ipc'` (at most once, at any index)
+ * for Node's IPC channel. Streams are not supported.
  */
 export type StdioEntry = StdioWord | 'ipc' | number | null | undefined;
 
