@@ -342,6 +342,53 @@ pub struct ProcInfo {
 
 /// Every live descendant of `root`, found through `/proc` parent links.
 pub fn descendants(root: i32) -> Vec<ProcInfo> {
+  if children_of(root).is_some() {
+    return subtree(root);
+  }
+  scan_descendants(root)
+}
+
+/// The children of `pid`, from `/proc/<pid>/task/*/children` (each thread's own); `None`
+/// when the kernel lacks those files (CONFIG_PROC_CHILDREN) or `pid` is gone.
+fn children_of(pid: i32) -> Option<Vec<i32>> {
+  let tasks = fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+  let mut kids = Vec::new();
+  let mut seen_any = false;
+  for task in tasks.flatten() {
+    let Ok(text) = fs::read_to_string(task.path().join("children")) else {
+      continue;
+    };
+    seen_any = true;
+    kids.extend(
+      text
+        .split_ascii_whitespace()
+        .filter_map(|p| p.parse::<i32>().ok()),
+    );
+  }
+  seen_any.then_some(kids)
+}
+
+/// Walks down from `root` through the children lists: reads only the subtree, where a
+/// scan of all of `/proc` would read every process on the machine for each stop.
+fn subtree(root: i32) -> Vec<ProcInfo> {
+  let mut found: Vec<ProcInfo> = Vec::new();
+  let mut stack = vec![root];
+  while let Some(pid) = stack.pop() {
+    for kid in children_of(pid).unwrap_or_default() {
+      if found.iter().any(|f| f.pid == kid) {
+        continue;
+      }
+      if let Some(info) = proc_info(kid) {
+        found.push(info);
+        stack.push(kid);
+      }
+    }
+  }
+  found
+}
+
+/// The same as [`descendants`] by reading every process's parent from `/proc`.
+fn scan_descendants(root: i32) -> Vec<ProcInfo> {
   let mut children: HashMap<i32, Vec<ProcInfo>> = HashMap::new();
   let Ok(entries) = fs::read_dir("/proc") else {
     return Vec::new();
@@ -468,6 +515,10 @@ mod tests {
     assert_eq!(info.ppid, me);
     assert_eq!(info.pgid, proc_info(me).unwrap().pgid);
     assert!(descendants(me).iter().any(|p| p.pid == child.id() as i32));
+    assert!(scan_descendants(me)
+      .iter()
+      .any(|p| p.pid == child.id() as i32));
+    assert!(subtree(me).iter().any(|p| p.pid == child.id() as i32));
     child.kill().unwrap();
     child.wait().unwrap();
   }
