@@ -339,14 +339,20 @@ test('module start() returns a started Monitor with a uid', async (t) => {
   await keptStopped;
 });
 
-test('module kill(pid, true, \'SIGKILL\', cb) kills a whole process tree', async (t) => {
-  const child = spawn(process.execPath, [fixture('spawn-grandchildren.js'), '2'], { stdio: ['ignore', 'pipe', 'inherit'] });
+/** Starts spawn-grandchildren.js with child_process (not a Monitor) and reads its tree. */
+async function spawnTree(t, n) {
+  const child = spawn(process.execPath, [fixture('spawn-grandchildren.js'), String(n)], { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = next(child, 'exit');
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   await until(() => out.includes('\n'), 10000, 'the JSON line');
   const { pid, grandchildren } = JSON.parse(out.split('\n')[0]);
   t.after(() => killAll([pid, ...grandchildren]));
+  return { child, exited, pid, grandchildren };
+}
+
+test('module kill(pid, true, \'SIGKILL\', cb) kills a whole process tree', async (t) => {
+  const { child, exited, pid, grandchildren } = await spawnTree(t, 2);
   assert.equal(pid, child.pid);
   assert.equal(grandchildren.length, 2);
   for (const p of [pid, ...grandchildren]) assert.ok(isAlive(p), `${p} alive before`);
@@ -361,13 +367,7 @@ test('module kill(pid, true, \'SIGKILL\', cb) kills a whole process tree', async
 });
 
 test('module kill(pid) without killTree leaves the grandchildren (then they are cleaned up)', async (t) => {
-  const child = spawn(process.execPath, [fixture('spawn-grandchildren.js'), '1'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const exited = next(child, 'exit');
-  let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  await until(() => out.includes('\n'), 10000, 'the JSON line');
-  const { pid, grandchildren } = JSON.parse(out.split('\n')[0]);
-  t.after(() => killAll([pid, ...grandchildren]));
+  const { exited, pid, grandchildren } = await spawnTree(t, 1);
   await new Promise((resolve) => forever.kill(String(pid), false, 'SIGKILL', resolve));
   await exited;
   assert.equal(isAlive(pid), false);

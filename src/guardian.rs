@@ -12,7 +12,7 @@
 //! process, so nothing that may take a lock is allowed while it waits.
 
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 
 /// Most process groups the guardian tracks at once; later ones are not tracked.
 const CAPACITY: usize = 4096;
@@ -25,11 +25,16 @@ static GUARDIAN: Mutex<Option<OwnedFd>> = Mutex::new(None);
 /// Starts the guardian if it is not running yet; false when it could not be started (it
 /// is tried again next time: a host short of descriptors for a moment keeps its guardian).
 pub fn available() -> bool {
+  guardian().is_some()
+}
+
+/// The write end of the guardian's pipe, starting the guardian first if need be.
+fn guardian() -> MutexGuard<'static, Option<OwnedFd>> {
   let mut guardian = GUARDIAN.lock().unwrap_or_else(|p| p.into_inner());
   if guardian.is_none() {
     *guardian = start();
   }
-  guardian.is_some()
+  guardian
 }
 
 /// Asks the guardian to kill process group `pgid` if the host dies.
@@ -43,10 +48,7 @@ pub fn forget(pgid: u32) {
 }
 
 fn send(op: u32, pgid: u32) {
-  if !available() {
-    return;
-  }
-  let guardian = GUARDIAN.lock().unwrap_or_else(|p| p.into_inner());
+  let guardian = guardian();
   let Some(fd) = guardian.as_ref() else {
     return;
   };

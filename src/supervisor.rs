@@ -686,9 +686,9 @@ impl Task {
     self.live_pid.store(0, Ordering::Release);
     self.escalate_at = None;
     let now = self.now_ms();
-    let requested_tree = self.options.as_ref().is_some_and(|o| o.kill_tree);
+    let kill_tree = self.options.as_ref().is_some_and(|o| o.kill_tree);
     let verdict = self.policy.exited(now);
-    if verdict.requested && requested_tree {
+    if verdict.requested && kill_tree {
       // What the kill left of the tree (grandchildren that ignored the signal) goes too.
       process::signal_group(child.pid, Signal::SIGKILL);
     }
