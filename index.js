@@ -475,6 +475,8 @@ class Monitor extends EventEmitter {
     try {
       result = this._nativeMonitor().start(spec, this._runOptions(), !!restart, (event) => {
         this._onNative(event, run);
+      }, (data) => {
+        this._onMessage(data);
       });
     } catch (err) {
       // The core could not be set up (e.g. no descriptors left for its runtime).
@@ -603,9 +605,6 @@ class Monitor extends EventEmitter {
       case 'stdout':
       case 'stderr':
         this.emit(event.kind, event.data);
-        break;
-      case 'messages':
-        for (const item of event.texts || event.frames) this._onMessage(item);
         break;
       case 'disconnect':
         this.emit('disconnect');

@@ -171,6 +171,20 @@ test('a child that stops reading gets a bounded queue and an error, not unbounde
   await stop(m);
 });
 
+test('a child killed with our messages unread disconnects without an error', async () => {
+  const m = fork('ipc-busy.js', { killSignal: 'SIGKILL', max: 1 });
+  const events = [];
+  for (const name of ['disconnect', 'error', 'exit']) m.on(name, () => events.push(name));
+  m.start();
+  await next(m, 'message');
+  m.send({ unread: true });
+  const stopped = next(m, 'stop');
+  m.stop();
+  await stopped;
+  // The socket reports the reset as an error condition; it is a disconnect all the same.
+  assert.deepEqual(events, ['disconnect', 'exit']);
+});
+
 test('send() to a child without IPC channel emits an error', async () => {
   const m = new Monitor(fixture('run-forever.js'), { silent: true });
   m.start();

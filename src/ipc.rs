@@ -1,28 +1,32 @@
 //! Node's IPC channel, spoken by the core: what `fork: true` gives the child.
 //!
 //! The child finds one end of a `socketpair` through `NODE_CHANNEL_FD`; the core keeps the
-//! other. In `json` mode a message is one line of JSON; in `advanced` mode it is a
-//! big-endian `u32` length and a V8-serialised payload. Framing lives here, while
+//! other as a [`Channel`]. In `json` mode a message is one line of JSON; in `advanced` mode
+//! it is a big-endian `u32` length and a V8-serialised payload. Framing lives here, while
 //! serialising and parsing stay in JS, so each message is encoded and decoded exactly once.
-//! A child that passes a handle (`NODE_HANDLE`) waits for an acknowledgement before it
-//! sends anything else; the core sends it at once, so such a child never stalls even while
-//! JS is busy. (A plain `read` of a unix socket closes any descriptors that came along.)
+//!
+//! Who drives the channel is chosen for latency. Incoming messages are read on the host's
+//! own event loop (the binding polls the socket there and calls [`Channel::receive`]), so
+//! a message costs one wake-up, as it does in Node's own IPC; a reader thread in between
+//! would cost two. Outgoing messages are written straight from `send()`; only when the
+//! child falls behind does a core task take over the backlog, so writes still progress
+//! while JS is busy. A child that passes a handle (`NODE_HANDLE`) waits for an
+//! acknowledgement before it sends anything else; [`Channel::receive`] sends it with the
+//! read that found the handle, so such a child never stalls. (A plain `recv` on a unix
+//! socket closes any descriptors that came along.)
 
+use std::collections::VecDeque;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use serde::Deserialize;
+use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
-use tokio::net::UnixStream;
-use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
 
 use crate::error::{CoreError, Result};
-use crate::output::read_chunk;
-use crate::supervisor::{Event, EventSink};
+use crate::output::{read_chunk, CHUNK};
 
 /// Bytes `send()` may queue for a child that does not read before sends fail.
 const SEND_BACKLOG: usize = 16 * 1024 * 1024;
@@ -63,21 +67,113 @@ pub fn pair() -> Result<(OwnedFd, OwnedFd)> {
   .map_err(|e| CoreError::sys("socketpair", None, io::Error::from(e)))
 }
 
-/// Sends on one child's channel. Shared by JS (`send()`, called on the JS thread, never
-/// waiting for the supervisor task) and the reader (acknowledgements).
-pub struct Sender {
-  fd: Arc<UnixStream>,
-  outgoing: mpsc::UnboundedSender<Vec<u8>>,
-  queued: Arc<AtomicUsize>,
-  mode: Serialization,
-  order: Mutex<()>,
+/// What one [`Channel::receive`] found.
+#[derive(Debug, Default)]
+pub struct Received {
+  /// Each serialised message (a JSON text, or a V8 payload), without framing, in order.
+  pub items: Vec<Vec<u8>>,
+  /// Set when the channel is done: nothing more will be read from it.
+  pub end: Option<Ending>,
 }
 
-impl Sender {
+/// Why a channel stopped delivering.
+#[derive(Debug)]
+pub enum Ending {
+  /// The child closed its end (or exited).
+  Disconnected,
+  /// The child broke the framing, or the socket failed.
+  Failed(CoreError),
+}
+
+/// The core's end of one child's channel, shared by the supervisor, `send()` and the
+/// reader on the host's loop. The socket closes when the last of them lets go.
+pub struct Channel {
+  fd: OwnedFd,
+  mode: Serialization,
+  outgoing: Mutex<Outgoing>,
+  incoming: Mutex<Incoming>,
+  runtime: tokio::runtime::Handle,
+}
+
+/// Frames the socket did not take at once, oldest first.
+#[derive(Default)]
+struct Outgoing {
+  backlog: VecDeque<Vec<u8>>,
+  /// Bytes of `backlog[0]` already written.
+  offset: usize,
+  queued: usize,
+  /// The socket failed; later sends fail too.
+  broken: bool,
+}
+
+struct Incoming {
+  framer: Framer,
+  done: bool,
+}
+
+impl std::fmt::Debug for Channel {
+  fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    f.debug_struct("Channel")
+      .field("fd", &self.fd.as_raw_fd())
+      .field("mode", &self.mode)
+      .finish()
+  }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+  mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// One non-blocking `send`, never raising SIGPIPE.
+fn send_some(fd: RawFd, bytes: &[u8]) -> io::Result<usize> {
+  let n = unsafe {
+    libc::send(
+      fd,
+      bytes.as_ptr().cast(),
+      bytes.len(),
+      libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+    )
+  };
+  if n < 0 {
+    Err(io::Error::last_os_error())
+  } else {
+    Ok(n as usize)
+  }
+}
+
+impl Channel {
+  /// Takes the core's end of a fresh channel. Call from inside the core's runtime: a
+  /// backlog is written by a task spawned there.
+  pub fn open(fd: OwnedFd, mode: Serialization) -> Result<Arc<Channel>> {
+    let runtime = tokio::runtime::Handle::try_current()
+      .map_err(|e| CoreError::Panic(format!("IPC channel opened outside the runtime: {e}")))?;
+    Ok(Arc::new(Channel {
+      fd,
+      mode,
+      outgoing: Mutex::new(Outgoing::default()),
+      incoming: Mutex::new(Incoming {
+        framer: Framer::new(mode),
+        done: false,
+      }),
+      runtime,
+    }))
+  }
+
+  /// The socket, for polling it for readability.
+  pub fn raw_fd(&self) -> RawFd {
+    self.fd.as_raw_fd()
+  }
+
+  /// How messages are encoded.
+  pub fn mode(&self) -> Serialization {
+    self.mode
+  }
+
   /// Queues one serialised message (a JSON text, or a V8 payload in `advanced` mode); the
-  /// core adds the framing. Written at once when the socket takes it; otherwise queued for
-  /// the writer task. Never blocks; fails when the child has fallen too far behind.
-  pub fn send(&self, mut payload: Vec<u8>) -> Result<()> {
+  /// core adds the framing. Written at once when the socket takes it; otherwise kept for a
+  /// core task that writes as the child reads. Never blocks; fails when the child has
+  /// fallen too far behind.
+  pub fn send(self: &Arc<Self>, mut payload: Vec<u8>) -> Result<()> {
     let frame = match self.mode {
       Serialization::Json => {
         if payload.is_empty() || payload.contains(&b'\n') {
@@ -101,204 +197,180 @@ impl Sender {
     self.send_frame(frame)
   }
 
-  fn send_frame(&self, frame: Vec<u8>) -> Result<()> {
-    let _order = self.order.lock().unwrap_or_else(|p| p.into_inner());
+  fn send_frame(self: &Arc<Self>, frame: Vec<u8>) -> Result<()> {
+    let mut out = lock(&self.outgoing);
+    if out.broken {
+      return Err(CoreError::ChannelClosed);
+    }
     let mut written = 0;
-    if self.queued.load(Ordering::Acquire) == 0 {
-      // Nothing waits before this frame, so it may go straight to the socket: no thread
+    if out.backlog.is_empty() {
+      // Nothing waits before this frame, so it goes straight to the socket: no thread
       // hand-off on the common path.
-      let n = unsafe {
-        libc::send(
-          self.fd.as_raw_fd(),
-          frame.as_ptr().cast(),
-          frame.len(),
-          libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-        )
-      };
-      if n >= 0 {
-        written = n as usize;
-      } else {
-        let e = io::Error::last_os_error();
-        match e.kind() {
-          io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => {}
-          _ => return Err(CoreError::ChannelClosed),
+      match send_some(self.raw_fd(), &frame) {
+        Ok(n) if n == frame.len() => return Ok(()),
+        Ok(n) => written = n,
+        Err(e)
+          if matches!(
+            e.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+          ) => {}
+        Err(_) => {
+          out.broken = true;
+          return Err(CoreError::ChannelClosed);
         }
       }
-      if written == frame.len() {
-        return Ok(());
-      }
-    }
-    let rest = frame.len() - written;
-    if written == 0 && self.queued.load(Ordering::Acquire) + rest > SEND_BACKLOG {
+    } else if out.queued + frame.len() > SEND_BACKLOG {
       return Err(CoreError::IpcBacklog(SEND_BACKLOG));
     }
-    self.queued.fetch_add(rest, Ordering::AcqRel);
-    let tail = if written == 0 {
-      frame
-    } else {
-      frame[written..].to_vec()
-    };
-    self
-      .outgoing
-      .send(tail)
-      .map_err(|_| CoreError::ChannelClosed)
-  }
-}
-
-/// The core's side of one child's channel.
-pub struct Link {
-  sender: Arc<Sender>,
-  exited: oneshot::Sender<()>,
-  reader: JoinHandle<()>,
-  writer: JoinHandle<()>,
-}
-
-impl Link {
-  /// Starts reading and writing the core's end of a channel.
-  pub fn start(fd: OwnedFd, mode: Serialization, sink: Weak<dyn EventSink>) -> Result<Link> {
-    let std = std::os::unix::net::UnixStream::from(fd);
-    std
-      .set_nonblocking(true)
-      .map_err(|e| CoreError::sys("ipc", None, e))?;
-    let stream = Arc::new(UnixStream::from_std(std).map_err(|e| CoreError::sys("ipc", None, e))?);
-    let (outgoing, rx) = mpsc::unbounded_channel();
-    let queued = Arc::new(AtomicUsize::new(0));
-    let sender = Arc::new(Sender {
-      fd: Arc::clone(&stream),
-      outgoing,
-      queued: Arc::clone(&queued),
-      mode,
-      order: Mutex::new(()),
-    });
-    let (exited, on_exit) = oneshot::channel();
-    let writer = tokio::spawn(write_loop(Arc::clone(&stream), rx, queued));
-    let reader = tokio::spawn(read_loop(stream, mode, sink, Arc::clone(&sender), on_exit));
-    Ok(Link {
-      sender,
-      exited,
-      reader,
-      writer,
-    })
-  }
-
-  /// The sending half, for JS.
-  pub fn sender(&self) -> Arc<Sender> {
-    Arc::clone(&self.sender)
-  }
-
-  /// The child has exited: hands on the messages it managed to send, then closes the
-  /// channel.
-  pub async fn finish(self) {
-    let _ = self.exited.send(());
-    let _ = self.reader.await;
-    self.writer.abort();
-  }
-}
-
-async fn write_loop(
-  stream: Arc<UnixStream>,
-  mut rx: mpsc::UnboundedReceiver<Vec<u8>>,
-  queued: Arc<AtomicUsize>,
-) {
-  while let Some(frame) = rx.recv().await {
-    let len = frame.len();
-    let mut rest = &frame[..];
-    while !rest.is_empty() {
-      if stream.writable().await.is_err() {
-        return;
-      }
-      match stream.try_write(rest) {
-        Ok(n) => rest = &rest[n..],
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-        Err(_) => return,
-      }
+    let start_writer = out.backlog.is_empty();
+    out.queued += frame.len() - written;
+    out.backlog.push_back(frame);
+    if start_writer {
+      out.offset = written;
+      drop(out);
+      self.runtime.spawn(flush(Arc::clone(self)));
     }
-    queued.fetch_sub(len, Ordering::AcqRel);
+    Ok(())
   }
-}
 
-async fn read_loop(
-  stream: Arc<UnixStream>,
-  mode: Serialization,
-  sink: Weak<dyn EventSink>,
-  acks: Arc<Sender>,
-  exited: oneshot::Receiver<()>,
-) {
-  let mut framer = Framer::new(mode);
-  tokio::pin!(exited);
-  let mut draining = false;
-  loop {
-    let read = if draining {
-      read_chunk(|buf| stream.try_read(buf))
-    } else {
-      tokio::select! {
-        biased;
-        _ = &mut exited => {
-          draining = true;
-          continue;
+  /// Reads what has arrived without waiting, up to about `budget` bytes (all of it with
+  /// `None`), and cuts it into messages. Acknowledges passed handles as it finds them.
+  pub fn receive(self: &Arc<Self>, budget: Option<usize>) -> Received {
+    let mut incoming = lock(&self.incoming);
+    let mut received = Received::default();
+    if incoming.done {
+      return received;
+    }
+    let mut taken = 0;
+    let end = loop {
+      if budget.is_some_and(|b| taken >= b) {
+        break None;
+      }
+      let read = read_chunk(|buf| {
+        let n = unsafe {
+          libc::recv(
+            self.raw_fd(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            libc::MSG_DONTWAIT,
+          )
+        };
+        if n < 0 {
+          Err(io::Error::last_os_error())
+        } else {
+          Ok(n as usize)
         }
-        ready = stream.ready(Interest::READABLE) => match ready {
-          Ok(_) => read_chunk(|buf| stream.try_read(buf)),
-          Err(e) => Err(e),
-        },
-      }
-    };
-    match read {
-      Ok(chunk) if chunk.is_empty() => {
-        emit(&sink, Event::Disconnect);
-        return;
-      }
-      Ok(chunk) => {
-        let mut items = Vec::new();
-        for message in framer.push(&chunk) {
-          match message {
-            Ok(payload) => {
-              if mode == Serialization::Json && payload.starts_with(HANDLE_PREFIX) {
-                let _ = acks.send_frame(HANDLE_ACK.to_vec());
-              }
-              items.push(payload);
-            }
-            Err(error) => {
-              emit(&sink, Event::Error(error));
-              return;
-            }
+      });
+      match read {
+        Ok(chunk) if chunk.is_empty() => break Some(Ending::Disconnected),
+        Ok(chunk) => {
+          taken += chunk.len();
+          let short = chunk.len() < CHUNK;
+          if let Err(error) = self.frame(&mut incoming.framer, &chunk, &mut received.items) {
+            break Some(Ending::Failed(error));
+          }
+          // A short read emptied the socket: the poll says when there is more, which spares
+          // a `recv` that would only say "nothing yet". A drain reads on to be sure.
+          if short && budget.is_some() {
+            break None;
           }
         }
-        // One event for all the messages of one read: pipelined messages cross into JS
-        // together.
-        if !items.is_empty() {
-          emit(&sink, Event::Messages { mode, items });
-        }
-      }
-      Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-        if draining {
-          return;
-        }
-      }
-      Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-      Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
-        emit(&sink, Event::Disconnect);
-        return;
-      }
-      Err(e) => {
-        emit(
-          &sink,
-          Event::Error(CoreError::sys(
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break None,
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+        Err(e) if e.kind() == io::ErrorKind::ConnectionReset => break Some(Ending::Disconnected),
+        Err(e) => {
+          break Some(Ending::Failed(CoreError::sys(
             "read",
-            Some(format!("IPC channel fd {}", stream.as_raw_fd())),
+            Some(format!("IPC channel fd {}", self.raw_fd())),
             e,
-          )),
-        );
+          )))
+        }
+      }
+    };
+    incoming.done = end.is_some();
+    received.end = end;
+    received
+  }
+
+  /// Cuts `chunk` into messages, acknowledging passed handles at once.
+  fn frame(
+    self: &Arc<Self>,
+    framer: &mut Framer,
+    chunk: &[u8],
+    items: &mut Vec<Vec<u8>>,
+  ) -> Result<()> {
+    for message in framer.push(chunk) {
+      let payload = message?;
+      if self.mode == Serialization::Json && payload.starts_with(HANDLE_PREFIX) {
+        let _ = self.send_frame(HANDLE_ACK.to_vec());
+      }
+      items.push(payload);
+    }
+    Ok(())
+  }
+}
+
+/// Writes a channel's backlog as the child makes room, then ends: the socket is watched
+/// for writability only while something waits, so a child reading our messages wakes no
+/// core thread.
+async fn flush(channel: Arc<Channel>) {
+  // SAFETY: the registration holds the channel, which owns the descriptor and closes it
+  // only when dropped.
+  let io = match unsafe { AsyncFd::register_with_interest(Registered(channel), Interest::WRITABLE) }
+  {
+    Ok(io) => io,
+    Err(e) => return lock(&e.into_parts().0 .0.outgoing).fail(),
+  };
+  let channel = &io.get_ref().0;
+  loop {
+    let mut ready = match io.writable().await {
+      Ok(ready) => ready,
+      Err(_) => return lock(&channel.outgoing).fail(),
+    };
+    let mut out = lock(&channel.outgoing);
+    loop {
+      let Some(front) = out.backlog.front() else {
         return;
+      };
+      match send_some(channel.raw_fd(), &front[out.offset..]) {
+        Ok(n) => {
+          let done = out.offset + n == front.len();
+          out.queued -= n;
+          if done {
+            out.backlog.pop_front();
+            out.offset = 0;
+          } else {
+            out.offset += n;
+          }
+        }
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+          ready.clear_ready();
+          break;
+        }
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+        Err(_) => return out.fail(),
       }
     }
   }
 }
 
-fn emit(sink: &Weak<dyn EventSink>, event: Event) {
-  if let Some(sink) = sink.upgrade() {
-    sink.emit(event);
+/// A channel's socket as the core's reactor sees it: kept open by the channel it belongs
+/// to.
+struct Registered(Arc<Channel>);
+
+impl AsRawFd for Registered {
+  fn as_raw_fd(&self) -> RawFd {
+    self.0.raw_fd()
+  }
+}
+
+impl Outgoing {
+  /// The child is gone or the socket broke: what waits is dropped, later sends fail.
+  fn fail(&mut self) {
+    self.broken = true;
+    self.backlog.clear();
+    self.offset = 0;
+    self.queued = 0;
   }
 }
 

@@ -21,7 +21,7 @@ use crate::logs::LogWriter;
 use crate::supervisor::{Event, EventSink};
 
 /// Bytes read from a pipe in one go.
-const CHUNK: usize = 256 * 1024;
+pub const CHUNK: usize = 256 * 1024;
 /// Bytes allowed in flight to JS before the pump stops reading.
 const JS_BACKLOG: usize = 8 * 1024 * 1024;
 

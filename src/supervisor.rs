@@ -40,6 +40,8 @@ pub enum Event {
     ctime: f64,
     /// Whether to report it as a restart.
     restart: bool,
+    /// Its IPC channel, to be read on the host's loop from now on.
+    channel: Option<Arc<ipc::Channel>>,
   },
   /// The child exited; `outcome` says what the core did next.
   Exited {
@@ -55,6 +57,9 @@ pub enum Event {
     outcome: Outcome,
     /// The exit was requested by `stop()`/`kill()`/`restart()`.
     requested: bool,
+    /// The child's IPC channel: whatever it sent before exiting is still to be read, and
+    /// reported before the exit.
+    channel: Option<Arc<ipc::Channel>>,
   },
   /// Supervision ended without a child exiting: a stop during a spin sleep, or a restart
   /// that could not spawn.
@@ -73,15 +78,6 @@ pub enum Event {
   WatchError(CoreError),
   /// A runtime failure (spawn error, internal panic).
   Error(CoreError),
-  /// Messages from the child's IPC channel, as many as one read brought.
-  Messages {
-    /// How they are encoded.
-    mode: ipc::Serialization,
-    /// Each serialised message (a JSON text, or a V8 payload), without framing.
-    items: Vec<Vec<u8>>,
-  },
-  /// The child closed its IPC channel.
-  Disconnect,
   /// Output from the child, for JS listeners.
   Output {
     /// Which stream.
@@ -129,12 +125,14 @@ pub struct StartRequest {
 }
 
 /// What `start()` returns.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct StartInfo {
   /// The child's pid.
   pub pid: u32,
   /// Start time, milliseconds since the epoch.
   pub ctime: f64,
+  /// Its IPC channel, to be read on the host's loop.
+  pub channel: Option<Arc<ipc::Channel>>,
 }
 
 /// Requests a [`Handle`] sends to its task.
@@ -167,7 +165,7 @@ enum Outlet {
   /// A child without an IPC channel.
   NoChannel,
   /// The current child's channel.
-  Open(Arc<ipc::Sender>),
+  Open(Arc<ipc::Channel>),
 }
 
 /// The runtime all monitors share; its worker threads live as long as the host. A failure
@@ -278,7 +276,7 @@ impl Handle {
   pub fn send(&self, payload: Vec<u8>) -> Result<()> {
     let outlet = lock(&self.outlet).clone();
     match outlet {
-      Outlet::Open(sender) => sender.send(payload),
+      Outlet::Open(channel) => channel.send(payload),
       Outlet::NoChannel => Err(CoreError::NoChannel),
       Outlet::Idle => Err(CoreError::NotRunning),
     }
@@ -330,7 +328,7 @@ struct Child {
   pid: u32,
   guarded: bool,
   pumps: Vec<Pump>,
-  ipc: Option<ipc::Link>,
+  ipc: Option<Arc<ipc::Channel>>,
 }
 
 /// The sink of the current supervision run, shared with the panic handler.
@@ -621,8 +619,8 @@ impl Task {
       }
     }
     let ipc = match spawned.ipc {
-      Some(fd) => match ipc::Link::start(fd, spec.serialization, self.sink.weak()) {
-        Ok(link) => Some(link),
+      Some(fd) => match ipc::Channel::open(fd, spec.serialization) {
+        Ok(channel) => Some(channel),
         Err(e) => {
           self.sink.emit(Event::Error(e));
           None
@@ -631,7 +629,7 @@ impl Task {
       None => None,
     };
     *lock(&self.outlet) = match &ipc {
-      Some(link) => Outlet::Open(link.sender()),
+      Some(channel) => Outlet::Open(Arc::clone(channel)),
       None => Outlet::NoChannel,
     };
     self.live_pid.store(spawned.pid, Ordering::Release);
@@ -640,7 +638,7 @@ impl Task {
       pid: spawned.pid,
       guarded,
       pumps,
-      ipc,
+      ipc: ipc.clone(),
     });
     self.escalate_at = None;
     let now = self.now_ms();
@@ -648,6 +646,7 @@ impl Task {
     Ok(StartInfo {
       pid: spawned.pid,
       ctime: epoch_ms(),
+      channel: ipc,
     })
   }
 
@@ -658,6 +657,7 @@ impl Task {
         pid: info.pid,
         ctime: info.ctime,
         restart: true,
+        channel: info.channel,
       }),
       Err(e) => {
         self.policy.spawn_failed();
@@ -698,9 +698,6 @@ impl Task {
     for pump in child.pumps {
       pump.finish().await;
     }
-    if let Some(link) = child.ipc {
-      link.finish().await;
-    }
     if self.options.as_ref().is_some_and(|o| o.to_host) {
       output::flush_host().await;
     }
@@ -727,6 +724,7 @@ impl Task {
       times: verdict.times,
       outcome: verdict.outcome,
       requested: verdict.requested,
+      channel: child.ipc,
     });
     match verdict.outcome {
       Outcome::Restart => self.respawn(),

@@ -5,12 +5,12 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const { fixture, isAlive, runNode } = require('../helpers');
 
-test('monitors inside a Worker start, emit stdout, restart; worker.terminate() stops their children', async (t) => {
+test('monitors inside a Worker start, emit stdout, restart, talk IPC; worker.terminate() stops their children', async (t) => {
   const N = 3;
   let report = null;
   t.after(() => {
     if (!report) return;
-    for (const pid of [...report.pids, report.restarted]) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+    for (const pid of [...report.pids, report.restarted, report.ipcPid]) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
   });
   const { code, signal, stdout, stderr } = await runNode([fixture('host-worker-monitors.js'), String(N)], {
     timeout: 30000,
@@ -35,6 +35,10 @@ test('monitors inside a Worker start, emit stdout, restart; worker.terminate() s
   assert.deepEqual(report.running, Array(N).fill(true));
   assert.deepEqual(report.events.filter((e) => !e.startsWith('0:')).sort(), ['1:start', '2:start']);
   assert.deepEqual(report.events.filter((e) => e.startsWith('0:')), ['0:start', '0:exit:code', '0:stop', '0:restart']);
+
+  // A forked child's IPC channel works in a Worker too (it is read on the Worker's loop,
+  // whose handles must all be closed when the Worker ends).
+  assert.deepEqual(report.echo.message, { from: 'worker' });
 
   // worker.terminate(): the host, still alive, saw every child die.
   assert.deepEqual(end.survivors, [], `children alive after worker.terminate(): ${end.survivors}`);

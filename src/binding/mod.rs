@@ -5,11 +5,15 @@
 //! types with serde, and core events go back through one threadsafe function per
 //! supervision run. That function is strong (it keeps Node's event loop alive) exactly as
 //! long as the core holds it: from `start()` until the monitor stops or gives up.
+//! Incoming IPC messages take a shorter way: [`event_loop`] reads the channel on Node's
+//! own loop.
+
+mod event_loop;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use napi::bindgen_prelude::{Buffer, Either, Function, Object};
+use napi::bindgen_prelude::{Buffer, Either, Function, JsValue, Object};
 use napi::threadsafe_function::{
   ThreadsafeFunction, ThreadsafeFunctionCallMode, UnknownReturnValue,
 };
@@ -19,7 +23,6 @@ use nix::sys::signal::Signal;
 use serde::Deserialize;
 
 use crate::error::CoreError;
-use crate::ipc::Serialization;
 use crate::logs::LogConfig;
 use crate::output::Stream;
 use crate::policy::{Limits, Outcome};
@@ -83,7 +86,7 @@ fn failure(result: Result<(), CoreError>) -> Option<NativeFailure> {
 /// One event from the core, as the JS wrapper receives it.
 #[napi(object)]
 pub struct NativeEvent {
-  /// `start`, `exit`, `end`, `error`, `stdout`, `stderr`, `messages`, `disconnect`,
+  /// `start`, `exit`, `end`, `error`, `stdout`, `stderr`, `disconnect`,
   /// `watch:ready`, `watch:restart` or `watch:error`.
   pub kind: String,
   /// `start`: the new child's pid.
@@ -110,10 +113,6 @@ pub struct NativeEvent {
   pub data: Option<Buffer>,
   /// `watch:restart`: the file that changed.
   pub path: Option<String>,
-  /// `messages` in `json` mode: the JSON texts, in order.
-  pub texts: Option<Vec<String>>,
-  /// `messages` in `advanced` mode: the V8 payloads, in order.
-  pub frames: Option<Vec<Buffer>>,
 }
 
 impl NativeEvent {
@@ -132,8 +131,6 @@ impl NativeEvent {
       error: None,
       data: None,
       path: None,
-      texts: None,
-      frames: None,
     }
   }
 }
@@ -145,6 +142,7 @@ impl From<Event> for NativeEvent {
         pid,
         ctime,
         restart,
+        ..
       } => NativeEvent {
         pid: Some(pid),
         ctime: Some(ctime),
@@ -158,6 +156,7 @@ impl From<Event> for NativeEvent {
         times,
         outcome,
         requested,
+        ..
       } => NativeEvent {
         code,
         signal,
@@ -178,30 +177,7 @@ impl From<Event> for NativeEvent {
         stopped: Some(stopped),
         ..NativeEvent::new("end")
       },
-      Event::Error(error) => NativeEvent {
-        error: Some(NativeFailure::from(error)),
-        ..NativeEvent::new("error")
-      },
-      Event::Messages {
-        mode: Serialization::Json,
-        items,
-      } => NativeEvent {
-        texts: Some(
-          items
-            .into_iter()
-            .map(|m| {
-              String::from_utf8(m)
-                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
-            })
-            .collect(),
-        ),
-        ..NativeEvent::new("messages")
-      },
-      Event::Messages { items, .. } => NativeEvent {
-        frames: Some(items.into_iter().map(Buffer::from).collect()),
-        ..NativeEvent::new("messages")
-      },
-      Event::Disconnect => NativeEvent::new("disconnect"),
+      Event::Error(error) => error_event(error),
       Event::WatchRestart { file } => NativeEvent {
         path: Some(file),
         ..NativeEvent::new("watch:restart")
@@ -221,6 +197,32 @@ impl From<Event> for NativeEvent {
       },
     }
   }
+}
+
+/// An `'error'` event.
+fn error_event(error: CoreError) -> NativeEvent {
+  NativeEvent {
+    error: Some(NativeFailure::from(error)),
+    ..NativeEvent::new("error")
+  }
+}
+
+/// Turns a core event into what JS receives, on the JS thread. A new child's channel
+/// starts being read on the loop; an exited child's channel is read to its end first, so
+/// its last messages come before its exit.
+fn deliver(run: &event_loop::Run, event: Event) -> NativeEvent {
+  match &event {
+    Event::Started {
+      channel: Some(channel),
+      ..
+    } => run.attach(std::sync::Arc::clone(channel)),
+    Event::Exited {
+      channel: Some(channel),
+      ..
+    } => event_loop::finish(channel),
+    _ => {}
+  }
+  NativeEvent::from(event)
 }
 
 struct JsSink(EventFn);
@@ -340,8 +342,9 @@ impl NativeMonitor {
   }
 
   /// Spawns a child. `spec` is the command (see `SpawnSpec`), `options` the restart and kill
-  /// settings; `onEvent` receives every later event of this supervision run. Throws only
-  /// for options the core cannot read.
+  /// settings; `onEvent` receives every later event of this supervision run, and
+  /// `onMessage` each IPC message (a JSON text, or a V8 payload in `advanced` mode). Throws
+  /// only for options the core cannot read.
   #[napi(catch_unwind)]
   pub fn start(
     &self,
@@ -350,14 +353,17 @@ impl NativeMonitor {
     options: Object,
     restart: bool,
     on_event: Function<NativeEvent, UnknownReturnValue>,
+    on_message: Function<Either<String, Buffer>, UnknownReturnValue>,
   ) -> napi::Result<NativeStart> {
     let spec: SpawnSpec = env.from_js_value(spec)?;
     let options: JsRunOptions = env.from_js_value(options)?;
     let options = RunOptions::try_from(options)?;
+    let run = event_loop::Run::new(env.raw(), on_event.raw(), on_message.raw())?;
+    let reader = run.key();
     let events: EventFn = on_event
       .build_threadsafe_function::<Event>()
       .callee_handled::<false>()
-      .build_callback(|ctx| Ok(NativeEvent::from(ctx.value)))?;
+      .build_callback(move |ctx| Ok(deliver(&run, ctx.value)))?;
     let started = self.handle.start(StartRequest {
       spec,
       options,
@@ -365,11 +371,16 @@ impl NativeMonitor {
       sink: Arc::new(JsSink(events)),
     });
     Ok(match started {
-      Ok(info) => NativeStart {
-        pid: Some(info.pid),
-        ctime: Some(info.ctime),
-        error: None,
-      },
+      Ok(info) => {
+        if let Some(channel) = info.channel {
+          event_loop::attach(reader, channel);
+        }
+        NativeStart {
+          pid: Some(info.pid),
+          ctime: Some(info.ctime),
+          error: None,
+        }
+      }
       Err(error) => NativeStart {
         pid: None,
         ctime: None,

@@ -1,0 +1,445 @@
+//! Reading children's IPC channels on Node's own event loop.
+//!
+//! A message that first wakes a core thread, which then wakes Node's loop, costs two
+//! wake-ups per hop; polled here it costs one, as in Node's own IPC, which is what makes a
+//! request/response exchange fast. Each channel gets a libuv poll handle on the loop of
+//! the JS thread that started the monitor (unreferenced: it never keeps the host alive by
+//! itself). When the socket is readable, [`Channel::receive`] reads and frames, and the
+//! monitor's event callback gets the messages through `napi_make_callback`, so promise
+//! jobs and `nextTick`s run after it as after any other I/O callback, and an exception in
+//! a listener is reported like any uncaught exception.
+//!
+//! Everything here runs on that JS thread; the registries are thread-local, and a
+//! Worker's teardown closes its handles before its loop closes.
+
+use std::alloc::{self, Layout};
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::ffi::{c_int, c_void};
+use std::ptr;
+use std::sync::Arc;
+
+use napi::bindgen_prelude::{Buffer, ToNapiValue};
+use napi::sys;
+
+use super::NativeEvent;
+use crate::error::CoreError;
+use crate::ipc::{Channel, Ending, Received, Serialization};
+
+/// `UV_POLL` in libuv's `uv_handle_type`.
+const UV_POLL: c_int = 8;
+/// `UV_READABLE` in libuv's `uv_poll_event`.
+const UV_READABLE: c_int = 1;
+/// Bytes read per readable callback before other I/O gets its turn.
+const READ_BUDGET: usize = 256 * 1024;
+
+type PollCb = unsafe extern "C" fn(handle: *mut c_void, status: c_int, events: c_int);
+type CloseCb = unsafe extern "C" fn(handle: *mut c_void);
+
+// libuv, as exported by the node binary that loads this addon.
+extern "C" {
+  fn uv_handle_size(kind: c_int) -> usize;
+  fn uv_poll_init(event_loop: *mut sys::uv_loop_s, handle: *mut c_void, fd: c_int) -> c_int;
+  fn uv_poll_start(handle: *mut c_void, events: c_int, cb: PollCb) -> c_int;
+  fn uv_poll_stop(handle: *mut c_void) -> c_int;
+  fn uv_close(handle: *mut c_void, cb: Option<CloseCb>);
+  fn uv_unref(handle: *mut c_void);
+  fn uv_handle_set_data(handle: *mut c_void, data: *mut c_void);
+  fn uv_handle_get_data(handle: *const c_void) -> *mut c_void;
+}
+
+/// The JS functions a monitor's events and messages go to, held for calls from libuv
+/// callbacks. Copies are plain handles; only the registry's entry releases them.
+#[derive(Clone, Copy)]
+struct Target {
+  env: sys::napi_env,
+  on_event: sys::napi_ref,
+  on_message: sys::napi_ref,
+  context: sys::napi_async_context,
+}
+
+/// A message handed to the `on_message` function: its text, or its V8 payload.
+enum Payload {
+  Text(Vec<u8>),
+  Frame(Vec<u8>),
+}
+
+impl Target {
+  /// Holds both functions until [`Target::release`].
+  unsafe fn new(
+    env: sys::napi_env,
+    on_event: sys::napi_value,
+    on_message: sys::napi_value,
+  ) -> Result<Target, CoreError> {
+    let mut target = Target {
+      env,
+      on_event: ptr::null_mut(),
+      on_message: ptr::null_mut(),
+      context: ptr::null_mut(),
+    };
+    let mut name = ptr::null_mut();
+    let label = "forever-native:ipc";
+    let ok = sys::napi_create_reference(env, on_event, 1, &mut target.on_event)
+      == sys::Status::napi_ok
+      && sys::napi_create_reference(env, on_message, 1, &mut target.on_message)
+        == sys::Status::napi_ok
+      && sys::napi_create_string_utf8(env, label.as_ptr().cast(), label.len() as isize, &mut name)
+        == sys::Status::napi_ok
+      && sys::napi_async_init(env, ptr::null_mut(), name, &mut target.context)
+        == sys::Status::napi_ok;
+    if ok {
+      Ok(target)
+    } else {
+      target.release();
+      Err(CoreError::Panic(
+        "could not hold the monitor's callbacks".to_string(),
+      ))
+    }
+  }
+
+  /// A held function, or null.
+  unsafe fn function(&self, held: sys::napi_ref) -> sys::napi_value {
+    let mut function = ptr::null_mut();
+    if !held.is_null() {
+      sys::napi_get_reference_value(self.env, held, &mut function);
+    }
+    function
+  }
+
+  /// Calls `on_event` with `event`.
+  unsafe fn event(&self, event: NativeEvent) {
+    self.calls(|env| {
+      NativeEvent::to_napi_value(env, event)
+        .ok()
+        .map(|arg| (self.on_event, arg))
+        .into_iter()
+    });
+  }
+
+  /// Calls `on_message` once per message, all in one callback scope: promise jobs and
+  /// `nextTick`s run once, after the last.
+  unsafe fn messages(&self, payloads: Vec<Payload>) {
+    self.calls(|env| {
+      payloads.into_iter().filter_map(move |payload| {
+        let mut value = ptr::null_mut();
+        let status = match payload {
+          Payload::Text(text) => {
+            sys::napi_create_string_utf8(env, text.as_ptr().cast(), text.len() as isize, &mut value)
+          }
+          Payload::Frame(frame) => Buffer::to_napi_value(env, Buffer::from(frame))
+            .map(|v| {
+              value = v;
+              sys::Status::napi_ok
+            })
+            .unwrap_or(sys::Status::napi_generic_failure),
+        };
+        (status == sys::Status::napi_ok).then_some((self.on_message, value))
+      })
+    });
+  }
+
+  /// Makes the calls `make` lists, as libuv callbacks call into JS: in a handle scope and a
+  /// callback scope, an exception in a listener reported like any uncaught exception.
+  unsafe fn calls<I>(&self, make: impl FnOnce(sys::napi_env) -> I)
+  where
+    I: Iterator<Item = (sys::napi_ref, sys::napi_value)>,
+  {
+    let env = self.env;
+    let mut handles = ptr::null_mut();
+    if sys::napi_open_handle_scope(env, &mut handles) != sys::Status::napi_ok {
+      return;
+    }
+    let mut scope = ptr::null_mut();
+    if sys::napi_open_callback_scope(env, ptr::null_mut(), self.context, &mut scope)
+      == sys::Status::napi_ok
+    {
+      let mut global = ptr::null_mut();
+      sys::napi_get_global(env, &mut global);
+      for (held, arg) in make(env) {
+        let function = self.function(held);
+        if function.is_null() {
+          continue;
+        }
+        let mut result = ptr::null_mut();
+        let status = sys::napi_call_function(env, global, function, 1, &arg, &mut result);
+        if status == sys::Status::napi_pending_exception {
+          let mut error = ptr::null_mut();
+          sys::napi_get_and_clear_last_exception(env, &mut error);
+          sys::napi_fatal_exception(env, error);
+        }
+      }
+      sys::napi_close_callback_scope(env, scope);
+    }
+    sys::napi_close_handle_scope(env, handles);
+  }
+
+  unsafe fn release(&mut self) {
+    if !self.context.is_null() {
+      sys::napi_async_destroy(self.env, self.context);
+      self.context = ptr::null_mut();
+    }
+    for held in [&mut self.on_event, &mut self.on_message] {
+      if !held.is_null() {
+        sys::napi_delete_reference(self.env, *held);
+        *held = ptr::null_mut();
+      }
+    }
+  }
+}
+
+/// One channel being read on the loop.
+struct Reader {
+  target: Target,
+  channel: Arc<Channel>,
+  handle: *mut c_void,
+}
+
+thread_local! {
+  /// Channels being read, by `Arc::as_ptr`.
+  static READERS: RefCell<HashMap<usize, *mut Reader>> = RefCell::new(HashMap::new());
+  /// Each supervision run's event callback, for the channels of the children it restarts.
+  static RUNS: RefCell<HashMap<u64, Target>> = RefCell::new(HashMap::new());
+  static NEXT_RUN: Cell<u64> = const { Cell::new(1) };
+  static HOOKED: Cell<bool> = const { Cell::new(false) };
+}
+
+fn key(channel: &Arc<Channel>) -> usize {
+  Arc::as_ptr(channel) as usize
+}
+
+fn poll_layout() -> Option<Layout> {
+  Layout::from_size_align(unsafe { uv_handle_size(UV_POLL) }, 16).ok()
+}
+
+/// One supervision run's event callback; its channels are read on the loop of the thread
+/// that created it. Dropped (on that thread) when the run's threadsafe function is
+/// finalised.
+pub struct Run {
+  key: u64,
+}
+
+// SAFETY: a `Run` is only a key; the callback it names stays in its thread's registry.
+unsafe impl Send for Run {}
+
+impl Run {
+  /// Holds the run's callbacks: `on_event` for events, `on_message` for each message.
+  pub fn new(
+    env: sys::napi_env,
+    on_event: sys::napi_value,
+    on_message: sys::napi_value,
+  ) -> Result<Run, CoreError> {
+    let target = unsafe { Target::new(env, on_event, on_message) }?;
+    let key = NEXT_RUN.with(|next| {
+      let key = next.get();
+      next.set(key + 1);
+      key
+    });
+    RUNS.with(|runs| runs.borrow_mut().insert(key, target));
+    Ok(Run { key })
+  }
+
+  /// The key [`attach`] takes.
+  pub fn key(&self) -> u64 {
+    self.key
+  }
+
+  /// Starts reading a new child's channel on this thread's loop (see [`attach`]).
+  pub fn attach(&self, channel: Arc<Channel>) {
+    attach(self.key, channel);
+  }
+}
+
+/// Starts reading a new child's channel on this thread's loop, for the run with key `run`.
+/// A failure is reported to the run's callback as an `'error'` event: the child runs on,
+/// without incoming messages.
+pub fn attach(run: u64, channel: Arc<Channel>) {
+  // Copied out: the error listener below may start another monitor, which registers a run.
+  let Some(target) = RUNS.with(|runs| runs.borrow().get(&run).copied()) else {
+    return;
+  };
+  if let Err(error) = unsafe { start_reading(&target, channel) } {
+    unsafe { target.event(super::error_event(error)) };
+  }
+}
+
+impl Drop for Run {
+  fn drop(&mut self) {
+    // On another thread (a failed set-up dropped elsewhere) there is nothing to find.
+    let target = RUNS.with(|runs| runs.borrow_mut().remove(&self.key));
+    if let Some(mut target) = target {
+      unsafe { target.release() };
+    }
+  }
+}
+
+unsafe fn start_reading(run: &Target, channel: Arc<Channel>) -> Result<(), CoreError> {
+  let env = run.env;
+  if READERS.with(|readers| readers.borrow().contains_key(&key(&channel))) {
+    return Ok(());
+  }
+  hook_teardown(env);
+  let failed = |what: &str| {
+    CoreError::Panic(format!(
+      "could not read the IPC channel on the event loop: {what}"
+    ))
+  };
+  let mut event_loop = ptr::null_mut();
+  if sys::napi_get_uv_event_loop(env, &mut event_loop) != sys::Status::napi_ok
+    || event_loop.is_null()
+  {
+    return Err(failed("no event loop"));
+  }
+  let layout = poll_layout().ok_or_else(|| failed("bad handle size"))?;
+  let handle = alloc::alloc_zeroed(layout).cast::<c_void>();
+  if handle.is_null() {
+    return Err(failed("out of memory"));
+  }
+  let rc = uv_poll_init(event_loop, handle, channel.raw_fd());
+  if rc != 0 {
+    alloc::dealloc(handle.cast(), layout);
+    return Err(CoreError::sys(
+      "uv_poll_init",
+      Some(format!("IPC channel fd {}", channel.raw_fd())),
+      std::io::Error::from_raw_os_error(-rc),
+    ));
+  }
+  let target = match Target::new(
+    env,
+    run.function(run.on_event),
+    run.function(run.on_message),
+  ) {
+    Ok(target) => target,
+    Err(error) => {
+      uv_close(handle, Some(free_bare_handle));
+      return Err(error);
+    }
+  };
+  let id = key(&channel);
+  let reader = Box::into_raw(Box::new(Reader {
+    target,
+    channel,
+    handle,
+  }));
+  uv_handle_set_data(handle, reader.cast());
+  READERS.with(|readers| readers.borrow_mut().insert(id, reader));
+  let rc = uv_poll_start(handle, UV_READABLE, on_readable);
+  if rc != 0 {
+    stop_reading(id);
+    return Err(CoreError::sys(
+      "uv_poll_start",
+      None,
+      std::io::Error::from_raw_os_error(-rc),
+    ));
+  }
+  // The monitor's threadsafe function decides whether the host stays alive, not this.
+  uv_unref(handle);
+  Ok(())
+}
+
+/// The child has exited: reads what it sent before that, reports it ahead of the exit
+/// event being built, and stops reading.
+pub fn finish(channel: &Arc<Channel>) {
+  let id = key(channel);
+  let Some(reader) = READERS.with(|readers| readers.borrow().get(&id).copied()) else {
+    return;
+  };
+  unsafe {
+    deliver(&*reader, channel.receive(None));
+  }
+  stop_reading(id);
+}
+
+unsafe extern "C" fn on_readable(handle: *mut c_void, status: c_int, _events: c_int) {
+  // A panic must not unwind into libuv.
+  let _ = std::panic::catch_unwind(|| {
+    let reader = uv_handle_get_data(handle).cast::<Reader>();
+    if reader.is_null() {
+      return;
+    }
+    let channel = &(*reader).channel;
+    let received = if status < 0 {
+      // libuv reports an error condition on the socket (EPOLLERR: typically the child
+      // exited with our messages unread) as UV_EBADF and stops polling. Reading says what
+      // it really is, and takes whatever came before it.
+      let mut received = channel.receive(None);
+      received.end.get_or_insert_with(|| {
+        Ending::Failed(CoreError::sys(
+          "poll",
+          Some(format!("IPC channel fd {}", channel.raw_fd())),
+          std::io::Error::from_raw_os_error(-status),
+        ))
+      });
+      received
+    } else {
+      channel.receive(Some(READ_BUDGET))
+    };
+    let ended = received.end.is_some();
+    // Listeners run here and may do anything, but the reader is freed only by a close
+    // callback, on a later turn of the loop.
+    deliver(&*reader, received);
+    if ended {
+      stop_reading(key(&(*reader).channel));
+    }
+  });
+}
+
+unsafe fn deliver(reader: &Reader, received: Received) {
+  if !received.items.is_empty() {
+    let wrap = match reader.channel.mode() {
+      Serialization::Json => Payload::Text,
+      Serialization::Advanced => Payload::Frame,
+    };
+    reader
+      .target
+      .messages(received.items.into_iter().map(wrap).collect());
+  }
+  match received.end {
+    None => {}
+    Some(Ending::Disconnected) => reader.target.event(NativeEvent::new("disconnect")),
+    Some(Ending::Failed(error)) => reader.target.event(super::error_event(error)),
+  }
+}
+
+/// Stops reading a channel (if it is still read) and frees its reader once libuv is done
+/// with the handle.
+fn stop_reading(id: usize) {
+  let Some(reader) = READERS.with(|readers| readers.borrow_mut().remove(&id)) else {
+    return;
+  };
+  unsafe {
+    (*reader).target.release();
+    let handle = (*reader).handle;
+    uv_poll_stop(handle);
+    uv_close(handle, Some(free_handle));
+  }
+}
+
+unsafe extern "C" fn free_handle(handle: *mut c_void) {
+  let reader = uv_handle_get_data(handle).cast::<Reader>();
+  if !reader.is_null() {
+    drop(Box::from_raw(reader));
+  }
+  free_bare_handle(handle);
+}
+
+unsafe extern "C" fn free_bare_handle(handle: *mut c_void) {
+  if let Some(layout) = poll_layout() {
+    alloc::dealloc(handle.cast(), layout);
+  }
+}
+
+/// Closes this thread's handles when its environment goes (a Worker ending, the host
+/// exiting): a loop with open handles may not close.
+unsafe fn hook_teardown(env: sys::napi_env) {
+  if HOOKED.with(|hooked| hooked.replace(true)) {
+    return;
+  }
+  unsafe extern "C" fn teardown(_arg: *mut c_void) {
+    HOOKED.with(|hooked| hooked.set(false));
+    let ids: Vec<usize> = READERS.with(|readers| readers.borrow().keys().copied().collect());
+    for id in ids {
+      stop_reading(id);
+    }
+  }
+  sys::napi_add_env_cleanup_hook(env, Some(teardown), ptr::null_mut());
+}
