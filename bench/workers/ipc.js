@@ -2,15 +2,20 @@
 // Scenario 5 — IPC with `fork: true`, against a child that echoes every message.
 //
 // --case pingpong   one message in flight: send, wait for the echo, send the next.
-//                   Figure: round trips/s over 20,000 (2,000 with --quick) after a warm-up.
+//                   Figures: round trips/s over 20,000 (2,000 with --quick) after a warm-up,
+//                   and the host's CPU time per round trip (all its threads).
 // --case pipelined  send all messages at once (100,000; 2,000 with --quick), count the
 //                   echoes. Figures: messages/s, from the first send to the last echo, and
-//                   the JS thread's time per send() call in that loop.
+//                   the JS thread's time per send() call in that loop, and the host's CPU
+//                   time per message.
 //
 // --impl node-fork: plain child_process.fork() of the same child, as a reference
 // (forever-monitor's fork: true is Node's own IPC too).
+// --impl plain-socket: the parent speaks the channel itself over a plain socket (JSON lines
+// split in JS): about the least a parent can do, so it marks what this child allows.
 const path = require('path');
-const { fork } = require('child_process');
+const { fork, spawn } = require('child_process');
+const { EventEmitter } = require('events');
 const c = require('../lib/common');
 
 const CHILD = path.join(c.CHILDREN, 'ipc-echo.js');
@@ -24,6 +29,36 @@ async function open(impl) {
     return {
       emitter: child,
       send: (msg) => child.send(msg),
+      stop: async () => {
+        const exited = c.next(child, 'exit', 20000);
+        child.kill('SIGKILL');
+        await exited;
+      },
+    };
+  }
+  if (impl === 'plain-socket') {
+    const child = spawn(process.execPath, [CHILD], {
+      stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
+      env: { ...process.env, NODE_CHANNEL_FD: '3', NODE_CHANNEL_SERIALIZATION_MODE: 'json' },
+    });
+    const socket = child.stdio[3];
+    const emitter = new EventEmitter();
+    let buffered = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (text) => {
+      buffered += text;
+      let end;
+      while ((end = buffered.indexOf('\n')) !== -1) {
+        const line = buffered.slice(0, end);
+        buffered = buffered.slice(end + 1);
+        emitter.emit('message', JSON.parse(line));
+      }
+    });
+    const [ready] = await c.next(emitter, 'message', 20000, 'the child to say ready');
+    if (!ready || !ready.ready) throw new Error(`unexpected first message ${JSON.stringify(ready)}`);
+    return {
+      emitter,
+      send: (msg) => socket.write(JSON.stringify(msg) + '\n'),
       stop: async () => {
         const exited = c.next(child, 'exit', 20000);
         child.kill('SIGKILL');
@@ -105,22 +140,30 @@ function pipelined(ch, count) {
   });
 }
 
+/** The host's CPU time (user + system, all its threads) since `start`, in µs. */
+function cpuUs(start) {
+  const used = process.cpuUsage(start);
+  return used.user + used.system;
+}
+
 c.runWorker('ipc', async ({ impl, quick, case: kase }) => {
-  if (!c.isMonitorImpl(impl) && impl !== 'node-fork') throw new Error(`unknown --impl ${impl}`);
+  if (!c.isMonitorImpl(impl) && impl !== 'node-fork' && impl !== 'plain-socket') throw new Error(`unknown --impl ${impl}`);
   const ch = await open(impl);
   try {
     if (kase === 'pingpong') {
       const count = quick ? 2000 : 20000;
       await pingPong(ch, Math.min(500, count)); // warm-up
+      const cpu = process.cpuUsage();
       const ms = await pingPong(ch, count);
-      return { messages: count, ms, perSec: count / (ms / 1000) };
+      return { messages: count, ms, perSec: count / (ms / 1000), hostCpuUs: cpuUs(cpu) / count };
     }
     if (kase === 'pipelined') {
       const count = quick ? 2000 : 100000;
       await pipelined(ch, Math.min(500, count)); // warm-up
+      const cpu = process.cpuUsage();
       const ms = await pipelined(ch, count);
       // The JS thread's time per send() call in the loop (send() is synchronous in both).
-      return { messages: count, ms, perSec: count / (ms / 1000), sendUs: (sendLoopMs * 1000) / count };
+      return { messages: count, ms, perSec: count / (ms / 1000), sendUs: (sendLoopMs * 1000) / count, hostCpuUs: cpuUs(cpu) / count };
     }
     throw new Error(`unknown --case ${kase} (pingpong | pipelined)`);
   } finally {
