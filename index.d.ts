@@ -181,6 +181,14 @@ export interface MonitorOptions {
   /** How many rotated files to keep with `logMaxSize` (0 truncates in place). Default `5`. */
   logMaxFiles?: number | undefined;
   /**
+   * The child writes `outFile`/`errFile` itself: each child gets the files (opened for
+   * appending) as its stdout/stderr, so its output costs the host no CPU at all. Those
+   * streams then emit no `'stdout'`/`'stderr'` events, and `reopenLogs()` takes effect at
+   * the next restart. Requires `silent: true`; cannot be combined with `logTimestamps` or
+   * `logMaxSize`. Default `false`.
+   */
+  logDirect?: boolean | undefined;
+  /**
    * Restarts the child when a watched file is added, changed or removed (watched by the
    * native core while the monitor runs; a burst of changes gives one restart).
    */
@@ -398,6 +406,8 @@ export declare class Monitor extends EventEmitter {
   logMaxSize: number | undefined;
   /** The `logMaxFiles` option. */
   logMaxFiles: number | undefined;
+  /** The `logDirect` option. */
+  logDirect: boolean;
   /** The `usePolling` option. */
   usePolling: boolean | undefined;
   /** The `watch` option. */

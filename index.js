@@ -308,6 +308,20 @@ class Monitor extends EventEmitter {
       }
     }
     this.logMaxFiles = o.logMaxFiles;
+    this.logDirect = opt('logDirect', checkBoolean) || false;
+    if (this.logDirect) {
+      // The child writes its log files itself: nothing passes through the host to be
+      // copied, stamped or rotated.
+      if (!this.silent) {
+        throw rangeError('logDirect', 'false unless "silent" is true (the host never sees what the child writes to its log files itself)', o.logDirect);
+      }
+      if (this.logTimestamps) {
+        throw rangeError('logDirect', 'false with "logTimestamps" (the child writes its log files itself, so nothing can stamp its lines)', o.logDirect);
+      }
+      if (this.logMaxSize !== undefined) {
+        throw rangeError('logDirect', 'false with "logMaxSize" (the child writes its log files itself, so the core cannot rotate them)', o.logDirect);
+      }
+    }
 
     if (isSet(o.parser) && typeof o.parser !== 'function') throw typeError('parser', 'a function', o.parser);
     this.parser = o.parser || Monitor.parseCommand;
@@ -427,6 +441,7 @@ class Monitor extends EventEmitter {
           logTimestamps: this.logTimestamps,
           logMaxSize: this.logMaxSize,
           logMaxFiles: this.logMaxFiles,
+          logDirect: this.logDirect,
         }));
       }
     }

@@ -122,6 +122,13 @@ const optionRows = [
   ['logMaxFiles', '3', TypeError, /"logMaxFiles".*a number.*Received "3"/],
   ['logMaxFiles', -1, RangeError, /"logMaxFiles".*0 to 1000.*Received -1/],
   ['logMaxFiles', 1001, RangeError, /"logMaxFiles".*Received 1001/],
+  ['logDirect', 'yes', TypeError, /"logDirect".*a boolean.*Received "yes"/],
+  ['logDirect', true, RangeError, /"logDirect".*false unless "silent" is true.*Received true/,
+    { logDirect: true, outFile: '/nonexistent/a.log' }],
+  ['logDirect', true, RangeError, /"logDirect".*false with "logTimestamps".*Received true/,
+    { logDirect: true, silent: true, logTimestamps: true, outFile: '/nonexistent/a.log' }],
+  ['logDirect', true, RangeError, /"logDirect".*false with "logMaxSize".*Received true/,
+    { logDirect: true, silent: true, logMaxSize: 1000, outFile: '/nonexistent/a.log' }],
   // fork and IPC
   ['fork', 'yes', TypeError, /"fork".*a boolean.*Received "yes"/],
   ['serialization', 'xml', RangeError, /"serialization".*"json" or "advanced".*Received "xml"/],

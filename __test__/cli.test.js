@@ -477,6 +477,8 @@ test('plan: the options reach a real Monitor, with the CLI\'s graceful-stop defa
     logMaxSize: 1024, logMaxFiles: 3, watch: true, watchDirectory: '/srv/app/x', watchIgnorePatterns: ['*.md'],
     killSignal: 'SIGTERM', killTTL: 5000,
   });
+  const direct = cli.plan(['-s', '-o', 'o.log', '--logDirect', 'a.js'], { cwd }).apps[0].options;
+  assert.deepEqual([direct.silent, direct.outFile, direct.logDirect], [true, '/srv/app/o.log', true]);
 });
 
 test('appsFromConfig: forever\'s keys become Monitor options', () => {

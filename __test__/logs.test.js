@@ -151,4 +151,72 @@ test('a symlink planted at the log path is not followed', async () => {
   assert.ok(!fs.existsSync(target));
 });
 
+test('logDirect: the child writes outFile/errFile itself, across restarts, after append', async () => {
+  const outFile = file('direct-out.log');
+  const errFile = file('direct-err.log');
+  fs.writeFileSync(outFile, 'earlier\n');
+  const script = 'echo "out $$"; f=$(readlink /proc/$$/fd/1); echo "$f" >&2';
+  const m = new Monitor(['sh', '-c', script], { silent: true, outFile, errFile, append: true, logDirect: true, max: 3 });
+  const seen = [];
+  m.on('stdout', (data) => seen.push(data));
+  m.on('stderr', (data) => seen.push(data));
+  const exited = next(m, 'exit');
+  m.start();
+  await exited;
+  const out = lines(outFile);
+  assert.equal(out[0], 'earlier');
+  assert.equal(out.length, 4);
+  assert.equal(new Set(out.slice(1)).size, 3, 'three children wrote');
+  // Each child's own stdout was the log file, not a pipe to the host.
+  assert.deepEqual(lines(errFile), [outFile, outFile, outFile]);
+  assert.deepEqual(seen, [], 'no output passed through the host');
+});
+
+test('logDirect: 50 MB written just before exit is all on disk; merged streams share the file', async () => {
+  const outFile = file('direct-big.log');
+  const size = 50 * 1024 * 1024;
+  await run(fixture('write-bytes.js'), { args: [String(size), '1000'], outFile, mergeLogs: true, logDirect: true, max: 1 });
+  assert.equal(fs.statSync(outFile).size, size + 1000);
+});
+
+test('logDirect: reopenLogs() after a logrotate takes effect at the next restart', async () => {
+  const outFile = file('direct-reopen.log');
+  const m = new Monitor(['sh', '-c', 'echo "tick $$"; sleep 5'], { silent: true, outFile, logDirect: true });
+  m.start();
+  await until(() => fs.statSync(outFile).size > 0, 5000, 'first output');
+  fs.renameSync(outFile, `${outFile}.old`);
+  m.reopenLogs();
+  const restarted = next(m, 'restart');
+  m.restart();
+  await restarted;
+  await until(() => fs.existsSync(outFile) && fs.statSync(outFile).size > 0, 5000, 'output in the new file');
+  const stopped = next(m, 'stop');
+  m.stop();
+  await stopped;
+  assert.equal(lines(`${outFile}.old`).length, 1);
+  assert.notDeepEqual(lines(outFile), lines(`${outFile}.old`));
+});
+
+test('logDirect: a file that cannot be opened at spawn is an error event; output falls back to the pipe', async () => {
+  const sub = fs.mkdtempSync(path.join(dir, 'gone-'));
+  const outFile = path.join(sub, 'out.log');
+  const m = new Monitor(['sh', '-c', 'while :; do echo tick; sleep 0.02; done'], { silent: true, outFile, logDirect: true });
+  fs.rmSync(sub, { recursive: true });
+  const failed = next(m, 'error');
+  const output = next(m, 'stdout');
+  m.start();
+  try {
+    const [err] = await failed;
+    assert.equal(err.code, 'ENOENT');
+    assert.equal(err.path, outFile);
+    assert.equal(m.running, true);
+    const [data] = await output;
+    assert.match(String(data), /tick/);
+  } finally {
+    const stopped = next(m, 'stop');
+    m.stop();
+    await stopped;
+  }
+});
+
 test.after(() => fs.rmSync(dir, { recursive: true, force: true }));

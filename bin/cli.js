@@ -60,6 +60,7 @@ const FLAGS = [
   { long: 'mergeLogs', kind: 'bool', key: 'mergeLogs', help: 'Write stderr into the -o file too, whole lines at a time' },
   { long: 'logMaxSize', kind: 'bytes', key: 'logMaxSize', arg: 'BYTES', help: 'Rotate -o/-e before they grow past BYTES (file.1 ... file.N)' },
   { long: 'logMaxFiles', kind: 'count', key: 'logMaxFiles', arg: 'N', help: 'Rotated files to keep (default 5)' },
+  { long: 'logDirect', kind: 'bool', key: 'logDirect', help: 'The child writes -o/-e itself: no host CPU for its output (needs -s; no timestamps or rotation)' },
   { long: 'config', kind: 'path', arg: 'FILE', help: 'Read the app (or an array of apps) from a JSON file' },
   { long: 'json', kind: 'bool', help: 'Print the status lines as JSON, one object per line' },
   { long: 'help', short: 'h', kind: 'bool', help: 'Show this help' },
@@ -76,7 +77,7 @@ const CONFIG_KEYS = new Set([
   'silent', 'outFile', 'errFile', 'logFile', 'append', 'pidFile', 'watch', 'watchDirectory', 'watchIgnore',
   'watchIgnorePatterns', 'watchIgnoreDotFiles', 'usePolling', 'pollingInterval', 'killSignal', 'killTTL',
   'killTree', 'uid', 'id', 'env', 'hideEnv', 'spawnWith', 'checkFile', 'stdio', 'fork', 'serialization',
-  'watchDebounce', 'logTimestamps', 'mergeLogs', 'logMaxSize', 'logMaxFiles',
+  'watchDebounce', 'logTimestamps', 'mergeLogs', 'logMaxSize', 'logMaxFiles', 'logDirect',
 ]);
 
 /** Config keys that hold paths, resolved against the config file's directory. */

@@ -41,6 +41,9 @@ pub struct LogConfig {
   pub max_size: Option<u64>,
   /// How many rotated files to keep (`file.1` … `file.N`).
   pub max_files: u32,
+  /// The child writes the files itself: they are its stdout/stderr, opened for appending
+  /// at each spawn, so its output costs the host nothing (no line mode is possible then).
+  pub direct: bool,
 }
 
 enum Message {
@@ -58,6 +61,8 @@ enum Message {
 /// The handle the pumps write through; the thread ends when the last handle is dropped.
 pub struct LogWriter {
   tx: mpsc::Sender<Message>,
+  /// With `direct`, the files a child gets as stdout and stderr.
+  direct: [Option<PathBuf>; 2],
 }
 
 impl LogWriter {
@@ -73,7 +78,22 @@ impl LogWriter {
     if let Err(e) = started {
       errors.push(CoreError::sys("thread", None, e));
     }
-    (Arc::new(LogWriter { tx }), errors)
+    let direct = if config.direct {
+      [config.out_file.clone(), config.err_file.clone()]
+    } else {
+      [None, None]
+    };
+    (Arc::new(LogWriter { tx, direct }), errors)
+  }
+
+  /// With `direct`, the log files opened for the next child to write itself (stdout,
+  /// stderr). A file that cannot be opened now is `None`: that stream is piped through the
+  /// writer instead, which retries the file and reports the failure.
+  pub fn direct_files(&self) -> [Option<File>; 2] {
+    self
+      .direct
+      .clone()
+      .map(|path| path.and_then(|path| Target::open(&path, false).ok().map(|(file, ..)| file)))
   }
 
   /// Queues `bytes` from `stream`; waits only when the writer is 64 chunks behind.

@@ -120,6 +120,14 @@ fn io_pipe(what: &'static str) -> Result<(OwnedFd, OwnedFd)> {
     .map_err(|e| CoreError::sys(what, None, std::io::Error::from(e)))
 }
 
+/// stdout or stderr: a log file the child writes itself takes the place of a pipe.
+fn output_for(spec: StdioSpec, file: Option<fs::File>) -> Result<(Stdio, Option<OwnedFd>)> {
+  match (spec, file) {
+    (StdioSpec::Pipe, Some(file)) => Ok((Stdio::from(file), None)),
+    (spec, _) => stdio_for(spec, true),
+  }
+}
+
 fn stdio_for(spec: StdioSpec, output: bool) -> Result<(Stdio, Option<OwnedFd>)> {
   Ok(match spec {
     StdioSpec::Inherit => (Stdio::inherit(), None),
@@ -165,9 +173,10 @@ fn held_open_input() -> Result<OwnedFd> {
     .map_err(|e| CoreError::sys("dup", Some("stdin pipe".to_string()), e))
 }
 
-/// Starts a child as `spec` says. Must run on the core's runtime: the child's parent-death
-/// signal follows the spawning thread, and runtime workers live as long as the host.
-pub fn spawn(spec: &SpawnSpec) -> Result<Spawned> {
+/// Starts a child as `spec` says; `direct` are files it writes itself in place of piped
+/// stdout and stderr. Must run on the core's runtime: the child's parent-death signal
+/// follows the spawning thread, and runtime workers live as long as the host.
+pub fn spawn(spec: &SpawnSpec, direct: [Option<fs::File>; 2]) -> Result<Spawned> {
   if let Some(cwd) = &spec.cwd {
     match fs::metadata(cwd) {
       Ok(meta) if meta.is_dir() => {}
@@ -216,8 +225,9 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Spawned> {
   cmd.kill_on_drop(false);
 
   let (mut stdin, _) = stdio_for(spec.stdio[0], false)?;
-  let (mut stdout, stdout_read) = stdio_for(spec.stdio[1], true)?;
-  let (mut stderr, stderr_read) = stdio_for(spec.stdio[2], true)?;
+  let [direct_out, direct_err] = direct;
+  let (mut stdout, stdout_read) = output_for(spec.stdio[1], direct_out)?;
+  let (mut stderr, stderr_read) = output_for(spec.stdio[2], direct_err)?;
 
   let mut ipc_parent = None;
   // Kept open until the child has been spawned: the child inherits it.

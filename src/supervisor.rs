@@ -593,7 +593,11 @@ impl Task {
     let (Some(spec), Some(options)) = (&self.spec, &self.options) else {
       return Err(CoreError::NotRunning);
     };
-    let spawned = process::spawn(spec)?;
+    let direct = self
+      .logs
+      .as_ref()
+      .map_or([None, None], |logs| logs.direct_files());
+    let spawned = process::spawn(spec, direct)?;
     let guarded = !spec.detached;
     if guarded {
       guardian::watch(spawned.pid);

@@ -160,6 +160,10 @@ const logFile: string | undefined = monitor.logFile;
 const outFile: string | undefined = monitor.outFile;
 const errFile: string | undefined = monitor.errFile;
 const stamped: boolean = monitor.logTimestamps;
+const direct: boolean = monitor.logDirect;
+const directOptions: MonitorOptions = { silent: true, outFile: 'out.log', logDirect: true };
+// @ts-expect-error logDirect is a boolean
+const badDirect: MonitorOptions = { logDirect: 'yes' };
 const reopened: Monitor = monitor.reopenLogs();
 // @ts-expect-error logMaxSize is a number of bytes
 const badRotation: MonitorOptions = { logMaxSize: '10M' };

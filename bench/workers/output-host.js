@@ -3,6 +3,8 @@
 //
 //   node output-host.js <impl> <mode> <file> <command>
 //
+// <impl>: native, native-direct (forever-native with logDirect: true) or forever-monitor.
+//
 // Supervises `sh -c <command>` for one run (max: 1). mode "outFile" logs the child's
 // stdout to <file> (silent: true); mode "stdout" copies it to the host's own stdout
 // (silent: false), which output.js has redirected to a file. The host exits by itself
@@ -15,12 +17,15 @@ const cpu0 = process.cpuUsage();
 const t0 = process.hrtime.bigint();
 const ms = (t) => Number(t - t0) / 1e6;
 
-const { Monitor } = impl === 'native' ? require('../..') : require('forever-monitor');
+const direct = impl === 'native-direct';
+const { Monitor } = impl === 'native' || direct ? require('../..') : require('forever-monitor');
 
 const m = new Monitor(['sh', '-c', command], {
   max: 1,
   silent: mode !== 'stdout',
   outFile: mode === 'outFile' ? file : undefined,
+  // native-direct: forever-native with logDirect, the child writing outFile itself.
+  ...(direct ? { logDirect: true } : {}),
 });
 let startToExitMs = null;
 let forcedExit = false;

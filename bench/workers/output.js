@@ -15,6 +15,8 @@
 // at most MAX_ATTEMPTS times in all. Anything else fails the worker.
 //
 // --impl limit: `sh -c '<producer> | cat > file'`, the machine's own pipe-to-file speed.
+// --impl native-direct: forever-native with logDirect: true (the child writes outFile
+// itself; --case outFile only).
 const fs = require('fs');
 const path = require('path');
 const { spawn, execFileSync } = require('child_process');
@@ -58,7 +60,8 @@ c.runWorker('output', async ({ impl, quick, case: mode }) => {
       const wallMs = c.now() - t0;
       return { bytes, wallMs, bytesLost: bytes - fs.statSync(file).size };
     }
-    if (!c.isMonitorImpl(impl)) throw new Error(`unknown --impl ${impl}`);
+    if (!c.isMonitorImpl(impl) && impl !== 'native-direct') throw new Error(`unknown --impl ${impl}`);
+    if (impl === 'native-direct' && mode !== 'outFile') throw new Error('--impl native-direct is for --case outFile');
 
     const crashes = [];
     const lostInCrashes = []; // bytes missing from the file when the host crashed

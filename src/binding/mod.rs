@@ -278,6 +278,8 @@ struct JsLogOptions {
   log_timestamps: bool,
   log_max_size: Option<u64>,
   log_max_files: Option<u32>,
+  #[serde(default)]
+  log_direct: bool,
 }
 
 fn yes() -> bool {
@@ -451,6 +453,7 @@ impl NativeMonitor {
       timestamps: config.log_timestamps,
       max_size: config.log_max_size,
       max_files: config.log_max_files.unwrap_or(5),
+      direct: config.log_direct,
     });
     Ok(errors.into_iter().map(NativeFailure::from).collect())
   }
