@@ -505,6 +505,7 @@ class Monitor extends EventEmitter {
     this.running = true;
     this.isMaster = isPrimary();
     process.nextTick(() => this.emit(restart ? 'restart' : 'start', this, this.data));
+    if (result.channelError) this._errorSoon(toError(result.channelError));
     return this;
   }
 

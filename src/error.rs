@@ -29,6 +29,8 @@ pub enum CoreError {
   IpcBacklog(usize),
   /// The options reached the core in a shape it cannot use.
   InvalidOption(String),
+  /// The child sent something on its IPC channel that is not a message.
+  BadMessage(String),
   /// The supervisor task is gone (it panicked or the runtime shut down).
   SupervisorGone,
   /// A panic inside the core, caught before it could reach Node.
@@ -105,7 +107,7 @@ impl fmt::Display for CoreError {
         f,
         "Cannot send: {limit} bytes already wait for a child that does not read its IPC channel."
       ),
-      CoreError::InvalidOption(msg) => f.write_str(msg),
+      CoreError::InvalidOption(msg) | CoreError::BadMessage(msg) => f.write_str(msg),
       CoreError::SupervisorGone => {
         f.write_str("the monitor's supervisor task is no longer running")
       }

@@ -30,6 +30,13 @@ use crate::output::{read_chunk, CHUNK};
 
 /// Bytes `send()` may queue for a child that does not read before sends fail.
 const SEND_BACKLOG: usize = 16 * 1024 * 1024;
+/// Bytes the backlog task writes per hold of the lock `send()` also takes.
+const FLUSH_BURST: usize = 1024 * 1024;
+/// Bytes one turn of the host's loop reads before other I/O gets its turn.
+const TURN_BUDGET: usize = 256 * 1024;
+/// Bytes read when draining an exited child's channel: more than its socket buffers hold,
+/// so a drain gets what the child wrote, yet stops if something else keeps writing.
+const DRAIN_BUDGET: usize = 8 * 1024 * 1024;
 /// The largest `advanced` frame accepted from a child.
 const MAX_FRAME: usize = 1 << 30;
 const HANDLE_PREFIX: &[u8] = b"{\"cmd\":\"NODE_HANDLE\"";
@@ -65,6 +72,16 @@ pub fn pair() -> Result<(OwnedFd, OwnedFd)> {
     SockFlag::SOCK_CLOEXEC,
   )
   .map_err(|e| CoreError::sys("socketpair", None, io::Error::from(e)))
+}
+
+/// How much one [`Channel::receive`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reading {
+  /// One turn of the host's loop: what has arrived, up to a fair share. The poll says when
+  /// there is more.
+  Turn,
+  /// An exited child's channel: everything it holds, up to a bound.
+  Drain,
 }
 
 /// What one [`Channel::receive`] found.
@@ -194,10 +211,13 @@ impl Channel {
         frame
       }
     };
-    self.send_frame(frame)
+    self.send_frame(frame, true)
   }
 
-  fn send_frame(self: &Arc<Self>, frame: Vec<u8>) -> Result<()> {
+  /// Writes or queues one frame. `limited` frames (the caller's messages) are refused when
+  /// they would not fit the backlog; acknowledgements always go, or a child waiting for one
+  /// would never send again.
+  fn send_frame(self: &Arc<Self>, frame: Vec<u8>, limited: bool) -> Result<()> {
     let mut out = lock(&self.outgoing);
     if out.broken {
       return Err(CoreError::ChannelClosed);
@@ -219,7 +239,10 @@ impl Channel {
           return Err(CoreError::ChannelClosed);
         }
       }
-    } else if out.queued + frame.len() > SEND_BACKLOG {
+    }
+    // A message the socket has started taking must be finished; one it has not may be
+    // refused.
+    if limited && written == 0 && out.queued + frame.len() > SEND_BACKLOG {
       return Err(CoreError::IpcBacklog(SEND_BACKLOG));
     }
     let start_writer = out.backlog.is_empty();
@@ -233,9 +256,13 @@ impl Channel {
     Ok(())
   }
 
-  /// Reads what has arrived without waiting, up to about `budget` bytes (all of it with
-  /// `None`), and cuts it into messages. Acknowledges passed handles as it finds them.
-  pub fn receive(self: &Arc<Self>, budget: Option<usize>) -> Received {
+  /// Reads what has arrived without waiting, as much as `reading` says, and cuts it into
+  /// messages. Acknowledges passed handles as it finds them.
+  pub fn receive(self: &Arc<Self>, reading: Reading) -> Received {
+    let budget = match reading {
+      Reading::Turn => TURN_BUDGET,
+      Reading::Drain => DRAIN_BUDGET,
+    };
     let mut incoming = lock(&self.incoming);
     let mut received = Received::default();
     if incoming.done {
@@ -243,7 +270,7 @@ impl Channel {
     }
     let mut taken = 0;
     let end = loop {
-      if budget.is_some_and(|b| taken >= b) {
+      if taken >= budget {
         break None;
       }
       let read = read_chunk(|buf| {
@@ -271,7 +298,7 @@ impl Channel {
           }
           // A short read emptied the socket: the poll says when there is more, which spares
           // a `recv` that would only say "nothing yet". A drain reads on to be sure.
-          if short && budget.is_some() {
+          if short && reading == Reading::Turn {
             break None;
           }
         }
@@ -302,7 +329,7 @@ impl Channel {
     for message in framer.push(chunk) {
       let payload = message?;
       if self.mode == Serialization::Json && payload.starts_with(HANDLE_PREFIX) {
-        let _ = self.send_frame(HANDLE_ACK.to_vec());
+        let _ = self.send_frame(HANDLE_ACK.to_vec(), false);
       }
       items.push(payload);
     }
@@ -314,28 +341,34 @@ impl Channel {
 /// for writability only while something waits, so a child reading our messages wakes no
 /// core thread.
 async fn flush(channel: Arc<Channel>) {
+  let owner = Arc::clone(&channel);
   // SAFETY: the registration holds the channel, which owns the descriptor and closes it
   // only when dropped.
   let io = match unsafe { AsyncFd::register_with_interest(Registered(channel), Interest::WRITABLE) }
   {
     Ok(io) => io,
-    Err(e) => return lock(&e.into_parts().0 .0.outgoing).fail(),
+    Err(_) => return lock(&owner.outgoing).fail(),
   };
-  let channel = &io.get_ref().0;
   loop {
     let mut ready = match io.writable().await {
       Ok(ready) => ready,
-      Err(_) => return lock(&channel.outgoing).fail(),
+      Err(_) => return lock(&owner.outgoing).fail(),
     };
-    let mut out = lock(&channel.outgoing);
-    loop {
+    let mut out = lock(&owner.outgoing);
+    let mut burst = 0;
+    while burst < FLUSH_BURST {
       let Some(front) = out.backlog.front() else {
+        // Deregistered before `send()` can see the empty backlog: the task it may start
+        // next registers the same socket afresh.
+        drop(ready);
+        drop(io);
         return;
       };
-      match send_some(channel.raw_fd(), &front[out.offset..]) {
+      match send_some(owner.raw_fd(), &front[out.offset..]) {
         Ok(n) => {
           let done = out.offset + n == front.len();
           out.queued -= n;
+          burst += n;
           if done {
             out.backlog.pop_front();
             out.offset = 0;
@@ -388,15 +421,19 @@ impl Framer {
     }
   }
 
+  /// Adds `bytes` and takes out the messages they complete. Linear in the bytes pushed,
+  /// however large a message is or however many arrive at once.
   fn push(&mut self, bytes: &[u8]) -> Vec<Result<Vec<u8>>> {
+    let from = self.buf.len();
     self.buf.extend_from_slice(bytes);
     let mut out = Vec::new();
     match self.mode {
       Serialization::Json => {
-        let Some(last) = self.buf.iter().rposition(|&b| b == b'\n') else {
+        // Earlier bytes hold no newline: they were cut up to their last one.
+        let Some(last) = self.buf[from..].iter().rposition(|&b| b == b'\n') else {
           return out;
         };
-        let rest = self.buf.split_off(last + 1);
+        let rest = self.buf.split_off(from + last + 1);
         let complete = std::mem::replace(&mut self.buf, rest);
         for line in complete.split(|&b| b == b'\n') {
           if !line.is_empty() {
@@ -404,26 +441,25 @@ impl Framer {
           }
         }
       }
-      Serialization::Advanced => loop {
-        if self.buf.len() < 4 {
-          break;
+      Serialization::Advanced => {
+        let mut at = 0;
+        while let Some(header) = self.buf.get(at..at + 4) {
+          let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
+          if len > MAX_FRAME {
+            self.buf.clear();
+            out.push(Err(CoreError::BadMessage(format!(
+              "the child sent an IPC frame of {len} bytes (more than {MAX_FRAME})"
+            ))));
+            return out;
+          }
+          let Some(frame) = self.buf.get(at + 4..at + 4 + len) else {
+            break;
+          };
+          out.push(Ok(frame.to_vec()));
+          at += 4 + len;
         }
-        let len = u32::from_be_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]) as usize;
-        if len > MAX_FRAME {
-          self.buf.clear();
-          out.push(Err(CoreError::InvalidOption(format!(
-            "the child sent an IPC frame of {len} bytes (more than {MAX_FRAME})"
-          ))));
-          break;
-        }
-        if self.buf.len() < 4 + len {
-          break;
-        }
-        let rest = self.buf.split_off(4 + len);
-        let mut frame = std::mem::replace(&mut self.buf, rest);
-        frame.drain(..4);
-        out.push(Ok(frame));
-      },
+        self.buf.drain(..at);
+      }
     }
     out
   }
@@ -462,6 +498,29 @@ mod tests {
     let (a, b) = bytes.split_at(7);
     assert!(f.push(a).is_empty());
     assert_eq!(payloads(f.push(b)), ["hello", "", "world!"]);
+  }
+
+  #[test]
+  fn a_message_in_many_pieces_and_many_messages_in_one_piece() {
+    let mut f = Framer::new(Serialization::Json);
+    let big = format!("\"{}\"", "x".repeat(100_000));
+    for piece in big.as_bytes().chunks(1000) {
+      assert!(f.push(piece).is_empty());
+    }
+    assert_eq!(payloads(f.push(b"\n")), [big]);
+
+    let mut f = Framer::new(Serialization::Advanced);
+    let mut bytes = Vec::new();
+    for i in 0..1000u32 {
+      let payload = i.to_string();
+      bytes.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+      bytes.extend_from_slice(payload.as_bytes());
+    }
+    let (all_but_two, tail) = bytes.split_at(bytes.len() - 2);
+    let got = payloads(f.push(all_but_two));
+    assert_eq!(got.len(), 999);
+    assert_eq!(got[998], "998");
+    assert_eq!(payloads(f.push(tail)), ["999"]);
   }
 
   #[test]

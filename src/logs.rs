@@ -12,6 +12,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -63,6 +64,8 @@ pub struct LogWriter {
   tx: mpsc::Sender<Message>,
   /// With `direct`, the files a child gets as stdout and stderr.
   direct: [Option<PathBuf>; 2],
+  /// Whether the last attempt to open each of them failed (reported once per failure).
+  direct_failing: [AtomicBool; 2],
 }
 
 impl LogWriter {
@@ -83,17 +86,36 @@ impl LogWriter {
     } else {
       [None, None]
     };
-    (Arc::new(LogWriter { tx, direct }), errors)
+    let writer = LogWriter {
+      tx,
+      direct,
+      direct_failing: Default::default(),
+    };
+    (Arc::new(writer), errors)
   }
 
   /// With `direct`, the log files opened for the next child to write itself (stdout,
   /// stderr). A file that cannot be opened now is `None`: that stream is piped through the
-  /// writer instead, which retries the file and reports the failure.
-  pub fn direct_files(&self) -> [Option<File>; 2] {
-    self
-      .direct
-      .clone()
-      .map(|path| path.and_then(|path| Target::open(&path, false).ok().map(|(file, ..)| file)))
+  /// writer instead. The failure is returned the first time, not again until the file
+  /// could be opened in between.
+  pub fn direct_files(&self) -> ([Option<File>; 2], Vec<CoreError>) {
+    let mut errors = Vec::new();
+    let mut files = [None, None];
+    for (slot, path) in self.direct.iter().enumerate() {
+      let Some(path) = path else { continue };
+      match Target::open(path, false) {
+        Ok((file, ..)) => {
+          self.direct_failing[slot].store(false, Ordering::Relaxed);
+          files[slot] = Some(file);
+        }
+        Err(e) => {
+          if !self.direct_failing[slot].swap(true, Ordering::Relaxed) {
+            errors.push(CoreError::sys("open", path.display().to_string(), e));
+          }
+        }
+      }
+    }
+    (files, errors)
   }
 
   /// Queues `bytes` from `stream`; waits only when the writer is 64 chunks behind.

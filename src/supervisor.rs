@@ -593,10 +593,16 @@ impl Task {
     let (Some(spec), Some(options)) = (&self.spec, &self.options) else {
       return Err(CoreError::NotRunning);
     };
-    let direct = self
-      .logs
-      .as_ref()
-      .map_or([None, None], |logs| logs.direct_files());
+    let direct = match &self.logs {
+      Some(logs) => {
+        let (files, errors) = logs.direct_files();
+        for error in errors {
+          self.sink.emit(Event::Error(error));
+        }
+        files
+      }
+      None => [None, None],
+    };
     let spawned = process::spawn(spec, direct)?;
     let guarded = !spec.detached;
     if guarded {

@@ -5,9 +5,12 @@
 //! request/response exchange fast. Each channel gets a libuv poll handle on the loop of
 //! the JS thread that started the monitor (unreferenced: it never keeps the host alive by
 //! itself). When the socket is readable, [`Channel::receive`] reads and frames, and the
-//! monitor's event callback gets the messages through `napi_make_callback`, so promise
-//! jobs and `nextTick`s run after it as after any other I/O callback, and an exception in
-//! a listener is reported like any uncaught exception.
+//! monitor's message callback is called once per message inside one napi callback scope,
+//! so promise jobs and `nextTick`s run after them as after any other I/O callback, and an
+//! exception in a listener is reported like any uncaught exception.
+//!
+//! The libuv functions are the ones the `node` binary exports: this needs Node.js itself,
+//! not another runtime that offers only Node-API.
 //!
 //! Everything here runs on that JS thread; the registries are thread-local, and a
 //! Worker's teardown closes its handles before its loop closes.
@@ -17,6 +20,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::ffi::{c_int, c_void};
 use std::ptr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use napi::bindgen_prelude::{Buffer, ToNapiValue};
@@ -24,14 +28,12 @@ use napi::sys;
 
 use super::NativeEvent;
 use crate::error::CoreError;
-use crate::ipc::{Channel, Ending, Received, Serialization};
+use crate::ipc::{Channel, Ending, Reading, Received, Serialization};
 
 /// `UV_POLL` in libuv's `uv_handle_type`.
 const UV_POLL: c_int = 8;
 /// `UV_READABLE` in libuv's `uv_poll_event`.
 const UV_READABLE: c_int = 1;
-/// Bytes read per readable callback before other I/O gets its turn.
-const READ_BUDGET: usize = 256 * 1024;
 
 type PollCb = unsafe extern "C" fn(handle: *mut c_void, status: c_int, events: c_int);
 type CloseCb = unsafe extern "C" fn(handle: *mut c_void);
@@ -119,7 +121,9 @@ impl Target {
   /// Calls `on_message` once per message, all in one callback scope: promise jobs and
   /// `nextTick`s run once, after the last.
   unsafe fn messages(&self, payloads: Vec<Payload>) {
+    let lost = Cell::new(0usize);
     self.calls(|env| {
+      let lost = &lost;
       payloads.into_iter().filter_map(move |payload| {
         let mut value = ptr::null_mut();
         let status = match payload {
@@ -133,9 +137,18 @@ impl Target {
             })
             .unwrap_or(sys::Status::napi_generic_failure),
         };
+        if status != sys::Status::napi_ok {
+          lost.set(lost.get() + 1);
+        }
         (status == sys::Status::napi_ok).then_some((self.on_message, value))
       })
     });
+    if lost.get() > 0 {
+      self.event(super::error_event(CoreError::BadMessage(format!(
+        "{} IPC message(s) from the child could not be made into JS values (too large?)",
+        lost.get()
+      ))));
+    }
   }
 
   /// Makes the calls `make` lists, as libuv callbacks call into JS: in a handle scope and a
@@ -199,7 +212,6 @@ thread_local! {
   static READERS: RefCell<HashMap<usize, *mut Reader>> = RefCell::new(HashMap::new());
   /// Each supervision run's event callback, for the channels of the children it restarts.
   static RUNS: RefCell<HashMap<u64, Target>> = RefCell::new(HashMap::new());
-  static NEXT_RUN: Cell<u64> = const { Cell::new(1) };
   static HOOKED: Cell<bool> = const { Cell::new(false) };
 }
 
@@ -229,11 +241,9 @@ impl Run {
     on_message: sys::napi_value,
   ) -> Result<Run, CoreError> {
     let target = unsafe { Target::new(env, on_event, on_message) }?;
-    let key = NEXT_RUN.with(|next| {
-      let key = next.get();
-      next.set(key + 1);
-      key
-    });
+    // Unique across threads, so that a key can never name another thread's run.
+    static NEXT_RUN: AtomicU64 = AtomicU64::new(1);
+    let key = NEXT_RUN.fetch_add(1, Ordering::Relaxed);
     RUNS.with(|runs| runs.borrow_mut().insert(key, target));
     Ok(Run { key })
   }
@@ -243,23 +253,25 @@ impl Run {
     self.key
   }
 
-  /// Starts reading a new child's channel on this thread's loop (see [`attach`]).
+  /// Starts reading a restarted child's channel on this thread's loop (see [`attach`]); a
+  /// failure is reported to the run's callback as an `'error'` event.
   pub fn attach(&self, channel: Arc<Channel>) {
-    attach(self.key, channel);
+    if let Err(error) = attach(self.key, channel) {
+      // Copied out: the error listener may start another monitor, which registers a run.
+      if let Some(target) = RUNS.with(|runs| runs.borrow().get(&self.key).copied()) {
+        unsafe { target.event(super::error_event(error)) };
+      }
+    }
   }
 }
 
 /// Starts reading a new child's channel on this thread's loop, for the run with key `run`.
-/// A failure is reported to the run's callback as an `'error'` event: the child runs on,
-/// without incoming messages.
-pub fn attach(run: u64, channel: Arc<Channel>) {
-  // Copied out: the error listener below may start another monitor, which registers a run.
+/// On failure the child runs on, without incoming messages.
+pub fn attach(run: u64, channel: Arc<Channel>) -> Result<(), CoreError> {
   let Some(target) = RUNS.with(|runs| runs.borrow().get(&run).copied()) else {
-    return;
+    return Ok(());
   };
-  if let Err(error) = unsafe { start_reading(&target, channel) } {
-    unsafe { target.event(super::error_event(error)) };
-  }
+  unsafe { start_reading(&target, channel) }
 }
 
 impl Drop for Run {
@@ -344,7 +356,7 @@ pub fn finish(channel: &Arc<Channel>) {
     return;
   };
   unsafe {
-    deliver(&*reader, channel.receive(None));
+    deliver(&*reader, channel.receive(Reading::Drain));
   }
   stop_reading(id);
 }
@@ -361,7 +373,7 @@ unsafe extern "C" fn on_readable(handle: *mut c_void, status: c_int, _events: c_
       // libuv reports an error condition on the socket (EPOLLERR: typically the child
       // exited with our messages unread) as UV_EBADF and stops polling. Reading says what
       // it really is, and takes whatever came before it.
-      let mut received = channel.receive(None);
+      let mut received = channel.receive(Reading::Drain);
       received.end.get_or_insert_with(|| {
         Ending::Failed(CoreError::sys(
           "poll",
@@ -371,7 +383,7 @@ unsafe extern "C" fn on_readable(handle: *mut c_void, status: c_int, _events: c_
       });
       received
     } else {
-      channel.receive(Some(READ_BUDGET))
+      channel.receive(Reading::Turn)
     };
     let ended = received.end.is_some();
     // Listeners run here and may do anything, but the reader is freed only by a close
@@ -415,10 +427,13 @@ fn stop_reading(id: usize) {
 }
 
 unsafe extern "C" fn free_handle(handle: *mut c_void) {
-  let reader = uv_handle_get_data(handle).cast::<Reader>();
-  if !reader.is_null() {
-    drop(Box::from_raw(reader));
-  }
+  // A panic must not unwind into libuv.
+  let _ = std::panic::catch_unwind(|| {
+    let reader = uv_handle_get_data(handle).cast::<Reader>();
+    if !reader.is_null() {
+      drop(Box::from_raw(reader));
+    }
+  });
   free_bare_handle(handle);
 }
 
@@ -435,11 +450,14 @@ unsafe fn hook_teardown(env: sys::napi_env) {
     return;
   }
   unsafe extern "C" fn teardown(_arg: *mut c_void) {
-    HOOKED.with(|hooked| hooked.set(false));
-    let ids: Vec<usize> = READERS.with(|readers| readers.borrow().keys().copied().collect());
-    for id in ids {
-      stop_reading(id);
-    }
+    // A panic must not unwind into Node.
+    let _ = std::panic::catch_unwind(|| {
+      HOOKED.with(|hooked| hooked.set(false));
+      let ids: Vec<usize> = READERS.with(|readers| readers.borrow().keys().copied().collect());
+      for id in ids {
+        stop_reading(id);
+      }
+    });
   }
   sys::napi_add_env_cleanup_hook(env, Some(teardown), ptr::null_mut());
 }

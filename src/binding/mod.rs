@@ -65,6 +65,7 @@ impl From<CoreError> for NativeFailure {
       CoreError::NoChannel => "ERR_IPC_CHANNEL_CLOSED".to_string(),
       CoreError::ChannelClosed => "ERR_IPC_CHANNEL_CLOSED".to_string(),
       CoreError::IpcBacklog(_) => "ERR_IPC_BACKLOG".to_string(),
+      CoreError::BadMessage(_) => "ERR_IPC_BAD_MESSAGE".to_string(),
       other => other
         .code()
         .unwrap_or_else(|| "ERR_FOREVER_NATIVE".to_string()),
@@ -324,6 +325,8 @@ pub struct NativeStart {
   pub ctime: Option<f64>,
   /// Why it did not start.
   pub error: Option<NativeFailure>,
+  /// It started, but its IPC channel cannot be read (reported as an `'error'`).
+  pub channel_error: Option<NativeFailure>,
 }
 
 /// The native half of a `Monitor`: a handle on the core's supervisor task.
@@ -374,19 +377,22 @@ impl NativeMonitor {
     });
     Ok(match started {
       Ok(info) => {
-        if let Some(channel) = info.channel {
-          event_loop::attach(reader, channel);
-        }
+        let channel_error = info
+          .channel
+          .and_then(|channel| event_loop::attach(reader, channel).err())
+          .map(NativeFailure::from);
         NativeStart {
           pid: Some(info.pid),
           ctime: Some(info.ctime),
           error: None,
+          channel_error,
         }
       }
       Err(error) => NativeStart {
         pid: None,
         ctime: None,
         error: Some(error.into()),
+        channel_error: None,
       },
     })
   }
