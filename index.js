@@ -511,6 +511,10 @@ class Monitor extends EventEmitter {
 
   /** The command, as forever-monitor's `trySpawn` builds it; null when the script is missing. */
   _spawnSpec() {
+    if (this.logDirect && !this.silent) {
+      // `silent` is a plain property: it may have been changed since the constructor checked.
+      throw rangeError('logDirect', 'false unless "silent" is true (the host never sees what the child writes to its log files itself)', this.logDirect);
+    }
     let run;
     try {
       run = this.parser(this.command, this.args.slice());

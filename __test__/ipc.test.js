@@ -1,8 +1,11 @@
 // fork: true — Node's IPC channel, spoken by the core.
 const test = require('node:test');
 const assert = require('node:assert/strict');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
 const { Monitor } = require('..');
-const { fixture, next, record } = require('./helpers');
+const { fixture, next, record, until } = require('./helpers');
 
 function fork(name, options = {}) {
   return new Monitor(fixture(name), { silent: true, fork: true, ...options });
@@ -168,6 +171,28 @@ test('a child that stops reading gets a bounded queue and an error, not unbounde
   // 16 MiB are queued (the socket takes a little more); the rest is refused.
   assert.ok(errors.length >= 40 && errors.length < 64, `${errors.length} sends refused`);
   assert.ok(errors.every(([err]) => err.code === 'ERR_IPC_BACKLOG'));
+  await stop(m);
+});
+
+test('a child keeps being read while the host\'s JS is busy, so a blocking writer never stalls', async (t) => {
+  const n = 6000;
+  const mark = path.join(os.tmpdir(), `fn-ipc-mark-${process.pid}-${Date.now()}`);
+  t.after(() => fs.rmSync(mark, { force: true }));
+  // A child that is not Node: it echoes each line of the channel with a blocking write,
+  // and creates the mark once it has read n lines.
+  const script = `i=0; while read -r line <&3; do echo "$line" >&3; i=$((i+1)); [ $i = ${n} ] && : > "${mark}"; done`;
+  const m = new Monitor(['sh', '-c', script], { silent: true, fork: true });
+  const echoes = record(m, 'message');
+  m.start();
+  // One synchronous stretch: send everything, then wait for the child to have read it
+  // all. Its ~400 KB of echoes do not fit the socket: unless the core reads them while JS
+  // is busy, the child blocks writing, stops reading, and the mark never appears.
+  for (let i = 0; i < n; i++) m.send({ i, body: 'ping ping ping ping ping ping ping ping' });
+  const deadline = Date.now() + 20000;
+  while (!fs.existsSync(mark) && Date.now() < deadline) { /* busy */ }
+  assert.ok(fs.existsSync(mark), 'the child read every message while JS was busy');
+  await until(() => echoes.length === n, 10000, 'every echo');
+  assert.ok(echoes.every(([message], i) => message.i === i), 'echoes in order');
   await stop(m);
 });
 

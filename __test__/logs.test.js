@@ -197,6 +197,16 @@ test('logDirect: reopenLogs() after a logrotate takes effect at the next restart
   assert.notDeepEqual(lines(outFile), lines(`${outFile}.old`));
 });
 
+test('logDirect: silent turned off after construction fails the start, naming the option', async () => {
+  const m = new Monitor(fixture('print-lines.js'), { silent: true, outFile: file('x.log'), logDirect: true });
+  m.silent = false;
+  m.start();
+  const [err] = await next(m, 'error');
+  assert.ok(err instanceof RangeError);
+  assert.match(err.message, /"logDirect".*"silent"/);
+  assert.equal(m.running, undefined);
+});
+
 test('logDirect: a file that cannot be opened at spawn is an error event; output falls back to the pipe', async () => {
   const sub = fs.mkdtempSync(path.join(dir, 'gone-'));
   const outFile = path.join(sub, 'out.log');

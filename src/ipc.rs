@@ -10,7 +10,9 @@
 //! a message costs one wake-up, as it does in Node's own IPC; a reader thread in between
 //! would cost two. Outgoing messages are written straight from `send()`; only when the
 //! child falls behind does a core task take over the backlog, so writes still progress
-//! while JS is busy. A child that passes a handle (`NODE_HANDLE`) waits for an
+//! while JS is busy. While it does, that task also reads ahead ([`Channel::collect`]): a
+//! JS thread busy sending is not reading, and a child that blocks writing its answers
+//! would stop reading ours. A child that passes a handle (`NODE_HANDLE`) waits for an
 //! acknowledgement before it sends anything else; [`Channel::receive`] sends it with the
 //! read that found the handle, so such a child never stalls. (A plain `recv` on a unix
 //! socket closes any descriptors that came along.)
@@ -18,15 +20,16 @@
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use serde::Deserialize;
 use tokio::io::unix::AsyncFd;
-use tokio::io::Interest;
+use tokio::io::{Interest, Ready};
 
 use crate::error::{CoreError, Result};
 use crate::output::{read_chunk, CHUNK};
+use crate::supervisor::{Event, EventSink};
 
 /// Bytes `send()` may queue for a child that does not read before sends fail.
 const SEND_BACKLOG: usize = 16 * 1024 * 1024;
@@ -37,6 +40,9 @@ const TURN_BUDGET: usize = 256 * 1024;
 /// Bytes read when draining an exited child's channel: more than its socket buffers hold,
 /// so a drain gets what the child wrote, yet stops if something else keeps writing.
 const DRAIN_BUDGET: usize = 8 * 1024 * 1024;
+/// Bytes the backlog task reads ahead for a busy JS thread before it leaves the rest in
+/// the socket.
+const PENDING_LIMIT: usize = 16 * 1024 * 1024;
 /// The largest `advanced` frame accepted from a child.
 const MAX_FRAME: usize = 1 << 30;
 const HANDLE_PREFIX: &[u8] = b"{\"cmd\":\"NODE_HANDLE\"";
@@ -110,6 +116,8 @@ pub struct Channel {
   outgoing: Mutex<Outgoing>,
   incoming: Mutex<Incoming>,
   runtime: tokio::runtime::Handle,
+  /// Told when the backlog task has read messages ahead, so that JS takes them.
+  sink: Weak<dyn EventSink>,
 }
 
 /// Frames the socket did not take at once, oldest first.
@@ -125,7 +133,15 @@ struct Outgoing {
 
 struct Incoming {
   framer: Framer,
+  /// The channel's end has been handed on; nothing more is read.
   done: bool,
+  /// Messages the backlog task read ahead (see [`Channel::collect`]), oldest first.
+  pending: Vec<Vec<u8>>,
+  pending_bytes: usize,
+  /// How the channel ended, when the backlog task found out first.
+  held_end: Option<Ending>,
+  /// JS has been told that messages wait (and has not taken them yet).
+  woken: bool,
 }
 
 impl std::fmt::Debug for Channel {
@@ -161,7 +177,7 @@ fn send_some(fd: RawFd, bytes: &[u8]) -> io::Result<usize> {
 impl Channel {
   /// Takes the core's end of a fresh channel. Call from inside the core's runtime: a
   /// backlog is written by a task spawned there.
-  pub fn open(fd: OwnedFd, mode: Serialization) -> Result<Arc<Channel>> {
+  pub fn open(fd: OwnedFd, mode: Serialization, sink: Weak<dyn EventSink>) -> Result<Arc<Channel>> {
     let runtime = tokio::runtime::Handle::try_current()
       .map_err(|e| CoreError::Panic(format!("IPC channel opened outside the runtime: {e}")))?;
     Ok(Arc::new(Channel {
@@ -171,7 +187,12 @@ impl Channel {
       incoming: Mutex::new(Incoming {
         framer: Framer::new(mode),
         done: false,
+        pending: Vec::new(),
+        pending_bytes: 0,
+        held_end: None,
+        woken: false,
       }),
+      sink,
       runtime,
     }))
   }
@@ -263,15 +284,69 @@ impl Channel {
       Reading::Turn => TURN_BUDGET,
       Reading::Drain => DRAIN_BUDGET,
     };
-    let mut incoming = lock(&self.incoming);
+    let mut guard = lock(&self.incoming);
+    let incoming = &mut *guard;
     let mut received = Received::default();
     if incoming.done {
       return received;
     }
+    // What was read ahead came first.
+    received.items = std::mem::take(&mut incoming.pending);
+    incoming.pending_bytes = 0;
+    incoming.woken = false;
+    let end = match incoming.held_end.take() {
+      Some(end) => Some(end),
+      None => {
+        self
+          .read_into(
+            &mut incoming.framer,
+            &mut received.items,
+            budget,
+            reading == Reading::Turn,
+          )
+          .1
+      }
+    };
+    incoming.done = end.is_some();
+    received.end = end;
+    received
+  }
+
+  /// Reads ahead for a JS thread that is busy (the backlog task calls this while the child
+  /// is behind): a child blocked writing to us would stop reading what we send, so its
+  /// messages are taken off the socket and kept, up to a bound, until JS comes for them.
+  /// Returns whether to read again at once (the budget ran out) and whether JS should be
+  /// told that messages wait.
+  fn collect(self: &Arc<Self>) -> (bool, bool) {
+    let mut guard = lock(&self.incoming);
+    let incoming = &mut *guard;
+    if incoming.done || incoming.held_end.is_some() || incoming.pending_bytes >= PENDING_LIMIT {
+      return (false, false);
+    }
+    let mut items = Vec::new();
+    let (more, end) = self.read_into(&mut incoming.framer, &mut items, TURN_BUDGET, true);
+    incoming.pending_bytes += items.iter().map(Vec::len).sum::<usize>();
+    incoming.pending.append(&mut items);
+    incoming.held_end = end;
+    let waiting = !incoming.pending.is_empty() || incoming.held_end.is_some();
+    let wake = waiting && !incoming.woken;
+    incoming.woken |= wake;
+    (more && incoming.held_end.is_none(), wake)
+  }
+
+  /// Reads and frames up to `budget` bytes (stopping at a short read with `stop_short`).
+  /// Returns whether the budget ran out, and how the channel ended if it did.
+  fn read_into(
+    self: &Arc<Self>,
+    framer: &mut Framer,
+    items: &mut Vec<Vec<u8>>,
+    budget: usize,
+    stop_short: bool,
+  ) -> (bool, Option<Ending>) {
     let mut taken = 0;
-    let end = loop {
+    loop {
       if taken >= budget {
-        break None;
+        return (true, None);
       }
       let read = read_chunk(|buf| {
         let n = unsafe {
@@ -289,34 +364,36 @@ impl Channel {
         }
       });
       match read {
-        Ok(chunk) if chunk.is_empty() => break Some(Ending::Disconnected),
+        Ok(chunk) if chunk.is_empty() => return (false, Some(Ending::Disconnected)),
         Ok(chunk) => {
           taken += chunk.len();
           let short = chunk.len() < CHUNK;
-          if let Err(error) = self.frame(&mut incoming.framer, &chunk, &mut received.items) {
-            break Some(Ending::Failed(error));
+          if let Err(error) = self.frame(framer, &chunk, items) {
+            return (false, Some(Ending::Failed(error)));
           }
           // A short read emptied the socket: the poll says when there is more, which spares
           // a `recv` that would only say "nothing yet". A drain reads on to be sure.
-          if short && reading == Reading::Turn {
-            break None;
+          if short && stop_short {
+            return (false, None);
           }
         }
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break None,
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return (false, None),
         Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-        Err(e) if e.kind() == io::ErrorKind::ConnectionReset => break Some(Ending::Disconnected),
+        Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
+          return (false, Some(Ending::Disconnected))
+        }
         Err(e) => {
-          break Some(Ending::Failed(CoreError::sys(
-            "read",
-            Some(format!("IPC channel fd {}", self.raw_fd())),
-            e,
-          )))
+          return (
+            false,
+            Some(Ending::Failed(CoreError::sys(
+              "read",
+              Some(format!("IPC channel fd {}", self.raw_fd())),
+              e,
+            ))),
+          )
         }
       }
-    };
-    incoming.done = end.is_some();
-    received.end = end;
-    received
+    }
   }
 
   /// Cuts `chunk` into messages, acknowledging passed handles at once.
@@ -342,18 +419,32 @@ impl Channel {
 /// core thread.
 async fn flush(channel: Arc<Channel>) {
   let owner = Arc::clone(&channel);
+  let interest = Interest::WRITABLE | Interest::READABLE;
   // SAFETY: the registration holds the channel, which owns the descriptor and closes it
   // only when dropped.
-  let io = match unsafe { AsyncFd::register_with_interest(Registered(channel), Interest::WRITABLE) }
-  {
+  let io = match unsafe { AsyncFd::register_with_interest(Registered(channel), interest) } {
     Ok(io) => io,
     Err(_) => return lock(&owner.outgoing).fail(),
   };
   loop {
-    let mut ready = match io.writable().await {
+    let mut ready = match io.ready(interest).await {
       Ok(ready) => ready,
       Err(_) => return lock(&owner.outgoing).fail(),
     };
+    if ready.ready().is_readable() || ready.ready().is_read_closed() {
+      let (more, wake) = owner.collect();
+      if wake {
+        if let Some(sink) = owner.sink.upgrade() {
+          sink.emit(Event::ChannelWaiting(Arc::clone(&owner)));
+        }
+      }
+      if !more {
+        ready.clear_ready_matching(Ready::READABLE | Ready::READ_CLOSED);
+      }
+    }
+    if !ready.ready().is_writable() && !ready.ready().is_write_closed() {
+      continue;
+    }
     let mut out = lock(&owner.outgoing);
     let mut burst = 0;
     while burst < FLUSH_BURST {
@@ -377,7 +468,7 @@ async fn flush(channel: Arc<Channel>) {
           }
         }
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-          ready.clear_ready();
+          ready.clear_ready_matching(Ready::WRITABLE);
           break;
         }
         Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

@@ -78,6 +78,9 @@ pub enum Event {
   WatchError(CoreError),
   /// A runtime failure (spawn error, internal panic).
   Error(CoreError),
+  /// Messages from the child wait in its channel, read ahead while the JS thread was
+  /// busy; JS should take them.
+  ChannelWaiting(Arc<ipc::Channel>),
   /// Output from the child, for JS listeners.
   Output {
     /// Which stream.
@@ -629,7 +632,7 @@ impl Task {
       }
     }
     let ipc = match spawned.ipc {
-      Some(fd) => match ipc::Channel::open(fd, spec.serialization) {
+      Some(fd) => match ipc::Channel::open(fd, spec.serialization, self.sink.weak()) {
         Ok(channel) => Some(channel),
         Err(e) => {
           self.sink.emit(Event::Error(e));

@@ -361,6 +361,21 @@ pub fn finish(channel: &Arc<Channel>) {
   stop_reading(id);
 }
 
+/// Messages were read ahead while JS was busy (see `Channel::collect`): hands them on, with
+/// whatever else has arrived.
+pub fn take_waiting(channel: &Arc<Channel>) {
+  let id = key(channel);
+  let Some(reader) = READERS.with(|readers| readers.borrow().get(&id).copied()) else {
+    return;
+  };
+  let received = channel.receive(Reading::Turn);
+  let ended = received.end.is_some();
+  unsafe { deliver(&*reader, received) };
+  if ended {
+    stop_reading(id);
+  }
+}
+
 unsafe extern "C" fn on_readable(handle: *mut c_void, status: c_int, _events: c_int) {
   // A panic must not unwind into libuv.
   let _ = std::panic::catch_unwind(|| {

@@ -87,7 +87,7 @@ fn failure(result: Result<(), CoreError>) -> Option<NativeFailure> {
 /// One event from the core, as the JS wrapper receives it.
 #[napi(object)]
 pub struct NativeEvent {
-  /// `start`, `exit`, `end`, `error`, `stdout`, `stderr`, `disconnect`,
+  /// `start`, `exit`, `end`, `error`, `stdout`, `stderr`, `disconnect`, `none` (ignored),
   /// `watch:ready`, `watch:restart` or `watch:error`.
   pub kind: String,
   /// `start`: the new child's pid.
@@ -179,6 +179,8 @@ impl From<Event> for NativeEvent {
         ..NativeEvent::new("end")
       },
       Event::Error(error) => error_event(error),
+      // Handled before conversion (see `deliver`): nothing is left for `onEvent`.
+      Event::ChannelWaiting(_) => NativeEvent::new("none"),
       Event::WatchRestart { file } => NativeEvent {
         path: Some(file),
         ..NativeEvent::new("watch:restart")
@@ -210,7 +212,8 @@ fn error_event(error: CoreError) -> NativeEvent {
 
 /// Turns a core event into what JS receives, on the JS thread. A new child's channel
 /// starts being read on the loop; an exited child's channel is read to its end first, so
-/// its last messages come before its exit.
+/// its last messages come before its exit; messages read ahead while JS was busy go to
+/// `onMessage`.
 fn deliver(run: &event_loop::Run, event: Event) -> NativeEvent {
   match &event {
     Event::Started {
@@ -221,6 +224,7 @@ fn deliver(run: &event_loop::Run, event: Event) -> NativeEvent {
       channel: Some(channel),
       ..
     } => event_loop::finish(channel),
+    Event::ChannelWaiting(channel) => event_loop::take_waiting(channel),
     _ => {}
   }
   NativeEvent::from(event)
