@@ -20,20 +20,28 @@ const c = require('../lib/common');
 
 const CHILD = path.join(c.CHILDREN, 'ipc-echo.js');
 
-/** { send, emitter, stop } over either a Monitor or a plain fork()ed child. */
+/** Waits for the child's first message, which must be {ready: true}. */
+async function readyFrom(emitter) {
+  const [ready] = await c.next(emitter, 'message', 20000, 'the child to say ready');
+  if (!ready || !ready.ready) throw new Error(`unexpected first message ${JSON.stringify(ready)}`);
+}
+
+/** SIGKILLs a plain child and waits for its exit. */
+async function killAndWait(child) {
+  const exited = c.next(child, 'exit', 20000);
+  child.kill('SIGKILL');
+  await exited;
+}
+
+/** { send, emitter, stop } over a Monitor, a plain fork()ed child or a plain socket. */
 async function open(impl) {
   if (impl === 'node-fork') {
     const child = fork(CHILD, [], { stdio: ['pipe', 'pipe', 'pipe', 'ipc'] });
-    const [ready] = await c.next(child, 'message', 20000, 'the child to say ready');
-    if (!ready || !ready.ready) throw new Error(`unexpected first message ${JSON.stringify(ready)}`);
+    await readyFrom(child);
     return {
       emitter: child,
       send: (msg) => child.send(msg),
-      stop: async () => {
-        const exited = c.next(child, 'exit', 20000);
-        child.kill('SIGKILL');
-        await exited;
-      },
+      stop: () => killAndWait(child),
     };
   }
   if (impl === 'plain-socket') {
@@ -54,16 +62,11 @@ async function open(impl) {
         emitter.emit('message', JSON.parse(line));
       }
     });
-    const [ready] = await c.next(emitter, 'message', 20000, 'the child to say ready');
-    if (!ready || !ready.ready) throw new Error(`unexpected first message ${JSON.stringify(ready)}`);
+    await readyFrom(emitter);
     return {
       emitter,
       send: (msg) => socket.write(JSON.stringify(msg) + '\n'),
-      stop: async () => {
-        const exited = c.next(child, 'exit', 20000);
-        child.kill('SIGKILL');
-        await exited;
-      },
+      stop: () => killAndWait(child),
     };
   }
   const { Monitor } = c.loadImpl(impl);
@@ -71,10 +74,9 @@ async function open(impl) {
   m.on('error', (err) => {
     throw err;
   });
-  const readyP = c.next(m, 'message', 20000, 'the child to say ready');
+  const ready = readyFrom(m);
   m.start();
-  const [ready] = await readyP;
-  if (!ready || !ready.ready) throw new Error(`unexpected first message ${JSON.stringify(ready)}`);
+  await ready;
   return {
     emitter: m,
     send: (msg) => m.send(msg),

@@ -351,28 +351,32 @@ unsafe fn start_reading(run: &Target, channel: Arc<Channel>) -> Result<(), CoreE
 /// The child has exited: reads what it sent before that, reports it ahead of the exit
 /// event being built, and stops reading.
 pub fn finish(channel: &Arc<Channel>) {
-  let id = key(channel);
-  let Some(reader) = READERS.with(|readers| readers.borrow().get(&id).copied()) else {
-    return;
-  };
-  unsafe {
-    deliver(&*reader, channel.receive(Reading::Drain));
+  if let Some(reader) = reader_of(channel) {
+    unsafe { hand_on(reader, channel.receive(Reading::Drain), true) };
   }
-  stop_reading(id);
 }
 
 /// Messages were read ahead while JS was busy (see `Channel::collect`): hands them on, with
 /// whatever else has arrived.
 pub fn take_waiting(channel: &Arc<Channel>) {
-  let id = key(channel);
-  let Some(reader) = READERS.with(|readers| readers.borrow().get(&id).copied()) else {
-    return;
-  };
-  let received = channel.receive(Reading::Turn);
+  if let Some(reader) = reader_of(channel) {
+    unsafe { hand_on(reader, channel.receive(Reading::Turn), false) };
+  }
+}
+
+/// The reader of a channel, while it is being read.
+fn reader_of(channel: &Arc<Channel>) -> Option<*mut Reader> {
+  READERS.with(|readers| readers.borrow().get(&key(channel)).copied())
+}
+
+/// Delivers what a read found, then stops reading when the channel has ended (or `last`).
+/// Listeners run here and may do anything, but the reader is freed only by a close
+/// callback, on a later turn of the loop.
+unsafe fn hand_on(reader: *mut Reader, received: Received, last: bool) {
   let ended = received.end.is_some();
-  unsafe { deliver(&*reader, received) };
-  if ended {
-    stop_reading(id);
+  deliver(&*reader, received);
+  if ended || last {
+    stop_reading(key(&(*reader).channel));
   }
 }
 
@@ -400,13 +404,7 @@ unsafe extern "C" fn on_readable(handle: *mut c_void, status: c_int, _events: c_
     } else {
       channel.receive(Reading::Turn)
     };
-    let ended = received.end.is_some();
-    // Listeners run here and may do anything, but the reader is freed only by a close
-    // callback, on a later turn of the loop.
-    deliver(&*reader, received);
-    if ended {
-      stop_reading(key(&(*reader).channel));
-    }
+    hand_on(reader, received, false);
   });
 }
 

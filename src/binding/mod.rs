@@ -368,7 +368,7 @@ impl NativeMonitor {
     let options: JsRunOptions = env.from_js_value(options)?;
     let options = RunOptions::try_from(options)?;
     let run = event_loop::Run::new(env.raw(), on_event.raw(), on_message.raw())?;
-    let reader = run.key();
+    let run_key = run.key();
     let events: EventFn = on_event
       .build_threadsafe_function::<Event>()
       .callee_handled::<false>()
@@ -383,7 +383,7 @@ impl NativeMonitor {
       Ok(info) => {
         let channel_error = info
           .channel
-          .and_then(|channel| event_loop::attach(reader, channel).err())
+          .and_then(|channel| event_loop::attach(run_key, channel).err())
           .map(NativeFailure::from);
         NativeStart {
           pid: Some(info.pid),
