@@ -60,7 +60,10 @@ function liveChildren() {
       }
     }
   }
-  return found;
+  // The scan reads one thread's children after another, so it can find a child that has
+  // exited since and its successor. Checked again after the scan, every pid still alive was
+  // alive all the while from its first check on: they were alive at the same time.
+  return found.filter(isAlive);
 }
 
 /** Whether a SIGKILL is on its way to `pid` (sent, not yet acted on). */
