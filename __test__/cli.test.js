@@ -168,29 +168,61 @@ test('--minUptime without --spinSleepTime: a spinning child is let die, with its
   assert.equal(r.events[3].reason, 'spinning');
 });
 
-test('args after the script reach the child; --workingDir sets its cwd; -o and -l write files', async () => {
+test('args after the script reach the child, our own flags included; --workingDir sets its cwd; -o and -l write files', async () => {
   const dir = tmpdir();
   const work = fs.mkdtempSync(path.join(dir, 'work-'));
   const out = path.join(dir, 'out.log');
   const status = path.join(dir, 'status.log');
   // The script is relative to the CLI's cwd, not to --workingDir.
-  // Our long flags after the script are still ours (--max 1); other flags, short ones and
-  // everything after `--` are the script's.
-  const r = await runCli(['--max', '3', '--workingDir', work, '-o', out, '-l', status, 'fixtures/print-env.js',
-    '--port', '8080', '-s', '--max', '1', '--', '--max', 'x y'], { cwd: __dirname });
+  // Options go before the script; everything after it is the script's, a service's own
+  // --config, --id, --silent, --watch, --max and --help included, and so is a `--`.
+  const own = ['--port', '8080', '-s', '--config', 'prod.json', '--id', '7', '--silent', '--watch', '--max', '9',
+    '--help', '--version', '--json', '--', '--max', 'x y'];
+  const r = await runCli(['--max', '1', '--workingDir', work, '-o', out, '-l', status, 'fixtures/print-env.js', ...own],
+    { cwd: __dirname });
   assert.equal(r.code, 0, r.stderr);
   const line = r.stdout.split('\n').find((l) => l.startsWith('{'));
   const seen = JSON.parse(line);
-  assert.deepEqual(seen.argv, ['--port', '8080', '-s', '--max', 'x y']);
+  assert.deepEqual(seen.argv, own);
   assert.equal(seen.cwd, work);
   assert.equal(fs.readFileSync(out, 'utf8'), `${line}\n`);
-  // Human status lines on stderr, no colour on a pipe.
+  // Human status lines on stderr (the script's --json is not ours), no colour on a pipe.
   assert.match(r.stderr, /print-env\.js started \(pid \d+\)/);
   assert.ok(!r.stderr.includes('\u001b['), 'no colour when stderr is not a TTY');
+  // The script's --id 7 is not ours: the status lines name the script; --max 1 is ours.
+  assert.match(r.stderr, /print-env\.js gave up after 1 run \(max 1, exit code 0\)/);
   // -l: the same status lines, timestamped.
   const logged = fs.readFileSync(status, 'utf8');
   assert.match(logged, /^\d{4}-\d\d-\d\dT[\d:.]+Z forever-native: print-env\.js started \(pid \d+\)$/m);
   assert.match(logged, /gave up after 1 run/);
+});
+
+test('the README\'s example: forever-native --max 2 examples/flaky-server.js runs it twice, then gives up', async () => {
+  // Crashing after one request (CRASH_AFTER=1) rather than after 1-4 s keeps it quick.
+  const h = startCli(['--json', '--max', '2', 'examples/flaky-server.js'],
+    { cwd: path.join(__dirname, '..'), env: { ...ENV, CRASH_AFTER: '1' } });
+  for (const run of [1, 2]) {
+    const started = await h.waitEvent((e) => (e.event === 'start' || e.event === 'restart') && e.run === run, `run ${run}`);
+    const listening = await h.waitOut((l) => l.startsWith(`flaky-server ${started.pid}: listening on `));
+    const res = await fetch(listening.split('listening on ')[1]);
+    assert.match(await res.text(), new RegExp(`hello from pid ${started.pid}`));
+  }
+  const { code } = await h.exited;
+  assert.equal(code, 1);
+  const giveup = h.events.at(-1);
+  assert.deepEqual([giveup.event, giveup.reason, giveup.runs, giveup.max], ['giveup', 'max', 2, 2]);
+});
+
+test('a script\'s own --max is its own: forever-native keeps no run limit', async () => {
+  // With the old parsing `--max 1` after the script was forever-native's and the child
+  // would not be restarted; now it runs again, and the CLI is stopped by SIGINT.
+  const h = startCli(['--json', fixture('crash-after.js'), '0', '0', '--max', '1']);
+  const restart = await h.waitEvent((e) => e.event === 'restart', 'a restart past the script\'s --max 1');
+  assert.equal(restart.run, 2);
+  assert.equal(restart.max, null);
+  h.child.kill('SIGINT');
+  const { code } = await h.exited;
+  assert.equal(code, 0);
 });
 
 test('-s keeps the child\'s output off the terminal but not out of -o', async () => {
@@ -415,23 +447,33 @@ test('a runtime error from the monitor is a status line, not a crash (exit code 
 // ---------------------------------------------------------------------------------------
 // Unit tests of bin/cli.js
 
-test('parseArgs: our flags before the script and our long flags after it; the rest passed through', () => {
+test('parseArgs: our flags before the script; everything after it passed through', () => {
   const p = cli.parseArgs(['-sa', '-m5', '--minUptime=100', '--watchDirectory', 'a', '--watchDirectory', 'b',
     '--watchIgnore', '*.log', '--watchIgnore=*.tmp', '--killTree=false', 'app.js', '--port', '80', '-s',
-    '--spinSleepTime', '50', '--', '--max', '1']);
+    '--spinSleepTime', '50', '--', '--max', '1', '--help']);
   assert.equal(p.script, 'app.js');
-  assert.deepEqual(p.args, ['--port', '80', '-s', '--max', '1']);
+  assert.deepEqual(p.args, ['--port', '80', '-s', '--spinSleepTime', '50', '--', '--max', '1', '--help']);
   assert.deepEqual(p.flags, {
     silent: true, append: true, max: 5, minUptime: 100, watchDirectory: ['a', 'b'],
-    watchIgnore: ['*.log', '*.tmp'], killTree: false, spinSleepTime: 50,
+    watchIgnore: ['*.log', '*.tmp'], killTree: false,
   });
-  const late = cli.parseArgs(['examples/flaky-server.js', '--max', '5']);
-  assert.equal(late.flags.max, 5);
-  assert.deepEqual(late.args, []);
-  assert.throws(() => cli.parseArgs(['app.js', '--max']), /--max needs a value/);
-  const dashed = cli.parseArgs(['--max', '2', '--', '-weird.js', 'x']);
+  // The README's example: options first.
+  const readme = cli.parseArgs(['--max', '5', 'examples/flaky-server.js']);
+  assert.deepEqual([readme.script, readme.flags.max, readme.args], ['examples/flaky-server.js', 5, []]);
+  // After the script, our long options are the script's, even ones that would be invalid
+  // for us (`--max` without a value, `--nope`).
+  const late = cli.parseArgs(['examples/flaky-server.js', '--max', '5', '--config', 'prod.json', '--max', '--nope']);
+  assert.deepEqual(late.flags, {});
+  assert.deepEqual(late.given, []);
+  assert.deepEqual(late.args, ['--max', '5', '--config', 'prod.json', '--max', '--nope']);
+  // `--` ends our options: the next argument is the script, even one starting with -.
+  const dashed = cli.parseArgs(['--max', '2', '--', '-weird.js', 'x', '--', '--max']);
   assert.equal(dashed.script, '-weird.js');
-  assert.deepEqual(dashed.args, ['x']);
+  assert.equal(dashed.flags.max, 2);
+  assert.deepEqual(dashed.args, ['x', '--', '--max']);
+  assert.equal(cli.parseArgs(['--', 'app.js']).script, 'app.js');
+  assert.equal(cli.parseArgs(['--']).script, undefined);
+  assert.throws(() => cli.parseArgs(['--max']), /--max needs a value/);
   assert.throws(() => cli.parseArgs(['--silent=maybe', 'a.js']), /--silent must be true or false/);
   assert.throws(() => cli.parseArgs(['--max', '1.5', 'a.js']), cli.UsageError);
   assert.throws(() => cli.parseArgs(['--logMaxSize', '0', 'a.js']), /--logMaxSize must be a whole number >= 1/);

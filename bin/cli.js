@@ -146,7 +146,8 @@ function parseSignal(raw) {
 /**
  * Parses the command line (without `node` and the script path). Flags come first; the
  * first argument that is not a flag is the script and everything after it is passed to
- * the script untouched. `--` ends the flags explicitly.
+ * the script untouched, flags included. `--` ends the flags explicitly (for a script
+ * whose name starts with `-`).
  *
  * @param {string[]} argv
  * @returns {{flags: Record<string, any>, given: string[], script?: string, args: string[]}}
@@ -204,29 +205,10 @@ function parseArgs(argv) {
       }
       continue;
     }
+    // The script. Everything after it is the script's, as with `node`, `forever` and
+    // `nodemon`, so a service's own `--config prod.json` or `--silent` reach it.
     out.script = arg;
-    // After the script, forever-native's own long flags (`app.js --max 5`) are still its
-    // own; everything else, and everything after a `--`, is the script's.
-    const rest = argv.slice(i + 1).map(String);
-    for (let k = 0; k < rest.length; k++) {
-      const a = rest[k];
-      if (a === '--') {
-        out.args.push(...rest.slice(k + 1));
-        break;
-      }
-      const m = /^--([^=]+)(?:=([\s\S]*))?$/.exec(a);
-      const flag = m && m[1] !== 'help' && m[1] !== 'version' ? BY_LONG.get(m[1]) : undefined;
-      if (!flag) {
-        out.args.push(a);
-        continue;
-      }
-      const shown = `--${m[1]}`;
-      if (m[2] !== undefined) set(flag, m[2], shown);
-      else if (TAKES_VALUE(flag)) {
-        if (k + 1 >= rest.length) throw new UsageError(`${shown} needs a value`);
-        set(flag, rest[++k], shown);
-      } else set(flag, undefined, shown);
-    }
+    out.args = argv.slice(i + 1).map(String);
     return out;
   }
   return out;
@@ -425,8 +407,10 @@ function helpText(version) {
     '  forever-native [options] script [args...]',
     '  forever-native [--json] --config app.json',
     '',
-    'Arguments after the script are passed to it, except these long options;',
-    'everything after a -- goes to the script. Options:',
+    'Options go before the script: everything after it is the script\'s, options',
+    'included, as with node. A -- ends the options (for a script named like -x.js).',
+    '',
+    'Options:',
     ...rows,
     '',
     'Signals: SIGINT/SIGTERM stop the child gracefully (a second one kills it at once);',
@@ -436,8 +420,9 @@ function helpText(version) {
     'second signal n had to kill the child.',
     '',
     'Examples:',
-    '  forever-native server.js --port 8080 --max 5 --minUptime 1000 --spinSleepTime 2000',
+    '  forever-native --max 5 --minUptime 1000 --spinSleepTime 2000 server.js --port 8080',
     '  forever-native -o out.log -e err.log --logTimestamps --pidFile /run/app.pid app.js',
+    '  forever-native --max 3 app.js --config prod.json   (app.js gets --config prod.json)',
     '  forever-native --json --config app.json',
     '',
   ].join('\n');
