@@ -435,6 +435,52 @@ test('bad input: one line on stderr, no stack trace, exit code 2', async (t) => 
   });
 });
 
+test('forever\'s commands as the script: a usage error saying what to do, unless such a file exists', async (t) => {
+  const dir = tmpdir();
+  const rows = [
+    ['start', ['start', 'app.js'], /^forever-native: "start" is not a file here, and no start command is needed: forever-native runs the script itself, in the foreground; use: forever-native app\.js\n$/],
+    ['start with options and args', ['--max', '5', 'start', 'app.js', '--port', '8080'], /; use: forever-native --max 5 app\.js --port 8080\n$/],
+    ['forever\'s order: start [options] script', ['start', '-m', '5', '--watch', 'app.js', 'a b'], /; use: forever-native -m 5 --watch app\.js 'a b'\n$/],
+    ['start alone', ['start'], /; use: forever-native \[options\] script \[args\.\.\.\]\n$/],
+    ['start with node as the command', ['-c', 'node', 'start', 'app.js'], /; use: forever-native -c node app\.js\n$/],
+    ['stop', ['stop', 'app.js'], /"stop" is not a file here, and forever-native has no stop command: .*Ctrl-C or SIGTERM/],
+    ['stopall', ['stopall'], /no stopall command: .*Ctrl-C or SIGTERM/],
+    ['restart', ['restart', 'app.js'], /no restart command: .*SIGHUP/],
+    ['list', ['list'], /no list command: .*not as a daemon/],
+    ['logs', ['logs', 'app.js'], /no logs command: .*-o\/-e\/-l files/],
+    ['config', ['config'], /no config command: .*--config FILE/],
+  ];
+  for (const [what, args, message] of rows) {
+    await t.test(what, async () => {
+      const r = await runCli(args, { cwd: dir });
+      assert.equal(r.code, 2, `${what}: ${r.stderr}`);
+      assert.equal(r.stdout, '');
+      assert.match(r.stderr, /^forever-native: [^\n]+\n$/, `${what}: exactly one line`);
+      assert.match(r.stderr, message);
+      assert.doesNotMatch(r.stderr, /Target script does not exist/);
+    });
+  }
+  await t.test('with --json the line is a JSON object', async () => {
+    const r = await runCli(['--json', 'start', 'app.js'], { cwd: dir });
+    assert.equal(r.code, 2);
+    const e = JSON.parse(r.stderr);
+    assert.deepEqual([e.event, e.exitCode], ['error', 2]);
+    assert.match(e.message, /no start command is needed.*use: forever-native --json app\.js$/);
+  });
+  await t.test('a file named start is run, with the rest as its arguments', async () => {
+    const here = tmpdir();
+    fs.copyFileSync(fixture('print-env.js'), path.join(here, 'start'));
+    const r = await runCli(['--max', '1', 'start', 'app.js', '--port', '1'], { cwd: here });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout).argv, ['app.js', '--port', '1']);
+  });
+  await t.test('with another --command, start is handed to it as it is', async () => {
+    const r = await runCli(['--max', '1', '-c', 'echo', 'start', 'web'], { cwd: dir });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, `${path.join(dir, 'start')} web\n`);
+  });
+});
+
 test('a runtime error from the monitor is a status line, not a crash (exit code 1)', async () => {
   const r = await runCli(['--json', path.join(os.tmpdir(), 'no-such-dir-fn', 'app.js')]);
   assert.equal(r.code, 1, r.stderr);
@@ -480,6 +526,24 @@ test('parseArgs: our flags before the script; everything after it passed through
   assert.equal(cli.parseArgs(['--logMaxFiles', '0', 'a.js']).flags.logMaxFiles, 0);
   assert.equal(cli.parseArgs(['--killSignal', 'int', 'a.js']).flags.killSignal, 'SIGINT');
   assert.equal(cli.parseArgs(['--killSignal', '15', 'a.js']).flags.killSignal, 15);
+});
+
+test('plan: a forever command is an error only when no such file exists (--sourceDir included)', () => {
+  const none = () => false;
+  assert.throws(() => cli.plan(['restartall'], { cwd: '/srv', exists: none }), /"restartall" is not a file here, and forever-native has no restartall command/);
+  assert.throws(() => cli.plan(['--sourceDir', 'lib', 'start', 'a.js'], { cwd: '/srv', exists: none }),
+    /use: forever-native --sourceDir lib a\.js$/);
+  const seen = [];
+  const only = (file) => seen.push(file) && file === '/srv/lib/start';
+  const [app] = cli.plan(['--sourceDir', 'lib', 'start', 'a.js'], { cwd: '/srv', exists: only }).apps;
+  assert.deepEqual(seen, ['/srv/lib/start']);
+  assert.deepEqual([app.script, app.options.args], ['start', ['a.js']]);
+  assert.equal(cli.plan(['start'], { cwd: '/srv', exists: (f) => f === '/srv/start' }).apps[0].script, '/srv/start');
+  assert.equal(cli.plan(['-c', 'python3', 'list'], { cwd: '/srv', exists: none }).apps[0].script, '/srv/list');
+  assert.throws(() => cli.plan(['-c', '/usr/bin/node --expose-gc', 'list'], { cwd: '/srv', exists: none }), /no list command/);
+  // Not a forever command: the Monitor reports the missing script as before.
+  assert.equal(cli.plan(['startup'], { cwd: '/srv', exists: none }).apps[0].script, '/srv/startup');
+  assert.equal(cli.plan(['toString'], { cwd: '/srv', exists: none }).apps[0].script, '/srv/toString');
 });
 
 test('plan: the options reach a real Monitor, with the CLI\'s graceful-stop defaults', () => {
