@@ -481,7 +481,7 @@ function helpText(version) {
     '',
     'Examples:',
     '  forever-native --max 5 --minUptime 1000 --spinSleepTime 2000 server.js --port 8080',
-    '  forever-native -o out.log -e err.log --logTimestamps --pidFile /run/app.pid app.js',
+    '  forever-native -o out.log -e err.log --logTimestamps --pidFile run/app.pid app.js',
     '  forever-native --max 3 app.js --config prod.json   (app.js gets --config prod.json)',
     '  forever-native --json --config app.json',
     '',
