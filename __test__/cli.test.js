@@ -58,12 +58,14 @@ function lines(stream, onLine) {
 }
 
 /**
- * Starts the CLI. `out`/`err` collect stdout/stderr lines, `events` the JSON status lines
+ * Starts the CLI (under `umask` when given). `out`/`err` collect stdout/stderr lines, `events` the JSON status lines
  * (with --json); `waitOut`/`waitEvent` resolve with the first match, `exited` with
  * {code, signal} once the CLI is gone and its pipes are drained.
  */
-function startCli(args, { cwd, env = ENV } = {}) {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+function startCli(args, { cwd, env = ENV, umask } = {}) {
+  const argv = umask === undefined ? [process.execPath, BIN, ...args]
+    : ['/bin/sh', '-c', `umask ${umask} && exec "$@"`, 'sh', process.execPath, BIN, ...args];
+  const child = spawn(argv[0], argv.slice(1), { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
   started.add(child);
   const h = { child, out: [], err: [], events: [], stdout: '', stderr: '' };
   child.stdout.on('data', (d) => (h.stdout += d));
@@ -168,29 +170,61 @@ test('--minUptime without --spinSleepTime: a spinning child is let die, with its
   assert.equal(r.events[3].reason, 'spinning');
 });
 
-test('args after the script reach the child; --workingDir sets its cwd; -o and -l write files', async () => {
+test('args after the script reach the child, our own flags included; --workingDir sets its cwd; -o and -l write files', async () => {
   const dir = tmpdir();
   const work = fs.mkdtempSync(path.join(dir, 'work-'));
   const out = path.join(dir, 'out.log');
   const status = path.join(dir, 'status.log');
   // The script is relative to the CLI's cwd, not to --workingDir.
-  // Our long flags after the script are still ours (--max 1); other flags, short ones and
-  // everything after `--` are the script's.
-  const r = await runCli(['--max', '3', '--workingDir', work, '-o', out, '-l', status, 'fixtures/print-env.js',
-    '--port', '8080', '-s', '--max', '1', '--', '--max', 'x y'], { cwd: __dirname });
+  // Options go before the script; everything after it is the script's, a service's own
+  // --config, --id, --silent, --watch, --max and --help included, and so is a `--`.
+  const own = ['--port', '8080', '-s', '--config', 'prod.json', '--id', '7', '--silent', '--watch', '--max', '9',
+    '--help', '--version', '--json', '--', '--max', 'x y'];
+  const r = await runCli(['--max', '1', '--workingDir', work, '-o', out, '-l', status, 'fixtures/print-env.js', ...own],
+    { cwd: __dirname });
   assert.equal(r.code, 0, r.stderr);
   const line = r.stdout.split('\n').find((l) => l.startsWith('{'));
   const seen = JSON.parse(line);
-  assert.deepEqual(seen.argv, ['--port', '8080', '-s', '--max', 'x y']);
+  assert.deepEqual(seen.argv, own);
   assert.equal(seen.cwd, work);
   assert.equal(fs.readFileSync(out, 'utf8'), `${line}\n`);
-  // Human status lines on stderr, no colour on a pipe.
+  // Human status lines on stderr (the script's --json is not ours), no colour on a pipe.
   assert.match(r.stderr, /print-env\.js started \(pid \d+\)/);
   assert.ok(!r.stderr.includes('\u001b['), 'no colour when stderr is not a TTY');
+  // The script's --id 7 is not ours: the status lines name the script; --max 1 is ours.
+  assert.match(r.stderr, /print-env\.js gave up after 1 run \(max 1, exit code 0\)/);
   // -l: the same status lines, timestamped.
   const logged = fs.readFileSync(status, 'utf8');
   assert.match(logged, /^\d{4}-\d\d-\d\dT[\d:.]+Z forever-native: print-env\.js started \(pid \d+\)$/m);
   assert.match(logged, /gave up after 1 run/);
+});
+
+test('the README\'s example: forever-native --max 2 examples/flaky-server.js runs it twice, then gives up', async () => {
+  // Crashing after one request (CRASH_AFTER=1) rather than after 1-4 s keeps it quick.
+  const h = startCli(['--json', '--max', '2', 'examples/flaky-server.js'],
+    { cwd: path.join(__dirname, '..'), env: { ...ENV, CRASH_AFTER: '1' } });
+  for (const run of [1, 2]) {
+    const started = await h.waitEvent((e) => (e.event === 'start' || e.event === 'restart') && e.run === run, `run ${run}`);
+    const listening = await h.waitOut((l) => l.startsWith(`flaky-server ${started.pid}: listening on `));
+    const res = await fetch(listening.split('listening on ')[1]);
+    assert.match(await res.text(), new RegExp(`hello from pid ${started.pid}`));
+  }
+  const { code } = await h.exited;
+  assert.equal(code, 1);
+  const giveup = h.events.at(-1);
+  assert.deepEqual([giveup.event, giveup.reason, giveup.runs, giveup.max], ['giveup', 'max', 2, 2]);
+});
+
+test('a script\'s own --max is its own: forever-native keeps no run limit', async () => {
+  // With the old parsing `--max 1` after the script was forever-native's and the child
+  // would not be restarted; now it runs again, and the CLI is stopped by SIGINT.
+  const h = startCli(['--json', fixture('crash-after.js'), '0', '0', '--max', '1']);
+  const restart = await h.waitEvent((e) => e.event === 'restart', 'a restart past the script\'s --max 1');
+  assert.equal(restart.run, 2);
+  assert.equal(restart.max, null);
+  h.child.kill('SIGINT');
+  const { code } = await h.exited;
+  assert.equal(code, 0);
 });
 
 test('-s keeps the child\'s output off the terminal but not out of -o', async () => {
@@ -270,6 +304,129 @@ test('--config with an array: the first app that gives up with a failure sets th
   assert.equal(r.code, 5, r.stderr);
   const ends = r.events.filter((e) => e.event === 'giveup');
   assert.deepEqual(ends.map((e) => [e.app, e.exitCode]).sort(), [['crash-after.js', 5], ['print-env.js', 0]]);
+});
+
+// ---------------------------------------------------------------------------------------
+// Directories for the CLI's own files (-l, --pidFile)
+
+const modeOf = (file) => fs.statSync(file).mode & 0o777;
+
+/** The README's `--config` example, as the README shows it. */
+function readmeConfig() {
+  const readme = fs.readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('### `--config`'));
+  return JSON.parse(section.slice(section.indexOf('```json\n') + 8, section.indexOf('\n```', section.indexOf('```json\n'))));
+}
+
+test('the README\'s --config example works in a fresh directory: run/ for the pid file is created', async (t) => {
+  const dir = tmpdir();
+  const apps = readmeConfig();
+  assert.deepEqual(apps.map((a) => [a.script, a.outFile, a.errFile, a.pidFile]),
+    [['server.js', 'logs/web.out.log', 'logs/web.err.log', 'run/web.pid'], ['worker.js', undefined, undefined, undefined]]);
+  fs.writeFileSync(path.join(dir, 'app.json'), JSON.stringify(apps));
+  fs.writeFileSync(path.join(dir, 'server.js'), [
+    "process.stdout.write(`ready ${process.pid} ${process.argv.slice(2).join(' ')} ${process.env.NODE_ENV}\\n`);",
+    "process.stderr.write('server warning\\n');",
+    'setInterval(() => {}, 1 << 30);',
+  ].join('\n'));
+  fs.writeFileSync(path.join(dir, 'worker.js'), 'setInterval(() => {}, 1 << 30);\n');
+  const pidFile = path.join(dir, 'run', 'web.pid');
+
+  const h = startCli(['--json', '--config', 'app.json'], { cwd: dir, umask: '022' });
+  const web = await h.waitEvent((e) => e.event === 'start' && e.app === 'web', 'web to start');
+  await h.waitEvent((e) => e.event === 'start' && e.app === 'worker', 'worker to start');
+  // Not silent: the output also reaches the CLI's stdout and stderr.
+  assert.equal(await h.waitOut((l) => l.startsWith(`ready ${web.pid}`)), `ready ${web.pid} --port 8080 production`);
+  await until(() => h.err.includes('server warning'), 5000, 'the server\'s stderr');
+  await until(() => fs.existsSync(pidFile), 5000, 'run/web.pid');
+  assert.equal(fs.readFileSync(pidFile, 'utf8'), `${web.pid}\n`);
+  assert.ok(fs.lstatSync(path.join(dir, 'run')).isDirectory());
+  assert.equal(modeOf(path.join(dir, 'run')), 0o755);
+  assert.ok(!h.events.some((e) => e.event === 'error' && /pid file/.test(e.message)), h.stderr);
+  h.child.kill('SIGINT');
+  const { code } = await h.exited;
+  assert.equal(code, 0, h.stderr);
+  assert.ok(!fs.existsSync(pidFile), 'pid file removed at the end');
+
+  await t.test('outFile and errFile are written under the new logs/', { todo: 'monitor creates parent dirs (core)' }, () => {
+    assert.deepEqual(h.events.filter((e) => e.event === 'error'), []);
+    assert.match(fs.readFileSync(path.join(dir, 'logs', 'web.out.log'), 'utf8'),
+      new RegExp(`^\\d{4}-[\\d:.T-]+Z ready ${web.pid} --port 8080 production\\n$`));
+    assert.match(fs.readFileSync(path.join(dir, 'logs', 'web.err.log'), 'utf8'), /^\S+Z server warning\n$/);
+    assert.equal(modeOf(path.join(dir, 'logs')), 0o755);
+  });
+});
+
+test('-l and --pidFile in directories that do not exist yet: each made with mode 0755 less the umask', async () => {
+  // umask 002 tells 0755 from 0777; umask 077 shows the umask is applied.
+  for (const [umask, mode] of [['002', 0o755], ['077', 0o700]]) {
+    const dir = tmpdir();
+    const h = startCli(['--json', '-l', 'logs/deep/status.log', '--pidFile', 'run/app/app.pid', fixture('run-forever.js')],
+      { cwd: dir, umask });
+    const start = await h.waitEvent((e) => e.event === 'start');
+    await h.waitOut((l) => l === `ready ${start.pid}`);
+    const pidFile = path.join(dir, 'run', 'app', 'app.pid');
+    assert.equal(fs.readFileSync(pidFile, 'utf8'), `${start.pid}\n`);
+    for (const d of ['logs', 'logs/deep', 'run', 'run/app']) assert.equal(modeOf(path.join(dir, d)), mode, `${d} under umask ${umask}`);
+    h.child.kill('SIGINT');
+    const { code } = await h.exited;
+    assert.equal(code, 0, h.stderr);
+    assert.deepEqual(h.events.filter((e) => e.event === 'error'), []);
+    const logged = fs.readFileSync(path.join(dir, 'logs', 'deep', 'status.log'), 'utf8').trim().split('\n').map(JSON.parse);
+    assert.deepEqual(names(logged), ['start', 'signal', 'exit', 'stop']);
+    assert.ok(!fs.existsSync(pidFile), 'pid file removed');
+    assert.deepEqual(fs.readdirSync(path.join(dir, 'run', 'app')), [], 'no temporary file left');
+  }
+});
+
+test('directories for -l and --pidFile: existing symlinks are followed; a dangling one, a loop or a file is refused', async (t) => {
+  const dir = tmpdir();
+  fs.mkdirSync(path.join(dir, 'real'));
+  fs.symlinkSync('real', path.join(dir, 'link'));
+  fs.symlinkSync('nowhere', path.join(dir, 'dangling'));
+  fs.symlinkSync('loop', path.join(dir, 'loop'));
+  fs.writeFileSync(path.join(dir, 'afile'), '');
+  fs.writeFileSync(path.join(dir, 'target.log'), 'keep\n');
+  fs.symlinkSync('target.log', path.join(dir, 'status-link.log'));
+  /** Runs print-env once with `flags`; the child runs whatever happens to the files. */
+  const once = async (flags) => {
+    const r = await runCli(['--json', '-s', '--max', '1', ...flags, fixture('print-env.js')], { cwd: dir });
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(r.events.some((e) => e.event === 'exit' && e.code === 0), 'the child ran');
+    return r.events.filter((e) => e.event === 'error');
+  };
+
+  await t.test('an existing symlink to a directory is followed, and what is created is a real directory', async () => {
+    const errors = await once(['-l', 'link/sub/status.log', '--pidFile', 'link/sub2/app.pid']);
+    assert.deepEqual(errors, []);
+    assert.ok(fs.lstatSync(path.join(dir, 'real', 'sub')).isDirectory());
+    assert.ok(!fs.lstatSync(path.join(dir, 'real', 'sub')).isSymbolicLink());
+    assert.match(fs.readFileSync(path.join(dir, 'real', 'sub', 'status.log'), 'utf8'), /"event":"start"/);
+    assert.ok(fs.lstatSync(path.join(dir, 'real', 'sub2')).isDirectory());
+  });
+  const refused = [
+    ['a dangling symlink', 'dangling/sub', 'ENOENT', `${path.join(dir, 'dangling')} is a symlink to nothing`],
+    ['a symlink loop', 'loop/sub', 'ELOOP', `${path.join(dir, 'loop')} is a symlink loop`],
+    ['a file', 'afile/sub', 'ENOTDIR', `${path.join(dir, 'afile')} is not a directory`],
+  ];
+  for (const [what, sub, code, detail] of refused) {
+    await t.test(`${what} in the path is refused with ${code}, nothing created through it`, async () => {
+      const errors = await once(['-l', `${sub}/status.log`, '--pidFile', `${sub}/app.pid`]);
+      const log = path.join(dir, sub, 'status.log');
+      const pid = path.join(dir, sub, 'app.pid');
+      assert.deepEqual(errors.map((e) => [e.message, e.code]), [
+        [`cannot open log file ${log}: ${code} (${detail})`, code],
+        [`cannot write pid file ${pid}: ${code} (${detail})`, code],
+      ]);
+      assert.ok(!fs.existsSync(path.join(dir, 'nowhere')), 'no directory made for the dangling symlink');
+    });
+  }
+  await t.test('a symlink at the log file itself is still refused (ELOOP), its target untouched', async () => {
+    const errors = await once(['-l', 'status-link.log']);
+    assert.deepEqual(errors.map((e) => e.code), ['ELOOP']);
+    assert.match(errors[0].message, /^cannot open log file .*status-link\.log: ELOOP$/);
+    assert.equal(fs.readFileSync(path.join(dir, 'target.log'), 'utf8'), 'keep\n');
+  });
 });
 
 // ---------------------------------------------------------------------------------------
@@ -403,6 +560,52 @@ test('bad input: one line on stderr, no stack trace, exit code 2', async (t) => 
   });
 });
 
+test('forever\'s commands as the script: a usage error saying what to do, unless such a file exists', async (t) => {
+  const dir = tmpdir();
+  const rows = [
+    ['start', ['start', 'app.js'], /^forever-native: "start" is not a file here, and no start command is needed: forever-native runs the script itself, in the foreground; use: forever-native app\.js\n$/],
+    ['start with options and args', ['--max', '5', 'start', 'app.js', '--port', '8080'], /; use: forever-native --max 5 app\.js --port 8080\n$/],
+    ['forever\'s order: start [options] script', ['start', '-m', '5', '--watch', 'app.js', 'a b'], /; use: forever-native -m 5 --watch app\.js 'a b'\n$/],
+    ['start alone', ['start'], /; use: forever-native \[options\] script \[args\.\.\.\]\n$/],
+    ['start with node as the command', ['-c', 'node', 'start', 'app.js'], /; use: forever-native -c node app\.js\n$/],
+    ['stop', ['stop', 'app.js'], /"stop" is not a file here, and forever-native has no stop command: .*Ctrl-C or SIGTERM/],
+    ['stopall', ['stopall'], /no stopall command: .*Ctrl-C or SIGTERM/],
+    ['restart', ['restart', 'app.js'], /no restart command: .*SIGHUP/],
+    ['list', ['list'], /no list command: .*not as a daemon/],
+    ['logs', ['logs', 'app.js'], /no logs command: .*-o\/-e\/-l files/],
+    ['config', ['config'], /no config command: .*--config FILE/],
+  ];
+  for (const [what, args, message] of rows) {
+    await t.test(what, async () => {
+      const r = await runCli(args, { cwd: dir });
+      assert.equal(r.code, 2, `${what}: ${r.stderr}`);
+      assert.equal(r.stdout, '');
+      assert.match(r.stderr, /^forever-native: [^\n]+\n$/, `${what}: exactly one line`);
+      assert.match(r.stderr, message);
+      assert.doesNotMatch(r.stderr, /Target script does not exist/);
+    });
+  }
+  await t.test('with --json the line is a JSON object', async () => {
+    const r = await runCli(['--json', 'start', 'app.js'], { cwd: dir });
+    assert.equal(r.code, 2);
+    const e = JSON.parse(r.stderr);
+    assert.deepEqual([e.event, e.exitCode], ['error', 2]);
+    assert.match(e.message, /no start command is needed.*use: forever-native --json app\.js$/);
+  });
+  await t.test('a file named start is run, with the rest as its arguments', async () => {
+    const here = tmpdir();
+    fs.copyFileSync(fixture('print-env.js'), path.join(here, 'start'));
+    const r = await runCli(['--max', '1', 'start', 'app.js', '--port', '1'], { cwd: here });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout).argv, ['app.js', '--port', '1']);
+  });
+  await t.test('with another --command, start is handed to it as it is', async () => {
+    const r = await runCli(['--max', '1', '-c', 'echo', 'start', 'web'], { cwd: dir });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, `${path.join(dir, 'start')} web\n`);
+  });
+});
+
 test('a runtime error from the monitor is a status line, not a crash (exit code 1)', async () => {
   const r = await runCli(['--json', path.join(os.tmpdir(), 'no-such-dir-fn', 'app.js')]);
   assert.equal(r.code, 1, r.stderr);
@@ -415,29 +618,57 @@ test('a runtime error from the monitor is a status line, not a crash (exit code 
 // ---------------------------------------------------------------------------------------
 // Unit tests of bin/cli.js
 
-test('parseArgs: our flags before the script and our long flags after it; the rest passed through', () => {
+test('parseArgs: our flags before the script; everything after it passed through', () => {
   const p = cli.parseArgs(['-sa', '-m5', '--minUptime=100', '--watchDirectory', 'a', '--watchDirectory', 'b',
     '--watchIgnore', '*.log', '--watchIgnore=*.tmp', '--killTree=false', 'app.js', '--port', '80', '-s',
-    '--spinSleepTime', '50', '--', '--max', '1']);
+    '--spinSleepTime', '50', '--', '--max', '1', '--help']);
   assert.equal(p.script, 'app.js');
-  assert.deepEqual(p.args, ['--port', '80', '-s', '--max', '1']);
+  assert.deepEqual(p.args, ['--port', '80', '-s', '--spinSleepTime', '50', '--', '--max', '1', '--help']);
   assert.deepEqual(p.flags, {
     silent: true, append: true, max: 5, minUptime: 100, watchDirectory: ['a', 'b'],
-    watchIgnore: ['*.log', '*.tmp'], killTree: false, spinSleepTime: 50,
+    watchIgnore: ['*.log', '*.tmp'], killTree: false,
   });
-  const late = cli.parseArgs(['examples/flaky-server.js', '--max', '5']);
-  assert.equal(late.flags.max, 5);
-  assert.deepEqual(late.args, []);
-  assert.throws(() => cli.parseArgs(['app.js', '--max']), /--max needs a value/);
-  const dashed = cli.parseArgs(['--max', '2', '--', '-weird.js', 'x']);
+  // The README's example: options first.
+  const readme = cli.parseArgs(['--max', '5', 'examples/flaky-server.js']);
+  assert.deepEqual([readme.script, readme.flags.max, readme.args], ['examples/flaky-server.js', 5, []]);
+  // After the script, our long options are the script's, even ones that would be invalid
+  // for us (`--max` without a value, `--nope`).
+  const late = cli.parseArgs(['examples/flaky-server.js', '--max', '5', '--config', 'prod.json', '--max', '--nope']);
+  assert.deepEqual(late.flags, {});
+  assert.deepEqual(late.given, []);
+  assert.deepEqual(late.args, ['--max', '5', '--config', 'prod.json', '--max', '--nope']);
+  // `--` ends our options: the next argument is the script, even one starting with -.
+  const dashed = cli.parseArgs(['--max', '2', '--', '-weird.js', 'x', '--', '--max']);
   assert.equal(dashed.script, '-weird.js');
-  assert.deepEqual(dashed.args, ['x']);
+  assert.equal(dashed.flags.max, 2);
+  assert.deepEqual(dashed.args, ['x', '--', '--max']);
+  assert.equal(cli.parseArgs(['--', 'app.js']).script, 'app.js');
+  assert.equal(cli.parseArgs(['--']).script, undefined);
+  assert.throws(() => cli.parseArgs(['--max']), /--max needs a value/);
   assert.throws(() => cli.parseArgs(['--silent=maybe', 'a.js']), /--silent must be true or false/);
   assert.throws(() => cli.parseArgs(['--max', '1.5', 'a.js']), cli.UsageError);
   assert.throws(() => cli.parseArgs(['--logMaxSize', '0', 'a.js']), /--logMaxSize must be a whole number >= 1/);
   assert.equal(cli.parseArgs(['--logMaxFiles', '0', 'a.js']).flags.logMaxFiles, 0);
   assert.equal(cli.parseArgs(['--killSignal', 'int', 'a.js']).flags.killSignal, 'SIGINT');
   assert.equal(cli.parseArgs(['--killSignal', '15', 'a.js']).flags.killSignal, 15);
+});
+
+test('plan: a forever command is an error only when no such file exists (--sourceDir included)', () => {
+  const none = () => false;
+  assert.throws(() => cli.plan(['restartall'], { cwd: '/srv', exists: none }), /"restartall" is not a file here, and forever-native has no restartall command/);
+  assert.throws(() => cli.plan(['--sourceDir', 'lib', 'start', 'a.js'], { cwd: '/srv', exists: none }),
+    /use: forever-native --sourceDir lib a\.js$/);
+  const seen = [];
+  const only = (file) => seen.push(file) && file === '/srv/lib/start';
+  const [app] = cli.plan(['--sourceDir', 'lib', 'start', 'a.js'], { cwd: '/srv', exists: only }).apps;
+  assert.deepEqual(seen, ['/srv/lib/start']);
+  assert.deepEqual([app.script, app.options.args], ['start', ['a.js']]);
+  assert.equal(cli.plan(['start'], { cwd: '/srv', exists: (f) => f === '/srv/start' }).apps[0].script, '/srv/start');
+  assert.equal(cli.plan(['-c', 'python3', 'list'], { cwd: '/srv', exists: none }).apps[0].script, '/srv/list');
+  assert.throws(() => cli.plan(['-c', '/usr/bin/node --expose-gc', 'list'], { cwd: '/srv', exists: none }), /no list command/);
+  // Not a forever command: the Monitor reports the missing script as before.
+  assert.equal(cli.plan(['startup'], { cwd: '/srv', exists: none }).apps[0].script, '/srv/startup');
+  assert.equal(cli.plan(['toString'], { cwd: '/srv', exists: none }).apps[0].script, '/srv/toString');
 });
 
 test('plan: the options reach a real Monitor, with the CLI\'s graceful-stop defaults', () => {

@@ -484,7 +484,25 @@ test('spawnWith.uid/gid run the child as that user (root only)', async (t) => {
     t.skip('needs root');
     return;
   }
-  const line = await printEnv({ spawnWith: { uid: 65534, gid: 65534 }, cwd: os.tmpdir() });
+  // The child runs as nobody, who may not be able to enter the checkout (a clone under a
+  // mode-0700 `mktemp -d`): it gets a copy of its fixture in a directory anyone can read.
+  for (let d = os.tmpdir(); ; d = path.dirname(d)) {
+    if ((fs.statSync(d).mode & 0o001) === 0) {
+      t.skip(`nobody cannot enter ${d} (TMPDIR)`);
+      return;
+    }
+    if (d === path.dirname(d)) break;
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fn-uid-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  fs.chmodSync(dir, 0o755);
+  const script = path.join(dir, 'print-env.js');
+  fs.copyFileSync(PRINT_ENV, script);
+  fs.chmodSync(script, 0o644);
+  const { out, codes } = await runOnce(script, { spawnWith: { uid: 65534, gid: 65534 }, cwd: dir });
+  assert.deepEqual(codes, [[0, null]]);
+  const line = JSON.parse(out.split('\n')[0]);
   assert.equal(line.uid, 65534);
   assert.equal(line.gid, 65534);
+  assert.equal(line.cwd, dir);
 });

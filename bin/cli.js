@@ -146,16 +146,18 @@ function parseSignal(raw) {
 /**
  * Parses the command line (without `node` and the script path). Flags come first; the
  * first argument that is not a flag is the script and everything after it is passed to
- * the script untouched. `--` ends the flags explicitly.
+ * the script untouched, flags included. `--` ends the flags explicitly (for a script
+ * whose name starts with `-`).
  *
  * @param {string[]} argv
- * @returns {{flags: Record<string, any>, given: string[], script?: string, args: string[]}}
+ * @returns {{flags: Record<string, any>, given: string[], script?: string, scriptAt: number, args: string[]}}
+ *   `scriptAt` is the script's index in `argv` (-1 without one)
  * @throws {UsageError}
  */
 function parseArgs(argv) {
   const flags = {};
   const given = [];
-  const out = { flags, given, script: undefined, args: [] };
+  const out = { flags, given, script: undefined, scriptAt: -1, args: [] };
   const set = (flag, raw, shown) => {
     const value = readValue(flag, raw, shown);
     if (flag.kind === 'list' || flag.kind === 'pattern') (flags[flag.long] = flags[flag.long] || []).push(value);
@@ -172,6 +174,7 @@ function parseArgs(argv) {
     if (arg === '--') {
       if (i + 1 < argv.length) {
         out.script = argv[i + 1];
+        out.scriptAt = i + 1;
         out.args = argv.slice(i + 2);
       }
       return out;
@@ -204,29 +207,11 @@ function parseArgs(argv) {
       }
       continue;
     }
+    // The script. Everything after it is the script's, as with `node`, `forever` and
+    // `nodemon`, so a service's own `--config prod.json` or `--silent` reach it.
     out.script = arg;
-    // After the script, forever-native's own long flags (`app.js --max 5`) are still its
-    // own; everything else, and everything after a `--`, is the script's.
-    const rest = argv.slice(i + 1).map(String);
-    for (let k = 0; k < rest.length; k++) {
-      const a = rest[k];
-      if (a === '--') {
-        out.args.push(...rest.slice(k + 1));
-        break;
-      }
-      const m = /^--([^=]+)(?:=([\s\S]*))?$/.exec(a);
-      const flag = m && m[1] !== 'help' && m[1] !== 'version' ? BY_LONG.get(m[1]) : undefined;
-      if (!flag) {
-        out.args.push(a);
-        continue;
-      }
-      const shown = `--${m[1]}`;
-      if (m[2] !== undefined) set(flag, m[2], shown);
-      else if (TAKES_VALUE(flag)) {
-        if (k + 1 >= rest.length) throw new UsageError(`${shown} needs a value`);
-        set(flag, rest[++k], shown);
-      } else set(flag, undefined, shown);
-    }
+    out.scriptAt = i;
+    out.args = argv.slice(i + 1).map(String);
     return out;
   }
   return out;
@@ -269,10 +254,64 @@ function appName(script, options) {
 }
 
 /**
+ * forever's commands. forever-native has none: it runs one script in the foreground, so
+ * `forever-native start app.js` (a `forever start` habit) would look for a script named
+ * `start`. When no such file exists, the usage error says what to do instead; a file
+ * named `start` is run as any script would be.
+ */
+const FOREVER_COMMANDS = {
+  start: () => 'no start command is needed: forever-native runs the script itself, in the foreground',
+  stop: () => 'forever-native has no stop command: it runs in the foreground; stop it with Ctrl-C or SIGTERM (systemctl stop, docker stop)',
+  restart: () => 'forever-native has no restart command: it restarts the script itself; send it SIGHUP to restart the script by hand',
+  list: () => 'forever-native has no list command: each forever-native runs one script (or one --config) in the foreground, not as a daemon; ask your service manager (systemctl status, docker ps)',
+  logs: () => 'forever-native has no logs command: the output goes to the terminal, or to the -o/-e/-l files',
+  config: () => 'forever-native has no config command: give the options on the command line (see --help), or a JSON file with --config FILE',
+};
+for (const [alias, of] of [['stopall', 'stop'], ['restartall', 'restart'], ['cleanlogs', 'logs'], ['set', 'config'],
+  ['clear', 'config'], ['columns', 'list']]) {
+  FOREVER_COMMANDS[alias] = () => FOREVER_COMMANDS[of]().replace(` ${of} command`, ` ${alias} command`);
+}
+
+/** `arg` as a shell would need it typed (single-quoted unless plain). */
+function shellWord(arg) {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, "'\\''")}'`;
+}
+
+/**
+ * The usage error for a forever command given as the script (`forever-native start
+ * app.js`), or null. Only when the script would be run by node (no --command, or a node
+ * one; another command may take words that are not files) and no file of that name
+ * exists: the Monitor would only say `Target script does not exist: /srv/app/start`.
+ */
+function foreverCommandError(parsed, argv, script, options, exists) {
+  const name = parsed.script;
+  if (!Object.prototype.hasOwnProperty.call(FOREVER_COMMANDS, name)) return null;
+  if (typeof options.command === 'string' && !/(^|\/)node(js)?$/.test(options.command.trim().split(/\s+/)[0])) return null;
+  const file = options.sourceDir ? path.join(options.sourceDir, script) : script;
+  if (exists(file)) return null;
+  const why = FOREVER_COMMANDS[name]();
+  let message = `${quote(name)} is not a file here, and ${why}`;
+  if (name === 'start') {
+    // The same command line without `start`: forever's `start [options] script` keeps its
+    // options before the script, which is where forever-native wants them too.
+    const rest = argv.slice(0, parsed.scriptAt).concat(argv.slice(parsed.scriptAt + 1)).map(String);
+    let hasScript = false;
+    try {
+      hasScript = parseArgs(rest).script !== undefined;
+    } catch {
+      // The rest is not a command line that would run: show the usage instead.
+    }
+    const wanted = hasScript ? rest.map(shellWord).join(' ') : '[options] script [args...]';
+    message += `; use: forever-native ${wanted}`;
+  }
+  return new UsageError(message);
+}
+
+/**
  * The app that the command line describes, without --config.
  * @returns {{name: string, where: string, script: string, options: object}}
  */
-function appFromArgs(parsed, cwd) {
+function appFromArgs(parsed, cwd, argv = [], exists = fs.existsSync) {
   if (parsed.script === undefined) {
     throw new UsageError('missing script: usage is forever-native [options] script [args...] (see --help)');
   }
@@ -281,6 +320,8 @@ function appFromArgs(parsed, cwd) {
   // Relative to the current directory (as `forever start` does), so --workingDir does not
   // move the script; with --sourceDir the Monitor joins the two.
   const script = options.sourceDir ? parsed.script : path.resolve(cwd, parsed.script);
+  const notACommand = foreverCommandError(parsed, argv, script, options, exists);
+  if (notACommand) throw notACommand;
   if (parsed.args.length > 0) options.args = parsed.args.slice();
   return { name: appName(script, options), where: 'options', script, options };
 }
@@ -374,7 +415,7 @@ function appsFromConfig(file, cwd, readFile = fs.readFileSync) {
  * What to do, from the command line: `{help}`, `{version}`, or `{json, apps}`.
  * @throws {UsageError}
  */
-function plan(argv, { cwd = process.cwd(), readFile } = {}) {
+function plan(argv, { cwd = process.cwd(), readFile, exists = fs.existsSync } = {}) {
   const parsed = parseArgs(argv);
   const json = parsed.flags.json === true;
   if (parsed.flags.help) return { help: true, json };
@@ -390,7 +431,7 @@ function plan(argv, { cwd = process.cwd(), readFile } = {}) {
     }
     return { json, apps: appsFromConfig(parsed.flags.config, cwd, readFile), notes: [] };
   }
-  return { json, apps: [appFromArgs(parsed, cwd)], notes: [] };
+  return { json, apps: [appFromArgs(parsed, cwd, argv, exists)], notes: [] };
 }
 
 /** Whether `json` was asked for, even when the command line failed to parse. */
@@ -425,8 +466,11 @@ function helpText(version) {
     '  forever-native [options] script [args...]',
     '  forever-native [--json] --config app.json',
     '',
-    'Arguments after the script are passed to it, except these long options;',
-    'everything after a -- goes to the script. Options:',
+    'Options go before the script: everything after it is the script\'s, options',
+    'included, as with node. A -- ends the options (for a script named like -x.js).',
+    'There are no commands: forever-native app.js, not forever-native start app.js.',
+    '',
+    'Options:',
     ...rows,
     '',
     'Signals: SIGINT/SIGTERM stop the child gracefully (a second one kills it at once);',
@@ -436,8 +480,9 @@ function helpText(version) {
     'second signal n had to kill the child.',
     '',
     'Examples:',
-    '  forever-native server.js --port 8080 --max 5 --minUptime 1000 --spinSleepTime 2000',
-    '  forever-native -o out.log -e err.log --logTimestamps --pidFile /run/app.pid app.js',
+    '  forever-native --max 5 --minUptime 1000 --spinSleepTime 2000 server.js --port 8080',
+    '  forever-native -o out.log -e err.log --logTimestamps --pidFile run/app.pid app.js',
+    '  forever-native --max 3 app.js --config prod.json   (app.js gets --config prod.json)',
     '  forever-native --json --config app.json',
     '',
   ].join('\n');

@@ -44,6 +44,73 @@ class Reporter {
   }
 }
 
+/**
+ * Creates the missing parent directories of one of the CLI's own files (--logFile,
+ * --pidFile), so that `logs/app.log` or `run/app.pid` work on a fresh checkout. Each
+ * missing component is made on its own with mode 0755, less the umask, from the top down.
+ *
+ * Symlinks. The files themselves are never written through one (the log file is opened
+ * with O_NOFOLLOW, the pid file is renamed over its path), and no directory is created
+ * through one either: a symlink on the way whose target is missing (ENOENT) or that loops
+ * (ELOOP) is refused, as is a component that is not a directory (ENOTDIR). Directories
+ * that exist are followed as the kernel follows them, symlinks included: /var/run -> /run
+ * or a home directory behind a symlink were put there by whoever owns them, and refusing
+ * them would refuse ordinary paths. What this creates is always a real directory.
+ *
+ * @throws {Error} with `code`, and `detail` naming the component at fault
+ */
+function makeParentDirs(file) {
+  const fail = (err, detail) => Object.assign(err, { detail });
+  const missing = [];
+  // Set when a component above `dir` is at fault (ENOTDIR, ELOOP): the walk goes on up to
+  // name it.
+  let blocked = null;
+  let dir = path.dirname(file);
+  for (;;) {
+    let st;
+    try {
+      st = fs.lstatSync(dir);
+    } catch (err) {
+      const up = path.dirname(dir);
+      if (up === dir || !['ENOENT', 'ENOTDIR', 'ELOOP'].includes(err.code)) throw fail(blocked || err, `cannot look up ${dir}`);
+      if (err.code === 'ENOENT' && !blocked) missing.push(dir);
+      else blocked = blocked || err;
+      dir = up;
+      continue;
+    }
+    if (st.isSymbolicLink()) {
+      try {
+        st = fs.statSync(dir);
+      } catch (err) {
+        throw fail(err, `${dir} is a symlink ${err.code === 'ELOOP' ? 'loop' : 'to nothing'}`);
+      }
+    }
+    if (!st.isDirectory()) {
+      throw fail(Object.assign(new Error(`not a directory: ${dir}`), { code: 'ENOTDIR' }), `${dir} is not a directory`);
+    }
+    if (blocked) throw fail(blocked, `cannot look up ${blocked.path || dir}`);
+    break;
+  }
+  for (const created of missing.reverse()) {
+    try {
+      fs.mkdirSync(created, 0o755);
+    } catch (err) {
+      // Made by someone else meanwhile: fine if it is a real directory, not a symlink.
+      let st = null;
+      if (err.code === 'EEXIST') st = fs.lstatSync(created, { throwIfNoEntry: false });
+      if (st && st.isDirectory()) continue;
+      if (st && st.isSymbolicLink()) throw fail(Object.assign(err, { code: 'ELOOP' }), `${created} became a symlink`);
+      throw fail(err, `cannot create directory ${created}`);
+    }
+  }
+}
+
+/** `what` could not be opened or written: the error status line, with what was at fault. */
+function fileError(what, file, err) {
+  const detail = err && err.detail ? ` (${err.detail})` : '';
+  return { event: 'error', message: `${what} ${file}: ${(err && (err.code || err.message))}${detail}`, code: err && err.code };
+}
+
 /** Writes `pid` to `file` atomically: a temporary file in the same directory, renamed. */
 function writePidFile(file, pid) {
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
@@ -118,10 +185,11 @@ class App {
     if (typeof file !== 'string') return;
     const c = fs.constants;
     try {
+      makeParentDirs(file);
       this.logFd = fs.openSync(file,
         c.O_WRONLY | c.O_CREAT | c.O_APPEND | c.O_NOFOLLOW | (this.spec.options.append === true ? 0 : c.O_TRUNC), 0o644);
     } catch (err) {
-      this.report({ event: 'error', message: `cannot open log file ${file}: ${err.code || err.message}`, code: err.code });
+      this.report(fileError('cannot open log file', file, err));
     }
   }
 
@@ -140,10 +208,12 @@ class App {
     this.report({ event: restart ? 'restart' : 'start', run: this.runs, max: m.max === undefined ? null : m.max });
     if (this.spec.options.pidFile && this.pid) {
       try {
+        // Again at every start: the directory may have gone meanwhile (a cleaned /run).
+        makeParentDirs(this.spec.options.pidFile);
         writePidFile(this.spec.options.pidFile, this.pid);
         this.pidWritten = this.pid;
       } catch (err) {
-        this.report({ event: 'error', message: `cannot write pid file ${this.spec.options.pidFile}: ${err.code || err.message}`, code: err.code });
+        this.report(fileError('cannot write pid file', this.spec.options.pidFile, err));
       }
     }
   }

@@ -2,7 +2,7 @@
 /**
  * A tiny HTTP server that crashes on purpose, to watch forever-native restart it:
  *
- *   npx forever-native examples/flaky-server.js --max 5
+ *   npx forever-native --max 5 examples/flaky-server.js
  *
  * It listens on 127.0.0.1 only, on $PORT (default: a free port the system picks), and
  * exits with code 1 after a random 1-4 seconds, or after $CRASH_AFTER requests when that
