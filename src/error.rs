@@ -31,6 +31,8 @@ pub enum CoreError {
   InvalidOption(String),
   /// The child sent something on its IPC channel that is not a message.
   BadMessage(String),
+  /// The child sent an IPC message larger than this many bytes.
+  MessageTooLarge(usize),
   /// The supervisor task is gone (it panicked or the runtime shut down).
   SupervisorGone,
   /// A panic inside the core, caught before it could reach Node.
@@ -108,6 +110,10 @@ impl fmt::Display for CoreError {
         "Cannot send: {limit} bytes already wait for a child that does not read its IPC channel."
       ),
       CoreError::InvalidOption(msg) | CoreError::BadMessage(msg) => f.write_str(msg),
+      CoreError::MessageTooLarge(limit) => write!(
+        f,
+        "the child sent an IPC message larger than {limit} bytes; its channel was closed"
+      ),
       CoreError::SupervisorGone => {
         f.write_str("the monitor's supervisor task is no longer running")
       }

@@ -1,146 +1,373 @@
-//! The guardian: a tiny process that takes the children's process groups down with the
-//! host, however the host dies.
+//! The guardian: a tiny process that takes the children down with the host, however the
+//! host dies.
 //!
 //! `PR_SET_PDEATHSIG` kills a direct child when the host dies, but not the child's own
-//! children. So the first time a non-detached child is spawned, the host forks a guardian
-//! (double-forked, so the host never has to reap it, and in its own session, so terminal
-//! signals pass it by). The host tells it which process groups are live over a pipe whose
+//! children, and children started with `posix_spawn` get none at all. So before the first
+//! child is spawned, the host forks a guardian (double-forked, so the host never reaps it,
+//! and in a session of its own, so terminal signals pass it by). It names itself
+//! `forever-native guardian (host <pid>)`, so that `pkill -f app.js` aimed at the host
+//! does not hit it. The host tells it which process groups are live over a pipe whose
 //! write end only the host holds. When the host dies — even by SIGKILL — the kernel closes
-//! that end, the guardian reads EOF, sends SIGKILL to every group still registered, and
-//! exits, having also killed the descendants that left those groups. Until the host is
-//! gone the guardian makes raw system calls only: it was forked from a multi-threaded
-//! process, so nothing that may take a lock is allowed while it waits.
+//! that end, and the guardian sends SIGKILL to every registered group, to the descendants
+//! of their leaders that left them, and to every process that carries this host's
+//! [tag](crate::tag) in its environment (which also finds a child whose spawn the host
+//! did not live to register), then exits.
+//!
+//! The guardian runs raw system calls only and allocates nothing: it was forked from a
+//! multi-threaded process, where anything that may take a lock can hang for ever.
+//!
+//! The host watches a second pipe whose write end only the guardian holds: when it reads
+//! EOF there, the guardian has died (someone killed it), and the host starts a new one,
+//! registers the live groups again, and says so through the warning handler.
 
+use std::collections::HashSet;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+
+use crate::procfs;
+use crate::runtime;
+use crate::tag;
 
 /// Most process groups the guardian tracks at once; later ones are not tracked.
 const CAPACITY: usize = 4096;
 const WATCH: u32 = 1;
 const FORGET: u32 = 2;
 const RECORD: usize = 8;
+/// How often groups that outlived their leader are checked for being empty.
+const PRUNE_EVERY: Duration = Duration::from_secs(1);
 
-static GUARDIAN: Mutex<Option<OwnedFd>> = Mutex::new(None);
+/// Receives the guardian's warnings (it died and was replaced, or could not be).
+pub type WarningHandler = Arc<dyn Fn(&str) + Send + Sync>;
+
+#[derive(Default)]
+struct State {
+  /// The write end of the running guardian's command pipe.
+  commands: Option<OwnedFd>,
+  /// Its pid, for messages.
+  pid: u32,
+  /// Bumped at each start, so that a stale death notice replaces nothing.
+  generation: u64,
+  /// Groups registered and not yet released: what a new guardian must be told.
+  groups: HashSet<u32>,
+  /// Released groups that still had members; dropped once empty.
+  lingering: HashSet<u32>,
+  pruning: bool,
+  warn: Option<WarningHandler>,
+}
+
+static STATE: Mutex<Option<State>> = Mutex::new(None);
+
+fn state() -> MutexGuard<'static, Option<State>> {
+  STATE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn with_state<T>(f: impl FnOnce(&mut State) -> T) -> T {
+  let mut guard = state();
+  f(guard.get_or_insert_with(State::default))
+}
+
+/// Sets where warnings go (the binding turns them into `process.emitWarning`).
+pub fn set_warning_handler(handler: WarningHandler) {
+  with_state(|s| s.warn = Some(handler));
+}
 
 /// Starts the guardian if it is not running yet; false when it could not be started (it
 /// is tried again next time: a host short of descriptors for a moment keeps its guardian).
 pub fn available() -> bool {
-  guardian().is_some()
-}
-
-/// The write end of the guardian's pipe, starting the guardian first if need be.
-fn guardian() -> MutexGuard<'static, Option<OwnedFd>> {
-  let mut guardian = GUARDIAN.lock().unwrap_or_else(|p| p.into_inner());
-  if guardian.is_none() {
-    *guardian = start();
-  }
-  guardian
+  with_state(|s| ensure(s).is_some())
 }
 
 /// Asks the guardian to kill process group `pgid` if the host dies.
 pub fn watch(pgid: u32) {
-  send(WATCH, pgid);
+  with_state(|s| {
+    s.groups.insert(pgid);
+    s.lingering.remove(&pgid);
+    send(s, WATCH, pgid);
+  });
 }
 
-/// The group's leader has been reaped: the guardian can stop tracking it.
-pub fn forget(pgid: u32) {
-  send(FORGET, pgid);
+/// The group's leader has been reaped. The guardian keeps the group while anything is
+/// left in it (a `killTree: false` child's leftovers still die with the host), and
+/// forgets it once it is empty, before its number can be reused.
+pub fn release(pgid: u32) {
+  with_state(|s| {
+    s.groups.remove(&pgid);
+    if group_is_empty(pgid) {
+      send(s, FORGET, pgid);
+      return;
+    }
+    s.lingering.insert(pgid);
+    if !s.pruning {
+      if let Ok(runtime) = runtime::get() {
+        s.pruning = true;
+        runtime.spawn(prune());
+      }
+    }
+  });
 }
 
-fn send(op: u32, pgid: u32) {
-  let guardian = guardian();
-  let Some(fd) = guardian.as_ref() else {
+fn group_is_empty(pgid: u32) -> bool {
+  let Ok(pgid) = i32::try_from(pgid) else {
+    return true;
+  };
+  // SAFETY: signal 0 only checks whether the group exists.
+  unsafe { libc::kill(-pgid, 0) == -1 && errno() == libc::ESRCH }
+}
+
+fn errno() -> i32 {
+  std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+async fn prune() {
+  loop {
+    tokio::time::sleep(PRUNE_EVERY).await;
+    let done = with_state(|s| {
+      let empty: Vec<u32> = s
+        .lingering
+        .iter()
+        .copied()
+        .filter(|&g| group_is_empty(g))
+        .collect();
+      for pgid in empty {
+        s.lingering.remove(&pgid);
+        send(s, FORGET, pgid);
+      }
+      s.pruning = !s.lingering.is_empty();
+      !s.pruning
+    });
+    if done {
+      return;
+    }
+  }
+}
+
+/// The running guardian's command pipe, starting a guardian first if need be.
+fn ensure(s: &mut State) -> Option<&OwnedFd> {
+  if s.commands.is_none() {
+    if let Some((commands, life, pid)) = start() {
+      s.commands = Some(commands);
+      s.pid = pid;
+      s.generation += 1;
+      let generation = s.generation;
+      if let Ok(runtime) = runtime::get() {
+        runtime.spawn(watch_life(life, generation));
+      }
+      let groups: Vec<u32> = s.groups.iter().chain(&s.lingering).copied().collect();
+      for pgid in groups {
+        send_raw(s.commands.as_ref(), WATCH, pgid);
+      }
+    }
+  }
+  s.commands.as_ref()
+}
+
+fn send(s: &mut State, op: u32, pgid: u32) {
+  let fd = ensure(s);
+  send_raw(fd, op, pgid);
+}
+
+fn send_raw(fd: Option<&OwnedFd>, op: u32, pgid: u32) {
+  let Some(fd) = fd else {
     return;
   };
   let mut record = [0u8; RECORD];
   record[..4].copy_from_slice(&op.to_le_bytes());
   record[4..].copy_from_slice(&pgid.to_le_bytes());
   loop {
+    // SAFETY: writes the 8 bytes of `record` to a descriptor we own.
     let n = unsafe { libc::write(fd.as_raw_fd(), record.as_ptr().cast(), RECORD) };
-    if n >= 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+    // A short write cannot happen: a pipe writes up to PIPE_BUF bytes at once or not at
+    // all. A dead guardian (EPIPE) is noticed and replaced by `watch_life`.
+    if n >= 0 || errno() != libc::EINTR {
       break;
     }
   }
 }
 
-fn start() -> Option<OwnedFd> {
-  let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ok()?;
-  let read_fd = read.as_raw_fd();
+/// Waits for the guardian to die (EOF on its life pipe), then replaces it.
+async fn watch_life(life: OwnedFd, generation: u64) {
+  // SAFETY: the OwnedFd is moved into the AsyncFd, which keeps it open (and the same
+  // descriptor) until it is dropped.
+  let Ok(life) = (unsafe { AsyncFd::register_with_interest(life, Interest::READABLE) }) else {
+    return;
+  };
+  loop {
+    let Ok(mut ready) = life.readable().await else {
+      return;
+    };
+    let mut byte = [0u8; 16];
+    // SAFETY: reads into `byte` from a descriptor the AsyncFd owns.
+    let n = unsafe { libc::read(life.as_raw_fd(), byte.as_mut_ptr().cast(), byte.len()) };
+    if n == 0 {
+      break;
+    }
+    if n < 0 && errno() == libc::EAGAIN {
+      ready.clear_ready();
+    }
+  }
+  let (message, warn) = with_state(|s| {
+    if s.generation != generation {
+      return (None, None);
+    }
+    let old = s.pid;
+    s.commands = None;
+    let count = s.groups.len() + s.lingering.len();
+    let message = match ensure(s) {
+      Some(_) => format!(
+        "the forever-native guardian (pid {old}) died and was replaced (pid {}); \
+         {count} process group(s) registered with the new one",
+        s.pid
+      ),
+      None => format!(
+        "the forever-native guardian (pid {old}) died and could not be replaced: \
+         children may outlive this process if it dies before the next start"
+      ),
+    };
+    (Some(message), s.warn.clone())
+  });
+  if let (Some(message), Some(warn)) = (message, warn) {
+    warn(&message);
+  }
+}
+
+/// Forks the guardian. Returns the command pipe's write end, the life pipe's read end and
+/// the guardian's pid.
+fn start() -> Option<(OwnedFd, OwnedFd, u32)> {
+  // Everything the guardian needs is made before the fork: it allocates nothing after.
+  let prefix: &'static str = tag::host_prefix();
+  let title = format!("forever-native guardian (host {})", std::process::id());
+  let (cmd_read, cmd_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ok()?;
+  let (life_read, life_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ok()?;
+  let fds = [cmd_read.as_raw_fd(), life_write.as_raw_fd()];
+  // SAFETY: after fork, the child runs only async-signal-safe code (see `guard`) and ends
+  // with `_exit`; the parent only reaps the short-lived middle process.
   match unsafe { libc::fork() } {
     -1 => None,
+    // SAFETY: in the child of a fork: `guard` never returns, and the middle process exits
+    // at once.
     0 => unsafe {
       if libc::fork() == 0 {
-        guard(read_fd);
+        guard(fds, prefix.as_bytes(), title.as_bytes());
       }
       libc::_exit(0)
     },
     middle => {
       // Reap exactly the short-lived middle process; never wait for anything else.
       let mut status = 0;
-      while unsafe { libc::waitpid(middle, &mut status, 0) } == -1
-        && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
-      {}
-      drop(read);
-      Some(write)
+      // SAFETY: waits for our own child `middle` only.
+      while unsafe { libc::waitpid(middle, &mut status, 0) } == -1 && errno() == libc::EINTR {}
+      drop(cmd_read);
+      drop(life_write);
+      let flags = nix::fcntl::OFlag::O_NONBLOCK;
+      nix::fcntl::fcntl(&life_read, nix::fcntl::FcntlArg::F_SETFL(flags)).ok()?;
+      // The guardian writes its pid on the life pipe first thing.
+      let mut pid = [0u8; 4];
+      let mut poll = [libc::pollfd {
+        fd: life_read.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+      }];
+      // SAFETY: `poll` describes one valid pollfd; `pid` is 4 writable bytes.
+      let got = unsafe {
+        libc::poll(poll.as_mut_ptr(), 1, 1000) > 0
+          && libc::read(life_read.as_raw_fd(), pid.as_mut_ptr().cast(), 4) == 4
+      };
+      let pid = if got { u32::from_le_bytes(pid) } else { 0 };
+      Some((cmd_write, life_read, pid))
     }
   }
 }
 
-/// The guardian's whole life. Raw system calls only (see the module comment).
-unsafe fn guard(read_fd: i32) -> ! {
-  libc::setsid();
-  libc::prctl(libc::PR_SET_NAME, c"forever-guard".as_ptr());
-  // The handlers inherited from Node point at code that must never run here.
-  for sig in 1..65 {
-    if sig == libc::SIGKILL || sig == libc::SIGSTOP {
-      continue;
+/// The guardian's whole life.
+///
+/// # Safety
+/// Call only in a freshly forked child; it never returns. Raw system calls only.
+unsafe fn guard(fds: [i32; 2], prefix: &[u8], title: &[u8]) -> ! {
+  // SAFETY: each call below is an async-signal-safe system call on
+  // memory this process owns; nothing allocates or takes a lock.
+  unsafe {
+    libc::setsid();
+    libc::chdir(c"/".as_ptr());
+    libc::prctl(libc::PR_SET_NAME, c"forever-guard".as_ptr());
+    retitle(title);
+    // The handlers inherited from Node point at code that must never run here.
+    for sig in 1..65 {
+      if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+        continue;
+      }
+      let ignore = matches!(
+        sig,
+        libc::SIGINT
+          | libc::SIGTERM
+          | libc::SIGHUP
+          | libc::SIGQUIT
+          | libc::SIGPIPE
+          | libc::SIGUSR1
+          | libc::SIGUSR2
+          | libc::SIGTSTP
+          | libc::SIGTTIN
+          | libc::SIGTTOU
+      );
+      let mut action: libc::sigaction = std::mem::zeroed();
+      action.sa_sigaction = if ignore { libc::SIG_IGN } else { libc::SIG_DFL };
+      libc::sigaction(sig, &action, std::ptr::null_mut());
     }
-    let ignore = matches!(
-      sig,
-      libc::SIGINT
-        | libc::SIGTERM
-        | libc::SIGHUP
-        | libc::SIGQUIT
-        | libc::SIGPIPE
-        | libc::SIGUSR1
-        | libc::SIGUSR2
-        | libc::SIGTSTP
-        | libc::SIGTTIN
-        | libc::SIGTTOU
-    );
-    let mut action: libc::sigaction = std::mem::zeroed();
-    action.sa_sigaction = if ignore { libc::SIG_IGN } else { libc::SIG_DFL };
-    libc::sigaction(sig, &action, std::ptr::null_mut());
-  }
-  let mut empty: libc::sigset_t = std::mem::zeroed();
-  libc::sigemptyset(&mut empty);
-  libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
+    let mut empty: libc::sigset_t = std::mem::zeroed();
+    libc::sigemptyset(&mut empty);
+    libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
 
-  // Hold nothing of the host's: not its sockets, not its children's pipes, not its stdio.
-  let fd = libc::dup2(read_fd, 3);
-  if fd != 3 || libc::syscall(libc::SYS_close_range, 4u32, u32::MAX, 0u32) != 0 {
-    for other in 4..65536 {
-      libc::close(other);
+    // Hold nothing of the host's: not its sockets, not its children's pipes, not its stdio.
+    // fd 3 reads commands, fd 4 is the life pipe the host watches.
+    // Both are moved out of the way first, so that placing one cannot close the other.
+    let [commands, life] = fds.map(|fd| libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 10));
+    let placed =
+      commands >= 0 && life >= 0 && libc::dup2(commands, 3) == 3 && libc::dup2(life, 4) == 4;
+    if !placed {
+      libc::_exit(1);
     }
-  }
-  let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
-  if null >= 0 {
-    for std_fd in 0..3 {
-      libc::dup2(null, std_fd);
+    if libc::syscall(libc::SYS_close_range, 5u32, u32::MAX, 0u32) != 0 {
+      for other in 5..65536 {
+        libc::close(other);
+      }
     }
-  }
+    let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+    if null >= 0 {
+      for std_fd in 0..3 {
+        libc::dup2(null, std_fd);
+      }
+      if null > 2 {
+        libc::close(null);
+      }
+    }
+    let me = libc::getpid();
+    let pid = me.to_le_bytes();
+    libc::write(4, pid.as_ptr().cast(), pid.len());
 
-  let mut groups = [0i32; CAPACITY];
+    let mut groups = [0i32; CAPACITY];
+    let count = read_commands(&mut groups);
+    kill_everything(&groups[..count], prefix, me);
+    libc::_exit(0)
+  }
+}
+
+/// Follows the host's commands until its end of the pipe closes; returns how many groups
+/// are registered then.
+fn read_commands(groups: &mut [i32; CAPACITY]) -> usize {
   let mut count = 0usize;
   let mut buf = [0u8; 512];
   let mut filled = 0usize;
   loop {
-    let n = libc::read(3, buf.as_mut_ptr().add(filled).cast(), buf.len() - filled);
-    if n < 0 && *libc::__errno_location() == libc::EINTR {
+    // SAFETY: reads into the unfilled part of `buf`.
+    let n = unsafe { libc::read(3, buf.as_mut_ptr().add(filled).cast(), buf.len() - filled) };
+    if n < 0 && errno() == libc::EINTR {
       continue;
     }
     if n <= 0 {
-      break;
+      return count;
     }
     filled += n as usize;
     let whole = filled - filled % RECORD;
@@ -148,7 +375,7 @@ unsafe fn guard(read_fd: i32) -> ! {
     while at < whole {
       let op = u32::from_le_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]]);
       let pgid = i32::from_le_bytes([buf[at + 4], buf[at + 5], buf[at + 6], buf[at + 7]]);
-      if op == WATCH && pgid > 1 && count < CAPACITY {
+      if op == WATCH && pgid > 1 && count < CAPACITY && !groups[..count].contains(&pgid) {
         groups[count] = pgid;
         count += 1;
       } else if op == FORGET {
@@ -162,25 +389,92 @@ unsafe fn guard(read_fd: i32) -> ! {
     buf.copy_within(whole..filled, 0);
     filled -= whole;
   }
-  // The host is gone and this process is single-threaded now, with the allocator in a
-  // consistent state (glibc's fork resets its locks), so the tree can be walked: first
-  // find every descendant of every group's leader — including those that moved to a
-  // session of their own — while the parent links still stand, then kill them all.
-  let groups = &groups[..count];
-  let strays: Vec<i32> = groups
-    .iter()
-    .flat_map(|&pgid| {
-      crate::process::descendants(pgid)
-        .into_iter()
-        .filter(move |p| p.pgid != pgid)
-        .map(|p| p.pid)
-    })
-    .collect();
+}
+
+/// The host is gone: kill every registered group, the descendants that left them, and
+/// everything that carries this host's tag — again until a scan finds nothing, so that a
+/// child the host was spawning at its death (it runs its new program, tagged, a moment
+/// later) or one forked meanwhile is caught too.
+fn kill_everything(groups: &[i32], prefix: &[u8], me: i32) {
+  // Strays first, while the parent links that find them still stand.
+  let mut strays = [0i32; 1024];
+  let mut stray_count = 0;
+  let mut seen = [procfs::ProcInfo {
+    pid: 0,
+    ppid: 0,
+    pgid: 0,
+    state: 0,
+  }; 1024];
   for &pgid in groups {
-    libc::kill(-pgid, libc::SIGKILL);
+    procfs::walk_descendants(pgid, &mut seen, &mut |p| {
+      if p.pgid != pgid && stray_count < strays.len() {
+        strays[stray_count] = p.pid;
+        stray_count += 1;
+      }
+    });
   }
-  for pid in strays {
-    libc::kill(pid, libc::SIGKILL);
+  // SAFETY: kill() with pids and groups we read; SIGKILL cannot be caught.
+  unsafe {
+    for &pgid in groups {
+      libc::kill(-pgid, libc::SIGKILL);
+    }
+    for &pid in &strays[..stray_count] {
+      libc::kill(pid, libc::SIGKILL);
+    }
   }
-  libc::_exit(0)
+  let pause = libc::timespec {
+    tv_sec: 0,
+    tv_nsec: 20_000_000,
+  };
+  for round in 0..12 {
+    let mut found = 0;
+    procfs::for_each_pid(&mut |pid| {
+      if pid != me && procfs::environ_has(pid, prefix, true) {
+        // SAFETY: SIGKILL to a process that carries this host's tag.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        found += 1;
+      }
+      true
+    });
+    if found == 0 && round >= 2 {
+      return;
+    }
+    // SAFETY: sleeps; `pause` is a valid timespec.
+    unsafe { libc::nanosleep(&pause, std::ptr::null_mut()) };
+  }
+}
+
+/// Rewrites this process's command line (and the environment block after it, which holds
+/// the host's) with `title`, so that `/proc/<pid>/cmdline` no longer reads as the host's.
+fn retitle(title: &[u8]) {
+  let Some((arg_start, arg_end, env_start, env_end)) = procfs::own_strings_area() else {
+    return;
+  };
+  // The kernel shows a title that runs on into the environment block only when that block
+  // follows the arguments directly.
+  let end = if env_start == arg_end {
+    env_end
+  } else {
+    arg_end
+  };
+  if end <= arg_start {
+    return;
+  }
+  let area = end - arg_start;
+  let len = title.len().min(area - 1);
+  // SAFETY: [arg_start, end) is this process's own argument (and environment) strings,
+  // in its writable stack mapping, as the kernel reports them; nothing reads them here.
+  unsafe {
+    let start = arg_start as *mut u8;
+    std::ptr::copy_nonoverlapping(title.as_ptr(), start, len);
+    std::ptr::write_bytes(start.add(len), 0, area - len);
+    if env_start != arg_end && env_end > env_start {
+      std::ptr::write_bytes(env_start as *mut u8, 0, env_end - env_start);
+    }
+  }
+}
+
+/// For tests: the running guardian's pid (0 when none).
+pub fn pid() -> u32 {
+  with_state(|s| if s.commands.is_some() { s.pid } else { 0 })
 }

@@ -22,14 +22,18 @@ use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
-use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 use serde::Deserialize;
 use tokio::io::unix::AsyncFd;
 use tokio::io::{Interest, Ready};
 
 use crate::error::{CoreError, Result};
 use crate::output::{read_chunk, CHUNK};
-use crate::supervisor::{Event, EventSink};
+
+/// Told when the backlog task has read messages ahead for a busy JS thread.
+pub trait Wake: Send + Sync {
+  /// Messages (or the channel's end) wait in `channel` for JS to take them.
+  fn messages_waiting(&self, channel: &Arc<Channel>);
+}
 
 /// Bytes `send()` may queue for a child that does not read before sends fail.
 const SEND_BACKLOG: usize = 16 * 1024 * 1024;
@@ -43,8 +47,10 @@ const DRAIN_BUDGET: usize = 8 * 1024 * 1024;
 /// Bytes the backlog task reads ahead for a busy JS thread before it leaves the rest in
 /// the socket.
 const PENDING_LIMIT: usize = 16 * 1024 * 1024;
-/// The largest `advanced` frame accepted from a child.
-const MAX_FRAME: usize = 1 << 30;
+/// The largest message accepted from a child, in either mode: beyond it the child gets
+/// `ERR_IPC_MESSAGE_TOO_LARGE` and its channel is closed, rather than the host's memory
+/// growing with whatever it writes.
+pub const MAX_MESSAGE: usize = 64 * 1024 * 1024;
 const HANDLE_PREFIX: &[u8] = b"{\"cmd\":\"NODE_HANDLE\"";
 const HANDLE_ACK: &[u8] = b"{\"cmd\":\"NODE_HANDLE_ACK\"}\n";
 
@@ -67,17 +73,6 @@ impl Serialization {
       Serialization::Advanced => "advanced",
     }
   }
-}
-
-/// A fresh channel: the core's end and the end the child inherits.
-pub fn pair() -> Result<(OwnedFd, OwnedFd)> {
-  socketpair(
-    AddressFamily::Unix,
-    SockType::Stream,
-    None,
-    SockFlag::SOCK_CLOEXEC,
-  )
-  .map_err(|e| CoreError::sys("socketpair", None, io::Error::from(e)))
 }
 
 /// How much one [`Channel::receive`] reads.
@@ -117,7 +112,7 @@ pub struct Channel {
   incoming: Mutex<Incoming>,
   runtime: tokio::runtime::Handle,
   /// Told when the backlog task has read messages ahead, so that JS takes them.
-  sink: Weak<dyn EventSink>,
+  wake: Weak<dyn Wake>,
 }
 
 /// Frames the socket did not take at once, oldest first.
@@ -159,6 +154,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// One non-blocking `send`, never raising SIGPIPE.
 fn send_some(fd: RawFd, bytes: &[u8]) -> io::Result<usize> {
+  // SAFETY: sends from the bytes of `bytes` on a socket the caller owns.
   let n = unsafe {
     libc::send(
       fd,
@@ -177,7 +173,7 @@ fn send_some(fd: RawFd, bytes: &[u8]) -> io::Result<usize> {
 impl Channel {
   /// Takes the core's end of a fresh channel. Call from inside the core's runtime: a
   /// backlog is written by a task spawned there.
-  pub fn open(fd: OwnedFd, mode: Serialization, sink: Weak<dyn EventSink>) -> Result<Arc<Channel>> {
+  pub fn open(fd: OwnedFd, mode: Serialization, wake: Weak<dyn Wake>) -> Result<Arc<Channel>> {
     let runtime = tokio::runtime::Handle::try_current()
       .map_err(|e| CoreError::Panic(format!("IPC channel opened outside the runtime: {e}")))?;
     Ok(Arc::new(Channel {
@@ -192,7 +188,7 @@ impl Channel {
         held_end: None,
         woken: false,
       }),
-      sink,
+      wake,
       runtime,
     }))
   }
@@ -349,6 +345,7 @@ impl Channel {
         return (true, None);
       }
       let read = read_chunk(|buf| {
+        // SAFETY: receives into `buf`, at most its length, from the channel's own socket.
         let n = unsafe {
           libc::recv(
             self.raw_fd(),
@@ -369,6 +366,11 @@ impl Channel {
           taken += chunk.len();
           let short = chunk.len() < CHUNK;
           if let Err(error) = self.frame(framer, &chunk, items) {
+            // The stream cannot be followed past a bad frame: close the channel both ways,
+            // so that the child sees it closed instead of writing into a socket nobody reads.
+            // SAFETY: shuts down our own socket; it stays open until the channel is dropped.
+            unsafe { libc::shutdown(self.raw_fd(), libc::SHUT_RDWR) };
+            lock(&self.outgoing).fail();
             return (false, Some(Ending::Failed(error)));
           }
           // A short read emptied the socket: the poll says when there is more, which spares
@@ -434,8 +436,8 @@ async fn flush(channel: Arc<Channel>) {
     if ready.ready().is_readable() || ready.ready().is_read_closed() {
       let (more, wake) = owner.collect();
       if wake {
-        if let Some(sink) = owner.sink.upgrade() {
-          sink.emit(Event::ChannelWaiting(Arc::clone(&owner)));
+        if let Some(wake) = owner.wake.upgrade() {
+          wake.messages_waiting(&owner);
         }
       }
       if !more {
@@ -521,26 +523,32 @@ impl Framer {
     match self.mode {
       Serialization::Json => {
         // Earlier bytes hold no newline: they were cut up to their last one.
-        let Some(last) = self.buf[from..].iter().rposition(|&b| b == b'\n') else {
-          return out;
-        };
-        let rest = self.buf.split_off(from + last + 1);
-        let complete = std::mem::replace(&mut self.buf, rest);
-        for line in complete.split(|&b| b == b'\n') {
-          if !line.is_empty() {
-            out.push(Ok(line.to_vec()));
+        if let Some(last) = self.buf[from..].iter().rposition(|&b| b == b'\n') {
+          let rest = self.buf.split_off(from + last + 1);
+          let complete = std::mem::replace(&mut self.buf, rest);
+          for line in complete.split(|&b| b == b'\n') {
+            if line.len() > MAX_MESSAGE {
+              out.push(Err(CoreError::MessageTooLarge(MAX_MESSAGE)));
+              return out;
+            }
+            if !line.is_empty() {
+              out.push(Ok(line.to_vec()));
+            }
           }
+        }
+        // A message still without its newline may not grow past the bound either.
+        if self.buf.len() > MAX_MESSAGE {
+          self.buf = Vec::new();
+          out.push(Err(CoreError::MessageTooLarge(MAX_MESSAGE)));
         }
       }
       Serialization::Advanced => {
         let mut at = 0;
         while let Some(header) = self.buf.get(at..at + 4) {
           let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
-          if len > MAX_FRAME {
+          if len > MAX_MESSAGE {
             self.buf.clear();
-            out.push(Err(CoreError::BadMessage(format!(
-              "the child sent an IPC frame of {len} bytes (more than {MAX_FRAME})"
-            ))));
+            out.push(Err(CoreError::MessageTooLarge(MAX_MESSAGE)));
             return out;
           }
           let Some(frame) = self.buf.get(at + 4..at + 4 + len) else {
@@ -612,6 +620,24 @@ mod tests {
     assert_eq!(got.len(), 999);
     assert_eq!(got[998], "998");
     assert_eq!(payloads(f.push(tail)), ["999"]);
+  }
+
+  #[test]
+  fn a_json_message_without_end_is_cut_off_at_the_bound() {
+    let mut f = Framer::new(Serialization::Json);
+    let piece = vec![b'x'; 1 << 20];
+    let mut failed = false;
+    for _ in 0..=MAX_MESSAGE >> 20 {
+      let out = f.push(&piece);
+      if let [Err(CoreError::MessageTooLarge(limit))] = out.as_slice() {
+        assert_eq!(*limit, MAX_MESSAGE);
+        failed = true;
+        break;
+      }
+      assert!(out.is_empty());
+    }
+    assert!(failed, "a message over the bound is refused");
+    assert!(f.buf.capacity() < 1 << 20, "its bytes are let go");
   }
 
   #[test]

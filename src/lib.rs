@@ -1,10 +1,11 @@
 //! forever-native: a Node.js supervisor whose core is written in Rust.
 //!
-//! `binding` is the napi boundary; everything else is plain Rust. `supervisor` runs one
-//! task per monitor, asking the pure `policy` what to do when a child exits; `process`
-//! spawns and signals children, `output` moves their output (`logs` writes the log files),
-//! `ipc` speaks Node's IPC channel, `watch` restarts on file changes, and `guardian` makes
-//! sure no child outlives the host.
+//! The arrows point one way: [`binding`] (the napi boundary) drives [`supervisor`], which
+//! drives the pure [`policy`] and the leaf modules — [`process`] (spawning, signalling a
+//! tree), [`output`] (pipes to destinations), [`logs`] (log files), [`ipc`] (Node's IPC
+//! channel), [`watch`] (file changes), [`guardian`] (children die with the host). The
+//! leaves report through narrow types of their own and share only [`error`], [`procfs`]
+//! (reading `/proc`), [`tag`] (the mark children carry) and [`runtime`].
 
 pub mod binding;
 pub mod error;
@@ -14,5 +15,8 @@ pub mod logs;
 pub mod output;
 pub mod policy;
 pub mod process;
+pub mod procfs;
+pub mod runtime;
 pub mod supervisor;
+pub mod tag;
 pub mod watch;

@@ -1,31 +1,38 @@
-//! Log files (`outFile`/`errFile`), written by one thread per monitor.
+//! Log files (`outFile`/`errFile`), written off the JS thread and off the runtime's
+//! workers.
 //!
-//! File writes block, so they never run on the runtime's workers: the pumps hand chunks to
-//! a bounded channel and a dedicated thread writes them, which also makes the channel the
-//! backpressure that slows a child whose disk cannot keep up. The thread keeps lines whole
-//! where that matters — timestamps, both streams in one file, size rotation — by holding a
-//! stream's unfinished line until its newline arrives (or the child exits). A failing
-//! destination is reported once as an `'error'` with its path and retried later; the other
-//! destinations keep flowing.
+//! File writes block, and a disk may stall, so each monitor's [`LogSink`] queues what its
+//! pumps hand it and writes it in jobs on the runtime's small blocking pool (at most one job
+//! per monitor at a time, so order is kept; at most a handful of threads for all monitors
+//! together). A monitor with log files and nothing to write holds no thread and, before it
+//! starts, no descriptor. What a sink holds is bounded by its [`Budget`]: a disk that
+//! cannot keep up makes the pumps wait, and the child with them, as a full pipe would.
+//!
+//! Files are opened with `O_NONBLOCK` (so a FIFO planted at the path cannot block the
+//! open) and `O_NOFOLLOW`, and must be regular files or character devices. The writer keeps
+//! lines whole where that matters — timestamps, both streams in one file, size rotation —
+//! by holding a stream's unfinished line until its newline arrives (or the child that wrote
+//! it exits). A failing file is reported once per episode (until it works again), retried
+//! at most once a second, and never stops the other destinations.
 
+use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
-use tokio::sync::{mpsc, oneshot};
-
 use crate::error::CoreError;
-use crate::output::Stream;
-use crate::supervisor::{no_sink, Event, EventSink};
+use crate::output::{Budget, Destination, Reservation, Stream};
 
 /// An unfinished line longer than this is written as it is rather than held.
 const MAX_PENDING: usize = 64 * 1024;
 /// How often a destination is checked for having been moved or deleted, or retried.
 const RECHECK: Duration = Duration::from_secs(1);
+/// Bytes a monitor's log files may have waiting to be written.
+pub const LOG_BACKLOG: usize = 8 * 1024 * 1024;
 
 /// Which files to write and how.
 #[derive(Debug, Clone, Default)]
@@ -47,107 +54,299 @@ pub struct LogConfig {
   pub direct: bool,
 }
 
-enum Message {
+/// Where a sink reports a failing file.
+pub type Report = Arc<dyn Fn(CoreError) + Send + Sync>;
+/// Called after each write, so that whoever waits on the written offsets looks again.
+pub type Waker = Arc<dyn Fn() + Send + Sync>;
+
+enum Job {
+  /// Creates the files, truncating them unless `append` (forever-monitor does it when the
+  /// monitor is constructed); failures go to the report given.
+  Prepare(Report),
+  /// Closes and re-opens every file (an external logrotate moved them).
+  Reopen(Report),
   Data {
     stream: Stream,
-    bytes: Vec<u8>,
-    sink: Weak<dyn EventSink>,
+    data: Vec<u8>,
+    end: u64,
+    _room: Reservation,
   },
-  /// Writes out unfinished lines too (the child is gone), then answers.
-  Flush(oneshot::Sender<()>),
-  /// Closes and re-opens every file (for external log rotation), answering with failures.
-  Reopen(std::sync::mpsc::Sender<Vec<CoreError>>),
+  /// The child that wrote up to `marks` has exited: its unfinished lines are complete.
+  Settle([u64; 2]),
 }
 
-/// The handle the pumps write through; the thread ends when the last handle is dropped.
-pub struct LogWriter {
-  tx: mpsc::Sender<Message>,
-  /// With `direct`, the files a child gets as stdout and stderr.
-  direct: [Option<PathBuf>; 2],
-  /// Whether the last attempt to open each of them failed (reported once per failure).
-  direct_failing: [AtomicBool; 2],
+struct Queue {
+  jobs: VecDeque<Job>,
+  running: bool,
+  /// The current supervision run (an id of its choosing), its error report and waker.
+  owner: usize,
+  report: Option<Report>,
+  waker: Option<Waker>,
 }
 
-impl LogWriter {
-  /// Opens the files now (truncating them unless `append`) and starts the writer thread.
-  /// Files that cannot be opened are reported in the list and retried on later writes.
-  pub fn open(config: LogConfig) -> (Arc<LogWriter>, Vec<CoreError>) {
-    let (tx, rx) = mpsc::channel(64);
-    let mut errors = Vec::new();
-    let mut state = Writer::new(&config, &mut errors);
-    let started = std::thread::Builder::new()
-      .name("forever-logs".to_string())
-      .spawn(move || state.run(rx));
-    if let Err(e) = started {
-      errors.push(CoreError::sys("thread", None, e));
-    }
-    let direct = if config.direct {
-      [config.out_file.clone(), config.err_file.clone()]
-    } else {
-      [None, None]
-    };
-    let writer = LogWriter {
-      tx,
-      direct,
-      direct_failing: Default::default(),
-    };
-    (Arc::new(writer), errors)
+/// One monitor's log files.
+pub struct LogSink {
+  config: LogConfig,
+  budget: Arc<Budget>,
+  runtime: tokio::runtime::Handle,
+  queue: Mutex<Queue>,
+  writer: Mutex<Writer>,
+  settled: [AtomicU64; 2],
+  queued: AtomicUsize,
+  moved_ms: AtomicU64,
+  origin: Instant,
+  /// The sink itself, for jobs started from `&self`.
+  me: Weak<LogSink>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+  mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl LogSink {
+  /// A sink for `config`, writing on `runtime`'s blocking pool. Nothing is opened yet: the
+  /// first job does that ([`LogSink::prepare`]).
+  pub fn new(config: LogConfig, runtime: tokio::runtime::Handle) -> Arc<LogSink> {
+    let writer = Writer::new(&config);
+    Arc::new_cyclic(|me| LogSink {
+      me: me.clone(),
+      budget: Budget::new(LOG_BACKLOG),
+      runtime,
+      queue: Mutex::new(Queue {
+        jobs: VecDeque::new(),
+        running: false,
+        owner: 0,
+        report: None,
+        waker: None,
+      }),
+      writer: Mutex::new(writer),
+      settled: Default::default(),
+      queued: AtomicUsize::new(0),
+      moved_ms: AtomicU64::new(0),
+      origin: Instant::now(),
+      config,
+    })
   }
 
-  /// With `direct`, the log files opened for the next child to write itself (stdout,
-  /// stderr). A file that cannot be opened now is `None`: that stream is piped through the
-  /// writer instead. The failure is returned the first time, not again until the file
-  /// could be opened in between.
-  pub fn direct_files(&self) -> ([Option<File>; 2], Vec<CoreError>) {
-    let mut errors = Vec::new();
+  /// The configuration.
+  pub fn config(&self) -> &LogConfig {
+    &self.config
+  }
+
+  /// Creates (and unless `append`, truncates) the files in the background; failures go to
+  /// `report`, which is dropped once done.
+  pub fn prepare(self: &Arc<Self>, report: Report) {
+    self.push(Job::Prepare(report));
+  }
+
+  /// Closes and re-opens the files in the background; failures go to `report`.
+  pub fn reopen(self: &Arc<Self>, report: Report) {
+    self.push(Job::Reopen(report));
+  }
+
+  /// Where write failures and progress go during the supervision run `owner`.
+  pub fn attach(&self, owner: usize, report: Report, waker: Waker) {
+    let mut queue = lock(&self.queue);
+    queue.owner = owner;
+    queue.report = Some(report);
+    queue.waker = Some(waker);
+  }
+
+  /// The run `owner` is over: failures are no longer reported to it (unless another run
+  /// has taken its place already).
+  pub fn detach(&self, owner: usize) {
+    let mut queue = lock(&self.queue);
+    if queue.owner == owner {
+      queue.owner = 0;
+      queue.report = None;
+      queue.waker = None;
+    }
+  }
+
+  /// Whether `stream` goes to a file through this sink.
+  pub fn routes(&self, stream: Stream) -> bool {
+    self.route(stream).is_some()
+  }
+
+  /// A child that wrote up to `marks` has exited: its unfinished lines are written as they
+  /// are once the writer gets there.
+  pub fn settle(self: &Arc<Self>, marks: [u64; 2]) {
+    self.push(Job::Settle(marks));
+  }
+
+  /// The last exit mark of `stream` (see [`LogSink::settle`]) up to which everything,
+  /// the exited child's unfinished line included, has been written.
+  pub fn settled(&self, stream: Stream) -> u64 {
+    self.settled[stream.index()].load(Ordering::Acquire)
+  }
+
+  /// True when bytes wait and nothing has been written for `ms` (a stalled disk).
+  pub fn stalled_for(&self, ms: u64) -> bool {
+    let now = self.now_ms();
+    self.queued.load(Ordering::Acquire) > 0
+      && now.saturating_sub(self.moved_ms.load(Ordering::Acquire)) >= ms
+  }
+
+  fn now_ms(&self) -> u64 {
+    u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX)
+  }
+
+  /// With `direct`, the files a child writes itself as its stdout and stderr, opened now
+  /// (call off the JS thread). A file that cannot be opened is `None` and its error is
+  /// returned: that stream is piped through the sink instead.
+  pub fn open_direct(&self) -> ([Option<File>; 2], Vec<CoreError>) {
     let mut files = [None, None];
-    for (slot, path) in self.direct.iter().enumerate() {
+    let mut errors = Vec::new();
+    if !self.config.direct {
+      return (files, errors);
+    }
+    for (slot, path) in [&self.config.out_file, &self.config.err_file]
+      .into_iter()
+      .enumerate()
+    {
       let Some(path) = path else { continue };
-      match Target::open(path, false) {
-        Ok((file, ..)) => {
-          self.direct_failing[slot].store(false, Ordering::Relaxed);
-          files[slot] = Some(file);
-        }
-        Err(e) => {
-          if !self.direct_failing[slot].swap(true, Ordering::Relaxed) {
-            errors.push(CoreError::sys("open", path.display().to_string(), e));
-          }
-        }
+      match open_log(path, false) {
+        Ok((file, ..)) => files[slot] = Some(file),
+        Err(e) => errors.push(e),
       }
     }
     (files, errors)
   }
 
-  /// Queues `bytes` from `stream`; waits only when the writer is 64 chunks behind.
-  pub async fn write(&self, stream: Stream, bytes: Vec<u8>, sink: Weak<dyn EventSink>) {
-    let _ = self
-      .tx
-      .send(Message::Data {
+  fn push(self: &Arc<Self>, job: Job) {
+    let start = {
+      let mut queue = lock(&self.queue);
+      queue.jobs.push_back(job);
+      !std::mem::replace(&mut queue.running, true)
+    };
+    if start {
+      let sink = Arc::clone(self);
+      // A job that cannot be queued (the runtime is shutting down) is simply not run.
+      let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        self.runtime.spawn_blocking(move || sink.drain());
+      }));
+    }
+  }
+
+  /// Runs queued jobs until none is left. Only one drain runs per sink at a time.
+  fn drain(&self) {
+    let mut writer = lock(&self.writer);
+    loop {
+      let (job, report, waker) = {
+        let mut queue = lock(&self.queue);
+        match queue.jobs.pop_front() {
+          Some(job) => (job, queue.report.clone(), queue.waker.clone()),
+          None => {
+            queue.running = false;
+            return;
+          }
+        }
+      };
+      match job {
+        Job::Prepare(report) => writer.prepare(!self.config.append, &report),
+        Job::Reopen(report) => writer.reopen_all(&report),
+        Job::Data {
+          stream,
+          data,
+          end,
+          _room,
+        } => {
+          writer.data(stream, &data, end, report.as_ref());
+          self.queued.fetch_sub(data.len(), Ordering::AcqRel);
+          self.moved_ms.store(self.now_ms(), Ordering::Release);
+        }
+        Job::Settle(marks) => {
+          for stream in Stream::BOTH {
+            writer.settle(stream, marks[stream.index()], report.as_ref());
+          }
+        }
+      }
+      for stream in Stream::BOTH {
+        self.settled[stream.index()].fetch_max(writer.settled[stream.index()], Ordering::AcqRel);
+      }
+      if let Some(waker) = waker {
+        waker();
+      }
+    }
+  }
+}
+
+impl Destination for LogSink {
+  fn wants(&self, stream: Stream) -> bool {
+    self.route(stream).is_some()
+  }
+
+  fn budget(&self, _stream: Stream) -> &Arc<Budget> {
+    &self.budget
+  }
+
+  fn put(&self, stream: Stream, data: Vec<u8>, end: u64, room: Reservation) {
+    if self.queued.fetch_add(data.len(), Ordering::AcqRel) == 0 {
+      self.moved_ms.store(self.now_ms(), Ordering::Release);
+    }
+    if let Some(me) = self.me.upgrade() {
+      me.push(Job::Data {
         stream,
-        bytes,
-        sink,
-      })
-      .await;
-  }
-
-  /// Waits until everything queued so far, unfinished lines included, is written.
-  pub async fn flush(&self) {
-    let (done, wait) = oneshot::channel();
-    if self.tx.send(Message::Flush(done)).await.is_ok() {
-      let _ = wait.await;
+        data,
+        end,
+        _room: room,
+      });
     }
   }
+}
 
-  /// Closes and re-opens the files (call from a thread outside the runtime).
-  pub fn reopen(&self) -> Vec<CoreError> {
-    let (done, wait) = std::sync::mpsc::channel();
-    if self.tx.blocking_send(Message::Reopen(done)).is_err() {
-      return vec![CoreError::SupervisorGone];
+impl LogSink {
+  fn route(&self, stream: Stream) -> Option<&PathBuf> {
+    match stream {
+      Stream::Stdout => self.config.out_file.as_ref(),
+      Stream::Stderr => self.config.err_file.as_ref(),
     }
-    wait
-      .recv()
-      .unwrap_or_else(|_| vec![CoreError::SupervisorGone])
   }
+}
+
+/// Opens a log file for appending: never through a symlink, never blocking on a FIFO,
+/// and only a regular file or a character device (`/dev/null`, a terminal). Returns the
+/// file, its size and its identity.
+fn open_log(path: &Path, truncate: bool) -> Result<(File, u64, (u64, u64)), CoreError> {
+  let fail = |e: io::Error| CoreError::sys("open", path.display().to_string(), e);
+  let file = OpenOptions::new()
+    .create(true)
+    .append(true)
+    .mode(0o644)
+    .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+    .open(path)
+    .map_err(fail)?;
+  let meta = file.metadata().map_err(fail)?;
+  let kind = meta.file_type();
+  if !kind.is_file() && !kind.is_char_device() {
+    return Err(CoreError::sys(
+      "open",
+      path.display().to_string(),
+      io::Error::other(format!(
+        "not a regular file ({})",
+        if kind.is_fifo() {
+          "a FIFO"
+        } else if kind.is_socket() {
+          "a socket"
+        } else {
+          "a special file"
+        }
+      )),
+    ));
+  }
+  // Writes to a regular file or a device block as usual from here on.
+  let flags = nix::fcntl::OFlag::O_APPEND;
+  nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_SETFL(flags))
+    .map_err(|e| fail(io::Error::from(e)))?;
+  // Devices (/dev/null, /dev/full, a tty) cannot be truncated, and need not be.
+  if truncate && kind.is_file() {
+    file.set_len(0).map_err(fail)?;
+  }
+  Ok((
+    file,
+    if truncate { 0 } else { meta.len() },
+    (meta.dev(), meta.ino()),
+  ))
 }
 
 struct Target {
@@ -155,76 +354,59 @@ struct Target {
   file: Option<File>,
   size: u64,
   identity: Option<(u64, u64)>,
-  checked: Instant,
-  reported: bool,
+  checked: Option<Instant>,
+  /// An episode of failure has been reported and has not ended yet.
+  failing: bool,
 }
 
 impl Target {
-  fn open(path: &Path, truncate: bool) -> io::Result<(File, u64, (u64, u64))> {
-    let file = OpenOptions::new()
-      .create(true)
-      .append(true)
-      .mode(0o644)
-      // Never write through a symlink planted at the log's path.
-      .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-      .open(path)?;
-    let meta = file.metadata()?;
-    // Devices (/dev/null, /dev/full, a tty) cannot be truncated, and need not be.
-    if truncate && meta.is_file() {
-      file.set_len(0)?;
-    }
-    Ok((
-      file,
-      if truncate { 0 } else { meta.len() },
-      (meta.dev(), meta.ino()),
-    ))
-  }
-
-  fn new(path: PathBuf, truncate: bool, errors: &mut Vec<CoreError>) -> Target {
-    let mut target = Target {
+  fn new(path: PathBuf) -> Target {
+    Target {
       path,
       file: None,
       size: 0,
       identity: None,
-      checked: Instant::now(),
-      reported: false,
-    };
-    if let Err(e) = target.reopen(truncate) {
-      target.reported = true;
-      errors.push(e);
+      checked: None,
+      failing: false,
     }
-    target
   }
 
-  fn reopen(&mut self, truncate: bool) -> Result<(), CoreError> {
+  fn open(&mut self, truncate: bool) -> Result<(), CoreError> {
     self.file = None;
-    self.checked = Instant::now();
-    let (file, size, identity) = Target::open(&self.path, truncate)
-      .map_err(|e| CoreError::sys("open", self.path.display().to_string(), e))?;
+    self.checked = Some(Instant::now());
+    let (file, size, identity) = open_log(&self.path, truncate)?;
     self.file = Some(file);
     self.size = size;
     self.identity = Some(identity);
     Ok(())
   }
 
-  /// Re-opens a file that was moved or deleted under us, or retries a failed one, at most
-  /// once per [`RECHECK`].
-  fn recheck(&mut self) -> Result<(), CoreError> {
-    if self.checked.elapsed() < RECHECK {
-      return Ok(());
+  /// Opens the file if it is not open, and re-opens it when it was moved or deleted under
+  /// us; at most once per [`RECHECK`] after the first time.
+  fn ready(&mut self) -> Result<(), CoreError> {
+    if self.checked.is_some_and(|at| at.elapsed() < RECHECK) {
+      return if self.file.is_some() || !self.failing {
+        Ok(())
+      } else {
+        Err(CoreError::sys(
+          "open",
+          self.path.display().to_string(),
+          io::Error::other("still failing"),
+        ))
+      };
     }
-    self.checked = Instant::now();
+    self.checked = Some(Instant::now());
     let current = fs::symlink_metadata(&self.path)
       .ok()
       .map(|m| (m.dev(), m.ino()));
     if self.file.is_none() || current != self.identity {
-      self.reopen(false)?;
+      self.open(false)?;
     }
     Ok(())
   }
 
   fn write(&mut self, bytes: &[u8]) -> Result<(), CoreError> {
-    self.recheck()?;
+    self.ready()?;
     let Some(file) = self.file.as_mut() else {
       return Ok(());
     };
@@ -245,14 +427,29 @@ impl Target {
       PathBuf::from(name)
     };
     if keep == 0 {
-      return self.reopen(true);
+      return self.open(true);
     }
     for n in (1..keep).rev() {
       let _ = fs::rename(numbered(n), numbered(n + 1));
     }
     fs::rename(&self.path, numbered(1))
       .map_err(|e| CoreError::sys("rename", self.path.display().to_string(), e))?;
-    self.reopen(false)
+    self.open(false)
+  }
+
+  /// Reports `result`'s failure once per episode; a success ends the episode.
+  fn outcome(&mut self, result: Result<(), CoreError>, report: Option<&Report>) {
+    match result {
+      Ok(()) => self.failing = false,
+      Err(e) => {
+        if !self.failing {
+          self.failing = true;
+          if let Some(report) = report {
+            report(e);
+          }
+        }
+      }
+    }
   }
 }
 
@@ -260,28 +457,27 @@ struct Writer {
   targets: Vec<Target>,
   route: [Option<usize>; 2],
   pending: [Vec<u8>; 2],
+  /// Offset at which each stream's unfinished line must be written out (its child exited).
+  settle_at: [Option<u64>; 2],
+  /// How far each stream has been handled.
+  written: [u64; 2],
+  /// The last exit mark of each stream whose unfinished line has been written out.
+  settled: [u64; 2],
   line_mode: bool,
   timestamps: bool,
   max_size: Option<u64>,
   max_files: u32,
 }
 
-fn index(stream: Stream) -> usize {
-  match stream {
-    Stream::Stdout => 0,
-    Stream::Stderr => 1,
-  }
-}
-
 impl Writer {
-  fn new(config: &LogConfig, errors: &mut Vec<CoreError>) -> Writer {
+  fn new(config: &LogConfig) -> Writer {
     let mut targets: Vec<Target> = Vec::new();
     let mut route = [None, None];
     for (slot, path) in [(0, &config.out_file), (1, &config.err_file)] {
       let Some(path) = path else { continue };
       let existing = targets.iter().position(|t| same_path(&t.path, path));
       route[slot] = Some(existing.unwrap_or_else(|| {
-        targets.push(Target::new(path.clone(), !config.append, errors));
+        targets.push(Target::new(path.clone()));
         targets.len() - 1
       }));
     }
@@ -290,6 +486,9 @@ impl Writer {
       targets,
       route,
       pending: [Vec::new(), Vec::new()],
+      settle_at: [None, None],
+      written: [0, 0],
+      settled: [0, 0],
       line_mode: merged || config.timestamps || config.max_size.is_some(),
       timestamps: config.timestamps,
       max_size: config.max_size,
@@ -297,66 +496,95 @@ impl Writer {
     }
   }
 
-  fn run(&mut self, mut rx: mpsc::Receiver<Message>) {
-    while let Some(message) = rx.blocking_recv() {
-      match message {
-        Message::Data {
-          stream,
-          bytes,
-          sink,
-        } => self.data(stream, &bytes, &sink),
-        Message::Flush(done) => {
-          for stream in [Stream::Stdout, Stream::Stderr] {
-            let rest = std::mem::take(&mut self.pending[index(stream)]);
-            if !rest.is_empty() {
-              self.emit_line(stream, &rest, &no_sink());
-            }
-          }
-          let _ = done.send(());
-        }
-        Message::Reopen(done) => {
-          let errors = self
-            .targets
-            .iter_mut()
-            .filter_map(|t| {
-              let result = t.reopen(false);
-              t.reported = result.is_err();
-              result.err()
-            })
-            .collect();
-          let _ = done.send(errors);
-        }
-      }
+  fn prepare(&mut self, truncate: bool, report: &Report) {
+    for target in &mut self.targets {
+      let result = target.open(truncate);
+      // Held open only while there is something to write: a monitor that is never started
+      // costs no descriptor.
+      target.file = None;
+      target.checked = None;
+      target.outcome(result, Some(report));
     }
   }
 
-  fn data(&mut self, stream: Stream, bytes: &[u8], sink: &Weak<dyn EventSink>) {
-    if self.route[index(stream)].is_none() {
+  fn reopen_all(&mut self, report: &Report) {
+    for target in &mut self.targets {
+      let result = target.open(false);
+      // A reopen always says how it went: the caller asked.
+      target.failing = false;
+      target.outcome(result, Some(report));
+    }
+  }
+
+  /// Handles `bytes` of `stream`, which end at offset `end`.
+  fn data(&mut self, stream: Stream, bytes: &[u8], end: u64, report: Option<&Report>) {
+    let i = stream.index();
+    let start = end.saturating_sub(bytes.len() as u64);
+    match self.settle_at[i] {
+      // The chunk runs past the point where the exited child's output ends: that child's
+      // unfinished line is complete there.
+      Some(at) if at >= start && at < end => {
+        let cut = usize::try_from(at - start).unwrap_or(bytes.len());
+        self.take(stream, &bytes[..cut], report);
+        self.flush_pending(stream, report);
+        self.settle_at[i] = None;
+        self.settled[i] = self.settled[i].max(at);
+        self.take(stream, &bytes[cut..], report);
+      }
+      _ => self.take(stream, bytes, report),
+    }
+    self.written[i] = self.written[i].max(end);
+    if let Some(at) = self.settle_at[i].filter(|&at| at <= end) {
+      self.flush_pending(stream, report);
+      self.settle_at[i] = None;
+      self.settled[i] = self.settled[i].max(at);
+    }
+  }
+
+  fn settle(&mut self, stream: Stream, at: u64, report: Option<&Report>) {
+    let i = stream.index();
+    if self.written[i] >= at {
+      self.flush_pending(stream, report);
+      self.settled[i] = self.settled[i].max(at);
+    } else {
+      self.settle_at[i] = Some(at);
+    }
+  }
+
+  fn flush_pending(&mut self, stream: Stream, report: Option<&Report>) {
+    let rest = std::mem::take(&mut self.pending[stream.index()]);
+    if !rest.is_empty() {
+      self.emit_line(stream, &rest, report);
+    }
+  }
+
+  fn take(&mut self, stream: Stream, bytes: &[u8], report: Option<&Report>) {
+    if bytes.is_empty() || self.route[stream.index()].is_none() {
       return;
     }
     if !self.line_mode {
-      self.put(stream, bytes, sink);
+      self.put(stream, bytes, report);
       return;
     }
-    let i = index(stream);
+    let i = stream.index();
     self.pending[i].extend_from_slice(bytes);
     let Some(last_newline) = self.pending[i].iter().rposition(|&b| b == b'\n') else {
       if self.pending[i].len() > MAX_PENDING {
         let long = std::mem::take(&mut self.pending[i]);
-        self.emit_line(stream, &long, sink);
+        self.emit_line(stream, &long, report);
       }
       return;
     };
     let rest = self.pending[i].split_off(last_newline + 1);
     let complete = std::mem::replace(&mut self.pending[i], rest);
     for line in complete.split_inclusive(|&b| b == b'\n') {
-      self.emit_line(stream, line, sink);
+      self.emit_line(stream, line, report);
     }
   }
 
   /// Writes one line (or an overlong fragment) with its timestamp, rotating first when it
   /// would not fit.
-  fn emit_line(&mut self, stream: Stream, line: &[u8], sink: &Weak<dyn EventSink>) {
+  fn emit_line(&mut self, stream: Stream, line: &[u8], report: Option<&Report>) {
     let stamp = if self.timestamps {
       humantime::format_rfc3339_millis(SystemTime::now()).to_string() + " "
     } else {
@@ -368,37 +596,28 @@ impl Writer {
     if !whole.ends_with(b"\n") {
       whole.push(b'\n');
     }
-    if let (Some(max), Some(t)) = (self.max_size, self.route[index(stream)]) {
+    if let (Some(max), Some(t)) = (self.max_size, self.route[stream.index()]) {
       let target = &mut self.targets[t];
+      if target.file.is_none() {
+        // The size is known once the file is open.
+        let _ = target.ready();
+      }
       if target.size > 0 && target.size + whole.len() as u64 > max {
         let keep = self.max_files;
-        if let Err(e) = self.targets[t].rotate(keep) {
-          report(&mut self.targets[t], e, sink);
-        }
+        let result = self.targets[t].rotate(keep);
+        self.targets[t].outcome(result, report);
       }
     }
-    self.put(stream, &whole, sink);
+    self.put(stream, &whole, report);
   }
 
-  fn put(&mut self, stream: Stream, bytes: &[u8], sink: &Weak<dyn EventSink>) {
-    let Some(t) = self.route[index(stream)] else {
+  fn put(&mut self, stream: Stream, bytes: &[u8], report: Option<&Report>) {
+    let Some(t) = self.route[stream.index()] else {
       return;
     };
     let target = &mut self.targets[t];
-    match target.write(bytes) {
-      Ok(()) => target.reported = false,
-      Err(e) => report(target, e, sink),
-    }
-  }
-}
-
-/// Tells JS about a failing destination once, until it works again.
-fn report(target: &mut Target, error: CoreError, sink: &Weak<dyn EventSink>) {
-  if !target.reported {
-    target.reported = true;
-    if let Some(sink) = sink.upgrade() {
-      sink.emit(Event::Error(error));
-    }
+    let result = target.write(bytes);
+    target.outcome(result, report);
   }
 }
 
@@ -421,15 +640,24 @@ mod tests {
     dir
   }
 
+  fn collect() -> (Report, Arc<Mutex<Vec<CoreError>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let into = Arc::clone(&seen);
+    (Arc::new(move |e| lock(&into).push(e)), seen)
+  }
+
   fn writer(config: LogConfig) -> Writer {
-    let mut errors = Vec::new();
-    let w = Writer::new(&config, &mut errors);
-    assert!(errors.is_empty(), "{errors:?}");
+    let mut w = Writer::new(&config);
+    let (report, seen) = collect();
+    w.prepare(!config.append, &report);
+    assert!(lock(&seen).is_empty());
     w
   }
 
-  fn none() -> Weak<dyn EventSink> {
-    no_sink()
+  /// Feeds `bytes` as the next chunk of `stream`.
+  fn feed(w: &mut Writer, stream: Stream, bytes: &[u8]) {
+    let end = w.written[stream.index()] + bytes.len() as u64;
+    w.data(stream, bytes, end, None);
   }
 
   #[test]
@@ -442,13 +670,18 @@ mod tests {
       append: true,
       ..Default::default()
     });
-    w.data(Stream::Stdout, b"new\n", &none());
+    feed(&mut w, Stream::Stdout, b"new\n");
     assert_eq!(fs::read_to_string(&path).unwrap(), "old\nnew\n");
     let mut w = writer(LogConfig {
       out_file: Some(path.clone()),
       ..Default::default()
     });
-    w.data(Stream::Stdout, b"fresh\n", &none());
+    assert_eq!(
+      fs::read_to_string(&path).unwrap(),
+      "",
+      "truncated by prepare"
+    );
+    feed(&mut w, Stream::Stdout, b"fresh\n");
     assert_eq!(fs::read_to_string(&path).unwrap(), "fresh\n");
   }
 
@@ -461,10 +694,10 @@ mod tests {
       err_file: Some(path.clone()),
       ..Default::default()
     });
-    w.data(Stream::Stdout, b"out-a", &none());
-    w.data(Stream::Stderr, b"err-a", &none());
-    w.data(Stream::Stdout, b"-more\n", &none());
-    w.data(Stream::Stderr, b"-more\n", &none());
+    feed(&mut w, Stream::Stdout, b"out-a");
+    feed(&mut w, Stream::Stderr, b"err-a");
+    feed(&mut w, Stream::Stdout, b"-more\n");
+    feed(&mut w, Stream::Stderr, b"-more\n");
     assert_eq!(
       fs::read_to_string(&path).unwrap(),
       "out-a-more\nerr-a-more\n"
@@ -480,9 +713,9 @@ mod tests {
       timestamps: true,
       ..Default::default()
     });
-    w.data(Stream::Stdout, b"hel", &none());
-    w.data(Stream::Stdout, b"lo\nwor", &none());
-    w.data(Stream::Stdout, b"ld\n", &none());
+    feed(&mut w, Stream::Stdout, b"hel");
+    feed(&mut w, Stream::Stdout, b"lo\nwor");
+    feed(&mut w, Stream::Stdout, b"ld\n");
     let text = fs::read_to_string(&path).unwrap();
     let lines: Vec<_> = text.lines().collect();
     assert_eq!(lines.len(), 2, "{text}");
@@ -502,7 +735,7 @@ mod tests {
       ..Default::default()
     });
     for i in 0..50 {
-      w.data(Stream::Stdout, format!("line {i:03}\n").as_bytes(), &none());
+      feed(&mut w, Stream::Stdout, format!("line {i:03}\n").as_bytes());
     }
     let mut all = String::new();
     for name in ["out.log.2", "out.log.1", "out.log"] {
@@ -516,21 +749,24 @@ mod tests {
   }
 
   #[test]
-  fn flush_writes_an_unfinished_line() {
-    let dir = temp("flush");
+  fn an_exited_childs_unfinished_line_is_written_at_its_end() {
+    let dir = temp("settle");
     let path = dir.join("out.log");
     let mut w = writer(LogConfig {
       out_file: Some(path.clone()),
       timestamps: true,
       ..Default::default()
     });
-    w.data(Stream::Stdout, b"no newline", &none());
+    // The child wrote "no newline" and exited; the settle mark comes before the bytes.
+    w.settle(Stream::Stdout, 10, None);
     assert_eq!(fs::read_to_string(&path).unwrap(), "");
-    let rest = std::mem::take(&mut w.pending[0]);
-    w.emit_line(Stream::Stdout, &rest, &none());
-    assert!(fs::read_to_string(&path)
-      .unwrap()
-      .ends_with("Z no newline\n"));
+    // Its bytes and the next child's first line arrive in one chunk.
+    feed(&mut w, Stream::Stdout, b"no newlinenext\n");
+    let text = fs::read_to_string(&path).unwrap();
+    let lines: Vec<_> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(lines[0].ends_with("Z no newline"), "{text}");
+    assert!(lines[1].ends_with("Z next"), "{text}");
   }
 
   #[test]
@@ -539,17 +775,65 @@ mod tests {
     let target = dir.join("elsewhere");
     let link = dir.join("out.log");
     std::os::unix::fs::symlink(&target, &link).unwrap();
-    let mut errors = Vec::new();
-    Writer::new(
-      &LogConfig {
-        out_file: Some(link),
-        ..Default::default()
-      },
-      &mut errors,
-    );
-    assert_eq!(errors.len(), 1);
-    assert_eq!(errors[0].code().as_deref(), Some("ELOOP"));
+    let mut w = Writer::new(&LogConfig {
+      out_file: Some(link),
+      ..Default::default()
+    });
+    let (report, seen) = collect();
+    w.prepare(true, &report);
+    let seen = lock(&seen);
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].code().as_deref(), Some("ELOOP"));
     assert!(!target.exists());
+  }
+
+  #[test]
+  fn a_fifo_at_the_path_is_refused_without_blocking() {
+    let dir = temp("fifo");
+    let path = dir.join("out.log");
+    nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+    // No reader: the open itself fails at once (ENXIO), rather than waiting for one.
+    let err = open_log(&path, false).unwrap_err();
+    assert_eq!(err.code().as_deref(), Some("ENXIO"));
+    // With a reader, it opens, and is refused for what it is.
+    let _reader = OpenOptions::new()
+      .read(true)
+      .custom_flags(libc::O_NONBLOCK)
+      .open(&path)
+      .unwrap();
+    let err = open_log(&path, false).unwrap_err();
+    assert!(err.to_string().contains("FIFO"), "{err}");
+  }
+
+  #[test]
+  fn a_failing_file_is_reported_once_per_episode() {
+    let dir = temp("episode");
+    let sub = dir.join("sub");
+    fs::create_dir(&sub).unwrap();
+    let path = sub.join("out.log");
+    let mut w = writer(LogConfig {
+      out_file: Some(path.clone()),
+      ..Default::default()
+    });
+    let (report, seen) = collect();
+    feed(&mut w, Stream::Stdout, b"one\n");
+    fs::remove_dir_all(&sub).unwrap();
+    for _ in 0..3 {
+      w.targets[0].checked = Some(Instant::now() - RECHECK);
+      let end = w.written[0] + 4;
+      w.data(Stream::Stdout, b"two\n", end, Some(&report));
+    }
+    assert_eq!(lock(&seen).len(), 1, "one error for the whole episode");
+    fs::create_dir(&sub).unwrap();
+    w.targets[0].checked = Some(Instant::now() - RECHECK);
+    let end = w.written[0] + 6;
+    w.data(Stream::Stdout, b"three\n", end, Some(&report));
+    assert_eq!(fs::read_to_string(&path).unwrap(), "three\n");
+    fs::remove_dir_all(&sub).unwrap();
+    w.targets[0].checked = Some(Instant::now() - RECHECK);
+    let end = w.written[0] + 5;
+    w.data(Stream::Stdout, b"four\n", end, Some(&report));
+    assert_eq!(lock(&seen).len(), 2, "a new episode is reported again");
   }
 
   #[test]
@@ -560,10 +844,10 @@ mod tests {
       out_file: Some(path.clone()),
       ..Default::default()
     });
-    w.data(Stream::Stdout, b"one\n", &none());
+    feed(&mut w, Stream::Stdout, b"one\n");
     fs::remove_file(&path).unwrap();
-    w.targets[0].checked = Instant::now() - RECHECK;
-    w.data(Stream::Stdout, b"two\n", &none());
+    w.targets[0].checked = Some(Instant::now() - RECHECK);
+    feed(&mut w, Stream::Stdout, b"two\n");
     assert_eq!(fs::read_to_string(&path).unwrap(), "two\n");
   }
 }

@@ -2,8 +2,37 @@
 //!
 //! It owns no process and reads no clock: the supervisor feeds it what happened (a
 //! command from the user, a child that started or exited, a timer that fired) together
-//! with the current time in milliseconds, and it answers with what to do next. That makes
-//! every rule here testable without spawning anything.
+//! with the current time in milliseconds, and it answers with what to do next — including
+//! how far each kill reaches and when it escalates. That makes every rule here testable
+//! without spawning anything.
+//!
+//! | phase      | `start()`     | `stop()`         | `kill()`         | `restart()`      | child exits        |
+//! |------------|---------------|------------------|------------------|------------------|--------------------|
+//! | `Idle`     | spawn         | refused          | refused          | refused          | —                  |
+//! | `Running`  | refused       | signal, give up  | signal, rules    | signal, restart  | rules: next or end |
+//! | `Sleeping` | refused       | end at once      | refused          | spawn now        | —                  |
+
+/// The kill signal and how far it reaches: what `stop()`, `kill()`, `restart()` and the
+/// clean-up after an exit send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KillRules {
+  /// The signal (a raw number) sent first.
+  pub signal: i32,
+  /// Signal the whole process tree, not only the child.
+  pub tree: bool,
+  /// Escalate to SIGKILL when the child outlives a kill by this long.
+  pub ttl_ms: Option<u64>,
+}
+
+impl Default for KillRules {
+  fn default() -> Self {
+    KillRules {
+      signal: libc::SIGKILL,
+      tree: true,
+      ttl_ms: None,
+    }
+  }
+}
 
 /// Limits that decide whether an exited child is started again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -14,7 +43,13 @@ pub struct Limits {
   pub min_uptime_ms: u64,
   /// How long to wait before restarting a spinning child; `None` lets it die.
   pub spin_sleep_ms: Option<u64>,
+  /// How the child and its tree are killed.
+  pub kill: KillRules,
 }
+
+/// How long leftovers of a crashed child get to exit after the kill signal when no
+/// `killTTL` is set, before SIGKILL.
+pub const LEFTOVER_GRACE_MS: u64 = 5000;
 
 /// Where the supervised service stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,9 +57,16 @@ pub enum Phase {
   /// No child and nothing scheduled: never started, stopped, or given up.
   Idle,
   /// A child is alive since `started_ms`.
-  Running { started_ms: u64 },
-  /// The last child spun; the next one starts at `until_ms`.
-  Sleeping { until_ms: u64 },
+  Running {
+    /// When it was spawned.
+    started_ms: u64,
+  },
+  /// The last child exited; the next one starts at `until_ms` (at the earliest: what
+  /// the last one left must be gone first).
+  Sleeping {
+    /// When the next child is due.
+    until_ms: u64,
+  },
 }
 
 /// Why a command was refused; each maps to one of forever-monitor's error messages.
@@ -36,24 +78,48 @@ pub enum Refusal {
   NotRunning,
 }
 
-/// What the supervisor must do after a command.
+/// Which processes a signal reaches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
+pub enum Reach {
+  /// The child alone.
+  Child,
+  /// The child's process group and the descendants that left it.
+  Tree,
+}
+
+/// One signal to send, and when to follow it with SIGKILL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KillOrder {
+  /// The signal.
+  pub signal: i32,
+  /// Who gets it.
+  pub reach: Reach,
+  /// SIGKILL to the whole tree after this many milliseconds, if the target is still there.
+  pub escalate_after_ms: Option<u64>,
+}
+
+/// What the supervisor must do after `kill()` or `restart()`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
   /// Spawn a child now; `restart` tells whether to report it as a restart.
-  Spawn { restart: bool },
-  /// Signal the running child (and its tree) so that it exits.
-  Signal,
+  Spawn {
+    /// Report it as a restart.
+    restart: bool,
+  },
+  /// Signal the running child so that it exits.
+  Signal(KillOrder),
   /// Nothing was running but a restart was scheduled: supervision ended at once.
   Cancelled,
 }
 
 /// What happens after a child exited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-  /// Start the next child now.
-  Restart,
-  /// Start the next child after this many milliseconds (spin sleep).
-  RestartAfter(u64),
+pub enum Next {
+  /// Start the next child after this many milliseconds (0: at once).
+  Restart {
+    /// The delay.
+    delay_ms: u64,
+  },
   /// Supervision is over.
   GiveUp,
 }
@@ -66,9 +132,12 @@ pub struct ExitVerdict {
   /// Runs so far, this one included.
   pub times: u32,
   /// What happens next.
-  pub outcome: Outcome,
+  pub next: Next,
   /// The exit was asked for by `stop()`, `kill()` or `restart()` (forever-monitor emits `stop`).
   pub requested: bool,
+  /// What to send to whatever the child left running (its group and tagged descendants),
+  /// which the next child waits for: `None` leaves them be (`killTree: false`).
+  pub leftovers: Option<KillOrder>,
 }
 
 /// forever-monitor's restart rules as a state machine.
@@ -105,15 +174,19 @@ impl Policy {
     self.times
   }
 
-  /// Replaces the limits; used when `start()` is called again with new options.
-  pub fn set_limits(&mut self, limits: Limits) {
-    self.limits = limits;
+  /// The limits in force.
+  pub fn limits(&self) -> &Limits {
+    &self.limits
   }
 
-  /// `start(restart)`: refused while a child runs or a restart is scheduled.
-  pub fn start(&mut self, restart: bool) -> Result<Action, Refusal> {
+  /// `start(restart)`: refused while a child runs or a restart is scheduled. The limits
+  /// are those of this start (`start()` may be called again with new options).
+  pub fn start(&mut self, restart: bool, limits: Limits) -> Result<Command, Refusal> {
     match self.phase {
-      Phase::Idle => Ok(Action::Spawn { restart }),
+      Phase::Idle => {
+        self.limits = limits;
+        Ok(Command::Spawn { restart })
+      }
       Phase::Running { .. } | Phase::Sleeping { .. } => Err(Refusal::AlreadyRunning),
     }
   }
@@ -133,34 +206,56 @@ impl Policy {
 
   /// `kill(force_stop)`: `stop()` is `kill(true)`; `kill(false)` kills the child and lets
   /// the restart rules decide.
-  pub fn kill(&mut self, force_stop: bool) -> Result<Action, Refusal> {
+  pub fn kill(&mut self, force_stop: bool) -> Result<Command, Refusal> {
     match self.phase {
       Phase::Idle => Err(Refusal::NotRunning),
       Phase::Running { .. } => {
         self.force_stop |= force_stop;
         self.kill_requested = true;
-        Ok(Action::Signal)
+        Ok(Command::Signal(self.kill_order()))
       }
       // No child to signal. A stop cancels the scheduled restart at once; forever-monitor
       // could not stop a monitor in this state at all.
       Phase::Sleeping { .. } if force_stop => {
         self.end();
-        Ok(Action::Cancelled)
+        Ok(Command::Cancelled)
       }
       Phase::Sleeping { .. } => Err(Refusal::NotRunning),
     }
   }
 
-  /// `restart()`: starts a stopped monitor, kills a running child so that it restarts
-  /// whatever the limits say, and cuts a spin sleep short.
-  pub fn restart(&mut self) -> Action {
+  /// `restart()`: kills a running child so that it restarts whatever the limits say, and
+  /// cuts a sleep before a restart short. An idle monitor is refused: it is started afresh
+  /// (`start(true)`), with the options of that call.
+  pub fn restart(&mut self) -> Result<Command, Refusal> {
     match self.phase {
-      Phase::Idle | Phase::Sleeping { .. } => Action::Spawn { restart: true },
+      Phase::Idle => Err(Refusal::NotRunning),
+      Phase::Sleeping { .. } => Ok(Command::Spawn { restart: true }),
       Phase::Running { .. } => {
         self.force_restart = true;
         self.kill_requested = true;
-        Action::Signal
+        Ok(Command::Signal(self.kill_order()))
       }
+    }
+  }
+
+  /// The first signal of a requested kill: `killSignal` to the tree (or the child alone),
+  /// SIGKILL after `killTTL`.
+  fn kill_order(&self) -> KillOrder {
+    let kill = self.limits.kill;
+    KillOrder {
+      signal: kill.signal,
+      reach: if kill.tree { Reach::Tree } else { Reach::Child },
+      escalate_after_ms: kill.ttl_ms,
+    }
+  }
+
+  /// What the escalation timer sends once `killTTL` has passed: SIGKILL to the whole tree.
+  pub fn escalation(&self) -> KillOrder {
+    KillOrder {
+      signal: libc::SIGKILL,
+      reach: Reach::Tree,
+      escalate_after_ms: None,
     }
   }
 
@@ -176,35 +271,50 @@ impl Policy {
     let requested = self.kill_requested;
     let max_reached = self.limits.max.is_some_and(|max| self.times >= max);
 
-    let outcome = if self.force_stop
+    let next = if self.force_stop
       || (max_reached && !self.force_restart)
       || (spinning && self.limits.spin_sleep_ms.is_none() && !self.force_restart)
     {
-      Outcome::GiveUp
-    } else if self.force_restart {
+      Next::GiveUp
+    } else if spinning && !self.force_restart {
       // A restart the user asked for is not delayed by spin detection.
-      Outcome::Restart
-    } else if spinning {
-      Outcome::RestartAfter(self.limits.spin_sleep_ms.unwrap_or(0))
+      Next::Restart {
+        delay_ms: self.limits.spin_sleep_ms.unwrap_or(0),
+      }
     } else {
-      Outcome::Restart
+      Next::Restart { delay_ms: 0 }
     };
+
+    let kill = self.limits.kill;
+    let leftovers = kill.tree.then(|| {
+      if requested {
+        // The tree already had the kill signal: what ignored it goes now.
+        self.escalation()
+      } else {
+        // A crash: the rest of the tree gets the kill signal, then SIGKILL.
+        KillOrder {
+          signal: kill.signal,
+          reach: Reach::Tree,
+          escalate_after_ms: Some(kill.ttl_ms.unwrap_or(LEFTOVER_GRACE_MS)),
+        }
+      }
+    });
 
     self.force_stop = false;
     self.force_restart = false;
     self.kill_requested = false;
-    self.phase = match outcome {
-      Outcome::GiveUp => Phase::Idle,
-      Outcome::Restart => Phase::Sleeping { until_ms: now_ms },
-      Outcome::RestartAfter(ms) => Phase::Sleeping {
-        until_ms: now_ms.saturating_add(ms),
+    self.phase = match next {
+      Next::GiveUp => Phase::Idle,
+      Next::Restart { delay_ms } => Phase::Sleeping {
+        until_ms: now_ms.saturating_add(delay_ms),
       },
     };
     ExitVerdict {
       spinning,
       times: self.times,
-      outcome,
+      next,
       requested,
+      leftovers,
     }
   }
 
@@ -233,25 +343,31 @@ mod tests {
       max,
       min_uptime_ms,
       spin_sleep_ms,
+      kill: KillRules::default(),
     }
   }
 
   fn running(limits: Limits, at: u64) -> Policy {
-    let mut p = Policy::new(limits);
-    assert_eq!(p.start(false), Ok(Action::Spawn { restart: false }));
+    let mut p = Policy::new(Limits::default());
+    assert_eq!(
+      p.start(false, limits),
+      Ok(Command::Spawn { restart: false })
+    );
     p.spawned(at);
     p
   }
 
+  const NOW: Next = Next::Restart { delay_ms: 0 };
+
   #[test]
   fn restarts_a_healthy_child_until_max_runs() {
     let mut p = running(limits(Some(3), 0, None), 0);
-    assert_eq!(p.exited(10).outcome, Outcome::Restart);
+    assert_eq!(p.exited(10).next, NOW);
     p.spawned(10);
-    assert_eq!(p.exited(20).outcome, Outcome::Restart);
+    assert_eq!(p.exited(20).next, NOW);
     p.spawned(20);
     let last = p.exited(30);
-    assert_eq!(last.outcome, Outcome::GiveUp);
+    assert_eq!(last.next, Next::GiveUp);
     assert_eq!(last.times, 3);
     assert_eq!(p.phase(), Phase::Idle);
   }
@@ -260,7 +376,7 @@ mod tests {
   fn max_zero_and_one_give_a_single_run() {
     for max in [0, 1] {
       let mut p = running(limits(Some(max), 0, None), 0);
-      assert_eq!(p.exited(5).outcome, Outcome::GiveUp, "max {max}");
+      assert_eq!(p.exited(5).next, Next::GiveUp, "max {max}");
     }
   }
 
@@ -268,7 +384,8 @@ mod tests {
   fn no_max_restarts_for_ever() {
     let mut p = running(limits(None, 0, None), 0);
     for t in 1..1000 {
-      assert_eq!(p.exited(t).outcome, Outcome::Restart);
+      assert_eq!(p.exited(t).next, NOW);
+      assert_eq!(p.wake_at(), Some(t), "due at once");
       p.spawned(t);
     }
     assert_eq!(p.times(), 999);
@@ -279,7 +396,7 @@ mod tests {
     let mut p = running(limits(None, 1000, None), 0);
     let v = p.exited(999);
     assert!(v.spinning);
-    assert_eq!(v.outcome, Outcome::GiveUp);
+    assert_eq!(v.next, Next::GiveUp);
   }
 
   #[test]
@@ -287,7 +404,7 @@ mod tests {
     let mut p = running(limits(None, 1000, None), 0);
     let v = p.exited(1000);
     assert!(!v.spinning);
-    assert_eq!(v.outcome, Outcome::Restart);
+    assert_eq!(v.next, NOW);
   }
 
   #[test]
@@ -295,23 +412,26 @@ mod tests {
     let mut p = running(limits(None, 1000, Some(250)), 100);
     let v = p.exited(200);
     assert!(v.spinning);
-    assert_eq!(v.outcome, Outcome::RestartAfter(250));
+    assert_eq!(v.next, Next::Restart { delay_ms: 250 });
     assert_eq!(p.wake_at(), Some(450));
-    assert_eq!(p.start(false), Err(Refusal::AlreadyRunning));
+    assert_eq!(
+      p.start(false, Limits::default()),
+      Err(Refusal::AlreadyRunning)
+    );
   }
 
   #[test]
   fn max_wins_over_spin_sleep() {
     let mut p = running(limits(Some(1), 1000, Some(250)), 0);
-    assert_eq!(p.exited(1).outcome, Outcome::GiveUp);
+    assert_eq!(p.exited(1).next, Next::GiveUp);
   }
 
   #[test]
   fn stop_gives_up_whatever_the_limits() {
     let mut p = running(limits(None, 0, Some(10)), 0);
-    assert_eq!(p.kill(true), Ok(Action::Signal));
+    assert!(matches!(p.kill(true), Ok(Command::Signal(_))));
     let v = p.exited(50);
-    assert_eq!(v.outcome, Outcome::GiveUp);
+    assert_eq!(v.next, Next::GiveUp);
     assert!(v.requested);
     assert_eq!(p.phase(), Phase::Idle);
   }
@@ -319,9 +439,9 @@ mod tests {
   #[test]
   fn kill_without_force_stop_follows_the_rules_and_is_reported() {
     let mut p = running(limits(None, 0, None), 0);
-    assert_eq!(p.kill(false), Ok(Action::Signal));
+    assert!(matches!(p.kill(false), Ok(Command::Signal(_))));
     let v = p.exited(50);
-    assert_eq!(v.outcome, Outcome::Restart);
+    assert_eq!(v.next, NOW);
     assert!(v.requested);
     p.spawned(50);
     assert!(
@@ -333,24 +453,24 @@ mod tests {
   #[test]
   fn restart_of_a_running_child_ignores_max_and_spinning() {
     let mut p = running(limits(Some(1), 1000, None), 0);
-    assert_eq!(p.restart(), Action::Signal);
+    assert!(matches!(p.restart(), Ok(Command::Signal(_))));
     let v = p.exited(10);
     assert!(v.spinning);
     assert!(v.requested);
-    assert_eq!(v.outcome, Outcome::Restart);
+    assert_eq!(v.next, NOW);
   }
 
   #[test]
-  fn restart_of_an_idle_monitor_spawns_as_restart() {
+  fn restart_of_an_idle_monitor_is_refused_so_that_it_is_started_afresh() {
     let mut p = Policy::new(Limits::default());
-    assert_eq!(p.restart(), Action::Spawn { restart: true });
+    assert_eq!(p.restart(), Err(Refusal::NotRunning));
   }
 
   #[test]
   fn restart_cuts_a_spin_sleep_short() {
     let mut p = running(limits(None, 1000, Some(60_000)), 0);
     p.exited(1);
-    assert_eq!(p.restart(), Action::Spawn { restart: true });
+    assert_eq!(p.restart(), Ok(Command::Spawn { restart: true }));
   }
 
   #[test]
@@ -365,7 +485,7 @@ mod tests {
     let mut p = running(limits(None, 1000, Some(60_000)), 0);
     p.exited(1);
     assert_eq!(p.kill(false), Err(Refusal::NotRunning));
-    assert_eq!(p.kill(true), Ok(Action::Cancelled));
+    assert_eq!(p.kill(true), Ok(Command::Cancelled));
     assert_eq!(p.phase(), Phase::Idle);
     assert_eq!(p.wake_at(), None);
   }
@@ -373,9 +493,15 @@ mod tests {
   #[test]
   fn start_while_running_is_refused_and_after_give_up_allowed() {
     let mut p = running(limits(Some(1), 0, None), 0);
-    assert_eq!(p.start(false), Err(Refusal::AlreadyRunning));
+    assert_eq!(
+      p.start(false, Limits::default()),
+      Err(Refusal::AlreadyRunning)
+    );
     p.exited(1);
-    assert_eq!(p.start(false), Ok(Action::Spawn { restart: false }));
+    assert_eq!(
+      p.start(false, Limits::default()),
+      Ok(Command::Spawn { restart: false })
+    );
   }
 
   #[test]
@@ -389,11 +515,11 @@ mod tests {
   fn times_keeps_counting_across_starts() {
     let mut p = running(limits(Some(1), 0, None), 0);
     p.exited(1);
-    p.start(false).unwrap();
+    p.start(false, limits(Some(1), 0, None)).unwrap();
     p.spawned(2);
     let v = p.exited(3);
     assert_eq!(v.times, 2);
-    assert_eq!(v.outcome, Outcome::GiveUp);
+    assert_eq!(v.next, Next::GiveUp);
   }
 
   #[test]
@@ -401,5 +527,62 @@ mod tests {
     let mut p = running(limits(None, 10, Some(5)), 100);
     let v = p.exited(50);
     assert!(v.spinning);
+  }
+
+  fn with_kill(signal: i32, tree: bool, ttl_ms: Option<u64>) -> Limits {
+    Limits {
+      kill: KillRules {
+        signal,
+        tree,
+        ttl_ms,
+      },
+      ..Limits::default()
+    }
+  }
+
+  #[test]
+  fn a_kill_sends_kill_signal_to_the_tree_and_escalates_after_ttl() {
+    let mut p = running(with_kill(libc::SIGTERM, true, Some(300)), 0);
+    assert_eq!(
+      p.kill(true),
+      Ok(Command::Signal(KillOrder {
+        signal: libc::SIGTERM,
+        reach: Reach::Tree,
+        escalate_after_ms: Some(300),
+      }))
+    );
+    assert_eq!(p.escalation().signal, libc::SIGKILL);
+    assert_eq!(p.escalation().reach, Reach::Tree);
+  }
+
+  #[test]
+  fn kill_tree_false_signals_the_child_alone_and_leaves_leftovers() {
+    let mut p = running(with_kill(libc::SIGTERM, false, None), 0);
+    let Ok(Command::Signal(order)) = p.kill(false) else {
+      panic!("a running child is signalled");
+    };
+    assert_eq!(order.reach, Reach::Child);
+    assert_eq!(order.escalate_after_ms, None);
+    assert_eq!(p.exited(5).leftovers, None);
+  }
+
+  #[test]
+  fn a_crashed_childs_leftovers_get_kill_signal_then_sigkill() {
+    let mut p = running(with_kill(libc::SIGTERM, true, None), 0);
+    let leftovers = p.exited(5).leftovers.unwrap();
+    assert_eq!(leftovers.signal, libc::SIGTERM);
+    assert_eq!(leftovers.escalate_after_ms, Some(LEFTOVER_GRACE_MS));
+    p.spawned(5);
+    let mut q = running(with_kill(libc::SIGINT, true, Some(700)), 0);
+    assert_eq!(q.exited(5).leftovers.unwrap().escalate_after_ms, Some(700));
+  }
+
+  #[test]
+  fn after_a_requested_kill_leftovers_get_sigkill_at_once() {
+    let mut p = running(with_kill(libc::SIGTERM, true, Some(700)), 0);
+    p.kill(false).unwrap();
+    let leftovers = p.exited(5).leftovers.unwrap();
+    assert_eq!(leftovers.signal, libc::SIGKILL);
+    assert_eq!(leftovers.escalate_after_ms, None);
   }
 }

@@ -1,0 +1,470 @@
+// @ts-check
+'use strict';
+/**
+ * The options of a `Monitor`: checked, normalised and completed, in plain JavaScript.
+ *
+ * `normalizeOptions()` is pure: it turns what a user passed into the fields
+ * forever-monitor's `Monitor` has (same names, same defaults), and throws a `TypeError`
+ * or `RangeError` naming the option and the value for anything it cannot use. This file
+ * owns every default; the native core receives complete, typed input (see
+ * `binding.d.ts`) and trusts it.
+ */
+
+const path = require('path');
+
+/** @typedef {import('./binding').NativeSpawnSpec} NativeSpawnSpec */
+
+let signalTable = /** @type {Record<string, number> | null} */ (null);
+/** Node's signal names and numbers: the one signal table of the package. */
+function signals() {
+  if (signalTable === null) signalTable = /** @type {Record<string, number>} */ (/** @type {unknown} */ (require('os').constants.signals));
+  return signalTable;
+}
+
+/** @param {unknown} value */
+function describe(value) {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'function') return 'a function';
+  if (typeof value === 'symbol') return value.toString();
+  if (typeof value === 'bigint') return `${value}n`;
+  if (Array.isArray(value)) return 'an array';
+  if (value === null) return 'null';
+  if (typeof value === 'object') return 'an object';
+  return String(value);
+}
+
+/**
+ * @param {string} name
+ * @param {string} expected
+ * @param {unknown} value
+ */
+function typeError(name, expected, value) {
+  const err = /** @type {TypeError & { code: string }} */ (new TypeError(`The "${name}" option must be ${expected}. Received ${describe(value)}`));
+  err.code = 'ERR_INVALID_ARG_TYPE';
+  return err;
+}
+
+/**
+ * @param {string} name
+ * @param {string} expected
+ * @param {unknown} value
+ */
+function rangeError(name, expected, value) {
+  const err = /** @type {RangeError & { code: string }} */ (new RangeError(`The "${name}" option must be ${expected}. Received ${describe(value)}`));
+  err.code = 'ERR_OUT_OF_RANGE';
+  return err;
+}
+
+/**
+ * @param {unknown} value
+ * @returns {boolean}
+ */
+const isSet = (value) => value !== undefined && value !== null;
+
+/**
+ * @param {string} name
+ * @param {unknown} value
+ * @param {{ empty?: boolean }} [rules]
+ * @returns {string}
+ */
+function checkString(name, value, { empty = false } = {}) {
+  if (typeof value !== 'string') throw typeError(name, 'a string', value);
+  if (!empty && value.length === 0) throw rangeError(name, 'a non-empty string', value);
+  if (value.includes('\u0000')) throw rangeError(name, 'a string without null bytes', value);
+  return value;
+}
+
+/**
+ * @param {string} name
+ * @param {unknown} value
+ * @returns {boolean}
+ */
+function checkBoolean(name, value) {
+  if (typeof value !== 'boolean') throw typeError(name, 'a boolean', value);
+  return value;
+}
+
+/**
+ * @param {string} name
+ * @param {unknown} value
+ * @returns {number}
+ */
+function checkMillis(name, value) {
+  if (typeof value !== 'number') throw typeError(name, 'a number of milliseconds', value);
+  if (!Number.isFinite(value) || value < 0) {
+    throw rangeError(name, 'a finite number >= 0', value);
+  }
+  return value;
+}
+
+/**
+ * @param {string} name
+ * @param {unknown} value
+ * @returns {number}
+ */
+function checkId(name, value) {
+  if (typeof value !== 'number' || !Number.isInteger(value)) throw typeError(name, 'an integer', value);
+  if (value < 0 || value > 0xffffffff) throw rangeError(name, 'an integer from 0 to 4294967295', value);
+  return value;
+}
+
+/**
+ * A signal name (`'SIGTERM'`) or number, as its number.
+ * @param {string} name
+ * @param {unknown} value
+ * @returns {number}
+ */
+function checkSignal(name, value) {
+  if (typeof value === 'number') {
+    if (Number.isInteger(value) && Object.values(signals()).includes(value)) return value;
+    throw rangeError(name, 'a signal name or number', value);
+  }
+  if (typeof value !== 'string') throw typeError(name, 'a signal name such as "SIGTERM"', value);
+  const number = Object.prototype.hasOwnProperty.call(signals(), value) ? signals()[value] : undefined;
+  if (number === undefined) throw rangeError(name, 'a signal name such as "SIGTERM"', value);
+  return number;
+}
+
+/**
+ * @param {string} name
+ * @param {unknown} value
+ * @returns {string[]}
+ */
+function checkStrings(name, value) {
+  if (!Array.isArray(value)) throw typeError(name, 'an array of strings', value);
+  return value.map((item, i) => {
+    if (typeof item === 'number' || typeof item === 'boolean') return String(item);
+    return checkString(`${name}[${i}]`, item, { empty: true });
+  });
+}
+
+/**
+ * An environment object, with numbers and booleans made strings (as Node does).
+ * @param {string} name
+ * @param {unknown} value
+ * @returns {Record<string, string>}
+ */
+function checkEnv(name, value) {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw typeError(name, 'an object of strings', value);
+  }
+  /** @type {Record<string, string>} */
+  const env = {};
+  const source = /** @type {Record<string, unknown>} */ (value);
+  for (const key of Object.keys(source)) {
+    const v = source[key];
+    if (v === undefined) continue;
+    if (key.includes('\u0000') || key.includes('=') || key === '') {
+      throw rangeError(`${name}`, 'an object whose keys are non-empty and hold no "=" or null byte', key);
+    }
+    if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') {
+      const s = String(v);
+      if (s.includes('\u0000')) throw rangeError(`${name}.${key}`, 'a string without null bytes', v);
+      env[key] = s;
+    } else {
+      throw typeError(`${name}.${key}`, 'a string', v);
+    }
+  }
+  return env;
+}
+
+const STDIO_WORDS = new Set(['pipe', 'inherit', 'ignore', 'overlapped']);
+
+/**
+ * Normalises Node's `stdio` forms to the three standard entries the core connects, plus the
+ * fd number of the IPC channel (`'ipc'`), if any.
+ * @param {string} name
+ * @param {unknown} value
+ * @returns {{ stdio: Array<'pipe' | 'inherit' | 'ignore' | number>, ipc: number | undefined }}
+ */
+function normalizeStdio(name, value) {
+  /** @param {string} word @returns {'pipe' | 'inherit' | 'ignore'} */
+  const connect = (word) => (word === 'overlapped' ? 'pipe' : /** @type {'pipe' | 'inherit' | 'ignore'} */ (word));
+  if (typeof value === 'string') {
+    if (!STDIO_WORDS.has(value)) {
+      throw rangeError(name, '"pipe", "inherit", "ignore" or an array', value);
+    }
+    return { stdio: [connect(value), connect(value), connect(value)], ipc: undefined };
+  }
+  if (!Array.isArray(value)) throw typeError(name, 'a string or an array', value);
+  /** @type {Array<'pipe' | 'inherit' | 'ignore' | number>} */
+  const stdio = ['pipe', 'pipe', 'pipe'];
+  /** @type {number | undefined} */
+  let ipc;
+  value.forEach((entry, i) => {
+    const where = `${name}[${i}]`;
+    if (entry === 'ipc') {
+      if (ipc !== undefined) throw rangeError(where, 'unique: only one "ipc" entry is allowed', entry);
+      ipc = i;
+      if (i < 3) stdio[i] = 'ignore';
+      return;
+    }
+    if (!isSet(entry)) return;
+    if (i > 2) {
+      if (entry === 'ignore') return;
+      throw rangeError(where, 'undefined, null, "ignore" or "ipc" (only stdin, stdout and stderr are connected)', entry);
+    }
+    if (typeof entry === 'string' && STDIO_WORDS.has(entry)) stdio[i] = connect(entry);
+    else if (Number.isInteger(entry) && entry >= 0) stdio[i] = entry;
+    else throw typeError(where, '"pipe", "inherit", "ignore", "ipc" or a file descriptor', entry);
+  });
+  return { stdio, ipc };
+}
+
+/**
+ * forever-monitor's random ids: base64 characters.
+ * @param {number} length
+ * @returns {string}
+ */
+function randomString(length) {
+  const chars = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-';
+  let out = '';
+  for (let i = 0; i < length; i++) out += chars[Math.floor(Math.random() * 64)];
+  return out;
+}
+
+/**
+ * Checks `spawnWith`'s fields (forever-monitor passes the object to `spawn` as it is).
+ * @param {Record<string, unknown>} sw
+ */
+function checkSpawnWith(sw) {
+  if (isSet(sw.cwd)) checkString('spawnWith.cwd', sw.cwd);
+  if (isSet(sw.env)) checkEnv('spawnWith.env', sw.env);
+  if (isSet(sw.uid)) checkId('spawnWith.uid', sw.uid);
+  if (isSet(sw.gid)) checkId('spawnWith.gid', sw.gid);
+  if (isSet(sw.detached)) checkBoolean('spawnWith.detached', sw.detached);
+  if (isSet(sw.argv0)) checkString('spawnWith.argv0', sw.argv0);
+  if (isSet(sw.shell) && typeof sw.shell !== 'boolean') checkString('spawnWith.shell', sw.shell);
+  if (isSet(sw.stdio)) normalizeStdio('spawnWith.stdio', sw.stdio);
+}
+
+/** Defaults this package owns (forever-monitor's own defaults are in `normalizeOptions`). */
+const DEFAULTS = Object.freeze({
+  /** ms between polls with `usePolling`. */
+  pollingInterval: 100,
+  /** ms of quiet that end a burst of file changes. */
+  watchDebounce: 300,
+  /** Rotated log files kept. */
+  logMaxFiles: 5,
+});
+
+/**
+ * @typedef {object} MonitorFields A monitor's fields, as forever-monitor names them.
+ * @property {boolean} silent
+ * @property {boolean} killTree
+ * @property {string | number} uid
+ * @property {unknown} id
+ * @property {string | undefined} pidFile
+ * @property {number | undefined} max
+ * @property {number | undefined} killTTL
+ * @property {unknown} killSignal
+ * @property {number} killSignalNumber
+ * @property {boolean} checkFile
+ * @property {string | undefined} logFile
+ * @property {string | undefined} outFile
+ * @property {string | undefined} errFile
+ * @property {boolean | undefined} append
+ * @property {boolean} logTimestamps
+ * @property {boolean} mergeLogs
+ * @property {number | undefined} logMaxSize
+ * @property {number | undefined} logMaxFiles
+ * @property {boolean} logDirect
+ * @property {Function} parser
+ * @property {number} minUptime
+ * @property {number | null} spinSleepTime
+ * @property {string} command
+ * @property {string[]} args
+ * @property {Record<string, unknown>} spawnWith
+ * @property {string | undefined} sourceDir
+ * @property {boolean} fork
+ * @property {'json' | 'advanced'} serialization
+ * @property {string} cwd
+ * @property {string[]} hideEnv
+ * @property {Record<string, string>} envVars
+ * @property {unknown} env
+ * @property {unknown} stdio
+ * @property {boolean} watch
+ * @property {boolean} watchIgnoreDotFiles
+ * @property {string[]} watchIgnorePatterns
+ * @property {string | string[] | undefined} watchDirectory
+ * @property {boolean | undefined} usePolling
+ * @property {number | undefined} pollingInterval
+ * @property {number} watchDebounce
+ */
+
+/**
+ * Checks and completes a monitor's options, as forever-monitor's constructor reads them.
+ * It throws for what it cannot use, and touches nothing (but for forever-monitor's own
+ * deprecation warning for `options.options`).
+ * @param {string | string[]} script the script to run, or a whole argv
+ * @param {unknown} options
+ * @param {Function} defaultParser
+ * @returns {MonitorFields}
+ */
+function normalizeOptions(script, options, defaultParser) {
+  if (options === undefined || options === null) options = {};
+  if (typeof options !== 'object' || Array.isArray(options)) {
+    throw typeError('options', 'an object', options);
+  }
+  if (Array.isArray(script)) {
+    if (script.length === 0) throw rangeError('script', 'a path or a non-empty argv array', script);
+    checkStrings('script', script);
+    checkString('script[0]', script[0]);
+  } else {
+    checkString('script', script);
+  }
+
+  const o = /** @type {Record<string, any>} */ (options);
+  /**
+   * @template T
+   * @param {string} name
+   * @param {(name: string, value: unknown) => T} check
+   * @returns {T | undefined}
+   */
+  const opt = (name, check) => (isSet(o[name]) ? check(name, o[name]) : undefined);
+
+  if (isSet(o.uid) && typeof o.uid !== 'string' && typeof o.uid !== 'number') {
+    throw typeError('uid', 'a string or a number', o.uid);
+  }
+  if (isSet(o.max)) {
+    if (typeof o.max !== 'number') throw typeError('max', 'a number', o.max);
+    if (Number.isNaN(o.max) || o.max < 0) throw rangeError('max', 'a number >= 0', o.max);
+  }
+  const silent = opt('silent', checkBoolean) || false;
+  const outFile = opt('outFile', checkString);
+  const errFile = opt('errFile', checkString);
+  const logTimestamps = opt('logTimestamps', checkBoolean) || false;
+  const mergeLogs = opt('mergeLogs', checkBoolean) || false;
+  if (mergeLogs) {
+    if (outFile === undefined) throw rangeError('mergeLogs', 'used with "outFile"', o.mergeLogs);
+    if (errFile !== undefined && path.resolve(errFile) !== path.resolve(outFile)) {
+      throw rangeError('errFile', `unset or equal to "outFile" (${outFile}) with mergeLogs`, errFile);
+    }
+  }
+  if (isSet(o.logMaxSize)) {
+    if (typeof o.logMaxSize !== 'number') throw typeError('logMaxSize', 'a number of bytes', o.logMaxSize);
+    if (!Number.isSafeInteger(o.logMaxSize) || o.logMaxSize < 1) {
+      throw rangeError('logMaxSize', 'a whole number of bytes >= 1', o.logMaxSize);
+    }
+  }
+  if (isSet(o.logMaxFiles)) {
+    if (typeof o.logMaxFiles !== 'number') throw typeError('logMaxFiles', 'a number', o.logMaxFiles);
+    if (!Number.isInteger(o.logMaxFiles) || o.logMaxFiles < 0 || o.logMaxFiles > 1000) {
+      throw rangeError('logMaxFiles', 'a whole number from 0 to 1000', o.logMaxFiles);
+    }
+  }
+  const logDirect = opt('logDirect', checkBoolean) || false;
+  if (logDirect) checkLogDirect({ silent, logTimestamps, logMaxSize: o.logMaxSize, logDirect });
+
+  if (isSet(o.parser) && typeof o.parser !== 'function') throw typeError('parser', 'a function', o.parser);
+  const minUptime = isSet(o.minUptime) ? checkMillis('minUptime', o.minUptime) : 0;
+  const spinSleepTime = (isSet(o.spinSleepTime) ? checkMillis('spinSleepTime', o.spinSleepTime) : 0) || null;
+  // forever-monitor's one side effect here, at the same point of its checks.
+  if (isSet(o.options)) console.warn('options.options is deprecated. Use options.args instead.');
+  const command = isSet(o.command) ? checkString('command', o.command) : process.execPath;
+  const args = isSet(o.args) ? checkStrings('args', o.args) : isSet(o.options) ? checkStrings('options', o.options) : [];
+  if (isSet(o.spawnWith) && (typeof o.spawnWith !== 'object' || Array.isArray(o.spawnWith))) {
+    throw typeError('spawnWith', 'an object', o.spawnWith);
+  }
+  const spawnWith = o.spawnWith || {};
+  checkSpawnWith(spawnWith);
+  const sourceDir = opt('sourceDir', checkString);
+  if (isSet(o.serialization) && o.serialization !== 'json' && o.serialization !== 'advanced') {
+    throw rangeError('serialization', '"json" or "advanced"', o.serialization);
+  }
+  const stdio = isSet(o.stdio) ? o.stdio : null;
+  if (stdio !== null) normalizeStdio('stdio', stdio);
+  const watchIgnorePatterns = isSet(o.watchIgnorePatterns) ? checkStrings('watchIgnorePatterns', o.watchIgnorePatterns) : [];
+  if (isSet(o.watchDirectory) && !Array.isArray(o.watchDirectory)) checkString('watchDirectory', o.watchDirectory);
+  if (Array.isArray(o.watchDirectory)) {
+    checkStrings('watchDirectory', o.watchDirectory).forEach((d, i) => checkString(`watchDirectory[${i}]`, d));
+  }
+
+  const fields = {
+    silent,
+    killTree: opt('killTree', checkBoolean) !== false,
+    uid: o.uid || randomString(4),
+    id: o.id || false,
+    pidFile: opt('pidFile', checkString),
+    max: isSet(o.max) ? o.max : undefined,
+    killTTL: opt('killTTL', checkMillis),
+    killSignal: o.killSignal || 'SIGKILL',
+    killSignalNumber: isSet(o.killSignal) ? checkSignal('killSignal', o.killSignal) : signals().SIGKILL,
+    checkFile: opt('checkFile', checkBoolean) !== false,
+    logFile: opt('logFile', checkString),
+    outFile,
+    errFile,
+    append: opt('append', checkBoolean),
+    logTimestamps,
+    mergeLogs,
+    logMaxSize: isSet(o.logMaxSize) ? o.logMaxSize : undefined,
+    logMaxFiles: isSet(o.logMaxFiles) ? o.logMaxFiles : undefined,
+    logDirect,
+    parser: o.parser || defaultParser,
+    minUptime,
+    spinSleepTime,
+    command,
+    args,
+    spawnWith,
+    sourceDir,
+    fork: opt('fork', checkBoolean) || false,
+    serialization: o.serialization || 'json',
+    cwd: isSet(o.cwd) ? checkString('cwd', o.cwd) : process.cwd(),
+    hideEnv: isSet(o.hideEnv) ? checkStrings('hideEnv', o.hideEnv) : [],
+    envVars: isSet(o.env) ? checkEnv('env', o.env) : {},
+    env: o.env,
+    stdio,
+    watch: opt('watch', checkBoolean) || false,
+    watchIgnoreDotFiles: opt('watchIgnoreDotFiles', checkBoolean) !== false,
+    watchIgnorePatterns,
+    watchDirectory: o.watchDirectory || sourceDir,
+    usePolling: opt('usePolling', checkBoolean),
+    pollingInterval: opt('pollingInterval', checkMillis),
+    watchDebounce: isSet(o.watchDebounce) ? checkMillis('watchDebounce', o.watchDebounce) : DEFAULTS.watchDebounce,
+  };
+
+  // The script is the first argument of the command, or the argv itself.
+  if (Array.isArray(script)) {
+    fields.command = script[0];
+    fields.args = script.slice(1);
+  } else {
+    fields.args.unshift(script);
+  }
+  if (fields.sourceDir) fields.args[0] = path.join(fields.sourceDir, fields.args[0]);
+  return fields;
+}
+
+/**
+ * `logDirect`'s partners: the child writes its log files itself, so nothing passes
+ * through the host to be copied, stamped or rotated. Checked again at each start, since
+ * `silent` is a plain property that may change.
+ * @param {{ silent: boolean, logTimestamps: boolean, logMaxSize: unknown, logDirect: unknown }} o
+ */
+function checkLogDirect(o) {
+  if (!o.silent) {
+    throw rangeError('logDirect', 'false unless "silent" is true (the host never sees what the child writes to its log files itself)', o.logDirect);
+  }
+  if (o.logTimestamps) {
+    throw rangeError('logDirect', 'false with "logTimestamps" (the child writes its log files itself, so nothing can stamp its lines)', o.logDirect);
+  }
+  if (isSet(o.logMaxSize)) {
+    throw rangeError('logDirect', 'false with "logMaxSize" (the child writes its log files itself, so the core cannot rotate them)', o.logDirect);
+  }
+}
+
+module.exports = {
+  DEFAULTS,
+  normalizeOptions,
+  normalizeStdio,
+  checkLogDirect,
+  checkSignal,
+  checkString,
+  checkStrings,
+  checkEnv,
+  typeError,
+  rangeError,
+  describe,
+  isSet,
+  randomString,
+  signals,
+};

@@ -1,0 +1,405 @@
+//! The shapes that cross the boundary, as `binding.d.ts` declares them.
+//!
+//! Inputs are complete (`index.js` fills in every default) and are turned into the core's
+//! own types here; events leave as one discriminated union, named as in the core.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use napi::bindgen_prelude::{Buffer, Either};
+use napi_derive::napi;
+
+use crate::error::CoreError;
+use crate::ipc::Serialization;
+use crate::output::Stream;
+use crate::policy::{KillRules, Limits, Next};
+use crate::process::{ChannelSlot, SpawnSpec, StdioSpec};
+use crate::supervisor::{Event, RunOptions};
+use crate::watch::WatchConfig;
+
+/// The command to run, as `index.js` built it (forever-monitor's `trySpawn`).
+#[napi(object)]
+pub struct NativeSpawnSpec {
+  /// The program, looked up in the child's `PATH` when it has no slash.
+  pub command: String,
+  /// Arguments after the program.
+  pub args: Vec<String>,
+  /// `argv[0]` as the child sees it, when it should differ from `command`.
+  pub argv0: Option<String>,
+  /// The child's working directory.
+  pub cwd: String,
+  /// The child's whole environment.
+  pub env: HashMap<String, String>,
+  /// Unix user id to run as.
+  pub uid: Option<u32>,
+  /// Unix group id to run as.
+  pub gid: Option<u32>,
+  /// Start the child in its own session and let it outlive the host.
+  pub detached: bool,
+  /// stdin, stdout and stderr: `'pipe'`, `'inherit'`, `'ignore'` or a host descriptor.
+  #[napi(ts_type = "Array<'pipe' | 'inherit' | 'ignore' | number>")]
+  pub stdio: Vec<Either<String, i32>>,
+  /// Node's IPC channel, if the child gets one.
+  pub channel: Option<NativeChannel>,
+}
+
+/// Node's IPC channel for the child.
+#[napi(object)]
+pub struct NativeChannel {
+  /// The child's descriptor number for it.
+  pub fd: i32,
+  /// How messages are encoded.
+  #[napi(ts_type = "'json' | 'advanced'")]
+  pub serialization: String,
+}
+
+/// Restart and kill settings, complete.
+#[napi(object)]
+pub struct NativeRunOptions {
+  /// Runs in all before giving up; absent for no limit.
+  pub max: Option<u32>,
+  /// A child that lived less than this (ms) is spinning.
+  pub min_uptime: f64,
+  /// Wait this long (ms) before restarting a spinning child; absent to let it die.
+  pub spin_sleep_time: Option<f64>,
+  /// The signal (a number) that stops and restarts the child.
+  pub kill_signal: i32,
+  /// Signal the whole process tree.
+  pub kill_tree: bool,
+  /// SIGKILL the tree when the child outlives a kill by this long (ms); absent for never.
+  #[napi(js_name = "killTTL")]
+  pub kill_ttl: Option<f64>,
+  /// Copy the child's output to the host's stdout/stderr.
+  pub to_host: bool,
+  /// Restart on file changes.
+  pub watch: Option<NativeWatchOptions>,
+}
+
+/// Watch settings, complete.
+#[napi(object)]
+pub struct NativeWatchOptions {
+  /// Directories watched recursively (absolute).
+  pub dirs: Vec<String>,
+  /// Ignore files whose name starts with a dot.
+  pub ignore_dot_files: bool,
+  /// minimatch-style ignore patterns.
+  pub patterns: Vec<String>,
+  /// Poll instead of using inotify.
+  pub use_polling: bool,
+  /// Time between polls (ms).
+  pub polling_interval: f64,
+  /// Quiet time that ends a burst of changes (ms).
+  pub debounce: f64,
+}
+
+/// Log file settings, complete.
+#[napi(object)]
+pub struct NativeLogOptions {
+  /// The child's stdout goes here.
+  pub out_file: Option<String>,
+  /// The child's stderr goes here (the same path as `outFile` merges them).
+  pub err_file: Option<String>,
+  /// Keep what the files hold instead of truncating them.
+  pub append: bool,
+  /// Prefix every line with an ISO-8601 UTC time.
+  pub timestamps: bool,
+  /// Rotate a file before it would grow past this many bytes.
+  pub max_size: Option<f64>,
+  /// Rotated files to keep.
+  pub max_files: u32,
+  /// The child writes the files itself.
+  pub direct: bool,
+}
+
+/// A failure the JS wrapper turns into an `Error` (thrown or emitted as `'error'`).
+#[napi(object)]
+pub struct NativeFailure {
+  /// `ERR_ALREADY_RUNNING`, `ERR_NOT_RUNNING`, … or Node's errno name (`ENOENT`, …).
+  pub code: String,
+  /// What failed and why.
+  pub message: String,
+  /// Negative errno, for system errors.
+  pub errno: Option<i32>,
+  /// The failed system call.
+  pub syscall: Option<String>,
+  /// The path or command involved.
+  pub path: Option<String>,
+}
+
+/// What `start()` returns: the child, or why there is none.
+#[napi(object)]
+pub struct NativeStart {
+  /// The child's pid.
+  pub pid: Option<u32>,
+  /// When it started (ms since the epoch).
+  pub ctime: Option<f64>,
+  /// Why it did not start.
+  pub error: Option<NativeFailure>,
+  /// It started, but its IPC channel cannot be read (reported as an `'error'`).
+  pub channel_error: Option<NativeFailure>,
+}
+
+/// One event from the core, as the JS wrapper receives it; `type` names the core's
+/// `Event` variant.
+#[napi(discriminant = "type", discriminant_case = "camelCase")]
+pub enum NativeEvent {
+  /// The core started a child by itself.
+  Start {
+    /// The child's pid.
+    pid: u32,
+    /// When it started (ms since the epoch).
+    ctime: f64,
+    /// Reported as a restart.
+    restart: bool,
+  },
+  /// The child exited.
+  Exit {
+    /// Its exit code.
+    code: Option<i32>,
+    /// The signal that ended it.
+    signal: Option<String>,
+    /// It lived less than `minUptime`.
+    spinning: bool,
+    /// Runs so far.
+    times: u32,
+    /// Milliseconds until the next child; absent when supervision ends.
+    restart_in: Option<f64>,
+    /// Asked for by `stop()`/`kill()`/`restart()`.
+    requested: bool,
+  },
+  /// Supervision ended without a child exiting.
+  End {
+    /// Ended by `stop()`.
+    stopped: bool,
+  },
+  /// A runtime failure.
+  Error {
+    /// What failed.
+    error: NativeFailure,
+  },
+  /// Output on the child's stdout.
+  Stdout {
+    /// The bytes.
+    data: Buffer,
+  },
+  /// Output on the child's stderr.
+  Stderr {
+    /// The bytes.
+    data: Buffer,
+  },
+  /// The child closed its IPC channel.
+  Disconnect,
+  /// Messages read ahead were handed to `onMessage`; nothing else to do.
+  MessagesRead,
+  /// Watching has begun.
+  WatchReady,
+  /// A watched file changed.
+  WatchRestart {
+    /// The file.
+    file: String,
+  },
+  /// Watching failed.
+  WatchError {
+    /// What failed.
+    error: NativeFailure,
+  },
+}
+
+impl From<CoreError> for NativeFailure {
+  fn from(error: CoreError) -> Self {
+    let code = match &error {
+      CoreError::AlreadyRunning => "ERR_ALREADY_RUNNING".to_string(),
+      CoreError::NotRunning => "ERR_NOT_RUNNING".to_string(),
+      CoreError::InvalidOption(_) => "ERR_INVALID_ARG_VALUE".to_string(),
+      CoreError::Panic(_) => "ERR_INTERNAL_PANIC".to_string(),
+      CoreError::NoChannel | CoreError::ChannelClosed => "ERR_IPC_CHANNEL_CLOSED".to_string(),
+      CoreError::IpcBacklog(_) => "ERR_IPC_BACKLOG".to_string(),
+      CoreError::BadMessage(_) => "ERR_IPC_BAD_MESSAGE".to_string(),
+      CoreError::MessageTooLarge(_) => "ERR_IPC_MESSAGE_TOO_LARGE".to_string(),
+      other => other
+        .code()
+        .unwrap_or_else(|| "ERR_FOREVER_NATIVE".to_string()),
+    };
+    NativeFailure {
+      code,
+      message: error.to_string(),
+      errno: error.errno(),
+      syscall: error.syscall().map(str::to_string),
+      path: error.path().map(str::to_string),
+    }
+  }
+}
+
+impl NativeStart {
+  pub(super) fn failed(error: CoreError) -> NativeStart {
+    NativeStart {
+      pid: None,
+      ctime: None,
+      error: Some(error.into()),
+      channel_error: None,
+    }
+  }
+}
+
+impl From<Event> for NativeEvent {
+  fn from(event: Event) -> Self {
+    match event {
+      Event::Start {
+        pid,
+        ctime,
+        restart,
+        ..
+      } => NativeEvent::Start {
+        pid,
+        ctime,
+        restart,
+      },
+      Event::Exit {
+        code,
+        signal,
+        spinning,
+        times,
+        next,
+        requested,
+        ..
+      } => NativeEvent::Exit {
+        code,
+        signal: signal.map(str::to_string),
+        spinning,
+        times,
+        restart_in: match next {
+          Next::Restart { delay_ms } => Some(delay_ms as f64),
+          Next::GiveUp => None,
+        },
+        requested,
+      },
+      Event::End { stopped } => NativeEvent::End { stopped },
+      Event::Error(error) => NativeEvent::Error {
+        error: error.into(),
+      },
+      Event::ChannelWaiting(_) => NativeEvent::MessagesRead,
+      Event::WatchRestart { file } => NativeEvent::WatchRestart { file },
+      Event::WatchReady => NativeEvent::WatchReady,
+      Event::WatchError(error) => NativeEvent::WatchError {
+        error: error.into(),
+      },
+      // The credit is dropped here, once the bytes are on the JS thread.
+      Event::Output { stream, data, .. } => match stream {
+        Stream::Stdout => NativeEvent::Stdout {
+          data: Buffer::from(data),
+        },
+        Stream::Stderr => NativeEvent::Stderr {
+          data: Buffer::from(data),
+        },
+      },
+    }
+  }
+}
+
+/// Milliseconds from JS (already checked to be finite and >= 0) as a whole number.
+fn millis(value: f64) -> u64 {
+  if value.is_finite() && value > 0.0 {
+    value.round().min(u64::MAX as f64) as u64
+  } else {
+    0
+  }
+}
+
+fn serialization(word: &str) -> Result<Serialization, CoreError> {
+  match word {
+    "json" => Ok(Serialization::Json),
+    "advanced" => Ok(Serialization::Advanced),
+    other => Err(CoreError::InvalidOption(format!(
+      "serialization {other:?} is not \"json\" or \"advanced\""
+    ))),
+  }
+}
+
+impl NativeSpawnSpec {
+  /// The core's spec, and how the IPC channel (if any) encodes messages.
+  pub(super) fn into_core(self) -> Result<(SpawnSpec, Serialization), CoreError> {
+    if self.stdio.len() != 3 {
+      return Err(CoreError::InvalidOption(format!(
+        "stdio must have 3 entries, not {}",
+        self.stdio.len()
+      )));
+    }
+    let mut stdio = [StdioSpec::Pipe; 3];
+    for (slot, entry) in stdio.iter_mut().zip(self.stdio) {
+      *slot = match entry {
+        Either::A(word) => match word.as_str() {
+          "pipe" => StdioSpec::Pipe,
+          "inherit" => StdioSpec::Inherit,
+          "ignore" => StdioSpec::Ignore,
+          other => {
+            return Err(CoreError::InvalidOption(format!(
+              "stdio entry {other:?} is not supported"
+            )))
+          }
+        },
+        Either::B(fd) if fd >= 0 => StdioSpec::Fd(fd),
+        Either::B(fd) => {
+          return Err(CoreError::InvalidOption(format!(
+            "stdio entry {fd} is not a file descriptor"
+          )))
+        }
+      };
+    }
+    let mode = match &self.channel {
+      Some(channel) => serialization(&channel.serialization)?,
+      None => Serialization::Json,
+    };
+    let channel = self.channel.map(|channel| ChannelSlot {
+      fd: channel.fd,
+      mode: mode.env_value(),
+    });
+    let spec = SpawnSpec {
+      command: self.command,
+      args: self.args,
+      argv0: self.argv0,
+      cwd: Some(self.cwd),
+      env: self.env,
+      uid: self.uid,
+      gid: self.gid,
+      detached: self.detached,
+      stdio,
+      channel,
+    };
+    Ok((spec, mode))
+  }
+}
+
+impl NativeRunOptions {
+  /// The core's options, for a child whose channel encodes messages as `serialization`.
+  pub(super) fn into_core(self, serialization: Serialization) -> Result<RunOptions, CoreError> {
+    if nix::sys::signal::Signal::try_from(self.kill_signal).is_err() {
+      return Err(CoreError::InvalidOption(format!(
+        "killSignal {} is not a signal",
+        self.kill_signal
+      )));
+    }
+    Ok(RunOptions {
+      limits: Limits {
+        max: self.max,
+        min_uptime_ms: millis(self.min_uptime),
+        spin_sleep_ms: self.spin_sleep_time.map(millis),
+        kill: KillRules {
+          signal: self.kill_signal,
+          tree: self.kill_tree,
+          ttl_ms: self.kill_ttl.map(millis),
+        },
+      },
+      to_host: self.to_host,
+      watch: self.watch.map(|w| WatchConfig {
+        dirs: w.dirs.into_iter().map(PathBuf::from).collect(),
+        ignore_dot_files: w.ignore_dot_files,
+        patterns: w.patterns,
+        use_polling: w.use_polling,
+        polling_interval: Duration::from_millis(millis(w.polling_interval).max(1)),
+        debounce: Duration::from_millis(millis(w.debounce)),
+      }),
+      serialization,
+    })
+  }
+}

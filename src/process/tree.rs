@@ -1,0 +1,194 @@
+//! Signalling a child's process tree, and what is left of it once the child has exited.
+
+use std::time::Duration;
+
+use nix::sys::signal::{self, Signal};
+use nix::unistd::Pid;
+
+use crate::procfs;
+use crate::tag::Tag;
+
+/// Which processes a signal reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+  /// The process alone.
+  Process,
+  /// The process and every descendant (found through `/proc`), as `ps-tree` would.
+  Descendants,
+  /// A child we started as a group leader: its group, and descendants that left it.
+  Group,
+}
+
+/// Sends `sig` to `pid` and, as `reach` says, to its tree. Processes that are already gone
+/// are not an error.
+pub fn signal_tree(pid: u32, sig: Signal, reach: Reach) {
+  let Ok(pid) = i32::try_from(pid) else {
+    return;
+  };
+  if pid <= 1 {
+    return;
+  }
+  // Collected before signalling: once a process dies its children are re-parented and
+  // the links that find them are gone.
+  let below = match reach {
+    Reach::Process => Vec::new(),
+    Reach::Descendants | Reach::Group => procfs::descendants(pid),
+  };
+  // Each process gets the signal once: a second SIGTERM is, for many programs, "force".
+  if reach == Reach::Group {
+    let _ = signal::killpg(Pid::from_raw(pid), sig);
+    // A child that moved itself to another group is not reached by the line above.
+    if procfs::proc_info(pid).is_some_and(|me| me.pgid != pid) {
+      let _ = signal::kill(Pid::from_raw(pid), sig);
+    }
+  } else {
+    let _ = signal::kill(Pid::from_raw(pid), sig);
+  }
+  for p in below {
+    if reach != Reach::Group || p.pgid != pid {
+      let _ = signal::kill(Pid::from_raw(p.pid), sig);
+    }
+  }
+}
+
+/// Children younger than this are looked for among the pids handed out since they
+/// started; older ones among all processes (pid numbers may have wrapped meanwhile).
+const RECENT: Duration = Duration::from_secs(1);
+
+/// What an exited child left running: its process group (members that stayed in it) and
+/// every process that carries its tag (its descendants, wherever they went).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leftovers {
+  pgid: i32,
+  /// Tagged processes outside the group.
+  strays: Vec<i32>,
+  /// Tagged processes inside it.
+  members: Vec<i32>,
+  /// The entry to look for, and the pid window, for the second look.
+  tag: Vec<u8>,
+  window: Window,
+  /// The last signal sent, for what the second look finds.
+  sent: Option<Signal>,
+  looked_again: bool,
+}
+
+/// Which pids may belong to an exited child's tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Window {
+  /// Handed out after the child: (child, last], wrapping at the top.
+  Since { child: i32, last: i32 },
+  /// Any: the child lived long enough for the numbers to wrap.
+  All,
+}
+
+impl Window {
+  fn holds(self, pid: i32) -> bool {
+    match self {
+      Window::Since { child, last } if last >= child => pid > child && pid <= last,
+      // The numbers wrapped: the window runs to the top, then from the bottom.
+      Window::Since { child, last } => pid > child || pid <= last,
+      Window::All => true,
+    }
+  }
+}
+
+impl Leftovers {
+  /// Finds what the child `pid` (the leader of group `pid`, tagged `tag`) left, now that
+  /// it has been reaped after `uptime`. `None` when nothing is left.
+  pub fn find(pid: u32, tag: &Tag, uptime: Duration) -> Option<Leftovers> {
+    let pgid = i32::try_from(pid).ok().filter(|&p| p > 1)?;
+    let newest = procfs::last_pid();
+    // Everything the child started was started after it, so has a newer pid: when no pid
+    // was handed out since, nothing can be left (the cheap path of a crash loop).
+    if uptime < RECENT && newest == Some(pgid) {
+      return None;
+    }
+    let window = match newest {
+      Some(last) if uptime < RECENT => Window::Since { child: pgid, last },
+      _ => Window::All,
+    };
+    let mut leftovers = Leftovers {
+      pgid,
+      strays: Vec::new(),
+      members: Vec::new(),
+      tag: tag.entry().to_vec(),
+      window,
+      sent: None,
+      looked_again: false,
+    };
+    leftovers.scan();
+    (!leftovers.is_gone()).then_some(leftovers)
+  }
+
+  /// Adds the tagged processes not known yet; returns them.
+  fn scan(&mut self) -> Vec<i32> {
+    let window = self.window;
+    let known: Vec<i32> = self.strays.iter().chain(&self.members).copied().collect();
+    let found = procfs::tagged(&self.tag, |pid| window.holds(pid) && !known.contains(&pid));
+    for &pid in &found {
+      if procfs::proc_info(pid).is_some_and(|info| info.pgid == self.pgid) {
+        self.members.push(pid);
+      } else {
+        self.strays.push(pid);
+      }
+    }
+    found
+  }
+
+  /// Looks once more for tagged processes, a moment after the first look: one that was
+  /// starting a new program then showed no environment yet (the kernel sets it up after
+  /// waking a vfork parent). What it finds gets the signal the others got.
+  pub fn look_again(&mut self) {
+    if std::mem::replace(&mut self.looked_again, true) {
+      return;
+    }
+    let found = self.scan();
+    if let Some(sig) = self.sent {
+      for pid in found {
+        let _ = signal::kill(Pid::from_raw(pid), sig);
+      }
+    }
+  }
+
+  /// Sends `sig` to each leftover once: the group, and the strays outside it.
+  pub fn signal(&mut self, sig: Signal) {
+    self.sent = Some(sig);
+    let _ = signal::killpg(Pid::from_raw(self.pgid), sig);
+    for &pid in &self.strays {
+      let _ = signal::kill(Pid::from_raw(pid), sig);
+    }
+  }
+
+  /// True once nothing is left: every tagged process has exited (a zombie holds nothing),
+  /// and the group is empty or holds only such processes.
+  pub fn is_gone(&self) -> bool {
+    let tagged_dead = self
+      .strays
+      .iter()
+      .chain(&self.members)
+      .all(|&p| procfs::is_dead(p));
+    tagged_dead && !self.group_alive()
+  }
+
+  /// Whether the group may still hold a live process. Members we found that are dead
+  /// (zombies until init reaps them) do not count; a group whose members we could not
+  /// find (they cleared their environment) does, while it exists.
+  fn group_alive(&self) -> bool {
+    signal::killpg(Pid::from_raw(self.pgid), None).is_ok()
+      && (self.members.is_empty() || self.members.iter().any(|&p| !procfs::is_dead(p)))
+  }
+
+  /// How many processes were found.
+  pub fn count(&self) -> usize {
+    self.strays.len() + self.members.len()
+  }
+}
+
+/// Sends `sig` to what is left of a process group once its leader has been reaped.
+pub fn signal_group(pgid: u32, sig: Signal) {
+  if let Ok(pgid) = i32::try_from(pgid) {
+    if pgid > 1 {
+      let _ = signal::killpg(Pid::from_raw(pgid), sig);
+    }
+  }
+}

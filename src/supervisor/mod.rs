@@ -1,0 +1,543 @@
+//! The supervisor: one tokio task per monitor, driven by orders from JS and by what its
+//! child does.
+//!
+//! JS calls ([`Handle`]) never wait for the task. Each takes the monitor's state lock for
+//! a moment, asks the pure [`Policy`] what to do — so refusals such as "not running" are
+//! answered at once, by the one owner of the rules — and leaves an [`Order`] for the task.
+//! Only `start()` does work on the calling thread: it spawns the child there, because
+//! forever-monitor's callers read `monitor.child.pid` right after it. Everything else —
+//! waiting for the child, deciding and performing restarts, kills and their escalation,
+//! cleaning up what a crashed child left — happens in the task (see `task.rs`), even
+//! while the JS thread is blocked; JS hears about it afterwards through the run's
+//! [`Outbox`], which keeps events in order with the output.
+
+pub mod events;
+mod outbox;
+mod processes;
+mod task;
+#[cfg(test)]
+mod tests;
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::Notify;
+
+use crate::error::{CoreError, Result};
+use crate::ipc::{Channel, Serialization};
+use crate::logs::{LogConfig, LogSink, Report};
+use crate::output::{self, Destination, Pump, Stream, Taps};
+use crate::policy::{Command, KillOrder, Limits, Policy, Refusal};
+use crate::process::{OutputEnd, SpawnSpec, StdioSpec};
+use crate::runtime;
+use crate::tag::Tag;
+use crate::watch::WatchConfig;
+
+pub use events::{Event, EventSink};
+pub use outbox::{Outbox, JS_BACKLOG};
+pub use processes::{ExitFuture, Launched, Processes, Remains, System};
+
+/// How long `start()` waits for `logDirect` files to open on the blocking pool before it
+/// gives the child a pipe instead (a hung file system must not hang the JS thread).
+const DIRECT_OPEN_WAIT: Duration = Duration::from_millis(100);
+
+/// How a monitor runs its children, besides the command itself.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+  /// Restart limits and kill rules.
+  pub limits: Limits,
+  /// Copy output to the host's stdout/stderr.
+  pub to_host: bool,
+  /// Restart on file changes.
+  pub watch: Option<WatchConfig>,
+  /// How IPC messages are encoded.
+  pub serialization: Serialization,
+}
+
+/// A start request from JS.
+pub struct StartRequest {
+  /// The command.
+  pub spec: SpawnSpec,
+  /// Restart and kill settings.
+  pub options: RunOptions,
+  /// Report the start as a restart.
+  pub restart: bool,
+  /// Where the run's events go.
+  pub sink: Arc<dyn EventSink>,
+}
+
+/// What `start()` returns.
+#[derive(Debug, Clone)]
+pub struct StartInfo {
+  /// The child's pid.
+  pub pid: u32,
+  /// Start time, milliseconds since the epoch.
+  pub ctime: f64,
+  /// Its IPC channel, to be read on the host's loop.
+  pub channel: Option<Arc<Channel>>,
+}
+
+/// A child the JS thread (or the task) has just spawned.
+pub(crate) struct ChildRun {
+  pid: u32,
+  tag: Tag,
+  exit: ExitFuture,
+  started: tokio::time::Instant,
+  channel: Option<Arc<Channel>>,
+  guarded: bool,
+  run: Arc<Run>,
+}
+
+/// What a JS call leaves for the task, in order.
+pub(crate) enum Order {
+  /// A child `start()` spawned: the task waits for it from now on.
+  Adopt(Box<ChildRun>),
+  /// Signal the running child as the policy said.
+  Signal(KillOrder),
+  /// `child.kill(signal)`: the child alone.
+  SignalChild(i32),
+  /// `restart()` during a sleep before a restart: spawn now.
+  SpawnNow,
+  /// `stop()` during a sleep: supervision of this run ended at once.
+  End(Arc<Run>),
+  /// The JS side is gone: kill the child and end.
+  Shutdown,
+  /// Test hook: panic inside the task.
+  #[cfg(feature = "test-hooks")]
+  Panic,
+}
+
+/// One supervision run: from a `start()` until supervision ends. Its pipes and pumps
+/// serve every child of the run.
+pub(crate) struct Run {
+  spec: SpawnSpec,
+  options: RunOptions,
+  outbox: Arc<Outbox>,
+  /// The write ends each child gets a copy of; dropped when the run ends, so that the
+  /// pumps read to the end of what is left.
+  pipes: Mutex<[Option<OwnedFd>; 2]>,
+  pumps: [Option<Pump>; 2],
+  logs: Option<Arc<LogSink>>,
+}
+
+impl Run {
+  fn new(core: &Core, request: StartRequest, runtime: &tokio::runtime::Handle) -> Result<Arc<Run>> {
+    let logs = lock(&core.logs).clone();
+    let outbox = Outbox::new(
+      request.sink,
+      Arc::clone(&core.taps),
+      request.options.to_host,
+      logs.clone(),
+      runtime.clone(),
+    );
+    // Every pipe first: a failure (EMFILE) then leaves nothing behind.
+    let mut ends = [None, None];
+    for stream in Stream::BOTH {
+      if request.spec.stdio[stream.index() + 1] == StdioSpec::Pipe {
+        ends[stream.index()] = Some(output::pipe()?);
+      }
+    }
+    let mut pipes = [None, None];
+    let mut pumps = [None, None];
+    for (stream, end) in Stream::BOTH.into_iter().zip(ends) {
+      let Some((read, write)) = end else { continue };
+      let mut destinations: Vec<Arc<dyn Destination>> = vec![outbox.clone()];
+      if let Some(host) = outbox.host_port() {
+        destinations.push(host);
+      }
+      if let Some(logs) = &logs {
+        if logs.routes(stream) {
+          destinations.push(logs.clone());
+        }
+      }
+      let poke = Arc::downgrade(&outbox);
+      pumps[stream.index()] = Some(Pump::start(
+        read,
+        stream,
+        destinations,
+        Arc::new(move || {
+          if let Some(outbox) = poke.upgrade() {
+            outbox.poke();
+          }
+        }),
+      ));
+      pipes[stream.index()] = Some(write);
+    }
+    if let Some(logs) = &logs {
+      let errors = Arc::downgrade(&outbox);
+      let poke = Arc::downgrade(&outbox);
+      logs.attach(
+        outbox.id(),
+        Arc::new(move |e| outbox::report(&errors, e)),
+        Arc::new(move || {
+          if let Some(outbox) = poke.upgrade() {
+            outbox.poke();
+          }
+        }),
+      );
+    }
+    Ok(Arc::new(Run {
+      spec: request.spec,
+      options: request.options,
+      outbox,
+      pipes: Mutex::new(pipes),
+      pumps,
+      logs,
+    }))
+  }
+
+  /// Where each stream's output ends now: bytes read plus bytes waiting in the pipe.
+  fn marks(&self) -> [u64; 2] {
+    let mark = |i: usize| self.pumps[i].as_ref().map_or(0, Pump::mark);
+    [mark(0), mark(1)]
+  }
+
+  /// The outputs a new child gets: copies of the run's pipes, or log files it writes
+  /// itself (`logDirect`).
+  fn outputs(&self, direct: [Option<File>; 2]) -> Result<[Option<OutputEnd>; 2]> {
+    let pipes = lock(&self.pipes);
+    let mut ends = [None, None];
+    for (i, file) in direct.into_iter().enumerate() {
+      ends[i] = match (file, &pipes[i]) {
+        (Some(file), _) => Some(OutputEnd::File(file)),
+        (None, Some(pipe)) => {
+          Some(OutputEnd::Pipe(pipe.try_clone().map_err(|e| {
+            CoreError::sys("dup", Some("output pipe".to_string()), e)
+          })?))
+        }
+        (None, None) => None,
+      };
+    }
+    Ok(ends)
+  }
+
+  /// Supervision is over: the pipes close (once leftovers holding them are gone too), the
+  /// log files stop reporting to this run, and the outbox lets the sink go once its last
+  /// events are out.
+  fn close(&self) {
+    *lock(&self.pipes) = [None, None];
+    if let Some(logs) = &self.logs {
+      logs.detach(self.outbox.id());
+    }
+    self.outbox.close();
+  }
+}
+
+/// Where `send()` goes right now; the task keeps it current so JS never waits for it.
+#[derive(Clone, Default)]
+enum Outlet {
+  /// No child.
+  #[default]
+  Idle,
+  /// A child without an IPC channel.
+  NoChannel,
+  /// The current child's channel.
+  Open(Arc<Channel>),
+}
+
+/// What the JS thread and the task share.
+struct State {
+  policy: Policy,
+  orders: VecDeque<Order>,
+  run: Option<Arc<Run>>,
+  task: bool,
+}
+
+pub(crate) struct Core {
+  state: Mutex<State>,
+  wake: Notify,
+  processes: Arc<dyn Processes>,
+  taps: Arc<Taps>,
+  outlet: Mutex<Outlet>,
+  logs: Mutex<Option<Arc<LogSink>>>,
+  /// The pid of the current child, for the panic handler (0 when none).
+  live: AtomicU32,
+  /// The policy's clock starts here (tokio's, so that tests can pause it).
+  origin: tokio::time::Instant,
+  runtime: Mutex<Option<tokio::runtime::Handle>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+  mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn epoch_ms() -> f64 {
+  SystemTime::now()
+    .duration_since(UNIX_EPOCH)
+    .map(|d| (d.as_millis() as f64).floor())
+    .unwrap_or(0.0)
+}
+
+impl Core {
+  fn now_ms(&self) -> u64 {
+    u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX)
+  }
+
+  fn state(&self) -> MutexGuard<'_, State> {
+    lock(&self.state)
+  }
+
+  fn order(&self, state: &mut State, order: Order) {
+    state.orders.push_back(order);
+    self.wake.notify_one();
+  }
+
+  fn runtime(&self) -> Result<tokio::runtime::Handle> {
+    let mut slot = lock(&self.runtime);
+    if let Some(handle) = slot.as_ref() {
+      return Ok(handle.clone());
+    }
+    let handle = runtime::get()?.handle().clone();
+    *slot = Some(handle.clone());
+    Ok(handle)
+  }
+
+  /// Spawns the next child of `run` and registers it. Called with the state locked, by
+  /// `start()` on the JS thread or by the task, inside the runtime.
+  fn spawn_child(
+    self: &Arc<Self>,
+    run: &Arc<Run>,
+    direct: [Option<File>; 2],
+  ) -> Result<Box<ChildRun>> {
+    let tag = Tag::next();
+    let outputs = run.outputs(direct)?;
+    let launched = self.processes.spawn(&run.spec, &tag, outputs)?;
+    let guarded = !run.spec.detached;
+    if guarded {
+      self.processes.guard(launched.pid);
+    }
+    let channel = match launched.channel {
+      Some(fd) => {
+        let wake = Arc::downgrade(&run.outbox);
+        match Channel::open(fd, run.options.serialization, wake) {
+          Ok(channel) => Some(channel),
+          Err(e) => {
+            run.outbox.emit(Event::Error(e));
+            None
+          }
+        }
+      }
+      None => None,
+    };
+    *lock(&self.outlet) = match &channel {
+      Some(channel) => Outlet::Open(Arc::clone(channel)),
+      None => Outlet::NoChannel,
+    };
+    self.live.store(launched.pid, Ordering::Release);
+    Ok(Box::new(ChildRun {
+      pid: launched.pid,
+      tag,
+      exit: launched.exit,
+      started: tokio::time::Instant::now(),
+      channel,
+      guarded,
+      run: Arc::clone(run),
+    }))
+  }
+}
+
+/// The JS side's handle on one monitor. Dropping it kills the child's tree.
+pub struct Handle {
+  core: Arc<Core>,
+}
+
+impl Default for Handle {
+  fn default() -> Self {
+    Handle::new()
+  }
+}
+
+impl Handle {
+  /// A handle on real processes, whose task starts with the first `start()`.
+  pub fn new() -> Handle {
+    Handle::with(Arc::new(System), None)
+  }
+
+  /// A handle on `processes`, run on `runtime` (the shared runtime when `None`).
+  pub fn with(processes: Arc<dyn Processes>, runtime: Option<tokio::runtime::Handle>) -> Handle {
+    Handle {
+      core: Arc::new(Core {
+        state: Mutex::new(State {
+          policy: Policy::new(Limits::default()),
+          orders: VecDeque::new(),
+          run: None,
+          task: false,
+        }),
+        wake: Notify::new(),
+        processes,
+        taps: Arc::new(Taps::default()),
+        outlet: Mutex::new(Outlet::Idle),
+        logs: Mutex::new(None),
+        live: AtomicU32::new(0),
+        origin: tokio::time::Instant::now(),
+        runtime: Mutex::new(runtime),
+      }),
+    }
+  }
+
+  /// Which output streams JS listens to.
+  pub fn taps(&self) -> &Taps {
+    &self.core.taps
+  }
+
+  /// Spawns the first child (or the next, after supervision ended) on the calling thread,
+  /// and hands it to the task. Refused (`AlreadyRunning`) while a child runs or a restart
+  /// is due.
+  pub fn start(&self, request: StartRequest) -> Result<StartInfo> {
+    let core = &self.core;
+    let runtime = core.runtime()?;
+    let _inside = runtime.enter();
+    let direct = self.direct_files(&runtime);
+    let mut state = core.state();
+    if let Command::Spawn { .. } = state
+      .policy
+      .start(request.restart, request.options.limits)?
+    {
+      if !state.task {
+        state.task = true;
+        runtime.spawn(task::run(Arc::clone(core)));
+      }
+    }
+    let run = Run::new(core, request, &runtime)?;
+    let (files, errors) = direct;
+    for error in errors {
+      run.outbox.emit(Event::Error(error));
+    }
+    match core.spawn_child(&run, files) {
+      Ok(child) => {
+        state.policy.spawned(core.now_ms());
+        let info = StartInfo {
+          pid: child.pid,
+          ctime: epoch_ms(),
+          channel: child.channel.clone(),
+        };
+        state.run = Some(Arc::clone(&run));
+        core.order(&mut state, Order::Adopt(child));
+        Ok(info)
+      }
+      Err(e) => {
+        state.policy.spawn_failed();
+        run.close();
+        Err(e)
+      }
+    }
+  }
+
+  /// With `logDirect`, the files the first child writes itself, opened on the blocking
+  /// pool (never on the JS thread) and waited for a moment.
+  fn direct_files(&self, runtime: &tokio::runtime::Handle) -> ([Option<File>; 2], Vec<CoreError>) {
+    let Some(logs) = lock(&self.core.logs).clone() else {
+      return ([None, None], Vec::new());
+    };
+    if !logs.config().direct {
+      return ([None, None], Vec::new());
+    }
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    runtime.spawn_blocking(move || {
+      let _ = tx.send(logs.open_direct());
+    });
+    rx.recv_timeout(DIRECT_OPEN_WAIT)
+      .unwrap_or_else(|_| ([None, None], Vec::new()))
+  }
+
+  /// `kill(force_stop)`: signals the child; `stop()` is `kill(true)`.
+  pub fn kill(&self, force_stop: bool) -> Result<()> {
+    let core = &self.core;
+    let mut state = core.state();
+    match state.policy.kill(force_stop)? {
+      Command::Signal(order) => core.order(&mut state, Order::Signal(order)),
+      Command::Cancelled => {
+        // Taken now: a `start()` right after this call begins a run of its own.
+        if let Some(run) = state.run.take() {
+          core.order(&mut state, Order::End(run));
+        }
+      }
+      Command::Spawn { .. } => {}
+    }
+    Ok(())
+  }
+
+  /// Restarts a running child, or cuts a sleep before a restart short. `NotRunning` when
+  /// idle: the caller starts it afresh.
+  pub fn restart(&self) -> Result<()> {
+    let core = &self.core;
+    let mut state = core.state();
+    match state.policy.restart()? {
+      Command::Signal(order) => core.order(&mut state, Order::Signal(order)),
+      Command::Spawn { .. } => core.order(&mut state, Order::SpawnNow),
+      Command::Cancelled => {}
+    }
+    Ok(())
+  }
+
+  /// Sends `signal` (a number) to the child alone.
+  pub fn signal(&self, signal: i32) -> Result<()> {
+    let core = &self.core;
+    let mut state = core.state();
+    match state.policy.phase() {
+      crate::policy::Phase::Running { .. } => {
+        core.order(&mut state, Order::SignalChild(signal));
+        Ok(())
+      }
+      _ => Err(CoreError::NotRunning),
+    }
+  }
+
+  /// Sends one serialised message to the child over its IPC channel, from the calling
+  /// thread: no round trip through the task.
+  pub fn send(&self, payload: Vec<u8>) -> Result<()> {
+    let outlet = lock(&self.core.outlet).clone();
+    match outlet {
+      Outlet::Open(channel) => channel.send(payload),
+      Outlet::NoChannel => Err(CoreError::NoChannel),
+      Outlet::Idle => Err(CoreError::NotRunning),
+    }
+  }
+
+  /// Sets up the log files: they are created (and truncated unless `append`) in the
+  /// background; failures go to `report`.
+  pub fn set_logs(&self, config: LogConfig, report: Report) -> Result<()> {
+    let runtime = self.core.runtime()?;
+    let sink = LogSink::new(config, runtime);
+    sink.prepare(report);
+    *lock(&self.core.logs) = Some(sink);
+    Ok(())
+  }
+
+  /// Closes and re-opens the log files (after an external logrotate moved them), in the
+  /// background; failures go to `report`.
+  pub fn reopen_logs(&self, report: Report) {
+    if let Some(logs) = lock(&self.core.logs).clone() {
+      logs.reopen(report);
+    }
+  }
+
+  /// Test hook: makes the task panic, to prove a panic never reaches Node.
+  #[cfg(feature = "test-hooks")]
+  pub fn panic_for_test(&self) {
+    let mut state = self.core.state();
+    self.core.order(&mut state, Order::Panic);
+  }
+}
+
+impl Drop for Handle {
+  fn drop(&mut self) {
+    let mut state = self.core.state();
+    if state.task {
+      self.core.order(&mut state, Order::Shutdown);
+    }
+  }
+}
+
+impl From<Refusal> for CoreError {
+  fn from(refusal: Refusal) -> Self {
+    match refusal {
+      Refusal::AlreadyRunning => CoreError::AlreadyRunning,
+      Refusal::NotRunning => CoreError::NotRunning,
+    }
+  }
+}

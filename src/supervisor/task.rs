@@ -1,0 +1,624 @@
+//! The monitor's task: waits for the child, carries out the orders JS left, and does what
+//! the policy says when the child exits — never waiting for JS or for any destination of
+//! the child's output.
+//!
+//! Its state is one [`Life`]: no child, a child running (maybe with a kill escalating), or
+//! the time between two children, when what the last one left is being cleaned up and the
+//! next one is due. One `select!` drives it; every arm ends in a short, non-blocking step.
+
+use std::future::Future;
+use std::os::unix::process::ExitStatusExt;
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::process::ExitStatus;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::error::CoreError;
+use crate::policy::{KillOrder, Next, Phase, Reach};
+use crate::process::signal_name;
+use crate::watch::{self, Notice, Watching};
+
+use super::events::Event;
+use super::processes::Remains;
+use super::{lock, ChildRun, Core, Order, Outlet, Run};
+
+/// How often leftovers are looked at while they are being waited for (doubling from the
+/// first, up to the last).
+const CLEANUP_POLL: (Duration, Duration) = (Duration::from_millis(2), Duration::from_millis(50));
+/// After SIGKILL, how long leftovers may take to go before the next child starts anyway
+/// (a zombie that nobody reaps, in a container without init, would otherwise hold it).
+const CLEANUP_AFTER_KILL: Duration = Duration::from_secs(1);
+
+/// What the task holds between events.
+enum Life {
+  /// No child, nothing scheduled.
+  Idle,
+  /// A child runs; `escalate_at` is when a kill becomes SIGKILL, if one was sent.
+  Running {
+    child: Box<ChildRun>,
+    escalate_at: Option<Instant>,
+  },
+  /// The child exited and the next one is due (at the policy's time); what the last one
+  /// left is being cleaned up first.
+  Between {
+    run: Arc<Run>,
+    cleanup: Option<Cleanup>,
+  },
+}
+
+/// Leftovers of an exited child being killed and waited for.
+struct Cleanup {
+  pid: u32,
+  remains: Box<dyn Remains>,
+  /// SIGKILL at this time, if they are still there.
+  escalate_at: Option<Instant>,
+  /// Give up waiting at this time (after the SIGKILL).
+  give_up_at: Option<Instant>,
+  next_look: Instant,
+  interval: Duration,
+}
+
+impl Cleanup {
+  fn start(pid: u32, mut remains: Box<dyn Remains>, order: KillOrder) -> Cleanup {
+    remains.signal(order.signal);
+    let now = Instant::now();
+    let mut cleanup = Cleanup {
+      pid,
+      remains,
+      escalate_at: order
+        .escalate_after_ms
+        .map(|ms| now + Duration::from_millis(ms)),
+      give_up_at: None,
+      next_look: now + CLEANUP_POLL.0,
+      interval: CLEANUP_POLL.0,
+    };
+    if cleanup.escalate_at.is_none() {
+      cleanup.give_up_at = Some(now + CLEANUP_AFTER_KILL);
+    }
+    cleanup
+  }
+
+  /// Looks at the leftovers once; true when waiting for them is over.
+  fn look(&mut self) -> bool {
+    let now = Instant::now();
+    if self.remains.is_gone() || self.give_up_at.is_some_and(|at| now >= at) {
+      return true;
+    }
+    if self.escalate_at.is_some_and(|at| now >= at) {
+      self.escalate_at = None;
+      self.remains.signal(libc::SIGKILL);
+      self.give_up_at = Some(now + CLEANUP_AFTER_KILL);
+      // SIGKILL is quick: look again soon.
+      self.interval = CLEANUP_POLL.0;
+    } else {
+      self.interval = (self.interval * 2).min(CLEANUP_POLL.1);
+    }
+    self.next_look = now + self.interval;
+    if let Some(at) = self.escalate_at {
+      self.next_look = self.next_look.min(at);
+    }
+    false
+  }
+
+  /// Finishes in the background (supervision ended, or the next child was started anyway).
+  fn detach(mut self, core: &Arc<Core>) {
+    let core = Arc::clone(core);
+    tokio::spawn(async move {
+      while !self.look() {
+        tokio::time::sleep_until(self.next_look).await;
+      }
+      core.processes.release(self.pid);
+    });
+  }
+}
+
+/// A burst of file changes being debounced.
+struct Change {
+  file: PathBuf,
+  first: Instant,
+  due: Instant,
+}
+
+struct Task {
+  core: Arc<Core>,
+  life: Life,
+  watching: Option<Watching>,
+  change: Option<Change>,
+}
+
+/// Runs a monitor's task until its handle is dropped. A panic inside is caught: the child
+/// is killed, JS is told, and a fresh, idle task carries on.
+pub(super) async fn run(core: Arc<Core>) {
+  loop {
+    let mut task = Task {
+      core: Arc::clone(&core),
+      life: Life::Idle,
+      watching: None,
+      change: None,
+    };
+    match CatchUnwind(task.main()).await {
+      Ok(()) => return,
+      Err(message) => recover(&core, message),
+    }
+  }
+}
+
+/// The task's state is lost with a panic: take its child down rather than leave it
+/// unsupervised, tell JS, and make the monitor idle and usable again.
+fn recover(core: &Arc<Core>, message: String) {
+  let pid = core.live.swap(0, Ordering::AcqRel);
+  if pid != 0 {
+    core.processes.signal(pid, libc::SIGKILL, Reach::Tree);
+    // Reaped by tokio's orphan reaper; the guardian lets the group go once it is empty.
+    core.processes.release(pid);
+  }
+  *lock(&core.outlet) = Outlet::Idle;
+  let mut state = core.state();
+  state.policy.spawn_failed();
+  state.orders.retain(|o| matches!(o, Order::Shutdown));
+  if let Some(run) = state.run.take() {
+    run.outbox.emit(Event::Error(CoreError::Panic(message)));
+    run.outbox.emit(Event::End { stopped: false });
+    run.close();
+  }
+}
+
+impl Task {
+  async fn main(&mut self) {
+    loop {
+      let wake_at = self.due();
+      let look_at = match &self.life {
+        Life::Between {
+          cleanup: Some(c), ..
+        } => Some(c.next_look),
+        _ => None,
+      };
+      let escalate_at = match &self.life {
+        Life::Running { escalate_at, .. } => *escalate_at,
+        _ => None,
+      };
+      let change_at = self.change.as_ref().map(|c| c.due);
+      tokio::select! {
+        biased;
+        _ = self.core.wake.notified() => {
+          if !self.orders() {
+            return;
+          }
+        }
+        status = exit_of(&mut self.life) => self.exited(status),
+        _ = sleep_until(escalate_at) => self.escalate(),
+        _ = sleep_until(look_at) => self.look(),
+        _ = sleep_until(wake_at) => self.respawn(),
+        notice = next_notice(&mut self.watching) => self.notice(notice),
+        _ = sleep_until(change_at) => self.changed(),
+      }
+    }
+  }
+
+  /// When the next child is due: the policy's time, once the cleanup is over.
+  fn due(&self) -> Option<Instant> {
+    match &self.life {
+      Life::Between { cleanup: None, .. } => {
+        let at = self.core.state().policy.wake_at()?;
+        let ms = at.saturating_sub(self.core.now_ms());
+        Some(Instant::now() + Duration::from_millis(ms))
+      }
+      _ => None,
+    }
+  }
+
+  /// Carries out the orders JS left. False on shutdown.
+  fn orders(&mut self) -> bool {
+    loop {
+      let Some(order) = self.core.state().orders.pop_front() else {
+        return true;
+      };
+      match order {
+        Order::Adopt(child) => self.adopt(child),
+        Order::Signal(order) => self.signal(order),
+        Order::SignalChild(signal) => {
+          if let Life::Running { child, .. } = &self.life {
+            self.core.processes.signal(child.pid, signal, Reach::Child);
+          }
+        }
+        Order::SpawnNow => self.spawn_now(),
+        Order::End(run) => {
+          run.outbox.emit(Event::End { stopped: true });
+          run.close();
+          // The time between two children of that run ends too (unless `start()` has
+          // already begun another).
+          if matches!(&self.life, Life::Between { run: between, .. } if Arc::ptr_eq(between, &run))
+          {
+            self.idle();
+          }
+        }
+        Order::Shutdown => {
+          self.shutdown();
+          return false;
+        }
+        #[cfg(feature = "test-hooks")]
+        Order::Panic => panic!("panic requested by a test"),
+      }
+    }
+  }
+
+  fn adopt(&mut self, child: Box<ChildRun>) {
+    // A cleanup still under way finishes in the background: the user asked for a child now.
+    if let Life::Between {
+      cleanup: Some(cleanup),
+      ..
+    } = std::mem::replace(&mut self.life, Life::Idle)
+    {
+      cleanup.detach(&self.core);
+    }
+    let watch = child.run.options.watch.clone();
+    self.life = Life::Running {
+      child,
+      escalate_at: None,
+    };
+    if let Some(config) = watch {
+      if self.watching.is_none() {
+        self.change = None;
+        match watch::start(config) {
+          Ok(watching) => self.watching = Some(watching),
+          Err(e) => self.emit(Event::WatchError(e)),
+        }
+      }
+    }
+  }
+
+  fn signal(&mut self, order: KillOrder) {
+    if let Life::Running { child, escalate_at } = &mut self.life {
+      self
+        .core
+        .processes
+        .signal(child.pid, order.signal, order.reach);
+      if let Some(ms) = order.escalate_after_ms {
+        escalate_at.get_or_insert(Instant::now() + Duration::from_millis(ms));
+      }
+    }
+  }
+
+  fn escalate(&mut self) {
+    if let Life::Running { child, escalate_at } = &mut self.life {
+      *escalate_at = None;
+      let order = self.core.state().policy.escalation();
+      self
+        .core
+        .processes
+        .signal(child.pid, order.signal, order.reach);
+    }
+  }
+
+  fn exited(&mut self, status: std::io::Result<ExitStatus>) {
+    if !matches!(self.life, Life::Running { .. }) {
+      return;
+    }
+    let Life::Running { child, .. } = std::mem::replace(&mut self.life, Life::Idle) else {
+      return;
+    };
+    let child = *child;
+    let (code, signal) = match &status {
+      Ok(status) => (status.code(), status.signal().and_then(signal_name)),
+      Err(_) => (None, None),
+    };
+    let core = Arc::clone(&self.core);
+    core.live.store(0, Ordering::Release);
+    *lock(&core.outlet) = Outlet::Idle;
+    let run = child.run;
+    let verdict = {
+      let mut state = core.state();
+      let verdict = state.policy.exited(core.now_ms());
+      let marks = run.marks();
+      if let Some(logs) = &run.logs {
+        logs.settle(marks);
+      }
+      run.outbox.emit_after(
+        Event::Exit {
+          code,
+          signal,
+          spinning: verdict.spinning,
+          times: verdict.times,
+          next: verdict.next,
+          requested: verdict.requested,
+          channel: child.channel,
+        },
+        marks,
+      );
+      if verdict.next == Next::GiveUp {
+        // Under the lock: a `start()` right after the exit must find the run gone.
+        state.run = None;
+        run.close();
+      }
+      verdict
+    };
+    // Whatever the child left running goes before the next child starts: it may hold the
+    // port that child needs.
+    let cleanup = match (verdict.leftovers, child.guarded) {
+      (Some(order), true) => {
+        let uptime = child.started.elapsed();
+        core
+          .processes
+          .leftovers(child.pid, &child.tag, uptime)
+          .map(|remains| Cleanup::start(child.pid, remains, order))
+      }
+      _ => None,
+    };
+    if cleanup.is_none() && child.guarded {
+      core.processes.release(child.pid);
+    }
+    match verdict.next {
+      Next::GiveUp => {
+        if let Some(cleanup) = cleanup {
+          cleanup.detach(&core);
+        }
+        self.idle();
+      }
+      Next::Restart { delay_ms } => {
+        self.life = Life::Between { run, cleanup };
+        if delay_ms == 0 && matches!(self.life, Life::Between { cleanup: None, .. }) {
+          // The common case of a crash loop: no timer round trip.
+          self.respawn();
+        }
+      }
+    }
+  }
+
+  fn look(&mut self) {
+    let Life::Between {
+      cleanup: Some(cleanup),
+      ..
+    } = &mut self.life
+    else {
+      return;
+    };
+    if cleanup.look() {
+      let pid = cleanup.pid;
+      if let Life::Between { cleanup, .. } = &mut self.life {
+        *cleanup = None;
+      }
+      self.core.processes.release(pid);
+    }
+  }
+
+  /// The run and cleanup of the time between two children, leaving `Idle` in its place;
+  /// `None` (and nothing changed) at any other time.
+  fn take_between(&mut self) -> Option<(Arc<Run>, Option<Cleanup>)> {
+    if !matches!(self.life, Life::Between { .. }) {
+      return None;
+    }
+    match std::mem::replace(&mut self.life, Life::Idle) {
+      Life::Between { run, cleanup } => Some((run, cleanup)),
+      _ => None,
+    }
+  }
+
+  /// The next child is due (or `restart()` asked for it now).
+  fn respawn(&mut self) {
+    let Some((run, cleanup)) = self.take_between() else {
+      return;
+    };
+    let core = Arc::clone(&self.core);
+    let mut state = core.state();
+    let due =
+      matches!(state.policy.phase(), Phase::Sleeping { until_ms } if until_ms <= core.now_ms());
+    if !due {
+      drop(state);
+      self.life = Life::Between { run, cleanup };
+      return;
+    }
+    if let Some(cleanup) = cleanup {
+      cleanup.detach(&core);
+    }
+    self.spawn_next(&mut state, run);
+  }
+
+  /// `restart()` during a sleep: the next child now, whatever is left to clean up.
+  fn spawn_now(&mut self) {
+    let Some((run, cleanup)) = self.take_between() else {
+      return;
+    };
+    let core = Arc::clone(&self.core);
+    let mut state = core.state();
+    if !matches!(state.policy.phase(), Phase::Sleeping { .. }) {
+      drop(state);
+      self.life = Life::Between { run, cleanup };
+      return;
+    }
+    if let Some(cleanup) = cleanup {
+      cleanup.detach(&core);
+    }
+    self.spawn_next(&mut state, run);
+  }
+
+  fn spawn_next(&mut self, state: &mut super::State, run: Arc<Run>) {
+    let core = Arc::clone(&self.core);
+    let direct = match &run.logs {
+      Some(logs) if logs.config().direct => {
+        let (files, errors) = logs.open_direct();
+        for error in errors {
+          run.outbox.emit(Event::Error(error));
+        }
+        files
+      }
+      _ => [None, None],
+    };
+    match core.spawn_child(&run, direct) {
+      Ok(child) => {
+        state.policy.spawned(core.now_ms());
+        run.outbox.emit(Event::Start {
+          pid: child.pid,
+          ctime: super::epoch_ms(),
+          restart: true,
+          channel: child.channel.clone(),
+        });
+        self.life = Life::Running {
+          child,
+          escalate_at: None,
+        };
+      }
+      Err(e) => {
+        state.policy.spawn_failed();
+        state.run = None;
+        run.outbox.emit(Event::Error(e));
+        run.outbox.emit(Event::End { stopped: false });
+        run.close();
+        self.idle();
+      }
+    }
+  }
+
+  fn notice(&mut self, notice: Option<Notice>) {
+    match notice {
+      Some(Notice::Changed(file)) => {
+        let debounce = self.debounce();
+        let now = Instant::now();
+        match &mut self.change {
+          // A burst that never pauses still restarts, after ten debounce periods.
+          Some(change) => change.due = (now + debounce).min(change.first + debounce * 10),
+          None => {
+            self.change = Some(Change {
+              file,
+              first: now,
+              due: now + debounce,
+            })
+          }
+        }
+      }
+      Some(Notice::Failed(error)) => self.emit(Event::WatchError(error)),
+      Some(Notice::Ready) => self.emit(Event::WatchReady),
+      // The watcher thread is gone; nothing more will come.
+      None => self.watching = None,
+    }
+  }
+
+  fn debounce(&self) -> Duration {
+    let state = self.core.state();
+    state
+      .run
+      .as_ref()
+      .and_then(|run| run.options.watch.as_ref())
+      .map_or(Duration::ZERO, |w| w.debounce)
+  }
+
+  fn changed(&mut self) {
+    let Some(change) = self.change.take() else {
+      return;
+    };
+    self.emit(Event::WatchRestart {
+      file: change.file.display().to_string(),
+    });
+    let command = self.core.state().policy.restart();
+    match command {
+      Ok(crate::policy::Command::Signal(order)) => self.signal(order),
+      Ok(crate::policy::Command::Spawn { .. }) => self.spawn_now(),
+      _ => {}
+    }
+  }
+
+  /// Emits through the current run's outbox.
+  fn emit(&self, event: Event) {
+    let run = self.core.state().run.clone();
+    if let Some(run) = run {
+      run.outbox.emit(event);
+    }
+  }
+
+  /// Supervision is over: stop watching; a cleanup under way finishes in the background.
+  fn idle(&mut self) {
+    if let Life::Between {
+      cleanup: Some(cleanup),
+      ..
+    } = std::mem::replace(&mut self.life, Life::Idle)
+    {
+      cleanup.detach(&self.core);
+    }
+    self.watching = None;
+    self.change = None;
+  }
+
+  /// The JS side is gone (its object was collected, or its Worker ended): kill the child.
+  fn shutdown(&mut self) {
+    let core = Arc::clone(&self.core);
+    match std::mem::replace(&mut self.life, Life::Idle) {
+      Life::Running { child, .. } => {
+        let child = *child;
+        let tree = child.run.options.limits.kill.tree;
+        core.processes.signal(
+          child.pid,
+          libc::SIGKILL,
+          if tree { Reach::Tree } else { Reach::Child },
+        );
+        core.live.store(0, Ordering::Release);
+        *lock(&core.outlet) = Outlet::Idle;
+        // Reap it, rather than leave tokio's best-effort orphan queue to it.
+        let guarded = child.guarded;
+        let pid = child.pid;
+        let exit = child.exit;
+        tokio::spawn(async move {
+          let _ = exit.await;
+          if guarded {
+            core.processes.release(pid);
+          }
+        });
+      }
+      other => self.life = other,
+    }
+    let run = self.core.state().run.take();
+    if let Some(run) = run {
+      run.close();
+    }
+    self.idle();
+  }
+}
+
+async fn exit_of(life: &mut Life) -> std::io::Result<ExitStatus> {
+  match life {
+    Life::Running { child, .. } => (&mut child.exit).await,
+    _ => std::future::pending().await,
+  }
+}
+
+async fn next_notice(watching: &mut Option<Watching>) -> Option<Notice> {
+  match watching {
+    Some(w) => w.notices.recv().await,
+    None => std::future::pending().await,
+  }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+  match at {
+    Some(at) => tokio::time::sleep_until(at).await,
+    None => std::future::pending().await,
+  }
+}
+
+/// Runs a future, turning a panic inside it into `Err(message)`.
+struct CatchUnwind<F>(F);
+
+impl<F: Future> Future for CatchUnwind<F> {
+  type Output = Result<F::Output, String>;
+
+  fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+    // SAFETY: the inner future is structurally pinned: it is never moved out of the
+    // wrapper, which is itself pinned.
+    let inner = unsafe { self.map_unchecked_mut(|s| &mut s.0) };
+    match std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+      Ok(Poll::Ready(out)) => Poll::Ready(Ok(out)),
+      Ok(Poll::Pending) => Poll::Pending,
+      Err(payload) => Poll::Ready(Err(
+        payload
+          .downcast_ref::<&str>()
+          .map(|s| s.to_string())
+          .or_else(|| payload.downcast_ref::<String>().cloned())
+          .unwrap_or_else(|| "unknown panic".to_string()),
+      )),
+    }
+  }
+}

@@ -1,0 +1,511 @@
+//! The supervisor's sequences against a fake child, on a paused clock: what it signals,
+//! when it restarts, and what it tells JS.
+
+use std::collections::HashMap;
+use std::os::unix::process::ExitStatusExt;
+use std::process::ExitStatus;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{oneshot, Notify};
+use tokio::time::Instant;
+
+use super::*;
+use crate::policy::{KillRules, Reach};
+use crate::process::{OutputEnd, SpawnSpec, StdioSpec};
+
+/// A child that exits when the test says so, or when it gets a signal it does not ignore.
+#[derive(Default)]
+struct Fake {
+  next_pid: AtomicU32,
+  exits: Mutex<HashMap<u32, oneshot::Sender<ExitStatus>>>,
+  signals: Mutex<Vec<(u32, i32, Reach)>>,
+  spawned: Mutex<Vec<(u32, Instant)>>,
+  /// Signals the fake child ignores (a stubborn program).
+  ignored: Mutex<Vec<i32>>,
+  fail_spawn: AtomicBool,
+  /// What each exited child leaves (by pid): alive until it gets one of these signals.
+  leftovers: Mutex<HashMap<u32, Arc<FakeRemains>>>,
+  released: Mutex<Vec<u32>>,
+}
+
+struct FakeRemains {
+  dies_on: Vec<i32>,
+  gone: AtomicBool,
+  got: Mutex<Vec<(i32, Instant)>>,
+}
+
+impl Remains for Arc<FakeRemains> {
+  fn signal(&mut self, signal: i32) {
+    self.got.lock().unwrap().push((signal, Instant::now()));
+    if self.dies_on.contains(&signal) {
+      self.gone.store(true, Ordering::SeqCst);
+    }
+  }
+
+  fn is_gone(&mut self) -> bool {
+    self.gone.load(Ordering::SeqCst)
+  }
+}
+
+impl Fake {
+  fn exit(&self, pid: u32, code: i32) {
+    if let Some(tx) = self.exits.lock().unwrap().remove(&pid) {
+      let _ = tx.send(ExitStatus::from_raw(code << 8));
+    }
+  }
+
+  fn pids(&self) -> Vec<u32> {
+    self
+      .spawned
+      .lock()
+      .unwrap()
+      .iter()
+      .map(|(p, _)| *p)
+      .collect()
+  }
+
+  fn last_pid(&self) -> u32 {
+    *self.pids().last().expect("a child was spawned")
+  }
+
+  fn signals(&self) -> Vec<(u32, i32, Reach)> {
+    self.signals.lock().unwrap().clone()
+  }
+}
+
+impl Processes for Fake {
+  fn spawn(
+    &self,
+    _spec: &SpawnSpec,
+    _tag: &Tag,
+    _outputs: [Option<OutputEnd>; 2],
+  ) -> Result<Launched> {
+    if self.fail_spawn.load(Ordering::SeqCst) {
+      return Err(CoreError::sys(
+        "spawn",
+        "fake".to_string(),
+        std::io::Error::from_raw_os_error(libc::ENOENT),
+      ));
+    }
+    let pid = 1000 + self.next_pid.fetch_add(1, Ordering::SeqCst);
+    let (tx, rx) = oneshot::channel();
+    self.exits.lock().unwrap().insert(pid, tx);
+    self.spawned.lock().unwrap().push((pid, Instant::now()));
+    Ok(Launched {
+      pid,
+      exit: Box::pin(async move { rx.await.map_err(|_| std::io::Error::other("dropped")) }),
+      channel: None,
+    })
+  }
+
+  fn signal(&self, pid: u32, signal: i32, reach: Reach) {
+    self.signals.lock().unwrap().push((pid, signal, reach));
+    if !self.ignored.lock().unwrap().contains(&signal) {
+      if let Some(tx) = self.exits.lock().unwrap().remove(&pid) {
+        let _ = tx.send(ExitStatus::from_raw(signal));
+      }
+    }
+  }
+
+  fn leftovers(&self, pid: u32, _tag: &Tag, _uptime: Duration) -> Option<Box<dyn Remains>> {
+    self
+      .leftovers
+      .lock()
+      .unwrap()
+      .get(&pid)
+      .map(|r| Box::new(Arc::clone(r)) as Box<dyn Remains>)
+  }
+
+  fn guard(&self, _pid: u32) {}
+
+  fn release(&self, pid: u32) {
+    self.released.lock().unwrap().push(pid);
+  }
+}
+
+/// Records events as short words, with the time they came.
+#[derive(Default)]
+struct Recorder {
+  seen: Mutex<Vec<(String, Instant)>>,
+  changed: Notify,
+}
+
+impl EventSink for Recorder {
+  fn emit(&self, event: Event) {
+    let word = match event {
+      Event::Start { restart, .. } => format!("start{}", if restart { ":restart" } else { "" }),
+      Event::Exit {
+        code,
+        signal,
+        next,
+        requested,
+        ..
+      } => {
+        let how = match (code, signal) {
+          (Some(code), _) => format!("code={code}"),
+          (None, Some(signal)) => signal.to_string(),
+          _ => "?".to_string(),
+        };
+        let next = match next {
+          crate::policy::Next::Restart { delay_ms } => format!("restart+{delay_ms}"),
+          crate::policy::Next::GiveUp => "giveup".to_string(),
+        };
+        format!(
+          "exit:{how}:{next}{}",
+          if requested { ":requested" } else { "" }
+        )
+      }
+      Event::End { stopped } => format!("end{}", if stopped { ":stopped" } else { "" }),
+      Event::Error(e) => format!("error:{}", e.code().unwrap_or_default()),
+      other => format!("{other:?}"),
+    };
+    self.seen.lock().unwrap().push((word, Instant::now()));
+    self.changed.notify_waiters();
+  }
+}
+
+impl Recorder {
+  fn words(&self) -> Vec<String> {
+    self
+      .seen
+      .lock()
+      .unwrap()
+      .iter()
+      .map(|(w, _)| w.clone())
+      .collect()
+  }
+
+  fn at(&self, word: &str) -> Instant {
+    self
+      .seen
+      .lock()
+      .unwrap()
+      .iter()
+      .find(|(w, _)| w == word)
+      .map(|(_, t)| *t)
+      .unwrap_or_else(|| panic!("no {word} in {:?}", self.words()))
+  }
+
+  /// Waits (on the paused clock) until `count` events have come.
+  async fn wait(&self, count: usize) {
+    tokio::time::timeout(Duration::from_secs(3600), async {
+      loop {
+        let changed = self.changed.notified();
+        if self.seen.lock().unwrap().len() >= count {
+          return;
+        }
+        changed.await;
+      }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("only {:?}", self.words()));
+  }
+}
+
+fn spec() -> SpawnSpec {
+  SpawnSpec {
+    command: "fake".to_string(),
+    args: Vec::new(),
+    argv0: None,
+    cwd: None,
+    env: HashMap::new(),
+    uid: None,
+    gid: None,
+    detached: false,
+    stdio: [StdioSpec::Ignore; 3],
+    channel: None,
+  }
+}
+
+fn limits(max: Option<u32>, min_uptime_ms: u64, spin_sleep_ms: Option<u64>) -> Limits {
+  Limits {
+    max,
+    min_uptime_ms,
+    spin_sleep_ms,
+    kill: KillRules::default(),
+  }
+}
+
+struct Setup {
+  fake: Arc<Fake>,
+  events: Arc<Recorder>,
+  handle: Handle,
+}
+
+fn setup() -> Setup {
+  let fake = Arc::new(Fake::default());
+  let handle = Handle::with(fake.clone(), Some(tokio::runtime::Handle::current()));
+  Setup {
+    fake,
+    events: Arc::new(Recorder::default()),
+    handle,
+  }
+}
+
+impl Setup {
+  fn start(&self, limits: Limits) -> Result<StartInfo> {
+    self.handle.start(StartRequest {
+      spec: spec(),
+      options: RunOptions {
+        limits,
+        to_host: false,
+        watch: None,
+        serialization: Serialization::Json,
+      },
+      restart: false,
+      sink: self.events.clone(),
+    })
+  }
+
+  /// Lets the task run until it has nothing left to do now.
+  async fn settle(&self) {
+    for _ in 0..10 {
+      tokio::task::yield_now().await;
+    }
+  }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_crash_loop_restarts_until_max_then_gives_up() {
+  let s = setup();
+  let first = s.start(limits(Some(3), 0, None)).unwrap().pid;
+  s.fake.exit(first, 1);
+  s.events.wait(2).await;
+  s.fake.exit(s.fake.last_pid(), 1);
+  s.events.wait(4).await;
+  s.fake.exit(s.fake.last_pid(), 1);
+  s.events.wait(5).await;
+  assert_eq!(
+    s.events.words(),
+    [
+      "exit:code=1:restart+0",
+      "start:restart",
+      "exit:code=1:restart+0",
+      "start:restart",
+      "exit:code=1:giveup",
+    ]
+  );
+  assert_eq!(s.fake.pids().len(), 3);
+  assert!(matches!(
+    s.start(limits(Some(1), 0, None)),
+    Ok(StartInfo { .. })
+  ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn start_while_running_and_stop_while_idle_are_refused_at_once() {
+  let s = setup();
+  assert!(matches!(s.handle.kill(true), Err(CoreError::NotRunning)));
+  assert!(matches!(s.handle.restart(), Err(CoreError::NotRunning)));
+  s.start(limits(None, 0, None)).unwrap();
+  assert!(matches!(
+    s.start(limits(None, 0, None)),
+    Err(CoreError::AlreadyRunning)
+  ));
+  assert_eq!(s.fake.pids().len(), 1, "the refused start spawned nothing");
+}
+
+#[tokio::test(start_paused = true)]
+async fn stop_signals_the_tree_and_ends_supervision() {
+  let s = setup();
+  let pid = s.start(limits(None, 0, None)).unwrap().pid;
+  s.handle.kill(true).unwrap();
+  s.events.wait(1).await;
+  assert_eq!(s.fake.signals(), [(pid, libc::SIGKILL, Reach::Tree)]);
+  assert_eq!(s.events.words(), ["exit:SIGKILL:giveup:requested"]);
+  assert_eq!(s.fake.pids().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_child_ignoring_the_kill_signal_gets_sigkill_after_kill_ttl() {
+  let s = setup();
+  s.fake.ignored.lock().unwrap().push(libc::SIGTERM);
+  let mut l = limits(None, 0, None);
+  l.kill = KillRules {
+    signal: libc::SIGTERM,
+    tree: true,
+    ttl_ms: Some(300),
+  };
+  let pid = s.start(l).unwrap().pid;
+  let asked = Instant::now();
+  s.handle.kill(true).unwrap();
+  s.events.wait(1).await;
+  assert_eq!(
+    s.fake.signals(),
+    [
+      (pid, libc::SIGTERM, Reach::Tree),
+      (pid, libc::SIGKILL, Reach::Tree)
+    ]
+  );
+  let took = s.events.at("exit:SIGKILL:giveup:requested") - asked;
+  assert!(
+    took >= Duration::from_millis(300) && took < Duration::from_millis(310),
+    "{took:?}"
+  );
+}
+
+#[tokio::test(start_paused = true)]
+async fn kill_tree_false_signals_the_child_alone() {
+  let s = setup();
+  let mut l = limits(None, 0, None);
+  l.kill.tree = false;
+  let pid = s.start(l).unwrap().pid;
+  s.handle.kill(true).unwrap();
+  s.events.wait(1).await;
+  assert_eq!(s.fake.signals(), [(pid, libc::SIGKILL, Reach::Child)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_spinning_child_is_restarted_after_spin_sleep_time() {
+  let s = setup();
+  let first = s.start(limits(None, 1000, Some(250))).unwrap().pid;
+  tokio::time::advance(Duration::from_millis(10)).await;
+  let exited = Instant::now();
+  s.fake.exit(first, 1);
+  s.events.wait(2).await;
+  assert_eq!(
+    s.events.words(),
+    ["exit:code=1:restart+250", "start:restart"]
+  );
+  let gap = s.events.at("start:restart") - exited;
+  assert!(
+    gap >= Duration::from_millis(250) && gap < Duration::from_millis(260),
+    "{gap:?}"
+  );
+}
+
+#[tokio::test(start_paused = true)]
+async fn stop_during_a_spin_sleep_ends_at_once_and_restart_cuts_it_short() {
+  let s = setup();
+  let first = s.start(limits(None, 1000, Some(60_000))).unwrap().pid;
+  s.fake.exit(first, 1);
+  s.events.wait(1).await;
+  assert!(matches!(s.handle.kill(false), Err(CoreError::NotRunning)));
+  s.handle.kill(true).unwrap();
+  s.events.wait(2).await;
+  assert_eq!(s.events.words()[1], "end:stopped");
+  s.settle().await;
+  assert_eq!(s.fake.pids().len(), 1, "no restart after the stop");
+
+  let s = setup();
+  let first = s.start(limits(None, 1000, Some(60_000))).unwrap().pid;
+  s.fake.exit(first, 1);
+  s.events.wait(1).await;
+  let asked = Instant::now();
+  s.handle.restart().unwrap();
+  s.events.wait(2).await;
+  assert_eq!(s.events.at("start:restart") - asked, Duration::ZERO);
+}
+
+#[tokio::test(start_paused = true)]
+async fn restart_of_a_running_child_restarts_whatever_max_says() {
+  let s = setup();
+  let first = s.start(limits(Some(1), 0, None)).unwrap().pid;
+  s.handle.restart().unwrap();
+  s.events.wait(2).await;
+  assert_eq!(
+    s.events.words(),
+    ["exit:SIGKILL:restart+0:requested", "start:restart"]
+  );
+  assert_ne!(s.fake.last_pid(), first);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_crashed_childs_leftovers_go_before_the_next_child_starts() {
+  let s = setup();
+  let mut l = limits(None, 0, None);
+  l.kill = KillRules {
+    signal: libc::SIGTERM,
+    tree: true,
+    ttl_ms: Some(400),
+  };
+  let first = s.start(l).unwrap().pid;
+  // Its worker ignores SIGTERM: only SIGKILL ends it.
+  let remains = Arc::new(FakeRemains {
+    dies_on: vec![libc::SIGKILL],
+    gone: AtomicBool::new(false),
+    got: Mutex::new(Vec::new()),
+  });
+  s.fake
+    .leftovers
+    .lock()
+    .unwrap()
+    .insert(first, remains.clone());
+  let crashed = Instant::now();
+  s.fake.exit(first, 1);
+  s.events.wait(2).await;
+  let got: Vec<i32> = remains
+    .got
+    .lock()
+    .unwrap()
+    .iter()
+    .map(|(s, _)| *s)
+    .collect();
+  assert_eq!(got, [libc::SIGTERM, libc::SIGKILL]);
+  let started = s.events.at("start:restart") - crashed;
+  assert!(
+    started >= Duration::from_millis(400) && started < Duration::from_millis(460),
+    "the next child waited for the leftovers: {started:?}"
+  );
+  assert!(s.fake.released.lock().unwrap().contains(&first));
+}
+
+#[tokio::test(start_paused = true)]
+async fn leftovers_that_go_on_the_kill_signal_are_not_waited_for_longer() {
+  let s = setup();
+  let mut l = limits(None, 0, None);
+  l.kill.signal = libc::SIGTERM;
+  let first = s.start(l).unwrap().pid;
+  let remains = Arc::new(FakeRemains {
+    dies_on: vec![libc::SIGTERM],
+    gone: AtomicBool::new(false),
+    got: Mutex::new(Vec::new()),
+  });
+  s.fake
+    .leftovers
+    .lock()
+    .unwrap()
+    .insert(first, remains.clone());
+  let crashed = Instant::now();
+  s.fake.exit(first, 1);
+  s.events.wait(2).await;
+  assert!(s.events.at("start:restart") - crashed < Duration::from_millis(10));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_spawn_failure_on_restart_ends_supervision_with_an_error() {
+  let s = setup();
+  let first = s.start(limits(None, 0, None)).unwrap().pid;
+  s.fake.fail_spawn.store(true, Ordering::SeqCst);
+  s.fake.exit(first, 1);
+  s.events.wait(3).await;
+  assert_eq!(
+    s.events.words(),
+    ["exit:code=1:restart+0", "error:ENOENT", "end"]
+  );
+  s.fake.fail_spawn.store(false, Ordering::SeqCst);
+  assert!(s.start(limits(None, 0, None)).is_ok(), "usable again");
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropping_the_handle_kills_the_child() {
+  let s = setup();
+  let pid = s.start(limits(None, 0, None)).unwrap().pid;
+  drop(s.handle);
+  tokio::time::sleep(Duration::from_millis(1)).await;
+  assert_eq!(s.fake.signals(), [(pid, libc::SIGKILL, Reach::Tree)]);
+}
+
+#[cfg(feature = "test-hooks")]
+#[tokio::test(start_paused = true)]
+async fn a_panic_in_the_task_kills_the_child_and_leaves_the_monitor_usable() {
+  let s = setup();
+  let pid = s.start(limits(None, 0, None)).unwrap().pid;
+  s.handle.panic_for_test();
+  s.events.wait(2).await;
+  assert_eq!(s.events.words(), ["error:", "end"]);
+  assert_eq!(s.fake.signals(), [(pid, libc::SIGKILL, Reach::Tree)]);
+  assert!(s.start(limits(None, 0, None)).is_ok());
+}
