@@ -33,7 +33,9 @@ test('silent: false copies the output to the host\'s own stdout and stderr, all 
 });
 
 test('a grandchild holding the pipes open does not hold back the exit report', async () => {
-  const m = new Monitor(fixture('leave-grandchild.js'), { silent: true, max: 1 });
+  // killTree: false, so that the grandchild is left running after the exit (by default it
+  // is killed with the child's tree once the child has exited).
+  const m = new Monitor(fixture('leave-grandchild.js'), { silent: true, max: 1, killTree: false });
   let text = '';
   m.on('stdout', (b) => (text += b));
   const exited = next(m, 'exit:code');
