@@ -16,8 +16,9 @@ const version = require('./package.json').version;
 
 let binding = null;
 function native() {
-  // Loaded on first use, so require('forever-native') stays cheap.
-  if (binding === null) binding = require('./binding.js');
+  // Loaded on first use, so require('forever-native') stays cheap. loader.js finds the
+  // addon (a local build, else the prebuilt package) or throws this package's refusal.
+  if (binding === null) binding = require('./loader.js').load();
   return binding;
 }
 
