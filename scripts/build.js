@@ -204,6 +204,17 @@ function toolchainEnv(toolchain, triple) {
   };
 }
 
+/**
+ * Whether this is npm preparing a git dependency: it runs `prepare` in a clone under its
+ * cache (once inside pacote, which sets _PACOTE_NO_PREPARE_, and once more after), then
+ * packs that clone by package.json's `files`, which hold no binary.
+ */
+function gitInstall() {
+  if (process.env._PACOTE_NO_PREPARE_) return true;
+  const cache = process.env.npm_config_cache;
+  return !!cache && ROOT.startsWith(path.join(path.resolve(cache), '_cacache', 'tmp') + path.sep);
+}
+
 function main(argv) {
   const opts = parseArgs(argv);
   const started = Date.now();
@@ -213,8 +224,8 @@ function main(argv) {
       'its supervisor core uses Linux\'s pidfd, /proc and PR_SET_PDEATHSIG. Nothing was built.',
     ].join('\n'));
   }
-  if (opts.prepare && process.env._PACOTE_NO_PREPARE_) {
-    say('a git install: not building. npm packs this clone without a built binary, so the binary has to come from the prebuilt package for this platform (or a directory install of a built clone).');
+  if (opts.prepare && gitInstall()) {
+    say('a git install: not building. npm packs this clone without the binary, so it has to come from the prebuilt package for this platform (or use a directory install of a built clone).');
     return;
   }
   checkRust();
