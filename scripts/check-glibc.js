@@ -226,7 +226,7 @@ function dlopenCheck(file) {
     process.stdout.write(`${dlopenOnSysroot(file, toolchain, triple)}\n`);
     return 0;
   } catch (err) {
-    process.stdout.write(`FAIL: ${String(err.stdout || err.message).trim()}\n`);
+    process.stdout.write(`FAIL: it does not load on glibc ${require('../loader.js').GLIBC_FLOOR}: ${`${err.stdout || ''}${err.stderr || ''}`.trim() || err.message}\n`);
     return 1;
   }
 }
