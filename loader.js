@@ -42,24 +42,22 @@ const BUILD_FROM_SOURCE = [
 ].join(' ');
 
 /**
- * The C library this process runs on: 'glibc' or 'musl' (null off Linux, or when unknown),
- * with glibc's version when it shows. Read from the libraries mapped into this very process,
- * so it is Node's own libc, which is the one the addon must match.
- * @returns {{ libc: 'glibc'|'musl'|null, version: string|null }}
+ * The C library this process runs on: 'glibc' or 'musl' (null off Linux, or when unknown).
+ * Read from the libraries mapped into this very process, so it is Node's own libc, the one
+ * the addon must match; a fraction of a millisecond, where Node's diagnostic report takes
+ * several (it is asked only for glibc's version, and only for a message).
+ * @returns {'glibc'|'musl'|null}
  */
 function detectLibc() {
-  if (process.platform !== 'linux') return { libc: null, version: null };
+  if (process.platform !== 'linux') return null;
   try {
     const maps = fs.readFileSync('/proc/self/maps', 'utf8');
-    if (/\/(ld-musl-|libc\.musl-)/.test(maps)) return { libc: 'musl', version: null };
-    const old = /\/libc-(\d+\.\d+)\.so\b/.exec(maps); // glibc before 2.34 maps libc-2.xx.so
-    if (old) return { libc: 'glibc', version: old[1] };
-    if (/\/libc\.so\.6\b/.test(maps)) return { libc: 'glibc', version: glibcVersion() };
+    if (/\/(ld-musl-|libc\.musl-)/.test(maps)) return 'musl';
+    if (/\/libc(-\d+\.\d+)?\.so\b/.test(maps)) return 'glibc';
   } catch (err) {
     // No /proc: ask Node's diagnostic report below.
   }
-  const version = glibcVersion();
-  return version ? { libc: 'glibc', version } : { libc: null, version: null };
+  return glibcVersion() ? 'glibc' : null;
 }
 
 /** glibc's version from Node's diagnostic report (musl reports none), or null. */
@@ -73,27 +71,35 @@ function glibcVersion() {
 
 /**
  * What this process runs on, and the name of its prebuilt package if there is one.
+ * `libcVersion` and `text` (for messages) are worked out when first read.
  * @param {{ platform?: string, arch?: string, libc?: string|null, version?: string|null }} [seen]
  *   overrides, for tests
  */
 function describePlatform(seen = {}) {
   const platform = seen.platform || process.platform;
   const arch = seen.arch || process.arch;
-  const detected = 'libc' in seen ? { libc: seen.libc, version: seen.version || null } : (platform === process.platform ? detectLibc() : { libc: null, version: null });
-  const abi = detected.libc === 'glibc' ? 'gnu' : detected.libc === 'musl' ? 'musl' : null;
+  const faked = 'libc' in seen;
+  const libc = faked ? seen.libc : platform === process.platform ? detectLibc() : null;
+  const abi = libc === 'glibc' ? 'gnu' : libc === 'musl' ? 'musl' : null;
   const name = platform === 'linux' && abi ? `${platform}-${arch}-${abi}` : `${platform}-${arch}`;
-  const libcText = detected.libc === null ? (platform === 'linux' ? 'libc unknown' : 'libc n/a')
-    : detected.libc + (detected.version ? ' ' + detected.version : '');
+  let version;
   return {
     platform,
     arch,
-    libc: detected.libc,
-    libcVersion: detected.version,
+    libc,
+    get libcVersion() {
+      if (version === undefined) version = faked ? seen.version || null : libc === 'glibc' ? glibcVersion() : null;
+      return version;
+    },
     name,
     supported: Object.prototype.hasOwnProperty.call(PLATFORMS, name),
     packageName: `${PACKAGE}-${name}`,
     file: `${PACKAGE}.${name}.node`,
-    text: `platform ${platform}, arch ${arch}, ${libcText}`,
+    get text() {
+      const libcText = libc === null ? (platform === 'linux' ? 'libc unknown' : 'libc n/a')
+        : libc + (this.libcVersion ? ' ' + this.libcVersion : '');
+      return `platform ${platform}, arch ${arch}, ${libcText}`;
+    },
   };
 }
 
