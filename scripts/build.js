@@ -235,7 +235,9 @@ function main(argv) {
   const platform = triple ? platformOf(triple) : host.name;
   const profile = opts.release ? 'release' : 'debug';
   const env = { ...process.env };
-  let floorNote = `this system's glibc${host.libcVersion ? ` (${host.libcVersion})` : ''}`;
+  let floorNote = triple && triple.endsWith('-musl') ? 'musl'
+    : triple && triple !== PLATFORMS[host.name] ? 'the cross linker\'s glibc'
+      : `this system's glibc${host.libcVersion ? ` (${host.libcVersion})` : ''}`;
   const crossArgs = opts.rest.some((a) => a === '-x' || a === '--cross-compile' || a === '--use-cross' || a === '--use-napi-cross');
   if (opts.release && triple && /-linux-gnu$/.test(triple) && !crossArgs) {
     const toolchain = glibcToolchain(triple);
@@ -246,7 +248,7 @@ function main(argv) {
   }
 
   const cli = napiCli();
-  say(`building the ${profile} addon for ${platform || host.name}, linked against ${floorNote}${cli ? '' : ', with cargo alone'}; cargo's progress follows${opts.release ? ' (about 1–2 minutes on 2 cores)' : ''}.`);
+  say(`building the ${profile} addon for ${platform || host.name}, linked against ${floorNote}${cli ? '' : ', with cargo alone'}; cargo's progress follows${opts.release ? ' (about a minute on 2 cores)' : ''}.`);
   let output;
   if (cli) {
     const args = [cli, 'build', '--platform', '--no-js', '--dts', 'binding.d.ts'];
