@@ -31,8 +31,10 @@ const version = require('./package.json').version;
 let binding = null;
 /** The native half, loaded on first use so that `require('forever-native')` stays cheap. */
 function native() {
+  // loader.js finds the addon (a local build, else the prebuilt package) or throws this
+  // package's refusal.
   if (binding === null) {
-    binding = /** @type {typeof import('./binding')} */ (require('./binding.js'));
+    binding = /** @type {typeof import('./binding')} */ (require('./loader.js').load());
     binding.onWarning((message) => {
       process.emitWarning(message, { code: 'FOREVER_NATIVE_GUARDIAN' });
     });
