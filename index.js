@@ -53,18 +53,23 @@ let advanced = null;
 function advancedCodec() {
   if (advanced !== null) return advanced;
   const v8 = require('v8');
+  // The host-object hooks are V8's protected methods, which @types/node does not declare.
+  const base = {
+    write: /** @type {(this: object, object: object) => void} */ (/** @type {any} */ (v8.DefaultSerializer.prototype)._writeHostObject),
+    read: /** @type {(this: object) => unknown} */ (/** @type {any} */ (v8.DefaultDeserializer.prototype)._readHostObject),
+  };
   class Serializer extends v8.DefaultSerializer {
     /** @param {object} object */
     _writeHostObject(object) {
       this.writeUint32(0);
-      return super._writeHostObject(object);
+      return base.write.call(this, object);
     }
   }
   class Deserializer extends v8.DefaultDeserializer {
     _readHostObject() {
       const tag = this.readUint32();
       if (tag !== 0) throw new Error(`unsupported IPC host object tag ${tag}`);
-      return super._readHostObject();
+      return base.read.call(this);
     }
   }
   advanced = {
@@ -644,7 +649,8 @@ class Monitor extends EventEmitter {
 /** @type {any} */ (Monitor.prototype).inspect = null;
 
 function isPrimary() {
-  const cluster = require('cluster');
+  // `isPrimary` from Node 16 on, `isMaster` before.
+  const cluster = /** @type {{ isPrimary?: boolean, isMaster?: boolean }} */ (require('cluster'));
   return cluster.isPrimary !== undefined ? cluster.isPrimary : cluster.isMaster;
 }
 

@@ -8,6 +8,8 @@
  * 2. the prebuilt package for this platform, `forever-native-<platform>` (for example
  *    `forever-native-linux-x64-gnu`), which the published package lists as an optional
  *    dependency pinned to its own version.
+ * `FOREVER_NATIVE_ADDON`, an absolute path to a `.node` file, comes before both: the test
+ * suite runs a build with test hooks that way (and it helps to try a build by hand).
  * Anything else (macOS, Windows, Linux on another CPU or libc, a prebuilt package that is
  * missing or cannot be loaded) throws an Error with `code: 'ERR_FOREVER_NATIVE_NO_ADDON'`
  * naming the platform, arch and libc it saw, the platforms supported, and how to build from
@@ -157,7 +159,7 @@ const isMissing = (err, what) => err && err.code === 'MODULE_NOT_FOUND' && Strin
 
 /**
  * Loads the addon: a local build first, then the prebuilt package.
- * @param {{ dir?: string, version?: string, seen?: object, requireFn?: Function }} [options] for tests
+ * @param {{ dir?: string, version?: string, seen?: object, requireFn?: Function, env?: object }} [options] for tests
  * @returns {object} the addon's exports
  */
 function load(options = {}) {
@@ -166,6 +168,9 @@ function load(options = {}) {
   const requireFn = options.requireFn || require;
   const seen = describePlatform(options.seen);
   const attempts = [];
+
+  const chosen = options.env === undefined ? process.env.FOREVER_NATIVE_ADDON : options.env.FOREVER_NATIVE_ADDON;
+  if (chosen) return requireFn(path.resolve(chosen));
 
   const local = path.join(dir, seen.file);
   if (fs.existsSync(local)) {
