@@ -80,4 +80,24 @@ function stopAfter(t, m) {
   return m;
 }
 
-module.exports = { fixture, next, record, isAlive, until, runNode, stopAfter };
+/** Live processes whose command line contains `text` (a marker a test put there). */
+function processesWith(text) {
+  const found = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      const cmdline = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').join(' ');
+      if (cmdline.includes(text) && isAlive(entry)) found.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}
+
+/** A sleep time no other process uses: its command line marks the processes of one test. */
+function marker() {
+  return `${7000 + Math.floor(Math.random() * 1000)}.${process.pid}${Math.floor(Math.random() * 1000)}`;
+}
+
+module.exports = { fixture, next, record, isAlive, until, runNode, stopAfter, processesWith, marker };
