@@ -14,10 +14,13 @@
 const { EventEmitter } = require('events');
 const fs = require('fs');
 const path = require('path');
-const {
-  DEFAULTS, normalizeOptions, normalizeStdio, checkLogDirect, checkSignal, checkString, checkStrings, checkEnv,
-  typeError, describe, isSet, randomString,
-} = require('./options.js');
+/** @type {typeof import('./options.js') | null} */
+let optionsModule = null;
+/** The option checks, loaded with the first monitor, so that `require()` stays cheap. */
+function checks() {
+  if (optionsModule === null) optionsModule = require('./options.js');
+  return optionsModule;
+}
 
 const version = require('./package.json').version;
 
@@ -133,7 +136,7 @@ class ChildProcessHandle {
    * @param {string | number} [signal]
    */
   kill(signal = 'SIGTERM') {
-    const number = checkSignal('signal', signal);
+    const number = checks().checkSignal('signal', signal);
     const monitor = this._monitor;
     if (!monitor._native || monitor.child !== this) return false;
     return monitor._native.signal(number) === null;
@@ -150,7 +153,7 @@ class Monitor extends EventEmitter {
    */
   constructor(script, options) {
     super();
-    const o = normalizeOptions(script, options, Monitor.parseCommand);
+    const o = checks().normalizeOptions(script, options, Monitor.parseCommand);
     this.silent = o.silent;
     this.killTree = o.killTree;
     this.uid = o.uid;
@@ -284,7 +287,7 @@ class Monitor extends EventEmitter {
           append: this.append === true,
           timestamps: this.logTimestamps,
           maxSize: this.logMaxSize,
-          maxFiles: this.logMaxFiles === undefined ? DEFAULTS.logMaxFiles : this.logMaxFiles,
+          maxFiles: this.logMaxFiles === undefined ? checks().DEFAULTS.logMaxFiles : this.logMaxFiles,
           direct: this.logDirect,
         }, (failure) => this.emit('error', toError(failure)));
       }
@@ -351,7 +354,7 @@ class Monitor extends EventEmitter {
    * @returns {NativeSpawnSpec | null}
    */
   _spawnSpec() {
-    if (this.logDirect) checkLogDirect(this);
+    if (this.logDirect) checks().checkLogDirect(this);
     let run;
     try {
       run = this.parser(this.command, this.args.slice());
@@ -362,10 +365,10 @@ class Monitor extends EventEmitter {
     }
     if (!run || typeof run !== 'object' || typeof run.command !== 'string' || run.command === ''
       || !Array.isArray(run.args)) {
-      throw new TypeError(`The "parser" option must return { command: string, args: string[] } for ${JSON.stringify(this.command)}. Received ${describe(run)}`);
+      throw new TypeError(`The "parser" option must return { command: string, args: string[] } for ${JSON.stringify(this.command)}. Received ${checks().describe(run)}`);
     }
-    const args = checkStrings('parser().args', run.args);
-    checkString('parser().command', run.command);
+    const args = checks().checkStrings('parser().args', run.args);
+    checks().checkString('parser().command', run.command);
 
     if (/[^\w]node$/.test(this.command) && this.checkFile && !this.childExists) {
       try {
@@ -387,17 +390,17 @@ class Monitor extends EventEmitter {
       command = typeof sw.shell === 'string' ? sw.shell : '/bin/sh';
       argv = ['-c', line];
     }
-    let stdioOption = this.stdio !== null ? this.stdio : isSet(sw.stdio) ? sw.stdio : 'pipe';
+    let stdioOption = this.stdio !== null ? this.stdio : checks().isSet(sw.stdio) ? sw.stdio : 'pipe';
     if (this.fork && this.stdio === null) stdioOption = ['pipe', 'pipe', 'pipe', 'ipc'];
-    const { stdio, ipc } = normalizeStdio(this.stdio !== null ? 'stdio' : 'spawnWith.stdio', stdioOption);
+    const { stdio, ipc } = checks().normalizeStdio(this.stdio !== null ? 'stdio' : 'spawnWith.stdio', stdioOption);
     return {
       command,
       args: argv,
-      argv0: isSet(sw.argv0) ? sw.argv0 : undefined,
+      argv0: checks().isSet(sw.argv0) ? sw.argv0 : undefined,
       cwd: sw.cwd,
-      env: checkEnv('env', sw.env),
-      uid: isSet(sw.uid) ? sw.uid : undefined,
-      gid: isSet(sw.gid) ? sw.gid : undefined,
+      env: checks().checkEnv('env', sw.env),
+      uid: checks().isSet(sw.uid) ? sw.uid : undefined,
+      gid: checks().isSet(sw.gid) ? sw.gid : undefined,
       detached: sw.detached === true,
       stdio,
       channel: ipc === undefined ? undefined : { fd: ipc, serialization: this.serialization },
@@ -420,7 +423,7 @@ class Monitor extends EventEmitter {
         ignoreDotFiles: this.watchIgnoreDotFiles,
         patterns: this.watchIgnorePatterns.slice(),
         usePolling: this.usePolling === true,
-        pollingInterval: Math.round(this.pollingInterval || DEFAULTS.pollingInterval),
+        pollingInterval: Math.round(this.pollingInterval || checks().DEFAULTS.pollingInterval),
         debounce: Math.round(this.watchDebounce),
       } : undefined,
     };
@@ -592,7 +595,7 @@ class Monitor extends EventEmitter {
       }
     } else {
       payload = JSON.stringify(message);
-      if (payload === undefined) throw typeError('message', 'serializable as JSON', message);
+      if (payload === undefined) throw checks().typeError('message', 'serializable as JSON', message);
     }
     const failure = this._native.send(payload);
     if (failure === null) return this;
@@ -661,9 +664,9 @@ function isPrimary() {
  */
 function start(script, options) {
   if (options === undefined || options === null) options = {};
-  if (typeof options !== 'object') throw typeError('options', 'an object', options);
+  if (typeof options !== 'object') throw checks().typeError('options', 'an object', options);
   const o = /** @type {Record<string, unknown>} */ (options);
-  if (!o.uid) o.uid = randomString(4).replace(/^-/, '_');
+  if (!o.uid) o.uid = checks().randomString(4).replace(/^-/, '_');
   return new Monitor(script, o).start();
 }
 
@@ -676,10 +679,10 @@ function start(script, options) {
  * @param {() => void} [callback]
  */
 function kill(pid, killTree, signal, callback) {
-  const number = checkSignal('signal', signal || 'SIGKILL');
+  const number = checks().checkSignal('signal', signal || 'SIGKILL');
   const done = callback || function noop() {};
   if (typeof pid === 'string' && /^\d+$/.test(pid)) pid = Number(pid);
-  if (typeof pid !== 'number' || !Number.isInteger(pid)) throw typeError('pid', 'a positive integer', pid);
+  if (typeof pid !== 'number' || !Number.isInteger(pid)) throw checks().typeError('pid', 'a positive integer', pid);
   // Linux pids fit in 31 bits; a larger number must not wrap onto another process.
   if (pid <= 0 || pid > 0x7fffffff) {
     const { rangeError } = require('./options.js');

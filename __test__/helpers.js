@@ -80,14 +80,14 @@ function stopAfter(t, m) {
   return m;
 }
 
-/** Live processes whose command line contains `text` (a marker a test put there). */
-function processesWith(text) {
+/** Live processes whose command line contains `text` (a marker a test put there), and `also`. */
+function processesWith(text, also = '') {
   const found = [];
   for (const entry of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
     try {
       const cmdline = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').join(' ');
-      if (cmdline.includes(text) && isAlive(entry)) found.push(Number(entry));
+      if (cmdline.includes(text) && cmdline.includes(also) && isAlive(entry)) found.push(Number(entry));
     } catch {
       // gone meanwhile
     }

@@ -58,3 +58,16 @@ test('a listener added after start receives the output from then on', async () =
   m.stop();
   await stopped;
 });
+
+test('a restarted child\'s output comes after its \'restart\', and before its \'exit:code\'', async () => {
+  const m = new Monitor(['sh', '-c', 'echo "run $$"; exit 1'], { silent: true, max: 3 });
+  const seen = [];
+  m.on('start', () => seen.push('start'));
+  m.on('restart', () => seen.push('restart'));
+  m.on('stdout', (b) => seen.push(...String(b).trim().split('\n').map(() => 'out')));
+  m.on('exit:code', () => seen.push('exit:code'));
+  const exited = next(m, 'exit');
+  m.start();
+  await exited;
+  assert.deepEqual(seen, ['start', 'out', 'exit:code', 'restart', 'out', 'exit:code', 'restart', 'out', 'exit:code']);
+});

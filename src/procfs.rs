@@ -339,18 +339,36 @@ pub fn descendants(root: i32) -> Vec<ProcInfo> {
   seen[..found].to_vec()
 }
 
+/// What `/proc/<pid>/environ` says of an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environ {
+  /// The entry is there.
+  Has,
+  /// The environment is there, without the entry (or the process may not be read).
+  Lacks,
+  /// No environment at all: a zombie, a kernel thread, or a process starting a new
+  /// program (the kernel sets the new environment up after waking a vfork parent).
+  Empty,
+}
+
 /// Whether the environment `pid` started with holds an entry that is exactly `entry`
 /// (`NAME=value`), or, with `prefix`, one that begins with it. Read in pieces on the
 /// stack; a process that may not be read (another user's) does not match.
 pub fn environ_has(pid: i32, entry: &[u8], prefix: bool) -> bool {
+  environ(pid, entry, prefix) == Environ::Has
+}
+
+/// As [`environ_has`], telling an empty environment apart.
+pub fn environ(pid: i32, entry: &[u8], prefix: bool) -> Environ {
   const MISMATCH: usize = usize::MAX;
   if entry.is_empty() {
-    return false;
+    return Environ::Lacks;
   }
   let Some(fd) = pid_path(pid, b"/environ").and_then(|p| p.open(libc::O_RDONLY)) else {
-    return false;
+    return Environ::Lacks;
   };
   let mut buf = [0u8; 4096];
+  let mut total = 0usize;
   // How much of `entry` the current variable has matched so far.
   let mut matched = 0usize;
   loop {
@@ -360,19 +378,26 @@ pub fn environ_has(pid: i32, entry: &[u8], prefix: bool) -> bool {
       continue;
     }
     if n <= 0 {
-      return matched == entry.len();
+      return if matched == entry.len() {
+        Environ::Has
+      } else if total == 0 && n == 0 {
+        Environ::Empty
+      } else {
+        Environ::Lacks
+      };
     }
+    total += n as usize;
     for &b in &buf[..n as usize] {
       if b == 0 {
         if matched == entry.len() {
-          return true;
+          return Environ::Has;
         }
         matched = 0;
       } else if matched != MISMATCH {
         if matched < entry.len() && entry[matched] == b {
           matched += 1;
           if prefix && matched == entry.len() {
-            return true;
+            return Environ::Has;
           }
         } else {
           matched = MISMATCH;
@@ -389,6 +414,21 @@ pub fn last_pid() -> Option<i32> {
   let len = read_all(&fd, &mut buf);
   let text = buf[..len].split(|&b| b == b'\n').next()?;
   i32::try_from(parse_decimal(text)?).ok()
+}
+
+/// The highest pid this system hands out (`/proc/sys/kernel/pid_max`).
+pub fn pid_max() -> i32 {
+  static MAX: std::sync::OnceLock<i32> = std::sync::OnceLock::new();
+  *MAX.get_or_init(|| {
+    let read = || -> Option<i32> {
+      let fd = ProcPath::new(&[b"/proc/sys/kernel/pid_max"])?.open(libc::O_RDONLY)?;
+      let mut buf = [0u8; 16];
+      let len = read_all(&fd, &mut buf);
+      let text = buf[..len].split(|&b| b == b'\n').next()?;
+      i32::try_from(parse_decimal(text)?).ok()
+    };
+    read().unwrap_or(4_194_304)
+  })
 }
 
 /// The processes whose environment holds `entry` exactly, among those for which `wanted`

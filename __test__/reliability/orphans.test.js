@@ -28,16 +28,27 @@ const openFds = () => fs.readdirSync('/proc/self/fd').length;
 test('a crashed child takes what it left with it, in its group or in a session of its own', async (t) => {
   const mark = marker();
   sweep(t, mark);
-  const script = `sleep ${mark} & setsid sleep ${mark} & sleep 0.2; exit 1`;
+  // Each run prints the pids of what it leaves: a sleep in its group, one in a session
+  // of its own.
+  const script = `sleep ${mark} & echo $!; setsid sleep ${mark} & echo $!; sleep 0.2; exit 1`;
   const m = new Monitor(['sh', '-c', script], { max: 3, silent: true });
-  const seen = [];
-  // Before each restart, the last run's leftovers are gone: at most two live at a time.
-  m.on('restart', () => seen.push(processesWith(mark).length));
+  let out = '';
+  const alive = [];
+  m.on('stdout', (chunk) => (out += chunk));
+  // A run's output comes before its exit, and the next run starts once what it left is
+  // gone: at each 'restart', the leftovers printed so far are dead.
+  m.on('restart', () => {
+    const pids = out.trim().split('\n').map(Number);
+    alive.push(pids.filter(isAlive));
+  });
   const exited = next(m, 'exit');
   m.start();
   await exited;
-  await until(() => processesWith(mark).length === 0, 5000, 'the leftovers of the last run to die');
-  assert.deepEqual(seen.filter((n) => n > 2), [], `leftovers piled up across restarts: ${seen}`);
+  assert.deepEqual(alive, [[], []], 'the leftovers of each run were gone when the next one started');
+  const pids = out.trim().split('\n').map(Number);
+  assert.equal(pids.length, 6);
+  await until(() => pids.every((pid) => !isAlive(pid)), 5000, 'the leftovers of the last run to die');
+  assert.deepEqual(processesWith(mark), []);
 });
 
 test('the EADDRINUSE loop: a crashed child\'s worker no longer holds the port the next child needs', async (t) => {
@@ -62,6 +73,11 @@ test('the EADDRINUSE loop: a crashed child\'s worker no longer holds the port th
 test('crash after crash, leftovers holding the pipes: no process and no descriptor piles up', async (t) => {
   const mark = marker();
   sweep(t, mark);
+  // The core's one-time descriptors (its runtime, the guardian) are there before counting.
+  const warm = new Monitor(['true'], { max: 1, silent: true });
+  const warmed = next(warm, 'exit');
+  warm.start();
+  await warmed;
   const before = openFds();
   const m = new Monitor(['sh', '-c', `setsid sleep ${mark} & exit 1`], { max: 30, silent: true });
   const exited = next(m, 'exit', 30000);
@@ -130,8 +146,9 @@ test('the guardian has a command line of its own, and a killed guardian is repla
       facts.host = child.pid;
       const [guardian] = guardianOf(child.pid);
       facts.first = guardian;
-      // `pkill -f host-script.js` aimed at the host would find the host alone.
-      facts.matchingHost = processesWith('host-script.js');
+      // `pkill -f host-script.js` aimed at the host would find the host alone (of this
+      // test: the mark tells it from other tests' hosts).
+      facts.matchingHost = processesWith('host-script.js', mark);
       process.kill(guardian, 'SIGKILL');
     }
     if (line.event === 'warning') {

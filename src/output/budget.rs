@@ -5,6 +5,9 @@ use std::sync::Arc;
 
 use tokio::sync::Notify;
 
+/// The least a waiting reservation takes: 64 KiB.
+pub const MIN_GRANT: usize = 64 * 1024;
+
 /// Bounds the bytes a destination holds. Room is reserved before bytes are read, and
 /// released when the destination is done with them, so the bound is never exceeded, however
 /// many pumps share it.
@@ -35,14 +38,19 @@ impl Budget {
     self.limit
   }
 
-  /// Reserves up to `max` bytes, at least one, waiting for room when there is none.
+  /// Reserves up to `max` bytes, waiting until there is room for a worthwhile share of
+  /// them ([`MIN_GRANT`], or all of a smaller `max`): a nearly full budget would otherwise
+  /// hand out slivers, and the reader would make a system call for each.
   pub async fn reserve(self: &Arc<Self>, max: usize) -> Reservation {
+    let least = max.min(MIN_GRANT).min(self.limit).max(1);
     loop {
       let freed = self.freed.notified();
       tokio::pin!(freed);
       freed.as_mut().enable();
-      if let Some(reservation) = self.try_reserve(max) {
-        return reservation;
+      if self.limit.saturating_sub(self.used()) >= least {
+        if let Some(reservation) = self.try_reserve(max) {
+          return reservation;
+        }
       }
       freed.await;
     }

@@ -82,16 +82,14 @@ pub trait Destination: Send + Sync {
   fn put(&self, stream: Stream, data: Vec<u8>, end: u64, reservation: Reservation);
 }
 
-/// A fresh pipe for one stream: the read end for the pump, the write end each child
-/// gets a copy of.
-pub fn pipe() -> Result<(tokio::net::unix::pipe::Receiver, OwnedFd)> {
-  let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+/// A fresh pipe for one stream, for a whole supervision run: its read end (each child
+/// gets a write end of its own from the [`Pump`]).
+pub fn pipe() -> Result<OwnedFd> {
+  let (read, _write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
     .map_err(|e| CoreError::sys("pipe", None, io::Error::from(e)))?;
   // Best effort: capped by /proc/sys/fs/pipe-max-size.
   let _ = nix::fcntl::fcntl(&read, nix::fcntl::FcntlArg::F_SETPIPE_SZ(PIPE_SIZE));
-  let read = tokio::net::unix::pipe::Receiver::from_owned_fd(read)
-    .map_err(|e| CoreError::sys("pipe", None, e))?;
-  Ok((read, write))
+  Ok(read)
 }
 
 /// Reads once into a per-thread scratch buffer and returns exactly the bytes read, so that

@@ -67,9 +67,12 @@ pub struct Leftovers {
   /// The entry to look for, and the pid window, for the second look.
   tag: Vec<u8>,
   window: Window,
-  /// The last signal sent, for what the second look finds.
+  /// The last signal sent, for what a later look finds.
   sent: Option<Signal>,
   looked_again: bool,
+  /// Live processes of the window that showed no environment (starting a new program),
+  /// with the looks left to give them.
+  unsure: Vec<(i32, u8)>,
 }
 
 /// Which pids may belong to an exited child's tree.
@@ -81,7 +84,37 @@ enum Window {
   All,
 }
 
+/// How many looks (a few milliseconds apart) a process starting a new program is given to
+/// show its environment.
+const UNSURE_LOOKS: u8 = 5;
+
+/// Windows up to this many pids are looked at pid by pid.
+const PROBE_AT_MOST: i32 = 256;
+
 impl Window {
+  /// The pids of a small window, in order; `None` for a large one (or all).
+  fn pids(self) -> Option<impl Iterator<Item = i32>> {
+    let Window::Since { child, last } = self else {
+      return None;
+    };
+    let max = procfs::pid_max();
+    let count = if last >= child {
+      last - child
+    } else {
+      max - child + last
+    };
+    (count <= PROBE_AT_MOST).then(|| {
+      (1..=count).map(move |step| {
+        let pid = child + step;
+        if pid > max {
+          pid - max
+        } else {
+          pid
+        }
+      })
+    })
+  }
+
   fn holds(self, pid: i32) -> bool {
     match self {
       Window::Since { child, last } if last >= child => pid > child && pid <= last,
@@ -115,6 +148,7 @@ impl Leftovers {
       window,
       sent: None,
       looked_again: false,
+      unsure: Vec::new(),
     };
     leftovers.scan();
     (!leftovers.is_gone()).then_some(leftovers)
@@ -124,21 +158,71 @@ impl Leftovers {
   fn scan(&mut self) -> Vec<i32> {
     let window = self.window;
     let known: Vec<i32> = self.strays.iter().chain(&self.members).copied().collect();
-    let found = procfs::tagged(&self.tag, |pid| window.holds(pid) && !known.contains(&pid));
-    for &pid in &found {
+    let found = match window.pids() {
+      // A few pids handed out since the child started (the usual case): each is looked at
+      // directly, which costs less than listing every process.
+      Some(pids) => {
+        let mut found = Vec::new();
+        for pid in pids.filter(|pid| !known.contains(pid)) {
+          match procfs::environ(pid, &self.tag, false) {
+            procfs::Environ::Has => found.push(pid),
+            // Kernel threads (children of kthreadd, pid 2) have no environment either.
+            procfs::Environ::Empty
+              if procfs::proc_info(pid).is_some_and(|i| i.ppid != 2 && i.state != b'Z')
+                && !self.unsure.iter().any(|(p, _)| *p == pid) =>
+            {
+              self.unsure.push((pid, UNSURE_LOOKS));
+            }
+            _ => {}
+          }
+        }
+        found
+      }
+      None => procfs::tagged(&self.tag, |pid| window.holds(pid) && !known.contains(&pid)),
+    };
+    self.sort(&found);
+    found
+  }
+
+  fn sort(&mut self, found: &[i32]) {
+    for &pid in found {
       if procfs::proc_info(pid).is_some_and(|info| info.pgid == self.pgid) {
         self.members.push(pid);
       } else {
         self.strays.push(pid);
       }
     }
-    found
+  }
+
+  /// Looks again at the processes that were starting a new program: those that turn out
+  /// tagged get the signal the others got.
+  fn settle_unsure(&mut self) {
+    let mut found = Vec::new();
+    let mut still = Vec::new();
+    for (pid, looks) in std::mem::take(&mut self.unsure) {
+      match procfs::environ(pid, &self.tag, false) {
+        procfs::Environ::Has => found.push(pid),
+        procfs::Environ::Empty if looks > 1 && !procfs::is_dead(pid) => {
+          still.push((pid, looks - 1))
+        }
+        _ => {}
+      }
+    }
+    self.unsure = still;
+    self.sort(&found);
+    if let Some(sig) = self.sent {
+      for pid in found {
+        let _ = signal::kill(Pid::from_raw(pid), sig);
+      }
+    }
   }
 
   /// Looks once more for tagged processes, a moment after the first look: one that was
   /// starting a new program then showed no environment yet (the kernel sets it up after
   /// waking a vfork parent). What it finds gets the signal the others got.
   pub fn look_again(&mut self) {
+    self.settle_unsure();
+    self.catch_movers();
     if std::mem::replace(&mut self.looked_again, true) {
       return;
     }
@@ -157,11 +241,31 @@ impl Leftovers {
     for &pid in &self.strays {
       let _ = signal::kill(Pid::from_raw(pid), sig);
     }
+    self.catch_movers();
+  }
+
+  /// Members seen in the group that have left it since (a `setsid` between the look and
+  /// the signal): the group's signal may have missed them, so they get it on their own.
+  fn catch_movers(&mut self) {
+    let Some(sig) = self.sent else { return };
+    let pgid = self.pgid;
+    let (moved, stayed): (Vec<i32>, Vec<i32>) = self
+      .members
+      .iter()
+      .partition(|&&pid| procfs::proc_info(pid).is_some_and(|info| info.pgid != pgid));
+    for &pid in &moved {
+      let _ = signal::kill(Pid::from_raw(pid), sig);
+    }
+    self.members = stayed;
+    self.strays.extend(moved);
   }
 
   /// True once nothing is left: every tagged process has exited (a zombie holds nothing),
   /// and the group is empty or holds only such processes.
   pub fn is_gone(&self) -> bool {
+    if !self.unsure.is_empty() {
+      return false;
+    }
     let tagged_dead = self
       .strays
       .iter()

@@ -20,7 +20,6 @@ mod tests;
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -117,9 +116,7 @@ pub(crate) struct Run {
   spec: SpawnSpec,
   options: RunOptions,
   outbox: Arc<Outbox>,
-  /// The write ends each child gets a copy of; dropped when the run ends, so that the
-  /// pumps read to the end of what is left.
-  pipes: Mutex<[Option<OwnedFd>; 2]>,
+  /// A pump per piped stream, for every child of the run.
   pumps: [Option<Pump>; 2],
   logs: Option<Arc<LogSink>>,
 }
@@ -141,10 +138,9 @@ impl Run {
         ends[stream.index()] = Some(output::pipe()?);
       }
     }
-    let mut pipes = [None, None];
     let mut pumps = [None, None];
     for (stream, end) in Stream::BOTH.into_iter().zip(ends) {
-      let Some((read, write)) = end else { continue };
+      let Some(read) = end else { continue };
       let mut destinations: Vec<Arc<dyn Destination>> = vec![outbox.clone()];
       if let Some(host) = outbox.host_port() {
         destinations.push(host);
@@ -164,8 +160,7 @@ impl Run {
             outbox.poke();
           }
         }),
-      ));
-      pipes[stream.index()] = Some(write);
+      )?);
     }
     if let Some(logs) = &logs {
       let errors = Arc::downgrade(&outbox);
@@ -184,7 +179,6 @@ impl Run {
       spec: request.spec,
       options: request.options,
       outbox,
-      pipes: Mutex::new(pipes),
       pumps,
       logs,
     }))
@@ -196,30 +190,27 @@ impl Run {
     [mark(0), mark(1)]
   }
 
-  /// The outputs a new child gets: copies of the run's pipes, or log files it writes
+  /// The outputs a new child gets: write ends of the run's pipes, or log files it writes
   /// itself (`logDirect`).
   fn outputs(&self, direct: [Option<File>; 2]) -> Result<[Option<OutputEnd>; 2]> {
-    let pipes = lock(&self.pipes);
     let mut ends = [None, None];
     for (i, file) in direct.into_iter().enumerate() {
-      ends[i] = match (file, &pipes[i]) {
+      ends[i] = match (file, &self.pumps[i]) {
         (Some(file), _) => Some(OutputEnd::File(file)),
-        (None, Some(pipe)) => {
-          Some(OutputEnd::Pipe(pipe.try_clone().map_err(|e| {
-            CoreError::sys("dup", Some("output pipe".to_string()), e)
-          })?))
-        }
+        (None, Some(pump)) => Some(OutputEnd::Pipe(pump.writer()?)),
         (None, None) => None,
       };
     }
     Ok(ends)
   }
 
-  /// Supervision is over: the pipes close (once leftovers holding them are gone too), the
-  /// log files stop reporting to this run, and the outbox lets the sink go once its last
-  /// events are out.
+  /// Supervision is over: the pumps end once the pipes are empty and nothing holds them
+  /// (leftovers may), the log files stop reporting to this run, and the outbox lets the
+  /// sink go once its last events are out.
   fn close(&self) {
-    *lock(&self.pipes) = [None, None];
+    for pump in self.pumps.iter().flatten() {
+      pump.close();
+    }
     if let Some(logs) = &self.logs {
       logs.detach(self.outbox.id());
     }

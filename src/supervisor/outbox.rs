@@ -31,11 +31,17 @@ pub const STALL: Duration = Duration::from_millis(500);
 const TICK: Duration = Duration::from_millis(100);
 
 struct Pending {
-  event: Event,
+  /// `None` while its place is held for an event not known yet (see [`Outbox::hold`]).
+  event: Option<Event>,
   /// Where the exited child's output ends, per stream; `None` for an event that only
   /// waits for the ones before it.
   marks: Option<[u64; 2]>,
+  id: u64,
 }
+
+/// A place held in the outbox for an event to come.
+#[derive(Debug)]
+pub struct Place(u64);
 
 /// Bytes for JS that came after the first held report's marks.
 struct Held {
@@ -53,6 +59,14 @@ struct Inner {
   /// The run is over: the sink goes once everything pending has been handed on.
   closing: bool,
   ticking: bool,
+  ids: u64,
+}
+
+impl Inner {
+  fn next_id(&mut self) -> u64 {
+    self.ids += 1;
+    self.ids
+  }
 }
 
 /// One supervision run's way to JS.
@@ -97,6 +111,7 @@ impl Outbox {
           received: [0, 0],
           closing: false,
           ticking: false,
+          ids: 0,
         }),
         taps,
         budget: Budget::new(JS_BACKLOG),
@@ -124,28 +139,66 @@ impl Outbox {
     if inner.pending.is_empty() {
       send(&inner, event);
     } else {
-      inner.pending.push_back(Pending { event, marks: None });
+      let id = inner.next_id();
+      inner.pending.push_back(Pending {
+        event: Some(event),
+        marks: None,
+        id,
+      });
     }
   }
 
   /// Hands `event` on once every destination has each stream's bytes up to `marks`.
   pub fn emit_after(&self, event: Event, marks: [u64; 2]) {
-    let start_ticking = {
-      let mut inner = lock(&self.inner);
-      inner.pending.push_back(Pending {
-        event,
-        marks: Some(marks),
-      });
-      self.release(&mut inner);
-      let tick = !inner.pending.is_empty() && !inner.ticking;
-      inner.ticking |= tick;
-      tick
-    };
-    if start_ticking {
-      if let Some(me) = self.me.upgrade() {
-        self.runtime.spawn(tick(me));
-      }
+    let mut inner = lock(&self.inner);
+    let id = inner.next_id();
+    inner.pending.push_back(Pending {
+      event: Some(event),
+      marks: Some(marks),
+      id,
+    });
+    self.release(&mut inner);
+    self.keep_looking(&mut inner);
+  }
+
+  /// While reports are held, looks at them again now and then: a stalled destination
+  /// makes no progress that would.
+  fn keep_looking(&self, inner: &mut Inner) {
+    if inner.pending.is_empty() || inner.ticking {
+      return;
     }
+    if let Some(me) = self.me.upgrade() {
+      inner.ticking = true;
+      self.runtime.spawn(tick(me));
+    }
+  }
+
+  /// Holds a place at `marks` for an event known only later (a new child's start: it is
+  /// known once the child is spawned, but the child's first bytes must not come before it).
+  pub fn hold(&self, marks: [u64; 2]) -> Place {
+    let mut inner = lock(&self.inner);
+    let id = inner.next_id();
+    inner.pending.push_back(Pending {
+      event: None,
+      marks: Some(marks),
+      id,
+    });
+    self.keep_looking(&mut inner);
+    Place(id)
+  }
+
+  /// Puts `event` (or nothing) in the place held for it, and hands on what can go.
+  pub fn fill(&self, place: Place, event: Option<Event>) {
+    let mut inner = lock(&self.inner);
+    match event {
+      Some(event) => {
+        if let Some(p) = inner.pending.iter_mut().find(|p| p.id == place.0) {
+          p.event = Some(event);
+        }
+      }
+      None => inner.pending.retain(|p| p.id != place.0),
+    }
+    self.release(&mut inner);
   }
 
   /// The run is over: once everything pending has been handed on, the sink is let go
@@ -175,12 +228,18 @@ impl Outbox {
   /// follows it.
   fn release(&self, inner: &mut Inner) {
     while let Some(front) = inner.pending.front() {
+      if front.event.is_none() {
+        return;
+      }
       if let Some(marks) = front.marks {
         if !self.reached(inner, marks) && !self.stalled() {
           return;
         }
       }
-      let Some(Pending { event, .. }) = inner.pending.pop_front() else {
+      let Some(Pending {
+        event: Some(event), ..
+      }) = inner.pending.pop_front()
+      else {
         return;
       };
       send(inner, event);

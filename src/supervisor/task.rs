@@ -449,15 +449,21 @@ impl Task {
       }
       _ => [None, None],
     };
+    // The new child's first bytes come after its start report: its place is held where
+    // the output written so far ends.
+    let place = run.outbox.hold(run.marks());
     match core.spawn_child(&run, direct) {
       Ok(child) => {
         state.policy.spawned(core.now_ms());
-        run.outbox.emit(Event::Start {
-          pid: child.pid,
-          ctime: super::epoch_ms(),
-          restart: true,
-          channel: child.channel.clone(),
-        });
+        run.outbox.fill(
+          place,
+          Some(Event::Start {
+            pid: child.pid,
+            ctime: super::epoch_ms(),
+            restart: true,
+            channel: child.channel.clone(),
+          }),
+        );
         self.life = Life::Running {
           child,
           escalate_at: None,
@@ -466,7 +472,7 @@ impl Task {
       Err(e) => {
         state.policy.spawn_failed();
         state.run = None;
-        run.outbox.emit(Event::Error(e));
+        run.outbox.fill(place, Some(Event::Error(e)));
         run.outbox.emit(Event::End { stopped: false });
         run.close();
         self.idle();
