@@ -148,9 +148,9 @@ async fn prune() {
 /// The running guardian's command pipe, starting a guardian first if need be.
 fn ensure(s: &mut State) -> Option<&OwnedFd> {
   if s.commands.is_none() {
-    if let Some((commands, life, pid)) = start() {
+    if let Some((commands, life)) = start() {
       s.commands = Some(commands);
-      s.pid = pid;
+      s.pid = 0;
       s.generation += 1;
       let generation = s.generation;
       if let Ok(runtime) = runtime::get() {
@@ -195,18 +195,37 @@ async fn watch_life(life: OwnedFd, generation: u64) {
   let Ok(life) = (unsafe { AsyncFd::register_with_interest(life, Interest::READABLE) }) else {
     return;
   };
+  // The guardian's pid comes first, then nothing until EOF: its death.
+  let mut pid = [0u8; 4];
+  let mut got = 0;
   loop {
     let Ok(mut ready) = life.readable().await else {
       return;
     };
-    let mut byte = [0u8; 16];
-    // SAFETY: reads into `byte` from a descriptor the AsyncFd owns.
-    let n = unsafe { libc::read(life.as_raw_fd(), byte.as_mut_ptr().cast(), byte.len()) };
+    let mut bytes = [0u8; 16];
+    // SAFETY: reads into `bytes` from a descriptor the AsyncFd owns.
+    let n = unsafe { libc::read(life.as_raw_fd(), bytes.as_mut_ptr().cast(), bytes.len()) };
     if n == 0 {
       break;
     }
-    if n < 0 && errno() == libc::EAGAIN {
-      ready.clear_ready();
+    if n < 0 {
+      if errno() == libc::EAGAIN {
+        ready.clear_ready();
+      }
+      continue;
+    }
+    for &b in &bytes[..n as usize] {
+      if got < 4 {
+        pid[got] = b;
+        got += 1;
+        if got == 4 {
+          with_state(|s| {
+            if s.generation == generation {
+              s.pid = u32::from_le_bytes(pid);
+            }
+          });
+        }
+      }
     }
   }
   let (message, warn) = with_state(|s| {
@@ -218,9 +237,8 @@ async fn watch_life(life: OwnedFd, generation: u64) {
     let count = s.groups.len() + s.lingering.len();
     let message = match ensure(s) {
       Some(_) => format!(
-        "the forever-native guardian (pid {old}) died and was replaced (pid {}); \
-         {count} process group(s) registered with the new one",
-        s.pid
+        "the forever-native guardian (pid {old}) died and was replaced; \
+         {count} process group(s) registered with the new one"
       ),
       None => format!(
         "the forever-native guardian (pid {old}) died and could not be replaced: \
@@ -234,9 +252,10 @@ async fn watch_life(life: OwnedFd, generation: u64) {
   }
 }
 
-/// Forks the guardian. Returns the command pipe's write end, the life pipe's read end and
-/// the guardian's pid.
-fn start() -> Option<(OwnedFd, OwnedFd, u32)> {
+/// Forks the guardian. Returns the command pipe's write end and the life pipe's read end
+/// (on which the guardian writes its pid first; `watch_life` reads it, so that the host
+/// does not wait for the guardian to be scheduled).
+fn start() -> Option<(OwnedFd, OwnedFd)> {
   // Everything the guardian needs is made before the fork: it allocates nothing after.
   let prefix: &'static str = tag::host_prefix();
   let title = format!("forever-native guardian (host {})", std::process::id());
@@ -264,20 +283,7 @@ fn start() -> Option<(OwnedFd, OwnedFd, u32)> {
       drop(life_write);
       let flags = nix::fcntl::OFlag::O_NONBLOCK;
       nix::fcntl::fcntl(&life_read, nix::fcntl::FcntlArg::F_SETFL(flags)).ok()?;
-      // The guardian writes its pid on the life pipe first thing.
-      let mut pid = [0u8; 4];
-      let mut poll = [libc::pollfd {
-        fd: life_read.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-      }];
-      // SAFETY: `poll` describes one valid pollfd; `pid` is 4 writable bytes.
-      let got = unsafe {
-        libc::poll(poll.as_mut_ptr(), 1, 1000) > 0
-          && libc::read(life_read.as_raw_fd(), pid.as_mut_ptr().cast(), 4) == 4
-      };
-      let pid = if got { u32::from_le_bytes(pid) } else { 0 };
-      Some((cmd_write, life_read, pid))
+      Some((cmd_write, life_read))
     }
   }
 }

@@ -73,13 +73,16 @@ impl Taps {
 
 /// Somewhere a pump's bytes go.
 pub trait Destination: Send + Sync {
-  /// Whether it takes bytes of `stream` now.
+  /// Whether it takes bytes of `stream` now (otherwise it is only told how far the stream
+  /// has come, with [`Destination::seen`]).
   fn wants(&self, stream: Stream) -> bool;
   /// The budget its queue for `stream` is bounded by: room is reserved before a read.
   fn budget(&self, stream: Stream) -> &Arc<Budget>;
   /// Takes `data`, read from `stream`, which ends at byte `end` of that stream; the
   /// reservation is released once the bytes are written (or taken by JS).
   fn put(&self, stream: Stream, data: Vec<u8>, end: u64, reservation: Reservation);
+  /// `stream` has come to byte `end`, in bytes it did not want.
+  fn seen(&self, _stream: Stream, _end: u64) {}
 }
 
 /// A fresh pipe for one stream, for a whole supervision run: its read end (each child

@@ -196,6 +196,12 @@ async fn run(
       Read::Data(data) => {
         hot = data.len() >= CHUNK / 2;
         let end = shared.offset.load(Ordering::Acquire);
+        // Those that did not want the bytes hear how far the stream has come.
+        for (i, destination) in destinations.iter().enumerate() {
+          if !rooms.iter().any(|(r, _)| *r == i) {
+            destination.seen(stream, end);
+          }
+        }
         deliver(&destinations, stream, data, end, &mut rooms);
         waker();
         fd = Some(watched);

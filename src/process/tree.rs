@@ -84,6 +84,19 @@ enum Window {
   All,
 }
 
+/// Whether orphans are re-parented to this process (it is pid 1, or a subreaper): then its
+/// children may be anyone's descendants.
+fn adopts_orphans() -> bool {
+  static ADOPTS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+  *ADOPTS.get_or_init(|| {
+    let mut flag: libc::c_int = 0;
+    // SAFETY: PR_GET_CHILD_SUBREAPER writes one int through the pointer.
+    let subreaper =
+      unsafe { libc::prctl(libc::PR_GET_CHILD_SUBREAPER, &mut flag) } == 0 && flag != 0;
+    std::process::id() == 1 || subreaper
+  })
+}
+
 /// How many looks (a few milliseconds apart) a process starting a new program is given to
 /// show its environment.
 const UNSURE_LOOKS: u8 = 5;
@@ -162,8 +175,16 @@ impl Leftovers {
       // A few pids handed out since the child started (the usual case): each is looked at
       // directly, which costs less than listing every process.
       Some(pids) => {
+        let pids: Vec<i32> = pids.filter(|pid| !known.contains(pid)).collect();
+        // The host's own children (the other monitors' children, started meanwhile) are
+        // never this child's descendants: with many of them, one list of them saves a look
+        // at each.
+        let mut ours = Vec::new();
+        if pids.len() > 16 && !adopts_orphans() {
+          procfs::for_each_child(std::process::id() as i32, &mut |kid| ours.push(kid));
+        }
         let mut found = Vec::new();
-        for pid in pids.filter(|pid| !known.contains(pid)) {
+        for pid in pids.into_iter().filter(|pid| !ours.contains(pid)) {
           match procfs::environ(pid, &self.tag, false) {
             procfs::Environ::Has => found.push(pid),
             // Kernel threads (children of kthreadd, pid 2) have no environment either.

@@ -334,9 +334,18 @@ async fn tick(outbox: Arc<Outbox>) {
 }
 
 impl Destination for Outbox {
-  fn wants(&self, _stream: Stream) -> bool {
-    // Always: the outbox counts every byte, even those no listener takes.
-    true
+  fn wants(&self, stream: Stream) -> bool {
+    // Bytes nobody listens to are only counted (see `seen`): no copy, no budget.
+    self.taps.get(stream)
+  }
+
+  fn seen(&self, stream: Stream, end: u64) {
+    let mut inner = lock(&self.inner);
+    let queue = stream.index();
+    inner.received[queue] = inner.received[queue].max(end);
+    if !inner.pending.is_empty() {
+      self.release(&mut inner);
+    }
   }
 
   fn budget(&self, _stream: Stream) -> &Arc<Budget> {
