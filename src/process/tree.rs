@@ -84,6 +84,27 @@ enum Window {
   All,
 }
 
+/// The host's direct children, read at most once per [`HOST_CHILDREN_FOR`]: when many
+/// monitors stop together, each exit would read them again. A pid in a list that old is
+/// still the host's child (or gone): it cannot have been reused meanwhile.
+fn host_children() -> Vec<i32> {
+  static CACHE: std::sync::Mutex<Option<(std::time::Instant, Vec<i32>)>> =
+    std::sync::Mutex::new(None);
+  let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
+  if let Some((at, kids)) = cache.as_ref() {
+    if at.elapsed() < HOST_CHILDREN_FOR {
+      return kids.clone();
+    }
+  }
+  let mut kids = Vec::new();
+  procfs::for_each_child(std::process::id() as i32, &mut |kid| kids.push(kid));
+  *cache = Some((std::time::Instant::now(), kids.clone()));
+  kids
+}
+
+/// How long a list of the host's children serves.
+const HOST_CHILDREN_FOR: Duration = Duration::from_millis(10);
+
 /// Whether orphans are re-parented to this process (it is pid 1, or a subreaper): then its
 /// children may be anyone's descendants.
 fn adopts_orphans() -> bool {
@@ -179,10 +200,11 @@ impl Leftovers {
         // The host's own children (the other monitors' children, started meanwhile) are
         // never this child's descendants: with many of them, one list of them saves a look
         // at each.
-        let mut ours = Vec::new();
-        if pids.len() > 16 && !adopts_orphans() {
-          procfs::for_each_child(std::process::id() as i32, &mut |kid| ours.push(kid));
-        }
+        let ours = if pids.len() > 16 && !adopts_orphans() {
+          host_children()
+        } else {
+          Vec::new()
+        };
         let mut found = Vec::new();
         for pid in pids.into_iter().filter(|pid| !ours.contains(pid)) {
           match procfs::environ(pid, &self.tag, false) {
