@@ -55,6 +55,8 @@ struct State {
   groups: HashSet<u32>,
   /// Released groups that still had members; dropped once empty.
   lingering: HashSet<u32>,
+  /// The last groups released, newest last (see [`retain_unwatched`]).
+  recent: std::collections::VecDeque<u32>,
   pruning: bool,
   warn: Option<WarningHandler>,
 }
@@ -90,12 +92,31 @@ pub fn watch(pgid: u32) {
   });
 }
 
+/// How many released groups [`retain_unwatched`] remembers.
+const RECENT: usize = 4096;
+
+/// Takes out of `pids` the children of this host's monitors: those registered now, and
+/// those released lately (a pid handed out a moment ago to one of them has not been
+/// reused since).
+pub fn retain_unwatched(pids: &mut Vec<i32>) {
+  let guard = state();
+  if let Some(s) = guard.as_ref() {
+    pids.retain(|&pid| {
+      u32::try_from(pid).map_or(true, |p| !s.groups.contains(&p) && !s.recent.contains(&p))
+    });
+  }
+}
+
 /// The group's leader has been reaped. The guardian keeps the group while anything is
 /// left in it (a `killTree: false` child's leftovers still die with the host), and
 /// forgets it once it is empty, before its number can be reused.
 pub fn release(pgid: u32) {
   with_state(|s| {
     s.groups.remove(&pgid);
+    if s.recent.len() == RECENT {
+      s.recent.pop_front();
+    }
+    s.recent.push_back(pgid);
     if group_is_empty(pgid) {
       send(s, FORGET, pgid);
       return;

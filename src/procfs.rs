@@ -407,11 +407,17 @@ pub fn environ(pid: i32, entry: &[u8], prefix: bool) -> Environ {
   }
 }
 
-/// The pid most recently handed out in this pid namespace.
+/// The pid most recently handed out in this pid namespace. The file stays open: each
+/// child's exit reads it, and a read from its start is one system call.
 pub fn last_pid() -> Option<i32> {
-  let fd = ProcPath::new(&[b"/proc/sys/kernel/ns_last_pid"])?.open(libc::O_RDONLY)?;
+  static FILE: std::sync::OnceLock<Option<Fd>> = std::sync::OnceLock::new();
+  let fd = FILE
+    .get_or_init(|| ProcPath::new(&[b"/proc/sys/kernel/ns_last_pid"])?.open(libc::O_RDONLY))
+    .as_ref()?;
   let mut buf = [0u8; 16];
-  let len = read_all(&fd, &mut buf);
+  // SAFETY: reads at most `buf.len()` bytes into `buf` from offset 0 of our own file.
+  let n = unsafe { libc::pread(fd.0, buf.as_mut_ptr().cast(), buf.len(), 0) };
+  let len = usize::try_from(n).ok()?;
   let text = buf[..len].split(|&b| b == b'\n').next()?;
   i32::try_from(parse_decimal(text)?).ok()
 }

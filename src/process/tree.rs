@@ -84,27 +84,6 @@ enum Window {
   All,
 }
 
-/// The host's direct children, read at most once per [`HOST_CHILDREN_FOR`]: when many
-/// monitors stop together, each exit would read them again. A pid in a list that old is
-/// still the host's child (or gone): it cannot have been reused meanwhile.
-fn host_children() -> Vec<i32> {
-  static CACHE: std::sync::Mutex<Option<(std::time::Instant, Vec<i32>)>> =
-    std::sync::Mutex::new(None);
-  let mut cache = CACHE.lock().unwrap_or_else(|p| p.into_inner());
-  if let Some((at, kids)) = cache.as_ref() {
-    if at.elapsed() < HOST_CHILDREN_FOR {
-      return kids.clone();
-    }
-  }
-  let mut kids = Vec::new();
-  procfs::for_each_child(std::process::id() as i32, &mut |kid| kids.push(kid));
-  *cache = Some((std::time::Instant::now(), kids.clone()));
-  kids
-}
-
-/// How long a list of the host's children serves.
-const HOST_CHILDREN_FOR: Duration = Duration::from_millis(10);
-
 /// Whether orphans are re-parented to this process (it is pid 1, or a subreaper): then its
 /// children may be anyone's descendants.
 fn adopts_orphans() -> bool {
@@ -161,8 +140,15 @@ impl Window {
 
 impl Leftovers {
   /// Finds what the child `pid` (the leader of group `pid`, tagged `tag`) left, now that
-  /// it has been reaped after `uptime`. `None` when nothing is left.
-  pub fn find(pid: u32, tag: &Tag, uptime: Duration) -> Option<Leftovers> {
+  /// it has been reaped after `uptime`. `siblings` takes out of a list of pids the other
+  /// children the host supervises (never this child's descendants). `None` when nothing
+  /// is left.
+  pub fn find(
+    pid: u32,
+    tag: &Tag,
+    uptime: Duration,
+    siblings: &dyn Fn(&mut Vec<i32>),
+  ) -> Option<Leftovers> {
     let pgid = i32::try_from(pid).ok().filter(|&p| p > 1)?;
     let newest = procfs::last_pid();
     // Everything the child started was started after it, so has a newer pid: when no pid
@@ -184,36 +170,41 @@ impl Leftovers {
       looked_again: false,
       unsure: Vec::new(),
     };
-    leftovers.scan();
+    leftovers.scan(siblings);
     (!leftovers.is_gone()).then_some(leftovers)
   }
 
   /// Adds the tagged processes not known yet; returns them.
-  fn scan(&mut self) -> Vec<i32> {
+  fn scan(&mut self, siblings: &dyn Fn(&mut Vec<i32>)) -> Vec<i32> {
     let window = self.window;
     let known: Vec<i32> = self.strays.iter().chain(&self.members).copied().collect();
     let found = match window.pids() {
       // A few pids handed out since the child started (the usual case): each is looked at
       // directly, which costs less than listing every process.
       Some(pids) => {
-        let pids: Vec<i32> = pids.filter(|pid| !known.contains(pid)).collect();
-        // The host's own children (the other monitors' children, started meanwhile) are
-        // never this child's descendants: with many of them, one list of them saves a look
-        // at each.
-        let ours = if pids.len() > 16 && !adopts_orphans() {
-          host_children()
-        } else {
-          Vec::new()
-        };
+        let mut alive: Vec<i32> = pids.filter(|pid| !known.contains(pid)).collect();
+        let adopts = adopts_orphans();
+        if !adopts {
+          // The other monitors' children, started meanwhile, are the host's own children,
+          // never this child's descendants: known without a look at each.
+          siblings(&mut alive);
+        }
+        // Most of the rest are gone already: one system call each says so.
+        alive
+          .retain(|&pid| signal::kill(Pid::from_raw(pid), None) != Err(nix::errno::Errno::ESRCH));
+        let host = std::process::id() as i32;
         let mut found = Vec::new();
-        for pid in pids.into_iter().filter(|pid| !ours.contains(pid)) {
+        for pid in alive {
+          let Some(info) = procfs::proc_info(pid) else {
+            continue;
+          };
+          // Gone already, a kernel thread (kthreadd's child), or the host's own child.
+          if info.state == b'Z' || info.ppid == 2 || (info.ppid == host && !adopts) {
+            continue;
+          }
           match procfs::environ(pid, &self.tag, false) {
             procfs::Environ::Has => found.push(pid),
-            // Kernel threads (children of kthreadd, pid 2) have no environment either.
-            procfs::Environ::Empty
-              if procfs::proc_info(pid).is_some_and(|i| i.ppid != 2 && i.state != b'Z')
-                && !self.unsure.iter().any(|(p, _)| *p == pid) =>
-            {
+            procfs::Environ::Empty if !self.unsure.iter().any(|(p, _)| *p == pid) => {
               self.unsure.push((pid, UNSURE_LOOKS));
             }
             _ => {}
@@ -269,7 +260,7 @@ impl Leftovers {
     if std::mem::replace(&mut self.looked_again, true) {
       return;
     }
-    let found = self.scan();
+    let found = self.scan(&|_| {});
     if let Some(sig) = self.sent {
       for pid in found {
         let _ = signal::kill(Pid::from_raw(pid), sig);

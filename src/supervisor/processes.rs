@@ -85,7 +85,8 @@ impl Processes for System {
   }
 
   fn leftovers(&self, pid: u32, tag: &Tag, uptime: Duration) -> Option<Box<dyn Remains>> {
-    Leftovers::find(pid, tag, uptime).map(|l| Box::new(l) as Box<dyn Remains>)
+    let siblings = |pids: &mut Vec<i32>| guardian::retain_unwatched(pids);
+    Leftovers::find(pid, tag, uptime, &siblings).map(|l| Box::new(l) as Box<dyn Remains>)
   }
 
   fn guard(&self, pid: u32) {
