@@ -12,7 +12,7 @@ const { spawnSync } = require('child_process');
 
 const { PLATFORMS, GLIBC_FLOOR, describePlatform } = require('../loader.js');
 const { readGlibcNeeds, highest, compareVersions, dlopenOnSysroot } = require('../scripts/check-glibc.js');
-const { unpackedToolchain, GLIBC_TOOLCHAINS } = require('../scripts/build.js');
+const { unpackedToolchain, GLIBC_TOOLCHAINS } = require('../scripts/toolchains.js');
 const { pack } = require('../scripts/pack.js');
 
 const ROOT = path.join(__dirname, '..');

@@ -217,7 +217,7 @@ function dlopenCheck(file) {
   const { PLATFORMS } = require('../loader.js');
   const name = /forever-native\.(.+)\.node$/.exec(path.basename(file));
   const triple = name ? PLATFORMS[name[1]] : null;
-  const toolchain = triple ? require('./build.js').unpackedToolchain(triple) : null;
+  const toolchain = triple ? require('./toolchains.js').unpackedToolchain(triple) : null;
   if (!toolchain || !triple.startsWith(process.arch === 'x64' ? 'x86_64' : process.arch)) {
     process.stderr.write(`check-glibc: --dlopen needs a forever-native.<platform>.node of this host's arch and the glibc toolchain \`npm run build\` unpacks under target/\n`);
     return 2;
