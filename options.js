@@ -74,14 +74,76 @@ function checkString(name, value, { empty = false } = {}) {
   return value;
 }
 
+/** Options a loose value was taken for already, in this process (warned once each). */
+const warned = new Set();
+
+/** The warning's `code`: this package's own. */
+const LOOSE_OPTION = 'FOREVER_NATIVE_LOOSE_OPTION';
+
+/**
+ * forever-monitor reads its options by JavaScript's rules, so code in the wild passes
+ * `max: '2'` or `silent: 'true'` and it works there. Such a value is taken with
+ * forever-monitor's meaning, and the user is told once per option, so the code can be
+ * fixed without breaking.
+ * @template T
+ * @param {string} name
+ * @param {unknown} value
+ * @param {string} expected
+ * @param {T} taken
+ * @returns {T}
+ */
+function loose(name, value, expected, taken) {
+  if (!warned.has(name)) {
+    warned.add(name);
+    process.emitWarning(
+      `The "${name}" option should be ${expected}. Received ${describe(value)}, taken as ${describe(taken)} (as forever-monitor would)`,
+      { code: LOOSE_OPTION },
+    );
+  }
+  return taken;
+}
+
+/**
+ * A flag: a boolean, or any value taken by its truthiness (forever-monitor's `if (x)`),
+ * or, with `notFalse`, as true unless it is `false` itself (forever-monitor's
+ * `x !== false`, for the flags that default to true).
+ * @param {string} name
+ * @param {unknown} value
+ * @param {{ notFalse?: boolean }} [rules]
+ * @returns {boolean}
+ */
+function checkFlag(name, value, { notFalse = false } = {}) {
+  if (typeof value === 'boolean') return value;
+  return loose(name, value, 'a boolean', notFalse ? value !== false : Boolean(value));
+}
+
 /**
  * @param {string} name
  * @param {unknown} value
  * @returns {boolean}
  */
 function checkBoolean(name, value) {
-  if (typeof value !== 'boolean') throw typeError(name, 'a boolean', value);
-  return value;
+  return checkFlag(name, value);
+}
+
+/** A whole or decimal number, written out (what `Number()` reads without surprises). */
+const NUMERIC = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+
+/**
+ * A number, or a string that is one (taken as that number, with a warning). Anything
+ * else, the empty string and `'abc'` included, is refused: forever-monitor would have
+ * misused it without a word.
+ * @param {string} name
+ * @param {unknown} value
+ * @param {string} expected
+ * @returns {number}
+ */
+function checkNumber(name, value, expected) {
+  if (typeof value === 'number') return value;
+  if (typeof value === 'string' && NUMERIC.test(value.trim())) {
+    return loose(name, value, expected, Number(value.trim()));
+  }
+  throw typeError(name, expected, value);
 }
 
 /**
@@ -90,11 +152,11 @@ function checkBoolean(name, value) {
  * @returns {number}
  */
 function checkMillis(name, value) {
-  if (typeof value !== 'number') throw typeError(name, 'a number of milliseconds', value);
-  if (!Number.isFinite(value) || value < 0) {
+  const ms = checkNumber(name, value, 'a number of milliseconds');
+  if (!Number.isFinite(ms) || ms < 0) {
     throw rangeError(name, 'a finite number >= 0', value);
   }
-  return value;
+  return ms;
 }
 
 /**
@@ -232,7 +294,8 @@ function checkSpawnWith(sw) {
   if (isSet(sw.env)) checkEnv('spawnWith.env', sw.env);
   if (isSet(sw.uid)) checkId('spawnWith.uid', sw.uid);
   if (isSet(sw.gid)) checkId('spawnWith.gid', sw.gid);
-  if (isSet(sw.detached)) checkBoolean('spawnWith.detached', sw.detached);
+  // Node's spawn reads `detached` by its truthiness, as it does here.
+  if (isSet(sw.detached)) sw.detached = checkFlag('spawnWith.detached', sw.detached);
   if (isSet(sw.argv0)) checkString('spawnWith.argv0', sw.argv0);
   if (isSet(sw.shell) && typeof sw.shell !== 'boolean') checkString('spawnWith.shell', sw.shell);
   if (isSet(sw.stdio)) normalizeStdio('spawnWith.stdio', sw.stdio);
@@ -326,10 +389,8 @@ function normalizeOptions(script, options, defaultParser) {
   if (isSet(o.uid) && typeof o.uid !== 'string' && typeof o.uid !== 'number') {
     throw typeError('uid', 'a string or a number', o.uid);
   }
-  if (isSet(o.max)) {
-    if (typeof o.max !== 'number') throw typeError('max', 'a number', o.max);
-    if (Number.isNaN(o.max) || o.max < 0) throw rangeError('max', 'a number >= 0', o.max);
-  }
+  const max = isSet(o.max) ? checkNumber('max', o.max, 'a number') : undefined;
+  if (max !== undefined && (Number.isNaN(max) || max < 0)) throw rangeError('max', 'a number >= 0', o.max);
   const silent = opt('silent', checkBoolean) || false;
   const outFile = opt('outFile', checkString);
   const errFile = opt('errFile', checkString);
@@ -341,20 +402,16 @@ function normalizeOptions(script, options, defaultParser) {
       throw rangeError('errFile', `unset or equal to "outFile" (${outFile}) with mergeLogs`, errFile);
     }
   }
-  if (isSet(o.logMaxSize)) {
-    if (typeof o.logMaxSize !== 'number') throw typeError('logMaxSize', 'a number of bytes', o.logMaxSize);
-    if (!Number.isSafeInteger(o.logMaxSize) || o.logMaxSize < 1) {
-      throw rangeError('logMaxSize', 'a whole number of bytes >= 1', o.logMaxSize);
-    }
+  const logMaxSize = isSet(o.logMaxSize) ? checkNumber('logMaxSize', o.logMaxSize, 'a number of bytes') : undefined;
+  if (logMaxSize !== undefined && (!Number.isSafeInteger(logMaxSize) || logMaxSize < 1)) {
+    throw rangeError('logMaxSize', 'a whole number of bytes >= 1', o.logMaxSize);
   }
-  if (isSet(o.logMaxFiles)) {
-    if (typeof o.logMaxFiles !== 'number') throw typeError('logMaxFiles', 'a number', o.logMaxFiles);
-    if (!Number.isInteger(o.logMaxFiles) || o.logMaxFiles < 0 || o.logMaxFiles > 1000) {
-      throw rangeError('logMaxFiles', 'a whole number from 0 to 1000', o.logMaxFiles);
-    }
+  const logMaxFiles = isSet(o.logMaxFiles) ? checkNumber('logMaxFiles', o.logMaxFiles, 'a number') : undefined;
+  if (logMaxFiles !== undefined && (!Number.isInteger(logMaxFiles) || logMaxFiles < 0 || logMaxFiles > 1000)) {
+    throw rangeError('logMaxFiles', 'a whole number from 0 to 1000', o.logMaxFiles);
   }
   const logDirect = opt('logDirect', checkBoolean) || false;
-  if (logDirect) checkLogDirect({ silent, logTimestamps, logMaxSize: o.logMaxSize, logDirect });
+  if (logDirect) checkLogDirect({ silent, logTimestamps, logMaxSize, logDirect: o.logDirect });
 
   if (isSet(o.parser) && typeof o.parser !== 'function') throw typeError('parser', 'a function', o.parser);
   const minUptime = isSet(o.minUptime) ? checkMillis('minUptime', o.minUptime) : 0;
@@ -382,23 +439,23 @@ function normalizeOptions(script, options, defaultParser) {
 
   const fields = {
     silent,
-    killTree: opt('killTree', checkBoolean) !== false,
+    killTree: isSet(o.killTree) ? checkFlag('killTree', o.killTree, { notFalse: true }) : true,
     uid: o.uid || randomString(4),
     id: o.id || false,
     pidFile: opt('pidFile', checkString),
-    max: isSet(o.max) ? o.max : undefined,
+    max,
     killTTL: opt('killTTL', checkMillis),
     killSignal: o.killSignal || 'SIGKILL',
     killSignalNumber: isSet(o.killSignal) ? checkSignal('killSignal', o.killSignal) : signals().SIGKILL,
-    checkFile: opt('checkFile', checkBoolean) !== false,
+    checkFile: isSet(o.checkFile) ? checkFlag('checkFile', o.checkFile, { notFalse: true }) : true,
     logFile: opt('logFile', checkString),
     outFile,
     errFile,
     append: opt('append', checkBoolean),
     logTimestamps,
     mergeLogs,
-    logMaxSize: isSet(o.logMaxSize) ? o.logMaxSize : undefined,
-    logMaxFiles: isSet(o.logMaxFiles) ? o.logMaxFiles : undefined,
+    logMaxSize,
+    logMaxFiles,
     logDirect,
     parser: o.parser || defaultParser,
     minUptime,
@@ -415,7 +472,9 @@ function normalizeOptions(script, options, defaultParser) {
     env: o.env,
     stdio,
     watch: opt('watch', checkBoolean) || false,
-    watchIgnoreDotFiles: opt('watchIgnoreDotFiles', checkBoolean) !== false,
+    watchIgnoreDotFiles: isSet(o.watchIgnoreDotFiles)
+      ? checkFlag('watchIgnoreDotFiles', o.watchIgnoreDotFiles, { notFalse: true })
+      : true,
     watchIgnorePatterns,
     watchDirectory: o.watchDirectory || sourceDir,
     usePolling: opt('usePolling', checkBoolean),
@@ -454,6 +513,7 @@ function checkLogDirect(o) {
 
 module.exports = {
   DEFAULTS,
+  LOOSE_OPTION,
   normalizeOptions,
   normalizeStdio,
   checkLogDirect,

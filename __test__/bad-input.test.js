@@ -8,7 +8,7 @@ const path = require('path');
 const { spawn } = require('child_process');
 const forever = require('..');
 const { Monitor } = forever;
-const { fixture, next, record, until, isAlive, stopAfter } = require('./helpers');
+const { fixture, next, record, until, isAlive, stopAfter, runNode } = require('./helpers');
 
 const SCRIPT = fixture('run-forever.js');
 
@@ -31,22 +31,19 @@ const constructorRows = [
 ];
 
 const optionRows = [
-  // booleans
-  ['silent', 'yes', TypeError, /"silent".*a boolean.*Received "yes"/],
-  ['silent', 1, TypeError, /"silent".*a boolean.*Received 1/],
-  ['killTree', 'false', TypeError, /"killTree".*a boolean.*Received "false"/],
-  ['checkFile', 0, TypeError, /"checkFile".*a boolean.*Received 0/],
-  ['append', {}, TypeError, /"append".*a boolean.*Received an object/],
   // uid
   ['uid', {}, TypeError, /"uid".*a string or a number.*Received an object/],
   ['uid', [], TypeError, /"uid".*Received an array/],
   // max
-  ['max', '3', TypeError, /"max".*a number.*Received "3"/],
+  ['max', 'three', TypeError, /"max".*a number.*Received "three"/],
+  ['max', '', TypeError, /"max".*a number.*Received ""/],
+  ['max', '-1', RangeError, /"max".*>= 0.*Received "-1"/],
   ['max', NaN, RangeError, /"max".*>= 0.*Received NaN/],
   ['max', -1, RangeError, /"max".*>= 0.*Received -1/],
   // millisecond options
   ...['minUptime', 'spinSleepTime', 'killTTL'].flatMap((name) => [
-    [name, '1000', TypeError, new RegExp(`"${name}".*milliseconds.*Received "1000"`)],
+    [name, 'soon', TypeError, new RegExp(`"${name}".*milliseconds.*Received "soon"`)],
+    [name, '1e999', RangeError, new RegExp(`"${name}".*finite number >= 0.*Received "1e999"`)],
     [name, -5, RangeError, new RegExp(`"${name}".*finite number >= 0.*Received -5`)],
     [name, NaN, RangeError, new RegExp(`"${name}".*Received NaN`)],
     [name, Infinity, RangeError, new RegExp(`"${name}".*Received Infinity`)],
@@ -97,7 +94,6 @@ const optionRows = [
   ['spawnWith', { uid: 1.5 }, TypeError, /"spawnWith\.uid".*an integer.*Received 1\.5/],
   ['spawnWith', { uid: '0' }, TypeError, /"spawnWith\.uid".*an integer.*Received "0"/],
   ['spawnWith', { gid: 'x' }, TypeError, /"spawnWith\.gid".*an integer.*Received "x"/],
-  ['spawnWith', { detached: 'yes' }, TypeError, /"spawnWith\.detached".*a boolean.*Received "yes"/],
   ['spawnWith', { shell: 5 }, TypeError, /"spawnWith\.shell".*a string.*Received 5/],
   ['spawnWith', { shell: '' }, RangeError, /"spawnWith\.shell".*non-empty/],
   ['spawnWith', { argv0: 7 }, TypeError, /"spawnWith\.argv0".*Received 7/],
@@ -111,18 +107,19 @@ const optionRows = [
   ['outFile', '/tmp/o\u0000.log', RangeError, /"outFile".*null bytes/],
   ['errFile', {}, TypeError, /"errFile".*a string.*Received an object/],
   ['errFile', '/tmp/e\u0000.log', RangeError, /"errFile".*null bytes/],
-  ['logTimestamps', 'yes', TypeError, /"logTimestamps".*a boolean.*Received "yes"/],
-  ['mergeLogs', 1, TypeError, /"mergeLogs".*a boolean.*Received 1/],
+  ['mergeLogs', 1, RangeError, /"mergeLogs".*"outFile".*Received 1/],
   ['mergeLogs', true, RangeError, /"mergeLogs".*"outFile".*Received true/],
   ['mergeLogs', true, RangeError, /"errFile".*"outFile".*mergeLogs.*Received "\/nonexistent\/b\.log"/,
     { mergeLogs: true, outFile: '/nonexistent/a.log', errFile: '/nonexistent/b.log' }],
   ['logMaxSize', '1mb', TypeError, /"logMaxSize".*bytes.*Received "1mb"/],
   ['logMaxSize', 0, RangeError, /"logMaxSize".*>= 1.*Received 0/],
   ['logMaxSize', 1.5, RangeError, /"logMaxSize".*Received 1\.5/],
-  ['logMaxFiles', '3', TypeError, /"logMaxFiles".*a number.*Received "3"/],
+  ['logMaxFiles', 'all', TypeError, /"logMaxFiles".*a number.*Received "all"/],
+  ['logMaxFiles', '2.5', RangeError, /"logMaxFiles".*0 to 1000.*Received "2\.5"/],
   ['logMaxFiles', -1, RangeError, /"logMaxFiles".*0 to 1000.*Received -1/],
   ['logMaxFiles', 1001, RangeError, /"logMaxFiles".*Received 1001/],
-  ['logDirect', 'yes', TypeError, /"logDirect".*a boolean.*Received "yes"/],
+  ['logDirect', 'yes', RangeError, /"logDirect".*false unless "silent" is true.*Received "yes"/,
+    { logDirect: 'yes', outFile: '/nonexistent/a.log' }],
   ['logDirect', true, RangeError, /"logDirect".*false unless "silent" is true.*Received true/,
     { logDirect: true, outFile: '/nonexistent/a.log' }],
   ['logDirect', true, RangeError, /"logDirect".*false with "logTimestamps".*Received true/,
@@ -130,19 +127,15 @@ const optionRows = [
   ['logDirect', true, RangeError, /"logDirect".*false with "logMaxSize".*Received true/,
     { logDirect: true, silent: true, logMaxSize: 1000, outFile: '/nonexistent/a.log' }],
   // fork and IPC
-  ['fork', 'yes', TypeError, /"fork".*a boolean.*Received "yes"/],
   ['serialization', 'xml', RangeError, /"serialization".*"json" or "advanced".*Received "xml"/],
   // watching
-  ['watch', 'yes', TypeError, /"watch".*a boolean.*Received "yes"/],
-  ['watchIgnoreDotFiles', 'no', TypeError, /"watchIgnoreDotFiles".*a boolean.*Received "no"/],
   ['watchIgnorePatterns', '*.log', TypeError, /"watchIgnorePatterns".*an array of strings.*Received "\*\.log"/],
   ['watchIgnorePatterns', [{}], TypeError, /"watchIgnorePatterns\[0\]".*Received an object/],
   ['watchDirectory', 5, TypeError, /"watchDirectory".*a string.*Received 5/],
   ['watchDirectory', [{}], TypeError, /"watchDirectory\[0\]".*Received an object/],
   ['watchDirectory', ['a', ''], RangeError, /"watchDirectory\[1\]".*non-empty/],
-  ['usePolling', 'yes', TypeError, /"usePolling".*a boolean.*Received "yes"/],
   ['pollingInterval', -1, RangeError, /"pollingInterval".*>= 0.*Received -1/],
-  ['watchDebounce', '300', TypeError, /"watchDebounce".*milliseconds.*Received "300"/],
+  ['watchDebounce', 'fast', TypeError, /"watchDebounce".*milliseconds.*Received "fast"/],
 ];
 
 // stdio forms, both as the stdio option and as spawnWith.stdio.
@@ -212,7 +205,7 @@ test('module start(): bad script and options throw before anything is spawned', 
   assert.throws(() => forever.start(SCRIPT, 'x'), (err) => err instanceof TypeError && /"options".*Received "x"/.test(err.message));
   assert.throws(() => forever.start(42), (err) => err instanceof TypeError && /"script".*Received 42/.test(err.message));
   assert.throws(() => forever.start(SCRIPT, { max: -1 }), (err) => err instanceof RangeError && /"max"/.test(err.message));
-  assert.throws(() => forever.start(SCRIPT, { fork: 'yes' }), (err) => err instanceof TypeError && /"fork"/.test(err.message));
+  assert.throws(() => forever.start(SCRIPT, { env: 'A=1' }), (err) => err instanceof TypeError && /"env"/.test(err.message));
   hostIsFine();
 });
 
@@ -505,4 +498,35 @@ test('a thrown option error never leaves a child behind', async (t) => {
   const exited = next(child, 'exit');
   child.kill('SIGKILL');
   await exited;
+});
+
+test('loose values forever-monitor takes are taken with its meaning, with one warning per option', async () => {
+  const { code, stdout, stderr } = await runNode([fixture('host-loose-options.js')]);
+  assert.equal(code, 0, stderr);
+  const { first, detached, second, warnings } = JSON.parse(stdout);
+  // A numeric string is that number; a flag is its truthiness (or, for the flags that
+  // default to true, true unless it is false itself: forever-monitor's `x !== false`).
+  assert.deepEqual(first, {
+    max: 2, minUptime: 1000, spinSleepTime: 500, killTTL: 250, silent: true, killTree: true, checkFile: true,
+    append: true, fork: true, watch: false, watchIgnoreDotFiles: true, usePolling: true, watchDebounce: 50,
+    pollingInterval: 20, logMaxFiles: 3,
+  });
+  assert.equal(detached, false);
+  assert.deepEqual(second, { max: 7, silent: false, killTree: true });
+  const named = warnings.map((w) => /^The "([^"]+)" option/.exec(w.message)[1]).sort();
+  assert.deepEqual(named, ['append', 'checkFile', 'fork', 'killTTL', 'killTree', 'logMaxFiles', 'max', 'minUptime',
+    'pollingInterval', 'silent', 'spawnWith.detached', 'spinSleepTime', 'usePolling', 'watch', 'watchDebounce',
+    'watchIgnoreDotFiles'], 'one warning per option, the second monitor adding none');
+  assert.ok(warnings.every((w) => w.code === 'FOREVER_NATIVE_LOOSE_OPTION'));
+  const max = warnings.find((w) => w.message.startsWith('The "max"'));
+  assert.match(max.message, /should be a number\. Received "2", taken as 2/);
+});
+
+test('loose values run as forever-monitor runs them: max: \'2\' gives two runs', async () => {
+  const m = new Monitor(fixture('crash-after.js'), { args: ['0', '1'], max: '2', silent: 'true' });
+  const codes = record(m, 'exit:code');
+  const exited = next(m, 'exit');
+  m.start();
+  await exited;
+  assert.equal(codes.length, 2);
 });
