@@ -189,13 +189,14 @@ export interface MonitorOptions {
    */
   logDirect?: boolean | undefined;
   /**
-   * Restarts the child when a watched file is added, changed or removed (watched by the
-   * native core while the monitor runs; a burst of changes gives one restart).
+   * Restarts the child when a watched file is added, changed or removed, from `start()`
+   * until `stop()`: a change after the child ended on its own runs it again. The first
+   * change of a burst restarts at once, the rest give at most one more restart.
    */
   watch?: boolean | undefined;
   /** Directory, or directories, to watch. Default: `sourceDir`, else the script's directory. */
   watchDirectory?: string | string[] | undefined;
-  /** Quiet time (ms) that ends a burst of changes. Default: `300`. */
+  /** Quiet time (ms) that ends a burst of changes (which then gives its one more restart). Default: `300`. */
   watchDebounce?: number | undefined;
   /** Whether to ignore files starting with a `.` when watching. Default: `true`. */
   watchIgnoreDotFiles?: boolean | undefined;

@@ -461,7 +461,8 @@ class Monitor extends EventEmitter {
       }
       case 'end':
         if (current) this.running = false;
-        this.emit('exit', this, !!event.stopped);
+        // Stopped while waiting for a file change: its 'exit' was emitted when the child ended.
+        if (!event.afterExit) this.emit('exit', this, !!event.stopped);
         if (event.stopped) this.emit('stop', this.childData);
         break;
       case 'error':

@@ -5,7 +5,7 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { Monitor } = require('..');
-const { fixture, next, until } = require('./helpers');
+const { fixture, next, record, until } = require('./helpers');
 
 function tempDir() {
   const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'fn-watch-')));
@@ -84,22 +84,130 @@ test('ignored files never restart: patterns, .foreverignore and dot files', asyn
   }
 });
 
-test('a burst of 50 writes gives one restart', async () => {
+test('the first change restarts at once, whatever watchDebounce says', async () => {
   const dir = tempDir();
-  const m = await watching({ watchDirectory: dir, watchDebounce: 300 });
+  // A debounce longer than next()'s own timeout: the restart must not wait for it.
+  const m = await watching({ watchDirectory: dir, watchDebounce: 60000 });
   try {
-    const restarts = [];
-    m.on('watch:restart', (info) => restarts.push(info.file));
-    await restartAfter(m, () => {
-      for (let i = 0; i < 50; i++) fs.writeFileSync(path.join(dir, `f${i % 5}.js`), String(i));
-    });
-    // A later, separate change is reported on its own: the burst left nothing behind.
-    const info = await restartAfter(m, () => fs.writeFileSync(path.join(dir, 'sentinel.js'), 'x'));
-    assert.equal(info.file, path.join(dir, 'sentinel.js'));
-    assert.equal(restarts.length, 2);
+    const info = await restartAfter(m, () => fs.writeFileSync(path.join(dir, 'app.js'), 'x'));
+    assert.equal(info.file, path.join(dir, 'app.js'));
   } finally {
     await stop(m);
   }
+});
+
+test('one save restarts once, though it is several file-system events', async () => {
+  const dir = tempDir();
+  const m = await watching({ watchDirectory: dir, watchDebounce: 200 });
+  try {
+    const changes = record(m, 'watch:restart');
+    // Create, write and close: three events for one file.
+    await restartAfter(m, () => fs.writeFileSync(path.join(dir, 'app.js'), 'x'.repeat(100000)));
+    // A later change is reported on its own: the save left nothing behind.
+    const info = await restartAfter(m, () => fs.writeFileSync(path.join(dir, 'sentinel.js'), 'x'));
+    assert.equal(info.file, path.join(dir, 'sentinel.js'));
+    assert.deepEqual(changes.map(([c]) => path.basename(c.file)), ['app.js', 'sentinel.js']);
+  } finally {
+    await stop(m);
+  }
+});
+
+test('a burst restarts at once and once more when it ends, never more', async () => {
+  const dir = tempDir();
+  const m = await watching({ watchDirectory: dir, watchDebounce: 300 });
+  try {
+    const changes = record(m, 'watch:restart');
+    const starts = record(m, 'restart');
+    // Forty writes over about a second, like a checkout of many files.
+    let i = 0;
+    await new Promise((resolve) => {
+      const timer = setInterval(() => {
+        fs.writeFileSync(path.join(dir, `f${i}.js`), String(i));
+        if (++i === 40) {
+          clearInterval(timer);
+          resolve();
+        }
+      }, 25);
+    });
+    await until(() => changes.length === 2, 5000, 'the restart at the end of the burst');
+    assert.equal(path.basename(changes[0][0].file), 'f0.js');
+    assert.equal(path.basename(changes[1][0].file), 'f39.js', 'the trailing restart names the last change');
+    await until(() => starts.length === 2, 5000, 'the second restart');
+    // A later change is a burst of its own.
+    const info = await restartAfter(m, () => fs.writeFileSync(path.join(dir, 'sentinel.js'), 'x'));
+    assert.equal(info.file, path.join(dir, 'sentinel.js'));
+    assert.equal(changes.length, 3);
+  } finally {
+    await stop(m);
+  }
+});
+
+test('a child that writes into its watched directory and exits at once, under max: 1, runs again', async () => {
+  // A build-tool plugin's test: forever-monitor reports the change and runs the child again.
+  const dir = tempDir();
+  const m = new Monitor(fixture('touch-and-exit.js'), {
+    silent: true, max: 1, watch: true, watchDirectory: dir, args: [dir],
+  });
+  const changes = record(m, 'watch:restart');
+  const exits = record(m, 'exit');
+  const second = next(m, 'restart');
+  m.start();
+  await second;
+  assert.equal(changes.length, 1);
+  assert.equal(changes[0][0].file, path.join(dir, 'written.txt'));
+  // The second run writes nothing and ends; the monitor waits for the next change.
+  await until(() => exits.length >= 1 && !m.running, 10000, 'the second run to end');
+  await stop(m);
+  assert.equal(changes.length, 1);
+  assert.equal(m.running, false);
+});
+
+test('a change after the child ended on its own starts it again; stop() then emits only stop', async () => {
+  const dir = tempDir();
+  fs.writeFileSync(path.join(dir, 'written.txt'), 'already');
+  const m = new Monitor(fixture('touch-and-exit.js'), {
+    silent: true, max: 1, watch: true, watchDirectory: dir, args: [dir],
+  });
+  const exits = record(m, 'exit');
+  const ready = next(m, 'watch:ready');
+  const ended = next(m, 'exit');
+  m.start();
+  await Promise.all([ready, ended]);
+  assert.equal(m.running, false);
+  // max is reached, but a change is the user asking for a new run, as with forever-monitor.
+  const info = await restartAfter(m, () => fs.writeFileSync(path.join(dir, 'app.js'), 'x'));
+  assert.equal(info.file, path.join(dir, 'app.js'));
+  await until(() => exits.length === 2, 10000, 'the second run to end');
+  const stops = record(m, 'stop');
+  await stop(m);
+  assert.equal(stops.length, 1);
+  assert.equal(exits.length, 2, "stop() while waiting for a change emits no second 'exit'");
+});
+
+test('a stopped monitor, a killed one and one never started are not started by a change', async () => {
+  const dir = tempDir();
+  const options = { silent: true, watch: true, watchDirectory: dir, watchDebounce: 50 };
+  const stopped = await watching(options);
+  await stop(stopped);
+  const killed = await watching(options);
+  const killedDone = next(killed, 'stop');
+  killed.kill(true);
+  await killedDone;
+  const never = new Monitor(fixture('run-forever.js'), options);
+  const quiet = [stopped, killed, never].map((m) => ({
+    starts: record(m, 'start'), restarts: record(m, 'restart'), changes: record(m, 'watch:restart'),
+  }));
+  // A monitor that still runs sees the change: by then, the others would have too.
+  const witness = await watching(options);
+  try {
+    await restartAfter(witness, () => fs.writeFileSync(path.join(dir, 'app.js'), 'x'));
+    await restartAfter(witness, () => fs.writeFileSync(path.join(dir, 'app2.js'), 'x'));
+  } finally {
+    await stop(witness);
+  }
+  for (const seen of quiet) assert.deepEqual(seen, { starts: [], restarts: [], changes: [] });
+  assert.equal(never.running, undefined);
+  assert.equal(stopped.running, false);
 });
 
 test('a directory created after start is watched', async () => {

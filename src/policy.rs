@@ -6,11 +6,16 @@
 //! how far each kill reaches and when it escalates. That makes every rule here testable
 //! without spawning anything.
 //!
-//! | phase      | `start()`     | `stop()`         | `kill()`         | `restart()`      | child exits        |
-//! |------------|---------------|------------------|------------------|------------------|--------------------|
-//! | `Idle`     | spawn         | refused          | refused          | refused          | —                  |
-//! | `Running`  | refused       | signal, give up  | signal, rules    | signal, restart  | rules: next or end |
-//! | `Sleeping` | refused       | end at once      | refused          | spawn now        | —                  |
+//! | phase      | `start()`     | `stop()`         | `kill()`         | `restart()`, a change | child exits        |
+//! |------------|---------------|------------------|------------------|-----------------------|--------------------|
+//! | `Idle`     | spawn         | refused          | refused          | refused               | —                  |
+//! | `Running`  | refused       | signal, give up  | signal, rules    | signal, restart       | rules: next or end |
+//! | `Sleeping` | refused       | end at once      | refused          | spawn now             | —                  |
+//! | `Waiting`  | spawn (anew)  | end at once      | refused          | spawn now             | —                  |
+//!
+//! `Waiting` is where a watching monitor goes when its child ended on its own and the
+//! rules gave up: a file change (or `restart()`) starts it again, as forever-monitor's
+//! watcher did; `stop()` ends the watching.
 
 /// The kill signal and how far it reaches: what `stop()`, `kill()`, `restart()` and the
 /// clean-up after an exit send.
@@ -45,6 +50,8 @@ pub struct Limits {
   pub spin_sleep_ms: Option<u64>,
   /// How the child and its tree are killed.
   pub kill: KillRules,
+  /// The monitor watches files: a give-up waits for a change instead of ending it all.
+  pub watch: bool,
 }
 
 /// How long leftovers of a crashed child get to exit after the kill signal when no
@@ -67,6 +74,9 @@ pub enum Phase {
     /// When the next child is due.
     until_ms: u64,
   },
+  /// The child ended on its own and the rules gave up, but the monitor watches files: a
+  /// change starts it again.
+  Waiting,
 }
 
 /// Why a command was refused; each maps to one of forever-monitor's error messages.
@@ -183,7 +193,7 @@ impl Policy {
   /// are those of this start (`start()` may be called again with new options).
   pub fn start(&mut self, restart: bool, limits: Limits) -> Result<Command, Refusal> {
     match self.phase {
-      Phase::Idle => {
+      Phase::Idle | Phase::Waiting => {
         self.limits = limits;
         Ok(Command::Spawn { restart })
       }
@@ -214,13 +224,13 @@ impl Policy {
         self.kill_requested = true;
         Ok(Command::Signal(self.kill_order()))
       }
-      // No child to signal. A stop cancels the scheduled restart at once; forever-monitor
-      // could not stop a monitor in this state at all.
-      Phase::Sleeping { .. } if force_stop => {
+      // No child to signal. A stop cancels the scheduled restart, or the watching, at once;
+      // forever-monitor could stop neither.
+      Phase::Sleeping { .. } | Phase::Waiting if force_stop => {
         self.end();
         Ok(Command::Cancelled)
       }
-      Phase::Sleeping { .. } => Err(Refusal::NotRunning),
+      Phase::Sleeping { .. } | Phase::Waiting => Err(Refusal::NotRunning),
     }
   }
 
@@ -230,7 +240,7 @@ impl Policy {
   pub fn restart(&mut self) -> Result<Command, Refusal> {
     match self.phase {
       Phase::Idle => Err(Refusal::NotRunning),
-      Phase::Sleeping { .. } => Ok(Command::Spawn { restart: true }),
+      Phase::Sleeping { .. } | Phase::Waiting => Ok(Command::Spawn { restart: true }),
       Phase::Running { .. } => {
         self.force_restart = true;
         self.kill_requested = true;
@@ -264,7 +274,7 @@ impl Policy {
     let started_ms = match self.phase {
       Phase::Running { started_ms } => started_ms,
       // Only a running child can exit; treat a stray report as a zero-length run.
-      Phase::Idle | Phase::Sleeping { .. } => now_ms,
+      Phase::Idle | Phase::Sleeping { .. } | Phase::Waiting => now_ms,
     };
     let spinning = now_ms.saturating_sub(started_ms) < self.limits.min_uptime_ms;
     self.times = self.times.saturating_add(1);
@@ -300,10 +310,12 @@ impl Policy {
       }
     });
 
+    let stopped = self.force_stop;
     self.force_stop = false;
     self.force_restart = false;
     self.kill_requested = false;
     self.phase = match next {
+      Next::GiveUp if self.limits.watch && !stopped => Phase::Waiting,
       Next::GiveUp => Phase::Idle,
       Next::Restart { delay_ms } => Phase::Sleeping {
         until_ms: now_ms.saturating_add(delay_ms),
@@ -344,6 +356,7 @@ mod tests {
       min_uptime_ms,
       spin_sleep_ms,
       kill: KillRules::default(),
+      watch: false,
     }
   }
 
@@ -538,6 +551,50 @@ mod tests {
       },
       ..Limits::default()
     }
+  }
+
+  fn watching(max: Option<u32>) -> Limits {
+    Limits {
+      watch: true,
+      ..limits(max, 0, None)
+    }
+  }
+
+  #[test]
+  fn a_watching_monitor_that_gives_up_waits_for_a_change() {
+    let mut p = running(watching(Some(1)), 0);
+    let v = p.exited(5);
+    assert_eq!(v.next, Next::GiveUp, "'exit' is reported as ever");
+    assert_eq!(p.phase(), Phase::Waiting);
+    assert_eq!(p.wake_at(), None, "no timer: a change starts it");
+    assert_eq!(p.restart(), Ok(Command::Spawn { restart: true }));
+    p.spawned(10);
+    assert_eq!(p.exited(20).next, Next::GiveUp, "max counts on");
+    assert_eq!(p.phase(), Phase::Waiting);
+  }
+
+  #[test]
+  fn stop_ends_the_watching_and_a_stopped_monitor_does_not_wait() {
+    let mut p = running(watching(None), 0);
+    assert!(matches!(p.kill(true), Ok(Command::Signal(_))));
+    p.exited(5);
+    assert_eq!(p.phase(), Phase::Idle, "stopped: nothing more to wait for");
+    let mut q = running(watching(Some(1)), 0);
+    q.exited(5);
+    assert_eq!(q.kill(false), Err(Refusal::NotRunning));
+    assert_eq!(q.kill(true), Ok(Command::Cancelled));
+    assert_eq!(q.phase(), Phase::Idle);
+    assert_eq!(q.restart(), Err(Refusal::NotRunning));
+  }
+
+  #[test]
+  fn start_of_a_waiting_monitor_begins_again() {
+    let mut p = running(watching(Some(1)), 0);
+    p.exited(5);
+    assert_eq!(
+      p.start(false, watching(Some(1))),
+      Ok(Command::Spawn { restart: false })
+    );
   }
 
   #[test]

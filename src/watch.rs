@@ -3,7 +3,10 @@
 //! One thread per watching monitor owns a `notify` watcher (inotify, or polling when asked
 //! or when inotify runs out of watches), drops the paths forever-monitor's rules ignore
 //! (dot files, `watchIgnorePatterns`, `.foreverignore`), and hands the rest to the
-//! supervisor, which debounces a burst into one restart. Once a second the thread checks
+//! supervisor, which turns a burst into at most two restarts. Both queues are bounded: the
+//! kernel's events wait in a queue of [`RAW_QUEUE`] (then in inotify's own, whose overflow
+//! counts as a change), and changes reach the supervisor through [`NOTICE_QUEUE`] places,
+//! past which only the latest change is kept: a burst needs no more. Once a second the thread checks
 //! that every watched directory is still the one it watches, so a directory that
 //! disappears and comes back is watched again. It exists only while the monitor runs.
 
@@ -124,11 +127,16 @@ impl Filter {
   }
 }
 
+/// File-system events waiting for the watcher thread's filter.
+const RAW_QUEUE: usize = 1024;
+/// Notices waiting for the supervisor.
+const NOTICE_QUEUE: usize = 64;
+
 /// A running watcher; dropping it stops the thread.
 pub struct Watching {
   stop: Arc<AtomicBool>,
   /// Changes and failures, for the supervisor.
-  pub notices: mpsc::UnboundedReceiver<Notice>,
+  pub notices: mpsc::Receiver<Notice>,
 }
 
 impl Drop for Watching {
@@ -179,7 +187,7 @@ fn watch_error(dir: &Path, e: notify::Error) -> CoreError {
 /// Starts watching. Failures to watch a directory arrive as [`Notice::Failed`].
 pub fn start(config: WatchConfig) -> Result<Watching, CoreError> {
   let filter = Filter::new(&config)?;
-  let (notices_tx, notices) = mpsc::unbounded_channel();
+  let (notices_tx, notices) = mpsc::channel(NOTICE_QUEUE);
   let stop = Arc::new(AtomicBool::new(false));
   let stopped = Arc::clone(&stop);
   std::thread::Builder::new()
@@ -189,19 +197,68 @@ pub fn start(config: WatchConfig) -> Result<Watching, CoreError> {
   Ok(Watching { stop, notices })
 }
 
+/// The supervisor's end of the notices, as the watcher thread sees it.
+struct Notices {
+  tx: mpsc::Sender<Notice>,
+  /// The latest change that found the queue full, sent as soon as there is room.
+  pending: Option<PathBuf>,
+}
+
+impl Notices {
+  /// Sends a failure or readiness (rare, never dropped). False once the supervisor is gone.
+  fn send(&mut self, notice: Notice) -> bool {
+    self.tx.blocking_send(notice).is_ok()
+  }
+
+  /// Sends a change; with the queue full it is kept, in place of any kept before.
+  fn changed(&mut self, path: PathBuf) -> bool {
+    self.pending = Some(path);
+    self.flush()
+  }
+
+  /// Sends the kept change if there is room. False once the supervisor is gone.
+  fn flush(&mut self) -> bool {
+    let Some(path) = self.pending.take() else {
+      return true;
+    };
+    match self.tx.try_send(Notice::Changed(path)) {
+      Ok(()) => true,
+      Err(mpsc::error::TrySendError::Full(Notice::Changed(path))) => {
+        self.pending = Some(path);
+        true
+      }
+      Err(_) => false,
+    }
+  }
+}
+
 fn run(
   config: WatchConfig,
   filter: Filter,
-  notices: mpsc::UnboundedSender<Notice>,
+  notices: mpsc::Sender<Notice>,
   stop: Arc<AtomicBool>,
 ) {
-  let (raw_tx, raw_rx) = std_mpsc::channel::<notify::Result<notify::Event>>();
+  let mut notices = Notices {
+    tx: notices,
+    pending: None,
+  };
+  // Bounded: when the filter falls behind, notify's thread waits, and the kernel queues
+  // (and, past its limit, reports an overflow, taken as a change).
+  let (raw_tx, raw_rx) = std_mpsc::sync_channel::<notify::Result<notify::Event>>(RAW_QUEUE);
+  let handler = |tx: std_mpsc::SyncSender<notify::Result<notify::Event>>| {
+    move |event| {
+      let _ = tx.send(event);
+    }
+  };
   let poll_config = notify::Config::default().with_poll_interval(config.polling_interval);
-  let make_poll = |tx: std_mpsc::Sender<_>| PollWatcher::new(tx, poll_config).map(Backend::Poll);
+  let make_poll = |tx: std_mpsc::SyncSender<_>| {
+    PollWatcher::new(handler(tx), poll_config).map(Backend::Poll)
+  };
   let first = if config.use_polling {
     make_poll(raw_tx.clone())
   } else {
-    RecommendedWatcher::new(raw_tx.clone(), notify::Config::default()).map(Backend::Native)
+    RecommendedWatcher::new(handler(raw_tx.clone()), notify::Config::default())
+      .map(Backend::Native)
   };
   let mut backend = match first {
     Ok(b) => b,
@@ -267,14 +324,27 @@ fn run(
       let _ = notices.send(Notice::Ready);
     }
 
-    match raw_rx.recv_timeout(Duration::from_secs(1)) {
+    // A kept change is retried soon; otherwise the directories are checked once a second.
+    let wait = if notices.pending.is_some() {
+      Duration::from_millis(10)
+    } else {
+      Duration::from_secs(1)
+    };
+    match raw_rx.recv_timeout(wait) {
       Ok(Ok(event)) => {
-        if matches!(
+        if event.need_rescan() {
+          // Events were lost (the kernel's queue overflowed): something changed.
+          if let Some(dir) = config.dirs.first() {
+            if !notices.changed(dir.clone()) {
+              return;
+            }
+          }
+        } else if matches!(
           event.kind,
           EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_)
         ) {
           for path in event.paths {
-            if filter.wants(&path) && notices.send(Notice::Changed(path)).is_err() {
+            if filter.wants(&path) && !notices.changed(path) {
               return;
             }
           }
@@ -283,7 +353,7 @@ fn run(
       Ok(Err(_)) | Err(std_mpsc::RecvTimeoutError::Timeout) => {}
       Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
     }
-    if stop.load(Ordering::Acquire) || notices.is_closed() {
+    if !notices.flush() || stop.load(Ordering::Acquire) || notices.tx.is_closed() {
       return;
     }
   }

@@ -4,8 +4,9 @@
 // The child (bash) stamps its start and then sleeps. The worker rewrites a file in the
 // watched directory and waits for the next start stamp. Figure: the median time from
 // the write to the new child's start stamp over 5 changes (1 with --quick), each with
-// the implementation's default settings (forever-native debounces bursts, 300 ms by
-// default; forever-monitor restarts on every chokidar event).
+// the implementation's default settings (forever-native restarts on a burst's first
+// change, its child starting 10 ms after it; forever-monitor restarts on every chokidar
+// event).
 //
 // --case debounce0 (forever-native only): the same with `watchDebounce: 0`, to tell the
 // debounce from the watcher's own latency.

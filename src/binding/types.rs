@@ -172,6 +172,8 @@ pub enum NativeEvent {
   End {
     /// Ended by `stop()`.
     stopped: bool,
+    /// `'exit'` was reported already: the monitor was waiting for a file change.
+    after_exit: bool,
   },
   /// A runtime failure.
   Error {
@@ -274,7 +276,13 @@ impl From<Event> for NativeEvent {
         },
         requested,
       },
-      Event::End { stopped } => NativeEvent::End { stopped },
+      Event::End {
+        stopped,
+        after_exit,
+      } => NativeEvent::End {
+        stopped,
+        after_exit,
+      },
       Event::Error(error) => NativeEvent::Error {
         error: error.into(),
       },
@@ -389,6 +397,7 @@ impl NativeRunOptions {
           tree: self.kill_tree,
           ttl_ms: self.kill_ttl.map(millis),
         },
+        watch: self.watch.is_some(),
       },
       to_host: self.to_host,
       watch: self.watch.map(|w| WatchConfig {

@@ -44,6 +44,8 @@ pub enum Event {
   End {
     /// True for a stop (JS emits `'stop'` too).
     stopped: bool,
+    /// The run's `'exit'` was reported already (a stop while waiting for a change).
+    after_exit: bool,
   },
   /// A runtime failure (spawn error, log file error, internal panic).
   Error(CoreError),

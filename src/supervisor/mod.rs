@@ -101,8 +101,9 @@ pub(crate) enum Order {
   SignalChild(i32),
   /// `restart()` during a sleep before a restart: spawn now.
   SpawnNow,
-  /// `stop()` during a sleep: supervision of this run ended at once.
-  End(Arc<Run>),
+  /// `stop()` during a sleep, or while waiting for a change: supervision of this run ended
+  /// at once (`true`: after its `'exit'` was reported, while waiting).
+  End(Arc<Run>, bool),
   /// The JS side is gone: kill the child and end.
   Shutdown,
   /// Test hook: panic inside the task.
@@ -393,6 +394,10 @@ impl Handle {
         runtime.spawn(task::run(Arc::clone(core)));
       }
     }
+    // A monitor waiting for a change (its last run gave up) begins anew: that run ends.
+    if let Some(old) = state.run.take() {
+      old.close();
+    }
     let run = Run::new(core, request, &runtime)?;
     let (files, errors) = direct;
     for error in errors {
@@ -439,12 +444,13 @@ impl Handle {
   pub fn kill(&self, force_stop: bool) -> Result<()> {
     let core = &self.core;
     let mut state = core.state();
+    let waiting = state.policy.phase() == crate::policy::Phase::Waiting;
     match state.policy.kill(force_stop)? {
       Command::Signal(order) => core.order(&mut state, Order::Signal(order)),
       Command::Cancelled => {
         // Taken now: a `start()` right after this call begins a run of its own.
         if let Some(run) = state.run.take() {
-          core.order(&mut state, Order::End(run));
+          core.order(&mut state, Order::End(run, waiting));
         }
       }
       Command::Spawn { .. } => {}

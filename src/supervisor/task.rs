@@ -118,18 +118,47 @@ impl Cleanup {
   }
 }
 
-/// A burst of file changes being debounced.
-struct Change {
-  file: PathBuf,
+/// A burst of file changes. Its first change restarted the child at once; the ones
+/// after it, if any, restart it once more when the burst has been quiet for the debounce
+/// time (or has gone on for ten of them).
+struct Burst {
   first: Instant,
-  due: Instant,
+  /// When the burst ends if nothing else changes.
+  quiet_at: Instant,
+  /// A change since the first, waiting for the burst to end.
+  trailing: Option<PathBuf>,
+  /// The child its first change asked for has started: a change from now on is one that
+  /// child may not have seen. Until then, changes are part of the first (one save is several
+  /// file-system events), and the child to come sees them.
+  settled: bool,
+}
+
+/// How long after a change the child it asks for starts, at the soonest: the other events
+/// of the same save arrive meanwhile, and that child sees them all.
+const SAME_SAVE: Duration = Duration::from_millis(10);
+
+impl Burst {
+  fn new(now: Instant, debounce: Duration) -> Burst {
+    Burst {
+      first: now,
+      quiet_at: now + debounce,
+      trailing: None,
+      settled: false,
+    }
+  }
 }
 
 struct Task {
   core: Arc<Core>,
   life: Life,
   watching: Option<Watching>,
-  change: Option<Change>,
+  burst: Option<Burst>,
+  /// The run the watcher was started for.
+  watched_run: usize,
+  /// No child starts before this (a change asked for one: see [`SAME_SAVE`]).
+  held_until: Option<Instant>,
+  /// A change asked for a child while none ran (a sleep, or waiting for a change).
+  asked: bool,
 }
 
 /// Runs a monitor's task until its handle is dropped. A panic inside is caught: the child
@@ -140,7 +169,10 @@ pub(super) async fn run(core: Arc<Core>) {
       core: Arc::clone(&core),
       life: Life::Idle,
       watching: None,
-      change: None,
+      burst: None,
+      watched_run: 0,
+      held_until: None,
+      asked: false,
     };
     match CatchUnwind(task.main()).await {
       Ok(()) => return,
@@ -164,7 +196,10 @@ fn recover(core: &Arc<Core>, message: String) {
   state.orders.retain(|o| matches!(o, Order::Shutdown));
   if let Some(run) = state.run.take() {
     run.outbox.emit(Event::Error(CoreError::Panic(message)));
-    run.outbox.emit(Event::End { stopped: false });
+    run.outbox.emit(Event::End {
+      stopped: false,
+      after_exit: false,
+    });
     run.close();
   }
 }
@@ -183,7 +218,7 @@ impl Task {
         Life::Running { escalate_at, .. } => *escalate_at,
         _ => None,
       };
-      let change_at = self.change.as_ref().map(|c| c.due);
+      let change_at = self.burst.as_ref().map(|b| b.quiet_at);
       tokio::select! {
         biased;
         _ = self.core.wake.notified() => {
@@ -196,21 +231,26 @@ impl Task {
         _ = sleep_until(look_at) => self.look(),
         _ = sleep_until(wake_at) => self.respawn(),
         notice = next_notice(&mut self.watching) => self.notice(notice),
-        _ = sleep_until(change_at) => self.changed(),
+        _ = sleep_until(change_at) => self.burst_ended(),
       }
     }
   }
 
   /// When the next child is due: the policy's time, once the cleanup is over.
   fn due(&self) -> Option<Instant> {
-    match &self.life {
-      Life::Between { cleanup: None, .. } => {
-        let at = self.core.state().policy.wake_at()?;
-        let ms = at.saturating_sub(self.core.now_ms());
-        Some(Instant::now() + Duration::from_millis(ms))
-      }
-      _ => None,
-    }
+    let Life::Between { cleanup, .. } = &self.life else {
+      return None;
+    };
+    let at = if self.asked {
+      Instant::now()
+    } else if cleanup.is_none() {
+      let at = self.core.state().policy.wake_at()?;
+      let ms = at.saturating_sub(self.core.now_ms());
+      Instant::now() + Duration::from_millis(ms)
+    } else {
+      return None;
+    };
+    Some(self.held_until.map_or(at, |held| at.max(held)))
   }
 
   /// Carries out the orders JS left. False on shutdown.
@@ -228,8 +268,11 @@ impl Task {
           }
         }
         Order::SpawnNow => self.spawn_now(),
-        Order::End(run) => {
-          run.outbox.emit(Event::End { stopped: true });
+        Order::End(run, after_exit) => {
+          run.outbox.emit(Event::End {
+            stopped: true,
+            after_exit,
+          });
           run.close();
           // The time between two children of that run ends too (unless `start()` has
           // already begun another).
@@ -258,13 +301,19 @@ impl Task {
       cleanup.detach(&self.core);
     }
     let watch = child.run.options.watch.clone();
+    let run_id = child.run.outbox.id();
     self.life = Life::Running {
       child,
       escalate_at: None,
     };
-    if let Some(config) = watch {
-      if self.watching.is_none() {
-        self.change = None;
+    // Watching runs from `start()` until `stop()`: a new start begins it anew.
+    self.held_until = None;
+    self.asked = false;
+    if self.watched_run != run_id {
+      self.watching = None;
+      self.burst = None;
+      self.watched_run = run_id;
+      if let Some(config) = watch {
         match watch::start(config) {
           Ok(watching) => self.watching = Some(watching),
           Err(e) => self.emit(Event::WatchError(e)),
@@ -331,13 +380,15 @@ impl Task {
         },
         marks,
       );
-      if verdict.next == Next::GiveUp {
+      let waiting = state.policy.phase() == Phase::Waiting;
+      if verdict.next == Next::GiveUp && !waiting {
         // Under the lock: a `start()` right after the exit must find the run gone.
         state.run = None;
         run.close();
       }
-      verdict
+      (verdict, waiting)
     };
+    let (verdict, waiting) = verdict;
     // Whatever the child left running goes before the next child starts: it may hold the
     // port that child needs.
     let cleanup = match (verdict.leftovers, child.guarded) {
@@ -354,6 +405,8 @@ impl Task {
       core.processes.release(child.pid);
     }
     match verdict.next {
+      // The child ended on its own, and the monitor watches: a change starts it again.
+      Next::GiveUp if waiting => self.life = Life::Between { run, cleanup },
       Next::GiveUp => {
         if let Some(cleanup) = cleanup {
           cleanup.detach(&core);
@@ -362,7 +415,10 @@ impl Task {
       }
       Next::Restart { delay_ms } => {
         self.life = Life::Between { run, cleanup };
-        if delay_ms == 0 && matches!(self.life, Life::Between { cleanup: None, .. }) {
+        if delay_ms == 0
+          && self.held_until.is_none()
+          && matches!(self.life, Life::Between { cleanup: None, .. })
+        {
           // The common case of a crash loop: no timer round trip.
           self.respawn();
         }
@@ -401,6 +457,13 @@ impl Task {
 
   /// The next child is due (or `restart()` asked for it now).
   fn respawn(&mut self) {
+    if self.held_until.is_some_and(|held| held > Instant::now()) {
+      return;
+    }
+    self.held_until = None;
+    if std::mem::take(&mut self.asked) {
+      return self.spawn_now();
+    }
     let Some((run, cleanup)) = self.take_between() else {
       return;
     };
@@ -426,7 +489,7 @@ impl Task {
     };
     let core = Arc::clone(&self.core);
     let mut state = core.state();
-    if !matches!(state.policy.phase(), Phase::Sleeping { .. }) {
+    if !matches!(state.policy.phase(), Phase::Sleeping { .. } | Phase::Waiting) {
       drop(state);
       self.life = Life::Between { run, cleanup };
       return;
@@ -468,12 +531,20 @@ impl Task {
           child,
           escalate_at: None,
         };
+        if let Some(burst) = &mut self.burst {
+          burst.settled = true;
+        }
+        self.held_until = None;
+        self.asked = false;
       }
       Err(e) => {
         state.policy.spawn_failed();
         state.run = None;
         run.outbox.fill(place, Some(Event::Error(e)));
-        run.outbox.emit(Event::End { stopped: false });
+        run.outbox.emit(Event::End {
+          stopped: false,
+          after_exit: false,
+        });
         run.close();
         self.idle();
       }
@@ -485,15 +556,20 @@ impl Task {
       Some(Notice::Changed(file)) => {
         let debounce = self.debounce();
         let now = Instant::now();
-        match &mut self.change {
-          // A burst that never pauses still restarts, after ten debounce periods.
-          Some(change) => change.due = (now + debounce).min(change.first + debounce * 10),
+        match &mut self.burst {
+          // Within a burst: one more restart when it ends. A burst that never pauses still
+          // ends, after ten debounce periods.
+          Some(burst) => {
+            burst.quiet_at = (now + debounce).min(burst.first + debounce * 10);
+            if burst.settled {
+              burst.trailing = Some(file);
+            }
+          }
+          // The first change of a burst restarts at once: one change costs no more than
+          // forever-monitor's latency.
           None => {
-            self.change = Some(Change {
-              file,
-              first: now,
-              due: now + debounce,
-            })
+            self.burst = Some(Burst::new(now, debounce));
+            self.changed(file);
           }
         }
       }
@@ -513,19 +589,34 @@ impl Task {
       .map_or(Duration::ZERO, |w| w.debounce)
   }
 
-  fn changed(&mut self) {
-    let Some(change) = self.change.take() else {
-      return;
-    };
+  /// The burst has been quiet for the debounce time: what changed since its first change
+  /// restarts the child once more.
+  fn burst_ended(&mut self) {
+    if let Some(Burst {
+      trailing: Some(file),
+      ..
+    }) = self.burst.take()
+    {
+      // That restart begins a burst of its own: changes still coming are coalesced into
+      // it, so a stream of changes restarts once per debounce period at most.
+      self.burst = Some(Burst::new(Instant::now(), self.debounce()));
+      self.changed(file);
+    }
+  }
+
+  /// A watched file changed: restart the child, or start it again if it had ended on its
+  /// own (a watching monitor waits for changes).
+  fn changed(&mut self, file: PathBuf) {
     self.emit(Event::WatchRestart {
-      file: change.file.display().to_string(),
+      file: file.display().to_string(),
     });
     let command = self.core.state().policy.restart();
     match command {
       Ok(crate::policy::Command::Signal(order)) => self.signal(order),
-      Ok(crate::policy::Command::Spawn { .. }) => self.spawn_now(),
-      _ => {}
+      Ok(crate::policy::Command::Spawn { .. }) => self.asked = true,
+      _ => return,
     }
+    self.held_until = Some(Instant::now() + SAME_SAVE);
   }
 
   /// Emits through the current run's outbox.
@@ -546,7 +637,10 @@ impl Task {
       cleanup.detach(&self.core);
     }
     self.watching = None;
-    self.change = None;
+    self.burst = None;
+    self.watched_run = 0;
+    self.held_until = None;
+    self.asked = false;
   }
 
   /// The JS side is gone (its object was collected, or its Worker ended): kill the child.

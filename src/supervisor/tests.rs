@@ -225,6 +225,7 @@ fn limits(max: Option<u32>, min_uptime_ms: u64, spin_sleep_ms: Option<u64>) -> L
     min_uptime_ms,
     spin_sleep_ms,
     kill: KillRules::default(),
+    watch: false,
   }
 }
 
