@@ -510,6 +510,26 @@ test('SIGTERM stops gracefully too (the child gets SIGTERM and exits 0)', async 
   assert.ok(!isAlive(start.pid));
 });
 
+test('--watch: after giving up it waits for a file change, runs again, and stops on SIGTERM', async () => {
+  const dir = tmpdir();
+  fs.writeFileSync(path.join(dir, '.foreverignore'), '');
+  fs.writeFileSync(path.join(dir, 'written.txt'), 'already');
+  const h = startCli(['--json', '-m', '1', '-w', '--watchDirectory', dir, fixture('touch-and-exit.js'), dir]);
+  await h.waitEvent((e) => e.event === 'waiting', 'the first give-up');
+  assert.ok(h.running(), 'the CLI keeps running while it waits');
+  fs.writeFileSync(path.join(dir, 'app.js'), 'x');
+  await h.waitEvent((e) => e.event === 'restart', 'the run a change starts');
+  await until(() => h.events.filter((e) => e.event === 'waiting').length === 2, 10000, 'the second give-up');
+  h.child.kill('SIGTERM');
+  const { code } = await h.exited;
+  assert.equal(code, 0);
+  assert.deepEqual(names(h.events).filter((n) => n !== 'exit'),
+    ['start', 'waiting', 'watch', 'restart', 'waiting', 'signal', 'stop']);
+  const waiting = h.events.find((e) => e.event === 'waiting');
+  assert.deepEqual([waiting.reason, waiting.runs, waiting.max], ['max', 1, 1]);
+  assert.match(cli.formatHuman(waiting), /waiting for a file change \(gave up: 1 run, max 1\)$/);
+});
+
 // ---------------------------------------------------------------------------------------
 // Errors
 

@@ -540,6 +540,10 @@ function describe(e) {
       }
       return [`gave up after ${e.runs} run${e.runs === 1 ? '' : 's'} (${e.max ? `max ${e.max}, ` : ''}${code})`, 31];
     }
+    case 'waiting': {
+      const why = e.reason === 'spinning' ? 'spinning' : `${e.runs} run${e.runs === 1 ? '' : 's'}${e.max ? `, max ${e.max}` : ''}`;
+      return [`waiting for a file change (gave up: ${why})`, 33];
+    }
     case 'error':
       return [`error: ${e.message}`, 31];
     case 'warning':

@@ -150,6 +150,8 @@ class App {
     this.hup = false;
     this.watchRestart = false;
     this.stopRequested = false;
+    // Gave up under --watch: a file change runs the child again.
+    this.waiting = false;
     this.forced = false;
     this.ended = false;
     this.exitCode = 0;
@@ -170,6 +172,15 @@ class App {
     m.on('exit:code', (code, signal) => this.onExitCode(code, signal));
     m.on('exit', (_monitor, spinning) => this.onEnd(spinning));
     m.on('error', (err) => this.onError(err));
+    // A stop while waiting for a change ends with 'stop' alone ('exit' came at the give-up).
+    m.on('stop', () => {
+      if (this.waiting && this.stopRequested) {
+        this.waiting = false;
+        this.exitCode = 0;
+        this.report({ event: 'stop', forced: false });
+        this.end();
+      }
+    });
     m.on('watch:restart', (info) => {
       this.watchRestart = true;
       this.report({ event: 'watch', file: info && info.file !== undefined ? info.file : null });
@@ -200,6 +211,7 @@ class App {
   onStart(restart) {
     const m = this.monitor;
     this.runs += 1;
+    this.waiting = false;
     this.pid = m.child ? m.child.pid : null;
     this.startedAt = typeof m.ctime === 'number' ? m.ctime : Date.now();
     this.hup = false;
@@ -260,6 +272,13 @@ class App {
       if (reason === 'spinning') {
         this.report({ event: 'spinning', uptime: this.lastUptime, minUptime: m.minUptime, restartIn: null });
       }
+      if (reason !== 'error' && m.watch === true) {
+        // The monitor keeps watching: the next change runs the child again.
+        this.waiting = true;
+        this.removePidFile();
+        this.report({ event: 'waiting', reason, runs: m.times, max: m.max === undefined ? null : m.max });
+        return;
+      }
       this.report({ event: 'giveup', reason, runs: m.times, max: m.max === undefined ? null : m.max, exitCode: this.exitCode });
     }
     this.end();
@@ -271,7 +290,7 @@ class App {
     // An error that leaves the monitor not running (the first start failed) ends it: no
     // 'exit' will come.
     setImmediate(() => {
-      if (this.ended || this.monitor.running === true) return;
+      if (this.ended || this.waiting || this.monitor.running === true) return;
       this.exitCode = 1;
       this.report({ event: 'giveup', reason: 'error', runs: this.monitor.times || 0, max: this.monitor.max === undefined ? null : this.monitor.max, exitCode: 1 });
       this.end();
@@ -287,7 +306,7 @@ class App {
   /** Stops the child gracefully (killSignal, then SIGKILL after killTTL). */
   stop() {
     this.stopRequested = true;
-    if (!this.ended && this.monitor && this.monitor.running === true) this.monitor.stop();
+    if (!this.ended && this.monitor && (this.monitor.running === true || this.waiting)) this.monitor.stop();
   }
 
   /** Kills the child at once; returns whether there was one to kill. */
@@ -301,7 +320,7 @@ class App {
   /** Restarts a running child (SIGHUP); returns whether it did. */
   restart() {
     const m = this.monitor;
-    if (this.ended || this.stopRequested || !m || m.running !== true) return false;
+    if (this.ended || this.stopRequested || !m || (m.running !== true && !this.waiting)) return false;
     this.hup = true;
     m.restart();
     return true;
