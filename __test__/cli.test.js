@@ -348,7 +348,7 @@ test('the README\'s --config example works in a fresh directory: run/ for the pi
   assert.equal(code, 0, h.stderr);
   assert.ok(!fs.existsSync(pidFile), 'pid file removed at the end');
 
-  await t.test('outFile and errFile are written under the new logs/', { todo: 'monitor creates parent dirs (core)' }, () => {
+  await t.test('outFile and errFile are written under the new logs/', () => {
     assert.deepEqual(h.events.filter((e) => e.event === 'error'), []);
     assert.match(fs.readFileSync(path.join(dir, 'logs', 'web.out.log'), 'utf8'),
       new RegExp(`^\\d{4}-[\\d:.T-]+Z ready ${web.pid} --port 8080 production\\n$`));

@@ -212,7 +212,9 @@ test('logDirect: a file that cannot be opened at spawn is an error event; output
   const sub = fs.mkdtempSync(path.join(dir, 'gone-'));
   const outFile = path.join(sub, 'out.log');
   const m = new Monitor(['sh', '-c', 'while :; do echo tick; sleep 0.02; done'], { silent: true, outFile, logDirect: true });
+  // A missing directory would be made: a file in its place cannot be.
   fs.rmSync(sub, { recursive: true });
+  fs.writeFileSync(sub, '');
   // Reported at the start, and by the writer the output falls back to.
   const errors = record(m, 'error');
   const output = record(m, 'stdout');
@@ -220,7 +222,7 @@ test('logDirect: a file that cannot be opened at spawn is an error event; output
   try {
     await until(() => errors.length > 0, 5000, 'an error event');
     const [[err]] = errors;
-    assert.equal(err.code, 'ENOENT');
+    assert.equal(err.code, 'ENOTDIR');
     assert.equal(err.path, outFile);
     assert.equal(err.syscall, 'open');
     assert.equal(m.running, true);
@@ -234,3 +236,41 @@ test('logDirect: a file that cannot be opened at spawn is an error event; output
 });
 
 test.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+test('outFile and errFile in directories that do not exist yet: made with mode 0755 less the umask, and again if removed', async () => {
+  const base = fs.mkdtempSync(path.join(dir, 'fresh-'));
+  const outFile = path.join(base, 'logs', 'deep', 'out.log');
+  const errFile = path.join(base, 'other', 'err.log');
+  const m = new Monitor(['sh', '-c', 'while :; do echo tick; echo tock >&2; sleep 0.02; done'], { silent: true, outFile, errFile });
+  const errors = record(m, 'error');
+  m.start();
+  try {
+    await until(() => fs.existsSync(outFile) && fs.statSync(outFile).size > 0, 5000, 'output in the new directory');
+    await until(() => fs.existsSync(errFile) && fs.statSync(errFile).size > 0, 5000, 'errors in the new directory');
+    const umask = process.umask();
+    for (const d of ['logs', 'logs/deep', 'other']) {
+      assert.equal(fs.statSync(path.join(base, d)).mode & 0o777, 0o755 & ~umask, d);
+    }
+    // A cleaned-up log directory comes back with the file, with no error.
+    fs.rmSync(path.join(base, 'logs'), { recursive: true });
+    await until(() => fs.existsSync(outFile) && /tick/.test(fs.readFileSync(outFile, 'utf8')), 5000, 'the file made again');
+    assert.deepEqual(errors, []);
+  } finally {
+    const stopped = next(m, 'stop');
+    m.stop();
+    await stopped;
+  }
+});
+
+test('outFile under a symlink to nothing, or under a file, is an error event naming the file', async () => {
+  const base = fs.mkdtempSync(path.join(dir, 'bad-parent-'));
+  fs.symlinkSync(path.join(base, 'nowhere'), path.join(base, 'dangling'));
+  fs.writeFileSync(path.join(base, 'file'), '');
+  for (const [outFile, code] of [[path.join(base, 'dangling', 'x', 'out.log'), 'ENOENT'], [path.join(base, 'file', 'x', 'out.log'), 'ENOTDIR']]) {
+    const m = new Monitor(fixture('run-forever.js'), { silent: true, outFile });
+    const [err] = await next(m, 'error');
+    assert.equal(err.code, code, outFile);
+    assert.equal(err.path, outFile);
+    assert.ok(!fs.existsSync(path.join(base, 'nowhere')), 'nothing made through the dangling symlink');
+  }
+});

@@ -209,6 +209,8 @@ test('data: forever-monitor\'s snapshot fields, before and while running; sets c
   assert.equal(startData.isMaster, true);
   assert.equal(typeof startData.ctime, 'number');
   assert.ok(Math.abs(startData.ctime - t0) < 5000, `ctime ${startData.ctime} near ${t0}`);
+  // Whole milliseconds, as forever-monitor's Date.now(): the forever CLI prints uptime from it.
+  assert.ok(Number.isInteger(startData.ctime), `ctime ${startData.ctime} is an integer`);
   const during = m.data;
   assert.equal(m.childData, during);
   assert.notEqual(during, before);
@@ -221,6 +223,21 @@ test('data: forever-monitor\'s snapshot fields, before and while running; sets c
   assert.equal(childData.pid, startData.pid);
   assert.equal(m.data.running, false);
   assert.equal(m.data.restarts, 1);
+});
+
+test('ctime is whole milliseconds at every start and restart', async (t) => {
+  const m = stopAfter(t, new Monitor(fixture('run-forever.js'), { silent: true }));
+  const started = next(m, 'start');
+  m.start();
+  const [, first] = await started;
+  for (let i = 0; i < 3; i++) {
+    const restarted = next(m, 'restart');
+    m.restart();
+    const [, data] = await restarted;
+    assert.ok(Number.isInteger(data.ctime), `ctime ${data.ctime} is an integer`);
+    assert.ok(data.ctime >= first.ctime);
+    assert.equal(m.ctime, data.ctime);
+  }
 });
 
 test('data: pidFile, logFile, env, cwd and sourceDir appear when set', () => {

@@ -18,7 +18,7 @@
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -309,13 +309,22 @@ impl LogSink {
 /// file, its size and its identity.
 fn open_log(path: &Path, truncate: bool) -> Result<(File, u64, (u64, u64)), CoreError> {
   let fail = |e: io::Error| CoreError::sys("open", path.display().to_string(), e);
-  let file = OpenOptions::new()
-    .create(true)
-    .append(true)
-    .mode(0o644)
-    .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
-    .open(path)
-    .map_err(fail)?;
+  let open = || {
+    OpenOptions::new()
+      .create(true)
+      .append(true)
+      .mode(0o644)
+      .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+      .open(path)
+  };
+  let file = match open() {
+    // A directory that is not there yet (`logs/` in a fresh checkout) is made.
+    Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+      make_parent_dirs(path)?;
+      open().map_err(fail)?
+    }
+    other => other.map_err(fail)?,
+  };
   let meta = file.metadata().map_err(fail)?;
   let kind = meta.file_type();
   if !kind.is_file() && !kind.is_char_device() {
@@ -347,6 +356,51 @@ fn open_log(path: &Path, truncate: bool) -> Result<(File, u64, (u64, u64)), Core
     if truncate { 0 } else { meta.len() },
     (meta.dev(), meta.ino()),
   ))
+}
+
+/// Makes the missing directories above `file` (mode 0755 less the umask), as `mkdir -p`
+/// would, but only below a directory that exists: a symlink on the way is followed when it
+/// leads to a directory (as the open will), and one that leads nowhere, a loop, or a file
+/// on the way is an error naming the file, as the open would have given.
+pub(crate) fn make_parent_dirs(file: &Path) -> Result<(), CoreError> {
+  let lookup = |e: io::Error| CoreError::sys("open", file.display().to_string(), e);
+  let mut missing = Vec::new();
+  let mut dir = file.parent();
+  while let Some(d) = dir.filter(|d| !d.as_os_str().is_empty()) {
+    match fs::symlink_metadata(d) {
+      Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+        missing.push(d);
+        dir = d.parent();
+      }
+      Err(e) => return Err(lookup(e)),
+      Ok(meta) => {
+        // Follows a symlink; a dangling one is ENOENT, a loop ELOOP.
+        let meta = if meta.file_type().is_symlink() {
+          fs::metadata(d).map_err(lookup)?
+        } else {
+          meta
+        };
+        if !meta.is_dir() {
+          return Err(lookup(io::Error::from_raw_os_error(libc::ENOTDIR)));
+        }
+        break;
+      }
+    }
+  }
+  for d in missing.into_iter().rev() {
+    match fs::DirBuilder::new().mode(0o755).create(d) {
+      Ok(()) => {}
+      // Made by someone else meanwhile: fine if it is a directory, and not a symlink.
+      Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+        let ok = fs::symlink_metadata(d).is_ok_and(|m| m.is_dir());
+        if !ok {
+          return Err(CoreError::sys("mkdir", d.display().to_string(), e));
+        }
+      }
+      Err(e) => return Err(CoreError::sys("mkdir", d.display().to_string(), e)),
+    }
+  }
+  Ok(())
 }
 
 struct Target {
@@ -654,6 +708,42 @@ mod tests {
     w
   }
 
+  #[test]
+  fn missing_directories_are_made_below_one_that_exists() {
+    let dir = temp("mkdir");
+    let file = dir.join("a/b/c/out.log");
+    let (f, _, _) = open_log(&file, false).unwrap();
+    drop(f);
+    assert!(file.is_file());
+    let mode = fs::metadata(dir.join("a/b")).unwrap().mode() & 0o777;
+    // 0755 less the umask: never more than 0755.
+    assert_eq!(mode & !0o755, 0, "mode {mode:o}");
+    // A symlink to a directory on the way is followed, as the open follows it.
+    std::os::unix::fs::symlink(dir.join("a"), dir.join("link")).unwrap();
+    open_log(&dir.join("link/new/out.log"), false).unwrap();
+    assert!(dir.join("a/new/out.log").is_file());
+  }
+
+  #[test]
+  fn what_cannot_hold_a_directory_is_the_open_error_it_was() {
+    let dir = temp("mkdir-bad");
+    let code = |path: PathBuf| open_log(&path, false).unwrap_err().code().unwrap();
+    // A symlink to nothing: nothing is made through it.
+    std::os::unix::fs::symlink(dir.join("nowhere"), dir.join("dangling")).unwrap();
+    assert_eq!(code(dir.join("dangling/x/out.log")), "ENOENT");
+    assert!(!dir.join("nowhere").exists());
+    // A loop.
+    std::os::unix::fs::symlink(dir.join("loop"), dir.join("loop")).unwrap();
+    assert_eq!(code(dir.join("loop/x/out.log")), "ELOOP");
+    // A file on the way.
+    fs::write(dir.join("file"), "x").unwrap();
+    assert_eq!(code(dir.join("file/x/out.log")), "ENOTDIR");
+    // A directory that cannot be made names itself.
+    let e = make_parent_dirs(Path::new("/proc/forever-native-test/out.log")).unwrap_err();
+    assert_eq!(e.syscall(), Some("mkdir"));
+    assert_eq!(e.path(), Some("/proc/forever-native-test"));
+  }
+
   /// Feeds `bytes` as the next chunk of `stream`.
   fn feed(w: &mut Writer, stream: Stream, bytes: &[u8]) {
     let end = w.written[stream.index()] + bytes.len() as u64;
@@ -817,19 +907,22 @@ mod tests {
     });
     let (report, seen) = collect();
     feed(&mut w, Stream::Stdout, b"one\n");
+    // A missing directory is made again: a file in its place is what fails.
     fs::remove_dir_all(&sub).unwrap();
+    fs::write(&sub, "").unwrap();
     for _ in 0..3 {
       w.targets[0].checked = Some(Instant::now() - RECHECK);
       let end = w.written[0] + 4;
       w.data(Stream::Stdout, b"two\n", end, Some(&report));
     }
     assert_eq!(lock(&seen).len(), 1, "one error for the whole episode");
-    fs::create_dir(&sub).unwrap();
+    fs::remove_file(&sub).unwrap();
     w.targets[0].checked = Some(Instant::now() - RECHECK);
     let end = w.written[0] + 6;
     w.data(Stream::Stdout, b"three\n", end, Some(&report));
     assert_eq!(fs::read_to_string(&path).unwrap(), "three\n");
     fs::remove_dir_all(&sub).unwrap();
+    fs::write(&sub, "").unwrap();
     w.targets[0].checked = Some(Instant::now() - RECHECK);
     let end = w.written[0] + 5;
     w.data(Stream::Stdout, b"four\n", end, Some(&report));

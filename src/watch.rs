@@ -232,12 +232,7 @@ impl Notices {
   }
 }
 
-fn run(
-  config: WatchConfig,
-  filter: Filter,
-  notices: mpsc::Sender<Notice>,
-  stop: Arc<AtomicBool>,
-) {
+fn run(config: WatchConfig, filter: Filter, notices: mpsc::Sender<Notice>, stop: Arc<AtomicBool>) {
   let mut notices = Notices {
     tx: notices,
     pending: None,
@@ -251,14 +246,12 @@ fn run(
     }
   };
   let poll_config = notify::Config::default().with_poll_interval(config.polling_interval);
-  let make_poll = |tx: std_mpsc::SyncSender<_>| {
-    PollWatcher::new(handler(tx), poll_config).map(Backend::Poll)
-  };
+  let make_poll =
+    |tx: std_mpsc::SyncSender<_>| PollWatcher::new(handler(tx), poll_config).map(Backend::Poll);
   let first = if config.use_polling {
     make_poll(raw_tx.clone())
   } else {
-    RecommendedWatcher::new(handler(raw_tx.clone()), notify::Config::default())
-      .map(Backend::Native)
+    RecommendedWatcher::new(handler(raw_tx.clone()), notify::Config::default()).map(Backend::Native)
   };
   let mut backend = match first {
     Ok(b) => b,

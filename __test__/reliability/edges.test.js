@@ -126,7 +126,7 @@ for (const when of ['at-construction', 'while-running']) {
   });
 }
 
-test('a log directory that is missing is one error for the whole episode, not one a second', async () => {
+test('a log directory that cannot be made is one error for the whole episode, not one a second', async () => {
   const sub = fs.mkdtempSync(path.join(dir, 'gone-'));
   const outFile = path.join(sub, 'out.log');
   const m = new Monitor(['sh', '-c', 'while :; do echo tick; sleep 0.02; done'], { silent: true, outFile });
@@ -134,7 +134,9 @@ test('a log directory that is missing is one error for the whole episode, not on
   const errors = record(m, 'error');
   m.start();
   await until(() => fs.statSync(outFile).size > 0, 5000, 'first output');
+  // A missing directory is made again: a file in its place cannot be.
   fs.rmSync(sub, { recursive: true });
+  fs.writeFileSync(sub, '');
   await until(() => errors.length > 0, 5000, 'the error');
   // The file is retried each second meanwhile; three more seconds of output bring no more.
   await new Promise((resolve) => setTimeout(resolve, 3000));

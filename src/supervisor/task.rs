@@ -489,7 +489,10 @@ impl Task {
     };
     let core = Arc::clone(&self.core);
     let mut state = core.state();
-    if !matches!(state.policy.phase(), Phase::Sleeping { .. } | Phase::Waiting) {
+    if !matches!(
+      state.policy.phase(),
+      Phase::Sleeping { .. } | Phase::Waiting
+    ) {
       drop(state);
       self.life = Life::Between { run, cleanup };
       return;

@@ -157,7 +157,7 @@ impl EventSink for Recorder {
           if requested { ":requested" } else { "" }
         )
       }
-      Event::End { stopped } => format!("end{}", if stopped { ":stopped" } else { "" }),
+      Event::End { stopped, .. } => format!("end{}", if stopped { ":stopped" } else { "" }),
       Event::Error(e) => format!("error:{}", e.code().unwrap_or_default()),
       other => format!("{other:?}"),
     };
