@@ -198,6 +198,24 @@ export interface MonitorOptions {
   watchDirectory?: string | string[] | undefined;
   /** Quiet time (ms) that ends a burst of changes (which then gives its one more restart). Default: `300`. */
   watchDebounce?: number | undefined;
+  /** A pause (ms) before every automatic restart (not before one `restart()` asks for). Default: none. */
+  restartDelay?: number | undefined;
+  /**
+   * Delays that grow while restarts follow each other: `true` for
+   * `{ initial: 100, factor: 1.5, max: 15000, jitter: 0.1, resetAfter: 30000 }`, or some
+   * of those. The longest of `restartDelay`, the backoff delay and (for a spinning child)
+   * `spinSleepTime` applies. Default: none.
+   */
+  backoff?: boolean | BackoffOptions | undefined;
+  /**
+   * Which exits are restarted: `'always'` (forever-monitor's), `'on-failure'` (not exit
+   * code 0) or `'never'`; PM2's `true`/`false` mean `'always'`/`'never'`. Default: `'always'`.
+   */
+  autorestart?: AutoRestart | boolean | undefined;
+  /** Exit codes (0–255) that end supervision instead of a restart. Default: none. */
+  stopExitCodes?: number | readonly number[] | undefined;
+  /** Give up when more than `count` automatic restarts happen within `window` ms. Default: none. */
+  restartWindow?: RestartWindow | undefined;
   /** Whether to ignore files starting with a `.` when watching. Default: `true`. */
   watchIgnoreDotFiles?: boolean | undefined;
   /** Glob patterns of files to ignore when watching. Default: `[]`. */
@@ -297,6 +315,73 @@ export interface WatchRestartEvent {
   stat?: import('fs').Stats | undefined;
 }
 
+/** Which exits are restarted. */
+export type AutoRestart = 'always' | 'on-failure' | 'never';
+
+/** The `backoff` option; each field left out takes its default. */
+export interface BackoffOptions {
+  /** The first delay (ms). Default: `100`. */
+  initial?: number | undefined;
+  /** What each restart in a row multiplies the delay by (>= 1). Default: `1.5`. */
+  factor?: number | undefined;
+  /** The longest delay (ms, >= `initial`). Default: `15000`. */
+  max?: number | undefined;
+  /** Up to this fraction (0 to 1) of each delay is taken off at random. Default: `0.1`. */
+  jitter?: number | undefined;
+  /** A child that stays up this long (ms) makes the next restart the first in a row. Default: `30000`. */
+  resetAfter?: number | undefined;
+}
+
+/** The `backoff` option, complete (the monitor's field). */
+export interface Backoff {
+  /** The first delay (ms). */
+  initial: number;
+  /** Growth per restart in a row. */
+  factor: number;
+  /** The longest delay (ms). */
+  max: number;
+  /** The fraction of each delay taken off at random. */
+  jitter: number;
+  /** Uptime (ms) after which restarts in a row count from 1 again. */
+  resetAfter: number;
+}
+
+/** The `restartWindow` option: systemd's start limit. */
+export interface RestartWindow {
+  /** Automatic restarts allowed within the window (0 to 10000). */
+  count: number;
+  /** The window (ms, > 0). */
+  window: number;
+}
+
+/** The payload of `'restarting'`: an automatic restart is on its way. */
+export interface RestartingEvent {
+  /** `'spinning'` when the child lived less than `minUptime`, else `'exit'`. */
+  reason: 'exit' | 'spinning';
+  /** Milliseconds until the next child (after jitter). */
+  delay: number;
+  /** Automatic restarts in a row, this one included. */
+  attempt: number;
+  /** The exit code of the child that ended; `null` if a signal ended it. */
+  code: number | null;
+  /** The signal that ended it, if one did. */
+  signal: NodeJS.Signals | null;
+}
+
+/** Why supervision ended: `'exit'`'s third argument. */
+export interface ExitInfo {
+  /**
+   * `'stopped'` (`stop()`), `'max'`, `'spinning'` (no `spinSleepTime`), `'window'`
+   * (`restartWindow`), `'exitCode'` (`autorestart: 'on-failure'`, `stopExitCodes`),
+   * `'never'` (`autorestart: 'never'`) or `'error'` (a restart could not spawn).
+   */
+  reason: 'stopped' | 'max' | 'spinning' | 'window' | 'exitCode' | 'never' | 'error';
+  /** The last child's exit code, if it had one. */
+  code: number | null;
+  /** The signal that ended the last child, if one did. */
+  signal: NodeJS.Signals | null;
+}
+
 /** The payload of `'watch:error'`. */
 export interface WatchErrorEvent {
   /** What failed. */
@@ -314,8 +399,13 @@ export interface MonitorEvents {
   start: [monitor: Monitor, data: MonitorData];
   /** The child started again. */
   restart: [monitor: Monitor, data: MonitorData];
-  /** The child exited and will not be restarted; `spinning` if it lived less than `minUptime`. */
-  exit: [monitor: Monitor, spinning: boolean];
+  /**
+   * The child exited and will not be restarted; `spinning` if it lived less than
+   * `minUptime`; `info` says why supervision ended.
+   */
+  exit: [monitor: Monitor, spinning: boolean, info: ExitInfo];
+  /** The child exited and the core restarts it by itself after `info.delay` ms. */
+  restarting: [info: RestartingEvent];
   /** The child exited (every time): its exit code, or the signal that ended it. */
   'exit:code': [code: number | null, signal: NodeJS.Signals | null];
   /** The child was stopped by `stop()` or `kill(true)`. */
@@ -415,6 +505,16 @@ export declare class Monitor extends EventEmitter {
   watch: boolean;
   /** The `watchDebounce` option (ms). */
   watchDebounce: number;
+  /** The `restartDelay` option (ms). */
+  restartDelay: number | undefined;
+  /** The `backoff` option, complete; `undefined` for none. */
+  backoff: Backoff | undefined;
+  /** The `autorestart` option, as a word. */
+  autorestart: AutoRestart;
+  /** The `stopExitCodes` option, as an array. */
+  stopExitCodes: number[];
+  /** The `restartWindow` option. */
+  restartWindow: RestartWindow | undefined;
   /** The `pollingInterval` option. */
   pollingInterval: number | undefined;
   /** The parser that turns `command` and `args` into the program to run. */

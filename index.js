@@ -200,6 +200,11 @@ class Monitor extends EventEmitter {
     this.usePolling = o.usePolling;
     this.pollingInterval = o.pollingInterval;
     this.watchDebounce = o.watchDebounce;
+    this.restartDelay = o.restartDelay;
+    this.backoff = o.backoff;
+    this.autorestart = o.autorestart;
+    this.stopExitCodes = o.stopExitCodes;
+    this.restartWindow = o.restartWindow;
     /** @type {boolean | undefined} */
     this.running = undefined;
     /** @type {ChildProcessHandle | undefined} */
@@ -211,6 +216,8 @@ class Monitor extends EventEmitter {
     /** @type {object | undefined} */
     this.childData = undefined;
 
+    /** The last child's exit, for a stop during the wait before its restart. @type {{ spinning: boolean, code: number | null, signal: string | null } | undefined} */
+    this._lastExit = undefined;
     /** The core's monitor, made on first use. @type {NativeMonitor | null} */
     this._native = null;
     /** The current supervision run; events of earlier runs no longer change the state. */
@@ -418,6 +425,7 @@ class Monitor extends EventEmitter {
       killTree: this.killTree,
       killTTL: this.killTTL ? Math.round(this.killTTL) : undefined,
       toHost: !this.silent,
+      ...checks().policyOptions(this),
       watch: this.watch ? {
         dirs: this._watchDirs(),
         ignoreDotFiles: this.watchIgnoreDotFiles,
@@ -452,19 +460,27 @@ class Monitor extends EventEmitter {
         const signal = event.signal === undefined ? null : event.signal;
         this.emit('exit:code', code, signal);
         if (current) this.times = event.times;
+        this._lastExit = { spinning: event.spinning, code, signal };
         if (event.restartIn === undefined || event.restartIn === null) {
           if (current) this.running = false;
-          this.emit('exit', this, event.spinning);
+          this.emit('exit', this, event.spinning, { reason: event.reason, code, signal });
+        } else if (event.reason !== 'restart') {
+          // An automatic restart (not one restart() or a file change asked for).
+          this.emit('restarting', { reason: event.reason, delay: event.restartIn, attempt: event.attempt, code, signal });
         }
         if (event.requested) this.emit('stop', this.childData);
         break;
       }
-      case 'end':
+      case 'end': {
         if (current) this.running = false;
+        // A stop while a restart waited: the last child's exit is the one reported.
+        const last = event.stopped ? this._lastExit : undefined;
+        const info = { reason: event.stopped ? 'stopped' : 'error', code: last ? last.code : null, signal: last ? last.signal : null };
         // Stopped while waiting for a file change: its 'exit' was emitted when the child ended.
-        if (!event.afterExit) this.emit('exit', this, !!event.stopped);
+        if (!event.afterExit) this.emit('exit', this, !!(last && last.spinning), info);
         if (event.stopped) this.emit('stop', this.childData);
         break;
+      }
       case 'error':
         this.emit('error', toError(event.error));
         break;

@@ -301,6 +301,130 @@ function checkSpawnWith(sw) {
   if (isSet(sw.stdio)) normalizeStdio('spawnWith.stdio', sw.stdio);
 }
 
+/**
+ * A number of milliseconds, strictly (the options forever-monitor never had take no
+ * strings).
+ * @param {string} name
+ * @param {unknown} value
+ * @returns {number}
+ */
+function checkStrictMillis(name, value) {
+  if (typeof value !== 'number') throw typeError(name, 'a number of milliseconds', value);
+  if (!Number.isFinite(value) || value < 0) throw rangeError(name, 'a finite number >= 0', value);
+  return value;
+}
+
+/** `backoff: true`: PM2's exponential backoff, with a tenth of jitter. */
+const BACKOFF_DEFAULTS = Object.freeze({ initial: 100, factor: 1.5, max: 15000, jitter: 0.1, resetAfter: 30000 });
+
+/**
+ * @typedef {{ initial: number, factor: number, max: number, jitter: number, resetAfter: number }} Backoff
+ */
+
+/**
+ * `backoff`: `true` for the defaults, or an object of some of them; false or unset for none.
+ * @param {unknown} value
+ * @returns {Backoff | undefined}
+ */
+function checkBackoff(value) {
+  if (!isSet(value) || value === false) return undefined;
+  if (value === true) return { ...BACKOFF_DEFAULTS };
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw typeError('backoff', 'true, false or an object of { initial, factor, max, jitter, resetAfter }', value);
+  }
+  const given = /** @type {Record<string, unknown>} */ (value);
+  for (const key of Object.keys(given)) {
+    if (!(key in BACKOFF_DEFAULTS)) {
+      throw rangeError('backoff', `an object of { initial, factor, max, jitter, resetAfter } (not "${key}")`, value);
+    }
+  }
+  /** @param {'initial' | 'factor' | 'max' | 'jitter' | 'resetAfter'} key */
+  const field = (key) => (isSet(given[key]) ? checkStrictMillis(`backoff.${key}`, given[key]) : BACKOFF_DEFAULTS[key]);
+  const b = { initial: field('initial'), factor: field('factor'), max: field('max'), jitter: field('jitter'), resetAfter: field('resetAfter') };
+  if (b.factor < 1) throw rangeError('backoff.factor', 'a number >= 1', given.factor);
+  if (b.jitter > 1) throw rangeError('backoff.jitter', 'a fraction from 0 to 1', given.jitter);
+  if (b.max < b.initial) throw rangeError('backoff.max', `a number >= backoff.initial (${b.initial})`, isSet(given.max) ? given.max : b.max);
+  return b;
+}
+
+/**
+ * `autorestart`: one of three words, or PM2's boolean (`true`: always, `false`: never).
+ * @param {unknown} value
+ * @returns {'always' | 'on-failure' | 'never'}
+ */
+function checkAutorestart(value) {
+  if (!isSet(value) || value === true) return 'always';
+  if (value === false) return 'never';
+  if (value === 'always' || value === 'on-failure' || value === 'never') return value;
+  if (typeof value !== 'string') throw typeError('autorestart', '"always", "on-failure", "never" or a boolean', value);
+  throw rangeError('autorestart', '"always", "on-failure" or "never"', value);
+}
+
+/**
+ * `stopExitCodes`: exit codes (0 to 255) that end supervision; one code, or an array.
+ * @param {unknown} value
+ * @returns {number[]}
+ */
+function checkExitCodes(value) {
+  if (!isSet(value)) return [];
+  const list = Array.isArray(value) ? value : [value];
+  return list.map((code, i) => {
+    const name = Array.isArray(value) ? `stopExitCodes[${i}]` : 'stopExitCodes';
+    if (typeof code !== 'number') throw typeError(name, 'an exit code (a number)', code);
+    if (!Number.isInteger(code) || code < 0 || code > 255) throw rangeError(name, 'an exit code from 0 to 255', code);
+    return code;
+  });
+}
+
+/** The most restarts a `restartWindow` may allow (the core keeps a time for each). */
+const MAX_WINDOW_COUNT = 10000;
+
+/**
+ * `restartWindow`: give up past `count` restarts within `window` ms.
+ * @param {unknown} value
+ * @returns {{ count: number, window: number } | undefined}
+ */
+function checkRestartWindow(value) {
+  if (!isSet(value)) return undefined;
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw typeError('restartWindow', 'an object of { count, window }', value);
+  }
+  const w = /** @type {Record<string, unknown>} */ (value);
+  for (const key of Object.keys(w)) {
+    if (key !== 'count' && key !== 'window') throw rangeError('restartWindow', `an object of { count, window } (not "${key}")`, value);
+  }
+  if (typeof w.count !== 'number') throw typeError('restartWindow.count', 'a number of restarts', w.count);
+  if (!Number.isInteger(w.count) || w.count < 0 || w.count > MAX_WINDOW_COUNT) {
+    throw rangeError('restartWindow.count', `a whole number from 0 to ${MAX_WINDOW_COUNT}`, w.count);
+  }
+  const window = checkStrictMillis('restartWindow.window', w.window);
+  if (window === 0) throw rangeError('restartWindow.window', 'a number of milliseconds > 0', w.window);
+  return { count: w.count, window };
+}
+
+/**
+ * The restart policy's options of a monitor, checked again at each start (they are plain
+ * fields, which may change), in the core's shape.
+ * @param {{ restartDelay?: unknown, backoff?: unknown, autorestart?: unknown, stopExitCodes?: unknown, restartWindow?: unknown }} m
+ */
+function policyOptions(m) {
+  const backoff = checkBackoff(m.backoff);
+  const window = checkRestartWindow(m.restartWindow);
+  return {
+    restartDelay: isSet(m.restartDelay) ? Math.round(checkStrictMillis('restartDelay', m.restartDelay)) : undefined,
+    backoff: backoff && {
+      initial: Math.round(backoff.initial),
+      factor: backoff.factor,
+      max: Math.round(backoff.max),
+      jitter: backoff.jitter,
+      resetAfter: Math.round(backoff.resetAfter),
+    },
+    autorestart: checkAutorestart(m.autorestart),
+    stopExitCodes: checkExitCodes(m.stopExitCodes),
+    restartWindow: window && { count: window.count, window: Math.round(window.window) },
+  };
+}
+
 /** Defaults this package owns (forever-monitor's own defaults are in `normalizeOptions`). */
 const DEFAULTS = Object.freeze({
   /** ms between polls with `usePolling`. */
@@ -353,6 +477,11 @@ const DEFAULTS = Object.freeze({
  * @property {boolean | undefined} usePolling
  * @property {number | undefined} pollingInterval
  * @property {number} watchDebounce
+ * @property {number | undefined} restartDelay
+ * @property {Backoff | undefined} backoff
+ * @property {'always' | 'on-failure' | 'never'} autorestart
+ * @property {number[]} stopExitCodes
+ * @property {{ count: number, window: number } | undefined} restartWindow
  */
 
 /**
@@ -480,6 +609,11 @@ function normalizeOptions(script, options, defaultParser) {
     usePolling: opt('usePolling', checkBoolean),
     pollingInterval: opt('pollingInterval', checkMillis),
     watchDebounce: isSet(o.watchDebounce) ? checkMillis('watchDebounce', o.watchDebounce) : DEFAULTS.watchDebounce,
+    restartDelay: isSet(o.restartDelay) ? checkStrictMillis('restartDelay', o.restartDelay) : undefined,
+    backoff: checkBackoff(o.backoff),
+    autorestart: checkAutorestart(o.autorestart),
+    stopExitCodes: checkExitCodes(o.stopExitCodes),
+    restartWindow: checkRestartWindow(o.restartWindow),
   };
 
   // The script is the first argument of the command, or the argv itself.
@@ -512,7 +646,9 @@ function checkLogDirect(o) {
 }
 
 module.exports = {
+  BACKOFF_DEFAULTS,
   DEFAULTS,
+  policyOptions,
   LOOSE_OPTION,
   normalizeOptions,
   normalizeStdio,

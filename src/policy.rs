@@ -16,6 +16,24 @@
 //! `Waiting` is where a watching monitor goes when its child ended on its own and the
 //! rules gave up: a file change (or `restart()`) starts it again, as forever-monitor's
 //! watcher did; `stop()` ends the watching.
+//!
+//! What an exit leads to, rule by rule, the first that applies deciding (all the rules
+//! after forever-monitor's are off by default):
+//!
+//! | rule | when | then |
+//! |------|------|------|
+//! | stopped | `stop()` asked for the exit | give up (`stopped`) |
+//! | requested | `restart()` or a file change asked for it | restart at once, nothing counted |
+//! | `autorestart: 'never'` | always | give up (`never`) |
+//! | exit codes | code 0 under `'on-failure'`, or a code in `stopExitCodes` | give up (`exitCode`) |
+//! | `max` | this was run number `max` | give up (`max`) |
+//! | spinning | uptime < `minUptime` and no `spinSleepTime` | give up (`spinning`) |
+//! | `restartWindow` | more than `count` restarts in the last `window` ms | give up (`window`) |
+//! | otherwise | | restart after the longest of `spinSleepTime` (if spinning), `restartDelay`, the backoff delay |
+//!
+//! The backoff delay of attempt `n` (restarts in a row) is `initial × factor^(n-1)`, at most
+//! `max`, less a random part of up to `jitter` of it; a child that stayed up `resetAfter`
+//! ms makes the next restart attempt 1 again.
 
 /// The kill signal and how far it reaches: what `stop()`, `kill()`, `restart()` and the
 /// clean-up after an exit send.
@@ -39,8 +57,97 @@ impl Default for KillRules {
   }
 }
 
-/// Limits that decide whether an exited child is started again.
+/// Which exits are followed by a restart (`autorestart`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AutoRestart {
+  /// Every exit, whatever its code (forever-monitor's).
+  #[default]
+  Always,
+  /// Not an exit with code 0.
+  OnFailure,
+  /// None: one run.
+  Never,
+}
+
+/// A set of exit codes (0 to 255), for `stopExitCodes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ExitCodes([u64; 4]);
+
+impl ExitCodes {
+  /// The set of `codes`; those outside 0..=255 (which no exit has) are left out.
+  pub fn of(codes: impl IntoIterator<Item = i32>) -> ExitCodes {
+    let mut set = ExitCodes::default();
+    for code in codes {
+      if let Ok(code) = u8::try_from(code) {
+        set.0[usize::from(code / 64)] |= 1 << (code % 64);
+      }
+    }
+    set
+  }
+
+  /// Whether `code` is in the set.
+  pub fn contains(&self, code: i32) -> bool {
+    u8::try_from(code).is_ok_and(|c| self.0[usize::from(c / 64)] & (1 << (c % 64)) != 0)
+  }
+}
+
+/// Delays that grow while restarts follow each other (`backoff`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Backoff {
+  /// The delay of the first restart in a row.
+  pub initial_ms: u64,
+  /// What each restart in a row multiplies it by.
+  pub factor: f64,
+  /// The longest delay.
+  pub max_ms: u64,
+  /// Up to this fraction of a delay (0 to 1) is taken off it at random, so that a fleet of
+  /// monitors does not restart in step.
+  pub jitter: f64,
+  /// A child that stays up this long makes the next restart the first in a row again.
+  pub reset_after_ms: u64,
+}
+
+impl Backoff {
+  /// `backoff: true`: PM2's exponential backoff (100 ms, ×1.5, at most 15 s, reset after
+  /// 30 s up), with a tenth of jitter.
+  pub const DEFAULT: Backoff = Backoff {
+    initial_ms: 100,
+    factor: 1.5,
+    max_ms: 15_000,
+    jitter: 0.1,
+    reset_after_ms: 30_000,
+  };
+
+  /// The delay of restart number `attempt` (1 for the first in a row), with `random` in
+  /// `[0, 1)` choosing how much jitter takes off.
+  pub fn delay(&self, attempt: u32, random: f64) -> u64 {
+    let steps = attempt.saturating_sub(1).min(i32::MAX as u32) as i32;
+    let grown = (self.initial_ms as f64) * self.factor.powi(steps);
+    let capped = if grown.is_finite() {
+      grown.min(self.max_ms as f64)
+    } else {
+      self.max_ms as f64
+    };
+    let kept = 1.0 - self.jitter.clamp(0.0, 1.0) * random.clamp(0.0, 1.0);
+    (capped * kept).round() as u64
+  }
+}
+
+/// A restart budget (`restartWindow`): at most `count` restarts within any `window_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+  /// Restarts allowed within the window.
+  pub count: u32,
+  /// The window's length.
+  pub window_ms: u64,
+}
+
+/// How long a child must stay up for the restarts in a row to start again at attempt 1,
+/// without `backoff` (whose `resetAfter` says it otherwise).
+pub const RESET_AFTER_MS: u64 = 30_000;
+
+/// Limits that decide whether an exited child is started again.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Limits {
   /// How many runs in all (`times >= max` ends supervision); `None` means no limit.
   pub max: Option<u32>,
@@ -52,6 +159,16 @@ pub struct Limits {
   pub kill: KillRules,
   /// The monitor watches files: a give-up waits for a change instead of ending it all.
   pub watch: bool,
+  /// A pause before every automatic restart.
+  pub restart_delay_ms: u64,
+  /// Growing delays for restarts in a row.
+  pub backoff: Option<Backoff>,
+  /// Which exits are restarted.
+  pub autorestart: AutoRestart,
+  /// Exit codes that end supervision.
+  pub stop_exit_codes: ExitCodes,
+  /// A restart budget over a sliding window.
+  pub window: Option<Window>,
 }
 
 /// How long leftovers of a crashed child get to exit after the kill signal when no
@@ -122,6 +239,59 @@ pub enum Command {
   Cancelled,
 }
 
+/// Why a child is started again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Why {
+  /// `restart()` or a file change asked for it.
+  Requested,
+  /// It exited (or was killed by `kill()`), and the rules restart it.
+  Exit,
+  /// It exited before `minUptime`, and `spinSleepTime` restarts it.
+  Spinning,
+}
+
+/// Why supervision ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+  /// `stop()`.
+  Stopped,
+  /// `max` runs.
+  Max,
+  /// A spinning child, with no `spinSleepTime`.
+  Spinning,
+  /// More than `restartWindow.count` restarts within its window.
+  Window,
+  /// An exit code that is not restarted (`autorestart: 'on-failure'`, `stopExitCodes`).
+  ExitCode,
+  /// `autorestart: 'never'`.
+  Never,
+}
+
+impl End {
+  /// The name JS sees.
+  pub fn name(self) -> &'static str {
+    match self {
+      End::Stopped => "stopped",
+      End::Max => "max",
+      End::Spinning => "spinning",
+      End::Window => "window",
+      End::ExitCode => "exitCode",
+      End::Never => "never",
+    }
+  }
+}
+
+impl Why {
+  /// The name JS sees.
+  pub fn name(self) -> &'static str {
+    match self {
+      Why::Requested => "restart",
+      Why::Exit => "exit",
+      Why::Spinning => "spinning",
+    }
+  }
+}
+
 /// What happens after a child exited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Next {
@@ -129,9 +299,29 @@ pub enum Next {
   Restart {
     /// The delay.
     delay_ms: u64,
+    /// Why.
+    why: Why,
+    /// Automatic restarts in a row, this one included (0 for a requested one).
+    attempt: u32,
   },
   /// Supervision is over.
-  GiveUp,
+  GiveUp(End),
+}
+
+impl Next {
+  /// Supervision is over.
+  pub fn gives_up(&self) -> bool {
+    matches!(self, Next::GiveUp(_))
+  }
+}
+
+/// How a child ended, as far as the rules care.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Ended {
+  /// Its exit code; `None` when a signal ended it.
+  pub code: Option<i32>,
+  /// A number in `[0, 1)` from the supervisor's random source, for jitter.
+  pub random: f64,
 }
 
 /// The policy's verdict on one exit.
@@ -150,7 +340,7 @@ pub struct ExitVerdict {
   pub leftovers: Option<KillOrder>,
 }
 
-/// forever-monitor's restart rules as a state machine.
+/// forever-monitor's restart rules, and the ones added to them, as a state machine.
 #[derive(Debug, Clone)]
 pub struct Policy {
   limits: Limits,
@@ -159,6 +349,11 @@ pub struct Policy {
   force_stop: bool,
   force_restart: bool,
   kill_requested: bool,
+  /// Automatic restarts in a row (since a child stayed up long enough).
+  attempt: u32,
+  /// When the automatic restarts within the current window happened, oldest first (at
+  /// most `window.count` of them).
+  recent: std::collections::VecDeque<u64>,
 }
 
 impl Policy {
@@ -171,6 +366,8 @@ impl Policy {
       force_stop: false,
       force_restart: false,
       kill_requested: false,
+      attempt: 0,
+      recent: std::collections::VecDeque::new(),
     }
   }
 
@@ -195,6 +392,10 @@ impl Policy {
     match self.phase {
       Phase::Idle | Phase::Waiting => {
         self.limits = limits;
+        // A new supervision: its restarts in a row and its window begin anew (`times`,
+        // as forever-monitor's, counts on).
+        self.attempt = 0;
+        self.recent.clear();
         Ok(Command::Spawn { restart })
       }
       Phase::Running { .. } | Phase::Sleeping { .. } => Err(Refusal::AlreadyRunning),
@@ -269,31 +470,18 @@ impl Policy {
     }
   }
 
-  /// The running child exited at `now_ms`.
-  pub fn exited(&mut self, now_ms: u64) -> ExitVerdict {
+  /// The running child ended at `now_ms`.
+  pub fn exited(&mut self, now_ms: u64, ended: Ended) -> ExitVerdict {
     let started_ms = match self.phase {
       Phase::Running { started_ms } => started_ms,
       // Only a running child can exit; treat a stray report as a zero-length run.
       Phase::Idle | Phase::Sleeping { .. } | Phase::Waiting => now_ms,
     };
-    let spinning = now_ms.saturating_sub(started_ms) < self.limits.min_uptime_ms;
+    let uptime = now_ms.saturating_sub(started_ms);
+    let spinning = uptime < self.limits.min_uptime_ms;
     self.times = self.times.saturating_add(1);
     let requested = self.kill_requested;
-    let max_reached = self.limits.max.is_some_and(|max| self.times >= max);
-
-    let next = if self.force_stop
-      || (max_reached && !self.force_restart)
-      || (spinning && self.limits.spin_sleep_ms.is_none() && !self.force_restart)
-    {
-      Next::GiveUp
-    } else if spinning && !self.force_restart {
-      // A restart the user asked for is not delayed by spin detection.
-      Next::Restart {
-        delay_ms: self.limits.spin_sleep_ms.unwrap_or(0),
-      }
-    } else {
-      Next::Restart { delay_ms: 0 }
-    };
+    let next = self.next(now_ms, uptime, spinning, ended);
 
     let kill = self.limits.kill;
     let leftovers = kill.tree.then(|| {
@@ -315,9 +503,9 @@ impl Policy {
     self.force_restart = false;
     self.kill_requested = false;
     self.phase = match next {
-      Next::GiveUp if self.limits.watch && !stopped => Phase::Waiting,
-      Next::GiveUp => Phase::Idle,
-      Next::Restart { delay_ms } => Phase::Sleeping {
+      Next::GiveUp(_) if self.limits.watch && !stopped => Phase::Waiting,
+      Next::GiveUp(_) => Phase::Idle,
+      Next::Restart { delay_ms, .. } => Phase::Sleeping {
         until_ms: now_ms.saturating_add(delay_ms),
       },
     };
@@ -328,6 +516,79 @@ impl Policy {
       requested,
       leftovers,
     }
+  }
+
+  /// The rules of the table above, in its order.
+  fn next(&mut self, now_ms: u64, uptime: u64, spinning: bool, ended: Ended) -> Next {
+    let limits = self.limits;
+    if self.force_stop {
+      return Next::GiveUp(End::Stopped);
+    }
+    if self.force_restart {
+      // Asked for: at once, whatever the limits, and not one of the restarts in a row.
+      return Next::Restart {
+        delay_ms: 0,
+        why: Why::Requested,
+        attempt: 0,
+      };
+    }
+    let reset_after = limits.backoff.map_or(RESET_AFTER_MS, |b| b.reset_after_ms);
+    if uptime >= reset_after {
+      self.attempt = 0;
+    }
+    let stop_code = ended.code.is_some_and(|code| {
+      (code == 0 && limits.autorestart == AutoRestart::OnFailure)
+        || limits.stop_exit_codes.contains(code)
+    });
+    let end = if limits.autorestart == AutoRestart::Never {
+      Some(End::Never)
+    } else if stop_code {
+      Some(End::ExitCode)
+    } else if limits.max.is_some_and(|max| self.times >= max) {
+      Some(End::Max)
+    } else if spinning && limits.spin_sleep_ms.is_none() {
+      Some(End::Spinning)
+    } else if self.over_budget(now_ms) {
+      Some(End::Window)
+    } else {
+      None
+    };
+    if let Some(end) = end {
+      return Next::GiveUp(end);
+    }
+    self.attempt = self.attempt.saturating_add(1);
+    let spin = if spinning {
+      limits.spin_sleep_ms.unwrap_or(0)
+    } else {
+      0
+    };
+    let backoff = limits
+      .backoff
+      .map_or(0, |b| b.delay(self.attempt, ended.random));
+    Next::Restart {
+      delay_ms: spin.max(limits.restart_delay_ms).max(backoff),
+      why: if spinning { Why::Spinning } else { Why::Exit },
+      attempt: self.attempt,
+    }
+  }
+
+  /// Whether one more restart now would exceed the restart window; if not, it is counted.
+  fn over_budget(&mut self, now_ms: u64) -> bool {
+    let Some(window) = self.limits.window else {
+      return false;
+    };
+    while self
+      .recent
+      .front()
+      .is_some_and(|&at| now_ms.saturating_sub(at) >= window.window_ms)
+    {
+      self.recent.pop_front();
+    }
+    if self.recent.len() >= window.count as usize {
+      return true;
+    }
+    self.recent.push_back(now_ms);
+    false
   }
 
   /// The instant a scheduled restart is due, if one is.
@@ -356,7 +617,7 @@ mod tests {
       min_uptime_ms,
       spin_sleep_ms,
       kill: KillRules::default(),
-      watch: false,
+      ..Limits::default()
     }
   }
 
@@ -370,17 +631,36 @@ mod tests {
     p
   }
 
-  const NOW: Next = Next::Restart { delay_ms: 0 };
+  const CRASH: Ended = Ended {
+    code: Some(1),
+    random: 0.0,
+  };
+
+  /// The delay of a restart; `None` for a give-up.
+  fn delay(v: &ExitVerdict) -> Option<u64> {
+    match v.next {
+      Next::Restart { delay_ms, .. } => Some(delay_ms),
+      Next::GiveUp(_) => None,
+    }
+  }
+
+  /// Why supervision ended; `None` for a restart.
+  fn end(v: &ExitVerdict) -> Option<End> {
+    match v.next {
+      Next::GiveUp(end) => Some(end),
+      Next::Restart { .. } => None,
+    }
+  }
 
   #[test]
   fn restarts_a_healthy_child_until_max_runs() {
     let mut p = running(limits(Some(3), 0, None), 0);
-    assert_eq!(p.exited(10).next, NOW);
+    assert_eq!(delay(&p.exited(10, CRASH)), Some(0));
     p.spawned(10);
-    assert_eq!(p.exited(20).next, NOW);
+    assert_eq!(delay(&p.exited(20, CRASH)), Some(0));
     p.spawned(20);
-    let last = p.exited(30);
-    assert_eq!(last.next, Next::GiveUp);
+    let last = p.exited(30, CRASH);
+    assert!(end(&last).is_some());
     assert_eq!(last.times, 3);
     assert_eq!(p.phase(), Phase::Idle);
   }
@@ -389,7 +669,7 @@ mod tests {
   fn max_zero_and_one_give_a_single_run() {
     for max in [0, 1] {
       let mut p = running(limits(Some(max), 0, None), 0);
-      assert_eq!(p.exited(5).next, Next::GiveUp, "max {max}");
+      assert!(end(&p.exited(5, CRASH)).is_some(), "max {max}");
     }
   }
 
@@ -397,7 +677,7 @@ mod tests {
   fn no_max_restarts_for_ever() {
     let mut p = running(limits(None, 0, None), 0);
     for t in 1..1000 {
-      assert_eq!(p.exited(t).next, NOW);
+      assert_eq!(delay(&p.exited(t, CRASH)), Some(0));
       assert_eq!(p.wake_at(), Some(t), "due at once");
       p.spawned(t);
     }
@@ -407,25 +687,25 @@ mod tests {
   #[test]
   fn spinning_child_without_spin_sleep_is_let_die() {
     let mut p = running(limits(None, 1000, None), 0);
-    let v = p.exited(999);
+    let v = p.exited(999, CRASH);
     assert!(v.spinning);
-    assert_eq!(v.next, Next::GiveUp);
+    assert!(end(&v).is_some());
   }
 
   #[test]
   fn uptime_equal_to_min_uptime_is_not_spinning() {
     let mut p = running(limits(None, 1000, None), 0);
-    let v = p.exited(1000);
+    let v = p.exited(1000, CRASH);
     assert!(!v.spinning);
-    assert_eq!(v.next, NOW);
+    assert_eq!(delay(&v), Some(0));
   }
 
   #[test]
   fn spinning_child_with_spin_sleep_waits_then_restarts() {
     let mut p = running(limits(None, 1000, Some(250)), 100);
-    let v = p.exited(200);
+    let v = p.exited(200, CRASH);
     assert!(v.spinning);
-    assert_eq!(v.next, Next::Restart { delay_ms: 250 });
+    assert_eq!(delay(&v), Some(250));
     assert_eq!(p.wake_at(), Some(450));
     assert_eq!(
       p.start(false, Limits::default()),
@@ -436,15 +716,15 @@ mod tests {
   #[test]
   fn max_wins_over_spin_sleep() {
     let mut p = running(limits(Some(1), 1000, Some(250)), 0);
-    assert_eq!(p.exited(1).next, Next::GiveUp);
+    assert!(end(&p.exited(1, CRASH)).is_some());
   }
 
   #[test]
   fn stop_gives_up_whatever_the_limits() {
     let mut p = running(limits(None, 0, Some(10)), 0);
     assert!(matches!(p.kill(true), Ok(Command::Signal(_))));
-    let v = p.exited(50);
-    assert_eq!(v.next, Next::GiveUp);
+    let v = p.exited(50, CRASH);
+    assert!(end(&v).is_some());
     assert!(v.requested);
     assert_eq!(p.phase(), Phase::Idle);
   }
@@ -453,12 +733,12 @@ mod tests {
   fn kill_without_force_stop_follows_the_rules_and_is_reported() {
     let mut p = running(limits(None, 0, None), 0);
     assert!(matches!(p.kill(false), Ok(Command::Signal(_))));
-    let v = p.exited(50);
-    assert_eq!(v.next, NOW);
+    let v = p.exited(50, CRASH);
+    assert_eq!(delay(&v), Some(0));
     assert!(v.requested);
     p.spawned(50);
     assert!(
-      !p.exited(60).requested,
+      !p.exited(60, CRASH).requested,
       "the request is forgotten after one exit"
     );
   }
@@ -467,10 +747,10 @@ mod tests {
   fn restart_of_a_running_child_ignores_max_and_spinning() {
     let mut p = running(limits(Some(1), 1000, None), 0);
     assert!(matches!(p.restart(), Ok(Command::Signal(_))));
-    let v = p.exited(10);
+    let v = p.exited(10, CRASH);
     assert!(v.spinning);
     assert!(v.requested);
-    assert_eq!(v.next, NOW);
+    assert_eq!(delay(&v), Some(0));
   }
 
   #[test]
@@ -482,7 +762,7 @@ mod tests {
   #[test]
   fn restart_cuts_a_spin_sleep_short() {
     let mut p = running(limits(None, 1000, Some(60_000)), 0);
-    p.exited(1);
+    p.exited(1, CRASH);
     assert_eq!(p.restart(), Ok(Command::Spawn { restart: true }));
   }
 
@@ -496,7 +776,7 @@ mod tests {
   #[test]
   fn stop_during_spin_sleep_cancels_at_once() {
     let mut p = running(limits(None, 1000, Some(60_000)), 0);
-    p.exited(1);
+    p.exited(1, CRASH);
     assert_eq!(p.kill(false), Err(Refusal::NotRunning));
     assert_eq!(p.kill(true), Ok(Command::Cancelled));
     assert_eq!(p.phase(), Phase::Idle);
@@ -510,7 +790,7 @@ mod tests {
       p.start(false, Limits::default()),
       Err(Refusal::AlreadyRunning)
     );
-    p.exited(1);
+    p.exited(1, CRASH);
     assert_eq!(
       p.start(false, Limits::default()),
       Ok(Command::Spawn { restart: false })
@@ -527,18 +807,18 @@ mod tests {
   #[test]
   fn times_keeps_counting_across_starts() {
     let mut p = running(limits(Some(1), 0, None), 0);
-    p.exited(1);
+    p.exited(1, CRASH);
     p.start(false, limits(Some(1), 0, None)).unwrap();
     p.spawned(2);
-    let v = p.exited(3);
+    let v = p.exited(3, CRASH);
     assert_eq!(v.times, 2);
-    assert_eq!(v.next, Next::GiveUp);
+    assert!(end(&v).is_some());
   }
 
   #[test]
   fn clock_going_backwards_counts_as_spinning_not_a_panic() {
     let mut p = running(limits(None, 10, Some(5)), 100);
-    let v = p.exited(50);
+    let v = p.exited(50, CRASH);
     assert!(v.spinning);
   }
 
@@ -563,13 +843,13 @@ mod tests {
   #[test]
   fn a_watching_monitor_that_gives_up_waits_for_a_change() {
     let mut p = running(watching(Some(1)), 0);
-    let v = p.exited(5);
-    assert_eq!(v.next, Next::GiveUp, "'exit' is reported as ever");
+    let v = p.exited(5, CRASH);
+    assert!(end(&v).is_some(), "'exit' is reported as ever");
     assert_eq!(p.phase(), Phase::Waiting);
     assert_eq!(p.wake_at(), None, "no timer: a change starts it");
     assert_eq!(p.restart(), Ok(Command::Spawn { restart: true }));
     p.spawned(10);
-    assert_eq!(p.exited(20).next, Next::GiveUp, "max counts on");
+    assert!(end(&p.exited(20, CRASH)).is_some(), "max counts on");
     assert_eq!(p.phase(), Phase::Waiting);
   }
 
@@ -577,10 +857,10 @@ mod tests {
   fn stop_ends_the_watching_and_a_stopped_monitor_does_not_wait() {
     let mut p = running(watching(None), 0);
     assert!(matches!(p.kill(true), Ok(Command::Signal(_))));
-    p.exited(5);
+    p.exited(5, CRASH);
     assert_eq!(p.phase(), Phase::Idle, "stopped: nothing more to wait for");
     let mut q = running(watching(Some(1)), 0);
-    q.exited(5);
+    q.exited(5, CRASH);
     assert_eq!(q.kill(false), Err(Refusal::NotRunning));
     assert_eq!(q.kill(true), Ok(Command::Cancelled));
     assert_eq!(q.phase(), Phase::Idle);
@@ -590,7 +870,7 @@ mod tests {
   #[test]
   fn start_of_a_waiting_monitor_begins_again() {
     let mut p = running(watching(Some(1)), 0);
-    p.exited(5);
+    p.exited(5, CRASH);
     assert_eq!(
       p.start(false, watching(Some(1))),
       Ok(Command::Spawn { restart: false })
@@ -620,26 +900,322 @@ mod tests {
     };
     assert_eq!(order.reach, Reach::Child);
     assert_eq!(order.escalate_after_ms, None);
-    assert_eq!(p.exited(5).leftovers, None);
+    assert_eq!(p.exited(5, CRASH).leftovers, None);
   }
 
   #[test]
   fn a_crashed_childs_leftovers_get_kill_signal_then_sigkill() {
     let mut p = running(with_kill(libc::SIGTERM, true, None), 0);
-    let leftovers = p.exited(5).leftovers.unwrap();
+    let leftovers = p.exited(5, CRASH).leftovers.unwrap();
     assert_eq!(leftovers.signal, libc::SIGTERM);
     assert_eq!(leftovers.escalate_after_ms, Some(LEFTOVER_GRACE_MS));
     p.spawned(5);
     let mut q = running(with_kill(libc::SIGINT, true, Some(700)), 0);
-    assert_eq!(q.exited(5).leftovers.unwrap().escalate_after_ms, Some(700));
+    assert_eq!(
+      q.exited(5, CRASH).leftovers.unwrap().escalate_after_ms,
+      Some(700)
+    );
   }
 
   #[test]
   fn after_a_requested_kill_leftovers_get_sigkill_at_once() {
     let mut p = running(with_kill(libc::SIGTERM, true, Some(700)), 0);
     p.kill(false).unwrap();
-    let leftovers = p.exited(5).leftovers.unwrap();
+    let leftovers = p.exited(5, CRASH).leftovers.unwrap();
     assert_eq!(leftovers.signal, libc::SIGKILL);
     assert_eq!(leftovers.escalate_after_ms, None);
+  }
+
+  fn exit_code(code: i32) -> Ended {
+    Ended {
+      code: Some(code),
+      random: 0.0,
+    }
+  }
+
+  fn with(f: impl FnOnce(&mut Limits)) -> Limits {
+    let mut l = Limits::default();
+    f(&mut l);
+    l
+  }
+
+  /// Crashes a child after `uptime` ms, `n` times from `at`, and gives the delays.
+  fn crash_loop(p: &mut Policy, at: &mut u64, uptime: u64, n: usize, random: f64) -> Vec<u64> {
+    let mut delays = Vec::new();
+    for _ in 0..n {
+      *at += uptime;
+      let v = p.exited(
+        *at,
+        Ended {
+          code: Some(1),
+          random,
+        },
+      );
+      let d = delay(&v).expect("restarts");
+      delays.push(d);
+      *at += d;
+      p.spawned(*at);
+    }
+    delays
+  }
+
+  fn no_jitter(reset_after_ms: u64) -> Backoff {
+    Backoff {
+      jitter: 0.0,
+      reset_after_ms,
+      ..Backoff::DEFAULT
+    }
+  }
+
+  #[test]
+  fn restart_delay_pauses_before_every_automatic_restart() {
+    let mut p = running(with(|l| l.restart_delay_ms = 400), 0);
+    let v = p.exited(5000, CRASH);
+    assert_eq!(
+      v.next,
+      Next::Restart {
+        delay_ms: 400,
+        why: Why::Exit,
+        attempt: 1
+      }
+    );
+    assert_eq!(p.wake_at(), Some(5400));
+  }
+
+  #[test]
+  fn backoff_grows_by_its_factor_up_to_its_max() {
+    let mut p = running(with(|l| l.backoff = Some(no_jitter(30_000))), 0);
+    let mut at = 0;
+    let delays = crash_loop(&mut p, &mut at, 10, 14, 0.5);
+    assert_eq!(
+      delays,
+      [100, 150, 225, 338, 506, 759, 1139, 1709, 2563, 3844, 5767, 8650, 12975, 15000]
+    );
+    assert_eq!(
+      crash_loop(&mut p, &mut at, 10, 3, 0.5),
+      [15000; 3],
+      "capped"
+    );
+  }
+
+  #[test]
+  fn backoff_starts_again_once_a_child_stayed_up_reset_after() {
+    let mut p = running(with(|l| l.backoff = Some(no_jitter(5000))), 0);
+    let mut at = 0;
+    assert_eq!(crash_loop(&mut p, &mut at, 10, 3, 0.0), [100, 150, 225]);
+    // Up 4999 ms: still in a row.
+    assert_eq!(crash_loop(&mut p, &mut at, 4999, 1, 0.0), [338]);
+    // Up 5000 ms: the next restart is the first of a new row.
+    assert_eq!(crash_loop(&mut p, &mut at, 5000, 1, 0.0), [100]);
+    assert_eq!(crash_loop(&mut p, &mut at, 10, 1, 0.0), [150]);
+  }
+
+  #[test]
+  fn jitter_takes_off_at_most_its_fraction_and_never_adds() {
+    let backoff = Backoff {
+      jitter: 0.25,
+      ..Backoff::DEFAULT
+    };
+    for attempt in 1..40 {
+      let full = backoff.delay(attempt, 0.0);
+      for random in [0.0, 0.1, 0.5, 0.9, 0.999_999] {
+        let d = backoff.delay(attempt, random);
+        assert!(d <= full, "attempt {attempt}: {d} > {full}");
+        assert!(
+          d as f64 >= (full as f64 * 0.75).floor(),
+          "attempt {attempt}: {d} < 0.75 × {full}"
+        );
+      }
+    }
+    assert_eq!(backoff.delay(1, 0.999_999), 75);
+    // Out-of-range settings are clamped, not trusted.
+    let wild = Backoff {
+      jitter: 7.0,
+      factor: 1e300,
+      ..Backoff::DEFAULT
+    };
+    assert_eq!(wild.delay(5, 0.0), 15_000);
+    assert_eq!(wild.delay(u32::MAX, 0.5), 7500, "jitter 7 is taken as 1");
+  }
+
+  #[test]
+  fn the_longest_of_spin_sleep_restart_delay_and_backoff_wins() {
+    let l = with(|l| {
+      l.min_uptime_ms = 1000;
+      l.spin_sleep_ms = Some(300);
+      l.restart_delay_ms = 200;
+      l.backoff = Some(no_jitter(30_000));
+    });
+    let mut p = running(l, 0);
+    // Spinning: 300 beats 200 and 100.
+    let v = p.exited(10, CRASH);
+    assert_eq!(
+      v.next,
+      Next::Restart {
+        delay_ms: 300,
+        why: Why::Spinning,
+        attempt: 1
+      }
+    );
+    p.spawned(310);
+    // Not spinning: restartDelay 200 beats backoff's 150.
+    let v = p.exited(2310, CRASH);
+    assert_eq!(delay(&v), Some(200));
+    p.spawned(2510);
+    let mut at = 2510;
+    // Then backoff grows past both.
+    assert_eq!(crash_loop(&mut p, &mut at, 1000, 2, 0.0), [225, 338]);
+  }
+
+  #[test]
+  fn on_failure_ends_on_exit_code_zero_only() {
+    let l = with(|l| l.autorestart = AutoRestart::OnFailure);
+    let mut p = running(l, 0);
+    assert_eq!(delay(&p.exited(10, exit_code(1))), Some(0));
+    p.spawned(10);
+    let signalled = Ended {
+      code: None,
+      random: 0.0,
+    };
+    assert_eq!(
+      delay(&p.exited(20, signalled)),
+      Some(0),
+      "a signal is a failure"
+    );
+    p.spawned(20);
+    assert_eq!(end(&p.exited(30, exit_code(0))), Some(End::ExitCode));
+    assert_eq!(p.phase(), Phase::Idle);
+  }
+
+  #[test]
+  fn stop_exit_codes_end_supervision_on_any_listed_code() {
+    let l = with(|l| l.stop_exit_codes = ExitCodes::of([0, 3, 255, 256, -1]));
+    let codes = l.stop_exit_codes;
+    assert!(codes.contains(0) && codes.contains(3) && codes.contains(255));
+    assert!(!codes.contains(1) && !codes.contains(256) && !codes.contains(-1));
+    let mut p = running(l, 0);
+    assert_eq!(delay(&p.exited(10, exit_code(2))), Some(0));
+    p.spawned(10);
+    assert_eq!(end(&p.exited(20, exit_code(3))), Some(End::ExitCode));
+  }
+
+  #[test]
+  fn never_gives_one_run() {
+    let mut p = running(with(|l| l.autorestart = AutoRestart::Never), 0);
+    assert_eq!(end(&p.exited(10, CRASH)), Some(End::Never));
+  }
+
+  #[test]
+  fn exit_code_rules_do_not_hold_a_restart_the_user_asked_for_nor_a_stop() {
+    let l = with(|l| l.autorestart = AutoRestart::Never);
+    let mut p = running(l, 0);
+    p.restart().unwrap();
+    let v = p.exited(10, exit_code(0));
+    assert_eq!(
+      v.next,
+      Next::Restart {
+        delay_ms: 0,
+        why: Why::Requested,
+        attempt: 0
+      }
+    );
+    p.spawned(10);
+    p.kill(true).unwrap();
+    assert_eq!(end(&p.exited(20, exit_code(0))), Some(End::Stopped));
+  }
+
+  #[test]
+  fn the_window_gives_up_past_count_restarts_and_carries_on_below() {
+    let window = Window {
+      count: 3,
+      window_ms: 1000,
+    };
+    let mut p = running(with(|l| l.window = Some(window)), 0);
+    // Three restarts 100 ms apart fit; a fourth within the second does not.
+    let mut at = 0;
+    assert_eq!(crash_loop(&mut p, &mut at, 100, 3, 0.0), [0, 0, 0]);
+    assert_eq!(end(&p.exited(400, CRASH)), Some(End::Window));
+    // Spread out, restarts carry on for ever.
+    let mut q = running(with(|l| l.window = Some(window)), 0);
+    let mut at = 0;
+    assert_eq!(crash_loop(&mut q, &mut at, 400, 50, 0.0), [0; 50]);
+    // Exactly at the window's edge the oldest has left it.
+    let mut r = running(with(|l| l.window = Some(window)), 0);
+    let mut at = 0;
+    crash_loop(&mut r, &mut at, 100, 3, 0.0);
+    assert_eq!(delay(&r.exited(1100, CRASH)), Some(0));
+  }
+
+  #[test]
+  fn requested_restarts_are_not_in_the_window_nor_in_a_row() {
+    let window = Window {
+      count: 1,
+      window_ms: 60_000,
+    };
+    let l = with(|l| {
+      l.window = Some(window);
+      l.backoff = Some(no_jitter(60_000));
+    });
+    let mut p = running(l, 0);
+    for t in 1..10 {
+      p.restart().unwrap();
+      assert_eq!(delay(&p.exited(t * 10, CRASH)), Some(0));
+      p.spawned(t * 10);
+    }
+    let v = p.exited(200, CRASH);
+    assert_eq!(
+      v.next,
+      Next::Restart {
+        delay_ms: 100,
+        why: Why::Exit,
+        attempt: 1
+      }
+    );
+    p.spawned(300);
+    assert_eq!(end(&p.exited(310, CRASH)), Some(End::Window));
+  }
+
+  #[test]
+  fn max_and_spinning_come_before_the_window_and_the_exit_codes_before_max() {
+    let l = with(|l| {
+      l.max = Some(1);
+      l.window = Some(Window {
+        count: 0,
+        window_ms: 1000,
+      });
+      l.stop_exit_codes = ExitCodes::of([7]);
+    });
+    let mut p = running(l, 0);
+    assert_eq!(end(&p.exited(10, exit_code(7))), Some(End::ExitCode));
+    let mut q = running(l, 0);
+    assert_eq!(end(&q.exited(10, CRASH)), Some(End::Max));
+    let spin = with(|l| {
+      l.min_uptime_ms = 100;
+      l.window = Some(Window {
+        count: 0,
+        window_ms: 1000,
+      });
+    });
+    let mut r = running(spin, 0);
+    assert_eq!(end(&r.exited(10, CRASH)), Some(End::Spinning));
+  }
+
+  #[test]
+  fn a_new_start_begins_the_row_and_the_window_anew() {
+    let l = with(|l| {
+      l.backoff = Some(no_jitter(60_000));
+      l.window = Some(Window {
+        count: 2,
+        window_ms: 60_000,
+      });
+    });
+    let mut p = running(l, 0);
+    let mut at = 0;
+    assert_eq!(crash_loop(&mut p, &mut at, 10, 2, 0.0), [100, 150]);
+    assert_eq!(end(&p.exited(at + 10, CRASH)), Some(End::Window));
+    p.start(false, l).unwrap();
+    p.spawned(at + 20);
+    let mut at = at + 20;
+    assert_eq!(crash_loop(&mut p, &mut at, 10, 2, 0.0), [100, 150]);
   }
 }

@@ -122,7 +122,23 @@ const badShell: SpawnWith = { shell: 1 };
 // @ts-expect-error uid of spawnWith is a number
 const badSpawnUid: SpawnWith = { uid: 'root' };
 // @ts-expect-error unknown option
-const unknownOption: MonitorOptions = { restartDelay: 10 };
+const unknownOption: MonitorOptions = { restartDelayMs: 10 };
+// The restart policy.
+const policy: MonitorOptions = {
+  restartDelay: 500,
+  backoff: { initial: 200, factor: 2, max: 10000, jitter: 0.2, resetAfter: 60000 },
+  autorestart: 'on-failure',
+  stopExitCodes: [0, 78],
+  restartWindow: { count: 5, window: 60000 },
+};
+const policyShort: MonitorOptions = { backoff: true, autorestart: false, stopExitCodes: 78 };
+// @ts-expect-error autorestart is one of three words or a boolean
+const badAutorestart: MonitorOptions = { autorestart: 'sometimes' };
+// @ts-expect-error restartWindow needs its count
+const badWindow: MonitorOptions = { restartWindow: { window: 1000 } };
+// @ts-expect-error backoff fields are numbers
+const badBackoff: MonitorOptions = { backoff: { factor: '2' } };
+
 // @ts-expect-error a parser takes strings and returns { command, args } or false
 const badParser: MonitorOptions = { parser: (command: string) => command };
 
@@ -333,6 +349,17 @@ monitor.prependOnceListener('exit', (m, spinning) => {
 
 // Fewer parameters are fine.
 monitor.on('exit', () => undefined);
+monitor.on('restarting', (info) => {
+  const delay: number = info.delay;
+  const attempt: number = info.attempt;
+  const reason: 'exit' | 'spinning' = info.reason;
+  const code: number | null = info.code;
+});
+monitor.on('exit', (m, spinning, info) => {
+  const reason: 'stopped' | 'max' | 'spinning' | 'window' | 'exitCode' | 'never' | 'error' = info.reason;
+});
+const backoffField: number | undefined = monitor.backoff?.initial;
+const autorestartField: 'always' | 'on-failure' | 'never' = monitor.autorestart;
 
 // Arbitrary events still type-check.
 const custom = Symbol('custom');
@@ -344,12 +371,12 @@ monitor.on(eventName, (...anything: any[]) => undefined);
 
 // Emitting.
 const emitted: boolean = monitor.emit('exit:code', 0, null);
-monitor.emit('exit', monitor, false);
+monitor.emit('exit', monitor, false, { reason: 'max', code: 1, signal: null });
 monitor.emit('stdout', Buffer.from('hi'));
 monitor.emit('custom', 1, 'two');
 
 // Events map.
-const exitArgs: MonitorEvents['exit'] = [monitor, true];
+const exitArgs: MonitorEvents['exit'] = [monitor, true, { reason: 'spinning', code: null, signal: 'SIGSEGV' }];
 
 // @ts-expect-error spinning is a boolean, not a string
 monitor.on('exit', (m: Monitor, spinning: string) => undefined);

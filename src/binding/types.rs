@@ -13,7 +13,7 @@ use napi_derive::napi;
 use crate::error::CoreError;
 use crate::ipc::Serialization;
 use crate::output::Stream;
-use crate::policy::{KillRules, Limits, Next};
+use crate::policy::{AutoRestart, Backoff, ExitCodes, KillRules, Limits, Next, Window};
 use crate::process::{ChannelSlot, SpawnSpec, StdioSpec};
 use crate::supervisor::{Event, RunOptions};
 use crate::watch::WatchConfig;
@@ -74,6 +74,40 @@ pub struct NativeRunOptions {
   pub to_host: bool,
   /// Restart on file changes.
   pub watch: Option<NativeWatchOptions>,
+  /// A pause (ms) before every automatic restart.
+  pub restart_delay: Option<f64>,
+  /// Growing delays for restarts in a row.
+  pub backoff: Option<NativeBackoff>,
+  /// `'always'`, `'on-failure'` or `'never'`; absent for `'always'`.
+  pub autorestart: Option<String>,
+  /// Exit codes that end supervision.
+  pub stop_exit_codes: Option<Vec<i32>>,
+  /// A restart budget over a sliding window.
+  pub restart_window: Option<NativeRestartWindow>,
+}
+
+/// Backoff settings, complete.
+#[napi(object)]
+pub struct NativeBackoff {
+  /// The first delay (ms).
+  pub initial: f64,
+  /// Growth per restart in a row.
+  pub factor: f64,
+  /// The longest delay (ms).
+  pub max: f64,
+  /// The fraction (0 to 1) of a delay taken off at random.
+  pub jitter: f64,
+  /// Uptime (ms) after which restarts in a row count from 1 again.
+  pub reset_after: f64,
+}
+
+/// A restart budget.
+#[napi(object)]
+pub struct NativeRestartWindow {
+  /// Restarts allowed within the window.
+  pub count: u32,
+  /// The window (ms).
+  pub window: f64,
 }
 
 /// Watch settings, complete.
@@ -167,6 +201,11 @@ pub enum NativeEvent {
     restart_in: Option<f64>,
     /// Asked for by `stop()`/`kill()`/`restart()`.
     requested: bool,
+    /// Why the child restarts (`exit`, `spinning`, `restart`) or why supervision ended
+    /// (`stopped`, `max`, `spinning`, `window`, `exitCode`, `never`).
+    reason: String,
+    /// Automatic restarts in a row, this one included (0 when it does not restart on its own).
+    attempt: u32,
   },
   /// Supervision ended without a child exiting.
   End {
@@ -271,10 +310,19 @@ impl From<Event> for NativeEvent {
         spinning,
         times,
         restart_in: match next {
-          Next::Restart { delay_ms } => Some(delay_ms as f64),
-          Next::GiveUp => None,
+          Next::Restart { delay_ms, .. } => Some(delay_ms as f64),
+          Next::GiveUp(_) => None,
         },
         requested,
+        reason: match next {
+          Next::Restart { why, .. } => why.name(),
+          Next::GiveUp(end) => end.name(),
+        }
+        .to_string(),
+        attempt: match next {
+          Next::Restart { attempt, .. } => attempt,
+          Next::GiveUp(_) => 0,
+        },
       },
       Event::End {
         stopped,
@@ -398,6 +446,29 @@ impl NativeRunOptions {
           ttl_ms: self.kill_ttl.map(millis),
         },
         watch: self.watch.is_some(),
+        restart_delay_ms: self.restart_delay.map_or(0, millis),
+        backoff: self.backoff.map(|b| Backoff {
+          initial_ms: millis(b.initial),
+          factor: b.factor,
+          max_ms: millis(b.max),
+          jitter: b.jitter,
+          reset_after_ms: millis(b.reset_after),
+        }),
+        autorestart: match self.autorestart.as_deref() {
+          None | Some("always") => AutoRestart::Always,
+          Some("on-failure") => AutoRestart::OnFailure,
+          Some("never") => AutoRestart::Never,
+          Some(other) => {
+            return Err(CoreError::InvalidOption(format!(
+              "autorestart {other:?} is not \"always\", \"on-failure\" or \"never\""
+            )))
+          }
+        },
+        stop_exit_codes: ExitCodes::of(self.stop_exit_codes.unwrap_or_default()),
+        window: self.restart_window.map(|w| Window {
+          count: w.count,
+          window_ms: millis(w.window),
+        }),
       },
       to_host: self.to_host,
       watch: self.watch.map(|w| WatchConfig {

@@ -20,7 +20,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::error::CoreError;
-use crate::policy::{KillOrder, Next, Phase, Reach};
+use crate::policy::{Ended, KillOrder, Next, Phase, Reach};
 use crate::process::signal_name;
 use crate::watch::{self, Notice, Watching};
 
@@ -363,7 +363,11 @@ impl Task {
     let run = child.run;
     let verdict = {
       let mut state = core.state();
-      let verdict = state.policy.exited(core.now_ms());
+      let ended = Ended {
+        code,
+        random: random(),
+      };
+      let verdict = state.policy.exited(core.now_ms(), ended);
       let marks = run.marks();
       if let Some(logs) = &run.logs {
         logs.settle(marks);
@@ -381,7 +385,7 @@ impl Task {
         marks,
       );
       let waiting = state.policy.phase() == Phase::Waiting;
-      if verdict.next == Next::GiveUp && !waiting {
+      if verdict.next.gives_up() && !waiting {
         // Under the lock: a `start()` right after the exit must find the run gone.
         state.run = None;
         run.close();
@@ -406,14 +410,14 @@ impl Task {
     }
     match verdict.next {
       // The child ended on its own, and the monitor watches: a change starts it again.
-      Next::GiveUp if waiting => self.life = Life::Between { run, cleanup },
-      Next::GiveUp => {
+      Next::GiveUp(_) if waiting => self.life = Life::Between { run, cleanup },
+      Next::GiveUp(_) => {
         if let Some(cleanup) = cleanup {
           cleanup.detach(&core);
         }
         self.idle();
       }
-      Next::Restart { delay_ms } => {
+      Next::Restart { delay_ms, .. } => {
         self.life = Life::Between { run, cleanup };
         if delay_ms == 0
           && self.held_until.is_none()
@@ -724,4 +728,14 @@ impl<F: Future> Future for CatchUnwind<F> {
       )),
     }
   }
+}
+
+/// A number in `[0, 1)` for the policy's jitter: the standard library's per-process random
+/// hash keys are enough for spreading restarts, and need no crate.
+fn random() -> f64 {
+  use std::hash::{BuildHasher, Hasher};
+  let bits = std::collections::hash_map::RandomState::new()
+    .build_hasher()
+    .finish();
+  (bits >> 11) as f64 / (1u64 << 53) as f64
 }

@@ -149,8 +149,8 @@ impl EventSink for Recorder {
           _ => "?".to_string(),
         };
         let next = match next {
-          crate::policy::Next::Restart { delay_ms } => format!("restart+{delay_ms}"),
-          crate::policy::Next::GiveUp => "giveup".to_string(),
+          crate::policy::Next::Restart { delay_ms, .. } => format!("restart+{delay_ms}"),
+          crate::policy::Next::GiveUp(_) => "giveup".to_string(),
         };
         format!(
           "exit:{how}:{next}{}",
@@ -225,7 +225,7 @@ fn limits(max: Option<u32>, min_uptime_ms: u64, spin_sleep_ms: Option<u64>) -> L
     min_uptime_ms,
     spin_sleep_ms,
     kill: KillRules::default(),
-    watch: false,
+    ..Limits::default()
   }
 }
 
