@@ -151,6 +151,33 @@ test('--max 2 with a crashing child: two runs, then the child\'s exit code is th
   assert.deepEqual(r.stdout.trim().split('\n'), [`started ${start.pid}`, `started ${restart.pid}`]);
 });
 
+test('--restartDelay and --backoff: each restart says when and which attempt; --restartWindow gives up', async () => {
+  const r = await runCli(['--json', '--restartDelay', '50', '--backoff=initial:20,factor:2,jitter:0', '--restartWindow', '3/60000',
+    fixture('crash-after.js'), '0', '4']);
+  assert.equal(r.code, 4, r.stderr);
+  const restarting = r.events.filter((e) => e.event === 'restarting');
+  assert.deepEqual(restarting.map((e) => [e.delay, e.attempt]), [[50, 1], [50, 2], [80, 3]], 'the longest of 50 and 20, 40, 80');
+  assert.match(cli.formatHuman({ ...restarting[2], app: 'web' }), /web restarting in 80ms \(run 4, attempt 3\)$/);
+  const giveup = r.events.at(-1);
+  assert.deepEqual([giveup.event, giveup.reason, giveup.runs, giveup.window], ['giveup', 'window', 4, { count: 3, window: 60000 }]);
+  assert.match(cli.formatHuman(giveup), /gave up: more than 3 restarts within 1m 0s \(exit code 4\)$/);
+});
+
+test('--autorestart on-failure: a clean exit ends the CLI with code 0; --stopExitCodes ends on a listed code', async () => {
+  const clean = await runCli(['--json', '--autorestart', 'on-failure', fixture('crash-after.js'), '0', '0']);
+  assert.equal(clean.code, 0, clean.stderr);
+  assert.deepEqual(names(clean.events), ['start', 'exit', 'giveup']);
+  assert.equal(clean.events[2].reason, 'exitCode');
+  assert.match(cli.formatHuman(clean.events[2]), /ended: exit code 0 is not restarted$/);
+  const listed = await runCli(['--json', '--stopExitCodes', '0,78', fixture('crash-after.js'), '0', '78']);
+  assert.equal(listed.code, 78, listed.stderr);
+  assert.equal(listed.events.at(-1).reason, 'exitCode');
+  const once = await runCli(['--json', '--autorestart', 'never', fixture('crash-after.js'), '0', '5']);
+  assert.equal(once.code, 5);
+  assert.deepEqual(names(once.events), ['start', 'exit', 'giveup']);
+  assert.equal(once.events[2].reason, 'never');
+});
+
 test('a child that dies by a signal gives exit code 1 when the CLI gives up', async () => {
   const r = await runCli(['--json', '--max', '1', fixture('kill-self.js')]);
   assert.equal(r.code, 1, r.stderr);
@@ -538,7 +565,9 @@ test('bad input: one line on stderr, no stack trace, exit code 2', async (t) => 
   const bad = path.join(dir, 'bad.json');
   fs.writeFileSync(bad, '{ "script": "app.js", ');
   const badValue = path.join(dir, 'bad-value.json');
-  fs.writeFileSync(badValue, JSON.stringify([{ script: fixture('run-forever.js'), max: '3' }]));
+  fs.writeFileSync(badValue, JSON.stringify([{ script: fixture('run-forever.js'), max: 'three' }]));
+  const badDelay = path.join(dir, 'bad-delay.json');
+  fs.writeFileSync(badDelay, JSON.stringify({ script: fixture('run-forever.js'), restartDelay: '1s' }));
   const unknownKey = path.join(dir, 'unknown-key.json');
   fs.writeFileSync(unknownKey, JSON.stringify({ script: fixture('run-forever.js'), maxx: 3 }));
   const script = fixture('run-forever.js');
@@ -558,6 +587,12 @@ test('bad input: one line on stderr, no stack trace, exit code 2', async (t) => 
     ['a TypeError from new Monitor', ['--config', badValue], /bad-value\.json\[0\]: The "max" option must be a number/],
     ['a RangeError from new Monitor (--logMaxFiles 5000)', ['--logMaxFiles', '5000', script], /"logMaxFiles" option must be a whole number from 0 to 1000/],
     ['a RangeError from new Monitor (--mergeLogs)', ['--mergeLogs', script], /"mergeLogs" option/],
+    ['--autorestart sometimes', ['--autorestart', 'sometimes', script], /--autorestart must be always, on-failure or never, got "sometimes"/],
+    ['--stopExitCodes 0,300', ['--stopExitCodes', '0,300', script], /--stopExitCodes must be exit codes from 0 to 255/],
+    ['--restartWindow 5', ['--restartWindow', '5', script], /--restartWindow must be N\/MS/],
+    ['--backoff=initial:x', ['--backoff=initial:x', script], /--backoff must be initial:MS,factor:F/],
+    ['a RangeError from new Monitor (--backoff=factor:0.5)', ['--backoff=factor:0.5', script], /"backoff.factor" option must be a number >= 1/],
+    ['a TypeError from new Monitor (restartDelay "1s" in a config)', ['--config', badDelay], /The "restartDelay" option must be a number of milliseconds/],
   ];
   for (const [what, args, message] of rows) {
     await t.test(what, async () => {
@@ -648,6 +683,16 @@ test('parseArgs: our flags before the script; everything after it passed through
     silent: true, append: true, max: 5, minUptime: 100, watchDirectory: ['a', 'b'],
     watchIgnore: ['*.log', '*.tmp'], killTree: false,
   });
+  // The restart policy's flags.
+  const policy = cli.parseArgs(['--restartDelay', '250', '--backoff', '--autorestart', 'on-failure',
+    '--stopExitCodes', '0,78', '--restartWindow', '5/60000', 'app.js']);
+  assert.deepEqual(policy.flags, {
+    restartDelay: 250, backoff: true, autorestart: 'on-failure', stopExitCodes: [0, 78], restartWindow: { count: 5, window: 60000 },
+  });
+  assert.equal(policy.script, 'app.js', '--backoff takes no value of its own');
+  assert.deepEqual(cli.parseArgs(['--backoff=initial:200,factor:2,max:8000,jitter:0.2,resetAfter:60000', 'a.js']).flags.backoff,
+    { initial: 200, factor: 2, max: 8000, jitter: 0.2, resetAfter: 60000 });
+  assert.equal(cli.parseArgs(['--backoff=false', 'a.js']).flags.backoff, false);
   // The README's example: options first.
   const readme = cli.parseArgs(['--max', '5', 'examples/flaky-server.js']);
   assert.deepEqual([readme.script, readme.flags.max, readme.args], ['examples/flaky-server.js', 5, []]);

@@ -34,11 +34,20 @@ class UsageError extends Error {
  *   bytes     a whole number >= 1
  *   ms        a number of milliseconds >= 0
  *   signal    a signal name (SIGTERM, TERM) or number
+ *   backoff   no value (the defaults), or `=initial:100,factor:2,...` (`=false` for none)
+ *   when      always, on-failure or never
+ *   codes     exit codes 0-255, comma-separated
+ *   window    COUNT/MS
  */
 const FLAGS = [
   { long: 'max', short: 'm', kind: 'runs', key: 'max', arg: 'N', help: 'Only run the script N times in total' },
   { long: 'minUptime', kind: 'ms', key: 'minUptime', arg: 'MS', help: 'A child that lived less than MS is spinning (default 0)' },
   { long: 'spinSleepTime', kind: 'ms', key: 'spinSleepTime', arg: 'MS', help: 'Wait MS before restarting a spinning child; without it, give up' },
+  { long: 'restartDelay', kind: 'ms', key: 'restartDelay', arg: 'MS', help: 'Wait MS before every automatic restart' },
+  { long: 'backoff', kind: 'backoff', key: 'backoff', help: 'Growing delays for restarts in a row: 100ms x1.5 up to 15s, reset after 30s up (or =initial:MS,factor:F,max:MS,jitter:F,resetAfter:MS)' },
+  { long: 'autorestart', kind: 'when', key: 'autorestart', arg: 'WHEN', help: 'always (default), on-failure (not after exit code 0) or never' },
+  { long: 'stopExitCodes', kind: 'codes', key: 'stopExitCodes', arg: 'CODES', help: 'Exit codes that end supervision instead of a restart, e.g. 0,78' },
+  { long: 'restartWindow', kind: 'window', key: 'restartWindow', arg: 'N/MS', help: 'Give up after more than N restarts within MS, e.g. 5/60000' },
   { long: 'command', short: 'c', kind: 'string', key: 'command', arg: 'CMD', help: 'Program to run the script with (default: this node), e.g. "node --expose-gc" or python3' },
   { long: 'sourceDir', kind: 'path', key: 'sourceDir', arg: 'DIR', help: 'Directory the script path is relative to' },
   { long: 'workingDir', kind: 'path', key: 'cwd', arg: 'DIR', help: "The child's working directory (default: the current one)" },
@@ -69,7 +78,7 @@ const FLAGS = [
 
 const BY_LONG = new Map(FLAGS.map((f) => [f.long, f]));
 const BY_SHORT = new Map(FLAGS.filter((f) => f.short).map((f) => [f.short, f]));
-const TAKES_VALUE = (flag) => flag.kind !== 'bool';
+const TAKES_VALUE = (flag) => flag.kind !== 'bool' && flag.kind !== 'backoff';
 
 /** The keys a config file may hold for each app (forever's format, plus this package's). */
 const CONFIG_KEYS = new Set([
@@ -78,6 +87,7 @@ const CONFIG_KEYS = new Set([
   'watchIgnorePatterns', 'watchIgnoreDotFiles', 'usePolling', 'pollingInterval', 'killSignal', 'killTTL',
   'killTree', 'uid', 'id', 'env', 'hideEnv', 'spawnWith', 'checkFile', 'stdio', 'fork', 'serialization',
   'watchDebounce', 'logTimestamps', 'mergeLogs', 'logMaxSize', 'logMaxFiles', 'logDirect',
+  'restartDelay', 'backoff', 'autorestart', 'stopExitCodes', 'restartWindow',
 ]);
 
 /** Config keys that hold paths, resolved against the config file's directory. */
@@ -117,6 +127,32 @@ function readValue(flag, raw, shown) {
       const n = /^[0-9]+(\.[0-9]+)?$/.test(raw) ? Number(raw) : NaN;
       if (!Number.isFinite(n)) throw bad('a number of milliseconds >= 0');
       return n;
+    }
+    case 'backoff': {
+      if (raw === undefined || raw === 'true') return true;
+      if (raw === 'false') return false;
+      const backoff = {};
+      for (const part of raw.split(',')) {
+        const m = /^(initial|factor|max|jitter|resetAfter)[:=]([0-9]+(\.[0-9]+)?)$/.exec(part.trim());
+        if (!m) throw bad('initial:MS,factor:F,max:MS,jitter:F,resetAfter:MS (any of them)');
+        backoff[m[1]] = Number(m[2]);
+      }
+      return backoff;
+    }
+    case 'when':
+      if (raw === 'always' || raw === 'on-failure' || raw === 'never') return raw;
+      throw bad('always, on-failure or never');
+    case 'codes': {
+      const codes = raw.split(',').map((c) => (/^[0-9]+$/.test(c.trim()) ? Number(c.trim()) : NaN));
+      if (codes.some((c) => !(c >= 0 && c <= 255))) throw bad('exit codes from 0 to 255, comma-separated');
+      return codes;
+    }
+    case 'window': {
+      const m = /^([0-9]+)\/([0-9]+)$/.exec(raw);
+      const count = m ? Number(m[1]) : NaN;
+      const window = m ? Number(m[2]) : NaN;
+      if (!(count <= 10000 && window > 0 && Number.isSafeInteger(window))) throw bad('N/MS: at most N (0 to 10000) restarts within MS (> 0) milliseconds');
+      return { count, window };
     }
     case 'signal': {
       const n = parseSignal(raw);
@@ -522,8 +558,12 @@ function describe(e) {
       const how = e.signal ? `signal ${e.signal}` : `code ${e.code}`;
       return [`exited (${how}, uptime ${formatDuration(e.uptime)})`, e.code === 0 ? 33 : 31];
     }
-    case 'restarting':
-      return [`restarting (${e.reason === 'SIGHUP' ? 'SIGHUP' : e.reason === 'watch' ? 'file changed' : runOf(e.run, e.max)})`, 36];
+    case 'restarting': {
+      if (e.reason === 'SIGHUP' || e.reason === 'watch') return [`restarting (${e.reason === 'SIGHUP' ? 'SIGHUP' : 'file changed'})`, 36];
+      const when = typeof e.delay === 'number' && e.delay > 0 ? ` in ${formatDuration(e.delay)}` : '';
+      const attempt = typeof e.attempt === 'number' && e.attempt > 1 ? `, attempt ${e.attempt}` : '';
+      return [`restarting${when} (${runOf(e.run, e.max)}${attempt})`, 36];
+    }
     case 'watch':
       return [`file changed: ${e.file}`, 36];
     case 'spinning': {
@@ -538,6 +578,9 @@ function describe(e) {
       if (e.reason === 'error') {
         return [e.runs ? `gave up after an error (${code})` : `gave up: could not start (${code})`, 31];
       }
+      if (e.reason === 'window') return [`gave up: more than ${e.window.count} restarts within ${formatDuration(e.window.window)} (${code})`, 31];
+      if (e.reason === 'exitCode') return [`ended: exit code ${e.exitCode} is not restarted`, e.exitCode === 0 ? 32 : 31];
+      if (e.reason === 'never') return [`ended: autorestart is never (${code})`, e.exitCode === 0 ? 32 : 31];
       return [`gave up after ${e.runs} run${e.runs === 1 ? '' : 's'} (${e.max ? `max ${e.max}, ` : ''}${code})`, 31];
     }
     case 'waiting': {

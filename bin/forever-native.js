@@ -170,7 +170,8 @@ class App {
     m.on('start', () => this.onStart(false));
     m.on('restart', () => this.onStart(true));
     m.on('exit:code', (code, signal) => this.onExitCode(code, signal));
-    m.on('exit', (_monitor, spinning) => this.onEnd(spinning));
+    m.on('exit', (_monitor, spinning, info) => this.onEnd(spinning, info));
+    m.on('restarting', (info) => this.onRestarting(info));
     m.on('error', (err) => this.onError(err));
     // A stop while waiting for a change ends with 'stop' alone ('exit' came at the give-up).
     m.on('stop', () => {
@@ -238,26 +239,33 @@ class App {
     this.report({ event: 'exit', code, signal, uptime });
     // When supervision ends here, 'exit' follows in this same tick; otherwise a restart
     // is on its way.
-    process.nextTick(() => this.afterExit(uptime));
+    process.nextTick(() => this.afterExit());
   }
 
-  afterExit(uptime) {
+  /** A restart that SIGHUP or a file change asked for (the monitor reports the others). */
+  afterExit() {
     const m = this.monitor;
     if (this.ended || this.stopRequested || m.running !== true) return;
     if (this.hup || this.watchRestart) {
       const reason = this.hup ? 'SIGHUP' : 'watch';
       this.report({ event: 'restarting', reason, run: m.times + 1, max: m.max === undefined ? null : m.max });
+    }
+  }
+
+  /** The Monitor's 'restarting': an automatic restart, after `info.delay` ms. */
+  onRestarting(info) {
+    const m = this.monitor;
+    if (this.ended || this.stopRequested) return;
+    if (info.reason === 'spinning') {
+      this.report({ event: 'spinning', uptime: this.lastUptime, minUptime: m.minUptime, restartIn: info.delay });
       return;
     }
-    if (m.minUptime > 0 && uptime < m.minUptime && typeof m.spinSleepTime === 'number') {
-      this.report({ event: 'spinning', uptime, minUptime: m.minUptime, restartIn: m.spinSleepTime });
-      return;
-    }
-    this.report({ event: 'restarting', reason: 'exit', run: m.times + 1, max: m.max === undefined ? null : m.max });
+    this.report({ event: 'restarting', reason: 'exit', run: m.times + 1, max: m.max === undefined ? null : m.max,
+      delay: info.delay, attempt: info.attempt });
   }
 
   /** The Monitor's 'exit': supervision ended (stopped, gave up, or failed). */
-  onEnd(spinning) {
+  onEnd(spinning, info) {
     if (this.ended) return;
     const m = this.monitor;
     if (this.stopRequested) {
@@ -266,9 +274,11 @@ class App {
     } else {
       const last = this.lastExit;
       this.exitCode = last && typeof last.code === 'number' ? last.code : 1;
-      let reason = 'max';
-      if (spinning && typeof m.spinSleepTime !== 'number') reason = 'spinning';
-      else if (this.errorAfterExit) reason = 'error';
+      let reason = info && info.reason !== 'stopped' ? info.reason : 'max';
+      if (!info) {
+        if (spinning && typeof m.spinSleepTime !== 'number') reason = 'spinning';
+        else if (this.errorAfterExit) reason = 'error';
+      }
       if (reason === 'spinning') {
         this.report({ event: 'spinning', uptime: this.lastUptime, minUptime: m.minUptime, restartIn: null });
       }
@@ -279,7 +289,8 @@ class App {
         this.report({ event: 'waiting', reason, runs: m.times, max: m.max === undefined ? null : m.max });
         return;
       }
-      this.report({ event: 'giveup', reason, runs: m.times, max: m.max === undefined ? null : m.max, exitCode: this.exitCode });
+      const extra = reason === 'window' ? { window: m.restartWindow } : {};
+      this.report({ event: 'giveup', reason, runs: m.times, max: m.max === undefined ? null : m.max, exitCode: this.exitCode, ...extra });
     }
     this.end();
   }
