@@ -11,16 +11,21 @@
 // --case gap   100 restarts (20 with --quick) of a bash child that stamps its start and,
 //              just before exiting, its exit. Figure: median exit-to-next-start gap.
 //              --impl limit: a bash loop running the same child as many times.
+// --case delay 20 restarts (5 with --quick) of the same child, each asked to wait 200 ms:
+//              forever-native's restartDelay; forever-monitor has no such option, so its
+//              spin sleep (minUptime: 60000, spinSleepTime: 200). Figure: the gap less
+//              200 ms (the delay's error), median and worst. No limit column.
 const fs = require('fs');
 const path = require('path');
 const { execFileSync } = require('child_process');
 const c = require('../lib/common');
 
 const GAP_CHILD = `${c.stamp('S')}; ${c.stamp('E')}; exit 1`;
+const DELAY_MS = 200;
 
 /** Runs `argv` under a monitor for `runs` runs; resolves with the wall time in ms. */
-async function supervise(Monitor, argv, runs, env) {
-  const m = new Monitor(argv, { max: runs, minUptime: 0, silent: true, env });
+async function supervise(Monitor, argv, runs, env, extra = {}) {
+  const m = new Monitor(argv, { max: runs, minUptime: 0, silent: true, env, ...extra });
   let exits = 0;
   m.on('exit:code', () => exits++);
   m.on('error', (err) => {
@@ -100,5 +105,24 @@ c.runWorker('crash-loop', async ({ impl, quick, case: kase }) => {
     }
   }
 
-  throw new Error(`unknown --case ${kase} (rate | gap)`);
+  if (kase === 'delay') {
+    if (impl === 'limit') throw new Error('no limit for --case delay');
+    const restarts = quick ? 5 : 20;
+    const dir = c.tmpDir('delay');
+    const stamps = path.join(dir, 'stamps');
+    fs.writeFileSync(stamps, '');
+    try {
+      const { Monitor } = c.loadImpl(impl);
+      const delay = impl === 'native' ? { restartDelay: DELAY_MS } : { minUptime: 60000, spinSleepTime: DELAY_MS };
+      await supervise(Monitor, ['bash', '-c', GAP_CHILD], restarts + 1, { STAMPS: stamps }, delay);
+      const errors = c.exitToStartGaps(c.readStamps(stamps)).map((gap) => gap - DELAY_MS);
+      if (errors.length !== restarts) throw new Error(`expected ${restarts} gaps, got ${errors.length}`);
+      if (Math.min(...errors) < -1) throw new Error(`a restart came ${-Math.min(...errors)} ms early`);
+      return { restarts, errorMs: c.median(errors), errorMaxMs: Math.max(...errors) };
+    } finally {
+      c.rmrf(dir);
+    }
+  }
+
+  throw new Error(`unknown --case ${kase} (rate | gap | delay)`);
 });
