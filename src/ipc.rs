@@ -27,6 +27,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::{Interest, Ready};
 
 use crate::error::{CoreError, Result};
+use crate::health::{IpcSignals, Signals};
 use crate::output::{read_chunk, CHUNK};
 
 /// Told when the backlog task has read messages ahead for a busy JS thread.
@@ -113,6 +114,15 @@ pub struct Channel {
   runtime: tokio::runtime::Handle,
   /// Told when the backlog task has read messages ahead, so that JS takes them.
   wake: Weak<dyn Wake>,
+  /// Health signals (`'ready'`, `'heartbeat'`) to pick out of the stream, for the task.
+  tap: std::sync::OnceLock<Tap>,
+}
+
+/// Where the health signals of one child's channel go.
+struct Tap {
+  pid: u32,
+  patterns: IpcSignals,
+  signals: Arc<Signals>,
 }
 
 /// Frames the socket did not take at once, oldest first.
@@ -190,7 +200,35 @@ impl Channel {
       }),
       wake,
       runtime,
+      tap: std::sync::OnceLock::new(),
     }))
+  }
+
+  /// Picks child `pid`'s health signals (`patterns`) out of its messages as they are
+  /// framed, whoever reads them, and records them in `signals`. The messages still reach
+  /// JS as any other.
+  pub fn tap_signals(&self, pid: u32, patterns: IpcSignals, signals: Arc<Signals>) {
+    let _ = self.tap.set(Tap {
+      pid,
+      patterns,
+      signals,
+    });
+  }
+
+  /// Reads what waits in the socket now, for a JS thread that may be busy: the health
+  /// signals in it are recorded, and the messages kept for JS (up to the read-ahead bound).
+  pub fn read_ahead(self: &Arc<Self>) {
+    loop {
+      let (more, wake) = self.collect();
+      if wake {
+        if let Some(wake) = self.wake.upgrade() {
+          wake.messages_waiting(self);
+        }
+      }
+      if !more {
+        return;
+      }
+    }
   }
 
   /// The socket, for polling it for readability.
@@ -405,10 +443,16 @@ impl Channel {
     chunk: &[u8],
     items: &mut Vec<Vec<u8>>,
   ) -> Result<()> {
+    let tap = self.tap.get();
     for message in framer.push(chunk) {
       let payload = message?;
       if self.mode == Serialization::Json && payload.starts_with(HANDLE_PREFIX) {
         let _ = self.send_frame(HANDLE_ACK.to_vec(), false);
+      }
+      if let Some(tap) = tap {
+        if let Some(signal) = tap.patterns.classify(&payload) {
+          tap.signals.record(tap.pid, signal);
+        }
       }
       items.push(payload);
     }

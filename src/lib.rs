@@ -12,6 +12,7 @@
 pub mod binding;
 pub mod error;
 pub mod guardian;
+pub mod health;
 pub mod ipc;
 pub mod logs;
 pub mod output;

@@ -31,6 +31,10 @@
 //! | `restartWindow` | more than `count` restarts in the last `window` ms | give up (`window`) |
 //! | otherwise | | restart after the longest of `spinSleepTime` (if spinning), `restartDelay`, the backoff delay |
 //!
+//! A child the core itself took down for its health (not ready in time, silent watchdog,
+//! over its memory limit) goes through the same rules, as a crash would; its restart says
+//! why. With `waitReady`, uptime (for `minUptime` and `resetAfter`) counts from readiness.
+//!
 //! The backoff delay of attempt `n` (restarts in a row) is `initial × factor^(n-1)`, at most
 //! `max`, less a random part of up to `jitter` of it; a child that stayed up `resetAfter`
 //! ms makes the next restart attempt 1 again.
@@ -169,6 +173,21 @@ pub struct Limits {
   pub stop_exit_codes: ExitCodes,
   /// A restart budget over a sliding window.
   pub window: Option<Window>,
+  /// A child is up only once it says it is ready: uptime counts from then.
+  pub wait_ready: bool,
+  /// With a shutdown message: how long a kill waits after sending it before the signal.
+  pub shutdown_grace_ms: Option<u64>,
+}
+
+/// Why the core itself took a child down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+  /// It did not say it was ready within `readyTimeout`.
+  NotReady,
+  /// It stopped pinging the watchdog.
+  Watchdog,
+  /// Its tree used more memory than `maxMemory`.
+  Memory,
 }
 
 /// How long leftovers of a crashed child get to exit after the kill signal when no
@@ -182,8 +201,10 @@ pub enum Phase {
   Idle,
   /// A child is alive since `started_ms`.
   Running {
-    /// When it was spawned.
+    /// When it was spawned, or said it was ready (with `waitReady`).
     started_ms: u64,
+    /// It said it was ready (always true without `waitReady`).
+    ready: bool,
   },
   /// The last child exited; the next one starts at `until_ms` (at the earliest: what
   /// the last one left must be gone first).
@@ -223,6 +244,9 @@ pub struct KillOrder {
   pub reach: Reach,
   /// SIGKILL to the whole tree after this many milliseconds, if the target is still there.
   pub escalate_after_ms: Option<u64>,
+  /// Send the shutdown message first, and the signal only if the child is still there
+  /// this many milliseconds later.
+  pub grace_ms: Option<u64>,
 }
 
 /// What the supervisor must do after `kill()` or `restart()`.
@@ -248,6 +272,8 @@ pub enum Why {
   Exit,
   /// It exited before `minUptime`, and `spinSleepTime` restarts it.
   Spinning,
+  /// The core took it down for its health.
+  Health(Cause),
 }
 
 /// Why supervision ended.
@@ -288,6 +314,9 @@ impl Why {
       Why::Requested => "restart",
       Why::Exit => "exit",
       Why::Spinning => "spinning",
+      Why::Health(Cause::NotReady) => "readyTimeout",
+      Why::Health(Cause::Watchdog) => "watchdog",
+      Why::Health(Cause::Memory) => "memory",
     }
   }
 }
@@ -354,6 +383,8 @@ pub struct Policy {
   /// When the automatic restarts within the current window happened, oldest first (at
   /// most `window.count` of them).
   recent: std::collections::VecDeque<u64>,
+  /// The core took the running child down for its health.
+  health: Option<Cause>,
 }
 
 impl Policy {
@@ -368,12 +399,18 @@ impl Policy {
       kill_requested: false,
       attempt: 0,
       recent: std::collections::VecDeque::new(),
+      health: None,
     }
   }
 
   /// The current phase.
   pub fn phase(&self) -> Phase {
     self.phase
+  }
+
+  /// A kill of the running child is under way (asked for, or for its health).
+  pub fn kill_under_way(&self) -> bool {
+    self.kill_requested || self.health.is_some()
   }
 
   /// Runs counted so far (forever-monitor's `times`).
@@ -404,10 +441,42 @@ impl Policy {
 
   /// A child was spawned at `now_ms`.
   pub fn spawned(&mut self, now_ms: u64) {
-    self.phase = Phase::Running { started_ms: now_ms };
+    self.phase = Phase::Running {
+      started_ms: now_ms,
+      ready: !self.limits.wait_ready,
+    };
     self.force_stop = false;
     self.force_restart = false;
     self.kill_requested = false;
+    self.health = None;
+  }
+
+  /// The running child said it is ready, at `now_ms`; true the first time (uptime counts
+  /// from now on).
+  pub fn ready(&mut self, now_ms: u64) -> bool {
+    match self.phase {
+      Phase::Running { ready: false, .. } => {
+        self.phase = Phase::Running {
+          started_ms: now_ms,
+          ready: true,
+        };
+        true
+      }
+      _ => false,
+    }
+  }
+
+  /// The core takes the running child down for its health: it gets the kill signal (the
+  /// shutdown message first), and its exit goes through the rules as a crash would.
+  /// Refused when no child runs, or a kill is already under way.
+  pub fn health_kill(&mut self, cause: Cause) -> Result<Command, Refusal> {
+    match self.phase {
+      Phase::Running { .. } if !self.kill_requested && self.health.is_none() => {
+        self.health = Some(cause);
+        Ok(Command::Signal(self.kill_order()))
+      }
+      _ => Err(Refusal::NotRunning),
+    }
   }
 
   /// Spawning failed: supervision ends.
@@ -458,6 +527,7 @@ impl Policy {
       signal: kill.signal,
       reach: if kill.tree { Reach::Tree } else { Reach::Child },
       escalate_after_ms: kill.ttl_ms,
+      grace_ms: self.limits.shutdown_grace_ms,
     }
   }
 
@@ -467,13 +537,16 @@ impl Policy {
       signal: libc::SIGKILL,
       reach: Reach::Tree,
       escalate_after_ms: None,
+      grace_ms: None,
     }
   }
 
   /// The running child ended at `now_ms`.
   pub fn exited(&mut self, now_ms: u64, ended: Ended) -> ExitVerdict {
     let started_ms = match self.phase {
-      Phase::Running { started_ms } => started_ms,
+      // Never ready: it was never up.
+      Phase::Running { ready: false, .. } => now_ms,
+      Phase::Running { started_ms, .. } => started_ms,
       // Only a running child can exit; treat a stray report as a zero-length run.
       Phase::Idle | Phase::Sleeping { .. } | Phase::Waiting => now_ms,
     };
@@ -481,11 +554,12 @@ impl Policy {
     let spinning = uptime < self.limits.min_uptime_ms;
     self.times = self.times.saturating_add(1);
     let requested = self.kill_requested;
+    let signalled = requested || self.health.is_some();
     let next = self.next(now_ms, uptime, spinning, ended);
 
     let kill = self.limits.kill;
     let leftovers = kill.tree.then(|| {
-      if requested {
+      if signalled {
         // The tree already had the kill signal: what ignored it goes now.
         self.escalation()
       } else {
@@ -494,6 +568,7 @@ impl Policy {
           signal: kill.signal,
           reach: Reach::Tree,
           escalate_after_ms: Some(kill.ttl_ms.unwrap_or(LEFTOVER_GRACE_MS)),
+          grace_ms: None,
         }
       }
     });
@@ -502,6 +577,7 @@ impl Policy {
     self.force_stop = false;
     self.force_restart = false;
     self.kill_requested = false;
+    self.health = None;
     self.phase = match next {
       Next::GiveUp(_) if self.limits.watch && !stopped => Phase::Waiting,
       Next::GiveUp(_) => Phase::Idle,
@@ -565,9 +641,14 @@ impl Policy {
     let backoff = limits
       .backoff
       .map_or(0, |b| b.delay(self.attempt, ended.random));
+    let why = match self.health {
+      Some(cause) => Why::Health(cause),
+      None if spinning => Why::Spinning,
+      None => Why::Exit,
+    };
     Next::Restart {
       delay_ms: spin.max(limits.restart_delay_ms).max(backoff),
-      why: if spinning { Why::Spinning } else { Why::Exit },
+      why,
       attempt: self.attempt,
     }
   }
@@ -604,6 +685,7 @@ impl Policy {
     self.force_stop = false;
     self.force_restart = false;
     self.kill_requested = false;
+    self.health = None;
   }
 }
 
@@ -886,6 +968,7 @@ mod tests {
         signal: libc::SIGTERM,
         reach: Reach::Tree,
         escalate_after_ms: Some(300),
+        grace_ms: None,
       }))
     );
     assert_eq!(p.escalation().signal, libc::SIGKILL);
@@ -1217,5 +1300,100 @@ mod tests {
     p.spawned(at + 20);
     let mut at = at + 20;
     assert_eq!(crash_loop(&mut p, &mut at, 10, 2, 0.0), [100, 150]);
+  }
+
+  #[test]
+  fn with_wait_ready_uptime_counts_from_ready() {
+    let l = with(|l| {
+      l.wait_ready = true;
+      l.min_uptime_ms = 1000;
+      l.spin_sleep_ms = Some(10);
+    });
+    let mut p = running(l, 0);
+    // Never ready: it was never up, so it spins, however long it ran.
+    let v = p.exited(60_000, CRASH);
+    assert!(v.spinning);
+    p.spawned(60_010);
+    assert!(p.ready(60_500));
+    assert!(!p.ready(60_600), "once");
+    // Up 999 ms since ready (1,489 since spawn): still spinning.
+    assert!(p.exited(61_499, CRASH).spinning);
+    p.spawned(61_510);
+    assert!(p.ready(61_510));
+    assert!(!p.exited(62_510, CRASH).spinning);
+  }
+
+  #[test]
+  fn a_health_kill_goes_through_the_rules_and_says_why() {
+    let l = with(|l| {
+      l.max = Some(3);
+      l.restart_delay_ms = 50;
+      l.kill = KillRules {
+        signal: libc::SIGTERM,
+        tree: true,
+        ttl_ms: Some(500),
+      };
+    });
+    let mut p = running(l, 0);
+    let Ok(Command::Signal(order)) = p.health_kill(Cause::Watchdog) else {
+      panic!("a running child is signalled");
+    };
+    assert_eq!(order.signal, libc::SIGTERM);
+    assert_eq!(
+      p.health_kill(Cause::Memory),
+      Err(Refusal::NotRunning),
+      "one at a time"
+    );
+    let v = p.exited(100, exit_code(143));
+    assert!(!v.requested, "no 'stop': nobody asked");
+    assert_eq!(
+      v.next,
+      Next::Restart {
+        delay_ms: 50,
+        why: Why::Health(Cause::Watchdog),
+        attempt: 1
+      }
+    );
+    // The rest of the tree already had the signal: what is left gets SIGKILL.
+    assert_eq!(v.leftovers.unwrap().signal, libc::SIGKILL);
+    p.spawned(150);
+    p.health_kill(Cause::Memory).unwrap();
+    p.spawned(200);
+    let v = p.exited(300, CRASH);
+    assert!(!v.next.gives_up());
+    assert!(
+      matches!(v.next, Next::Restart { why: Why::Exit, .. }),
+      "the cause is forgotten after a spawn"
+    );
+    p.spawned(400);
+    p.health_kill(Cause::NotReady).unwrap();
+    assert_eq!(
+      end(&p.exited(500, CRASH)),
+      Some(End::Max),
+      "and max still counts"
+    );
+  }
+
+  #[test]
+  fn a_health_kill_waits_for_a_kill_under_way_and_a_stop_wins_over_it() {
+    let mut p = running(Limits::default(), 0);
+    p.kill(false).unwrap();
+    assert_eq!(p.health_kill(Cause::Watchdog), Err(Refusal::NotRunning));
+    let mut q = running(Limits::default(), 0);
+    q.health_kill(Cause::Memory).unwrap();
+    assert!(q.kill_under_way());
+    q.kill(true).unwrap();
+    assert_eq!(end(&q.exited(5, CRASH)), Some(End::Stopped));
+  }
+
+  #[test]
+  fn a_shutdown_message_puts_a_grace_before_the_signal() {
+    let l = with(|l| l.shutdown_grace_ms = Some(2000));
+    let mut p = running(l, 0);
+    let Ok(Command::Signal(order)) = p.kill(true) else {
+      panic!("signalled");
+    };
+    assert_eq!(order.grace_ms, Some(2000));
+    assert_eq!(p.escalation().grace_ms, None, "SIGKILL has no grace");
   }
 }

@@ -225,6 +225,33 @@ fn stat_fields(pid: i32) -> Option<StatFields> {
   })
 }
 
+/// CPU time `pid` has used (user and system), in clock ticks.
+pub fn cpu_ticks(pid: i32) -> Option<u64> {
+  let fd = pid_path(pid, b"/stat")?.open(libc::O_RDONLY)?;
+  let mut buf = [0u8; 1024];
+  let len = read_all(&fd, &mut buf);
+  let stat = &buf[..len];
+  let close = stat.iter().rposition(|&b| b == b')')?;
+  // After "(comm)": state is field 3, utime field 14 and stime field 15.
+  let mut fields = stat[close + 1..]
+    .split(|&b| b == b' ')
+    .filter(|f| !f.is_empty());
+  let utime = u64::try_from(parse_decimal(fields.nth(11)?)?).ok()?;
+  let stime = u64::try_from(parse_decimal(fields.next()?)?).ok()?;
+  Some(utime + stime)
+}
+
+/// Resident memory of `pid`, in pages (`/proc/<pid>/statm`'s second field).
+pub fn resident_pages(pid: i32) -> Option<u64> {
+  let fd = pid_path(pid, b"/statm")?.open(libc::O_RDONLY)?;
+  let mut buf = [0u8; 128];
+  let len = read_all(&fd, &mut buf);
+  let mut fields = buf[..len]
+    .split(|&b| b == b' ' || b == b'\n')
+    .filter(|f| !f.is_empty());
+  u64::try_from(parse_decimal(fields.nth(1)?)?).ok()
+}
+
 /// When `pid` started, in clock ticks since boot: with the pid, it names one process for
 /// good, where a pid alone may be reused.
 pub fn start_time(pid: i32) -> Option<u64> {

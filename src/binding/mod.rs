@@ -30,8 +30,9 @@ use crate::process::tree::{self, Reach};
 use crate::supervisor::{Event, EventSink, Handle, StartRequest};
 
 pub use types::{
-  NativeChannel, NativeEvent, NativeFailure, NativeLogOptions, NativeRunOptions, NativeSpawnSpec,
-  NativeStart, NativeWatchOptions,
+  NativeBackoff, NativeChannel, NativeEvent, NativeFailure, NativeHealthOptions, NativeLogOptions,
+  NativeRestartWindow, NativeRunOptions, NativeSpawnSpec, NativeStart, NativeUsage,
+  NativeWatchOptions,
 };
 
 /// How core events reach JS: queued without blocking, one JS call per event, the callee
@@ -189,6 +190,29 @@ impl NativeMonitor {
       Either::B(buffer) => buffer.to_vec(),
     };
     failure(self.handle.send(bytes))
+  }
+
+  /// What the child and its tree use, as the core last read it (never read on this
+  /// thread: a process stuck in the kernel cannot hang the caller).
+  #[napi(catch_unwind)]
+  pub fn usage(&self) -> NativeUsage {
+    let u = self.handle.usage();
+    NativeUsage {
+      pid: u.pid,
+      uptime: u.uptime_ms.map(|ms| ms as f64),
+      restarts: u.restarts,
+      cpu: u.cpu,
+      rss: u.rss.map(|b| b as f64),
+      tree_rss: u.tree_rss.map(|b| b as f64),
+      tree_pids: u.tree_pids,
+      sampled_at: u.sampled_at,
+      state: u.state.to_string(),
+      last_exit_code: u.last_exit.and_then(|(code, _, _)| code),
+      last_exit_signal: u
+        .last_exit
+        .and_then(|(_, signal, _)| signal.map(str::to_string)),
+      last_exit_at: u.last_exit.map(|(_, _, at)| at),
+    }
   }
 
   /// Tells the core whether JS listens to `'stdout'` (`stream` 1) or `'stderr'` (2).

@@ -11,6 +11,7 @@ use napi::bindgen_prelude::{Buffer, Either};
 use napi_derive::napi;
 
 use crate::error::CoreError;
+use crate::health::{HealthConfig, IpcSignals};
 use crate::ipc::Serialization;
 use crate::output::Stream;
 use crate::policy::{AutoRestart, Backoff, ExitCodes, KillRules, Limits, Next, Window};
@@ -84,6 +85,60 @@ pub struct NativeRunOptions {
   pub stop_exit_codes: Option<Vec<i32>>,
   /// A restart budget over a sliding window.
   pub restart_window: Option<NativeRestartWindow>,
+  /// Health: readiness, watchdog, memory limit and shutdown message.
+  pub health: Option<NativeHealthOptions>,
+}
+
+/// Health settings, complete.
+#[napi(object)]
+pub struct NativeHealthOptions {
+  /// A child is up only once it says so.
+  pub wait_ready: bool,
+  /// Take down a child not ready this long (ms) after its spawn.
+  pub ready_timeout: Option<f64>,
+  /// A ready child must ping at least this often (ms).
+  pub watchdog: Option<f64>,
+  /// The most resident memory (bytes) the child's tree may use.
+  pub max_memory: Option<f64>,
+  /// How often (ms) the tree's memory is read.
+  pub memory_check_interval: f64,
+  /// Sent over IPC before the kill signal, serialised as the channel encodes.
+  pub shutdown_message: Option<Buffer>,
+  /// How long (ms) a kill waits after the shutdown message before the signal.
+  pub shutdown_timeout: f64,
+  /// `process.send('ready')`, serialised as the channel encodes.
+  pub ipc_ready: Option<Buffer>,
+  /// `process.send('heartbeat')`, serialised as the channel encodes.
+  pub ipc_heartbeat: Option<Buffer>,
+}
+
+/// What `usage()` gives.
+#[napi(object)]
+pub struct NativeUsage {
+  /// The child's pid, if one runs.
+  pub pid: Option<u32>,
+  /// How long it has run (ms).
+  pub uptime: Option<f64>,
+  /// Runs so far.
+  pub restarts: u32,
+  /// CPU use of its tree over the last second, in percent of one core.
+  pub cpu: Option<f64>,
+  /// Resident memory of the child (bytes).
+  pub rss: Option<f64>,
+  /// Resident memory of its tree (bytes).
+  pub tree_rss: Option<f64>,
+  /// Processes in its tree.
+  pub tree_pids: Option<u32>,
+  /// When the figures were read (ms since the epoch).
+  pub sampled_at: Option<f64>,
+  /// `idle`, `starting`, `running`, `stopping`, `sleeping` or `waiting`.
+  pub state: String,
+  /// The last exit's code, if it had one.
+  pub last_exit_code: Option<i32>,
+  /// The last exit's signal, if one ended it.
+  pub last_exit_signal: Option<String>,
+  /// When the last exit happened (ms since the epoch).
+  pub last_exit_at: Option<f64>,
 }
 
 /// Backoff settings, complete.
@@ -206,6 +261,13 @@ pub enum NativeEvent {
     reason: String,
     /// Automatic restarts in a row, this one included (0 when it does not restart on its own).
     attempt: u32,
+    /// The tree's resident memory (bytes) that made the core take it down.
+    rss: Option<f64>,
+  },
+  /// The child said it is ready.
+  Ready {
+    /// Its pid.
+    pid: u32,
   },
   /// Supervision ended without a child exiting.
   End {
@@ -303,6 +365,7 @@ impl From<Event> for NativeEvent {
         times,
         next,
         requested,
+        rss,
         ..
       } => NativeEvent::Exit {
         code,
@@ -323,7 +386,9 @@ impl From<Event> for NativeEvent {
           Next::Restart { attempt, .. } => attempt,
           Next::GiveUp(_) => 0,
         },
+        rss: rss.map(|b| b as f64),
       },
+      Event::Ready { pid } => NativeEvent::Ready { pid },
       Event::End {
         stopped,
         after_exit,
@@ -435,6 +500,27 @@ impl NativeRunOptions {
         self.kill_signal
       )));
     }
+    let health = match &self.health {
+      Some(h) => HealthConfig {
+        wait_ready: h.wait_ready,
+        ready_timeout: h.ready_timeout.map(|ms| Duration::from_millis(millis(ms))),
+        watchdog: h
+          .watchdog
+          .map(|ms| Duration::from_millis(millis(ms).max(1))),
+        max_memory: h.max_memory.map(millis),
+        memory_interval: Duration::from_millis(millis(h.memory_check_interval).max(10)),
+        shutdown_message: h.shutdown_message.as_ref().map(|b| b.to_vec()),
+        ipc: IpcSignals {
+          ready: h.ipc_ready.as_ref().map(|b| b.to_vec()).unwrap_or_default(),
+          alive: h
+            .ipc_heartbeat
+            .as_ref()
+            .map(|b| b.to_vec())
+            .unwrap_or_default(),
+        },
+      },
+      None => HealthConfig::default(),
+    };
     Ok(RunOptions {
       limits: Limits {
         max: self.max,
@@ -469,7 +555,13 @@ impl NativeRunOptions {
           count: w.count,
           window_ms: millis(w.window),
         }),
+        wait_ready: health.wait_ready,
+        shutdown_grace_ms: health
+          .shutdown_message
+          .is_some()
+          .then(|| millis(self.health.as_ref().map_or(0.0, |h| h.shutdown_timeout))),
       },
+      health,
       to_host: self.to_host,
       watch: self.watch.map(|w| WatchConfig {
         dirs: w.dirs.into_iter().map(PathBuf::from).collect(),

@@ -35,9 +35,16 @@ pub enum Event {
     next: Next,
     /// The exit was asked for by `stop()`/`kill()`/`restart()`.
     requested: bool,
+    /// The tree's resident memory that made the core take it down (`maxMemory`).
+    rss: Option<u64>,
     /// The child's IPC channel: whatever it sent before exiting is read, and reported,
     /// before the exit.
     channel: Option<Arc<Channel>>,
+  },
+  /// The child said it is ready (`waitReady`).
+  Ready {
+    /// Its pid.
+    pid: u32,
   },
   /// Supervision ended without a child exiting: a stop during a sleep before a restart, or
   /// a restart that could not spawn.

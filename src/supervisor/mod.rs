@@ -11,6 +11,7 @@
 //! while the JS thread is blocked; JS hears about it afterwards through the run's
 //! [`Outbox`], which keeps events in order with the output.
 
+mod checks;
 pub mod events;
 mod outbox;
 mod processes;
@@ -27,6 +28,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::Notify;
 
 use crate::error::{CoreError, Result};
+use crate::health::{HealthConfig, NotifySocket, Signals};
 use crate::ipc::{Channel, Serialization};
 use crate::logs::{LogConfig, LogSink, Report};
 use crate::output::{self, Destination, Pump, Stream, Taps};
@@ -55,6 +57,8 @@ pub struct RunOptions {
   pub watch: Option<WatchConfig>,
   /// How IPC messages are encoded.
   pub serialization: Serialization,
+  /// Readiness, watchdog, memory limit and shutdown message.
+  pub health: HealthConfig,
 }
 
 /// A start request from JS.
@@ -104,6 +108,8 @@ pub(crate) enum Order {
   /// `stop()` during a sleep, or while waiting for a change: supervision of this run ended
   /// at once (`true`: after its `'exit'` was reported, while waiting).
   End(Arc<Run>, bool),
+  /// `usage()` was called (`true`: its figures are stale): sample the tree.
+  Sample(bool),
   /// The JS side is gone: kill the child and end.
   Shutdown,
   /// Test hook: panic inside the task.
@@ -120,10 +126,31 @@ pub(crate) struct Run {
   /// A pump per piped stream, for every child of the run.
   pumps: [Option<Pump>; 2],
   logs: Option<Arc<LogSink>>,
+  /// Where its children say they are ready or alive (systemd's protocol).
+  notify: Option<NotifySocket>,
 }
 
 impl Run {
-  fn new(core: &Core, request: StartRequest, runtime: &tokio::runtime::Handle) -> Result<Arc<Run>> {
+  fn new(
+    core: &Core,
+    mut request: StartRequest,
+    runtime: &tokio::runtime::Handle,
+  ) -> Result<Arc<Run>> {
+    let health = &request.options.health;
+    let notify = if health.needs_socket() {
+      let socket = NotifySocket::open()?;
+      let env = &mut request.spec.env;
+      env.insert("NOTIFY_SOCKET".to_string(), socket.address().to_string());
+      if let Some(watchdog) = health.watchdog {
+        env.insert(
+          "WATCHDOG_USEC".to_string(),
+          watchdog.as_micros().to_string(),
+        );
+      }
+      Some(socket)
+    } else {
+      None
+    };
     let logs = lock(&core.logs).clone();
     let outbox = Outbox::new(
       request.sink,
@@ -182,6 +209,7 @@ impl Run {
       outbox,
       pumps,
       logs,
+      notify,
     }))
   }
 
@@ -231,6 +259,43 @@ enum Outlet {
   Open(Arc<Channel>),
 }
 
+/// What `usage()` reads: kept by the task, read by JS without waiting for it.
+#[derive(Debug, Default)]
+struct UsageState {
+  /// The current child: its pid, when it was spawned, and whether it is ready.
+  child: Option<(u32, tokio::time::Instant, bool)>,
+  /// The last reading of its tree.
+  sample: Option<checks::Sample>,
+  /// The last exit: code, signal, and when (ms since the epoch).
+  last_exit: Option<(Option<i32>, Option<&'static str>, f64)>,
+}
+
+/// A snapshot for `usage()`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Usage {
+  /// The child's pid, if one runs.
+  pub pid: Option<u32>,
+  /// How long it has run (ms).
+  pub uptime_ms: Option<u64>,
+  /// Runs so far.
+  pub restarts: u32,
+  /// CPU use of its tree over the last sampling interval, in percent of one core.
+  pub cpu: Option<f64>,
+  /// Resident memory of the child (bytes).
+  pub rss: Option<u64>,
+  /// Resident memory of its tree (bytes).
+  pub tree_rss: Option<u64>,
+  /// Processes in its tree.
+  pub tree_pids: Option<u32>,
+  /// When those figures were read (ms since the epoch).
+  pub sampled_at: Option<f64>,
+  /// `idle`, `starting` (waiting for ready), `running`, `stopping`, `sleeping` (before a
+  /// restart) or `waiting` (for a file change).
+  pub state: &'static str,
+  /// The last exit: code, signal, and when (ms since the epoch).
+  pub last_exit: Option<(Option<i32>, Option<&'static str>, f64)>,
+}
+
 /// What the JS thread and the task share.
 struct State {
   policy: Policy,
@@ -250,6 +315,10 @@ pub(crate) struct Core {
   live: AtomicU32,
   /// The policy's clock starts here (tokio's, so that tests can pause it).
   origin: tokio::time::Instant,
+  /// What the children said of their health.
+  signals: Arc<Signals>,
+  /// What `usage()` reads.
+  usage: Mutex<UsageState>,
   runtime: Mutex<Option<tokio::runtime::Handle>>,
 }
 
@@ -306,7 +375,13 @@ impl Core {
       Some(fd) => {
         let wake = Arc::downgrade(&run.outbox);
         match Channel::open(fd, run.options.serialization, wake) {
-          Ok(channel) => Some(channel),
+          Ok(channel) => {
+            let health = &run.options.health;
+            if health.needs_socket() {
+              channel.tap_signals(launched.pid, health.ipc.clone(), Arc::clone(&self.signals));
+            }
+            Some(channel)
+          }
           Err(e) => {
             run.outbox.emit(Event::Error(e));
             None
@@ -320,6 +395,11 @@ impl Core {
       None => Outlet::NoChannel,
     };
     self.live.store(launched.pid, Ordering::Release);
+    lock(&self.usage).child = Some((
+      launched.pid,
+      tokio::time::Instant::now(),
+      !run.options.health.wait_ready,
+    ));
     Ok(Box::new(ChildRun {
       pid: launched.pid,
       tag,
@@ -366,6 +446,8 @@ impl Handle {
         logs: Mutex::new(None),
         live: AtomicU32::new(0),
         origin: tokio::time::Instant::now(),
+        signals: Arc::new(Signals::default()),
+        usage: Mutex::new(UsageState::default()),
         runtime: Mutex::new(runtime),
       }),
     }
@@ -511,6 +593,50 @@ impl Handle {
     if let Some(logs) = lock(&self.core.logs).clone() {
       logs.reopen(report);
     }
+  }
+
+  /// The figures `usage()` gives: what the core read last (at most a second old while
+  /// someone asks; the first call starts the sampling, so its figures may be missing).
+  /// Never reads `/proc` on the calling thread.
+  pub fn usage(&self) -> Usage {
+    let core = &self.core;
+    let mut state = core.state();
+    let usage = lock(&core.usage);
+    let now = tokio::time::Instant::now();
+    let child = usage.child;
+    let sample = usage
+      .sample
+      .filter(|s| child.is_some_and(|(pid, ..)| pid == s.pid));
+    let stale = sample.is_none_or(|s| now.duration_since(s.at) >= checks::USAGE_INTERVAL);
+    let phase = state.policy.phase();
+    let running = matches!(phase, crate::policy::Phase::Running { .. });
+    let stopping = running && state.policy.kill_under_way();
+    let info = Usage {
+      pid: child.filter(|_| running).map(|(pid, ..)| pid),
+      uptime_ms: child
+        .filter(|_| running)
+        .map(|(_, at, _)| u64::try_from(now.duration_since(at).as_millis()).unwrap_or(u64::MAX)),
+      restarts: state.policy.times(),
+      cpu: sample.and_then(|s| s.cpu),
+      rss: sample.map(|s| s.usage.rss),
+      tree_rss: sample.map(|s| s.usage.tree_rss),
+      tree_pids: sample.map(|s| s.usage.pids),
+      sampled_at: sample.map(|s| s.at_epoch_ms),
+      state: match phase {
+        crate::policy::Phase::Idle => "idle",
+        crate::policy::Phase::Running { .. } if stopping => "stopping",
+        crate::policy::Phase::Running { ready: false, .. } => "starting",
+        crate::policy::Phase::Running { .. } => "running",
+        crate::policy::Phase::Sleeping { .. } => "sleeping",
+        crate::policy::Phase::Waiting => "waiting",
+      },
+      last_exit: usage.last_exit,
+    };
+    drop(usage);
+    if running && state.task && stale {
+      core.order(&mut state, Order::Sample(true));
+    }
+    info
   }
 
   /// Test hook: makes the task panic, to prove a panic never reaches Node.

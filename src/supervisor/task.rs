@@ -20,10 +20,12 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::error::CoreError;
-use crate::policy::{Ended, KillOrder, Next, Phase, Reach};
+use crate::health::{self, Signal, Signals};
+use crate::policy::{Cause, Command, Ended, KillOrder, Next, Phase, Reach};
 use crate::process::signal_name;
 use crate::watch::{self, Notice, Watching};
 
+use super::checks::{self, Checks, Finding, Sample};
 use super::events::Event;
 use super::processes::Remains;
 use super::{lock, ChildRun, Core, Order, Outlet, Run};
@@ -39,10 +41,12 @@ const CLEANUP_AFTER_KILL: Duration = Duration::from_secs(1);
 enum Life {
   /// No child, nothing scheduled.
   Idle,
-  /// A child runs; `escalate_at` is when a kill becomes SIGKILL, if one was sent.
+  /// A child runs; `escalate_at` is when a kill becomes SIGKILL, if one was sent — or,
+  /// when the child was sent the shutdown message, when it gets `then`, the kill signal.
   Running {
     child: Box<ChildRun>,
     escalate_at: Option<Instant>,
+    then: Option<KillOrder>,
   },
   /// The child exited and the next one is due (at the policy's time); what the last one
   /// left is being cleaned up first.
@@ -159,6 +163,12 @@ struct Task {
   held_until: Option<Instant>,
   /// A change asked for a child while none ran (a sleep, or waiting for a change).
   asked: bool,
+  /// Readiness, watchdog and usage of the running child.
+  checks: Checks,
+  /// The last sample of the running child's tree (for CPU use between two).
+  sample: Option<Sample>,
+  /// The tree's memory that made a check take the child down.
+  memory_taken_down: Option<u64>,
 }
 
 /// Runs a monitor's task until its handle is dropped. A panic inside is caught: the child
@@ -173,6 +183,9 @@ pub(super) async fn run(core: Arc<Core>) {
       watched_run: 0,
       held_until: None,
       asked: false,
+      checks: Checks::default(),
+      sample: None,
+      memory_taken_down: None,
     };
     match CatchUnwind(task.main()).await {
       Ok(()) => return,
@@ -219,6 +232,15 @@ impl Task {
         _ => None,
       };
       let change_at = self.burst.as_ref().map(|b| b.quiet_at);
+      let check_at = self.checks.next_due();
+      // The current child's notify socket, if it has one, and its pid.
+      let listen = match &self.life {
+        Life::Running { child, .. } if child.run.notify.is_some() => {
+          Some((Arc::clone(&child.run), child.pid))
+        }
+        _ => None,
+      };
+      let signals = Arc::clone(&self.core.signals);
       tokio::select! {
         biased;
         _ = self.core.wake.notified() => {
@@ -232,6 +254,9 @@ impl Task {
         _ = sleep_until(wake_at) => self.respawn(),
         notice = next_notice(&mut self.watching) => self.notice(notice),
         _ = sleep_until(change_at) => self.burst_ended(),
+        _ = signals.changed() => self.heard(),
+        _ = notify_read(listen.as_ref(), &signals) => {}
+        _ = sleep_until(check_at) => self.check(),
       }
     }
   }
@@ -268,6 +293,7 @@ impl Task {
           }
         }
         Order::SpawnNow => self.spawn_now(),
+        Order::Sample(stale) => self.checks.want_usage(stale),
         Order::End(run, after_exit) => {
           run.outbox.emit(Event::End {
             stopped: true,
@@ -302,9 +328,11 @@ impl Task {
     }
     let watch = child.run.options.watch.clone();
     let run_id = child.run.outbox.id();
+    self.begin_checks(&child);
     self.life = Life::Running {
       child,
       escalate_at: None,
+      then: None,
     };
     // Watching runs from `start()` until `stop()`: a new start begins it anew.
     self.held_until = None;
@@ -323,7 +351,31 @@ impl Task {
   }
 
   fn signal(&mut self, order: KillOrder) {
-    if let Life::Running { child, escalate_at } = &mut self.life {
+    if let Life::Running {
+      child,
+      escalate_at,
+      then,
+    } = &mut self.life
+    {
+      if let Some(grace) = order.grace_ms {
+        // The shutdown message first, once: a kill already under way goes on as it is.
+        if then.is_some() {
+          return;
+        }
+        let message = child.run.options.health.shutdown_message.as_ref();
+        if escalate_at.is_none() {
+          if let (Some(channel), Some(message)) = (&child.channel, message) {
+            if channel.send(message.clone()).is_ok() {
+              *then = Some(KillOrder {
+                grace_ms: None,
+                ..order
+              });
+              *escalate_at = Some(Instant::now() + Duration::from_millis(grace));
+              return;
+            }
+          }
+        }
+      }
       self
         .core
         .processes
@@ -335,13 +387,82 @@ impl Task {
   }
 
   fn escalate(&mut self) {
-    if let Life::Running { child, escalate_at } = &mut self.life {
+    if let Life::Running {
+      child,
+      escalate_at,
+      then,
+    } = &mut self.life
+    {
       *escalate_at = None;
+      // After the shutdown message's grace: the kill signal.
+      if let Some(order) = then.take() {
+        return self.signal(order);
+      }
       let order = self.core.state().policy.escalation();
       self
         .core
         .processes
         .signal(child.pid, order.signal, order.reach);
+    }
+  }
+
+  /// Starts the checks of a child just spawned.
+  fn begin_checks(&mut self, child: &ChildRun) {
+    self.sample = None;
+    self.memory_taken_down = None;
+    self
+      .checks
+      .begin(child.pid, &child.run.options.health, &self.core.signals);
+  }
+
+  /// The child said something (ready, alive).
+  fn heard(&mut self) {
+    if self.checks.heard(&self.core.signals) == Finding::Ready {
+      self.became_ready();
+    }
+  }
+
+  fn became_ready(&mut self) {
+    let Life::Running { child, .. } = &self.life else {
+      return;
+    };
+    let pid = child.pid;
+    let core = Arc::clone(&self.core);
+    if core.state().policy.ready(core.now_ms()) {
+      if let Some((p, _, ready)) = &mut lock(&core.usage).child {
+        if *p == pid {
+          *ready = true;
+        }
+      }
+      self.emit(Event::Ready { pid });
+    }
+  }
+
+  /// A check is due: readiness, the watchdog, or a sample of the tree.
+  fn check(&mut self) {
+    // What a busy JS thread has not read yet may hold the child's answer.
+    if let Life::Running { child, .. } = &self.life {
+      if let Some(channel) = &child.channel {
+        channel.read_ahead();
+      }
+    }
+    self.heard();
+    let (finding, sample) = self.checks.due();
+    if let Some(mut sample) = sample {
+      if let Some(before) = &self.sample {
+        sample.cpu = checks::cpu_between(before, &sample);
+      }
+      self.sample = Some(sample);
+      lock(&self.core.usage).sample = Some(sample);
+    }
+    if let Finding::TakeDown(cause) = finding {
+      if cause == Cause::Memory {
+        self.memory_taken_down = sample.map(|s| s.usage.tree_rss);
+      }
+      let command = self.core.state().policy.health_kill(cause);
+      if let Ok(Command::Signal(order)) = command {
+        self.signal(order);
+      }
     }
   }
 
@@ -357,6 +478,13 @@ impl Task {
       Ok(status) => (status.code(), status.signal().and_then(signal_name)),
       Err(_) => (None, None),
     };
+    self.checks.end();
+    let rss = self.memory_taken_down.take();
+    {
+      let mut usage = lock(&self.core.usage);
+      usage.child = None;
+      usage.last_exit = Some((code, signal, super::epoch_ms()));
+    }
     let core = Arc::clone(&self.core);
     core.live.store(0, Ordering::Release);
     *lock(&core.outlet) = Outlet::Idle;
@@ -380,6 +508,7 @@ impl Task {
           times: verdict.times,
           next: verdict.next,
           requested: verdict.requested,
+          rss,
           channel: child.channel,
         },
         marks,
@@ -534,9 +663,11 @@ impl Task {
             channel: child.channel.clone(),
           }),
         );
+        self.begin_checks(&child);
         self.life = Life::Running {
           child,
           escalate_at: None,
+          then: None,
         };
         if let Some(burst) = &mut self.burst {
           burst.settled = true;
@@ -697,6 +828,24 @@ async fn next_notice(watching: &mut Option<Watching>) -> Option<Notice> {
     Some(w) => w.notices.recv().await,
     None => std::future::pending().await,
   }
+}
+
+/// Reads the run's notify socket: what the child, or one of its descendants, says is
+/// recorded for it; anyone else is not heard.
+async fn notify_read(listen: Option<&(Arc<Run>, u32)>, signals: &Signals) {
+  let Some((run, pid)) = listen else {
+    return std::future::pending().await;
+  };
+  let Some(socket) = &run.notify else {
+    return std::future::pending().await;
+  };
+  socket
+    .read(&mut |sender, signal: Signal| {
+      if health::in_tree(sender, *pid as i32) {
+        signals.record(*pid, signal);
+      }
+    })
+    .await;
 }
 
 async fn sleep_until(at: Option<Instant>) {

@@ -254,6 +254,7 @@ impl Setup {
         to_host: false,
         watch: None,
         serialization: Serialization::Json,
+        health: Default::default(),
       },
       restart: false,
       sink: self.events.clone(),

@@ -1,0 +1,366 @@
+//! Health: what tells the core that a child works, beyond running.
+//!
+//! A child says it is ready, and keeps a watchdog fed, in one of two ways. Programs written
+//! for systemd use its notify protocol: `READY=1` or `WATCHDOG=1` in a datagram to the
+//! socket named by `NOTIFY_SOCKET`, which the core opens per supervision run (an abstract
+//! address, so nothing is left on disk). The kernel vouches for each sender's pid
+//! (`SO_PASSCRED`), and only the child and its descendants are heard: another process
+//! cannot make a hung child look alive. Node children send `'ready'` or `'heartbeat'` over
+//! their IPC channel instead ([`Signals`] picks them out of the stream as it is framed).
+//!
+//! The memory limit and `usage()` read the child's tree from `/proc`: its children lists
+//! (only the subtree, not every process), each member's resident pages and CPU ticks.
+
+use std::io::IoSliceMut;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use nix::sys::socket::{
+  bind, recvmsg, setsockopt, socket, sockopt, AddressFamily, ControlMessageOwned, MsgFlags,
+  SockFlag, SockType, UnixAddr,
+};
+use tokio::io::unix::AsyncFd;
+use tokio::sync::Notify;
+
+use crate::error::{CoreError, Result};
+use crate::procfs::{self, ProcInfo};
+
+/// The largest notify datagram read; systemd's own limit is the same order.
+const DATAGRAM: usize = 4096;
+/// How far up from a sender its parents are followed to find the child.
+const MAX_DEPTH: usize = 64;
+/// The most processes of one tree that are counted.
+const MAX_TREE: usize = 512;
+
+/// What a child said about its health.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+  /// It is ready (`READY=1`, `'ready'`).
+  Ready,
+  /// It is alive (`WATCHDOG=1`, `'heartbeat'`).
+  Alive,
+}
+
+/// The signals a monitor's children sent, whichever way, for the task to take. Shared by
+/// the notify socket's reader (the task itself) and the IPC framing (the JS thread or the
+/// core's backlog task), so it holds atomics only.
+#[derive(Debug, Default)]
+pub struct Signals {
+  /// The pid of the child that said it is ready (0: none yet).
+  ready: AtomicU32,
+  /// The pid of the last child that pinged, and how many pings in all.
+  alive_pid: AtomicU32,
+  pings: AtomicU64,
+  /// Wakes the task.
+  notify: Notify,
+}
+
+impl Signals {
+  /// Records that child `pid` sent `signal`, and wakes the task.
+  pub fn record(&self, pid: u32, signal: Signal) {
+    match signal {
+      Signal::Ready => self.ready.store(pid, Ordering::Release),
+      Signal::Alive => {
+        self.alive_pid.store(pid, Ordering::Release);
+        self.pings.fetch_add(1, Ordering::AcqRel);
+      }
+    }
+    self.notify.notify_one();
+  }
+
+  /// Whether child `pid` has said it is ready.
+  pub fn is_ready(&self, pid: u32) -> bool {
+    self.ready.load(Ordering::Acquire) == pid
+  }
+
+  /// Pings so far, and whether the last came from child `pid`.
+  pub fn pings(&self, pid: u32) -> (u64, bool) {
+    (
+      self.pings.load(Ordering::Acquire),
+      self.alive_pid.load(Ordering::Acquire) == pid,
+    )
+  }
+
+  /// Waits until a signal is recorded.
+  pub async fn changed(&self) {
+    self.notify.notified().await;
+  }
+}
+
+/// The serialised IPC messages that carry a signal, as this channel's child sends them.
+#[derive(Debug, Clone, Default)]
+pub struct IpcSignals {
+  /// `process.send('ready')`.
+  pub ready: Vec<u8>,
+  /// `process.send('heartbeat')`.
+  pub alive: Vec<u8>,
+}
+
+impl IpcSignals {
+  /// The signal `payload` carries, if any.
+  pub fn classify(&self, payload: &[u8]) -> Option<Signal> {
+    if !self.ready.is_empty() && payload == self.ready.as_slice() {
+      Some(Signal::Ready)
+    } else if !self.alive.is_empty() && payload == self.alive.as_slice() {
+      Some(Signal::Alive)
+    } else {
+      None
+    }
+  }
+}
+
+/// A monitor's health settings (all off by default).
+#[derive(Debug, Clone, Default)]
+pub struct HealthConfig {
+  /// A child is up only once it says so.
+  pub wait_ready: bool,
+  /// A child not ready this long after its spawn is taken down.
+  pub ready_timeout: Option<std::time::Duration>,
+  /// A ready child must ping at least this often.
+  pub watchdog: Option<std::time::Duration>,
+  /// The most resident memory (bytes) the child's tree may use.
+  pub max_memory: Option<u64>,
+  /// How often the tree's memory is read, with `max_memory`.
+  pub memory_interval: std::time::Duration,
+  /// Sent over IPC before the kill signal (serialised as the channel encodes).
+  pub shutdown_message: Option<Vec<u8>>,
+  /// The IPC messages that carry signals.
+  pub ipc: IpcSignals,
+}
+
+impl HealthConfig {
+  /// Whether children need a notify socket.
+  pub fn needs_socket(&self) -> bool {
+    self.wait_ready || self.watchdog.is_some()
+  }
+}
+
+/// The notify socket of one supervision run.
+pub struct NotifySocket {
+  fd: AsyncFd<OwnedFd>,
+  address: String,
+}
+
+impl std::fmt::Debug for NotifySocket {
+  fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    f.debug_struct("NotifySocket")
+      .field("address", &self.address)
+      .finish()
+  }
+}
+
+impl NotifySocket {
+  /// Opens a socket at a fresh abstract address. Call inside the runtime.
+  pub fn open() -> Result<NotifySocket> {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let name = format!(
+      "forever-native/{}/{}",
+      std::process::id(),
+      NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let fail = |e: nix::Error| CoreError::sys("socket", Some(format!("@{name}")), e.into());
+    let fd = socket(
+      AddressFamily::Unix,
+      SockType::Datagram,
+      SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+      None,
+    )
+    .map_err(fail)?;
+    // The kernel attaches each sender's pid: what is said is checked against the tree.
+    setsockopt(&fd, sockopt::PassCred, &true).map_err(fail)?;
+    let address = UnixAddr::new_abstract(name.as_bytes()).map_err(fail)?;
+    bind(fd.as_raw_fd(), &address).map_err(fail)?;
+    // SAFETY: the registration owns the descriptor, which stays open until it is dropped.
+    let fd = unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
+      .map_err(|e| CoreError::sys("socket", Some(format!("@{name}")), e.into()))?;
+    Ok(NotifySocket {
+      fd,
+      address: format!("@{name}"),
+    })
+  }
+
+  /// The value of `NOTIFY_SOCKET` (`@` for the abstract namespace, as systemd writes it).
+  pub fn address(&self) -> &str {
+    &self.address
+  }
+
+  /// Waits until datagrams wait, then reads them all: each sender's pid and signals go
+  /// to `visit`.
+  pub async fn read(&self, visit: &mut (dyn FnMut(i32, Signal) + Send)) {
+    let Ok(mut guard) = self.fd.readable().await else {
+      return std::future::pending().await;
+    };
+    loop {
+      let mut buf = [0u8; DATAGRAM];
+      let mut cmsg = nix::cmsg_space!(libc::ucred);
+      let mut iov = [IoSliceMut::new(&mut buf)];
+      let received = recvmsg::<()>(
+        self.fd.get_ref().as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_CMSG_CLOEXEC,
+      );
+      let (len, pid) = match received {
+        Ok(msg) => {
+          let pid = msg.cmsgs().ok().and_then(|mut cmsgs| {
+            cmsgs.find_map(|c| match c {
+              ControlMessageOwned::ScmCredentials(cred) => Some(cred.pid()),
+              _ => None,
+            })
+          });
+          (msg.bytes, pid)
+        }
+        Err(nix::Error::EAGAIN) => {
+          guard.clear_ready();
+          return;
+        }
+        Err(nix::Error::EINTR) => continue,
+        // Nothing else is expected of a datagram socket; wait for the next one.
+        Err(_) => {
+          guard.clear_ready();
+          return;
+        }
+      };
+      let Some(pid) = pid else { continue };
+      for line in buf[..len].split(|&b| b == b'\n') {
+        match line {
+          b"READY=1" => visit(pid, Signal::Ready),
+          b"WATCHDOG=1" => visit(pid, Signal::Alive),
+          _ => {}
+        }
+      }
+    }
+  }
+}
+
+/// Whether `pid` is `root` or one of its descendants (followed up its parents).
+pub fn in_tree(pid: i32, root: i32) -> bool {
+  let mut current = pid;
+  for _ in 0..MAX_DEPTH {
+    if current == root {
+      return true;
+    }
+    match procfs::proc_info(current) {
+      Some(info) if info.ppid > 1 => current = info.ppid,
+      _ => return false,
+    }
+  }
+  false
+}
+
+/// What a child's tree uses, read from `/proc`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TreeUsage {
+  /// Processes in the tree, the child included (at most 512 are counted).
+  pub pids: u32,
+  /// Resident memory of the child alone, in bytes.
+  pub rss: u64,
+  /// Resident memory of the whole tree, in bytes (shared pages are counted in each).
+  pub tree_rss: u64,
+  /// CPU time of the whole tree, in clock ticks.
+  pub cpu_ticks: u64,
+}
+
+/// Reads the usage of `root` and its descendants; `None` when `root` is gone.
+pub fn tree_usage(root: i32) -> Option<TreeUsage> {
+  let page = page_size();
+  let rss = procfs::resident_pages(root)? * page;
+  let mut usage = TreeUsage {
+    pids: 1,
+    rss,
+    tree_rss: rss,
+    cpu_ticks: procfs::cpu_ticks(root).unwrap_or(0),
+  };
+  let mut seen = [ProcInfo {
+    pid: 0,
+    ppid: 0,
+    pgid: 0,
+    state: 0,
+  }; MAX_TREE];
+  procfs::walk_descendants(root, &mut seen, &mut |info| {
+    usage.pids += 1;
+    usage.tree_rss += procfs::resident_pages(info.pid).unwrap_or(0) * page;
+    usage.cpu_ticks += procfs::cpu_ticks(info.pid).unwrap_or(0);
+  });
+  Some(usage)
+}
+
+fn page_size() -> u64 {
+  static PAGE: AtomicU64 = AtomicU64::new(0);
+  let cached = PAGE.load(Ordering::Relaxed);
+  if cached != 0 {
+    return cached;
+  }
+  // SAFETY: sysconf reads a constant of the system.
+  let size = u64::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
+  PAGE.store(size, Ordering::Relaxed);
+  size
+}
+
+/// Clock ticks per second, for turning CPU ticks into time.
+pub fn ticks_per_second() -> u64 {
+  // SAFETY: sysconf reads a constant of the system.
+  u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) })
+    .ok()
+    .filter(|&t| t > 0)
+    .unwrap_or(100)
+}
+
+/// A shared handle on the signals, for closures.
+pub type SharedSignals = Arc<Signals>;
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn ipc_payloads_are_told_apart_exactly() {
+    let ipc = IpcSignals {
+      ready: b"\"ready\"".to_vec(),
+      alive: b"\"heartbeat\"".to_vec(),
+    };
+    assert_eq!(ipc.classify(b"\"ready\""), Some(Signal::Ready));
+    assert_eq!(ipc.classify(b"\"heartbeat\""), Some(Signal::Alive));
+    assert_eq!(ipc.classify(b"\"ready \""), None);
+    assert_eq!(ipc.classify(b"{\"ready\":1}"), None);
+    assert_eq!(IpcSignals::default().classify(b""), None);
+  }
+
+  #[test]
+  fn the_own_process_is_in_its_own_tree_and_not_in_another() {
+    let me = std::process::id() as i32;
+    assert!(in_tree(me, me));
+    let parent = procfs::proc_info(me).unwrap().ppid;
+    assert!(in_tree(me, parent));
+    assert!(!in_tree(parent, me));
+  }
+
+  #[test]
+  fn the_own_tree_uses_memory() {
+    let usage = tree_usage(std::process::id() as i32).unwrap();
+    assert!(usage.rss > 1024 * 1024, "{usage:?}");
+    assert!(usage.tree_rss >= usage.rss);
+    assert!(usage.pids >= 1);
+  }
+
+  #[tokio::test]
+  async fn a_notify_datagram_is_read_with_its_senders_pid() {
+    let socket = NotifySocket::open().unwrap();
+    assert!(socket.address().starts_with("@forever-native/"));
+    let sender = std::os::unix::net::UnixDatagram::unbound().unwrap();
+    let name = &socket.address()[1..];
+    let addr =
+      <std::os::unix::net::SocketAddr as std::os::linux::net::SocketAddrExt>::from_abstract_name(
+        name.as_bytes(),
+      )
+      .unwrap();
+    sender
+      .send_to_addr(b"STATUS=starting\nREADY=1\nWATCHDOG=1", &addr)
+      .unwrap();
+    let mut seen = Vec::new();
+    socket.read(&mut |pid, s| seen.push((pid, s))).await;
+    let me = std::process::id() as i32;
+    assert_eq!(seen, [(me, Signal::Ready), (me, Signal::Alive)]);
+  }
+}
