@@ -216,6 +216,33 @@ export interface MonitorOptions {
   stopExitCodes?: number | readonly number[] | undefined;
   /** Give up when more than `count` automatic restarts happen within `window` ms. Default: none. */
   restartWindow?: RestartWindow | undefined;
+  /**
+   * A child is up only once it says so: `process.send('ready')` over IPC (`fork: true`; see
+   * `forever-native/child`), or `READY=1` on `NOTIFY_SOCKET` (systemd's protocol). `'ready'`
+   * follows, and `minUptime` counts from then. Default: `false`.
+   */
+  waitReady?: boolean | undefined;
+  /** With `waitReady`: a child not ready this long (ms) after its spawn is taken down, as a crash. */
+  readyTimeout?: number | undefined;
+  /**
+   * A child must ping at least this often (ms): `process.send('heartbeat')` or
+   * `WATCHDOG=1`; one that stops is taken down (`'restarting'` with reason `'watchdog'`).
+   * Counted from ready with `waitReady`, else from the spawn. The child gets `WATCHDOG_USEC`.
+   */
+  watchdog?: number | undefined;
+  /** The most resident memory of the child's tree: bytes, or `'512M'`, `'1.5G'` (at least 1 MiB). */
+  maxMemory?: number | string | undefined;
+  /** How often (ms, >= 10) the tree's memory is read with `maxMemory`. Default: `1000`. */
+  memoryCheckInterval?: number | undefined;
+  /**
+   * Sent over IPC (`fork: true`) before `killSignal` by every kill (`stop()`, `restart()`,
+   * the watchdog, the memory limit); a child that exits on it gets no signal.
+   */
+  shutdownMessage?: unknown;
+  /** How long (ms) a kill waits after `shutdownMessage` before `killSignal`. Default: `killTTL`, else `5000`. */
+  shutdownTimeout?: number | undefined;
+  /** Aborting it stops the monitor (and a `start()` after that is an `AbortError`). */
+  signal?: AbortSignal | undefined;
   /** Whether to ignore files starting with a `.` when watching. Default: `true`. */
   watchIgnoreDotFiles?: boolean | undefined;
   /** Glob patterns of files to ignore when watching. Default: `[]`. */
@@ -356,8 +383,11 @@ export interface RestartWindow {
 
 /** The payload of `'restarting'`: an automatic restart is on its way. */
 export interface RestartingEvent {
-  /** `'spinning'` when the child lived less than `minUptime`, else `'exit'`. */
-  reason: 'exit' | 'spinning';
+  /**
+   * `'spinning'` when the child lived less than `minUptime`, `'readyTimeout'`, `'watchdog'`
+   * or `'memory'` when the core took it down for its health, else `'exit'`.
+   */
+  reason: 'exit' | 'spinning' | 'readyTimeout' | 'watchdog' | 'memory';
   /** Milliseconds until the next child (after jitter). */
   delay: number;
   /** Automatic restarts in a row, this one included. */
@@ -366,6 +396,32 @@ export interface RestartingEvent {
   code: number | null;
   /** The signal that ended it, if one did. */
   signal: NodeJS.Signals | null;
+  /** With reason `'memory'`: the tree's resident memory (bytes) that was over the limit. */
+  rss?: number;
+}
+
+/** What {@link Monitor.usage} gives: the core's last reading, at most about a second old. */
+export interface Usage {
+  /** The child's pid, when one runs. */
+  pid: number | null;
+  /** How long it has run (ms). */
+  uptime: number | null;
+  /** Runs so far (`times`). */
+  restarts: number;
+  /** CPU use of its tree over the last second, in percent of one core. */
+  cpu: number | null;
+  /** Resident memory of the child (bytes). */
+  rss: number | null;
+  /** Resident memory of its whole tree (bytes). */
+  treeRss: number | null;
+  /** Processes in its tree. */
+  treePids: number | null;
+  /** When those figures were read (ms since the epoch). */
+  sampledAt: number | null;
+  /** Where supervision stands. */
+  state: 'idle' | 'starting' | 'running' | 'stopping' | 'sleeping' | 'waiting';
+  /** The last child's exit. */
+  lastExit: { code: number | null; signal: NodeJS.Signals | null; at: number } | null;
 }
 
 /** Why supervision ended: `'exit'`'s third argument. */
@@ -406,6 +462,8 @@ export interface MonitorEvents {
   exit: [monitor: Monitor, spinning: boolean, info: ExitInfo];
   /** The child exited and the core restarts it by itself after `info.delay` ms. */
   restarting: [info: RestartingEvent];
+  /** The child said it is ready (`waitReady`). */
+  ready: [monitor: Monitor, data: MonitorData];
   /** The child exited (every time): its exit code, or the signal that ended it. */
   'exit:code': [code: number | null, signal: NodeJS.Signals | null];
   /** The child was stopped by `stop()` or `kill(true)`. */
@@ -515,6 +573,20 @@ export declare class Monitor extends EventEmitter {
   stopExitCodes: number[];
   /** The `restartWindow` option. */
   restartWindow: RestartWindow | undefined;
+  /** The `waitReady` option. */
+  waitReady: boolean;
+  /** The `readyTimeout` option (ms). */
+  readyTimeout: number | undefined;
+  /** The `watchdog` option (ms). */
+  watchdog: number | undefined;
+  /** The `maxMemory` option, in bytes. */
+  maxMemory: number | undefined;
+  /** The `memoryCheckInterval` option (ms). */
+  memoryCheckInterval: number;
+  /** The `shutdownMessage` option (absent when not given). */
+  shutdownMessage?: unknown;
+  /** The `shutdownTimeout` option (ms). */
+  shutdownTimeout: number | undefined;
   /** The `pollingInterval` option. */
   pollingInterval: number | undefined;
   /** The parser that turns `command` and `args` into the program to run. */
@@ -574,6 +646,25 @@ export declare class Monitor extends EventEmitter {
   stop(): this;
   /** Restarts the child (starts it when not running). */
   restart(): this;
+  /**
+   * `start()`, awaitable: resolves once the child started (once it is ready, with
+   * `waitReady`); rejects with the error `start()` would emit (not emitted then), or with
+   * `ERR_SUPERVISION_ENDED` (its `reason` says why) when supervision ends first.
+   */
+  startAsync(): Promise<this>;
+  /** `restart()`, awaitable: resolves once the new child started (or is ready). */
+  restartAsync(): Promise<this>;
+  /**
+   * `stop()`, awaitable: resolves once the child and its tree are gone; rejects with
+   * `Cannot stop process that is not running.` when nothing runs.
+   */
+  stopAsync(): Promise<this>;
+  /**
+   * What the child and its tree use, as the core last read it (once a second while
+   * someone asks; the first call starts it, so its figures may be null). Never reads
+   * `/proc` on the calling thread.
+   */
+  usage(): Usage;
   /**
    * Closes and re-opens `outFile`/`errFile`, e.g. after an external logrotate moved them.
    * Files that cannot be opened are reported as `'error'` events.

@@ -46,6 +46,19 @@ function native() {
 }
 
 /** @typedef {{ encode(message: unknown): Buffer, decode(buffer: Buffer): unknown }} Codec */
+/**
+ * @typedef {object} Usage What `usage()` gives.
+ * @property {number | null} pid
+ * @property {number | null} uptime
+ * @property {number} restarts
+ * @property {number | null} cpu
+ * @property {number | null} rss
+ * @property {number | null} treeRss
+ * @property {number | null} treePids
+ * @property {number | null} sampledAt
+ * @property {'idle' | 'starting' | 'running' | 'stopping' | 'sleeping' | 'waiting'} state
+ * @property {{ code: number | null, signal: string | null, at: number } | null} lastExit
+ */
 /** @type {Codec | null} */
 let advanced = null;
 /**
@@ -146,6 +159,20 @@ class ChildProcessHandle {
 /** Stream numbers the core knows `'stdout'`/`'stderr'` listeners by. */
 const STREAMS = /** @type {const} */ ({ stdout: 1, stderr: 2 });
 
+/**
+ * The error an aborted `signal` option gives: its reason when that is an error, else an
+ * `AbortError`.
+ * @param {AbortSignal} signal
+ * @returns {Error}
+ */
+function abortError(signal) {
+  if (signal.reason instanceof Error) return signal.reason;
+  const err = /** @type {Error & { code: string }} */ (new Error('The operation was aborted'));
+  err.name = 'AbortError';
+  err.code = 'ABORT_ERR';
+  return err;
+}
+
 class Monitor extends EventEmitter {
   /**
    * @param {string|string[]} script the script to run, or a whole argv
@@ -205,6 +232,16 @@ class Monitor extends EventEmitter {
     this.autorestart = o.autorestart;
     this.stopExitCodes = o.stopExitCodes;
     this.restartWindow = o.restartWindow;
+    this.waitReady = o.waitReady;
+    this.readyTimeout = o.readyTimeout;
+    this.watchdog = o.watchdog;
+    this.maxMemory = o.maxMemory;
+    this.memoryCheckInterval = o.memoryCheckInterval;
+    if (o.shutdownMessage !== undefined) this.shutdownMessage = o.shutdownMessage;
+    this.shutdownTimeout = o.shutdownTimeout;
+    /** The `signal` option: aborting it stops the monitor. @type {AbortSignal | undefined} */
+    this._abortSignal = o.signal;
+    if (o.signal) o.signal.addEventListener('abort', () => this._aborted(), { once: true });
     /** @type {boolean | undefined} */
     this.running = undefined;
     /** @type {ChildProcessHandle | undefined} */
@@ -218,6 +255,8 @@ class Monitor extends EventEmitter {
 
     /** The last child's exit, for a stop during the wait before its restart. @type {{ spinning: boolean, code: number | null, signal: string | null } | undefined} */
     this._lastExit = undefined;
+    /** Where an error raised inside an awaitable call goes. @type {((err: Error) => void) | null} */
+    this._rejectNext = null;
     /** The core's monitor, made on first use. @type {NativeMonitor | null} */
     this._native = null;
     /** The current supervision run; events of earlier runs no longer change the state. */
@@ -313,6 +352,13 @@ class Monitor extends EventEmitter {
 
   /** @param {Error} err */
   _errorSoon(err) {
+    // Raised inside an awaitable call: its promise rejects instead.
+    const reject = this._rejectNext;
+    if (reject) {
+      this._rejectNext = null;
+      process.nextTick(reject, err);
+      return this;
+    }
     process.nextTick(() => this.emit('error', err));
     return this;
   }
@@ -323,6 +369,8 @@ class Monitor extends EventEmitter {
    * @param {boolean} [restart] report the start as a restart
    */
   start(restart) {
+    const abort = this._abortSignal;
+    if (abort && abort.aborted) return this._errorSoon(abortError(abort));
     let spec;
     try {
       spec = this._spawnSpec();
@@ -335,7 +383,7 @@ class Monitor extends EventEmitter {
     const run = this._run + 1;
     let result;
     try {
-      result = this._nativeMonitor().start(spec, this._runOptions(), !!restart, (event) => {
+      result = this._nativeMonitor().start(spec, this._runOptions(spec.channel !== undefined), !!restart, (event) => {
         this._onNative(event, run);
       }, (data) => {
         this._onMessage(data);
@@ -405,7 +453,7 @@ class Monitor extends EventEmitter {
       args: argv,
       argv0: checks().isSet(sw.argv0) ? sw.argv0 : undefined,
       cwd: sw.cwd,
-      env: checks().checkEnv('env', sw.env),
+      env: this._childEnv(checks().checkEnv('env', sw.env)),
       uid: checks().isSet(sw.uid) ? sw.uid : undefined,
       gid: checks().isSet(sw.gid) ? sw.gid : undefined,
       detached: sw.detached === true,
@@ -414,8 +462,11 @@ class Monitor extends EventEmitter {
     };
   }
 
-  /** @returns {NativeRunOptions} */
-  _runOptions() {
+  /**
+   * @param {boolean} ipc whether the child has an IPC channel
+   * @returns {NativeRunOptions}
+   */
+  _runOptions(ipc) {
     const max = this.max;
     return {
       max: max === undefined || max === Infinity ? undefined : Math.min(Math.ceil(max), 0xffffffff),
@@ -426,6 +477,7 @@ class Monitor extends EventEmitter {
       killTTL: this.killTTL ? Math.round(this.killTTL) : undefined,
       toHost: !this.silent,
       ...checks().policyOptions(this),
+      health: checks().healthOptions(this, (message, name) => this._encode(message, name), ipc),
       watch: this.watch ? {
         dirs: this._watchDirs(),
         ignoreDotFiles: this.watchIgnoreDotFiles,
@@ -466,7 +518,10 @@ class Monitor extends EventEmitter {
           this.emit('exit', this, event.spinning, { reason: event.reason, code, signal });
         } else if (event.reason !== 'restart') {
           // An automatic restart (not one restart() or a file change asked for).
-          this.emit('restarting', { reason: event.reason, delay: event.restartIn, attempt: event.attempt, code, signal });
+          /** @type {Record<string, unknown>} */
+          const info = { reason: event.reason, delay: event.restartIn, attempt: event.attempt, code, signal };
+          if (event.rss !== undefined && event.rss !== null) info.rss = event.rss;
+          this.emit('restarting', info);
         }
         if (event.requested) this.emit('stop', this.childData);
         break;
@@ -503,6 +558,9 @@ class Monitor extends EventEmitter {
       }
       case 'watchReady':
         this.emit('watch:ready');
+        break;
+      case 'ready':
+        this.emit('ready', this, this.data);
         break;
       case 'watchError':
         this.emit('watch:error', { message: `Could not watch ${event.error.path || 'a directory'}.`, error: event.error.message });
@@ -601,23 +659,147 @@ class Monitor extends EventEmitter {
    */
   send(message) {
     if (!this._native) return this._errorSoon(new Error(NOT_RUNNING_SEND));
-    let payload;
-    if (this.serialization === 'advanced') {
-      try {
-        payload = advancedCodec().encode(message);
-      } catch (cause) {
-        const err = /** @type {TypeError & { code?: string }} */ (new TypeError(`The "message" argument cannot be serialized: ${/** @type {Error} */ (cause).message}`));
-        err.code = 'ERR_INVALID_ARG_TYPE';
-        throw err;
-      }
-    } else {
-      payload = JSON.stringify(message);
-      if (payload === undefined) throw checks().typeError('message', 'serializable as JSON', message);
-    }
+    const payload = this._encode(message, 'message');
     const failure = this._native.send(payload);
     if (failure === null) return this;
     if (failure.code === 'ERR_NOT_RUNNING') return this._errorSoon(new Error(NOT_RUNNING_SEND));
     return this._errorSoon(toError(failure));
+  }
+
+  /**
+   * What the child helper (`forever-native/child`) needs to know, added to its environment.
+   * @param {Record<string, string>} env
+   */
+  _childEnv(env) {
+    if (this.shutdownMessage !== undefined) {
+      const text = JSON.stringify(this.shutdownMessage);
+      if (text !== undefined) env.FOREVER_NATIVE_SHUTDOWN_MESSAGE = text;
+    }
+    return env;
+  }
+
+  /** The `signal` option was aborted: stop whatever runs (a child, a wait to restart). */
+  _aborted() {
+    if (this._native && this._native.usage().state !== 'idle') this.stop();
+  }
+
+  /**
+   * Serialises an IPC message as the channel encodes it; throws a TypeError naming `name`
+   * when it cannot be.
+   * @param {unknown} message
+   * @param {string} name
+   * @returns {Buffer}
+   */
+  _encode(message, name) {
+    if (this.serialization === 'advanced') {
+      try {
+        return advancedCodec().encode(message);
+      } catch (cause) {
+        const err = /** @type {TypeError & { code?: string }} */ (new TypeError(`The "${name}" argument cannot be serialized: ${/** @type {Error} */ (cause).message}`));
+        err.code = 'ERR_INVALID_ARG_TYPE';
+        throw err;
+      }
+    }
+    const text = JSON.stringify(message);
+    if (text === undefined) throw checks().typeError(name, 'serializable as JSON', message);
+    return Buffer.from(text);
+  }
+
+  /**
+   * What the child and its tree use, as the core last read it (it samples once a second
+   * while someone asks, and at each `memoryCheckInterval` with `maxMemory`). Never reads
+   * `/proc` on the calling thread. The first call starts the sampling: its figures may
+   * be null.
+   * @returns {Usage}
+   */
+  usage() {
+    if (!this._native) {
+      return { pid: null, uptime: null, restarts: this.times, cpu: null, rss: null, treeRss: null, treePids: null, sampledAt: null, state: 'idle', lastExit: null };
+    }
+    const u = this._native.usage();
+    return {
+      pid: u.pid ?? null,
+      uptime: u.uptime ?? null,
+      restarts: u.restarts,
+      cpu: u.cpu ?? null,
+      rss: u.rss ?? null,
+      treeRss: u.treeRss ?? null,
+      treePids: u.treePids ?? null,
+      sampledAt: u.sampledAt ?? null,
+      state: /** @type {Usage['state']} */ (u.state),
+      lastExit: u.lastExitAt === undefined || u.lastExitAt === null ? null
+        : { code: u.lastExitCode ?? null, signal: u.lastExitSignal ?? null, at: u.lastExitAt },
+    };
+  }
+
+  /**
+   * `start()`, awaitable: resolves with the monitor once the child has started (once it is
+   * ready, with `waitReady`); rejects with the error `start()` would emit, or when
+   * supervision ends before that.
+   * @returns {Promise<this>}
+   */
+  startAsync() {
+    return this._until(() => this.start(), this.waitReady ? 'ready' : 'start');
+  }
+
+  /**
+   * `restart()`, awaitable: resolves once the new child has started (or is ready, with
+   * `waitReady`).
+   * @returns {Promise<this>}
+   */
+  restartAsync() {
+    return this._until(() => this.restart(), this.waitReady ? 'ready' : 'restart');
+  }
+
+  /**
+   * `stop()`, awaitable: resolves once the child (and its tree) is gone; rejects with
+   * `Cannot stop process that is not running.` when nothing runs.
+   * @returns {Promise<this>}
+   */
+  stopAsync() {
+    return this._until(() => this.stop(), 'stop');
+  }
+
+  /**
+   * Calls `action`, and settles on `event` (resolve), on an error `action` itself raised,
+   * or on the end of supervision before `event` (reject). The errors of `action` go to
+   * the promise, not to `'error'` listeners.
+   * @param {() => unknown} action
+   * @param {string} event
+   * @returns {Promise<this>}
+   */
+  _until(action, event) {
+    return new Promise((resolve, reject) => {
+      const done = () => {
+        this.off(event, onEvent);
+        this.off('exit', onExit);
+      };
+      const onEvent = () => {
+        done();
+        resolve(this);
+      };
+      /** @param {Monitor} _m @param {boolean} _spinning @param {{ reason: string }} info */
+      const onExit = (_m, _spinning, info) => {
+        if (event === 'stop') return;
+        done();
+        const err = /** @type {Error & { code?: string, reason?: string }} */ (
+          new Error(`Supervision ended (${info && info.reason}) before the child ${event === 'ready' ? 'was ready' : 'started'}.`));
+        err.code = 'ERR_SUPERVISION_ENDED';
+        err.reason = info && info.reason;
+        reject(err);
+      };
+      this.on(event, onEvent);
+      this.on('exit', onExit);
+      this._rejectNext = (/** @type {Error} */ err) => {
+        done();
+        reject(err);
+      };
+      try {
+        action();
+      } finally {
+        this._rejectNext = null;
+      }
+    });
   }
 
   /** The monitor as JSON. */

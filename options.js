@@ -425,6 +425,104 @@ function policyOptions(m) {
   };
 }
 
+/**
+ * A strict flag (the options forever-monitor never had take no loose values).
+ * @param {string} name
+ * @param {unknown} value
+ * @returns {boolean}
+ */
+function checkStrictFlag(name, value) {
+  if (typeof value !== 'boolean') throw typeError(name, 'a boolean', value);
+  return value;
+}
+
+/**
+ * A duration that must be positive.
+ * @param {string} name
+ * @param {unknown} value
+ */
+function checkPositiveMillis(name, value) {
+  const ms = checkStrictMillis(name, value);
+  if (ms === 0) throw rangeError(name, 'a number of milliseconds > 0', value);
+  return ms;
+}
+
+const SIZE_UNITS = /** @type {Record<string, number>} */ ({ '': 1, b: 1, k: 1024, kb: 1024, m: 1024 ** 2, mb: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3 });
+
+/**
+ * `maxMemory`: bytes, or a size such as `'512M'`, `'1.5G'`, `'300MB'` (powers of 1024).
+ * @param {unknown} value
+ * @returns {number}
+ */
+function checkMemory(value) {
+  let bytes;
+  if (typeof value === 'number') {
+    bytes = value;
+  } else if (typeof value === 'string') {
+    const m = /^\s*([0-9]+(?:\.[0-9]+)?)\s*([a-z]*)\s*$/i.exec(value);
+    const unit = m ? SIZE_UNITS[m[2].toLowerCase()] : undefined;
+    if (!m || unit === undefined) throw rangeError('maxMemory', 'a number of bytes or a size such as "512M" or "1G"', value);
+    bytes = Math.round(Number(m[1]) * unit);
+  } else {
+    throw typeError('maxMemory', 'a number of bytes or a size such as "512M"', value);
+  }
+  if (!Number.isFinite(bytes) || bytes < 1024 * 1024) {
+    throw rangeError('maxMemory', 'at least 1 MiB (1048576 bytes)', value);
+  }
+  return bytes;
+}
+
+/**
+ * `signal`: an AbortSignal that stops the monitor.
+ * @param {unknown} value
+ * @returns {AbortSignal}
+ */
+function checkAbortSignal(value) {
+  const s = /** @type {any} */ (value);
+  if (!s || typeof s !== 'object' || typeof s.aborted !== 'boolean' || typeof s.addEventListener !== 'function') {
+    throw typeError('signal', 'an AbortSignal', value);
+  }
+  return s;
+}
+
+/** How often the tree's memory is read with `maxMemory`, by default. */
+const MEMORY_CHECK_INTERVAL = 1000;
+/** How long a kill waits after the shutdown message, without `shutdownTimeout` or `killTTL`. */
+const SHUTDOWN_TIMEOUT = 5000;
+
+/**
+ * The health options of a monitor, checked again at each start (plain fields), in the
+ * core's shape; `encode` serialises a message as the channel does.
+ * @param {any} m
+ * @param {(message: unknown, name: string) => Buffer} encode
+ * @param {boolean} ipc whether the child has an IPC channel
+ */
+function healthOptions(m, encode, ipc) {
+  const waitReady = isSet(m.waitReady) ? checkStrictFlag('waitReady', m.waitReady) : false;
+  const readyTimeout = isSet(m.readyTimeout) ? checkPositiveMillis('readyTimeout', m.readyTimeout) : undefined;
+  const watchdog = isSet(m.watchdog) ? checkPositiveMillis('watchdog', m.watchdog) : undefined;
+  const maxMemory = isSet(m.maxMemory) ? checkMemory(m.maxMemory) : undefined;
+  const interval = isSet(m.memoryCheckInterval) ? checkStrictMillis('memoryCheckInterval', m.memoryCheckInterval) : MEMORY_CHECK_INTERVAL;
+  if (interval < 10) throw rangeError('memoryCheckInterval', 'a number of milliseconds >= 10', m.memoryCheckInterval);
+  if (readyTimeout !== undefined && !waitReady) throw rangeError('readyTimeout', 'used with "waitReady: true"', m.readyTimeout);
+  const shutdown = m.shutdownMessage !== undefined;
+  if (shutdown && !ipc) throw rangeError('shutdownMessage', 'used with "fork: true" (it is sent over the IPC channel)', m.shutdownMessage);
+  const timeout = isSet(m.shutdownTimeout) ? checkStrictMillis('shutdownTimeout', m.shutdownTimeout)
+    : typeof m.killTTL === 'number' && m.killTTL > 0 ? m.killTTL : SHUTDOWN_TIMEOUT;
+  if (!waitReady && watchdog === undefined && maxMemory === undefined && !shutdown) return undefined;
+  return {
+    waitReady,
+    readyTimeout: readyTimeout === undefined ? undefined : Math.round(readyTimeout),
+    watchdog: watchdog === undefined ? undefined : Math.round(watchdog),
+    maxMemory,
+    memoryCheckInterval: Math.round(interval),
+    shutdownMessage: shutdown ? encode(m.shutdownMessage, 'shutdownMessage') : undefined,
+    shutdownTimeout: Math.round(timeout),
+    ipcReady: ipc ? encode('ready', 'ready') : undefined,
+    ipcHeartbeat: ipc ? encode('heartbeat', 'heartbeat') : undefined,
+  };
+}
+
 /** Defaults this package owns (forever-monitor's own defaults are in `normalizeOptions`). */
 const DEFAULTS = Object.freeze({
   /** ms between polls with `usePolling`. */
@@ -482,6 +580,14 @@ const DEFAULTS = Object.freeze({
  * @property {'always' | 'on-failure' | 'never'} autorestart
  * @property {number[]} stopExitCodes
  * @property {{ count: number, window: number } | undefined} restartWindow
+ * @property {boolean} waitReady
+ * @property {number | undefined} readyTimeout
+ * @property {number | undefined} watchdog
+ * @property {number | undefined} maxMemory
+ * @property {number} memoryCheckInterval
+ * @property {unknown} shutdownMessage
+ * @property {number | undefined} shutdownTimeout
+ * @property {AbortSignal | undefined} signal
  */
 
 /**
@@ -614,7 +720,24 @@ function normalizeOptions(script, options, defaultParser) {
     autorestart: checkAutorestart(o.autorestart),
     stopExitCodes: checkExitCodes(o.stopExitCodes),
     restartWindow: checkRestartWindow(o.restartWindow),
+    waitReady: isSet(o.waitReady) ? checkStrictFlag('waitReady', o.waitReady) : false,
+    readyTimeout: isSet(o.readyTimeout) ? checkPositiveMillis('readyTimeout', o.readyTimeout) : undefined,
+    watchdog: isSet(o.watchdog) ? checkPositiveMillis('watchdog', o.watchdog) : undefined,
+    maxMemory: isSet(o.maxMemory) ? checkMemory(o.maxMemory) : undefined,
+    memoryCheckInterval: isSet(o.memoryCheckInterval) ? checkStrictMillis('memoryCheckInterval', o.memoryCheckInterval) : MEMORY_CHECK_INTERVAL,
+    shutdownMessage: o.shutdownMessage,
+    shutdownTimeout: isSet(o.shutdownTimeout) ? checkStrictMillis('shutdownTimeout', o.shutdownTimeout) : undefined,
+    signal: isSet(o.signal) ? checkAbortSignal(o.signal) : undefined,
   };
+  if (fields.readyTimeout !== undefined && !fields.waitReady) throw rangeError('readyTimeout', 'used with "waitReady: true"', o.readyTimeout);
+  if (fields.memoryCheckInterval < 10) throw rangeError('memoryCheckInterval', 'a number of milliseconds >= 10', o.memoryCheckInterval);
+  if (o.shutdownMessage !== undefined) {
+    /** @param {unknown} v */
+    const hasIpc = (v) => Array.isArray(v) && v.includes('ipc');
+    if (!fields.fork && !hasIpc(stdio) && !hasIpc(spawnWith.stdio)) {
+      throw rangeError('shutdownMessage', 'used with "fork: true" (it is sent over the IPC channel)', o.shutdownMessage);
+    }
+  }
 
   // The script is the first argument of the command, or the argv itself.
   if (Array.isArray(script)) {
@@ -649,6 +772,7 @@ module.exports = {
   BACKOFF_DEFAULTS,
   DEFAULTS,
   policyOptions,
+  healthOptions,
   LOOSE_OPTION,
   normalizeOptions,
   normalizeStdio,

@@ -352,7 +352,8 @@ monitor.on('exit', () => undefined);
 monitor.on('restarting', (info) => {
   const delay: number = info.delay;
   const attempt: number = info.attempt;
-  const reason: 'exit' | 'spinning' = info.reason;
+  const reason: 'exit' | 'spinning' | 'readyTimeout' | 'watchdog' | 'memory' = info.reason;
+  const rss: number | undefined = info.rss;
   const code: number | null = info.code;
 });
 monitor.on('exit', (m, spinning, info) => {
@@ -360,6 +361,25 @@ monitor.on('exit', (m, spinning, info) => {
 });
 const backoffField: number | undefined = monitor.backoff?.initial;
 const autorestartField: 'always' | 'on-failure' | 'never' = monitor.autorestart;
+// Health.
+const healthy: MonitorOptions = {
+  fork: true, waitReady: true, readyTimeout: 5000, watchdog: 10000, maxMemory: '512M',
+  memoryCheckInterval: 500, shutdownMessage: { cmd: 'shutdown' }, shutdownTimeout: 3000,
+  signal: new AbortController().signal,
+};
+// @ts-expect-error waitReady is a boolean
+const badReady: MonitorOptions = { waitReady: 'yes' };
+// @ts-expect-error signal is an AbortSignal
+const badSignal: MonitorOptions = { signal: 'SIGTERM' };
+monitor.on('ready', (m: Monitor, data) => data.pid);
+const usage = monitor.usage();
+const usageState: 'idle' | 'starting' | 'running' | 'stopping' | 'sleeping' | 'waiting' = usage.state;
+const usageRss: number | null = usage.treeRss;
+async function awaitable() {
+  const started: Monitor = await monitor.startAsync();
+  await monitor.restartAsync();
+  await monitor.stopAsync();
+}
 
 // Arbitrary events still type-check.
 const custom = Symbol('custom');

@@ -1,0 +1,308 @@
+// Health, decided by the core: readiness, the watchdog, the memory limit, usage(), the
+// shutdown message, the awaitable calls and the abort signal, with real children.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('fs');
+const { execFileSync } = require('child_process');
+const { Monitor } = require('..');
+const { fixture, next, record, until, isAlive, stopAfter } = require('./helpers');
+
+function monitor(t, script, options) {
+  return stopAfter(t, new Monitor(script, { silent: true, ...options }));
+}
+
+/** Lines the child wrote on stdout, as they come. */
+function lines(m) {
+  const seen = [];
+  let partial = '';
+  m.on('stdout', (d) => {
+    partial += d;
+    let nl;
+    while ((nl = partial.indexOf('\n')) >= 0) {
+      seen.push({ line: partial.slice(0, nl), at: Date.now() });
+      partial = partial.slice(nl + 1);
+    }
+  });
+  return seen;
+}
+
+const has = (cmd) => {
+  try {
+    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** Blocks this thread (so no event is handled) for `ms`. */
+function block(ms) {
+  const until = Date.now() + ms;
+  while (Date.now() < until) { /* busy */ }
+}
+
+test("waitReady: 'ready' comes when the child says so, and usage() tells starting from running", async (t) => {
+  const m = monitor(t, fixture('ready-after.js'), { fork: true, waitReady: true, args: ['300'] });
+  const t0 = Date.now();
+  const started = next(m, 'start');
+  const ready = next(m, 'ready');
+  m.start();
+  await started;
+  assert.equal(m.usage().state, 'starting');
+  const [self, data] = await ready;
+  const elapsed = Date.now() - t0;
+  assert.equal(self, m);
+  assert.equal(data.pid, m.child.pid);
+  assert.ok(elapsed >= 290, `ready after ${elapsed} ms`);
+  assert.equal(m.usage().state, 'running');
+});
+
+test('readyTimeout: a child that never says it is ready is taken down, and the policy decides', async (t) => {
+  const m = monitor(t, fixture('run-forever.js'), { fork: true, waitReady: true, readyTimeout: 300, max: 2 });
+  const restarting = record(m, 'restarting');
+  const readies = record(m, 'ready');
+  m.start();
+  const [, spinning, info] = await next(m, 'exit');
+  assert.equal(info.reason, 'max');
+  assert.equal(spinning, false);
+  assert.equal(m.times, 2);
+  assert.equal(readies.length, 0);
+  assert.deepEqual(restarting.map(([r]) => [r.reason, r.attempt]), [['readyTimeout', 1]]);
+  assert.equal(restarting[0][0].signal, 'SIGKILL', "the monitor's killSignal");
+});
+
+test('the systemd notify protocol: READY=1 from a Python service, and from systemd-notify in a shell', async (t) => {
+  if (!has('python3')) return t.skip('python3 is not installed');
+  const m = monitor(t, ['python3', fixture('notify-ready.py'), '200'], { waitReady: true, readyTimeout: 5000 });
+  const out = lines(m);
+  const ready = next(m, 'ready');
+  m.start();
+  await ready;
+  await until(() => out.some((l) => /^ready \d+$/.test(l.line)), 5000, 'the service to say it is up');
+  assert.equal(m.usage().state, 'running');
+
+  if (!has('systemd-notify')) return;
+  // systemd-notify sends from its own process, a child of the shell: the tree is heard.
+  const sh = monitor(t, ['sh', '-c', 'sleep 0.1; systemd-notify --ready; exec sleep 1000'], { waitReady: true, readyTimeout: 5000 });
+  const shReady = next(sh, 'ready');
+  sh.start();
+  await shReady;
+});
+
+test('a READY=1 from a process outside the tree is not heard', async (t) => {
+  if (!has('python3')) return t.skip('python3 is not installed');
+  const m = monitor(t, fixture('run-forever.js'), { waitReady: true, readyTimeout: 800, max: 1 });
+  const readies = record(m, 'ready');
+  const started = next(m, 'start');
+  m.start();
+  await started;
+  // The address is in the child's environment; an outsider sends to it.
+  const env = fs.readFileSync(`/proc/${m.child.pid}/environ`, 'utf8').split('\0');
+  const address = env.find((e) => e.startsWith('NOTIFY_SOCKET=')).slice('NOTIFY_SOCKET='.length);
+  execFileSync('python3', ['-c', [
+    'import socket, sys',
+    's = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)',
+    `s.sendto(b"READY=1", "\\0" + ${JSON.stringify(address.slice(1))})`,
+  ].join('\n')]);
+  const [, , info] = await next(m, 'exit');
+  assert.equal(info.reason, 'max');
+  assert.equal(readies.length, 0);
+});
+
+test('watchdog: a child whose event loop hangs is taken down and restarted', async (t) => {
+  // Without waitReady the first interval starts at the spawn: it must cover Node's boot.
+  const m = monitor(t, fixture('busy-after.js'), { fork: true, watchdog: 500, args: ['600'], max: 2 });
+  const out = lines(m);
+  const restarting = next(m, 'restarting');
+  m.start();
+  const [info] = await restarting;
+  assert.equal(info.reason, 'watchdog');
+  const hung = out.find((l) => l.line.startsWith('hanging'));
+  assert.ok(hung, 'the child hung before it was taken down');
+  await next(m, 'exit');
+});
+
+test('watchdog pings over the notify socket keep a ready child alive until they stop', async (t) => {
+  if (!has('python3')) return t.skip('python3 is not installed');
+  // Ready at once, then pings every 100 ms for ever: not taken down while it pings.
+  const script = ['sh', '-c', `python3 ${fixture('notify-ready.py')} 0 100 & pid=$!; sleep 2; kill -STOP $pid; wait`];
+  const m = monitor(t, script, { waitReady: true, watchdog: 400, max: 1 });
+  const ready = next(m, 'ready');
+  const restarting = record(m, 'restarting');
+  m.start();
+  await ready;
+  const t0 = Date.now();
+  // The pings stop two seconds after the start (the pinger is stopped): then the watchdog
+  // fires. Without them it would have fired 400 ms after ready.
+  const [, , info] = await next(m, 'exit');
+  const elapsed = Date.now() - t0;
+  assert.equal(info.reason, 'max');
+  assert.ok(elapsed >= 1000, `taken down after ${elapsed} ms: the pings kept it alive until they stopped`);
+  assert.equal(restarting.length, 0);
+});
+
+test('maxMemory: a child growing 20 MB/s is restarted within two samples of crossing 100 MB', async (t) => {
+  const m = monitor(t, fixture('grow-memory.js'), { maxMemory: '100M', memoryCheckInterval: 250, max: 2 });
+  const out = lines(m);
+  const restarting = next(m, 'restarting');
+  m.start();
+  const [info] = await restarting;
+  const at = Date.now();
+  assert.equal(info.reason, 'memory');
+  assert.ok(info.rss > 100 * 1024 * 1024, `rss ${info.rss}`);
+  const crossed = out.find((l) => Number(l.line.split(' ')[1]) > 100);
+  assert.ok(crossed, 'the child reported crossing 100 MB');
+  const late = at - crossed.at;
+  // Two sampling intervals, plus the time the restart takes to be reported.
+  assert.ok(late <= 2 * 250 + 400, `restarted ${late} ms after crossing`);
+  await next(m, 'exit');
+});
+
+test('usage() is sane against /proc, never reads it on the caller, and keeps the last exit', async (t) => {
+  const m = monitor(t, fixture('spawn-grandchildren.js'), {});
+  assert.deepEqual(m.usage(), {
+    pid: null, uptime: null, restarts: 0, cpu: null, rss: null, treeRss: null, treePids: null, sampledAt: null, state: 'idle', lastExit: null,
+  });
+  const started = next(m, 'start');
+  m.start();
+  await started;
+  let u;
+  await until(() => (u = m.usage()).rss !== null && u.treePids >= 2, 5000, 'a sample of the tree');
+  const pid = m.child.pid;
+  assert.equal(u.pid, pid);
+  assert.equal(u.state, 'running');
+  assert.equal(u.restarts, 0);
+  const statm = Number(fs.readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1]) * 4096;
+  assert.ok(u.rss > statm / 2 && u.rss < statm * 2, `rss ${u.rss} vs /proc ${statm}`);
+  assert.ok(u.treeRss >= u.rss);
+  assert.ok(u.uptime >= 0 && u.uptime < 60000);
+  assert.ok(Math.abs(u.sampledAt - Date.now()) < 5000);
+  await until(() => m.usage().cpu !== null, 5000, 'a CPU figure (two samples)');
+  assert.ok(m.usage().cpu >= 0);
+  const restarted = next(m, 'restart');
+  m.restart();
+  await restarted;
+  const after = m.usage();
+  assert.equal(after.restarts, 1);
+  assert.equal(after.lastExit.signal, 'SIGKILL');
+  assert.equal(after.lastExit.code, null);
+  assert.ok(after.lastExit.at <= Date.now());
+});
+
+test('shutdownMessage: a cooperative child exits on the message alone, with no signal', async (t) => {
+  const m = monitor(t, fixture('shutdown-aware.js'), {
+    fork: true, shutdownMessage: { cmd: 'shutdown' }, shutdownTimeout: 5000, args: ['cooperative'],
+  });
+  const out = lines(m);
+  const started = next(m, 'start');
+  m.start();
+  await started;
+  await until(() => out.some((l) => l.line.startsWith('ready')), 5000, 'the child to listen');
+  const code = next(m, 'exit:code');
+  m.stop();
+  assert.deepEqual(await code, [0, null], 'it exited by itself, with no signal');
+  assert.ok(out.some((l) => l.line === 'shutdown message'));
+});
+
+test('shutdownMessage: a stubborn child gets the message, then killSignal, then SIGKILL', async (t) => {
+  const m = monitor(t, fixture('shutdown-aware.js'), {
+    fork: true, shutdownMessage: 'bye', shutdownTimeout: 200, killSignal: 'SIGTERM', killTTL: 300, args: ['stubborn'],
+  });
+  const out = lines(m);
+  const started = next(m, 'start');
+  m.start();
+  await started;
+  await until(() => out.some((l) => l.line.startsWith('ready')), 5000, 'the child to listen');
+  const code = next(m, 'exit:code');
+  m.stop();
+  assert.deepEqual(await code, [null, 'SIGKILL']);
+  assert.deepEqual(out.map((l) => l.line).filter((l) => l !== `ready ${m.child.pid}` && !l.startsWith('ready')),
+    ['shutdown message', 'got SIGTERM']);
+});
+
+test('startAsync, restartAsync and stopAsync resolve and reject as documented', async (t) => {
+  const m = monitor(t, fixture('run-forever.js'), {});
+  assert.equal(await m.startAsync(), m);
+  assert.equal(m.running, true);
+  const pid = m.child.pid;
+  assert.equal(await m.restartAsync(), m);
+  assert.notEqual(m.child.pid, pid);
+  assert.equal(await m.stopAsync(), m);
+  assert.ok(!isAlive(pid));
+  // Errors go to the promise, not to 'error' (which has no listener here: it would throw).
+  await assert.rejects(m.stopAsync(), /Cannot stop process that is not running\./);
+  const missing = new Monitor('/nonexistent/app.js', { silent: true });
+  await assert.rejects(missing.startAsync(), /Target script does not exist: \/nonexistent\/app\.js/);
+  // With waitReady, start resolves at ready; a child never ready rejects once supervision ends.
+  const r = monitor(t, fixture('ready-after.js'), { fork: true, waitReady: true, args: ['100'] });
+  const readies = record(r, 'ready');
+  await r.startAsync();
+  assert.equal(readies.length, 1);
+  const never = monitor(t, fixture('run-forever.js'), { fork: true, waitReady: true, readyTimeout: 200, max: 1 });
+  await assert.rejects(never.startAsync(), (err) => err.code === 'ERR_SUPERVISION_ENDED' && err.reason === 'max');
+});
+
+test('the signal option: aborting stops the monitor; a start with an aborted signal is an error', async (t) => {
+  const controller = new AbortController();
+  const m = monitor(t, fixture('run-forever.js'), { signal: controller.signal });
+  await m.startAsync();
+  const pid = m.child.pid;
+  const stopped = next(m, 'stop');
+  controller.abort();
+  await stopped;
+  assert.ok(!isAlive(pid));
+  const failed = next(m, 'error');
+  m.start();
+  const [err] = await failed;
+  assert.equal(err.name, 'AbortError');
+  assert.equal(m.running, false);
+});
+
+test("health holds while the host's JavaScript is blocked", async (t) => {
+  // A ready message that sits unread (JS is blocked) still counts: no false timeout.
+  const ready = monitor(t, fixture('ready-after.js'), { fork: true, waitReady: true, readyTimeout: 400, args: ['50'], max: 1 });
+  const restarted = record(ready, 'restarting');
+  const started = next(ready, 'start');
+  const isReady = next(ready, 'ready');
+  ready.start();
+  await started;
+  // A hung child is caught by the watchdog, and restarted, while JS cannot run.
+  const hung = monitor(t, fixture('busy-after.js'), { fork: true, watchdog: 500, args: ['100'] });
+  const hungStart = next(hung, 'start');
+  const hungRestart = next(hung, 'restart');
+  hung.start();
+  await hungStart;
+  const firstPid = hung.child.pid;
+  const blockedAt = Date.now();
+  block(2500);
+  const [, data] = await hungRestart;
+  assert.ok(data.ctime < blockedAt + 2500, `the new child started at +${data.ctime - blockedAt} ms, while JS was blocked`);
+  assert.notEqual(data.pid, firstPid);
+  await isReady;
+  assert.equal(restarted.length, 0, 'the ready child was not taken down');
+});
+
+test('bad health options are named', () => {
+  const rows = [
+    [{ waitReady: 'yes' }, TypeError, /"waitReady" option must be a boolean/],
+    [{ readyTimeout: 100 }, RangeError, /"readyTimeout" option must be used with "waitReady: true"/],
+    [{ waitReady: true, readyTimeout: 0 }, RangeError, /"readyTimeout" option must be a number of milliseconds > 0/],
+    [{ watchdog: '1s' }, TypeError, /"watchdog" option must be a number of milliseconds/],
+    [{ maxMemory: '12 parsecs' }, RangeError, /"maxMemory" option must be a number of bytes or a size such as "512M"/],
+    [{ maxMemory: 1000 }, RangeError, /"maxMemory" option must be at least 1 MiB/],
+    [{ maxMemory: true }, TypeError, /"maxMemory" option/],
+    [{ memoryCheckInterval: 5 }, RangeError, /"memoryCheckInterval" option must be a number of milliseconds >= 10/],
+    [{ shutdownMessage: 'bye' }, RangeError, /"shutdownMessage" option must be used with "fork: true"/],
+    [{ shutdownTimeout: -1 }, RangeError, /"shutdownTimeout" option must be a finite number >= 0/],
+    [{ signal: {} }, TypeError, /"signal" option must be an AbortSignal/],
+  ];
+  for (const [options, type, message] of rows) {
+    assert.throws(() => new Monitor('app.js', options), (err) => err instanceof type && message.test(err.message), JSON.stringify(options));
+  }
+  const m = new Monitor('app.js', { maxMemory: '1.5G', fork: true, shutdownMessage: { cmd: 'stop' } });
+  assert.equal(m.maxMemory, 1.5 * 1024 ** 3);
+  assert.deepEqual(m.shutdownMessage, { cmd: 'stop' });
+  const d = new Monitor('app.js');
+  assert.deepEqual([d.waitReady, d.readyTimeout, d.watchdog, d.maxMemory, d.memoryCheckInterval, 'shutdownMessage' in d],
+    [false, undefined, undefined, undefined, 1000, false]);
+});

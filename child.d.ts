@@ -1,0 +1,30 @@
+/**
+ * The child's side of forever-native's health checks: `require('forever-native/child')`.
+ * Every call is a harmless no-op (returning `false`) when the process has no IPC channel to
+ * a forever-native monitor.
+ */
+
+/** Tells the monitor the child is ready (`waitReady`): sends `'ready'` over IPC. */
+export function ready(): boolean;
+
+/**
+ * Pings the watchdog: by default at half the interval the monitor gave (`WATCHDOG_USEC`),
+ * from now on, on an unref'd timer; once with `{ auto: false }`. Returns whether a
+ * watchdog is there to ping.
+ */
+export function heartbeat(options?: { auto?: boolean }): boolean;
+
+/** Stops the automatic heartbeat. */
+export function stopHeartbeat(): void;
+
+/**
+ * Calls `fn` once when the monitor asks the child to shut down: its `shutdownMessage`, or
+ * SIGTERM / SIGINT. Returns a function that removes the handlers.
+ */
+export function onShutdown(fn: (reason: 'message' | 'SIGTERM' | 'SIGINT') => unknown): () => void;
+
+/** Whether this process runs under a forever-native monitor. */
+export function supervised(): boolean;
+
+/** The watchdog interval the monitor gave, in ms (0 for none). */
+export function watchdogInterval(): number;
