@@ -178,6 +178,30 @@ test('--autorestart on-failure: a clean exit ends the CLI with code 0; --stopExi
   assert.equal(once.events[2].reason, 'never');
 });
 
+test('--fork --waitReady --watchdog: a ready line, a status line on SIGUSR1, and a clean stop', async () => {
+  const h = startCli(['--json', '--fork', '--waitReady', '--readyTimeout', '5000', '--watchdog', '60000', fixture('ready-after.js'), '100']);
+  const ready = await h.waitEvent((e) => e.event === 'ready', 'the ready line');
+  assert.ok(ready.after >= 90, `ready ${ready.after} ms after the start`);
+  assert.match(cli.formatHuman({ ...ready, app: 'web' }), /web ready \(pid \d+, \d+ms after its start\)$/);
+  h.child.kill('SIGUSR1');
+  const status = await h.waitEvent((e) => e.event === 'status', 'the status line');
+  assert.equal(status.state, 'running');
+  assert.equal(status.pid, ready.pid);
+  assert.ok(status.rss > 1024 * 1024, `rss ${status.rss}`);
+  assert.match(cli.formatHuman({ ...status, app: 'web' }), /web running \(pid \d+, up [\d.]+m?s, (cpu [\d.]+%, )?rss [\d.]+ MB, restarts 0\)$/);
+  h.child.kill('SIGTERM');
+  assert.equal((await h.exited).code, 0);
+});
+
+test('--maxMemory: the memory restart says how much, then the CLI gives up at --max', async () => {
+  const r = await runCli(['--json', '--maxMemory', '100M', '--memoryCheckInterval', '250', '--max', '2', fixture('grow-memory.js')]);
+  const restarting = r.events.find((e) => e.event === 'restarting');
+  assert.equal(restarting.reason, 'memory');
+  assert.ok(restarting.rss > 100 * 1024 * 1024);
+  assert.match(cli.formatHuman(restarting), /restarting \(memory [\d.]+ MB over the limit, run 2 of 2\)$/);
+  assert.equal(r.events.at(-1).event, 'giveup');
+});
+
 test('a child that dies by a signal gives exit code 1 when the CLI gives up', async () => {
   const r = await runCli(['--json', '--max', '1', fixture('kill-self.js')]);
   assert.equal(r.code, 1, r.stderr);

@@ -38,6 +38,7 @@ class UsageError extends Error {
  *   when      always, on-failure or never
  *   codes     exit codes 0-255, comma-separated
  *   window    COUNT/MS
+ *   size      bytes, or a size such as 512M or 1G (checked by the Monitor)
  */
 const FLAGS = [
   { long: 'max', short: 'm', kind: 'runs', key: 'max', arg: 'N', help: 'Only run the script N times in total' },
@@ -48,6 +49,14 @@ const FLAGS = [
   { long: 'autorestart', kind: 'when', key: 'autorestart', arg: 'WHEN', help: 'always (default), on-failure (not after exit code 0) or never' },
   { long: 'stopExitCodes', kind: 'codes', key: 'stopExitCodes', arg: 'CODES', help: 'Exit codes that end supervision instead of a restart, e.g. 0,78' },
   { long: 'restartWindow', kind: 'window', key: 'restartWindow', arg: 'N/MS', help: 'Give up after more than N restarts within MS, e.g. 5/60000' },
+  { long: 'fork', kind: 'bool', key: 'fork', help: 'Give the child an IPC channel (Node children: for --waitReady, --watchdog, --shutdownMessage)' },
+  { long: 'waitReady', kind: 'bool', key: 'waitReady', help: "The child is up once it says so: process.send('ready') (with --fork) or READY=1 on NOTIFY_SOCKET" },
+  { long: 'readyTimeout', kind: 'ms', key: 'readyTimeout', arg: 'MS', help: 'With --waitReady: a child not ready within MS is taken down, as a crash' },
+  { long: 'watchdog', kind: 'ms', key: 'watchdog', arg: 'MS', help: "The child must ping within every MS (process.send('heartbeat') or WATCHDOG=1), or it is restarted" },
+  { long: 'maxMemory', kind: 'size', key: 'maxMemory', arg: 'SIZE', help: "Restart the child gracefully when its tree's memory passes SIZE (bytes, 512M, 1G)" },
+  { long: 'memoryCheckInterval', kind: 'ms', key: 'memoryCheckInterval', arg: 'MS', help: 'How often --maxMemory reads the memory (default 1000)' },
+  { long: 'shutdownMessage', kind: 'string', key: 'shutdownMessage', arg: 'TEXT', help: 'With --fork: send TEXT over IPC before the kill signal; a child that exits on it gets none' },
+  { long: 'shutdownTimeout', kind: 'ms', key: 'shutdownTimeout', arg: 'MS', help: 'How long a kill waits after --shutdownMessage before the signal (default: --killTTL)' },
   { long: 'command', short: 'c', kind: 'string', key: 'command', arg: 'CMD', help: 'Program to run the script with (default: this node), e.g. "node --expose-gc" or python3' },
   { long: 'sourceDir', kind: 'path', key: 'sourceDir', arg: 'DIR', help: 'Directory the script path is relative to' },
   { long: 'workingDir', kind: 'path', key: 'cwd', arg: 'DIR', help: "The child's working directory (default: the current one)" },
@@ -88,6 +97,7 @@ const CONFIG_KEYS = new Set([
   'killTree', 'uid', 'id', 'env', 'hideEnv', 'spawnWith', 'checkFile', 'stdio', 'fork', 'serialization',
   'watchDebounce', 'logTimestamps', 'mergeLogs', 'logMaxSize', 'logMaxFiles', 'logDirect',
   'restartDelay', 'backoff', 'autorestart', 'stopExitCodes', 'restartWindow',
+  'waitReady', 'readyTimeout', 'watchdog', 'maxMemory', 'memoryCheckInterval', 'shutdownMessage', 'shutdownTimeout',
 ]);
 
 /** Config keys that hold paths, resolved against the config file's directory. */
@@ -547,6 +557,14 @@ function formatDuration(ms) {
 
 const runOf = (run, max) => (max ? `run ${run} of ${max}` : `run ${run}`);
 
+/** 52428800 -> '50.0 MB' (powers of 1024). */
+function formatBytes(bytes) {
+  if (typeof bytes !== 'number' || !Number.isFinite(bytes)) return '?';
+  if (bytes < 1024 * 1024) return `${Math.round(bytes / 1024)} KB`;
+  if (bytes < 1024 ** 3) return `${(bytes / 1024 ** 2).toFixed(1)} MB`;
+  return `${(bytes / 1024 ** 3).toFixed(2)} GB`;
+}
+
 /** The human text of a status event, and the colour it is shown in. */
 function describe(e) {
   switch (e.event) {
@@ -560,6 +578,15 @@ function describe(e) {
     }
     case 'restarting': {
       if (e.reason === 'SIGHUP' || e.reason === 'watch') return [`restarting (${e.reason === 'SIGHUP' ? 'SIGHUP' : 'file changed'})`, 36];
+      const why = {
+        watchdog: 'watchdog: no heartbeat in time, ',
+        readyTimeout: 'not ready in time, ',
+        memory: `memory ${formatBytes(e.rss)} over the limit, `,
+      }[e.reason];
+      if (why) {
+        const when = typeof e.delay === 'number' && e.delay > 0 ? ` in ${formatDuration(e.delay)}` : '';
+        return [`restarting${when} (${why}${runOf(e.run, e.max)})`, 35];
+      }
       const when = typeof e.delay === 'number' && e.delay > 0 ? ` in ${formatDuration(e.delay)}` : '';
       const attempt = typeof e.attempt === 'number' && e.attempt > 1 ? `, attempt ${e.attempt}` : '';
       return [`restarting${when} (${runOf(e.run, e.max)}${attempt})`, 36];
@@ -586,6 +613,18 @@ function describe(e) {
     case 'waiting': {
       const why = e.reason === 'spinning' ? 'spinning' : `${e.runs} run${e.runs === 1 ? '' : 's'}${e.max ? `, max ${e.max}` : ''}`;
       return [`waiting for a file change (gave up: ${why})`, 33];
+    }
+    case 'ready':
+      return [`ready (pid ${e.pid}, ${formatDuration(e.after)} after its start)`, 32];
+    case 'status': {
+      if (e.state === 'idle') return ['idle', 0];
+      const parts = [e.pid ? `pid ${e.pid}` : 'no child'];
+      if (typeof e.uptime === 'number') parts.push(`up ${formatDuration(e.uptime)}`);
+      if (typeof e.cpu === 'number') parts.push(`cpu ${e.cpu.toFixed(1)}%`);
+      if (typeof e.rss === 'number') parts.push(`rss ${formatBytes(e.rss)}`);
+      if (typeof e.treeRss === 'number' && e.treePids > 1) parts.push(`tree ${e.treePids} processes ${formatBytes(e.treeRss)}`);
+      parts.push(`restarts ${e.restarts}`);
+      return [`${e.state} (${parts.join(', ')})`, 36];
     }
     case 'error':
       return [`error: ${e.message}`, 31];

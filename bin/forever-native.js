@@ -172,6 +172,7 @@ class App {
     m.on('exit:code', (code, signal) => this.onExitCode(code, signal));
     m.on('exit', (_monitor, spinning, info) => this.onEnd(spinning, info));
     m.on('restarting', (info) => this.onRestarting(info));
+    m.on('ready', () => this.report({ event: 'ready', after: Math.max(0, Date.now() - this.startedAt) }));
     m.on('error', (err) => this.onError(err));
     // A stop while waiting for a change ends with 'stop' alone ('exit' came at the give-up).
     m.on('stop', () => {
@@ -260,8 +261,22 @@ class App {
       this.report({ event: 'spinning', uptime: this.lastUptime, minUptime: m.minUptime, restartIn: info.delay });
       return;
     }
-    this.report({ event: 'restarting', reason: 'exit', run: m.times + 1, max: m.max === undefined ? null : m.max,
-      delay: info.delay, attempt: info.attempt });
+    const health = info.reason === 'watchdog' || info.reason === 'memory' || info.reason === 'readyTimeout';
+    this.report({ event: 'restarting', reason: health ? info.reason : 'exit', run: m.times + 1, max: m.max === undefined ? null : m.max,
+      delay: info.delay, attempt: info.attempt, ...(info.rss !== undefined ? { rss: info.rss } : {}) });
+  }
+
+  /** Prints what the child uses (SIGUSR1); the first time, once the core has read it. */
+  status() {
+    const m = this.monitor;
+    if (!m || this.ended) return;
+    const print = (u) => this.report({ event: 'status', ...u, pid: u.pid === null ? this.pid : u.pid });
+    const u = m.usage();
+    if (u.state !== 'idle' && u.rss === null) {
+      setTimeout(() => print(m.usage()), 1100).unref();
+    } else {
+      print(u);
+    }
   }
 
   /** The Monitor's 'exit': supervision ended (stopped, gave up, or failed). */
@@ -419,6 +434,10 @@ function run(specs, json, notes = []) {
     const action = stopSignals > 0 ? 'ignore' : 'restart';
     reporter.emit({ event: 'signal', app: null, pid: null, signal: 'SIGHUP', action }, allFds());
     if (action === 'restart') for (const app of apps) app.restart();
+  });
+  // Status of every app on SIGUSR1 (which then no longer starts Node's inspector).
+  process.on('SIGUSR1', () => {
+    for (const app of apps) app.status();
   });
   process.on('exit', () => {
     for (const app of apps) app.removePidFile();
