@@ -159,6 +159,20 @@ class ChildProcessHandle {
 /** Stream numbers the core knows `'stdout'`/`'stderr'` listeners by. */
 const STREAMS = /** @type {const} */ ({ stdout: 1, stderr: 2 });
 
+/** Warning codes already given in this process. */
+const warned = new Set();
+
+/**
+ * Emits a process warning once per `code`.
+ * @param {string} code
+ * @param {string} message
+ */
+function warnOnce(code, message) {
+  if (warned.has(code)) return;
+  warned.add(code);
+  process.emitWarning(message, { code });
+}
+
 /**
  * The error an aborted `signal` option gives: its reason when that is an error, else an
  * `AbortError`.
@@ -263,9 +277,17 @@ class Monitor extends EventEmitter {
     this._run = 0;
     /** Whether anyone listens to each stream. */
     this._listening = { stdout: false, stderr: false };
+    /** forever-monitor's custom output streams (`options.stdout`, with `outFile`). */
+    const given = /** @type {Record<string, any>} */ (options || {});
+    /** @param {unknown} s */
+    const writable = (s) => !!s && typeof s === 'object' && typeof (/** @type {any} */ (s).write) === 'function';
+    this._custom = {
+      stdout: this.outFile !== undefined && writable(given.stdout) ? given.stdout : undefined,
+      stderr: this.errFile !== undefined && writable(given.stderr) ? given.stderr : undefined,
+    };
     /** The killSignal as a number, as checked. */
     this._killSignal = o.killSignalNumber;
-    for (const name of ['_native', '_run', '_listening', '_killSignal']) {
+    for (const name of ['_native', '_run', '_listening', '_killSignal', '_custom']) {
       Object.defineProperty(this, name, { enumerable: false });
     }
 
@@ -284,6 +306,29 @@ class Monitor extends EventEmitter {
     });
     this.on('removeListener', (name) => {
       if (name === 'stdout' || name === 'stderr') this._setListening(name, this.listenerCount(name) > 0);
+    });
+    for (const stream of /** @type {const} */ (['stdout', 'stderr'])) {
+      if (this._custom[stream]) this._pipeTo(stream);
+    }
+  }
+
+  /**
+   * forever-monitor's `options.stdout`/`options.stderr` (with `outFile`/`errFile`): a
+   * writable stream of the caller's takes the place of the file, as `monitor.stdout` or
+   * `monitor.stderr`, until supervision ends (it is then destroyed, as there).
+   * @param {'stdout' | 'stderr'} stream
+   */
+  _pipeTo(stream) {
+    const self = /** @type {Record<string, any>} */ (this);
+    self[stream] = this._custom[stream];
+    this.on(stream, (data) => {
+      const sink = self[stream];
+      if (sink && typeof sink.write === 'function') sink.write(data);
+    });
+    this.on('exit', () => {
+      const sink = self[stream];
+      if (sink && typeof sink.destroy === 'function') sink.destroy();
+      self[stream] = null;
     });
   }
 
@@ -326,10 +371,12 @@ class Monitor extends EventEmitter {
       for (const stream of /** @type {const} */ (['stdout', 'stderr'])) {
         if (this._listening[stream]) monitor.setListening(STREAMS[stream], true);
       }
-      if (this.outFile !== undefined || this.errFile !== undefined) {
+      const outFile = this._custom.stdout ? undefined : this.outFile;
+      const errFile = this._custom.stderr ? undefined : this.mergeLogs ? this.outFile : this.errFile;
+      if (outFile !== undefined || errFile !== undefined) {
         monitor.setLogs({
-          outFile: this.outFile,
-          errFile: this.mergeLogs ? this.outFile : this.errFile,
+          outFile,
+          errFile,
           append: this.append === true,
           timestamps: this.logTimestamps,
           maxSize: this.logMaxSize,
@@ -592,7 +639,8 @@ class Monitor extends EventEmitter {
       isMaster: this.isMaster,
     };
     const self = /** @type {Record<string, any>} */ (this);
-    for (const key of ['pidFile', 'outFile', 'errFile', 'env', 'cwd']) {
+    // forever-monitor names 'env' here too, but never has that field: its data holds no env.
+    for (const key of ['pidFile', 'outFile', 'errFile', 'cwd']) {
       if (self[key]) childData[key] = self[key];
     }
     if (this.sourceDir) {
@@ -663,6 +711,11 @@ class Monitor extends EventEmitter {
     const failure = this._native.send(payload);
     if (failure === null) return this;
     if (failure.code === 'ERR_NOT_RUNNING') return this._errorSoon(new Error(NOT_RUNNING_SEND));
+    if (failure.code === 'ERR_IPC_NO_CHANNEL') {
+      // forever-monitor sends only `if (child.send)`: a child without a channel is no error.
+      warnOnce('FOREVER_NATIVE_NO_CHANNEL', `${failure.message} The message was dropped, as forever-monitor drops it.`);
+      return this;
+    }
     return this._errorSoon(toError(failure));
   }
 

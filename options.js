@@ -79,6 +79,25 @@ const warned = new Set();
 
 /** The warning's `code`: this package's own. */
 const LOOSE_OPTION = 'FOREVER_NATIVE_LOOSE_OPTION';
+/** The warning code for a spawnWith field that is not used here. */
+const UNSUPPORTED_OPTION = 'FOREVER_NATIVE_UNSUPPORTED_OPTION';
+
+/**
+ * Tells once per option that a value forever-monitor passed on to `child_process.spawn`
+ * is not used here, and what to use instead.
+ * @param {string} name
+ * @param {unknown} value
+ * @param {string} instead
+ */
+function unsupported(name, value, instead) {
+  if (!warned.has(name)) {
+    warned.add(name);
+    process.emitWarning(
+      `The "${name}" option (${describe(value)}) is not used by forever-native; use ${instead}`,
+      { code: UNSUPPORTED_OPTION },
+    );
+  }
+}
 
 /**
  * forever-monitor reads its options by JavaScript's rules, so code in the wild passes
@@ -664,6 +683,14 @@ function normalizeOptions(script, options, defaultParser) {
   if (isSet(o.serialization) && o.serialization !== 'json' && o.serialization !== 'advanced') {
     throw rangeError('serialization', '"json" or "advanced"', o.serialization);
   }
+  // forever-monitor hands spawnWith to child_process.spawn, which reads its serialization.
+  const sw = /** @type {Record<string, unknown>} */ (spawnWith);
+  if (isSet(sw.serialization) && sw.serialization !== 'json' && sw.serialization !== 'advanced') {
+    throw rangeError('spawnWith.serialization', '"json" or "advanced"', sw.serialization);
+  }
+  for (const key of ['timeout', 'killSignal', 'signal']) {
+    if (isSet(sw[key])) unsupported(`spawnWith.${key}`, sw[key], key === 'signal' ? 'the "signal" option' : key === 'killSignal' ? 'the "killSignal" option' : 'a restart policy (restartWindow, maxMemory) or your own timer');
+  }
   const stdio = isSet(o.stdio) ? o.stdio : null;
   if (stdio !== null) normalizeStdio('stdio', stdio);
   const watchIgnorePatterns = isSet(o.watchIgnorePatterns) ? checkStrings('watchIgnorePatterns', o.watchIgnorePatterns) : [];
@@ -700,7 +727,7 @@ function normalizeOptions(script, options, defaultParser) {
     spawnWith,
     sourceDir,
     fork: opt('fork', checkBoolean) || false,
-    serialization: o.serialization || 'json',
+    serialization: o.serialization || sw.serialization || 'json',
     cwd: isSet(o.cwd) ? checkString('cwd', o.cwd) : process.cwd(),
     hideEnv: isSet(o.hideEnv) ? checkStrings('hideEnv', o.hideEnv) : [],
     envVars: isSet(o.env) ? checkEnv('env', o.env) : {},

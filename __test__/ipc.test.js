@@ -210,12 +210,20 @@ test('a child killed with our messages unread disconnects without an error', asy
   assert.deepEqual(events, ['disconnect', 'exit']);
 });
 
-test('send() to a child without IPC channel emits an error', async () => {
+test('send() to a child without IPC channel drops the message, as forever-monitor does, and warns once', async () => {
   const m = new Monitor(fixture('run-forever.js'), { silent: true });
+  const errors = record(m, 'error');
+  const warnings = [];
+  const onWarning = (w) => warnings.push(w);
+  process.on('warning', onWarning);
   m.start();
   await next(m, 'start');
-  m.send({ x: 1 });
-  const [err] = await next(m, 'error');
-  assert.equal(err.code, 'ERR_IPC_CHANNEL_CLOSED');
+  assert.equal(m.send({ x: 1 }), m);
+  m.send({ x: 2 });
+  await new Promise((resolve) => setImmediate(resolve));
+  process.off('warning', onWarning);
+  assert.deepEqual(errors, [], 'no error: a host without an error listener would crash');
+  assert.deepEqual(warnings.map((w) => w.code), ['FOREVER_NATIVE_NO_CHANNEL']);
+  assert.match(warnings[0].message, /without an IPC channel \(use fork: true\)\. The message was dropped/);
   await stop(m);
 });

@@ -32,6 +32,19 @@ test('silent: false copies the output to the host\'s own stdout and stderr, all 
   assert.equal(stderr.length, err + '<EXIT>'.length);
 });
 
+test("stdio: 'inherit' gives the child the host's own stdout and stderr, though Node marks them close-on-exec", async () => {
+  const script = [
+    "const { Monitor } = require(process.argv[1]);",
+    "const m = new Monitor(['sh', '-c', 'echo to-stdout; echo to-stderr >&2'], { stdio: 'inherit', max: 1 });",
+    "m.on('exit', () => process.stdout.write('exit\\n'));",
+    'm.start();',
+  ].join('\n');
+  const r = await runNode(['-e', script, require.resolve('..')]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, 'to-stdout\nexit\n');
+  assert.equal(r.stderr, 'to-stderr\n');
+});
+
 test('a grandchild holding the pipes open does not hold back the exit report', async () => {
   // killTree: false, so that the grandchild is left running after the exit (by default it
   // is killed with the child's tree once the child has exited).

@@ -261,6 +261,9 @@ pub enum Command {
   Signal(KillOrder),
   /// Nothing was running but a restart was scheduled: supervision ended at once.
   Cancelled,
+  /// Nothing to do: `kill()` while a restart is scheduled (it goes ahead, as in
+  /// forever-monitor, which kills the exited child again).
+  Nothing,
 }
 
 /// Why a child is started again.
@@ -500,7 +503,8 @@ impl Policy {
         self.end();
         Ok(Command::Cancelled)
       }
-      Phase::Sleeping { .. } | Phase::Waiting => Err(Refusal::NotRunning),
+      Phase::Sleeping { .. } => Ok(Command::Nothing),
+      Phase::Waiting => Err(Refusal::NotRunning),
     }
   }
 
@@ -859,7 +863,12 @@ mod tests {
   fn stop_during_spin_sleep_cancels_at_once() {
     let mut p = running(limits(None, 1000, Some(60_000)), 0);
     p.exited(1, CRASH);
-    assert_eq!(p.kill(false), Err(Refusal::NotRunning));
+    assert_eq!(
+      p.kill(false),
+      Ok(Command::Nothing),
+      "the restart goes ahead"
+    );
+    assert!(matches!(p.phase(), Phase::Sleeping { .. }));
     assert_eq!(p.kill(true), Ok(Command::Cancelled));
     assert_eq!(p.phase(), Phase::Idle);
     assert_eq!(p.wake_at(), None);

@@ -1,7 +1,7 @@
 //! The child's standard streams.
 
 use std::fs::File;
-use std::os::fd::OwnedFd;
+use std::os::fd::{OwnedFd, RawFd};
 use std::process::Stdio;
 use std::sync::Mutex;
 
@@ -43,8 +43,8 @@ impl Wiring {
     Ok(Wiring {
       streams: [
         Some(input(spec.stdio[0])?),
-        Some(output(spec.stdio[1], out)?),
-        Some(output(spec.stdio[2], err)?),
+        Some(output(spec.stdio[1], out, 1)?),
+        Some(output(spec.stdio[2], err, 2)?),
       ],
       kept: Vec::new(),
     })
@@ -77,23 +77,26 @@ impl Wiring {
 fn input(spec: StdioSpec) -> Result<Stdio> {
   match spec {
     StdioSpec::Pipe => Ok(Stdio::from(held_open_input()?)),
-    other => shared(other),
+    other => shared(other, 0),
   }
 }
 
-fn output(spec: StdioSpec, end: Option<OutputEnd>) -> Result<Stdio> {
+fn output(spec: StdioSpec, end: Option<OutputEnd>, index: RawFd) -> Result<Stdio> {
   match (spec, end) {
     (StdioSpec::Pipe, Some(OutputEnd::Pipe(fd))) => Ok(Stdio::from(fd)),
     (StdioSpec::Pipe, Some(OutputEnd::File(file))) => Ok(Stdio::from(file)),
     // No pipe was made for it (nobody reads it): the output has nowhere to go.
     (StdioSpec::Pipe, None) => Ok(Stdio::null()),
-    (other, _) => shared(other),
+    (other, _) => shared(other, index),
   }
 }
 
-fn shared(spec: StdioSpec) -> Result<Stdio> {
+/// `index` is the stream's own descriptor (0, 1 or 2), which `Inherit` passes on.
+fn shared(spec: StdioSpec, index: RawFd) -> Result<Stdio> {
   Ok(match spec {
-    StdioSpec::Inherit => Stdio::inherit(),
+    // A copy, as libuv makes: the host's own descriptors may be close-on-exec (Node marks
+    // them so), and left as they are the child would find them closed.
+    StdioSpec::Inherit => return shared(StdioSpec::Fd(index), index),
     StdioSpec::Ignore | StdioSpec::Pipe => Stdio::null(),
     StdioSpec::Fd(fd) => {
       // SAFETY: the descriptor is only borrowed to be duplicated; dup checks it is open.

@@ -535,7 +535,7 @@ impl Handle {
           core.order(&mut state, Order::End(run, waiting));
         }
       }
-      Command::Spawn { .. } => {}
+      Command::Spawn { .. } | Command::Nothing => {}
     }
     Ok(())
   }
@@ -548,7 +548,7 @@ impl Handle {
     match state.policy.restart()? {
       Command::Signal(order) => core.order(&mut state, Order::Signal(order)),
       Command::Spawn { .. } => core.order(&mut state, Order::SpawnNow),
-      Command::Cancelled => {}
+      Command::Cancelled | Command::Nothing => {}
     }
     Ok(())
   }
