@@ -98,14 +98,14 @@ const promisify = (fn) => new Promise((resolve, reject) => fn((err, value) => (e
 
 /**
  * Connects to a PM2 daemon of this worker's own (private PM2_HOME, in the worker's
- * temporary directory). Resolves a handle:
+ * temporary directory), and to its event bus unless `bus: false`. Resolves a handle:
  *   pm2, pid (the daemon's), home, cwd (a directory for the apps), requireMs and
  *   requireRssMB (of require(pm2) in this process), bootMs (connect(): the daemon's start),
  *   start(app) → the apps PM2 started; del(name); exits(name) → 'exit' events seen so far;
  *   waitExits(name, k, ms) → the time (c.now()) at which the k-th 'exit' was seen;
  *   waitEvent(name, event, ms); daemonCpuMs(); daemonRssMB(); daemonFds(); close().
  */
-async function open(c) {
+async function open(c, { bus: useBus = true } = {}) {
   const dir = process.env.FOREVER_BENCH_PM2_DIR;
   if (!dir) throw new Error('--impl pm2 needs FOREVER_BENCH_PM2_DIR (node bench/run.js --peers pm2 installs PM2 and sets it)');
   const home = c.tmpDir('pm2home');
@@ -127,10 +127,13 @@ async function open(c) {
   const pid = Number(fs.readFileSync(path.join(home, 'pm2.pid'), 'utf8').trim());
   if (!c.isAlive(pid)) throw new Error(`the PM2 daemon (pid ${pid}) is not running after connect()`);
 
-  const bus = await promisify((cb) => pm2.launchBus(cb));
+  // The bus carries every event, the apps' output too ('log:out', which the daemon packs
+  // whether anyone listens or not): a worker that measures output opens none, so that
+  // the daemon does not also write the output into a socket for the bench.
+  const bus = useBus ? await promisify((cb) => pm2.launchBus(cb)) : null;
   const exits = new Map();
   const waiters = [];
-  bus.on('process:event', (packet) => {
+  if (bus) bus.on('process:event', (packet) => {
     const name = packet && packet.process && packet.process.name;
     const at = c.now();
     if (packet.event === 'exit') exits.set(name, (exits.get(name) || 0) + 1);
@@ -171,6 +174,7 @@ async function open(c) {
     del: (name) => promisify((cb) => pm2.delete(name, cb)),
     exits: (name) => exits.get(name) || 0,
     waitExits(name, k, ms = 120000) {
+      if (!bus) throw new Error('waitExits needs the bus (open(c, { bus: true }))');
       if ((exits.get(name) || 0) >= k) return Promise.resolve(c.now());
       return wait(name, (event) => event === 'exit' && (exits.get(name) || 0) >= k, ms, `exit #${k} of PM2 app ${name}`);
     },
@@ -183,7 +187,7 @@ async function open(c) {
       if (closed) return;
       closed = true;
       try {
-        pm2.disconnectBus();
+        if (bus) pm2.disconnectBus();
       } catch {}
       try {
         await Promise.race([promisify((cb) => pm2.killDaemon(cb)), c.sleep(15000)]);
@@ -205,10 +209,10 @@ async function open(c) {
 
 /**
  * Runs `body(handle)` with a PM2 daemon of its own, and always closes it (pm2 kill) —
- * also when `body` throws.
+ * also when `body` throws. `options`: { bus: false } to open no event bus.
  */
-async function withPm2(c, body) {
-  const h = await open(c);
+async function withPm2(c, body, options) {
+  const h = await open(c, options);
   try {
     return await body(h);
   } finally {
