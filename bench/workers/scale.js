@@ -21,9 +21,10 @@
 //
 // Every phase is bounded: starting all N may take at most START_CAP_MS — past that the
 // window is measured with the monitors that did start (`startedAll: false`, `started`),
-// which the table shows as capped — and stopping at most STOP_CAP_MS, after which the
-// host's process group is killed (`stopKilled`), an outcome reported, not a failure. A
-// host that dies before the window has been measured fails the run.
+// which the table shows as capped — and stopping at most STOP_CAP_MS (half with
+// --quick), after which the host's process group is killed (`stopKilled`), an outcome
+// reported, not a failure. A host that dies before the window has been measured fails
+// the run.
 const fs = require('fs');
 const path = require('path');
 const { spawn } = require('child_process');
@@ -31,7 +32,7 @@ const c = require('../lib/common');
 
 const WARMUP_MS = 500;
 const START_CAP_MS = 10000;
-const STOP_CAP_MS = 3000;
+const STOP_CAP_MS = 3000; // 1.5 s with --quick
 
 c.runWorker('scale', async ({ impl, quick, case: kase }) => {
   const match = /^m(\d+)$/.exec(kase);
@@ -88,7 +89,8 @@ c.runWorker('scale', async ({ impl, quick, case: kase }) => {
     const s0 = c.now();
     host.stdin.end('stop\n');
     let stopKilled = false;
-    const capped = await Promise.race([exited.then(() => false), c.sleep(STOP_CAP_MS).then(() => true)]);
+    const stopCap = quick ? STOP_CAP_MS / 2 : STOP_CAP_MS;
+    const capped = await Promise.race([exited.then(() => false), c.sleep(stopCap).then(() => true)]);
     if (capped) {
       stopKilled = true;
       try {
@@ -120,6 +122,7 @@ c.runWorker('scale', async ({ impl, quick, case: kase }) => {
       fdsAtEnd,
       stopAllMs,
       stopKilled,
+      stopCapMs: stopCap,
       ...(hostCrash ? { hostCrash } : {}),
     };
   } finally {
