@@ -650,8 +650,18 @@ function noiseSummary(noise, foreign) {
   out.push(
     `Of ${noise.withRounds} figures measured over several rounds, ${rows.length} had a spread (max − min over the median) above ${NOISY * 100}% in at least one column (marked ⚠); other work used ${(foreign * 100).toFixed(1)}% of the machine's CPU capacity during the run.`,
   );
-  const worst = [...noise.noisy].sort((a, b) => b.spread - a.spread);
-  for (const x of worst) out.push(`- scenario ${x.n}, ${x.label}, ${IMPL_NAME[x.impl] || REF_LABEL[x.impl] || x.impl}: ${(x.spread * 100).toFixed(0)}%`);
+  // One line per figure, its noisy columns with their spread, the noisiest figure first.
+  const byRow = new Map();
+  for (const x of noise.noisy) {
+    const key = `${x.n}|${x.label}`;
+    if (!byRow.has(key)) byRow.set(key, { n: x.n, label: x.label, cols: [] });
+    byRow.get(key).cols.push(x);
+  }
+  const worstOf = (r) => Math.max(...r.cols.map((x) => x.spread));
+  for (const r of [...byRow.values()].sort((a, b) => worstOf(b) - worstOf(a))) {
+    const cols = r.cols.map((x) => `${IMPL_NAME[x.impl] || REF_LABEL[x.impl] || x.impl} ${(x.spread * 100).toFixed(0)}%`).join(', ');
+    out.push(`- scenario ${r.n}, ${r.label}: ${cols}`);
+  }
   return out;
 }
 
