@@ -101,7 +101,7 @@ function marginal(m, impl, key, a, b) {
 
 function scenarios(quick) {
   const sizes = quick ? [1, 10, 50, 100] : [1, 10, 50, 100, 500];
-  const scale = quick ? [1, 10, 100] : [1, 10, 100, 1000];
+  const scale = quick ? [1, 100] : [1, 10, 100, 1000];
   const mb = quick ? 20 : 200;
   return [
     {
