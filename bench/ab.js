@@ -14,7 +14,7 @@ const { spawnSync } = require('child_process');
 
 const HERE = path.resolve(__dirname, '..');
 const DEFAULT = [
-  'crash-loop:rate:restartsPerSec',
+  'crash-loop:rate:restartsPerSec,cpuPerRestartUs',
   'crash-loop:gap:gapMs,gapMaxMs',
   'busy-restart:default:gapMs',
   'stop:default:stopMs,survivors',

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 'use strict';
 // The bench harness: runs each scenario's worker for forever-native and forever-monitor
-// alternately (and the machine's limit or a plain-Node reference where there is one),
+// (and PM2 with --peers pm2) in turn, rotating which goes first every round (and the
+// machine's limit or a plain-Node reference where there is one),
 // several rounds, each run in a fresh node process; prints medians and ratios and, for a
 // full run of every scenario, writes bench/RESULTS.md.
 //
@@ -10,6 +11,7 @@
 //   node bench/run.js --only 1,ipc    some scenarios only (by number or id); prints only
 //   node bench/run.js --rounds 3      rounds per scenario (default: per scenario)
 //   node bench/run.js --allow-debug   run a full bench on a debug addon anyway
+//   node bench/run.js --peers pm2     add PM2 as a peer where it fits (installs it first)
 //
 // Exit status: 0 when every run succeeded (forever-monitor's known ERR_STREAM_DESTROYED
 // crash in scenario 3 is a finding, not a failure); 1 with a clear message otherwise.
@@ -19,31 +21,45 @@ const path = require('path');
 const crypto = require('crypto');
 const { spawn } = require('child_process');
 
+const PM2_LIB = require('./lib/pm2');
+
 const BENCH = __dirname;
 const ROOT = path.resolve(BENCH, '..');
 const ADDON = path.join(ROOT, 'forever-native.linux-x64-gnu.node');
 const NATIVE = 'native';
 const FM = 'forever-monitor';
+const PM2 = 'pm2';
+const KNOWN_PEERS = [PM2];
+/** Implementations compared with each other (the rest are references: limit, node-fork, …). */
+const PEERS = [NATIVE, 'native-direct', FM, PM2];
+/** A row's rounds vary "a lot" past this spread: (max − min) ÷ median. */
+const NOISY = 0.2;
 
 // ---- options -------------------------------------------------------------------------
 
 function parseArgv(argv) {
-  const opts = { quick: false, only: null, rounds: null, allowDebug: false };
+  const opts = { quick: false, only: null, rounds: null, allowDebug: false, peers: [] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--quick') opts.quick = true;
     else if (a === '--allow-debug') opts.allowDebug = true;
     else if (a === '--only') opts.only = String(argv[++i] || '').split(',').filter(Boolean);
     else if (a.startsWith('--only=')) opts.only = a.slice(7).split(',').filter(Boolean);
+    else if (a === '--peers') opts.peers = String(argv[++i] || '').split(',').filter(Boolean);
+    else if (a.startsWith('--peers=')) opts.peers = a.slice(8).split(',').filter(Boolean);
     else if (a === '--rounds') opts.rounds = Number(argv[++i]);
     else if (a.startsWith('--rounds=')) opts.rounds = Number(a.slice(9));
     else if (a === '--help' || a === '-h') {
-      process.stdout.write(fs.readFileSync(__filename, 'utf8').split('\n').slice(2, 16).join('\n').replace(/^\/\/ ?/gm, '') + '\n');
+      const lines = fs.readFileSync(__filename, 'utf8').split('\n').slice(2);
+      const header = lines.slice(0, lines.findIndex((l) => !l.startsWith('//')));
+      process.stdout.write(header.join('\n').replace(/^\/\/ ?/gm, '') + '\n');
       process.exit(0);
     } else throw new RunError(`unknown argument ${JSON.stringify(a)} (try --help)`);
   }
   if (opts.only && opts.only.length === 0) throw new RunError('--only needs a scenario: a number 1-7 or an id such as ipc');
   if (opts.rounds !== null && !(Number.isInteger(opts.rounds) && opts.rounds > 0)) throw new RunError('--rounds needs a whole number > 0');
+  const unknownPeers = opts.peers.filter((p) => !KNOWN_PEERS.includes(p));
+  if (unknownPeers.length) throw new RunError(`--peers: unknown peer(s) ${unknownPeers.join(', ')}; known: ${KNOWN_PEERS.join(', ')}`);
   return opts;
 }
 
@@ -84,7 +100,8 @@ function marginal(m, impl, key, a, b) {
 }
 
 function scenarios(quick) {
-  const sizes = quick ? [1, 10, 100] : [1, 10, 100, 500];
+  const sizes = quick ? [1, 10, 50, 100] : [1, 10, 50, 100, 500];
+  const scale = quick ? [1, 100] : [1, 10, 100, 1000];
   const mb = quick ? 20 : 200;
   return [
     {
@@ -111,10 +128,12 @@ function scenarios(quick) {
       n: 2,
       id: 'crash-loop',
       title: 'Restart gap (idle host) and crash-loop rate',
-      note: `${quick ? 100 : '1,000'} restarts of \`sh -c 'exit 1'\` with minUptime: 0 (rate), then as many again (growth per restart); gap: ${quick ? 20 : 100} restarts of a bash child stamping its start and exit; delay: ${quick ? 5 : 20} restarts each asked to wait 200 ms (forever-native: \`restartDelay: 200\`; forever-monitor, which has no such option: \`minUptime: 60000, spinSleepTime: 200\`), the error being the measured exit-to-start gap less 200 ms. Host resources are read after a GC; "before" is after a 10-restart warm-up. Limit: a shell loop spawning the same child.`,
+      note: `${quick ? 100 : '1,000'} restarts of \`sh -c 'exit 1'\` with minUptime: 0 (rate; its CPU is the supervisor's over the first batch), then as many again (growth per restart); gap: ${quick ? 20 : 100} restarts of a bash child stamping its start and exit; delay: ${quick ? 5 : 20} restarts each asked to wait 200 ms (forever-native: \`restartDelay: 200\`; forever-monitor, which has no such option: \`minUptime: 60000, spinSleepTime: 200\`), the error being the measured exit-to-start gap less 200 ms. Host resources are read after a GC; "before" is after a 10-restart warm-up. Limit: a shell loop spawning the same child.`,
       worker: 'crash-loop.js',
       cases: ['rate', 'gap', 'delay'],
       impls: (k) => (k === 'delay' ? [NATIVE, FM] : [NATIVE, FM, 'limit']),
+      pm2Cases: ['rate', 'gap', 'delay'],
+      pm2Note: "PM2: the same children as PM2 apps (restart_delay: 200 for delay); PM2 has no `max`, so the worker counts the app's 'exit' events on PM2's bus; CPU is its daemon's.",
       rounds: quick ? 1 : 5,
       timeout: 120000,
       rows: [
@@ -122,16 +141,19 @@ function scenarios(quick) {
           case: 'rate', key: 'restartsPerSec', label: 'crash-loop rate', unit: '/s', better: 'higher', ref: 'limit',
           goal: { text: '≥ 2× forever-monitor', check: (m) => m(NATIVE) >= 2 * m(FM) },
         },
+        {
+          case: 'rate', key: 'cpuPerRestartUs', label: "supervisor CPU per restart (the host's threads and forever-native's guardian; PM2: its daemon)", unit: 'µs', better: 'lower',
+        },
         { case: 'gap', key: 'gapMs', label: 'restart gap (exit stamp → next start stamp), median', unit: 'ms', better: 'lower', ref: 'limit' },
         { case: 'gap', key: 'gapMaxMs', label: 'restart gap, worst of a run', unit: 'ms', better: 'lower', ref: 'limit' },
         { case: 'delay', key: 'errorMs', label: 'a 200 ms restart delay: gap less 200 ms, median', unit: 'ms', better: 'lower' },
         { case: 'delay', key: 'errorMaxMs', label: 'a 200 ms restart delay: gap less 200 ms, worst of a run', unit: 'ms', better: 'lower' },
         {
-          case: 'rate', label: 'host fds: before → after → after 2nd batch', kind: 'series', keys: ['fdsBefore', 'fdsAfter', 'fdsAfter2'],
+          case: 'rate', label: 'host fds: before → after → after 2nd batch (PM2: its daemon)', kind: 'series', keys: ['fdsBefore', 'fdsAfter', 'fdsAfter2'], pm2Keys: ['daemonFdsBefore', 'daemonFdsAfter', 'daemonFdsAfter2'],
           goal: { text: 'no growth', check: (m) => m(NATIVE, 'fdsAfter2') <= m(NATIVE, 'fdsBefore') },
         },
         {
-          case: 'rate', label: 'host RSS MB: before → after → after 2nd batch', kind: 'series', keys: ['rssBeforeMB', 'rssAfterMB', 'rssAfter2MB'], digits: 1,
+          case: 'rate', label: 'host RSS MB: before → after → after 2nd batch (PM2: its daemon, without a forced GC)', kind: 'series', keys: ['rssBeforeMB', 'rssAfterMB', 'rssAfter2MB'], pm2Keys: ['daemonRssBeforeMB', 'daemonRssAfterMB', 'daemonRssAfter2MB'], digits: 1,
           goal: {
             text: 'no growth per restart (2nd batch < 1 MB)',
             check: (m) => m(NATIVE, 'rssAfter2MB') - m(NATIVE, 'rssAfterMB') < 1,
@@ -151,6 +173,8 @@ function scenarios(quick) {
       worker: 'output.js',
       cases: ['outFile', 'stdout'],
       impls: (k) => (k === 'outFile' ? [NATIVE, 'native-direct', FM, 'limit'] : [NATIVE, FM, 'limit']),
+      pm2Cases: ['outFile'],
+      pm2Note: 'PM2: the same child as an app with `out_file`; its daemon writes the file. Wall = pm2.start() until the file holds every byte; CPU = the daemon\'s over that time (only the "from start()" row: PM2 has no host that require()s anything).',
       rounds: quick ? 1 : 5,
       timeout: 400000,
       rows: [
@@ -162,6 +186,7 @@ function scenarios(quick) {
               ...(k === 'outFile' ? { goal: { text: '≤ 1.3× the limit', check: (m) => m(NATIVE) <= 1.3 * m('limit') } } : {}),
             },
             { case: k, key: 'cpuMs', label: `${where}: host CPU`, unit: 'ms', better: 'lower' },
+            ...(k === 'outFile' ? [{ case: k, key: 'runCpuMs', label: `${where}: supervisor CPU from start() (PM2: its daemon)`, unit: 'ms', better: 'lower' }] : []),
             {
               case: k, key: 'bytesLost', label: `${where}: bytes lost (worst run)`, kind: 'max', ref: 'limit',
               goal: { text: '0 (README: no output is lost)', check: (m) => m.max(NATIVE, 'bytesLost') === 0 },
@@ -185,10 +210,12 @@ function scenarios(quick) {
       n: 4,
       id: 'footprint',
       title: 'Footprint and scale',
-      note: `require() in a fresh node process (hrtime and RSS around it; GC first). Then N monitors of \`sleep 1000\` (argv array), each N in a fresh process: time until every 'start', host RSS (after GC) and fds per monitor, time to stop them all. Reference: N plain \`child_process.spawn\` children with piped stdio.`,
+      note: `require() in a fresh node process (hrtime and RSS around it; GC first). Start latency: ${quick ? 2 : 10} runs of a bash child that stamps its start, one at a time after a warm-up run: just before start() to the child's stamp. Then N monitors of \`sleep 1000\` (argv array), each N in a fresh process: time until every 'start', host RSS (after GC) and fds per monitor, time to stop them all. Reference: N plain \`child_process.spawn\` children with piped stdio.`,
       worker: 'footprint.js',
-      cases: ['require', ...sizes.map((n) => `n${n}`)],
-      impls: (k) => (k === 'require' ? [NATIVE, FM] : [NATIVE, FM, 'node-spawn']),
+      cases: ['require', 'start', ...sizes.map((n) => `n${n}`)],
+      impls: (k) => (k === 'require' || k === 'start' ? [NATIVE, FM] : [NATIVE, FM, 'node-spawn']),
+      pm2Cases: ['require', 'start', 'n1', 'n10', 'n50'],
+      pm2Note: "PM2: require('pm2') in a fresh process and its daemon's start (connect()); N = 1, 10, 50 apps in one daemon, RSS and fds being the daemon's (read from /proc, without a forced GC); start all = pm2.start() of the N apps until PM2 has launched them; stop all = pm2.delete('all') until every child is gone. Start latency: pm2.start() to the child's stamp.",
       rounds: quick ? 1 : 5,
       timeout: 300000,
       rows: [
@@ -202,11 +229,15 @@ function scenarios(quick) {
         },
         { case: 'require', key: 'firstStartMs', label: 'first new Monitor().start() call (loads the addon)', unit: 'ms', better: 'lower' },
         { case: 'require', key: 'firstUseRssMB', label: 'RSS added by the first monitor run', unit: 'MB', better: 'lower' },
+        { case: 'require', key: 'daemonBootMs', label: "PM2's daemon start (connect() with no daemon running)", unit: 'ms', pm2Only: true },
+        { case: 'start', key: 'startMs', label: `start latency: start() → the child's own start stamp, median of ${quick ? 2 : 10}`, unit: 'ms', better: 'lower' },
+        { case: 'start', key: 'startMaxMs', label: 'start latency, worst of a run', unit: 'ms', better: 'lower' },
         ...sizes.flatMap((n) => [
           { case: `n${n}`, key: 'startAllMs', label: `N=${n}: time to start all`, unit: 'ms', better: 'lower', ref: 'node-spawn' },
           { case: `n${n}`, key: 'rssPerMonitorKB', label: `N=${n}: host RSS per monitor`, unit: 'KB', better: 'lower', ref: 'node-spawn' },
           { case: `n${n}`, key: 'fdsPerMonitor', label: `N=${n}: host fds per monitor`, better: 'lower', ref: 'node-spawn' },
           { case: `n${n}`, key: 'stopAllMs', label: `N=${n}: time to stop all`, unit: 'ms', better: 'lower', ref: 'node-spawn' },
+          { case: `n${n}`, key: 'rssAfterMB', label: `N=${n}: supervisor process RSS, all running (the host node process; PM2: its daemon)`, unit: 'MB', better: 'lower', ref: 'node-spawn' },
         ]),
         ...sizes.slice(1).map((n, i) => {
           const from = sizes[i];
@@ -305,6 +336,22 @@ function scenarios(quick) {
         },
       ],
     },
+    {
+      n: 8,
+      id: 'scale',
+      title: 'Scaling: crash-looping monitors in one host',
+      note: `N = ${scale.join(', ')} monitors in one host process (its own node process, scale-host.js), each of \`sh -c 'echo >> $FILE; exit 1'\` with minUptime: 0 and no max, all started at once. After all have started (at most 10 s: past that the window is measured with those that did start, and Findings say so) and 0.5 s more, restarts (bytes the children appended) and the host's CPU time (/proc: all its threads, and forever-native's guardian) are counted over ${quick ? 1 : 3} s, from outside the host: forever-monitor's loop, busy with child exits, does not run its timers for seconds. Then the host is asked to stop all; one that has not exited ${quick ? 1.5 : 3} s later is killed (Findings). Host CPU as a share of one core; the host's open descriptors at the end of the window show whether it keeps up with closing the pipes of exited children.`,
+      worker: 'scale.js',
+      cases: scale.map((n) => `m${n}`),
+      impls: () => [NATIVE, FM],
+      rounds: quick ? 1 : 3,
+      timeout: 60000,
+      scaleTable: scale,
+      rows: scale.flatMap((n) => [
+        { case: `m${n}`, key: 'restartsPerSec', label: `N=${n}: restarts/s, all monitors together`, unit: '/s', better: 'higher' },
+        { case: `m${n}`, key: 'cpuPerRestartUs', label: `N=${n}: host CPU per restart`, unit: 'µs', better: 'lower' },
+      ]),
+    },
   ];
 }
 
@@ -379,7 +426,7 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 
 class RunError extends Error {}
 
-function runWorker(scenario, kase, impl, { quick, tmp }) {
+function runWorker(scenario, kase, impl, { quick, tmp, pm2Dir }) {
   const args = ['--expose-gc', path.join(BENCH, 'workers', scenario.worker), '--impl', impl, '--case', kase];
   if (quick) args.push('--quick');
   const what = `scenario ${scenario.n} ${scenario.id}, case ${kase}, impl ${impl}`;
@@ -388,7 +435,7 @@ function runWorker(scenario, kase, impl, { quick, tmp }) {
       cwd: ROOT,
       detached: true, // its own process group, so a timeout can take everything down
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, FOREVER_BENCH_TAG: TAG, FOREVER_BENCH_TMP: tmp },
+      env: { ...process.env, FOREVER_BENCH_TAG: TAG, FOREVER_BENCH_TMP: tmp, ...(pm2Dir ? { FOREVER_BENCH_PM2_DIR: pm2Dir } : {}) },
     });
     current = child;
     let stdout = '';
@@ -446,23 +493,50 @@ function buildAccess(results) {
   return m;
 }
 
+/** What the table shows besides forever-native and forever-monitor (set by main()). */
+let tableOpts = { pm2: false, pm2Skipped: null };
+
+/** The numbers among a row's per-round values. */
+const numbers = (values) => values.filter((x) => typeof x === 'number' && Number.isFinite(x));
+
+/** (max − min) ÷ |median| of the rounds, or null when it says nothing (one round, median 0). */
+function spreadOf(values) {
+  const v = numbers(values);
+  if (v.length < 2) return null;
+  const m = med(v);
+  if (!m) return null;
+  return (Math.max(...v) - Math.min(...v)) / Math.abs(m);
+}
+
+/** "median (min–max)" when there were several rounds; ⚠ when they spread past NOISY. */
+function spreadCell(values, unit) {
+  const v = numbers(values);
+  const m = med(v);
+  if (v.length < 2) return fmt(m, unit);
+  const spread = spreadOf(v);
+  return `${fmt(m, unit)} (${fmt(Math.min(...v))}–${fmt(Math.max(...v))})${spread !== null && spread > NOISY ? ' ⚠' : ''}`;
+}
+
 function rowCells(scenario, row, rawResults) {
   // A row may fill forever-native's column from a variant (e.g. native-direct).
   const results = row.nativeImpl
     ? rawResults.filter((r) => r.impl !== NATIVE).map((r) => (r.impl === row.nativeImpl ? { ...r, impl: NATIVE } : r))
     : rawResults;
   const acc = buildAccess(results);
-  const impls = [NATIVE, FM, row.ref].filter(Boolean);
+  const peers = [NATIVE, FM, ...(tableOpts.pm2 ? [PM2] : [])];
+  const impls = [...peers, row.ref].filter(Boolean);
   const nativeSkipped = results.find((r) => r.impl === NATIVE && r.skipped);
   const cell = {};
   let medians = {};
+  const spreads = []; // { impl, spread } of the cells whose rounds spread past NOISY
 
   if (row.derived) {
     for (const impl of impls) medians[impl] = row.derived(acc, impl);
     for (const impl of impls) cell[impl] = fmt(medians[impl], row.unit);
   } else if (row.kind === 'series') {
-    for (const impl of [NATIVE, FM]) {
-      cell[impl] = row.keys.map((k) => fmt(acc.in(row.case, impl, k) === null ? null : Number(acc.in(row.case, impl, k).toFixed(row.digits || 0)))).join(' → ');
+    for (const impl of [NATIVE, FM, ...(tableOpts.pm2 && row.pm2Keys ? [PM2] : [])]) {
+      const keys = impl === PM2 ? row.pm2Keys : row.keys;
+      cell[impl] = keys.map((k) => fmt(acc.in(row.case, impl, k) === null ? null : Number(acc.in(row.case, impl, k).toFixed(row.digits || 0)))).join(' → ');
     }
   } else if (row.kind === 'count') {
     for (const impl of impls) {
@@ -485,16 +559,22 @@ function rowCells(scenario, row, rawResults) {
     }
   } else {
     for (const impl of impls) {
+      const values = acc.values(row.case, impl, row.key);
       medians[impl] = acc.in(row.case, impl, row.key);
-      cell[impl] = fmt(medians[impl], row.unit);
+      cell[impl] = medians[impl] === null ? fmt(null) : spreadCell(values, row.unit);
+      const spread = spreadOf(values);
+      if (spread !== null && spread > NOISY) spreads.push({ impl, spread });
     }
   }
   if (nativeSkipped && (!row.case || row.case === nativeSkipped.case)) cell[NATIVE] = 'skipped';
+  if (tableOpts.pm2Skipped && (scenario.pm2Cases || []).includes(row.case)) cell[PM2] = 'skipped';
 
-  let ratio = null;
-  const a = medians[NATIVE];
-  const b = medians[FM];
-  if (row.better && typeof a === 'number' && typeof b === 'number' && a > 0 && b > 0) ratio = row.better === 'lower' ? b / a : a / b;
+  const advantage = (other) => {
+    const a = medians[NATIVE];
+    const b = medians[other];
+    if (!row.better || typeof a !== 'number' || typeof b !== 'number' || !(a > 0) || !(b > 0)) return null;
+    return row.better === 'lower' ? b / a : a / b;
+  };
 
   let status = '';
   if (row.goal) {
@@ -517,27 +597,95 @@ function rowCells(scenario, row, rawResults) {
     label: row.label,
     native: cell[NATIVE] || '—',
     fm: cell[FM] || '—',
-    ratio: ratioText(ratio),
+    pm2: cell[PM2] || '—',
+    ratio: ratioText(advantage(FM)),
+    ratioPm2: ratioText(advantage(PM2)),
     ref: row.ref ? `${cell[row.ref] || '—'} (${REF_LABEL[row.ref]})` : '',
     goal: row.goal ? row.goal.text : '',
     status,
+    spreads,
   };
 }
 
 function table(done) {
-  const lines = [
-    '| # | figure | forever-native | forever-monitor | native advantage | limit / reference | goal | status |',
-    '| --- | --- | --- | --- | --- | --- | --- | --- |',
-  ];
+  const pm2 = tableOpts.pm2;
+  const lines = pm2
+    ? [
+      '| # | figure | forever-native | forever-monitor | PM2 | advantage over forever-monitor | advantage over PM2 | limit / reference | goal | status |',
+      '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    ]
+    : [
+      '| # | figure | forever-native | forever-monitor | native advantage | limit / reference | goal | status |',
+      '| --- | --- | --- | --- | --- | --- | --- | --- |',
+    ];
   const goals = [];
+  const noisy = [];
+  let withRounds = 0;
   for (const { scenario, results } of done) {
     for (const row of scenario.rows) {
+      if (row.pm2Only && !pm2) continue;
       const c = rowCells(scenario, row, results);
-      lines.push(`| ${scenario.n} | ${c.label} | ${c.native} | ${c.fm} | ${c.ratio} | ${c.ref} | ${c.goal} | ${c.status} |`);
+      lines.push(
+        pm2
+          ? `| ${scenario.n} | ${c.label} | ${c.native} | ${c.fm} | ${c.pm2} | ${c.ratio} | ${c.ratioPm2} | ${c.ref} | ${c.goal} | ${c.status} |`
+          : `| ${scenario.n} | ${c.label} | ${c.native} | ${c.fm} | ${c.ratio} | ${c.ref} | ${c.goal} | ${c.status} |`,
+      );
       if (row.goal) goals.push({ n: scenario.n, label: c.label, goal: c.goal, status: c.status, native: c.native, fm: c.fm });
+      if (!row.kind && !row.derived && row.key) {
+        const several = [NATIVE, FM, PM2].some((impl) => numbers(results.filter((r) => r.case === row.case && r.impl === impl).map((r) => r[row.key])).length > 1);
+        if (several) withRounds++;
+      }
+      for (const sp of c.spreads) noisy.push({ n: scenario.n, label: c.label, impl: sp.impl, spread: sp.spread });
     }
   }
-  return { text: lines.join('\n'), goals };
+  return { text: lines.join('\n'), goals, noise: { noisy, withRounds } };
+}
+
+const IMPL_NAME = { [NATIVE]: 'forever-native', [FM]: 'forever-monitor', [PM2]: 'PM2' };
+
+/** How noisy the run was: the figures whose rounds spread more than NOISY, and the machine. */
+function noiseSummary(noise, foreign) {
+  const out = [];
+  const rows = [...new Set(noise.noisy.map((x) => `${x.n}|${x.label}`))];
+  out.push(
+    `Of ${noise.withRounds} figures measured over several rounds, ${rows.length} had a spread (max − min over the median) above ${NOISY * 100}% in at least one column (marked ⚠); other work used ${(foreign * 100).toFixed(1)}% of the machine's CPU capacity during the run.`,
+  );
+  // One line per figure, its noisy columns with their spread, the noisiest figure first.
+  const byRow = new Map();
+  for (const x of noise.noisy) {
+    const key = `${x.n}|${x.label}`;
+    if (!byRow.has(key)) byRow.set(key, { n: x.n, label: x.label, cols: [] });
+    byRow.get(key).cols.push(x);
+  }
+  const worstOf = (r) => Math.max(...r.cols.map((x) => x.spread));
+  for (const r of [...byRow.values()].sort((a, b) => worstOf(b) - worstOf(a))) {
+    const cols = r.cols.map((x) => `${IMPL_NAME[x.impl] || REF_LABEL[x.impl] || x.impl} ${(x.spread * 100).toFixed(0)}%`).join(', ');
+    out.push(`- scenario ${r.n}, ${r.label}: ${cols}`);
+  }
+  return out;
+}
+
+/** Scenario 8 as one table: a line per N, each implementation's rate, CPU and fds. */
+function scaleTable(done) {
+  const entry = done.find((d) => d.scenario.scaleTable);
+  if (!entry) return null;
+  const acc = buildAccess(entry.results);
+  const lines = [
+    '| monitors | forever-native restarts/s | host CPU (% of a core) | CPU per restart | host fds at end | forever-monitor restarts/s | host CPU (% of a core) | CPU per restart | host fds at end |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+  ];
+  for (const n of entry.scenario.scaleTable) {
+    const k = `m${n}`;
+    const cells = [NATIVE, FM].flatMap((impl) => [
+      spreadCell(acc.values(k, impl, 'restartsPerSec'), '/s'),
+      fmt(acc.in(k, impl, 'cpuPct'), '%'),
+      fmt(acc.in(k, impl, 'cpuPerRestartUs'), 'µs'),
+      fmt(acc.in(k, impl, 'fdsAtEnd')),
+    ]);
+    const capped = entry.results.filter((r) => r.case === k && r.startedAll === false);
+    lines.push(`| ${fmt(n)}${capped.length ? ` (capped: ${capped.map((r) => `${IMPL_NAME[r.impl]} had ${fmt(r.started)} started`).join(', ')})` : ''} | ${cells.join(' | ')} |`);
+  }
+  return lines.join('\n');
 }
 
 function findings(done) {
@@ -552,6 +700,10 @@ function findings(done) {
       if (r.leftovers) out.push(`scenario ${scenario.n} (${r.case}, ${r.impl}): the worker had to kill ${r.leftovers} leftover descendant(s)`);
       if (r.sweptLeftovers) out.push(`scenario ${scenario.n} (${r.case}, ${r.impl}): ${r.sweptLeftovers.length} process(es) outlived the worker and were killed: ${r.sweptLeftovers.join(', ')}`);
       if (r.forcedExit) out.push(`scenario ${scenario.n} (${r.case}, ${r.impl}): the host did not exit by itself after 'exit' (forced after 10 s)`);
+      if (r.startedAll === false) out.push(`scenario ${scenario.n} (${r.case}, ${IMPL_NAME[r.impl] || r.impl}, round ${r.round}): only ${fmt(r.started)} of ${fmt(r.n)} monitors had started after 10 s (capped); the window measured those`);
+      if (r.stopKilled) out.push(`scenario ${scenario.n} (${r.case}, ${IMPL_NAME[r.impl] || r.impl}): the host had not stopped its monitors ${fmt(r.stopCapMs / 1000)} s after being asked (its event loop busy with child exits), so it was killed`);
+      if (r.impl === PM2 && r.bytesLost > 0) out.push(`scenario ${scenario.n} (${r.case}, PM2, round ${r.round}): PM2 lost the last ${fmt(r.bytesLost)} bytes of the child's output (the file stopped growing short of them)`);
+      if (r.hostCrash) out.push(`scenario ${scenario.n} (${r.case}, ${IMPL_NAME[r.impl] || r.impl}, round ${r.round}): the host crashed after the window was measured: ${r.hostCrash}`);
     }
   }
   return [...new Set(out)];
@@ -562,7 +714,8 @@ function summaryLine(scenario, results) {
   const c = rowCells(scenario, first, results);
   const goalRows = scenario.rows.filter((r) => r.goal).map((r) => rowCells(scenario, r, results).status);
   const goalsText = goalRows.length ? `; goals: ${goalRows.filter((s) => s === 'met').length}/${goalRows.length} met` : '';
-  return `scenario ${scenario.n} ${scenario.id}: ok (${results.length} runs) — ${c.label}: forever-native ${c.native}, forever-monitor ${c.fm}, advantage ${c.ratio}${goalsText}`;
+  const pm2Text = tableOpts.pm2 && c.pm2 !== '—' ? `, PM2 ${c.pm2} (advantage ${c.ratioPm2})` : '';
+  return `scenario ${scenario.n} ${scenario.id}: ok (${results.length} runs) — ${c.label}: forever-native ${c.native}, forever-monitor ${c.fm}, advantage ${c.ratio}${pm2Text}${goalsText}`;
 }
 
 // ---- machine -------------------------------------------------------------------------
@@ -605,6 +758,29 @@ function machine(addon) {
   ];
 }
 
+// ---- which implementations run, in which order ------------------------------------------
+
+/** The implementations of one case: the scenario's, and PM2 where it fits and was asked for. */
+function implsFor(scenario, kase, pm2) {
+  const impls = scenario.impls(kase);
+  if (!pm2 || !(scenario.pm2Cases || []).includes(kase)) return impls;
+  const at = impls.indexOf(FM) + 1;
+  return [...impls.slice(0, at), PM2, ...impls.slice(at)];
+}
+
+/**
+ * The order of one round: the peers (forever-native, forever-monitor, PM2, …) rotate by
+ * one place every round, so each goes first, second, … equally often and drift in the
+ * machine affects them alike; references (limit, plain fork/spawn) keep their place after
+ * them. With two peers this is "which goes first flips every round".
+ */
+function roundOrder(impls, round) {
+  const peers = impls.filter((i) => PEERS.includes(i));
+  const refs = impls.filter((i) => !PEERS.includes(i));
+  const k = peers.length ? (round - 1) % peers.length : 0;
+  return [...peers.slice(k), ...peers.slice(0, k), ...refs];
+}
+
 // ---- main ----------------------------------------------------------------------------
 
 async function main() {
@@ -627,6 +803,19 @@ async function main() {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'fnbench-'));
   tmpRoot = tmp;
   const head = machine(addon);
+  // PM2, when asked for: installed into this run's temporary directory (never the project's
+  // node_modules); not installable is a skipped column with the reason, not a failure.
+  let pm2 = null;
+  if (opts.peers.includes(PM2)) {
+    process.stdout.write(`installing ${PM2_LIB.PM2_SPEC} into a temporary directory…\n`);
+    pm2 = PM2_LIB.install(tmp);
+    head.push(
+      pm2.dir
+        ? `- PM2 ${pm2.version} (\`${pm2.spec}\`, installed for this run into a temporary prefix; settings below)`
+        : `- PM2: **skipped** — ${pm2.skipped}`,
+    );
+  }
+  tableOpts = { pm2: !!pm2, pm2Skipped: pm2 && pm2.skipped };
   process.stdout.write(`forever-native bench${opts.quick ? ' (--quick)' : ''}\n${head.join('\n')}\n\n`);
 
   const done = [];
@@ -645,12 +834,11 @@ async function main() {
       try {
         for (let round = 1; round <= rounds; round++) {
           for (const kase of scenario.cases) {
-            const impls = scenario.impls(kase);
-            // Alternate which implementation goes first, round by round.
-            const order = round % 2 || impls.length < 2 ? impls : [impls[1], impls[0], ...impls.slice(2)];
+            // Rotate which implementation goes first, round by round.
+            const order = roundOrder(implsFor(scenario, kase, pm2 && pm2.dir), round);
             for (const impl of order) {
               const t0 = Date.now();
-              const { result, stderr } = await runWorker(scenario, kase, impl, { quick: opts.quick, tmp });
+              const { result, stderr } = await runWorker(scenario, kase, impl, { quick: opts.quick, tmp, pm2Dir: pm2 && pm2.dir });
               result.round = round;
               results.push(result);
               const shown = Object.entries(result)
@@ -679,11 +867,15 @@ async function main() {
   const after = addonBuild();
   if (after.mtime !== seenAddon) rebuilds.push(`the addon file was rebuilt (by someone else?) during the last scenario: now ${after.text}`);
   const addonChanged = rebuilds.length > 0;
-  const { text, goals } = table(done);
+  const { text, goals, noise } = table(done);
+  const scaling = scaleTable(done);
   const notes = findings(done);
   notes.push(...rebuilds);
+  if (pm2 && pm2.skipped) notes.push(`PM2 skipped: ${pm2.skipped}`);
   if (done.length) process.stdout.write(`\n${text}\n`);
+  if (scaling) process.stdout.write(`\nScaling (scenario 8):\n\n${scaling}\n`);
   process.stdout.write(`\nOther work on the machine during the run: ${(foreignShare() * 100).toFixed(1)}% of its CPU capacity\n`);
+  if (noise.withRounds) process.stdout.write(`\nNoise: ${noiseSummary(noise, foreignShare()).join('\n')}\n`);
   if (notes.length) process.stdout.write(`\nFindings:\n${notes.map((n) => `- ${n}`).join('\n')}\n`);
 
   if (failures.length) {
@@ -693,7 +885,7 @@ async function main() {
   }
 
   if (!opts.quick && !opts.only) {
-    const md = resultsMarkdown({ started, head, text, goals, notes, done, addonChanged });
+    const md = resultsMarkdown({ started, head, text, goals, notes, done, addonChanged, noise, scaling, pm2 });
     fs.writeFileSync(path.join(BENCH, 'RESULTS.md'), md);
     process.stdout.write(`\nwrote ${path.relative(process.cwd(), path.join(BENCH, 'RESULTS.md'))}\n`);
   }
@@ -721,7 +913,7 @@ function foreignShare() {
   return Math.max(0, end.busy - startTicks.busy - (end.own - startTicks.own)) / all;
 }
 
-function resultsMarkdown({ started, head, text, goals, notes, done, addonChanged }) {
+function resultsMarkdown({ started, head, text, goals, notes, done, addonChanged, noise, scaling, pm2 }) {
   const mins = ((Date.now() - started.getTime()) / 60000).toFixed(1);
   const out = [];
   out.push('# Bench results', '');
@@ -734,20 +926,24 @@ function resultsMarkdown({ started, head, text, goals, notes, done, addonChanged
     '',
   );
   out.push(
-    'Each run is a fresh `node` process per scenario, case and implementation; forever-native and forever-monitor alternate (which goes first flips every round). Figures are medians over the rounds (per-run values are in the appendix). "Native advantage" is how many times better forever-native is (forever-monitor ÷ forever-native for times and costs, forever-native ÷ forever-monitor for rates): above 1× forever-native is better, below 1× it is worse.',
+    `Each run is a fresh \`node\` process per scenario, case and implementation; forever-native${pm2 ? ', forever-monitor and PM2 take turns (their order rotates by one place every round)' : ' and forever-monitor alternate (which goes first flips every round)'}. Figures are medians over the rounds, with the lowest and highest round in brackets where there were several — ⚠ marks a spread (max − min over the median) above ${NOISY * 100}% — and per-run values in the appendix. "${pm2 ? 'Advantage' : 'Native advantage'}" is how many times better forever-native is (the other ÷ forever-native for times and costs, forever-native ÷ the other for rates): above 1× forever-native is better, below 1× it is worse.`,
     '',
   );
+  if (pm2 && pm2.dir) out.push(`**PM2's settings.** ${PM2_LIB.SETTINGS_TEXT}`, '');
+  if (pm2 && pm2.skipped) out.push(`**PM2 was skipped:** ${pm2.skipped}`, '');
   if (addonChanged) out.push('**Warning:** the addon file changed while the bench ran (each worker loads it afresh), so later scenarios used a newer build; see Findings for when.', '');
   if (foreign > 0.1) {
     out.push(`**Noise:** other work used ${(foreign * 100).toFixed(0)}% of the machine's CPU capacity during this run. Expect noise, mostly in the rates, the IPC figures and the N=500 times; the ratios come from runs interleaved side by side, so they are less affected than the absolute numbers.`, '');
   }
   out.push('## Results', '', text, '');
+  if (scaling) out.push('## Scaling', '', `Scenario 8: N crash-looping monitors in one host process (see its note below); restarts/s as median (lowest–highest round), the rest medians.`, '', scaling, '');
+  if (noise.withRounds) out.push('## Noise', '', ...noiseSummary(noise, foreign), '');
   out.push('## Goals', '');
   for (const g of goals) out.push(`- **${g.status}** — scenario ${g.n}, ${g.label}: goal ${g.goal}; forever-native ${g.native}, forever-monitor ${g.fm}.`);
   out.push('');
   if (notes.length) out.push('## Findings', '', ...notes.map((n) => `- ${n}`), '');
   out.push('## Scenarios', '');
-  for (const { scenario } of done) out.push(`${scenario.n}. **${scenario.title}.** ${scenario.note}`);
+  for (const { scenario } of done) out.push(`${scenario.n}. **${scenario.title}.** ${scenario.note}${pm2 && pm2.dir && scenario.pm2Note ? ` ${scenario.pm2Note}` : ''}`);
   out.push('', '## Appendix: every run', '');
   for (const { scenario, results } of done) {
     out.push(`<details><summary>${scenario.n}. ${scenario.id}</summary>`, '', '```');

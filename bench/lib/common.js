@@ -136,6 +136,73 @@ function descendants(root = process.pid) {
   return out;
 }
 
+/** Clock ticks per second of /proc's utime and stime (USER_HZ; 100 on Linux). */
+let clkTck = null;
+function ticksPerSec() {
+  if (clkTck === null) {
+    try {
+      clkTck = Number(require('child_process').execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      clkTck = 100;
+    }
+  }
+  return clkTck;
+}
+
+/** CPU time (user + system, all threads) of another process in ms, or null when it is gone. */
+function procCpuMs(pid) {
+  const st = procStat(pid);
+  return st === null ? null : ((st.utime + st.stime) * 1000) / ticksPerSec();
+}
+
+/** Resident set size of another process in MB (VmRSS), or null when it is gone. */
+function procRssMB(pid) {
+  try {
+    const m = /^VmRSS:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The pid of forever-native's guardian for this host (a double-forked process named
+ * `forever-native guardian (host <pid>)`, comm `forever-guard`), or null before the first
+ * child was spawned.
+ */
+function guardianPid(host = process.pid) {
+  const needle = `(host ${host})`;
+  for (const r of allProcs()) {
+    if (r.comm !== 'forever-guard') continue;
+    try {
+      if (fs.readFileSync(`/proc/${r.pid}/cmdline`, 'utf8').includes(needle)) return r.pid;
+    } catch {}
+  }
+  return null;
+}
+
+/** This process's CPU time (user + system, all its threads) in ms, µs resolution. */
+function ownCpuMs() {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
+/**
+ * The supervisor's CPU time so far, in ms: the host process `pid` (default: this one; all
+ * its threads) and, for forever-native, its guardian process too (which does a little
+ * work per spawn). Differences of two readings are what a stretch of supervision cost.
+ * This process is read with µs resolution, another one in clock ticks (10 ms).
+ */
+function supervisorCpuMs(impl, pid = process.pid) {
+  let ms = pid === process.pid ? ownCpuMs() : procCpuMs(pid);
+  if (ms === null) return null;
+  if (impl === 'native') {
+    const g = guardianPid(pid);
+    if (g !== null) ms += procCpuMs(g) || 0;
+  }
+  return ms;
+}
+
 /** Zombie children of this process (exited, not yet reaped). */
 const zombieCount = () => descendants().filter((r) => r.ppid === process.pid && r.state === 'Z').length;
 
@@ -259,6 +326,11 @@ module.exports = {
   descendants,
   zombieCount,
   fdCount,
+  procCpuMs,
+  procRssMB,
+  guardianPid,
+  ownCpuMs,
+  supervisorCpuMs,
   rssMB,
   hostResources,
   killLeftovers,

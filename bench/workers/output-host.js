@@ -9,7 +9,8 @@
 // stdout to <file> (silent: true); mode "stdout" copies it to the host's own stdout
 // (silent: false), which output.js has redirected to a file. The host exits by itself
 // once supervision has ended; on the way out it writes one JSON line to fd 3:
-// { startToExitMs, startToProcessExitMs, cpuMs, forcedExit }.
+// { startToExitMs, startToProcessExitMs, cpuMs, runCpuMs, forcedExit } — cpuMs from
+// before require() to exit, runCpuMs from just before start() to exit.
 const fs = require('fs');
 
 const [impl, mode, file, command] = process.argv.slice(2);
@@ -40,14 +41,18 @@ m.on('exit', () => {
 m.on('error', (err) => {
   throw err;
 });
+let cpuStart = null;
 process.on('exit', () => {
   const cpu = process.cpuUsage(cpu0);
+  const run = process.cpuUsage(cpuStart);
   const line = {
     startToExitMs,
     startToProcessExitMs: ms(process.hrtime.bigint()),
     cpuMs: (cpu.user + cpu.system) / 1000,
+    runCpuMs: (run.user + run.system) / 1000,
     forcedExit,
   };
   fs.writeSync(3, JSON.stringify(line) + '\n');
 });
+cpuStart = process.cpuUsage();
 m.start();

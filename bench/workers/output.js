@@ -17,10 +17,18 @@
 // --impl limit: `sh -c '<producer> | cat > file'`, the machine's own pipe-to-file speed.
 // --impl native-direct: forever-native with logDirect: true (the child writes outFile
 // itself; --case outFile only).
+// --impl pm2 (--case outFile only; bench/run.js --peers pm2): the same child as a PM2 app
+// with out_file, in a daemon of the worker's own (lib/pm2.js). The daemon writes the file:
+// wall = pm2.start() until the file holds every byte (polled every 2 ms; or until it has
+// stopped growing for 2 s), CPU = the daemon's over the same time (runCpuMs; PM2 has no
+// cpuMs, which for the others counts from before require()). No event bus is opened:
+// PM2 publishes every chunk of output on it, and a listener would cost the daemon a
+// socket write of the whole output.
 const fs = require('fs');
 const path = require('path');
 const { spawn, execFileSync } = require('child_process');
 const c = require('../lib/common');
+const pm2lib = require('../lib/pm2');
 
 const MAX_ATTEMPTS = 3;
 const LINE = 'forever-native bench: 0123456789 abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ';
@@ -60,6 +68,33 @@ c.runWorker('output', async ({ impl, quick, case: mode }) => {
       const wallMs = c.now() - t0;
       return { bytes, wallMs, bytesLost: bytes - fs.statSync(file).size };
     }
+    if (impl === 'pm2') {
+      if (mode !== 'outFile') throw new Error('--impl pm2 is for --case outFile');
+      return await pm2lib.withPm2(
+        c,
+        async (h) => {
+          await c.sleep(500); // the daemon's own start-up work settles
+          const size = () => (fs.existsSync(file) ? fs.statSync(file).size : 0);
+          const cpu0 = h.daemonCpuMs();
+          const t0 = c.now();
+          await h.start({ name: 'out', script: 'sh', args: ['-c', producer], autorestart: false, out_file: file });
+          let last = size();
+          let still = c.now();
+          while (last < bytes && c.now() - still < 2000) {
+            await c.sleep(2);
+            const now = size();
+            if (now !== last) {
+              last = now;
+              still = c.now();
+            }
+          }
+          const wallMs = (last < bytes ? still : c.now()) - t0;
+          const runCpuMs = h.daemonCpuMs() - cpu0;
+          return { bytes, wallMs, runCpuMs, bytesLost: bytes - size(), attempts: 1, crashes: 0 };
+        },
+        { bus: false },
+      );
+    }
     if (!c.isMonitorImpl(impl) && impl !== 'native-direct') throw new Error(`unknown --impl ${impl}`);
     if (impl === 'native-direct' && mode !== 'outFile') throw new Error('--impl native-direct is for --case outFile');
 
@@ -75,6 +110,7 @@ c.runWorker('output', async ({ impl, quick, case: mode }) => {
           wallMs: r.startToProcessExitMs,
           startToExitMs: r.startToExitMs,
           cpuMs: r.cpuMs,
+          runCpuMs: r.runCpuMs,
           bytesLost: bytes - size,
           forcedExit: r.forcedExit,
           attempts: attempt,
