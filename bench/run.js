@@ -352,6 +352,25 @@ function scenarios(quick) {
         { case: `m${n}`, key: 'cpuPerRestartUs', label: `N=${n}: host CPU per restart`, unit: 'µs', better: 'lower' },
       ]),
     },
+    {
+      n: 9,
+      id: 'health',
+      title: 'Health sampling (forever-native only)',
+      note: `${quick ? 20 : 100} monitors of an idle child. sampling: each with maxMemory (its tree's memory read from /proc once a second); usage: JS calls usage() on each once a second. Figure: the host's CPU (all its threads) over ${quick ? 1.5 : 10} s, less the same monitors without either, in percent of one core; and the JS thread's time per usage() call. forever-monitor has neither feature.`,
+      worker: 'health.js',
+      cases: ['sampling', 'usage'],
+      impls: () => [NATIVE],
+      rounds: quick ? 1 : 3,
+      timeout: 90000,
+      rows: [
+        {
+          case: 'sampling', key: 'cpuPct', label: 'host CPU for sampling the trees once a second', unit: '% of a core', digits: 2, better: 'lower',
+          goal: { text: '< 1% of a core for 100 monitors', check: (m) => m(NATIVE) < 1 },
+        },
+        { case: 'usage', key: 'cpuPct', label: 'host CPU for usage() on each, once a second', unit: '% of a core', digits: 2, better: 'lower' },
+        { case: 'usage', key: 'usageCallUs', label: 'JS thread time per usage() call', unit: 'µs', better: 'lower' },
+      ],
+    },
   ];
 }
 

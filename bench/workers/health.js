@@ -4,7 +4,7 @@
 // --case sampling  100 monitors (20 with --quick) of an idle child (`sleep`), each with
 //                  maxMemory and the default memoryCheckInterval (1 s), so the core reads
 //                  every child's tree once a second. Figure: the host's CPU (all its
-//                  threads) over 10 s (3 s with --quick), in percent of one core, less the
+//                  threads) over 10 s (1.5 s with --quick), in percent of one core, less the
 //                  same monitors without maxMemory.
 // --case usage     The same monitors without maxMemory, and JS calling usage() on each of
 //                  them once a second. Figure: the host's CPU for it, as above, and the JS
@@ -46,7 +46,7 @@ c.runWorker('health', async ({ impl, quick, case: kase }) => {
   if (impl !== 'native') throw new Error('health sampling is forever-native\'s only');
   const { Monitor } = c.loadImpl(impl);
   const n = quick ? 20 : 100;
-  const ms = quick ? 3000 : 10000;
+  const ms = quick ? 1500 : 10000;
   // The same idle monitors, first without sampling.
   const plain = await startAll(Monitor, n, {});
   await c.sleep(500);
