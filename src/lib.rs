@@ -14,6 +14,7 @@ pub mod error;
 pub mod guardian;
 pub mod health;
 pub mod ipc;
+pub mod listen;
 pub mod logs;
 pub mod output;
 pub mod policy;

@@ -366,7 +366,7 @@ impl Core {
   ) -> Result<Box<ChildRun>> {
     let tag = Tag::next();
     let outputs = run.outputs(direct)?;
-    let launched = self.processes.spawn(&run.spec, &tag, outputs)?;
+    let launched = self.processes.spawn(&run.spec, &tag, outputs, &[])?;
     let guarded = !run.spec.detached;
     if guarded {
       self.processes.guard(launched.pid);

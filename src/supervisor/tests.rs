@@ -81,6 +81,7 @@ impl Processes for Fake {
     _spec: &SpawnSpec,
     _tag: &Tag,
     _outputs: [Option<OutputEnd>; 2],
+    _sockets: &crate::process::Sockets<'_>,
   ) -> Result<Launched> {
     if self.fail_spawn.load(Ordering::SeqCst) {
       return Err(CoreError::sys(
