@@ -87,6 +87,9 @@ pub struct NativeRunOptions {
   pub restart_window: Option<NativeRestartWindow>,
   /// Health: readiness, watchdog, memory limit and shutdown message.
   pub health: Option<NativeHealthOptions>,
+  /// Without `waitReady`: how long (ms) a reload's new child runs beside the old one before
+  /// it takes over.
+  pub reload_grace: f64,
 }
 
 /// Health settings, complete.
@@ -561,6 +564,10 @@ impl NativeRunOptions {
           .shutdown_message
           .is_some()
           .then(|| millis(self.health.as_ref().map_or(0.0, |h| h.shutdown_timeout))),
+        ready_timeout_ms: health
+          .ready_timeout
+          .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+        reload_grace_ms: millis(self.reload_grace),
       },
       health,
       to_host: self.to_host,

@@ -535,7 +535,7 @@ impl Handle {
           core.order(&mut state, Order::End(run, waiting));
         }
       }
-      Command::Spawn { .. } | Command::Nothing => {}
+      Command::Spawn { .. } | Command::Nothing | Command::Reload(_) => {}
     }
     Ok(())
   }
@@ -548,7 +548,7 @@ impl Handle {
     match state.policy.restart()? {
       Command::Signal(order) => core.order(&mut state, Order::Signal(order)),
       Command::Spawn { .. } => core.order(&mut state, Order::SpawnNow),
-      Command::Cancelled | Command::Nothing => {}
+      Command::Cancelled | Command::Nothing | Command::Reload(_) => {}
     }
     Ok(())
   }
@@ -661,6 +661,8 @@ impl From<Refusal> for CoreError {
     match refusal {
       Refusal::AlreadyRunning => CoreError::AlreadyRunning,
       Refusal::NotRunning => CoreError::NotRunning,
+      Refusal::Reloading => CoreError::ReloadUnderWay,
+      Refusal::Stopping => CoreError::Stopping,
     }
   }
 }
