@@ -688,21 +688,7 @@ impl Policy {
       _ => None,
     };
 
-    let kill = self.limits.kill;
-    let leftovers = kill.tree.then(|| {
-      if signalled {
-        // The tree already had the kill signal: what ignored it goes now.
-        self.escalation()
-      } else {
-        // A crash: the rest of the tree gets the kill signal, then SIGKILL.
-        KillOrder {
-          signal: kill.signal,
-          reach: Reach::Tree,
-          escalate_after_ms: Some(kill.ttl_ms.unwrap_or(LEFTOVER_GRACE_MS)),
-          grace_ms: None,
-        }
-      }
-    });
+    let leftovers = self.leftovers(signalled);
 
     let stopped = self.force_stop;
     self.force_stop = false;
@@ -728,6 +714,25 @@ impl Policy {
       leftovers,
       takeover: takeover.is_some(),
     }
+  }
+
+  /// What an exited child's leftovers get (`None` with `killTree: false`): SIGKILL at once
+  /// when the tree was `signalled` already (what ignored the kill signal goes now);
+  /// otherwise, after a crash, the kill signal, then SIGKILL.
+  pub fn leftovers(&self, signalled: bool) -> Option<KillOrder> {
+    let kill = self.limits.kill;
+    kill.tree.then(|| {
+      if signalled {
+        self.escalation()
+      } else {
+        KillOrder {
+          signal: kill.signal,
+          reach: Reach::Tree,
+          escalate_after_ms: Some(kill.ttl_ms.unwrap_or(LEFTOVER_GRACE_MS)),
+          grace_ms: None,
+        }
+      }
+    })
   }
 
   /// The rules of the table above, in its order.

@@ -311,7 +311,7 @@ mod tests {
       gid: None,
       detached: false,
       stdio: [StdioSpec::Ignore, StdioSpec::Pipe, StdioSpec::Inherit],
-      channel: channel.then(|| ChannelSlot {
+      channel: channel.then_some(ChannelSlot {
         fd: 3,
         mode: "json",
       }),
