@@ -162,18 +162,11 @@ impl NativeMonitor {
           .channel
           .and_then(|channel| event_loop::attach(run_key, channel).err())
           .map(NativeFailure::from);
-        let listening = info
-          .listening
-          .into_iter()
-          .enumerate()
-          .map(|(i, (name, bound))| NativeListening::of(i, name, bound))
-          .collect::<Vec<_>>();
         NativeStart {
           pid: Some(info.pid),
           ctime: Some(info.ctime),
           error: None,
           channel_error,
-          listening: (!listening.is_empty()).then_some(listening),
         }
       }
       Err(error) => NativeStart::failed(error),
@@ -200,6 +193,19 @@ impl NativeMonitor {
   #[napi(catch_unwind)]
   pub fn reload(&self) -> Option<NativeFailure> {
     failure(self.handle.reload())
+  }
+
+  /// The sockets the current supervision run listens on, as bound (the port the system
+  /// picked for port 0); empty when supervision has ended.
+  #[napi(catch_unwind)]
+  pub fn listening(&self) -> Vec<NativeListening> {
+    self
+      .handle
+      .listening()
+      .into_iter()
+      .enumerate()
+      .map(|(i, (name, bound))| NativeListening::of(i, name, bound))
+      .collect()
   }
 
   /// Sends a signal (by number) to the child alone. Returns the refusal, or null.

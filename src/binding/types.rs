@@ -271,8 +271,6 @@ pub struct NativeStart {
   pub error: Option<NativeFailure>,
   /// It started, but its IPC channel cannot be read (reported as an `'error'`).
   pub channel_error: Option<NativeFailure>,
-  /// The sockets the run listens on, as bound.
-  pub listening: Option<Vec<NativeListening>>,
 }
 
 /// One event from the core, as the JS wrapper receives it; `type` names the core's
@@ -436,7 +434,6 @@ impl NativeStart {
       ctime: None,
       error: Some(error.into()),
       channel_error: None,
-      listening: None,
     }
   }
 }

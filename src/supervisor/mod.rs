@@ -91,8 +91,6 @@ pub struct StartInfo {
   pub ctime: f64,
   /// Its IPC channel, to be read on the host's loop.
   pub channel: Option<Arc<Channel>>,
-  /// The sockets the run listens on: each one's name and what it is bound to.
-  pub listening: Vec<(String, Bound)>,
 }
 
 /// A child the JS thread (or the task) has just spawned.
@@ -549,7 +547,6 @@ impl Handle {
           pid: child.pid,
           ctime: epoch_ms(),
           channel: child.channel.clone(),
-          listening: run.listening(),
         };
         state.run = Some(Arc::clone(&run));
         core.order(&mut state, Order::Adopt(child));
@@ -625,6 +622,13 @@ impl Handle {
       Command::Signal(_) | Command::Cancelled | Command::Nothing => {}
     }
     Ok(())
+  }
+
+  /// The sockets the current supervision run listens on (each one's name and what it is
+  /// bound to, in the order of the children's fds); none when supervision has ended.
+  pub fn listening(&self) -> Vec<(String, Bound)> {
+    let run = self.core.state().run.clone();
+    run.map(|run| run.listening()).unwrap_or_default()
   }
 
   /// Sends `signal` (a number) to the child alone.
