@@ -149,6 +149,7 @@ class App {
     this.errorAfterExit = false;
     this.hup = false;
     this.watchRestart = false;
+    this.reloadStarted = null;
     this.stopRequested = false;
     // Gave up under --watch: a file change runs the child again.
     this.waiting = false;
@@ -175,6 +176,8 @@ class App {
     m.on('ready', () => this.report({ event: 'ready', after: Math.max(0, Date.now() - this.startedAt) }));
     m.on('reload', (info) => {
       const { phase, oldPid, newPid, reason, code, signal } = info;
+      // The new child started now; it becomes the child (a 'restart') only once it takes over.
+      if (phase === 'starting') this.reloadStarted = { pid: newPid, at: Date.now() };
       const fields = phase === 'done' ? { code, signal } : phase === 'failed' ? { reason, code, signal } : {};
       this.report({ event: 'reload', phase, oldPid, newPid, ...fields });
     });
@@ -221,6 +224,7 @@ class App {
     this.waiting = false;
     this.pid = m.child ? m.child.pid : null;
     this.startedAt = typeof m.ctime === 'number' ? m.ctime : Date.now();
+    if (this.reloadStarted && this.reloadStarted.pid === this.pid) this.startedAt = this.reloadStarted.at;
     this.hup = false;
     this.watchRestart = false;
     this.errorAfterExit = false;
