@@ -88,6 +88,20 @@ test('listen: the core binds at start(), each child gets the sockets from fd 3 w
   assert.equal(after.code, 'ECONNREFUSED', 'closed when supervision ended');
 });
 
+test('the sockets close when supervision gives up, as at stop()', async (t) => {
+  const m = monitor(t, SERVER, { listen: '127.0.0.1:0', max: 1 });
+  const out = lines(m);
+  m.start();
+  await next(m, 'start');
+  await factsOf(out, m.child.pid);
+  const where = target(m);
+  const ended = next(m, 'exit');
+  await request(where, 1, '/crash?id=1');
+  const [, , info] = await ended;
+  assert.equal(info.reason, 'max');
+  assert.equal((await request(where, 2)).code, 'ECONNREFUSED');
+});
+
 test('while no child runs, connections wait in the accept queue: a restart delay refuses none', async (t) => {
   const m = monitor(t, SERVER, { listen: '127.0.0.1:0', restartDelay: 400 });
   const out = lines(m);
