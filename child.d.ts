@@ -28,3 +28,17 @@ export function supervised(): boolean;
 
 /** The watchdog interval the monitor gave, in ms (0 for none). */
 export function watchdogInterval(): number;
+
+/**
+ * The listening sockets the monitor handed to this process (its `listen` option): fds 3,
+ * 4, … with their names (`LISTEN_FDNAMES`). Empty when there are none, or when they are
+ * another process's (`LISTEN_PID`).
+ */
+export function listenFds(): Array<{ fd: number; name: string }>;
+
+/**
+ * The descriptor of the listening socket named `name` (the first one without a name), for
+ * `server.listen({ fd })`; `null` when there is none.
+ */
+export function listenFd(name?: string): number | null;
+

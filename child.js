@@ -7,6 +7,7 @@
  *   server.listen(8080, () => child.ready());   // with waitReady: the monitor's 'ready'
  *   child.heartbeat();                            // with watchdog: pings at half its interval
  *   child.onShutdown(async () => { await server.close(); process.exit(0); });
+ *   server.listen({ fd: child.listenFd('http') });   // with listen: a socket the monitor holds
  *
  * Tiny, no dependencies, no native code, and harmless when the process is not supervised
  * by forever-native (or by a monitor without these options): every call is then a no-op
@@ -107,9 +108,36 @@ function onShutdown(fn) {
   };
 }
 
+/**
+ * The listening sockets the monitor handed to this process (its `listen` option), as
+ * systemd's socket activation does: fds 3, 4, … named by `LISTEN_FDNAMES`. Empty when
+ * there are none, or when they are not this process's (`LISTEN_PID` is another's: a
+ * descendant inherited the variables).
+ * @returns {Array<{ fd: number, name: string }>}
+ */
+function listenFds() {
+  const env = process.env;
+  const count = Number(env.LISTEN_FDS);
+  if (Number(env.LISTEN_PID) !== process.pid || !Number.isInteger(count) || count < 1) return [];
+  const names = typeof env.LISTEN_FDNAMES === 'string' ? env.LISTEN_FDNAMES.split(':') : [];
+  return Array.from({ length: count }, (_, i) => ({ fd: 3 + i, name: names[i] || 'unknown' }));
+}
+
+/**
+ * The descriptor of the listening socket named `name` (the first one without a name), for
+ * `server.listen({ fd })`; null when there is none.
+ * @param {string} [name]
+ * @returns {number | null}
+ */
+function listenFd(name) {
+  const all = listenFds();
+  const found = name === undefined ? all[0] : all.find((l) => l.name === name);
+  return found ? found.fd : null;
+}
+
 /** Whether this process runs under a forever-native monitor. */
 function supervised() {
   return typeof process.env.FOREVER_NATIVE_TAG === 'string';
 }
 
-module.exports = { ready, heartbeat, stopHeartbeat, onShutdown, supervised, watchdogInterval };
+module.exports = { ready, heartbeat, stopHeartbeat, onShutdown, supervised, watchdogInterval, listenFds, listenFd };

@@ -243,6 +243,20 @@ export interface MonitorOptions {
   shutdownTimeout?: number | undefined;
   /** Aborting it stops the monitor (and a `start()` after that is an `AbortError`). */
   signal?: AbortSignal | undefined;
+  /**
+   * Addresses the core listens on, from `start()` until supervision ends, for every child:
+   * they get the sockets as fds 3, 4, … with systemd's `LISTEN_FDS`, `LISTEN_PID` and
+   * `LISTEN_FDNAMES` (see `forever-native/child`'s `listenFd()`). While no child runs, new
+   * connections wait in the kernel's queue. Needed by a `reload()` without downtime.
+   */
+  listen?: ListenAddress | readonly ListenAddress[] | undefined;
+  /** The backlog of each `listen` socket (1–65535). Default: `511`, as Node's. */
+  listenBacklog?: number | undefined;
+  /**
+   * Without `waitReady`: how long (ms) a reload's new child runs beside the old one before
+   * it takes over. Default: `1000`.
+   */
+  reloadGrace?: number | undefined;
   /** Whether to ignore files starting with a `.` when watching. Default: `true`. */
   watchIgnoreDotFiles?: boolean | undefined;
   /** Glob patterns of files to ignore when watching. Default: `[]`. */
@@ -319,9 +333,72 @@ export interface MonitorError extends Error {
   syscall?: string;
   /** The path or command involved. */
   path?: string;
+  /** The address a `listen` failure is about (`'127.0.0.1:8080'`, or a socket path). */
+  address?: string;
+  /** Its port, for TCP. */
+  port?: number;
+  /** Why a reload failed (`'exit'`, `'readyTimeout'`), with `ERR_RELOAD_FAILED`. */
+  reason?: string;
   /** The error a `parser` threw. */
   cause?: unknown;
 }
+
+/**
+ * One `listen` address: a port (every interface: `[::]`, or `0.0.0.0` without IPv6),
+ * `'127.0.0.1:8080'`, `'[::1]:8080'`, or a Unix socket path (anything with a `/`), each
+ * optionally named `'http=127.0.0.1:8080'`; or `{ address, name }`. Names (letters,
+ * digits, `_`, `.`, `@`, `-`) default to `listen<index>`. IP addresses only: names are not
+ * resolved. Port 0 takes a port the system picks ({@link Monitor.listenAddresses} tells it).
+ */
+export type ListenAddress = number | string | { address: number | string; name?: string | undefined };
+
+/** A `listen` address, as the monitor holds it (`monitor.listen`). */
+export interface ListenEntry {
+  /** The descriptor's name (`LISTEN_FDNAMES`). */
+  name: string;
+  /** A port, `'host:port'`, `'[ipv6]:port'`, or an absolute socket path. */
+  address: number | string;
+}
+
+/** A socket the core listens on, as bound: {@link Monitor.listenAddresses}. */
+export interface ListeningSocket {
+  /** Its name. */
+  name: string;
+  /** The descriptor children get it at (3, 4, …). */
+  fd: number;
+  /** `'IPv4'`, `'IPv6'` or `'unix'`. */
+  family: 'IPv4' | 'IPv6' | 'unix';
+  /** The IP address (TCP). */
+  address?: string;
+  /** The port (TCP): the one the system picked for port 0. */
+  port?: number;
+  /** The socket's path (Unix). */
+  path?: string;
+}
+
+/**
+ * The payload of `'reload'`, one per step of a `reload()`: `'starting'` (the new child was
+ * spawned beside the old one), `'ready'` (it took over: `monitor.child` is it, and the old
+ * one is being stopped), `'done'` (the old one exited, with `code`/`signal`), or `'failed'`
+ * (the new child exited, was not ready within `readyTimeout`, could not be spawned, or
+ * supervision ended; the old child serves on unless supervision ended).
+ */
+export type ReloadEvent =
+  | { phase: 'starting' | 'ready'; oldPid: number; newPid: number }
+  | { phase: 'done'; oldPid: number; newPid: number; code: number | null; signal: NodeJS.Signals | null }
+  | {
+      phase: 'failed';
+      oldPid: number;
+      /** `null` when it could not be spawned. */
+      newPid: number | null;
+      /** `'exit'`, `'readyTimeout'`, `'spawn'`, or why supervision ended (`'stopped'`, `'max'`, …). */
+      reason: string;
+      /** The new child's exit code, when it exited. */
+      code: number | null;
+      signal: NodeJS.Signals | null;
+      /** `ERR_RELOAD_FAILED` (or the spawn error), also emitted as `'error'` unless `reloadAsync()` awaits it; absent when supervision ended. */
+      error?: MonitorError;
+    };
 
 /** The child as forever-monitor users see it: `monitor.child`. */
 export interface ChildProcessHandle {
@@ -464,6 +541,8 @@ export interface MonitorEvents {
   restarting: [info: RestartingEvent];
   /** The child said it is ready (`waitReady`). */
   ready: [monitor: Monitor, data: MonitorData];
+  /** A step of a `reload()`. */
+  reload: [info: ReloadEvent];
   /** The child exited (every time): its exit code, or the signal that ended it. */
   'exit:code': [code: number | null, signal: NodeJS.Signals | null];
   /** The child was stopped by `stop()` or `kill(true)`. */
@@ -587,6 +666,12 @@ export declare class Monitor extends EventEmitter {
   shutdownMessage?: unknown;
   /** The `shutdownTimeout` option (ms). */
   shutdownTimeout: number | undefined;
+  /** The `listen` option, checked (`[]` for none). */
+  listen: ListenEntry[];
+  /** The `listenBacklog` option. */
+  listenBacklog: number | undefined;
+  /** The `reloadGrace` option (ms). */
+  reloadGrace: number;
   /** The `pollingInterval` option. */
   pollingInterval: number | undefined;
   /** The parser that turns `command` and `args` into the program to run. */
@@ -654,6 +739,27 @@ export declare class Monitor extends EventEmitter {
   startAsync(): Promise<this>;
   /** `restart()`, awaitable: resolves once the new child started (or is ready). */
   restartAsync(): Promise<this>;
+  /**
+   * Reloads without downtime: a new child starts beside the running one (both get the
+   * `listen` sockets); once it is ready (`waitReady`) or after `reloadGrace`, it takes over
+   * and the old one is stopped as `stop()` would stop it. A new child that exits or misses
+   * `readyTimeout` is killed, the old one serving on (`'error'` with `ERR_RELOAD_FAILED`).
+   * `'reload'` tells each step. Starts a stopped monitor, as `restart()` does; emits
+   * `'error'` with `ERR_RELOAD_IN_PROGRESS` while a reload's new child starts, or
+   * `ERR_RELOAD_WHILE_STOPPING` while the child is being stopped or restarted.
+   */
+  reload(): this;
+  /**
+   * `reload()`, awaitable: resolves once the old child is gone and the new one serves;
+   * rejects with the failure (then not emitted as `'error'`), or with
+   * `ERR_SUPERVISION_ENDED` when supervision ends first.
+   */
+  reloadAsync(): Promise<this>;
+  /**
+   * The sockets the core listens on (`listen`), as bound: the port the system picked for
+   * port 0. Empty before `start()` and once supervision has ended.
+   */
+  listenAddresses(): ListeningSocket[];
   /**
    * `stop()`, awaitable: resolves once the child and its tree are gone; rejects with
    * `Cannot stop process that is not running.` when nothing runs.

@@ -29,6 +29,7 @@ const version = require('./package.json').version;
 /** @typedef {import('./binding').NativeMonitor} NativeMonitor */
 /** @typedef {import('./binding').NativeSpawnSpec} NativeSpawnSpec */
 /** @typedef {import('./binding').NativeRunOptions} NativeRunOptions */
+/** @typedef {import('./binding').NativeListening} NativeListening */
 
 /** @type {typeof import('./binding') | null} */
 let binding = null;
@@ -118,11 +119,13 @@ const isInternal = (message) => message !== null && typeof message === 'object'
  * @param {NativeFailure} failure
  */
 function toError(failure) {
-  const err = /** @type {Error & { code?: string, errno?: number, syscall?: string, path?: string }} */ (new Error(failure.message));
+  const err = /** @type {Error & { code?: string, errno?: number, syscall?: string, path?: string, address?: string, port?: number }} */ (new Error(failure.message));
   err.code = failure.code;
   if (failure.errno !== undefined && failure.errno !== null) err.errno = failure.errno;
   if (failure.syscall) err.syscall = failure.syscall;
   if (failure.path) err.path = failure.path;
+  if (failure.address) err.address = failure.address;
+  if (failure.port !== undefined && failure.port !== null) err.port = failure.port;
   return err;
 }
 
@@ -171,6 +174,18 @@ function warnOnce(code, message) {
   if (warned.has(code)) return;
   warned.add(code);
   process.emitWarning(message, { code });
+}
+
+/**
+ * The error of an awaitable call whose supervision ended before `what`.
+ * @param {string | undefined} reason why it ended
+ * @param {string} what
+ */
+function supervisionEnded(reason, what) {
+  const err = /** @type {Error & { code?: string, reason?: string }} */ (new Error(`Supervision ended (${reason}) before ${what}.`));
+  err.code = 'ERR_SUPERVISION_ENDED';
+  err.reason = reason;
+  return err;
 }
 
 /**
@@ -253,6 +268,10 @@ class Monitor extends EventEmitter {
     this.memoryCheckInterval = o.memoryCheckInterval;
     if (o.shutdownMessage !== undefined) this.shutdownMessage = o.shutdownMessage;
     this.shutdownTimeout = o.shutdownTimeout;
+    /** Addresses the core listens on for the children (`[]` for none). */
+    this.listen = o.listen;
+    this.listenBacklog = o.listenBacklog;
+    this.reloadGrace = o.reloadGrace;
     /** The `signal` option: aborting it stops the monitor. @type {AbortSignal | undefined} */
     this._abortSignal = o.signal;
     if (o.signal) o.signal.addEventListener('abort', () => this._aborted(), { once: true });
@@ -271,6 +290,8 @@ class Monitor extends EventEmitter {
     this._lastExit = undefined;
     /** Where an error raised inside an awaitable call goes. @type {((err: Error) => void) | null} */
     this._rejectNext = null;
+    /** `reloadAsync()` calls waiting: a failed reload rejects them instead of emitting `'error'`. */
+    this._reloadWaiters = 0;
     /** The core's monitor, made on first use. @type {NativeMonitor | null} */
     this._native = null;
     /** The current supervision run; events of earlier runs no longer change the state. */
@@ -287,7 +308,7 @@ class Monitor extends EventEmitter {
     };
     /** The killSignal as a number, as checked. */
     this._killSignal = o.killSignalNumber;
-    for (const name of ['_native', '_run', '_listening', '_killSignal', '_custom']) {
+    for (const name of ['_native', '_run', '_listening', '_killSignal', '_custom', '_reloadWaiters']) {
       Object.defineProperty(this, name, { enumerable: false });
     }
 
@@ -524,6 +545,7 @@ class Monitor extends EventEmitter {
       killTTL: this.killTTL ? Math.round(this.killTTL) : undefined,
       toHost: !this.silent,
       ...checks().policyOptions(this),
+      ...checks().listenOptions(this),
       health: checks().healthOptions(this, (message, name) => this._encode(message, name), ipc),
       watch: this.watch ? {
         dirs: this._watchDirs(),
@@ -612,6 +634,30 @@ class Monitor extends EventEmitter {
       case 'watchError':
         this.emit('watch:error', { message: `Could not watch ${event.error.path || 'a directory'}.`, error: event.error.message });
         break;
+      case 'reloadStarting':
+        this.emit('reload', { phase: 'starting', oldPid: event.oldPid, newPid: event.newPid });
+        break;
+      case 'reloadReady':
+        this.emit('reload', { phase: 'ready', oldPid: event.oldPid, newPid: event.newPid });
+        break;
+      case 'reloadDone':
+        if (current) this.times = event.times;
+        this.emit('reload', { phase: 'done', oldPid: event.oldPid, newPid: event.newPid, code: event.code ?? null, signal: event.signal ?? null });
+        break;
+      case 'reloadFailed': {
+        const error = event.error ? toError(event.error) : undefined;
+        /** @type {Record<string, unknown>} */
+        const info = { phase: 'failed', oldPid: event.oldPid, newPid: event.newPid ?? null, reason: event.reason, code: event.code ?? null, signal: event.signal ?? null };
+        if (error) {
+          /** @type {Error & { reason?: string }} */ (error).reason = event.reason;
+          info.error = error;
+        }
+        // Awaited by reloadAsync(): its promise rejects with the error instead.
+        const awaited = this._reloadWaiters > 0;
+        this.emit('reload', info);
+        if (error && !awaited) this.emit('error', error);
+        break;
+      }
       case 'messagesRead':
         break;
       default:
@@ -658,6 +704,93 @@ class Monitor extends EventEmitter {
     if (failure === null) return this;
     if (failure.code === 'ERR_NOT_RUNNING') return this.start(true);
     return this._errorSoon(toError(failure));
+  }
+
+  /**
+   * Reloads without downtime: starts a new child beside the running one (both get the
+   * `listen` sockets), and once it is ready (`waitReady`) or after `reloadGrace`, stops the
+   * old one gracefully. `'reload'` events tell each step; a new child that fails is killed
+   * and the old one serves on. Starts a stopped monitor, as `restart()` does.
+   */
+  reload() {
+    const failure = this._nativeMonitor().reload();
+    if (failure === null) return this;
+    if (failure.code === 'ERR_NOT_RUNNING') return this.start(true);
+    return this._errorSoon(toError(failure));
+  }
+
+  /**
+   * `reload()`, awaitable: resolves once the old child is gone and the new one serves
+   * (`'reload'` with phase `'done'`; for a monitor that was not running, once its child
+   * started, or is ready with `waitReady`); rejects with the reload's error (then not
+   * emitted as `'error'`), or `ERR_SUPERVISION_ENDED` when supervision ends first.
+   * @returns {Promise<this>}
+   */
+  reloadAsync() {
+    return new Promise((resolve, reject) => {
+      let reloading = false;
+      const started = this.waitReady ? 'ready' : 'restart';
+      const done = () => {
+        this._reloadWaiters -= 1;
+        this.off('reload', onReload);
+        this.off(started, onStarted);
+        this.off('exit', onExit);
+      };
+      /** @param {{ phase: string, reason?: string, error?: Error }} info */
+      const onReload = (info) => {
+        if (info.phase === 'starting') reloading = true;
+        if (info.phase === 'done') {
+          done();
+          resolve(this);
+        } else if (info.phase === 'failed') {
+          done();
+          reject(info.error || supervisionEnded(info.reason, 'the reload was done'));
+        }
+      };
+      const onStarted = () => {
+        // Not a reload: the monitor was not running, and restarted.
+        if (reloading) return;
+        done();
+        resolve(this);
+      };
+      /** @param {Monitor} _m @param {boolean} _spinning @param {{ reason: string }} info */
+      const onExit = (_m, _spinning, info) => {
+        done();
+        reject(supervisionEnded(info && info.reason, 'the reload was done'));
+      };
+      this._reloadWaiters += 1;
+      this.on('reload', onReload);
+      this.on(started, onStarted);
+      this.on('exit', onExit);
+      this._rejectNext = (/** @type {Error} */ err) => {
+        done();
+        reject(err);
+      };
+      try {
+        this.reload();
+      } finally {
+        this._rejectNext = null;
+      }
+    });
+  }
+
+  /**
+   * The sockets the core listens on for this monitor's children (`listen`), as bound: the
+   * port the system picked for port 0. Empty before `start()` and after supervision ended.
+   * @returns {Array<{ name: string, fd: number, family: 'IPv4' | 'IPv6' | 'unix', address?: string, port?: number, path?: string }>}
+   */
+  listenAddresses() {
+    if (!this._native) return [];
+    return this._native.listening().map((l) => {
+      /** @type {{ name: string, fd: number, family: 'IPv4' | 'IPv6' | 'unix', address?: string, port?: number, path?: string }} */
+      const out = { name: l.name, fd: l.fd, family: l.family };
+      if (l.path) out.path = l.path;
+      else {
+        out.address = /** @type {string} */ (l.address);
+        out.port = /** @type {number} */ (l.port);
+      }
+      return out;
+    });
   }
 
   /** Stops the child and its tree; it is not restarted. `'stop'` follows. */
@@ -835,11 +968,7 @@ class Monitor extends EventEmitter {
       const onExit = (_m, _spinning, info) => {
         if (event === 'stop') return;
         done();
-        const err = /** @type {Error & { code?: string, reason?: string }} */ (
-          new Error(`Supervision ended (${info && info.reason}) before the child ${event === 'ready' ? 'was ready' : 'started'}.`));
-        err.code = 'ERR_SUPERVISION_ENDED';
-        err.reason = info && info.reason;
-        reject(err);
+        reject(supervisionEnded(info && info.reason, event === 'ready' ? 'the child was ready' : 'the child started'));
       };
       this.on(event, onEvent);
       this.on('exit', onExit);

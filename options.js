@@ -542,8 +542,127 @@ function healthOptions(m, encode, ipc) {
   };
 }
 
+/** A descriptor name, as `LISTEN_FDNAMES` carries it (no `:`, its separator). */
+const LISTEN_NAME = /^[A-Za-z0-9_.@-]{1,255}$/;
+/** The longest Unix socket path (`sun_path` less its NUL). */
+const MAX_SOCKET_PATH = 107;
+
+/**
+ * @typedef {{ name: string, address: string | number }} ListenEntry One `listen` address,
+ *   as the monitor holds it: a port (every interface), `'host:port'`, `'[v6]:port'`, or an
+ *   absolute socket path.
+ */
+
+/**
+ * One `listen` address: `8080`, `'127.0.0.1:8080'`, `'[::1]:8080'`, a Unix socket path
+ * (with a `/`), each optionally named `'http=…'`; or `{ address, name }`.
+ * @param {string} where the option's name, for errors (`listen[1]`)
+ * @param {unknown} value
+ * @param {number} index its position (the default name is `listen<index>`)
+ * @returns {ListenEntry}
+ */
+function checkListenEntry(where, value, index) {
+  let name = `listen${index}`;
+  /** @type {unknown} */
+  let address = value;
+  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+    const given = /** @type {Record<string, unknown>} */ (value);
+    for (const key of Object.keys(given)) {
+      if (key !== 'address' && key !== 'name') throw rangeError(where, `an address or { address, name } (not "${key}")`, value);
+    }
+    if (isSet(given.name)) {
+      if (typeof given.name !== 'string') throw typeError(`${where}.name`, 'a string', given.name);
+      if (!LISTEN_NAME.test(given.name)) throw rangeError(`${where}.name`, 'a name of letters, digits, "_", ".", "@" or "-" (at most 255)', given.name);
+      name = given.name;
+    }
+    address = given.address;
+    where = `${where}.address`;
+  } else if (typeof value === 'string') {
+    const named = /^([^=/]+)=(.*)$/s.exec(value);
+    if (named) {
+      if (!LISTEN_NAME.test(named[1])) throw rangeError(where, 'an address, optionally named as "name=address" with a name of letters, digits, "_", ".", "@" or "-"', value);
+      name = named[1];
+      address = named[2];
+    }
+  }
+  const expected = 'a port, "host:port", "[ipv6]:port" or a Unix socket path (with a "/")';
+  if (typeof address === 'number') {
+    if (!Number.isInteger(address) || address < 0 || address > 65535) throw rangeError(where, 'a port from 0 to 65535', address);
+    return { name, address };
+  }
+  if (typeof address !== 'string') throw typeError(where, expected, address);
+  checkString(where, address);
+  if (/^\d+$/.test(address)) {
+    const port = Number(address);
+    if (port > 65535) throw rangeError(where, 'a port from 0 to 65535', address);
+    return { name, address: port };
+  }
+  if (address.includes('/')) {
+    const full = path.resolve(address);
+    if (Buffer.byteLength(full) > MAX_SOCKET_PATH) {
+      throw rangeError(where, `a Unix socket path of at most ${MAX_SOCKET_PATH} bytes`, address);
+    }
+    return { name, address: full };
+  }
+  const net = require('net');
+  const tcp = /^\[([^\]]+)\]:(\d+)$/.exec(address) || /^([^:\[\]]+):(\d+)$/.exec(address);
+  if (!tcp) throw rangeError(where, expected, address);
+  const [, host, digits] = tcp;
+  const port = Number(digits);
+  if (port > 65535) throw rangeError(where, 'an address whose port is from 0 to 65535', address);
+  const v6 = address.startsWith('[');
+  if (v6 ? !net.isIPv6(host) : !net.isIPv4(host)) {
+    throw rangeError(where, `an address with an IP${v6 ? 'v6' : 'v4'} address (names are not resolved: use 127.0.0.1 or [::1])`, address);
+  }
+  return { name, address: v6 ? `[${host}]:${port}` : `${host}:${port}` };
+}
+
+/**
+ * `listen`: one address or an array of them (see {@link checkListenEntry}).
+ * @param {unknown} value
+ * @returns {ListenEntry[]}
+ */
+function checkListen(value) {
+  if (!isSet(value)) return [];
+  const list = Array.isArray(value) ? value : [value];
+  return list.map((entry, i) => checkListenEntry(Array.isArray(value) ? `listen[${i}]` : 'listen', entry, i));
+}
+
+/**
+ * `listenBacklog`: the kernel's accept queue for each listening socket.
+ * @param {unknown} value
+ * @returns {number | undefined}
+ */
+function checkBacklog(value) {
+  if (!isSet(value)) return undefined;
+  if (typeof value !== 'number') throw typeError('listenBacklog', 'a number of connections', value);
+  if (!Number.isInteger(value) || value < 1 || value > 65535) throw rangeError('listenBacklog', 'a whole number from 1 to 65535', value);
+  return value;
+}
+
+/**
+ * The socket options of a monitor, checked again at each start (plain fields), in the
+ * core's shape.
+ * @param {{ listen?: unknown, listenBacklog?: unknown, reloadGrace?: unknown }} m
+ */
+function listenOptions(m) {
+  const listen = checkListen(m.listen);
+  return {
+    listen: listen.length === 0 ? undefined : listen.map(({ name, address }) => {
+      if (typeof address === 'number') return { name, port: address };
+      if (address.startsWith('/')) return { name, path: address };
+      const cut = address.lastIndexOf(':');
+      return { name, host: address.slice(0, cut).replace(/^\[|\]$/g, ''), port: Number(address.slice(cut + 1)) };
+    }),
+    listenBacklog: checkBacklog(m.listenBacklog),
+    reloadGrace: Math.round(isSet(m.reloadGrace) ? checkStrictMillis('reloadGrace', m.reloadGrace) : DEFAULTS.reloadGrace),
+  };
+}
+
 /** Defaults this package owns (forever-monitor's own defaults are in `normalizeOptions`). */
 const DEFAULTS = Object.freeze({
+  /** ms a reload's new child runs beside the old one before it takes over (without waitReady). */
+  reloadGrace: 1000,
   /** ms between polls with `usePolling`. */
   pollingInterval: 100,
   /** ms of quiet that end a burst of file changes. */
@@ -607,6 +726,9 @@ const DEFAULTS = Object.freeze({
  * @property {unknown} shutdownMessage
  * @property {number | undefined} shutdownTimeout
  * @property {AbortSignal | undefined} signal
+ * @property {ListenEntry[]} listen
+ * @property {number | undefined} listenBacklog
+ * @property {number} reloadGrace
  */
 
 /**
@@ -755,6 +877,9 @@ function normalizeOptions(script, options, defaultParser) {
     shutdownMessage: o.shutdownMessage,
     shutdownTimeout: isSet(o.shutdownTimeout) ? checkStrictMillis('shutdownTimeout', o.shutdownTimeout) : undefined,
     signal: isSet(o.signal) ? checkAbortSignal(o.signal) : undefined,
+    listen: checkListen(o.listen),
+    listenBacklog: checkBacklog(o.listenBacklog),
+    reloadGrace: isSet(o.reloadGrace) ? checkStrictMillis('reloadGrace', o.reloadGrace) : DEFAULTS.reloadGrace,
   };
   if (fields.readyTimeout !== undefined && !fields.waitReady) throw rangeError('readyTimeout', 'used with "waitReady: true"', o.readyTimeout);
   if (fields.memoryCheckInterval < 10) throw rangeError('memoryCheckInterval', 'a number of milliseconds >= 10', o.memoryCheckInterval);
@@ -800,6 +925,7 @@ module.exports = {
   DEFAULTS,
   policyOptions,
   healthOptions,
+  listenOptions,
   LOOSE_OPTION,
   normalizeOptions,
   normalizeStdio,

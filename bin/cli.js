@@ -39,6 +39,7 @@ class UsageError extends Error {
  *   codes     exit codes 0-255, comma-separated
  *   window    COUNT/MS
  *   size      bytes, or a size such as 512M or 1G (checked by the Monitor)
+ *   listen    an address, may be given many times (a socket path is resolved)
  */
 const FLAGS = [
   { long: 'max', short: 'm', kind: 'runs', key: 'max', arg: 'N', help: 'Only run the script N times in total' },
@@ -57,6 +58,10 @@ const FLAGS = [
   { long: 'memoryCheckInterval', kind: 'ms', key: 'memoryCheckInterval', arg: 'MS', help: 'How often --maxMemory reads the memory (default 1000)' },
   { long: 'shutdownMessage', kind: 'string', key: 'shutdownMessage', arg: 'TEXT', help: 'With --fork: send TEXT over IPC before the kill signal; a child that exits on it gets none' },
   { long: 'shutdownTimeout', kind: 'ms', key: 'shutdownTimeout', arg: 'MS', help: 'How long a kill waits after --shutdownMessage before the signal (default: --killTTL)' },
+  { long: 'listen', kind: 'listen', key: 'listen', arg: 'ADDR', help: 'Hold a listening socket for the child (repeatable): 8080, 127.0.0.1:8080, [::1]:8080, a socket path, name=ADDR; it gets fds 3, 4, ... with LISTEN_FDS' },
+  { long: 'listenBacklog', kind: 'runs', key: 'listenBacklog', arg: 'N', help: 'The backlog of each --listen socket (default 511)' },
+  { long: 'reloadGrace', kind: 'ms', key: 'reloadGrace', arg: 'MS', help: 'Without --waitReady: how long a reload\'s new child runs beside the old one before taking over (default 1000)' },
+  { long: 'reloadOnHup', kind: 'bool', help: 'SIGHUP reloads the child without downtime (a new child beside the old, with --listen) instead of restarting it' },
   { long: 'command', short: 'c', kind: 'string', key: 'command', arg: 'CMD', help: 'Program to run the script with (default: this node), e.g. "node --expose-gc" or python3' },
   { long: 'sourceDir', kind: 'path', key: 'sourceDir', arg: 'DIR', help: 'Directory the script path is relative to' },
   { long: 'workingDir', kind: 'path', key: 'cwd', arg: 'DIR', help: "The child's working directory (default: the current one)" },
@@ -98,6 +103,7 @@ const CONFIG_KEYS = new Set([
   'watchDebounce', 'logTimestamps', 'mergeLogs', 'logMaxSize', 'logMaxFiles', 'logDirect',
   'restartDelay', 'backoff', 'autorestart', 'stopExitCodes', 'restartWindow',
   'waitReady', 'readyTimeout', 'watchdog', 'maxMemory', 'memoryCheckInterval', 'shutdownMessage', 'shutdownTimeout',
+  'listen', 'listenBacklog', 'reloadGrace', 'reloadOnHup',
 ]);
 
 /** Config keys that hold paths, resolved against the config file's directory. */
@@ -206,7 +212,7 @@ function parseArgs(argv) {
   const out = { flags, given, script: undefined, scriptAt: -1, args: [] };
   const set = (flag, raw, shown) => {
     const value = readValue(flag, raw, shown);
-    if (flag.kind === 'list' || flag.kind === 'pattern') (flags[flag.long] = flags[flag.long] || []).push(value);
+    if (flag.kind === 'list' || flag.kind === 'pattern' || flag.kind === 'listen') (flags[flag.long] = flags[flag.long] || []).push(value);
     else flags[flag.long] = value;
     if (!given.includes(flag.long)) given.push(flag.long);
   };
@@ -263,6 +269,17 @@ function parseArgs(argv) {
   return out;
 }
 
+/**
+ * A `listen` address with its socket path (an address holding a `/`, after an optional
+ * `name=`) resolved against `base`; anything else as it is, for the Monitor to check.
+ */
+function resolveListen(value, base) {
+  if (typeof value !== 'string') return value;
+  const named = /^([^=/]+)=(.*)$/s.exec(value);
+  const [prefix, address] = named ? [`${named[1]}=`, named[2]] : ['', value];
+  return address.includes('/') ? `${prefix}${path.resolve(base, address)}` : value;
+}
+
 /** Applies the CLI's graceful-stop default: SIGTERM, then SIGKILL after 5 s. */
 function withStopDefaults(options) {
   if (options.killSignal === undefined || options.killSignal === null) {
@@ -285,6 +302,10 @@ function monitorOptions(parsed, cwd) {
     if (flag.kind === 'path') value = path.resolve(cwd, value);
     if (flag.kind === 'list') {
       value = value.map((dir) => path.resolve(cwd, dir));
+      if (value.length === 1) value = value[0];
+    }
+    if (flag.kind === 'listen') {
+      value = value.map((address) => resolveListen(address, cwd));
       if (value.length === 1) value = value[0];
     }
     options[flag.key] = value;
@@ -369,7 +390,7 @@ function appFromArgs(parsed, cwd, argv = [], exists = fs.existsSync) {
   const notACommand = foreverCommandError(parsed, argv, script, options, exists);
   if (notACommand) throw notACommand;
   if (parsed.args.length > 0) options.args = parsed.args.slice();
-  return { name: appName(script, options), where: 'options', script, options };
+  return { name: appName(script, options), where: 'options', script, options, reloadOnHup: parsed.flags.reloadOnHup === true };
 }
 
 /**
@@ -391,6 +412,16 @@ function appFromConfig(entry, where, baseDir) {
   }
   const options = { ...entry };
   delete options.script;
+  const reloadOnHup = options.reloadOnHup;
+  delete options.reloadOnHup;
+  if (reloadOnHup !== undefined && typeof reloadOnHup !== 'boolean') {
+    throw new UsageError(`${where}: "reloadOnHup" must be true or false`);
+  }
+  if (options.listen !== undefined) {
+    options.listen = Array.isArray(options.listen)
+      ? options.listen.map((address) => resolveListen(address, baseDir))
+      : resolveListen(options.listen, baseDir);
+  }
   for (const key of CONFIG_PATHS) {
     if (typeof options[key] === 'string' && options[key] !== '') options[key] = path.resolve(baseDir, options[key]);
   }
@@ -422,7 +453,7 @@ function appFromConfig(entry, where, baseDir) {
   }
   const script = options.sourceDir ? entry.script : path.resolve(baseDir, entry.script);
   withStopDefaults(options);
-  return { name: appName(script, options), where, script, options };
+  return { name: appName(script, options), where, script, options, reloadOnHup: reloadOnHup === true };
 }
 
 /**
@@ -520,7 +551,7 @@ function helpText(version) {
     ...rows,
     '',
     'Signals: SIGINT/SIGTERM stop the child gracefully (a second one kills it at once);',
-    'SIGHUP restarts it.',
+    'SIGHUP restarts it (reloads it without downtime with --reloadOnHup).',
     'Exit codes: 0 after a clean stop; the child\'s last exit code when it gave up (1 if it',
     'died by a signal); 1 when it could not be started; 2 for bad usage; 128+n when a',
     'second signal n had to kill the child.',
@@ -530,6 +561,7 @@ function helpText(version) {
     '  forever-native -o out.log -e err.log --logTimestamps --pidFile run/app.pid app.js',
     '  forever-native --max 3 app.js --config prod.json   (app.js gets --config prod.json)',
     '  forever-native --json --config app.json',
+    '  forever-native --listen http=127.0.0.1:8080 --fork --waitReady --reloadOnHup server.js',
     '',
   ].join('\n');
 }
@@ -616,6 +648,22 @@ function describe(e) {
     }
     case 'ready':
       return [`ready (pid ${e.pid}, ${formatDuration(e.after)} after its start)`, 32];
+    case 'listening': {
+      const where = (e.sockets || []).map((l) => `${l.name} ${l.path || (l.family === 'IPv6' ? `[${l.address}]:${l.port}` : `${l.address}:${l.port}`)} (fd ${l.fd})`);
+      return [`listening on ${where.join(', ')}`, 32];
+    }
+    case 'reload': {
+      const how = (x) => (x.signal ? `signal ${x.signal}` : `code ${x.code}`);
+      if (e.phase === 'starting') return [`reloading: new child pid ${e.newPid} starting beside pid ${e.oldPid}`, 36];
+      if (e.phase === 'ready') return [`reloaded: pid ${e.newPid} took over, stopping pid ${e.oldPid}`, 32];
+      if (e.phase === 'done') return [`reload done: pid ${e.oldPid} exited (${how(e)})`, 32];
+      const why = {
+        exit: `new child pid ${e.newPid} exited (${how(e)})`,
+        readyTimeout: `new child pid ${e.newPid} not ready in time`,
+        spawn: 'the new child could not be started',
+      }[e.reason];
+      return why ? [`reload failed: ${why}; pid ${e.oldPid} serves on`, 31] : [`reload abandoned: supervision ended (${e.reason})`, 33];
+    }
     case 'status': {
       if (e.state === 'idle') return ['idle', 0];
       const parts = [e.pid ? `pid ${e.pid}` : 'no child'];
@@ -636,6 +684,7 @@ function describe(e) {
         force: 'killing at once (SIGKILL)',
         exit: 'exiting now',
         restart: 'restarting',
+        reload: 'reloading',
         ignore: 'ignored while stopping',
       }[e.action] || e.action;
       return [`${e.signal} received: ${what}`, 36];
@@ -661,6 +710,7 @@ function formatJson(e) {
 }
 
 module.exports = {
+  resolveListen,
   UsageError,
   FLAGS,
   CONFIG_KEYS,

@@ -149,6 +149,7 @@ class App {
     this.errorAfterExit = false;
     this.hup = false;
     this.watchRestart = false;
+    this.reloadStarted = null;
     this.stopRequested = false;
     // Gave up under --watch: a file change runs the child again.
     this.waiting = false;
@@ -173,6 +174,13 @@ class App {
     m.on('exit', (_monitor, spinning, info) => this.onEnd(spinning, info));
     m.on('restarting', (info) => this.onRestarting(info));
     m.on('ready', () => this.report({ event: 'ready', after: Math.max(0, Date.now() - this.startedAt) }));
+    m.on('reload', (info) => {
+      const { phase, oldPid, newPid, reason, code, signal } = info;
+      // The new child started now; it becomes the child (a 'restart') only once it takes over.
+      if (phase === 'starting') this.reloadStarted = { pid: newPid, at: Date.now() };
+      const fields = phase === 'done' ? { code, signal } : phase === 'failed' ? { reason, code, signal } : {};
+      this.report({ event: 'reload', phase, oldPid, newPid, ...fields });
+    });
     m.on('error', (err) => this.onError(err));
     // A stop while waiting for a change ends with 'stop' alone ('exit' came at the give-up).
     m.on('stop', () => {
@@ -216,10 +224,13 @@ class App {
     this.waiting = false;
     this.pid = m.child ? m.child.pid : null;
     this.startedAt = typeof m.ctime === 'number' ? m.ctime : Date.now();
+    if (this.reloadStarted && this.reloadStarted.pid === this.pid) this.startedAt = this.reloadStarted.at;
     this.hup = false;
     this.watchRestart = false;
     this.errorAfterExit = false;
     this.report({ event: restart ? 'restart' : 'start', run: this.runs, max: m.max === undefined ? null : m.max });
+    const sockets = restart ? [] : m.listenAddresses();
+    if (sockets.length > 0) this.report({ event: 'listening', sockets });
     if (this.spec.options.pidFile && this.pid) {
       try {
         // Again at every start: the directory may have gone meanwhile (a cleaned /run).
@@ -311,6 +322,8 @@ class App {
   }
 
   onError(err) {
+    // Its 'reload' line says it, and the old child serves on.
+    if (err && err.code === 'ERR_RELOAD_FAILED') return;
     this.errorAfterExit = true;
     this.report({ event: 'error', message: String(err && err.message), code: err && err.code !== undefined ? err.code : null });
     // An error that leaves the monitor not running (the first start failed) ends it: no
@@ -343,10 +356,14 @@ class App {
     return m.child.kill('SIGKILL');
   }
 
-  /** Restarts a running child (SIGHUP); returns whether it did. */
+  /** Restarts a running child (SIGHUP), or reloads it with --reloadOnHup; returns whether it did. */
   restart() {
     const m = this.monitor;
     if (this.ended || this.stopRequested || !m || (m.running !== true && !this.waiting)) return false;
+    if (this.spec.reloadOnHup && m.running === true) {
+      m.reload();
+      return true;
+    }
     this.hup = true;
     m.restart();
     return true;
@@ -431,9 +448,9 @@ function run(specs, json, notes = []) {
   process.on('SIGINT', () => onStopSignal('SIGINT'));
   process.on('SIGTERM', () => onStopSignal('SIGTERM'));
   process.on('SIGHUP', () => {
-    const action = stopSignals > 0 ? 'ignore' : 'restart';
+    const action = stopSignals > 0 ? 'ignore' : apps.some((app) => app.spec.reloadOnHup) ? 'reload' : 'restart';
     reporter.emit({ event: 'signal', app: null, pid: null, signal: 'SIGHUP', action }, allFds());
-    if (action === 'restart') for (const app of apps) app.restart();
+    if (action !== 'ignore') for (const app of apps) app.restart();
   });
   // Status of every app on SIGUSR1 (which then no longer starts Node's inspector).
   process.on('SIGUSR1', () => {

@@ -21,6 +21,28 @@ pub enum CoreError {
     /// The OS error.
     source: io::Error,
   },
+  /// Binding or listening on one of the `listen` addresses failed.
+  Listen {
+    /// `socket`, `bind` or `listen`.
+    syscall: &'static str,
+    /// The address as Node shows it: `127.0.0.1:8080`, `[::1]:8080`, or a socket path.
+    address: String,
+    /// The port, for a TCP address.
+    port: Option<u16>,
+    /// The OS error.
+    source: io::Error,
+  },
+  /// `reload()` while a reload's new child is still starting.
+  ReloadUnderWay,
+  /// `reload()` while the child is being stopped or restarted.
+  Stopping,
+  /// A reload's new child did not get ready (`reason`: `exit`, `readyTimeout`, `spawn`).
+  ReloadFailed {
+    /// Why, as JS sees it.
+    reason: &'static str,
+    /// What happened, in words.
+    detail: String,
+  },
   /// `send()` to a child that has no IPC channel.
   NoChannel,
   /// `send()` to a child whose channel is closed.
@@ -52,7 +74,7 @@ impl CoreError {
   /// Node's name for the errno, e.g. `ENOENT`, when the error came from the OS.
   pub fn code(&self) -> Option<String> {
     match self {
-      CoreError::Sys { source, .. } => source
+      CoreError::Sys { source, .. } | CoreError::Listen { source, .. } => source
         .raw_os_error()
         .map(|n| format!("{:?}", nix::errno::Errno::from_raw(n))),
       _ => None,
@@ -62,7 +84,7 @@ impl CoreError {
   /// The failed call, when there is one.
   pub fn syscall(&self) -> Option<&'static str> {
     match self {
-      CoreError::Sys { syscall, .. } => Some(syscall),
+      CoreError::Sys { syscall, .. } | CoreError::Listen { syscall, .. } => Some(syscall),
       _ => None,
     }
   }
@@ -78,7 +100,17 @@ impl CoreError {
   /// The negative errno, as Node reports it in `err.errno`.
   pub fn errno(&self) -> Option<i32> {
     match self {
-      CoreError::Sys { source, .. } => source.raw_os_error().map(|n| -n),
+      CoreError::Sys { source, .. } | CoreError::Listen { source, .. } => {
+        source.raw_os_error().map(|n| -n)
+      }
+      _ => None,
+    }
+  }
+
+  /// The address a `listen` error is about (Node's `err.address`), and its port.
+  pub fn address(&self) -> Option<(&str, Option<u16>)> {
+    match self {
+      CoreError::Listen { address, port, .. } => Some((address, *port)),
       _ => None,
     }
   }
@@ -100,6 +132,27 @@ impl fmt::Display for CoreError {
           Some(path) => write!(f, "{syscall} {path} {code} ({source})"),
           None => write!(f, "{syscall} {code} ({source})"),
         }
+      }
+      CoreError::Listen {
+        syscall,
+        address,
+        source,
+        ..
+      } => {
+        // Node's shape: "listen EADDRINUSE: address already in use 127.0.0.1:8080".
+        let code = self.code().unwrap_or_else(|| "EUNKNOWN".to_string());
+        let words = source
+          .raw_os_error()
+          .map(|n| nix::errno::Errno::from_raw(n).desc().to_lowercase())
+          .unwrap_or_else(|| source.to_string());
+        write!(f, "{syscall} {code}: {words} {address}")
+      }
+      CoreError::ReloadUnderWay => {
+        f.write_str("Cannot reload: a reload is already under way (its new child is starting).")
+      }
+      CoreError::Stopping => f.write_str("Cannot reload: the child is being stopped or restarted."),
+      CoreError::ReloadFailed { detail, .. } => {
+        write!(f, "Reload failed: {detail}; the old child keeps serving.")
       }
       CoreError::NoChannel => {
         f.write_str("Cannot send to a process without an IPC channel (use fork: true).")
@@ -148,6 +201,23 @@ mod tests {
     assert_eq!(e.code().as_deref(), Some("ENOENT"));
     assert_eq!(e.errno(), Some(-libc::ENOENT));
     assert!(e.to_string().starts_with("spawn /nope ENOENT"), "{e}");
+  }
+
+  #[test]
+  fn listen_errors_read_like_node_ones() {
+    let e = CoreError::Listen {
+      syscall: "listen",
+      address: "127.0.0.1:8080".to_string(),
+      port: Some(8080),
+      source: io::Error::from_raw_os_error(libc::EADDRINUSE),
+    };
+    assert_eq!(e.code().as_deref(), Some("EADDRINUSE"));
+    assert_eq!(e.syscall(), Some("listen"));
+    assert_eq!(e.address(), Some(("127.0.0.1:8080", Some(8080))));
+    assert_eq!(
+      e.to_string(),
+      "listen EADDRINUSE: address already in use 127.0.0.1:8080"
+    );
   }
 
   #[test]

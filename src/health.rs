@@ -11,10 +11,11 @@
 //! The memory limit and `usage()` read the child's tree from `/proc`: its children lists
 //! (only the subtree, not every process), each member's resident pages and CPU ticks.
 
+use std::collections::VecDeque;
 use std::io::IoSliceMut;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use nix::sys::socket::{
   bind, recvmsg, setsockopt, socket, sockopt, AddressFamily, ControlMessageOwned, MsgFlags,
@@ -44,42 +45,67 @@ pub enum Signal {
 
 /// The signals a monitor's children sent, whichever way, for the task to take. Shared by
 /// the notify socket's reader (the task itself) and the IPC framing (the JS thread or the
-/// core's backlog task), so it holds atomics only.
+/// core's backlog task): a short lock, never held across anything else.
+///
+/// Kept per child, for the last few children: during a reload two of them talk at once,
+/// and one's ping or readiness must not hide the other's.
 #[derive(Debug, Default)]
 pub struct Signals {
-  /// The pid of the child that said it is ready (0: none yet).
-  ready: AtomicU32,
-  /// The pid of the last child that pinged, and how many pings in all.
-  alive_pid: AtomicU32,
-  pings: AtomicU64,
+  /// Most recent first.
+  children: Mutex<VecDeque<Heard>>,
   /// Wakes the task.
   notify: Notify,
 }
 
+/// What one child said.
+#[derive(Debug, Clone, Copy)]
+struct Heard {
+  pid: u32,
+  ready: bool,
+  pings: u64,
+}
+
+/// How many children are remembered (the current one, a reload's new one, and the ones
+/// that just left).
+const REMEMBERED: usize = 4;
+
 impl Signals {
   /// Records that child `pid` sent `signal`, and wakes the task.
   pub fn record(&self, pid: u32, signal: Signal) {
-    match signal {
-      Signal::Ready => self.ready.store(pid, Ordering::Release),
-      Signal::Alive => {
-        self.alive_pid.store(pid, Ordering::Release);
-        self.pings.fetch_add(1, Ordering::AcqRel);
+    {
+      let mut children = self.children.lock().unwrap_or_else(|p| p.into_inner());
+      let heard = match children.iter().position(|h| h.pid == pid) {
+        Some(i) => children.remove(i),
+        None => None,
+      };
+      let mut heard = heard.unwrap_or(Heard {
+        pid,
+        ready: false,
+        pings: 0,
+      });
+      match signal {
+        Signal::Ready => heard.ready = true,
+        Signal::Alive => heard.pings += 1,
       }
+      children.push_front(heard);
+      children.truncate(REMEMBERED);
     }
     self.notify.notify_one();
   }
 
-  /// Whether child `pid` has said it is ready.
-  pub fn is_ready(&self, pid: u32) -> bool {
-    self.ready.load(Ordering::Acquire) == pid
+  fn of(&self, pid: u32) -> Option<Heard> {
+    let children = self.children.lock().unwrap_or_else(|p| p.into_inner());
+    children.iter().find(|h| h.pid == pid).copied()
   }
 
-  /// Pings so far, and whether the last came from child `pid`.
+  /// Whether child `pid` has said it is ready.
+  pub fn is_ready(&self, pid: u32) -> bool {
+    self.of(pid).is_some_and(|h| h.ready)
+  }
+
+  /// Pings child `pid` sent so far, and whether it sent any.
   pub fn pings(&self, pid: u32) -> (u64, bool) {
-    (
-      self.pings.load(Ordering::Acquire),
-      self.alive_pid.load(Ordering::Acquire) == pid,
-    )
+    self.of(pid).map_or((0, false), |h| (h.pings, h.pings > 0))
   }
 
   /// Waits until a signal is recorded.
@@ -313,6 +339,29 @@ pub type SharedSignals = Arc<Signals>;
 #[cfg(test)]
 mod tests {
   use super::*;
+
+  #[test]
+  fn two_children_talking_at_once_are_heard_apart() {
+    let signals = Signals::default();
+    signals.record(10, Signal::Ready);
+    signals.record(10, Signal::Alive);
+    signals.record(11, Signal::Alive);
+    signals.record(11, Signal::Ready);
+    signals.record(10, Signal::Alive);
+    // The old child's readiness and pings are not hidden by the new one's, nor the reverse.
+    assert!(signals.is_ready(10) && signals.is_ready(11));
+    assert_eq!(signals.pings(10), (2, true));
+    assert_eq!(signals.pings(11), (1, true));
+    assert_eq!(signals.pings(12), (0, false));
+    for pid in 20..30 {
+      signals.record(pid, Signal::Alive);
+    }
+    assert!(
+      !signals.is_ready(10),
+      "only the last few children are remembered"
+    );
+    assert_eq!(signals.pings(29), (1, true));
+  }
 
   #[test]
   fn ipc_payloads_are_told_apart_exactly() {

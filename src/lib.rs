@@ -3,7 +3,8 @@
 //! The arrows point one way: [`binding`] (the napi boundary) drives [`supervisor`], which
 //! drives the pure [`policy`] and the leaf modules — [`process`] (spawning, signalling a
 //! tree), [`output`] (pipes to destinations), [`logs`] (log files), [`ipc`] (Node's IPC
-//! channel), [`watch`] (file changes), [`guardian`] (children die with the host). The
+//! channel), [`watch`] (file changes), [`guardian`] (children die with the host),
+//! [`listen`] (the sockets the core holds for its children). The
 //! leaves report through narrow types of their own and share only [`error`], [`procfs`]
 //! (reading `/proc`), [`tag`] (the mark children carry) and [`runtime`].
 // Linux only: off Linux, build.rs stops the build with one message, and this crate is empty.
@@ -14,6 +15,7 @@ pub mod error;
 pub mod guardian;
 pub mod health;
 pub mod ipc;
+pub mod listen;
 pub mod logs;
 pub mod output;
 pub mod policy;

@@ -38,6 +38,18 @@
 //! The backoff delay of attempt `n` (restarts in a row) is `initial × factor^(n-1)`, at most
 //! `max`, less a random part of up to `jitter` of it; a child that stayed up `resetAfter`
 //! ms makes the next restart attempt 1 again.
+//!
+//! A reload (`reload()`) starts a new child beside the running one, which serves on:
+//!
+//! | while the new child starts | then |
+//! |----------------------------|------|
+//! | it is ready (`waitReady`), or the grace period is over (without) | it takes over: the old child gets the kill of `stop()`, and its exit counts one run, as `restart()`'s would (not `max`, not in a row, not in the window) |
+//! | it exits, or is not ready within `readyTimeout` | the reload fails; the old child serves on, nothing is counted |
+//! | the old child exits (a crash, `restart()`, a health kill) | the rules above decide; if they restart, the new child is that restart, at once |
+//! | `stop()` | the reload is abandoned: both go |
+//!
+//! `reload()` is refused while a reload's new child is starting, or while the child is
+//! being stopped or restarted; when no child runs it does what `restart()` does.
 
 /// The kill signal and how far it reaches: what `stop()`, `kill()`, `restart()` and the
 /// clean-up after an exit send.
@@ -177,6 +189,12 @@ pub struct Limits {
   pub wait_ready: bool,
   /// With a shutdown message: how long a kill waits after sending it before the signal.
   pub shutdown_grace_ms: Option<u64>,
+  /// With `wait_ready`: a child not ready this long after its spawn is taken down (a
+  /// reload's new child fails the reload).
+  pub ready_timeout_ms: Option<u64>,
+  /// Without `wait_ready`: how long a reload's new child runs beside the old one before it
+  /// takes over.
+  pub reload_grace_ms: u64,
 }
 
 /// Why the core itself took a child down.
@@ -217,13 +235,17 @@ pub enum Phase {
   Waiting,
 }
 
-/// Why a command was refused; each maps to one of forever-monitor's error messages.
+/// Why a command was refused; the first two map to forever-monitor's error messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
   /// `start()` while a child runs or a restart is scheduled.
   AlreadyRunning,
   /// `stop()`/`kill()` with nothing to stop.
   NotRunning,
+  /// `reload()` while a reload's new child is starting.
+  Reloading,
+  /// `reload()` while the child is being stopped or restarted.
+  Stopping,
 }
 
 /// Which processes a signal reaches.
@@ -264,6 +286,19 @@ pub enum Command {
   /// Nothing to do: `kill()` while a restart is scheduled (it goes ahead, as in
   /// forever-monitor, which kills the exited child again).
   Nothing,
+  /// Start a reload's new child beside the running one.
+  Reload(ReloadPlan),
+}
+
+/// What a reload's new child has until, and what happens then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReloadPlan {
+  /// When (on the policy's clock): the grace period's end, or `readyTimeout`'s; `None` with
+  /// `waitReady` and no `readyTimeout` (it has as long as it needs).
+  pub deadline_ms: Option<u64>,
+  /// At the deadline the new child takes over (the grace period, without `waitReady`);
+  /// otherwise the reload fails.
+  pub takes_over: bool,
 }
 
 /// Why a child is started again.
@@ -370,6 +405,8 @@ pub struct ExitVerdict {
   /// What to send to whatever the child left running (its group and tagged descendants),
   /// which the next child waits for: `None` leaves them be (`killTree: false`).
   pub leftovers: Option<KillOrder>,
+  /// A reload's new child, already running, is the restart: it takes over now.
+  pub takeover: bool,
 }
 
 /// forever-monitor's restart rules, and the ones added to them, as a state machine.
@@ -388,6 +425,8 @@ pub struct Policy {
   recent: std::collections::VecDeque<u64>,
   /// The core took the running child down for its health.
   health: Option<Cause>,
+  /// A reload's new child runs beside the current one, since this time.
+  reload: Option<u64>,
 }
 
 impl Policy {
@@ -403,6 +442,7 @@ impl Policy {
       attempt: 0,
       recent: std::collections::VecDeque::new(),
       health: None,
+      reload: None,
     }
   }
 
@@ -414,6 +454,11 @@ impl Policy {
   /// A kill of the running child is under way (asked for, or for its health).
   pub fn kill_under_way(&self) -> bool {
     self.kill_requested || self.health.is_some()
+  }
+
+  /// A reload's new child is starting.
+  pub fn reloading(&self) -> bool {
+    self.reload.is_some()
   }
 
   /// Runs counted so far (forever-monitor's `times`).
@@ -495,6 +540,10 @@ impl Policy {
       Phase::Running { .. } => {
         self.force_stop |= force_stop;
         self.kill_requested = true;
+        if force_stop {
+          // The reload's new child goes with the old one.
+          self.reload = None;
+        }
         Ok(Command::Signal(self.kill_order()))
       }
       // No child to signal. A stop cancels the scheduled restart, or the watching, at once;
@@ -521,6 +570,72 @@ impl Policy {
         Ok(Command::Signal(self.kill_order()))
       }
     }
+  }
+
+  /// `reload()` at `now_ms`: a new child starts beside the running one, and the plan says
+  /// until when it may take to be ready. When no child runs, it is `restart()`.
+  pub fn reload(&mut self, now_ms: u64) -> Result<Command, Refusal> {
+    match self.phase {
+      Phase::Idle => Err(Refusal::NotRunning),
+      Phase::Sleeping { .. } | Phase::Waiting => Ok(Command::Spawn { restart: true }),
+      Phase::Running { .. } if self.reload.is_some() => Err(Refusal::Reloading),
+      Phase::Running { .. } if self.kill_under_way() => Err(Refusal::Stopping),
+      Phase::Running { .. } => {
+        self.reload = Some(now_ms);
+        let limits = self.limits;
+        let plan = if limits.wait_ready {
+          ReloadPlan {
+            deadline_ms: limits.ready_timeout_ms.map(|t| now_ms.saturating_add(t)),
+            takes_over: false,
+          }
+        } else {
+          ReloadPlan {
+            deadline_ms: Some(now_ms.saturating_add(limits.reload_grace_ms)),
+            takes_over: true,
+          }
+        };
+        Ok(Command::Reload(plan))
+      }
+    }
+  }
+
+  /// The reload's new child is ready (it said so, or the grace period is over) at `now_ms`:
+  /// it is the running child from now on. Returns how the old one is stopped — the kill of
+  /// `stop()` — or `None` when no reload is under way (it was abandoned).
+  pub fn handover(&mut self, now_ms: u64) -> Option<KillOrder> {
+    if !matches!(self.phase, Phase::Running { .. }) {
+      return None;
+    }
+    let spawned_ms = self.reload.take()?;
+    self.phase = Phase::Running {
+      // Uptime counts from ready with `waitReady`, else from the spawn.
+      started_ms: if self.limits.wait_ready {
+        now_ms
+      } else {
+        spawned_ms
+      },
+      ready: true,
+    };
+    // A kill under way was the old child's.
+    self.force_restart = false;
+    self.kill_requested = false;
+    self.health = None;
+    Some(self.kill_order())
+  }
+
+  /// The reload's new child failed (it exited, could not be spawned, or was not ready in
+  /// time): the old child serves on, nothing is counted. Returns how the new child is
+  /// stopped if it still runs.
+  pub fn reload_failed(&mut self) -> KillOrder {
+    self.reload = None;
+    self.kill_order()
+  }
+
+  /// An old child that a reload's new one took over from has exited: one run, as a
+  /// `restart()`'s. Returns the runs so far.
+  pub fn retired(&mut self) -> u32 {
+    self.times = self.times.saturating_add(1);
+    self.times
   }
 
   /// The first signal of a requested kill: `killSignal` to the tree (or the child alone),
@@ -559,23 +674,21 @@ impl Policy {
     self.times = self.times.saturating_add(1);
     let requested = self.kill_requested;
     let signalled = requested || self.health.is_some();
-    let next = self.next(now_ms, uptime, spinning, ended);
-
-    let kill = self.limits.kill;
-    let leftovers = kill.tree.then(|| {
-      if signalled {
-        // The tree already had the kill signal: what ignored it goes now.
-        self.escalation()
-      } else {
-        // A crash: the rest of the tree gets the kill signal, then SIGKILL.
-        KillOrder {
-          signal: kill.signal,
-          reach: Reach::Tree,
-          escalate_after_ms: Some(kill.ttl_ms.unwrap_or(LEFTOVER_GRACE_MS)),
-          grace_ms: None,
-        }
+    let mut next = self.next(now_ms, uptime, spinning, ended);
+    // A reload's new child, already starting, is the restart the rules ask for: at once.
+    let takeover = match (self.reload.take(), next) {
+      (Some(spawned_ms), Next::Restart { why, attempt, .. }) => {
+        next = Next::Restart {
+          delay_ms: 0,
+          why,
+          attempt,
+        };
+        Some(spawned_ms)
       }
-    });
+      _ => None,
+    };
+
+    let leftovers = self.leftovers(signalled);
 
     let stopped = self.force_stop;
     self.force_stop = false;
@@ -585,6 +698,10 @@ impl Policy {
     self.phase = match next {
       Next::GiveUp(_) if self.limits.watch && !stopped => Phase::Waiting,
       Next::GiveUp(_) => Phase::Idle,
+      Next::Restart { .. } if takeover.is_some() => Phase::Running {
+        started_ms: takeover.unwrap_or(now_ms),
+        ready: !self.limits.wait_ready,
+      },
       Next::Restart { delay_ms, .. } => Phase::Sleeping {
         until_ms: now_ms.saturating_add(delay_ms),
       },
@@ -595,7 +712,27 @@ impl Policy {
       next,
       requested,
       leftovers,
+      takeover: takeover.is_some(),
     }
+  }
+
+  /// What an exited child's leftovers get (`None` with `killTree: false`): SIGKILL at once
+  /// when the tree was `signalled` already (what ignored the kill signal goes now);
+  /// otherwise, after a crash, the kill signal, then SIGKILL.
+  pub fn leftovers(&self, signalled: bool) -> Option<KillOrder> {
+    let kill = self.limits.kill;
+    kill.tree.then(|| {
+      if signalled {
+        self.escalation()
+      } else {
+        KillOrder {
+          signal: kill.signal,
+          reach: Reach::Tree,
+          escalate_after_ms: Some(kill.ttl_ms.unwrap_or(LEFTOVER_GRACE_MS)),
+          grace_ms: None,
+        }
+      }
+    })
   }
 
   /// The rules of the table above, in its order.
@@ -690,6 +827,7 @@ impl Policy {
     self.force_restart = false;
     self.kill_requested = false;
     self.health = None;
+    self.reload = None;
   }
 }
 
@@ -1404,5 +1542,232 @@ mod tests {
     };
     assert_eq!(order.grace_ms, Some(2000));
     assert_eq!(p.escalation().grace_ms, None, "SIGKILL has no grace");
+  }
+
+  fn reloading(f: impl FnOnce(&mut Limits)) -> Limits {
+    with(|l| {
+      l.reload_grace_ms = 1000;
+      l.kill = KillRules {
+        signal: libc::SIGTERM,
+        tree: true,
+        ttl_ms: Some(3000),
+      };
+      f(l);
+    })
+  }
+
+  #[test]
+  fn a_reload_without_wait_ready_takes_over_at_the_end_of_the_grace_period() {
+    let mut p = running(reloading(|_| {}), 0);
+    assert_eq!(
+      p.reload(500),
+      Ok(Command::Reload(ReloadPlan {
+        deadline_ms: Some(1500),
+        takes_over: true
+      }))
+    );
+    assert!(p.reloading());
+    assert_eq!(p.reload(600), Err(Refusal::Reloading), "one at a time");
+    let order = p.handover(1500).expect("a reload is under way");
+    // The old child is stopped as stop() would: killSignal to the tree, SIGKILL after killTTL.
+    assert_eq!(
+      order,
+      KillOrder {
+        signal: libc::SIGTERM,
+        reach: Reach::Tree,
+        escalate_after_ms: Some(3000),
+        grace_ms: None,
+      }
+    );
+    assert!(!p.reloading());
+    // Uptime counts from the new child's spawn.
+    assert_eq!(
+      p.phase(),
+      Phase::Running {
+        started_ms: 500,
+        ready: true
+      }
+    );
+    assert_eq!(p.times(), 0, "counted when the old child has gone");
+    assert_eq!(p.retired(), 1);
+    assert_eq!(
+      p.reload(2000).map(|_| ()),
+      Ok(()),
+      "the next reload may begin"
+    );
+  }
+
+  #[test]
+  fn with_wait_ready_the_new_child_has_ready_timeout_and_its_deadline_fails_the_reload() {
+    let l = reloading(|l| {
+      l.wait_ready = true;
+      l.ready_timeout_ms = Some(4000);
+    });
+    let mut p = running(l, 0);
+    p.ready(10);
+    assert_eq!(
+      p.reload(100),
+      Ok(Command::Reload(ReloadPlan {
+        deadline_ms: Some(4100),
+        takes_over: false
+      }))
+    );
+    let stop_new = p.reload_failed();
+    assert_eq!(stop_new.signal, libc::SIGTERM);
+    assert!(!p.reloading());
+    assert_eq!(
+      p.handover(4200),
+      None,
+      "nothing to hand over after a failure"
+    );
+    assert_eq!(p.times(), 0, "a failed reload counts nothing");
+    // Ready at 5000: uptime counts from ready.
+    p.reload(4500).unwrap();
+    p.handover(5000).unwrap();
+    assert_eq!(
+      p.phase(),
+      Phase::Running {
+        started_ms: 5000,
+        ready: true
+      }
+    );
+    // Without readyTimeout the new child has as long as it needs.
+    let mut q = running(reloading(|l| l.wait_ready = true), 0);
+    assert_eq!(
+      q.reload(100),
+      Ok(Command::Reload(ReloadPlan {
+        deadline_ms: None,
+        takes_over: false
+      }))
+    );
+  }
+
+  #[test]
+  fn reload_when_nothing_runs_is_restart_and_while_stopping_is_refused() {
+    let mut p = Policy::new(Limits::default());
+    assert_eq!(
+      p.reload(0),
+      Err(Refusal::NotRunning),
+      "started afresh by JS"
+    );
+    let mut q = running(with(|l| l.spin_sleep_ms = Some(60_000)), 0);
+    q.limits.min_uptime_ms = 1000;
+    q.exited(10, CRASH);
+    assert_eq!(q.reload(20), Ok(Command::Spawn { restart: true }));
+    let mut r = running(Limits::default(), 0);
+    r.kill(false).unwrap();
+    assert_eq!(r.reload(5), Err(Refusal::Stopping));
+    let mut h = running(Limits::default(), 0);
+    h.health_kill(Cause::Watchdog).unwrap();
+    assert_eq!(h.reload(5), Err(Refusal::Stopping));
+  }
+
+  #[test]
+  fn reloads_ignore_max_and_are_not_failures_in_a_row_or_in_the_window() {
+    let l = reloading(|l| {
+      l.max = Some(2);
+      l.window = Some(Window {
+        count: 1,
+        window_ms: 60_000,
+      });
+      l.backoff = Some(no_jitter(60_000));
+    });
+    let mut p = running(l, 0);
+    for t in 1..=5 {
+      p.reload(t * 100).unwrap();
+      p.handover(t * 100 + 50).unwrap();
+      p.retired();
+    }
+    assert_eq!(p.times(), 5, "each reload counts one run, past max");
+    // A crash now is the first in a row, within budget; but max is reached.
+    assert_eq!(end(&p.exited(1000, CRASH)), Some(End::Max));
+    let mut q = running(reloading(|l| l.backoff = Some(no_jitter(60_000))), 0);
+    for t in 1..=5 {
+      q.reload(t * 100).unwrap();
+      q.handover(t * 100 + 50).unwrap();
+      q.retired();
+    }
+    assert_eq!(
+      q.exited(1000, CRASH).next,
+      Next::Restart {
+        delay_ms: 100,
+        why: Why::Exit,
+        attempt: 1
+      }
+    );
+  }
+
+  #[test]
+  fn a_crash_of_the_old_child_during_a_reload_is_taken_over_by_the_new_one_at_once() {
+    let l = reloading(|l| {
+      l.restart_delay_ms = 5000;
+      l.backoff = Some(no_jitter(60_000));
+    });
+    let mut p = running(l, 0);
+    p.reload(100).unwrap();
+    let v = p.exited(200, CRASH);
+    assert!(v.takeover);
+    assert!(!v.requested, "a crash");
+    assert_eq!(
+      v.next,
+      Next::Restart {
+        delay_ms: 0,
+        why: Why::Exit,
+        attempt: 1
+      },
+      "no delay: the new child already runs"
+    );
+    assert_eq!(v.times, 1);
+    assert_eq!(
+      p.phase(),
+      Phase::Running {
+        started_ms: 100,
+        ready: true
+      }
+    );
+    assert!(!p.reloading());
+    assert_eq!(p.handover(300), None, "nothing left to hand over");
+    // With waitReady, the new child still has to say it is ready.
+    let mut q = running(reloading(|l| l.wait_ready = true), 0);
+    q.ready(10);
+    q.reload(100).unwrap();
+    assert!(q.exited(200, CRASH).takeover);
+    assert_eq!(
+      q.phase(),
+      Phase::Running {
+        started_ms: 100,
+        ready: false
+      }
+    );
+    assert!(q.ready(250));
+    // restart() during a reload: the new child is that restart too.
+    let mut r = running(reloading(|_| {}), 0);
+    r.reload(100).unwrap();
+    r.restart().unwrap();
+    let v = r.exited(150, CRASH);
+    assert!(v.takeover && v.requested);
+  }
+
+  #[test]
+  fn a_crash_during_a_reload_that_the_rules_end_takes_the_new_child_too() {
+    let mut p = running(reloading(|l| l.max = Some(1)), 0);
+    p.reload(100).unwrap();
+    let v = p.exited(200, CRASH);
+    assert!(!v.takeover);
+    assert_eq!(end(&v), Some(End::Max));
+    assert_eq!(p.phase(), Phase::Idle);
+    assert!(!p.reloading());
+  }
+
+  #[test]
+  fn stop_abandons_a_reload() {
+    let mut p = running(reloading(|_| {}), 0);
+    p.reload(100).unwrap();
+    assert!(matches!(p.kill(true), Ok(Command::Signal(_))));
+    assert!(!p.reloading());
+    assert_eq!(p.handover(200), None, "the new child does not take over");
+    let v = p.exited(300, CRASH);
+    assert!(!v.takeover);
+    assert_eq!(end(&v), Some(End::Stopped));
   }
 }

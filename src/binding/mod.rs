@@ -30,9 +30,9 @@ use crate::process::tree::{self, Reach};
 use crate::supervisor::{Event, EventSink, Handle, StartRequest};
 
 pub use types::{
-  NativeBackoff, NativeChannel, NativeEvent, NativeFailure, NativeHealthOptions, NativeLogOptions,
-  NativeRestartWindow, NativeRunOptions, NativeSpawnSpec, NativeStart, NativeUsage,
-  NativeWatchOptions,
+  NativeBackoff, NativeChannel, NativeEvent, NativeFailure, NativeHealthOptions, NativeListen,
+  NativeListening, NativeLogOptions, NativeRestartWindow, NativeRunOptions, NativeSpawnSpec,
+  NativeStart, NativeUsage, NativeWatchOptions,
 };
 
 /// How core events reach JS: queued without blocking, one JS call per event, the callee
@@ -64,7 +64,19 @@ fn deliver(run: &event_loop::Run, event: Event) -> NativeEvent {
       channel: Some(channel),
       ..
     } => run.attach(Arc::clone(channel)),
+    Event::ReloadStarting {
+      channel: Some(channel),
+      ..
+    } => run.attach(Arc::clone(channel)),
     Event::Exit {
+      channel: Some(channel),
+      ..
+    }
+    | Event::ReloadDone {
+      channel: Some(channel),
+      ..
+    }
+    | Event::ReloadFailed {
       channel: Some(channel),
       ..
     } => event_loop::finish(channel),
@@ -173,6 +185,27 @@ impl NativeMonitor {
   #[napi(catch_unwind)]
   pub fn restart(&self) -> Option<NativeFailure> {
     failure(self.handle.restart())
+  }
+
+  /// Starts a new child beside the running one, which takes over once ready; cuts a sleep
+  /// before a restart short. Returns `ERR_NOT_RUNNING` when idle (the caller starts it
+  /// afresh), `ERR_RELOAD_IN_PROGRESS` or `ERR_RELOAD_WHILE_STOPPING`, or null. Never waits.
+  #[napi(catch_unwind)]
+  pub fn reload(&self) -> Option<NativeFailure> {
+    failure(self.handle.reload())
+  }
+
+  /// The sockets the current supervision run listens on, as bound (the port the system
+  /// picked for port 0); empty when supervision has ended.
+  #[napi(catch_unwind)]
+  pub fn listening(&self) -> Vec<NativeListening> {
+    self
+      .handle
+      .listening()
+      .into_iter()
+      .enumerate()
+      .map(|(i, (name, bound))| NativeListening::of(i, name, bound))
+      .collect()
   }
 
   /// Sends a signal (by number) to the child alone. Returns the refusal, or null.

@@ -13,6 +13,7 @@ use napi_derive::napi;
 use crate::error::CoreError;
 use crate::health::{HealthConfig, IpcSignals};
 use crate::ipc::Serialization;
+use crate::listen::{Address, Bound, ListenSpec, DEFAULT_BACKLOG};
 use crate::output::Stream;
 use crate::policy::{AutoRestart, Backoff, ExitCodes, KillRules, Limits, Next, Window};
 use crate::process::{ChannelSlot, SpawnSpec, StdioSpec};
@@ -87,6 +88,45 @@ pub struct NativeRunOptions {
   pub restart_window: Option<NativeRestartWindow>,
   /// Health: readiness, watchdog, memory limit and shutdown message.
   pub health: Option<NativeHealthOptions>,
+  /// Without `waitReady`: how long (ms) a reload's new child runs beside the old one before
+  /// it takes over.
+  pub reload_grace: f64,
+  /// Addresses the core listens on, for every child of the run (fds 3, 4, …).
+  pub listen: Option<Vec<NativeListen>>,
+  /// The listen backlog; absent for Node's 511.
+  pub listen_backlog: Option<u32>,
+}
+
+/// One address to listen on, checked by `options.js`: `host` and `port` (no host: every
+/// interface), or a Unix socket `path`.
+#[napi(object)]
+pub struct NativeListen {
+  /// The descriptor's name (`LISTEN_FDNAMES`).
+  pub name: String,
+  /// An IPv4 or IPv6 address (without brackets).
+  pub host: Option<String>,
+  /// The TCP port (0: one the system picks).
+  pub port: Option<u32>,
+  /// A Unix socket's absolute path.
+  pub path: Option<String>,
+}
+
+/// A socket the core listens on, as bound.
+#[napi(object)]
+pub struct NativeListening {
+  /// Its name.
+  pub name: String,
+  /// The descriptor number children get it at.
+  pub fd: u32,
+  /// `'IPv4'`, `'IPv6'` or `'unix'`.
+  #[napi(ts_type = "'IPv4' | 'IPv6' | 'unix'")]
+  pub family: String,
+  /// The IP address (TCP).
+  pub address: Option<String>,
+  /// The port (TCP).
+  pub port: Option<u32>,
+  /// The socket's path (Unix).
+  pub path: Option<String>,
 }
 
 /// Health settings, complete.
@@ -214,6 +254,10 @@ pub struct NativeFailure {
   pub syscall: Option<String>,
   /// The path or command involved.
   pub path: Option<String>,
+  /// The address a `listen` failure is about (a socket path for Unix sockets).
+  pub address: Option<String>,
+  /// Its port, for TCP.
+  pub port: Option<u32>,
 }
 
 /// What `start()` returns: the child, or why there is none.
@@ -269,6 +313,48 @@ pub enum NativeEvent {
     /// Its pid.
     pid: u32,
   },
+  /// `reload()` started a new child beside the running one.
+  ReloadStarting {
+    /// The running child.
+    old_pid: u32,
+    /// The new one.
+    new_pid: u32,
+  },
+  /// The reload's new child took over; the old one is being stopped.
+  ReloadReady {
+    /// The old child.
+    old_pid: u32,
+    /// The new one.
+    new_pid: u32,
+  },
+  /// The reload is over: the old child has exited.
+  ReloadDone {
+    /// The old child.
+    old_pid: u32,
+    /// The new one.
+    new_pid: u32,
+    /// The old child's exit code.
+    code: Option<i32>,
+    /// The signal that ended the old child.
+    signal: Option<String>,
+    /// Runs so far.
+    times: u32,
+  },
+  /// The reload failed; the old child serves on (unless supervision ended).
+  ReloadFailed {
+    /// The old child.
+    old_pid: u32,
+    /// The new one, if it was spawned.
+    new_pid: Option<u32>,
+    /// `'exit'`, `'readyTimeout'`, `'spawn'`, or why supervision ended (`'stopped'`, `'max'`, …).
+    reason: String,
+    /// The new child's exit code.
+    code: Option<i32>,
+    /// The signal that ended the new child.
+    signal: Option<String>,
+    /// The error to report; absent when supervision ended.
+    error: Option<NativeFailure>,
+  },
   /// Supervision ended without a child exiting.
   End {
     /// Ended by `stop()`.
@@ -321,16 +407,22 @@ impl From<CoreError> for NativeFailure {
       CoreError::IpcBacklog(_) => "ERR_IPC_BACKLOG".to_string(),
       CoreError::BadMessage(_) => "ERR_IPC_BAD_MESSAGE".to_string(),
       CoreError::MessageTooLarge(_) => "ERR_IPC_MESSAGE_TOO_LARGE".to_string(),
+      CoreError::ReloadUnderWay => "ERR_RELOAD_IN_PROGRESS".to_string(),
+      CoreError::Stopping => "ERR_RELOAD_WHILE_STOPPING".to_string(),
+      CoreError::ReloadFailed { .. } => "ERR_RELOAD_FAILED".to_string(),
       other => other
         .code()
         .unwrap_or_else(|| "ERR_FOREVER_NATIVE".to_string()),
     };
+    let address = error.address();
     NativeFailure {
       code,
       message: error.to_string(),
       errno: error.errno(),
       syscall: error.syscall().map(str::to_string),
       path: error.path().map(str::to_string),
+      address: address.map(|(a, _)| a.to_string()),
+      port: address.and_then(|(_, port)| port).map(u32::from),
     }
   }
 }
@@ -390,6 +482,40 @@ impl From<Event> for NativeEvent {
         rss: rss.map(|b| b as f64),
       },
       Event::Ready { pid } => NativeEvent::Ready { pid },
+      Event::ReloadStarting {
+        old_pid, new_pid, ..
+      } => NativeEvent::ReloadStarting { old_pid, new_pid },
+      Event::ReloadReady { old_pid, new_pid } => NativeEvent::ReloadReady { old_pid, new_pid },
+      Event::ReloadDone {
+        old_pid,
+        new_pid,
+        code,
+        signal,
+        times,
+        ..
+      } => NativeEvent::ReloadDone {
+        old_pid,
+        new_pid,
+        code,
+        signal: signal.map(str::to_string),
+        times,
+      },
+      Event::ReloadFailed {
+        old_pid,
+        new_pid,
+        reason,
+        code,
+        signal,
+        error,
+        ..
+      } => NativeEvent::ReloadFailed {
+        old_pid,
+        new_pid: (new_pid != 0).then_some(new_pid),
+        reason: reason.to_string(),
+        code,
+        signal: signal.map(str::to_string),
+        error: error.map(NativeFailure::from),
+      },
       Event::End {
         stopped,
         after_exit,
@@ -561,7 +687,20 @@ impl NativeRunOptions {
           .shutdown_message
           .is_some()
           .then(|| millis(self.health.as_ref().map_or(0.0, |h| h.shutdown_timeout))),
+        ready_timeout_ms: health
+          .ready_timeout
+          .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+        reload_grace_ms: millis(self.reload_grace),
       },
+      listen: self
+        .listen
+        .unwrap_or_default()
+        .into_iter()
+        .map(NativeListen::into_core)
+        .collect::<Result<_, _>>()?,
+      backlog: self
+        .listen_backlog
+        .map_or(DEFAULT_BACKLOG, |b| i32::try_from(b).unwrap_or(i32::MAX)),
       health,
       to_host: self.to_host,
       watch: self.watch.map(|w| WatchConfig {
@@ -574,5 +713,52 @@ impl NativeRunOptions {
       }),
       serialization,
     })
+  }
+}
+
+impl NativeListen {
+  fn into_core(self) -> Result<ListenSpec, CoreError> {
+    let bad = |what: &str| CoreError::InvalidOption(format!("listen {:?}: {what}", self.name));
+    let address = match (&self.host, self.port, &self.path) {
+      (_, _, Some(path)) => Address::Unix(PathBuf::from(path)),
+      (Some(host), Some(port), None) => {
+        let ip: std::net::IpAddr = host.parse().map_err(|_| bad("not an IP address"))?;
+        let port = u16::try_from(port).map_err(|_| bad("port out of range"))?;
+        Address::Tcp(std::net::SocketAddr::new(ip, port))
+      }
+      (None, Some(port), None) => {
+        Address::Port(u16::try_from(port).map_err(|_| bad("port out of range"))?)
+      }
+      _ => return Err(bad("neither a port nor a path")),
+    };
+    Ok(ListenSpec {
+      address,
+      name: self.name,
+    })
+  }
+}
+
+impl NativeListening {
+  /// The socket at position `index` (the child's fd 3 + index).
+  pub(super) fn of(index: usize, name: String, bound: Bound) -> NativeListening {
+    let fd = u32::try_from(crate::process::activation::FIRST_FD).unwrap_or(3) + index as u32;
+    match bound {
+      Bound::Tcp(addr) => NativeListening {
+        name,
+        fd,
+        family: if addr.is_ipv4() { "IPv4" } else { "IPv6" }.to_string(),
+        address: Some(addr.ip().to_string()),
+        port: Some(u32::from(addr.port())),
+        path: None,
+      },
+      Bound::Unix(path) => NativeListening {
+        name,
+        fd,
+        family: "unix".to_string(),
+        address: None,
+        port: None,
+        path: Some(path.display().to_string()),
+      },
+    }
   }
 }

@@ -10,13 +10,16 @@
 //! competes with libuv's SIGCHLD handling.
 //!
 //! [`spawn`] is a sequence of small steps: the command ([`command`]), its standard streams
-//! ([`stdio`]), the IPC channel, the process group or session, the parent-death signal.
+//! ([`stdio`]), the IPC channel, the process group or session, the parent-death signal,
+//! and the listening sockets it inherits ([`activation`]).
 
+pub mod activation;
 mod stdio;
 pub mod tree;
 
 use std::collections::HashMap;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::ffi::OsStr;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 
 use nix::sys::signal::Signal;
@@ -71,10 +74,19 @@ pub struct Spawned {
   pub channel: Option<OwnedFd>,
 }
 
+/// Listening sockets a child inherits, each with its name (see [`activation`]).
+pub type Sockets<'a> = [(BorrowedFd<'a>, &'a str)];
+
 /// Starts a child as `spec` says, tagged with `tag`. `outputs` replace stdout and stderr
 /// where the spec says `pipe`: the monitor's own pipes, or log files the child writes
-/// itself. Must run inside the core's runtime (the reaper registers with it).
-pub fn spawn(spec: &SpawnSpec, tag: &Tag, outputs: [Option<OutputEnd>; 2]) -> Result<Spawned> {
+/// itself. `sockets` become its descriptors 3, 4, … (socket activation). Must run inside
+/// the core's runtime (the reaper registers with it).
+pub fn spawn(
+  spec: &SpawnSpec,
+  tag: &Tag,
+  outputs: [Option<OutputEnd>; 2],
+  sockets: &Sockets<'_>,
+) -> Result<Spawned> {
   check_cwd(spec)?;
   // Room for what spawning needs after the fork: tokio's pidfd for the child. Without it,
   // tokio falls back to a SIGCHLD reaper whose set-up panics when no descriptor is left,
@@ -87,7 +99,22 @@ pub fn spawn(spec: &SpawnSpec, tag: &Tag, outputs: [Option<OutputEnd>; 2]) -> Re
 
   let mut cmd = command(spec, tag);
   let mut wiring = stdio::Wiring::new(spec, outputs)?;
-  let channel = match &spec.channel {
+  let activated = !sockets.is_empty();
+  // With sockets at 3, 4, …, a channel above the standard streams goes right after them.
+  let slot = spec.channel.as_ref().map(|slot| match slot.fd {
+    fd if fd > 2 && activated => ChannelSlot {
+      fd: activation::channel_fd(sockets.len()),
+      mode: slot.mode,
+    },
+    _ => slot.clone(),
+  });
+  let mut placed_channel = None;
+  let channel = match &slot {
+    Some(slot) if activated && slot.fd > 2 => {
+      let (parent, child) = channel_pair(&mut cmd, slot)?;
+      placed_channel = Some(child);
+      Some(parent)
+    }
     Some(slot) => Some(attach_channel(&mut cmd, &mut wiring, slot)?),
     None => None,
   };
@@ -100,18 +127,46 @@ pub fn spawn(spec: &SpawnSpec, tag: &Tag, outputs: [Option<OutputEnd>; 2]) -> Re
     // spawn it with posix_spawn (CLONE_VM): measured here, 1,490 restarts/s against 656/s
     // for fork + exec from a Node host. Where the spawn forks anyway (uid/gid, an IPC fd
     // above 2) or there is no guardian, the parent-death signal costs nothing extra.
-    let forks_anyway =
-      spec.uid.is_some() || spec.gid.is_some() || spec.channel.as_ref().is_some_and(|c| c.fd > 2);
+    let forks_anyway = spec.uid.is_some()
+      || spec.gid.is_some()
+      || spec.channel.as_ref().is_some_and(|c| c.fd > 2)
+      || activated;
     if forks_anyway || !crate::guardian::available() {
       parent_death_signal(&mut cmd);
     }
   }
+  // The last hook: it execs the program itself (see `activation`).
+  let activation = if activated {
+    let program = resolve(&spec.command, &spec.env);
+    let arg0 = OsStr::new(spec.argv0.as_deref().unwrap_or(&spec.command));
+    let argv: Vec<&OsStr> = std::iter::once(arg0)
+      .chain(spec.args.iter().map(OsStr::new))
+      .collect();
+    Some(activation::install(
+      &mut cmd,
+      &program,
+      &argv,
+      sockets,
+      placed_channel.as_ref().map(AsFd::as_fd),
+    )?)
+  } else {
+    None
+  };
 
   drop(reserve);
   let child = cmd
     .spawn()
     .map_err(|e| CoreError::sys("spawn", spec.command.clone(), e))?;
   drop(wiring);
+  drop(placed_channel);
+  if let Some(error) = activation.and_then(activation::Activation::confirm) {
+    // The exec failed and std's report of it was lost: the child is exiting; reap it.
+    let mut child = child;
+    tokio::spawn(async move {
+      let _ = child.wait().await;
+    });
+    return Err(CoreError::sys("spawn", spec.command.clone(), error));
+  }
   let pid = child.id().unwrap_or(0);
   Ok(Spawned {
     child,
@@ -164,13 +219,12 @@ fn command(spec: &SpawnSpec, tag: &Tag) -> tokio::process::Command {
   cmd
 }
 
-/// Creates the channel's socket pair and puts the child's end at `slot.fd`; returns the
-/// core's end.
-fn attach_channel(
+/// Creates the channel's socket pair and tells the child where its end is: returns the
+/// core's end and the child's.
+fn channel_pair(
   cmd: &mut tokio::process::Command,
-  wiring: &mut stdio::Wiring,
   slot: &ChannelSlot,
-) -> Result<OwnedFd> {
+) -> Result<(OwnedFd, OwnedFd)> {
   let (parent, child) = socketpair(
     AddressFamily::Unix,
     SockType::Stream,
@@ -180,6 +234,17 @@ fn attach_channel(
   .map_err(|e| CoreError::sys("socketpair", None, std::io::Error::from(e)))?;
   cmd.env("NODE_CHANNEL_FD", slot.fd.to_string());
   cmd.env("NODE_CHANNEL_SERIALIZATION_MODE", slot.mode);
+  Ok((parent, child))
+}
+
+/// Creates the channel's socket pair and puts the child's end at `slot.fd`; returns the
+/// core's end.
+fn attach_channel(
+  cmd: &mut tokio::process::Command,
+  wiring: &mut stdio::Wiring,
+  slot: &ChannelSlot,
+) -> Result<OwnedFd> {
+  let (parent, child) = channel_pair(cmd, slot)?;
   if slot.fd <= 2 {
     wiring.replace(slot.fd as usize, child);
     return Ok(parent);

@@ -41,6 +41,57 @@ pub enum Event {
     /// before the exit.
     channel: Option<Arc<Channel>>,
   },
+  /// `reload()` started a new child beside the running one (its first output comes after
+  /// this).
+  ReloadStarting {
+    /// The running child.
+    old_pid: u32,
+    /// The new one.
+    new_pid: u32,
+    /// The new child's IPC channel, to be read on the host's loop from now on.
+    channel: Option<Arc<Channel>>,
+  },
+  /// The reload's new child is ready (or its grace period is over): it is the running
+  /// child now (a `Start` came just before), and the old one is being stopped.
+  ReloadReady {
+    /// The old child.
+    old_pid: u32,
+    /// The new one.
+    new_pid: u32,
+  },
+  /// The reload is over: the old child has exited (or crashed before the new one was ready,
+  /// which then took its place at once).
+  ReloadDone {
+    /// The old child.
+    old_pid: u32,
+    /// The new one.
+    new_pid: u32,
+    /// The old child's exit code.
+    code: Option<i32>,
+    /// The signal that ended the old child.
+    signal: Option<&'static str>,
+    /// Runs so far.
+    times: u32,
+    /// The old child's IPC channel, read to its end before this is reported.
+    channel: Option<Arc<Channel>>,
+  },
+  /// The reload failed: the old child serves on (unless supervision ended).
+  ReloadFailed {
+    /// The old child.
+    old_pid: u32,
+    /// The new one (0 when it could not be spawned).
+    new_pid: u32,
+    /// `exit`, `readyTimeout`, `spawn`, or why supervision ended (`stopped`, `max`, …).
+    reason: &'static str,
+    /// The new child's exit code, if it exited.
+    code: Option<i32>,
+    /// The signal that ended the new child, if one did.
+    signal: Option<&'static str>,
+    /// The error to report (none when supervision ended: `'exit'` says why).
+    error: Option<CoreError>,
+    /// The new child's IPC channel, read to its end before this is reported.
+    channel: Option<Arc<Channel>>,
+  },
   /// The child said it is ready (`waitReady`).
   Ready {
     /// Its pid.

@@ -10,6 +10,10 @@
 //! cleaning up what a crashed child left — happens in the task (see `task.rs`), even
 //! while the JS thread is blocked; JS hears about it afterwards through the run's
 //! [`Outbox`], which keeps events in order with the output.
+//!
+//! A supervision run may hold listening sockets ([`Listeners`]): bound by `start()`, given
+//! to every child of the run, closed when the run ends. With them, `reload()` starts a new
+//! child beside the running one, which takes over once it is ready (see `task.rs`).
 
 mod checks;
 pub mod events;
@@ -30,9 +34,10 @@ use tokio::sync::Notify;
 use crate::error::{CoreError, Result};
 use crate::health::{HealthConfig, NotifySocket, Signals};
 use crate::ipc::{Channel, Serialization};
+use crate::listen::{Bound, ListenSpec, Listeners};
 use crate::logs::{LogConfig, LogSink, Report};
 use crate::output::{self, Destination, Pump, Stream, Taps};
-use crate::policy::{Command, KillOrder, Limits, Policy, Refusal};
+use crate::policy::{Command, KillOrder, Limits, Policy, Refusal, ReloadPlan};
 use crate::process::{OutputEnd, SpawnSpec, StdioSpec};
 use crate::runtime;
 use crate::tag::Tag;
@@ -59,6 +64,10 @@ pub struct RunOptions {
   pub serialization: Serialization,
   /// Readiness, watchdog, memory limit and shutdown message.
   pub health: HealthConfig,
+  /// Addresses the core listens on for the children of the run (socket activation).
+  pub listen: Vec<ListenSpec>,
+  /// The listen backlog of each.
+  pub backlog: i32,
 }
 
 /// A start request from JS.
@@ -105,6 +114,10 @@ pub(crate) enum Order {
   SignalChild(i32),
   /// `restart()` during a sleep before a restart: spawn now.
   SpawnNow,
+  /// `stop()`: signal the running child as the policy said; a reload's new child goes too.
+  Stop(KillOrder),
+  /// `reload()`: start a new child beside the running one.
+  Reload(ReloadPlan),
   /// `stop()` during a sleep, or while waiting for a change: supervision of this run ended
   /// at once (`true`: after its `'exit'` was reported, while waiting).
   End(Arc<Run>, bool),
@@ -128,6 +141,8 @@ pub(crate) struct Run {
   logs: Option<Arc<LogSink>>,
   /// Where its children say they are ready or alive (systemd's protocol).
   notify: Option<NotifySocket>,
+  /// The sockets its children inherit, until the run ends.
+  listeners: Mutex<Option<Listeners>>,
 }
 
 impl Run {
@@ -136,6 +151,15 @@ impl Run {
     mut request: StartRequest,
     runtime: &tokio::runtime::Handle,
   ) -> Result<Arc<Run>> {
+    // First: an address in use then leaves nothing behind.
+    let listeners = if request.options.listen.is_empty() {
+      None
+    } else {
+      Some(Listeners::bind(
+        &request.options.listen,
+        request.options.backlog,
+      )?)
+    };
     let health = &request.options.health;
     let notify = if health.needs_socket() {
       let socket = NotifySocket::open()?;
@@ -210,7 +234,16 @@ impl Run {
       pumps,
       logs,
       notify,
+      listeners: Mutex::new(listeners),
     }))
+  }
+
+  /// What the run's sockets are bound to.
+  fn listening(&self) -> Vec<(String, Bound)> {
+    lock(&self.listeners)
+      .as_ref()
+      .map(Listeners::bound)
+      .unwrap_or_default()
   }
 
   /// Where each stream's output ends now: bytes read plus bytes waiting in the pipe.
@@ -237,6 +270,8 @@ impl Run {
   /// (leftovers may), the log files stop reporting to this run, and the outbox lets the
   /// sink go once its last events are out.
   fn close(&self) {
+    // New connections are refused from now on; children still running keep their copies.
+    drop(lock(&self.listeners).take());
     for pump in self.pumps.iter().flatten() {
       pump.close();
     }
@@ -317,6 +352,9 @@ pub(crate) struct Core {
   origin: tokio::time::Instant,
   /// What the children said of their health.
   signals: Arc<Signals>,
+  /// Children beside the current one (a reload's new child, old children on their way
+  /// out), for the panic handler.
+  others: Mutex<Vec<u32>>,
   /// What `usage()` reads.
   usage: Mutex<UsageState>,
   runtime: Mutex<Option<tokio::runtime::Handle>>,
@@ -357,16 +395,42 @@ impl Core {
     Ok(handle)
   }
 
-  /// Spawns the next child of `run` and registers it. Called with the state locked, by
-  /// `start()` on the JS thread or by the task, inside the runtime.
+  /// Spawns the next child of `run` and makes it the current one. Called with the state
+  /// locked, by `start()` on the JS thread or by the task, inside the runtime.
   fn spawn_child(
+    self: &Arc<Self>,
+    run: &Arc<Run>,
+    direct: [Option<File>; 2],
+  ) -> Result<Box<ChildRun>> {
+    let child = self.spawn_beside(run, direct)?;
+    self.make_current(&child, !run.options.health.wait_ready);
+    Ok(child)
+  }
+
+  /// The current child from now on: `send()` goes to it, `usage()` reads it.
+  fn make_current(&self, child: &ChildRun, ready: bool) {
+    *lock(&self.outlet) = match &child.channel {
+      Some(channel) => Outlet::Open(Arc::clone(channel)),
+      None => Outlet::NoChannel,
+    };
+    self.live.store(child.pid, Ordering::Release);
+    lock(&self.others).retain(|&pid| pid != child.pid);
+    lock(&self.usage).child = Some((child.pid, child.started, ready));
+  }
+
+  /// Spawns a child of `run` without making it the current one (a reload's new child).
+  fn spawn_beside(
     self: &Arc<Self>,
     run: &Arc<Run>,
     direct: [Option<File>; 2],
   ) -> Result<Box<ChildRun>> {
     let tag = Tag::next();
     let outputs = run.outputs(direct)?;
-    let launched = self.processes.spawn(&run.spec, &tag, outputs)?;
+    let launched = {
+      let listeners = lock(&run.listeners);
+      let sockets = listeners.as_ref().map(Listeners::fds).unwrap_or_default();
+      self.processes.spawn(&run.spec, &tag, outputs, &sockets)?
+    };
     let guarded = !run.spec.detached;
     if guarded {
       self.processes.guard(launched.pid);
@@ -390,16 +454,6 @@ impl Core {
       }
       None => None,
     };
-    *lock(&self.outlet) = match &channel {
-      Some(channel) => Outlet::Open(Arc::clone(channel)),
-      None => Outlet::NoChannel,
-    };
-    self.live.store(launched.pid, Ordering::Release);
-    lock(&self.usage).child = Some((
-      launched.pid,
-      tokio::time::Instant::now(),
-      !run.options.health.wait_ready,
-    ));
     Ok(Box::new(ChildRun {
       pid: launched.pid,
       tag,
@@ -447,6 +501,7 @@ impl Handle {
         live: AtomicU32::new(0),
         origin: tokio::time::Instant::now(),
         signals: Arc::new(Signals::default()),
+        others: Mutex::new(Vec::new()),
         usage: Mutex::new(UsageState::default()),
         runtime: Mutex::new(runtime),
       }),
@@ -528,6 +583,7 @@ impl Handle {
     let mut state = core.state();
     let waiting = state.policy.phase() == crate::policy::Phase::Waiting;
     match state.policy.kill(force_stop)? {
+      Command::Signal(order) if force_stop => core.order(&mut state, Order::Stop(order)),
       Command::Signal(order) => core.order(&mut state, Order::Signal(order)),
       Command::Cancelled => {
         // Taken now: a `start()` right after this call begins a run of its own.
@@ -535,7 +591,7 @@ impl Handle {
           core.order(&mut state, Order::End(run, waiting));
         }
       }
-      Command::Spawn { .. } | Command::Nothing => {}
+      Command::Spawn { .. } | Command::Nothing | Command::Reload(_) => {}
     }
     Ok(())
   }
@@ -548,9 +604,31 @@ impl Handle {
     match state.policy.restart()? {
       Command::Signal(order) => core.order(&mut state, Order::Signal(order)),
       Command::Spawn { .. } => core.order(&mut state, Order::SpawnNow),
-      Command::Cancelled | Command::Nothing => {}
+      Command::Cancelled | Command::Nothing | Command::Reload(_) => {}
     }
     Ok(())
+  }
+
+  /// Starts a new child beside the running one, which takes over once it is ready (with
+  /// `waitReady`) or after the grace period; cuts a sleep before a restart short.
+  /// `NotRunning` when idle (the caller starts it afresh), `ReloadUnderWay` while a reload's
+  /// new child is starting, `Stopping` while the child is being stopped or restarted.
+  pub fn reload(&self) -> Result<()> {
+    let core = &self.core;
+    let mut state = core.state();
+    match state.policy.reload(core.now_ms())? {
+      Command::Reload(plan) => core.order(&mut state, Order::Reload(plan)),
+      Command::Spawn { .. } => core.order(&mut state, Order::SpawnNow),
+      Command::Signal(_) | Command::Cancelled | Command::Nothing => {}
+    }
+    Ok(())
+  }
+
+  /// The sockets the current supervision run listens on (each one's name and what it is
+  /// bound to, in the order of the children's fds); none when supervision has ended.
+  pub fn listening(&self) -> Vec<(String, Bound)> {
+    let run = self.core.state().run.clone();
+    run.map(|run| run.listening()).unwrap_or_default()
   }
 
   /// Sends `signal` (a number) to the child alone.
@@ -661,6 +739,8 @@ impl From<Refusal> for CoreError {
     match refusal {
       Refusal::AlreadyRunning => CoreError::AlreadyRunning,
       Refusal::NotRunning => CoreError::NotRunning,
+      Refusal::Reloading => CoreError::ReloadUnderWay,
+      Refusal::Stopping => CoreError::Stopping,
     }
   }
 }

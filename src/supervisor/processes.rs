@@ -15,7 +15,7 @@ use crate::error::Result;
 use crate::guardian;
 use crate::policy::Reach;
 use crate::process::tree::{self, Leftovers};
-use crate::process::{self, OutputEnd, SpawnSpec};
+use crate::process::{self, OutputEnd, Sockets, SpawnSpec};
 use crate::tag::Tag;
 
 /// Resolves with the child's exit status (it has then been reaped).
@@ -41,9 +41,14 @@ pub trait Remains: Send {
 
 /// How the supervisor starts, signals and cleans up after children.
 pub trait Processes: Send + Sync + 'static {
-  /// Starts a child (inside the runtime).
-  fn spawn(&self, spec: &SpawnSpec, tag: &Tag, outputs: [Option<OutputEnd>; 2])
-    -> Result<Launched>;
+  /// Starts a child (inside the runtime), with `sockets` as its descriptors 3, 4, ….
+  fn spawn(
+    &self,
+    spec: &SpawnSpec,
+    tag: &Tag,
+    outputs: [Option<OutputEnd>; 2],
+    sockets: &Sockets<'_>,
+  ) -> Result<Launched>;
   /// Sends `signal` to the child `pid` and, as `reach` says, its tree.
   fn signal(&self, pid: u32, signal: i32, reach: Reach);
   /// Finds what the child `pid` (tagged `tag`, reaped after `uptime`) left running.
@@ -63,8 +68,9 @@ impl Processes for System {
     spec: &SpawnSpec,
     tag: &Tag,
     outputs: [Option<OutputEnd>; 2],
+    sockets: &Sockets<'_>,
   ) -> Result<Launched> {
-    let spawned = process::spawn(spec, tag, outputs)?;
+    let spawned = process::spawn(spec, tag, outputs, sockets)?;
     let mut child = spawned.child;
     Ok(Launched {
       pid: spawned.pid,

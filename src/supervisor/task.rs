@@ -2,11 +2,14 @@
 //! the policy says when the child exits — never waiting for JS or for any destination of
 //! the child's output.
 //!
-//! Its state is one [`Life`]: no child, a child running (maybe with a kill escalating), or
-//! the time between two children, when what the last one left is being cleaned up and the
-//! next one is due. One `select!` drives it; every arm ends in a short, non-blocking step.
+//! Its state is one [`Life`]: no child, a child running (maybe with a kill escalating, and
+//! maybe with a reload's new child starting beside it), or the time between two children,
+//! when what the last one left is being cleaned up and the next one is due. Children on
+//! their way out beside the current one — a reload's old child being stopped, a reload's
+//! new child that failed — are [`Draining`]: their exits end no run and restart nothing.
+//! One `select!` drives it; every arm ends in a short, non-blocking step.
 
-use std::future::Future;
+use std::future::{poll_fn, Future};
 use std::os::unix::process::ExitStatusExt;
 use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
@@ -21,14 +24,14 @@ use tokio::time::Instant;
 
 use crate::error::CoreError;
 use crate::health::{self, Signal, Signals};
-use crate::policy::{Cause, Command, Ended, KillOrder, Next, Phase, Reach};
+use crate::policy::{Cause, Command, Ended, KillOrder, Next, Phase, Reach, ReloadPlan};
 use crate::process::signal_name;
 use crate::watch::{self, Notice, Watching};
 
 use super::checks::{self, Checks, Finding, Sample};
 use super::events::Event;
 use super::processes::Remains;
-use super::{lock, ChildRun, Core, Order, Outlet, Run};
+use super::{epoch_ms, lock, ChildRun, Core, Order, Outlet, Run};
 
 /// How often leftovers are looked at while they are being waited for (doubling from the
 /// first, up to the last).
@@ -41,12 +44,11 @@ const CLEANUP_AFTER_KILL: Duration = Duration::from_secs(1);
 enum Life {
   /// No child, nothing scheduled.
   Idle,
-  /// A child runs; `escalate_at` is when a kill becomes SIGKILL, if one was sent — or,
-  /// when the child was sent the shutdown message, when it gets `then`, the kill signal.
+  /// A child runs, maybe being killed, and maybe with a reload's new child beside it.
   Running {
     child: Box<ChildRun>,
-    escalate_at: Option<Instant>,
-    then: Option<KillOrder>,
+    kill: Kill,
+    incoming: Option<Box<Incoming>>,
   },
   /// The child exited and the next one is due (at the policy's time); what the last one
   /// left is being cleaned up first.
@@ -54,6 +56,91 @@ enum Life {
     run: Arc<Run>,
     cleanup: Option<Cleanup>,
   },
+}
+
+/// A kill under way.
+#[derive(Default)]
+struct Kill {
+  /// When the kill becomes SIGKILL, if one was sent — or, when the child was sent the
+  /// shutdown message, when it gets `then`, the kill signal.
+  escalate_at: Option<Instant>,
+  then: Option<KillOrder>,
+}
+
+impl Kill {
+  /// Sends `order` to `child`: the shutdown message first (once), when the order has a grace
+  /// and the child a channel; a kill already under way goes on as it is.
+  fn send(&mut self, core: &Core, child: &ChildRun, order: KillOrder) {
+    if let Some(grace) = order.grace_ms {
+      if self.then.is_some() {
+        return;
+      }
+      let message = child.run.options.health.shutdown_message.as_ref();
+      if self.escalate_at.is_none() {
+        if let (Some(channel), Some(message)) = (&child.channel, message) {
+          if channel.send(message.clone()).is_ok() {
+            self.then = Some(KillOrder {
+              grace_ms: None,
+              ..order
+            });
+            self.escalate_at = Some(Instant::now() + Duration::from_millis(grace));
+            return;
+          }
+        }
+      }
+    }
+    core.processes.signal(child.pid, order.signal, order.reach);
+    if let Some(ms) = order.escalate_after_ms {
+      self
+        .escalate_at
+        .get_or_insert(Instant::now() + Duration::from_millis(ms));
+    }
+  }
+
+  /// Its time has come (if it has): the kill signal after the shutdown message's grace, or
+  /// SIGKILL to the whole tree.
+  fn escalate(&mut self, core: &Core, child: &ChildRun, now: Instant) {
+    if self.escalate_at.is_none_or(|at| at > now) {
+      return;
+    }
+    self.escalate_at = None;
+    if let Some(order) = self.then.take() {
+      return self.send(core, child, order);
+    }
+    let order = core.state().policy.escalation();
+    core.processes.signal(child.pid, order.signal, order.reach);
+  }
+}
+
+/// A reload's new child, started beside the running one.
+struct Incoming {
+  child: Box<ChildRun>,
+  /// The grace period's end (it then takes over) or `readyTimeout`'s (the reload fails).
+  deadline: Option<Instant>,
+  takes_over: bool,
+}
+
+/// A child on its way out beside the current one.
+struct Draining {
+  child: Box<ChildRun>,
+  kill: Kill,
+  leaving: Leaving,
+}
+
+/// Why a child is draining.
+enum Leaving {
+  /// A reload's new child took over from it: its exit completes the reload.
+  HandedOver { new_pid: u32 },
+  /// A reload's new child that failed or was abandoned: that was reported already.
+  Dropped,
+}
+
+/// Which child exited.
+enum Exited {
+  /// The current one.
+  Current(std::io::Result<ExitStatus>),
+  /// A reload's new child, before it took over.
+  Incoming(std::io::Result<ExitStatus>),
 }
 
 /// Leftovers of an exited child being killed and waited for.
@@ -155,6 +242,8 @@ impl Burst {
 struct Task {
   core: Arc<Core>,
   life: Life,
+  /// Children on their way out beside the current one.
+  draining: Vec<Draining>,
   watching: Option<Watching>,
   burst: Option<Burst>,
   /// The run the watcher was started for.
@@ -178,6 +267,7 @@ pub(super) async fn run(core: Arc<Core>) {
     let mut task = Task {
       core: Arc::clone(&core),
       life: Life::Idle,
+      draining: Vec::new(),
       watching: None,
       burst: None,
       watched_run: 0,
@@ -198,7 +288,8 @@ pub(super) async fn run(core: Arc<Core>) {
 /// unsupervised, tell JS, and make the monitor idle and usable again.
 fn recover(core: &Arc<Core>, message: String) {
   let pid = core.live.swap(0, Ordering::AcqRel);
-  if pid != 0 {
+  let others = std::mem::take(&mut *lock(&core.others));
+  for pid in std::iter::once(pid).chain(others).filter(|&pid| pid != 0) {
     core.processes.signal(pid, libc::SIGKILL, Reach::Tree);
     // Reaped by tokio's orphan reaper; the guardian lets the group go once it is empty.
     core.processes.release(pid);
@@ -227,17 +318,34 @@ impl Task {
         } => Some(c.next_look),
         _ => None,
       };
-      let escalate_at = match &self.life {
-        Life::Running { escalate_at, .. } => *escalate_at,
+      let current_kill = match &self.life {
+        Life::Running { kill, .. } => kill.escalate_at,
+        _ => None,
+      };
+      let escalate_at = self
+        .draining
+        .iter()
+        .filter_map(|d| d.kill.escalate_at)
+        .chain(current_kill)
+        .min();
+      let reload_at = match &self.life {
+        Life::Running {
+          incoming: Some(incoming),
+          ..
+        } => incoming.deadline,
         _ => None,
       };
       let change_at = self.burst.as_ref().map(|b| b.quiet_at);
       let check_at = self.checks.next_due();
-      // The current child's notify socket, if it has one, and its pid.
+      // The current child's notify socket, if it has one, its pid and a reload's new child's.
       let listen = match &self.life {
-        Life::Running { child, .. } if child.run.notify.is_some() => {
-          Some((Arc::clone(&child.run), child.pid))
-        }
+        Life::Running {
+          child, incoming, ..
+        } if child.run.notify.is_some() => Some((
+          Arc::clone(&child.run),
+          child.pid,
+          incoming.as_ref().map(|i| i.child.pid),
+        )),
         _ => None,
       };
       let signals = Arc::clone(&self.core.signals);
@@ -248,8 +356,13 @@ impl Task {
             return;
           }
         }
-        status = exit_of(&mut self.life) => self.exited(status),
+        exit = exit_of(&mut self.life) => match exit {
+          Exited::Current(status) => self.exited(status),
+          Exited::Incoming(status) => self.incoming_exited(status),
+        },
+        (i, status) = drained(&mut self.draining) => self.drained(i, status),
         _ = sleep_until(escalate_at) => self.escalate(),
+        _ = sleep_until(reload_at) => self.reload_due(),
         _ = sleep_until(look_at) => self.look(),
         _ = sleep_until(wake_at) => self.respawn(),
         notice = next_notice(&mut self.watching) => self.notice(notice),
@@ -287,6 +400,12 @@ impl Task {
       match order {
         Order::Adopt(child) => self.adopt(child),
         Order::Signal(order) => self.signal(order),
+        Order::Stop(order) => {
+          self.signal(order);
+          // A reload's new child goes with the old one.
+          self.drop_incoming("stopped", None);
+        }
+        Order::Reload(plan) => self.reload(plan),
         Order::SignalChild(signal) => {
           if let Life::Running { child, .. } = &self.life {
             self.core.processes.signal(child.pid, signal, Reach::Child);
@@ -331,8 +450,8 @@ impl Task {
     self.begin_checks(&child);
     self.life = Life::Running {
       child,
-      escalate_at: None,
-      then: None,
+      kill: Kill::default(),
+      incoming: None,
     };
     // Watching runs from `start()` until `stop()`: a new start begins it anew.
     self.held_until = None;
@@ -351,59 +470,263 @@ impl Task {
   }
 
   fn signal(&mut self, order: KillOrder) {
-    if let Life::Running {
-      child,
-      escalate_at,
-      then,
+    if let Life::Running { child, kill, .. } = &mut self.life {
+      kill.send(&self.core, child, order);
+    }
+  }
+
+  /// A kill's time has come: the current child's, or one of the draining children's.
+  fn escalate(&mut self) {
+    let now = Instant::now();
+    if let Life::Running { child, kill, .. } = &mut self.life {
+      kill.escalate(&self.core, child, now);
+    }
+    for d in &mut self.draining {
+      d.kill.escalate(&self.core, &d.child, now);
+    }
+  }
+
+  /// `reload()`: a new child of the run starts beside the running one.
+  fn reload(&mut self, plan: ReloadPlan) {
+    let core = Arc::clone(&self.core);
+    let Life::Running {
+      child, incoming, ..
     } = &mut self.life
-    {
-      if let Some(grace) = order.grace_ms {
-        // The shutdown message first, once: a kill already under way goes on as it is.
-        if then.is_some() {
-          return;
-        }
-        let message = child.run.options.health.shutdown_message.as_ref();
-        if escalate_at.is_none() {
-          if let (Some(channel), Some(message)) = (&child.channel, message) {
-            if channel.send(message.clone()).is_ok() {
-              *then = Some(KillOrder {
-                grace_ms: None,
-                ..order
-              });
-              *escalate_at = Some(Instant::now() + Duration::from_millis(grace));
-              return;
-            }
-          }
-        }
+    else {
+      // The child exited meanwhile: its exit settled the reload.
+      return;
+    };
+    let mut state = core.state();
+    if incoming.is_some() || !state.policy.reloading() {
+      return;
+    }
+    let run = Arc::clone(&child.run);
+    let old_pid = child.pid;
+    let direct = open_direct(&run);
+    // The new child's first bytes come after the report of its start.
+    let place = run.outbox.hold(run.marks());
+    match core.spawn_beside(&run, direct) {
+      Ok(new) => {
+        lock(&core.others).push(new.pid);
+        let deadline = plan
+          .deadline_ms
+          .map(|ms| Instant::now() + Duration::from_millis(ms.saturating_sub(core.now_ms())));
+        run.outbox.fill(
+          place,
+          Some(Event::ReloadStarting {
+            old_pid,
+            new_pid: new.pid,
+            channel: new.channel.clone(),
+          }),
+        );
+        *incoming = Some(Box::new(Incoming {
+          child: new,
+          deadline,
+          takes_over: plan.takes_over,
+        }));
       }
-      self
-        .core
-        .processes
-        .signal(child.pid, order.signal, order.reach);
-      if let Some(ms) = order.escalate_after_ms {
-        escalate_at.get_or_insert(Instant::now() + Duration::from_millis(ms));
+      Err(e) => {
+        state.policy.reload_failed();
+        run.outbox.fill(
+          place,
+          Some(Event::ReloadFailed {
+            old_pid,
+            new_pid: 0,
+            reason: "spawn",
+            code: None,
+            signal: None,
+            error: Some(e),
+            channel: None,
+          }),
+        );
       }
     }
   }
 
-  fn escalate(&mut self) {
-    if let Life::Running {
-      child,
-      escalate_at,
-      then,
-    } = &mut self.life
-    {
-      *escalate_at = None;
-      // After the shutdown message's grace: the kill signal.
-      if let Some(order) = then.take() {
-        return self.signal(order);
-      }
-      let order = self.core.state().policy.escalation();
-      self
-        .core
-        .processes
-        .signal(child.pid, order.signal, order.reach);
+  /// The reload's deadline: the grace period is over (the new child takes over), or
+  /// `readyTimeout` is (the reload fails, unless the answer waits unread).
+  fn reload_due(&mut self) {
+    let Life::Running {
+      incoming: Some(incoming),
+      ..
+    } = &self.life
+    else {
+      return;
+    };
+    if incoming.takes_over {
+      return self.hand_over();
     }
+    if let Some(channel) = &incoming.child.channel {
+      channel.read_ahead();
+    }
+    if self.core.signals.is_ready(incoming.child.pid) {
+      return self.hand_over();
+    }
+    let pid = incoming.child.pid;
+    let error = CoreError::ReloadFailed {
+      reason: "readyTimeout",
+      detail: format!("its new child (pid {pid}) was not ready within readyTimeout"),
+    };
+    self.drop_incoming("readyTimeout", Some(error));
+  }
+
+  /// The reload's new child is ready: it becomes the running child, and the old one is
+  /// stopped as `stop()` would stop it, beside it.
+  fn hand_over(&mut self) {
+    let core = Arc::clone(&self.core);
+    let Life::Running {
+      child,
+      kill,
+      incoming,
+    } = &mut self.life
+    else {
+      return;
+    };
+    let Some(new) = incoming.take() else {
+      return;
+    };
+    let Some(order) = core.state().policy.handover(core.now_ms()) else {
+      // Abandoned meanwhile (cannot happen: a stop drops the new child at once).
+      *incoming = Some(new);
+      return self.drop_incoming("stopped", None);
+    };
+    let new_pid = new.child.pid;
+    let old = std::mem::replace(child, new.child);
+    let old_pid = old.pid;
+    let old_kill = std::mem::take(kill);
+    core.make_current(child, true);
+    lock(&core.others).push(old_pid);
+    let run = Arc::clone(&child.run);
+    let wait_ready = run.options.health.wait_ready;
+    let mut leaving = Draining {
+      child: old,
+      kill: old_kill,
+      leaving: Leaving::HandedOver { new_pid },
+    };
+    leaving.kill.send(&core, &leaving.child, order);
+    self.draining.push(leaving);
+    self.begin_current_checks();
+    run.outbox.emit(Event::Start {
+      pid: new_pid,
+      ctime: epoch_ms(),
+      restart: true,
+      channel: None,
+    });
+    if wait_ready {
+      run.outbox.emit(Event::Ready { pid: new_pid });
+    }
+    run.outbox.emit(Event::ReloadReady { old_pid, new_pid });
+  }
+
+  /// The reload's new child goes (it failed, or supervision is ending): it is stopped as
+  /// `stop()` would, beside the running child, which serves on. `error` is reported.
+  fn drop_incoming(&mut self, reason: &'static str, error: Option<CoreError>) {
+    let core = Arc::clone(&self.core);
+    let Life::Running {
+      child, incoming, ..
+    } = &mut self.life
+    else {
+      return;
+    };
+    let Some(new) = incoming.take() else {
+      return;
+    };
+    let old_pid = child.pid;
+    let order = core.state().policy.reload_failed();
+    let run = Arc::clone(&new.child.run);
+    let mut leaving = Draining {
+      child: new.child,
+      kill: Kill::default(),
+      leaving: Leaving::Dropped,
+    };
+    leaving.kill.send(&core, &leaving.child, order);
+    run.outbox.emit(Event::ReloadFailed {
+      old_pid,
+      new_pid: leaving.child.pid,
+      reason,
+      code: None,
+      signal: None,
+      error,
+      channel: None,
+    });
+    self.draining.push(leaving);
+  }
+
+  /// The reload's new child exited before it took over: the reload failed.
+  fn incoming_exited(&mut self, status: std::io::Result<ExitStatus>) {
+    let core = Arc::clone(&self.core);
+    let Life::Running {
+      child, incoming, ..
+    } = &mut self.life
+    else {
+      return;
+    };
+    let Some(new) = incoming.take() else {
+      return;
+    };
+    let old_pid = child.pid;
+    let new = *new;
+    let (code, signal) = code_and_signal(&status);
+    let pid = new.child.pid;
+    lock(&core.others).retain(|&p| p != pid);
+    let leftovers = {
+      let mut state = core.state();
+      state.policy.reload_failed();
+      state.policy.leftovers(false)
+    };
+    let how = match (code, signal) {
+      (Some(code), _) => format!("code {code}"),
+      (None, Some(signal)) => format!("signal {signal}"),
+      _ => "an unknown status".to_string(),
+    };
+    let run = Arc::clone(&new.child.run);
+    run.outbox.emit(Event::ReloadFailed {
+      old_pid,
+      new_pid: pid,
+      reason: "exit",
+      code,
+      signal,
+      error: Some(CoreError::ReloadFailed {
+        reason: "exit",
+        detail: format!("its new child (pid {pid}) exited with {how} before it was ready"),
+      }),
+      channel: new.child.channel.clone(),
+    });
+    clean_up_after(&core, &new.child, leftovers);
+  }
+
+  /// A draining child exited.
+  fn drained(&mut self, i: usize, status: std::io::Result<ExitStatus>) {
+    let gone = self.draining.swap_remove(i);
+    let core = Arc::clone(&self.core);
+    let pid = gone.child.pid;
+    lock(&core.others).retain(|&p| p != pid);
+    let (code, signal) = code_and_signal(&status);
+    let leftovers = {
+      let mut state = core.state();
+      if let Leaving::HandedOver { new_pid } = gone.leaving {
+        let times = state.policy.retired();
+        let run = &gone.child.run;
+        let marks = run.marks();
+        if let Some(logs) = &run.logs {
+          logs.settle(marks);
+        }
+        run.outbox.emit_after(
+          Event::ReloadDone {
+            old_pid: pid,
+            new_pid,
+            code,
+            signal,
+            times,
+            channel: gone.child.channel.clone(),
+          },
+          marks,
+        );
+      }
+      // It had the kill signal: what is left of its tree goes now.
+      state.policy.leftovers(true)
+    };
+    clean_up_after(&core, &gone.child, leftovers);
   }
 
   /// Starts the checks of a child just spawned.
@@ -415,10 +738,38 @@ impl Task {
       .begin(child.pid, &child.run.options.health, &self.core.signals);
   }
 
-  /// The child said something (ready, alive).
+  /// Starts the checks of the current child (after a handover or a takeover).
+  fn begin_current_checks(&mut self) {
+    let (pid, health) = match &self.life {
+      Life::Running { child, .. } => (child.pid, child.run.options.health.clone()),
+      _ => return,
+    };
+    self.sample = None;
+    self.memory_taken_down = None;
+    self.checks.begin(pid, &health, &self.core.signals);
+    // A child that said it is ready before (a reload's new child) is heard at once.
+    if self.checks.heard(&self.core.signals) == Finding::Ready {
+      self.became_ready();
+    }
+  }
+
+  /// The child said something (ready, alive); a reload's new child may be ready.
   fn heard(&mut self) {
     if self.checks.heard(&self.core.signals) == Finding::Ready {
       self.became_ready();
+    }
+    let incoming_ready = match &self.life {
+      Life::Running {
+        incoming: Some(incoming),
+        ..
+      } => {
+        incoming.child.run.options.health.wait_ready
+          && self.core.signals.is_ready(incoming.child.pid)
+      }
+      _ => false,
+    };
+    if incoming_ready {
+      self.hand_over();
     }
   }
 
@@ -441,8 +792,15 @@ impl Task {
   /// A check is due: readiness, the watchdog, or a sample of the tree.
   fn check(&mut self) {
     // What a busy JS thread has not read yet may hold the child's answer.
-    if let Life::Running { child, .. } = &self.life {
-      if let Some(channel) = &child.channel {
+    if let Life::Running {
+      child, incoming, ..
+    } = &self.life
+    {
+      let new = incoming.as_ref().map(|i| &i.child);
+      for channel in std::iter::once(child)
+        .chain(new)
+        .filter_map(|c| c.channel.as_ref())
+      {
         channel.read_ahead();
       }
     }
@@ -467,17 +825,14 @@ impl Task {
   }
 
   fn exited(&mut self, status: std::io::Result<ExitStatus>) {
-    if !matches!(self.life, Life::Running { .. }) {
-      return;
-    }
-    let Life::Running { child, .. } = std::mem::replace(&mut self.life, Life::Idle) else {
+    let Life::Running {
+      child, incoming, ..
+    } = std::mem::replace(&mut self.life, Life::Idle)
+    else {
       return;
     };
     let child = *child;
-    let (code, signal) = match &status {
-      Ok(status) => (status.code(), status.signal().and_then(signal_name)),
-      Err(_) => (None, None),
-    };
+    let (code, signal) = code_and_signal(&status);
     self.checks.end();
     let rss = self.memory_taken_down.take();
     {
@@ -489,13 +844,33 @@ impl Task {
     core.live.store(0, Ordering::Release);
     *lock(&core.outlet) = Outlet::Idle;
     let run = child.run;
-    let verdict = {
+    let (verdict, waiting, dropped) = {
       let mut state = core.state();
       let ended = Ended {
         code,
         random: random(),
       };
       let verdict = state.policy.exited(core.now_ms(), ended);
+      // Supervision ends with a reload's new child starting: it goes too, reported first.
+      let dropped = match incoming {
+        Some(new) if !verdict.takeover => {
+          let order = state.policy.reload_failed();
+          run.outbox.emit(Event::ReloadFailed {
+            old_pid: child.pid,
+            new_pid: new.child.pid,
+            reason: match verdict.next {
+              Next::GiveUp(end) => end.name(),
+              Next::Restart { .. } => "exit",
+            },
+            code: None,
+            signal: None,
+            error: None,
+            channel: None,
+          });
+          Some((new, order))
+        }
+        other => other.map(|new| (new, state.policy.escalation())),
+      };
       let marks = run.marks();
       if let Some(logs) = &run.logs {
         logs.settle(marks);
@@ -519,9 +894,8 @@ impl Task {
         state.run = None;
         run.close();
       }
-      (verdict, waiting)
+      (verdict, waiting, dropped)
     };
-    let (verdict, waiting) = verdict;
     // Whatever the child left running goes before the next child starts: it may hold the
     // port that child needs.
     let cleanup = match (verdict.leftovers, child.guarded) {
@@ -536,6 +910,30 @@ impl Task {
     };
     if cleanup.is_none() && child.guarded {
       core.processes.release(child.pid);
+    }
+    if verdict.takeover {
+      // A reload's new child is the restart: it runs already (the old one's leftovers go in
+      // the background; the sockets are the core's, so they hold nothing the new one needs).
+      if let Some(cleanup) = cleanup {
+        cleanup.detach(&core);
+      }
+      return match dropped {
+        Some((new, _)) => self.take_over(run, child.pid, new.child, code, signal, verdict.times),
+        None => {
+          // The reload's order has not been carried out yet: its child is spawned now.
+          let mut state = core.state();
+          self.spawn_next(&mut state, run);
+        }
+      };
+    }
+    if let Some((new, order)) = dropped {
+      let mut leaving = Draining {
+        child: new.child,
+        kill: Kill::default(),
+        leaving: Leaving::Dropped,
+      };
+      leaving.kill.send(&core, &leaving.child, order);
+      self.draining.push(leaving);
     }
     match verdict.next {
       // The child ended on its own, and the monitor watches: a change starts it again.
@@ -557,6 +955,48 @@ impl Task {
         }
       }
     }
+  }
+
+  /// The current child exited during a reload and the rules restart it: the reload's new
+  /// child, already running, takes its place at once; the reload is done.
+  fn take_over(
+    &mut self,
+    run: Arc<Run>,
+    old_pid: u32,
+    new: Box<ChildRun>,
+    code: Option<i32>,
+    signal: Option<&'static str>,
+    times: u32,
+  ) {
+    let core = Arc::clone(&self.core);
+    let new_pid = new.pid;
+    let wait_ready = run.options.health.wait_ready;
+    core.make_current(&new, !wait_ready);
+    self.life = Life::Running {
+      child: new,
+      kill: Kill::default(),
+      incoming: None,
+    };
+    run.outbox.emit(Event::Start {
+      pid: new_pid,
+      ctime: epoch_ms(),
+      restart: true,
+      channel: None,
+    });
+    run.outbox.emit(Event::ReloadDone {
+      old_pid,
+      new_pid,
+      code,
+      signal,
+      times,
+      channel: None,
+    });
+    if let Some(burst) = &mut self.burst {
+      burst.settled = true;
+    }
+    self.held_until = None;
+    self.asked = false;
+    self.begin_current_checks();
   }
 
   fn look(&mut self) {
@@ -638,16 +1078,7 @@ impl Task {
 
   fn spawn_next(&mut self, state: &mut super::State, run: Arc<Run>) {
     let core = Arc::clone(&self.core);
-    let direct = match &run.logs {
-      Some(logs) if logs.config().direct => {
-        let (files, errors) = logs.open_direct();
-        for error in errors {
-          run.outbox.emit(Event::Error(error));
-        }
-        files
-      }
-      _ => [None, None],
-    };
+    let direct = open_direct(&run);
     // The new child's first bytes come after its start report: its place is held where
     // the output written so far ends.
     let place = run.outbox.hold(run.marks());
@@ -666,8 +1097,8 @@ impl Task {
         self.begin_checks(&child);
         self.life = Life::Running {
           child,
-          escalate_at: None,
-          then: None,
+          kill: Kill::default(),
+          incoming: None,
         };
         if let Some(burst) = &mut self.burst {
           burst.settled = true;
@@ -781,33 +1212,27 @@ impl Task {
     self.asked = false;
   }
 
-  /// The JS side is gone (its object was collected, or its Worker ended): kill the child.
+  /// The JS side is gone (its object was collected, or its Worker ended): kill the
+  /// children.
   fn shutdown(&mut self) {
     let core = Arc::clone(&self.core);
     match std::mem::replace(&mut self.life, Life::Idle) {
-      Life::Running { child, .. } => {
-        let child = *child;
-        let tree = child.run.options.limits.kill.tree;
-        core.processes.signal(
-          child.pid,
-          libc::SIGKILL,
-          if tree { Reach::Tree } else { Reach::Child },
-        );
+      Life::Running {
+        child, incoming, ..
+      } => {
         core.live.store(0, Ordering::Release);
         *lock(&core.outlet) = Outlet::Idle;
-        // Reap it, rather than leave tokio's best-effort orphan queue to it.
-        let guarded = child.guarded;
-        let pid = child.pid;
-        let exit = child.exit;
-        tokio::spawn(async move {
-          let _ = exit.await;
-          if guarded {
-            core.processes.release(pid);
-          }
-        });
+        kill_now(&core, *child);
+        if let Some(new) = incoming {
+          kill_now(&core, *new.child);
+        }
       }
       other => self.life = other,
     }
+    for gone in std::mem::take(&mut self.draining) {
+      kill_now(&core, *gone.child);
+    }
+    lock(&core.others).clear();
     let run = self.core.state().run.take();
     if let Some(run) = run {
       run.close();
@@ -816,11 +1241,102 @@ impl Task {
   }
 }
 
-async fn exit_of(life: &mut Life) -> std::io::Result<ExitStatus> {
-  match life {
-    Life::Running { child, .. } => (&mut child.exit).await,
-    _ => std::future::pending().await,
+/// SIGKILL to `child` (and its tree, with `killTree`); it is reaped in the background.
+fn kill_now(core: &Arc<Core>, child: ChildRun) {
+  let tree = child.run.options.limits.kill.tree;
+  core.processes.signal(
+    child.pid,
+    libc::SIGKILL,
+    if tree { Reach::Tree } else { Reach::Child },
+  );
+  // Reap it, rather than leave tokio's best-effort orphan queue to it.
+  let core = Arc::clone(core);
+  let guarded = child.guarded;
+  let pid = child.pid;
+  let exit = child.exit;
+  tokio::spawn(async move {
+    let _ = exit.await;
+    if guarded {
+      core.processes.release(pid);
+    }
+  });
+}
+
+/// What an exited child beside the current one left is killed (`order`) and waited for in
+/// the background; then its group is let go.
+fn clean_up_after(core: &Arc<Core>, child: &ChildRun, order: Option<KillOrder>) {
+  if !child.guarded {
+    return;
   }
+  let remains = order.and_then(|order| {
+    core
+      .processes
+      .leftovers(child.pid, &child.tag, child.started.elapsed())
+      .map(|remains| (remains, order))
+  });
+  match remains {
+    Some((remains, order)) => Cleanup::start(child.pid, remains, order).detach(core),
+    None => core.processes.release(child.pid),
+  }
+}
+
+/// With `logDirect`, the files a new child of `run` writes itself (opened here, on a core
+/// thread); a file that cannot be opened is reported, and that stream is piped instead.
+fn open_direct(run: &Run) -> [Option<std::fs::File>; 2] {
+  match &run.logs {
+    Some(logs) if logs.config().direct => {
+      let (files, errors) = logs.open_direct();
+      for error in errors {
+        run.outbox.emit(Event::Error(error));
+      }
+      files
+    }
+    _ => [None, None],
+  }
+}
+
+fn code_and_signal(status: &std::io::Result<ExitStatus>) -> (Option<i32>, Option<&'static str>) {
+  match status {
+    Ok(status) => (status.code(), status.signal().and_then(signal_name)),
+    Err(_) => (None, None),
+  }
+}
+
+async fn exit_of(life: &mut Life) -> Exited {
+  let Life::Running {
+    child, incoming, ..
+  } = life
+  else {
+    return std::future::pending().await;
+  };
+  poll_fn(|cx| {
+    if let Poll::Ready(status) = child.exit.as_mut().poll(cx) {
+      return Poll::Ready(Exited::Current(status));
+    }
+    if let Some(new) = incoming {
+      if let Poll::Ready(status) = new.child.exit.as_mut().poll(cx) {
+        return Poll::Ready(Exited::Incoming(status));
+      }
+    }
+    Poll::Pending
+  })
+  .await
+}
+
+/// The next draining child to exit: its index and status.
+async fn drained(draining: &mut [Draining]) -> (usize, std::io::Result<ExitStatus>) {
+  if draining.is_empty() {
+    return std::future::pending().await;
+  }
+  poll_fn(|cx| {
+    for (i, d) in draining.iter_mut().enumerate() {
+      if let Poll::Ready(status) = d.child.exit.as_mut().poll(cx) {
+        return Poll::Ready((i, status));
+      }
+    }
+    Poll::Pending
+  })
+  .await
 }
 
 async fn next_notice(watching: &mut Option<Watching>) -> Option<Notice> {
@@ -830,10 +1346,10 @@ async fn next_notice(watching: &mut Option<Watching>) -> Option<Notice> {
   }
 }
 
-/// Reads the run's notify socket: what the child, or one of its descendants, says is
-/// recorded for it; anyone else is not heard.
-async fn notify_read(listen: Option<&(Arc<Run>, u32)>, signals: &Signals) {
-  let Some((run, pid)) = listen else {
+/// Reads the run's notify socket: what the child, or a reload's new child, or one of their
+/// descendants, says is recorded for it; anyone else is not heard.
+async fn notify_read(listen: Option<&(Arc<Run>, u32, Option<u32>)>, signals: &Signals) {
+  let Some((run, pid, new)) = listen else {
     return std::future::pending().await;
   };
   let Some(socket) = &run.notify else {
@@ -841,8 +1357,11 @@ async fn notify_read(listen: Option<&(Arc<Run>, u32)>, signals: &Signals) {
   };
   socket
     .read(&mut |sender, signal: Signal| {
-      if health::in_tree(sender, *pid as i32) {
-        signals.record(*pid, signal);
+      let from = std::iter::once(*pid)
+        .chain(*new)
+        .find(|&child| health::in_tree(sender, child as i32));
+      if let Some(child) = from {
+        signals.record(child, signal);
       }
     })
     .await;

@@ -81,6 +81,7 @@ impl Processes for Fake {
     _spec: &SpawnSpec,
     _tag: &Tag,
     _outputs: [Option<OutputEnd>; 2],
+    _sockets: &crate::process::Sockets<'_>,
   ) -> Result<Launched> {
     if self.fail_spawn.load(Ordering::SeqCst) {
       return Err(CoreError::sys(
@@ -158,6 +159,11 @@ impl EventSink for Recorder {
         )
       }
       Event::End { stopped, .. } => format!("end{}", if stopped { ":stopped" } else { "" }),
+      Event::ReloadStarting { .. } => "reload:starting".to_string(),
+      Event::ReloadReady { .. } => "reload:ready".to_string(),
+      Event::ReloadDone { times, .. } => format!("reload:done:times={times}"),
+      Event::ReloadFailed { reason, .. } => format!("reload:failed:{reason}"),
+      Event::Ready { .. } => "ready".to_string(),
       Event::Error(e) => format!("error:{}", e.code().unwrap_or_default()),
       other => format!("{other:?}"),
     };
@@ -233,6 +239,7 @@ struct Setup {
   fake: Arc<Fake>,
   events: Arc<Recorder>,
   handle: Handle,
+  health: crate::health::HealthConfig,
 }
 
 fn setup() -> Setup {
@@ -242,6 +249,7 @@ fn setup() -> Setup {
     fake,
     events: Arc::new(Recorder::default()),
     handle,
+    health: Default::default(),
   }
 }
 
@@ -254,7 +262,9 @@ impl Setup {
         to_host: false,
         watch: None,
         serialization: Serialization::Json,
-        health: Default::default(),
+        health: self.health.clone(),
+        listen: Vec::new(),
+        backlog: 511,
       },
       restart: false,
       sink: self.events.clone(),
@@ -511,4 +521,227 @@ async fn a_panic_in_the_task_kills_the_child_and_leaves_the_monitor_usable() {
   assert_eq!(s.events.words(), ["error:", "end"]);
   assert_eq!(s.fake.signals(), [(pid, libc::SIGKILL, Reach::Tree)]);
   assert!(s.start(limits(None, 0, None)).is_ok());
+}
+
+fn reloading(grace_ms: u64) -> Limits {
+  Limits {
+    reload_grace_ms: grace_ms,
+    kill: KillRules {
+      signal: libc::SIGTERM,
+      tree: true,
+      ttl_ms: Some(2000),
+    },
+    ..Limits::default()
+  }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reload_starts_a_new_child_beside_the_old_one_and_hands_over_after_the_grace() {
+  let s = setup();
+  let old = s.start(reloading(500)).unwrap().pid;
+  let asked = Instant::now();
+  s.handle.reload().unwrap();
+  s.events.wait(1).await;
+  let new = s.fake.last_pid();
+  assert_ne!(new, old);
+  assert!(
+    s.fake.signals().is_empty(),
+    "both run during the grace period"
+  );
+  assert!(matches!(s.handle.reload(), Err(CoreError::ReloadUnderWay)));
+  s.events.wait(3).await;
+  assert_eq!(
+    s.events.words()[..3],
+    ["reload:starting", "start:restart", "reload:ready"]
+  );
+  assert_eq!(
+    s.events.at("reload:ready") - asked,
+    Duration::from_millis(500)
+  );
+  // The old child is stopped as stop() would: killSignal to its tree.
+  assert_eq!(s.fake.signals(), [(old, libc::SIGTERM, Reach::Tree)]);
+  s.events.wait(4).await;
+  assert_eq!(s.events.words()[3], "reload:done:times=1");
+  assert_eq!(s.fake.pids(), [old, new], "no other child");
+  assert_eq!(s.handle.usage().pid, Some(new));
+  // The new child is supervised as any: a crash restarts it.
+  s.fake.exit(new, 1);
+  s.events.wait(6).await;
+  assert_eq!(
+    s.events.words()[4..],
+    ["exit:code=1:restart+0", "start:restart"]
+  );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_old_child_that_ignores_the_kill_signal_gets_sigkill_after_kill_ttl() {
+  let s = setup();
+  s.fake.ignored.lock().unwrap().push(libc::SIGTERM);
+  let old = s.start(reloading(0)).unwrap().pid;
+  s.handle.reload().unwrap();
+  s.events.wait(3).await;
+  let handed = Instant::now();
+  s.events.wait(4).await;
+  assert_eq!(
+    s.fake.signals(),
+    [
+      (old, libc::SIGTERM, Reach::Tree),
+      (old, libc::SIGKILL, Reach::Tree)
+    ]
+  );
+  assert_eq!(
+    s.events.at("reload:done:times=1") - handed,
+    Duration::from_millis(2000)
+  );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_new_child_that_exits_fails_the_reload_and_the_old_one_serves_on() {
+  let s = setup();
+  let old = s.start(reloading(1000)).unwrap().pid;
+  s.handle.reload().unwrap();
+  s.events.wait(1).await;
+  let new = s.fake.last_pid();
+  s.fake.exit(new, 3);
+  s.events.wait(2).await;
+  assert_eq!(s.events.words(), ["reload:starting", "reload:failed:exit"]);
+  tokio::time::sleep(Duration::from_millis(2000)).await;
+  assert!(s.fake.signals().is_empty(), "the old child is left alone");
+  assert_eq!(s.handle.usage().pid, Some(old));
+  assert_eq!(
+    s.handle.usage().restarts,
+    0,
+    "a failed reload counts nothing"
+  );
+  s.handle.reload().unwrap();
+  s.events.wait(3).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn with_wait_ready_the_new_child_takes_over_when_ready_or_fails_at_ready_timeout() {
+  let mut s = setup();
+  s.health.wait_ready = true;
+  let mut l = reloading(0);
+  l.wait_ready = true;
+  l.ready_timeout_ms = Some(3000);
+  let old = s.start(l).unwrap().pid;
+  s.handle
+    .core
+    .signals
+    .record(old, crate::health::Signal::Ready);
+  s.events.wait(1).await;
+  s.handle.reload().unwrap();
+  s.events.wait(2).await;
+  let new = s.fake.last_pid();
+  tokio::time::sleep(Duration::from_millis(100)).await;
+  s.handle
+    .core
+    .signals
+    .record(new, crate::health::Signal::Ready);
+  s.events.wait(5).await;
+  assert_eq!(
+    s.events.words()[..5],
+    [
+      "ready",
+      "reload:starting",
+      "start:restart",
+      "ready",
+      "reload:ready"
+    ]
+  );
+  s.events.wait(6).await;
+  // Never ready: the reload fails at readyTimeout, and the new child is stopped.
+  let asked = Instant::now();
+  s.handle.reload().unwrap();
+  s.events.wait(8).await;
+  let never = s.fake.last_pid();
+  assert_eq!(s.events.words()[7], "reload:failed:readyTimeout");
+  assert_eq!(
+    s.events.at("reload:failed:readyTimeout") - asked,
+    Duration::from_millis(3000)
+  );
+  assert_eq!(
+    s.fake.signals().last(),
+    Some(&(never, libc::SIGTERM, Reach::Tree))
+  );
+  assert_eq!(s.handle.usage().pid, Some(new));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_crash_of_the_old_child_during_a_reload_is_taken_over_by_the_new_one() {
+  let s = setup();
+  let mut l = reloading(60_000);
+  l.restart_delay_ms = 5000;
+  let old = s.start(l).unwrap().pid;
+  s.handle.reload().unwrap();
+  s.events.wait(1).await;
+  let new = s.fake.last_pid();
+  let crashed = Instant::now();
+  s.fake.exit(old, 1);
+  s.events.wait(4).await;
+  assert_eq!(
+    s.events.words(),
+    [
+      "reload:starting",
+      "exit:code=1:restart+0",
+      "start:restart",
+      "reload:done:times=1"
+    ]
+  );
+  assert_eq!(
+    s.events.at("start:restart"),
+    crashed,
+    "at once, despite restartDelay"
+  );
+  assert_eq!(s.fake.pids(), [old, new], "no third child");
+  assert_eq!(s.handle.usage().pid, Some(new));
+  tokio::time::sleep(Duration::from_millis(120_000)).await;
+  assert_eq!(
+    s.events.words().len(),
+    4,
+    "the grace period of the reload is over with it"
+  );
+}
+
+#[tokio::test(start_paused = true)]
+async fn stop_during_a_reload_takes_both_children() {
+  let s = setup();
+  let old = s.start(reloading(60_000)).unwrap().pid;
+  s.handle.reload().unwrap();
+  s.events.wait(1).await;
+  let new = s.fake.last_pid();
+  s.handle.kill(true).unwrap();
+  s.events.wait(3).await;
+  assert_eq!(
+    s.events.words(),
+    [
+      "reload:starting",
+      "reload:failed:stopped",
+      "exit:SIGTERM:giveup:requested"
+    ]
+  );
+  let signals = s.fake.signals();
+  assert!(
+    signals.contains(&(old, libc::SIGTERM, Reach::Tree)),
+    "{signals:?}"
+  );
+  assert!(
+    signals.contains(&(new, libc::SIGTERM, Reach::Tree)),
+    "{signals:?}"
+  );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reload_of_a_sleeping_monitor_restarts_at_once() {
+  let s = setup();
+  let mut l = reloading(1000);
+  l.restart_delay_ms = 60_000;
+  let first = s.start(l).unwrap().pid;
+  s.fake.exit(first, 1);
+  s.events.wait(1).await;
+  let asked = Instant::now();
+  s.handle.reload().unwrap();
+  s.events.wait(2).await;
+  assert_eq!(s.events.words()[1], "start:restart");
+  assert_eq!(s.events.at("start:restart"), asked);
 }

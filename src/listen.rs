@@ -1,0 +1,420 @@
+//! Listening sockets held by the core (`listen`): bound once when supervision starts, kept
+//! open across every crash, restart and reload, closed when supervision ends.
+//!
+//! Each child inherits them as descriptors 3, 4, … with systemd's socket-activation
+//! variables (see `process::activation`), so it accepts on sockets it never bound. The core
+//! itself never accepts: while no child runs, new connections wait in the kernel's accept
+//! queue (up to the backlog) and the next child takes them, so a restart refuses nothing.
+//! During a reload the old and the new child accept from the same queue.
+//!
+//! TCP listeners get `SO_REUSEADDR` (a restart of the whole supervisor rebinds at once,
+//! despite connections in `TIME_WAIT`). A port alone listens on every interface: `[::]`
+//! with `IPV6_V6ONLY` off, or `0.0.0.0` where the host has no IPv6, as Node's
+//! `server.listen(port)` does. A Unix socket's file is replaced only when it is a stale
+//! socket that nobody listens on, and removed when the listener closes, if it is still
+//! the one bound.
+
+use std::ffi::c_int;
+use std::io;
+use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use nix::sys::socket::{
+  bind, connect, getsockname, setsockopt, socket, sockopt, AddressFamily, SockFlag, SockType,
+  SockaddrIn, SockaddrIn6, SockaddrStorage, UnixAddr,
+};
+
+use crate::error::{CoreError, Result};
+
+/// Node's default backlog, which `listenBacklog` replaces.
+pub const DEFAULT_BACKLOG: i32 = 511;
+
+/// Where to listen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Address {
+  /// One IP address and port.
+  Tcp(SocketAddr),
+  /// A port on every interface (`[::]` dual-stack, else `0.0.0.0`).
+  Port(u16),
+  /// A Unix socket at this path.
+  Unix(PathBuf),
+}
+
+impl Address {
+  /// The address as Node shows it in errors: `127.0.0.1:8080`, `[::1]:8080`, `:::8080`, a path.
+  fn shown(&self) -> String {
+    match self {
+      Address::Tcp(addr) => addr.to_string(),
+      Address::Port(port) => format!(":::{port}"),
+      Address::Unix(path) => path.display().to_string(),
+    }
+  }
+
+  fn port(&self) -> Option<u16> {
+    match self {
+      Address::Tcp(addr) => Some(addr.port()),
+      Address::Port(port) => Some(*port),
+      Address::Unix(_) => None,
+    }
+  }
+}
+
+/// One address to listen on, and the name the child knows its descriptor by
+/// (`LISTEN_FDNAMES`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenSpec {
+  /// Where.
+  pub address: Address,
+  /// The descriptor's name (no `:`, which separates names in `LISTEN_FDNAMES`).
+  pub name: String,
+}
+
+/// What a listener is bound to (the port the kernel chose, for port 0).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bound {
+  /// A TCP address.
+  Tcp(SocketAddr),
+  /// A Unix socket path.
+  Unix(PathBuf),
+}
+
+/// A Unix socket's file, removed with the listener if it is still the one bound.
+#[derive(Debug)]
+struct SocketFile {
+  path: PathBuf,
+  dev: u64,
+  ino: u64,
+}
+
+impl Drop for SocketFile {
+  fn drop(&mut self) {
+    // Someone may have replaced it meanwhile (another supervisor): leave theirs alone.
+    if let Ok(meta) = std::fs::symlink_metadata(&self.path) {
+      if meta.dev() == self.dev && meta.ino() == self.ino {
+        let _ = std::fs::remove_file(&self.path);
+      }
+    }
+  }
+}
+
+/// One listening socket.
+#[derive(Debug)]
+pub struct Listener {
+  fd: OwnedFd,
+  name: String,
+  bound: Bound,
+  // Dropped after the descriptor is closed (fields drop in order): the file goes last.
+  _file: Option<SocketFile>,
+}
+
+/// The listening sockets of one supervision run, in the order given: the child's fds 3, 4, ….
+#[derive(Debug, Default)]
+pub struct Listeners {
+  sockets: Vec<Listener>,
+}
+
+impl Listeners {
+  /// Binds and listens on every address, in order, with `backlog`. On a failure the
+  /// sockets already bound are closed again, and the error names the address.
+  pub fn bind(specs: &[ListenSpec], backlog: i32) -> Result<Listeners> {
+    let mut sockets = Vec::with_capacity(specs.len());
+    for spec in specs {
+      sockets.push(listen_on(spec, backlog)?);
+    }
+    Ok(Listeners { sockets })
+  }
+
+  /// How many there are.
+  pub fn len(&self) -> usize {
+    self.sockets.len()
+  }
+
+  /// Whether there are none.
+  pub fn is_empty(&self) -> bool {
+    self.sockets.is_empty()
+  }
+
+  /// Each socket's descriptor and name, in order.
+  pub fn fds(&self) -> Vec<(BorrowedFd<'_>, &str)> {
+    self
+      .sockets
+      .iter()
+      .map(|l| (l.fd.as_fd(), l.name.as_str()))
+      .collect()
+  }
+
+  /// Each socket's name and what it is bound to, in order.
+  pub fn bound(&self) -> Vec<(String, Bound)> {
+    self
+      .sockets
+      .iter()
+      .map(|l| (l.name.clone(), l.bound.clone()))
+      .collect()
+  }
+}
+
+fn failed(syscall: &'static str, address: &Address, e: impl Into<io::Error>) -> CoreError {
+  CoreError::Listen {
+    syscall,
+    address: address.shown(),
+    port: address.port(),
+    source: e.into(),
+  }
+}
+
+fn listen_on(spec: &ListenSpec, backlog: i32) -> Result<Listener> {
+  let address = &spec.address;
+  let (fd, bound, file) = match address {
+    Address::Tcp(addr) => {
+      let fd = tcp_socket(address, *addr, false)?;
+      (fd, None, None)
+    }
+    Address::Port(port) => {
+      let any = SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, *port, 0, 0));
+      match tcp_socket(address, any, true) {
+        Ok(fd) => (fd, None, None),
+        // No IPv6 on this host: every IPv4 interface, as Node falls back.
+        Err(CoreError::Listen { source, .. })
+          if matches!(
+            source.raw_os_error(),
+            Some(libc::EAFNOSUPPORT) | Some(libc::EADDRNOTAVAIL)
+          ) =>
+        {
+          let v4 = SocketAddr::from(([0, 0, 0, 0], *port));
+          (tcp_socket(address, v4, false)?, None, None)
+        }
+        Err(e) => return Err(e),
+      }
+    }
+    Address::Unix(path) => {
+      let (fd, file) = unix_socket(address, path)?;
+      (fd, Some(Bound::Unix(path.clone())), Some(file))
+    }
+  };
+  // SAFETY: listen(2) on a socket this function owns; no memory is passed.
+  if unsafe { libc::listen(fd.as_raw_fd(), backlog as c_int) } != 0 {
+    return Err(failed("listen", address, io::Error::last_os_error()));
+  }
+  let bound = match bound {
+    Some(bound) => bound,
+    None => Bound::Tcp(local_address(&fd).map_err(|e| failed("getsockname", address, e))?),
+  };
+  Ok(Listener {
+    fd,
+    name: spec.name.clone(),
+    bound,
+    _file: file,
+  })
+}
+
+/// A bound TCP socket (close-on-exec: children get it only where the spawn places it).
+fn tcp_socket(address: &Address, addr: SocketAddr, dual_stack: bool) -> Result<OwnedFd> {
+  let family = match addr {
+    SocketAddr::V4(_) => AddressFamily::Inet,
+    SocketAddr::V6(_) => AddressFamily::Inet6,
+  };
+  let fd = socket(family, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)
+    .map_err(|e| failed("socket", address, e))?;
+  setsockopt(&fd, sockopt::ReuseAddr, &true).map_err(|e| failed("setsockopt", address, e))?;
+  if dual_stack {
+    setsockopt(&fd, sockopt::Ipv6V6Only, &false).map_err(|e| failed("setsockopt", address, e))?;
+  }
+  let result = match addr {
+    SocketAddr::V4(v4) => bind(fd.as_raw_fd(), &SockaddrIn::from(v4)),
+    SocketAddr::V6(v6) => bind(fd.as_raw_fd(), &SockaddrIn6::from(v6)),
+  };
+  result.map_err(|e| failed("bind", address, e))?;
+  Ok(fd)
+}
+
+/// A bound Unix socket at `path`, replacing a stale socket file nobody listens on.
+fn unix_socket(address: &Address, path: &Path) -> Result<(OwnedFd, SocketFile)> {
+  let unix = UnixAddr::new(path).map_err(|e| failed("bind", address, e))?;
+  let fd = socket(
+    AddressFamily::Unix,
+    SockType::Stream,
+    SockFlag::SOCK_CLOEXEC,
+    None,
+  )
+  .map_err(|e| failed("socket", address, e))?;
+  if let Err(e) = bind(fd.as_raw_fd(), &unix) {
+    if e != nix::errno::Errno::EADDRINUSE || !stale(path, &unix) {
+      return Err(failed("bind", address, e));
+    }
+    // A socket file left by a supervisor that died: nobody listens there any more.
+    std::fs::remove_file(path).map_err(|e| failed("unlink", address, e))?;
+    bind(fd.as_raw_fd(), &unix).map_err(|e| failed("bind", address, e))?;
+  }
+  let meta = std::fs::symlink_metadata(path).map_err(|e| failed("stat", address, e))?;
+  Ok((
+    fd,
+    SocketFile {
+      path: path.to_path_buf(),
+      dev: meta.dev(),
+      ino: meta.ino(),
+    },
+  ))
+}
+
+/// Whether `path` is a socket file that refuses connections (no listener behind it). A
+/// regular file, a directory or a live socket is never removed.
+fn stale(path: &Path, unix: &UnixAddr) -> bool {
+  let is_socket = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket());
+  if !is_socket {
+    return false;
+  }
+  let Ok(probe) = socket(
+    AddressFamily::Unix,
+    SockType::Stream,
+    SockFlag::SOCK_CLOEXEC,
+    None,
+  ) else {
+    return false;
+  };
+  connect(probe.as_raw_fd(), unix) == Err(nix::errno::Errno::ECONNREFUSED)
+}
+
+fn local_address(fd: &OwnedFd) -> io::Result<SocketAddr> {
+  let storage: SockaddrStorage = getsockname(fd.as_raw_fd())?;
+  if let Some(v4) = storage.as_sockaddr_in() {
+    return Ok(SocketAddr::from((v4.ip(), v4.port())));
+  }
+  if let Some(v6) = storage.as_sockaddr_in6() {
+    return Ok(SocketAddr::V6(SocketAddrV6::new(
+      v6.ip(),
+      v6.port(),
+      v6.flowinfo(),
+      v6.scope_id(),
+    )));
+  }
+  Err(io::Error::from_raw_os_error(libc::EAFNOSUPPORT))
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use std::io::{Read, Write};
+  use std::net::{TcpListener, TcpStream};
+  use std::os::unix::net::{UnixListener, UnixStream};
+
+  fn spec(address: Address) -> ListenSpec {
+    ListenSpec {
+      address,
+      name: "http".to_string(),
+    }
+  }
+
+  fn port_of(listeners: &Listeners) -> u16 {
+    match &listeners.bound()[0].1 {
+      Bound::Tcp(addr) => addr.port(),
+      other => panic!("{other:?}"),
+    }
+  }
+
+  #[test]
+  fn port_zero_binds_a_port_the_kernel_picks_and_connections_queue_unaccepted() {
+    let l = Listeners::bind(
+      &[spec(Address::Tcp("127.0.0.1:0".parse().unwrap()))],
+      DEFAULT_BACKLOG,
+    )
+    .unwrap();
+    let port = port_of(&l);
+    assert_ne!(port, 0);
+    // Nobody accepts, yet the connection is made: it waits in the accept queue.
+    let mut client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    client.write_all(b"hello").unwrap();
+    // Whoever takes the descriptor accepts it later, data and all.
+    let fd = l.fds()[0].0.try_clone_to_owned().unwrap();
+    let server = TcpListener::from(fd);
+    let (mut conn, _) = server.accept().unwrap();
+    let mut got = [0u8; 5];
+    conn.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"hello");
+    assert_eq!(l.fds()[0].1, "http");
+  }
+
+  #[test]
+  fn an_address_in_use_is_an_error_naming_it() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let err = Listeners::bind(&[spec(Address::Tcp(addr))], DEFAULT_BACKLOG).unwrap_err();
+    assert_eq!(err.code().as_deref(), Some("EADDRINUSE"));
+    assert_eq!(err.syscall(), Some("bind"));
+    assert_eq!(
+      err.address(),
+      Some((addr.to_string().as_str(), Some(addr.port())))
+    );
+  }
+
+  #[test]
+  fn a_port_alone_listens_on_every_interface() {
+    let l = Listeners::bind(&[spec(Address::Port(0))], DEFAULT_BACKLOG).unwrap();
+    let port = port_of(&l);
+    assert!(TcpStream::connect(("127.0.0.1", port)).is_ok());
+    if TcpStream::connect(("::1", port)).is_err() {
+      // A host without IPv6 fell back to 0.0.0.0.
+      assert!(matches!(&l.bound()[0].1, Bound::Tcp(SocketAddr::V4(_))));
+    }
+  }
+
+  #[test]
+  fn a_restart_of_the_supervisor_rebinds_at_once() {
+    let l = Listeners::bind(
+      &[spec(Address::Tcp("127.0.0.1:0".parse().unwrap()))],
+      DEFAULT_BACKLOG,
+    )
+    .unwrap();
+    let port = port_of(&l);
+    // A connection closed by the server side leaves TIME_WAIT behind.
+    let client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let server = TcpListener::from(l.fds()[0].0.try_clone_to_owned().unwrap());
+    let (conn, _) = server.accept().unwrap();
+    drop(conn);
+    drop(client);
+    drop(server);
+    drop(l);
+    let again = Address::Tcp(SocketAddr::from(([127, 0, 0, 1], port)));
+    assert!(Listeners::bind(&[spec(again)], DEFAULT_BACKLOG).is_ok());
+  }
+
+  #[test]
+  fn unix_sockets_replace_only_stale_files_and_remove_their_own() {
+    let dir = std::env::temp_dir().join(format!("fn-listen-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("app.sock");
+    // A stale socket file: its listener is gone.
+    drop(UnixListener::bind(&path).unwrap());
+    let l = Listeners::bind(&[spec(Address::Unix(path.clone()))], 16).unwrap();
+    assert!(UnixStream::connect(&path).is_ok(), "listening");
+    // A live one is not taken over.
+    let err = Listeners::bind(&[spec(Address::Unix(path.clone()))], 16).unwrap_err();
+    assert_eq!(err.code().as_deref(), Some("EADDRINUSE"));
+    drop(l);
+    assert!(!path.exists(), "removed with its listener");
+    // A regular file is never removed.
+    std::fs::write(&path, "data").unwrap();
+    let err = Listeners::bind(&[spec(Address::Unix(path.clone()))], 16).unwrap_err();
+    assert_eq!(err.code().as_deref(), Some("EADDRINUSE"));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "data");
+    std::fs::remove_dir_all(&dir).unwrap();
+  }
+
+  #[test]
+  fn a_failure_closes_what_was_bound_before_it() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let free = TcpListener::bind("127.0.0.1:0").unwrap();
+    let free_addr = free.local_addr().unwrap();
+    drop(free);
+    let specs = [
+      spec(Address::Tcp(free_addr)),
+      spec(Address::Tcp(taken.local_addr().unwrap())),
+    ];
+    assert!(Listeners::bind(&specs, DEFAULT_BACKLOG).is_err());
+    assert!(
+      TcpStream::connect(free_addr).is_err(),
+      "the first socket was closed again"
+    );
+  }
+}
