@@ -6,7 +6,7 @@ const assert = require('node:assert/strict');
 const path = require('path');
 const { spawn } = require('child_process');
 
-const SCENARIOS = ['busy-restart', 'crash-loop', 'output', 'footprint', 'ipc', 'watch', 'stop', 'scale', 'health'];
+const SCENARIOS = ['busy-restart', 'crash-loop', 'output', 'footprint', 'ipc', 'watch', 'stop', 'scale', 'health', 'listen'];
 
 test('npm run bench -- --quick completes every scenario', { timeout: 100000 }, async () => {
   const env = { ...process.env };

@@ -31,7 +31,7 @@ const FM = 'forever-monitor';
 const PM2 = 'pm2';
 const KNOWN_PEERS = [PM2];
 /** Implementations compared with each other (the rest are references: limit, node-fork, …). */
-const PEERS = [NATIVE, 'native-direct', FM, PM2];
+const PEERS = [NATIVE, 'native-direct', 'native-listen', FM, PM2];
 /** A row's rounds vary "a lot" past this spread: (max − min) ÷ median. */
 const NOISY = 0.2;
 
@@ -369,6 +369,37 @@ function scenarios(quick) {
         },
         { case: 'usage', key: 'cpuPct', label: 'host CPU for usage() on each, once a second', unit: '% of a core', digits: 2, better: 'lower' },
         { case: 'usage', key: 'usageCallUs', label: 'JS thread time per usage() call', unit: 'µs', better: 'lower' },
+      ],
+    },
+    {
+      n: 10,
+      id: 'listen',
+      title: 'Restarting an HTTP service under load',
+      note: `An HTTP server (bench/children/http-server.js) restarted ${quick ? 5 : 20} times under a client loop on loopback (4 requests at a time, each on a fresh connection), one restart every 250 ms once the new child answers. restart: restart() with the child binding the port itself (forever-monitor, forever-native), or with forever-native's \`listen\` (the core holds the socket: connections wait in its queue while no child is there). reload: forever-native's reload() with \`listen\`, \`fork\` and \`waitReady\` (the new child starts beside the old one, which drains once it is ready). Refused: ECONNREFUSED (the loop retries at once, so their number says more about its speed than the gap's); refusal window: first refused request to the end of the last one, median over restarts; failed: any other error (a reset). Latency: the 99th percentile while restarting.`,
+      worker: 'listen.js',
+      cases: ['restart', 'reload'],
+      impls: (k) => (k === 'restart' ? [NATIVE, 'native-listen', FM] : ['native-listen']),
+      rounds: quick ? 1 : 3,
+      timeout: 120000,
+      rows: [
+        { case: 'restart', key: 'refusedPerRestart', label: 'restart(), the child binding the port: requests refused per restart', digits: 1, better: 'lower' },
+        { case: 'restart', key: 'refusalWindowMs', label: 'restart(), the child binding the port: refusal window', unit: 'ms', better: 'lower' },
+        {
+          case: 'restart', nativeImpl: 'native-listen', key: 'refused', label: 'restart() with listen: requests refused (all restarts)', kind: 'sum',
+          goal: { text: '0 (README: listen — the socket outlives the child)', check: (m) => m.sum(NATIVE, 'refused') === 0 },
+        },
+        { case: 'restart', nativeImpl: 'native-listen', key: 'failedPerRestart', label: 'restart() with listen: other failures per restart', digits: 1, better: 'lower' },
+        { case: 'restart', nativeImpl: 'native-listen', key: 'p99Ms', label: 'restart() with listen: p99 latency while restarting', unit: 'ms', better: 'lower' },
+        { case: 'restart', key: 'p99Ms', label: 'restart(), the child binding the port: p99 latency while restarting', unit: 'ms', better: 'lower' },
+        {
+          case: 'reload', nativeImpl: 'native-listen', key: 'refused', label: 'reload(): requests refused (all reloads)', kind: 'sum',
+          goal: { text: '0 (README: reload without downtime)', check: (m) => m.sum(NATIVE, 'refused') === 0 },
+        },
+        {
+          case: 'reload', nativeImpl: 'native-listen', key: 'failed', label: 'reload(): requests failed (all reloads)', kind: 'sum',
+          goal: { text: '0 (README: the old child drains)', check: (m) => m.sum(NATIVE, 'failed') === 0 },
+        },
+        { case: 'reload', nativeImpl: 'native-listen', key: 'p99Ms', label: 'reload(): p99 latency while reloading', unit: 'ms', better: 'lower' },
       ],
     },
   ];

@@ -266,12 +266,19 @@ impl Run {
     Ok(ends)
   }
 
+  /// Closes the run's listening sockets (a Unix socket's file goes with them). Called before
+  /// the event that ends supervision is emitted, so JS never hears of the end while they
+  /// are still there. New connections are refused from now on; children still running
+  /// keep their copies.
+  fn unbind(&self) {
+    drop(lock(&self.listeners).take());
+  }
+
   /// Supervision is over: the pumps end once the pipes are empty and nothing holds them
   /// (leftovers may), the log files stop reporting to this run, and the outbox lets the
   /// sink go once its last events are out.
   fn close(&self) {
-    // New connections are refused from now on; children still running keep their copies.
-    drop(lock(&self.listeners).take());
+    self.unbind();
     for pump in self.pumps.iter().flatten() {
       pump.close();
     }

@@ -299,6 +299,7 @@ fn recover(core: &Arc<Core>, message: String) {
   state.policy.spawn_failed();
   state.orders.retain(|o| matches!(o, Order::Shutdown));
   if let Some(run) = state.run.take() {
+    run.unbind();
     run.outbox.emit(Event::Error(CoreError::Panic(message)));
     run.outbox.emit(Event::End {
       stopped: false,
@@ -414,6 +415,7 @@ impl Task {
         Order::SpawnNow => self.spawn_now(),
         Order::Sample(stale) => self.checks.want_usage(stale),
         Order::End(run, after_exit) => {
+          run.unbind();
           run.outbox.emit(Event::End {
             stopped: true,
             after_exit,
@@ -875,6 +877,10 @@ impl Task {
       if let Some(logs) = &run.logs {
         logs.settle(marks);
       }
+      let waiting = state.policy.phase() == Phase::Waiting;
+      if verdict.next.gives_up() && !waiting {
+        run.unbind();
+      }
       run.outbox.emit_after(
         Event::Exit {
           code,
@@ -888,7 +894,6 @@ impl Task {
         },
         marks,
       );
-      let waiting = state.policy.phase() == Phase::Waiting;
       if verdict.next.gives_up() && !waiting {
         // Under the lock: a `start()` right after the exit must find the run gone.
         state.run = None;
@@ -1109,6 +1114,7 @@ impl Task {
       Err(e) => {
         state.policy.spawn_failed();
         state.run = None;
+        run.unbind();
         run.outbox.fill(place, Some(Event::Error(e)));
         run.outbox.emit(Event::End {
           stopped: false,
