@@ -285,9 +285,10 @@ impl NativeLogOptions {
       err_file: self.err_file.map(PathBuf::from),
       append: self.append,
       timestamps: self.timestamps,
+      direct: self.direct,
       max_size: self.max_size.map(|v| v.max(1.0) as u64),
       max_files: self.max_files,
-      direct: self.direct,
+      ..LogConfig::default()
     }
   }
 }

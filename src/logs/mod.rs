@@ -10,22 +10,35 @@
 //!
 //! Files are opened with `O_NONBLOCK` (so a FIFO planted at the path cannot block the
 //! open) and `O_NOFOLLOW`, and must be regular files or character devices. The writer keeps
-//! lines whole where that matters — timestamps, both streams in one file, size rotation —
-//! by holding a stream's unfinished line until its newline arrives (or the child that wrote
+//! lines whole where that matters — timestamps, both streams in one file, rotation — by
+//! holding a stream's unfinished line until its newline arrives (or the child that wrote
 //! it exits). A failing file is reported once per episode (until it works again), retried
 //! at most once a second, and never stops the other destinations.
+//!
+//! Rotation happens between two lines: by size (`logMaxSize`), and by time (`logRotate`,
+//! see [`schedule`]) — each line is checked against the instant the file's period ends,
+//! worked out once per period, so the check costs a clock read (no system call) and a
+//! comparison; a timer rotates a file whose child has gone quiet. What happens to rotated
+//! files afterwards — compression, retention — is the [`keeper`]'s, off the writer's path.
 
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::error::CoreError;
 use crate::output::{Budget, Destination, Reservation, Stream};
+
+mod keeper;
+mod schedule;
+
+use keeper::{Keep, Shelf};
+use schedule::{Naming, Period};
+pub use schedule::{Schedule, DAY_MS, HOUR_MS};
 
 /// An unfinished line longer than this is written as it is rather than held.
 const MAX_PENDING: usize = 64 * 1024;
@@ -47,8 +60,14 @@ pub struct LogConfig {
   pub timestamps: bool,
   /// Rotate a file before it would grow past this many bytes.
   pub max_size: Option<u64>,
+  /// Rotate a file when its period ends (`file.2026-11-30`, …).
+  pub rotate: Option<Schedule>,
   /// How many rotated files to keep (`file.1` … `file.N`).
   pub max_files: u32,
+  /// Remove rotated files last written longer ago than this.
+  pub max_age: Option<Duration>,
+  /// Gzip rotated files (`file.1.gz`, `file.2026-11-30.gz`).
+  pub compress: bool,
   /// The child writes the files itself: they are its stdout/stderr, opened for appending
   /// at each spawn, so its output costs the host nothing (no line mode is possible then).
   pub direct: bool,
@@ -73,6 +92,8 @@ enum Job {
   },
   /// The child that wrote up to `marks` has exited: its unfinished lines are complete.
   Settle([u64; 2]),
+  /// A period may have ended while nothing was written: rotate what is due.
+  Tick,
 }
 
 struct Queue {
@@ -95,6 +116,9 @@ pub struct LogSink {
   queued: AtomicUsize,
   moved_ms: AtomicU64,
   origin: Instant,
+  /// The instant (ms since the epoch) the rotation timer is set for, 0 for none.
+  armed: AtomicI64,
+  timer: Mutex<Option<tokio::task::AbortHandle>>,
   /// The sink itself, for jobs started from `&self`.
   me: Weak<LogSink>,
 }
@@ -124,6 +148,8 @@ impl LogSink {
       queued: AtomicUsize::new(0),
       moved_ms: AtomicU64::new(0),
       origin: Instant::now(),
+      armed: AtomicI64::new(0),
+      timer: Mutex::new(None),
       config,
     })
   }
@@ -142,6 +168,51 @@ impl LogSink {
   /// Closes and re-opens the files in the background; failures go to `report`.
   pub fn reopen(self: &Arc<Self>, report: Report) {
     self.push(Job::Reopen(report));
+  }
+
+  /// Writes `bytes` to the stdout file now, on the calling thread, rotating it first when
+  /// it is due (for a writer of whole lines that must be on disk when the call returns,
+  /// such as the CLI's status log). Failures go to `report`, once per episode.
+  pub fn write_now(&self, bytes: &[u8], report: &Report) {
+    let mut writer = lock(&self.writer);
+    let end = writer.written[0] + bytes.len() as u64;
+    writer.data(Stream::Stdout, bytes, end, Some(report));
+    self.rearm(&writer);
+  }
+
+  /// Closes and re-opens the files now, on the calling thread; failures go to `report`.
+  pub fn reopen_now(&self, report: &Report) {
+    let mut writer = lock(&self.writer);
+    writer.reopen_all(report);
+    self.rearm(&writer);
+  }
+
+  /// Sets the timer for the next rotation a quiet file is due, if it is not set for it
+  /// already. The timer only queues a [`Job::Tick`]; a clock that moved meanwhile is
+  /// looked at again then.
+  fn rearm(&self, writer: &Writer) {
+    let Some(due) = writer.next_due() else {
+      return;
+    };
+    if self.armed.swap(due, Ordering::AcqRel) == due {
+      return;
+    }
+    let me = self.me.clone();
+    let wait = u64::try_from(due.saturating_sub(wall_ms())).unwrap_or(0) + 1;
+    let spawned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+      self.runtime.spawn(async move {
+        tokio::time::sleep(Duration::from_millis(wait)).await;
+        if let Some(sink) = me.upgrade() {
+          sink.armed.store(0, Ordering::Release);
+          sink.push(Job::Tick);
+        }
+      })
+    }));
+    if let Ok(task) = spawned {
+      if let Some(old) = lock(&self.timer).replace(task.abort_handle()) {
+        old.abort();
+      }
+    }
   }
 
   /// Where write failures and progress go during the supervision run `owner`.
@@ -206,7 +277,7 @@ impl LogSink {
     {
       let Some(path) = path else { continue };
       match open_log(path, false) {
-        Ok((file, ..)) => files[slot] = Some(file),
+        Ok(opened) => files[slot] = Some(opened.file),
         Err(e) => errors.push(e),
       }
     }
@@ -260,7 +331,9 @@ impl LogSink {
             writer.settle(stream, marks[stream.index()], report.as_ref());
           }
         }
+        Job::Tick => writer.tick(wall_ms(), report.as_ref()),
       }
+      self.rearm(&writer);
       for stream in Stream::BOTH {
         self.settled[stream.index()].fetch_max(writer.settled[stream.index()], Ordering::AcqRel);
       }
@@ -268,6 +341,27 @@ impl LogSink {
         waker();
       }
     }
+  }
+}
+
+impl Drop for LogSink {
+  fn drop(&mut self) {
+    if let Some(timer) = lock(&self.timer).take() {
+      timer.abort();
+    }
+  }
+}
+
+/// The wall clock, in milliseconds since the epoch: a `clock_gettime` the vDSO answers,
+/// with no system call.
+fn wall_ms() -> i64 {
+  millis_since_epoch(SystemTime::now())
+}
+
+fn millis_since_epoch(at: SystemTime) -> i64 {
+  match at.duration_since(UNIX_EPOCH) {
+    Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
+    Err(e) => -i64::try_from(e.duration().as_millis()).unwrap_or(i64::MAX),
   }
 }
 
@@ -304,10 +398,23 @@ impl LogSink {
   }
 }
 
+/// A log file just opened.
+#[derive(Debug)]
+struct Opened {
+  file: File,
+  /// Bytes it holds.
+  size: u64,
+  /// Device and inode: tells whether the path still leads to it.
+  identity: (u64, u64),
+  /// When it was last written (ms since the epoch).
+  modified_ms: i64,
+  /// A regular file, rather than a device (which is never rotated).
+  regular: bool,
+}
+
 /// Opens a log file for appending: never through a symlink, never blocking on a FIFO,
-/// and only a regular file or a character device (`/dev/null`, a terminal). Returns the
-/// file, its size and its identity.
-fn open_log(path: &Path, truncate: bool) -> Result<(File, u64, (u64, u64)), CoreError> {
+/// and only a regular file or a character device (`/dev/null`, a terminal).
+fn open_log(path: &Path, truncate: bool) -> Result<Opened, CoreError> {
   let fail = |e: io::Error| CoreError::sys("open", path.display().to_string(), e);
   let open = || {
     OpenOptions::new()
@@ -351,11 +458,13 @@ fn open_log(path: &Path, truncate: bool) -> Result<(File, u64, (u64, u64)), Core
   if truncate && kind.is_file() {
     file.set_len(0).map_err(fail)?;
   }
-  Ok((
+  Ok(Opened {
     file,
-    if truncate { 0 } else { meta.len() },
-    (meta.dev(), meta.ino()),
-  ))
+    size: if truncate { 0 } else { meta.len() },
+    identity: (meta.dev(), meta.ino()),
+    modified_ms: meta.modified().map_or(0, millis_since_epoch),
+    regular: kind.is_file(),
+  })
 }
 
 /// Makes the missing directories above `file` (mode 0755 less the umask), as `mkdir -p`
@@ -408,30 +517,46 @@ struct Target {
   file: Option<File>,
   size: u64,
   identity: Option<(u64, u64)>,
+  /// When the file was last written before it was opened (ms since the epoch).
+  modified_ms: i64,
+  /// A regular file; a device (`/dev/null`) is never rotated.
+  regular: bool,
   checked: Option<Instant>,
   /// An episode of failure has been reported and has not ended yet.
   failing: bool,
+  /// Its rotated files, when it rotates.
+  shelf: Option<Arc<Shelf>>,
+  /// With time rotation, the period of the lines in the file, once a line has asked.
+  period: Option<Period>,
 }
 
 impl Target {
-  fn new(path: PathBuf) -> Target {
+  fn new(path: PathBuf, shelf: Option<Arc<Shelf>>) -> Target {
     Target {
       path,
       file: None,
       size: 0,
       identity: None,
+      modified_ms: 0,
+      regular: false,
       checked: None,
       failing: false,
+      shelf,
+      period: None,
     }
   }
 
   fn open(&mut self, truncate: bool) -> Result<(), CoreError> {
     self.file = None;
     self.checked = Some(Instant::now());
-    let (file, size, identity) = open_log(&self.path, truncate)?;
-    self.file = Some(file);
-    self.size = size;
-    self.identity = Some(identity);
+    let opened = open_log(&self.path, truncate)?;
+    self.file = Some(opened.file);
+    self.size = opened.size;
+    self.identity = Some(opened.identity);
+    self.modified_ms = opened.modified_ms;
+    self.regular = opened.regular;
+    // Perhaps another file: its period is worked out again at its next line.
+    self.period = None;
     Ok(())
   }
 
@@ -473,21 +598,43 @@ impl Target {
     }
   }
 
-  fn rotate(&mut self, keep: u32) -> Result<(), CoreError> {
-    self.file = None;
-    let numbered = |n: u32| {
-      let mut name = self.path.clone().into_os_string();
-      name.push(format!(".{n}"));
-      PathBuf::from(name)
+  /// With time rotation, at `now_ms`: the label of the period the file's lines belong to
+  /// when that period is over (the file is then due to rotate), after which the current
+  /// period is the file's. Costs one comparison until the period ends.
+  fn period_due(&mut self, schedule: &Schedule, now_ms: i64) -> Option<String> {
+    if self.period.as_ref().is_some_and(|p| now_ms < p.end_ms) {
+      return None;
+    }
+    let zone = schedule.zone();
+    let ended = match self.period.take() {
+      Some(period) => Some(period.label),
+      // The first line since the file was opened: what it holds was written in the period
+      // of its last write (a host restarted the next day finds yesterday's lines).
+      None if self.size > 0 => {
+        let then = schedule.period_at(self.modified_ms, zone);
+        (then.end_ms <= now_ms).then_some(then.label)
+      }
+      None => None,
     };
-    if keep == 0 {
+    self.period = Some(schedule.period_at(now_ms, zone));
+    ended.filter(|_| self.size > 0)
+  }
+
+  /// Moves the file aside as a rotated file (named for `label`'s period, or numbered) and
+  /// opens a new one; with `keep` = 0, empties it instead. The keeper then compresses and
+  /// prunes the rotated files, in the background.
+  fn rotate(
+    &mut self,
+    label: Option<&str>,
+    keep: u32,
+    report: Option<&Report>,
+  ) -> Result<(), CoreError> {
+    self.file = None;
+    let Some(shelf) = self.shelf.clone().filter(|_| keep > 0) else {
       return self.open(true);
-    }
-    for n in (1..keep).rev() {
-      let _ = fs::rename(numbered(n), numbered(n + 1));
-    }
-    fs::rename(&self.path, numbered(1))
-      .map_err(|e| CoreError::sys("rename", self.path.display().to_string(), e))?;
+    };
+    shelf.rotate(&self.path, label)?;
+    keeper::request(&shelf, report.cloned());
     self.open(false)
   }
 
@@ -520,6 +667,7 @@ struct Writer {
   line_mode: bool,
   timestamps: bool,
   max_size: Option<u64>,
+  schedule: Option<Schedule>,
   max_files: u32,
 }
 
@@ -527,11 +675,23 @@ impl Writer {
   fn new(config: &LogConfig) -> Writer {
     let mut targets: Vec<Target> = Vec::new();
     let mut route = [None, None];
+    let rotates = config.max_size.is_some() || config.rotate.is_some();
+    let keep = Keep {
+      naming: config.rotate.map_or(Naming::Numbered, Naming::Dated),
+      compress: config.compress,
+      max_files: config.max_files,
+      max_age: config.max_age,
+    };
     for (slot, path) in [(0, &config.out_file), (1, &config.err_file)] {
       let Some(path) = path else { continue };
       let existing = targets.iter().position(|t| same_path(&t.path, path));
       route[slot] = Some(existing.unwrap_or_else(|| {
-        targets.push(Target::new(path.clone()));
+        let shelf = if rotates {
+          Shelf::new(path, keep)
+        } else {
+          None
+        };
+        targets.push(Target::new(path.clone(), shelf));
         targets.len() - 1
       }));
     }
@@ -543,9 +703,10 @@ impl Writer {
       settle_at: [None, None],
       written: [0, 0],
       settled: [0, 0],
-      line_mode: merged || config.timestamps || config.max_size.is_some(),
+      line_mode: merged || config.timestamps || rotates,
       timestamps: config.timestamps,
       max_size: config.max_size,
+      schedule: config.rotate,
       max_files: config.max_files,
     }
   }
@@ -636,13 +797,15 @@ impl Writer {
     }
   }
 
-  /// Writes one line (or an overlong fragment) with its timestamp, rotating first when it
-  /// would not fit.
+  /// Writes one line (or an overlong fragment) with its timestamp, rotating first when its
+  /// file's period is over or the line would not fit.
   fn emit_line(&mut self, stream: Stream, line: &[u8], report: Option<&Report>) {
-    let stamp = if self.timestamps {
-      humantime::format_rfc3339_millis(SystemTime::now()).to_string() + " "
-    } else {
-      String::new()
+    // One clock read serves the timestamp and the period, so a line's stamp always falls
+    // within the period its file is named after.
+    let now = (self.timestamps || self.schedule.is_some()).then(SystemTime::now);
+    let stamp = match now {
+      Some(now) if self.timestamps => humantime::format_rfc3339_millis(now).to_string() + " ",
+      _ => String::new(),
     };
     let mut whole = Vec::with_capacity(stamp.len() + line.len() + 1);
     whole.extend_from_slice(stamp.as_bytes());
@@ -650,19 +813,69 @@ impl Writer {
     if !whole.ends_with(b"\n") {
       whole.push(b'\n');
     }
-    if let (Some(max), Some(t)) = (self.max_size, self.route[stream.index()]) {
-      let target = &mut self.targets[t];
-      if target.file.is_none() {
-        // The size is known once the file is open.
-        let _ = target.ready();
-      }
-      if target.size > 0 && target.size + whole.len() as u64 > max {
-        let keep = self.max_files;
-        let result = self.targets[t].rotate(keep);
-        self.targets[t].outcome(result, report);
-      }
+    if let Some(t) = self.route[stream.index()] {
+      self.rotate_if_due(t, now.map(millis_since_epoch), whole.len() as u64, report);
     }
     self.put(stream, &whole, report);
+  }
+
+  /// Rotates target `t` when the line of `len` bytes about to be written belongs to a later
+  /// period than the file's, or would take the file past `max_size`.
+  fn rotate_if_due(&mut self, t: usize, now_ms: Option<i64>, len: u64, report: Option<&Report>) {
+    if self.max_size.is_none() && self.schedule.is_none() {
+      return;
+    }
+    let target = &mut self.targets[t];
+    if target.file.is_none() {
+      // The size and the kind of file are known once it is open.
+      let _ = target.ready();
+    }
+    if !target.regular {
+      return;
+    }
+    let ended = match (&self.schedule, now_ms) {
+      (Some(schedule), Some(now)) => target.period_due(schedule, now),
+      _ => None,
+    };
+    let label = match ended {
+      Some(label) => Some(label),
+      None => match self.max_size {
+        // Another file of the same period (its period is known by now), or the next number.
+        Some(max) if target.size > 0 && target.size + len > max => {
+          target.period.as_ref().map(|p| p.label.clone())
+        }
+        _ => return,
+      },
+    };
+    let result = target.rotate(label.as_deref(), self.max_files, report);
+    target.outcome(result, report);
+  }
+
+  /// Rotates the files whose period has ended by `now_ms` though nothing was written since.
+  fn tick(&mut self, now_ms: i64, report: Option<&Report>) {
+    let Some(schedule) = self.schedule else {
+      return;
+    };
+    for target in &mut self.targets {
+      // Only a file written to since it was opened (its period is known), and still there.
+      if target.period.is_none() || target.ready().is_err() || !target.regular {
+        continue;
+      }
+      if let Some(label) = target.period_due(&schedule, now_ms) {
+        let result = target.rotate(Some(&label), self.max_files, report);
+        target.outcome(result, report);
+      }
+    }
+  }
+
+  /// The instant the next rotation by time is due, for a file that has lines in it.
+  fn next_due(&self) -> Option<i64> {
+    self
+      .targets
+      .iter()
+      .filter(|t| t.size > 0 && t.regular)
+      .filter_map(|t| t.period.as_ref().map(|p| p.end_ms))
+      .min()
   }
 
   fn put(&mut self, stream: Stream, bytes: &[u8], report: Option<&Report>) {
@@ -712,8 +925,7 @@ mod tests {
   fn missing_directories_are_made_below_one_that_exists() {
     let dir = temp("mkdir");
     let file = dir.join("a/b/c/out.log");
-    let (f, _, _) = open_log(&file, false).unwrap();
-    drop(f);
+    drop(open_log(&file, false).unwrap());
     assert!(file.is_file());
     let mode = fs::metadata(dir.join("a/b")).unwrap().mode() & 0o777;
     // 0755 less the umask: never more than 0755.
@@ -836,6 +1048,166 @@ mod tests {
     }
     assert!(!dir.join("out.log.3").exists());
     assert!(all.ends_with("line 049\n"));
+  }
+
+  fn daily_utc() -> Option<Schedule> {
+    Some(Schedule {
+      every_ms: DAY_MS,
+      utc: true,
+    })
+  }
+
+  fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+      .unwrap()
+      .map(|e| e.unwrap().file_name().into_string().unwrap())
+      .collect();
+    names.sort();
+    names
+  }
+
+  #[test]
+  fn size_rotation_within_a_period_counts_up_from_the_periods_name() {
+    let dir = temp("dated-size");
+    let path = dir.join("out.log");
+    let mut w = writer(LogConfig {
+      out_file: Some(path.clone()),
+      max_size: Some(100),
+      rotate: daily_utc(),
+      max_files: 100,
+      ..Default::default()
+    });
+    let today = daily_utc()
+      .unwrap()
+      .period_at(wall_ms(), &schedule::Utc)
+      .label;
+    for i in 0..30 {
+      feed(&mut w, Stream::Stdout, format!("line {i:03}\n").as_bytes());
+    }
+    keeper::settle();
+    let all: Vec<String> = [
+      format!("out.log.{today}"),
+      format!("out.log.{today}.1"),
+      "out.log".to_string(),
+    ]
+    .iter()
+    .flat_map(|name| {
+      let text = fs::read_to_string(dir.join(name)).unwrap();
+      assert!(text.len() <= 100, "{name}");
+      text.lines().map(str::to_string).collect::<Vec<_>>()
+    })
+    .collect();
+    assert_eq!(listing(&dir).len(), 3, "{:?}", listing(&dir));
+    let expected: Vec<String> = (0..30).map(|i| format!("line {i:03}")).collect();
+    assert_eq!(all, expected);
+  }
+
+  #[test]
+  fn a_quiet_file_rotates_when_its_period_ends() {
+    let dir = temp("tick");
+    let path = dir.join("out.log");
+    let mut w = writer(LogConfig {
+      out_file: Some(path.clone()),
+      rotate: daily_utc(),
+      max_files: 5,
+      ..Default::default()
+    });
+    feed(&mut w, Stream::Stdout, b"today\n");
+    let period = w.targets[0].period.clone().unwrap();
+    assert_eq!(w.next_due(), Some(period.end_ms));
+    // Not yet: a tick a moment before the end does nothing.
+    w.tick(period.end_ms - 1, None);
+    assert_eq!(listing(&dir), ["out.log"]);
+    w.tick(period.end_ms, None);
+    assert_eq!(
+      fs::read_to_string(dir.join(format!("out.log.{}", period.label))).unwrap(),
+      "today\n"
+    );
+    assert_eq!(fs::read_to_string(&path).unwrap(), "");
+    // An empty file has nothing to rotate, and no timer.
+    assert_eq!(w.next_due(), None);
+    w.tick(period.end_ms + 2 * DAY_MS, None);
+    assert_eq!(listing(&dir).len(), 2);
+  }
+
+  #[test]
+  fn lines_left_from_an_earlier_period_are_rotated_before_the_first_new_one() {
+    let dir = temp("yesterday");
+    let path = dir.join("out.log");
+    fs::write(&path, "old\n").unwrap();
+    let two_days_ago = SystemTime::now() - Duration::from_secs(2 * 86_400);
+    File::options()
+      .write(true)
+      .open(&path)
+      .unwrap()
+      .set_modified(two_days_ago)
+      .unwrap();
+    let label = daily_utc()
+      .unwrap()
+      .period_at(millis_since_epoch(two_days_ago), &schedule::Utc)
+      .label;
+    let mut w = writer(LogConfig {
+      out_file: Some(path.clone()),
+      append: true,
+      rotate: daily_utc(),
+      max_files: 5,
+      ..Default::default()
+    });
+    feed(&mut w, Stream::Stdout, b"new\n");
+    assert_eq!(
+      fs::read_to_string(dir.join(format!("out.log.{label}"))).unwrap(),
+      "old\n"
+    );
+    assert_eq!(fs::read_to_string(&path).unwrap(), "new\n");
+  }
+
+  #[test]
+  fn compressed_rotation_keeps_every_line() {
+    let dir = temp("gz");
+    let path = dir.join("out.log");
+    let mut w = writer(LogConfig {
+      out_file: Some(path.clone()),
+      max_size: Some(1000),
+      compress: true,
+      max_files: 100,
+      ..Default::default()
+    });
+    for i in 0..500 {
+      feed(&mut w, Stream::Stdout, format!("line {i:03}\n").as_bytes());
+    }
+    keeper::settle();
+    let names = listing(&dir);
+    assert!(
+      names.iter().all(|n| n == "out.log" || n.ends_with(".gz")),
+      "{names:?}"
+    );
+    let mut text = String::new();
+    for n in (1..names.len()).rev() {
+      let mut gz =
+        flate2::read::GzDecoder::new(File::open(dir.join(format!("out.log.{n}.gz"))).unwrap());
+      io::Read::read_to_string(&mut gz, &mut text).unwrap();
+    }
+    text += &fs::read_to_string(&path).unwrap();
+    let expected: String = (0..500).map(|i| format!("line {i:03}\n")).collect();
+    assert_eq!(text, expected);
+  }
+
+  #[test]
+  fn a_device_is_never_rotated() {
+    let mut w = writer(LogConfig {
+      out_file: Some(PathBuf::from("/dev/null")),
+      max_size: Some(10),
+      rotate: daily_utc(),
+      max_files: 5,
+      ..Default::default()
+    });
+    let (report, seen) = collect();
+    for _ in 0..5 {
+      let end = w.written[0] + 20;
+      w.data(Stream::Stdout, b"twenty bytes a line\n", end, Some(&report));
+    }
+    w.tick(wall_ms() + 2 * DAY_MS, Some(&report));
+    assert!(lock(&seen).is_empty());
   }
 
   #[test]
