@@ -630,12 +630,19 @@ impl Target {
     report: Option<&Report>,
   ) -> Result<(), CoreError> {
     self.file = None;
-    let Some(shelf) = self.shelf.clone().filter(|_| keep > 0) else {
-      return self.open(true);
-    };
-    shelf.rotate(&self.path, label)?;
-    keeper::request(&shelf, report.cloned());
-    self.open(false)
+    // The new file starts in the current period (its creation time, which the kernel
+    // keeps coarsely, could still fall in the last one).
+    let period = self.period.take();
+    match self.shelf.clone().filter(|_| keep > 0) {
+      Some(shelf) => {
+        shelf.rotate(&self.path, label)?;
+        keeper::request(&shelf, report.cloned());
+        self.open(false)?;
+      }
+      None => self.open(true)?,
+    }
+    self.period = period;
+    Ok(())
   }
 
   /// Reports `result`'s failure once per episode; a success ends the episode.
