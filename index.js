@@ -174,6 +174,10 @@ class Monitor extends EventEmitter {
     this.mergeLogs = o.mergeLogs;
     this.logMaxSize = o.logMaxSize;
     this.logMaxFiles = o.logMaxFiles;
+    this.logRotate = o.logRotate;
+    this.logRotateUtc = o.logRotateUtc;
+    this.logCompress = o.logCompress;
+    this.logMaxAge = o.logMaxAge;
     this.logDirect = o.logDirect;
     this.parser = o.parser;
     this.minUptime = o.minUptime;
@@ -288,15 +292,8 @@ class Monitor extends EventEmitter {
         if (this._listening[stream]) monitor.setListening(STREAMS[stream], true);
       }
       if (this.outFile !== undefined || this.errFile !== undefined) {
-        monitor.setLogs({
-          outFile: this.outFile,
-          errFile: this.mergeLogs ? this.outFile : this.errFile,
-          append: this.append === true,
-          timestamps: this.logTimestamps,
-          maxSize: this.logMaxSize,
-          maxFiles: this.logMaxFiles === undefined ? checks().DEFAULTS.logMaxFiles : this.logMaxFiles,
-          direct: this.logDirect,
-        }, (failure) => this.emit('error', toError(failure)));
+        const files = { outFile: this.outFile, errFile: this.mergeLogs ? this.outFile : this.errFile };
+        monitor.setLogs(checks().logOptions(this, files), (failure) => this.emit('error', toError(failure)));
       }
     }
     return this._native;

@@ -14,6 +14,7 @@ mod types;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use napi::bindgen_prelude::{Buffer, Either, Function, JsValue};
 use napi::threadsafe_function::{
@@ -24,7 +25,7 @@ use napi_derive::napi;
 
 use crate::error::CoreError;
 use crate::guardian;
-use crate::logs::{LogConfig, Report};
+use crate::logs::{LogConfig, Report, Schedule};
 use crate::output::Stream;
 use crate::process::tree::{self, Reach};
 use crate::supervisor::{Event, EventSink, Handle, StartRequest};
@@ -285,10 +286,17 @@ impl NativeLogOptions {
       err_file: self.err_file.map(PathBuf::from),
       append: self.append,
       timestamps: self.timestamps,
-      direct: self.direct,
       max_size: self.max_size.map(|v| v.max(1.0) as u64),
+      rotate: self.rotate_every.map(|every| Schedule {
+        every_ms: every.max(1.0) as i64,
+        utc: self.rotate_utc,
+      }),
       max_files: self.max_files,
-      ..LogConfig::default()
+      max_age: self
+        .max_age
+        .map(|ms| Duration::from_millis(ms.max(0.0) as u64)),
+      compress: self.compress,
+      direct: self.direct,
     }
   }
 }
