@@ -720,4 +720,17 @@ function checkProcess(pid) {
   }
 }
 
+/**
+ * The CLI's status log (`--logFile`): written by the core on the calling thread, and
+ * rotated, compressed and pruned with `monitor`'s log options. Not part of the public API.
+ * @param {string} file
+ * @param {Monitor} monitor
+ * @param {(err: Error) => void} onError
+ * @returns {{ write(text: string): void, reopen(): void }}
+ */
+function _openStatusLog(file, monitor, onError) {
+  return new (native().NativeLogFile)(checks().logOptions(monitor, { outFile: file }), (failure) => onError(toError(failure)));
+}
+
 module.exports = { Monitor, start, kill, checkProcess, version };
+Object.defineProperty(module.exports, '_openStatusLog', { value: _openStatusLog, enumerable: false });
