@@ -42,6 +42,8 @@ pub use schedule::{Schedule, DAY_MS, HOUR_MS};
 
 /// An unfinished line longer than this is written as it is rather than held.
 const MAX_PENDING: usize = 64 * 1024;
+/// In line mode, whole lines are gathered up to this many bytes and written at once.
+const BATCH: usize = 256 * 1024;
 /// How often a destination is checked for having been moved or deleted, or retried.
 const RECHECK: Duration = Duration::from_secs(1);
 /// Bytes a monitor's log files may have waiting to be written.
@@ -359,9 +361,16 @@ fn wall_ms() -> i64 {
 }
 
 fn millis_since_epoch(at: SystemTime) -> i64 {
+  // Seconds and milliseconds apart: no 128-bit division for every line.
+  let millis = |d: Duration| {
+    i64::try_from(d.as_secs())
+      .unwrap_or(i64::MAX / 1000)
+      .saturating_mul(1000)
+      + i64::from(d.subsec_millis())
+  };
   match at.duration_since(UNIX_EPOCH) {
-    Ok(d) => i64::try_from(d.as_millis()).unwrap_or(i64::MAX),
-    Err(e) => -i64::try_from(e.duration().as_millis()).unwrap_or(i64::MAX),
+    Ok(d) => millis(d),
+    Err(e) => -millis(e.duration()),
   }
 }
 
@@ -528,6 +537,9 @@ struct Target {
   shelf: Option<Arc<Shelf>>,
   /// With time rotation, the period of the lines in the file, once a line has asked.
   period: Option<Period>,
+  /// In line mode, whole lines gathered to be written in one go (at the end of each job,
+  /// before a rotation, or at [`BATCH`] bytes).
+  batch: Vec<u8>,
 }
 
 impl Target {
@@ -543,7 +555,24 @@ impl Target {
       failing: false,
       shelf,
       period: None,
+      batch: Vec::new(),
     }
+  }
+
+  /// The file's length once the lines gathered are written.
+  fn length(&self) -> u64 {
+    self.size + self.batch.len() as u64
+  }
+
+  /// Writes the lines gathered, in one write.
+  fn flush(&mut self, report: Option<&Report>) {
+    if self.batch.is_empty() {
+      return;
+    }
+    // Not kept: a thousand idle monitors should not each hold a batch's worth of memory.
+    let bytes = std::mem::take(&mut self.batch);
+    let result = self.write(&bytes);
+    self.outcome(result, report);
   }
 
   fn open(&mut self, truncate: bool) -> Result<(), CoreError> {
@@ -610,14 +639,14 @@ impl Target {
       Some(period) => Some(period.label),
       // The first line since the file was opened: what it holds was written in the period
       // of its last write (a host restarted the next day finds yesterday's lines).
-      None if self.size > 0 => {
+      None if self.length() > 0 => {
         let then = schedule.period_at(self.modified_ms, zone);
         (then.end_ms <= now_ms).then_some(then.label)
       }
       None => None,
     };
     self.period = Some(schedule.period_at(now_ms, zone));
-    ended.filter(|_| self.size > 0)
+    ended.filter(|_| self.length() > 0)
   }
 
   /// Moves the file aside as a rotated file (named for `label`'s period, or numbered) and
@@ -761,6 +790,14 @@ impl Writer {
       self.settle_at[i] = None;
       self.settled[i] = self.settled[i].max(at);
     }
+    self.flush(report);
+  }
+
+  /// Writes every target's gathered lines.
+  fn flush(&mut self, report: Option<&Report>) {
+    for target in &mut self.targets {
+      target.flush(report);
+    }
   }
 
   fn settle(&mut self, stream: Stream, at: u64, report: Option<&Report>) {
@@ -771,6 +808,7 @@ impl Writer {
     } else {
       self.settle_at[i] = Some(at);
     }
+    self.flush(report);
   }
 
   fn flush_pending(&mut self, stream: Stream, report: Option<&Report>) {
@@ -807,23 +845,31 @@ impl Writer {
   /// Writes one line (or an overlong fragment) with its timestamp, rotating first when its
   /// file's period is over or the line would not fit.
   fn emit_line(&mut self, stream: Stream, line: &[u8], report: Option<&Report>) {
+    let Some(t) = self.route[stream.index()] else {
+      return;
+    };
     // One clock read serves the timestamp and the period, so a line's stamp always falls
     // within the period its file is named after.
     let now = (self.timestamps || self.schedule.is_some()).then(SystemTime::now);
     let stamp = match now {
-      Some(now) if self.timestamps => humantime::format_rfc3339_millis(now).to_string() + " ",
-      _ => String::new(),
+      Some(now) if self.timestamps => Some(humantime::format_rfc3339_millis(now)),
+      _ => None,
     };
-    let mut whole = Vec::with_capacity(stamp.len() + line.len() + 1);
-    whole.extend_from_slice(stamp.as_bytes());
-    whole.extend_from_slice(line);
-    if !whole.ends_with(b"\n") {
-      whole.push(b'\n');
+    let newline = !line.ends_with(b"\n");
+    // "2026-11-30T14:05:07.200Z " is 25 bytes.
+    let len = stamp.as_ref().map_or(0, |_| 25) + line.len() + usize::from(newline);
+    self.rotate_if_due(t, now.map(millis_since_epoch), len as u64, report);
+    let batch = &mut self.targets[t].batch;
+    if let Some(stamp) = stamp {
+      let _ = write!(batch, "{stamp} ");
     }
-    if let Some(t) = self.route[stream.index()] {
-      self.rotate_if_due(t, now.map(millis_since_epoch), whole.len() as u64, report);
+    batch.extend_from_slice(line);
+    if newline {
+      batch.push(b'\n');
     }
-    self.put(stream, &whole, report);
+    if batch.len() >= BATCH {
+      self.targets[t].flush(report);
+    }
   }
 
   /// Rotates target `t` when the line of `len` bytes about to be written belongs to a later
@@ -848,12 +894,14 @@ impl Writer {
       Some(label) => Some(label),
       None => match self.max_size {
         // Another file of the same period (its period is known by now), or the next number.
-        Some(max) if target.size > 0 && target.size + len > max => {
+        Some(max) if target.length() > 0 && target.length() + len > max => {
           target.period.as_ref().map(|p| p.label.clone())
         }
         _ => return,
       },
     };
+    // The lines gathered so far belong to the file being rotated.
+    target.flush(report);
     let result = target.rotate(label.as_deref(), self.max_files, report);
     target.outcome(result, report);
   }
