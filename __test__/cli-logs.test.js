@@ -47,6 +47,8 @@ function startCli(args, cwd) {
   return h;
 }
 
+/** A file's size, or -1 while it does not exist (the monitor creates it in the background). */
+const sizeOf = (p) => (fs.statSync(p, { throwIfNoEntry: false }) || { size: -1 }).size;
 /** The JSON lines of a status log. */
 const statusLines = (file) => fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
 
@@ -54,7 +56,7 @@ test('SIGUSR2 reopens every log file, the -l file included, and says so (for log
   const dir = fs.mkdtempSync(path.join(root, 'usr2-'));
   const h = startCli(['-s', '-o', 'out.log', '-l', 'status.log', fixture('print-lines.js'), '100000', '10'], dir);
   await h.waitEvent((e) => e.event === 'start', 'the start');
-  await until(() => fs.statSync(path.join(dir, 'out.log')).size > 0, 5000, 'output');
+  await until(() => sizeOf(path.join(dir, 'out.log')) > 0, 5000, 'output');
   // What logrotate does: move the files, then signal.
   fs.renameSync(path.join(dir, 'out.log'), path.join(dir, 'out.log.1'));
   fs.renameSync(path.join(dir, 'status.log'), path.join(dir, 'status.log.1'));
@@ -65,8 +67,7 @@ test('SIGUSR2 reopens every log file, the -l file included, and says so (for log
   // one ends before it (its last write was moments ago, so only the reopen explains this).
   assert.deepEqual(statusLines(path.join(dir, 'status.log')).map((e) => [e.event, e.action]), [['signal', 'reopen']]);
   assert.deepEqual(statusLines(path.join(dir, 'status.log.1')).map((e) => e.event), ['start']);
-  await until(() => fs.existsSync(path.join(dir, 'out.log')) && fs.statSync(path.join(dir, 'out.log')).size > 0,
-    5000, 'output in the new out.log');
+  await until(() => sizeOf(path.join(dir, 'out.log')) > 0, 5000, 'output in the new out.log');
   assert.match(fs.readFileSync(path.join(dir, 'out.log.1'), 'utf8'), /^(out \d+ \d+\n)+$/);
   h.child.kill('SIGTERM');
   assert.equal(await h.exited, 0, h.stderr);

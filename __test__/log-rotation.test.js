@@ -14,6 +14,8 @@ const { fixture, next, until } = require('./helpers');
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'fn-rotation-'));
 test.after(() => fs.rmSync(root, { recursive: true, force: true }));
 let n = 0;
+/** A file's size, or -1 while it does not exist (between a rotation's rename and its new file). */
+const sizeOf = (p) => (fs.statSync(p, { throwIfNoEntry: false }) || { size: -1 }).size;
 /** A fresh directory for one test. */
 const freshDir = () => fs.mkdtempSync(path.join(root, `${n++}-`));
 
@@ -87,7 +89,7 @@ async function settled(dir, { compressed = false } = {}) {
     const names = fs.readdirSync(dir);
     if (names.some((name) => name.endsWith('.tmp'))) return false;
     if (compressed && rotated(dir).some((f) => !f.gz)) return false;
-    return fs.statSync(path.join(dir, 'out.log')).size === 0;
+    return sizeOf(path.join(dir, 'out.log')) === 0;
   }, 10000, 'rotation and housekeeping to finish');
 }
 
@@ -237,7 +239,7 @@ test('a child that has gone quiet: its file still rotates when the period ends',
     await stopped;
   });
   m.start();
-  await until(() => rotated(dir).length === 1, 5000, 'the quiet file to rotate');
+  await until(() => rotated(dir).length === 1 && sizeOf(outFile) === 0, 5000, 'the quiet file to rotate');
   assert.deepEqual(linesOf(path.join(dir, rotated(dir)[0].name)), ['one line']);
   assert.equal(fs.readFileSync(outFile, 'utf8'), '');
   assert.equal(m.running, true);
