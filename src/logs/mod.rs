@@ -16,9 +16,11 @@
 //! at most once a second, and never stops the other destinations.
 //!
 //! Rotation happens between two lines: by size (`logMaxSize`), and by time (`logRotate`,
-//! see [`schedule`]) — each line is checked against the instant the file's period ends,
+//! see [`schedule`]) — each chunk is checked against the instant the file's period ends,
 //! worked out once per period, so the check costs a clock read (no system call) and a
-//! comparison; a timer rotates a file whose child has gone quiet. What happens to rotated
+//! comparison; a timer rotates a file whose child has gone quiet. Without timestamps, the
+//! whole lines of a chunk are written as one: only the lines at its ends and where a file
+//! fills up are looked through. What happens to rotated
 //! files afterwards — compression, retention — is the [`keeper`]'s, off the writer's path.
 
 use std::collections::VecDeque;
@@ -575,6 +577,18 @@ impl Target {
     self.outcome(result, report);
   }
 
+  /// Gathers `bytes` (whole lines; with `newline`, one more is ended), writing what is
+  /// gathered once it reaches [`BATCH`].
+  fn append(&mut self, bytes: &[u8], newline: bool, report: Option<&Report>) {
+    self.batch.extend_from_slice(bytes);
+    if newline {
+      self.batch.push(b'\n');
+    }
+    if self.batch.len() >= BATCH {
+      self.flush(report);
+    }
+  }
+
   fn open(&mut self, truncate: bool) -> Result<(), CoreError> {
     self.file = None;
     self.checked = Some(Instant::now());
@@ -814,8 +828,15 @@ impl Writer {
   fn flush_pending(&mut self, stream: Stream, report: Option<&Report>) {
     let rest = std::mem::take(&mut self.pending[stream.index()]);
     if !rest.is_empty() {
-      self.emit_line(stream, &rest, report);
+      let now = self.clock();
+      self.emit(stream, &rest, now, report);
     }
+  }
+
+  /// The clock, read once for a chunk when its lines need it (timestamps, periods): a chunk
+  /// arrives at one instant, and all its lines belong to it.
+  fn clock(&self) -> Option<SystemTime> {
+    (self.timestamps || self.schedule.is_some()).then(SystemTime::now)
   }
 
   fn take(&mut self, stream: Stream, bytes: &[u8], report: Option<&Report>) {
@@ -827,48 +848,82 @@ impl Writer {
       return;
     }
     let i = stream.index();
-    self.pending[i].extend_from_slice(bytes);
-    let Some(last_newline) = self.pending[i].iter().rposition(|&b| b == b'\n') else {
+    // Only the chunk's last line and, after an unfinished one, its first are looked
+    // through: the whole lines between are handled as one.
+    let Some(last_newline) = bytes.iter().rposition(|&b| b == b'\n') else {
+      self.pending[i].extend_from_slice(bytes);
       if self.pending[i].len() > MAX_PENDING {
         let long = std::mem::take(&mut self.pending[i]);
-        self.emit_line(stream, &long, report);
+        let now = self.clock();
+        self.emit(stream, &long, now, report);
       }
       return;
     };
-    let rest = self.pending[i].split_off(last_newline + 1);
-    let complete = std::mem::replace(&mut self.pending[i], rest);
-    for line in complete.split_inclusive(|&b| b == b'\n') {
-      self.emit_line(stream, line, report);
+    let now = self.clock();
+    let (mut complete, rest) = bytes.split_at(last_newline + 1);
+    if !self.pending[i].is_empty() {
+      // The unfinished line ends at the chunk's first newline.
+      let first = line_end(complete);
+      let mut line = std::mem::take(&mut self.pending[i]);
+      line.extend_from_slice(&complete[..first]);
+      self.emit(stream, &line, now, report);
+      complete = &complete[first..];
     }
+    if !complete.is_empty() {
+      self.emit(stream, complete, now, report);
+    }
+    self.pending[i].extend_from_slice(rest);
   }
 
-  /// Writes one line (or an overlong fragment) with its timestamp, rotating first when its
-  /// file's period is over or the line would not fit.
-  fn emit_line(&mut self, stream: Stream, line: &[u8], report: Option<&Report>) {
+  /// Writes `lines`, read at `now`: whole lines, or one unfinished line (an overlong one,
+  /// or an exited child's last) that is given its newline. Each file gets whole lines only,
+  /// and rotates between two of them: when its period is over, or before the next line
+  /// would take it past `max_size` (a line longer than that gets a file of its own).
+  fn emit(
+    &mut self,
+    stream: Stream,
+    lines: &[u8],
+    now: Option<SystemTime>,
+    report: Option<&Report>,
+  ) {
     let Some(t) = self.route[stream.index()] else {
       return;
     };
-    // One clock read serves the timestamp and the period, so a line's stamp always falls
-    // within the period its file is named after.
-    let now = (self.timestamps || self.schedule.is_some()).then(SystemTime::now);
-    let stamp = match now {
-      Some(now) if self.timestamps => Some(humantime::format_rfc3339_millis(now)),
-      _ => None,
-    };
-    let newline = !line.ends_with(b"\n");
-    // "2026-11-30T14:05:07.200Z " is 25 bytes.
-    let len = stamp.as_ref().map_or(0, |_| 25) + line.len() + usize::from(newline);
-    self.rotate_if_due(t, now.map(millis_since_epoch), len as u64, report);
-    let batch = &mut self.targets[t].batch;
-    if let Some(stamp) = stamp {
-      let _ = write!(batch, "{stamp} ");
+    let now_ms = now.map(millis_since_epoch);
+    // The last line has no newline only when it is an unfinished one written as it is.
+    let newline = !lines.ends_with(b"\n");
+    if let Some(now) = now.filter(|_| self.timestamps) {
+      // One stamp serves the chunk, and always falls within the period its file is named
+      // after. Each line is checked, as each is longer by it.
+      let stamp = format!("{} ", humantime::format_rfc3339_millis(now));
+      for line in lines.split_inclusive(|&b| b == b'\n') {
+        let open = !line.ends_with(b"\n");
+        let len = stamp.len() + line.len() + usize::from(open);
+        self.rotate_if_due(t, now_ms, len as u64, report);
+        let target = &mut self.targets[t];
+        target.batch.extend_from_slice(stamp.as_bytes());
+        target.append(line, open, report);
+      }
+      return;
     }
-    batch.extend_from_slice(line);
-    if newline {
-      batch.push(b'\n');
-    }
-    if batch.len() >= BATCH {
-      self.targets[t].flush(report);
+    let mut rest = lines;
+    while !rest.is_empty() {
+      // The first line is checked as any line is (the period, once per chunk, and whether
+      // it fits); it goes in, with the lines after it that fit too.
+      let first = line_end(rest);
+      let extra = usize::from(newline && first == rest.len());
+      self.rotate_if_due(t, now_ms, (first + extra) as u64, report);
+      let target = &mut self.targets[t];
+      let cut = match self.max_size.filter(|_| target.regular) {
+        Some(max) => {
+          let room = usize::try_from(max.saturating_sub(target.length())).unwrap_or(usize::MAX);
+          fitting(rest, newline, room).max(first)
+        }
+        None => rest.len(),
+      };
+      let (head, later) = rest.split_at(cut);
+      target.append(head, newline && later.is_empty(), report);
+      rest = later;
     }
   }
 
@@ -941,6 +996,27 @@ impl Writer {
     let result = target.write(bytes);
     target.outcome(result, report);
   }
+}
+
+/// The length of the first line of `bytes`, its newline included (all of it when none).
+fn line_end(bytes: &[u8]) -> usize {
+  bytes
+    .iter()
+    .position(|&b| b == b'\n')
+    .map_or(bytes.len(), |p| p + 1)
+}
+
+/// The length of the longest run of whole lines at the start of `lines` that takes at
+/// most `room` bytes; with `newline`, the last line is unfinished and takes one more.
+/// Only the line at the limit is looked through.
+fn fitting(lines: &[u8], newline: bool, room: usize) -> usize {
+  if lines.len() + usize::from(newline) <= room {
+    return lines.len();
+  }
+  lines[..room.min(lines.len())]
+    .iter()
+    .rposition(|&b| b == b'\n')
+    .map_or(0, |p| p + 1)
 }
 
 fn same_path(a: &Path, b: &Path) -> bool {
@@ -1155,6 +1231,164 @@ mod tests {
     assert_eq!(listing(&dir).len(), 3, "{:?}", listing(&dir));
     let expected: Vec<String> = (0..30).map(|i| format!("line {i:03}")).collect();
     assert_eq!(all, expected);
+  }
+
+  /// The numbered files of `path`, oldest first, and `path` itself last.
+  fn numbered(path: &Path) -> Vec<String> {
+    let dir = path.parent().unwrap();
+    let base = path.file_name().unwrap().to_str().unwrap();
+    let count = listing(dir).len();
+    let mut files: Vec<String> = (1..count)
+      .rev()
+      .map(|n| fs::read_to_string(dir.join(format!("{base}.{n}"))).unwrap())
+      .collect();
+    files.push(fs::read_to_string(path).unwrap());
+    files
+  }
+
+  /// Lines of 1 to 60 bytes, in no order, and a few longer than a file may be.
+  fn varied_lines() -> Vec<String> {
+    let mut seed = 12345u32;
+    let mut lines: Vec<String> = (0..400)
+      .map(|i: usize| {
+        seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+        let width = 1 + (seed >> 16) as usize % 60;
+        format!("{i:0width$}\n")
+      })
+      .collect();
+    lines[10] = format!("{}\n", "x".repeat(149));
+    lines[11] = format!("{}\n", "y".repeat(99));
+    lines[250] = format!("{}\n", "z".repeat(1000));
+    lines
+  }
+
+  #[test]
+  fn chunks_rotate_by_size_between_lines_as_single_lines_do() {
+    let lines = varied_lines();
+    let all: String = lines.concat();
+    let config = |dir: &Path| LogConfig {
+      out_file: Some(dir.join("out.log")),
+      max_size: Some(100),
+      max_files: 1000,
+      ..Default::default()
+    };
+    // Line by line, as before.
+    let dir = temp("chunks-lines");
+    let mut w = writer(config(&dir));
+    for line in &lines {
+      feed(&mut w, Stream::Stdout, line.as_bytes());
+    }
+    let expected = numbered(&dir.join("out.log"));
+    assert!(expected.len() > 100, "{}", expected.len());
+    assert_eq!(expected.concat(), all);
+    for file in &expected {
+      assert!(file.ends_with('\n'), "{file:?}");
+      assert!(
+        file.len() <= 100 || file.lines().count() == 1,
+        "{} bytes: {file:?}",
+        file.len()
+      );
+    }
+    // In chunks: all at once (one chunk over many rotations, the overlong lines among
+    // them), and cut anywhere, lines split between chunks.
+    for size in [all.len(), 4096, 250, 100, 37, 1] {
+      let dir = temp(&format!("chunks-{size}"));
+      let mut w = writer(config(&dir));
+      for chunk in all.as_bytes().chunks(size) {
+        feed(&mut w, Stream::Stdout, chunk);
+      }
+      assert_eq!(numbered(&dir.join("out.log")), expected, "chunks of {size}");
+    }
+  }
+
+  #[test]
+  fn chunks_keep_lines_whole_across_rotations_of_merged_streams() {
+    let dir = temp("chunks-merged");
+    let path = dir.join("all.log");
+    let mut w = writer(LogConfig {
+      out_file: Some(path.clone()),
+      err_file: Some(path.clone()),
+      max_size: Some(100),
+      max_files: 1000,
+      ..Default::default()
+    });
+    let out: String = (0..200).map(|i| format!("out {i:04}\n")).collect();
+    let err: String = (0..200)
+      .map(|i| format!("err {i:04} {}\n", "e".repeat(i % 13)))
+      .collect();
+    for (a, b) in out.as_bytes().chunks(23).zip(err.as_bytes().chunks(41)) {
+      feed(&mut w, Stream::Stdout, a);
+      feed(&mut w, Stream::Stderr, b);
+    }
+    for rest in out.as_bytes().chunks(23).skip(err.len().div_ceil(41)) {
+      feed(&mut w, Stream::Stdout, rest);
+    }
+    let files = numbered(&path);
+    let (mut outs, mut errs) = (Vec::new(), Vec::new());
+    for file in &files {
+      assert!(file.len() <= 100, "{} bytes: {file:?}", file.len());
+      for line in file.lines() {
+        match &line[..4] {
+          "out " => outs.push(line),
+          "err " => errs.push(line),
+          _ => panic!("a line cut: {line:?}"),
+        }
+      }
+    }
+    assert_eq!(outs, out.lines().collect::<Vec<_>>());
+    assert_eq!(errs, err.lines().collect::<Vec<_>>());
+  }
+
+  #[test]
+  fn an_overlong_unfinished_line_gets_a_file_of_its_own() {
+    let dir = temp("chunks-overlong");
+    let path = dir.join("out.log");
+    let mut w = writer(LogConfig {
+      out_file: Some(path.clone()),
+      max_size: Some(100),
+      max_files: 100,
+      ..Default::default()
+    });
+    let long = vec![b'L'; MAX_PENDING + 10];
+    feed(&mut w, Stream::Stdout, b"one\ntwo\nthr");
+    feed(&mut w, Stream::Stdout, &long);
+    feed(&mut w, Stream::Stdout, b"\nfour\n");
+    let files = numbered(&path);
+    let expected_long = format!("thr{}\n", "L".repeat(MAX_PENDING + 10));
+    assert_eq!(
+      files,
+      ["one\ntwo\n", expected_long.as_str(), "\nfour\n"],
+      "{:?}",
+      files.iter().map(String::len).collect::<Vec<_>>()
+    );
+  }
+
+  #[test]
+  fn stamped_chunks_rotate_by_size_between_lines() {
+    let dir = temp("chunks-stamped");
+    let path = dir.join("out.log");
+    let mut w = writer(LogConfig {
+      out_file: Some(path.clone()),
+      timestamps: true,
+      max_size: Some(100),
+      max_files: 1000,
+      ..Default::default()
+    });
+    let all: String = (0..100).map(|i| format!("line {i:03}\n")).collect();
+    for chunk in all.as_bytes().chunks(57) {
+      feed(&mut w, Stream::Stdout, chunk);
+    }
+    let files = numbered(&path);
+    let mut seen = Vec::new();
+    for file in &files {
+      // A stamp and a line are 34 bytes: two fit in 100.
+      assert!(file.len() <= 100, "{file:?}");
+      for line in file.lines() {
+        assert_eq!(line.len(), 25 + 8, "{line:?}");
+        seen.push(line[25..].to_string());
+      }
+    }
+    assert_eq!(seen, all.lines().collect::<Vec<_>>());
   }
 
   #[test]
