@@ -101,11 +101,14 @@ enum Job {
 }
 
 struct Queue {
-  jobs: VecDeque<Job>,
+  /// Each with the waker of the run that queued it.
+  jobs: VecDeque<(Job, Option<Waker>)>,
   running: bool,
-  /// The current supervision run (an id of its choosing), its error report and waker.
+  /// The current supervision run (an id of its choosing) and its error report.
   owner: usize,
   report: Option<Report>,
+  /// The waker of the last run attached, kept once that run is over (until another one
+  /// attaches): its last report waits for the bytes its pumps still hand over.
   waker: Option<Waker>,
 }
 
@@ -228,13 +231,14 @@ impl LogSink {
   }
 
   /// The run `owner` is over: failures are no longer reported to it (unless another run
-  /// has taken its place already).
+  /// has taken its place already). It is still woken as its last bytes are written — the
+  /// jobs queued before and after this call (its pumps empty the pipes) — since its exit
+  /// report waits for them.
   pub fn detach(&self, owner: usize) {
     let mut queue = lock(&self.queue);
     if queue.owner == owner {
       queue.owner = 0;
       queue.report = None;
-      queue.waker = None;
     }
   }
 
@@ -291,7 +295,8 @@ impl LogSink {
   fn push(self: &Arc<Self>, job: Job) {
     let start = {
       let mut queue = lock(&self.queue);
-      queue.jobs.push_back(job);
+      let waker = queue.waker.clone();
+      queue.jobs.push_back((job, waker));
       !std::mem::replace(&mut queue.running, true)
     };
     if start {
@@ -307,10 +312,19 @@ impl LogSink {
   fn drain(&self) {
     let mut writer = lock(&self.writer);
     loop {
-      let (job, report, waker) = {
+      let (job, report, wakers) = {
         let mut queue = lock(&self.queue);
         match queue.jobs.pop_front() {
-          Some(job) => (job, queue.report.clone(), queue.waker.clone()),
+          Some((job, queued_by)) => {
+            // The run that queued the job (even once it is over: its last report waits
+            // for the job), and the current one.
+            let current = queue.waker.clone();
+            let wakers = match (queued_by, current) {
+              (Some(a), Some(b)) if !Arc::ptr_eq(&a, &b) => [Some(a), Some(b)],
+              (a, b) => [a.or(b), None],
+            };
+            (job, queue.report.clone(), wakers)
+          }
           None => {
             queue.running = false;
             return;
@@ -341,7 +355,7 @@ impl LogSink {
       for stream in Stream::BOTH {
         self.settled[stream.index()].fetch_max(writer.settled[stream.index()], Ordering::AcqRel);
       }
-      if let Some(waker) = waker {
+      for waker in wakers.into_iter().flatten() {
         waker();
       }
     }
@@ -1588,6 +1602,53 @@ mod tests {
     let end = w.written[0] + 5;
     w.data(Stream::Stdout, b"four\n", end, Some(&report));
     assert_eq!(lock(&seen).len(), 2, "a new episode is reported again");
+  }
+
+  #[test]
+  fn a_run_is_woken_by_its_last_writes_once_it_is_detached() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+      .worker_threads(1)
+      .enable_all()
+      .build()
+      .unwrap();
+    let dir = temp("wake");
+    let sink = LogSink::new(
+      LogConfig {
+        out_file: Some(dir.join("out.log")),
+        ..Default::default()
+      },
+      runtime.handle().clone(),
+    );
+    let (report, _) = collect();
+    let woken = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&woken);
+    sink.attach(
+      1,
+      report,
+      Arc::new(move || {
+        count.fetch_add(1, Ordering::AcqRel);
+      }),
+    );
+    {
+      // The writer is busy while the run queues its child's exit and is over.
+      let _busy = lock(&sink.writer);
+      sink.settle([0, 0]);
+      sink.detach(1);
+    }
+    let wait_for = |n: usize| {
+      let deadline = Instant::now() + Duration::from_secs(10);
+      while woken.load(Ordering::Acquire) < n && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+      }
+      assert_eq!(woken.load(Ordering::Acquire), n);
+    };
+    wait_for(1);
+    assert_eq!(sink.settled(Stream::Stdout), 0);
+    // Its pump still hands over what the pipe held.
+    let room = sink.budget(Stream::Stdout).try_reserve(5).unwrap();
+    sink.put(Stream::Stdout, b"last\n".to_vec(), 5, room);
+    wait_for(2);
+    assert_eq!(fs::read_to_string(dir.join("out.log")).unwrap(), "last\n");
   }
 
   #[test]
