@@ -176,16 +176,46 @@ export interface MonitorOptions {
   logTimestamps?: boolean | undefined;
   /** Writes stderr into `outFile` too, never splitting a line. Requires `outFile`. Default `false`. */
   mergeLogs?: boolean | undefined;
-  /** Rotates a log file (rename to `file.1`, `file.2`, …) before it would grow past this many bytes. */
+  /**
+   * Rotates a log file before it would grow past this many bytes: renamed to `file.1`,
+   * `file.2`, … (with `logRotate`, to the period's name with `.1`, `.2`, …). Lines are never
+   * split.
+   */
   logMaxSize?: number | undefined;
-  /** How many rotated files to keep with `logMaxSize` (0 truncates in place). Default `5`. */
+  /**
+   * How many rotated files to keep (0 empties the file in place instead). Default `5`, or
+   * `1000` when `logMaxAge` is given.
+   */
   logMaxFiles?: number | undefined;
+  /**
+   * Rotates a log file when its period ends, between two lines: `'daily'` (at midnight),
+   * `'hourly'`, or every this many milliseconds (100 to 2,678,400,000), counted from
+   * 1970-01-01 00:00 on the local (or, with `logRotateUtc`, the UTC) clock. A rotated file
+   * is named for the start of its period, to the interval's precision: `out.log.2026-11-30`,
+   * `out.log.2026-11-30T14`, `out.log.2026-11-30T14-05`, `out.log.2026-11-30T14-05-07`,
+   * `out.log.2026-11-30T14-05-07.200`; more files of one period (`logMaxSize`) get `.1`, `.2`.
+   */
+  logRotate?: 'daily' | 'hourly' | number | undefined;
+  /** Counts `logRotate`'s periods on the UTC clock rather than the local one. Default `false`. */
+  logRotateUtc?: boolean | undefined;
+  /**
+   * Gzips rotated files (`out.log.1.gz`, `out.log.2026-11-30.gz`) in the background; the
+   * `.gz` appears whole, and the plain file goes only once it has. Needs `logRotate` or
+   * `logMaxSize`. Default `false`.
+   */
+  logCompress?: boolean | undefined;
+  /**
+   * Removes rotated files last written longer ago than this: milliseconds, or a duration
+   * such as `'14d'`, `'12h'`, `'30m'` (units `ms`, `s`, `m`, `h`, `d`, `w`). Needs `logRotate`
+   * or `logMaxSize`.
+   */
+  logMaxAge?: number | `${number}${'ms' | 's' | 'm' | 'h' | 'd' | 'w'}` | undefined;
   /**
    * The child writes `outFile`/`errFile` itself: each child gets the files (opened for
    * appending) as its stdout/stderr, so its output costs the host no CPU at all. Those
    * streams then emit no `'stdout'`/`'stderr'` events, and `reopenLogs()` takes effect at
-   * the next restart. Requires `silent: true`; cannot be combined with `logTimestamps` or
-   * `logMaxSize`. Default `false`.
+   * the next restart. Requires `silent: true`; cannot be combined with `logTimestamps`,
+   * `logMaxSize` or `logRotate`. Default `false`.
    */
   logDirect?: boolean | undefined;
   /**
@@ -634,6 +664,14 @@ export declare class Monitor extends EventEmitter {
   logMaxSize: number | undefined;
   /** The `logMaxFiles` option. */
   logMaxFiles: number | undefined;
+  /** The `logRotate` option. */
+  logRotate: 'daily' | 'hourly' | number | undefined;
+  /** The `logRotateUtc` option. */
+  logRotateUtc: boolean;
+  /** The `logCompress` option. */
+  logCompress: boolean;
+  /** The `logMaxAge` option, in milliseconds. */
+  logMaxAge: number | undefined;
   /** The `logDirect` option. */
   logDirect: boolean;
   /** The `usePolling` option. */

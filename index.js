@@ -230,6 +230,10 @@ class Monitor extends EventEmitter {
     this.mergeLogs = o.mergeLogs;
     this.logMaxSize = o.logMaxSize;
     this.logMaxFiles = o.logMaxFiles;
+    this.logRotate = o.logRotate;
+    this.logRotateUtc = o.logRotateUtc;
+    this.logCompress = o.logCompress;
+    this.logMaxAge = o.logMaxAge;
     this.logDirect = o.logDirect;
     this.parser = o.parser;
     this.minUptime = o.minUptime;
@@ -395,15 +399,7 @@ class Monitor extends EventEmitter {
       const outFile = this._custom.stdout ? undefined : this.outFile;
       const errFile = this._custom.stderr ? undefined : this.mergeLogs ? this.outFile : this.errFile;
       if (outFile !== undefined || errFile !== undefined) {
-        monitor.setLogs({
-          outFile,
-          errFile,
-          append: this.append === true,
-          timestamps: this.logTimestamps,
-          maxSize: this.logMaxSize,
-          maxFiles: this.logMaxFiles === undefined ? checks().DEFAULTS.logMaxFiles : this.logMaxFiles,
-          direct: this.logDirect,
-        }, (failure) => this.emit('error', toError(failure)));
+        monitor.setLogs(checks().logOptions(this, { outFile, errFile }), (failure) => this.emit('error', toError(failure)));
       }
     }
     return this._native;
@@ -1087,4 +1083,17 @@ function checkProcess(pid) {
   }
 }
 
+/**
+ * The CLI's status log (`--logFile`): written by the core on the calling thread, and
+ * rotated, compressed and pruned with `monitor`'s log options. Not part of the public API.
+ * @param {string} file
+ * @param {Monitor} monitor
+ * @param {(err: Error) => void} onError
+ * @returns {{ write(text: string): void, reopen(): void }}
+ */
+function _openStatusLog(file, monitor, onError) {
+  return new (native().NativeLogFile)(checks().logOptions(monitor, { outFile: file }), (failure) => onError(toError(failure)));
+}
+
 module.exports = { Monitor, start, kill, checkProcess, version };
+Object.defineProperty(module.exports, '_openStatusLog', { value: _openStatusLog, enumerable: false });

@@ -691,6 +691,10 @@ const DEFAULTS = Object.freeze({
  * @property {boolean} mergeLogs
  * @property {number | undefined} logMaxSize
  * @property {number | undefined} logMaxFiles
+ * @property {'daily' | 'hourly' | number | undefined} logRotate
+ * @property {boolean} logRotateUtc
+ * @property {boolean} logCompress
+ * @property {number | undefined} logMaxAge
  * @property {boolean} logDirect
  * @property {Function} parser
  * @property {number} minUptime
@@ -786,8 +790,9 @@ function normalizeOptions(script, options, defaultParser) {
   if (logMaxFiles !== undefined && (!Number.isInteger(logMaxFiles) || logMaxFiles < 0 || logMaxFiles > 1000)) {
     throw rangeError('logMaxFiles', 'a whole number from 0 to 1000', o.logMaxFiles);
   }
+  const rotation = checkLogRotation(o, logMaxSize);
   const logDirect = opt('logDirect', checkBoolean) || false;
-  if (logDirect) checkLogDirect({ silent, logTimestamps, logMaxSize, logDirect: o.logDirect });
+  if (logDirect) checkLogDirect({ silent, logTimestamps, logMaxSize, logRotate: rotation.logRotate, logDirect: o.logDirect });
 
   if (isSet(o.parser) && typeof o.parser !== 'function') throw typeError('parser', 'a function', o.parser);
   const minUptime = isSet(o.minUptime) ? checkMillis('minUptime', o.minUptime) : 0;
@@ -840,6 +845,7 @@ function normalizeOptions(script, options, defaultParser) {
     mergeLogs,
     logMaxSize,
     logMaxFiles,
+    ...rotation,
     logDirect,
     parser: o.parser || defaultParser,
     minUptime,
@@ -906,7 +912,7 @@ function normalizeOptions(script, options, defaultParser) {
  * `logDirect`'s partners: the child writes its log files itself, so nothing passes
  * through the host to be copied, stamped or rotated. Checked again at each start, since
  * `silent` is a plain property that may change.
- * @param {{ silent: boolean, logTimestamps: boolean, logMaxSize: unknown, logDirect: unknown }} o
+ * @param {{ silent: boolean, logTimestamps: boolean, logMaxSize: unknown, logRotate?: unknown, logDirect: unknown }} o
  */
 function checkLogDirect(o) {
   if (!o.silent) {
@@ -918,6 +924,109 @@ function checkLogDirect(o) {
   if (isSet(o.logMaxSize)) {
     throw rangeError('logDirect', 'false with "logMaxSize" (the child writes its log files itself, so the core cannot rotate them)', o.logDirect);
   }
+  if (isSet(o.logRotate)) {
+    throw rangeError('logDirect', 'false with "logRotate" (the child writes its log files itself, so the core cannot rotate them)', o.logDirect);
+  }
+}
+
+/** `logRotate`'s words, as the length of their periods (ms). */
+const ROTATE_PERIODS = Object.freeze({ daily: 86400000, hourly: 3600000 });
+/** The shortest and the longest `logRotate` interval (ms): a tenth of a second, 31 days. */
+const ROTATE_MIN = 100;
+const ROTATE_MAX = 31 * 86400000;
+/** `logMaxAge`'s units. */
+const AGE_UNITS = Object.freeze({ ms: 1, s: 1000, m: 60000, h: 3600000, d: 86400000, w: 604800000 });
+/** `logMaxFiles` when only `logMaxAge` limits the rotated files: the most it may be. */
+const MAX_LOG_FILES = 1000;
+
+/**
+ * `logRotate`: `'daily'`, `'hourly'`, or an interval in ms; taken as given.
+ * @param {unknown} value
+ * @returns {'daily' | 'hourly' | number | undefined}
+ */
+function checkLogRotate(value) {
+  if (!isSet(value)) return undefined;
+  const expected = '"daily", "hourly" or a number of milliseconds';
+  if (value === 'daily' || value === 'hourly') return value;
+  if (typeof value === 'string') throw rangeError('logRotate', expected, value);
+  if (typeof value !== 'number') throw typeError('logRotate', expected, value);
+  if (!Number.isInteger(value) || value < ROTATE_MIN || value > ROTATE_MAX) {
+    throw rangeError('logRotate', `"daily", "hourly" or a whole number of milliseconds from ${ROTATE_MIN} to ${ROTATE_MAX} (31 days)`, value);
+  }
+  return value;
+}
+
+/**
+ * `logMaxAge`: a number of milliseconds, or a duration such as `'14d'`, `'12h'`, `'30m'`.
+ * @param {unknown} value
+ * @returns {number | undefined} milliseconds
+ */
+function checkLogMaxAge(value) {
+  if (!isSet(value)) return undefined;
+  const expected = 'a number of milliseconds or a duration such as "14d", "12h" or "30m"';
+  let ms;
+  if (typeof value === 'string') {
+    const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)$/.exec(value);
+    if (!m) throw rangeError('logMaxAge', expected, value);
+    ms = Number(m[1]) * AGE_UNITS[/** @type {keyof typeof AGE_UNITS} */ (m[2])];
+  } else if (typeof value === 'number') {
+    ms = value;
+  } else {
+    throw typeError('logMaxAge', expected, value);
+  }
+  if (!Number.isFinite(ms) || ms < 1 || ms > Number.MAX_SAFE_INTEGER) {
+    throw rangeError('logMaxAge', 'a duration of at least 1 ms', value);
+  }
+  return Math.round(ms);
+}
+
+/**
+ * The rotation options beyond `logMaxSize`/`logMaxFiles`, strictly: what they need
+ * (compression and an age limit need some rotation; UTC needs `logRotate`).
+ * @param {Record<string, unknown>} o
+ * @param {number | undefined} logMaxSize
+ */
+function checkLogRotation(o, logMaxSize) {
+  const flag = (/** @type {string} */ name) => {
+    const value = o[name];
+    if (!isSet(value)) return false;
+    if (typeof value !== 'boolean') throw typeError(name, 'a boolean', value);
+    return value;
+  };
+  const logRotate = checkLogRotate(o.logRotate);
+  const logRotateUtc = flag('logRotateUtc');
+  const logCompress = flag('logCompress');
+  const logMaxAge = checkLogMaxAge(o.logMaxAge);
+  if (logRotateUtc && logRotate === undefined) throw rangeError('logRotateUtc', 'used with "logRotate"', o.logRotateUtc);
+  const rotates = logRotate !== undefined || logMaxSize !== undefined;
+  if (logCompress && !rotates) throw rangeError('logCompress', 'used with "logRotate" or "logMaxSize"', o.logCompress);
+  if (logMaxAge !== undefined && !rotates) throw rangeError('logMaxAge', 'used with "logRotate" or "logMaxSize"', o.logMaxAge);
+  return { logRotate, logRotateUtc, logCompress, logMaxAge };
+}
+
+/**
+ * The log writer's settings, complete, in the core's shape (`NativeLogOptions`), from a
+ * monitor's fields: for its `outFile`/`errFile`, and for the CLI's status log.
+ * @param {Pick<MonitorFields, 'append' | 'logTimestamps' | 'logMaxSize' | 'logMaxFiles' | 'logRotate' | 'logRotateUtc' | 'logCompress' | 'logMaxAge' | 'logDirect'>} m
+ * @param {{ outFile?: string, errFile?: string }} files
+ * @returns {import('./binding').NativeLogOptions}
+ */
+function logOptions(m, files) {
+  const maxFiles = m.logMaxFiles !== undefined ? m.logMaxFiles
+    : m.logMaxAge !== undefined ? MAX_LOG_FILES : DEFAULTS.logMaxFiles;
+  return {
+    outFile: files.outFile,
+    errFile: files.errFile,
+    append: m.append === true,
+    timestamps: m.logTimestamps,
+    maxSize: m.logMaxSize,
+    maxFiles,
+    rotateEvery: typeof m.logRotate === 'string' ? ROTATE_PERIODS[m.logRotate] : m.logRotate,
+    rotateUtc: m.logRotateUtc,
+    compress: m.logCompress,
+    maxAge: m.logMaxAge,
+    direct: m.logDirect,
+  };
 }
 
 module.exports = {
@@ -930,6 +1039,7 @@ module.exports = {
   normalizeOptions,
   normalizeStdio,
   checkLogDirect,
+  logOptions,
   checkSignal,
   checkString,
   checkStrings,

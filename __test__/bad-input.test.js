@@ -126,6 +126,28 @@ const optionRows = [
     { logDirect: true, silent: true, logTimestamps: true, outFile: '/nonexistent/a.log' }],
   ['logDirect', true, RangeError, /"logDirect".*false with "logMaxSize".*Received true/,
     { logDirect: true, silent: true, logMaxSize: 1000, outFile: '/nonexistent/a.log' }],
+  ['logDirect', true, RangeError, /"logDirect".*false with "logRotate".*Received true/,
+    { logDirect: true, silent: true, logRotate: 'daily', outFile: '/nonexistent/a.log' }],
+  // time rotation, compression, retention: new options, so strictly typed
+  ['logRotate', 'weekly', RangeError, /"logRotate".*"daily", "hourly" or a number of milliseconds.*Received "weekly"/],
+  ['logRotate', '200', RangeError, /"logRotate".*Received "200"/],
+  ['logRotate', true, TypeError, /"logRotate".*"daily", "hourly" or a number.*Received true/],
+  ['logRotate', 99, RangeError, /"logRotate".*from 100 to 2678400000.*Received 99/],
+  ['logRotate', 2678400001, RangeError, /"logRotate".*Received 2678400001/],
+  ['logRotate', 150.5, RangeError, /"logRotate".*whole number.*Received 150\.5/],
+  ['logRotate', NaN, RangeError, /"logRotate".*Received NaN/],
+  ['logRotateUtc', 'yes', TypeError, /"logRotateUtc".*a boolean.*Received "yes"/, { logRotate: 'daily', logRotateUtc: 'yes' }],
+  ['logRotateUtc', true, RangeError, /"logRotateUtc".*used with "logRotate".*Received true/],
+  ['logCompress', 1, TypeError, /"logCompress".*a boolean.*Received 1/, { logRotate: 'daily', logCompress: 1 }],
+  ['logCompress', true, RangeError, /"logCompress".*used with "logRotate" or "logMaxSize".*Received true/],
+  ['logMaxAge', '14 days', RangeError, /"logMaxAge".*"14d".*Received "14 days"/, { logRotate: 'daily', logMaxAge: '14 days' }],
+  ['logMaxAge', '2y', RangeError, /"logMaxAge".*Received "2y"/, { logRotate: 'daily', logMaxAge: '2y' }],
+  ['logMaxAge', '', RangeError, /"logMaxAge".*Received ""/, { logRotate: 'daily', logMaxAge: '' }],
+  ['logMaxAge', {}, TypeError, /"logMaxAge".*a number of milliseconds or a duration.*Received an object/, { logRotate: 'daily', logMaxAge: {} }],
+  ['logMaxAge', 0, RangeError, /"logMaxAge".*at least 1 ms.*Received 0/, { logRotate: 'daily', logMaxAge: 0 }],
+  ['logMaxAge', Infinity, RangeError, /"logMaxAge".*Received Infinity/, { logMaxSize: 10, logMaxAge: Infinity }],
+  ['logMaxAge', '0d', RangeError, /"logMaxAge".*Received "0d"/, { logMaxSize: 10, logMaxAge: '0d' }],
+  ['logMaxAge', '14d', RangeError, /"logMaxAge".*used with "logRotate" or "logMaxSize".*Received "14d"/],
   // fork and IPC
   ['serialization', 'xml', RangeError, /"serialization".*"json" or "advanced".*Received "xml"/],
   // watching
@@ -273,6 +295,15 @@ test('valid edge values are accepted', (t) => {
   assert.equal(new Monitor(SCRIPT, { stdio: [0, 1, 2] }).stdio.length, 3);
   assert.equal(new Monitor(SCRIPT, { env: { A: undefined, B: 1n } }).env.B, 1n);
   assert.equal(new Monitor(SCRIPT, null).silent, false);
+  // Rotation: the words and the bounds of an interval; an age in ms or with a unit.
+  assert.equal(new Monitor(SCRIPT, { logRotate: 'hourly' }).logRotate, 'hourly');
+  assert.equal(new Monitor(SCRIPT, { logRotate: 100 }).logRotate, 100);
+  assert.equal(new Monitor(SCRIPT, { logRotate: 2678400000, logRotateUtc: true }).logRotateUtc, true);
+  const aged = new Monitor(SCRIPT, { logMaxSize: 1, logCompress: true, logMaxAge: '1.5d' });
+  assert.deepEqual([aged.logMaxAge, aged.logCompress, aged.logRotate], [129600000, true, undefined]);
+  assert.equal(new Monitor(SCRIPT, { logRotate: 'daily', logMaxAge: 1 }).logMaxAge, 1);
+  assert.equal(new Monitor(SCRIPT, { logRotate: 'daily', logMaxAge: '2w' }).logMaxAge, 1209600000);
+  assert.deepEqual([new Monitor(SCRIPT, {}).logRotateUtc, new Monitor(SCRIPT, {}).logCompress], [false, false]);
   const warn = t.mock.method(console, 'warn', () => {});
   assert.deepEqual(new Monitor(SCRIPT, { options: ['x'] }).args, [SCRIPT, 'x']);
   assert.equal(warn.mock.callCount(), 1);

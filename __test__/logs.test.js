@@ -5,12 +5,14 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { Monitor } = require('..');
-const { fixture, next, record, until } = require('./helpers');
+const { fixture, next, record, until, stopAfter } = require('./helpers');
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fn-logs-'));
 let n = 0;
 const file = (name) => path.join(dir, `${n++}-${name}`);
 const lines = (p) => fs.readFileSync(p, 'utf8').split('\n').filter(Boolean);
+/** A file's size, or -1 while it does not exist (the core creates it in the background). */
+const sizeOf = (p) => (fs.statSync(p, { throwIfNoEntry: false }) || { size: -1 }).size;
 
 function run(script, options) {
   const m = new Monitor(script, { silent: true, ...options });
@@ -96,27 +98,28 @@ test('logMaxSize/logMaxFiles rotate at the limit, keeping N files and whole line
   numbers.forEach((v, i) => i > 0 && assert.equal(v, numbers[i - 1] + 1, 'no line lost between files'));
 });
 
-test('reopenLogs() moves on to a new file after an external logrotate', async () => {
+test('reopenLogs() moves on to a new file after an external logrotate', async (t) => {
   const outFile = file('reopen.log');
-  const m = new Monitor(['sh', '-c', 'while :; do echo tick; sleep 0.02; done'], { silent: true, outFile });
+  // Stopped after the test even when an assertion fails, so a failure never hangs the file.
+  const m = stopAfter(t, new Monitor(['sh', '-c', 'while :; do echo tick; sleep 0.02; done'], { silent: true, outFile }));
   m.start();
-  await until(() => fs.statSync(outFile).size > 0, 5000, 'first output');
+  await until(() => sizeOf(outFile) > 0, 5000, 'first output');
   fs.renameSync(outFile, `${outFile}.old`);
   m.reopenLogs();
-  await until(() => fs.existsSync(outFile) && fs.statSync(outFile).size > 0, 5000, 'output in the new file');
+  await until(() => sizeOf(outFile) > 0, 5000, 'output in the new file');
   const stopped = next(m, 'stop');
   m.stop();
   await stopped;
   assert.ok(lines(`${outFile}.old`).length > 0);
 });
 
-test('a log file deleted under the monitor is re-created', async () => {
+test('a log file deleted under the monitor is re-created', async (t) => {
   const outFile = file('deleted.log');
-  const m = new Monitor(['sh', '-c', 'while :; do echo tick; sleep 0.02; done'], { silent: true, outFile });
+  const m = stopAfter(t, new Monitor(['sh', '-c', 'while :; do echo tick; sleep 0.02; done'], { silent: true, outFile }));
   m.start();
-  await until(() => fs.statSync(outFile).size > 0, 5000, 'first output');
+  await until(() => sizeOf(outFile) > 0, 5000, 'first output');
   fs.unlinkSync(outFile);
-  await until(() => fs.existsSync(outFile) && fs.statSync(outFile).size > 0, 5000, 'the file to come back');
+  await until(() => sizeOf(outFile) > 0, 5000, 'the file to come back');
   const stopped = next(m, 'stop');
   m.stop();
   await stopped;
@@ -184,13 +187,13 @@ test('logDirect: reopenLogs() after a logrotate takes effect at the next restart
   const outFile = file('direct-reopen.log');
   const m = new Monitor(['sh', '-c', 'echo "tick $$"; sleep 5'], { silent: true, outFile, logDirect: true });
   m.start();
-  await until(() => fs.statSync(outFile).size > 0, 5000, 'first output');
+  await until(() => sizeOf(outFile) > 0, 5000, 'first output');
   fs.renameSync(outFile, `${outFile}.old`);
   m.reopenLogs();
   const restarted = next(m, 'restart');
   m.restart();
   await restarted;
-  await until(() => fs.existsSync(outFile) && fs.statSync(outFile).size > 0, 5000, 'output in the new file');
+  await until(() => sizeOf(outFile) > 0, 5000, 'output in the new file');
   const stopped = next(m, 'stop');
   m.stop();
   await stopped;
@@ -212,6 +215,9 @@ test('logDirect: a file that cannot be opened at spawn is an error event; output
   const sub = fs.mkdtempSync(path.join(dir, 'gone-'));
   const outFile = path.join(sub, 'out.log');
   const m = new Monitor(['sh', '-c', 'while :; do echo tick; sleep 0.02; done'], { silent: true, outFile, logDirect: true });
+  // The constructor creates the file in the background (making its directory if need be):
+  // let it finish first, or it could make the directory again under the file below.
+  await until(() => fs.existsSync(outFile), 5000, 'the file to be created');
   // A missing directory would be made: a file in its place cannot be.
   fs.rmSync(sub, { recursive: true });
   fs.writeFileSync(sub, '');
@@ -245,8 +251,8 @@ test('outFile and errFile in directories that do not exist yet: made with mode 0
   const errors = record(m, 'error');
   m.start();
   try {
-    await until(() => fs.existsSync(outFile) && fs.statSync(outFile).size > 0, 5000, 'output in the new directory');
-    await until(() => fs.existsSync(errFile) && fs.statSync(errFile).size > 0, 5000, 'errors in the new directory');
+    await until(() => sizeOf(outFile) > 0, 5000, 'output in the new directory');
+    await until(() => sizeOf(errFile) > 0, 5000, 'errors in the new directory');
     const umask = process.umask();
     for (const d of ['logs', 'logs/deep', 'other']) {
       assert.equal(fs.statSync(path.join(base, d)).mode & 0o777, 0o755 & ~umask, d);

@@ -31,7 +31,7 @@ const FM = 'forever-monitor';
 const PM2 = 'pm2';
 const KNOWN_PEERS = [PM2];
 /** Implementations compared with each other (the rest are references: limit, node-fork, …). */
-const PEERS = [NATIVE, 'native-direct', 'native-listen', FM, PM2];
+const PEERS = [NATIVE, 'native-direct', 'native-rotate', 'native-listen', FM, PM2];
 /** A row's rounds vary "a lot" past this spread: (max − min) ÷ median. */
 const NOISY = 0.2;
 
@@ -169,10 +169,10 @@ function scenarios(quick) {
       n: 3,
       id: 'output',
       title: 'Output and logs',
-      note: `${mb} MB of text (\`yes … | head -c\`, through \`sh -c\`) from one child run, into \`outFile\` (silent) or, with silent: false, into the host's stdout redirected to a file. Wall = start() to the host's exit; CPU = the host's user + system time (all threads), from before require() to exit. Limit: \`producer | cat > file\`. With \`logDirect\` (a forever-native option), the child writes \`outFile\` itself: its wall then depends on the child's own write size (\`head\` writes 8 KiB at a time, where \`cat\` and forever-native's writer write in large chunks).`,
+      note: `${mb} MB of text (\`yes … | head -c\`, through \`sh -c\`) from one child run, into \`outFile\` (silent) or, with silent: false, into the host's stdout redirected to a file. Wall = start() to the host's exit; CPU = the host's user + system time (all threads), from before require() to exit. Limit: \`producer | cat > file\`. With \`logDirect\` (a forever-native option), the child writes \`outFile\` itself: its wall then depends on the child's own write size (\`head\` writes 8 KiB at a time, where \`cat\` and forever-native's writer write in large chunks). With rotation (forever-native's \`logRotate: 'daily'\` with \`logMaxSize\` at a tenth of the output, and \`logCompress\`), the host stays up until its background thread has gzipped every rotated file: 'exit' shows the writer's throughput, the gzip time the thread's, and the CPU includes both. One line repeated compresses faster than real logs do.`,
       worker: 'output.js',
       cases: ['outFile', 'stdout'],
-      impls: (k) => (k === 'outFile' ? [NATIVE, 'native-direct', FM, 'limit'] : [NATIVE, FM, 'limit']),
+      impls: (k) => (k === 'outFile' ? [NATIVE, 'native-direct', 'native-rotate', FM, 'limit'] : [NATIVE, FM, 'limit']),
       pm2Cases: ['outFile'],
       pm2Note: 'PM2: the same child as an app with `out_file`; its daemon writes the file. Wall = pm2.start() until the file holds every byte; CPU = the daemon\'s over that time (only the "from start()" row: PM2 has no host that require()s anything).',
       rounds: quick ? 1 : 5,
@@ -204,6 +204,20 @@ function scenarios(quick) {
           case: 'outFile', nativeImpl: 'native-direct', key: 'bytesLost', label: 'outFile, forever-native with logDirect: bytes lost (worst run)', kind: 'max',
           goal: { text: '0 (README: no output is lost)', check: (m) => m.max(NATIVE, 'bytesLost') === 0 },
         },
+        // The same run with rotation every tenth of the output (logMaxSize within logRotate: 'daily')
+        // and logCompress: the writer's throughput, then the background thread's.
+        ...(() => {
+          const what = `outFile rotated every ${mb / 10} MB (logRotate, logMaxSize, logCompress)`;
+          return [
+            { case: 'outFile', nativeImpl: 'native-rotate', key: 'startToExitMs', label: `${what}: start() → 'exit'`, unit: 'ms', better: 'lower' },
+            { case: 'outFile', nativeImpl: 'native-rotate', key: 'compressedMs', label: `${what}: start() → every rotated file gzipped`, unit: 'ms' },
+            { case: 'outFile', nativeImpl: 'native-rotate', key: 'cpuMs', label: `${what}: host CPU, gzip included`, unit: 'ms', better: 'lower' },
+            {
+              case: 'outFile', nativeImpl: 'native-rotate', key: 'bytesLost', label: `${what}: bytes lost (worst run)`, kind: 'max',
+              goal: { text: '0 (README: no output is lost)', check: (m) => m.max(NATIVE, 'bytesLost') === 0 },
+            },
+          ];
+        })(),
       ],
     },
     {

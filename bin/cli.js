@@ -40,6 +40,8 @@ class UsageError extends Error {
  *   window    COUNT/MS
  *   size      bytes, or a size such as 512M or 1G (checked by the Monitor)
  *   listen    an address, may be given many times (a socket path is resolved)
+ *   rotate    daily, hourly or a number of milliseconds
+ *   age       a number of milliseconds, or a duration such as 14d, 12h, 30m
  */
 const FLAGS = [
   { long: 'max', short: 'm', kind: 'runs', key: 'max', arg: 'N', help: 'Only run the script N times in total' },
@@ -81,8 +83,12 @@ const FLAGS = [
   { long: 'id', kind: 'string', key: 'id', arg: 'ID', help: 'Name of this process, shown in the status lines' },
   { long: 'logTimestamps', kind: 'bool', key: 'logTimestamps', help: 'Prefix every line of -o/-e with an ISO-8601 UTC time' },
   { long: 'mergeLogs', kind: 'bool', key: 'mergeLogs', help: 'Write stderr into the -o file too, whole lines at a time' },
-  { long: 'logMaxSize', kind: 'bytes', key: 'logMaxSize', arg: 'BYTES', help: 'Rotate -o/-e before they grow past BYTES (file.1 ... file.N)' },
-  { long: 'logMaxFiles', kind: 'count', key: 'logMaxFiles', arg: 'N', help: 'Rotated files to keep (default 5)' },
+  { long: 'logMaxSize', kind: 'bytes', key: 'logMaxSize', arg: 'BYTES', help: 'Rotate -o/-e/-l before they grow past BYTES (file.1 ... file.N)' },
+  { long: 'logRotate', kind: 'rotate', key: 'logRotate', arg: 'WHEN', help: 'Rotate -o/-e/-l daily, hourly or every MS, at local time (file.2026-11-30, file.2026-11-30T14)' },
+  { long: 'logRotateUtc', kind: 'bool', key: 'logRotateUtc', help: 'Count --logRotate periods in UTC rather than local time' },
+  { long: 'logCompress', kind: 'bool', key: 'logCompress', help: 'Gzip rotated files, in the background (file.1.gz, file.2026-11-30.gz)' },
+  { long: 'logMaxFiles', kind: 'count', key: 'logMaxFiles', arg: 'N', help: 'Rotated files to keep (default 5; 1000 with --logMaxAge)' },
+  { long: 'logMaxAge', kind: 'age', key: 'logMaxAge', arg: 'AGE', help: 'Remove rotated files last written more than AGE ago: 14d, 12h, 30m or MS' },
   { long: 'logDirect', kind: 'bool', key: 'logDirect', help: 'The child writes -o/-e itself: no host CPU for its output (needs -s; no timestamps or rotation)' },
   { long: 'config', kind: 'path', arg: 'FILE', help: 'Read the app (or an array of apps) from a JSON file' },
   { long: 'json', kind: 'bool', help: 'Print the status lines as JSON, one object per line' },
@@ -101,6 +107,7 @@ const CONFIG_KEYS = new Set([
   'watchIgnorePatterns', 'watchIgnoreDotFiles', 'usePolling', 'pollingInterval', 'killSignal', 'killTTL',
   'killTree', 'uid', 'id', 'env', 'hideEnv', 'spawnWith', 'checkFile', 'stdio', 'fork', 'serialization',
   'watchDebounce', 'logTimestamps', 'mergeLogs', 'logMaxSize', 'logMaxFiles', 'logDirect',
+  'logRotate', 'logRotateUtc', 'logCompress', 'logMaxAge',
   'restartDelay', 'backoff', 'autorestart', 'stopExitCodes', 'restartWindow',
   'waitReady', 'readyTimeout', 'watchdog', 'maxMemory', 'memoryCheckInterval', 'shutdownMessage', 'shutdownTimeout',
   'listen', 'listenBacklog', 'reloadGrace', 'reloadOnHup',
@@ -169,6 +176,16 @@ function readValue(flag, raw, shown) {
       const window = m ? Number(m[2]) : NaN;
       if (!(count <= 10000 && window > 0 && Number.isSafeInteger(window))) throw bad('N/MS: at most N (0 to 10000) restarts within MS (> 0) milliseconds');
       return { count, window };
+    }
+    case 'rotate': {
+      if (raw === 'daily' || raw === 'hourly') return raw;
+      if (/^[0-9]+$/.test(raw)) return Number(raw);
+      throw bad('daily, hourly or a number of milliseconds');
+    }
+    case 'age': {
+      if (/^[0-9]+$/.test(raw)) return Number(raw);
+      if (/^[0-9]+(\.[0-9]+)?(ms|s|m|h|d|w)$/.test(raw)) return raw;
+      throw bad('a number of milliseconds or a duration such as 14d, 12h or 30m');
     }
     case 'signal': {
       const n = parseSignal(raw);
@@ -551,7 +568,8 @@ function helpText(version) {
     ...rows,
     '',
     'Signals: SIGINT/SIGTERM stop the child gracefully (a second one kills it at once);',
-    'SIGHUP restarts it (reloads it without downtime with --reloadOnHup).',
+    'SIGHUP restarts it (reloads it without downtime with --reloadOnHup); SIGUSR2 reopens',
+    'the log files (logrotate\'s postrotate).',
     'Exit codes: 0 after a clean stop; the child\'s last exit code when it gave up (1 if it',
     'died by a signal); 1 when it could not be started; 2 for bad usage; 128+n when a',
     'second signal n had to kill the child.',
@@ -685,6 +703,7 @@ function describe(e) {
         exit: 'exiting now',
         restart: 'restarting',
         reload: 'reloading',
+        reopen: 'reopening the log files',
         ignore: 'ignored while stopping',
       }[e.action] || e.action;
       return [`${e.signal} received: ${what}`, 36];

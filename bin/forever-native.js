@@ -27,20 +27,18 @@ class Reporter {
     this.color = !json && cli.useColor(process.stderr);
   }
 
-  /** @param {object} event  @param {number[]} fds extra files (--logFile) */
-  emit(event, fds = []) {
+  /**
+   * @param {object} event
+   * @param {Array<{ write(text: string): void }>} logs the --logFile writers; a failing one
+   *   reports through its own error callback, and never stops supervision
+   */
+  emit(event, logs = []) {
     const e = { time: new Date(), ...event };
     const line = this.json ? cli.formatJson(e) : cli.formatHuman(e, this.color);
     process.stderr.write(`${line}\n`);
-    if (fds.length === 0) return;
+    if (logs.length === 0) return;
     const logged = this.json ? `${line}\n` : `${e.time.toISOString()} ${cli.formatHuman(e, false)}\n`;
-    for (const fd of fds) {
-      try {
-        fs.writeSync(fd, logged);
-      } catch {
-        // A log file that fails must not stop supervision; stderr still has the line.
-      }
-    }
+    for (const log of logs) log.write(logged);
   }
 }
 
@@ -140,7 +138,7 @@ class App {
     this.reporter = reporter;
     this.onEnded = onEnded;
     this.monitor = null;
-    this.logFd = null;
+    this.statusLog = null;
     this.pid = null;
     this.startedAt = 0;
     this.runs = 0;
@@ -160,7 +158,7 @@ class App {
   }
 
   report(event) {
-    this.reporter.emit({ app: this.name, pid: this.pid, ...event }, this.logFd === null ? [] : [this.logFd]);
+    this.reporter.emit({ app: this.name, pid: this.pid, ...event }, this.statusLog === null ? [] : [this.statusLog]);
   }
 
   /** Creates the Monitor (which throws TypeError/RangeError for bad options). */
@@ -200,18 +198,30 @@ class App {
     });
   }
 
-  /** Opens --logFile (after every Monitor accepted its options, so a usage error stays one line). */
-  openLog() {
+  /**
+   * Opens --logFile (after every Monitor accepted its options, so a usage error stays one
+   * line). It is checked and truncated here, so that a bad path is an error line at once;
+   * the core then writes it (each line on disk when `write()` returns) and rotates it with
+   * the app's log options.
+   */
+  openLog(openStatusLog) {
     const file = this.spec.options.logFile;
     if (typeof file !== 'string') return;
     const c = fs.constants;
     try {
       makeParentDirs(file);
-      this.logFd = fs.openSync(file,
-        c.O_WRONLY | c.O_CREAT | c.O_APPEND | c.O_NOFOLLOW | (this.spec.options.append === true ? 0 : c.O_TRUNC), 0o644);
+      fs.closeSync(fs.openSync(file,
+        c.O_WRONLY | c.O_CREAT | c.O_APPEND | c.O_NOFOLLOW | (this.spec.options.append === true ? 0 : c.O_TRUNC), 0o644));
+      this.statusLog = openStatusLog(file, this.monitor, (err) => this.report(fileError('cannot write log file', file, err)));
     } catch (err) {
       this.report(fileError('cannot open log file', file, err));
     }
+  }
+
+  /** Re-opens the app's log files (-o/-e and -l), after logrotate moved them. */
+  reopenLogs() {
+    if (this.monitor) this.monitor.reopenLogs();
+    if (this.statusLog) this.statusLog.reopen();
   }
 
   start() {
@@ -415,7 +425,7 @@ function run(specs, json, notes = []) {
     finish(forced && forcedBy ? 128 + signalNumber(forcedBy) : failed ? failed.exitCode : 0);
   };
 
-  const { Monitor } = require('..');
+  const { Monitor, _openStatusLog } = require('..');
   for (const spec of specs) {
     const app = new App(spec, reporter, onEnded);
     try {
@@ -429,19 +439,19 @@ function run(specs, json, notes = []) {
     apps.push(app);
   }
 
-  const allFds = () => apps.filter((a) => a.logFd !== null).map((a) => a.logFd);
+  const allLogs = () => apps.filter((a) => a.statusLog !== null).map((a) => a.statusLog);
 
   const onStopSignal = (signal) => {
     stopSignals += 1;
     if (stopSignals === 1) {
-      reporter.emit({ event: 'signal', app: null, pid: null, signal, action: 'stop' }, allFds());
+      reporter.emit({ event: 'signal', app: null, pid: null, signal, action: 'stop' }, allLogs());
       for (const app of apps) app.stop();
     } else if (stopSignals === 2) {
       forcedBy = signal;
-      reporter.emit({ event: 'signal', app: null, pid: null, signal, action: 'force' }, allFds());
+      reporter.emit({ event: 'signal', app: null, pid: null, signal, action: 'force' }, allLogs());
       for (const app of apps) app.force();
     } else {
-      reporter.emit({ event: 'signal', app: null, pid: null, signal, action: 'exit' }, allFds());
+      reporter.emit({ event: 'signal', app: null, pid: null, signal, action: 'exit' }, allLogs());
       finish(128 + signalNumber(signal));
     }
   };
@@ -449,19 +459,25 @@ function run(specs, json, notes = []) {
   process.on('SIGTERM', () => onStopSignal('SIGTERM'));
   process.on('SIGHUP', () => {
     const action = stopSignals > 0 ? 'ignore' : apps.some((app) => app.spec.reloadOnHup) ? 'reload' : 'restart';
-    reporter.emit({ event: 'signal', app: null, pid: null, signal: 'SIGHUP', action }, allFds());
+    reporter.emit({ event: 'signal', app: null, pid: null, signal: 'SIGHUP', action }, allLogs());
     if (action !== 'ignore') for (const app of apps) app.restart();
   });
   // Status of every app on SIGUSR1 (which then no longer starts Node's inspector).
   process.on('SIGUSR1', () => {
     for (const app of apps) app.status();
   });
+  // logrotate's postrotate convention: the files were moved; write to new ones. The line
+  // comes after the reopen, so it is the first in the new --logFile.
+  process.on('SIGUSR2', () => {
+    for (const app of apps) app.reopenLogs();
+    reporter.emit({ event: 'signal', app: null, pid: null, signal: 'SIGUSR2', action: 'reopen' }, allLogs());
+  });
   process.on('exit', () => {
     for (const app of apps) app.removePidFile();
   });
   process.stderr.on('error', () => {});
 
-  for (const app of apps) app.openLog();
+  for (const app of apps) app.openLog(_openStatusLog);
   for (const app of apps) app.start();
 }
 

@@ -24,8 +24,13 @@
 // cpuMs, which for the others counts from before require()). No event bus is opened:
 // PM2 publishes every chunk of output on it, and a listener would cost the daemon a
 // socket write of the whole output.
+// --impl native-rotate: forever-native rotating outFile every tenth of the output (in a
+// daily period: names out.log.<date>, .1, .2 …) and gzipping the rotated files on its
+// background thread (--case outFile only). Bytes lost count what the .gz files and
+// out.log hold, gunzipped; `compressedMs` is start() to the last rotated file gzipped.
 const fs = require('fs');
 const path = require('path');
+const zlib = require('zlib');
 const { spawn, execFileSync } = require('child_process');
 const c = require('../lib/common');
 const pm2lib = require('../lib/pm2');
@@ -33,10 +38,22 @@ const pm2lib = require('../lib/pm2');
 const MAX_ATTEMPTS = 3;
 const LINE = 'forever-native bench: 0123456789 abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ';
 
-function runHost(impl, mode, file, command) {
+/** Bytes that `file` and its rotated files (gunzipped) hold. */
+function loggedBytes(file) {
+  const base = path.basename(file);
+  let total = 0;
+  for (const name of fs.readdirSync(path.dirname(file))) {
+    if (name !== base && !name.startsWith(`${base}.`)) continue;
+    const data = fs.readFileSync(path.join(path.dirname(file), name));
+    total += name.endsWith('.gz') ? zlib.gunzipSync(data).length : data.length;
+  }
+  return total;
+}
+
+function runHost(impl, mode, file, command, rotateBytes) {
   return new Promise((resolve, reject) => {
     const outFd = mode === 'stdout' ? fs.openSync(file, 'w') : 'ignore';
-    const host = spawn(process.execPath, [path.join(__dirname, 'output-host.js'), impl, mode, file, command], {
+    const host = spawn(process.execPath, [path.join(__dirname, 'output-host.js'), impl, mode, file, command, String(rotateBytes)], {
       stdio: ['ignore', outFd, 'pipe', 'pipe'],
     });
     if (typeof outFd === 'number') fs.closeSync(outFd);
@@ -95,17 +112,22 @@ c.runWorker('output', async ({ impl, quick, case: mode }) => {
         { bus: false },
       );
     }
-    if (!c.isMonitorImpl(impl) && impl !== 'native-direct') throw new Error(`unknown --impl ${impl}`);
-    if (impl === 'native-direct' && mode !== 'outFile') throw new Error('--impl native-direct is for --case outFile');
+    if (!c.isMonitorImpl(impl) && impl !== 'native-direct' && impl !== 'native-rotate') throw new Error(`unknown --impl ${impl}`);
+    if (impl.startsWith('native-') && mode !== 'outFile') throw new Error(`--impl ${impl} is for --case outFile`);
 
     const crashes = [];
     const lostInCrashes = []; // bytes missing from the file when the host crashed
     for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
-      const run = await runHost(impl, mode, file, producer);
+      const run = await runHost(impl, mode, file, producer, Math.floor(bytes / 10));
       if (run.code === 0 && run.report) {
         const r = JSON.parse(run.report);
-        const size = fs.existsSync(file) ? fs.statSync(file).size : 0;
+        const rotated = impl === 'native-rotate';
+        // Rotation writes whole lines: the child's last line, cut short by `head -c`, is
+        // completed with a newline, one byte more than was written.
+        const completed = rotated && bytes % (LINE.length + 1) !== 0 ? 1 : 0;
+        const size = rotated ? loggedBytes(file) - completed : fs.existsSync(file) ? fs.statSync(file).size : 0;
         return {
+          ...(rotated ? { compressedMs: r.compressedMs, files: fs.readdirSync(dir).length } : {}),
           bytes,
           wallMs: r.startToProcessExitMs,
           startToExitMs: r.startToExitMs,

@@ -14,6 +14,7 @@ mod types;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use napi::bindgen_prelude::{Buffer, Either, Function, JsValue};
 use napi::threadsafe_function::{
@@ -24,7 +25,7 @@ use napi_derive::napi;
 
 use crate::error::CoreError;
 use crate::guardian;
-use crate::logs::{LogConfig, Report};
+use crate::logs::{LogConfig, LogSink, Report, Schedule};
 use crate::output::Stream;
 use crate::process::tree::{self, Reach};
 use crate::supervisor::{Event, EventSink, Handle, StartRequest};
@@ -41,6 +42,9 @@ type EventFn = ThreadsafeFunction<Event, UnknownReturnValue, NativeEvent, Status
 /// How failures outside a run (log files prepared or reopened) reach JS: strong only while
 /// the job that may fail holds it.
 type FailureFn = ThreadsafeFunction<CoreError, UnknownReturnValue, NativeFailure, Status, false>;
+/// How failures of a log file written from JS reach JS: weak, it never keeps the host alive.
+type WeakFailureFn =
+  ThreadsafeFunction<CoreError, UnknownReturnValue, NativeFailure, Status, false, true>;
 /// How the guardian's warnings reach JS: weak, it never keeps the host alive.
 type WarningFn = ThreadsafeFunction<String, UnknownReturnValue, String, Status, false, true>;
 
@@ -296,6 +300,52 @@ impl NativeMonitor {
   }
 }
 
+/// A log file written from JS a line at a time (the CLI's status log), by the same writer
+/// as a monitor's and with the same rotation, but on the calling thread: a line is on disk
+/// when `write()` returns. Rotated files are compressed and pruned in the background.
+#[napi]
+pub struct NativeLogFile {
+  sink: Arc<LogSink>,
+  report: Report,
+}
+
+#[napi]
+impl NativeLogFile {
+  /// A writer for `options.outFile`; failures (once per episode) go to `onFailure`.
+  #[napi(constructor, catch_unwind)]
+  pub fn new(
+    options: NativeLogOptions,
+    on_failure: Function<NativeFailure, UnknownReturnValue>,
+  ) -> napi::Result<Self> {
+    let tsfn: WeakFailureFn = on_failure
+      .build_threadsafe_function::<CoreError>()
+      .callee_handled::<false>()
+      .weak::<true>()
+      .build_callback(|ctx| Ok(NativeFailure::from(ctx.value)))?;
+    let runtime = crate::runtime::get()?.handle().clone();
+    let mut config = options.into_core();
+    config.err_file = None;
+    Ok(NativeLogFile {
+      sink: LogSink::new(config, runtime),
+      report: Arc::new(move |error| {
+        let _ = tsfn.call(error, ThreadsafeFunctionCallMode::NonBlocking);
+      }),
+    })
+  }
+
+  /// Writes `text` (whole lines), rotating the file first when it is due.
+  #[napi(catch_unwind)]
+  pub fn write(&self, text: String) {
+    self.sink.write_now(text.as_bytes(), &self.report);
+  }
+
+  /// Closes and re-opens the file (after an external logrotate moved it).
+  #[napi(catch_unwind)]
+  pub fn reopen(&self) {
+    self.sink.reopen_now(&self.report);
+  }
+}
+
 /// Sends `signal` (a number) to `pid`, and with `tree` to all its descendants, as
 /// forever-monitor's `kill()` does with `ps-tree` (but read from `/proc`).
 #[napi(catch_unwind)]
@@ -343,7 +393,15 @@ impl NativeLogOptions {
       append: self.append,
       timestamps: self.timestamps,
       max_size: self.max_size.map(|v| v.max(1.0) as u64),
+      rotate: self.rotate_every.map(|every| Schedule {
+        every_ms: every.max(1.0) as i64,
+        utc: self.rotate_utc,
+      }),
       max_files: self.max_files,
+      max_age: self
+        .max_age
+        .map(|ms| Duration::from_millis(ms.max(0.0) as u64)),
+      compress: self.compress,
       direct: self.direct,
     }
   }

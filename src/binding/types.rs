@@ -237,6 +237,14 @@ pub struct NativeLogOptions {
   pub max_size: Option<f64>,
   /// Rotated files to keep.
   pub max_files: u32,
+  /// Rotate by time: the length of a period in ms (86,400,000 for `'daily'`).
+  pub rotate_every: Option<f64>,
+  /// Count periods on the UTC clock rather than the local one.
+  pub rotate_utc: bool,
+  /// Gzip rotated files.
+  pub compress: bool,
+  /// Remove rotated files last written more than this many ms ago.
+  pub max_age: Option<f64>,
   /// The child writes the files itself.
   pub direct: bool,
 }

@@ -1,0 +1,1668 @@
+//! Log files (`outFile`/`errFile`), written off the JS thread and off the runtime's
+//! workers.
+//!
+//! File writes block, and a disk may stall, so each monitor's [`LogSink`] queues what its
+//! pumps hand it and writes it in jobs on the runtime's small blocking pool (at most one job
+//! per monitor at a time, so order is kept; at most a handful of threads for all monitors
+//! together). A monitor with log files and nothing to write holds no thread and, before it
+//! starts, no descriptor. What a sink holds is bounded by its [`Budget`]: a disk that
+//! cannot keep up makes the pumps wait, and the child with them, as a full pipe would.
+//!
+//! Files are opened with `O_NONBLOCK` (so a FIFO planted at the path cannot block the
+//! open) and `O_NOFOLLOW`, and must be regular files or character devices. The writer keeps
+//! lines whole where that matters — timestamps, both streams in one file, rotation — by
+//! holding a stream's unfinished line until its newline arrives (or the child that wrote
+//! it exits). A failing file is reported once per episode (until it works again), retried
+//! at most once a second, and never stops the other destinations.
+//!
+//! Rotation happens between two lines: by size (`logMaxSize`), and by time (`logRotate`,
+//! see [`schedule`]) — each chunk is checked against the instant the file's period ends,
+//! worked out once per period, so the check costs a clock read (no system call) and a
+//! comparison; a timer rotates a file whose child has gone quiet. Without timestamps, the
+//! whole lines of a chunk are written as one: only the lines at its ends and where a file
+//! fills up are looked through. What happens to rotated
+//! files afterwards — compression, retention — is the [`keeper`]'s, off the writer's path.
+
+use std::collections::VecDeque;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::error::CoreError;
+use crate::output::{Budget, Destination, Reservation, Stream};
+
+mod keeper;
+mod schedule;
+
+use keeper::{Keep, Shelf};
+use schedule::{Naming, Period};
+pub use schedule::{Schedule, DAY_MS, HOUR_MS};
+
+/// An unfinished line longer than this is written as it is rather than held.
+const MAX_PENDING: usize = 64 * 1024;
+/// In line mode, whole lines are gathered up to this many bytes and written at once.
+const BATCH: usize = 256 * 1024;
+/// How often a destination is checked for having been moved or deleted, or retried.
+const RECHECK: Duration = Duration::from_secs(1);
+/// Bytes a monitor's log files may have waiting to be written.
+pub const LOG_BACKLOG: usize = 8 * 1024 * 1024;
+
+/// Which files to write and how.
+#[derive(Debug, Clone, Default)]
+pub struct LogConfig {
+  /// The child's stdout goes here.
+  pub out_file: Option<PathBuf>,
+  /// The child's stderr goes here (the same path as `out_file` merges them).
+  pub err_file: Option<PathBuf>,
+  /// Keep what the files hold instead of truncating them when they are first opened.
+  pub append: bool,
+  /// Prefix every line with an ISO-8601 UTC time.
+  pub timestamps: bool,
+  /// Rotate a file before it would grow past this many bytes.
+  pub max_size: Option<u64>,
+  /// Rotate a file when its period ends (`file.2026-11-30`, …).
+  pub rotate: Option<Schedule>,
+  /// How many rotated files to keep (`file.1` … `file.N`).
+  pub max_files: u32,
+  /// Remove rotated files last written longer ago than this.
+  pub max_age: Option<Duration>,
+  /// Gzip rotated files (`file.1.gz`, `file.2026-11-30.gz`).
+  pub compress: bool,
+  /// The child writes the files itself: they are its stdout/stderr, opened for appending
+  /// at each spawn, so its output costs the host nothing (no line mode is possible then).
+  pub direct: bool,
+}
+
+/// Where a sink reports a failing file.
+pub type Report = Arc<dyn Fn(CoreError) + Send + Sync>;
+/// Called after each write, so that whoever waits on the written offsets looks again.
+pub type Waker = Arc<dyn Fn() + Send + Sync>;
+
+enum Job {
+  /// Creates the files, truncating them unless `append` (forever-monitor does it when the
+  /// monitor is constructed); failures go to the report given.
+  Prepare(Report),
+  /// Closes and re-opens every file (an external logrotate moved them).
+  Reopen(Report),
+  Data {
+    stream: Stream,
+    data: Vec<u8>,
+    end: u64,
+    _room: Reservation,
+  },
+  /// The child that wrote up to `marks` has exited: its unfinished lines are complete.
+  Settle([u64; 2]),
+  /// A period may have ended while nothing was written: rotate what is due.
+  Tick,
+}
+
+struct Queue {
+  /// Each with the waker of the run that queued it.
+  jobs: VecDeque<(Job, Option<Waker>)>,
+  running: bool,
+  /// The current supervision run (an id of its choosing) and its error report.
+  owner: usize,
+  report: Option<Report>,
+  /// The waker of the last run attached, kept once that run is over (until another one
+  /// attaches): its last report waits for the bytes its pumps still hand over.
+  waker: Option<Waker>,
+}
+
+/// One monitor's log files.
+pub struct LogSink {
+  config: LogConfig,
+  budget: Arc<Budget>,
+  runtime: tokio::runtime::Handle,
+  queue: Mutex<Queue>,
+  writer: Mutex<Writer>,
+  settled: [AtomicU64; 2],
+  queued: AtomicUsize,
+  moved_ms: AtomicU64,
+  origin: Instant,
+  /// The instant (ms since the epoch) the rotation timer is set for, 0 for none.
+  armed: AtomicI64,
+  timer: Mutex<Option<tokio::task::AbortHandle>>,
+  /// The sink itself, for jobs started from `&self`.
+  me: Weak<LogSink>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+  mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl LogSink {
+  /// A sink for `config`, writing on `runtime`'s blocking pool. Nothing is opened yet: the
+  /// first job does that ([`LogSink::prepare`]).
+  pub fn new(config: LogConfig, runtime: tokio::runtime::Handle) -> Arc<LogSink> {
+    let writer = Writer::new(&config);
+    Arc::new_cyclic(|me| LogSink {
+      me: me.clone(),
+      budget: Budget::new(LOG_BACKLOG),
+      runtime,
+      queue: Mutex::new(Queue {
+        jobs: VecDeque::new(),
+        running: false,
+        owner: 0,
+        report: None,
+        waker: None,
+      }),
+      writer: Mutex::new(writer),
+      settled: Default::default(),
+      queued: AtomicUsize::new(0),
+      moved_ms: AtomicU64::new(0),
+      origin: Instant::now(),
+      armed: AtomicI64::new(0),
+      timer: Mutex::new(None),
+      config,
+    })
+  }
+
+  /// The configuration.
+  pub fn config(&self) -> &LogConfig {
+    &self.config
+  }
+
+  /// Creates (and unless `append`, truncates) the files in the background; failures go to
+  /// `report`, which is dropped once done.
+  pub fn prepare(self: &Arc<Self>, report: Report) {
+    self.push(Job::Prepare(report));
+  }
+
+  /// Closes and re-opens the files in the background; failures go to `report`.
+  pub fn reopen(self: &Arc<Self>, report: Report) {
+    self.push(Job::Reopen(report));
+  }
+
+  /// Writes `bytes` to the stdout file now, on the calling thread, rotating it first when
+  /// it is due (for a writer of whole lines that must be on disk when the call returns,
+  /// such as the CLI's status log). Failures go to `report`, once per episode.
+  pub fn write_now(&self, bytes: &[u8], report: &Report) {
+    let mut writer = lock(&self.writer);
+    let end = writer.written[0] + bytes.len() as u64;
+    writer.data(Stream::Stdout, bytes, end, Some(report));
+    self.rearm(&writer);
+  }
+
+  /// Closes and re-opens the files now, on the calling thread; failures go to `report`.
+  pub fn reopen_now(&self, report: &Report) {
+    let mut writer = lock(&self.writer);
+    writer.reopen_all(report);
+    self.rearm(&writer);
+  }
+
+  /// Sets the timer for the next rotation a quiet file is due, if it is not set for it
+  /// already. The timer only queues a [`Job::Tick`]; a clock that moved meanwhile is
+  /// looked at again then.
+  fn rearm(&self, writer: &Writer) {
+    let Some(due) = writer.next_due() else {
+      return;
+    };
+    if self.armed.swap(due, Ordering::AcqRel) == due {
+      return;
+    }
+    let me = self.me.clone();
+    let wait = u64::try_from(due.saturating_sub(wall_ms())).unwrap_or(0) + 1;
+    let spawned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+      self.runtime.spawn(async move {
+        tokio::time::sleep(Duration::from_millis(wait)).await;
+        if let Some(sink) = me.upgrade() {
+          sink.armed.store(0, Ordering::Release);
+          sink.push(Job::Tick);
+        }
+      })
+    }));
+    if let Ok(task) = spawned {
+      if let Some(old) = lock(&self.timer).replace(task.abort_handle()) {
+        old.abort();
+      }
+    }
+  }
+
+  /// Where write failures and progress go during the supervision run `owner`.
+  pub fn attach(&self, owner: usize, report: Report, waker: Waker) {
+    let mut queue = lock(&self.queue);
+    queue.owner = owner;
+    queue.report = Some(report);
+    queue.waker = Some(waker);
+  }
+
+  /// The run `owner` is over: failures are no longer reported to it (unless another run
+  /// has taken its place already). It is still woken as its last bytes are written — the
+  /// jobs queued before and after this call (its pumps empty the pipes) — since its exit
+  /// report waits for them.
+  pub fn detach(&self, owner: usize) {
+    let mut queue = lock(&self.queue);
+    if queue.owner == owner {
+      queue.owner = 0;
+      queue.report = None;
+    }
+  }
+
+  /// Whether `stream` goes to a file through this sink.
+  pub fn routes(&self, stream: Stream) -> bool {
+    self.route(stream).is_some()
+  }
+
+  /// A child that wrote up to `marks` has exited: its unfinished lines are written as they
+  /// are once the writer gets there.
+  pub fn settle(self: &Arc<Self>, marks: [u64; 2]) {
+    self.push(Job::Settle(marks));
+  }
+
+  /// The last exit mark of `stream` (see [`LogSink::settle`]) up to which everything,
+  /// the exited child's unfinished line included, has been written.
+  pub fn settled(&self, stream: Stream) -> u64 {
+    self.settled[stream.index()].load(Ordering::Acquire)
+  }
+
+  /// True when bytes wait and nothing has been written for `ms` (a stalled disk).
+  pub fn stalled_for(&self, ms: u64) -> bool {
+    let now = self.now_ms();
+    self.queued.load(Ordering::Acquire) > 0
+      && now.saturating_sub(self.moved_ms.load(Ordering::Acquire)) >= ms
+  }
+
+  fn now_ms(&self) -> u64 {
+    u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX)
+  }
+
+  /// With `direct`, the files a child writes itself as its stdout and stderr, opened now
+  /// (call off the JS thread). A file that cannot be opened is `None` and its error is
+  /// returned: that stream is piped through the sink instead.
+  pub fn open_direct(&self) -> ([Option<File>; 2], Vec<CoreError>) {
+    let mut files = [None, None];
+    let mut errors = Vec::new();
+    if !self.config.direct {
+      return (files, errors);
+    }
+    for (slot, path) in [&self.config.out_file, &self.config.err_file]
+      .into_iter()
+      .enumerate()
+    {
+      let Some(path) = path else { continue };
+      match open_log(path, false) {
+        Ok(opened) => files[slot] = Some(opened.file),
+        Err(e) => errors.push(e),
+      }
+    }
+    (files, errors)
+  }
+
+  fn push(self: &Arc<Self>, job: Job) {
+    let start = {
+      let mut queue = lock(&self.queue);
+      let waker = queue.waker.clone();
+      queue.jobs.push_back((job, waker));
+      !std::mem::replace(&mut queue.running, true)
+    };
+    if start {
+      let sink = Arc::clone(self);
+      // A job that cannot be queued (the runtime is shutting down) is simply not run.
+      let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        self.runtime.spawn_blocking(move || sink.drain());
+      }));
+    }
+  }
+
+  /// Runs queued jobs until none is left. Only one drain runs per sink at a time.
+  fn drain(&self) {
+    let mut writer = lock(&self.writer);
+    loop {
+      let (job, report, wakers) = {
+        let mut queue = lock(&self.queue);
+        match queue.jobs.pop_front() {
+          Some((job, queued_by)) => {
+            // The run that queued the job (even once it is over: its last report waits
+            // for the job), and the current one.
+            let current = queue.waker.clone();
+            let wakers = match (queued_by, current) {
+              (Some(a), Some(b)) if !Arc::ptr_eq(&a, &b) => [Some(a), Some(b)],
+              (a, b) => [a.or(b), None],
+            };
+            (job, queue.report.clone(), wakers)
+          }
+          None => {
+            queue.running = false;
+            return;
+          }
+        }
+      };
+      match job {
+        Job::Prepare(report) => writer.prepare(!self.config.append, &report),
+        Job::Reopen(report) => writer.reopen_all(&report),
+        Job::Data {
+          stream,
+          data,
+          end,
+          _room,
+        } => {
+          writer.data(stream, &data, end, report.as_ref());
+          self.queued.fetch_sub(data.len(), Ordering::AcqRel);
+          self.moved_ms.store(self.now_ms(), Ordering::Release);
+        }
+        Job::Settle(marks) => {
+          for stream in Stream::BOTH {
+            writer.settle(stream, marks[stream.index()], report.as_ref());
+          }
+        }
+        Job::Tick => writer.tick(wall_ms(), report.as_ref()),
+      }
+      self.rearm(&writer);
+      for stream in Stream::BOTH {
+        self.settled[stream.index()].fetch_max(writer.settled[stream.index()], Ordering::AcqRel);
+      }
+      for waker in wakers.into_iter().flatten() {
+        waker();
+      }
+    }
+  }
+}
+
+impl Drop for LogSink {
+  fn drop(&mut self) {
+    if let Some(timer) = lock(&self.timer).take() {
+      timer.abort();
+    }
+  }
+}
+
+/// The wall clock, in milliseconds since the epoch: a `clock_gettime` the vDSO answers,
+/// with no system call.
+fn wall_ms() -> i64 {
+  millis_since_epoch(SystemTime::now())
+}
+
+fn millis_since_epoch(at: SystemTime) -> i64 {
+  // Seconds and milliseconds apart: no 128-bit division for every line.
+  let millis = |d: Duration| {
+    i64::try_from(d.as_secs())
+      .unwrap_or(i64::MAX / 1000)
+      .saturating_mul(1000)
+      + i64::from(d.subsec_millis())
+  };
+  match at.duration_since(UNIX_EPOCH) {
+    Ok(d) => millis(d),
+    Err(e) => -millis(e.duration()),
+  }
+}
+
+impl Destination for LogSink {
+  fn wants(&self, stream: Stream) -> bool {
+    self.route(stream).is_some()
+  }
+
+  fn budget(&self, _stream: Stream) -> &Arc<Budget> {
+    &self.budget
+  }
+
+  fn put(&self, stream: Stream, data: Vec<u8>, end: u64, room: Reservation) {
+    if self.queued.fetch_add(data.len(), Ordering::AcqRel) == 0 {
+      self.moved_ms.store(self.now_ms(), Ordering::Release);
+    }
+    if let Some(me) = self.me.upgrade() {
+      me.push(Job::Data {
+        stream,
+        data,
+        end,
+        _room: room,
+      });
+    }
+  }
+}
+
+impl LogSink {
+  fn route(&self, stream: Stream) -> Option<&PathBuf> {
+    match stream {
+      Stream::Stdout => self.config.out_file.as_ref(),
+      Stream::Stderr => self.config.err_file.as_ref(),
+    }
+  }
+}
+
+/// A log file just opened.
+#[derive(Debug)]
+struct Opened {
+  file: File,
+  /// Bytes it holds.
+  size: u64,
+  /// Device and inode: tells whether the path still leads to it.
+  identity: (u64, u64),
+  /// When it was last written (ms since the epoch).
+  modified_ms: i64,
+  /// A regular file, rather than a device (which is never rotated).
+  regular: bool,
+}
+
+/// Opens a log file for appending: never through a symlink, never blocking on a FIFO,
+/// and only a regular file or a character device (`/dev/null`, a terminal).
+fn open_log(path: &Path, truncate: bool) -> Result<Opened, CoreError> {
+  let fail = |e: io::Error| CoreError::sys("open", path.display().to_string(), e);
+  let open = || {
+    OpenOptions::new()
+      .create(true)
+      .append(true)
+      .mode(0o644)
+      .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+      .open(path)
+  };
+  let file = match open() {
+    // A directory that is not there yet (`logs/` in a fresh checkout) is made.
+    Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+      make_parent_dirs(path)?;
+      open().map_err(fail)?
+    }
+    other => other.map_err(fail)?,
+  };
+  let meta = file.metadata().map_err(fail)?;
+  let kind = meta.file_type();
+  if !kind.is_file() && !kind.is_char_device() {
+    return Err(CoreError::sys(
+      "open",
+      path.display().to_string(),
+      io::Error::other(format!(
+        "not a regular file ({})",
+        if kind.is_fifo() {
+          "a FIFO"
+        } else if kind.is_socket() {
+          "a socket"
+        } else {
+          "a special file"
+        }
+      )),
+    ));
+  }
+  // Writes to a regular file or a device block as usual from here on.
+  let flags = nix::fcntl::OFlag::O_APPEND;
+  nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_SETFL(flags))
+    .map_err(|e| fail(io::Error::from(e)))?;
+  // Devices (/dev/null, /dev/full, a tty) cannot be truncated, and need not be.
+  if truncate && kind.is_file() {
+    file.set_len(0).map_err(fail)?;
+  }
+  Ok(Opened {
+    file,
+    size: if truncate { 0 } else { meta.len() },
+    identity: (meta.dev(), meta.ino()),
+    modified_ms: meta.modified().map_or(0, millis_since_epoch),
+    regular: kind.is_file(),
+  })
+}
+
+/// Makes the missing directories above `file` (mode 0755 less the umask), as `mkdir -p`
+/// would, but only below a directory that exists: a symlink on the way is followed when it
+/// leads to a directory (as the open will), and one that leads nowhere, a loop, or a file
+/// on the way is an error naming the file, as the open would have given.
+pub(crate) fn make_parent_dirs(file: &Path) -> Result<(), CoreError> {
+  let lookup = |e: io::Error| CoreError::sys("open", file.display().to_string(), e);
+  let mut missing = Vec::new();
+  let mut dir = file.parent();
+  while let Some(d) = dir.filter(|d| !d.as_os_str().is_empty()) {
+    match fs::symlink_metadata(d) {
+      Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+        missing.push(d);
+        dir = d.parent();
+      }
+      Err(e) => return Err(lookup(e)),
+      Ok(meta) => {
+        // Follows a symlink; a dangling one is ENOENT, a loop ELOOP.
+        let meta = if meta.file_type().is_symlink() {
+          fs::metadata(d).map_err(lookup)?
+        } else {
+          meta
+        };
+        if !meta.is_dir() {
+          return Err(lookup(io::Error::from_raw_os_error(libc::ENOTDIR)));
+        }
+        break;
+      }
+    }
+  }
+  for d in missing.into_iter().rev() {
+    match fs::DirBuilder::new().mode(0o755).create(d) {
+      Ok(()) => {}
+      // Made by someone else meanwhile: fine if it is a directory, and not a symlink.
+      Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+        let ok = fs::symlink_metadata(d).is_ok_and(|m| m.is_dir());
+        if !ok {
+          return Err(CoreError::sys("mkdir", d.display().to_string(), e));
+        }
+      }
+      Err(e) => return Err(CoreError::sys("mkdir", d.display().to_string(), e)),
+    }
+  }
+  Ok(())
+}
+
+struct Target {
+  path: PathBuf,
+  file: Option<File>,
+  size: u64,
+  identity: Option<(u64, u64)>,
+  /// When the file was last written before it was opened (ms since the epoch).
+  modified_ms: i64,
+  /// A regular file; a device (`/dev/null`) is never rotated.
+  regular: bool,
+  checked: Option<Instant>,
+  /// An episode of failure has been reported and has not ended yet.
+  failing: bool,
+  /// Its rotated files, when it rotates.
+  shelf: Option<Arc<Shelf>>,
+  /// With time rotation, the period of the lines in the file, once a line has asked.
+  period: Option<Period>,
+  /// In line mode, whole lines gathered to be written in one go (at the end of each job,
+  /// before a rotation, or at [`BATCH`] bytes).
+  batch: Vec<u8>,
+}
+
+impl Target {
+  fn new(path: PathBuf, shelf: Option<Arc<Shelf>>) -> Target {
+    Target {
+      path,
+      file: None,
+      size: 0,
+      identity: None,
+      modified_ms: 0,
+      regular: false,
+      checked: None,
+      failing: false,
+      shelf,
+      period: None,
+      batch: Vec::new(),
+    }
+  }
+
+  /// The file's length once the lines gathered are written.
+  fn length(&self) -> u64 {
+    self.size + self.batch.len() as u64
+  }
+
+  /// Writes the lines gathered, in one write.
+  fn flush(&mut self, report: Option<&Report>) {
+    if self.batch.is_empty() {
+      return;
+    }
+    // Not kept: a thousand idle monitors should not each hold a batch's worth of memory.
+    let bytes = std::mem::take(&mut self.batch);
+    let result = self.write(&bytes);
+    self.outcome(result, report);
+  }
+
+  /// Gathers `bytes` (whole lines; with `newline`, one more is ended), writing what is
+  /// gathered once it reaches [`BATCH`].
+  fn append(&mut self, bytes: &[u8], newline: bool, report: Option<&Report>) {
+    self.batch.extend_from_slice(bytes);
+    if newline {
+      self.batch.push(b'\n');
+    }
+    if self.batch.len() >= BATCH {
+      self.flush(report);
+    }
+  }
+
+  fn open(&mut self, truncate: bool) -> Result<(), CoreError> {
+    self.file = None;
+    self.checked = Some(Instant::now());
+    let opened = open_log(&self.path, truncate)?;
+    self.file = Some(opened.file);
+    self.size = opened.size;
+    self.identity = Some(opened.identity);
+    self.modified_ms = opened.modified_ms;
+    self.regular = opened.regular;
+    // Perhaps another file: its period is worked out again at its next line.
+    self.period = None;
+    Ok(())
+  }
+
+  /// Opens the file if it is not open, and re-opens it when it was moved or deleted under
+  /// us; at most once per [`RECHECK`] after the first time.
+  fn ready(&mut self) -> Result<(), CoreError> {
+    if self.checked.is_some_and(|at| at.elapsed() < RECHECK) {
+      return if self.file.is_some() || !self.failing {
+        Ok(())
+      } else {
+        Err(CoreError::sys(
+          "open",
+          self.path.display().to_string(),
+          io::Error::other("still failing"),
+        ))
+      };
+    }
+    self.checked = Some(Instant::now());
+    let current = fs::symlink_metadata(&self.path)
+      .ok()
+      .map(|m| (m.dev(), m.ino()));
+    if self.file.is_none() || current != self.identity {
+      self.open(false)?;
+    }
+    Ok(())
+  }
+
+  fn write(&mut self, bytes: &[u8]) -> Result<(), CoreError> {
+    self.ready()?;
+    let Some(file) = self.file.as_mut() else {
+      return Ok(());
+    };
+    match file.write_all(bytes) {
+      Ok(()) => {
+        self.size += bytes.len() as u64;
+        Ok(())
+      }
+      Err(e) => Err(CoreError::sys("write", self.path.display().to_string(), e)),
+    }
+  }
+
+  /// With time rotation, at `now_ms`: the label of the period the file's lines belong to
+  /// when that period is over (the file is then due to rotate), after which the current
+  /// period is the file's. Costs one comparison until the period ends.
+  fn period_due(&mut self, schedule: &Schedule, now_ms: i64) -> Option<String> {
+    if self.period.as_ref().is_some_and(|p| now_ms < p.end_ms) {
+      return None;
+    }
+    let zone = schedule.zone();
+    let ended = match self.period.take() {
+      Some(period) => Some(period.label),
+      // The first line since the file was opened: what it holds was written in the period
+      // of its last write (a host restarted the next day finds yesterday's lines).
+      None if self.length() > 0 => {
+        let then = schedule.period_at(self.modified_ms, zone);
+        (then.end_ms <= now_ms).then_some(then.label)
+      }
+      None => None,
+    };
+    self.period = Some(schedule.period_at(now_ms, zone));
+    ended.filter(|_| self.length() > 0)
+  }
+
+  /// Moves the file aside as a rotated file (named for `label`'s period, or numbered) and
+  /// opens a new one; with `keep` = 0, empties it instead. The keeper then compresses and
+  /// prunes the rotated files, in the background.
+  fn rotate(
+    &mut self,
+    label: Option<&str>,
+    keep: u32,
+    report: Option<&Report>,
+  ) -> Result<(), CoreError> {
+    self.file = None;
+    // The new file starts in the current period (its creation time, which the kernel
+    // keeps coarsely, could still fall in the last one).
+    let period = self.period.take();
+    match self.shelf.clone().filter(|_| keep > 0) {
+      Some(shelf) => {
+        shelf.rotate(&self.path, label)?;
+        keeper::request(&shelf, report.cloned());
+        self.open(false)?;
+      }
+      None => self.open(true)?,
+    }
+    self.period = period;
+    Ok(())
+  }
+
+  /// Reports `result`'s failure once per episode; a success ends the episode.
+  fn outcome(&mut self, result: Result<(), CoreError>, report: Option<&Report>) {
+    match result {
+      Ok(()) => self.failing = false,
+      Err(e) => {
+        if !self.failing {
+          self.failing = true;
+          if let Some(report) = report {
+            report(e);
+          }
+        }
+      }
+    }
+  }
+}
+
+struct Writer {
+  targets: Vec<Target>,
+  route: [Option<usize>; 2],
+  pending: [Vec<u8>; 2],
+  /// Offset at which each stream's unfinished line must be written out (its child exited).
+  settle_at: [Option<u64>; 2],
+  /// How far each stream has been handled.
+  written: [u64; 2],
+  /// The last exit mark of each stream whose unfinished line has been written out.
+  settled: [u64; 2],
+  line_mode: bool,
+  timestamps: bool,
+  max_size: Option<u64>,
+  schedule: Option<Schedule>,
+  max_files: u32,
+}
+
+impl Writer {
+  fn new(config: &LogConfig) -> Writer {
+    let mut targets: Vec<Target> = Vec::new();
+    let mut route = [None, None];
+    let rotates = config.max_size.is_some() || config.rotate.is_some();
+    let keep = Keep {
+      naming: config.rotate.map_or(Naming::Numbered, Naming::Dated),
+      compress: config.compress,
+      max_files: config.max_files,
+      max_age: config.max_age,
+    };
+    for (slot, path) in [(0, &config.out_file), (1, &config.err_file)] {
+      let Some(path) = path else { continue };
+      let existing = targets.iter().position(|t| same_path(&t.path, path));
+      route[slot] = Some(existing.unwrap_or_else(|| {
+        let shelf = if rotates {
+          Shelf::new(path, keep)
+        } else {
+          None
+        };
+        targets.push(Target::new(path.clone(), shelf));
+        targets.len() - 1
+      }));
+    }
+    let merged = route[0].is_some() && route[0] == route[1];
+    Writer {
+      targets,
+      route,
+      pending: [Vec::new(), Vec::new()],
+      settle_at: [None, None],
+      written: [0, 0],
+      settled: [0, 0],
+      line_mode: merged || config.timestamps || rotates,
+      timestamps: config.timestamps,
+      max_size: config.max_size,
+      schedule: config.rotate,
+      max_files: config.max_files,
+    }
+  }
+
+  fn prepare(&mut self, truncate: bool, report: &Report) {
+    for target in &mut self.targets {
+      let result = target.open(truncate);
+      // Held open only while there is something to write: a monitor that is never started
+      // costs no descriptor.
+      target.file = None;
+      target.checked = None;
+      target.outcome(result, Some(report));
+    }
+  }
+
+  fn reopen_all(&mut self, report: &Report) {
+    for target in &mut self.targets {
+      let result = target.open(false);
+      // A reopen always says how it went: the caller asked.
+      target.failing = false;
+      target.outcome(result, Some(report));
+    }
+  }
+
+  /// Handles `bytes` of `stream`, which end at offset `end`.
+  fn data(&mut self, stream: Stream, bytes: &[u8], end: u64, report: Option<&Report>) {
+    let i = stream.index();
+    let start = end.saturating_sub(bytes.len() as u64);
+    match self.settle_at[i] {
+      // The chunk runs past the point where the exited child's output ends: that child's
+      // unfinished line is complete there.
+      Some(at) if at >= start && at < end => {
+        let cut = usize::try_from(at - start).unwrap_or(bytes.len());
+        self.take(stream, &bytes[..cut], report);
+        self.flush_pending(stream, report);
+        self.settle_at[i] = None;
+        self.settled[i] = self.settled[i].max(at);
+        self.take(stream, &bytes[cut..], report);
+      }
+      _ => self.take(stream, bytes, report),
+    }
+    self.written[i] = self.written[i].max(end);
+    if let Some(at) = self.settle_at[i].filter(|&at| at <= end) {
+      self.flush_pending(stream, report);
+      self.settle_at[i] = None;
+      self.settled[i] = self.settled[i].max(at);
+    }
+    self.flush(report);
+  }
+
+  /// Writes every target's gathered lines.
+  fn flush(&mut self, report: Option<&Report>) {
+    for target in &mut self.targets {
+      target.flush(report);
+    }
+  }
+
+  fn settle(&mut self, stream: Stream, at: u64, report: Option<&Report>) {
+    let i = stream.index();
+    if self.written[i] >= at {
+      self.flush_pending(stream, report);
+      self.settled[i] = self.settled[i].max(at);
+    } else {
+      self.settle_at[i] = Some(at);
+    }
+    self.flush(report);
+  }
+
+  fn flush_pending(&mut self, stream: Stream, report: Option<&Report>) {
+    let rest = std::mem::take(&mut self.pending[stream.index()]);
+    if !rest.is_empty() {
+      let now = self.clock();
+      self.emit(stream, &rest, now, report);
+    }
+  }
+
+  /// The clock, read once for a chunk when its lines need it (timestamps, periods): a chunk
+  /// arrives at one instant, and all its lines belong to it.
+  fn clock(&self) -> Option<SystemTime> {
+    (self.timestamps || self.schedule.is_some()).then(SystemTime::now)
+  }
+
+  fn take(&mut self, stream: Stream, bytes: &[u8], report: Option<&Report>) {
+    if bytes.is_empty() || self.route[stream.index()].is_none() {
+      return;
+    }
+    if !self.line_mode {
+      self.put(stream, bytes, report);
+      return;
+    }
+    let i = stream.index();
+    // Only the chunk's last line and, after an unfinished one, its first are looked
+    // through: the whole lines between are handled as one.
+    let Some(last_newline) = bytes.iter().rposition(|&b| b == b'\n') else {
+      self.pending[i].extend_from_slice(bytes);
+      if self.pending[i].len() > MAX_PENDING {
+        let long = std::mem::take(&mut self.pending[i]);
+        let now = self.clock();
+        self.emit(stream, &long, now, report);
+      }
+      return;
+    };
+    let now = self.clock();
+    let (mut complete, rest) = bytes.split_at(last_newline + 1);
+    if !self.pending[i].is_empty() {
+      // The unfinished line ends at the chunk's first newline.
+      let first = line_end(complete);
+      let mut line = std::mem::take(&mut self.pending[i]);
+      line.extend_from_slice(&complete[..first]);
+      self.emit(stream, &line, now, report);
+      complete = &complete[first..];
+    }
+    if !complete.is_empty() {
+      self.emit(stream, complete, now, report);
+    }
+    self.pending[i].extend_from_slice(rest);
+  }
+
+  /// Writes `lines`, read at `now`: whole lines, or one unfinished line (an overlong one,
+  /// or an exited child's last) that is given its newline. Each file gets whole lines only,
+  /// and rotates between two of them: when its period is over, or before the next line
+  /// would take it past `max_size` (a line longer than that gets a file of its own).
+  fn emit(
+    &mut self,
+    stream: Stream,
+    lines: &[u8],
+    now: Option<SystemTime>,
+    report: Option<&Report>,
+  ) {
+    let Some(t) = self.route[stream.index()] else {
+      return;
+    };
+    let now_ms = now.map(millis_since_epoch);
+    // The last line has no newline only when it is an unfinished one written as it is.
+    let newline = !lines.ends_with(b"\n");
+    if let Some(now) = now.filter(|_| self.timestamps) {
+      // One stamp serves the chunk, and always falls within the period its file is named
+      // after. Each line is checked, as each is longer by it.
+      let stamp = format!("{} ", humantime::format_rfc3339_millis(now));
+      for line in lines.split_inclusive(|&b| b == b'\n') {
+        let open = !line.ends_with(b"\n");
+        let len = stamp.len() + line.len() + usize::from(open);
+        self.rotate_if_due(t, now_ms, len as u64, report);
+        let target = &mut self.targets[t];
+        target.batch.extend_from_slice(stamp.as_bytes());
+        target.append(line, open, report);
+      }
+      return;
+    }
+    let mut rest = lines;
+    while !rest.is_empty() {
+      // The first line is checked as any line is (the period, once per chunk, and whether
+      // it fits); it goes in, with the lines after it that fit too.
+      let first = line_end(rest);
+      let extra = usize::from(newline && first == rest.len());
+      self.rotate_if_due(t, now_ms, (first + extra) as u64, report);
+      let target = &mut self.targets[t];
+      let cut = match self.max_size.filter(|_| target.regular) {
+        Some(max) => {
+          let room = usize::try_from(max.saturating_sub(target.length())).unwrap_or(usize::MAX);
+          fitting(rest, newline, room).max(first)
+        }
+        None => rest.len(),
+      };
+      let (head, later) = rest.split_at(cut);
+      target.append(head, newline && later.is_empty(), report);
+      rest = later;
+    }
+  }
+
+  /// Rotates target `t` when the line of `len` bytes about to be written belongs to a later
+  /// period than the file's, or would take the file past `max_size`.
+  fn rotate_if_due(&mut self, t: usize, now_ms: Option<i64>, len: u64, report: Option<&Report>) {
+    if self.max_size.is_none() && self.schedule.is_none() {
+      return;
+    }
+    let target = &mut self.targets[t];
+    if target.file.is_none() {
+      // The size and the kind of file are known once it is open.
+      let _ = target.ready();
+    }
+    if !target.regular {
+      return;
+    }
+    let ended = match (&self.schedule, now_ms) {
+      (Some(schedule), Some(now)) => target.period_due(schedule, now),
+      _ => None,
+    };
+    let label = match ended {
+      Some(label) => Some(label),
+      None => match self.max_size {
+        // Another file of the same period (its period is known by now), or the next number.
+        Some(max) if target.length() > 0 && target.length() + len > max => {
+          target.period.as_ref().map(|p| p.label.clone())
+        }
+        _ => return,
+      },
+    };
+    // The lines gathered so far belong to the file being rotated.
+    target.flush(report);
+    let result = target.rotate(label.as_deref(), self.max_files, report);
+    target.outcome(result, report);
+  }
+
+  /// Rotates the files whose period has ended by `now_ms` though nothing was written since.
+  fn tick(&mut self, now_ms: i64, report: Option<&Report>) {
+    let Some(schedule) = self.schedule else {
+      return;
+    };
+    for target in &mut self.targets {
+      // Only a file written to since it was opened (its period is known), and still there.
+      if target.period.is_none() || target.ready().is_err() || !target.regular {
+        continue;
+      }
+      if let Some(label) = target.period_due(&schedule, now_ms) {
+        let result = target.rotate(Some(&label), self.max_files, report);
+        target.outcome(result, report);
+      }
+    }
+  }
+
+  /// The instant the next rotation by time is due, for a file that has lines in it.
+  fn next_due(&self) -> Option<i64> {
+    self
+      .targets
+      .iter()
+      .filter(|t| t.size > 0 && t.regular)
+      .filter_map(|t| t.period.as_ref().map(|p| p.end_ms))
+      .min()
+  }
+
+  fn put(&mut self, stream: Stream, bytes: &[u8], report: Option<&Report>) {
+    let Some(t) = self.route[stream.index()] else {
+      return;
+    };
+    let target = &mut self.targets[t];
+    let result = target.write(bytes);
+    target.outcome(result, report);
+  }
+}
+
+/// The length of the first line of `bytes`, its newline included (all of it when none).
+fn line_end(bytes: &[u8]) -> usize {
+  bytes
+    .iter()
+    .position(|&b| b == b'\n')
+    .map_or(bytes.len(), |p| p + 1)
+}
+
+/// The length of the longest run of whole lines at the start of `lines` that takes at
+/// most `room` bytes; with `newline`, the last line is unfinished and takes one more.
+/// Only the line at the limit is looked through.
+fn fitting(lines: &[u8], newline: bool, room: usize) -> usize {
+  if lines.len() + usize::from(newline) <= room {
+    return lines.len();
+  }
+  lines[..room.min(lines.len())]
+    .iter()
+    .rposition(|&b| b == b'\n')
+    .map_or(0, |p| p + 1)
+}
+
+fn same_path(a: &Path, b: &Path) -> bool {
+  a == b
+    || matches!(
+      (fs::canonicalize(a), fs::canonicalize(b)),
+      (Ok(x), Ok(y)) if x == y
+    )
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  fn temp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("fn-logs-{}-{name}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+  }
+
+  fn collect() -> (Report, Arc<Mutex<Vec<CoreError>>>) {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let into = Arc::clone(&seen);
+    (Arc::new(move |e| lock(&into).push(e)), seen)
+  }
+
+  fn writer(config: LogConfig) -> Writer {
+    let mut w = Writer::new(&config);
+    let (report, seen) = collect();
+    w.prepare(!config.append, &report);
+    assert!(lock(&seen).is_empty());
+    w
+  }
+
+  #[test]
+  fn missing_directories_are_made_below_one_that_exists() {
+    let dir = temp("mkdir");
+    let file = dir.join("a/b/c/out.log");
+    drop(open_log(&file, false).unwrap());
+    assert!(file.is_file());
+    let mode = fs::metadata(dir.join("a/b")).unwrap().mode() & 0o777;
+    // 0755 less the umask: never more than 0755.
+    assert_eq!(mode & !0o755, 0, "mode {mode:o}");
+    // A symlink to a directory on the way is followed, as the open follows it.
+    std::os::unix::fs::symlink(dir.join("a"), dir.join("link")).unwrap();
+    open_log(&dir.join("link/new/out.log"), false).unwrap();
+    assert!(dir.join("a/new/out.log").is_file());
+  }
+
+  #[test]
+  fn what_cannot_hold_a_directory_is_the_open_error_it_was() {
+    let dir = temp("mkdir-bad");
+    let code = |path: PathBuf| open_log(&path, false).unwrap_err().code().unwrap();
+    // A symlink to nothing: nothing is made through it.
+    std::os::unix::fs::symlink(dir.join("nowhere"), dir.join("dangling")).unwrap();
+    assert_eq!(code(dir.join("dangling/x/out.log")), "ENOENT");
+    assert!(!dir.join("nowhere").exists());
+    // A loop.
+    std::os::unix::fs::symlink(dir.join("loop"), dir.join("loop")).unwrap();
+    assert_eq!(code(dir.join("loop/x/out.log")), "ELOOP");
+    // A file on the way.
+    fs::write(dir.join("file"), "x").unwrap();
+    assert_eq!(code(dir.join("file/x/out.log")), "ENOTDIR");
+    // A directory that cannot be made names itself.
+    let e = make_parent_dirs(Path::new("/proc/forever-native-test/out.log")).unwrap_err();
+    assert_eq!(e.syscall(), Some("mkdir"));
+    assert_eq!(e.path(), Some("/proc/forever-native-test"));
+  }
+
+  /// Feeds `bytes` as the next chunk of `stream`.
+  fn feed(w: &mut Writer, stream: Stream, bytes: &[u8]) {
+    let end = w.written[stream.index()] + bytes.len() as u64;
+    w.data(stream, bytes, end, None);
+  }
+
+  #[test]
+  fn truncates_unless_append() {
+    let dir = temp("truncate");
+    let path = dir.join("out.log");
+    fs::write(&path, "old\n").unwrap();
+    let mut w = writer(LogConfig {
+      out_file: Some(path.clone()),
+      append: true,
+      ..Default::default()
+    });
+    feed(&mut w, Stream::Stdout, b"new\n");
+    assert_eq!(fs::read_to_string(&path).unwrap(), "old\nnew\n");
+    let mut w = writer(LogConfig {
+      out_file: Some(path.clone()),
+      ..Default::default()
+    });
+    assert_eq!(
+      fs::read_to_string(&path).unwrap(),
+      "",
+      "truncated by prepare"
+    );
+    feed(&mut w, Stream::Stdout, b"fresh\n");
+    assert_eq!(fs::read_to_string(&path).unwrap(), "fresh\n");
+  }
+
+  #[test]
+  fn merged_streams_keep_lines_whole() {
+    let dir = temp("merge");
+    let path = dir.join("all.log");
+    let mut w = writer(LogConfig {
+      out_file: Some(path.clone()),
+      err_file: Some(path.clone()),
+      ..Default::default()
+    });
+    feed(&mut w, Stream::Stdout, b"out-a");
+    feed(&mut w, Stream::Stderr, b"err-a");
+    feed(&mut w, Stream::Stdout, b"-more\n");
+    feed(&mut w, Stream::Stderr, b"-more\n");
+    assert_eq!(
+      fs::read_to_string(&path).unwrap(),
+      "out-a-more\nerr-a-more\n"
+    );
+  }
+
+  #[test]
+  fn timestamps_prefix_whole_lines() {
+    let dir = temp("stamps");
+    let path = dir.join("out.log");
+    let mut w = writer(LogConfig {
+      out_file: Some(path.clone()),
+      timestamps: true,
+      ..Default::default()
+    });
+    feed(&mut w, Stream::Stdout, b"hel");
+    feed(&mut w, Stream::Stdout, b"lo\nwor");
+    feed(&mut w, Stream::Stdout, b"ld\n");
+    let text = fs::read_to_string(&path).unwrap();
+    let lines: Vec<_> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(lines[0].ends_with("Z hello"), "{text}");
+    assert!(lines[1].ends_with("Z world"), "{text}");
+    assert_eq!(lines[0].len(), "2026-01-01T00:00:00.000Z hello".len());
+  }
+
+  #[test]
+  fn rotation_keeps_lines_whole_and_n_files() {
+    let dir = temp("rotate");
+    let path = dir.join("out.log");
+    let mut w = writer(LogConfig {
+      out_file: Some(path.clone()),
+      max_size: Some(100),
+      max_files: 2,
+      ..Default::default()
+    });
+    for i in 0..50 {
+      feed(&mut w, Stream::Stdout, format!("line {i:03}\n").as_bytes());
+    }
+    let mut all = String::new();
+    for name in ["out.log.2", "out.log.1", "out.log"] {
+      let text = fs::read_to_string(dir.join(name)).unwrap();
+      assert!(text.len() <= 100, "{name} is {} bytes", text.len());
+      assert!(text.lines().all(|l| l.len() == 8), "{name}: {text}");
+      all += &text;
+    }
+    assert!(!dir.join("out.log.3").exists());
+    assert!(all.ends_with("line 049\n"));
+  }
+
+  fn daily_utc() -> Option<Schedule> {
+    Some(Schedule {
+      every_ms: DAY_MS,
+      utc: true,
+    })
+  }
+
+  fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+      .unwrap()
+      .map(|e| e.unwrap().file_name().into_string().unwrap())
+      .collect();
+    names.sort();
+    names
+  }
+
+  #[test]
+  fn size_rotation_within_a_period_counts_up_from_the_periods_name() {
+    let dir = temp("dated-size");
+    let path = dir.join("out.log");
+    let mut w = writer(LogConfig {
+      out_file: Some(path.clone()),
+      max_size: Some(100),
+      rotate: daily_utc(),
+      max_files: 100,
+      ..Default::default()
+    });
+    let today = daily_utc()
+      .unwrap()
+      .period_at(wall_ms(), &schedule::Utc)
+      .label;
+    for i in 0..30 {
+      feed(&mut w, Stream::Stdout, format!("line {i:03}\n").as_bytes());
+    }
+    keeper::settle();
+    let all: Vec<String> = [
+      format!("out.log.{today}"),
+      format!("out.log.{today}.1"),
+      "out.log".to_string(),
+    ]
+    .iter()
+    .flat_map(|name| {
+      let text = fs::read_to_string(dir.join(name)).unwrap();
+      assert!(text.len() <= 100, "{name}");
+      text.lines().map(str::to_string).collect::<Vec<_>>()
+    })
+    .collect();
+    assert_eq!(listing(&dir).len(), 3, "{:?}", listing(&dir));
+    let expected: Vec<String> = (0..30).map(|i| format!("line {i:03}")).collect();
+    assert_eq!(all, expected);
+  }
+
+  /// The numbered files of `path`, oldest first, and `path` itself last.
+  fn numbered(path: &Path) -> Vec<String> {
+    let dir = path.parent().unwrap();
+    let base = path.file_name().unwrap().to_str().unwrap();
+    let count = listing(dir).len();
+    let mut files: Vec<String> = (1..count)
+      .rev()
+      .map(|n| fs::read_to_string(dir.join(format!("{base}.{n}"))).unwrap())
+      .collect();
+    files.push(fs::read_to_string(path).unwrap());
+    files
+  }
+
+  /// Lines of 1 to 60 bytes, in no order, and a few longer than a file may be.
+  fn varied_lines() -> Vec<String> {
+    let mut seed = 12345u32;
+    let mut lines: Vec<String> = (0..400)
+      .map(|i: usize| {
+        seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+        let width = 1 + (seed >> 16) as usize % 60;
+        format!("{i:0width$}\n")
+      })
+      .collect();
+    lines[10] = format!("{}\n", "x".repeat(149));
+    lines[11] = format!("{}\n", "y".repeat(99));
+    lines[250] = format!("{}\n", "z".repeat(1000));
+    lines
+  }
+
+  #[test]
+  fn chunks_rotate_by_size_between_lines_as_single_lines_do() {
+    let lines = varied_lines();
+    let all: String = lines.concat();
+    let config = |dir: &Path| LogConfig {
+      out_file: Some(dir.join("out.log")),
+      max_size: Some(100),
+      max_files: 1000,
+      ..Default::default()
+    };
+    // Line by line, as before.
+    let dir = temp("chunks-lines");
+    let mut w = writer(config(&dir));
+    for line in &lines {
+      feed(&mut w, Stream::Stdout, line.as_bytes());
+    }
+    let expected = numbered(&dir.join("out.log"));
+    assert!(expected.len() > 100, "{}", expected.len());
+    assert_eq!(expected.concat(), all);
+    for file in &expected {
+      assert!(file.ends_with('\n'), "{file:?}");
+      assert!(
+        file.len() <= 100 || file.lines().count() == 1,
+        "{} bytes: {file:?}",
+        file.len()
+      );
+    }
+    // In chunks: all at once (one chunk over many rotations, the overlong lines among
+    // them), and cut anywhere, lines split between chunks.
+    for size in [all.len(), 4096, 250, 100, 37, 1] {
+      let dir = temp(&format!("chunks-{size}"));
+      let mut w = writer(config(&dir));
+      for chunk in all.as_bytes().chunks(size) {
+        feed(&mut w, Stream::Stdout, chunk);
+      }
+      assert_eq!(numbered(&dir.join("out.log")), expected, "chunks of {size}");
+    }
+  }
+
+  #[test]
+  fn chunks_keep_lines_whole_across_rotations_of_merged_streams() {
+    let dir = temp("chunks-merged");
+    let path = dir.join("all.log");
+    let mut w = writer(LogConfig {
+      out_file: Some(path.clone()),
+      err_file: Some(path.clone()),
+      max_size: Some(100),
+      max_files: 1000,
+      ..Default::default()
+    });
+    let out: String = (0..200).map(|i| format!("out {i:04}\n")).collect();
+    let err: String = (0..200)
+      .map(|i| format!("err {i:04} {}\n", "e".repeat(i % 13)))
+      .collect();
+    for (a, b) in out.as_bytes().chunks(23).zip(err.as_bytes().chunks(41)) {
+      feed(&mut w, Stream::Stdout, a);
+      feed(&mut w, Stream::Stderr, b);
+    }
+    for rest in out.as_bytes().chunks(23).skip(err.len().div_ceil(41)) {
+      feed(&mut w, Stream::Stdout, rest);
+    }
+    let files = numbered(&path);
+    let (mut outs, mut errs) = (Vec::new(), Vec::new());
+    for file in &files {
+      assert!(file.len() <= 100, "{} bytes: {file:?}", file.len());
+      for line in file.lines() {
+        match &line[..4] {
+          "out " => outs.push(line),
+          "err " => errs.push(line),
+          _ => panic!("a line cut: {line:?}"),
+        }
+      }
+    }
+    assert_eq!(outs, out.lines().collect::<Vec<_>>());
+    assert_eq!(errs, err.lines().collect::<Vec<_>>());
+  }
+
+  #[test]
+  fn an_overlong_unfinished_line_gets_a_file_of_its_own() {
+    let dir = temp("chunks-overlong");
+    let path = dir.join("out.log");
+    let mut w = writer(LogConfig {
+      out_file: Some(path.clone()),
+      max_size: Some(100),
+      max_files: 100,
+      ..Default::default()
+    });
+    let long = vec![b'L'; MAX_PENDING + 10];
+    feed(&mut w, Stream::Stdout, b"one\ntwo\nthr");
+    feed(&mut w, Stream::Stdout, &long);
+    feed(&mut w, Stream::Stdout, b"\nfour\n");
+    let files = numbered(&path);
+    let expected_long = format!("thr{}\n", "L".repeat(MAX_PENDING + 10));
+    assert_eq!(
+      files,
+      ["one\ntwo\n", expected_long.as_str(), "\nfour\n"],
+      "{:?}",
+      files.iter().map(String::len).collect::<Vec<_>>()
+    );
+  }
+
+  #[test]
+  fn stamped_chunks_rotate_by_size_between_lines() {
+    let dir = temp("chunks-stamped");
+    let path = dir.join("out.log");
+    let mut w = writer(LogConfig {
+      out_file: Some(path.clone()),
+      timestamps: true,
+      max_size: Some(100),
+      max_files: 1000,
+      ..Default::default()
+    });
+    let all: String = (0..100).map(|i| format!("line {i:03}\n")).collect();
+    for chunk in all.as_bytes().chunks(57) {
+      feed(&mut w, Stream::Stdout, chunk);
+    }
+    let files = numbered(&path);
+    let mut seen = Vec::new();
+    for file in &files {
+      // A stamp and a line are 34 bytes: two fit in 100.
+      assert!(file.len() <= 100, "{file:?}");
+      for line in file.lines() {
+        assert_eq!(line.len(), 25 + 8, "{line:?}");
+        seen.push(line[25..].to_string());
+      }
+    }
+    assert_eq!(seen, all.lines().collect::<Vec<_>>());
+  }
+
+  #[test]
+  fn a_quiet_file_rotates_when_its_period_ends() {
+    let dir = temp("tick");
+    let path = dir.join("out.log");
+    let mut w = writer(LogConfig {
+      out_file: Some(path.clone()),
+      rotate: daily_utc(),
+      max_files: 5,
+      ..Default::default()
+    });
+    feed(&mut w, Stream::Stdout, b"today\n");
+    let period = w.targets[0].period.clone().unwrap();
+    assert_eq!(w.next_due(), Some(period.end_ms));
+    // Not yet: a tick a moment before the end does nothing.
+    w.tick(period.end_ms - 1, None);
+    assert_eq!(listing(&dir), ["out.log"]);
+    w.tick(period.end_ms, None);
+    assert_eq!(
+      fs::read_to_string(dir.join(format!("out.log.{}", period.label))).unwrap(),
+      "today\n"
+    );
+    assert_eq!(fs::read_to_string(&path).unwrap(), "");
+    // An empty file has nothing to rotate, and no timer.
+    assert_eq!(w.next_due(), None);
+    w.tick(period.end_ms + 2 * DAY_MS, None);
+    assert_eq!(listing(&dir).len(), 2);
+  }
+
+  #[test]
+  fn lines_left_from_an_earlier_period_are_rotated_before_the_first_new_one() {
+    let dir = temp("yesterday");
+    let path = dir.join("out.log");
+    fs::write(&path, "old\n").unwrap();
+    let two_days_ago = SystemTime::now() - Duration::from_secs(2 * 86_400);
+    File::options()
+      .write(true)
+      .open(&path)
+      .unwrap()
+      .set_modified(two_days_ago)
+      .unwrap();
+    let label = daily_utc()
+      .unwrap()
+      .period_at(millis_since_epoch(two_days_ago), &schedule::Utc)
+      .label;
+    let mut w = writer(LogConfig {
+      out_file: Some(path.clone()),
+      append: true,
+      rotate: daily_utc(),
+      max_files: 5,
+      ..Default::default()
+    });
+    feed(&mut w, Stream::Stdout, b"new\n");
+    assert_eq!(
+      fs::read_to_string(dir.join(format!("out.log.{label}"))).unwrap(),
+      "old\n"
+    );
+    assert_eq!(fs::read_to_string(&path).unwrap(), "new\n");
+  }
+
+  #[test]
+  fn compressed_rotation_keeps_every_line() {
+    let dir = temp("gz");
+    let path = dir.join("out.log");
+    let mut w = writer(LogConfig {
+      out_file: Some(path.clone()),
+      max_size: Some(1000),
+      compress: true,
+      max_files: 100,
+      ..Default::default()
+    });
+    for i in 0..500 {
+      feed(&mut w, Stream::Stdout, format!("line {i:03}\n").as_bytes());
+    }
+    keeper::settle();
+    let names = listing(&dir);
+    assert!(
+      names.iter().all(|n| n == "out.log" || n.ends_with(".gz")),
+      "{names:?}"
+    );
+    let mut text = String::new();
+    for n in (1..names.len()).rev() {
+      let mut gz =
+        flate2::read::GzDecoder::new(File::open(dir.join(format!("out.log.{n}.gz"))).unwrap());
+      io::Read::read_to_string(&mut gz, &mut text).unwrap();
+    }
+    text += &fs::read_to_string(&path).unwrap();
+    let expected: String = (0..500).map(|i| format!("line {i:03}\n")).collect();
+    assert_eq!(text, expected);
+  }
+
+  #[test]
+  fn a_device_is_never_rotated() {
+    let mut w = writer(LogConfig {
+      out_file: Some(PathBuf::from("/dev/null")),
+      max_size: Some(10),
+      rotate: daily_utc(),
+      max_files: 5,
+      ..Default::default()
+    });
+    let (report, seen) = collect();
+    for _ in 0..5 {
+      let end = w.written[0] + 20;
+      w.data(Stream::Stdout, b"twenty bytes a line\n", end, Some(&report));
+    }
+    w.tick(wall_ms() + 2 * DAY_MS, Some(&report));
+    assert!(lock(&seen).is_empty());
+  }
+
+  #[test]
+  fn an_exited_childs_unfinished_line_is_written_at_its_end() {
+    let dir = temp("settle");
+    let path = dir.join("out.log");
+    let mut w = writer(LogConfig {
+      out_file: Some(path.clone()),
+      timestamps: true,
+      ..Default::default()
+    });
+    // The child wrote "no newline" and exited; the settle mark comes before the bytes.
+    w.settle(Stream::Stdout, 10, None);
+    assert_eq!(fs::read_to_string(&path).unwrap(), "");
+    // Its bytes and the next child's first line arrive in one chunk.
+    feed(&mut w, Stream::Stdout, b"no newlinenext\n");
+    let text = fs::read_to_string(&path).unwrap();
+    let lines: Vec<_> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(lines[0].ends_with("Z no newline"), "{text}");
+    assert!(lines[1].ends_with("Z next"), "{text}");
+  }
+
+  #[test]
+  fn a_symlink_at_the_path_is_refused() {
+    let dir = temp("symlink");
+    let target = dir.join("elsewhere");
+    let link = dir.join("out.log");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let mut w = Writer::new(&LogConfig {
+      out_file: Some(link),
+      ..Default::default()
+    });
+    let (report, seen) = collect();
+    w.prepare(true, &report);
+    let seen = lock(&seen);
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].code().as_deref(), Some("ELOOP"));
+    assert!(!target.exists());
+  }
+
+  #[test]
+  fn a_fifo_at_the_path_is_refused_without_blocking() {
+    let dir = temp("fifo");
+    let path = dir.join("out.log");
+    nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+    // No reader: the open itself fails at once (ENXIO), rather than waiting for one.
+    let err = open_log(&path, false).unwrap_err();
+    assert_eq!(err.code().as_deref(), Some("ENXIO"));
+    // With a reader, it opens, and is refused for what it is.
+    let _reader = OpenOptions::new()
+      .read(true)
+      .custom_flags(libc::O_NONBLOCK)
+      .open(&path)
+      .unwrap();
+    let err = open_log(&path, false).unwrap_err();
+    assert!(err.to_string().contains("FIFO"), "{err}");
+  }
+
+  #[test]
+  fn a_failing_file_is_reported_once_per_episode() {
+    let dir = temp("episode");
+    let sub = dir.join("sub");
+    fs::create_dir(&sub).unwrap();
+    let path = sub.join("out.log");
+    let mut w = writer(LogConfig {
+      out_file: Some(path.clone()),
+      ..Default::default()
+    });
+    let (report, seen) = collect();
+    feed(&mut w, Stream::Stdout, b"one\n");
+    // A missing directory is made again: a file in its place is what fails.
+    fs::remove_dir_all(&sub).unwrap();
+    fs::write(&sub, "").unwrap();
+    for _ in 0..3 {
+      w.targets[0].checked = Some(Instant::now() - RECHECK);
+      let end = w.written[0] + 4;
+      w.data(Stream::Stdout, b"two\n", end, Some(&report));
+    }
+    assert_eq!(lock(&seen).len(), 1, "one error for the whole episode");
+    fs::remove_file(&sub).unwrap();
+    w.targets[0].checked = Some(Instant::now() - RECHECK);
+    let end = w.written[0] + 6;
+    w.data(Stream::Stdout, b"three\n", end, Some(&report));
+    assert_eq!(fs::read_to_string(&path).unwrap(), "three\n");
+    fs::remove_dir_all(&sub).unwrap();
+    fs::write(&sub, "").unwrap();
+    w.targets[0].checked = Some(Instant::now() - RECHECK);
+    let end = w.written[0] + 5;
+    w.data(Stream::Stdout, b"four\n", end, Some(&report));
+    assert_eq!(lock(&seen).len(), 2, "a new episode is reported again");
+  }
+
+  #[test]
+  fn a_run_is_woken_by_its_last_writes_once_it_is_detached() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+      .worker_threads(1)
+      .enable_all()
+      .build()
+      .unwrap();
+    let dir = temp("wake");
+    let sink = LogSink::new(
+      LogConfig {
+        out_file: Some(dir.join("out.log")),
+        ..Default::default()
+      },
+      runtime.handle().clone(),
+    );
+    let (report, _) = collect();
+    let woken = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&woken);
+    sink.attach(
+      1,
+      report,
+      Arc::new(move || {
+        count.fetch_add(1, Ordering::AcqRel);
+      }),
+    );
+    {
+      // The writer is busy while the run queues its child's exit and is over.
+      let _busy = lock(&sink.writer);
+      sink.settle([0, 0]);
+      sink.detach(1);
+    }
+    let wait_for = |n: usize| {
+      let deadline = Instant::now() + Duration::from_secs(10);
+      while woken.load(Ordering::Acquire) < n && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+      }
+      assert_eq!(woken.load(Ordering::Acquire), n);
+    };
+    wait_for(1);
+    assert_eq!(sink.settled(Stream::Stdout), 0);
+    // Its pump still hands over what the pipe held.
+    let room = sink.budget(Stream::Stdout).try_reserve(5).unwrap();
+    sink.put(Stream::Stdout, b"last\n".to_vec(), 5, room);
+    wait_for(2);
+    assert_eq!(fs::read_to_string(dir.join("out.log")).unwrap(), "last\n");
+  }
+
+  #[test]
+  fn a_deleted_file_is_recreated() {
+    let dir = temp("deleted");
+    let path = dir.join("out.log");
+    let mut w = writer(LogConfig {
+      out_file: Some(path.clone()),
+      ..Default::default()
+    });
+    feed(&mut w, Stream::Stdout, b"one\n");
+    fs::remove_file(&path).unwrap();
+    w.targets[0].checked = Some(Instant::now() - RECHECK);
+    feed(&mut w, Stream::Stdout, b"two\n");
+    assert_eq!(fs::read_to_string(&path).unwrap(), "two\n");
+  }
+}
