@@ -1029,6 +1029,11 @@ class Monitor extends EventEmitter {
 /** @type {any} */ (Monitor.prototype).inspect = null;
 
 function isPrimary() {
+  // A cluster worker's bootstrap loads `cluster` before any user code runs, so where it is
+  // not loaded yet this is no worker: loading it just to be told so would cost a first
+  // start 2-4 ms (it pulls in child_process, net, dgram, …).
+  const loaded = /** @type {{ moduleLoadList?: unknown }} */ (/** @type {unknown} */ (process)).moduleLoadList;
+  if (Array.isArray(loaded) && !loaded.includes('NativeModule cluster')) return true;
   // `isPrimary` from Node 16 on, `isMaster` before.
   const cluster = /** @type {{ isPrimary?: boolean, isMaster?: boolean }} */ (require('cluster'));
   return cluster.isPrimary !== undefined ? cluster.isPrimary : cluster.isMaster;

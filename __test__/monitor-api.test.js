@@ -522,3 +522,10 @@ test('spawnWith.uid/gid run the child as that user (root only)', async (t) => {
   assert.equal(line.gid, 65534);
   assert.equal(line.cwd, dir);
 });
+
+test('isMaster is false in a cluster worker, true in the primary, as cluster.isMaster says', async () => {
+  const { spawnSync } = require('child_process');
+  const r = spawnSync(process.execPath, [fixture('host-cluster.js')], { encoding: 'utf8', timeout: 20000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(r.stdout.trim().split('\n').sort(), ['primary true', 'worker false false']);
+});
