@@ -405,3 +405,32 @@ test('fields are checked again at start(): a bad listen set after construction i
   assert.match(err.message, /"listen" option/);
   assert.equal(m.running, undefined);
 });
+
+test('examples/listen-server.js drains cleanly: reloads under a client loop fail nothing, and every old child exits 0', async (t) => {
+  const example = path.join(__dirname, '..', 'examples', 'listen-server.js');
+  const m = monitor(t, example, { listen: 'http=127.0.0.1:0', fork: true, waitReady: true, readyTimeout: 10000 });
+  const done = [];
+  m.on('reload', (info) => {
+    if (info.phase === 'done') done.push(info);
+  });
+  const errors = record(m, 'error');
+  await m.startAsync();
+  const loop = clientLoop(target(m), { concurrency: 4, ms: 15000 });
+  for (let i = 0; i < 5; i++) {
+    const finished = new Promise((resolve) => {
+      const on = (info) => {
+        if (info.phase === 'done') {
+          m.off('reload', on);
+          resolve();
+        }
+      };
+      m.on('reload', on);
+    });
+    await m.reloadAsync();
+    await finished;
+  }
+  const results = await loop.stop();
+  assert.deepEqual(results.filter((r) => !r.ok).map((r) => r.code), [], 'no request failed');
+  assert.deepEqual(done.map((d) => [d.code, d.signal]), Array(5).fill([0, null]), 'each old child exited 0 after draining');
+  assert.deepEqual(errors, []);
+});

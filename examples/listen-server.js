@@ -29,5 +29,6 @@ child.onShutdown(() => {
   // request is still on its way, looks idle.
   // Keep-alive connections end after their next answer, or keepAliveTimeout (5 s).
   net.Server.prototype.close.call(server, () => process.exit(0));
-  server.on('request', (req, res) => res.setHeader('connection', 'close'));
+  // First in line: the server's own handler answers at once, and headers cannot change after.
+  server.prependListener('request', (req, res) => res.setHeader('connection', 'close'));
 });
