@@ -282,6 +282,22 @@ test("health holds while the host's JavaScript is blocked", async (t) => {
   assert.equal(restarted.length, 0, 'the ready child was not taken down');
 });
 
+test("waitReady with a watchdog and no readyTimeout: a ready message JS has not read starts the watchdog", async (t) => {
+  // The child says it is ready at once and never feeds the watchdog: it must be taken down
+  // 300 ms after its ready, though the host's JS, which reads the IPC channel, is blocked.
+  const m = monitor(t, fixture('ready-after.js'), { fork: true, waitReady: true, watchdog: 300, args: ['20'] });
+  const restarting = record(m, 'restarting');
+  const started = next(m, 'start');
+  const restarted = next(m, 'restart');
+  m.start();
+  await started;
+  const blockedAt = Date.now();
+  block(2500);
+  const [, data] = await restarted;
+  assert.ok(data.ctime < blockedAt + 2500, `the new child started at +${data.ctime - blockedAt} ms, while JS was blocked`);
+  assert.equal(restarting[0][0].reason, 'watchdog');
+});
+
 test('bad health options are named', () => {
   const rows = [
     [{ waitReady: 'yes' }, TypeError, /"waitReady" option must be a boolean/],

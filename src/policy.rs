@@ -138,7 +138,11 @@ impl Backoff {
   /// `[0, 1)` choosing how much jitter takes off.
   pub fn delay(&self, attempt: u32, random: f64) -> u64 {
     let steps = attempt.saturating_sub(1).min(i32::MAX as u32) as i32;
-    let grown = (self.initial_ms as f64) * self.factor.powi(steps);
+    // 0 × an infinite growth is NaN: a backoff that starts at 0 stays at 0.
+    let grown = match self.initial_ms {
+      0 => 0.0,
+      initial => initial as f64 * self.factor.powi(steps),
+    };
     let capped = if grown.is_finite() {
       grown.min(self.max_ms as f64)
     } else {
@@ -1266,6 +1270,15 @@ mod tests {
     };
     assert_eq!(wild.delay(5, 0.0), 15_000);
     assert_eq!(wild.delay(u32::MAX, 0.5), 7500, "jitter 7 is taken as 1");
+    let from_zero = Backoff {
+      initial_ms: 0,
+      factor: 1e308,
+      max_ms: u64::MAX,
+      ..Backoff::DEFAULT
+    };
+    for attempt in [1, 2, 3, 10, u32::MAX] {
+      assert_eq!(from_zero.delay(attempt, 0.5), 0, "attempt {attempt}");
+    }
   }
 
   #[test]

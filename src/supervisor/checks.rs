@@ -98,6 +98,14 @@ impl Checks {
     }
   }
 
+  /// Whether the child is still to say it is ready (and no check has taken it down).
+  pub fn awaits_ready(&self) -> bool {
+    self.pid != 0
+      && !self.ready
+      && !self.taken_down
+      && self.config.as_ref().is_some_and(|c| c.wait_ready)
+  }
+
   /// The earliest check due.
   pub fn next_due(&self) -> Option<Instant> {
     if self.pid == 0 {

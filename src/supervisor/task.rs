@@ -258,7 +258,15 @@ struct Task {
   sample: Option<Sample>,
   /// The tree's memory that made a check take the child down.
   memory_taken_down: Option<u64>,
+  /// When the IPC socket of a child that has not said it is ready is next read from here.
+  ready_peek: Option<Instant>,
 }
+
+/// How often the task reads what waits in the IPC socket of a child (or a reload's new
+/// child) that has not said it is ready: its `'ready'` is normally heard through the JS
+/// thread, which reads the channel, and a blocked one would hold it back (and with it the
+/// watchdog, which starts at ready, and a reload's handover).
+const READY_PEEK: Duration = Duration::from_millis(100);
 
 /// Runs a monitor's task until its handle is dropped. A panic inside is caught: the child
 /// is killed, JS is told, and a fresh, idle task carries on.
@@ -276,6 +284,7 @@ pub(super) async fn run(core: Arc<Core>) {
       checks: Checks::default(),
       sample: None,
       memory_taken_down: None,
+      ready_peek: None,
     };
     match CatchUnwind(task.main()).await {
       Ok(()) => return,
@@ -338,6 +347,16 @@ impl Task {
       };
       let change_at = self.burst.as_ref().map(|b| b.quiet_at);
       let check_at = self.checks.next_due();
+      let peek_at = if self.awaits_ready_over_ipc() {
+        Some(
+          *self
+            .ready_peek
+            .get_or_insert_with(|| Instant::now() + READY_PEEK),
+        )
+      } else {
+        self.ready_peek = None;
+        None
+      };
       // The current child's notify socket, if it has one, its pid and a reload's new child's.
       let listen = match &self.life {
         Life::Running {
@@ -371,6 +390,10 @@ impl Task {
         _ = signals.changed() => self.heard(),
         _ = notify_read(listen.as_ref(), &signals) => {}
         _ = sleep_until(check_at) => self.check(),
+        _ = sleep_until(peek_at) => {
+          self.ready_peek = None;
+          self.check();
+        }
       }
     }
   }
@@ -773,6 +796,22 @@ impl Task {
     if incoming_ready {
       self.hand_over();
     }
+  }
+
+  /// Whether the running child, or a reload's new child, waits to say over IPC that it is
+  /// ready.
+  fn awaits_ready_over_ipc(&self) -> bool {
+    let Life::Running {
+      child, incoming, ..
+    } = &self.life
+    else {
+      return false;
+    };
+    let current = child.channel.is_some() && self.checks.awaits_ready();
+    let new = incoming
+      .as_ref()
+      .is_some_and(|i| i.child.channel.is_some() && i.child.run.options.health.wait_ready);
+    current || new
   }
 
   fn became_ready(&mut self) {
