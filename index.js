@@ -1009,6 +1009,31 @@ class Monitor extends EventEmitter {
   }
 
   /**
+   * Holds the core's spawns (restarts, a reload's new child) until called with `false`, or
+   * released after 10 s (tests prove no call waits for a spawn). Returns whether a spawn
+   * was waiting: with `false`, this call released it.
+   * @param {boolean} hold
+   * @returns {boolean}
+   */
+  _holdSpawnsForTest(hold) {
+    return this._testHooks().holdSpawnsForTest(hold);
+  }
+
+  /** Whether one of the core's spawns is being held now. @returns {boolean} */
+  _spawnHeldForTest() {
+    return this._testHooks().spawnHeldForTest();
+  }
+
+  /** @returns {NativeMonitor & { holdSpawnsForTest: (hold: boolean) => boolean, spawnHeldForTest: () => boolean }} */
+  _testHooks() {
+    const monitor = /** @type {NativeMonitor & { holdSpawnsForTest: (hold: boolean) => boolean, spawnHeldForTest: () => boolean }} */ (this._nativeMonitor());
+    if (typeof monitor.holdSpawnsForTest !== 'function') {
+      throw new Error('this build of forever-native has no test hooks (cargo feature "test-hooks")');
+    }
+    return monitor;
+  }
+
+  /**
    * forever-monitor's default parser: splits `command` at its first unescaped space, so
    * `'node --expose-gc'` runs `node` with `--expose-gc` before `args`.
    * @param {string} command

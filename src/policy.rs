@@ -503,6 +503,25 @@ impl Policy {
     self.health = None;
   }
 
+  /// The child `spawned` announced is running since `now_ms`: its spawn took until then
+  /// (the supervisor spawns without its lock held, so that control calls never wait for a
+  /// spawn; what they asked meanwhile — a kill, a reload — stands). Its uptime counts from
+  /// now, unless it counts from ready (`waitReady`).
+  pub fn launched(&mut self, now_ms: u64) {
+    if let Phase::Running {
+      started_ms,
+      ready: true,
+    } = &mut self.phase
+    {
+      *started_ms = now_ms;
+    }
+  }
+
+  /// A `stop()` is under way.
+  pub fn stop_requested(&self) -> bool {
+    self.force_stop
+  }
+
   /// The running child said it is ready, at `now_ms`; true the first time (uptime counts
   /// from now on).
   pub fn ready(&mut self, now_ms: u64) -> bool {
@@ -891,6 +910,31 @@ mod tests {
     assert!(end(&last).is_some());
     assert_eq!(last.times, 3);
     assert_eq!(p.phase(), Phase::Idle);
+  }
+
+  #[test]
+  fn a_stop_during_a_spawn_stands_and_uptime_counts_from_its_end() {
+    // `spawned` before the spawn, a stop while it runs, `launched` once it is over.
+    let mut p = running(limits(None, 100, Some(0)), 0);
+    assert_eq!(delay(&p.exited(500, CRASH)), Some(0));
+    p.spawned(500);
+    assert!(matches!(p.kill(true), Ok(Command::Signal(_))));
+    assert!(p.stop_requested());
+    p.launched(590);
+    let v = p.exited(650, CRASH);
+    assert!(v.spinning, "up 60 ms, not 150");
+    assert!(v.requested);
+    assert_eq!(end(&v), Some(End::Stopped));
+    // A restart asked for during a spawn stands too.
+    let mut p = running(limits(None, 100, Some(0)), 0);
+    p.exited(500, CRASH);
+    p.spawned(500);
+    assert!(matches!(p.restart(), Ok(Command::Signal(_))));
+    p.launched(590);
+    let v = p.exited(700, CRASH);
+    assert!(!v.spinning);
+    assert!(v.requested);
+    assert_eq!(delay(&v), Some(0));
   }
 
   #[test]

@@ -59,6 +59,43 @@ test('300 crash-looping monitors: start() and stop() hand their work to the core
   assert.ok(figures.restarts > 300, `the monitors did crash-loop: ${JSON.stringify(figures)}`);
 });
 
+// A build with test hooks (npm test makes one under target/test-hooks) can hold the core's
+// spawns: each case calls usage(), listenAddresses(), send() and stop() while a spawn that
+// forks is held, and proves structurally (no timing) that none of them waited for it.
+const hooked = path.join(__dirname, '..', '..', 'target', 'test-hooks', 'forever-native.linux-x64-gnu.node');
+for (const [what, options] of [
+  ['restart', { fork: true }],
+  ['restart', { listen: '127.0.0.1:0' }],
+  ['reload', { listen: '127.0.0.1:0' }],
+]) {
+  test(`no call waits for a spawn: stop() and usage() during a held ${what} spawn (${Object.keys(options)[0]})`, async () => {
+    const { code, stdout, stderr } = await runNode([fixture('host-held-spawn.js'), what, JSON.stringify(options)], {
+      env: { ...process.env, FOREVER_NATIVE_ADDON: hooked },
+      timeout: 30000,
+    });
+    assert.equal(code, 0, stderr + stdout);
+    const seen = JSON.parse(stdout);
+    assert.equal(seen.heldAfterCalls, true, 'the spawn was still held when the calls had returned');
+    assert.equal(seen.released, true, 'the release found the spawn held: no call waited for it');
+    // The child being spawned counts as running; a reload's old child serves on meanwhile.
+    assert.equal(seen.usage.state, 'running', JSON.stringify(seen));
+    assert.equal(seen.listening, options.listen ? 1 : 0);
+    assert.equal(seen.running, false);
+    // The held child was spawned once released, then stopped as stop() said.
+    assert.equal(seen.pids.length, 2, JSON.stringify(seen));
+    if (what === 'restart') {
+      // Between two children: no pid yet, and send() is refused as forever-monitor refuses it.
+      assert.equal(seen.usage.pid, null);
+      assert.deepEqual(seen.errors, ['Cannot send to process that is not running.'], JSON.stringify(seen));
+      assert.deepEqual(seen.events, ['start', 'restart', 'exit', 'stop'], JSON.stringify(seen));
+    } else {
+      assert.equal(seen.usage.pid, seen.pids[0]);
+      assert.deepEqual(seen.errors, [], JSON.stringify(seen));
+      assert.deepEqual(seen.events, ['start', 'reload:starting:', 'reload:failed:stopped', 'exit', 'stop'], JSON.stringify(seen));
+    }
+  });
+}
+
 test('output for a blocked JS thread stays within its bound across a crash loop', async () => {
   const { code, stdout, stderr } = await runNode([fixture('host-blocked-output.js'), '4000'], { timeout: 30000 });
   assert.equal(code, 0, stderr);

@@ -298,6 +298,20 @@ impl NativeMonitor {
   pub fn panic_for_test(&self) {
     self.handle.panic_for_test();
   }
+
+  /// Test hook: from now on (`true`), the core's spawns — restarts, a reload's new child,
+  /// not `start()`'s — wait until this is called with `false` (or 10 s have passed).
+  /// Returns whether a spawn was waiting: with `false`, this call released it.
+  #[napi]
+  pub fn hold_spawns_for_test(&self, hold: bool) -> bool {
+    self.handle.hold_spawns_for_test(hold)
+  }
+
+  /// Test hook: whether a spawn is waiting now.
+  #[napi]
+  pub fn spawn_held_for_test(&self) -> bool {
+    self.handle.spawn_held_for_test()
+  }
 }
 
 /// A log file written from JS a line at a time (the CLI's status log), by the same writer

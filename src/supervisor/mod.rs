@@ -11,6 +11,12 @@
 //! while the JS thread is blocked; JS hears about it afterwards through the run's
 //! [`Outbox`], which keeps events in order with the output.
 //!
+//! No spawn holds the state lock while it forks (or opens files, or starts the guardian),
+//! except the first one, `start()`'s, on the JS thread itself: the task tells the policy a
+//! child is running, lets go of the lock, spawns, and installs the child. A call JS makes
+//! meanwhile sees that child as running; its order waits in the queue and is carried out
+//! on that child once it is installed, as if the call had come a moment after the spawn.
+//!
 //! A supervision run may hold listening sockets ([`Listeners`]): bound by `start()`, given
 //! to every child of the run, closed when the run ends. With them, `reload()` starts a new
 //! child beside the running one, which takes over once it is ready (see `task.rs`).
@@ -141,8 +147,9 @@ pub(crate) struct Run {
   logs: Option<Arc<LogSink>>,
   /// Where its children say they are ready or alive (systemd's protocol).
   notify: Option<NotifySocket>,
-  /// The sockets its children inherit, until the run ends.
-  listeners: Mutex<Option<Listeners>>,
+  /// The sockets its children inherit, until the run ends. A spawn holds its own reference
+  /// rather than the lock, which `listening()` takes.
+  listeners: Mutex<Option<Arc<Listeners>>>,
 }
 
 impl Run {
@@ -155,10 +162,10 @@ impl Run {
     let listeners = if request.options.listen.is_empty() {
       None
     } else {
-      Some(Listeners::bind(
+      Some(Arc::new(Listeners::bind(
         &request.options.listen,
         request.options.backlog,
-      )?)
+      )?))
     };
     let health = &request.options.health;
     let notify = if health.needs_socket() {
@@ -242,7 +249,7 @@ impl Run {
   fn listening(&self) -> Vec<(String, Bound)> {
     lock(&self.listeners)
       .as_ref()
-      .map(Listeners::bound)
+      .map(|l| l.bound())
       .unwrap_or_default()
   }
 
@@ -365,6 +372,62 @@ pub(crate) struct Core {
   /// What `usage()` reads.
   usage: Mutex<UsageState>,
   runtime: Mutex<Option<tokio::runtime::Handle>>,
+  /// Test hook: holds the task's spawns.
+  #[cfg(feature = "test-hooks")]
+  spawn_gate: SpawnGate,
+}
+
+/// Test hook: while closed, each spawn of the task waits at the gate (at most
+/// [`SpawnGate::WAIT`]), so that a test can prove JS calls do not wait for a spawn.
+#[cfg(feature = "test-hooks")]
+#[derive(Default)]
+struct SpawnGate {
+  state: Mutex<GateState>,
+  opened: std::sync::Condvar,
+}
+
+#[cfg(feature = "test-hooks")]
+#[derive(Default)]
+struct GateState {
+  closed: bool,
+  /// A spawn waits at the gate.
+  waiting: bool,
+}
+
+#[cfg(feature = "test-hooks")]
+impl SpawnGate {
+  /// The longest a spawn waits at the gate: a test that never opens it fails, never hangs.
+  const WAIT: Duration = Duration::from_secs(10);
+
+  /// Waits while the gate is closed (at most [`Self::WAIT`]).
+  fn pass(&self) {
+    let mut state = lock(&self.state);
+    if !state.closed {
+      return;
+    }
+    state.waiting = true;
+    let until = std::time::Instant::now() + Self::WAIT;
+    while state.closed {
+      let left = until.saturating_duration_since(std::time::Instant::now());
+      if left.is_zero() {
+        break;
+      }
+      state = self
+        .opened
+        .wait_timeout(state, left)
+        .map(|(state, _)| state)
+        .unwrap_or_else(|p| p.into_inner().0);
+    }
+    state.waiting = false;
+  }
+
+  /// Closes or opens the gate; true when a spawn was waiting at it.
+  fn set(&self, closed: bool) -> bool {
+    let mut state = lock(&self.state);
+    state.closed = closed;
+    self.opened.notify_all();
+    state.waiting
+  }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -402,8 +465,9 @@ impl Core {
     Ok(handle)
   }
 
-  /// Spawns the next child of `run` and makes it the current one. Called with the state
-  /// locked, by `start()` on the JS thread or by the task, inside the runtime.
+  /// Spawns the next child of `run` and makes it the current one. Called inside the
+  /// runtime by `start()` on the JS thread (with the state locked), or by the task (without
+  /// it: JS calls never wait for a spawn).
   fn spawn_child(
     self: &Arc<Self>,
     run: &Arc<Run>,
@@ -434,8 +498,9 @@ impl Core {
     let tag = Tag::next();
     let outputs = run.outputs(direct)?;
     let launched = {
-      let listeners = lock(&run.listeners);
-      let sockets = listeners.as_ref().map(Listeners::fds).unwrap_or_default();
+      // Not under the lock: the fork may take a while, and `listening()` must not wait.
+      let listeners = lock(&run.listeners).clone();
+      let sockets = listeners.as_deref().map(Listeners::fds).unwrap_or_default();
       self.processes.spawn(&run.spec, &tag, outputs, &sockets)?
     };
     let guarded = !run.spec.detached;
@@ -511,6 +576,8 @@ impl Handle {
         others: Mutex::new(Vec::new()),
         usage: Mutex::new(UsageState::default()),
         runtime: Mutex::new(runtime),
+        #[cfg(feature = "test-hooks")]
+        spawn_gate: SpawnGate::default(),
       }),
     }
   }
@@ -729,6 +796,29 @@ impl Handle {
   pub fn panic_for_test(&self) {
     let mut state = self.core.state();
     self.core.order(&mut state, Order::Panic);
+  }
+}
+
+#[cfg(feature = "test-hooks")]
+impl Handle {
+  /// Test hook: from now on, the task's spawns (restarts, a reload's new child; not
+  /// `start()`'s) wait until `hold_spawns_for_test(false)`, or 10 s. True when a spawn was
+  /// waiting: with `false`, it was released by this call.
+  pub fn hold_spawns_for_test(&self, hold: bool) -> bool {
+    self.core.spawn_gate.set(hold)
+  }
+
+  /// Test hook: a spawn waits at the gate now.
+  pub fn spawn_held_for_test(&self) -> bool {
+    lock(&self.core.spawn_gate.state).waiting
+  }
+}
+
+impl Core {
+  /// Where the task's spawns begin: a test may hold them there.
+  fn before_spawn(&self) {
+    #[cfg(feature = "test-hooks")]
+    self.spawn_gate.pass();
   }
 }
 

@@ -521,12 +521,14 @@ impl Task {
       // The child exited meanwhile: its exit settled the reload.
       return;
     };
-    let mut state = core.state();
-    if incoming.is_some() || !state.policy.reloading() {
+    if incoming.is_some() || !core.state().policy.reloading() {
       return;
     }
+    // Spawned without the lock: what JS asks meanwhile (a stop) waits in the orders, and is
+    // carried out on both children once the new one is in place.
     let run = Arc::clone(&child.run);
     let old_pid = child.pid;
+    core.before_spawn();
     let direct = open_direct(&run);
     // The new child's first bytes come after the report of its start.
     let place = run.outbox.hold(run.marks());
@@ -551,7 +553,7 @@ impl Task {
         }));
       }
       Err(e) => {
-        state.policy.reload_failed();
+        core.state().policy.reload_failed();
         run.outbox.fill(
           place,
           Some(Event::ReloadFailed {
@@ -965,8 +967,8 @@ impl Task {
         Some((new, _)) => self.take_over(run, child.pid, new.child, code, signal, verdict.times),
         None => {
           // The reload's order has not been carried out yet: its child is spawned now.
-          let mut state = core.state();
-          self.spawn_next(&mut state, run);
+          core.state().policy.spawned(core.now_ms());
+          self.spawn_next(run);
         }
       };
     }
@@ -1093,10 +1095,12 @@ impl Task {
       self.life = Life::Between { run, cleanup };
       return;
     }
+    state.policy.spawned(core.now_ms());
+    drop(state);
     if let Some(cleanup) = cleanup {
       cleanup.detach(&core);
     }
-    self.spawn_next(&mut state, run);
+    self.spawn_next(run);
   }
 
   /// `restart()` during a sleep: the next child now, whatever is left to clean up.
@@ -1114,21 +1118,29 @@ impl Task {
       self.life = Life::Between { run, cleanup };
       return;
     }
+    state.policy.spawned(core.now_ms());
+    drop(state);
     if let Some(cleanup) = cleanup {
       cleanup.detach(&core);
     }
-    self.spawn_next(&mut state, run);
+    self.spawn_next(run);
   }
 
-  fn spawn_next(&mut self, state: &mut super::State, run: Arc<Run>) {
+  /// Spawns the next child of `run`, which the policy already counts as running (the caller
+  /// said `spawned` under the lock). The spawn itself — files opened, the fork, the
+  /// guardian told — happens without the lock: a JS call meanwhile finds the child running
+  /// and leaves its order, carried out once the child is installed (a `stop()` kills it).
+  fn spawn_next(&mut self, run: Arc<Run>) {
     let core = Arc::clone(&self.core);
+    core.before_spawn();
     let direct = open_direct(&run);
     // The new child's first bytes come after its start report: its place is held where
     // the output written so far ends.
     let place = run.outbox.hold(run.marks());
     match core.spawn_child(&run, direct) {
       Ok(child) => {
-        state.policy.spawned(core.now_ms());
+        // Its uptime counts from the end of the spawn.
+        core.state().policy.launched(core.now_ms());
         run.outbox.fill(
           place,
           Some(Event::Start {
@@ -1151,15 +1163,21 @@ impl Task {
         self.asked = false;
       }
       Err(e) => {
+        let mut state = core.state();
+        // A `stop()` during the spawn: supervision ends as it asked.
+        let stopped = state.policy.stop_requested();
         state.policy.spawn_failed();
-        state.run = None;
+        if state.run.as_ref().is_some_and(|r| Arc::ptr_eq(r, &run)) {
+          state.run = None;
+        }
         run.unbind();
         run.outbox.fill(place, Some(Event::Error(e)));
         run.outbox.emit(Event::End {
-          stopped: false,
+          stopped,
           after_exit: false,
         });
         run.close();
+        drop(state);
         self.idle();
       }
     }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{oneshot, Notify};
@@ -28,6 +28,21 @@ struct Fake {
   /// What each exited child leaves (by pid): alive until it gets one of these signals.
   leftovers: Mutex<HashMap<u32, Arc<FakeRemains>>>,
   released: Mutex<Vec<u32>>,
+  /// The next spawn waits here: it says it has begun, then waits to be let go.
+  hold: Mutex<Option<(mpsc::Sender<()>, mpsc::Receiver<()>)>>,
+  /// A held spawn was never let go (it went on after [`HELD_AT_MOST`]).
+  hold_expired: AtomicBool,
+}
+
+/// How long a held spawn waits at most: a test whose JS call waits for the spawn fails,
+/// never hangs.
+const HELD_AT_MOST: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The test's side of a held spawn: `begun` hears that the spawn is under way (blocked), and
+/// `release` lets it go.
+struct Held {
+  begun: mpsc::Receiver<()>,
+  release: mpsc::Sender<()>,
 }
 
 struct FakeRemains {
@@ -50,6 +65,14 @@ impl Remains for Arc<FakeRemains> {
 }
 
 impl Fake {
+  /// The next spawn blocks its thread (the runtime's: the task cannot move) until released.
+  fn hold_next_spawn(&self) -> Held {
+    let (begun_tx, begun) = mpsc::channel();
+    let (release, release_rx) = mpsc::channel();
+    *self.hold.lock().unwrap() = Some((begun_tx, release_rx));
+    Held { begun, release }
+  }
+
   fn exit(&self, pid: u32, code: i32) {
     if let Some(tx) = self.exits.lock().unwrap().remove(&pid) {
       let _ = tx.send(ExitStatus::from_raw(code << 8));
@@ -83,6 +106,13 @@ impl Processes for Fake {
     _outputs: [Option<OutputEnd>; 2],
     _sockets: &crate::process::Sockets<'_>,
   ) -> Result<Launched> {
+    let hold = self.hold.lock().unwrap().take();
+    if let Some((begun, release)) = hold {
+      let _ = begun.send(());
+      if release.recv_timeout(HELD_AT_MOST).is_err() {
+        self.hold_expired.store(true, Ordering::SeqCst);
+      }
+    }
     if self.fail_spawn.load(Ordering::SeqCst) {
       return Err(CoreError::sys(
         "spawn",
@@ -238,13 +268,16 @@ fn limits(max: Option<u32>, min_uptime_ms: u64, spin_sleep_ms: Option<u64>) -> L
 struct Setup {
   fake: Arc<Fake>,
   events: Arc<Recorder>,
-  handle: Handle,
+  handle: Arc<Handle>,
   health: crate::health::HealthConfig,
 }
 
 fn setup() -> Setup {
   let fake = Arc::new(Fake::default());
-  let handle = Handle::with(fake.clone(), Some(tokio::runtime::Handle::current()));
+  let handle = Arc::new(Handle::with(
+    fake.clone(),
+    Some(tokio::runtime::Handle::current()),
+  ));
   Setup {
     fake,
     events: Arc::new(Recorder::default()),
@@ -255,7 +288,11 @@ fn setup() -> Setup {
 
 impl Setup {
   fn start(&self, limits: Limits) -> Result<StartInfo> {
-    self.handle.start(StartRequest {
+    self.handle.start(self.request(limits))
+  }
+
+  fn request(&self, limits: Limits) -> StartRequest {
+    StartRequest {
       spec: spec(),
       options: RunOptions {
         limits,
@@ -268,7 +305,35 @@ impl Setup {
       },
       restart: false,
       sink: self.events.clone(),
+    }
+  }
+
+  /// The next spawn blocks the task until `calls` — JS's, on a thread of their own — have
+  /// returned. Their results, once the spawn has gone on; a call that waited for the spawn
+  /// fails the test (`hold_expired`) rather than hanging it.
+  fn during_next_spawn<T: Send + 'static>(
+    &self,
+    calls: impl FnOnce(&Handle) -> T + Send + 'static,
+  ) -> std::thread::JoinHandle<T> {
+    let held = self.fake.hold_next_spawn();
+    let handle = Arc::clone(&self.handle);
+    std::thread::spawn(move || {
+      held.begun.recv().expect("the spawn began");
+      let out = calls(&handle);
+      // Gone if the spawn stopped waiting: `calls_made` says why.
+      let _ = held.release.send(());
+      out
     })
+  }
+
+  /// The results of the calls made during a held spawn, which must not have waited for it.
+  fn calls_made<T: Send>(&self, js: std::thread::JoinHandle<T>) -> T {
+    let out = js.join().expect("the calls ran");
+    assert!(
+      !self.fake.hold_expired.load(Ordering::SeqCst),
+      "a JS call waited for the spawn"
+    );
+    out
   }
 
   /// Lets the task run until it has nothing left to do now.
@@ -744,4 +809,143 @@ async fn a_reload_of_a_sleeping_monitor_restarts_at_once() {
   s.events.wait(2).await;
   assert_eq!(s.events.words()[1], "start:restart");
   assert_eq!(s.events.at("start:restart"), asked);
+}
+
+#[tokio::test(start_paused = true)]
+async fn stop_during_a_restarts_spawn_returns_at_once_and_stops_the_new_child() {
+  let s = setup();
+  let first = s.start(limits(None, 0, None)).unwrap().pid;
+  let again = s.request(limits(None, 0, None));
+  let js = s.during_next_spawn(move |handle| {
+    let usage = handle.usage();
+    let listening = handle.listening();
+    handle.kill(true).unwrap();
+    // As right after a stop of a running child: refused until it has exited.
+    let start = handle.start(again).map(|_| ());
+    (usage, listening, start)
+  });
+  s.fake.exit(first, 1);
+  s.events.wait(3).await;
+  let (usage, listening, start) = s.calls_made(js);
+  // The child being spawned counts as running; its pid comes once it is spawned.
+  assert_eq!(
+    (usage.state, usage.pid, usage.restarts),
+    ("running", None, 1)
+  );
+  assert!(listening.is_empty());
+  assert!(matches!(start, Err(CoreError::AlreadyRunning)));
+  let second = s.fake.last_pid();
+  assert_eq!(s.fake.pids(), [first, second]);
+  // The events and reasons of a stop right after the spawn.
+  assert_eq!(
+    s.events.words(),
+    [
+      "exit:code=1:restart+0",
+      "start:restart",
+      "exit:SIGKILL:giveup:requested"
+    ]
+  );
+  assert_eq!(s.fake.signals(), [(second, libc::SIGKILL, Reach::Tree)]);
+  s.settle().await;
+  assert_eq!(s.fake.pids().len(), 2, "no restart after the stop");
+  assert!(s.start(limits(None, 0, None)).is_ok(), "usable again");
+}
+
+#[tokio::test(start_paused = true)]
+async fn restart_during_a_restarts_spawn_restarts_the_new_child() {
+  let s = setup();
+  let first = s.start(limits(Some(2), 0, None)).unwrap().pid;
+  let js = s.during_next_spawn(|handle| handle.restart());
+  s.fake.exit(first, 1);
+  s.events.wait(4).await;
+  s.calls_made(js).unwrap();
+  let pids = s.fake.pids();
+  assert_eq!(pids.len(), 3);
+  assert_eq!(
+    s.events.words(),
+    [
+      "exit:code=1:restart+0",
+      "start:restart",
+      "exit:SIGKILL:restart+0:requested",
+      "start:restart"
+    ]
+  );
+  assert_eq!(s.fake.signals(), [(pids[1], libc::SIGKILL, Reach::Tree)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn reload_during_a_restarts_spawn_starts_beside_the_new_child() {
+  let s = setup();
+  let first = s.start(reloading(500)).unwrap().pid;
+  let js = s.during_next_spawn(|handle| (handle.reload(), handle.reload()));
+  s.fake.exit(first, 1);
+  s.events.wait(3).await;
+  let (reload, again) = s.calls_made(js);
+  reload.unwrap();
+  assert!(matches!(again, Err(CoreError::ReloadUnderWay)));
+  assert_eq!(
+    s.events.words(),
+    ["exit:code=1:restart+0", "start:restart", "reload:starting"]
+  );
+  let pids = s.fake.pids();
+  assert_eq!(pids.len(), 3);
+  s.events.wait(6).await;
+  assert_eq!(
+    s.events.words()[3..],
+    ["start:restart", "reload:ready", "reload:done:times=2"]
+  );
+  assert_eq!(s.fake.signals(), [(pids[1], libc::SIGTERM, Reach::Tree)]);
+  assert_eq!(s.handle.usage().pid, Some(pids[2]));
+}
+
+#[tokio::test(start_paused = true)]
+async fn stop_during_a_reloads_spawn_returns_at_once_and_takes_both_children() {
+  let s = setup();
+  let old = s.start(reloading(60_000)).unwrap().pid;
+  let js = s.during_next_spawn(|handle| {
+    let usage = handle.usage();
+    handle.kill(true).unwrap();
+    usage
+  });
+  s.handle.reload().unwrap();
+  s.events.wait(3).await;
+  let usage = s.calls_made(js);
+  assert_eq!(usage.pid, Some(old));
+  let new = s.fake.last_pid();
+  assert_eq!(
+    s.events.words(),
+    [
+      "reload:starting",
+      "reload:failed:stopped",
+      "exit:SIGTERM:giveup:requested"
+    ]
+  );
+  let signals = s.fake.signals();
+  assert!(
+    signals.contains(&(old, libc::SIGTERM, Reach::Tree)),
+    "{signals:?}"
+  );
+  assert!(
+    signals.contains(&(new, libc::SIGTERM, Reach::Tree)),
+    "{signals:?}"
+  );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_spawn_that_fails_after_a_stop_during_it_ends_supervision_as_stopped() {
+  let s = setup();
+  let first = s.start(limits(None, 0, None)).unwrap().pid;
+  s.fake.fail_spawn.store(true, Ordering::SeqCst);
+  let js = s.during_next_spawn(|handle| handle.kill(true));
+  s.fake.exit(first, 1);
+  s.events.wait(3).await;
+  s.calls_made(js).unwrap();
+  assert_eq!(
+    s.events.words(),
+    ["exit:code=1:restart+0", "error:ENOENT", "end:stopped"]
+  );
+  s.settle().await;
+  assert!(s.fake.signals().is_empty());
+  s.fake.fail_spawn.store(false, Ordering::SeqCst);
+  assert!(s.start(limits(None, 0, None)).is_ok(), "usable again");
 }
