@@ -604,9 +604,9 @@ test('bad input: one line on stderr, no stack trace, exit code 2', async (t) => 
     ['unknown flag', ['--nope', script], /unknown option --nope/],
     ['unknown short flag', ['-z', script], /unknown option -z/],
     ['missing script', [], /missing script/],
-    ['--max abc', ['--max', 'abc', script], /--max must be a whole number >= 1, got "abc"/],
+    ['--max abc', ['--max', 'abc', script], /--max must be a whole number from 1 to 9007199254740991, got "abc"/],
     ['--max without a value', ['--max'], /--max needs a value/],
-    ['--minUptime -1', ['--minUptime', '-1', script], /--minUptime must be a number of milliseconds >= 0, got "-1"/],
+    ['--minUptime -1', ['--minUptime', '-1', script], /--minUptime must be a finite number of milliseconds >= 0, got "-1"/],
     ['--killSignal SIGNOPE', ['--killSignal', 'SIGNOPE', script], /--killSignal must be a signal name.*"SIGNOPE"/],
     ['--config missing.json', ['--config', path.join(dir, 'missing.json')], /cannot read config ".*missing\.json": no such file/],
     ['--config with invalid JSON', ['--config', bad], /config ".*bad\.json" is not valid JSON/],
@@ -620,8 +620,17 @@ test('bad input: one line on stderr, no stack trace, exit code 2', async (t) => 
     ['--stopExitCodes 0,300', ['--stopExitCodes', '0,300', script], /--stopExitCodes must be exit codes from 0 to 255/],
     ['--restartWindow 5', ['--restartWindow', '5', script], /--restartWindow must be N\/MS/],
     ['--backoff=initial:x', ['--backoff=initial:x', script], /--backoff must be initial:MS,factor:F/],
-    ['a RangeError from new Monitor (--backoff=factor:0.5)', ['--backoff=factor:0.5', script], /"backoff.factor" option must be a number >= 1/],
+    ['a RangeError from new Monitor (--backoff=factor:0.5)', ['--backoff=factor:0.5', script], /"backoff.factor" option must be a finite number >= 1/],
     ['a TypeError from new Monitor (restartDelay "1s" in a config)', ['--config', badDelay], /The "restartDelay" option must be a number of milliseconds/],
+    // Each message names the range that is accepted, not one a refused value is in.
+    ['--watchdog NaN', ['--watchdog', 'NaN', script], /--watchdog must be a finite number of milliseconds > 0, got "NaN"/],
+    ['--watchdog 0 (the Monitor refuses it)', ['--watchdog', '0', script], /"watchdog" option must be a finite number > 0\. Received 0/],
+    ['--readyTimeout -5', ['--waitReady', '--fork', '--readyTimeout', '-5', script], /--readyTimeout must be a finite number of milliseconds > 0, got "-5"/],
+    ['--memoryCheckInterval x', ['--memoryCheckInterval', 'x', script], /--memoryCheckInterval must be a finite number of milliseconds >= 10, got "x"/],
+    ['--memoryCheckInterval 5 (the Monitor refuses it)', ['--memoryCheckInterval', '5', script], /"memoryCheckInterval" option must be a finite number >= 10\. Received 5/],
+    ['--listenBacklog x', ['--listenBacklog', 'x', script], /--listenBacklog must be a whole number from 1 to 65535, got "x"/],
+    ['--logMaxFiles -1', ['--logMaxFiles', '-1', script], /--logMaxFiles must be a whole number from 0 to 1000, got "-1"/],
+    ['--backoff=factor:0 (the Monitor refuses it)', ['--backoff=factor:0', script], /"backoff\.factor" option must be a finite number >= 1\. Received 0/],
   ];
   for (const [what, args, message] of rows) {
     await t.test(what, async () => {
@@ -722,6 +731,13 @@ test('parseArgs: our flags before the script; everything after it passed through
   assert.deepEqual(cli.parseArgs(['--backoff=initial:200,factor:2,max:8000,jitter:0.2,resetAfter:60000', 'a.js']).flags.backoff,
     { initial: 200, factor: 2, max: 8000, jitter: 0.2, resetAfter: 60000 });
   assert.equal(cli.parseArgs(['--backoff=false', 'a.js']).flags.backoff, false);
+  // The lowest values the Monitor takes are read, and taken.
+  const { Monitor } = require('..');
+  const lowest = cli.plan(['--fork', '--waitReady', '--readyTimeout', '0.5', '--watchdog', '1', '--memoryCheckInterval', '10',
+    '--maxMemory', '1M', '--listenBacklog', '1', '--backoff=factor:1,jitter:0,initial:0,max:0', 'a.js'], { exists: () => true }).apps[0];
+  const m = new Monitor(lowest.script, lowest.options);
+  assert.deepEqual([m.readyTimeout, m.watchdog, m.memoryCheckInterval, m.listenBacklog, m.backoff.factor, m.backoff.jitter],
+    [0.5, 1, 10, 1, 1, 0]);
   // The README's example: options first.
   const readme = cli.parseArgs(['--max', '5', 'examples/flaky-server.js']);
   assert.deepEqual([readme.script, readme.flags.max, readme.args], ['examples/flaky-server.js', 5, []]);
@@ -741,7 +757,7 @@ test('parseArgs: our flags before the script; everything after it passed through
   assert.throws(() => cli.parseArgs(['--max']), /--max needs a value/);
   assert.throws(() => cli.parseArgs(['--silent=maybe', 'a.js']), /--silent must be true or false/);
   assert.throws(() => cli.parseArgs(['--max', '1.5', 'a.js']), cli.UsageError);
-  assert.throws(() => cli.parseArgs(['--logMaxSize', '0', 'a.js']), /--logMaxSize must be a whole number >= 1/);
+  assert.throws(() => cli.parseArgs(['--logMaxSize', '0', 'a.js']), /--logMaxSize must be a whole number from 1 to 9007199254740991/);
   assert.equal(cli.parseArgs(['--logMaxFiles', '0', 'a.js']).flags.logMaxFiles, 0);
   assert.equal(cli.parseArgs(['--killSignal', 'int', 'a.js']).flags.killSignal, 'SIGINT');
   assert.equal(cli.parseArgs(['--killSignal', '15', 'a.js']).flags.killSignal, 15);
