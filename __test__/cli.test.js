@@ -631,6 +631,9 @@ test('bad input: one line on stderr, no stack trace, exit code 2', async (t) => 
     ['--listenBacklog x', ['--listenBacklog', 'x', script], /--listenBacklog must be a whole number from 1 to 65535, got "x"/],
     ['--logMaxFiles -1', ['--logMaxFiles', '-1', script], /--logMaxFiles must be a whole number from 0 to 1000, got "-1"/],
     ['--backoff=factor:0 (the Monitor refuses it)', ['--backoff=factor:0', script], /"backoff\.factor" option must be a finite number >= 1\. Received 0/],
+    // A key given twice in one --backoff is a mistake, not "the last one wins".
+    ['--backoff=initial=100,initial=200', ['--backoff=initial=100,initial=200', script], /--backoff must be .* with each key once \("initial" is given twice\), got "initial=100,initial=200"/],
+    ['--backoff=factor:2,max:900,factor:3', ['--backoff=factor:2,max:900,factor:3', script], /--backoff .*\("factor" is given twice\)/],
   ];
   for (const [what, args, message] of rows) {
     await t.test(what, async () => {
@@ -731,6 +734,14 @@ test('parseArgs: our flags before the script; everything after it passed through
   assert.deepEqual(cli.parseArgs(['--backoff=initial:200,factor:2,max:8000,jitter:0.2,resetAfter:60000', 'a.js']).flags.backoff,
     { initial: 200, factor: 2, max: 8000, jitter: 0.2, resetAfter: 60000 });
   assert.equal(cli.parseArgs(['--backoff=false', 'a.js']).flags.backoff, false);
+  // Every key once; the same key twice is a usage error, whichever separator it uses.
+  assert.deepEqual(cli.parseArgs(['--backoff=initial=100,factor:2', 'a.js']).flags.backoff, { initial: 100, factor: 2 });
+  for (const spec of ['initial=100,initial=200', 'max:10,max:10', 'jitter:0.1,factor:2,jitter=0.2', 'resetAfter:1,resetAfter=2']) {
+    const key = /^(\w+)/.exec(spec.split(',').pop())[1];
+    assert.throws(() => cli.parseArgs([`--backoff=${spec}`, 'a.js']),
+      (err) => err instanceof cli.UsageError && err.message.includes(`"${key}" is given twice`) && err.message.startsWith('--backoff ')
+        && !err.message.includes('\n'), spec);
+  }
   // The lowest values the Monitor takes are read, and taken.
   const { Monitor } = require('..');
   const lowest = cli.plan(['--fork', '--waitReady', '--readyTimeout', '0.5', '--watchdog', '1', '--memoryCheckInterval', '10',

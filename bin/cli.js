@@ -165,6 +165,9 @@ function readValue(flag, raw, shown) {
       for (const part of raw.split(',')) {
         const m = /^(initial|factor|max|jitter|resetAfter)[:=]([0-9]+(\.[0-9]+)?)$/.exec(part.trim());
         if (!m) throw bad('initial:MS,factor:F,max:MS,jitter:F,resetAfter:MS (any of them)');
+        if (Object.prototype.hasOwnProperty.call(backoff, m[1])) {
+          throw bad(`initial:MS,factor:F,max:MS,jitter:F,resetAfter:MS with each key once ("${m[1]}" is given twice)`);
+        }
         backoff[m[1]] = Number(m[2]);
       }
       return backoff;
