@@ -266,7 +266,12 @@ export interface MonitorOptions {
   memoryCheckInterval?: number | undefined;
   /**
    * Sent over IPC (`fork: true`) before `killSignal` by every kill (`stop()`, `restart()`,
-   * the watchdog, the memory limit); a child that exits on it gets no signal.
+   * the watchdog, the memory limit); a child that exits on it gets no signal. It must be
+   * serializable as the channel sends it (`JSON.stringify` gives a string; with
+   * `serialization: 'advanced'`, V8's serializer takes it), else `new Monitor()` throws a
+   * `TypeError` (`ERR_INVALID_ARG_TYPE`); and at most 64 KiB serialized (it also reaches
+   * the child in an environment variable), else a `RangeError` (`ERR_OUT_OF_RANGE`).
+   * Checked again at each start (then an `'error'`).
    */
   shutdownMessage?: unknown;
   /** How long (ms) a kill waits after `shutdownMessage` before `killSignal`. Default: `killTTL`, else `5000`. */

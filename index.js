@@ -854,7 +854,8 @@ class Monitor extends EventEmitter {
    */
   _childEnv(env) {
     if (this.shutdownMessage !== undefined) {
-      const text = JSON.stringify(this.shutdownMessage);
+      // Its JSON (what the helper compares messages by); checked as the channel sends it.
+      const text = checks().checkShutdownMessage(this.shutdownMessage, this.serialization);
       if (text !== undefined) env.FOREVER_NATIVE_SHUTDOWN_MESSAGE = text;
     }
     return env;

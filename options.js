@@ -539,6 +539,61 @@ function checkAbortSignal(value) {
   return s;
 }
 
+/**
+ * The largest `shutdownMessage`, serialized (bytes). Besides the channel, it reaches the
+ * child helper in an environment variable (`FOREVER_NATIVE_SHUTDOWN_MESSAGE`, as JSON), and
+ * Linux refuses a spawn (E2BIG) whose single variable passes 128 KiB.
+ */
+const MAX_SHUTDOWN_MESSAGE = 64 * 1024;
+
+/**
+ * `shutdownMessage`: a message the channel can serialize (`JSON.stringify` gives a string,
+ * or, with `serialization: 'advanced'`, V8's serializer takes it), at most
+ * {@link MAX_SHUTDOWN_MESSAGE} bytes serialized either way. Checked at `new Monitor()`
+ * and again at each start (a plain field, which may change).
+ * @param {unknown} value
+ * @param {unknown} serialization the monitor's (`'advanced'`, else JSON)
+ * @returns {string | undefined} its JSON, for the child helper's variable (undefined when
+ *   JSON cannot represent it, with `serialization: 'advanced'`)
+ */
+function checkShutdownMessage(value, serialization) {
+  const advanced = serialization === 'advanced';
+  /** @param {unknown} cause */
+  const why = (cause) => String(cause instanceof Error ? cause.message : cause).split('\n')[0];
+  /** @type {string | undefined} */
+  let text;
+  let jsonFailure = 'JSON.stringify gives undefined';
+  try {
+    text = JSON.stringify(value);
+  } catch (cause) {
+    jsonFailure = why(cause);
+  }
+  /** @param {string} expected @param {string} reason */
+  const unserializable = (expected, reason) => {
+    const err = /** @type {TypeError & { code: string }} */ (new TypeError(`The "shutdownMessage" option must be ${expected}. Received ${describe(value)} (${reason})`));
+    err.code = 'ERR_INVALID_ARG_TYPE';
+    return err;
+  };
+  let size;
+  if (advanced) {
+    try {
+      size = require('v8').serialize(value).length;
+    } catch (cause) {
+      throw unserializable('serializable by V8\'s serializer (serialization: "advanced")', why(cause));
+    }
+  } else if (typeof text !== 'string') {
+    throw unserializable('serializable as JSON (serialization: "json")', jsonFailure);
+  }
+  if (typeof text !== 'string') text = undefined;
+  const bytes = Math.max(size || 0, text === undefined ? 0 : Buffer.byteLength(text));
+  if (bytes > MAX_SHUTDOWN_MESSAGE) {
+    const err = /** @type {RangeError & { code: string }} */ (new RangeError(`The "shutdownMessage" option must be at most ${MAX_SHUTDOWN_MESSAGE} bytes (64 KiB) serialized: it is also given to the child in an environment variable. Received a message of ${bytes} bytes`));
+    err.code = 'ERR_OUT_OF_RANGE';
+    throw err;
+  }
+  return text;
+}
+
 /** How often the tree's memory is read with `maxMemory`, by default. */
 const MEMORY_CHECK_INTERVAL = 1000;
 /** How long a kill waits after the shutdown message, without `shutdownTimeout` or `killTTL`. */
@@ -559,6 +614,7 @@ function healthOptions(m, encode, ipc) {
   const interval = isSet(m.memoryCheckInterval) ? checkMemoryInterval(m.memoryCheckInterval) : MEMORY_CHECK_INTERVAL;
   if (readyTimeout !== undefined && !waitReady) throw rangeError('readyTimeout', 'used with "waitReady: true"', m.readyTimeout);
   const shutdown = m.shutdownMessage !== undefined;
+  if (shutdown) checkShutdownMessage(m.shutdownMessage, m.serialization);
   if (shutdown && !ipc) throw rangeError('shutdownMessage', 'used with "fork: true" (it is sent over the IPC channel)', m.shutdownMessage);
   const timeout = isSet(m.shutdownTimeout) ? checkStrictMillis('shutdownTimeout', m.shutdownTimeout)
     : typeof m.killTTL === 'number' && m.killTTL > 0 ? m.killTTL : SHUTDOWN_TIMEOUT;
@@ -923,6 +979,7 @@ function normalizeOptions(script, options, defaultParser) {
   };
   if (fields.readyTimeout !== undefined && !fields.waitReady) throw rangeError('readyTimeout', 'used with "waitReady: true"', o.readyTimeout);
   if (o.shutdownMessage !== undefined) {
+    checkShutdownMessage(o.shutdownMessage, fields.serialization);
     /** @param {unknown} v */
     const hasIpc = (v) => Array.isArray(v) && v.includes('ipc');
     if (!fields.fork && !hasIpc(stdio) && !hasIpc(spawnWith.stdio)) {
@@ -1072,6 +1129,8 @@ module.exports = {
   normalizeOptions,
   normalizeStdio,
   checkLogDirect,
+  checkShutdownMessage,
+  MAX_SHUTDOWN_MESSAGE,
   logOptions,
   checkSignal,
   checkString,

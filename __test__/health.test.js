@@ -220,6 +220,90 @@ test('shutdownMessage: a stubborn child gets the message, then killSignal, then 
     ['shutdown message', 'got SIGTERM']);
 });
 
+test('shutdownMessage that cannot be sent is refused at new Monitor(), naming the option and why', () => {
+  const cycle = {};
+  cycle.self = cycle;
+  const throwing = { toJSON() { throw new Error('toJSON said no'); } };
+  const LIMIT = 64 * 1024;
+  // [what, message, serialization, class, code, pattern]
+  const refused = [
+    ['a BigInt', 10n, 'json', TypeError, 'ERR_INVALID_ARG_TYPE', /"shutdownMessage" option must be serializable as JSON \(serialization: "json"\)\. Received 10n \(Do not know how to serialize a BigInt\)/],
+    ['a nested BigInt', { n: 1n }, 'json', TypeError, 'ERR_INVALID_ARG_TYPE', /"shutdownMessage".*Received an object \(Do not know how to serialize a BigInt\)/],
+    ['a cycle', cycle, 'json', TypeError, 'ERR_INVALID_ARG_TYPE', /"shutdownMessage".*as JSON.*Received an object \(Converting circular structure to JSON\)$/],
+    ['a throwing toJSON', throwing, 'json', TypeError, 'ERR_INVALID_ARG_TYPE', /"shutdownMessage".*Received an object \(toJSON said no\)/],
+    ['a function', () => 1, 'json', TypeError, 'ERR_INVALID_ARG_TYPE', /"shutdownMessage".*as JSON.*Received a function \(JSON\.stringify gives undefined\)/],
+    ['a Symbol', Symbol('q'), 'json', TypeError, 'ERR_INVALID_ARG_TYPE', /"shutdownMessage".*Received Symbol\(q\)/],
+    ['a function (advanced)', () => 1, 'advanced', TypeError, 'ERR_INVALID_ARG_TYPE', /"shutdownMessage" option must be serializable by V8's serializer \(serialization: "advanced"\)\. Received a function/],
+    ['a Symbol (advanced)', Symbol('q'), 'advanced', TypeError, 'ERR_INVALID_ARG_TYPE', /"shutdownMessage".*V8's serializer.*Received Symbol\(q\)/],
+    ['an object with a method (advanced)', { f() {} }, 'advanced', TypeError, 'ERR_INVALID_ARG_TYPE', /"shutdownMessage".*V8's serializer.*could not be cloned/],
+    ['one byte past 64 KiB', 'x'.repeat(LIMIT - 1), 'json', RangeError, 'ERR_OUT_OF_RANGE', new RegExp(`"shutdownMessage" option must be at most ${LIMIT} bytes \\(64 KiB\\) serialized.*environment variable\\. Received a message of ${LIMIT + 1} bytes$`)],
+    ['64 KiB of characters that are 128 KiB of bytes', 'é'.repeat(LIMIT / 2), 'json', RangeError, 'ERR_OUT_OF_RANGE', /"shutdownMessage".*at most 65536 bytes.*Received a message of 65538 bytes/],
+    ['70 MB', 'x'.repeat(70 * 1024 * 1024), 'json', RangeError, 'ERR_OUT_OF_RANGE', /"shutdownMessage".*at most 65536 bytes.*Received a message of 73400322 bytes/],
+    ['70 MB (advanced)', { big: 'x'.repeat(70 * 1024 * 1024) }, 'advanced', RangeError, 'ERR_OUT_OF_RANGE', /"shutdownMessage".*at most 65536 bytes/],
+  ];
+  for (const [what, message, serialization, type, code, pattern] of refused) {
+    assert.throws(() => new Monitor('app.js', { fork: true, serialization, shutdownMessage: message }),
+      (err) => err instanceof type && err.code === code && pattern.test(err.message) && err.message.length < 400, what);
+  }
+  // What the channel can send, up to the bound, is taken as it is.
+  const taken = [
+    ['a string of exactly 64 KiB as JSON', 'x'.repeat(LIMIT - 2), 'json'],
+    ['null', null, 'json'],
+    ['0', 0, 'json'],
+    ['an object whose toJSON works', { toJSON: () => 'bye' }, 'json'],
+    ['a BigInt (advanced)', 10n, 'advanced'],
+    ['a cycle (advanced)', cycle, 'advanced'],
+    ['a Map (advanced)', new Map([[1, 2]]), 'advanced'],
+    ['a Buffer (advanced)', Buffer.from('bye'), 'advanced'],
+  ];
+  for (const [what, message, serialization] of taken) {
+    const m = new Monitor('app.js', { fork: true, serialization, shutdownMessage: message });
+    assert.equal(m.shutdownMessage, message, what);
+  }
+  // The serialization may come from spawnWith, as Node's spawn reads it.
+  assert.doesNotThrow(() => new Monitor('app.js', { fork: true, spawnWith: { serialization: 'advanced' }, shutdownMessage: 10n }));
+  assert.throws(() => new Monitor('app.js', { fork: true, spawnWith: { serialization: 'json' }, shutdownMessage: 10n }), TypeError);
+});
+
+test('shutdownMessage changed after new Monitor() is checked again at start(): the error, and nothing spawned', async (t) => {
+  const rows = [
+    [10n, TypeError, 'ERR_INVALID_ARG_TYPE', /"shutdownMessage".*Received 10n/],
+    ['x'.repeat(100000), RangeError, 'ERR_OUT_OF_RANGE', /"shutdownMessage".*at most 65536 bytes.*Received a message of 100002 bytes/],
+  ];
+  for (const [message, type, code, pattern] of rows) {
+    const m = monitor(t, fixture('shutdown-aware.js'), { fork: true, shutdownMessage: 'bye' });
+    m.shutdownMessage = message;
+    const errored = next(m, 'error');
+    m.start();
+    const [err] = await errored;
+    assert.ok(err instanceof type && err.code === code && pattern.test(err.message), err.message);
+    assert.equal(m.running, undefined, 'nothing was spawned');
+    await assert.rejects(m.startAsync(), (e) => e instanceof type && e.code === code);
+  }
+});
+
+test('shutdownMessage with serialization advanced: a JSON message reaches the helper; a BigInt one is sent, and the helper takes SIGTERM', async (t) => {
+  const run = async (shutdownMessage, before) => {
+    const m = monitor(t, fixture('shutdown-aware.js'), {
+      fork: true, serialization: 'advanced', shutdownMessage, killSignal: 'SIGTERM', shutdownTimeout: 100, args: ['cooperative'],
+    });
+    const out = lines(m);
+    await m.startAsync();
+    await until(() => out.some((l) => l.line.startsWith('ready')), 5000, 'the child to start');
+    const code = next(m, 'exit:code');
+    if (before !== undefined) m.send(before);
+    m.stop();
+    assert.deepEqual(await code, [0, null], 'it exited by itself');
+    return out.map((l) => l.line).filter((l) => !l.startsWith('ready'));
+  };
+  assert.deepEqual(await run({ cmd: 'shutdown' }), ['shutdown message']);
+  // JSON cannot hold it, so the helper does not know it: the message does not crash the
+  // child, and the kill signal that follows reaches onShutdown.
+  assert.deepEqual(await run({ cmd: 'shutdown', n: 10n }), ['shutdown SIGTERM']);
+  // Nor does another message JSON cannot hold, sent before the shutdown message.
+  assert.deepEqual(await run({ cmd: 'shutdown' }, { other: 10n }), ['shutdown message']);
+});
+
 test('startAsync, restartAsync and stopAsync resolve and reject as documented', async (t) => {
   const m = monitor(t, fixture('run-forever.js'), {});
   assert.equal(await m.startAsync(), m);
