@@ -292,7 +292,7 @@ class Monitor extends EventEmitter {
 
     /** The last child's exit, for a stop during the wait before its restart. @type {{ spinning: boolean, code: number | null, signal: string | null } | undefined} */
     this._lastExit = undefined;
-    /** Where an error raised inside an awaitable call goes. @type {((err: Error) => void) | null} */
+    /** Where an error raised inside an awaitable call goes (at once). @type {((err: Error) => void) | null} */
     this._rejectNext = null;
     /** `reloadAsync()` calls waiting: a failed reload rejects them instead of emitting `'error'`. */
     this._reloadWaiters = 0;
@@ -414,13 +414,17 @@ class Monitor extends EventEmitter {
     return this;
   }
 
-  /** @param {Error} err */
+  /**
+   * Emits `'error'` on the next tick, as forever-monitor does.
+   * @param {Error} err
+   */
   _errorSoon(err) {
-    // Raised inside an awaitable call: its promise rejects instead.
+    // Raised inside an awaitable call: its promise rejects instead, and stops waiting now,
+    // so an event already on its way (the 'start' of a start under way) cannot settle it.
     const reject = this._rejectNext;
     if (reject) {
       this._rejectNext = null;
-      process.nextTick(reject, err);
+      reject(err);
       return this;
     }
     process.nextTick(() => this.emit('error', err));

@@ -326,6 +326,30 @@ test('startAsync, restartAsync and stopAsync resolve and reject as documented', 
   await assert.rejects(never.startAsync(), (err) => err.code === 'ERR_SUPERVISION_ENDED' && err.reason === 'max');
 });
 
+test('startAsync() while a start is under way or the child runs rejects with ERR_ALREADY_RUNNING, as start() emits', async (t) => {
+  const m = monitor(t, fixture('run-forever.js'), {});
+  const errors = record(m, 'error');
+  const starts = record(m, 'start');
+  m.start();
+  // The first start's 'start' event is on its way: the second call must not take it as its own.
+  await assert.rejects(m.startAsync(), (err) => err.code === 'ERR_ALREADY_RUNNING' && /already running/i.test(err.message));
+  await until(() => starts.length === 1, 5000, 'the first start');
+  await assert.rejects(m.startAsync(), (err) => err.code === 'ERR_ALREADY_RUNNING');
+  // start() says the same, as an 'error' event (the promise's errors never are).
+  m.start();
+  await until(() => errors.length === 1, 5000, "start()'s error");
+  assert.equal(errors[0][0].code, 'ERR_ALREADY_RUNNING');
+  assert.equal(starts.length, 1, 'one child');
+  // Under way, with waitReady: the second call rejects too; the first resolves at ready.
+  const r = monitor(t, fixture('ready-after.js'), { fork: true, waitReady: true, args: ['100'] });
+  const first = r.startAsync();
+  await assert.rejects(r.startAsync(), (err) => err.code === 'ERR_ALREADY_RUNNING');
+  assert.equal(await first, r);
+  // Stopped, it starts again.
+  await m.stopAsync();
+  assert.equal(await m.startAsync(), m);
+});
+
 test('the signal option: aborting stops the monitor; a start with an aborted signal is an error', async (t) => {
   const controller = new AbortController();
   const m = monitor(t, fixture('run-forever.js'), { signal: controller.signal });
