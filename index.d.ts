@@ -779,7 +779,8 @@ export declare class Monitor extends EventEmitter {
    * `waitReady`); rejects with the error `start()` would emit (not emitted then), or with
    * `ERR_SUPERVISION_ENDED` (its `reason` says why) when supervision ends first. While the
    * monitor runs, or a start is under way (its `'start'` not yet emitted), that error is
-   * `ERR_ALREADY_RUNNING`: the promise never resolves on another call's start.
+   * `ERR_ALREADY_RUNNING`: the promise never resolves on another call's start. Any number
+   * of awaitable calls may be pending: they add no listeners.
    */
   startAsync(): Promise<this>;
   /** `restart()`, awaitable: resolves once the new child started (or is ready). */

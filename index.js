@@ -202,6 +202,12 @@ function abortError(signal) {
   return err;
 }
 
+/**
+ * An awaitable call waiting for the monitor's events: `handle` sees each event emitted
+ * while it waits, after the listeners.
+ * @typedef {{ handle(event: string | symbol, args: any[]): void }} Waiter
+ */
+
 class Monitor extends EventEmitter {
   /**
    * @param {string|string[]} script the script to run, or a whole argv
@@ -209,6 +215,12 @@ class Monitor extends EventEmitter {
    */
   constructor(script, options) {
     super();
+    /**
+     * The awaitable calls waiting (`startAsync()`, …): they hear the events through
+     * `emit()`, not as listeners, so any number may wait. @type {Set<Waiter>}
+     */
+    this._waiters = new Set();
+    Object.defineProperty(this, '_waiters', { enumerable: false });
     const o = checks().normalizeOptions(script, options, Monitor.parseCommand);
     this.silent = o.silent;
     this.killTree = o.killTree;
@@ -334,6 +346,26 @@ class Monitor extends EventEmitter {
     });
     for (const stream of /** @type {const} */ (['stdout', 'stderr'])) {
       if (this._custom[stream]) this._pipeTo(stream);
+    }
+  }
+
+  /**
+   * EventEmitter's `emit()`; the awaitable calls waiting then hear the event too (those
+   * waiting when it was emitted, as listeners would be).
+   * @param {string | symbol} event
+   * @param {...any} args
+   * @returns {boolean}
+   */
+  emit(event, ...args) {
+    const waiters = this._waiters;
+    if (waiters === undefined || waiters.size === 0) return super.emit(event, ...args);
+    const waiting = Array.from(waiters);
+    try {
+      return super.emit(event, ...args);
+    } finally {
+      for (const waiter of waiting) {
+        if (waiters.has(waiter)) waiter.handle(event, args);
+      }
     }
   }
 
@@ -730,11 +762,17 @@ class Monitor extends EventEmitter {
     return new Promise((resolve, reject) => {
       let reloading = false;
       const started = this.waitReady ? 'ready' : 'restart';
+      /** @type {Waiter} */
+      const waiter = {
+        handle: (event, args) => {
+          if (event === 'reload') onReload(args[0]);
+          else if (event === started) onStarted();
+          else if (event === 'exit') onExit(args[0], args[1], args[2]);
+        },
+      };
       const done = () => {
         this._reloadWaiters -= 1;
-        this.off('reload', onReload);
-        this.off(started, onStarted);
-        this.off('exit', onExit);
+        this._waiters.delete(waiter);
       };
       /** @param {{ phase: string, reason?: string, error?: Error }} info */
       const onReload = (info) => {
@@ -759,9 +797,7 @@ class Monitor extends EventEmitter {
         reject(supervisionEnded(info && info.reason, 'the reload was done'));
       };
       this._reloadWaiters += 1;
-      this.on('reload', onReload);
-      this.on(started, onStarted);
-      this.on('exit', onExit);
+      this._waiters.add(waiter);
       this._rejectNext = (/** @type {Error} */ err) => {
         done();
         reject(err);
@@ -957,22 +993,23 @@ class Monitor extends EventEmitter {
    */
   _until(action, event) {
     return new Promise((resolve, reject) => {
+      /** @type {Waiter} */
+      const waiter = {
+        handle: (name, args) => {
+          if (name === event) {
+            done();
+            resolve(this);
+          } else if (name === 'exit' && event !== 'stop') {
+            const info = /** @type {{ reason: string } | undefined} */ (args[2]);
+            done();
+            reject(supervisionEnded(info && info.reason, event === 'ready' ? 'the child was ready' : 'the child started'));
+          }
+        },
+      };
       const done = () => {
-        this.off(event, onEvent);
-        this.off('exit', onExit);
+        this._waiters.delete(waiter);
       };
-      const onEvent = () => {
-        done();
-        resolve(this);
-      };
-      /** @param {Monitor} _m @param {boolean} _spinning @param {{ reason: string }} info */
-      const onExit = (_m, _spinning, info) => {
-        if (event === 'stop') return;
-        done();
-        reject(supervisionEnded(info && info.reason, event === 'ready' ? 'the child was ready' : 'the child started'));
-      };
-      this.on(event, onEvent);
-      this.on('exit', onExit);
+      this._waiters.add(waiter);
       this._rejectNext = (/** @type {Error} */ err) => {
         done();
         reject(err);

@@ -326,6 +326,69 @@ test('startAsync, restartAsync and stopAsync resolve and reject as documented', 
   await assert.rejects(never.startAsync(), (err) => err.code === 'ERR_SUPERVISION_ENDED' && err.reason === 'max');
 });
 
+/** Settles each promise to 'ok' or its error's code, and counts them. */
+async function outcomes(promises) {
+  const counts = {};
+  for (const r of await Promise.all(promises.map((p) => p.then(() => 'ok', (e) => e.code || e.message)))) {
+    counts[r] = (counts[r] || 0) + 1;
+  }
+  return counts;
+}
+
+test('any number of pending awaitable calls: no listener each, no MaxListenersExceededWarning, each settles', async (t) => {
+  const warnings = [];
+  const onWarning = (w) => warnings.push(w);
+  process.on('warning', onWarning);
+  t.after(() => process.off('warning', onWarning));
+  const m = monitor(t, fixture('run-forever.js'), {});
+  const listeners = (x) => Object.fromEntries(x.eventNames().map((e) => [String(e), x.listenerCount(e)]));
+  const before = listeners(m);
+  const N = 30;
+  const many = (call) => Array.from({ length: N }, () => call());
+  // The first start starts; the others find it under way.
+  const starts = many(() => m.startAsync());
+  assert.deepEqual(listeners(m), before, 'pending calls add no listeners');
+  assert.deepEqual(await outcomes(starts), { ok: 1, ERR_ALREADY_RUNNING: N - 1 });
+  // Restarts in a row all wait for a restart.
+  const restarts = many(() => m.restartAsync());
+  assert.deepEqual(listeners(m), before);
+  assert.deepEqual(await outcomes(restarts), { ok: N });
+  // One reload; the others find it in progress.
+  assert.deepEqual(await outcomes(many(() => m.reloadAsync())), { ok: 1, ERR_RELOAD_IN_PROGRESS: N - 1 });
+  // Stops: the first stops; the others join it, or find the child gone already.
+  const stops = await outcomes(many(() => m.stopAsync()));
+  assert.ok(stops.ok >= 1 && stops.ok + (stops.ERR_NOT_RUNNING || 0) === N, JSON.stringify(stops));
+  assert.equal(m.running, false);
+  assert.deepEqual(listeners(m), before, 'nothing left behind');
+  // Supervision ending rejects every call waiting for a start (this child is never ready).
+  const w = monitor(t, fixture('run-forever.js'), { fork: true, waitReady: true });
+  const wBefore = listeners(w);
+  const waiting = many(() => w.restartAsync());
+  await next(w, 'restart');
+  const stopped = w.stopAsync();
+  assert.deepEqual(listeners(w), wBefore);
+  assert.deepEqual(await outcomes([...waiting, stopped]), { ok: 1, ERR_SUPERVISION_ENDED: N });
+  // A warning is emitted on a later tick: give it one.
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(warnings.filter((x) => x.name === 'MaxListenersExceededWarning').map((x) => x.message), []);
+});
+
+test('pending awaitable calls hear the events emitted after they were made, as listeners would', async (t) => {
+  const m = monitor(t, fixture('run-forever.js'), {});
+  await m.startAsync();
+  // A call made inside a 'stop' listener waits for the next start, not the stop under way.
+  const inner = [];
+  m.once('stop', () => inner.push(m.stopAsync().then(() => 'stopped', (e) => e.message)));
+  await m.stopAsync();
+  assert.deepEqual(await Promise.all(inner), ['Cannot stop process that is not running.']);
+  // Listeners removed by the user do not take the calls' waiting away.
+  const started = m.startAsync();
+  m.removeAllListeners('start');
+  m.removeAllListeners('exit');
+  assert.equal(await started, m);
+  assert.equal(await m.stopAsync(), m);
+});
+
 test('startAsync() while a start is under way or the child runs rejects with ERR_ALREADY_RUNNING, as start() emits', async (t) => {
   const m = monitor(t, fixture('run-forever.js'), {});
   const errors = record(m, 'error');
