@@ -276,7 +276,11 @@ export interface MonitorOptions {
   shutdownMessage?: unknown;
   /** How long (ms) a kill waits after `shutdownMessage` before `killSignal`. Default: `killTTL`, else `5000`. */
   shutdownTimeout?: number | undefined;
-  /** Aborting it stops the monitor (and a `start()` after that is an `AbortError`). */
+  /**
+   * Aborting it stops the monitor (and a `start()` after that is an `AbortError`). The
+   * signal holds the monitor only while it supervises, with one `'abort'` listener for all
+   * the monitors sharing it: any number may share one.
+   */
   signal?: AbortSignal | undefined;
   /**
    * Addresses the core listens on, from `start()` until supervision ends, for every child:

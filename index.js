@@ -203,6 +203,50 @@ function abortError(signal) {
 }
 
 /**
+ * The monitors supervising under each `signal` option, and the one `'abort'` listener the
+ * signal has for all of them (while any supervises). A monitor joins when it starts
+ * supervising and leaves when supervision ends, so a signal never holds a monitor that is
+ * not running, and shares one listener however many monitors use it.
+ * @type {WeakMap<AbortSignal, { monitors: Set<Monitor>, listener: () => void }>}
+ */
+const abortWatches = new WeakMap();
+
+/**
+ * `monitor` supervises: its signal's abort stops it.
+ * @param {Monitor} monitor
+ * @param {AbortSignal} signal
+ */
+function watchAbort(monitor, signal) {
+  if (signal.aborted) return;
+  let watch = abortWatches.get(signal);
+  if (!watch) {
+    /** @type {Set<Monitor>} */
+    const monitors = new Set();
+    const listener = () => {
+      abortWatches.delete(signal);
+      for (const m of Array.from(monitors)) m._aborted();
+      monitors.clear();
+    };
+    watch = { monitors, listener };
+    abortWatches.set(signal, watch);
+    signal.addEventListener('abort', listener, { once: true });
+  }
+  watch.monitors.add(monitor);
+}
+
+/**
+ * `monitor` no longer supervises; the signal's listener goes with the last one.
+ * @param {Monitor} monitor
+ * @param {AbortSignal} signal
+ */
+function unwatchAbort(monitor, signal) {
+  const watch = abortWatches.get(signal);
+  if (!watch || !watch.monitors.delete(monitor) || watch.monitors.size > 0) return;
+  abortWatches.delete(signal);
+  signal.removeEventListener('abort', watch.listener);
+}
+
+/**
  * An awaitable call waiting for the monitor's events: `handle` sees each event emitted
  * while it waits, after the listeners.
  * @typedef {{ handle(event: string | symbol, args: any[]): void }} Waiter
@@ -288,9 +332,11 @@ class Monitor extends EventEmitter {
     this.listen = o.listen;
     this.listenBacklog = o.listenBacklog;
     this.reloadGrace = o.reloadGrace;
-    /** The `signal` option: aborting it stops the monitor. @type {AbortSignal | undefined} */
+    /**
+     * The `signal` option: aborting it stops the monitor. The signal knows the monitor only
+     * while it supervises (see `abortWatches`). @type {AbortSignal | undefined}
+     */
     this._abortSignal = o.signal;
-    if (o.signal) o.signal.addEventListener('abort', () => this._aborted(), { once: true });
     /** @type {boolean | undefined} */
     this.running = undefined;
     /** @type {ChildProcessHandle | undefined} */
@@ -495,6 +541,7 @@ class Monitor extends EventEmitter {
     if (result.error) return this._errorSoon(toError(result.error));
 
     this._run = run;
+    if (abort) watchAbort(this, abort);
     this.ctime = result.ctime;
     this.child = new ChildProcessHandle(/** @type {number} */ (result.pid), this);
     this.running = true;
@@ -616,6 +663,8 @@ class Monitor extends EventEmitter {
         this._lastExit = { spinning: event.spinning, code, signal };
         if (event.restartIn === undefined || event.restartIn === null) {
           if (current) this.running = false;
+          // With watch, a run that gave up waits for a file change: it ends with 'end'.
+          if (current && (!this.watch || event.reason === 'stopped')) this._supervisionEnded();
           this.emit('exit', this, event.spinning, { reason: event.reason, code, signal });
         } else if (event.reason !== 'restart') {
           // An automatic restart (not one restart() or a file change asked for).
@@ -628,7 +677,10 @@ class Monitor extends EventEmitter {
         break;
       }
       case 'end': {
-        if (current) this.running = false;
+        if (current) {
+          this.running = false;
+          this._supervisionEnded();
+        }
         // A stop while a restart waited: the last child's exit is the one reported.
         const last = event.stopped ? this._lastExit : undefined;
         const info = { reason: event.stopped ? 'stopped' : 'error', code: last ? last.code : null, signal: last ? last.signal : null };
@@ -899,6 +951,11 @@ class Monitor extends EventEmitter {
       if (text !== undefined) env.FOREVER_NATIVE_SHUTDOWN_MESSAGE = text;
     }
     return env;
+  }
+
+  /** Supervision ended: the `signal` option no longer needs to know this monitor. */
+  _supervisionEnded() {
+    if (this._abortSignal) unwatchAbort(this, this._abortSignal);
   }
 
   /** The `signal` option was aborted: stop whatever runs (a child, a wait to restart). */

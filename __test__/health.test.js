@@ -429,6 +429,77 @@ test('the signal option: aborting stops the monitor; a start with an aborted sig
   assert.equal(m.running, false);
 });
 
+test('the signal option: one listener per signal, only while a monitor supervises; never-started monitors are not held', async (t) => {
+  const { getEventListeners } = require('events');
+  const warnings = [];
+  const onWarning = (w) => warnings.push(w);
+  process.on('warning', onWarning);
+  t.after(() => process.off('warning', onWarning));
+  const controller = new AbortController();
+  const { signal } = controller;
+  const abortListeners = () => getEventListeners(signal, 'abort').length;
+  // Monitors made, never started: the signal knows none of them.
+  const idle = Array.from({ length: 30 }, () => monitor(t, fixture('run-forever.js'), { signal }));
+  assert.equal(abortListeners(), 0);
+  // One monitor, started and stopped again and again: one listener while it runs, none after.
+  const m = idle[0];
+  for (let i = 0; i < 5; i++) {
+    await m.startAsync();
+    assert.equal(abortListeners(), 1);
+    await m.stopAsync();
+    assert.equal(abortListeners(), 0);
+  }
+  // A monitor whose supervision ends by itself (max) leaves too.
+  const once = monitor(t, fixture('crash-after.js'), { signal, args: ['0', '1'], max: 1 });
+  const ended = next(once, 'exit');
+  once.start();
+  assert.equal(abortListeners(), 1);
+  await ended;
+  assert.equal(abortListeners(), 0);
+  // Fifteen running at once share one listener; the abort stops each of them.
+  const running = idle.slice(0, 15);
+  await Promise.all(running.map((x) => x.startAsync()));
+  assert.equal(abortListeners(), 1);
+  const pids = running.map((x) => x.child.pid);
+  const stops = running.map((x) => next(x, 'stop'));
+  controller.abort();
+  await Promise.all(stops);
+  for (const pid of pids) assert.ok(!isAlive(pid));
+  assert.ok(running.every((x) => x.running === false));
+  assert.ok(idle.slice(15).every((x) => x.running === undefined), 'the others were never started');
+  assert.equal(abortListeners(), 0);
+  // An aborted signal: start() is an AbortError, startAsync() rejects with it; no listener.
+  const late = monitor(t, fixture('run-forever.js'), { signal });
+  await assert.rejects(late.startAsync(), { name: 'AbortError' });
+  const failed = next(late, 'error');
+  late.start();
+  assert.equal((await failed)[0].name, 'AbortError');
+  assert.equal(abortListeners(), 0);
+  // The reason, when it is an error, is the error.
+  const reason = new Error('shutting down');
+  const given = monitor(t, fixture('run-forever.js'), { signal: AbortSignal.abort(reason) });
+  await assert.rejects(given.startAsync(), (err) => err === reason);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(warnings.filter((w) => w.name === 'MaxListenersExceededWarning').map((w) => w.message), []);
+});
+
+test('the signal option: an abort while a restart waits stops the monitor, and it leaves the signal', async (t) => {
+  const { getEventListeners } = require('events');
+  const controller = new AbortController();
+  const m = monitor(t, fixture('crash-after.js'), { signal: controller.signal, args: ['0', '1'], restartDelay: 60000 });
+  const restarting = next(m, 'restarting');
+  await m.startAsync();
+  await restarting;
+  assert.equal(getEventListeners(controller.signal, 'abort').length, 1);
+  const stopped = next(m, 'stop');
+  const exited = next(m, 'exit');
+  controller.abort();
+  await stopped;
+  assert.equal((await exited)[2].reason, 'stopped');
+  assert.equal(m.running, false);
+  assert.equal(getEventListeners(controller.signal, 'abort').length, 0);
+});
+
 test("health holds while the host's JavaScript is blocked", async (t) => {
   // A ready message that sits unread (JS is blocked) still counts: no false timeout.
   const ready = monitor(t, fixture('ready-after.js'), { fork: true, waitReady: true, readyTimeout: 400, args: ['50'], max: 1 });
