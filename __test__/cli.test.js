@@ -188,7 +188,41 @@ test('--fork --waitReady --watchdog: a ready line, a status line on SIGUSR1, and
   assert.equal(status.state, 'running');
   assert.equal(status.pid, ready.pid);
   assert.ok(status.rss > 1024 * 1024, `rss ${status.rss}`);
-  assert.match(cli.formatHuman({ ...status, app: 'web' }), /web running \(pid \d+, up [\d.]+m?s, (cpu [\d.]+%, )?rss [\d.]+ MB, restarts 0\)$/);
+  // Even the first line has the CPU use (two readings of the tree), and a child alone has no tree.
+  assert.equal(typeof status.cpu, 'number');
+  assert.equal(status.treePids, 1);
+  assert.match(cli.formatHuman({ ...status, app: 'web' }), /web running \(pid \d+, up [\d.]+m?s, cpu [\d.]+%, rss [\d.]+ MB, restarts 0\)$/);
+  h.child.kill('SIGTERM');
+  assert.equal((await h.exited).code, 0);
+});
+
+test("SIGUSR1: README's status line, cpu and tree included, the first time and after", async () => {
+  const h = startCli(['--killSignal', 'SIGKILL', fixture('spawn-grandchildren.js'), '2'], { env: ENV });
+  const spawned = JSON.parse(await h.waitOut((l) => l.startsWith('{'), 'the grandchildren'));
+  const statusLines = () => h.err.filter((l) => / running \(/.test(l));
+  // `web running (pid 4242, up 3m 2s, cpu 1.2%, rss 45.1 MB, tree 3 processes 60.2 MB, restarts 2)`
+  const readme = new RegExp(`^forever-native: spawn-grandchildren\\.js running \\(pid ${spawned.pid}, up [\\d.]+m?s( \\d+s)?, `
+    + 'cpu \\d+\\.\\d%, rss [\\d.]+ MB, tree (\\d+) processes ([\\d.]+) MB, restarts 0\\)$');
+  for (let i = 1; i <= 2; i++) {
+    h.child.kill('SIGUSR1');
+    await until(() => statusLines().length === i, 10000, `status line ${i}`);
+    const line = statusLines()[i - 1];
+    const m = readme.exec(line);
+    assert.ok(m, line);
+    assert.ok(Number(m[2]) >= 3, `the child and its ${spawned.grandchildren.length} grandchildren (and theirs): ${line}`);
+  }
+  h.child.kill('SIGTERM');
+  assert.equal((await h.exited).code, 0);
+});
+
+test('SIGUSR1 with --json: the figures as numbers, cpu and the tree included', async () => {
+  const h = startCli(['--json', '--killSignal', 'SIGKILL', fixture('spawn-grandchildren.js'), '1']);
+  await h.waitOut((l) => l.startsWith('{'), 'the grandchild');
+  h.child.kill('SIGUSR1');
+  const status = await h.waitEvent((e) => e.event === 'status', 'the status line');
+  assert.equal(status.state, 'running');
+  for (const key of ['cpu', 'rss', 'treeRss', 'treePids', 'uptime', 'sampledAt']) assert.equal(typeof status[key], 'number', key);
+  assert.ok(status.cpu >= 0 && status.treePids >= 2 && status.treeRss >= status.rss, JSON.stringify(status));
   h.child.kill('SIGTERM');
   assert.equal((await h.exited).code, 0);
 });
