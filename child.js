@@ -90,7 +90,15 @@ function onShutdown(fn) {
   };
   /** @param {unknown} message */
   const onMessage = (message) => {
-    if (expected !== undefined && JSON.stringify(message) === expected) once('message');
+    if (expected === undefined) return;
+    let text;
+    try {
+      text = JSON.stringify(message);
+    } catch {
+      // A message JSON cannot hold (a BigInt, a cycle: serialization 'advanced') is not it.
+      return;
+    }
+    if (text === expected) once('message');
   };
   const onTerm = () => once('SIGTERM');
   const onInt = () => once('SIGINT');

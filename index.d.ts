@@ -266,12 +266,21 @@ export interface MonitorOptions {
   memoryCheckInterval?: number | undefined;
   /**
    * Sent over IPC (`fork: true`) before `killSignal` by every kill (`stop()`, `restart()`,
-   * the watchdog, the memory limit); a child that exits on it gets no signal.
+   * the watchdog, the memory limit); a child that exits on it gets no signal. It must be
+   * serializable as the channel sends it (`JSON.stringify` gives a string; with
+   * `serialization: 'advanced'`, V8's serializer takes it), else `new Monitor()` throws a
+   * `TypeError` (`ERR_INVALID_ARG_TYPE`); and at most 64 KiB serialized (it also reaches
+   * the child in an environment variable), else a `RangeError` (`ERR_OUT_OF_RANGE`).
+   * Checked again at each start (then an `'error'`).
    */
   shutdownMessage?: unknown;
   /** How long (ms) a kill waits after `shutdownMessage` before `killSignal`. Default: `killTTL`, else `5000`. */
   shutdownTimeout?: number | undefined;
-  /** Aborting it stops the monitor (and a `start()` after that is an `AbortError`). */
+  /**
+   * Aborting it stops the monitor (and a `start()` after that is an `AbortError`). The
+   * signal holds the monitor only while it supervises, with one `'abort'` listener for all
+   * the monitors sharing it: any number may share one.
+   */
   signal?: AbortSignal | undefined;
   /**
    * Addresses the core listens on, from `start()` until supervision ends, for every child:
@@ -772,7 +781,10 @@ export declare class Monitor extends EventEmitter {
   /**
    * `start()`, awaitable: resolves once the child started (once it is ready, with
    * `waitReady`); rejects with the error `start()` would emit (not emitted then), or with
-   * `ERR_SUPERVISION_ENDED` (its `reason` says why) when supervision ends first.
+   * `ERR_SUPERVISION_ENDED` (its `reason` says why) when supervision ends first. While the
+   * monitor runs, or a start is under way (its `'start'` not yet emitted), that error is
+   * `ERR_ALREADY_RUNNING`: the promise never resolves on another call's start. Any number
+   * of awaitable calls may be pending: they add no listeners.
    */
   startAsync(): Promise<this>;
   /** `restart()`, awaitable: resolves once the new child started (or is ready). */

@@ -202,6 +202,56 @@ function abortError(signal) {
   return err;
 }
 
+/**
+ * The monitors supervising under each `signal` option, and the one `'abort'` listener the
+ * signal has for all of them (while any supervises). A monitor joins when it starts
+ * supervising and leaves when supervision ends, so a signal never holds a monitor that is
+ * not running, and shares one listener however many monitors use it.
+ * @type {WeakMap<AbortSignal, { monitors: Set<Monitor>, listener: () => void }>}
+ */
+const abortWatches = new WeakMap();
+
+/**
+ * `monitor` supervises: its signal's abort stops it.
+ * @param {Monitor} monitor
+ * @param {AbortSignal} signal
+ */
+function watchAbort(monitor, signal) {
+  if (signal.aborted) return;
+  let watch = abortWatches.get(signal);
+  if (!watch) {
+    /** @type {Set<Monitor>} */
+    const monitors = new Set();
+    const listener = () => {
+      abortWatches.delete(signal);
+      for (const m of Array.from(monitors)) m._aborted();
+      monitors.clear();
+    };
+    watch = { monitors, listener };
+    abortWatches.set(signal, watch);
+    signal.addEventListener('abort', listener, { once: true });
+  }
+  watch.monitors.add(monitor);
+}
+
+/**
+ * `monitor` no longer supervises; the signal's listener goes with the last one.
+ * @param {Monitor} monitor
+ * @param {AbortSignal} signal
+ */
+function unwatchAbort(monitor, signal) {
+  const watch = abortWatches.get(signal);
+  if (!watch || !watch.monitors.delete(monitor) || watch.monitors.size > 0) return;
+  abortWatches.delete(signal);
+  signal.removeEventListener('abort', watch.listener);
+}
+
+/**
+ * An awaitable call waiting for the monitor's events: `handle` sees each event emitted
+ * while it waits, after the listeners.
+ * @typedef {{ handle(event: string | symbol, args: any[]): void }} Waiter
+ */
+
 class Monitor extends EventEmitter {
   /**
    * @param {string|string[]} script the script to run, or a whole argv
@@ -209,6 +259,12 @@ class Monitor extends EventEmitter {
    */
   constructor(script, options) {
     super();
+    /**
+     * The awaitable calls waiting (`startAsync()`, …): they hear the events through
+     * `emit()`, not as listeners, so any number may wait. @type {Set<Waiter>}
+     */
+    this._waiters = new Set();
+    Object.defineProperty(this, '_waiters', { enumerable: false });
     const o = checks().normalizeOptions(script, options, Monitor.parseCommand);
     this.silent = o.silent;
     this.killTree = o.killTree;
@@ -276,9 +332,11 @@ class Monitor extends EventEmitter {
     this.listen = o.listen;
     this.listenBacklog = o.listenBacklog;
     this.reloadGrace = o.reloadGrace;
-    /** The `signal` option: aborting it stops the monitor. @type {AbortSignal | undefined} */
+    /**
+     * The `signal` option: aborting it stops the monitor. The signal knows the monitor only
+     * while it supervises (see `abortWatches`). @type {AbortSignal | undefined}
+     */
     this._abortSignal = o.signal;
-    if (o.signal) o.signal.addEventListener('abort', () => this._aborted(), { once: true });
     /** @type {boolean | undefined} */
     this.running = undefined;
     /** @type {ChildProcessHandle | undefined} */
@@ -292,7 +350,7 @@ class Monitor extends EventEmitter {
 
     /** The last child's exit, for a stop during the wait before its restart. @type {{ spinning: boolean, code: number | null, signal: string | null } | undefined} */
     this._lastExit = undefined;
-    /** Where an error raised inside an awaitable call goes. @type {((err: Error) => void) | null} */
+    /** Where an error raised inside an awaitable call goes (at once). @type {((err: Error) => void) | null} */
     this._rejectNext = null;
     /** `reloadAsync()` calls waiting: a failed reload rejects them instead of emitting `'error'`. */
     this._reloadWaiters = 0;
@@ -334,6 +392,26 @@ class Monitor extends EventEmitter {
     });
     for (const stream of /** @type {const} */ (['stdout', 'stderr'])) {
       if (this._custom[stream]) this._pipeTo(stream);
+    }
+  }
+
+  /**
+   * EventEmitter's `emit()`; the awaitable calls waiting then hear the event too (those
+   * waiting when it was emitted, as listeners would be).
+   * @param {string | symbol} event
+   * @param {...any} args
+   * @returns {boolean}
+   */
+  emit(event, ...args) {
+    const waiters = this._waiters;
+    if (waiters === undefined || waiters.size === 0) return super.emit(event, ...args);
+    const waiting = Array.from(waiters);
+    try {
+      return super.emit(event, ...args);
+    } finally {
+      for (const waiter of waiting) {
+        if (waiters.has(waiter)) waiter.handle(event, args);
+      }
     }
   }
 
@@ -414,13 +492,17 @@ class Monitor extends EventEmitter {
     return this;
   }
 
-  /** @param {Error} err */
+  /**
+   * Emits `'error'` on the next tick, as forever-monitor does.
+   * @param {Error} err
+   */
   _errorSoon(err) {
-    // Raised inside an awaitable call: its promise rejects instead.
+    // Raised inside an awaitable call: its promise rejects instead, and stops waiting now,
+    // so an event already on its way (the 'start' of a start under way) cannot settle it.
     const reject = this._rejectNext;
     if (reject) {
       this._rejectNext = null;
-      process.nextTick(reject, err);
+      reject(err);
       return this;
     }
     process.nextTick(() => this.emit('error', err));
@@ -459,6 +541,7 @@ class Monitor extends EventEmitter {
     if (result.error) return this._errorSoon(toError(result.error));
 
     this._run = run;
+    if (abort) watchAbort(this, abort);
     this.ctime = result.ctime;
     this.child = new ChildProcessHandle(/** @type {number} */ (result.pid), this);
     this.running = true;
@@ -580,6 +663,8 @@ class Monitor extends EventEmitter {
         this._lastExit = { spinning: event.spinning, code, signal };
         if (event.restartIn === undefined || event.restartIn === null) {
           if (current) this.running = false;
+          // With watch, a run that gave up waits for a file change: it ends with 'end'.
+          if (current && (!this.watch || event.reason === 'stopped')) this._supervisionEnded();
           this.emit('exit', this, event.spinning, { reason: event.reason, code, signal });
         } else if (event.reason !== 'restart') {
           // An automatic restart (not one restart() or a file change asked for).
@@ -592,7 +677,10 @@ class Monitor extends EventEmitter {
         break;
       }
       case 'end': {
-        if (current) this.running = false;
+        if (current) {
+          this.running = false;
+          this._supervisionEnded();
+        }
         // A stop while a restart waited: the last child's exit is the one reported.
         const last = event.stopped ? this._lastExit : undefined;
         const info = { reason: event.stopped ? 'stopped' : 'error', code: last ? last.code : null, signal: last ? last.signal : null };
@@ -726,11 +814,17 @@ class Monitor extends EventEmitter {
     return new Promise((resolve, reject) => {
       let reloading = false;
       const started = this.waitReady ? 'ready' : 'restart';
+      /** @type {Waiter} */
+      const waiter = {
+        handle: (event, args) => {
+          if (event === 'reload') onReload(args[0]);
+          else if (event === started) onStarted();
+          else if (event === 'exit') onExit(args[0], args[1], args[2]);
+        },
+      };
       const done = () => {
         this._reloadWaiters -= 1;
-        this.off('reload', onReload);
-        this.off(started, onStarted);
-        this.off('exit', onExit);
+        this._waiters.delete(waiter);
       };
       /** @param {{ phase: string, reason?: string, error?: Error }} info */
       const onReload = (info) => {
@@ -755,9 +849,7 @@ class Monitor extends EventEmitter {
         reject(supervisionEnded(info && info.reason, 'the reload was done'));
       };
       this._reloadWaiters += 1;
-      this.on('reload', onReload);
-      this.on(started, onStarted);
-      this.on('exit', onExit);
+      this._waiters.add(waiter);
       this._rejectNext = (/** @type {Error} */ err) => {
         done();
         reject(err);
@@ -854,10 +946,16 @@ class Monitor extends EventEmitter {
    */
   _childEnv(env) {
     if (this.shutdownMessage !== undefined) {
-      const text = JSON.stringify(this.shutdownMessage);
+      // Its JSON (what the helper compares messages by); checked as the channel sends it.
+      const text = checks().checkShutdownMessage(this.shutdownMessage, this.serialization);
       if (text !== undefined) env.FOREVER_NATIVE_SHUTDOWN_MESSAGE = text;
     }
     return env;
+  }
+
+  /** Supervision ended: the `signal` option no longer needs to know this monitor. */
+  _supervisionEnded() {
+    if (this._abortSignal) unwatchAbort(this, this._abortSignal);
   }
 
   /** The `signal` option was aborted: stop whatever runs (a child, a wait to restart). */
@@ -952,22 +1050,23 @@ class Monitor extends EventEmitter {
    */
   _until(action, event) {
     return new Promise((resolve, reject) => {
+      /** @type {Waiter} */
+      const waiter = {
+        handle: (name, args) => {
+          if (name === event) {
+            done();
+            resolve(this);
+          } else if (name === 'exit' && event !== 'stop') {
+            const info = /** @type {{ reason: string } | undefined} */ (args[2]);
+            done();
+            reject(supervisionEnded(info && info.reason, event === 'ready' ? 'the child was ready' : 'the child started'));
+          }
+        },
+      };
       const done = () => {
-        this.off(event, onEvent);
-        this.off('exit', onExit);
+        this._waiters.delete(waiter);
       };
-      const onEvent = () => {
-        done();
-        resolve(this);
-      };
-      /** @param {Monitor} _m @param {boolean} _spinning @param {{ reason: string }} info */
-      const onExit = (_m, _spinning, info) => {
-        if (event === 'stop') return;
-        done();
-        reject(supervisionEnded(info && info.reason, event === 'ready' ? 'the child was ready' : 'the child started'));
-      };
-      this.on(event, onEvent);
-      this.on('exit', onExit);
+      this._waiters.add(waiter);
       this._rejectNext = (/** @type {Error} */ err) => {
         done();
         reject(err);

@@ -328,8 +328,25 @@ function checkSpawnWith(sw) {
  * @returns {number}
  */
 function checkStrictMillis(name, value) {
-  if (typeof value !== 'number') throw typeError(name, 'a number of milliseconds', value);
-  if (!Number.isFinite(value) || value < 0) throw rangeError(name, 'a finite number >= 0', value);
+  return checkStrictNumber(name, value, 'a number of milliseconds', 0);
+}
+
+/**
+ * A finite number of at least `min` (above it, with `above`), strictly; the range error
+ * states the range, so that a value refused never gets a message that another refused
+ * value satisfies.
+ * @param {string} name
+ * @param {unknown} value
+ * @param {string} expected what the type error says it must be
+ * @param {number} min
+ * @param {{ above?: boolean, bound?: string }} [rules] `bound`: how to name `min`
+ * @returns {number}
+ */
+function checkStrictNumber(name, value, expected, min, { above = false, bound = String(min) } = {}) {
+  if (typeof value !== 'number') throw typeError(name, expected, value);
+  if (!Number.isFinite(value) || (above ? value <= min : value < min)) {
+    throw rangeError(name, `a finite number ${above ? '>' : '>='} ${bound}`, value);
+  }
   return value;
 }
 
@@ -357,13 +374,22 @@ function checkBackoff(value) {
       throw rangeError('backoff', `an object of { initial, factor, max, jitter, resetAfter } (not "${key}")`, value);
     }
   }
-  /** @param {'initial' | 'factor' | 'max' | 'jitter' | 'resetAfter'} key */
-  const field = (key) => (isSet(given[key]) ? checkStrictMillis(`backoff.${key}`, given[key]) : BACKOFF_DEFAULTS[key]);
-  const b = { initial: field('initial'), factor: field('factor'), max: field('max'), jitter: field('jitter'), resetAfter: field('resetAfter') };
-  if (b.factor < 1) throw rangeError('backoff.factor', 'a number >= 1', given.factor);
-  if (b.jitter > 1) throw rangeError('backoff.jitter', 'a fraction from 0 to 1', given.jitter);
-  if (b.max < b.initial) throw rangeError('backoff.max', `a number >= backoff.initial (${b.initial})`, isSet(given.max) ? given.max : b.max);
-  return b;
+  /**
+   * @param {'initial' | 'factor' | 'max' | 'jitter' | 'resetAfter'} key
+   * @param {(name: string, value: unknown) => number} check
+   */
+  const field = (key, check) => (isSet(given[key]) ? check(`backoff.${key}`, given[key]) : BACKOFF_DEFAULTS[key]);
+  const initial = field('initial', checkStrictMillis);
+  const factor = field('factor', (name, v) => checkStrictNumber(name, v, 'a number', 1));
+  const jitter = field('jitter', (name, v) => {
+    if (typeof v !== 'number') throw typeError(name, 'a fraction from 0 to 1', v);
+    if (!(v >= 0 && v <= 1)) throw rangeError(name, 'a fraction from 0 to 1', v);
+    return v;
+  });
+  const max = field('max', (name, v) => checkStrictNumber(name, v, 'a number of milliseconds', initial, { bound: `backoff.initial (${initial})` }));
+  if (max < initial) throw rangeError('backoff.max', `a finite number >= backoff.initial (${initial})`, max);
+  const resetAfter = field('resetAfter', checkStrictMillis);
+  return { initial, factor, max, jitter, resetAfter };
 }
 
 /**
@@ -416,8 +442,7 @@ function checkRestartWindow(value) {
   if (!Number.isInteger(w.count) || w.count < 0 || w.count > MAX_WINDOW_COUNT) {
     throw rangeError('restartWindow.count', `a whole number from 0 to ${MAX_WINDOW_COUNT}`, w.count);
   }
-  const window = checkStrictMillis('restartWindow.window', w.window);
-  if (window === 0) throw rangeError('restartWindow.window', 'a number of milliseconds > 0', w.window);
+  const window = checkPositiveMillis('restartWindow.window', w.window);
   return { count: w.count, window };
 }
 
@@ -461,9 +486,19 @@ function checkStrictFlag(name, value) {
  * @param {unknown} value
  */
 function checkPositiveMillis(name, value) {
-  const ms = checkStrictMillis(name, value);
-  if (ms === 0) throw rangeError(name, 'a number of milliseconds > 0', value);
-  return ms;
+  return checkStrictNumber(name, value, 'a number of milliseconds', 0, { above: true });
+}
+
+/** The shortest `memoryCheckInterval` (ms). */
+const MIN_MEMORY_CHECK_INTERVAL = 10;
+
+/**
+ * `memoryCheckInterval`: at least 10 ms.
+ * @param {unknown} value
+ * @returns {number}
+ */
+function checkMemoryInterval(value) {
+  return checkStrictNumber('memoryCheckInterval', value, 'a number of milliseconds', MIN_MEMORY_CHECK_INTERVAL);
 }
 
 const SIZE_UNITS = /** @type {Record<string, number>} */ ({ '': 1, b: 1, k: 1024, kb: 1024, m: 1024 ** 2, mb: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3 });
@@ -486,7 +521,7 @@ function checkMemory(value) {
     throw typeError('maxMemory', 'a number of bytes or a size such as "512M"', value);
   }
   if (!Number.isFinite(bytes) || bytes < 1024 * 1024) {
-    throw rangeError('maxMemory', 'at least 1 MiB (1048576 bytes)', value);
+    throw rangeError('maxMemory', 'a finite size of at least 1 MiB (1048576 bytes)', value);
   }
   return bytes;
 }
@@ -502,6 +537,61 @@ function checkAbortSignal(value) {
     throw typeError('signal', 'an AbortSignal', value);
   }
   return s;
+}
+
+/**
+ * The largest `shutdownMessage`, serialized (bytes). Besides the channel, it reaches the
+ * child helper in an environment variable (`FOREVER_NATIVE_SHUTDOWN_MESSAGE`, as JSON), and
+ * Linux refuses a spawn (E2BIG) whose single variable passes 128 KiB.
+ */
+const MAX_SHUTDOWN_MESSAGE = 64 * 1024;
+
+/**
+ * `shutdownMessage`: a message the channel can serialize (`JSON.stringify` gives a string,
+ * or, with `serialization: 'advanced'`, V8's serializer takes it), at most
+ * {@link MAX_SHUTDOWN_MESSAGE} bytes serialized either way. Checked at `new Monitor()`
+ * and again at each start (a plain field, which may change).
+ * @param {unknown} value
+ * @param {unknown} serialization the monitor's (`'advanced'`, else JSON)
+ * @returns {string | undefined} its JSON, for the child helper's variable (undefined when
+ *   JSON cannot represent it, with `serialization: 'advanced'`)
+ */
+function checkShutdownMessage(value, serialization) {
+  const advanced = serialization === 'advanced';
+  /** @param {unknown} cause */
+  const why = (cause) => String(cause instanceof Error ? cause.message : cause).split('\n')[0];
+  /** @type {string | undefined} */
+  let text;
+  let jsonFailure = 'JSON.stringify gives undefined';
+  try {
+    text = JSON.stringify(value);
+  } catch (cause) {
+    jsonFailure = why(cause);
+  }
+  /** @param {string} expected @param {string} reason */
+  const unserializable = (expected, reason) => {
+    const err = /** @type {TypeError & { code: string }} */ (new TypeError(`The "shutdownMessage" option must be ${expected}. Received ${describe(value)} (${reason})`));
+    err.code = 'ERR_INVALID_ARG_TYPE';
+    return err;
+  };
+  let size;
+  if (advanced) {
+    try {
+      size = require('v8').serialize(value).length;
+    } catch (cause) {
+      throw unserializable('serializable by V8\'s serializer (serialization: "advanced")', why(cause));
+    }
+  } else if (typeof text !== 'string') {
+    throw unserializable('serializable as JSON (serialization: "json")', jsonFailure);
+  }
+  if (typeof text !== 'string') text = undefined;
+  const bytes = Math.max(size || 0, text === undefined ? 0 : Buffer.byteLength(text));
+  if (bytes > MAX_SHUTDOWN_MESSAGE) {
+    const err = /** @type {RangeError & { code: string }} */ (new RangeError(`The "shutdownMessage" option must be at most ${MAX_SHUTDOWN_MESSAGE} bytes (64 KiB) serialized: it is also given to the child in an environment variable. Received a message of ${bytes} bytes`));
+    err.code = 'ERR_OUT_OF_RANGE';
+    throw err;
+  }
+  return text;
 }
 
 /** How often the tree's memory is read with `maxMemory`, by default. */
@@ -521,10 +611,10 @@ function healthOptions(m, encode, ipc) {
   const readyTimeout = isSet(m.readyTimeout) ? checkPositiveMillis('readyTimeout', m.readyTimeout) : undefined;
   const watchdog = isSet(m.watchdog) ? checkPositiveMillis('watchdog', m.watchdog) : undefined;
   const maxMemory = isSet(m.maxMemory) ? checkMemory(m.maxMemory) : undefined;
-  const interval = isSet(m.memoryCheckInterval) ? checkStrictMillis('memoryCheckInterval', m.memoryCheckInterval) : MEMORY_CHECK_INTERVAL;
-  if (interval < 10) throw rangeError('memoryCheckInterval', 'a number of milliseconds >= 10', m.memoryCheckInterval);
+  const interval = isSet(m.memoryCheckInterval) ? checkMemoryInterval(m.memoryCheckInterval) : MEMORY_CHECK_INTERVAL;
   if (readyTimeout !== undefined && !waitReady) throw rangeError('readyTimeout', 'used with "waitReady: true"', m.readyTimeout);
   const shutdown = m.shutdownMessage !== undefined;
+  if (shutdown) checkShutdownMessage(m.shutdownMessage, m.serialization);
   if (shutdown && !ipc) throw rangeError('shutdownMessage', 'used with "fork: true" (it is sent over the IPC channel)', m.shutdownMessage);
   const timeout = isSet(m.shutdownTimeout) ? checkStrictMillis('shutdownTimeout', m.shutdownTimeout)
     : typeof m.killTTL === 'number' && m.killTTL > 0 ? m.killTTL : SHUTDOWN_TIMEOUT;
@@ -784,7 +874,7 @@ function normalizeOptions(script, options, defaultParser) {
   }
   const logMaxSize = isSet(o.logMaxSize) ? checkNumber('logMaxSize', o.logMaxSize, 'a number of bytes') : undefined;
   if (logMaxSize !== undefined && (!Number.isSafeInteger(logMaxSize) || logMaxSize < 1)) {
-    throw rangeError('logMaxSize', 'a whole number of bytes >= 1', o.logMaxSize);
+    throw rangeError('logMaxSize', `a whole number of bytes from 1 to ${Number.MAX_SAFE_INTEGER}`, o.logMaxSize);
   }
   const logMaxFiles = isSet(o.logMaxFiles) ? checkNumber('logMaxFiles', o.logMaxFiles, 'a number') : undefined;
   if (logMaxFiles !== undefined && (!Number.isInteger(logMaxFiles) || logMaxFiles < 0 || logMaxFiles > 1000)) {
@@ -879,7 +969,7 @@ function normalizeOptions(script, options, defaultParser) {
     readyTimeout: isSet(o.readyTimeout) ? checkPositiveMillis('readyTimeout', o.readyTimeout) : undefined,
     watchdog: isSet(o.watchdog) ? checkPositiveMillis('watchdog', o.watchdog) : undefined,
     maxMemory: isSet(o.maxMemory) ? checkMemory(o.maxMemory) : undefined,
-    memoryCheckInterval: isSet(o.memoryCheckInterval) ? checkStrictMillis('memoryCheckInterval', o.memoryCheckInterval) : MEMORY_CHECK_INTERVAL,
+    memoryCheckInterval: isSet(o.memoryCheckInterval) ? checkMemoryInterval(o.memoryCheckInterval) : MEMORY_CHECK_INTERVAL,
     shutdownMessage: o.shutdownMessage,
     shutdownTimeout: isSet(o.shutdownTimeout) ? checkStrictMillis('shutdownTimeout', o.shutdownTimeout) : undefined,
     signal: isSet(o.signal) ? checkAbortSignal(o.signal) : undefined,
@@ -888,8 +978,8 @@ function normalizeOptions(script, options, defaultParser) {
     reloadGrace: isSet(o.reloadGrace) ? checkStrictMillis('reloadGrace', o.reloadGrace) : DEFAULTS.reloadGrace,
   };
   if (fields.readyTimeout !== undefined && !fields.waitReady) throw rangeError('readyTimeout', 'used with "waitReady: true"', o.readyTimeout);
-  if (fields.memoryCheckInterval < 10) throw rangeError('memoryCheckInterval', 'a number of milliseconds >= 10', o.memoryCheckInterval);
   if (o.shutdownMessage !== undefined) {
+    checkShutdownMessage(o.shutdownMessage, fields.serialization);
     /** @param {unknown} v */
     const hasIpc = (v) => Array.isArray(v) && v.includes('ipc');
     if (!fields.fork && !hasIpc(stdio) && !hasIpc(spawnWith.stdio)) {
@@ -975,7 +1065,7 @@ function checkLogMaxAge(value) {
     throw typeError('logMaxAge', expected, value);
   }
   if (!Number.isFinite(ms) || ms < 1 || ms > Number.MAX_SAFE_INTEGER) {
-    throw rangeError('logMaxAge', 'a duration of at least 1 ms', value);
+    throw rangeError('logMaxAge', `a duration from 1 ms to ${Number.MAX_SAFE_INTEGER} ms`, value);
   }
   return Math.round(ms);
 }
@@ -1039,6 +1129,8 @@ module.exports = {
   normalizeOptions,
   normalizeStdio,
   checkLogDirect,
+  checkShutdownMessage,
+  MAX_SHUTDOWN_MESSAGE,
   logOptions,
   checkSignal,
   checkString,

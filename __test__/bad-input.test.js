@@ -112,7 +112,7 @@ const optionRows = [
   ['mergeLogs', true, RangeError, /"errFile".*"outFile".*mergeLogs.*Received "\/nonexistent\/b\.log"/,
     { mergeLogs: true, outFile: '/nonexistent/a.log', errFile: '/nonexistent/b.log' }],
   ['logMaxSize', '1mb', TypeError, /"logMaxSize".*bytes.*Received "1mb"/],
-  ['logMaxSize', 0, RangeError, /"logMaxSize".*>= 1.*Received 0/],
+  ['logMaxSize', 0, RangeError, /"logMaxSize".*from 1 to 9007199254740991.*Received 0/],
   ['logMaxSize', 1.5, RangeError, /"logMaxSize".*Received 1\.5/],
   ['logMaxFiles', 'all', TypeError, /"logMaxFiles".*a number.*Received "all"/],
   ['logMaxFiles', '2.5', RangeError, /"logMaxFiles".*0 to 1000.*Received "2\.5"/],
@@ -144,7 +144,7 @@ const optionRows = [
   ['logMaxAge', '2y', RangeError, /"logMaxAge".*Received "2y"/, { logRotate: 'daily', logMaxAge: '2y' }],
   ['logMaxAge', '', RangeError, /"logMaxAge".*Received ""/, { logRotate: 'daily', logMaxAge: '' }],
   ['logMaxAge', {}, TypeError, /"logMaxAge".*a number of milliseconds or a duration.*Received an object/, { logRotate: 'daily', logMaxAge: {} }],
-  ['logMaxAge', 0, RangeError, /"logMaxAge".*at least 1 ms.*Received 0/, { logRotate: 'daily', logMaxAge: 0 }],
+  ['logMaxAge', 0, RangeError, /"logMaxAge".*from 1 ms to 9007199254740991 ms.*Received 0/, { logRotate: 'daily', logMaxAge: 0 }],
   ['logMaxAge', Infinity, RangeError, /"logMaxAge".*Received Infinity/, { logMaxSize: 10, logMaxAge: Infinity }],
   ['logMaxAge', '0d', RangeError, /"logMaxAge".*Received "0d"/, { logMaxSize: 10, logMaxAge: '0d' }],
   ['logMaxAge', '14d', RangeError, /"logMaxAge".*used with "logRotate" or "logMaxSize".*Received "14d"/],
@@ -560,4 +560,40 @@ test('loose values run as forever-monitor runs them: max: \'2\' gives two runs',
   m.start();
   await exited;
   assert.equal(codes.length, 2);
+});
+
+test('a range error names the range that is accepted: no refused value is inside it, its lowest value is taken', () => {
+  // [options, a value, and where it goes] for each refused value, the message's range;
+  // then the lowest value accepted.
+  const rows = [
+    ['backoff.factor', (v) => ({ backoff: { factor: v } }), [-1, 0, 0.5, NaN, Infinity], /"backoff\.factor" option must be a finite number >= 1\./, 1],
+    ['backoff.jitter', (v) => ({ backoff: { jitter: v } }), [-1, -0.01, 1.5, NaN], /"backoff\.jitter" option must be a fraction from 0 to 1\./, 0],
+    ['backoff.max', (v) => ({ backoff: { initial: 200, max: v } }), [-1, 0, 199, NaN], /"backoff\.max" option must be a finite number >= backoff\.initial \(200\)\./, 200],
+    ['backoff.initial', (v) => ({ backoff: { initial: v } }), [-1, Infinity], /"backoff\.initial" option must be a finite number >= 0\./, 0],
+    ['readyTimeout', (v) => ({ waitReady: true, readyTimeout: v }), [-5, 0, NaN, Infinity], /"readyTimeout" option must be a finite number > 0\./, 0.001],
+    ['watchdog', (v) => ({ watchdog: v }), [-5, 0, NaN, -Infinity], /"watchdog" option must be a finite number > 0\./, 0.001],
+    ['restartWindow.window', (v) => ({ restartWindow: { count: 1, window: v } }), [-1, 0, NaN], /"restartWindow\.window" option must be a finite number > 0\./, 1],
+    ['memoryCheckInterval', (v) => ({ memoryCheckInterval: v }), [-1, 0, 9.99, NaN], /"memoryCheckInterval" option must be a finite number >= 10\./, 10],
+    ['maxMemory', (v) => ({ maxMemory: v }), [0, 1048575, Infinity], /"maxMemory" option must be a finite size of at least 1 MiB/, 1048576],
+    ['logMaxSize', (v) => ({ logMaxSize: v }), [0, 2 ** 60], /"logMaxSize" option must be a whole number of bytes from 1 to 9007199254740991\./, 1],
+    ['logMaxAge', (v) => ({ logMaxSize: 10, logMaxAge: v }), [0, 1e300], /"logMaxAge" option must be a duration from 1 ms to 9007199254740991 ms\./, 1],
+  ];
+  for (const [name, options, refused, message, lowest] of rows) {
+    for (const value of refused) {
+      assert.throws(() => new Monitor(SCRIPT, options(value)),
+        (err) => err instanceof RangeError && err.code === 'ERR_OUT_OF_RANGE' && message.test(err.message), `${name}: ${value}`);
+    }
+    assert.doesNotThrow(() => new Monitor(SCRIPT, options(lowest)), `${name}: ${lowest} is taken`);
+  }
+  // The fields are checked again at start(), with the same messages.
+  const m = new Monitor(SCRIPT, { silent: true });
+  m.backoff = { factor: -1 };
+  const errors = [];
+  m.on('error', (err) => errors.push(err));
+  m.start();
+  return new Promise((resolve) => process.nextTick(resolve)).then(() => {
+    assert.equal(errors.length, 1);
+    assert.match(errors[0].message, /"backoff\.factor" option must be a finite number >= 1\. Received -1/);
+    assert.equal(m.running, undefined, 'nothing was started');
+  });
 });

@@ -26,7 +26,7 @@ test('--listen is repeatable, socket paths are resolved, and --reloadOnHup belon
   assert.equal(app.reloadOnHup, true);
   assert.equal('reloadOnHup' in app.options, false, 'not a Monitor option');
   assert.deepEqual(app.options.args, ['--listen', 'x'], "after the script, the script's");
-  assert.throws(() => cli.plan(['--listenBacklog', '0', 'app.js'], { exists: () => true }), /--listenBacklog must be a whole number >= 1/);
+  assert.throws(() => cli.plan(['--listenBacklog', '0', 'app.js'], { exists: () => true }), /--listenBacklog must be a whole number from 1 to 65535/);
 });
 
 test('config files take listen (paths relative to the file), listenBacklog, reloadGrace and reloadOnHup', () => {

@@ -124,8 +124,8 @@ test('the rotation flags and config keys reach the Monitor; bad values are usage
   assert.deepEqual([m.logRotate, m.logRotateUtc, m.logCompress, m.logMaxAge], ['hourly', true, true, 14 * 86400000]);
   assert.equal(cli.parseArgs(['--logRotate', '60000', 'a.js']).flags.logRotate, 60000);
   assert.equal(cli.parseArgs(['--logMaxAge', '3600000', 'a.js']).flags.logMaxAge, 3600000);
-  assert.throws(() => cli.parseArgs(['--logRotate', 'weekly', 'a.js']), /--logRotate must be daily, hourly or a number of milliseconds, got "weekly"/);
-  assert.throws(() => cli.parseArgs(['--logMaxAge', '2 weeks', 'a.js']), /--logMaxAge must be a number of milliseconds or a duration/);
+  assert.throws(() => cli.parseArgs(['--logRotate', 'weekly', 'a.js']), /--logRotate must be daily, hourly or a whole number of milliseconds from 100 to 2678400000 \(31 days\), got "weekly"/);
+  assert.throws(() => cli.parseArgs(['--logMaxAge', '2 weeks', 'a.js']), /--logMaxAge must be a number of milliseconds \(at least 1\) or a duration/);
   const [fromConfig] = cli.appsFromConfig('app.json', '/srv', () => JSON.stringify({
     script: 'a.js', logRotate: 'daily', logRotateUtc: false, logCompress: true, logMaxAge: '30d', logMaxSize: 1000,
   }));

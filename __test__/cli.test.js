@@ -188,7 +188,41 @@ test('--fork --waitReady --watchdog: a ready line, a status line on SIGUSR1, and
   assert.equal(status.state, 'running');
   assert.equal(status.pid, ready.pid);
   assert.ok(status.rss > 1024 * 1024, `rss ${status.rss}`);
-  assert.match(cli.formatHuman({ ...status, app: 'web' }), /web running \(pid \d+, up [\d.]+m?s, (cpu [\d.]+%, )?rss [\d.]+ MB, restarts 0\)$/);
+  // Even the first line has the CPU use (two readings of the tree), and a child alone has no tree.
+  assert.equal(typeof status.cpu, 'number');
+  assert.equal(status.treePids, 1);
+  assert.match(cli.formatHuman({ ...status, app: 'web' }), /web running \(pid \d+, up [\d.]+m?s, cpu [\d.]+%, rss [\d.]+ MB, restarts 0\)$/);
+  h.child.kill('SIGTERM');
+  assert.equal((await h.exited).code, 0);
+});
+
+test("SIGUSR1: README's status line, cpu and tree included, the first time and after", async () => {
+  const h = startCli(['--killSignal', 'SIGKILL', fixture('spawn-grandchildren.js'), '2'], { env: ENV });
+  const spawned = JSON.parse(await h.waitOut((l) => l.startsWith('{'), 'the grandchildren'));
+  const statusLines = () => h.err.filter((l) => / running \(/.test(l));
+  // `web running (pid 4242, up 3m 2s, cpu 1.2%, rss 45.1 MB, tree 3 processes 60.2 MB, restarts 2)`
+  const readme = new RegExp(`^forever-native: spawn-grandchildren\\.js running \\(pid ${spawned.pid}, up [\\d.]+m?s( \\d+s)?, `
+    + 'cpu \\d+\\.\\d%, rss [\\d.]+ MB, tree (\\d+) processes ([\\d.]+) MB, restarts 0\\)$');
+  for (let i = 1; i <= 2; i++) {
+    h.child.kill('SIGUSR1');
+    await until(() => statusLines().length === i, 10000, `status line ${i}`);
+    const line = statusLines()[i - 1];
+    const m = readme.exec(line);
+    assert.ok(m, line);
+    assert.ok(Number(m[2]) >= 3, `the child and its ${spawned.grandchildren.length} grandchildren (and theirs): ${line}`);
+  }
+  h.child.kill('SIGTERM');
+  assert.equal((await h.exited).code, 0);
+});
+
+test('SIGUSR1 with --json: the figures as numbers, cpu and the tree included', async () => {
+  const h = startCli(['--json', '--killSignal', 'SIGKILL', fixture('spawn-grandchildren.js'), '1']);
+  await h.waitOut((l) => l.startsWith('{'), 'the grandchild');
+  h.child.kill('SIGUSR1');
+  const status = await h.waitEvent((e) => e.event === 'status', 'the status line');
+  assert.equal(status.state, 'running');
+  for (const key of ['cpu', 'rss', 'treeRss', 'treePids', 'uptime', 'sampledAt']) assert.equal(typeof status[key], 'number', key);
+  assert.ok(status.cpu >= 0 && status.treePids >= 2 && status.treeRss >= status.rss, JSON.stringify(status));
   h.child.kill('SIGTERM');
   assert.equal((await h.exited).code, 0);
 });
@@ -604,9 +638,9 @@ test('bad input: one line on stderr, no stack trace, exit code 2', async (t) => 
     ['unknown flag', ['--nope', script], /unknown option --nope/],
     ['unknown short flag', ['-z', script], /unknown option -z/],
     ['missing script', [], /missing script/],
-    ['--max abc', ['--max', 'abc', script], /--max must be a whole number >= 1, got "abc"/],
+    ['--max abc', ['--max', 'abc', script], /--max must be a whole number from 1 to 9007199254740991, got "abc"/],
     ['--max without a value', ['--max'], /--max needs a value/],
-    ['--minUptime -1', ['--minUptime', '-1', script], /--minUptime must be a number of milliseconds >= 0, got "-1"/],
+    ['--minUptime -1', ['--minUptime', '-1', script], /--minUptime must be a finite number of milliseconds >= 0, got "-1"/],
     ['--killSignal SIGNOPE', ['--killSignal', 'SIGNOPE', script], /--killSignal must be a signal name.*"SIGNOPE"/],
     ['--config missing.json', ['--config', path.join(dir, 'missing.json')], /cannot read config ".*missing\.json": no such file/],
     ['--config with invalid JSON', ['--config', bad], /config ".*bad\.json" is not valid JSON/],
@@ -620,8 +654,20 @@ test('bad input: one line on stderr, no stack trace, exit code 2', async (t) => 
     ['--stopExitCodes 0,300', ['--stopExitCodes', '0,300', script], /--stopExitCodes must be exit codes from 0 to 255/],
     ['--restartWindow 5', ['--restartWindow', '5', script], /--restartWindow must be N\/MS/],
     ['--backoff=initial:x', ['--backoff=initial:x', script], /--backoff must be initial:MS,factor:F/],
-    ['a RangeError from new Monitor (--backoff=factor:0.5)', ['--backoff=factor:0.5', script], /"backoff.factor" option must be a number >= 1/],
+    ['a RangeError from new Monitor (--backoff=factor:0.5)', ['--backoff=factor:0.5', script], /"backoff.factor" option must be a finite number >= 1/],
     ['a TypeError from new Monitor (restartDelay "1s" in a config)', ['--config', badDelay], /The "restartDelay" option must be a number of milliseconds/],
+    // Each message names the range that is accepted, not one a refused value is in.
+    ['--watchdog NaN', ['--watchdog', 'NaN', script], /--watchdog must be a finite number of milliseconds > 0, got "NaN"/],
+    ['--watchdog 0 (the Monitor refuses it)', ['--watchdog', '0', script], /"watchdog" option must be a finite number > 0\. Received 0/],
+    ['--readyTimeout -5', ['--waitReady', '--fork', '--readyTimeout', '-5', script], /--readyTimeout must be a finite number of milliseconds > 0, got "-5"/],
+    ['--memoryCheckInterval x', ['--memoryCheckInterval', 'x', script], /--memoryCheckInterval must be a finite number of milliseconds >= 10, got "x"/],
+    ['--memoryCheckInterval 5 (the Monitor refuses it)', ['--memoryCheckInterval', '5', script], /"memoryCheckInterval" option must be a finite number >= 10\. Received 5/],
+    ['--listenBacklog x', ['--listenBacklog', 'x', script], /--listenBacklog must be a whole number from 1 to 65535, got "x"/],
+    ['--logMaxFiles -1', ['--logMaxFiles', '-1', script], /--logMaxFiles must be a whole number from 0 to 1000, got "-1"/],
+    ['--backoff=factor:0 (the Monitor refuses it)', ['--backoff=factor:0', script], /"backoff\.factor" option must be a finite number >= 1\. Received 0/],
+    // A key given twice in one --backoff is a mistake, not "the last one wins".
+    ['--backoff=initial=100,initial=200', ['--backoff=initial=100,initial=200', script], /--backoff must be .* with each key once \("initial" is given twice\), got "initial=100,initial=200"/],
+    ['--backoff=factor:2,max:900,factor:3', ['--backoff=factor:2,max:900,factor:3', script], /--backoff .*\("factor" is given twice\)/],
   ];
   for (const [what, args, message] of rows) {
     await t.test(what, async () => {
@@ -722,6 +768,21 @@ test('parseArgs: our flags before the script; everything after it passed through
   assert.deepEqual(cli.parseArgs(['--backoff=initial:200,factor:2,max:8000,jitter:0.2,resetAfter:60000', 'a.js']).flags.backoff,
     { initial: 200, factor: 2, max: 8000, jitter: 0.2, resetAfter: 60000 });
   assert.equal(cli.parseArgs(['--backoff=false', 'a.js']).flags.backoff, false);
+  // Every key once; the same key twice is a usage error, whichever separator it uses.
+  assert.deepEqual(cli.parseArgs(['--backoff=initial=100,factor:2', 'a.js']).flags.backoff, { initial: 100, factor: 2 });
+  for (const spec of ['initial=100,initial=200', 'max:10,max:10', 'jitter:0.1,factor:2,jitter=0.2', 'resetAfter:1,resetAfter=2']) {
+    const key = /^(\w+)/.exec(spec.split(',').pop())[1];
+    assert.throws(() => cli.parseArgs([`--backoff=${spec}`, 'a.js']),
+      (err) => err instanceof cli.UsageError && err.message.includes(`"${key}" is given twice`) && err.message.startsWith('--backoff ')
+        && !err.message.includes('\n'), spec);
+  }
+  // The lowest values the Monitor takes are read, and taken.
+  const { Monitor } = require('..');
+  const lowest = cli.plan(['--fork', '--waitReady', '--readyTimeout', '0.5', '--watchdog', '1', '--memoryCheckInterval', '10',
+    '--maxMemory', '1M', '--listenBacklog', '1', '--backoff=factor:1,jitter:0,initial:0,max:0', 'a.js'], { exists: () => true }).apps[0];
+  const m = new Monitor(lowest.script, lowest.options);
+  assert.deepEqual([m.readyTimeout, m.watchdog, m.memoryCheckInterval, m.listenBacklog, m.backoff.factor, m.backoff.jitter],
+    [0.5, 1, 10, 1, 1, 0]);
   // The README's example: options first.
   const readme = cli.parseArgs(['--max', '5', 'examples/flaky-server.js']);
   assert.deepEqual([readme.script, readme.flags.max, readme.args], ['examples/flaky-server.js', 5, []]);
@@ -741,7 +802,7 @@ test('parseArgs: our flags before the script; everything after it passed through
   assert.throws(() => cli.parseArgs(['--max']), /--max needs a value/);
   assert.throws(() => cli.parseArgs(['--silent=maybe', 'a.js']), /--silent must be true or false/);
   assert.throws(() => cli.parseArgs(['--max', '1.5', 'a.js']), cli.UsageError);
-  assert.throws(() => cli.parseArgs(['--logMaxSize', '0', 'a.js']), /--logMaxSize must be a whole number >= 1/);
+  assert.throws(() => cli.parseArgs(['--logMaxSize', '0', 'a.js']), /--logMaxSize must be a whole number from 1 to 9007199254740991/);
   assert.equal(cli.parseArgs(['--logMaxFiles', '0', 'a.js']).flags.logMaxFiles, 0);
   assert.equal(cli.parseArgs(['--killSignal', 'int', 'a.js']).flags.killSignal, 'SIGINT');
   assert.equal(cli.parseArgs(['--killSignal', '15', 'a.js']).flags.killSignal, 15);

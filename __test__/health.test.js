@@ -220,6 +220,90 @@ test('shutdownMessage: a stubborn child gets the message, then killSignal, then 
     ['shutdown message', 'got SIGTERM']);
 });
 
+test('shutdownMessage that cannot be sent is refused at new Monitor(), naming the option and why', () => {
+  const cycle = {};
+  cycle.self = cycle;
+  const throwing = { toJSON() { throw new Error('toJSON said no'); } };
+  const LIMIT = 64 * 1024;
+  // [what, message, serialization, class, code, pattern]
+  const refused = [
+    ['a BigInt', 10n, 'json', TypeError, 'ERR_INVALID_ARG_TYPE', /"shutdownMessage" option must be serializable as JSON \(serialization: "json"\)\. Received 10n \(Do not know how to serialize a BigInt\)/],
+    ['a nested BigInt', { n: 1n }, 'json', TypeError, 'ERR_INVALID_ARG_TYPE', /"shutdownMessage".*Received an object \(Do not know how to serialize a BigInt\)/],
+    ['a cycle', cycle, 'json', TypeError, 'ERR_INVALID_ARG_TYPE', /"shutdownMessage".*as JSON.*Received an object \(Converting circular structure to JSON\)$/],
+    ['a throwing toJSON', throwing, 'json', TypeError, 'ERR_INVALID_ARG_TYPE', /"shutdownMessage".*Received an object \(toJSON said no\)/],
+    ['a function', () => 1, 'json', TypeError, 'ERR_INVALID_ARG_TYPE', /"shutdownMessage".*as JSON.*Received a function \(JSON\.stringify gives undefined\)/],
+    ['a Symbol', Symbol('q'), 'json', TypeError, 'ERR_INVALID_ARG_TYPE', /"shutdownMessage".*Received Symbol\(q\)/],
+    ['a function (advanced)', () => 1, 'advanced', TypeError, 'ERR_INVALID_ARG_TYPE', /"shutdownMessage" option must be serializable by V8's serializer \(serialization: "advanced"\)\. Received a function/],
+    ['a Symbol (advanced)', Symbol('q'), 'advanced', TypeError, 'ERR_INVALID_ARG_TYPE', /"shutdownMessage".*V8's serializer.*Received Symbol\(q\)/],
+    ['an object with a method (advanced)', { f() {} }, 'advanced', TypeError, 'ERR_INVALID_ARG_TYPE', /"shutdownMessage".*V8's serializer.*could not be cloned/],
+    ['one byte past 64 KiB', 'x'.repeat(LIMIT - 1), 'json', RangeError, 'ERR_OUT_OF_RANGE', new RegExp(`"shutdownMessage" option must be at most ${LIMIT} bytes \\(64 KiB\\) serialized.*environment variable\\. Received a message of ${LIMIT + 1} bytes$`)],
+    ['64 KiB of characters that are 128 KiB of bytes', 'é'.repeat(LIMIT / 2), 'json', RangeError, 'ERR_OUT_OF_RANGE', /"shutdownMessage".*at most 65536 bytes.*Received a message of 65538 bytes/],
+    ['70 MB', 'x'.repeat(70 * 1024 * 1024), 'json', RangeError, 'ERR_OUT_OF_RANGE', /"shutdownMessage".*at most 65536 bytes.*Received a message of 73400322 bytes/],
+    ['70 MB (advanced)', { big: 'x'.repeat(70 * 1024 * 1024) }, 'advanced', RangeError, 'ERR_OUT_OF_RANGE', /"shutdownMessage".*at most 65536 bytes/],
+  ];
+  for (const [what, message, serialization, type, code, pattern] of refused) {
+    assert.throws(() => new Monitor('app.js', { fork: true, serialization, shutdownMessage: message }),
+      (err) => err instanceof type && err.code === code && pattern.test(err.message) && err.message.length < 400, what);
+  }
+  // What the channel can send, up to the bound, is taken as it is.
+  const taken = [
+    ['a string of exactly 64 KiB as JSON', 'x'.repeat(LIMIT - 2), 'json'],
+    ['null', null, 'json'],
+    ['0', 0, 'json'],
+    ['an object whose toJSON works', { toJSON: () => 'bye' }, 'json'],
+    ['a BigInt (advanced)', 10n, 'advanced'],
+    ['a cycle (advanced)', cycle, 'advanced'],
+    ['a Map (advanced)', new Map([[1, 2]]), 'advanced'],
+    ['a Buffer (advanced)', Buffer.from('bye'), 'advanced'],
+  ];
+  for (const [what, message, serialization] of taken) {
+    const m = new Monitor('app.js', { fork: true, serialization, shutdownMessage: message });
+    assert.equal(m.shutdownMessage, message, what);
+  }
+  // The serialization may come from spawnWith, as Node's spawn reads it.
+  assert.doesNotThrow(() => new Monitor('app.js', { fork: true, spawnWith: { serialization: 'advanced' }, shutdownMessage: 10n }));
+  assert.throws(() => new Monitor('app.js', { fork: true, spawnWith: { serialization: 'json' }, shutdownMessage: 10n }), TypeError);
+});
+
+test('shutdownMessage changed after new Monitor() is checked again at start(): the error, and nothing spawned', async (t) => {
+  const rows = [
+    [10n, TypeError, 'ERR_INVALID_ARG_TYPE', /"shutdownMessage".*Received 10n/],
+    ['x'.repeat(100000), RangeError, 'ERR_OUT_OF_RANGE', /"shutdownMessage".*at most 65536 bytes.*Received a message of 100002 bytes/],
+  ];
+  for (const [message, type, code, pattern] of rows) {
+    const m = monitor(t, fixture('shutdown-aware.js'), { fork: true, shutdownMessage: 'bye' });
+    m.shutdownMessage = message;
+    const errored = next(m, 'error');
+    m.start();
+    const [err] = await errored;
+    assert.ok(err instanceof type && err.code === code && pattern.test(err.message), err.message);
+    assert.equal(m.running, undefined, 'nothing was spawned');
+    await assert.rejects(m.startAsync(), (e) => e instanceof type && e.code === code);
+  }
+});
+
+test('shutdownMessage with serialization advanced: a JSON message reaches the helper; a BigInt one is sent, and the helper takes SIGTERM', async (t) => {
+  const run = async (shutdownMessage, before) => {
+    const m = monitor(t, fixture('shutdown-aware.js'), {
+      fork: true, serialization: 'advanced', shutdownMessage, killSignal: 'SIGTERM', shutdownTimeout: 100, args: ['cooperative'],
+    });
+    const out = lines(m);
+    await m.startAsync();
+    await until(() => out.some((l) => l.line.startsWith('ready')), 5000, 'the child to start');
+    const code = next(m, 'exit:code');
+    if (before !== undefined) m.send(before);
+    m.stop();
+    assert.deepEqual(await code, [0, null], 'it exited by itself');
+    return out.map((l) => l.line).filter((l) => !l.startsWith('ready'));
+  };
+  assert.deepEqual(await run({ cmd: 'shutdown' }), ['shutdown message']);
+  // JSON cannot hold it, so the helper does not know it: the message does not crash the
+  // child, and the kill signal that follows reaches onShutdown.
+  assert.deepEqual(await run({ cmd: 'shutdown', n: 10n }), ['shutdown SIGTERM']);
+  // Nor does another message JSON cannot hold, sent before the shutdown message.
+  assert.deepEqual(await run({ cmd: 'shutdown' }, { other: 10n }), ['shutdown message']);
+});
+
 test('startAsync, restartAsync and stopAsync resolve and reject as documented', async (t) => {
   const m = monitor(t, fixture('run-forever.js'), {});
   assert.equal(await m.startAsync(), m);
@@ -242,6 +326,95 @@ test('startAsync, restartAsync and stopAsync resolve and reject as documented', 
   await assert.rejects(never.startAsync(), (err) => err.code === 'ERR_SUPERVISION_ENDED' && err.reason === 'max');
 });
 
+/** Settles each promise to 'ok' or its error's code, and counts them. */
+async function outcomes(promises) {
+  const counts = {};
+  for (const r of await Promise.all(promises.map((p) => p.then(() => 'ok', (e) => e.code || e.message)))) {
+    counts[r] = (counts[r] || 0) + 1;
+  }
+  return counts;
+}
+
+test('any number of pending awaitable calls: no listener each, no MaxListenersExceededWarning, each settles', async (t) => {
+  const warnings = [];
+  const onWarning = (w) => warnings.push(w);
+  process.on('warning', onWarning);
+  t.after(() => process.off('warning', onWarning));
+  const m = monitor(t, fixture('run-forever.js'), {});
+  const listeners = (x) => Object.fromEntries(x.eventNames().map((e) => [String(e), x.listenerCount(e)]));
+  const before = listeners(m);
+  const N = 30;
+  const many = (call) => Array.from({ length: N }, () => call());
+  // The first start starts; the others find it under way.
+  const starts = many(() => m.startAsync());
+  assert.deepEqual(listeners(m), before, 'pending calls add no listeners');
+  assert.deepEqual(await outcomes(starts), { ok: 1, ERR_ALREADY_RUNNING: N - 1 });
+  // Restarts in a row all wait for a restart.
+  const restarts = many(() => m.restartAsync());
+  assert.deepEqual(listeners(m), before);
+  assert.deepEqual(await outcomes(restarts), { ok: N });
+  // One reload; the others find it in progress.
+  assert.deepEqual(await outcomes(many(() => m.reloadAsync())), { ok: 1, ERR_RELOAD_IN_PROGRESS: N - 1 });
+  // Stops: the first stops; the others join it, or find the child gone already.
+  const stops = await outcomes(many(() => m.stopAsync()));
+  assert.ok(stops.ok >= 1 && stops.ok + (stops.ERR_NOT_RUNNING || 0) === N, JSON.stringify(stops));
+  assert.equal(m.running, false);
+  assert.deepEqual(listeners(m), before, 'nothing left behind');
+  // Supervision ending rejects every call waiting for a start (this child is never ready).
+  const w = monitor(t, fixture('run-forever.js'), { fork: true, waitReady: true });
+  const wBefore = listeners(w);
+  const waiting = many(() => w.restartAsync());
+  await next(w, 'restart');
+  const stopped = w.stopAsync();
+  assert.deepEqual(listeners(w), wBefore);
+  assert.deepEqual(await outcomes([...waiting, stopped]), { ok: 1, ERR_SUPERVISION_ENDED: N });
+  // A warning is emitted on a later tick: give it one.
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(warnings.filter((x) => x.name === 'MaxListenersExceededWarning').map((x) => x.message), []);
+});
+
+test('pending awaitable calls hear the events emitted after they were made, as listeners would', async (t) => {
+  const m = monitor(t, fixture('run-forever.js'), {});
+  await m.startAsync();
+  // A call made inside an 'exit' listener does not hear that 'exit' (which would reject
+  // it: supervision ended), only what follows: it resolves on its own start.
+  const inner = [];
+  m.once('exit', () => inner.push(m.startAsync().then((x) => x === m && x.running, (e) => e.code)));
+  await m.stopAsync();
+  assert.deepEqual(await Promise.all(inner), [true]);
+  assert.equal(await m.stopAsync(), m);
+  // Listeners removed by the user do not take the calls' waiting away.
+  const started = m.startAsync();
+  m.removeAllListeners('start');
+  m.removeAllListeners('exit');
+  assert.equal(await started, m);
+  assert.equal(await m.stopAsync(), m);
+});
+
+test('startAsync() while a start is under way or the child runs rejects with ERR_ALREADY_RUNNING, as start() emits', async (t) => {
+  const m = monitor(t, fixture('run-forever.js'), {});
+  const errors = record(m, 'error');
+  const starts = record(m, 'start');
+  m.start();
+  // The first start's 'start' event is on its way: the second call must not take it as its own.
+  await assert.rejects(m.startAsync(), (err) => err.code === 'ERR_ALREADY_RUNNING' && /already running/i.test(err.message));
+  await until(() => starts.length === 1, 5000, 'the first start');
+  await assert.rejects(m.startAsync(), (err) => err.code === 'ERR_ALREADY_RUNNING');
+  // start() says the same, as an 'error' event (the promise's errors never are).
+  m.start();
+  await until(() => errors.length === 1, 5000, "start()'s error");
+  assert.equal(errors[0][0].code, 'ERR_ALREADY_RUNNING');
+  assert.equal(starts.length, 1, 'one child');
+  // Under way, with waitReady: the second call rejects too; the first resolves at ready.
+  const r = monitor(t, fixture('ready-after.js'), { fork: true, waitReady: true, args: ['100'] });
+  const first = r.startAsync();
+  await assert.rejects(r.startAsync(), (err) => err.code === 'ERR_ALREADY_RUNNING');
+  assert.equal(await first, r);
+  // Stopped, it starts again.
+  await m.stopAsync();
+  assert.equal(await m.startAsync(), m);
+});
+
 test('the signal option: aborting stops the monitor; a start with an aborted signal is an error', async (t) => {
   const controller = new AbortController();
   const m = monitor(t, fixture('run-forever.js'), { signal: controller.signal });
@@ -256,6 +429,77 @@ test('the signal option: aborting stops the monitor; a start with an aborted sig
   const [err] = await failed;
   assert.equal(err.name, 'AbortError');
   assert.equal(m.running, false);
+});
+
+test('the signal option: one listener per signal, only while a monitor supervises; never-started monitors are not held', async (t) => {
+  const { getEventListeners } = require('events');
+  const warnings = [];
+  const onWarning = (w) => warnings.push(w);
+  process.on('warning', onWarning);
+  t.after(() => process.off('warning', onWarning));
+  const controller = new AbortController();
+  const { signal } = controller;
+  const abortListeners = () => getEventListeners(signal, 'abort').length;
+  // Monitors made, never started: the signal knows none of them.
+  const idle = Array.from({ length: 30 }, () => monitor(t, fixture('run-forever.js'), { signal }));
+  assert.equal(abortListeners(), 0);
+  // One monitor, started and stopped again and again: one listener while it runs, none after.
+  const m = idle[0];
+  for (let i = 0; i < 5; i++) {
+    await m.startAsync();
+    assert.equal(abortListeners(), 1);
+    await m.stopAsync();
+    assert.equal(abortListeners(), 0);
+  }
+  // A monitor whose supervision ends by itself (max) leaves too.
+  const once = monitor(t, fixture('crash-after.js'), { signal, args: ['0', '1'], max: 1 });
+  const ended = next(once, 'exit');
+  once.start();
+  assert.equal(abortListeners(), 1);
+  await ended;
+  assert.equal(abortListeners(), 0);
+  // Fifteen running at once share one listener; the abort stops each of them.
+  const running = idle.slice(0, 15);
+  await Promise.all(running.map((x) => x.startAsync()));
+  assert.equal(abortListeners(), 1);
+  const pids = running.map((x) => x.child.pid);
+  const stops = running.map((x) => next(x, 'stop'));
+  controller.abort();
+  await Promise.all(stops);
+  for (const pid of pids) assert.ok(!isAlive(pid));
+  assert.ok(running.every((x) => x.running === false));
+  assert.ok(idle.slice(15).every((x) => x.running === undefined), 'the others were never started');
+  assert.equal(abortListeners(), 0);
+  // An aborted signal: start() is an AbortError, startAsync() rejects with it; no listener.
+  const late = monitor(t, fixture('run-forever.js'), { signal });
+  await assert.rejects(late.startAsync(), { name: 'AbortError' });
+  const failed = next(late, 'error');
+  late.start();
+  assert.equal((await failed)[0].name, 'AbortError');
+  assert.equal(abortListeners(), 0);
+  // The reason, when it is an error, is the error.
+  const reason = new Error('shutting down');
+  const given = monitor(t, fixture('run-forever.js'), { signal: AbortSignal.abort(reason) });
+  await assert.rejects(given.startAsync(), (err) => err === reason);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(warnings.filter((w) => w.name === 'MaxListenersExceededWarning').map((w) => w.message), []);
+});
+
+test('the signal option: an abort while a restart waits stops the monitor, and it leaves the signal', async (t) => {
+  const { getEventListeners } = require('events');
+  const controller = new AbortController();
+  const m = monitor(t, fixture('crash-after.js'), { signal: controller.signal, args: ['0', '1'], restartDelay: 60000 });
+  const restarting = next(m, 'restarting');
+  await m.startAsync();
+  await restarting;
+  assert.equal(getEventListeners(controller.signal, 'abort').length, 1);
+  const stopped = next(m, 'stop');
+  const exited = next(m, 'exit');
+  controller.abort();
+  await stopped;
+  assert.equal((await exited)[2].reason, 'stopped');
+  assert.equal(m.running, false);
+  assert.equal(getEventListeners(controller.signal, 'abort').length, 0);
 });
 
 test("health holds while the host's JavaScript is blocked", async (t) => {
@@ -302,12 +546,12 @@ test('bad health options are named', () => {
   const rows = [
     [{ waitReady: 'yes' }, TypeError, /"waitReady" option must be a boolean/],
     [{ readyTimeout: 100 }, RangeError, /"readyTimeout" option must be used with "waitReady: true"/],
-    [{ waitReady: true, readyTimeout: 0 }, RangeError, /"readyTimeout" option must be a number of milliseconds > 0/],
+    [{ waitReady: true, readyTimeout: 0 }, RangeError, /"readyTimeout" option must be a finite number > 0. Received 0/],
     [{ watchdog: '1s' }, TypeError, /"watchdog" option must be a number of milliseconds/],
     [{ maxMemory: '12 parsecs' }, RangeError, /"maxMemory" option must be a number of bytes or a size such as "512M"/],
-    [{ maxMemory: 1000 }, RangeError, /"maxMemory" option must be at least 1 MiB/],
+    [{ maxMemory: 1000 }, RangeError, /"maxMemory" option must be a finite size of at least 1 MiB/],
     [{ maxMemory: true }, TypeError, /"maxMemory" option/],
-    [{ memoryCheckInterval: 5 }, RangeError, /"memoryCheckInterval" option must be a number of milliseconds >= 10/],
+    [{ memoryCheckInterval: 5 }, RangeError, /"memoryCheckInterval" option must be a finite number >= 10. Received 5/],
     [{ shutdownMessage: 'bye' }, RangeError, /"shutdownMessage" option must be used with "fork: true"/],
     [{ shutdownTimeout: -1 }, RangeError, /"shutdownTimeout" option must be a finite number >= 0/],
     [{ signal: {} }, TypeError, /"signal" option must be an AbortSignal/],

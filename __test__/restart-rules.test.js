@@ -182,9 +182,9 @@ test('bad values are named: TypeError for the wrong type, RangeError out of rang
     [{ restartDelay: -1 }, RangeError, /"restartDelay" option must be a finite number >= 0. Received -1/],
     [{ backoff: 'yes' }, TypeError, /"backoff" option must be true, false or an object/],
     [{ backoff: { inital: 100 } }, RangeError, /"backoff" option must be an object of .* \(not "inital"\)/],
-    [{ backoff: { factor: 0.5 } }, RangeError, /"backoff.factor" option must be a number >= 1. Received 0.5/],
+    [{ backoff: { factor: 0.5 } }, RangeError, /"backoff.factor" option must be a finite number >= 1. Received 0.5/],
     [{ backoff: { jitter: 2 } }, RangeError, /"backoff.jitter" option must be a fraction from 0 to 1/],
-    [{ backoff: { initial: 500, max: 100 } }, RangeError, /"backoff.max" option must be a number >= backoff.initial \(500\)/],
+    [{ backoff: { initial: 500, max: 100 } }, RangeError, /"backoff.max" option must be a finite number >= backoff.initial \(500\)/],
     [{ backoff: { initial: NaN } }, RangeError, /"backoff.initial" option must be a finite number/],
     [{ autorestart: 'sometimes' }, RangeError, /"autorestart" option must be "always", "on-failure" or "never"/],
     [{ autorestart: 1 }, TypeError, /"autorestart" option must be/],
@@ -194,7 +194,7 @@ test('bad values are named: TypeError for the wrong type, RangeError out of rang
     [{ restartWindow: 5 }, TypeError, /"restartWindow" option must be an object of \{ count, window \}/],
     [{ restartWindow: { count: 5 } }, TypeError, /"restartWindow.window" option must be a number of milliseconds/],
     [{ restartWindow: { count: -1, window: 1000 } }, RangeError, /"restartWindow.count" option must be a whole number from 0 to 10000/],
-    [{ restartWindow: { count: 1, window: 0 } }, RangeError, /"restartWindow.window" option must be a number of milliseconds > 0/],
+    [{ restartWindow: { count: 1, window: 0 } }, RangeError, /"restartWindow.window" option must be a finite number > 0. Received 0/],
     [{ restartWindow: { count: 1, window: 10, per: 'minute' } }, RangeError, /\(not "per"\)/],
   ];
   for (const [options, type, message] of rows) {

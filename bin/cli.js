@@ -42,6 +42,8 @@ class UsageError extends Error {
  *   listen    an address, may be given many times (a socket path is resolved)
  *   rotate    daily, hourly or a number of milliseconds
  *   age       a number of milliseconds, or a duration such as 14d, 12h, 30m
+ * A flag's `min`, `above` or `max` states another bound the Monitor enforces, so that the
+ * CLI's message for a value it cannot read names the range that is accepted.
  */
 const FLAGS = [
   { long: 'max', short: 'm', kind: 'runs', key: 'max', arg: 'N', help: 'Only run the script N times in total' },
@@ -54,14 +56,14 @@ const FLAGS = [
   { long: 'restartWindow', kind: 'window', key: 'restartWindow', arg: 'N/MS', help: 'Give up after more than N restarts within MS, e.g. 5/60000' },
   { long: 'fork', kind: 'bool', key: 'fork', help: 'Give the child an IPC channel (Node children: for --waitReady, --watchdog, --shutdownMessage)' },
   { long: 'waitReady', kind: 'bool', key: 'waitReady', help: "The child is up once it says so: process.send('ready') (with --fork) or READY=1 on NOTIFY_SOCKET" },
-  { long: 'readyTimeout', kind: 'ms', key: 'readyTimeout', arg: 'MS', help: 'With --waitReady: a child not ready within MS is taken down, as a crash' },
-  { long: 'watchdog', kind: 'ms', key: 'watchdog', arg: 'MS', help: "The child must ping within every MS (process.send('heartbeat') or WATCHDOG=1), or it is restarted" },
+  { long: 'readyTimeout', kind: 'ms', above: 0, key: 'readyTimeout', arg: 'MS', help: 'With --waitReady: a child not ready within MS is taken down, as a crash' },
+  { long: 'watchdog', kind: 'ms', above: 0, key: 'watchdog', arg: 'MS', help: "The child must ping within every MS (process.send('heartbeat') or WATCHDOG=1), or it is restarted" },
   { long: 'maxMemory', kind: 'size', key: 'maxMemory', arg: 'SIZE', help: "Restart the child gracefully when its tree's memory passes SIZE (bytes, 512M, 1G)" },
-  { long: 'memoryCheckInterval', kind: 'ms', key: 'memoryCheckInterval', arg: 'MS', help: 'How often --maxMemory reads the memory (default 1000)' },
+  { long: 'memoryCheckInterval', kind: 'ms', min: 10, key: 'memoryCheckInterval', arg: 'MS', help: 'How often --maxMemory reads the memory (default 1000)' },
   { long: 'shutdownMessage', kind: 'string', key: 'shutdownMessage', arg: 'TEXT', help: 'With --fork: send TEXT over IPC before the kill signal; a child that exits on it gets none' },
   { long: 'shutdownTimeout', kind: 'ms', key: 'shutdownTimeout', arg: 'MS', help: 'How long a kill waits after --shutdownMessage before the signal (default: --killTTL)' },
   { long: 'listen', kind: 'listen', key: 'listen', arg: 'ADDR', help: 'Hold a listening socket for the child (repeatable): 8080, 127.0.0.1:8080, [::1]:8080, a socket path, name=ADDR; it gets fds 3, 4, ... with LISTEN_FDS' },
-  { long: 'listenBacklog', kind: 'runs', key: 'listenBacklog', arg: 'N', help: 'The backlog of each --listen socket (default 511)' },
+  { long: 'listenBacklog', kind: 'runs', max: 65535, key: 'listenBacklog', arg: 'N', help: 'The backlog of each --listen socket (default 511)' },
   { long: 'reloadGrace', kind: 'ms', key: 'reloadGrace', arg: 'MS', help: 'Without --waitReady: how long a reload\'s new child runs beside the old one before taking over (default 1000)' },
   { long: 'reloadOnHup', kind: 'bool', help: 'SIGHUP reloads the child without downtime (a new child beside the old, with --listen) instead of restarting it' },
   { long: 'command', short: 'c', kind: 'string', key: 'command', arg: 'CMD', help: 'Program to run the script with (default: this node), e.g. "node --expose-gc" or python3' },
@@ -87,7 +89,7 @@ const FLAGS = [
   { long: 'logRotate', kind: 'rotate', key: 'logRotate', arg: 'WHEN', help: 'Rotate -o/-e/-l daily, hourly or every MS, at local time (file.2026-11-30, file.2026-11-30T14)' },
   { long: 'logRotateUtc', kind: 'bool', key: 'logRotateUtc', help: 'Count --logRotate periods in UTC rather than local time' },
   { long: 'logCompress', kind: 'bool', key: 'logCompress', help: 'Gzip rotated files, in the background (file.1.gz, file.2026-11-30.gz)' },
-  { long: 'logMaxFiles', kind: 'count', key: 'logMaxFiles', arg: 'N', help: 'Rotated files to keep (default 5; 1000 with --logMaxAge)' },
+  { long: 'logMaxFiles', kind: 'count', max: 1000, key: 'logMaxFiles', arg: 'N', help: 'Rotated files to keep (default 5; 1000 with --logMaxAge)' },
   { long: 'logMaxAge', kind: 'age', key: 'logMaxAge', arg: 'AGE', help: 'Remove rotated files last written more than AGE ago: 14d, 12h, 30m or MS' },
   { long: 'logDirect', kind: 'bool', key: 'logDirect', help: 'The child writes -o/-e itself: no host CPU for its output (needs -s; no timestamps or rotation)' },
   { long: 'config', kind: 'path', arg: 'FILE', help: 'Read the app (or an array of apps) from a JSON file' },
@@ -142,13 +144,18 @@ function readValue(flag, raw, shown) {
     case 'count':
     case 'bytes': {
       const min = flag.kind === 'count' ? 0 : 1;
+      const max = flag.max === undefined ? Number.MAX_SAFE_INTEGER : flag.max;
       const n = /^[0-9]+$/.test(raw) ? Number(raw) : NaN;
-      if (!Number.isSafeInteger(n) || n < min) throw bad(`a whole number >= ${min}`);
+      // The upper bound is the Monitor's to enforce (its message names it too).
+      if (!Number.isSafeInteger(n) || n < min) throw bad(`a whole number from ${min} to ${max}`);
       return n;
     }
     case 'ms': {
       const n = /^[0-9]+(\.[0-9]+)?$/.test(raw) ? Number(raw) : NaN;
-      if (!Number.isFinite(n)) throw bad('a number of milliseconds >= 0');
+      // A number below the bound is the Monitor's to refuse (its message names it too).
+      if (!Number.isFinite(n)) {
+        throw bad(`a finite number of milliseconds ${flag.above !== undefined ? `> ${flag.above}` : `>= ${flag.min || 0}`}`);
+      }
       return n;
     }
     case 'backoff': {
@@ -158,6 +165,9 @@ function readValue(flag, raw, shown) {
       for (const part of raw.split(',')) {
         const m = /^(initial|factor|max|jitter|resetAfter)[:=]([0-9]+(\.[0-9]+)?)$/.exec(part.trim());
         if (!m) throw bad('initial:MS,factor:F,max:MS,jitter:F,resetAfter:MS (any of them)');
+        if (Object.prototype.hasOwnProperty.call(backoff, m[1])) {
+          throw bad(`initial:MS,factor:F,max:MS,jitter:F,resetAfter:MS with each key once ("${m[1]}" is given twice)`);
+        }
         backoff[m[1]] = Number(m[2]);
       }
       return backoff;
@@ -180,12 +190,12 @@ function readValue(flag, raw, shown) {
     case 'rotate': {
       if (raw === 'daily' || raw === 'hourly') return raw;
       if (/^[0-9]+$/.test(raw)) return Number(raw);
-      throw bad('daily, hourly or a number of milliseconds');
+      throw bad('daily, hourly or a whole number of milliseconds from 100 to 2678400000 (31 days)');
     }
     case 'age': {
       if (/^[0-9]+$/.test(raw)) return Number(raw);
       if (/^[0-9]+(\.[0-9]+)?(ms|s|m|h|d|w)$/.test(raw)) return raw;
-      throw bad('a number of milliseconds or a duration such as 14d, 12h or 30m');
+      throw bad('a number of milliseconds (at least 1) or a duration such as 14d, 12h or 30m');
     }
     case 'signal': {
       const n = parseSignal(raw);

@@ -20,6 +20,9 @@ function signalNumber(name) {
   return require('os').constants.signals[name] || 0;
 }
 
+/** The longest a status line (SIGUSR1) waits for the core's readings of the child's tree. */
+const STATUS_WAIT = 5000;
+
 /** Writes status lines to stderr (and to each app's --logFile). */
 class Reporter {
   constructor(json) {
@@ -287,17 +290,27 @@ class App {
       delay: info.delay, attempt: info.attempt, ...(info.rss !== undefined ? { rss: info.rss } : {}) });
   }
 
-  /** Prints what the child uses (SIGUSR1); the first time, once the core has read it. */
+  /**
+   * Prints what the child uses (SIGUSR1), with all the figures of README's line. The core
+   * reads the tree once a second while asked (the first usage() call starts it): memory
+   * comes with its first reading, CPU use with the second (it is the CPU time between two).
+   * So the first time, the line waits for a reading with both (at most STATUS_WAIT ms,
+   * then it prints what there is).
+   */
   status() {
     const m = this.monitor;
     if (!m || this.ended) return;
     const print = (u) => this.report({ event: 'status', ...u, pid: u.pid === null ? this.pid : u.pid });
-    const u = m.usage();
-    if (u.state !== 'idle' && u.rss === null) {
-      setTimeout(() => print(m.usage()), 1100).unref();
-    } else {
-      print(u);
-    }
+    const asked = Date.now();
+    const complete = (u) => u.state === 'idle' || u.state === 'sleeping' || u.state === 'waiting'
+      || (u.cpu !== null && u.rss !== null && u.sampledAt !== null && u.sampledAt >= asked - 2000);
+    const poll = () => {
+      if (this.ended) return;
+      const u = m.usage();
+      if (complete(u) || Date.now() - asked >= STATUS_WAIT) print(u);
+      else setTimeout(poll, 100).unref();
+    };
+    poll();
   }
 
   /** The Monitor's 'exit': supervision ended (stopped, gave up, or failed). */
