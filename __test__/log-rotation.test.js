@@ -262,3 +262,29 @@ test('reopenLogs() with time rotation: the moved file keeps its lines; later lin
   assert.ok(linesOf(path.join(dir, 'moved.log')).every((l) => l === 'tick'));
   for (const f of rotated(dir)) assert.match(f.label, MS_LABEL);
 });
+
+test('a rotation that cannot move the file (its directory moved away) keeps every line, in the file still open, and says so once', async (t) => {
+  const dir = freshDir();
+  const logs = path.join(dir, 'logs');
+  const moved = path.join(dir, 'moved');
+  const m = new Monitor(fixture('chatty-lines.js'), { silent: true, max: 1, outFile: path.join(logs, 'out.log'), logMaxSize: 2000, logMaxFiles: 1000, args: ['3000', '30', '5'] });
+  t.after(() => m.stop());
+  const errors = [];
+  m.on('error', (err) => errors.push(err));
+  const exited = new Promise((resolve) => m.once('exit', resolve));
+  m.start();
+  // Once rotations have begun, the directory goes (by hand, or under a bind-mounted file
+  // the rename is refused): the open file can still be written.
+  await until(() => fs.existsSync(path.join(logs, 'out.log.1')), 10000, 'a first rotation');
+  fs.renameSync(logs, moved);
+  await exited;
+  const lines = [];
+  for (const where of [moved, logs]) {
+    if (!fs.existsSync(where)) continue;
+    for (const name of fs.readdirSync(where)) lines.push(...fs.readFileSync(path.join(where, name), 'utf8').split('\n').filter(Boolean));
+  }
+  const numbers = lines.map((l) => Number(/^line (\d+) x+$/.exec(l)[1])).sort((a, b) => a - b);
+  assert.deepEqual(numbers, Array.from({ length: 3000 }, (_, i) => i), 'every line once, none split');
+  assert.ok(errors.length >= 1 && errors.length <= 2, `reported once per episode: ${errors.map((e) => e.message)}`);
+  assert.match(errors[0].message, /rename/);
+});

@@ -145,6 +145,21 @@ impl Shelf {
         {
           top += 1;
         }
+        // A directory planted among the numbered names would refuse the file moved onto it
+        // (and a later move would then overwrite a rotated file): the rotation fails,
+        // naming it, and moves nothing.
+        for n in 1..=(top + 1).min(keep) {
+          for suffix in ["", ".gz"] {
+            let name = with_suffix(&self.numbered(n), suffix);
+            if fs::symlink_metadata(&name).is_ok_and(|m| m.is_dir()) {
+              return Err(CoreError::sys(
+                "rotate",
+                name.display().to_string(),
+                io::Error::other("a directory stands where a rotated file must go"),
+              ));
+            }
+          }
+        }
         if top == keep {
           for suffix in ["", ".gz"] {
             let _ = fs::remove_file(with_suffix(&self.numbered(keep), suffix));
@@ -571,6 +586,35 @@ mod tests {
     assert_eq!(names(&dir), ["out.log.1", "out.log.2", "out.log.3.gz"]);
     assert_eq!(fs::read_to_string(dir.join("out.log.1")).unwrap(), "new");
     assert_eq!(fs::read_to_string(dir.join("out.log.3.gz")).unwrap(), "two");
+  }
+
+  #[test]
+  fn a_directory_among_the_numbered_names_fails_the_rotation_and_nothing_moves() {
+    let dir = temp("planted");
+    let log = dir.join("out.log");
+    let shelf = Shelf::new(
+      &log,
+      Keep {
+        naming: Naming::Numbered,
+        compress: false,
+        max_files: 3,
+        max_age: None,
+      },
+    )
+    .unwrap();
+    fs::write(dir.join("out.log.1"), "one").unwrap();
+    fs::create_dir(dir.join("out.log.2")).unwrap();
+    fs::write(dir.join("out.log.2").join("theirs"), "keep me").unwrap();
+    fs::write(&log, "new").unwrap();
+    let err = shelf.rotate(&log, None).unwrap_err().to_string();
+    assert!(err.contains("out.log.2"), "{err}");
+    assert_eq!(names(&dir), ["out.log", "out.log.1", "out.log.2"]);
+    assert_eq!(fs::read_to_string(dir.join("out.log.1")).unwrap(), "one");
+    assert_eq!(fs::read_to_string(&log).unwrap(), "new");
+    assert_eq!(
+      fs::read_to_string(dir.join("out.log.2").join("theirs")).unwrap(),
+      "keep me"
+    );
   }
 
   #[test]

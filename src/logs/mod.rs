@@ -556,6 +556,10 @@ struct Target {
   /// In line mode, whole lines gathered to be written in one go (at the end of each job,
   /// before a rotation, or at [`BATCH`] bytes).
   batch: Vec<u8>,
+  /// A rotation failed (the file could not be moved aside: a directory the process may not
+  /// write, a bind-mounted file): the file stays open and takes the lines past its limit,
+  /// and no rotation is tried again before this instant.
+  rotation_held: Option<Instant>,
 }
 
 impl Target {
@@ -572,7 +576,15 @@ impl Target {
       shelf,
       period: None,
       batch: Vec::new(),
+      rotation_held: None,
     }
+  }
+
+  /// Whether a failed rotation holds the next one back for now.
+  fn rotation_held(&self) -> bool {
+    self
+      .rotation_held
+      .is_some_and(|until| Instant::now() < until)
   }
 
   /// The file's length once the lines gathered are written.
@@ -686,13 +698,20 @@ impl Target {
     keep: u32,
     report: Option<&Report>,
   ) -> Result<(), CoreError> {
-    self.file = None;
     // The new file starts in the current period (its creation time, which the kernel
     // keeps coarsely, could still fall in the last one).
     let period = self.period.take();
     match self.shelf.clone().filter(|_| keep > 0) {
       Some(shelf) => {
-        shelf.rotate(&self.path, label)?;
+        if let Err(e) = shelf.rotate(&self.path, label) {
+          // The file is where it was, still open and writable: the lines go on into it,
+          // past its limit, rather than nowhere; the rotation is tried again later, and
+          // its failure reported once until one works.
+          self.period = period;
+          let again = self.rotation_held.replace(Instant::now() + RECHECK);
+          return if again.is_some() { Ok(()) } else { Err(e) };
+        }
+        self.rotation_held = None;
         keeper::request(&shelf, report.cloned());
         self.open(false)?;
       }
@@ -867,7 +886,10 @@ impl Writer {
     let Some(last_newline) = bytes.iter().rposition(|&b| b == b'\n') else {
       self.pending[i].extend_from_slice(bytes);
       if self.pending[i].len() > MAX_PENDING {
-        let long = std::mem::take(&mut self.pending[i]);
+        // A piece ends between two characters: a character cut in two would be two
+        // invalid ones, one in each line.
+        let mut long = std::mem::take(&mut self.pending[i]);
+        self.pending[i] = long.split_off(char_boundary(&long));
         let now = self.clock();
         self.emit(stream, &long, now, report);
       }
@@ -928,7 +950,10 @@ impl Writer {
       let extra = usize::from(newline && first == rest.len());
       self.rotate_if_due(t, now_ms, (first + extra) as u64, report);
       let target = &mut self.targets[t];
-      let cut = match self.max_size.filter(|_| target.regular) {
+      let cut = match self
+        .max_size
+        .filter(|_| target.regular && !target.rotation_held())
+      {
         Some(max) => {
           let room = usize::try_from(max.saturating_sub(target.length())).unwrap_or(usize::MAX);
           fitting(rest, newline, room).max(first)
@@ -952,7 +977,7 @@ impl Writer {
       // The size and the kind of file are known once it is open.
       let _ = target.ready();
     }
-    if !target.regular {
+    if !target.regular || target.rotation_held() {
       return;
     }
     let ended = match (&self.schedule, now_ms) {
@@ -982,7 +1007,11 @@ impl Writer {
     };
     for target in &mut self.targets {
       // Only a file written to since it was opened (its period is known), and still there.
-      if target.period.is_none() || target.ready().is_err() || !target.regular {
+      if target.period.is_none()
+        || target.ready().is_err()
+        || !target.regular
+        || target.rotation_held()
+      {
         continue;
       }
       if let Some(label) = target.period_due(&schedule, now_ms) {
@@ -1018,6 +1047,27 @@ fn line_end(bytes: &[u8]) -> usize {
     .iter()
     .position(|&b| b == b'\n')
     .map_or(bytes.len(), |p| p + 1)
+}
+
+/// Where `bytes` can be cut without splitting a UTF-8 character: before the last
+/// character when it is unfinished, else at the end (bytes that are not UTF-8 are cut
+/// where they end).
+fn char_boundary(bytes: &[u8]) -> usize {
+  let len = bytes.len();
+  for back in 1..=len.min(4) {
+    let b = bytes[len - back];
+    if b & 0xC0 == 0x80 {
+      continue; // a continuation byte: the character starts further back
+    }
+    let needs = match b {
+      0xF0.. => 4,
+      0xE0.. => 3,
+      0xC0.. => 2,
+      _ => 1,
+    };
+    return if needs > back { len - back } else { len };
+  }
+  len
 }
 
 /// The length of the longest run of whole lines at the start of `lines` that takes at
@@ -1193,6 +1243,83 @@ mod tests {
     }
     assert!(!dir.join("out.log.3").exists());
     assert!(all.ends_with("line 049\n"));
+  }
+
+  #[test]
+  fn long_lines_are_cut_between_characters() {
+    assert_eq!(char_boundary(b""), 0);
+    assert_eq!(char_boundary(b"abc"), 3);
+    let euro = "€".as_bytes(); // 3 bytes
+    let mut text = b"ab".to_vec();
+    text.extend_from_slice(euro);
+    assert_eq!(char_boundary(&text), 5, "a whole character at the end");
+    assert_eq!(char_boundary(&text[..4]), 2, "two bytes of three");
+    assert_eq!(char_boundary(&text[..3]), 2, "one byte of three");
+    let emoji = "😀".as_bytes(); // 4 bytes
+    assert_eq!(char_boundary(&emoji[..3]), 0);
+    assert_eq!(char_boundary(emoji), 4);
+    assert_eq!(
+      char_boundary(&[0x80, 0x80, 0x80, 0x80, 0x80]),
+      5,
+      "not UTF-8: as it is"
+    );
+    // Through the writer: a 200 KB line of euros comes out as valid UTF-8 pieces.
+    let dir = temp("long-utf8");
+    let path = dir.join("out.log");
+    let mut w = writer(LogConfig {
+      out_file: Some(path.clone()),
+      timestamps: true,
+      ..Default::default()
+    });
+    let line = "€".repeat(70_000);
+    for chunk in line.as_bytes().chunks(1024) {
+      feed(&mut w, Stream::Stdout, chunk);
+    }
+    feed(&mut w, Stream::Stdout, b"\n");
+    w.flush(None);
+    let text = fs::read(&path).unwrap();
+    let text = String::from_utf8(text).expect("every piece is valid UTF-8");
+    let joined: String = text.lines().map(|l| &l[25..]).collect();
+    assert_eq!(joined, line);
+  }
+
+  #[test]
+  fn a_rotation_that_cannot_move_the_file_keeps_its_lines_in_it() {
+    let dir = temp("held");
+    let logs = dir.join("logs");
+    fs::create_dir_all(&logs).unwrap();
+    let mut w = writer(LogConfig {
+      out_file: Some(logs.join("out.log")),
+      max_size: Some(100),
+      max_files: 3,
+      ..Default::default()
+    });
+    let (report, seen) = collect();
+    let put = |w: &mut Writer, i: usize| {
+      let line = format!("line {i:03}\n");
+      let end = w.written[Stream::Stdout.index()] + line.len() as u64;
+      w.data(Stream::Stdout, line.as_bytes(), end, Some(&report));
+      w.flush(Some(&report));
+    };
+    for i in 0..5 {
+      put(&mut w, i);
+    }
+    // The directory is moved away under the open file (by hand, or a bind mount refusing
+    // the rename): the file can no longer be moved aside, but it can still be written.
+    let moved = dir.join("moved");
+    fs::rename(&logs, &moved).unwrap();
+    for i in 5..60 {
+      put(&mut w, i);
+    }
+    let text = fs::read_to_string(moved.join("out.log")).unwrap();
+    let expected: String = (0..60).map(|i| format!("line {i:03}\n")).collect();
+    assert_eq!(
+      text, expected,
+      "every line, past the limit, in the file it could not rotate"
+    );
+    let errors = lock(&seen);
+    assert_eq!(errors.len(), 1, "reported once: {errors:?}");
+    assert!(errors[0].to_string().contains("rename"), "{}", errors[0]);
   }
 
   fn daily_utc() -> Option<Schedule> {
