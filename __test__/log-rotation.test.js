@@ -267,14 +267,14 @@ test('a rotation that cannot move the file (its directory moved away) keeps ever
   const dir = freshDir();
   const logs = path.join(dir, 'logs');
   const moved = path.join(dir, 'moved');
-  const m = new Monitor(fixture('chatty-lines.js'), { silent: true, max: 1, outFile: path.join(logs, 'out.log'), logMaxSize: 2000, logMaxFiles: 1000, args: ['3000', '30', '5'] });
+  const m = new Monitor(fixture('chatty-lines.js'), { silent: true, max: 1, outFile: path.join(logs, 'out.log'), logMaxSize: 2000, logMaxFiles: 1000, args: ['3000', '10', '10'] });
   t.after(() => m.stop());
   const errors = [];
   m.on('error', (err) => errors.push(err));
   const exited = new Promise((resolve) => m.once('exit', resolve));
   m.start();
-  // Once rotations have begun, the directory goes (by hand, or under a bind-mounted file
-  // the rename is refused): the open file can still be written.
+  // Once rotations have begun (the child writes for ~3 s), the directory goes (by hand, or
+  // under a bind-mounted file the rename is refused): the open file can still be written.
   await until(() => fs.existsSync(path.join(logs, 'out.log.1')), 10000, 'a first rotation');
   fs.renameSync(logs, moved);
   await exited;
