@@ -46,6 +46,20 @@ function native() {
   return binding;
 }
 
+let drainAtExit = false;
+/**
+ * A host that calls `process.exit()` (in a `'stdout'` listener, say) must not lose what its
+ * children wrote for its own stdout and stderr: the core's writers get to finish (at most
+ * 0.5 s without progress). Hooked once, by the first monitor that copies output to the host.
+ */
+function drainHostOutputAtExit() {
+  if (drainAtExit) return;
+  drainAtExit = true;
+  process.once('exit', () => {
+    if (binding !== null) binding.drainHostOutput();
+  });
+}
+
 /** @typedef {{ encode(message: unknown): Buffer, decode(buffer: Buffer): unknown }} Codec */
 /**
  * @typedef {object} Usage What `usage()` gives.
@@ -542,6 +556,7 @@ class Monitor extends EventEmitter {
 
     this._run = run;
     if (abort) watchAbort(this, abort);
+    if (!this.silent) drainHostOutputAtExit();
     this.ctime = result.ctime;
     this.child = new ChildProcessHandle(/** @type {number} */ (result.pid), this);
     this.running = true;

@@ -96,6 +96,23 @@ test('no survivors after the host calls process.exit()', async () => {
   await until(() => pids.every((p) => !isAlive(p)), 5000, 'the tree to die with its host');
 });
 
+test('a host that calls process.exit() in a stdout listener: what its listener saw is on its stdout too', async () => {
+  const { spawn } = require('child_process');
+  const host = spawn(process.execPath, [fixture('host-exit-output.js')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // A slow reader: the host's writer is behind when the host exits.
+  host.stdout.pause();
+  setTimeout(() => host.stdout.resume(), 300);
+  let received = 0;
+  let stderr = '';
+  host.stdout.on('data', (d) => (received += d.length));
+  host.stderr.on('data', (d) => (stderr += d));
+  const [code] = await new Promise((resolve) => host.on('close', (c, s) => resolve([c, s])));
+  assert.equal(code, 0, stderr);
+  const seen = Number(stderr.trim());
+  assert.ok(seen > 2000000, stderr);
+  assert.ok(received >= seen, `the host's stdout got ${received} bytes; its listener had seen ${seen}`);
+});
+
 test('the host exits by itself once its monitor has stopped', async () => {
   const { outcome, pids } = await superviseThen('stop');
   assert.equal(outcome.code, 0);

@@ -393,6 +393,13 @@ pub fn on_warning(on_warning: Function<String, UnknownReturnValue>) -> napi::Res
   Ok(())
 }
 
+/// For a host that is exiting: waits until the bytes children wrote for the host's stdout
+/// and stderr (`silent: false`) are written there, at most 0.5 s without progress.
+#[napi(catch_unwind)]
+pub fn drain_host_output() {
+  crate::output::drain_host_output(std::time::Duration::from_millis(500));
+}
+
 /// The pid of this host's guardian process, or 0 when it is not running (for tests).
 #[napi]
 pub fn guardian_pid() -> u32 {

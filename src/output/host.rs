@@ -13,7 +13,7 @@ use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::{Budget, Destination, Reservation, Stream};
 
@@ -33,6 +33,11 @@ struct Writer {
   budget: Arc<Budget>,
 }
 
+/// Bytes handed to the host's writers so far, and bytes they have finished with, all
+/// monitors and both streams.
+static HANDED: AtomicU64 = AtomicU64::new(0);
+static DONE: AtomicU64 = AtomicU64::new(0);
+
 fn writer(stream: Stream) -> &'static Writer {
   static WRITERS: [OnceLock<Writer>; 2] = [OnceLock::new(), OnceLock::new()];
   WRITERS[stream.index()].get_or_init(|| {
@@ -46,6 +51,7 @@ fn writer(stream: Stream) -> &'static Writer {
       .spawn(move || {
         while let Ok(item) = rx.recv() {
           write_all(fd, &item.data);
+          DONE.fetch_add(item.data.len() as u64, Ordering::AcqRel);
           item.port.wrote(item.stream, item.end, item.data.len());
         }
       });
@@ -55,6 +61,25 @@ fn writer(stream: Stream) -> &'static Writer {
       budget: Budget::new(HOST_BACKLOG),
     }
   })
+}
+
+/// For a host that is exiting (`process.exit()` in a `'stdout'` listener, say): waits
+/// until the bytes handed to the host's writers by now are on its stdout and stderr,
+/// giving up once nothing has been written for `stall` (a stalled terminal must not hold
+/// the exit for ever). What children write meanwhile, or still hold in their pipes, is not
+/// waited for: a chatty child cannot keep the host from exiting.
+pub fn drain(stall: Duration) {
+  let target = HANDED.load(Ordering::Acquire);
+  let mut last = (DONE.load(Ordering::Acquire), Instant::now());
+  while last.0 < target {
+    std::thread::sleep(Duration::from_millis(1));
+    let done = DONE.load(Ordering::Acquire);
+    if done != last.0 {
+      last = (done, Instant::now());
+    } else if last.1.elapsed() >= stall {
+      return;
+    }
+  }
 }
 
 struct PortState {
@@ -135,11 +160,13 @@ impl Destination for HostPort {
       port: Arc::clone(&self.state),
       _room: room,
     };
+    HANDED.fetch_add(len as u64, Ordering::AcqRel);
     let sent = match writer.tx.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
       Some(tx) => tx.send(item).map_err(|e| e.0),
       None => Err(item),
     };
     if let Err(item) = sent {
+      DONE.fetch_add(len as u64, Ordering::AcqRel);
       item.port.wrote(stream, end, len);
     }
   }

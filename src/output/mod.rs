@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 pub use budget::{Budget, Reservation};
-pub use host::{HostPort, HOST_BACKLOG};
+pub use host::{drain as drain_host_output, HostPort, HOST_BACKLOG};
 pub use pump::Pump;
 
 use crate::error::{CoreError, Result};
