@@ -5,7 +5,7 @@ const assert = require('node:assert/strict');
 const fs = require('fs');
 const { execFileSync } = require('child_process');
 const { Monitor } = require('..');
-const { fixture, next, record, until, isAlive, stopAfter } = require('./helpers');
+const { fixture, next, record, until, isAlive, stopAfter, has } = require('./helpers');
 
 function monitor(t, script, options) {
   return stopAfter(t, new Monitor(script, { silent: true, ...options }));
@@ -25,15 +25,6 @@ function lines(m) {
   });
   return seen;
 }
-
-const has = (cmd) => {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /** Blocks this thread (so no event is handled) for `ms`. */
 function block(ms) {

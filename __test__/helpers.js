@@ -100,4 +100,29 @@ function marker() {
   return `${7000 + Math.floor(Math.random() * 1000)}.${process.pid}${Math.floor(Math.random() * 1000)}`;
 }
 
-module.exports = { fixture, next, record, isAlive, until, runNode, stopAfter, processesWith, marker };
+/** The child's stdout, line by line, as it comes (an array that fills). */
+function lines(m) {
+  const seen = [];
+  let partial = '';
+  m.on('stdout', (d) => {
+    partial += d;
+    let nl;
+    while ((nl = partial.indexOf('\n')) >= 0) {
+      seen.push(partial.slice(0, nl));
+      partial = partial.slice(nl + 1);
+    }
+  });
+  return seen;
+}
+
+/** Whether this machine has the command `cmd`. */
+function has(cmd) {
+  try {
+    require('child_process').execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+module.exports = { fixture, next, record, isAlive, until, runNode, stopAfter, processesWith, marker, lines, has };

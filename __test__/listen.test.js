@@ -8,7 +8,7 @@ const os = require('os');
 const path = require('path');
 const { execFileSync, spawnSync } = require('child_process');
 const { Monitor } = require('..');
-const { fixture, next, record, until, isAlive, stopAfter } = require('./helpers');
+const { fixture, next, record, until, isAlive, stopAfter, lines, has } = require('./helpers');
 const { request, clientLoop, crashReports } = require('./client-loop');
 
 const SERVER = fixture('listen-server.js');
@@ -17,36 +17,12 @@ function monitor(t, script, options) {
   return stopAfter(t, new Monitor(script, { silent: true, killSignal: 'SIGTERM', killTTL: 5000, ...options }));
 }
 
-/** The child's stdout, line by line, as it comes. */
-function lines(m) {
-  const seen = [];
-  let partial = '';
-  m.on('stdout', (d) => {
-    partial += d;
-    let nl;
-    while ((nl = partial.indexOf('\n')) >= 0) {
-      seen.push(partial.slice(0, nl));
-      partial = partial.slice(nl + 1);
-    }
-  });
-  return seen;
-}
-
 /** The facts the listen-server with `pid` printed when it started serving. */
 async function factsOf(out, pid) {
   let line;
   await until(() => (line = out.find((l) => l.startsWith(`listening ${pid} `))), 10000, `server ${pid} to listen`);
   return JSON.parse(line.slice(`listening ${pid} `.length));
 }
-
-const has = (cmd) => {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /** The TCP target of the monitor's first socket. */
 function target(m) {

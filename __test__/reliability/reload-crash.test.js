@@ -8,7 +8,7 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { Monitor } = require('../..');
-const { fixture, next, record, until, isAlive, stopAfter } = require('../helpers');
+const { fixture, next, record, until, isAlive, stopAfter, lines } = require('../helpers');
 const { clientLoop, crashReports } = require('../client-loop');
 
 const SERVER = fixture('listen-server.js');
@@ -26,20 +26,6 @@ function monitor(t, options) {
     ...options,
   });
   return stopAfter(t, m);
-}
-
-function lines(m) {
-  const seen = [];
-  let partial = '';
-  m.on('stdout', (d) => {
-    partial += d;
-    let nl;
-    while ((nl = partial.indexOf('\n')) >= 0) {
-      seen.push(partial.slice(0, nl));
-      partial = partial.slice(nl + 1);
-    }
-  });
-  return seen;
 }
 
 function target(m) {
