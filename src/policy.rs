@@ -431,6 +431,9 @@ pub struct Policy {
   health: Option<Cause>,
   /// A reload's new child runs beside the current one, since this time.
   reload: Option<u64>,
+  /// Which child the policy speaks of: a new number at each spawn, exit and hand-over, so
+  /// that an order given for one child is never carried out on the next.
+  child: u64,
 }
 
 impl Policy {
@@ -447,6 +450,7 @@ impl Policy {
       recent: std::collections::VecDeque::new(),
       health: None,
       reload: None,
+      child: 0,
     }
   }
 
@@ -463,6 +467,12 @@ impl Policy {
   /// A reload's new child is starting.
   pub fn reloading(&self) -> bool {
     self.reload.is_some()
+  }
+
+  /// The number of the child that orders given now are for (see [`KillOrder`]'s users:
+  /// the supervisor drops an order whose child has gone meanwhile).
+  pub fn child(&self) -> u64 {
+    self.child
   }
 
   /// Runs counted so far (forever-monitor's `times`).
@@ -493,6 +503,7 @@ impl Policy {
 
   /// A child was spawned at `now_ms`.
   pub fn spawned(&mut self, now_ms: u64) {
+    self.child = self.child.wrapping_add(1);
     self.phase = Phase::Running {
       started_ms: now_ms,
       ready: !self.limits.wait_ready,
@@ -630,6 +641,7 @@ impl Policy {
       return None;
     }
     let spawned_ms = self.reload.take()?;
+    self.child = self.child.wrapping_add(1);
     self.phase = Phase::Running {
       // Uptime counts from ready with `waitReady`, else from the spawn.
       started_ms: if self.limits.wait_ready {
@@ -685,6 +697,8 @@ impl Policy {
 
   /// The running child ended at `now_ms`.
   pub fn exited(&mut self, now_ms: u64, ended: Ended) -> ExitVerdict {
+    // What was asked of the exited child is settled here; the next child is another.
+    self.child = self.child.wrapping_add(1);
     let started_ms = match self.phase {
       // Never ready: it was never up.
       Phase::Running { ready: false, .. } => now_ms,
@@ -910,6 +924,29 @@ mod tests {
     assert!(end(&last).is_some());
     assert_eq!(last.times, 3);
     assert_eq!(p.phase(), Phase::Idle);
+  }
+
+  #[test]
+  fn each_child_has_its_own_number_for_the_orders_given_for_it() {
+    let mut p = running(limits(None, 0, None), 0);
+    let first = p.child();
+    // Orders given while it runs are for it, however many.
+    assert!(matches!(p.restart(), Ok(Command::Signal(_))));
+    assert!(matches!(p.kill(false), Ok(Command::Signal(_))));
+    assert_eq!(p.child(), first);
+    // Its exit settles them: the time before the next child, and the next child, differ.
+    p.exited(10, CRASH);
+    let between = p.child();
+    assert_ne!(between, first);
+    p.spawned(10);
+    assert_ne!(p.child(), between);
+    assert_ne!(p.child(), first);
+    // A reload's hand-over makes the new child the one orders are for.
+    let old = p.child();
+    assert!(matches!(p.reload(20), Ok(Command::Reload(_))));
+    assert_eq!(p.child(), old);
+    assert!(p.handover(30).is_some());
+    assert_ne!(p.child(), old);
   }
 
   #[test]

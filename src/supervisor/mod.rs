@@ -102,6 +102,9 @@ pub struct StartInfo {
 /// A child the JS thread (or the task) has just spawned.
 pub(crate) struct ChildRun {
   pid: u32,
+  /// The policy's number for it ([`Policy::child`](crate::policy::Policy::child)), once it
+  /// is the current child: orders carry the number of the child they were given for.
+  serial: u64,
   tag: Tag,
   exit: ExitFuture,
   started: tokio::time::Instant,
@@ -114,14 +117,16 @@ pub(crate) struct ChildRun {
 pub(crate) enum Order {
   /// A child `start()` spawned: the task waits for it from now on.
   Adopt(Box<ChildRun>),
-  /// Signal the running child as the policy said.
-  Signal(KillOrder),
-  /// `child.kill(signal)`: the child alone.
-  SignalChild(i32),
+  /// Signal the running child as the policy said, if it is still the child numbered so
+  /// (one that exited as the call was made is gone, and the call's wish settled with it).
+  Signal(KillOrder, u64),
+  /// `child.kill(signal)`: the child alone, if it is still the child numbered so.
+  SignalChild(i32, u64),
   /// `restart()` during a sleep before a restart: spawn now.
   SpawnNow,
-  /// `stop()`: signal the running child as the policy said; a reload's new child goes too.
-  Stop(KillOrder),
+  /// `stop()`: signal the running child (if still the one numbered so) as the policy
+  /// said; a reload's new child goes too.
+  Stop(KillOrder, u64),
   /// `reload()`: start a new child beside the running one.
   Reload(ReloadPlan),
   /// `stop()` during a sleep, or while waiting for a change: supervision of this run ended
@@ -375,6 +380,12 @@ pub(crate) struct Core {
   /// Test hook: holds the task's spawns.
   #[cfg(feature = "test-hooks")]
   spawn_gate: SpawnGate,
+  /// Test hook: orders given and orders carried out, so that a test can wait for the
+  /// consequences of its calls rather than guess at them.
+  #[cfg(feature = "test-hooks")]
+  orders_given: std::sync::atomic::AtomicU64,
+  #[cfg(feature = "test-hooks")]
+  orders_done: std::sync::atomic::AtomicU64,
 }
 
 /// Test hook: while closed, each spawn of the task waits at the gate (at most
@@ -451,6 +462,8 @@ impl Core {
   }
 
   fn order(&self, state: &mut State, order: Order) {
+    #[cfg(feature = "test-hooks")]
+    self.orders_given.fetch_add(1, Ordering::AcqRel);
     state.orders.push_back(order);
     self.wake.notify_one();
   }
@@ -528,6 +541,8 @@ impl Core {
     };
     Ok(Box::new(ChildRun {
       pid: launched.pid,
+      // Numbered when it becomes the current child.
+      serial: 0,
       tag,
       exit: launched.exit,
       started: tokio::time::Instant::now(),
@@ -578,6 +593,10 @@ impl Handle {
         runtime: Mutex::new(runtime),
         #[cfg(feature = "test-hooks")]
         spawn_gate: SpawnGate::default(),
+        #[cfg(feature = "test-hooks")]
+        orders_given: Default::default(),
+        #[cfg(feature = "test-hooks")]
+        orders_done: Default::default(),
       }),
     }
   }
@@ -615,8 +634,9 @@ impl Handle {
       run.outbox.emit(Event::Error(error));
     }
     match core.spawn_child(&run, files) {
-      Ok(child) => {
+      Ok(mut child) => {
         state.policy.spawned(core.now_ms());
+        child.serial = state.policy.child();
         let info = StartInfo {
           pid: child.pid,
           ctime: epoch_ms(),
@@ -657,8 +677,14 @@ impl Handle {
     let mut state = core.state();
     let waiting = state.policy.phase() == crate::policy::Phase::Waiting;
     match state.policy.kill(force_stop)? {
-      Command::Signal(order) if force_stop => core.order(&mut state, Order::Stop(order)),
-      Command::Signal(order) => core.order(&mut state, Order::Signal(order)),
+      Command::Signal(order) if force_stop => {
+        let child = state.policy.child();
+        core.order(&mut state, Order::Stop(order, child));
+      }
+      Command::Signal(order) => {
+        let child = state.policy.child();
+        core.order(&mut state, Order::Signal(order, child));
+      }
       Command::Cancelled => {
         // Taken now: a `start()` right after this call begins a run of its own.
         if let Some(run) = state.run.take() {
@@ -676,7 +702,10 @@ impl Handle {
     let core = &self.core;
     let mut state = core.state();
     match state.policy.restart()? {
-      Command::Signal(order) => core.order(&mut state, Order::Signal(order)),
+      Command::Signal(order) => {
+        let child = state.policy.child();
+        core.order(&mut state, Order::Signal(order, child));
+      }
       Command::Spawn { .. } => core.order(&mut state, Order::SpawnNow),
       Command::Cancelled | Command::Nothing | Command::Reload(_) => {}
     }
@@ -711,7 +740,8 @@ impl Handle {
     let mut state = core.state();
     match state.policy.phase() {
       crate::policy::Phase::Running { .. } => {
-        core.order(&mut state, Order::SignalChild(signal));
+        let child = state.policy.child();
+        core.order(&mut state, Order::SignalChild(signal, child));
         Ok(())
       }
       _ => Err(CoreError::NotRunning),
@@ -811,6 +841,12 @@ impl Handle {
   /// Test hook: a spawn waits at the gate now.
   pub fn spawn_held_for_test(&self) -> bool {
     lock(&self.core.spawn_gate.state).waiting
+  }
+
+  /// Test hook: every order JS gave has been carried out (its signal sent, its child
+  /// spawned); what follows from it comes as events.
+  pub fn orders_done_for_test(&self) -> bool {
+    self.core.orders_done.load(Ordering::Acquire) == self.core.orders_given.load(Ordering::Acquire)
   }
 }
 

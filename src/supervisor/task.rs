@@ -423,16 +423,18 @@ impl Task {
       };
       match order {
         Order::Adopt(child) => self.adopt(child),
-        Order::Signal(order) => self.signal(order),
-        Order::Stop(order) => {
-          self.signal(order);
+        Order::Signal(order, serial) => self.signal(order, serial),
+        Order::Stop(order, serial) => {
+          self.signal(order, serial);
           // A reload's new child goes with the old one.
           self.drop_incoming("stopped", None);
         }
         Order::Reload(plan) => self.reload(plan),
-        Order::SignalChild(signal) => {
+        Order::SignalChild(signal, serial) => {
           if let Life::Running { child, .. } = &self.life {
-            self.core.processes.signal(child.pid, signal, Reach::Child);
+            if child.serial == serial {
+              self.core.processes.signal(child.pid, signal, Reach::Child);
+            }
           }
         }
         Order::SpawnNow => self.spawn_now(),
@@ -458,6 +460,11 @@ impl Task {
         #[cfg(feature = "test-hooks")]
         Order::Panic => panic!("panic requested by a test"),
       }
+      #[cfg(feature = "test-hooks")]
+      self
+        .core
+        .orders_done
+        .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
   }
 
@@ -494,7 +501,18 @@ impl Task {
     }
   }
 
-  fn signal(&mut self, order: KillOrder) {
+  /// Signals the current child if it is the one the order was given for: a call made as
+  /// its child exited (before the task told the policy) must not reach the next child.
+  fn signal(&mut self, order: KillOrder, serial: u64) {
+    if let Life::Running { child, kill, .. } = &mut self.life {
+      if child.serial == serial {
+        kill.send(&self.core, child, order);
+      }
+    }
+  }
+
+  /// Signals the current child: the task's own decision (its health, a watched change).
+  fn signal_current(&mut self, order: KillOrder) {
     if let Life::Running { child, kill, .. } = &mut self.life {
       kill.send(&self.core, child, order);
     }
@@ -612,11 +630,17 @@ impl Task {
     let Some(new) = incoming.take() else {
       return;
     };
-    let Some(order) = core.state().policy.handover(core.now_ms()) else {
+    let (order, serial) = {
+      let mut state = core.state();
+      (state.policy.handover(core.now_ms()), state.policy.child())
+    };
+    let Some(order) = order else {
       // Abandoned meanwhile (cannot happen: a stop drops the new child at once).
       *incoming = Some(new);
       return self.drop_incoming("stopped", None);
     };
+    let mut new = new;
+    new.child.serial = serial;
     let new_pid = new.child.pid;
     let old = std::mem::replace(child, new.child);
     let old_pid = old.pid;
@@ -862,7 +886,7 @@ impl Task {
       }
       let command = self.core.state().policy.health_kill(cause);
       if let Ok(Command::Signal(order)) = command {
-        self.signal(order);
+        self.signal_current(order);
       }
     }
   }
@@ -1015,6 +1039,9 @@ impl Task {
     times: u32,
   ) {
     let core = Arc::clone(&self.core);
+    let mut new = new;
+    // The policy numbered it at the exit it takes over from; only this task renumbers.
+    new.serial = core.state().policy.child();
     let new_pid = new.pid;
     let wait_ready = run.options.health.wait_ready;
     core.make_current(&new, !wait_ready);
@@ -1138,9 +1165,14 @@ impl Task {
     // the output written so far ends.
     let place = run.outbox.hold(run.marks());
     match core.spawn_child(&run, direct) {
-      Ok(child) => {
-        // Its uptime counts from the end of the spawn.
-        core.state().policy.launched(core.now_ms());
+      Ok(mut child) => {
+        {
+          let mut state = core.state();
+          // Its uptime counts from the end of the spawn.
+          state.policy.launched(core.now_ms());
+          // Numbered at `spawned` (before the spawn); only this task renumbers.
+          child.serial = state.policy.child();
+        }
         run.outbox.fill(
           place,
           Some(Event::Start {
@@ -1244,7 +1276,7 @@ impl Task {
     });
     let command = self.core.state().policy.restart();
     match command {
-      Ok(crate::policy::Command::Signal(order)) => self.signal(order),
+      Ok(crate::policy::Command::Signal(order)) => self.signal_current(order),
       Ok(crate::policy::Command::Spawn { .. }) => self.asked = true,
       _ => return,
     }

@@ -32,7 +32,12 @@ struct Fake {
   hold: Mutex<Option<(mpsc::Sender<()>, mpsc::Receiver<()>)>>,
   /// A held spawn was never let go (it went on after [`HELD_AT_MOST`]).
   hold_expired: AtomicBool,
+  /// Runs as the task sees a child's exit, before it tells the policy: a JS call made at
+  /// that moment, from another thread.
+  on_exit_seen: Arc<Mutex<Option<ExitSeen>>>,
 }
+
+type ExitSeen = Box<dyn FnOnce() + Send>;
 
 /// How long a held spawn waits at most: a test whose JS call waits for the spawn fails,
 /// never hangs.
@@ -124,9 +129,17 @@ impl Processes for Fake {
     let (tx, rx) = oneshot::channel();
     self.exits.lock().unwrap().insert(pid, tx);
     self.spawned.lock().unwrap().push((pid, Instant::now()));
+    let on_exit_seen = Arc::clone(&self.on_exit_seen);
     Ok(Launched {
       pid,
-      exit: Box::pin(async move { rx.await.map_err(|_| std::io::Error::other("dropped")) }),
+      exit: Box::pin(async move {
+        let status = rx.await.map_err(|_| std::io::Error::other("dropped"));
+        let call = on_exit_seen.lock().unwrap().take();
+        if let Some(call) = call {
+          call();
+        }
+        status
+      }),
       channel: None,
     })
   }
@@ -871,6 +884,56 @@ async fn restart_during_a_restarts_spawn_restarts_the_new_child() {
     ]
   );
   assert_eq!(s.fake.signals(), [(pids[1], libc::SIGKILL, Reach::Tree)]);
+}
+
+/// `call` is made as the task sees `first` exit with code 1, before the policy hears of it.
+fn as_the_exit_is_seen(s: &Setup, first: u32, call: impl FnOnce(&Handle) + Send + 'static) {
+  let handle = Arc::downgrade(&s.handle);
+  *s.fake.on_exit_seen.lock().unwrap() = Some(Box::new(move || {
+    if let Some(handle) = handle.upgrade() {
+      call(&handle);
+    }
+  }));
+  s.fake.exit(first, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restart_made_as_the_child_exits_restarts_once_and_spares_the_next_child() {
+  let s = setup();
+  let first = s.start(limits(None, 0, None)).unwrap().pid;
+  as_the_exit_is_seen(&s, first, |handle| handle.restart().unwrap());
+  s.events.wait(2).await;
+  s.settle().await;
+  let pids = s.fake.pids();
+  // The exit settled the restart: one new child, which nothing signals.
+  assert_eq!(pids.len(), 2, "{:?}", s.events.words());
+  assert_eq!(
+    s.events.words(),
+    ["exit:code=1:restart+0:requested", "start:restart"]
+  );
+  assert_eq!(s.fake.signals(), []);
+}
+
+#[tokio::test(start_paused = true)]
+async fn kill_and_stop_made_as_the_child_exits_spare_the_next_child() {
+  let s = setup();
+  let first = s.start(limits(None, 0, None)).unwrap().pid;
+  as_the_exit_is_seen(&s, first, |handle| {
+    handle.kill(false).unwrap();
+    handle.signal(libc::SIGUSR2).unwrap();
+  });
+  s.events.wait(2).await;
+  s.settle().await;
+  assert_eq!(s.fake.pids().len(), 2, "{:?}", s.events.words());
+  assert_eq!(s.fake.signals(), []);
+  // A stop made then still stops: the exit ends supervision.
+  let second = s.fake.last_pid();
+  as_the_exit_is_seen(&s, second, |handle| handle.kill(true).unwrap());
+  s.events.wait(3).await;
+  s.settle().await;
+  assert_eq!(s.fake.pids().len(), 2, "{:?}", s.events.words());
+  assert_eq!(s.events.words()[2], "exit:code=1:giveup:requested");
+  assert_eq!(s.fake.signals(), []);
 }
 
 #[tokio::test(start_paused = true)]
