@@ -1138,9 +1138,18 @@ class Monitor extends EventEmitter {
     return this._testHooks().spawnHeldForTest();
   }
 
-  /** @returns {NativeMonitor & { holdSpawnsForTest: (hold: boolean) => boolean, spawnHeldForTest: () => boolean }} */
+  /**
+   * Whether the core has carried out every order of the calls made so far (signals sent,
+   * spawns made); what follows comes as events. True before the first start().
+   * @returns {boolean}
+   */
+  _ordersDoneForTest() {
+    return this._native ? this._testHooks().ordersDoneForTest() : true;
+  }
+
+  /** @returns {NativeMonitor & { holdSpawnsForTest: (hold: boolean) => boolean, spawnHeldForTest: () => boolean, ordersDoneForTest: () => boolean }} */
   _testHooks() {
-    const monitor = /** @type {NativeMonitor & { holdSpawnsForTest: (hold: boolean) => boolean, spawnHeldForTest: () => boolean }} */ (this._nativeMonitor());
+    const monitor = /** @type {NativeMonitor & { holdSpawnsForTest: (hold: boolean) => boolean, spawnHeldForTest: () => boolean, ordersDoneForTest: () => boolean }} */ (this._nativeMonitor());
     if (typeof monitor.holdSpawnsForTest !== 'function') {
       throw new Error('this build of forever-native has no test hooks (cargo feature "test-hooks")');
     }

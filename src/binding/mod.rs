@@ -312,6 +312,13 @@ impl NativeMonitor {
   pub fn spawn_held_for_test(&self) -> bool {
     self.handle.spawn_held_for_test()
   }
+
+  /// Test hook: whether the core has carried out every order of the calls made so far
+  /// (their signals sent, their spawns made); their consequences come as events.
+  #[napi]
+  pub fn orders_done_for_test(&self) -> bool {
+    self.handle.orders_done_for_test()
+  }
 }
 
 /// A log file written from JS a line at a time (the CLI's status log), by the same writer
