@@ -100,6 +100,30 @@ test('a READY=1 from a process outside the tree is not heard', async (t) => {
   assert.equal(readies.length, 0);
 });
 
+test('monitors share one copy of an equal environment, and the notify socket stays with its own', async (t) => {
+  const environ = (pid) => fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').filter(Boolean);
+  const notify = (pid) => environ(pid).filter((e) => e.startsWith('NOTIFY_SOCKET='));
+  const plain = monitor(t, fixture('run-forever.js'), { env: { FN_SHARED: 'x' } });
+  const waits = monitor(t, fixture('run-forever.js'), { env: { FN_SHARED: 'x' }, waitReady: true, readyTimeout: 60000 });
+  const after = monitor(t, fixture('run-forever.js'), { env: { FN_SHARED: 'x' } });
+  for (const m of [plain, waits, after]) {
+    const started = next(m, 'start');
+    m.start();
+    await started;
+  }
+  assert.equal(notify(waits.child.pid).length, 1);
+  for (const m of [plain, after]) {
+    assert.deepEqual(notify(m.child.pid), []);
+    assert.ok(environ(m.child.pid).includes('FN_SHARED=x'));
+  }
+  // A restart of the first still gets the environment it was started with.
+  const restarted = next(plain, 'restart');
+  plain.restart();
+  await restarted;
+  assert.deepEqual(notify(plain.child.pid), []);
+  assert.ok(environ(plain.child.pid).includes('FN_SHARED=x'));
+});
+
 test('watchdog: a child whose event loop hangs is taken down and restarted', async (t) => {
   // Without waitReady the first interval starts at the spawn: it must cover Node's boot.
   const m = monitor(t, fixture('busy-after.js'), { fork: true, watchdog: 500, args: ['600'], max: 2 });

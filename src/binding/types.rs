@@ -615,7 +615,7 @@ impl NativeSpawnSpec {
       args: self.args,
       argv0: self.argv0,
       cwd: Some(self.cwd),
-      env: self.env,
+      env: crate::process::shared_env(self.env),
       uid: self.uid,
       gid: self.gid,
       detached: self.detached,

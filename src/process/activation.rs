@@ -306,7 +306,7 @@ mod tests {
       args: vec!["-c".to_string(), script.to_string()],
       argv0: Some("activated-sh".to_string()),
       cwd: Some("/".to_string()),
-      env,
+      env: env.into(),
       uid: None,
       gid: None,
       detached: false,

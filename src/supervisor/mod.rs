@@ -175,7 +175,8 @@ impl Run {
     let health = &request.options.health;
     let notify = if health.needs_socket() {
       let socket = NotifySocket::open()?;
-      let env = &mut request.spec.env;
+      // This monitor's own copy from now on.
+      let env = std::sync::Arc::make_mut(&mut request.spec.env);
       env.insert("NOTIFY_SOCKET".to_string(), socket.address().to_string());
       if let Some(watchdog) = health.watchdog {
         env.insert(

@@ -259,7 +259,7 @@ fn spec() -> SpawnSpec {
     args: Vec::new(),
     argv0: None,
     cwd: None,
-    env: HashMap::new(),
+    env: Arc::new(HashMap::new()),
     uid: None,
     gid: None,
     detached: false,
