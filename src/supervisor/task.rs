@@ -918,6 +918,12 @@ impl Task {
         random: random(),
       };
       let verdict = state.policy.exited(core.now_ms(), ended);
+      if verdict.takeover && incoming.is_none() {
+        // A reload whose new child is not spawned yet: it is spawned below, and counts as
+        // running from now on, under this lock, so that a call made meanwhile (a stop) is
+        // for that child and stands.
+        state.policy.spawned(core.now_ms());
+      }
       // Supervision ends with a reload's new child starting: it goes too, reported first.
       let dropped = match incoming {
         Some(new) if !verdict.takeover => {
@@ -989,11 +995,9 @@ impl Task {
       }
       return match dropped {
         Some((new, _)) => self.take_over(run, child.pid, new.child, code, signal, verdict.times),
-        None => {
-          // The reload's order has not been carried out yet: its child is spawned now.
-          core.state().policy.spawned(core.now_ms());
-          self.spawn_next(run);
-        }
+        // The reload's order has not been carried out yet: its child is spawned now (the
+        // policy counted it above).
+        None => self.spawn_next(run),
       };
     }
     if let Some((new, order)) = dropped {

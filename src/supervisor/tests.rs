@@ -35,6 +35,9 @@ struct Fake {
   /// Runs as the task sees a child's exit, before it tells the policy: a JS call made at
   /// that moment, from another thread.
   on_exit_seen: Arc<Mutex<Option<ExitSeen>>>,
+  /// Runs as the task looks for what an exited child left, once the policy has heard of
+  /// the exit and before the next child is spawned.
+  on_leftovers: Mutex<Option<ExitSeen>>,
 }
 
 type ExitSeen = Box<dyn FnOnce() + Send>;
@@ -154,6 +157,10 @@ impl Processes for Fake {
   }
 
   fn leftovers(&self, pid: u32, _tag: &Tag, _uptime: Duration) -> Option<Box<dyn Remains>> {
+    let call = self.on_leftovers.lock().unwrap().take();
+    if let Some(call) = call {
+      call();
+    }
     self
       .leftovers
       .lock()
@@ -934,6 +941,38 @@ async fn kill_and_stop_made_as_the_child_exits_spare_the_next_child() {
   assert_eq!(s.fake.pids().len(), 2, "{:?}", s.events.words());
   assert_eq!(s.events.words()[2], "exit:code=1:giveup:requested");
   assert_eq!(s.fake.signals(), []);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_made_as_an_exit_is_taken_over_by_a_reload_stops_the_new_child() {
+  let s = setup();
+  let first = s.start(reloading(500)).unwrap().pid;
+  // The reload is asked for as the child exits: its new child is spawned as the restart.
+  // The stop comes once the policy has heard of the exit, before that child is spawned.
+  let handle = Arc::downgrade(&s.handle);
+  *s.fake.on_leftovers.lock().unwrap() = Some(Box::new(move || {
+    if let Some(handle) = handle.upgrade() {
+      handle.kill(true).unwrap();
+    }
+  }));
+  as_the_exit_is_seen(&s, first, |handle| handle.reload().unwrap());
+  s.events.wait(3).await;
+  s.settle().await;
+  let pids = s.fake.pids();
+  assert_eq!(pids.len(), 2, "{:?}", s.events.words());
+  assert!(
+    s.fake
+      .signals()
+      .contains(&(pids[1], libc::SIGTERM, Reach::Tree)),
+    "the new child was stopped: {:?}",
+    s.fake.signals()
+  );
+  assert_eq!(
+    s.events.words().last().map(String::as_str),
+    Some("exit:SIGTERM:giveup:requested"),
+    "{:?}",
+    s.events.words()
+  );
 }
 
 #[tokio::test(start_paused = true)]
