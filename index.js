@@ -372,6 +372,11 @@ class Monitor extends EventEmitter {
     this._native = null;
     /** The current supervision run; events of earlier runs no longer change the state. */
     this._run = 0;
+    /**
+     * Calls made after the core saw the child end but before JS heard of it, carried out
+     * when the end is reported (see `_whenEnded`).
+     */
+    this._afterEnd = { restart: false, stop: false, forceStop: false };
     /** Whether anyone listens to each stream. */
     this._listening = { stdout: false, stderr: false };
     /** forever-monitor's custom output streams (`options.stdout`, with `outFile`). */
@@ -677,10 +682,15 @@ class Monitor extends EventEmitter {
         if (current) this.times = event.times;
         this._lastExit = { spinning: event.spinning, code, signal };
         if (event.restartIn === undefined || event.restartIn === null) {
-          if (current) this.running = false;
-          // With watch, a run that gave up waits for a file change: it ends with 'end'.
-          if (current && (!this.watch || event.reason === 'stopped')) this._supervisionEnded();
-          this.emit('exit', this, event.spinning, { reason: event.reason, code, signal });
+          // What was asked after the end and before this report: a restart goes on with the run.
+          const { goesOn, stop } = current ? this._whenEnded(event.reason === 'stopped', !!event.requested) : { goesOn: false, stop: false };
+          if (!goesOn) {
+            if (current) this.running = false;
+            // With watch, a run that gave up waits for a file change: it ends with 'end'.
+            if (current && (!this.watch || event.reason === 'stopped')) this._supervisionEnded();
+            this.emit('exit', this, event.spinning, { reason: event.reason, code, signal });
+          }
+          if (stop) this.emit('stop', this.childData);
         } else if (event.reason !== 'restart') {
           // An automatic restart (not one restart() or a file change asked for).
           /** @type {Record<string, unknown>} */
@@ -692,7 +702,9 @@ class Monitor extends EventEmitter {
         break;
       }
       case 'end': {
-        if (current) {
+        // What was asked after the end and before this report (a restart, after an error).
+        const { goesOn, stop } = current ? this._whenEnded(event.stopped, event.stopped) : { goesOn: false, stop: false };
+        if (current && !goesOn) {
           this.running = false;
           this._supervisionEnded();
         }
@@ -701,7 +713,7 @@ class Monitor extends EventEmitter {
         const info = { reason: event.stopped ? 'stopped' : 'error', code: last ? last.code : null, signal: last ? last.signal : null };
         // Stopped while waiting for a file change: its 'exit' was emitted when the child ended.
         if (!event.afterExit) this.emit('exit', this, !!(last && last.spinning), info);
-        if (event.stopped) this.emit('stop', this.childData);
+        if (event.stopped || stop) this.emit('stop', this.childData);
         break;
       }
       case 'error':
@@ -801,8 +813,48 @@ class Monitor extends EventEmitter {
     this.times = this.times || 0;
     const failure = this._nativeMonitor().restart();
     if (failure === null) return this;
-    if (failure.code === 'ERR_NOT_RUNNING') return this.start(true);
+    if (failure.code === 'ERR_NOT_RUNNING') return this._startAgain(true);
     return this._errorSoon(toError(failure));
+  }
+
+  /**
+   * `restart()` or `reload()` with no child in the core. When JS has not heard yet that the
+   * last child ended (`running` is still true: its exit is on its way), the new run starts
+   * once that exit is reported, as forever-monitor restarts from its exit handler:
+   * `'exit:code'`, `'stop'` (for a restart), then `'restart'`, and no `'exit'` in between.
+   * Otherwise it starts now.
+   * @param {boolean} stops it reports `'stop'`, as forever-monitor's restart does
+   */
+  _startAgain(stops) {
+    if (this.running && this._native) {
+      const after = this._afterEnd;
+      after.restart = true;
+      after.stop = after.stop || stops;
+      return this;
+    }
+    return this.start(true);
+  }
+
+  /**
+   * The current run's end is being reported: carries out what was asked between the end
+   * and this report. `goesOn`: a restart began, so the end is not reported as `'exit'`;
+   * `stop`: `'stop'` is to be reported after the end.
+   * @param {boolean} stopped the run ended by a stop (which wins over a restart)
+   * @param {boolean} stopReported `'stop'` is reported for this end already
+   * @returns {{ goesOn: boolean, stop: boolean }}
+   */
+  _whenEnded(stopped, stopReported) {
+    const asked = this._afterEnd;
+    this._afterEnd = { restart: false, stop: false, forceStop: false };
+    const stop = asked.stop && !stopReported;
+    if (asked.restart && !asked.forceStop && !stopped) {
+      if (stop) this.emit('stop', this.childData);
+      this.running = false;
+      this.start(true);
+      // A start that failed reported its error: the end is reported as well.
+      return { goesOn: /** @type {boolean | undefined} */ (this.running) === true, stop: false };
+    }
+    return { goesOn: false, stop };
   }
 
   /**
@@ -814,7 +866,7 @@ class Monitor extends EventEmitter {
   reload() {
     const failure = this._nativeMonitor().reload();
     if (failure === null) return this;
-    if (failure.code === 'ERR_NOT_RUNNING') return this.start(true);
+    if (failure.code === 'ERR_NOT_RUNNING') return this._startAgain(false);
     return this._errorSoon(toError(failure));
   }
 
@@ -907,8 +959,15 @@ class Monitor extends EventEmitter {
    */
   kill(forceStop) {
     const failure = this._nativeMonitor().kill(!!forceStop);
-    if (failure !== null) return this._errorSoon(toError(failure));
-    return this;
+    if (failure === null) return this;
+    if (failure.code === 'ERR_NOT_RUNNING' && this.running && this._native) {
+      // The child has ended and JS has not heard yet: forever-monitor, which still took it
+      // for running, refused nothing, and reported 'stop' after the end.
+      this._afterEnd.stop = true;
+      if (forceStop) this._afterEnd.forceStop = true;
+      return this;
+    }
+    return this._errorSoon(toError(failure));
   }
 
   /** @param {string | Buffer} data */

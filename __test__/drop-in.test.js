@@ -100,3 +100,39 @@ test("the forever CLI's view: data, times and child.pid through a restart", asyn
   assert.equal(m.child.pid, after.pid);
   await until(() => m.running === true, 1000, 'running');
 });
+
+// A call made after the child ended but before JS heard of it (its JavaScript was busy):
+// forever-monitor still took the child for running, so its calls refused nothing and
+// acted on the end when it was reported. The core has ended the run by then.
+for (const [call, order] of [
+  ['restart', ['start', 'exit:code', 'stop', 'restart']],
+  ['restartAsync', ['start', 'exit:code', 'stop', 'restart']],
+  ['stop', ['start', 'exit:code', 'exit', 'stop']],
+  ['stopAsync', ['start', 'exit:code', 'exit', 'stop']],
+  ['kill', ['start', 'exit:code', 'exit', 'stop']],
+]) {
+  test(`${call}() after the child ended, before JS heard: as forever-monitor, ${order.slice(1).join(', ')}`, async (t) => {
+    const m = stopAfter(t, new Monitor(['sh', '-c', 'exit 3'], { max: 1, silent: true }));
+    const seen = [];
+    const errors = record(m, 'error');
+    for (const name of ['start', 'restart', 'exit:code', 'exit', 'stop']) m.on(name, () => seen.push(name));
+    const started = next(m, 'start');
+    m.start();
+    await started;
+    // JS stays busy until the core has seen the end (its report waits for JS).
+    const deadline = Date.now() + 5000;
+    while (m.usage().state !== 'idle' && Date.now() < deadline);
+    assert.equal(m.usage().state, 'idle', 'the core saw the end');
+    assert.equal(m.running, true, 'JS has not heard of it yet');
+    const result = m[call]();
+    if (call.endsWith('Async')) await result;
+    else await next(m, order.at(-1));
+    assert.deepEqual(seen.slice(0, order.length), order);
+    assert.deepEqual(errors, []);
+    if (call.startsWith('restart')) {
+      assert.equal(m.running, true);
+      await next(m, 'exit');
+    }
+    assert.equal(m.running, false);
+  });
+}
