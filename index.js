@@ -536,6 +536,11 @@ class Monitor extends EventEmitter {
   start(restart) {
     const abort = this._abortSignal;
     if (abort && abort.aborted) return this._errorSoon(abortError(abort));
+    // The child has ended and JS has not heard yet: forever-monitor, which still took it
+    // for running, refused a start, and so does this (its end is reported next).
+    if (!restart && this.running && this._native && this._native.usage().state === 'idle') {
+      return this._errorSoon(toError({ code: 'ERR_ALREADY_RUNNING', message: 'Cannot start process that is already running.' }));
+    }
     let spec;
     try {
       spec = this._spawnSpec();
@@ -560,6 +565,8 @@ class Monitor extends EventEmitter {
     if (result.error) return this._errorSoon(toError(result.error));
 
     this._run = run;
+    // What was asked of an earlier run's end is moot once a new run began.
+    this._afterEnd = { restart: false, stop: false, forceStop: false };
     if (abort) watchAbort(this, abort);
     if (!this.silent) drainHostOutputAtExit();
     this.ctime = result.ctime;
