@@ -173,6 +173,16 @@ class ChildProcessHandle {
   }
 }
 
+/**
+ * Calls kept for an end the core has seen and JS has not heard of yet.
+ * @typedef {{ restart: boolean, stop: boolean, forceStop: boolean, reject: ((err: Error) => void) | null }} AfterEnd
+ */
+
+/** Nothing kept. @returns {AfterEnd} */
+function noneAfterEnd() {
+  return { restart: false, stop: false, forceStop: false, reject: null };
+}
+
 /** Stream numbers the core knows `'stdout'`/`'stderr'` listeners by. */
 const STREAMS = /** @type {const} */ ({ stdout: 1, stderr: 2 });
 
@@ -372,11 +382,13 @@ class Monitor extends EventEmitter {
     this._native = null;
     /** The current supervision run; events of earlier runs no longer change the state. */
     this._run = 0;
+    /** The current child is up as far as JS has heard (its end not reported yet). */
+    this._childUp = false;
     /**
      * Calls made after the core saw the child end but before JS heard of it, carried out
-     * when the end is reported (see `_whenEnded`).
+     * when the end is reported (see `_endUnheard`). @type {AfterEnd}
      */
-    this._afterEnd = { restart: false, stop: false, forceStop: false };
+    this._afterEnd = noneAfterEnd();
     /** Whether anyone listens to each stream. */
     this._listening = { stdout: false, stderr: false };
     /** forever-monitor's custom output streams (`options.stdout`, with `outFile`). */
@@ -538,7 +550,7 @@ class Monitor extends EventEmitter {
     if (abort && abort.aborted) return this._errorSoon(abortError(abort));
     // The child has ended and JS has not heard yet: forever-monitor, which still took it
     // for running, refused a start, and so does this (its end is reported next).
-    if (!restart && this.running && this._native && this._native.usage().state === 'idle') {
+    if (!restart && this._endUnheard()) {
       return this._errorSoon(toError({ code: 'ERR_ALREADY_RUNNING', message: 'Cannot start process that is already running.' }));
     }
     let spec;
@@ -566,7 +578,8 @@ class Monitor extends EventEmitter {
 
     this._run = run;
     // What was asked of an earlier run's end is moot once a new run began.
-    this._afterEnd = { restart: false, stop: false, forceStop: false };
+    this._afterEnd = noneAfterEnd();
+    this._childUp = true;
     if (abort) watchAbort(this, abort);
     if (!this.silent) drainHostOutputAtExit();
     this.ctime = result.ctime;
@@ -676,6 +689,7 @@ class Monitor extends EventEmitter {
     switch (event.type) {
       case 'start':
         if (current) {
+          this._childUp = true;
           this.ctime = event.ctime;
           this.child = new ChildProcessHandle(event.pid, this);
           this.running = true;
@@ -688,16 +702,24 @@ class Monitor extends EventEmitter {
         this.emit('exit:code', code, signal);
         if (current) this.times = event.times;
         this._lastExit = { spinning: event.spinning, code, signal };
+        if (current) this._childUp = false;
+        // Calls made after the end and before this report, carried out now.
+        const after = current ? this._takeAfterEnd() : noneAfterEnd();
+        const stopped = event.reason === 'stopped';
+        let carried = false;
         if (event.restartIn === undefined || event.restartIn === null) {
-          // What was asked after the end and before this report: a restart goes on with the run.
-          const { goesOn, stop } = current ? this._whenEnded(event.reason === 'stopped', !!event.requested) : { goesOn: false, stop: false };
-          if (!goesOn) {
-            if (current) this.running = false;
-            // With watch, a run that gave up waits for a file change: it ends with 'end'.
-            if (current && (!this.watch || event.reason === 'stopped')) this._supervisionEnded();
-            this.emit('exit', this, event.spinning, { reason: event.reason, code, signal });
+          // A restart asked for meanwhile goes on with the run: no 'exit' between.
+          if (after.restart && !after.forceStop && !stopped) {
+            if (event.requested) this.emit('stop', this.childData);
+            this._carryOut(after, !!event.requested, false);
+            // It could not start (its error is reported): the run ends after all.
+            if (this.running) break;
+            carried = true;
           }
-          if (stop) this.emit('stop', this.childData);
+          if (current) this.running = false;
+          // With watch, a run that gave up waits for a file change: it ends with 'end'.
+          if (current && (!this.watch || stopped)) this._supervisionEnded();
+          this.emit('exit', this, event.spinning, { reason: event.reason, code, signal });
         } else if (event.reason !== 'restart') {
           // An automatic restart (not one restart() or a file change asked for).
           /** @type {Record<string, unknown>} */
@@ -705,13 +727,15 @@ class Monitor extends EventEmitter {
           if (event.rss !== undefined && event.rss !== null) info.rss = event.rss;
           this.emit('restarting', info);
         }
+        if (carried) break;
         if (event.requested) this.emit('stop', this.childData);
+        if (after.stop || after.restart || after.forceStop) this._carryOut(after, !!event.requested, stopped);
         break;
       }
       case 'end': {
-        // What was asked after the end and before this report (a restart, after an error).
-        const { goesOn, stop } = current ? this._whenEnded(event.stopped, event.stopped) : { goesOn: false, stop: false };
-        if (current && !goesOn) {
+        const after = current ? this._takeAfterEnd() : noneAfterEnd();
+        if (current) {
+          this._childUp = false;
           this.running = false;
           this._supervisionEnded();
         }
@@ -720,7 +744,9 @@ class Monitor extends EventEmitter {
         const info = { reason: event.stopped ? 'stopped' : 'error', code: last ? last.code : null, signal: last ? last.signal : null };
         // Stopped while waiting for a file change: its 'exit' was emitted when the child ended.
         if (!event.afterExit) this.emit('exit', this, !!(last && last.spinning), info);
-        if (event.stopped || stop) this.emit('stop', this.childData);
+        if (event.stopped) this.emit('stop', this.childData);
+        // Calls made after the end and before this report (a restart, after an error).
+        if (after.stop || after.restart || after.forceStop) this._carryOut(after, event.stopped, event.stopped);
         break;
       }
       case 'error':
@@ -818,50 +844,82 @@ class Monitor extends EventEmitter {
   /** Restarts the child (starts it when not running). */
   restart() {
     this.times = this.times || 0;
+    if (this._endUnheard()) return this._keepForEnd('restart');
     const failure = this._nativeMonitor().restart();
     if (failure === null) return this;
-    if (failure.code === 'ERR_NOT_RUNNING') return this._startAgain(true);
+    if (failure.code === 'ERR_NOT_RUNNING') return this.start(true);
     return this._errorSoon(toError(failure));
   }
 
   /**
-   * `restart()` or `reload()` with no child in the core. When JS has not heard yet that the
-   * last child ended (`running` is still true: its exit is on its way), the new run starts
-   * once that exit is reported, as forever-monitor restarts from its exit handler:
-   * `'exit:code'`, `'stop'` (for a restart), then `'restart'`, and no `'exit'` in between.
-   * Otherwise it starts now.
-   * @param {boolean} stops it reports `'stop'`, as forever-monitor's restart does
+   * Whether the core has seen the current child end while JS has not heard of it yet (JS
+   * was busy; the report is on its way). forever-monitor, whose exit handler had not run,
+   * still took the child for running then, so calls made now are kept ([`_keepForEnd`])
+   * and carried out as it carried them out, when the end is reported ([`_carryOut`]).
+   * @returns {boolean}
    */
-  _startAgain(stops) {
-    if (this.running && this._native) {
-      const after = this._afterEnd;
-      after.restart = true;
-      after.stop = after.stop || stops;
-      return this;
-    }
-    return this.start(true);
+  _endUnheard() {
+    if (!this._childUp || this._native === null) return false;
+    const state = this._native.usage().state;
+    return state === 'idle' || state === 'sleeping' || state === 'waiting';
   }
 
   /**
-   * The current run's end is being reported: carries out what was asked between the end
-   * and this report. `goesOn`: a restart began, so the end is not reported as `'exit'`;
-   * `stop`: `'stop'` is to be reported after the end.
-   * @param {boolean} stopped the run ended by a stop (which wins over a restart)
-   * @param {boolean} stopReported `'stop'` is reported for this end already
-   * @returns {{ goesOn: boolean, stop: boolean }}
+   * Keeps a call made while the end is unheard. forever-monitor reported `'stop'` at the
+   * end for each kill (a restart is one); its stop won over its restart.
+   * @param {'restart' | 'reload' | 'kill' | 'stop'} call
+   * @returns {this}
    */
-  _whenEnded(stopped, stopReported) {
-    const asked = this._afterEnd;
-    this._afterEnd = { restart: false, stop: false, forceStop: false };
-    const stop = asked.stop && !stopReported;
-    if (asked.restart && !asked.forceStop && !stopped) {
-      if (stop) this.emit('stop', this.childData);
-      this.running = false;
-      this.start(true);
-      // A start that failed reported its error: the end is reported as well.
-      return { goesOn: /** @type {boolean | undefined} */ (this.running) === true, stop: false };
+  _keepForEnd(call) {
+    const after = this._afterEnd;
+    if (call === 'restart' || call === 'reload') after.restart = true;
+    if (call !== 'reload') after.stop = true;
+    if (call === 'stop') after.forceStop = true;
+    // An awaitable call gets the errors of carrying it out.
+    if (this._rejectNext) after.reject = this._rejectNext;
+    return this;
+  }
+
+  /** What was kept for the end, now being reported; nothing is kept after. @returns {AfterEnd} */
+  _takeAfterEnd() {
+    const after = this._afterEnd;
+    this._afterEnd = noneAfterEnd();
+    return after;
+  }
+
+  /**
+   * Carries out the calls kept for an end that is being reported.
+   * @param {AfterEnd} after
+   * @param {boolean} stopReported `'stop'` is reported for this end already
+   * @param {boolean} stopped the run ended by a stop (which wins over a restart)
+   */
+  _carryOut(after, stopReported, stopped) {
+    const native = /** @type {NativeMonitor} */ (this._native);
+    const idle = native.usage().state === 'idle';
+    this._rejectNext = after.reject;
+    try {
+      if (after.forceStop) {
+        // A run that waits (a restart due, a file change) is ended by the core, which
+        // reports the stop; one that has ended is reported stopped here.
+        if (idle || stopped) {
+          if (!stopReported) this.emit('stop', this.childData);
+        } else {
+          native.kill(true);
+        }
+        return;
+      }
+      if (after.stop && !stopReported) this.emit('stop', this.childData);
+      if (!after.restart || stopped) return;
+      if (idle) {
+        this.running = false;
+        this.start(true);
+      } else {
+        const failure = native.restart();
+        if (failure !== null) this._errorSoon(toError(failure));
+      }
+    } finally {
+      this._rejectNext = null;
     }
-    return { goesOn: false, stop };
   }
 
   /**
@@ -871,9 +929,10 @@ class Monitor extends EventEmitter {
    * and the old one serves on. Starts a stopped monitor, as `restart()` does.
    */
   reload() {
+    if (this._endUnheard()) return this._keepForEnd('reload');
     const failure = this._nativeMonitor().reload();
     if (failure === null) return this;
-    if (failure.code === 'ERR_NOT_RUNNING') return this._startAgain(false);
+    if (failure.code === 'ERR_NOT_RUNNING') return this.start(true);
     return this._errorSoon(toError(failure));
   }
 
@@ -965,15 +1024,9 @@ class Monitor extends EventEmitter {
    * @param {boolean} [forceStop] also end supervision
    */
   kill(forceStop) {
+    if (this._endUnheard()) return this._keepForEnd(forceStop ? 'stop' : 'kill');
     const failure = this._nativeMonitor().kill(!!forceStop);
     if (failure === null) return this;
-    if (failure.code === 'ERR_NOT_RUNNING' && this.running && this._native) {
-      // The child has ended and JS has not heard yet: forever-monitor, which still took it
-      // for running, refused nothing, and reported 'stop' after the end.
-      this._afterEnd.stop = true;
-      if (forceStop) this._afterEnd.forceStop = true;
-      return this;
-    }
     return this._errorSoon(toError(failure));
   }
 
@@ -1041,7 +1094,7 @@ class Monitor extends EventEmitter {
 
   /** The `signal` option was aborted: stop whatever runs (a child, a wait to restart). */
   _aborted() {
-    if (this._native && this._native.usage().state !== 'idle') this.stop();
+    if (this._native && (this._childUp || this._native.usage().state !== 'idle')) this.stop();
   }
 
   /**

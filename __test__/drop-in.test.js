@@ -126,7 +126,7 @@ for (const [call, order] of [
     assert.equal(m.usage().state, 'idle', 'the core saw the end');
     assert.equal(m.running, true, 'JS has not heard of it yet');
     const result = m[call]();
-    if (call.endsWith('Async')) await result;
+    if (call.endsWith('Async')) await within(result, `${call}()`);
     await until(() => seen.length >= order.length, 10000, `${order.join(', ')}: ${seen}`);
     assert.deepEqual(seen.slice(0, order.length), order);
     // A start is refused, as forever-monitor refused it (the child still ran, for JS).
@@ -137,3 +137,73 @@ for (const [call, order] of [
     assert.equal(m.running, false);
   });
 }
+
+/** `promise`, or a rejection naming `what` after `ms`: a regression fails, never hangs. */
+function within(promise, what, ms = 10000) {
+  let timer;
+  const late = new Promise((resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
+/** Starts `m` and keeps JS busy until the core has seen its child end (state `until`). */
+async function endUnheard(m, until = 'idle') {
+  const started = next(m, 'start');
+  m.start();
+  await started;
+  const deadline = Date.now() + 5000;
+  while (m.usage().state !== until && Date.now() < deadline);
+  assert.equal(m.usage().state, until, 'the core saw the end');
+  assert.equal(m.running, true, 'JS has not heard of it yet');
+}
+
+test('with watch, in that window: a stop wins over a later restart, and restartAsync() resolves', async (t) => {
+  const dir = fs.mkdtempSync(path.join(tmp, 'watch-'));
+  const watching = { max: 1, silent: true, watch: true, watchDirectory: dir };
+  const a = stopAfter(t, new Monitor(['sh', '-c', 'exit 3'], watching));
+  const seenA = [];
+  for (const name of ['start', 'restart', 'exit:code', 'exit', 'stop']) a.on(name, () => seenA.push(name));
+  await endUnheard(a, 'waiting');
+  const stopped = a.stopAsync();
+  a.restart();
+  await within(stopped, 'stopAsync()');
+  await until(() => a.usage().state === 'idle', 5000, 'supervision to end');
+  assert.deepEqual(seenA, ['start', 'exit:code', 'exit', 'stop']);
+  assert.equal(a.running, false);
+
+  const b = stopAfter(t, new Monitor(['sh', '-c', 'exit 3'], watching));
+  const seenB = [];
+  for (const name of ['start', 'restart', 'exit:code', 'exit', 'stop']) b.on(name, () => seenB.push(name));
+  await endUnheard(b, 'waiting');
+  await within(b.restartAsync(), 'restartAsync()');
+  assert.deepEqual(seenB.slice(0, 4), ['start', 'exit:code', 'stop', 'restart']);
+});
+
+test('in that window, a restartAsync() whose start fails rejects with the error, not an error event', async (t) => {
+  const dir = fs.mkdtempSync(path.join(tmp, 'gone-'));
+  const script = path.join(dir, 'app.sh');
+  fs.writeFileSync(script, '#!/bin/sh\nexit 3\n', { mode: 0o755 });
+  const m = stopAfter(t, new Monitor([script], { max: 1, silent: true }));
+  const errors = record(m, 'error');
+  await endUnheard(m);
+  fs.unlinkSync(script);
+  await assert.rejects(within(m.restartAsync(), 'restartAsync()'), { code: 'ENOENT' });
+  await until(() => m.running === false, 5000, 'the end to be reported');
+  assert.deepEqual(errors, []);
+});
+
+test('in that window, an abort of the signal option after a restart() stops cleanly', async (t) => {
+  const controller = new AbortController();
+  const m = stopAfter(t, new Monitor(['sh', '-c', 'exit 3'], { max: 1, silent: true, signal: controller.signal }));
+  const seen = [];
+  const errors = record(m, 'error');
+  for (const name of ['start', 'restart', 'exit:code', 'exit', 'stop']) m.on(name, () => seen.push(name));
+  await endUnheard(m);
+  m.restart();
+  controller.abort();
+  await until(() => seen.includes('stop'), 5000, `a stop: ${seen}`);
+  assert.deepEqual(seen, ['start', 'exit:code', 'exit', 'stop']);
+  assert.deepEqual(errors, []);
+  assert.equal(m.running, false);
+});
