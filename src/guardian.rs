@@ -77,10 +77,18 @@ pub fn set_warning_handler(handler: WarningHandler) {
   with_state(|s| s.warn = Some(handler));
 }
 
-/// Starts the guardian if it is not running yet; false when it could not be started (it
-/// is tried again next time: a host short of descriptors for a moment keeps its guardian).
-pub fn available() -> bool {
-  with_state(|s| ensure(s).is_some())
+/// Starts the guardian if it is not running yet; the error when it could not be started
+/// (it is tried again next time: a host short of descriptors for a moment keeps its
+/// guardian).
+pub fn available() -> std::io::Result<()> {
+  with_state(|s| {
+    if s.commands.is_none() {
+      if let Err(errno) = start_into(s) {
+        return Err(std::io::Error::from(errno));
+      }
+    }
+    Ok(())
+  })
 }
 
 /// Asks the guardian to kill process group `pgid` if the host dies.
@@ -169,21 +177,26 @@ async fn prune() {
 /// The running guardian's command pipe, starting a guardian first if need be.
 fn ensure(s: &mut State) -> Option<&OwnedFd> {
   if s.commands.is_none() {
-    if let Some((commands, life)) = start() {
-      s.commands = Some(commands);
-      s.pid = 0;
-      s.generation += 1;
-      let generation = s.generation;
-      if let Ok(runtime) = runtime::get() {
-        runtime.spawn(watch_life(life, generation));
-      }
-      let groups: Vec<u32> = s.groups.iter().chain(&s.lingering).copied().collect();
-      for pgid in groups {
-        send_raw(s.commands.as_ref(), WATCH, pgid);
-      }
-    }
+    let _ = start_into(s);
   }
   s.commands.as_ref()
+}
+
+/// Starts a guardian and tells it the live groups.
+fn start_into(s: &mut State) -> nix::Result<()> {
+  let (commands, life) = start()?;
+  s.commands = Some(commands);
+  s.pid = 0;
+  s.generation += 1;
+  let generation = s.generation;
+  if let Ok(runtime) = runtime::get() {
+    runtime.spawn(watch_life(life, generation));
+  }
+  let groups: Vec<u32> = s.groups.iter().chain(&s.lingering).copied().collect();
+  for pgid in groups {
+    send_raw(s.commands.as_ref(), WATCH, pgid);
+  }
+  Ok(())
 }
 
 fn send(s: &mut State, op: u32, pgid: u32) {
@@ -276,17 +289,17 @@ async fn watch_life(life: OwnedFd, generation: u64) {
 /// Forks the guardian. Returns the command pipe's write end and the life pipe's read end
 /// (on which the guardian writes its pid first; `watch_life` reads it, so that the host
 /// does not wait for the guardian to be scheduled).
-fn start() -> Option<(OwnedFd, OwnedFd)> {
+fn start() -> nix::Result<(OwnedFd, OwnedFd)> {
   // Everything the guardian needs is made before the fork: it allocates nothing after.
   let prefix: &'static str = tag::host_prefix();
   let title = format!("forever-native guardian (host {})", std::process::id());
-  let (cmd_read, cmd_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ok()?;
-  let (life_read, life_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).ok()?;
+  let (cmd_read, cmd_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+  let (life_read, life_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
   let fds = [cmd_read.as_raw_fd(), life_write.as_raw_fd()];
   // SAFETY: after fork, the child runs only async-signal-safe code (see `guard`) and ends
   // with `_exit`; the parent only reaps the short-lived middle process.
   match unsafe { libc::fork() } {
-    -1 => None,
+    -1 => Err(nix::errno::Errno::last()),
     // SAFETY: in the child of a fork: `guard` never returns, and the middle process exits
     // at once.
     0 => unsafe {
@@ -303,8 +316,8 @@ fn start() -> Option<(OwnedFd, OwnedFd)> {
       drop(cmd_read);
       drop(life_write);
       let flags = nix::fcntl::OFlag::O_NONBLOCK;
-      nix::fcntl::fcntl(&life_read, nix::fcntl::FcntlArg::F_SETFL(flags)).ok()?;
-      Some((cmd_write, life_read))
+      nix::fcntl::fcntl(&life_read, nix::fcntl::FcntlArg::F_SETFL(flags))?;
+      Ok((cmd_write, life_read))
     }
   }
 }
@@ -320,7 +333,6 @@ unsafe fn guard(fds: [i32; 2], prefix: &[u8], title: &[u8]) -> ! {
     libc::setsid();
     libc::chdir(c"/".as_ptr());
     libc::prctl(libc::PR_SET_NAME, c"forever-guard".as_ptr());
-    retitle(title);
     // The handlers inherited from Node point at code that must never run here.
     for sig in 1..65 {
       if sig == libc::SIGKILL || sig == libc::SIGSTOP {
@@ -348,6 +360,12 @@ unsafe fn guard(fds: [i32; 2], prefix: &[u8], title: &[u8]) -> ! {
     libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
 
     // Hold nothing of the host's: not its sockets, not its children's pipes, not its stdio.
+    // Everything else goes first: a host at its descriptor limit leaves none free for the
+    // moves below (the guardian then died at birth, and the host ran unguarded).
+    let (low, high) = (fds[0].min(fds[1]), fds[0].max(fds[1]));
+    close_between(0, low);
+    close_between(low + 1, high);
+    close_between(high + 1, 65536);
     // fd 3 reads commands, fd 4 is the life pipe the host watches.
     // Both are moved out of the way first, so that placing one cannot close the other.
     let [commands, life] = fds.map(|fd| libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 10));
@@ -356,11 +374,7 @@ unsafe fn guard(fds: [i32; 2], prefix: &[u8], title: &[u8]) -> ! {
     if !placed {
       libc::_exit(1);
     }
-    if libc::syscall(libc::SYS_close_range, 5u32, u32::MAX, 0u32) != 0 {
-      for other in 5..65536 {
-        libc::close(other);
-      }
-    }
+    close_between(5, 65536);
     let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
     if null >= 0 {
       for std_fd in 0..3 {
@@ -370,6 +384,8 @@ unsafe fn guard(fds: [i32; 2], prefix: &[u8], title: &[u8]) -> ! {
         libc::close(null);
       }
     }
+    // Reads /proc/self/stat: after the host's descriptors are gone, so that one is free.
+    retitle(title);
     let me = libc::getpid();
     let pid = me.to_le_bytes();
     libc::write(4, pid.as_ptr().cast(), pid.len());
@@ -378,6 +394,23 @@ unsafe fn guard(fds: [i32; 2], prefix: &[u8], title: &[u8]) -> ! {
     let count = read_commands(&mut groups);
     kill_everything(&groups[..count], prefix, me);
     libc::_exit(0)
+  }
+}
+
+/// Closes the descriptors from `from` up to `to` (excluded). Raw system calls only.
+fn close_between(from: i32, to: i32) {
+  if from >= to {
+    return;
+  }
+  // SAFETY: closes descriptors of this (freshly forked) process only.
+  unsafe {
+    let last = u32::try_from(to - 1).unwrap_or(0);
+    let first = u32::try_from(from).unwrap_or(0);
+    if libc::syscall(libc::SYS_close_range, first, last, 0u32) != 0 {
+      for fd in from..to.min(65536) {
+        libc::close(fd);
+      }
+    }
   }
 }
 

@@ -5,7 +5,7 @@ const assert = require('node:assert/strict');
 const fs = require('fs');
 const { spawn } = require('child_process');
 const { Monitor } = require('../..');
-const { fixture, next, isAlive, until } = require('../helpers');
+const { fixture, next, isAlive, until, processesWith } = require('../helpers');
 
 const FD_LIMIT = 64;
 
@@ -75,14 +75,21 @@ test('out of fds at the very first start(): EMFILE error event, then start() wor
 
 test('out of fds at the first spawn: once start() works again, the children still die with their host', async (t) => {
   let pids = [];
+  let guardians = [];
   t.after(() => {
     for (const pid of pids) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
   });
   const { signal, steps, stderr } = await runLimited(t, [fixture('host-fd-pressure.js')], (step, host) => {
     pids = [step.tree.pid, ...step.tree.grandchildren];
+    // The child started only with its guardian up: without it, the child alone would die
+    // with the host (its parent-death signal), and its own children would live on.
+    guardians = processesWith(`forever-native guardian (host ${host.pid})`);
     host.kill('SIGKILL');
   });
   assert.equal(signal, 'SIGKILL', stderr);
+  assert.equal(guardians.length, 1, 'a guardian watched the host when its first child started');
+  // A guardian started by a host at its descriptor limit lives (it died at birth, before).
+  assert.doesNotMatch(stderr, /guardian \(pid \d+\) died/);
   const [{ failures }] = steps;
   assert.ok(failures.length > 0, 'some starts failed first');
   assert.ok(failures.every((f) => f.code === 'EMFILE'), JSON.stringify(failures));

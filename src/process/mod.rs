@@ -133,7 +133,17 @@ pub fn spawn(
       || spec.gid.is_some()
       || spec.channel.as_ref().is_some_and(|c| c.fd > 2)
       || activated;
-    if forks_anyway || !crate::guardian::available() {
+    let guarded = match crate::guardian::available() {
+      Ok(()) => true,
+      // Out of descriptors: the child would start without a guardian, and what it starts
+      // could outlive a host that dies. The spawn fails as it would have for its own pipes;
+      // the next one starts the guardian first.
+      Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
+        return Err(CoreError::sys("spawn", spec.command.clone(), e));
+      }
+      Err(_) => false,
+    };
+    if forks_anyway || !guarded {
       parent_death_signal(&mut cmd);
     }
   }
