@@ -860,7 +860,7 @@ class Monitor extends EventEmitter {
    */
   _endUnheard() {
     if (!this._childUp || this._native === null) return false;
-    const state = this._native.usage().state;
+    const state = this._native.state();
     return state === 'idle' || state === 'sleeping' || state === 'waiting';
   }
 
@@ -895,7 +895,7 @@ class Monitor extends EventEmitter {
    */
   _carryOut(after, stopReported, stopped) {
     const native = /** @type {NativeMonitor} */ (this._native);
-    const idle = native.usage().state === 'idle';
+    const idle = native.state() === 'idle';
     this._rejectNext = after.reject;
     try {
       if (after.forceStop) {
@@ -1094,7 +1094,7 @@ class Monitor extends EventEmitter {
 
   /** The `signal` option was aborted: stop whatever runs (a child, a wait to restart). */
   _aborted() {
-    if (this._native && (this._childUp || this._native.usage().state !== 'idle')) this.stop();
+    if (this._native && (this._childUp || this._native.state() !== 'idle')) this.stop();
   }
 
   /**

@@ -229,6 +229,16 @@ impl NativeMonitor {
     failure(self.handle.send(bytes))
   }
 
+  /// The supervision's state, as `usage()` names it, without asking the core for a sample
+  /// of the child's tree (the calls that check it run on every restart and stop).
+  #[napi(
+    catch_unwind,
+    ts_return_type = "'idle' | 'starting' | 'running' | 'stopping' | 'sleeping' | 'waiting'"
+  )]
+  pub fn state(&self) -> String {
+    self.handle.state().to_string()
+  }
+
   /// What the child and its tree use, as the core last read it (never read on this
   /// thread: a process stuck in the kernel cannot hang the caller).
   #[napi(catch_unwind)]

@@ -453,6 +453,18 @@ fn epoch_ms() -> f64 {
     .unwrap_or(0.0)
 }
 
+/// The name `usage()` gives the policy's phase.
+fn state_name(policy: &crate::policy::Policy) -> &'static str {
+  match policy.phase() {
+    crate::policy::Phase::Idle => "idle",
+    crate::policy::Phase::Running { .. } if policy.kill_under_way() => "stopping",
+    crate::policy::Phase::Running { ready: false, .. } => "starting",
+    crate::policy::Phase::Running { .. } => "running",
+    crate::policy::Phase::Sleeping { .. } => "sleeping",
+    crate::policy::Phase::Waiting => "waiting",
+  }
+}
+
 impl Core {
   fn now_ms(&self) -> u64 {
     u64::try_from(self.origin.elapsed().as_millis()).unwrap_or(u64::MAX)
@@ -778,6 +790,11 @@ impl Handle {
     }
   }
 
+  /// What `usage()` says of the supervision's state, without asking for a sample.
+  pub fn state(&self) -> &'static str {
+    state_name(&self.core.state().policy)
+  }
+
   /// The figures `usage()` gives: what the core read last (at most a second old while
   /// someone asks; the first call starts the sampling, so its figures may be missing).
   /// Never reads `/proc` on the calling thread.
@@ -791,9 +808,7 @@ impl Handle {
       .sample
       .filter(|s| child.is_some_and(|(pid, ..)| pid == s.pid));
     let stale = sample.is_none_or(|s| now.duration_since(s.at) >= checks::USAGE_INTERVAL);
-    let phase = state.policy.phase();
-    let running = matches!(phase, crate::policy::Phase::Running { .. });
-    let stopping = running && state.policy.kill_under_way();
+    let running = matches!(state.policy.phase(), crate::policy::Phase::Running { .. });
     let info = Usage {
       pid: child.filter(|_| running).map(|(pid, ..)| pid),
       uptime_ms: child
@@ -805,14 +820,7 @@ impl Handle {
       tree_rss: sample.map(|s| s.usage.tree_rss),
       tree_pids: sample.map(|s| s.usage.pids),
       sampled_at: sample.map(|s| s.at_epoch_ms),
-      state: match phase {
-        crate::policy::Phase::Idle => "idle",
-        crate::policy::Phase::Running { .. } if stopping => "stopping",
-        crate::policy::Phase::Running { ready: false, .. } => "starting",
-        crate::policy::Phase::Running { .. } => "running",
-        crate::policy::Phase::Sleeping { .. } => "sleeping",
-        crate::policy::Phase::Waiting => "waiting",
-      },
+      state: state_name(&state.policy),
       last_exit: usage.last_exit,
     };
     drop(usage);
