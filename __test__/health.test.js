@@ -518,8 +518,10 @@ test('the signal option: an abort while a restart waits stops the monitor, and i
 });
 
 test("health holds while the host's JavaScript is blocked", async (t) => {
-  // A ready message that sits unread (JS is blocked) still counts: no false timeout.
-  const ready = monitor(t, fixture('ready-after.js'), { fork: true, waitReady: true, readyTimeout: 400, args: ['50'], max: 1 });
+  // A ready message that sits unread (JS is blocked) still counts: no false timeout. The
+  // timeout ends within the block (so an unread message that did not count would fail this)
+  // but leaves a loaded machine time to boot the child.
+  const ready = monitor(t, fixture('ready-after.js'), { fork: true, waitReady: true, readyTimeout: 1500, args: ['50'], max: 1 });
   const restarted = record(ready, 'restarting');
   const started = next(ready, 'start');
   const isReady = next(ready, 'ready');
