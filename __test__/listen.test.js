@@ -235,7 +235,7 @@ test('a new child that fails is killed, the old one serves on, and reloadAsync()
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fn-listen-fail-'));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
   const failFile = path.join(dir, 'fail');
-  const m = monitor(t, SERVER, { listen: '127.0.0.1:0', fork: true, waitReady: true, readyTimeout: 600, env: { FAIL_FILE: failFile } });
+  const m = monitor(t, SERVER, { listen: '127.0.0.1:0', fork: true, waitReady: true, readyTimeout: 2000, env: { FAIL_FILE: failFile } });
   const errors = record(m, 'error');
   const reloads = record(m, 'reload');
   await m.startAsync();
