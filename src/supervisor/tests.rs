@@ -893,14 +893,19 @@ async fn restart_during_a_restarts_spawn_restarts_the_new_child() {
   assert_eq!(s.fake.signals(), [(pids[1], libc::SIGKILL, Reach::Tree)]);
 }
 
-/// `call` is made as the task sees `first` exit with code 1, before the policy hears of it.
-fn as_the_exit_is_seen(s: &Setup, first: u32, call: impl FnOnce(&Handle) + Send + 'static) {
+/// `call`, made on the monitor's handle (while it lives) from inside one of the fake's hooks.
+fn js_call(s: &Setup, call: impl FnOnce(&Handle) + Send + 'static) -> ExitSeen {
   let handle = Arc::downgrade(&s.handle);
-  *s.fake.on_exit_seen.lock().unwrap() = Some(Box::new(move || {
+  Box::new(move || {
     if let Some(handle) = handle.upgrade() {
       call(&handle);
     }
-  }));
+  })
+}
+
+/// `call` is made as the task sees `first` exit with code 1, before the policy hears of it.
+fn as_the_exit_is_seen(s: &Setup, first: u32, call: impl FnOnce(&Handle) + Send + 'static) {
+  *s.fake.on_exit_seen.lock().unwrap() = Some(js_call(s, call));
   s.fake.exit(first, 1);
 }
 
@@ -949,12 +954,7 @@ async fn a_stop_made_as_an_exit_is_taken_over_by_a_reload_stops_the_new_child() 
   let first = s.start(reloading(500)).unwrap().pid;
   // The reload is asked for as the child exits: its new child is spawned as the restart.
   // The stop comes once the policy has heard of the exit, before that child is spawned.
-  let handle = Arc::downgrade(&s.handle);
-  *s.fake.on_leftovers.lock().unwrap() = Some(Box::new(move || {
-    if let Some(handle) = handle.upgrade() {
-      handle.kill(true).unwrap();
-    }
-  }));
+  *s.fake.on_leftovers.lock().unwrap() = Some(js_call(&s, |handle| handle.kill(true).unwrap()));
   as_the_exit_is_seen(&s, first, |handle| handle.reload().unwrap());
   s.events.wait(3).await;
   s.settle().await;
