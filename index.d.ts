@@ -9,6 +9,7 @@
 /// <reference types="node" />
 
 import { EventEmitter } from 'events';
+import type { Readable, Writable } from 'stream';
 
 /**
  * Environment variables for the child. Numbers and booleans are converted to strings;
@@ -439,16 +440,76 @@ export type ReloadEvent =
       error?: MonitorError;
     };
 
-/** The child as forever-monitor users see it: `monitor.child`. */
-export interface ChildProcessHandle {
+/** The events of a {@link ForeverChildProcess} and their listeners' arguments (Node's `ChildProcess` events). */
+export interface ChildProcessEvents {
+  /** The child was spawned (on the next tick after `monitor.child` is set). */
+  spawn: [];
+  /** A message from the child over its IPC channel; the monitor's `'message'` came first. */
+  message: [message: unknown];
+  /** The IPC channel closed. */
+  disconnect: [];
+  /** The child exited: its code, or the signal that ended it. The monitor's `'exit:code'` came first. */
+  exit: [code: number | null, signal: NodeJS.Signals | null];
+  /** The child exited and its stdout and stderr (those that were touched) have closed. */
+  close: [code: number | null, signal: NodeJS.Signals | null];
+  /** A `send()` without a callback failed, or `disconnect()` of a closed channel. */
+  error: [err: MonitorError];
+}
+
+/**
+ * `monitor.child`: one run of the child, as a Node `ChildProcess` for what code does with
+ * one. The core owns the process; each run gets a new object, and an old one still tells
+ * its own end. Streams are made when first touched; a stream nobody reads drops output past
+ * 8 MiB unread (64 KiB before it is first touched), never holding the child or a restart.
+ */
+export interface ForeverChildProcess extends EventEmitter {
   /** The child's process id. */
   readonly pid: number;
+  /** Whether a `kill()` of this object delivered its signal. */
+  readonly killed: boolean;
+  /** Its exit code once it has exited by itself, else null. */
+  readonly exitCode: number | null;
+  /** The signal that ended it, else null. */
+  readonly signalCode: NodeJS.Signals | null;
+  /** The command spawned. */
+  readonly spawnfile: string;
+  /** Its argv. */
+  readonly spawnargs: string[];
+  /** Its stdin when that is a pipe (the default), else null: bytes written reach the child. */
+  readonly stdin: Writable | null;
+  /** Its stdout when that is a pipe (the default), else null (also with `logDirect`). */
+  readonly stdout: Readable | null;
+  /** Its stderr when that is a pipe (the default), else null (also with `logDirect`). */
+  readonly stderr: Readable | null;
+  /** `[stdin, stdout, stderr]`. */
+  readonly stdio: [Writable | null, Readable | null, Readable | null];
+  /** Whether the IPC channel is open (`fork: true`). */
+  readonly connected: boolean;
   /**
-   * Sends `signal` (default `'SIGTERM'`) to the child alone; returns whether it was sent.
-   * Throws for an unknown signal.
+   * Sends `signal` (default `'SIGTERM'`) to the child alone; returns whether it was
+   * delivered. Throws for an unknown signal.
    */
   kill(signal?: NodeJS.Signals | number): boolean;
+  /**
+   * Sends a message over the IPC channel; false when it cannot (the callback gets the
+   * error, else `'error'` is emitted). Handles cannot be sent (`ERR_FOREVER_NATIVE_NO_HANDLES`).
+   */
+  send(message: unknown, callback?: (error: Error | null) => void): boolean;
+  send(message: unknown, sendHandle?: null, callback?: (error: Error | null) => void): boolean;
+  send(message: unknown, sendHandle?: null, options?: object, callback?: (error: Error | null) => void): boolean;
+  /** Closes the IPC channel. */
+  disconnect(): void;
+  /** No-ops: the core's children never hold the host's event loop. */
+  ref(): void;
+  unref(): void;
+  on<E extends keyof ChildProcessEvents>(event: E, listener: (...args: ChildProcessEvents[E]) => void): this;
+  on(event: string | symbol, listener: AnyListener): this;
+  once<E extends keyof ChildProcessEvents>(event: E, listener: (...args: ChildProcessEvents[E]) => void): this;
+  once(event: string | symbol, listener: AnyListener): this;
 }
+
+/** @deprecated The old name of {@link ForeverChildProcess}. */
+export type ChildProcessHandle = ForeverChildProcess;
 
 /** The payload of `'watch:restart'`. */
 export interface WatchRestartEvent {
@@ -756,7 +817,7 @@ export declare class Monitor extends EventEmitter {
   /** Whether the child is running; `undefined` before the first start. */
   running?: boolean;
   /** The current (or last) child; `undefined` before the first start. */
-  child?: ChildProcessHandle;
+  child?: ForeverChildProcess;
   /** When the child started (ms since the epoch); `undefined` before the first start. */
   ctime?: number;
   /** Whether the monitor runs in the cluster's primary; set by `start()`. */

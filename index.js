@@ -146,34 +146,6 @@ function toError(failure) {
 const NOT_RUNNING_SEND = 'Cannot send to process that is not running.';
 
 /**
- * The child as forever-monitor users see it: `monitor.child.pid`, `monitor.child.kill()`.
- */
-class ChildProcessHandle {
-  /**
-   * @param {number} pid
-   * @param {Monitor} monitor
-   */
-  constructor(pid, monitor) {
-    /** The child's process id. */
-    this.pid = pid;
-    /** @type {Monitor} */
-    this._monitor = monitor;
-    Object.defineProperty(this, '_monitor', { value: monitor, enumerable: false });
-  }
-
-  /**
-   * Sends `signal` (default `'SIGTERM'`) to the child alone; returns whether it was sent.
-   * @param {string | number} [signal]
-   */
-  kill(signal = 'SIGTERM') {
-    const number = checks().checkSignal('signal', signal);
-    const monitor = this._monitor;
-    if (!monitor._native || monitor.child !== this) return false;
-    return monitor._native.signal(number) === null;
-  }
-}
-
-/**
  * Calls kept for an end the core has seen and JS has not heard of yet.
  * @typedef {{ restart: boolean, stop: boolean, forceStop: boolean, reject: ((err: Error) => void) | null }} AfterEnd
  */
@@ -181,6 +153,34 @@ class ChildProcessHandle {
 /** Nothing kept. @returns {AfterEnd} */
 function noneAfterEnd() {
   return { restart: false, stop: false, forceStop: false, reject: null };
+}
+
+/**
+ * One supervision run as JS sees it: its current child's `ChildProcess` (the one the
+ * run's output, messages and exits belong to), a reload's old children still running
+ * (by pid), and how its children are spawned.
+ * @typedef {{ child: ForeverChild, retired: Map<number, ForeverChild> | null, info: import('./child-process.js').SpawnInfo }} Cell
+ */
+/** @typedef {import('./child-process.js').ForeverChild} ForeverChild */
+/** @typedef {{ run: number, result: import("./binding").NativeStart, cell: Cell }} Spawned */
+
+/** @type {typeof import('./child-process.js') | null} */
+let childModule = null;
+
+/**
+ * How a run's children are spawned, as their `ChildProcess` tells it.
+ * @param {NativeSpawnSpec} spec
+ * @param {boolean} logDirect the child writes its log files itself (no pipe)
+ * @returns {import('./child-process.js').SpawnInfo}
+ */
+function spawnInfo(spec, logDirect) {
+  const pipe = (/** @type {number} */ i) => spec.stdio[i] === 'pipe' && (i === 0 || !logDirect);
+  return {
+    spawnfile: spec.command,
+    spawnargs: [spec.argv0 === undefined ? spec.command : spec.argv0, ...spec.args],
+    pipes: [pipe(0), pipe(1), pipe(2)],
+    ipc: spec.channel !== undefined,
+  };
 }
 
 /** Stream numbers the core knows `'stdout'`/`'stderr'` listeners by. */
@@ -231,20 +231,20 @@ function abortError(signal) {
  * signal has for all of them (while any supervises). A monitor joins when it starts
  * supervising and leaves when supervision ends, so a signal never holds a monitor that is
  * not running, and shares one listener however many monitors use it.
- * @type {WeakMap<AbortSignal, { monitors: Set<Monitor>, listener: () => void }>}
+ * @type {WeakMap<AbortSignal, { monitors: Set<MonitorPrototype>, listener: () => void }>}
  */
 const abortWatches = new WeakMap();
 
 /**
  * `monitor` supervises: its signal's abort stops it.
- * @param {Monitor} monitor
+ * @param {MonitorPrototype} monitor
  * @param {AbortSignal} signal
  */
 function watchAbort(monitor, signal) {
   if (signal.aborted) return;
   let watch = abortWatches.get(signal);
   if (!watch) {
-    /** @type {Set<Monitor>} */
+    /** @type {Set<MonitorPrototype>} */
     const monitors = new Set();
     const listener = () => {
       abortWatches.delete(signal);
@@ -260,7 +260,7 @@ function watchAbort(monitor, signal) {
 
 /**
  * `monitor` no longer supervises; the signal's listener goes with the last one.
- * @param {Monitor} monitor
+ * @param {MonitorPrototype} monitor
  * @param {AbortSignal} signal
  */
 function unwatchAbort(monitor, signal) {
@@ -276,13 +276,34 @@ function unwatchAbort(monitor, signal) {
  * @typedef {{ handle(event: string | symbol, args: any[]): void }} Waiter
  */
 
-class Monitor extends EventEmitter {
+/**
+ * The methods and accessors of `Monitor.prototype` (a class only to write them; `Monitor`
+ * below is the constructor, and this class is never constructed).
+ */
+/**
+ * A monitor's fields, all set by `_init` (the body of the `Monitor` constructor function:
+ * TypeScript sees them here, since this class has no constructor of its own).
+ * @typedef {Omit<import('./options.js').MonitorFields, 'envVars' | 'killSignalNumber' | 'signal' | 'env'> & {
+ *   env?: unknown, shutdownMessage?: unknown, _env: Record<string, string>, _hideEnv: Record<string, boolean>,
+ *   _waiters: Set<Waiter>, _custom: Record<'stdout' | 'stderr', any>, _listening: Record<'stdout' | 'stderr', boolean>,
+ *   _childOutput: Record<'stdout' | 'stderr', boolean>, _afterEnd: AfterEnd, _reloadWaiters: number,
+ *   _spawning: { restart: boolean, done: Spawned | null } | null, _run: number,
+ *   _owner: import('./child-process.js').Owner | null, _cell: Cell | null, _native: NativeMonitor | null,
+ *   _killSignal: number, _rejectNext: ((err: Error) => void) | null, _childUp: boolean,
+ *   _lastExit: { spinning: boolean, code: number | null, signal: string | null } | undefined,
+ *   _abortSignal: AbortSignal | undefined, times: number, warn: (...args: unknown[]) => void, childExists: boolean,
+ *   running: boolean | undefined, child: ForeverChild | undefined, ctime: number | undefined,
+ *   isMaster: boolean | undefined, childData: object | undefined }} Fields
+ */
+const FieldsBase = /** @type {new () => EventEmitter & Fields} */ (/** @type {unknown} */ (EventEmitter));
+
+class MonitorPrototype extends FieldsBase {
   /**
+   * The body of `Monitor`: sets up a monitor's fields from `script` and `options`.
    * @param {string|string[]} script the script to run, or a whole argv
    * @param {object} [options] forever-monitor's options
    */
-  constructor(script, options) {
-    super();
+  _init(script, options) {
     /**
      * The awaitable calls waiting (`startAsync()`, …): they hear the events through
      * `emit()`, not as listeners, so any number may wait. @type {Set<Waiter>}
@@ -363,7 +384,7 @@ class Monitor extends EventEmitter {
     this._abortSignal = o.signal;
     /** @type {boolean | undefined} */
     this.running = undefined;
-    /** @type {ChildProcessHandle | undefined} */
+    /** The current run's child, a `ChildProcess` as code written for forever-monitor uses it. @type {ForeverChild | undefined} */
     this.child = undefined;
     /** @type {number | undefined} */
     this.ctime = undefined;
@@ -391,6 +412,14 @@ class Monitor extends EventEmitter {
     this._afterEnd = noneAfterEnd();
     /** Whether anyone listens to each stream. */
     this._listening = { stdout: false, stderr: false };
+    /** Whether a child's stream was read: then each child's output comes to JS (for its `ChildProcess`). */
+    this._childOutput = { stdout: false, stderr: false };
+    /** The current supervision run (its children). @type {Cell | null} */
+    this._cell = null;
+    /** What its children need of the monitor, made with the first. @type {import('./child-process.js').Owner | null} */
+    this._owner = null;
+    /** A start under way: whether it reports a restart, and what trySpawn() spawned. @type {{ restart: boolean, done: Spawned | null } | null} */
+    this._spawning = null;
     /** forever-monitor's custom output streams (`options.stdout`, with `outFile`). */
     const given = /** @type {Record<string, any>} */ (options || {});
     /** @param {unknown} s */
@@ -401,7 +430,7 @@ class Monitor extends EventEmitter {
     };
     /** The killSignal as a number, as checked. */
     this._killSignal = o.killSignalNumber;
-    for (const name of ['_native', '_run', '_listening', '_killSignal', '_custom', '_reloadWaiters']) {
+    for (const name of ['_native', '_run', '_listening', '_childOutput', '_cell', '_owner', '_spawning', '_killSignal', '_custom', '_reloadWaiters']) {
       Object.defineProperty(this, name, { enumerable: false });
     }
 
@@ -494,7 +523,16 @@ class Monitor extends EventEmitter {
    */
   _setListening(stream, on) {
     this._listening[stream] = on;
-    if (this._native) this._native.setListening(STREAMS[stream], on);
+    this._applyListening(stream);
+  }
+
+  /**
+   * Tells the core whether JS wants `stream`: for the monitor's listeners, or for the
+   * children's streams once one was read.
+   * @param {'stdout' | 'stderr'} stream
+   */
+  _applyListening(stream) {
+    if (this._native) this._native.setListening(STREAMS[stream], this._listening[stream] || this._childOutput[stream]);
   }
 
   /** @returns {NativeMonitor} */
@@ -503,7 +541,7 @@ class Monitor extends EventEmitter {
       const monitor = new (native().NativeMonitor)();
       this._native = monitor;
       for (const stream of /** @type {const} */ (['stdout', 'stderr'])) {
-        if (this._listening[stream]) monitor.setListening(STREAMS[stream], true);
+        if (this._listening[stream] || this._childOutput[stream]) monitor.setListening(STREAMS[stream], true);
       }
       const outFile = this._custom.stdout ? undefined : this.outFile;
       const errFile = this._custom.stderr ? undefined : this.mergeLogs ? this.outFile : this.errFile;
@@ -553,42 +591,116 @@ class Monitor extends EventEmitter {
     if (!restart && this._endUnheard()) {
       return this._errorSoon(toError({ code: 'ERR_ALREADY_RUNNING', message: 'Cannot start process that is already running.' }));
     }
-    let spec;
+    this._spawning = { restart: !!restart, done: null };
+    let child;
+    /** @type {Spawned | null} */
+    let spawned = null;
     try {
-      spec = this._spawnSpec();
+      child = this.trySpawn();
     } catch (err) {
       return this._errorSoon(/** @type {Error} */ (err));
+    } finally {
+      spawned = this._spawning.done;
+      this._spawning = null;
     }
-    if (spec === null) {
-      return this._errorSoon(new Error('Target script does not exist: ' + this.args[0]));
+    if (spawned === null) {
+      if (!child) return this._errorSoon(new Error('Target script does not exist: ' + this.args[0]));
+      // An override of trySpawn() that spawned a child of its own: the core cannot supervise it.
+      return this._errorSoon(toError({ code: 'ERR_FOREVER_NATIVE_TRYSPAWN', message: 'trySpawn() returned a child that Monitor.prototype.trySpawn() did not spawn: an override must call it (the core spawns and supervises the child).' }));
     }
-    const run = this._run + 1;
-    let result;
-    try {
-      result = this._nativeMonitor().start(spec, this._runOptions(spec.channel !== undefined), !!restart, (event) => {
-        this._onNative(event, run);
-      }, (data) => {
-        this._onMessage(data);
-      });
-    } catch (err) {
-      // The core could not be set up (e.g. no descriptors left for its runtime).
-      return this._errorSoon(/** @type {Error} */ (err));
-    }
-    if (result.error) return this._errorSoon(toError(result.error));
-
+    const { run, result, cell } = spawned;
     this._run = run;
+    this._cell = cell;
     // What was asked of an earlier run's end is moot once a new run began.
     this._afterEnd = noneAfterEnd();
     this._childUp = true;
     if (abort) watchAbort(this, abort);
     if (!this.silent) drainHostOutputAtExit();
     this.ctime = result.ctime;
-    this.child = new ChildProcessHandle(/** @type {number} */ (result.pid), this);
+    // forever-monitor's `this.child = child`: what trySpawn() returned (an override may wrap it).
+    this.child = /** @type {ForeverChild} */ (child || cell.child);
     this.running = true;
     this.isMaster = isPrimary();
     process.nextTick(() => this.emit(restart ? 'restart' : 'start', this, this.data));
     if (result.channelError) this._errorSoon(toError(result.channelError));
     return this;
+  }
+
+  /**
+   * forever-monitor's hook, called by `start()` (and `restart()` of a stopped monitor) to
+   * spawn the child: returns its `ChildProcess`, or false when the script does not exist.
+   * An override may wrap or log the spawn, and must call this one. The restarts the core
+   * makes by itself do not call it: they never wait for JavaScript.
+   * @returns {ForeverChild | false}
+   */
+  trySpawn() {
+    const spawning = this._spawning;
+    if (spawning === null) throw new Error('trySpawn() spawns for start(): call start() or restart() instead.');
+    if (spawning.done !== null) return spawning.done.cell.child;
+    const spec = this._spawnSpec();
+    if (spec === null) return false;
+    const run = this._run + 1;
+    /** @type {Cell} */
+    const cell = { child: /** @type {any} */ (null), retired: null, info: spawnInfo(spec, this.logDirect) };
+    const result = this._nativeMonitor().start(spec, this._runOptions(spec.channel !== undefined), spawning.restart, (event) => {
+      this._onNative(event, run, cell);
+    }, (data) => {
+      this._onMessage(data, cell);
+    });
+    if (result.error) throw toError(result.error);
+    cell.child = this._newChild(/** @type {number} */ (result.pid), cell);
+    spawning.done = { run, result, cell };
+    return cell.child;
+  }
+
+  /**
+   * A new `ChildProcess` for a run's child.
+   * @param {number} pid
+   * @param {Cell} cell
+   * @returns {ForeverChild}
+   */
+  _newChild(pid, cell) {
+    if (childModule === null) childModule = require('./child-process.js');
+    return new childModule.ForeverChild(this._childOwner(), pid, cell.info);
+  }
+
+  /**
+   * What a run's `ChildProcess` objects need of this monitor (one per monitor, made with
+   * its first child).
+   * @returns {import('./child-process.js').Owner}
+   */
+  _childOwner() {
+    if (this._owner !== null) return this._owner;
+    const core = () => /** @type {NativeMonitor} */ (this._native);
+    /** @type {import('./child-process.js').Owner} */
+    const owner = {
+      isCurrent: (child) => this._cell !== null && this._cell.child === child && this._childUp,
+      signal: (signal) => core().signal(signal) === null,
+      signalRetired: (child, signal) => native().killProcess(child.pid, signal, false) === null,
+      send: (message) => core().send(this._encode(message, 'message')),
+      wantOutput: (index) => {
+        const name = index === 1 ? 'stdout' : 'stderr';
+        this._childOutput[name] = true;
+        this._applyListening(name);
+      },
+      writeStdin: (pid, data, done) => {
+        const n = /** @type {any} */ (core());
+        if (typeof n.writeStdin !== 'function') return { code: 'ERR_STDIN_NOT_PIPE', message: 'This build cannot write to the child\'s stdin.' };
+        return n.writeStdin(pid, data, done);
+      },
+      endStdin: (pid) => {
+        const n = /** @type {any} */ (core());
+        return typeof n.endStdin === 'function' ? n.endStdin(pid) : null;
+      },
+      disconnect: () => {
+        const n = /** @type {any} */ (core());
+        if (typeof n.disconnect === 'function') n.disconnect();
+      },
+      toError,
+      checkSignal: (name, value) => checks().checkSignal(name, value),
+    };
+    this._owner = owner;
+    return owner;
   }
 
   /**
@@ -681,55 +793,40 @@ class Monitor extends EventEmitter {
    * Re-emits the core's events as forever-monitor's.
    * @param {NativeEvent} event
    * @param {number} run the supervision run it belongs to
+   * @param {Cell} cell that run's children
    */
-  _onNative(event, run) {
+  _onNative(event, run, cell) {
     // Events of an earlier run (reported after a new start) are still emitted, but no
     // longer change the monitor's state.
     const current = run === this._run;
     switch (event.type) {
-      case 'start':
+      case 'start': {
+        // A reload's new child took over while the old one still runs: the old one's
+        // ChildProcess tells its end when the reload is done.
+        const old = cell.child;
+        if (old && old.exitCode === null && old.signalCode === null) {
+          if (cell.retired === null) cell.retired = new Map();
+          cell.retired.set(old.pid, old);
+        }
+        cell.child = this._newChild(event.pid, cell);
         if (current) {
           this._childUp = true;
           this.ctime = event.ctime;
-          this.child = new ChildProcessHandle(event.pid, this);
+          this.child = cell.child;
           this.running = true;
         }
         this.emit(event.restart ? 'restart' : 'start', this, this.data);
         break;
+      }
       case 'exit': {
         const code = event.code === undefined ? null : event.code;
         const signal = event.signal === undefined ? null : event.signal;
-        this.emit('exit:code', code, signal);
-        if (current) this.times = event.times;
-        this._lastExit = { spinning: event.spinning, code, signal };
-        if (current) this._childUp = false;
-        // Calls made after the end and before this report, carried out now.
-        const after = current ? this._takeAfterEnd() : noneAfterEnd();
-        const stopped = event.reason === 'stopped';
-        let carried = false;
-        if (event.restartIn === undefined || event.restartIn === null) {
-          // A restart asked for meanwhile goes on with the run: no 'exit' between.
-          if (after.restart && !after.forceStop && !stopped) {
-            if (event.requested) this.emit('stop', this.childData);
-            this._carryOut(after, !!event.requested, false);
-            // It could not start (its error is reported): the run ends after all.
-            if (this.running) break;
-            carried = true;
-          }
-          if (current) this.running = false;
-          // With watch, a run that gave up waits for a file change: it ends with 'end'.
-          if (current && (!this.watch || stopped)) this._supervisionEnded();
-          this.emit('exit', this, event.spinning, { reason: event.reason, code, signal });
-        } else if (event.reason !== 'restart') {
-          // An automatic restart (not one restart() or a file change asked for).
-          /** @type {Record<string, unknown>} */
-          const info = { reason: event.reason, delay: event.restartIn, attempt: event.attempt, code, signal };
-          if (event.rss !== undefined && event.rss !== null) info.rss = event.rss;
-          this.emit('restarting', info);
-        }
-        if (carried) break;
-        if (event.requested) this.emit('stop', this.childData);
-        if (after.stop || after.restart || after.forceStop) this._carryOut(after, !!event.requested, stopped);
+        // The child's fields tell its end to the monitor's listeners; its own 'exit' comes
+        // after theirs, as forever-monitor's listener on the child came first.
+        const child = cell.child;
+        child._settle(code, signal);
+        this._onExit(event, current, code, signal);
+        child._exited(code, signal);
         break;
       }
       case 'end': {
@@ -755,9 +852,11 @@ class Monitor extends EventEmitter {
       case 'stdout':
       case 'stderr':
         this.emit(event.type, event.data);
+        if (this._childOutput[event.type]) cell.child._output(STREAMS[event.type], event.data);
         break;
       case 'disconnect':
         this.emit('disconnect');
+        cell.child._disconnected();
         break;
       case 'watchRestart': {
         let stat;
@@ -784,10 +883,16 @@ class Monitor extends EventEmitter {
       case 'reloadReady':
         this.emit('reload', { phase: 'ready', oldPid: event.oldPid, newPid: event.newPid });
         break;
-      case 'reloadDone':
+      case 'reloadDone': {
+        const old = cell.retired === null ? undefined : cell.retired.get(event.oldPid);
+        if (old !== undefined) {
+          /** @type {Map<number, ForeverChild>} */ (cell.retired).delete(event.oldPid);
+          old._exited(event.code ?? null, event.signal ?? null);
+        }
         if (current) this.times = event.times;
         this.emit('reload', { phase: 'done', oldPid: event.oldPid, newPid: event.newPid, code: event.code ?? null, signal: event.signal ?? null });
         break;
+      }
       case 'reloadFailed': {
         const error = event.error ? toError(event.error) : undefined;
         /** @type {Record<string, unknown>} */
@@ -807,6 +912,49 @@ class Monitor extends EventEmitter {
       default:
         break;
     }
+  }
+
+  /**
+   * Reports a child's exit as forever-monitor did (`'exit:code'`, then `'exit'` when the run
+   * ends, `'restarting'` before an automatic restart, `'stop'` for a requested one), and
+   * carries out the calls kept for it.
+   * @param {Extract<NativeEvent, { type: 'exit' }>} event
+   * @param {boolean} current the event belongs to the current run
+   * @param {number | null} code
+   * @param {string | null} signal
+   */
+  _onExit(event, current, code, signal) {
+    this.emit('exit:code', code, signal);
+    if (current) this.times = event.times;
+    this._lastExit = { spinning: event.spinning, code, signal };
+    if (current) this._childUp = false;
+    // Calls made after the end and before this report, carried out now.
+    const after = current ? this._takeAfterEnd() : noneAfterEnd();
+    const stopped = event.reason === 'stopped';
+    let carried = false;
+    if (event.restartIn === undefined || event.restartIn === null) {
+      // A restart asked for meanwhile goes on with the run: no 'exit' between.
+      if (after.restart && !after.forceStop && !stopped) {
+        if (event.requested) this.emit('stop', this.childData);
+        this._carryOut(after, !!event.requested, false);
+        // It could not start (its error is reported): the run ends after all.
+        if (this.running) return;
+        carried = true;
+      }
+      if (current) this.running = false;
+      // With watch, a run that gave up waits for a file change: it ends with 'end'.
+      if (current && (!this.watch || stopped)) this._supervisionEnded();
+      this.emit('exit', this, event.spinning, { reason: event.reason, code, signal });
+    } else if (event.reason !== 'restart') {
+      // An automatic restart (not one restart() or a file change asked for).
+      /** @type {Record<string, unknown>} */
+      const info = { reason: event.reason, delay: event.restartIn, attempt: event.attempt, code, signal };
+      if (event.rss !== undefined && event.rss !== null) info.rss = event.rss;
+      this.emit('restarting', info);
+    }
+    if (carried) return;
+    if (event.requested) this.emit('stop', this.childData);
+    if (after.stop || after.restart || after.forceStop) this._carryOut(after, !!event.requested, stopped);
   }
 
   /** forever-monitor's snapshot of this monitor and its child. */
@@ -976,7 +1124,7 @@ class Monitor extends EventEmitter {
         done();
         resolve(this);
       };
-      /** @param {Monitor} _m @param {boolean} _spinning @param {{ reason: string }} info */
+      /** @param {MonitorPrototype} _m @param {boolean} _spinning @param {{ reason: string }} info */
       const onExit = (_m, _spinning, info) => {
         done();
         reject(supervisionEnded(info && info.reason, 'the reload was done'));
@@ -1030,8 +1178,12 @@ class Monitor extends EventEmitter {
     return this._errorSoon(toError(failure));
   }
 
-  /** @param {string | Buffer} data */
-  _onMessage(data) {
+  /**
+   * A message from a run's child: the monitor's `'message'`, then its `ChildProcess`'s.
+   * @param {string | Buffer} data
+   * @param {Cell} cell
+   */
+  _onMessage(data, cell) {
     let message;
     try {
       message = typeof data === 'string' ? JSON.parse(data) : advancedCodec().decode(data);
@@ -1052,6 +1204,7 @@ class Monitor extends EventEmitter {
       message = message.msg;
     }
     this.emit('message', message);
+    cell.child._message(message);
   }
 
   /**
@@ -1292,6 +1445,31 @@ class Monitor extends EventEmitter {
   }
 }
 
+/**
+ * forever-monitor's `Monitor`: a plain constructor function, as forever-monitor's was, so
+ * that old-style subclasses work (`Monitor.call(this, script, options)` with
+ * `util.inherits(Sub, Monitor)` or `Sub.prototype = Object.create(Monitor.prototype)`,
+ * then `Monitor.prototype.start.call(this)`), as does `class Sub extends Monitor`.
+ * Called without `new`, it throws a TypeError, as forever-monitor's did.
+ * @constructor
+ * @param {string|string[]} script the script to run, or a whole argv
+ * @param {object} [options] forever-monitor's options
+ */
+function Monitor(script, options) {
+  if (!(this instanceof Monitor)) {
+    const err = /** @type {TypeError & { code?: string }} */ (new TypeError('Monitor must be called with new (or, in a subclass, with Monitor.call(this, script, options) on an object made from Monitor.prototype)'));
+    err.code = 'ERR_CONSTRUCT_CALL_REQUIRED';
+    throw err;
+  }
+  EventEmitter.call(this);
+  /** @type {MonitorPrototype} */ (/** @type {unknown} */ (this))._init(script, options);
+}
+Monitor.prototype = MonitorPrototype.prototype;
+Object.defineProperty(Monitor.prototype, 'constructor', { value: Monitor, writable: true, enumerable: false, configurable: true });
+// Statics inherited as `class extends EventEmitter` would have them (defaultMaxListeners, …).
+Object.setPrototypeOf(Monitor, EventEmitter);
+Monitor.parseCommand = MonitorPrototype.parseCommand;
+
 // forever-monitor sets this so util.inspect does not call a method of that name.
 /** @type {any} */ (Monitor.prototype).inspect = null;
 
@@ -1316,7 +1494,7 @@ function start(script, options) {
   if (typeof options !== 'object') throw checks().typeError('options', 'an object', options);
   const o = /** @type {Record<string, unknown>} */ (options);
   if (!o.uid) o.uid = checks().randomString(4).replace(/^-/, '_');
-  return new Monitor(script, o).start();
+  return /** @type {MonitorPrototype} */ (/** @type {unknown} */ (new Monitor(script, o))).start();
 }
 
 /**
@@ -1359,7 +1537,7 @@ function checkProcess(pid) {
  * The CLI's status log (`--logFile`): written by the core on the calling thread, and
  * rotated, compressed and pruned with `monitor`'s log options. Not part of the public API.
  * @param {string} file
- * @param {Monitor} monitor
+ * @param {MonitorPrototype} monitor
  * @param {(err: Error) => void} onError
  * @returns {{ write(text: string): void, reopen(): void }}
  */

@@ -1,0 +1,412 @@
+// @ts-check
+'use strict';
+/**
+ * `monitor.child`: the child as a Node `ChildProcess` looks to code written for
+ * forever-monitor, whose `child` was one.
+ *
+ * The core owns the real process (it spawns, waits, restarts and kills it, off the JS
+ * thread); this object is a view of one run of it, made by `index.js` when the run starts
+ * and told of its output, messages and end. It costs nothing until used: its streams are
+ * made when first touched, and only then does the monitor ask the core for output. A
+ * stream nobody reads never holds the child, the core or a restart: past
+ * `UNREAD_LIMIT` unread bytes it drops what comes (every other destination still gets
+ * them) and warns once. Each run gets a new object, as each forever-monitor run got a new
+ * `ChildProcess`; an old one still tells its own end.
+ */
+
+const { EventEmitter } = require('events');
+
+/** Bytes a stream keeps unread (paused, or piped to a slow destination) before it drops. */
+const UNREAD_LIMIT = 8 * 1024 * 1024;
+/**
+ * Bytes kept for a stream not made yet (the child wrote before anyone touched
+ * `child.stdout`): what a pipe would have held for a reader that comes late.
+ */
+const EARLY_LIMIT = 64 * 1024;
+/** Bytes `child.stdin` may hold waiting for the child before it refuses more. */
+const STDIN_LIMIT = 16 * 1024 * 1024;
+
+/** @typedef {import('stream').Readable} Readable */
+/** @typedef {import('stream').Writable} Writable */
+/** @typedef {import('./binding').NativeFailure} NativeFailure */
+
+/**
+ * What the child needs of its monitor (kept apart so this file does not load index.js).
+ * @typedef {object} Owner
+ * @property {(child: ForeverChild) => boolean} isCurrent whether `child` is the monitor's current child
+ * @property {(signal: number) => boolean} signal sends a signal to the current child; whether it was sent
+ * @property {(child: ForeverChild, signal: number) => boolean} signalRetired signals a child that is no longer current but still runs
+ * @property {(message: unknown) => NativeFailure | null} send sends a message to the current child
+ * @property {(index: 1 | 2) => void} wantOutput asks the core for stream `index` from now on
+ * @property {(pid: number, data: Buffer, done: (failure: NativeFailure | null) => void) => NativeFailure | null} writeStdin
+ * @property {(pid: number) => NativeFailure | null} endStdin
+ * @property {() => void} disconnect closes the current child's IPC channel
+ * @property {(failure: NativeFailure) => Error} toError
+ * @property {(name: string, value: unknown) => number} checkSignal
+ */
+
+/**
+ * How the run was spawned.
+ * @typedef {object} SpawnInfo
+ * @property {string} spawnfile
+ * @property {string[]} spawnargs
+ * @property {[boolean, boolean, boolean]} pipes which of stdin, stdout, stderr are pipes
+ * @property {boolean} ipc whether it has an IPC channel
+ */
+
+/**
+ * A child's own state (kept off its enumerable fields).
+ * @typedef {object} ChildState
+ * @property {[boolean, boolean, boolean]} pipes
+ * @property {boolean} ipc
+ * @property {boolean} ended the child has exited (its fields say so)
+ * @property {boolean} reported its `'exit'` was emitted
+ * @property {boolean} disconnected
+ * @property {Array<Readable | Writable | null | undefined>} streams undefined: not made yet; null: not a pipe
+ * @property {[Buffer[], Buffer[]]} early output kept for streams not made yet
+ * @property {[number, number]} earlyBytes
+ * @property {number} closesNeeded
+ * @property {number} closesGot
+ */
+
+/** @type {typeof import('stream') | null} */
+let streamModule = null;
+function stream() {
+  if (streamModule === null) streamModule = require('stream');
+  return streamModule;
+}
+
+const warned = new Set();
+/** @param {string} code @param {string} message */
+function warnOnce(code, message) {
+  if (warned.has(code)) return;
+  warned.add(code);
+  process.emitWarning(message, { code });
+}
+
+/**
+ * A `ChildProcess` for what code does with one: `pid`, `kill()`, `killed`, `exitCode`,
+ * `signalCode`, `spawnfile`, `spawnargs`, `stdin`/`stdout`/`stderr`/`stdio`, `send()`,
+ * `connected`, `disconnect()`, and the events `'spawn'`, `'message'`, `'disconnect'`,
+ * `'exit'`, `'close'`, `'error'`.
+ */
+class ForeverChild extends EventEmitter {
+  /**
+   * @param {Owner} owner
+   * @param {number} pid
+   * @param {SpawnInfo} info
+   */
+  constructor(owner, pid, info) {
+    super();
+    /** The child's process id. */
+    this.pid = pid;
+    /** Whether a `kill()` of this object delivered its signal. */
+    this.killed = false;
+    /** The exit code, once the child has exited by itself; else null. @type {number | null} */
+    this.exitCode = null;
+    /** The signal that ended the child, once it has; else null. @type {string | null} */
+    this.signalCode = null;
+    /** The command spawned. */
+    this.spawnfile = info.spawnfile;
+    /** The full argv, as `child_process.spawn` keeps it. */
+    this.spawnargs = info.spawnargs;
+    Object.defineProperty(this, '_owner', { value: owner, writable: false, enumerable: false });
+    /** @type {ChildState} */
+    const state = {
+      pipes: info.pipes,
+      ipc: info.ipc,
+      ended: false,
+      reported: false,
+      disconnected: false,
+      // undefined: not made yet; null: not a pipe.
+      streams: [undefined, undefined, undefined],
+      early: [[], []],
+      earlyBytes: [0, 0],
+      closesNeeded: 1,
+      closesGot: 0,
+    };
+    Object.defineProperty(this, '_state', { value: state, writable: false, enumerable: false });
+    process.nextTick(() => this.emit('spawn'));
+  }
+
+  /** @returns {Owner} */
+  get _o() {
+    return /** @type {any} */ (this)._owner;
+  }
+
+  /** @returns {ChildState} */
+  get _s() {
+    return /** @type {any} */ (this)._state;
+  }
+
+  /** The child's stdin, a `Writable`, when it is a pipe; else null. @returns {Writable | null} */
+  get stdin() {
+    const s = this._s;
+    if (s.streams[0] === undefined) s.streams[0] = s.pipes[0] ? this._makeStdin() : null;
+    return /** @type {Writable | null} */ (s.streams[0]);
+  }
+
+  /** The child's stdout, a `Readable`, when it is a pipe; else null. @returns {Readable | null} */
+  get stdout() {
+    return this._readable(1);
+  }
+
+  /** The child's stderr, a `Readable`, when it is a pipe; else null. @returns {Readable | null} */
+  get stderr() {
+    return this._readable(2);
+  }
+
+  /** `[stdin, stdout, stderr]`, as `ChildProcess#stdio`. */
+  get stdio() {
+    return [this.stdin, this.stdout, this.stderr];
+  }
+
+  /** Whether messages can still be sent and received. */
+  get connected() {
+    const s = this._s;
+    return s.ipc && !s.disconnected && !s.ended;
+  }
+
+  /**
+   * Sends `signal` (default `'SIGTERM'`) to the child alone, as `ChildProcess#kill`:
+   * returns whether it was delivered. An unknown signal throws.
+   * @param {string | number} [signal]
+   * @returns {boolean}
+   */
+  kill(signal = 'SIGTERM') {
+    const number = this._o.checkSignal('signal', signal);
+    if (this._s.ended) return false;
+    const sent = this._o.isCurrent(this) ? this._o.signal(number) : this._o.signalRetired(this, number);
+    if (sent) this.killed = true;
+    return sent;
+  }
+
+  /**
+   * Sends `message` over the IPC channel, as `ChildProcess#send`: returns false when it
+   * cannot (`callback` gets the error, else `'error'` is emitted). Handles cannot be sent:
+   * the core owns the channel.
+   * @param {unknown} message
+   * @param {unknown} [handle]
+   * @param {unknown} [options]
+   * @param {(err: Error | null) => void} [callback]
+   * @returns {boolean}
+   */
+  send(message, handle, options, callback) {
+    if (typeof handle === 'function') {
+      callback = /** @type {(err: Error | null) => void} */ (handle);
+      handle = undefined;
+    } else if (typeof options === 'function') {
+      callback = /** @type {(err: Error | null) => void} */ (options);
+    }
+    if (message === undefined) {
+      const err = /** @type {TypeError & { code?: string }} */ (new TypeError('The "message" argument must be specified'));
+      err.code = 'ERR_MISSING_ARGS';
+      throw err;
+    }
+    /** @type {Error | null} */
+    let error = null;
+    if (!this.connected) {
+      error = codeError('ERR_IPC_CHANNEL_CLOSED', 'Channel closed');
+    } else if (handle !== undefined && handle !== null) {
+      error = codeError('ERR_FOREVER_NATIVE_NO_HANDLES', 'A handle cannot be sent to a child of forever-native: the core owns the channel (use the listen option to share sockets).');
+    } else if (!this._o.isCurrent(this)) {
+      error = codeError('ERR_IPC_CHANNEL_CLOSED', 'Channel closed');
+    } else {
+      // Serialises (and throws a TypeError for what cannot be), as Node's send() does.
+      const failure = this._o.send(message);
+      if (failure !== null) error = this._o.toError(failure);
+    }
+    if (error === null) {
+      if (callback) process.nextTick(callback, null);
+      return true;
+    }
+    if (callback) process.nextTick(callback, error);
+    else process.nextTick(() => this.emit('error', error));
+    return false;
+  }
+
+  /** Closes the IPC channel: `'disconnect'` follows, here and in the child. */
+  disconnect() {
+    if (!this.connected) {
+      process.nextTick(() => this.emit('error', codeError('ERR_IPC_DISCONNECTED', 'IPC channel is already disconnected')));
+      return;
+    }
+    this._s.disconnected = true;
+    if (this._o.isCurrent(this)) this._o.disconnect();
+    process.nextTick(() => this.emit('disconnect'));
+  }
+
+  /** JSON of a child: its pid (what `JSON.stringify(monitor)` showed of it before). */
+  toJSON() {
+    return { pid: this.pid };
+  }
+
+  /** Node's `ref()`/`unref()` are about the host's event loop, which the core's children never hold. */
+  ref() {}
+
+  unref() {}
+
+  /**
+   * Output of the child for stream `index` (1 stdout, 2 stderr).
+   * @param {1 | 2} index
+   * @param {Buffer} data
+   */
+  _output(index, data) {
+    const s = this._s;
+    if (s.ended) return undefined;
+    const made = s.streams[index];
+    if (made === undefined) {
+      // Not touched yet: keep what a pipe would have held.
+      const i = index - 1;
+      if (s.earlyBytes[i] + data.length > EARLY_LIMIT) return this._dropped(index, EARLY_LIMIT);
+      s.early[i].push(data);
+      s.earlyBytes[i] += data.length;
+      return undefined;
+    }
+    if (made === null) return undefined;
+    const readable = /** @type {Readable} */ (made);
+    if (readable.destroyed || readable.readableEnded) return undefined;
+    // Unread bytes are bounded: past the limit this stream drops what comes.
+    if (readable.readableLength + data.length > UNREAD_LIMIT) return this._dropped(index, UNREAD_LIMIT);
+    readable.push(data);
+    return undefined;
+  }
+
+  /** @param {1 | 2} index @param {number} limit */
+  _dropped(index, limit) {
+    const name = index === 1 ? 'stdout' : 'stderr';
+    warnOnce('FOREVER_NATIVE_UNREAD_OUTPUT', `monitor.child.${name} of pid ${this.pid} is not being read: output past ${limit} unread bytes is dropped for this stream (listeners, outFile/errFile and the host still get every byte).`);
+  }
+
+  /** A message from the child. @param {unknown} message */
+  _message(message) {
+    if (!this._s.disconnected) this.emit('message', message);
+  }
+
+  /** The child's channel closed. */
+  _disconnected() {
+    const s = this._s;
+    if (s.disconnected || !s.ipc) return;
+    s.disconnected = true;
+    this.emit('disconnect');
+  }
+
+  /**
+   * The child has exited: its fields say so from now on (the monitor's own exit events,
+   * which come first as forever-monitor's listener came first, see them), its stdin is
+   * destroyed and its channel closed.
+   * @param {number | null} code
+   * @param {string | null} signal
+   */
+  _settle(code, signal) {
+    const s = this._s;
+    if (s.ended) return;
+    if (s.ipc && !s.disconnected) this._disconnected();
+    s.ended = true;
+    this.exitCode = signal ? null : code;
+    this.signalCode = signal;
+    const stdin = s.streams[0];
+    if (stdin) stdin.destroy();
+  }
+
+  /**
+   * Reports the end (its last bytes reached every destination): ends its streams and
+   * emits `'exit'`, then `'close'` once the streams are closed, as `ChildProcess` does.
+   * @param {number | null} code
+   * @param {string | null} signal
+   */
+  _exited(code, signal) {
+    const s = this._s;
+    if (s.reported) return;
+    s.reported = true;
+    this._settle(code, signal);
+    for (const index of /** @type {const} */ ([1, 2])) {
+      const readable = /** @type {Readable | null | undefined} */ (s.streams[index]);
+      if (!readable) continue;
+      s.closesNeeded += 1;
+      readable.once('close', () => this._closed());
+      readable.push(null);
+    }
+    this.emit('exit', this.exitCode, this.signalCode);
+    // As Node's flushStdio: a stream nobody reads still ends (its bytes are let go), so
+    // that 'close' comes; a late reader had this tick to start.
+    process.nextTick(() => {
+      for (const index of [1, 2]) {
+        const readable = /** @type {Readable | null | undefined} */ (s.streams[index]);
+        if (readable && !readable.destroyed) readable.resume();
+      }
+    });
+    this._closed();
+  }
+
+  /** One more of the exit and the streams' closes: all of them give `'close'`. */
+  _closed() {
+    const s = this._s;
+    s.closesGot += 1;
+    if (s.closesGot === s.closesNeeded) {
+      this.emit('close', this.exitCode, this.signalCode);
+    }
+  }
+
+  /**
+   * @param {1 | 2} index
+   * @returns {Readable | null}
+   */
+  _readable(index) {
+    const s = this._s;
+    if (s.streams[index] !== undefined) return /** @type {Readable | null} */ (s.streams[index]);
+    if (!s.pipes[index]) {
+      s.streams[index] = null;
+      return null;
+    }
+    const readable = new (stream().Readable)({ read() {} });
+    s.streams[index] = readable;
+    const early = s.early[index - 1];
+    for (const chunk of early) readable.push(chunk);
+    s.early[index - 1] = [];
+    if (s.ended) readable.push(null);
+    else this._o.wantOutput(index);
+    return readable;
+  }
+
+  /** @returns {Writable} */
+  _makeStdin() {
+    const child = this;
+    const { Writable } = stream();
+    const writable = new Writable({
+      write(chunk, _encoding, callback) {
+        const failure = child._s.ended ? null : child._o.writeStdin(child.pid, chunk, (f) => callback(f ? child._o.toError(f) : null));
+        if (child._s.ended) callback(codeError('EPIPE', 'write EPIPE'));
+        else if (failure !== null) callback(child._o.toError(failure));
+      },
+      final(callback) {
+        if (!child._s.ended) child._o.endStdin(child.pid);
+        callback();
+      },
+    });
+    // Bounded: a writer that ignores write()'s false (and 'drain') is refused at the
+    // limit instead of growing the host without end.
+    const write = writable.write;
+    /** @type {any} */ (writable).write = function boundedWrite(/** @type {any[]} */ ...args) {
+      if (writable.writableLength >= STDIN_LIMIT && !writable.destroyed) {
+        writable.destroy(codeError('ERR_STDIN_BACKLOG', `child.stdin holds ${writable.writableLength} bytes the child has not read (at most ${STDIN_LIMIT}); wait for 'drain' when write() returns false.`));
+        return false;
+      }
+      return write.apply(writable, /** @type {any} */ (args));
+    };
+    return writable;
+  }
+}
+
+/**
+ * @param {string} code
+ * @param {string} message
+ * @returns {Error}
+ */
+function codeError(code, message) {
+  const err = /** @type {Error & { code?: string }} */ (new Error(message));
+  err.code = code;
+  return err;
+}
+
+module.exports = { ForeverChild, UNREAD_LIMIT, EARLY_LIMIT, STDIN_LIMIT };
