@@ -174,7 +174,15 @@ class ForeverChild extends EventEmitter {
    * @returns {boolean}
    */
   kill(signal = 'SIGTERM') {
-    const number = this._o.checkSignal('signal', signal);
+    let number;
+    try {
+      number = this._o.checkSignal('signal', signal);
+    } catch (cause) {
+      // Node's own error for a signal it does not know.
+      const err = /** @type {TypeError & { code?: string }} */ (new TypeError(`Unknown signal: ${String(signal)}`));
+      err.code = 'ERR_UNKNOWN_SIGNAL';
+      throw err;
+    }
     if (this._s.ended) return false;
     const sent = this._o.isCurrent(this) ? this._o.signal(number) : this._o.signalRetired(this, number);
     if (sent) this.killed = true;
