@@ -38,6 +38,7 @@ const STDIN_LIMIT = 16 * 1024 * 1024;
  * @property {(child: ForeverChild, signal: number) => boolean} signalRetired signals a child that is no longer current but still runs
  * @property {(message: unknown) => NativeFailure | null} send sends a message to the current child
  * @property {(index: 1 | 2) => void} wantOutput asks the core for stream `index` from now on
+ * @property {(index: 1 | 2, stalled: boolean) => void} stall the current child's stream `index` is full and unread (or read again)
  * @property {(pid: number, data: Buffer, done: (failure: NativeFailure | null) => void) => NativeFailure | null} writeStdin
  * @property {(pid: number) => NativeFailure | null} endStdin
  * @property {() => void} disconnect closes the current child's IPC channel
@@ -65,6 +66,7 @@ const STDIN_LIMIT = 16 * 1024 * 1024;
  * @property {Array<Readable | Writable | null | undefined>} streams undefined: not made yet; null: not a pipe
  * @property {[Buffer[], Buffer[]]} early output kept for streams not made yet
  * @property {[number, number]} earlyBytes
+ * @property {[boolean, boolean]} stalled the stream is full and unread: the core keeps its output from JS
  * @property {number} closesNeeded
  * @property {number} closesGot
  */
@@ -122,6 +124,7 @@ class ForeverChild extends EventEmitter {
       streams: [undefined, undefined, undefined],
       early: [[], []],
       earlyBytes: [0, 0],
+      stalled: [false, false],
       closesNeeded: 1,
       closesGot: 0,
     };
@@ -275,7 +278,14 @@ class ForeverChild extends EventEmitter {
     const readable = /** @type {Readable} */ (made);
     if (readable.destroyed || readable.readableEnded) return undefined;
     // Unread bytes are bounded: past the limit this stream drops what comes.
-    if (readable.readableLength + data.length > UNREAD_LIMIT) return this._dropped(index, UNREAD_LIMIT);
+    if (readable.readableLength + data.length > UNREAD_LIMIT) {
+      // Until it is read again, the core need not hand JS what this stream would drop.
+      if (!s.stalled[index - 1] && this._o.isCurrent(this)) {
+        s.stalled[index - 1] = true;
+        this._o.stall(index, true);
+      }
+      return this._dropped(index, UNREAD_LIMIT);
+    }
     readable.push(data);
     return undefined;
   }
@@ -367,7 +377,16 @@ class ForeverChild extends EventEmitter {
       s.streams[index] = null;
       return null;
     }
-    const readable = new (stream().Readable)({ read() {} });
+    const child = this;
+    const readable = new (stream().Readable)({
+      read() {
+        // Read again after it stalled: the core hands this stream's output to JS again.
+        if (s.stalled[index - 1]) {
+          s.stalled[index - 1] = false;
+          if (child._o.isCurrent(child)) child._o.stall(index, false);
+        }
+      },
+    });
     s.streams[index] = readable;
     const early = s.early[index - 1];
     for (const chunk of early) readable.push(chunk);

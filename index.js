@@ -286,7 +286,7 @@ function unwatchAbort(monitor, signal) {
  * @typedef {Omit<import('./options.js').MonitorFields, 'envVars' | 'killSignalNumber' | 'signal' | 'env'> & {
  *   env?: unknown, shutdownMessage?: unknown, _env: Record<string, string>, _hideEnv: Record<string, boolean>,
  *   _waiters: Set<Waiter>, _custom: Record<'stdout' | 'stderr', any>, _listening: Record<'stdout' | 'stderr', boolean>,
- *   _childOutput: Record<'stdout' | 'stderr', boolean>, _afterEnd: AfterEnd, _reloadWaiters: number,
+ *   _childOutput: Record<'stdout' | 'stderr', boolean>, _childStalled: Record<'stdout' | 'stderr', boolean>, _afterEnd: AfterEnd, _reloadWaiters: number,
  *   _spawning: { restart: boolean, done: Spawned | null } | null, _run: number,
  *   _owner: import('./child-process.js').Owner | null, _cell: Cell | null, _native: NativeMonitor | null,
  *   _killSignal: number, _rejectNext: ((err: Error) => void) | null, _childUp: boolean,
@@ -414,6 +414,8 @@ class MonitorPrototype extends FieldsBase {
     this._listening = { stdout: false, stderr: false };
     /** Whether a child's stream was read: then each child's output comes to JS (for its `ChildProcess`). */
     this._childOutput = { stdout: false, stderr: false };
+    /** Whether the current child's stream is full and unread. */
+    this._childStalled = { stdout: false, stderr: false };
     /** The current supervision run (its children). @type {Cell | null} */
     this._cell = null;
     /** What its children need of the monitor, made with the first. @type {import('./child-process.js').Owner | null} */
@@ -430,7 +432,7 @@ class MonitorPrototype extends FieldsBase {
     };
     /** The killSignal as a number, as checked. */
     this._killSignal = o.killSignalNumber;
-    for (const name of ['_native', '_run', '_listening', '_childOutput', '_cell', '_owner', '_spawning', '_killSignal', '_custom', '_reloadWaiters']) {
+    for (const name of ['_native', '_run', '_listening', '_childOutput', '_childStalled', '_cell', '_owner', '_spawning', '_killSignal', '_custom', '_reloadWaiters']) {
       Object.defineProperty(this, name, { enumerable: false });
     }
 
@@ -532,7 +534,27 @@ class MonitorPrototype extends FieldsBase {
    * @param {'stdout' | 'stderr'} stream
    */
   _applyListening(stream) {
-    if (this._native) this._native.setListening(STREAMS[stream], this._listening[stream] || this._childOutput[stream]);
+    if (this._native) this._native.setListening(STREAMS[stream], this._wantsOutput(stream));
+  }
+
+  /** A new child: its streams are not full yet. */
+  _unstall() {
+    for (const stream of /** @type {const} */ (['stdout', 'stderr'])) {
+      if (this._childStalled[stream]) {
+        this._childStalled[stream] = false;
+        this._applyListening(stream);
+      }
+    }
+  }
+
+  /**
+   * Whether JS wants `stream` from the core: for the monitor's listeners, or for the
+   * children's streams once one was read (unless the current one is full and unread).
+   * @param {'stdout' | 'stderr'} stream
+   * @returns {boolean}
+   */
+  _wantsOutput(stream) {
+    return this._listening[stream] || (this._childOutput[stream] && !this._childStalled[stream]);
   }
 
   /** @returns {NativeMonitor} */
@@ -541,7 +563,7 @@ class MonitorPrototype extends FieldsBase {
       const monitor = new (native().NativeMonitor)();
       this._native = monitor;
       for (const stream of /** @type {const} */ (['stdout', 'stderr'])) {
-        if (this._listening[stream] || this._childOutput[stream]) monitor.setListening(STREAMS[stream], true);
+        if (this._wantsOutput(stream)) monitor.setListening(STREAMS[stream], true);
       }
       const outFile = this._custom.stdout ? undefined : this.outFile;
       const errFile = this._custom.stderr ? undefined : this.mergeLogs ? this.outFile : this.errFile;
@@ -610,6 +632,7 @@ class MonitorPrototype extends FieldsBase {
     }
     const { run, result, cell } = spawned;
     this._run = run;
+    this._unstall();
     this._cell = cell;
     // What was asked of an earlier run's end is moot once a new run began.
     this._afterEnd = noneAfterEnd();
@@ -681,6 +704,11 @@ class MonitorPrototype extends FieldsBase {
       wantOutput: (index) => {
         const name = index === 1 ? 'stdout' : 'stderr';
         this._childOutput[name] = true;
+        this._applyListening(name);
+      },
+      stall: (index, stalled) => {
+        const name = index === 1 ? 'stdout' : 'stderr';
+        this._childStalled[name] = stalled;
         this._applyListening(name);
       },
       writeStdin: (pid, data, done) => {
@@ -809,6 +837,7 @@ class MonitorPrototype extends FieldsBase {
           cell.retired.set(old.pid, old);
         }
         cell.child = this._newChild(event.pid, cell);
+        if (current) this._unstall();
         if (current) {
           this._childUp = true;
           this.ctime = event.ctime;
