@@ -242,3 +242,25 @@ both('a trySpawn() override that wraps the spawn is called by start() and its ch
   const [err] = await error;
   return { calls, returned: returned === m, childPid: typeof child.pid, missing: err.message.startsWith('Target script does not exist') };
 }, { calls: ['number', 'none'], returned: true, childPid: 'number', missing: true });
+
+both('child.disconnect() closes the channel: the child and the parent each see it end', async (forever, t) => {
+  const m = cleanup(t, new forever.Monitor(fixture('ipc-echo.js'), { silent: true, fork: true, max: 1 }));
+  const hello = next(m, 'message');
+  m.start();
+  await hello;
+  const child = m.child;
+  const before = child.connected;
+  const disconnected = next(child, 'disconnect');
+  const exited = next(m, 'exit');
+  child.disconnect();
+  await disconnected;
+  const after = child.connected;
+  // ipc-echo.js waits only for messages: with its channel gone, it ends by itself.
+  await exited;
+  let sendError;
+  const sent = child.send({ late: true }, (err) => {
+    sendError = err && err.code;
+  });
+  await new Promise((resolve) => setImmediate(resolve));
+  return { before, after, exitCode: child.exitCode, sent, sendError };
+}, { before: true, after: false, exitCode: 0, sent: false, sendError: 'ERR_IPC_CHANNEL_CLOSED' });

@@ -231,6 +231,17 @@ impl Channel {
     }
   }
 
+  /// Closes the channel both ways, as `ChildProcess#disconnect()`: the child reads the
+  /// end (its `'disconnect'`), and so does the core's reader, which reports it. What was
+  /// queued and not yet written is dropped, as Node drops it.
+  pub fn disconnect(&self) {
+    // SAFETY: shuts down a socket this channel owns; the descriptor stays open (and
+    // owned) until the last holder of the channel lets go.
+    unsafe {
+      libc::shutdown(self.fd.as_raw_fd(), libc::SHUT_RDWR);
+    }
+  }
+
   /// The socket, for polling it for readability.
   pub fn raw_fd(&self) -> RawFd {
     self.fd.as_raw_fd()

@@ -229,6 +229,13 @@ impl NativeMonitor {
     failure(self.handle.send(bytes))
   }
 
+  /// Closes the current child's IPC channel both ways (`ChildProcess#disconnect()`): the
+  /// child and the core each see it end, and `'disconnect'` follows.
+  #[napi(catch_unwind)]
+  pub fn disconnect(&self) {
+    self.handle.disconnect();
+  }
+
   /// The supervision's state, as `usage()` names it, without asking the core for a sample
   /// of the child's tree (the calls that check it run on every restart and stop).
   #[napi(

@@ -772,6 +772,14 @@ impl Handle {
     }
   }
 
+  /// Closes the current child's IPC channel (`ChildProcess#disconnect()`); nothing when
+  /// it has none.
+  pub fn disconnect(&self) {
+    if let Outlet::Open(channel) = lock(&self.core.outlet).clone() {
+      channel.disconnect();
+    }
+  }
+
   /// Sets up the log files: they are created (and truncated unless `append`) in the
   /// background; failures go to `report`.
   pub fn set_logs(&self, config: LogConfig, report: Report) -> Result<()> {
