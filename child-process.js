@@ -58,17 +58,23 @@ const STDIN_LIMIT = 16 * 1024 * 1024;
 /**
  * A child's own state (kept off its enumerable fields).
  * @typedef {object} ChildState
- * @property {[boolean, boolean, boolean]} pipes
- * @property {boolean} ipc
+ * @property {Owner} owner
+ * @property {SpawnInfo} info
  * @property {boolean} ended the child has exited (its fields say so)
  * @property {boolean} reported its `'exit'` was emitted
  * @property {boolean} disconnected
+ * @property {ChildIO | null} io made when a stream is first touched or output first comes
+ * @property {number} closesNeeded
+ * @property {number} closesGot
+ */
+
+/**
+ * A child's streams and what waits for them.
+ * @typedef {object} ChildIO
  * @property {Array<Readable | Writable | null | undefined>} streams undefined: not made yet; null: not a pipe
  * @property {[Buffer[], Buffer[]]} early output kept for streams not made yet
  * @property {[number, number]} earlyBytes
  * @property {[boolean, boolean]} stalled the stream is full and unread: the core keeps its output from JS
- * @property {number} closesNeeded
- * @property {number} closesGot
  */
 
 /** @type {typeof import('stream') | null} */
@@ -110,31 +116,17 @@ class ForeverChild extends EventEmitter {
     this.signalCode = null;
     /** The command spawned. */
     this.spawnfile = info.spawnfile;
-    /** The full argv, as `child_process.spawn` keeps it. */
+    /** The full argv, as `child_process.spawn` keeps it (one array for a run's children). */
     this.spawnargs = info.spawnargs;
-    Object.defineProperty(this, '_owner', { value: owner, writable: false, enumerable: false });
     /** @type {ChildState} */
-    const state = {
-      pipes: info.pipes,
-      ipc: info.ipc,
-      ended: false,
-      reported: false,
-      disconnected: false,
-      // undefined: not made yet; null: not a pipe.
-      streams: [undefined, undefined, undefined],
-      early: [[], []],
-      earlyBytes: [0, 0],
-      stalled: [false, false],
-      closesNeeded: 1,
-      closesGot: 0,
-    };
+    const state = { owner, info, ended: false, reported: false, disconnected: false, io: null, closesNeeded: 1, closesGot: 0 };
     Object.defineProperty(this, '_state', { value: state, writable: false, enumerable: false });
     process.nextTick(() => this.emit('spawn'));
   }
 
   /** @returns {Owner} */
   get _o() {
-    return /** @type {any} */ (this)._owner;
+    return this._s.owner;
   }
 
   /** @returns {ChildState} */
@@ -144,9 +136,9 @@ class ForeverChild extends EventEmitter {
 
   /** The child's stdin, a `Writable`, when it is a pipe; else null. @returns {Writable | null} */
   get stdin() {
-    const s = this._s;
-    if (s.streams[0] === undefined) s.streams[0] = s.pipes[0] ? this._makeStdin() : null;
-    return /** @type {Writable | null} */ (s.streams[0]);
+    const io = this._io();
+    if (io.streams[0] === undefined) io.streams[0] = this._s.info.pipes[0] ? this._makeStdin() : null;
+    return /** @type {Writable | null} */ (io.streams[0]);
   }
 
   /** The child's stdout, a `Readable`, when it is a pipe; else null. @returns {Readable | null} */
@@ -167,7 +159,7 @@ class ForeverChild extends EventEmitter {
   /** Whether messages can still be sent and received. */
   get connected() {
     const s = this._s;
-    return s.ipc && !s.disconnected && !s.ended;
+    return s.info.ipc && !s.disconnected && !s.ended;
   }
 
   /**
@@ -263,15 +255,15 @@ class ForeverChild extends EventEmitter {
    * @param {Buffer} data
    */
   _output(index, data) {
-    const s = this._s;
-    if (s.ended) return undefined;
-    const made = s.streams[index];
+    if (this._s.ended) return undefined;
+    const io = this._io();
+    const made = io.streams[index];
     if (made === undefined) {
       // Not touched yet: keep what a pipe would have held.
       const i = index - 1;
-      if (s.earlyBytes[i] + data.length > EARLY_LIMIT) return this._dropped(index, EARLY_LIMIT);
-      s.early[i].push(data);
-      s.earlyBytes[i] += data.length;
+      if (io.earlyBytes[i] + data.length > EARLY_LIMIT) return this._dropped(index, EARLY_LIMIT);
+      io.early[i].push(data);
+      io.earlyBytes[i] += data.length;
       return undefined;
     }
     if (made === null) return undefined;
@@ -280,8 +272,8 @@ class ForeverChild extends EventEmitter {
     // Unread bytes are bounded: past the limit this stream drops what comes.
     if (readable.readableLength + data.length > UNREAD_LIMIT) {
       // Until it is read again, the core need not hand JS what this stream would drop.
-      if (!s.stalled[index - 1] && this._o.isCurrent(this)) {
-        s.stalled[index - 1] = true;
+      if (!io.stalled[index - 1] && this._o.isCurrent(this)) {
+        io.stalled[index - 1] = true;
         this._o.stall(index, true);
       }
       return this._dropped(index, UNREAD_LIMIT);
@@ -304,7 +296,7 @@ class ForeverChild extends EventEmitter {
   /** The child's channel closed. */
   _disconnected() {
     const s = this._s;
-    if (s.disconnected || !s.ipc) return;
+    if (s.disconnected || !s.info.ipc) return;
     s.disconnected = true;
     this.emit('disconnect');
   }
@@ -319,11 +311,11 @@ class ForeverChild extends EventEmitter {
   _settle(code, signal) {
     const s = this._s;
     if (s.ended) return;
-    if (s.ipc && !s.disconnected) this._disconnected();
+    if (s.info.ipc && !s.disconnected) this._disconnected();
     s.ended = true;
     this.exitCode = signal ? null : code;
     this.signalCode = signal;
-    const stdin = s.streams[0];
+    const stdin = s.io === null ? null : s.io.streams[0];
     if (stdin) stdin.destroy();
   }
 
@@ -338,8 +330,9 @@ class ForeverChild extends EventEmitter {
     if (s.reported) return;
     s.reported = true;
     this._settle(code, signal);
+    const streams = s.io === null ? [] : s.io.streams;
     for (const index of /** @type {const} */ ([1, 2])) {
-      const readable = /** @type {Readable | null | undefined} */ (s.streams[index]);
+      const readable = /** @type {Readable | null | undefined} */ (streams[index]);
       if (!readable) continue;
       s.closesNeeded += 1;
       readable.once('close', () => this._closed());
@@ -350,7 +343,7 @@ class ForeverChild extends EventEmitter {
     // that 'close' comes; a late reader had this tick to start.
     process.nextTick(() => {
       for (const index of [1, 2]) {
-        const readable = /** @type {Readable | null | undefined} */ (s.streams[index]);
+        const readable = /** @type {Readable | null | undefined} */ (streams[index]);
         if (readable && !readable.destroyed) readable.resume();
       }
     });
@@ -372,28 +365,35 @@ class ForeverChild extends EventEmitter {
    */
   _readable(index) {
     const s = this._s;
-    if (s.streams[index] !== undefined) return /** @type {Readable | null} */ (s.streams[index]);
-    if (!s.pipes[index]) {
-      s.streams[index] = null;
+    const io = this._io();
+    if (io.streams[index] !== undefined) return /** @type {Readable | null} */ (io.streams[index]);
+    if (!s.info.pipes[index]) {
+      io.streams[index] = null;
       return null;
     }
     const child = this;
     const readable = new (stream().Readable)({
       read() {
         // Read again after it stalled: the core hands this stream's output to JS again.
-        if (s.stalled[index - 1]) {
-          s.stalled[index - 1] = false;
+        if (io.stalled[index - 1]) {
+          io.stalled[index - 1] = false;
           if (child._o.isCurrent(child)) child._o.stall(index, false);
         }
       },
     });
-    s.streams[index] = readable;
-    const early = s.early[index - 1];
-    for (const chunk of early) readable.push(chunk);
-    s.early[index - 1] = [];
+    io.streams[index] = readable;
+    for (const chunk of io.early[index - 1]) readable.push(chunk);
+    io.early[index - 1] = [];
     if (s.ended) readable.push(null);
     else this._o.wantOutput(index);
     return readable;
+  }
+
+  /** The child's streams, made on first need. @returns {ChildIO} */
+  _io() {
+    const s = this._s;
+    if (s.io === null) s.io = { streams: [undefined, undefined, undefined], early: [[], []], earlyBytes: [0, 0], stalled: [false, false] };
+    return s.io;
   }
 
   /** @returns {Writable} */
