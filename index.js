@@ -11,7 +11,7 @@
  * the JS thread.
  */
 
-const { EventEmitter } = require('events');
+const { EventEmitter, errorMonitor } = require('events');
 const fs = require('fs');
 const path = require('path');
 /** @type {typeof import('./options.js') | null} */
@@ -30,6 +30,17 @@ const version = require('./package.json').version;
 /** @typedef {import('./binding').NativeSpawnSpec} NativeSpawnSpec */
 /** @typedef {import('./binding').NativeRunOptions} NativeRunOptions */
 /** @typedef {import('./binding').NativeListening} NativeListening */
+
+/** @type {typeof import('./emitter2.js') | null} */
+let emitter2Module = null;
+/**
+ * EventEmitter2's API for monitors (forever-monitor's emitter), loaded on first use so that
+ * `require()` stays cheap: matched on Node's EventEmitter and tested against EventEmitter2.
+ */
+function ee2() {
+  if (emitter2Module === null) emitter2Module = require('./emitter2.js');
+  return emitter2Module;
+}
 
 /** @type {typeof import('./binding') | null} */
 let binding = null;
@@ -458,13 +469,29 @@ class MonitorPrototype extends FieldsBase {
   }
 
   /**
+   * EventEmitter2's `emit()`, as forever-monitor's monitors had it: `onAny` listeners hear
+   * every event first, and `event` names the event being emitted.
+   * @param {string | symbol} event
+   * @param {...any} args
+   * @returns {boolean}
+   */
+  emit(event, ...args) {
+    const all = /** @type {{ _all?: unknown[] }} */ (this)._all;
+    if (all !== undefined && all.length !== 0) return ee2().emit(/** @type {any} */ (this), MonitorPrototype.prototype._emitNode, event, args);
+    if (event !== 'newListener' && event !== 'removeListener' && event !== errorMonitor && this.listenerCount(event) !== 0) {
+      /** @type {any} */ (this).event = event;
+    }
+    return this._emitNode(event, ...args);
+  }
+
+  /**
    * EventEmitter's `emit()`; the awaitable calls waiting then hear the event too (those
    * waiting when it was emitted, as listeners would be).
    * @param {string | symbol} event
    * @param {...any} args
    * @returns {boolean}
    */
-  emit(event, ...args) {
+  _emitNode(event, ...args) {
     const waiters = this._waiters;
     if (waiters === undefined || waiters.size === 0) return super.emit(event, ...args);
     const waiting = Array.from(waiters);
@@ -475,6 +502,66 @@ class MonitorPrototype extends FieldsBase {
         if (waiters.has(waiter)) waiter.handle(event, args);
       }
     }
+  }
+
+  /**
+   * EventEmitter's `on()`; with EventEmitter2's `options` (`async`, `promisify`,
+   * `nextTick`, `objectify`) as its third argument, EventEmitter2's.
+   * @param {string | symbol} event
+   * @param {(...args: any[]) => void} listener
+   * @param {unknown} [options]
+   * @returns {this}
+   */
+  on(event, listener, options) {
+    if (options === undefined) return super.on(event, listener);
+    return /** @type {this} */ (ee2().listen(/** @type {any} */ (this), EventEmitter.prototype.on, event, listener, options, false));
+  }
+
+  /**
+   * EventEmitter's `addListener()` (the same as `on()`).
+   * @param {string | symbol} event
+   * @param {(...args: any[]) => void} listener
+   * @param {unknown} [options]
+   * @returns {this}
+   */
+  addListener(event, listener, options) {
+    return this.on(event, listener, options);
+  }
+
+  /**
+   * EventEmitter's `prependListener()`, or EventEmitter2's with `options`.
+   * @param {string | symbol} event
+   * @param {(...args: any[]) => void} listener
+   * @param {unknown} [options]
+   * @returns {this}
+   */
+  prependListener(event, listener, options) {
+    if (options === undefined) return super.prependListener(event, listener);
+    return /** @type {this} */ (ee2().listen(/** @type {any} */ (this), EventEmitter.prototype.prependListener, event, listener, options, true));
+  }
+
+  /**
+   * EventEmitter's `once()`, or EventEmitter2's with `options`.
+   * @param {string | symbol} event
+   * @param {(...args: any[]) => void} listener
+   * @param {unknown} [options]
+   * @returns {this}
+   */
+  once(event, listener, options) {
+    if (options === undefined) return super.once(event, listener);
+    return /** @type {this} */ (ee2().listen(/** @type {any} */ (this), EventEmitter.prototype.on, event, listener, options, false, 1));
+  }
+
+  /**
+   * EventEmitter's `prependOnceListener()`, or EventEmitter2's with `options`.
+   * @param {string | symbol} event
+   * @param {(...args: any[]) => void} listener
+   * @param {unknown} [options]
+   * @returns {this}
+   */
+  prependOnceListener(event, listener, options) {
+    if (options === undefined) return super.prependOnceListener(event, listener);
+    return /** @type {this} */ (ee2().listen(/** @type {any} */ (this), EventEmitter.prototype.prependListener, event, listener, options, true, 1));
   }
 
   /**
@@ -548,13 +635,16 @@ class MonitorPrototype extends FieldsBase {
   }
 
   /**
-   * Whether JS wants `stream` from the core: for the monitor's listeners, or for the
-   * children's streams once one was read (unless the current one is full and unread).
+   * Whether JS wants `stream` from the core: for the monitor's listeners (`onAny` ones
+   * too), or for the children's streams once one was read (unless the current one is full
+   * and unread).
    * @param {'stdout' | 'stderr'} stream
    * @returns {boolean}
    */
   _wantsOutput(stream) {
-    return this._listening[stream] || (this._childOutput[stream] && !this._childStalled[stream]);
+    const all = /** @type {{ _all?: unknown[] }} */ (/** @type {unknown} */ (this))._all;
+    return this._listening[stream] || (all !== undefined && all.length !== 0)
+      || (this._childOutput[stream] && !this._childStalled[stream]);
   }
 
   /** @returns {NativeMonitor} */
@@ -1501,6 +1591,25 @@ Monitor.parseCommand = MonitorPrototype.parseCommand;
 
 // forever-monitor sets this so util.inspect does not call a method of that name.
 /** @type {any} */ (Monitor.prototype).inspect = null;
+// EventEmitter2's: the event being emitted (set on the monitor as it emits).
+/** @type {any} */ (Monitor.prototype).event = '';
+// EventEmitter2's methods, forever-monitor's monitors had them: each loads emitter2.js on first call.
+for (const name of /** @type {const} */ (['onAny', 'prependAny', 'offAny', 'listenersAny', 'many', 'prependMany', 'waitFor', 'emitAsync', 'listenTo', 'stopListeningTo', 'hasListeners'])) {
+  Object.defineProperty(Monitor.prototype, name, {
+    value: /** @type {(this: MonitorPrototype, ...args: unknown[]) => unknown} */ (function ee2Method(...args) {
+      const result = /** @type {(...a: unknown[]) => unknown} */ (ee2().methods[name]).apply(this, args);
+      // An onAny listener hears the output too, as forever-monitor's always emitted it.
+      if (name === 'onAny' || name === 'prependAny' || name === 'offAny') {
+        this._applyListening('stdout');
+        this._applyListening('stderr');
+      }
+      return result;
+    }),
+    writable: true,
+    configurable: true,
+    enumerable: false,
+  });
+}
 
 function isPrimary() {
   // A cluster worker's bootstrap loads `cluster` before any user code runs, so where it is

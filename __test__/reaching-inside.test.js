@@ -264,3 +264,17 @@ both('child.disconnect() closes the channel: the child and the parent each see i
   await new Promise((resolve) => setImmediate(resolve));
   return { before, after, exitCode: child.exitCode, sent, sendError };
 }, { before: true, after: false, exitCode: 0, sent: false, sendError: 'ERR_IPC_CHANNEL_CLOSED' });
+
+both('onAny sees every event of a run, with its name in this.event', async (forever, t) => {
+  const m = cleanup(t, new forever.Monitor(fixture('print-lines.js'), { silent: true, max: 1, args: ['1'] }));
+  const names = new Set();
+  let named = true;
+  m.onAny(function onAny(name) {
+    names.add(name);
+    if (this.event !== name) named = false;
+  });
+  const ended = next(m, 'exit');
+  m.start();
+  await ended;
+  return { names: [...names].sort(), named, any: m.listenersAny().length };
+}, { names: ['exit', 'exit:code', 'start', 'stderr', 'stdout'], named: true, any: 1 });
