@@ -1044,6 +1044,9 @@ class MonitorPrototype extends FieldsBase {
    */
   _onExit(event, current, code, signal) {
     this.emit('exit:code', code, signal);
+    // As forever-monitor cleared them before its 'exit' or restart; set only once asked for.
+    if (/** @type {any} */ (this).forceStop !== undefined) /** @type {any} */ (this).forceStop = false;
+    if (/** @type {any} */ (this).forceRestart !== undefined) /** @type {any} */ (this).forceRestart = false;
     if (current) this.times = event.times;
     this._lastExit = { spinning: event.spinning, code, signal };
     if (current) this._childUp = false;
@@ -1111,6 +1114,8 @@ class MonitorPrototype extends FieldsBase {
   /** Restarts the child (starts it when not running). */
   restart() {
     this.times = this.times || 0;
+    // forever-monitor's flag, true from the call until the child's 'exit:code' was heard.
+    /** @type {any} */ (this).forceRestart = true;
     if (this._endUnheard()) return this._keepForEnd('restart');
     const failure = this._nativeMonitor().restart();
     if (failure === null) return this;
@@ -1291,6 +1296,8 @@ class MonitorPrototype extends FieldsBase {
    * @param {boolean} [forceStop] also end supervision
    */
   kill(forceStop) {
+    // forever-monitor's flag, true from a stop until the child's 'exit:code' was heard.
+    if (forceStop) /** @type {any} */ (this).forceStop = true;
     if (this._endUnheard()) return this._keepForEnd(forceStop ? 'stop' : 'kill');
     const failure = this._nativeMonitor().kill(!!forceStop);
     if (failure === null) return this;

@@ -278,3 +278,19 @@ both('onAny sees every event of a run, with its name in this.event', async (fore
   await ended;
   return { names: [...names].sort(), named, any: m.listenersAny().length };
 }, { names: ['exit', 'exit:code', 'start', 'stderr', 'stdout'], named: true, any: 1 });
+
+both('an exit:code listener tells a crash from a stop by monitor.forceStop', async (forever, t) => {
+  const m = cleanup(t, new forever.Monitor(fixture('run-forever.js'), { silent: true, max: 3 }));
+  const seen = [];
+  m.on('exit:code', () => seen.push(!!m.forceStop));
+  const started = next(m, 'start');
+  m.start();
+  await started;
+  const restarted = next(m, 'restart');
+  m.child.kill('SIGTERM');
+  await restarted;
+  const exited = next(m, 'exit');
+  m.stop();
+  await exited;
+  return { seen, after: !!m.forceStop };
+}, { seen: [false, true], after: false });
