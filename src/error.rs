@@ -43,6 +43,16 @@ pub enum CoreError {
     /// What happened, in words.
     detail: String,
   },
+  /// `writeStdin`/`endStdin` for a pid that is neither the current child nor a reload's
+  /// new child (it exited, or another child took its place), or while none runs.
+  ChildNotRunning(u32),
+  /// `writeStdin`/`endStdin` for a child whose stdin is not a pipe; `stdin` says what it is.
+  StdinNotPipe {
+    /// The child.
+    pid: u32,
+    /// What its stdin is, in words (`'ignore' (/dev/null)`, …).
+    stdin: String,
+  },
   /// `send()` to a child that has no IPC channel.
   NoChannel,
   /// `send()` to a child whose channel is closed.
@@ -154,6 +164,14 @@ impl fmt::Display for CoreError {
       CoreError::ReloadFailed { detail, .. } => {
         write!(f, "Reload failed: {detail}; the old child keeps serving.")
       }
+      CoreError::ChildNotRunning(pid) => write!(
+        f,
+        "Cannot write to the stdin of process {pid}: it is not running (it exited, or another child took its place)."
+      ),
+      CoreError::StdinNotPipe { pid, stdin } => write!(
+        f,
+        "Cannot write to the stdin of process {pid}: its stdin is {stdin}, not a pipe (stdio[0] must be 'pipe')."
+      ),
       CoreError::NoChannel => {
         f.write_str("Cannot send to a process without an IPC channel (use fork: true).")
       }

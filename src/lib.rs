@@ -3,10 +3,11 @@
 //! The arrows point one way: [`binding`] (the napi boundary) drives [`supervisor`], which
 //! drives the pure [`policy`] and the leaf modules — [`process`] (spawning, signalling a
 //! tree), [`output`] (pipes to destinations), [`logs`] (log files), [`ipc`] (Node's IPC
-//! channel), [`watch`] (file changes), [`guardian`] (children die with the host),
-//! [`listen`] (the sockets the core holds for its children). The
-//! leaves report through narrow types of their own and share only [`error`], [`procfs`]
-//! (reading `/proc`), [`tag`] (the mark children carry) and [`runtime`].
+//! channel), [`stdin`] (what JS writes to a child's stdin), [`watch`] (file changes),
+//! [`guardian`] (children die with the host), [`listen`] (the sockets the core holds for
+//! its children). The leaves report through narrow types of their own and share only
+//! [`error`], [`procfs`] (reading `/proc`), [`tag`] (the mark children carry) and
+//! [`runtime`].
 // Linux only: off Linux, build.rs stops the build with one message, and this crate is empty.
 #![cfg(target_os = "linux")]
 
@@ -22,6 +23,7 @@ pub mod policy;
 pub mod process;
 pub mod procfs;
 pub mod runtime;
+pub mod stdin;
 pub mod supervisor;
 pub mod tag;
 pub mod watch;

@@ -28,6 +28,7 @@ use crate::guardian;
 use crate::logs::{LogConfig, LogSink, Report, Schedule};
 use crate::output::Stream;
 use crate::process::tree::{self, Reach};
+use crate::stdin::Done;
 use crate::supervisor::{Event, EventSink, Handle, StartRequest};
 
 pub use types::{
@@ -45,6 +46,12 @@ type FailureFn = ThreadsafeFunction<CoreError, UnknownReturnValue, NativeFailure
 /// How failures of a log file written from JS reach JS: weak, it never keeps the host alive.
 type WeakFailureFn =
   ThreadsafeFunction<CoreError, UnknownReturnValue, NativeFailure, Status, false, true>;
+/// How the end of one `writeStdin` chunk reaches JS: `null` once its bytes are in the pipe,
+/// or the failure that dropped it. Strong while the chunk waits, as Node's loop stays alive
+/// for a pending write to a child's stdin; let go once called (the core calls it exactly
+/// once, and a child that exits ends the wait with EPIPE).
+type DoneFn =
+  ThreadsafeFunction<Option<CoreError>, UnknownReturnValue, Option<NativeFailure>, Status, false>;
 /// How the guardian's warnings reach JS: weak, it never keeps the host alive.
 type WarningFn = ThreadsafeFunction<String, UnknownReturnValue, String, Status, false, true>;
 
@@ -234,6 +241,50 @@ impl NativeMonitor {
   #[napi(catch_unwind)]
   pub fn disconnect(&self) {
     self.handle.disconnect();
+  }
+
+  /// Queues `data` for the stdin of child `pid` (the current child, or a reload's new
+  /// child beside it), without waiting: a core task writes it, never this thread. Returns
+  /// the refusal at once — `ERR_NOT_RUNNING` when `pid` is not such a child (bytes for a
+  /// child that exited never reach the next one), `ERR_STDIN_NOT_PIPE` when its stdin is
+  /// not a pipe — or null; then `done` is called once, on this thread, with null once every
+  /// byte of `data` is in the pipe, or with the failure that dropped it (`EPIPE`, syscall
+  /// `write`, when the child closed its stdin or exited). Chunks are written in the order
+  /// of the calls.
+  ///
+  /// The core holds only the chunks handed to it and not yet written (a copy of each:
+  /// the caller may reuse `data` at once). A Node `Writable` in front of this holds the
+  /// rest and calls it one `_write` at a time, so the JS side bounds the memory.
+  #[napi(catch_unwind)]
+  pub fn write_stdin(
+    &self,
+    pid: u32,
+    data: Buffer,
+    done: Function<Option<NativeFailure>, UnknownReturnValue>,
+  ) -> napi::Result<Option<NativeFailure>> {
+    let stdin = match self.handle.stdin(pid) {
+      Ok(stdin) => stdin,
+      Err(refused) => return Ok(Some(refused.into())),
+    };
+    let tsfn: DoneFn = done
+      .build_threadsafe_function::<Option<CoreError>>()
+      .callee_handled::<false>()
+      .build_callback(|ctx| Ok(ctx.value.map(NativeFailure::from)))?;
+    stdin.write(
+      data.to_vec(),
+      Done::new(move |result| {
+        let _ = tsfn.call(result.err(), ThreadsafeFunctionCallMode::NonBlocking);
+      }),
+    );
+    Ok(None)
+  }
+
+  /// Closes the stdin of child `pid` once the bytes already queued for it are written: the
+  /// child sees EOF. Returns `ERR_NOT_RUNNING` or `ERR_STDIN_NOT_PIPE` as `writeStdin`
+  /// does, or null (also when it is closed already). Never waits.
+  #[napi(catch_unwind)]
+  pub fn end_stdin(&self, pid: u32) -> Option<NativeFailure> {
+    failure(self.handle.stdin(pid).map(|stdin| stdin.end()))
   }
 
   /// The supervision's state, as `usage()` names it, without asking the core for a sample

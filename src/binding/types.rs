@@ -407,7 +407,8 @@ impl From<CoreError> for NativeFailure {
   fn from(error: CoreError) -> Self {
     let code = match &error {
       CoreError::AlreadyRunning => "ERR_ALREADY_RUNNING".to_string(),
-      CoreError::NotRunning => "ERR_NOT_RUNNING".to_string(),
+      CoreError::NotRunning | CoreError::ChildNotRunning(_) => "ERR_NOT_RUNNING".to_string(),
+      CoreError::StdinNotPipe { .. } => "ERR_STDIN_NOT_PIPE".to_string(),
       CoreError::InvalidOption(_) => "ERR_INVALID_ARG_VALUE".to_string(),
       CoreError::Panic(_) => "ERR_INTERNAL_PANIC".to_string(),
       CoreError::NoChannel => "ERR_IPC_NO_CHANNEL".to_string(),
@@ -768,5 +769,35 @@ impl NativeListening {
         path: Some(path.display().to_string()),
       },
     }
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  #[test]
+  fn stdin_refusals_and_failures_carry_their_codes() {
+    let gone = NativeFailure::from(CoreError::ChildNotRunning(42));
+    assert_eq!(gone.code, "ERR_NOT_RUNNING");
+    assert!(gone.message.contains("process 42"), "{}", gone.message);
+    let not_pipe = NativeFailure::from(CoreError::StdinNotPipe {
+      pid: 42,
+      stdin: "'ignore' (/dev/null)".to_string(),
+    });
+    assert_eq!(not_pipe.code, "ERR_STDIN_NOT_PIPE");
+    assert!(
+      not_pipe.message.contains("'ignore'"),
+      "{}",
+      not_pipe.message
+    );
+    let broken = NativeFailure::from(CoreError::sys(
+      "write",
+      None,
+      std::io::Error::from_raw_os_error(libc::EPIPE),
+    ));
+    assert_eq!(broken.code, "EPIPE");
+    assert_eq!(broken.syscall.as_deref(), Some("write"));
+    assert_eq!(broken.errno, Some(-libc::EPIPE));
   }
 }

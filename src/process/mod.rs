@@ -74,6 +74,8 @@ pub struct Spawned {
   pub pid: u32,
   /// The core's end of the IPC channel, when the child has one.
   pub channel: Option<OwnedFd>,
+  /// The write end (non-blocking) of the child's own stdin pipe, when its stdin is `pipe`.
+  pub stdin: Option<OwnedFd>,
 }
 
 /// Listening sockets a child inherits, each with its name (see [`activation`]).
@@ -169,6 +171,10 @@ pub fn spawn(
   let child = cmd
     .spawn()
     .map_err(|e| CoreError::sys("spawn", spec.command.clone(), e))?;
+  // The child's copies are its own now: the command's (the stdin pipe's read end among
+  // them) close, so that the core's write end sees EPIPE once the child is gone.
+  drop(cmd);
+  let stdin = wiring.take_stdin();
   drop(wiring);
   drop(placed_channel);
   if let Some(error) = activation.and_then(activation::Activation::confirm) {
@@ -184,6 +190,7 @@ pub fn spawn(
     child,
     pid,
     channel,
+    stdin,
   })
 }
 

@@ -3,7 +3,6 @@
 use std::fs::File;
 use std::os::fd::{OwnedFd, RawFd};
 use std::process::Stdio;
-use std::sync::Mutex;
 
 use crate::error::{CoreError, Result};
 
@@ -12,7 +11,8 @@ use super::SpawnSpec;
 /// How one of the child's standard streams is connected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StdioSpec {
-  /// A pipe read by the core (output) or held open by it (input).
+  /// A pipe read by the core (output), or one written by it (input: each child gets its
+  /// own, whose write end the core keeps).
   Pipe,
   /// The host's own stream.
   Inherit,
@@ -30,29 +30,50 @@ pub enum OutputEnd {
   File(File),
 }
 
-/// The three streams, ready to hand to the command, and descriptors that must stay open
-/// until the child has been spawned.
+/// The three streams, ready to hand to the command, descriptors that must stay open
+/// until the child has been spawned, and the core's end of the child's stdin pipe.
 pub(super) struct Wiring {
   streams: [Option<Stdio>; 3],
   kept: Vec<OwnedFd>,
+  stdin: Option<OwnedFd>,
 }
 
 impl Wiring {
   pub(super) fn new(spec: &SpawnSpec, outputs: [Option<OutputEnd>; 2]) -> Result<Wiring> {
     let [out, err] = outputs;
+    // The IPC channel on fd 0 takes the place of stdin: no pipe for it.
+    let channel_on_stdin = spec.channel.as_ref().is_some_and(|slot| slot.fd == 0);
+    let (stdin, host_end) = match spec.stdio[0] {
+      StdioSpec::Pipe if !channel_on_stdin => {
+        let (read, write) = input_pipe()?;
+        (Stdio::from(read), Some(write))
+      }
+      other => (shared(other, 0)?, None),
+    };
     Ok(Wiring {
       streams: [
-        Some(input(spec.stdio[0])?),
+        Some(stdin),
         Some(output(spec.stdio[1], out, 1)?),
         Some(output(spec.stdio[2], err, 2)?),
       ],
       kept: Vec::new(),
+      stdin: host_end,
     })
   }
 
   /// Puts `fd` in place of standard stream `index` (the IPC channel on fd 0, 1 or 2).
   pub(super) fn replace(&mut self, index: usize, fd: OwnedFd) {
     self.streams[index] = Some(Stdio::from(fd));
+    if index == 0 {
+      // Nobody would read that pipe.
+      self.stdin = None;
+    }
+  }
+
+  /// The write end of the child's stdin pipe, once the child has been spawned (the read
+  /// end closes with the command, so that the write end sees EPIPE when the child is gone).
+  pub(super) fn take_stdin(&mut self) -> Option<OwnedFd> {
+    self.stdin.take()
   }
 
   /// Keeps `fd` open until the wiring is dropped, after the spawn.
@@ -71,13 +92,6 @@ impl Wiring {
     if let Some(s) = stderr.take() {
       cmd.stderr(s);
     }
-  }
-}
-
-fn input(spec: StdioSpec) -> Result<Stdio> {
-  match spec {
-    StdioSpec::Pipe => Ok(Stdio::from(held_open_input()?)),
-    other => shared(other, 0),
   }
 }
 
@@ -110,26 +124,74 @@ fn shared(spec: StdioSpec, index: RawFd) -> Result<Stdio> {
   })
 }
 
-/// A stdin for children that never sees data or EOF, as a Node `'pipe'` nobody writes to.
-/// All children share one pipe whose write end the core holds for ever: a monitor costs
-/// no descriptor for it.
-fn held_open_input() -> Result<OwnedFd> {
-  // Created on first use; a failure (no descriptor left) is not remembered.
-  static PIPE: Mutex<Option<(OwnedFd, OwnedFd)>> = Mutex::new(None);
-  let mut pipe = PIPE.lock().unwrap_or_else(|p| p.into_inner());
-  if pipe.is_none() {
-    let fds = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-      .map_err(|e| CoreError::sys("pipe", None, std::io::Error::from(e)))?;
-    *pipe = Some(fds);
+/// A stdin pipe of the child's own: its read end for the child, and the write end the core
+/// keeps, close-on-exec (no other child inherits it, so the child sees EOF only when the
+/// core closes it) and non-blocking (the core's writer never waits in `write`). Nothing is
+/// written unless JS asks: the child then sees neither data nor EOF, as with a Node
+/// `'pipe'` nobody writes to. No descriptor left (EMFILE) fails the spawn.
+fn input_pipe() -> Result<(OwnedFd, OwnedFd)> {
+  use nix::fcntl::{fcntl, FcntlArg, OFlag};
+  // O_NONBLOCK is set on the write end alone: the child's end stays as programs expect.
+  let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
+    .map_err(|e| CoreError::sys("pipe", None, std::io::Error::from(e)))?;
+  fcntl(&write, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))
+    .map_err(|e| CoreError::sys("fcntl", Some("stdin pipe".to_string()), e.into()))?;
+  Ok((read, write))
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use std::os::fd::AsRawFd;
+
+  fn flags(fd: &OwnedFd) -> (bool, bool) {
+    use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
+    let fl = OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL).unwrap());
+    let fd_flags = FdFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFD).unwrap());
+    (
+      fl.contains(OFlag::O_NONBLOCK),
+      fd_flags.contains(FdFlag::FD_CLOEXEC),
+    )
   }
-  let Some((read, _write)) = pipe.as_ref() else {
-    return Err(CoreError::sys(
-      "pipe",
-      None,
-      std::io::Error::from_raw_os_error(libc::EMFILE),
-    ));
-  };
-  read
-    .try_clone()
-    .map_err(|e| CoreError::sys("dup", Some("stdin pipe".to_string()), e))
+
+  #[test]
+  fn each_stdin_pipe_is_new_close_on_exec_and_non_blocking_on_the_hosts_end_only() {
+    let (read, write) = input_pipe().unwrap();
+    assert_eq!(flags(&write), (true, true));
+    assert_eq!(
+      flags(&read),
+      (false, true),
+      "the child's end blocks, as usual"
+    );
+    let (other, _) = input_pipe().unwrap();
+    assert_ne!(other.as_raw_fd(), read.as_raw_fd());
+  }
+
+  fn spec(stdin: StdioSpec, channel_fd: Option<i32>) -> SpawnSpec {
+    SpawnSpec {
+      command: "true".to_string(),
+      args: Vec::new(),
+      argv0: None,
+      cwd: None,
+      env: Default::default(),
+      uid: None,
+      gid: None,
+      detached: false,
+      stdio: [stdin, StdioSpec::Ignore, StdioSpec::Ignore],
+      channel: channel_fd.map(|fd| super::super::ChannelSlot { fd, mode: "json" }),
+    }
+  }
+
+  #[test]
+  fn only_a_pipe_stdin_leaves_the_core_an_end() {
+    let mut piped = Wiring::new(&spec(StdioSpec::Pipe, None), [None, None]).unwrap();
+    assert!(piped.take_stdin().is_some());
+    for other in [StdioSpec::Ignore, StdioSpec::Inherit] {
+      let mut wiring = Wiring::new(&spec(other, None), [None, None]).unwrap();
+      assert!(wiring.take_stdin().is_none(), "{other:?}");
+    }
+    // The IPC channel on fd 0 is the child's stdin.
+    let mut channel = Wiring::new(&spec(StdioSpec::Pipe, Some(0)), [None, None]).unwrap();
+    assert!(channel.take_stdin().is_none());
+  }
 }

@@ -46,6 +46,7 @@ use crate::output::{self, Destination, Pump, Stream, Taps};
 use crate::policy::{Command, KillOrder, Limits, Policy, Refusal, ReloadPlan};
 use crate::process::{OutputEnd, SpawnSpec, StdioSpec};
 use crate::runtime;
+use crate::stdin::Stdin;
 use crate::tag::Tag;
 use crate::watch::WatchConfig;
 
@@ -109,8 +110,52 @@ pub(crate) struct ChildRun {
   exit: ExitFuture,
   started: tokio::time::Instant,
   channel: Option<Arc<Channel>>,
+  /// The write end of its stdin pipe, closed when the child is dropped (it exited, or its
+  /// supervision ended); JS reaches it by pid while it is the current child or a reload's
+  /// new child ([`Inputs`]).
+  stdin: Option<OwnStdin>,
   guarded: bool,
   run: Arc<Run>,
+}
+
+/// A child's own hold on its stdin: whatever else holds the [`Stdin`] (a writer, a JS call
+/// under way), the write end closes when the child is dropped, and what waits fails with
+/// EPIPE. A closed write end is never handed to another child: each has its own.
+pub(crate) struct OwnStdin(Arc<Stdin>);
+
+impl Drop for OwnStdin {
+  fn drop(&mut self) {
+    self.0.close();
+  }
+}
+
+/// Where `writeStdin` and `endStdin` go: the child with that pid, if it is the current one
+/// or a reload's new one beside it; kept current by the task, read by JS without waiting
+/// for it. Children on their way out (a reload's old child being stopped) are not here:
+/// their stdin stays open until they exit, but JS writes to them no more.
+#[derive(Default)]
+struct Inputs {
+  current: Option<Input>,
+  incoming: Option<Input>,
+}
+
+/// One child's entry in [`Inputs`].
+#[derive(Clone)]
+struct Input {
+  pid: u32,
+  stdin: Option<Arc<Stdin>>,
+  /// Its `stdio[0]`, for the refusal when there is no pipe to write.
+  spec: StdioSpec,
+}
+
+impl Input {
+  fn of(child: &ChildRun) -> Input {
+    Input {
+      pid: child.pid,
+      stdin: child.stdin.as_ref().map(|own| Arc::clone(&own.0)),
+      spec: child.run.spec.stdio[0],
+    }
+  }
 }
 
 /// What a JS call leaves for the task, in order.
@@ -377,6 +422,8 @@ pub(crate) struct Core {
   others: Mutex<Vec<u32>>,
   /// What `usage()` reads.
   usage: Mutex<UsageState>,
+  /// Where `writeStdin` goes.
+  inputs: Mutex<Inputs>,
   runtime: Mutex<Option<tokio::runtime::Handle>>,
   /// Test hook: holds the task's spawns.
   #[cfg(feature = "test-hooks")]
@@ -504,15 +551,44 @@ impl Core {
     Ok(child)
   }
 
-  /// The current child from now on: `send()` goes to it, `usage()` reads it.
+  /// The current child from now on: `send()` and `writeStdin` go to it, `usage()` reads
+  /// it. The child it replaces (if any) takes no more writes.
   fn make_current(&self, child: &ChildRun, ready: bool) {
     *lock(&self.outlet) = match &child.channel {
       Some(channel) => Outlet::Open(Arc::clone(channel)),
       None => Outlet::NoChannel,
     };
+    {
+      let mut inputs = lock(&self.inputs);
+      inputs.current = Some(Input::of(child));
+      if inputs.incoming.as_ref().is_some_and(|i| i.pid == child.pid) {
+        inputs.incoming = None;
+      }
+    }
     self.live.store(child.pid, Ordering::Release);
     lock(&self.others).retain(|&pid| pid != child.pid);
     lock(&self.usage).child = Some((child.pid, child.started, ready));
+  }
+
+  /// A reload's new child, beside the current one: `writeStdin` reaches it by its pid.
+  fn add_incoming_input(&self, child: &ChildRun) {
+    lock(&self.inputs).incoming = Some(Input::of(child));
+  }
+
+  /// The child `pid` exited, or is on its way out: `writeStdin` reaches it no more.
+  fn forget_input(&self, pid: u32) {
+    let mut guard = lock(&self.inputs);
+    let inputs = &mut *guard;
+    for slot in [&mut inputs.current, &mut inputs.incoming] {
+      if slot.as_ref().is_some_and(|i| i.pid == pid) {
+        *slot = None;
+      }
+    }
+  }
+
+  /// Supervision ended with no child left: nothing takes writes.
+  fn forget_inputs(&self) {
+    *lock(&self.inputs) = Inputs::default();
   }
 
   /// Spawns a child of `run` without making it the current one (a reload's new child).
@@ -552,6 +628,14 @@ impl Core {
       }
       None => None,
     };
+    let stdin = match launched.stdin.map(Stdin::open) {
+      Some(Ok(stdin)) => Some(OwnStdin(stdin)),
+      Some(Err(e)) => {
+        run.outbox.emit(Event::Error(e));
+        None
+      }
+      None => None,
+    };
     Ok(Box::new(ChildRun {
       pid: launched.pid,
       // Numbered when it becomes the current child.
@@ -560,6 +644,7 @@ impl Core {
       exit: launched.exit,
       started: tokio::time::Instant::now(),
       channel,
+      stdin,
       guarded,
       run: Arc::clone(run),
     }))
@@ -603,6 +688,7 @@ impl Handle {
         signals: Arc::new(Signals::default()),
         others: Mutex::new(Vec::new()),
         usage: Mutex::new(UsageState::default()),
+        inputs: Mutex::new(Inputs::default()),
         runtime: Mutex::new(runtime),
         #[cfg(feature = "test-hooks")]
         spawn_gate: SpawnGate::default(),
@@ -778,6 +864,29 @@ impl Handle {
     if let Outlet::Open(channel) = lock(&self.core.outlet).clone() {
       channel.disconnect();
     }
+  }
+
+  /// The stdin of child `pid`, for `writeStdin` and `endStdin`: the current child's, or
+  /// that of a reload's new child running beside it. Any other pid is refused with
+  /// `ChildNotRunning` (bytes for a child that exited must never reach the next one), and
+  /// a child whose stdin is not a pipe with `StdinNotPipe`. Never waits for the task.
+  pub fn stdin(&self, pid: u32) -> Result<Arc<Stdin>> {
+    let inputs = lock(&self.core.inputs);
+    let input = [&inputs.current, &inputs.incoming]
+      .into_iter()
+      .flatten()
+      .find(|input| input.pid == pid)
+      .ok_or(CoreError::ChildNotRunning(pid))?;
+    input.stdin.clone().ok_or_else(|| CoreError::StdinNotPipe {
+      pid,
+      stdin: match input.spec {
+        // A pipe in the spec, yet none for the child: the IPC channel took fd 0.
+        StdioSpec::Pipe => "the IPC channel".to_string(),
+        StdioSpec::Inherit => "'inherit' (the host's own stdin)".to_string(),
+        StdioSpec::Ignore => "'ignore' (/dev/null)".to_string(),
+        StdioSpec::Fd(fd) => format!("the host's descriptor {fd}"),
+      },
+    })
   }
 
   /// Sets up the log files: they are created (and truncated unless `append`) in the

@@ -29,6 +29,8 @@ pub struct Launched {
   pub exit: ExitFuture,
   /// The core's end of its IPC channel.
   pub channel: Option<OwnedFd>,
+  /// The write end (non-blocking) of its own stdin pipe, when its stdin is `pipe`.
+  pub stdin: Option<OwnedFd>,
 }
 
 /// What an exited child left running.
@@ -76,6 +78,7 @@ impl Processes for System {
       pid: spawned.pid,
       exit: Box::pin(async move { child.wait().await }),
       channel: spawned.channel,
+      stdin: spawned.stdin,
     })
   }
 

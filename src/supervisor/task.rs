@@ -304,6 +304,8 @@ fn recover(core: &Arc<Core>, message: String) {
     core.processes.release(pid);
   }
   *lock(&core.outlet) = Outlet::Idle;
+  // The children's stdin closes as the lost task state is dropped.
+  core.forget_inputs();
   let mut state = core.state();
   state.policy.spawn_failed();
   state.orders.retain(|o| matches!(o, Order::Shutdown));
@@ -553,6 +555,7 @@ impl Task {
     match core.spawn_beside(&run, direct) {
       Ok(new) => {
         lock(&core.others).push(new.pid);
+        core.add_incoming_input(&new);
         let deadline = plan
           .deadline_ms
           .map(|ms| Instant::now() + Duration::from_millis(ms.saturating_sub(core.now_ms())));
@@ -683,6 +686,8 @@ impl Task {
       return;
     };
     let old_pid = child.pid;
+    // On its way out: its stdin stays open until it exits, but takes no more writes.
+    core.forget_input(new.child.pid);
     let order = core.state().policy.reload_failed();
     let run = Arc::clone(&new.child.run);
     let mut leaving = Draining {
@@ -716,10 +721,13 @@ impl Task {
       return;
     };
     let old_pid = child.pid;
-    let new = *new;
+    let mut new = *new;
     let (code, signal) = code_and_signal(&status);
     let pid = new.child.pid;
     lock(&core.others).retain(|&p| p != pid);
+    core.forget_input(pid);
+    // What waits for its stdin fails now (EPIPE).
+    drop(new.child.stdin.take());
     let leftovers = {
       let mut state = core.state();
       state.policy.reload_failed();
@@ -748,7 +756,9 @@ impl Task {
 
   /// A draining child exited.
   fn drained(&mut self, i: usize, status: std::io::Result<ExitStatus>) {
-    let gone = self.draining.swap_remove(i);
+    let mut gone = self.draining.swap_remove(i);
+    // What waits for its stdin fails now (EPIPE).
+    drop(gone.child.stdin.take());
     let core = Arc::clone(&self.core);
     let pid = gone.child.pid;
     lock(&core.others).retain(|&p| p != pid);
@@ -898,7 +908,9 @@ impl Task {
     else {
       return;
     };
-    let child = *child;
+    let mut child = *child;
+    // What waits for its stdin fails now (EPIPE), before the next child is spawned.
+    drop(child.stdin.take());
     let (code, signal) = code_and_signal(&status);
     self.checks.end();
     let rss = self.memory_taken_down.take();
@@ -910,6 +922,7 @@ impl Task {
     let core = Arc::clone(&self.core);
     core.live.store(0, Ordering::Release);
     *lock(&core.outlet) = Outlet::Idle;
+    core.forget_input(child.pid);
     let run = child.run;
     let (verdict, waiting, dropped) = {
       let mut state = core.state();
@@ -927,6 +940,7 @@ impl Task {
       // Supervision ends with a reload's new child starting: it goes too, reported first.
       let dropped = match incoming {
         Some(new) if !verdict.takeover => {
+          core.forget_input(new.child.pid);
           let order = state.policy.reload_failed();
           run.outbox.emit(Event::ReloadFailed {
             old_pid: child.pid,
@@ -1321,6 +1335,7 @@ impl Task {
       } => {
         core.live.store(0, Ordering::Release);
         *lock(&core.outlet) = Outlet::Idle;
+        core.forget_inputs();
         kill_now(&core, *child);
         if let Some(new) = incoming {
           kill_now(&core, *new.child);

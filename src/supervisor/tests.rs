@@ -38,6 +38,9 @@ struct Fake {
   /// Runs as the task looks for what an exited child left, once the policy has heard of
   /// the exit and before the next child is spawned.
   on_leftovers: Mutex<Option<ExitSeen>>,
+  /// The read end (non-blocking) of each child's stdin pipe, by pid, when its stdin is
+  /// `pipe`: what the child would read.
+  stdins: Mutex<HashMap<u32, std::fs::File>>,
 }
 
 type ExitSeen = Box<dyn FnOnce() + Send>;
@@ -104,12 +107,30 @@ impl Fake {
   fn signals(&self) -> Vec<(u32, i32, Reach)> {
     self.signals.lock().unwrap().clone()
   }
+
+  /// What waits in the stdin pipe of child `pid` now, and whether its write end is closed
+  /// (the child would see EOF).
+  fn stdin(&self, pid: u32) -> (Vec<u8>, bool) {
+    use std::io::Read;
+    let mut stdins = self.stdins.lock().unwrap();
+    let read = stdins.get_mut(&pid).expect("a child with a stdin pipe");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 64 * 1024];
+    loop {
+      match read.read(&mut buf) {
+        Ok(0) => return (got, true),
+        Ok(n) => got.extend_from_slice(&buf[..n]),
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return (got, false),
+        Err(e) => panic!("reading the stdin pipe: {e}"),
+      }
+    }
+  }
 }
 
 impl Processes for Fake {
   fn spawn(
     &self,
-    _spec: &SpawnSpec,
+    spec: &SpawnSpec,
     _tag: &Tag,
     _outputs: [Option<OutputEnd>; 2],
     _sockets: &crate::process::Sockets<'_>,
@@ -129,6 +150,13 @@ impl Processes for Fake {
       ));
     }
     let pid = 1000 + self.next_pid.fetch_add(1, Ordering::SeqCst);
+    let stdin = (spec.stdio[0] == StdioSpec::Pipe).then(|| {
+      use nix::fcntl::OFlag;
+      // Both ends non-blocking: the test reads what waits without waiting.
+      let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).unwrap();
+      self.stdins.lock().unwrap().insert(pid, read.into());
+      write
+    });
     let (tx, rx) = oneshot::channel();
     self.exits.lock().unwrap().insert(pid, tx);
     self.spawned.lock().unwrap().push((pid, Instant::now()));
@@ -144,6 +172,7 @@ impl Processes for Fake {
         status
       }),
       channel: None,
+      stdin,
     })
   }
 
@@ -1050,4 +1079,160 @@ async fn a_spawn_that_fails_after_a_stop_during_it_ends_supervision_as_stopped()
   assert!(s.fake.signals().is_empty());
   s.fake.fail_spawn.store(false, Ordering::SeqCst);
   assert!(s.start(limits(None, 0, None)).is_ok(), "usable again");
+}
+
+/// A request whose children get a stdin pipe each.
+fn piped(s: &Setup, limits: Limits) -> StartRequest {
+  let mut request = s.request(limits);
+  request.spec.stdio[0] = StdioSpec::Pipe;
+  request
+}
+
+/// A `Done` that reports on a channel.
+fn done_on() -> (crate::stdin::Done, oneshot::Receiver<Result<()>>) {
+  let (tx, rx) = oneshot::channel();
+  let done = crate::stdin::Done::new(move |result| {
+    let _ = tx.send(result);
+  });
+  (done, rx)
+}
+
+/// Writes `data` to the stdin of child `pid`, as `writeStdin` does, and waits until it is
+/// in the pipe (or dropped).
+async fn write_stdin(s: &Setup, pid: u32, data: &[u8]) -> Result<()> {
+  let stdin = s.handle.stdin(pid)?;
+  let (done, rx) = done_on();
+  stdin.write(data.to_vec(), done);
+  rx.await.expect("done is called")
+}
+
+#[tokio::test(start_paused = true)]
+async fn stdin_writes_reach_the_child_with_that_pid_and_never_the_next_one() {
+  let s = setup();
+  let first = s
+    .handle
+    .start(piped(&s, limits(None, 0, None)))
+    .unwrap()
+    .pid;
+  write_stdin(&s, first, b"one\n").await.unwrap();
+  assert_eq!(s.fake.stdin(first), (b"one\n".to_vec(), false));
+  // A JS call that found the first child just before it exited.
+  let late = s.handle.stdin(first).unwrap();
+  s.fake.exit(first, 1);
+  s.events.wait(2).await;
+  let second = s.fake.last_pid();
+  assert!(matches!(
+    s.handle.stdin(first),
+    Err(CoreError::ChildNotRunning(pid)) if pid == first
+  ));
+  let (done, rx) = done_on();
+  late.write(b"lost\n".to_vec(), done);
+  let dropped = rx.await.unwrap().unwrap_err();
+  assert_eq!(dropped.code().as_deref(), Some("EPIPE"));
+  assert_eq!(
+    s.fake.stdin(first),
+    (Vec::new(), true),
+    "its stdin closed with its exit"
+  );
+  write_stdin(&s, second, b"two\n").await.unwrap();
+  assert_eq!(
+    s.fake.stdin(second),
+    (b"two\n".to_vec(), false),
+    "only its own bytes, and no EOF"
+  );
+  s.handle.stdin(second).unwrap().end();
+  assert_eq!(s.fake.stdin(second), (Vec::new(), true), "EOF once asked");
+  s.handle.kill(true).unwrap();
+  s.events.wait(3).await;
+  assert!(matches!(
+    s.handle.stdin(second),
+    Err(CoreError::ChildNotRunning(_))
+  ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn during_a_reload_stdin_reaches_each_child_by_pid_until_the_old_one_is_replaced() {
+  let s = setup();
+  let old = s.handle.start(piped(&s, reloading(500))).unwrap().pid;
+  s.handle.reload().unwrap();
+  s.events.wait(1).await;
+  let new = s.fake.last_pid();
+  write_stdin(&s, old, b"old\n").await.unwrap();
+  write_stdin(&s, new, b"new\n").await.unwrap();
+  assert_eq!(s.fake.stdin(old), (b"old\n".to_vec(), false));
+  assert_eq!(s.fake.stdin(new), (b"new\n".to_vec(), false));
+  s.events.wait(3).await;
+  assert_eq!(s.events.words()[2], "reload:ready");
+  assert!(
+    matches!(s.handle.stdin(old), Err(CoreError::ChildNotRunning(_))),
+    "the old child is on its way out"
+  );
+  s.events.wait(4).await;
+  assert_eq!(s.fake.stdin(old), (Vec::new(), true), "closed at its exit");
+  write_stdin(&s, new, b"more\n").await.unwrap();
+  assert_eq!(s.fake.stdin(new), (b"more\n".to_vec(), false));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_reloads_new_child_that_fails_takes_no_more_stdin() {
+  let s = setup();
+  let old = s.handle.start(piped(&s, reloading(1000))).unwrap().pid;
+  s.handle.reload().unwrap();
+  s.events.wait(1).await;
+  let new = s.fake.last_pid();
+  s.fake.exit(new, 3);
+  s.events.wait(2).await;
+  assert!(matches!(
+    s.handle.stdin(new),
+    Err(CoreError::ChildNotRunning(_))
+  ));
+  assert_eq!(s.fake.stdin(new), (Vec::new(), true));
+  write_stdin(&s, old, b"still\n").await.unwrap();
+  assert_eq!(s.fake.stdin(old), (b"still\n".to_vec(), false));
+}
+
+#[tokio::test(start_paused = true)]
+async fn stdin_that_is_not_a_pipe_is_refused_with_what_it_is() {
+  let s = setup();
+  assert!(matches!(
+    s.handle.stdin(1),
+    Err(CoreError::ChildNotRunning(1))
+  ));
+  let pid = s.start(limits(None, 0, None)).unwrap().pid;
+  match s.handle.stdin(pid) {
+    Err(CoreError::StdinNotPipe { pid: p, stdin }) => {
+      assert_eq!(p, pid);
+      assert!(stdin.contains("'ignore'"), "{stdin}");
+    }
+    other => panic!("{other:?}"),
+  }
+  assert!(matches!(
+    s.handle.stdin(pid + 1),
+    Err(CoreError::ChildNotRunning(_))
+  ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_child_that_exits_while_its_stdin_is_full_drops_what_waits_with_epipe() {
+  let s = setup();
+  let pid = s
+    .handle
+    .start(piped(&s, limits(Some(1), 0, None)))
+    .unwrap()
+    .pid;
+  let stdin = s.handle.stdin(pid).unwrap();
+  // More than the pipe holds, and the fake child never reads.
+  let (big, big_rx) = done_on();
+  stdin.write(vec![0; 4 * 1024 * 1024], big);
+  let (after, mut after_rx) = done_on();
+  stdin.write(b"after".to_vec(), after);
+  s.settle().await;
+  assert!(after_rx.try_recv().is_err(), "it waits for room");
+  s.fake.exit(pid, 0);
+  s.events.wait(1).await;
+  for rx in [big_rx, after_rx] {
+    let error = rx.await.unwrap().unwrap_err();
+    assert_eq!(error.code().as_deref(), Some("EPIPE"));
+    assert_eq!(error.syscall(), Some("write"));
+  }
 }
