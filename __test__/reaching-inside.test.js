@@ -294,3 +294,25 @@ both('an exit:code listener tells a crash from a stop by monitor.forceStop', asy
   await exited;
   return { seen, after: !!m.forceStop };
 }, { seen: [false, true], after: false });
+
+both('child.stdin.write() reaches a child that echoes, and end() gives it EOF', async (forever, t) => {
+  const m = cleanup(t, new forever.Monitor(fixture('stdin-echo.js'), { silent: true, max: 1 }));
+  const ended = next(m, 'exit');
+  m.start();
+  const child = m.child;
+  let text = '';
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (chunk) => {
+    text += chunk;
+  });
+  const accepted = [child.stdin.write('hello\n'), child.stdin.write(Buffer.from('world\n'))];
+  child.stdin.end('bye\n');
+  await ended;
+  if (!child.stdout.readableEnded) await next(child.stdout, 'end');
+  const quiet = new forever.Monitor(fixture('stdin-echo.js'), { silent: true, max: 1, stdio: ['ignore', 'pipe', 'pipe'] });
+  const quietEnded = next(quiet, 'exit');
+  quiet.start();
+  const noStdin = quiet.child.stdin;
+  await quietEnded;
+  return { accepted, lines: text.split('\n').filter(Boolean), exitCode: child.exitCode, noStdin };
+}, { accepted: [true, true], lines: ['hello', 'world', 'bye', 'EOF'], exitCode: 0, noStdin: null });

@@ -18,3 +18,31 @@ test('an unread monitor.child.stdout holds neither a restart nor the host\'s mem
   assert.ok(result.growthMB < 80, `host RSS grew ${result.growthMB.toFixed(1)} MB`);
   assert.deepEqual(result.warnings, ['FOREVER_NATIVE_UNREAD_OUTPUT']);
 });
+
+test('a child that never reads its stdin: a writer that ignores backpressure is refused at the bound, and nothing blocks', { timeout: 60000 }, async (t) => {
+  const { Monitor } = require('../..');
+  const { STDIN_LIMIT } = require('../../child-process.js');
+  const { next } = require('../helpers');
+  const m = new Monitor(fixture('run-forever.js'), { silent: true, max: 1 });
+  t.after(() => m.running && m.stop());
+  const started = next(m, 'start');
+  m.start();
+  await started;
+  const stdin = m.child.stdin;
+  const failed = next(stdin, 'error');
+  const chunk = Buffer.alloc(64 * 1024, 'x');
+  let writes = 0;
+  // Written in one go, never waiting for 'drain': each call returns at once.
+  while (!stdin.destroyed && writes < 1024) {
+    stdin.write(chunk);
+    writes += 1;
+  }
+  const [err] = await failed;
+  assert.equal(err.code, 'ERR_STDIN_BACKLOG');
+  assert.ok(writes * chunk.length <= STDIN_LIMIT + 2 * chunk.length, `${writes} chunks taken`);
+  // The child runs on, and the monitor still answers.
+  assert.equal(m.running, true);
+  const exited = next(m, 'exit');
+  m.stop();
+  await exited;
+});
