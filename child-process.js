@@ -31,19 +31,20 @@ const STDIN_LIMIT = 16 * 1024 * 1024;
 /** @typedef {import('./binding').NativeFailure} NativeFailure */
 
 /**
- * What the child needs of its monitor (kept apart so this file does not load index.js).
+ * What the child needs of its monitor (kept apart so this file does not load index.js):
+ * the monitor's own methods, on its prototype, so that a monitor costs no extra object.
  * @typedef {object} Owner
- * @property {(child: ForeverChild) => boolean} isCurrent whether `child` is the monitor's current child
- * @property {(signal: number) => boolean} signal sends a signal to the current child; whether it was sent
- * @property {(child: ForeverChild, signal: number) => boolean} signalRetired signals a child that is no longer current but still runs
- * @property {(message: unknown) => NativeFailure | null} send sends a message to the current child
- * @property {(index: 1 | 2) => void} wantOutput asks the core for stream `index` from now on
- * @property {(index: 1 | 2, stalled: boolean) => void} stall the current child's stream `index` is full and unread (or read again)
- * @property {(pid: number, data: Buffer, done: (failure: NativeFailure | null) => void) => NativeFailure | null} writeStdin
- * @property {(pid: number) => NativeFailure | null} endStdin
- * @property {() => void} disconnect closes the current child's IPC channel
- * @property {(failure: NativeFailure) => Error} toError
- * @property {(name: string, value: unknown) => number} checkSignal
+ * @property {(child: ForeverChild) => boolean} _childIsCurrent whether `child` is the monitor's current child
+ * @property {(signal: number) => boolean} _childSignal sends a signal to the current child; whether it was sent
+ * @property {(child: ForeverChild, signal: number) => boolean} _childSignalRetired signals a child that is no longer current but still runs
+ * @property {(message: unknown) => NativeFailure | null} _childSend sends a message to the current child
+ * @property {(index: 1 | 2) => void} _childWantOutput asks the core for stream `index` from now on
+ * @property {(index: 1 | 2, stalled: boolean) => void} _childStall the current child's stream `index` is full and unread (or read again)
+ * @property {(pid: number, data: Buffer, done: (failure: NativeFailure | null | undefined) => void) => NativeFailure | null} _childWriteStdin
+ * @property {(pid: number) => NativeFailure | null} _childEndStdin
+ * @property {() => void} _childDisconnect closes the current child's IPC channel
+ * @property {(failure: NativeFailure) => Error} _childToError
+ * @property {(name: string, value: unknown) => number} _childCheckSignal
  */
 
 /**
@@ -171,7 +172,7 @@ class ForeverChild extends EventEmitter {
   kill(signal = 'SIGTERM') {
     let number;
     try {
-      number = this._o.checkSignal('signal', signal);
+      number = this._o._childCheckSignal('signal', signal);
     } catch (cause) {
       // Node's own error for a signal it does not know.
       const err = /** @type {TypeError & { code?: string }} */ (new TypeError(`Unknown signal: ${String(signal)}`));
@@ -179,7 +180,7 @@ class ForeverChild extends EventEmitter {
       throw err;
     }
     if (this._s.ended) return false;
-    const sent = this._o.isCurrent(this) ? this._o.signal(number) : this._o.signalRetired(this, number);
+    const sent = this._o._childIsCurrent(this) ? this._o._childSignal(number) : this._o._childSignalRetired(this, number);
     if (sent) this.killed = true;
     return sent;
   }
@@ -212,12 +213,12 @@ class ForeverChild extends EventEmitter {
       error = codeError('ERR_IPC_CHANNEL_CLOSED', 'Channel closed');
     } else if (handle !== undefined && handle !== null) {
       error = codeError('ERR_FOREVER_NATIVE_NO_HANDLES', 'A handle cannot be sent to a child of forever-native: the core owns the channel (use the listen option to share sockets).');
-    } else if (!this._o.isCurrent(this)) {
+    } else if (!this._o._childIsCurrent(this)) {
       error = codeError('ERR_IPC_CHANNEL_CLOSED', 'Channel closed');
     } else {
       // Serialises (and throws a TypeError for what cannot be), as Node's send() does.
-      const failure = this._o.send(message);
-      if (failure !== null) error = this._o.toError(failure);
+      const failure = this._o._childSend(message);
+      if (failure !== null) error = this._o._childToError(failure);
     }
     if (error === null) {
       if (callback) process.nextTick(callback, null);
@@ -235,7 +236,7 @@ class ForeverChild extends EventEmitter {
       return;
     }
     this._s.disconnected = true;
-    if (this._o.isCurrent(this)) this._o.disconnect();
+    if (this._o._childIsCurrent(this)) this._o._childDisconnect();
     process.nextTick(() => this.emit('disconnect'));
   }
 
@@ -272,9 +273,9 @@ class ForeverChild extends EventEmitter {
     // Unread bytes are bounded: past the limit this stream drops what comes.
     if (readable.readableLength + data.length > UNREAD_LIMIT) {
       // Until it is read again, the core need not hand JS what this stream would drop.
-      if (!io.stalled[index - 1] && this._o.isCurrent(this)) {
+      if (!io.stalled[index - 1] && this._o._childIsCurrent(this)) {
         io.stalled[index - 1] = true;
-        this._o.stall(index, true);
+        this._o._childStall(index, true);
       }
       return this._dropped(index, UNREAD_LIMIT);
     }
@@ -377,7 +378,7 @@ class ForeverChild extends EventEmitter {
         // Read again after it stalled: the core hands this stream's output to JS again.
         if (io.stalled[index - 1]) {
           io.stalled[index - 1] = false;
-          if (child._o.isCurrent(child)) child._o.stall(index, false);
+          if (child._o._childIsCurrent(child)) child._o._childStall(index, false);
         }
       },
     });
@@ -385,7 +386,7 @@ class ForeverChild extends EventEmitter {
     for (const chunk of io.early[index - 1]) readable.push(chunk);
     io.early[index - 1] = [];
     if (s.ended) readable.push(null);
-    else this._o.wantOutput(index);
+    else this._o._childWantOutput(index);
     return readable;
   }
 
@@ -402,12 +403,12 @@ class ForeverChild extends EventEmitter {
     const { Writable } = stream();
     const writable = new Writable({
       write(chunk, _encoding, callback) {
-        const failure = child._s.ended ? null : child._o.writeStdin(child.pid, chunk, (f) => callback(f ? child._o.toError(f) : null));
+        const failure = child._s.ended ? null : child._o._childWriteStdin(child.pid, chunk, (f) => callback(f ? child._o._childToError(f) : null));
         if (child._s.ended) callback(codeError('EPIPE', 'write EPIPE'));
-        else if (failure !== null) callback(child._o.toError(failure));
+        else if (failure !== null) callback(child._o._childToError(failure));
       },
       final(callback) {
-        if (!child._s.ended) child._o.endStdin(child.pid);
+        if (!child._s.ended) child._o._childEndStdin(child.pid);
         callback();
       },
     });

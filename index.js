@@ -297,9 +297,9 @@ function unwatchAbort(monitor, signal) {
  * @typedef {Omit<import('./options.js').MonitorFields, 'envVars' | 'killSignalNumber' | 'signal' | 'env'> & {
  *   env?: unknown, shutdownMessage?: unknown, _env: Record<string, string>, _hideEnv: Record<string, boolean>,
  *   _waiters: Set<Waiter>, _custom: Record<'stdout' | 'stderr', any>, _listening: Record<'stdout' | 'stderr', boolean>,
- *   _childOutput: Record<'stdout' | 'stderr', boolean>, _childStalled: Record<'stdout' | 'stderr', boolean>, _afterEnd: AfterEnd, _reloadWaiters: number,
+ *   _childStreams: number, _afterEnd: AfterEnd, _reloadWaiters: number,
  *   _spawning: { restart: boolean, done: Spawned | null } | null, _run: number,
- *   _owner: import('./child-process.js').Owner | null, _cell: Cell | null, _native: NativeMonitor | null,
+ *   _cell: Cell | null, _native: NativeMonitor | null,
  *   _killSignal: number, _rejectNext: ((err: Error) => void) | null, _childUp: boolean,
  *   _lastExit: { spinning: boolean, code: number | null, signal: string | null } | undefined,
  *   _abortSignal: AbortSignal | undefined, times: number, warn: (...args: unknown[]) => void, childExists: boolean,
@@ -423,14 +423,14 @@ class MonitorPrototype extends FieldsBase {
     this._afterEnd = noneAfterEnd();
     /** Whether anyone listens to each stream. */
     this._listening = { stdout: false, stderr: false };
-    /** Whether a child's stream was read: then each child's output comes to JS (for its `ChildProcess`). */
-    this._childOutput = { stdout: false, stderr: false };
-    /** Whether the current child's stream is full and unread. */
-    this._childStalled = { stdout: false, stderr: false };
+    /**
+     * The children's streams, as bits: 1 and 2 once a child's stdout or stderr was made
+     * (each child's output for it comes to JS from then on), 4 and 8 while the current
+     * child's is full and unread.
+     */
+    this._childStreams = 0;
     /** The current supervision run (its children). @type {Cell | null} */
     this._cell = null;
-    /** What its children need of the monitor, made with the first. @type {import('./child-process.js').Owner | null} */
-    this._owner = null;
     /** A start under way: whether it reports a restart, and what trySpawn() spawned. @type {{ restart: boolean, done: Spawned | null } | null} */
     this._spawning = null;
     /** forever-monitor's custom output streams (`options.stdout`, with `outFile`). */
@@ -443,7 +443,7 @@ class MonitorPrototype extends FieldsBase {
     };
     /** The killSignal as a number, as checked. */
     this._killSignal = o.killSignalNumber;
-    for (const name of ['_native', '_run', '_listening', '_childOutput', '_childStalled', '_cell', '_owner', '_spawning', '_killSignal', '_custom', '_reloadWaiters']) {
+    for (const name of ['_native', '_run', '_listening', '_childStreams', '_cell', '_spawning', '_killSignal', '_custom', '_reloadWaiters']) {
       Object.defineProperty(this, name, { enumerable: false });
     }
 
@@ -626,12 +626,10 @@ class MonitorPrototype extends FieldsBase {
 
   /** A new child: its streams are not full yet. */
   _unstall() {
-    for (const stream of /** @type {const} */ (['stdout', 'stderr'])) {
-      if (this._childStalled[stream]) {
-        this._childStalled[stream] = false;
-        this._applyListening(stream);
-      }
-    }
+    if (this._childStreams <= 3) return;
+    this._childStreams &= 3;
+    this._applyListening('stdout');
+    this._applyListening('stderr');
   }
 
   /**
@@ -644,7 +642,7 @@ class MonitorPrototype extends FieldsBase {
   _wantsOutput(stream) {
     const all = /** @type {{ _all?: unknown[] }} */ (/** @type {unknown} */ (this))._all;
     return this._listening[stream] || (all !== undefined && all.length !== 0)
-      || (this._childOutput[stream] && !this._childStalled[stream]);
+      || (this._childStreams & (STREAMS[stream] | (STREAMS[stream] << 2))) === STREAMS[stream];
   }
 
   /** @returns {NativeMonitor} */
@@ -774,51 +772,70 @@ class MonitorPrototype extends FieldsBase {
    */
   _newChild(pid, cell) {
     if (childModule === null) childModule = require('./child-process.js');
-    return new childModule.ForeverChild(this._childOwner(), pid, cell.info);
+    return new childModule.ForeverChild(this, pid, cell.info);
+  }
+
+  /** @param {ForeverChild} child @returns {boolean} whether it is the current run's current child */
+  _childIsCurrent(child) {
+    return this._cell !== null && this._cell.child === child && this._childUp;
+  }
+
+  /** @param {number} signal @returns {boolean} whether the current child was signalled */
+  _childSignal(signal) {
+    return this._native !== null && this._native.signal(signal) === null;
+  }
+
+  /** @param {ForeverChild} child a reload's old child, still running @param {number} signal @returns {boolean} */
+  _childSignalRetired(child, signal) {
+    return native().killProcess(child.pid, signal, false) === null;
+  }
+
+  /** @param {unknown} message @returns {NativeFailure | null} */
+  _childSend(message) {
+    return /** @type {NativeMonitor} */ (this._native).send(this._encode(message, 'message'));
+  }
+
+  /** A child's stream was made: every child's output for it comes to JS from now on. @param {1 | 2} index */
+  _childWantOutput(index) {
+    this._childStreams |= index;
+    this._applyListening(index === 1 ? 'stdout' : 'stderr');
+  }
+
+  /** The current child's stream is full and unread (or read again). @param {1 | 2} index @param {boolean} stalled */
+  _childStall(index, stalled) {
+    if (stalled) this._childStreams |= index << 2;
+    else this._childStreams &= ~(index << 2);
+    this._applyListening(index === 1 ? 'stdout' : 'stderr');
   }
 
   /**
-   * What a run's `ChildProcess` objects need of this monitor (one per monitor, made with
-   * its first child).
-   * @returns {import('./child-process.js').Owner}
+   * @param {number} pid
+   * @param {Buffer} data
+   * @param {(failure: NativeFailure | null | undefined) => void} done
+   * @returns {NativeFailure | null}
    */
-  _childOwner() {
-    if (this._owner !== null) return this._owner;
-    const core = () => /** @type {NativeMonitor} */ (this._native);
-    /** @type {import('./child-process.js').Owner} */
-    const owner = {
-      isCurrent: (child) => this._cell !== null && this._cell.child === child && this._childUp,
-      signal: (signal) => core().signal(signal) === null,
-      signalRetired: (child, signal) => native().killProcess(child.pid, signal, false) === null,
-      send: (message) => core().send(this._encode(message, 'message')),
-      wantOutput: (index) => {
-        const name = index === 1 ? 'stdout' : 'stderr';
-        this._childOutput[name] = true;
-        this._applyListening(name);
-      },
-      stall: (index, stalled) => {
-        const name = index === 1 ? 'stdout' : 'stderr';
-        this._childStalled[name] = stalled;
-        this._applyListening(name);
-      },
-      writeStdin: (pid, data, done) => {
-        const n = /** @type {any} */ (core());
-        if (typeof n.writeStdin !== 'function') return { code: 'ERR_STDIN_NOT_PIPE', message: 'This build cannot write to the child\'s stdin.' };
-        return n.writeStdin(pid, data, done);
-      },
-      endStdin: (pid) => {
-        const n = /** @type {any} */ (core());
-        return typeof n.endStdin === 'function' ? n.endStdin(pid) : null;
-      },
-      disconnect: () => {
-        const n = /** @type {any} */ (core());
-        if (typeof n.disconnect === 'function') n.disconnect();
-      },
-      toError,
-      checkSignal: (name, value) => checks().checkSignal(name, value),
-    };
-    this._owner = owner;
-    return owner;
+  _childWriteStdin(pid, data, done) {
+    return /** @type {NativeMonitor} */ (this._native).writeStdin(pid, data, done);
+  }
+
+  /** @param {number} pid @returns {NativeFailure | null} */
+  _childEndStdin(pid) {
+    return /** @type {NativeMonitor} */ (this._native).endStdin(pid);
+  }
+
+  /** Closes the current child's IPC channel. */
+  _childDisconnect() {
+    if (this._native !== null) this._native.disconnect();
+  }
+
+  /** @param {NativeFailure} failure @returns {Error} */
+  _childToError(failure) {
+    return toError(failure);
+  }
+
+  /** @param {string} name @param {unknown} value @returns {number} */
+  _childCheckSignal(name, value) {
+    return checks().checkSignal(name, value);
   }
 
   /**
@@ -971,7 +988,7 @@ class MonitorPrototype extends FieldsBase {
       case 'stdout':
       case 'stderr':
         this.emit(event.type, event.data);
-        if (this._childOutput[event.type]) cell.child._output(STREAMS[event.type], event.data);
+        if (this._childStreams & STREAMS[event.type]) cell.child._output(STREAMS[event.type], event.data);
         break;
       case 'disconnect':
         this.emit('disconnect');
