@@ -669,6 +669,56 @@ export interface MonitorEvents {
   removeListener: [eventName: string | symbol, listener: AnyListener];
 }
 
+/** EventEmitter2's listener options (the third argument of `on`, `once`, `many`). */
+export interface ListenerOptions {
+  /** Call the listener on a later tick (`setImmediate`). */
+  async?: boolean;
+  /** Wrap the listener's result in a promise (`emitAsync` awaits it). */
+  promisify?: boolean;
+  /** Call the listener on `process.nextTick`. */
+  nextTick?: boolean;
+  /** Return a handle with `off()` instead of the emitter. */
+  objectify?: boolean;
+}
+
+/** What `on`/`many` return with `objectify`. */
+export interface ListenerHandle {
+  emitter: EventEmitter;
+  event: string | symbol;
+  listener: AnyListener;
+  /** Removes the listener. */
+  off(): unknown;
+}
+
+/** EventEmitter2's `waitFor` options. */
+export interface WaitForOptions {
+  /** Milliseconds before it rejects (0: never). */
+  timeout?: number;
+  /** Only events whose arguments pass this count. */
+  filter?: (...args: any[]) => boolean;
+  /** The first argument is a callback-style error: reject with it when set, else resolve with the rest. */
+  handleError?: boolean;
+  /** The Promise class to use. */
+  Promise?: PromiseConstructor;
+  /** Add this `cancel()` even when the Promise class has one of its own (bluebird). */
+  overload?: boolean;
+}
+
+/** A promise that `cancel()` rejects at once. */
+export interface CancelablePromise<T> extends Promise<T> {
+  cancel(reason?: unknown): void;
+}
+
+/** EventEmitter2's `listenTo` options. */
+export interface ListenToOptions {
+  /** Reducers that decide per event whether it is re-emitted. */
+  reducers?: ((event: { name: string | symbol; args: any[] }) => boolean) | Record<string, (event: { name: string | symbol; args: any[] }) => boolean>;
+  /** The target's method to add listeners with (default `on` / `addListener`). */
+  on?: string;
+  /** The target's method to remove them with (default `off` / `removeListener`). */
+  off?: string;
+}
+
 /** An event name that is not one of {@link MonitorEvents}. */
 export type OtherEvent<E extends string | symbol> = Exclude<E, keyof MonitorEvents>;
 
@@ -903,6 +953,47 @@ export declare class Monitor extends EventEmitter {
   send(message: unknown): this;
   /** The monitor as JSON. */
   toString(): string;
+  /**
+   * forever-monitor's spawn hook, called by `start()` (and `restart()` of a stopped
+   * monitor): spawns the child and returns it, or false when the script does not exist.
+   * An override may wrap or log the spawn and must call this one; the core's own restarts
+   * do not call it.
+   */
+  trySpawn(): ForeverChildProcess | false;
+  /** forever-monitor's flag: a stop was asked for and its `'exit:code'` not heard yet. */
+  forceStop?: boolean;
+  /** forever-monitor's flag: a restart was asked for and its `'exit:code'` not heard yet. */
+  forceRestart?: boolean;
+
+  // EventEmitter2's API, as forever-monitor's monitors had it (matched, not inherited).
+  /** The name of the event being emitted (EventEmitter2's field). */
+  event: string | symbol;
+  /** Adds a listener of every event, called with the event's name first. */
+  onAny(listener: (event: string | symbol, ...args: any[]) => void): this;
+  /** `onAny`, first in line. */
+  prependAny(listener: (event: string | symbol, ...args: any[]) => void): this;
+  /** Removes an `onAny` listener, or all of them. */
+  offAny(listener?: (event: string | symbol, ...args: any[]) => void): this;
+  /** The `onAny` listeners. */
+  listenersAny(): Array<(event: string | symbol, ...args: any[]) => void>;
+  /** Adds a listener called at most `timesToListen` times. */
+  many(event: string | symbol, timesToListen: number, listener: AnyListener, options?: boolean | ListenerOptions): this | ListenerHandle;
+  /** `many`, first in line. */
+  prependMany(event: string | symbol, timesToListen: number, listener: AnyListener, options?: boolean | ListenerOptions): this | ListenerHandle;
+  /**
+   * Resolves with the arguments of the next `event` (passing `filter`); rejects after
+   * `timeout` ms (`Error('timeout')`, code `ETIMEDOUT`), or with the first argument when
+   * `handleError`; `cancel()` rejects it at once.
+   */
+  waitFor(event: string | symbol, options?: number | WaitForOptions): CancelablePromise<any[]>;
+  /** Calls the listeners and resolves with what they returned (promises awaited). */
+  emitAsync(event: string | symbol, ...args: any[]): Promise<any[]>;
+  /** Re-emits events of `target` on this monitor. */
+  listenTo(target: EventEmitter, events: string | symbol | Array<string | symbol> | Record<string, (...args: any[]) => any>, options?: ListenToOptions): this;
+  /** Stops re-emitting `target`'s events (all targets, or one event). */
+  stopListeningTo(target?: EventEmitter, event?: string | symbol): boolean;
+  /** Whether there are listeners of `event` (or of anything, `onAny` ones included). */
+  hasListeners(event?: string | symbol): boolean;
 
   /** Adds a listener of a monitor event. */
   on<K extends keyof MonitorEvents>(event: K, listener: (...args: MonitorEvents[K]) => void): this;

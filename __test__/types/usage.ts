@@ -10,6 +10,8 @@ import {
   checkProcess,
   version,
   ChildProcessHandle,
+  ForeverChildProcess,
+  CancelablePromise,
   CommandParser,
   MonitorData,
   MonitorError,
@@ -217,7 +219,31 @@ if (monitor.child) {
   monitor.child.kill('SIGFOO');
   // @ts-expect-error pid is read-only
   monitor.child.pid = 1;
+  const asChild: ForeverChildProcess = monitor.child;
+  const code: number | null = asChild.exitCode;
+  const signalCode: NodeJS.Signals | null = asChild.signalCode;
+  const connected: boolean = asChild.connected;
+  const ok: boolean = asChild.send({ hello: 1 }, (err) => err && err.message);
+  if (asChild.stdout) asChild.stdout.setEncoding('utf8').on('data', (chunk: string) => chunk.length);
+  if (asChild.stdin) asChild.stdin.write('line\n');
+  asChild.on('exit', (exitCode, exitSignal) => [exitCode, exitSignal]);
+  asChild.on('close', (closeCode: number | null) => closeCode);
+  asChild.disconnect();
+  void [code, signalCode, connected, ok];
 }
+
+// EventEmitter2's API, as forever-monitor's monitors had it.
+monitor.onAny((name, ...args) => [name, args]);
+monitor.offAny();
+const anyCount: number = monitor.listenersAny().length;
+monitor.many('restart', 2, () => undefined);
+const waiting: CancelablePromise<any[]> = monitor.waitFor('exit', { timeout: 1000 });
+waiting.cancel();
+monitor.emitAsync('custom', 1).then((results: any[]) => results.length);
+const lastEvent: string | symbol = monitor.event;
+const spawned: ForeverChildProcess | false = monitor.trySpawn();
+const stopping: boolean | undefined = monitor.forceStop;
+void [anyCount, lastEvent, spawned, stopping];
 
 // @ts-expect-error running is boolean | undefined
 const runningNow: boolean = monitor.running;
