@@ -703,17 +703,17 @@ class MonitorPrototype extends FieldsBase {
     }
     this._spawning = { restart: !!restart, done: null };
     let child;
-    /** @type {Spawned | null} */
-    let spawned = null;
+    /** @type {Error | null} */
+    let thrown = null;
     try {
       child = this.trySpawn();
     } catch (err) {
-      return this._errorSoon(/** @type {Error} */ (err));
-    } finally {
-      spawned = this._spawning.done;
-      this._spawning = null;
+      thrown = /** @type {Error} */ (err);
     }
+    const spawned = this._spawning.done;
+    this._spawning = null;
     if (spawned === null) {
+      if (thrown !== null) return this._errorSoon(thrown);
       if (!child) return this._errorSoon(new Error('Target script does not exist: ' + this.args[0]));
       // An override of trySpawn() that spawned a child of its own: the core cannot supervise it.
       return this._errorSoon(toError({ code: 'ERR_FOREVER_NATIVE_TRYSPAWN', message: 'trySpawn() returned a child that Monitor.prototype.trySpawn() did not spawn: an override must call it (the core spawns and supervises the child).' }));
@@ -734,6 +734,9 @@ class MonitorPrototype extends FieldsBase {
     this.isMaster = isPrimary();
     process.nextTick(() => this.emit(restart ? 'restart' : 'start', this, this.data));
     if (result.channelError) this._errorSoon(toError(result.channelError));
+    // An override that threw after the spawn: the child runs (and is supervised); the
+    // error is reported.
+    if (thrown !== null) this._errorSoon(thrown);
     return this;
   }
 
