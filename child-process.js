@@ -24,7 +24,7 @@ const UNREAD_LIMIT = 8 * 1024 * 1024;
  */
 const EARLY_LIMIT = 64 * 1024;
 /** Bytes `child.stdin` may hold waiting for the child before it refuses more. */
-const STDIN_LIMIT = 16 * 1024 * 1024;
+const STDIN_LIMIT = 64 * 1024 * 1024;
 
 /** @typedef {import('stream').Readable} Readable */
 /** @typedef {import('stream').Writable} Writable */
@@ -35,14 +35,16 @@ const STDIN_LIMIT = 16 * 1024 * 1024;
  * the monitor's own methods, on its prototype, so that a monitor costs no extra object.
  * @typedef {object} Owner
  * @property {(child: ForeverChild) => boolean} _childIsCurrent whether `child` is the monitor's current child
- * @property {(signal: number) => boolean} _childSignal sends a signal to the current child; whether it was sent
+ * @property {(child: ForeverChild, signal: number) => boolean} _childSignal signals `child` if it is still the current child; whether it was sent
  * @property {(child: ForeverChild, signal: number) => boolean} _childSignalRetired signals a child that is no longer current but still runs
- * @property {(message: unknown) => NativeFailure | null} _childSend sends a message to the current child
+ * @property {(child: ForeverChild, message: unknown) => NativeFailure | null} _childSend sends a message to `child` if it is still the current child
  * @property {(index: 1 | 2) => void} _childWantOutput asks the core for stream `index` from now on
  * @property {(index: 1 | 2, stalled: boolean) => void} _childStall the current child's stream `index` is full and unread (or read again)
  * @property {(pid: number, data: Buffer, done: (failure: NativeFailure | null | undefined) => void) => NativeFailure | null} _childWriteStdin
  * @property {(pid: number) => NativeFailure | null} _childEndStdin
- * @property {() => void} _childDisconnect closes the current child's IPC channel
+ * @property {(child: ForeverChild) => void} _childDisconnect closes `child`'s IPC channel if it is still the current child
+ * @property {(except: Readable) => number} _childUnreadElsewhere bytes the monitor's other child streams hold unread
+ * @property {(readable: Readable) => void} _childReadableMade a child's stream was made (it counts until it closes)
  * @property {(failure: NativeFailure) => Error} _childToError
  * @property {(name: string, value: unknown) => number} _childCheckSignal
  */
@@ -104,8 +106,9 @@ class ForeverChild extends EventEmitter {
    * @param {Owner} owner
    * @param {number} pid
    * @param {SpawnInfo} info
+   * @param {boolean} [respawned] spawned by the core on its own (a restart JS hears of after)
    */
-  constructor(owner, pid, info) {
+  constructor(owner, pid, info, respawned = false) {
     super();
     /** The child's process id. */
     this.pid = pid;
@@ -122,7 +125,10 @@ class ForeverChild extends EventEmitter {
     /** @type {ChildState} */
     const state = { owner, info, ended: false, reported: false, disconnected: false, io: null, closesNeeded: 1, closesGot: 0 };
     Object.defineProperty(this, '_state', { value: state, writable: false, enumerable: false });
-    process.nextTick(() => this.emit('spawn'));
+    // Node emits 'spawn' on the tick after spawn(): before forever-monitor's 'start' or
+    // 'restart' listeners could listen. A child the core restarted by itself was spawned
+    // before JS heard of it, so its 'spawn' has passed.
+    if (!respawned) process.nextTick(() => this.emit('spawn'));
   }
 
   /** @returns {Owner} */
@@ -138,7 +144,11 @@ class ForeverChild extends EventEmitter {
   /** The child's stdin, a `Writable`, when it is a pipe; else null. @returns {Writable | null} */
   get stdin() {
     const io = this._io();
-    if (io.streams[0] === undefined) io.streams[0] = this._s.info.pipes[0] ? this._makeStdin() : null;
+    if (io.streams[0] === undefined) {
+      io.streams[0] = this._s.info.pipes[0] ? this._makeStdin() : null;
+      // As Node's, destroyed once the child has exited: writes fail quietly.
+      if (io.streams[0] !== null && this._s.ended) io.streams[0].destroy();
+    }
     return /** @type {Writable | null} */ (io.streams[0]);
   }
 
@@ -170,9 +180,11 @@ class ForeverChild extends EventEmitter {
    * @returns {boolean}
    */
   kill(signal = 'SIGTERM') {
+    // Signal 0 asks whether the child is there, as with Node (the core holds it until reaped).
+    if (signal === 0) return !this._s.ended;
     let number;
     try {
-      number = this._o._childCheckSignal('signal', signal);
+      number = this._o._childCheckSignal('signal', typeof signal === 'string' ? signal.toUpperCase() : signal);
     } catch (cause) {
       // Node's own error for a signal it does not know.
       const err = /** @type {TypeError & { code?: string }} */ (new TypeError(`Unknown signal: ${String(signal)}`));
@@ -180,7 +192,7 @@ class ForeverChild extends EventEmitter {
       throw err;
     }
     if (this._s.ended) return false;
-    const sent = this._o._childIsCurrent(this) ? this._o._childSignal(number) : this._o._childSignalRetired(this, number);
+    const sent = this._o._childIsCurrent(this) ? this._o._childSignal(this, number) : this._o._childSignalRetired(this, number);
     if (sent) this.killed = true;
     return sent;
   }
@@ -217,9 +229,12 @@ class ForeverChild extends EventEmitter {
       error = codeError('ERR_IPC_CHANNEL_CLOSED', 'Channel closed');
     } else {
       // Serialises (and throws a TypeError for what cannot be), as Node's send() does.
-      const failure = this._o._childSend(message);
-      if (failure !== null) error = this._o._childToError(failure);
+      const failure = this._o._childSend(this, message);
+      // The core replaced this child before JS heard: its channel is gone, as Node says it.
+      if (failure !== null && failure.code === 'ERR_NOT_RUNNING') error = codeError('ERR_IPC_CHANNEL_CLOSED', 'Channel closed');
+      else if (failure !== null) error = this._o._childToError(failure);
     }
+    if (typeof callback !== 'function') callback = undefined;
     if (error === null) {
       if (callback) process.nextTick(callback, null);
       return true;
@@ -236,7 +251,7 @@ class ForeverChild extends EventEmitter {
       return;
     }
     this._s.disconnected = true;
-    if (this._o._childIsCurrent(this)) this._o._childDisconnect();
+    if (this._o._childIsCurrent(this)) this._o._childDisconnect(this);
     process.nextTick(() => this.emit('disconnect'));
   }
 
@@ -270,8 +285,10 @@ class ForeverChild extends EventEmitter {
     if (made === null) return undefined;
     const readable = /** @type {Readable} */ (made);
     if (readable.destroyed || readable.readableEnded) return undefined;
-    // Unread bytes are bounded: past the limit this stream drops what comes.
-    if (readable.readableLength + data.length > UNREAD_LIMIT) {
+    // Unread bytes are bounded, for all of the monitor's children together (an old
+    // child's stream piped to a sink that stopped keeps what it holds): past the limit
+    // this stream drops what comes.
+    if (readable.readableLength + data.length + this._o._childUnreadElsewhere(readable) > UNREAD_LIMIT) {
       // Until it is read again, the core need not hand JS what this stream would drop.
       if (!io.stalled[index - 1] && this._o._childIsCurrent(this)) {
         io.stalled[index - 1] = true;
@@ -383,6 +400,7 @@ class ForeverChild extends EventEmitter {
       },
     });
     io.streams[index] = readable;
+    this._o._childReadableMade(readable);
     for (const chunk of io.early[index - 1]) readable.push(chunk);
     io.early[index - 1] = [];
     if (s.ended) readable.push(null);
@@ -410,6 +428,11 @@ class ForeverChild extends EventEmitter {
       final(callback) {
         if (!child._s.ended) child._o._childEndStdin(child.pid);
         callback();
+      },
+      destroy(err, callback) {
+        // A destroyed stdin closes the pipe, as Node's does: the child sees EOF.
+        if (!child._s.ended) child._o._childEndStdin(child.pid);
+        callback(err);
       },
     });
     // Bounded: a writer that ignores write()'s false (and 'drain') is refused at the

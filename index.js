@@ -288,6 +288,24 @@ function unwatchAbort(monitor, signal) {
  */
 
 /**
+ * A monitor's hook on its new listeners (`this` is the monitor).
+ * @this {MonitorPrototype}
+ * @param {string | symbol} name
+ */
+function onNewListener(name) {
+  if (name === 'stdout' || name === 'stderr') this._setListening(name, true);
+}
+
+/**
+ * A monitor's hook on its removed listeners (`this` is the monitor).
+ * @this {MonitorPrototype}
+ * @param {string | symbol} name
+ */
+function onRemoveListener(name) {
+  if (name === 'stdout' || name === 'stderr') this._setListening(name, this.listenerCount(name) > 0);
+}
+
+/**
  * The methods and accessors of `Monitor.prototype` (a class only to write them; `Monitor`
  * below is the constructor, and this class is never constructed).
  */
@@ -297,7 +315,7 @@ function unwatchAbort(monitor, signal) {
  * @typedef {Omit<import('./options.js').MonitorFields, 'envVars' | 'killSignalNumber' | 'signal' | 'env'> & {
  *   env?: unknown, shutdownMessage?: unknown, _env: Record<string, string>, _hideEnv: Record<string, boolean>,
  *   _waiters: Set<Waiter>, _custom: Record<'stdout' | 'stderr', any>, _listening: Record<'stdout' | 'stderr', boolean>,
- *   _childStreams: number, _afterEnd: AfterEnd, _reloadWaiters: number,
+ *   _childStreams: number, _childReadables?: Set<import('stream').Readable>, _afterEnd: AfterEnd, _reloadWaiters: number,
  *   _spawning: { restart: boolean, done: Spawned | null } | null, _run: number,
  *   _cell: Cell | null, _native: NativeMonitor | null,
  *   _killSignal: number, _rejectNext: ((err: Error) => void) | null, _childUp: boolean,
@@ -457,12 +475,7 @@ class MonitorPrototype extends FieldsBase {
         this._errorSoon(/** @type {Error} */ (err));
       }
     }
-    this.on('newListener', (name) => {
-      if (name === 'stdout' || name === 'stderr') this._setListening(name, true);
-    });
-    this.on('removeListener', (name) => {
-      if (name === 'stdout' || name === 'stderr') this._setListening(name, this.listenerCount(name) > 0);
-    });
+    this._hookListeners();
     for (const stream of /** @type {const} */ (['stdout', 'stderr'])) {
       if (this._custom[stream]) this._pipeTo(stream);
     }
@@ -502,6 +515,30 @@ class MonitorPrototype extends FieldsBase {
         if (waiters.has(waiter)) waiter.handle(event, args);
       }
     }
+  }
+
+  /**
+   * Follows the `'stdout'`/`'stderr'` listeners (the core hands output to JS only for
+   * them), with hooks shared by every monitor; adds those that are missing.
+   */
+  _hookListeners() {
+    if (!this.listeners('newListener').includes(onNewListener)) this.on('newListener', onNewListener);
+    if (!this.listeners('removeListener').includes(onRemoveListener)) this.on('removeListener', onRemoveListener);
+  }
+
+  /**
+   * EventEmitter's `removeAllListeners()`: the monitor's own hooks on its listeners stay
+   * (forever-monitor's emitter had none to lose, so code calls this freely).
+   * @param {string | symbol} [event]
+   * @returns {this}
+   */
+  removeAllListeners(event) {
+    if (arguments.length === 0) super.removeAllListeners();
+    else super.removeAllListeners(event);
+    if (arguments.length === 0 || event === 'newListener' || event === 'removeListener') this._hookListeners();
+    this._setListening('stdout', this.listenerCount('stdout') > 0);
+    this._setListening('stderr', this.listenerCount('stderr') > 0);
+    return this;
   }
 
   /**
@@ -771,11 +808,12 @@ class MonitorPrototype extends FieldsBase {
    * A new `ChildProcess` for a run's child.
    * @param {number} pid
    * @param {Cell} cell
+   * @param {boolean} [respawned] spawned by the core on its own
    * @returns {ForeverChild}
    */
-  _newChild(pid, cell) {
+  _newChild(pid, cell, respawned = false) {
     if (childModule === null) childModule = require('./child-process.js');
-    return new childModule.ForeverChild(this, pid, cell.info);
+    return new childModule.ForeverChild(this, pid, cell.info, respawned);
   }
 
   /** @param {ForeverChild} child @returns {boolean} whether it is the current run's current child */
@@ -783,9 +821,15 @@ class MonitorPrototype extends FieldsBase {
     return this._cell !== null && this._cell.child === child && this._childUp;
   }
 
-  /** @param {number} signal @returns {boolean} whether the current child was signalled */
-  _childSignal(signal) {
-    return this._native !== null && this._native.signal(signal) === null;
+  /**
+   * Signals `child` if it is still the core's current child (the core may have replaced it
+   * before JS heard: then nothing is sent).
+   * @param {ForeverChild} child
+   * @param {number} signal
+   * @returns {boolean} whether it was sent
+   */
+  _childSignal(child, signal) {
+    return this._native !== null && this._native.signal(signal, child.pid) === null;
   }
 
   /** @param {ForeverChild} child a reload's old child, still running @param {number} signal @returns {boolean} */
@@ -793,9 +837,14 @@ class MonitorPrototype extends FieldsBase {
     return native().killProcess(child.pid, signal, false) === null;
   }
 
-  /** @param {unknown} message @returns {NativeFailure | null} */
-  _childSend(message) {
-    return /** @type {NativeMonitor} */ (this._native).send(this._encode(message, 'message'));
+  /**
+   * Sends `message` to `child` if it is still the core's current child.
+   * @param {ForeverChild} child
+   * @param {unknown} message
+   * @returns {NativeFailure | null}
+   */
+  _childSend(child, message) {
+    return /** @type {NativeMonitor} */ (this._native).send(this._encode(message, 'message'), child.pid);
   }
 
   /** A child's stream was made: every child's output for it comes to JS from now on. @param {1 | 2} index */
@@ -826,9 +875,36 @@ class MonitorPrototype extends FieldsBase {
     return /** @type {NativeMonitor} */ (this._native).endStdin(pid);
   }
 
-  /** Closes the current child's IPC channel. */
-  _childDisconnect() {
-    if (this._native !== null) this._native.disconnect();
+  /** Closes `child`'s IPC channel if it is still the core's current child. @param {ForeverChild} child */
+  _childDisconnect(child) {
+    if (this._native !== null) this._native.disconnect(child.pid);
+  }
+
+  /**
+   * Bytes the other streams of this monitor's children hold unread: one bound covers them
+   * all, so children piped to a sink that stopped cannot each keep their own.
+   * @param {import('stream').Readable} except
+   * @returns {number}
+   */
+  _childUnreadElsewhere(except) {
+    let bytes = 0;
+    if (this._childReadables !== undefined) {
+      for (const readable of this._childReadables) if (readable !== except) bytes += readable.readableLength;
+    }
+    return bytes;
+  }
+
+  /**
+   * A child's stream was made: it counts toward the monitor's unread bound until it closes.
+   * @param {import('stream').Readable} readable
+   */
+  _childReadableMade(readable) {
+    if (this._childReadables === undefined) {
+      Object.defineProperty(this, '_childReadables', { value: new Set(), enumerable: false });
+    }
+    const readables = /** @type {Set<import('stream').Readable>} */ (this._childReadables);
+    readables.add(readable);
+    readable.once('close', () => readables.delete(readable));
   }
 
   /** @param {NativeFailure} failure @returns {Error} */
@@ -946,7 +1022,7 @@ class MonitorPrototype extends FieldsBase {
           if (cell.retired === null) cell.retired = new Map();
           cell.retired.set(old.pid, old);
         }
-        cell.child = this._newChild(event.pid, cell);
+        cell.child = this._newChild(event.pid, cell, true);
         if (current) this._unstall();
         if (current) {
           this._childUp = true;
@@ -961,11 +1037,13 @@ class MonitorPrototype extends FieldsBase {
         const code = event.code === undefined ? null : event.code;
         const signal = event.signal === undefined ? null : event.signal;
         // The child's fields tell its end to the monitor's listeners; its own 'exit' comes
-        // after theirs, as forever-monitor's listener on the child came first.
+        // after their 'exit:code' and 'exit' (forever-monitor's listener on the child came
+        // first) and before 'stop' (forever-monitor's came last).
         const child = cell.child;
         child._settle(code, signal);
-        this._onExit(event, current, code, signal);
-        child._exited(code, signal);
+        const tell = () => child._exited(code, signal);
+        this._onExit(event, current, code, signal, tell);
+        tell();
         break;
       }
       case 'end': {
@@ -1061,8 +1139,10 @@ class MonitorPrototype extends FieldsBase {
    * @param {boolean} current the event belongs to the current run
    * @param {number | null} code
    * @param {string | null} signal
+   * @param {() => void} tell reports the exit on the child's own object: before `'stop'`,
+   *   as forever-monitor's `'stop'` listener on the child came after the others
    */
-  _onExit(event, current, code, signal) {
+  _onExit(event, current, code, signal, tell) {
     this.emit('exit:code', code, signal);
     // As forever-monitor cleared them before its 'exit' or restart; set only once asked for.
     if (/** @type {any} */ (this).forceStop !== undefined) /** @type {any} */ (this).forceStop = false;
@@ -1077,6 +1157,7 @@ class MonitorPrototype extends FieldsBase {
     if (event.restartIn === undefined || event.restartIn === null) {
       // A restart asked for meanwhile goes on with the run: no 'exit' between.
       if (after.restart && !after.forceStop && !stopped) {
+        tell();
         if (event.requested) this.emit('stop', this.childData);
         this._carryOut(after, !!event.requested, false);
         // It could not start (its error is reported): the run ends after all.
@@ -1095,6 +1176,7 @@ class MonitorPrototype extends FieldsBase {
       this.emit('restarting', info);
     }
     if (carried) return;
+    tell();
     if (event.requested) this.emit('stop', this.childData);
     if (after.stop || after.restart || after.forceStop) this._carryOut(after, !!event.requested, stopped);
   }

@@ -316,3 +316,18 @@ both('child.stdin.write() reaches a child that echoes, and end() gives it EOF', 
   await quietEnded;
   return { accepted, lines: text.split('\n').filter(Boolean), exitCode: child.exitCode, noStdin };
 }, { accepted: [true, true], lines: ['hello', 'world', 'bye', 'EOF'], exitCode: 0, noStdin: null });
+
+both('stop(): exit:code, exit, then the child\'s own exit, then stop', async (forever, t) => {
+  const m = cleanup(t, new forever.Monitor(fixture('run-forever.js'), { silent: true, max: 1 }));
+  const order = [];
+  const started = next(m, 'start');
+  m.start();
+  await started;
+  const child = m.child;
+  for (const name of ['exit:code', 'exit', 'stop']) m.on(name, () => order.push(`monitor ${name}`));
+  child.on('exit', () => order.push('child exit'));
+  const stopped = next(m, 'stop');
+  m.stop();
+  await stopped;
+  return order;
+}, ['monitor exit:code', 'monitor exit', 'child exit', 'monitor stop']);

@@ -219,28 +219,32 @@ impl NativeMonitor {
       .collect()
   }
 
-  /// Sends a signal (by number) to the child alone. Returns the refusal, or null.
+  /// Sends a signal (by number) to the child alone: the current one, or with `pid` that
+  /// child only while it is the current one (a `ChildProcess` object of a child the core
+  /// has already replaced never reaches the next). Returns the refusal, or null.
   #[napi(catch_unwind)]
-  pub fn signal(&self, signal: i32) -> Option<NativeFailure> {
-    failure(self.handle.signal(signal))
+  pub fn signal(&self, signal: i32, pid: Option<u32>) -> Option<NativeFailure> {
+    failure(self.handle.signal(signal, pid))
   }
 
-  /// Sends one serialised message (JSON text or V8 payload) to the child. Returns the
-  /// failure (`ERR_NOT_RUNNING`, `ERR_IPC_CHANNEL_CLOSED`, `ERR_IPC_BACKLOG`), or null.
+  /// Sends one serialised message (JSON text or V8 payload) to the child (with `pid`, only
+  /// while that child is the current one). Returns the failure (`ERR_NOT_RUNNING`,
+  /// `ERR_IPC_CHANNEL_CLOSED`, `ERR_IPC_BACKLOG`), or null.
   #[napi(catch_unwind)]
-  pub fn send(&self, payload: Either<String, Buffer>) -> Option<NativeFailure> {
+  pub fn send(&self, payload: Either<String, Buffer>, pid: Option<u32>) -> Option<NativeFailure> {
     let bytes = match payload {
       Either::A(text) => text.into_bytes(),
       Either::B(buffer) => buffer.to_vec(),
     };
-    failure(self.handle.send(bytes))
+    failure(self.handle.send(bytes, pid))
   }
 
-  /// Closes the current child's IPC channel both ways (`ChildProcess#disconnect()`): the
-  /// child and the core each see it end, and `'disconnect'` follows.
+  /// Closes the current child's IPC channel both ways (`ChildProcess#disconnect()`; with
+  /// `pid`, only while that child is the current one): the child and the core each see it
+  /// end, and `'disconnect'` follows.
   #[napi(catch_unwind)]
-  pub fn disconnect(&self) {
-    self.handle.disconnect();
+  pub fn disconnect(&self, pid: Option<u32>) {
+    self.handle.disconnect(pid);
   }
 
   /// Queues `data` for the stdin of child `pid` (the current child, or a reload's new

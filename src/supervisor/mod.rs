@@ -165,8 +165,10 @@ pub(crate) enum Order {
   /// Signal the running child as the policy said, if it is still the child numbered so
   /// (one that exited as the call was made is gone, and the call's wish settled with it).
   Signal(KillOrder, u64),
-  /// `child.kill(signal)`: the child alone, if it is still the child numbered so.
-  SignalChild(i32, u64),
+  /// `child.kill(signal)`: the child alone, if it is still the child numbered so (and,
+  /// for a call made on one child's object, still that pid: the core may have restarted
+  /// it before JS heard).
+  SignalChild(i32, u64, Option<u32>),
   /// `restart()` during a sleep before a restart: spawn now.
   SpawnNow,
   /// `stop()`: signal the running child (if still the one numbered so) as the policy
@@ -355,8 +357,9 @@ enum Outlet {
   Idle,
   /// A child without an IPC channel.
   NoChannel,
-  /// The current child's channel.
-  Open(Arc<Channel>),
+  /// The current child's channel, and that child's pid (a call for another child is
+  /// refused under the same lock that switches the outlet).
+  Open(Arc<Channel>, u32),
 }
 
 /// What `usage()` reads: kept by the task, read by JS without waiting for it.
@@ -555,7 +558,7 @@ impl Core {
   /// it. The child it replaces (if any) takes no more writes.
   fn make_current(&self, child: &ChildRun, ready: bool) {
     *lock(&self.outlet) = match &child.channel {
-      Some(channel) => Outlet::Open(Arc::clone(channel)),
+      Some(channel) => Outlet::Open(Arc::clone(channel), child.pid),
       None => Outlet::NoChannel,
     };
     {
@@ -833,14 +836,19 @@ impl Handle {
     run.map(|run| run.listening()).unwrap_or_default()
   }
 
-  /// Sends `signal` (a number) to the child alone.
-  pub fn signal(&self, signal: i32) -> Result<()> {
+  /// Sends `signal` (a number) to the child alone: the current one, or with `pid` only
+  /// that child, if it is still the current one (never the next).
+  pub fn signal(&self, signal: i32, pid: Option<u32>) -> Result<()> {
     let core = &self.core;
     let mut state = core.state();
+    // Another child is current already: refused now (the task checks again as it signals).
+    if pid.is_some_and(|pid| pid != core.live.load(Ordering::Acquire)) {
+      return Err(CoreError::NotRunning);
+    }
     match state.policy.phase() {
       crate::policy::Phase::Running { .. } => {
         let child = state.policy.child();
-        core.order(&mut state, Order::SignalChild(signal, child));
+        core.order(&mut state, Order::SignalChild(signal, child, pid));
         Ok(())
       }
       _ => Err(CoreError::NotRunning),
@@ -848,21 +856,26 @@ impl Handle {
   }
 
   /// Sends one serialised message to the child over its IPC channel, from the calling
-  /// thread: no round trip through the task.
-  pub fn send(&self, payload: Vec<u8>) -> Result<()> {
+  /// thread: no round trip through the task. With `pid`, only to that child, if it is
+  /// still the current one.
+  pub fn send(&self, payload: Vec<u8>, pid: Option<u32>) -> Result<()> {
     let outlet = lock(&self.core.outlet).clone();
     match outlet {
-      Outlet::Open(channel) => channel.send(payload),
+      Outlet::Open(channel, current) if pid.is_none_or(|pid| pid == current) => {
+        channel.send(payload)
+      }
+      Outlet::Open(..) | Outlet::Idle => Err(CoreError::NotRunning),
       Outlet::NoChannel => Err(CoreError::NoChannel),
-      Outlet::Idle => Err(CoreError::NotRunning),
     }
   }
 
-  /// Closes the current child's IPC channel (`ChildProcess#disconnect()`); nothing when
-  /// it has none.
-  pub fn disconnect(&self) {
-    if let Outlet::Open(channel) = lock(&self.core.outlet).clone() {
-      channel.disconnect();
+  /// Closes the current child's IPC channel (`ChildProcess#disconnect()`); with `pid`,
+  /// only if that child is still the current one. Nothing when it has none.
+  pub fn disconnect(&self, pid: Option<u32>) {
+    if let Outlet::Open(channel, current) = lock(&self.core.outlet).clone() {
+      if pid.is_none_or(|pid| pid == current) {
+        channel.disconnect();
+      }
     }
   }
 

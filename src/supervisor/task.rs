@@ -432,9 +432,9 @@ impl Task {
           self.drop_incoming("stopped", None);
         }
         Order::Reload(plan) => self.reload(plan),
-        Order::SignalChild(signal, serial) => {
+        Order::SignalChild(signal, serial, pid) => {
           if let Life::Running { child, .. } = &self.life {
-            if child.serial == serial {
+            if child.serial == serial && pid.is_none_or(|pid| pid == child.pid) {
               self.core.processes.signal(child.pid, signal, Reach::Child);
             }
           }

@@ -961,7 +961,7 @@ async fn kill_and_stop_made_as_the_child_exits_spare_the_next_child() {
   let first = s.start(limits(None, 0, None)).unwrap().pid;
   as_the_exit_is_seen(&s, first, |handle| {
     handle.kill(false).unwrap();
-    handle.signal(libc::SIGUSR2).unwrap();
+    handle.signal(libc::SIGUSR2, None).unwrap();
   });
   s.events.wait(2).await;
   s.settle().await;
@@ -1235,4 +1235,30 @@ async fn a_child_that_exits_while_its_stdin_is_full_drops_what_waits_with_epipe(
     assert_eq!(error.code().as_deref(), Some("EPIPE"));
     assert_eq!(error.syscall(), Some("write"));
   }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_signal_for_an_earlier_childs_pid_never_reaches_the_next_child() {
+  let s = setup();
+  let first = s.start(limits(None, 0, None)).unwrap().pid;
+  s.fake.exit(first, 1);
+  s.events.wait(2).await;
+  s.settle().await;
+  let second = s.fake.last_pid();
+  assert_ne!(first, second);
+  // A `ChildProcess` object of the first child, used after the core restarted it.
+  assert!(matches!(
+    s.handle.signal(libc::SIGUSR2, Some(first)),
+    Err(CoreError::NotRunning)
+  ));
+  s.settle().await;
+  assert_eq!(s.fake.signals(), []);
+  assert!(matches!(
+    s.handle.send(b"{}".to_vec(), Some(first)),
+    Err(CoreError::NotRunning | CoreError::NoChannel)
+  ));
+  // Its own object still reaches it.
+  s.handle.signal(libc::SIGUSR2, Some(second)).unwrap();
+  s.settle().await;
+  assert_eq!(s.fake.signals().len(), 1, "{:?}", s.fake.signals());
 }
