@@ -421,9 +421,18 @@ class ForeverChild extends EventEmitter {
     const { Writable } = stream();
     const writable = new Writable({
       write(chunk, _encoding, callback) {
-        const failure = child._s.ended ? null : child._o._childWriteStdin(child.pid, chunk, (f) => callback(f ? child._o._childToError(f) : null));
-        if (child._s.ended) callback(codeError('EPIPE', 'write EPIPE'));
-        else if (failure !== null) callback(child._o._childToError(failure));
+        /** @param {NativeFailure | null | undefined} f */
+        const done = (f) => {
+          // The child closed its stdin or exited: the stream ends there, quietly (the
+          // write's callback still gets the error). Node would emit an EPIPE 'error' that,
+          // unheard, takes the host down as a child is stopped with writes pending.
+          if (f && f.code === 'EPIPE') writable.destroy();
+          callback(f ? child._o._childToError(f) : null);
+        };
+        if (child._s.ended) return done({ code: 'EPIPE', message: 'write EPIPE', syscall: 'write' });
+        const failure = child._o._childWriteStdin(child.pid, chunk, done);
+        if (failure !== null) done(failure);
+        return undefined;
       },
       final(callback) {
         if (!child._s.ended) child._o._childEndStdin(child.pid);

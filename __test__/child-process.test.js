@@ -120,3 +120,22 @@ test('removeAllListeners() keeps the monitor\'s own hooks: a stdout listener add
   await ended;
   assert.equal(text.split('\n').filter(Boolean).length, 3);
 });
+
+test('stopping a child with stdin writes pending ends the stream quietly: the callback hears, the host goes on', async (t) => {
+  const m = stopAfter(t, new Monitor(fixture('run-forever.js'), { silent: true, max: 1 }));
+  const started = next(m, 'start');
+  m.start();
+  await started;
+  const stdin = m.child.stdin;
+  const errors = [];
+  stdin.on('error', (err) => errors.push(err.code));
+  // More than the pipe holds: the rest waits in the core and the stream when the child goes.
+  const heard = new Promise((resolve) => stdin.write(Buffer.alloc(4 * 1024 * 1024), (err) => resolve(err && err.code)));
+  stdin.removeAllListeners('error');
+  const exited = next(m, 'exit');
+  m.stop();
+  await exited;
+  assert.ok(['EPIPE', 'ERR_STREAM_DESTROYED'].includes(await heard));
+  assert.equal(stdin.destroyed, true);
+  assert.deepEqual(errors, []);
+});

@@ -33,7 +33,7 @@ test('a child that never reads its stdin: a writer that ignores backpressure is 
   const chunk = Buffer.alloc(64 * 1024, 'x');
   let writes = 0;
   // Written in one go, never waiting for 'drain': each call returns at once.
-  while (!stdin.destroyed && writes < 1024) {
+  while (!stdin.destroyed && writes < 2 * STDIN_LIMIT / chunk.length) {
     stdin.write(chunk);
     writes += 1;
   }
