@@ -8,7 +8,7 @@ const os = require('os');
 const path = require('path');
 const { execFileSync, spawnSync } = require('child_process');
 const { Monitor } = require('..');
-const { fixture, next, record, until, isAlive, stopAfter, lines, has } = require('./helpers');
+const { fixture, next, record, until, isAlive, stopAfter, lines, has, sharedCopy } = require('./helpers');
 const { request, clientLoop, crashReports } = require('./client-loop');
 
 const SERVER = fixture('listen-server.js');
@@ -153,11 +153,18 @@ test('a Python server written for socket activation takes the sockets, and reloa
 });
 
 test('with uid and gid the child serves, as another user, a privileged port the core bound', { skip: process.getuid() !== 0 && 'needs root' }, async (t) => {
+  // nobody may not be able to enter the checkout: the server runs from a copy anyone can read.
+  const shared = sharedCopy(t, ['child.js', path.relative(path.join(__dirname, '..'), SERVER)]);
+  if (shared === null) {
+    t.skip(`nobody cannot reach ${os.tmpdir()} (TMPDIR)`);
+    return;
+  }
+  const server = path.join(shared, path.relative(path.join(__dirname, '..'), SERVER));
   let m;
   let out;
   // A port below 1024 on loopback; another taken one is tried.
   for (let port = 1023; port > 1000; port--) {
-    m = monitor(t, SERVER, { listen: `127.0.0.1:${port}`, spawnWith: { uid: 65534, gid: 65534 }, cwd: '/' });
+    m = monitor(t, server, { listen: `127.0.0.1:${port}`, spawnWith: { uid: 65534, gid: 65534 }, cwd: '/' });
     out = lines(m);
     const started = next(m, 'start');
     const failed = next(m, 'error');
