@@ -135,7 +135,7 @@ test('30 reloads and 10 crashes under a client loop: nothing refused, and the on
   assert.deepEqual(errors, []);
 });
 
-test('a Python server written for socket activation takes the sockets, and reloads refuse nothing', { timeout: 20000 }, async (t) => {
+test('a Python server written for socket activation takes the sockets, and reloads refuse nothing', { timeout: 60000 }, async (t) => {
   if (!has('python3')) return t.skip('python3 is not installed');
   const m = monitor(t, ['python3', fixture('listen-server.py')], { listen: ['web=127.0.0.1:0', 'other=127.0.0.1:0'], reloadGrace: 300 });
   const out = lines(m);
@@ -144,11 +144,19 @@ test('a Python server written for socket activation takes the sockets, and reloa
   const pid = m.child.pid;
   await until(() => out.some((l) => l.startsWith('listening ')), 10000, 'python to listen');
   assert.equal(out.find((l) => l.startsWith('listening ')), `listening ${pid} 2 web:other`, 'LISTEN_PID was its own pid');
-  const loop = clientLoop(target(m), { concurrency: 3, ms: 15000 });
-  for (let i = 0; i < 3; i++) await m.reloadAsync();
+  const loop = clientLoop(target(m), { concurrency: 3, ms: 50000 });
+  await until(() => loop.results.some((r) => r.pid === pid), 10000, 'the first child to serve');
+  for (let i = 0; i < 3; i++) {
+    await m.reloadAsync();
+    // Without waitReady a new child takes over after reloadGrace (300 ms) whether or not it
+    // serves yet; on a loaded machine Python may take longer to start, and a next reload
+    // would replace it before it served anything. Each new child must serve before the next.
+    const child = m.child.pid;
+    await until(() => loop.results.some((r) => r.pid === child), 10000, `new child ${child} (reload ${i + 1}) to serve`);
+  }
   const results = await loop.stop();
   assert.deepEqual(results.filter((r) => !r.ok).map((r) => r.code), []);
-  assert.ok(new Set(results.map((r) => r.pid)).size >= 3, 'served by the old and the new children');
+  assert.equal(new Set(results.map((r) => r.pid)).size, 4, 'served by the old and each new child');
   assert.notEqual(m.child.pid, pid);
 });
 
