@@ -5,7 +5,7 @@ const assert = require('node:assert/strict');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
-const { spawn } = require('child_process');
+const { spawn, execFileSync } = require('child_process');
 const { fixture, isAlive, until } = require('./helpers');
 const cli = require('../bin/cli.js');
 
@@ -389,6 +389,57 @@ test('--config with an array: the first app that gives up with a failure sets th
   assert.equal(r.code, 5, r.stderr);
   const ends = r.events.filter((e) => e.event === 'giveup');
   assert.deepEqual(ends.map((e) => [e.app, e.exitCode]).sort(), [['crash-after.js', 5], ['print-env.js', 0]]);
+});
+
+test('--config that is not a regular file of at most 1 MiB: exit code 2 at once, one line naming the path and why', async (t) => {
+  const dir = tmpdir();
+  const fifo = path.join(dir, 'app.fifo');
+  execFileSync('mkfifo', [fifo]);
+  // A valid config, padded with spaces: one byte past the bound, and exactly at it.
+  const app = JSON.stringify({ script: fixture('print-env.js'), max: 1, silent: true });
+  const big = path.join(dir, 'big.json');
+  fs.writeFileSync(big, app + ' '.repeat(cli.CONFIG_MAX_BYTES + 1 - app.length));
+  const atBound = path.join(dir, 'at-bound.json');
+  fs.writeFileSync(atBound, app + ' '.repeat(cli.CONFIG_MAX_BYTES - app.length));
+  const locked = path.join(dir, 'locked.json');
+  fs.writeFileSync(locked, app, { mode: 0o000 });
+  const rows = [
+    // Without the bound, /dev/zero is read until memory runs out; a FIFO's open waits for a writer forever.
+    ['/dev/zero', '/dev/zero', /^forever-native: cannot read config "\/dev\/zero": it is a character device, not a regular file\n$/],
+    ['a FIFO with no writer', fifo, /cannot read config ".*\/app\.fifo": it is a FIFO, not a regular file\n$/],
+    ['a directory', dir, /cannot read config ".*fn-cli-\w+": it is a directory, not a regular file\n$/],
+    ['a file of 1 MiB + 1 byte', big, /cannot read config ".*\/big\.json": it is too large \(1048577 bytes; a config may hold at most 1 MiB\)\n$/],
+  ];
+  // Root reads any file: a mode-000 file is unreadable only to others.
+  if (process.getuid() !== 0) rows.push(['an unreadable file', locked, /cannot read config ".*\/locked\.json": permission denied \(EACCES\)\n$/]);
+  for (const [what, file, message] of rows) {
+    await t.test(what, async () => {
+      // runCli gives up (and fails) after 15 s: a hang is a failure, not a stuck suite.
+      const r = await runCli(['--config', file]);
+      assert.equal(r.code, 2, `${what}: ${r.stderr}`);
+      assert.equal(r.stdout, '');
+      assert.match(r.stderr, /^forever-native: [^\n]+\n$/, `${what}: exactly one line`);
+      assert.match(r.stderr, message);
+    });
+  }
+  await t.test('a config of exactly 1 MiB runs', async () => {
+    const r = await runCli(['--json', '--config', atBound]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(names(r.events), ['start', 'exit', 'giveup']);
+  });
+});
+
+test('readConfigFile: a file swapped for a device after its stat is refused by the fstat of what was opened', () => {
+  const real = fs.statSync;
+  const regular = real(__filename);
+  // The path looks like a regular file when it is looked at, and is /dev/zero when it is opened.
+  fs.statSync = (file, ...rest) => (file === '/dev/zero' ? regular : real(file, ...rest));
+  try {
+    assert.throws(() => cli.readConfigFile('/dev/zero'), { reason: 'it is a character device, not a regular file' });
+  } finally {
+    fs.statSync = real;
+  }
+  assert.equal(cli.readConfigFile(__filename), fs.readFileSync(__filename, 'utf8'));
 });
 
 // ---------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('fs');
-const { execFileSync } = require('child_process');
+const { spawn } = require('child_process');
 const { Monitor } = require('..');
 const { fixture, next, record, until, isAlive, stopAfter, has } = require('./helpers');
 
@@ -82,22 +82,52 @@ test('the systemd notify protocol: READY=1 from a Python service, and from syste
 
 test('a READY=1 from a process outside the tree is not heard', async (t) => {
   if (!has('python3')) return t.skip('python3 is not installed');
-  const m = monitor(t, fixture('run-forever.js'), { waitReady: true, readyTimeout: 800, max: 1 });
-  const readies = record(m, 'ready');
-  const started = next(m, 'start');
-  m.start();
-  await started;
-  // The address is in the child's environment; an outsider sends to it.
-  const env = fs.readFileSync(`/proc/${m.child.pid}/environ`, 'utf8').split('\0');
-  const address = env.find((e) => e.startsWith('NOTIFY_SOCKET=')).slice('NOTIFY_SOCKET='.length);
-  execFileSync('python3', ['-c', [
+  // The outsider is started (its Python loaded) before the child: it sends READY=1 to each
+  // address it reads on stdin, and answers "sent" or the error's name.
+  const outsider = spawn('python3', ['-u', '-c', [
     'import socket, sys',
     's = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)',
-    `s.sendto(b"READY=1", "\\0" + ${JSON.stringify(address.slice(1))})`,
-  ].join('\n')]);
-  const [, , info] = await next(m, 'exit');
-  assert.equal(info.reason, 'max');
-  assert.equal(readies.length, 0);
+    'print("up")',
+    'for line in sys.stdin:',
+    '    try:',
+    '        s.sendto(b"READY=1", "\\0" + line.strip())',
+    '        print("sent")',
+    '    except OSError as e:',
+    '        print(type(e).__name__)',
+  ].join('\n')], { stdio: ['pipe', 'pipe', 'inherit'] });
+  t.after(() => outsider.kill());
+  const answers = [];
+  let partial = '';
+  outsider.stdout.setEncoding('utf8');
+  outsider.stdout.on('data', (d) => {
+    partial += d;
+    const done = partial.split('\n');
+    partial = done.pop();
+    answers.push(...done);
+  });
+  await until(() => answers.includes('up'), 10000, 'the outsider to start');
+  // readyTimeout counts from the spawn, and the outsider's datagram must reach the socket
+  // within it for a run to show anything: on a loaded machine it may come too late (the
+  // socket is gone: ConnectionRefusedError), and the run is tried again with twice the time.
+  for (let readyTimeout = 800; ; readyTimeout *= 2) {
+    const m = monitor(t, fixture('run-forever.js'), { waitReady: true, readyTimeout, max: 1 });
+    const readies = record(m, 'ready');
+    const started = next(m, 'start');
+    const exited = next(m, 'exit', readyTimeout + 10000);
+    m.start();
+    await started;
+    // The address is in the child's environment; the outsider sends to it.
+    const env = fs.readFileSync(`/proc/${m.child.pid}/environ`, 'utf8').split('\0');
+    const address = env.find((e) => e.startsWith('NOTIFY_SOCKET=')).slice('NOTIFY_SOCKET='.length);
+    const asked = answers.length;
+    outsider.stdin.write(`${address.slice(1)}\n`);
+    await until(() => answers.length > asked, 10000, 'the outsider to send');
+    const [, , info] = await exited;
+    assert.equal(info.reason, 'max');
+    assert.equal(readies.length, 0);
+    if (answers[asked] === 'sent') break;
+    assert.ok(readyTimeout < 12800, `the outsider never reached the socket in time: ${answers[asked]}`);
+  }
 });
 
 test('monitors share one copy of an equal environment, and the notify socket stays with its own', async (t) => {

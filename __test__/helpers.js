@@ -1,6 +1,7 @@
 // Shared test helpers: waiting on events and processes, never on fixed sleeps.
 const { once } = require('events');
 const fs = require('fs');
+const os = require('os');
 const path = require('path');
 const { spawn } = require('child_process');
 
@@ -125,4 +126,33 @@ function has(cmd) {
   }
 }
 
-module.exports = { fixture, next, record, isAlive, until, runNode, stopAfter, processesWith, marker, lines, has };
+/**
+ * For a child run as another user (`spawnWith.uid`), who may not be able to enter the
+ * checkout (a clone under a mode-0700 directory): copies `files`, paths from the checkout's
+ * root, into a new directory anyone can read, in the same layout (so a fixture's relative
+ * `require('../../child')` still works). Returns that directory, removed after the test, or
+ * `null` when another user cannot reach os.tmpdir() itself.
+ */
+function sharedCopy(t, files) {
+  for (let d = os.tmpdir(); ; d = path.dirname(d)) {
+    if ((fs.statSync(d).mode & 0o001) === 0) return null;
+    if (d === path.dirname(d)) break;
+  }
+  const root = path.join(__dirname, '..');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fn-shared-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  fs.chmodSync(dir, 0o755);
+  for (const file of files) {
+    let at = dir;
+    for (const part of path.dirname(file).split(path.sep).filter((p) => p !== '.')) {
+      at = path.join(at, part);
+      fs.mkdirSync(at, { recursive: true });
+      fs.chmodSync(at, 0o755);
+    }
+    fs.copyFileSync(path.join(root, file), path.join(dir, file));
+    fs.chmodSync(path.join(dir, file), 0o644);
+  }
+  return dir;
+}
+
+module.exports = { fixture, next, record, isAlive, until, runNode, stopAfter, processesWith, marker, lines, has, sharedCopy };

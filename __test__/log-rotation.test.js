@@ -286,5 +286,10 @@ test('a rotation that cannot move the file (its directory moved away) keeps ever
   const numbers = lines.map((l) => Number(/^line (\d+) x+$/.exec(l)[1])).sort((a, b) => a - b);
   assert.deepEqual(numbers, Array.from({ length: 3000 }, (_, i) => i), 'every line once, none split');
   assert.ok(errors.length >= 1 && errors.length <= 2, `reported once per episode: ${errors.map((e) => e.message)}`);
-  assert.match(errors[0].message, /rename/);
+  // Each says the file could not be renamed: not the housekeeping a rotation just before
+  // the move asked for, which finds no directory and so nothing to tidy.
+  for (const err of errors) {
+    assert.equal(err.syscall, 'rename', err.message);
+    assert.match(err.message, /rename/);
+  }
 });

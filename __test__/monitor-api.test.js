@@ -8,7 +8,7 @@ const path = require('path');
 const { spawn } = require('child_process');
 const forever = require('..');
 const { Monitor } = forever;
-const { fixture, next, record, until, isAlive, stopAfter } = require('./helpers');
+const { fixture, next, record, until, isAlive, stopAfter, sharedCopy } = require('./helpers');
 
 const PRINT_ENV = fixture('print-env.js');
 const RUN_FOREVER = fixture('run-forever.js');
@@ -502,19 +502,13 @@ test('spawnWith.uid/gid run the child as that user (root only)', async (t) => {
   }
   // The child runs as nobody, who may not be able to enter the checkout (a clone under a
   // mode-0700 `mktemp -d`): it gets a copy of its fixture in a directory anyone can read.
-  for (let d = os.tmpdir(); ; d = path.dirname(d)) {
-    if ((fs.statSync(d).mode & 0o001) === 0) {
-      t.skip(`nobody cannot enter ${d} (TMPDIR)`);
-      return;
-    }
-    if (d === path.dirname(d)) break;
+  const shared = sharedCopy(t, [path.relative(path.join(__dirname, '..'), PRINT_ENV)]);
+  if (shared === null) {
+    t.skip(`nobody cannot reach ${os.tmpdir()} (TMPDIR)`);
+    return;
   }
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fn-uid-'));
-  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
-  fs.chmodSync(dir, 0o755);
-  const script = path.join(dir, 'print-env.js');
-  fs.copyFileSync(PRINT_ENV, script);
-  fs.chmodSync(script, 0o644);
+  const script = path.join(shared, path.relative(path.join(__dirname, '..'), PRINT_ENV));
+  const dir = path.dirname(script);
   const { out, codes } = await runOnce(script, { spawnWith: { uid: 65534, gid: 65534 }, cwd: dir });
   assert.deepEqual(codes, [[0, null]]);
   const line = JSON.parse(out.split('\n')[0]);

@@ -483,18 +483,81 @@ function appFromConfig(entry, where, baseDir) {
   return { name: appName(script, options), where, script, options, reloadOnHup: reloadOnHup === true };
 }
 
+/** The most a config file may hold (it is read whole): 1 MiB. */
+const CONFIG_MAX_BYTES = 1024 * 1024;
+
+/** What a file that is not a regular file is, in words. */
+function kindOf(stat) {
+  if (stat.isDirectory()) return 'a directory';
+  if (stat.isFIFO()) return 'a FIFO';
+  if (stat.isCharacterDevice()) return 'a character device';
+  if (stat.isBlockDevice()) return 'a block device';
+  if (stat.isSocket()) return 'a socket';
+  return 'a special file';
+}
+
+/**
+ * The text of the config file at `full`: a regular file of at most CONFIG_MAX_BYTES,
+ * or an Error whose `reason` says why not. A device, FIFO or directory is refused before
+ * it is opened, and again by fstat on the descriptor opened (O_NONBLOCK: a FIFO put there
+ * meanwhile never blocks the open); never more than the bound + 1 bytes are read, so
+ * `/dev/zero` or a file growing while it is read cannot take the memory.
+ */
+function readConfigFile(full) {
+  const refuse = (reason) => Object.assign(new Error(reason), { reason });
+  const notRegular = (stat) => refuse(`it is ${kindOf(stat)}, not a regular file`);
+  const tooLarge = (size) => refuse(`it is too large (${size} bytes; a config may hold at most 1 MiB)`);
+  const before = fs.statSync(full);
+  if (!before.isFile()) throw notRegular(before);
+  const { O_RDONLY, O_NONBLOCK, O_NOCTTY } = fs.constants;
+  const fd = fs.openSync(full, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+  try {
+    const stat = fs.fstatSync(fd);
+    if (!stat.isFile()) throw notRegular(stat);
+    if (stat.size > CONFIG_MAX_BYTES) throw tooLarge(stat.size);
+    const chunks = [];
+    let total = 0;
+    while (total <= CONFIG_MAX_BYTES) {
+      const chunk = Buffer.allocUnsafe(Math.min(CONFIG_MAX_BYTES + 1 - total, 64 * 1024));
+      const n = fs.readSync(fd, chunk, 0, chunk.length, null);
+      if (n === 0) break;
+      chunks.push(chunk.subarray(0, n));
+      total += n;
+    }
+    // It grew past the bound after the fstat.
+    if (total > CONFIG_MAX_BYTES) throw tooLarge(`more than ${CONFIG_MAX_BYTES}`);
+    return Buffer.concat(chunks, total).toString('utf8');
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Why reading a config failed, in a few words. */
+function whyUnreadable(err) {
+  if (err.reason) return err.reason;
+  switch (err.code) {
+    case 'ENOENT': return 'no such file';
+    case 'EISDIR': return 'it is a directory, not a regular file';
+    case 'EACCES': case 'EPERM': return `permission denied (${err.code})`;
+    case 'ENOTDIR': return 'a part of the path is not a directory (ENOTDIR)';
+    case 'ELOOP': return 'too many symbolic links (ELOOP)';
+    case 'ENXIO': return 'it is a socket or a device with nothing behind it (ENXIO)';
+    default: return err.code || err.message;
+  }
+}
+
 /**
  * The apps in a config file: one object, or an array of them.
  * @param {string} file as the user gave it (shown in messages)
+ * @param {(full: string, encoding: 'utf8') => string} [readFile] reads the file's text
  */
-function appsFromConfig(file, cwd, readFile = fs.readFileSync) {
+function appsFromConfig(file, cwd, readFile = readConfigFile) {
   const full = path.resolve(cwd, file);
   let text;
   try {
     text = readFile(full, 'utf8');
   } catch (err) {
-    const why = err.code === 'ENOENT' ? 'no such file' : err.code === 'EISDIR' ? 'it is a directory' : err.code || err.message;
-    throw new UsageError(`cannot read config ${quote(file)}: ${why}`);
+    throw new UsageError(`cannot read config ${quote(file)}: ${whyUnreadable(err)}`);
   }
   let data;
   try {
@@ -743,6 +806,8 @@ module.exports = {
   UsageError,
   FLAGS,
   CONFIG_KEYS,
+  CONFIG_MAX_BYTES,
+  readConfigFile,
   DEFAULT_KILL_SIGNAL,
   DEFAULT_KILL_TTL,
   parseArgs,

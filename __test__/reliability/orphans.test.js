@@ -59,12 +59,13 @@ test('the EADDRINUSE loop: a crashed child\'s worker no longer holds the port th
   const m = new Monitor(fixture('port-worker.js'), { args: [String(port)], max: 3, silent: true });
   let out = '';
   m.on('stdout', (chunk) => (out += chunk));
-  const exited = next(m, 'exit', 20000);
-  m.start();
-  await exited;
   t.after(() => {
     for (const pid of processesWith(`port-worker.js ${port} worker`)) process.kill(pid, 'SIGKILL');
   });
+  // Each run starts two node processes: a generous bound for a loaded machine.
+  const exited = next(m, 'exit', 60000);
+  m.start();
+  await exited;
   const lines = out.trim().split('\n');
   assert.deepEqual(lines, [`listening ${port}`, `listening ${port}`, `listening ${port}`],
     'each run\'s worker got the port');

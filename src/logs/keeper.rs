@@ -184,7 +184,15 @@ impl Shelf {
   /// This log's rotated files now, grouped by name (`X` with `X.gz` and `X.gz.tmp`).
   fn survey(&self) -> io::Result<Vec<Group>> {
     let mut groups: BTreeMap<String, Group> = BTreeMap::new();
-    for entry in fs::read_dir(&self.dir)? {
+    let entries = match fs::read_dir(&self.dir) {
+      Ok(entries) => entries,
+      // The directory went (moved or removed after the rotation that asked for this pass):
+      // no rotated file is left here to tidy. Not a failure of the pass: if the log cannot
+      // rotate for it, the writer's rename says so.
+      Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+      Err(e) => return Err(e),
+    };
+    for entry in entries {
       let entry = entry?;
       let Some(name) = entry.file_name().to_str().map(str::to_string) else {
         continue;
@@ -618,6 +626,30 @@ mod tests {
   }
 
   #[test]
+  fn a_pass_after_the_directory_went_finds_nothing_to_do_and_no_failure() {
+    let dir = temp("gone");
+    let log = dir.join("logs").join("out.log");
+    fs::create_dir_all(log.parent().unwrap()).unwrap();
+    let shelf = Shelf::new(
+      &log,
+      Keep {
+        naming: Naming::Numbered,
+        compress: true,
+        max_files: 3,
+        max_age: None,
+      },
+    )
+    .unwrap();
+    fs::write(&log, "x\n").unwrap();
+    shelf.rotate(&log, None).unwrap();
+    // The pass the rotation asked for runs once the directory has been moved away.
+    fs::rename(dir.join("logs"), dir.join("moved")).unwrap();
+    shelf.pass(SystemTime::now()).unwrap();
+    assert_eq!(names(&dir.join("moved")), ["out.log.1"]);
+    assert!(!dir.join("logs").exists(), "nothing made where the directory was");
+  }
+
+  #[test]
   fn a_pass_compresses_removes_leftovers_and_keeps_the_newest() {
     let dir = temp("pass");
     let log = dir.join("out.log");
@@ -733,8 +765,10 @@ mod tests {
     request(&shelf, None);
     settle();
     assert_eq!(names(&dir.join("sub")), ["out.log.2026-11-30.gz"]);
-    // A directory that cannot be read fails each pass; one report for the episode.
+    // A directory that cannot be read (a file stands in its place: ENOTDIR, as root too)
+    // fails each pass; one report for the episode. (One that is gone is nothing to tidy.)
     fs::remove_dir_all(dir.join("sub")).unwrap();
+    fs::write(dir.join("sub"), "").unwrap();
     let seen = Arc::new(Mutex::new(0));
     let count = Arc::clone(&seen);
     let report: Report = Arc::new(move |_| *lock(&count) += 1);
