@@ -1538,9 +1538,18 @@ class MonitorPrototype extends FieldsBase {
     return this._native ? this._testHooks().ordersDoneForTest() : true;
   }
 
-  /** @returns {NativeMonitor & { holdSpawnsForTest: (hold: boolean) => boolean, spawnHeldForTest: () => boolean, ordersDoneForTest: () => boolean }} */
+  /**
+   * How many cleanups of what a child left gave up waiting (the leftovers were still there
+   * at the wait's bound) rather than seeing it gone.
+   * @returns {number}
+   */
+  _cleanupsTimedOutForTest() {
+    return this._native ? this._testHooks().cleanupsTimedOutForTest() : 0;
+  }
+
+  /** @returns {NativeMonitor & { holdSpawnsForTest: (hold: boolean) => boolean, spawnHeldForTest: () => boolean, ordersDoneForTest: () => boolean, cleanupsTimedOutForTest: () => number }} */
   _testHooks() {
-    const monitor = /** @type {NativeMonitor & { holdSpawnsForTest: (hold: boolean) => boolean, spawnHeldForTest: () => boolean, ordersDoneForTest: () => boolean }} */ (this._nativeMonitor());
+    const monitor = /** @type {NativeMonitor & { holdSpawnsForTest: (hold: boolean) => boolean, spawnHeldForTest: () => boolean, ordersDoneForTest: () => boolean, cleanupsTimedOutForTest: () => number }} */ (this._nativeMonitor());
     if (typeof monitor.holdSpawnsForTest !== 'function') {
       throw new Error('this build of forever-native has no test hooks (cargo feature "test-hooks")');
     }

@@ -264,6 +264,28 @@ pub fn is_dead(pid: i32) -> bool {
   proc_info(pid).is_none_or(|info| info.state == b'Z' || info.state == b'X')
 }
 
+/// Whether `pid` is a member of process group `pgid` that has not exited. A zombie holds
+/// nothing any more (its descriptors and ports went when it exited), and whoever should
+/// reap it may take its time, or never do it: a host that is pid 1 in a container adopts
+/// orphans it does not know to reap.
+pub fn is_live_member(pgid: i32, pid: i32) -> bool {
+  proc_info(pid).is_some_and(|info| info.pgid == pgid && info.state != b'Z' && info.state != b'X')
+}
+
+/// A member of process group `pgid` that has not exited, looked for among every process;
+/// `None` when the group is empty or holds only zombies.
+pub fn live_member(pgid: i32) -> Option<i32> {
+  let mut found = None;
+  for_each_pid(&mut |pid| {
+    if is_live_member(pgid, pid) {
+      found = Some(pid);
+      return false;
+    }
+    true
+  });
+  found
+}
+
 /// Calls `visit` with each child of `pid`, from `/proc/<pid>/task/*/children` (each
 /// thread's own). Returns false when the kernel lacks those files (CONFIG_PROC_CHILDREN)
 /// or `pid` is gone.

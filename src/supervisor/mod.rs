@@ -387,6 +387,9 @@ pub(crate) struct Core {
   orders_given: std::sync::atomic::AtomicU64,
   #[cfg(feature = "test-hooks")]
   orders_done: std::sync::atomic::AtomicU64,
+  /// Test hook: cleanups that waited for leftovers until they gave up.
+  #[cfg(feature = "test-hooks")]
+  cleanups_timed_out: std::sync::atomic::AtomicU64,
 }
 
 /// Test hook: while closed, each spawn of the task waits at the gate (at most
@@ -610,6 +613,8 @@ impl Handle {
         orders_given: Default::default(),
         #[cfg(feature = "test-hooks")]
         orders_done: Default::default(),
+        #[cfg(feature = "test-hooks")]
+        cleanups_timed_out: Default::default(),
       }),
     }
   }
@@ -865,6 +870,12 @@ impl Handle {
   pub fn orders_done_for_test(&self) -> bool {
     self.core.orders_done.load(Ordering::Acquire) == self.core.orders_given.load(Ordering::Acquire)
   }
+
+  /// Test hook: how many cleanups gave up waiting for what a child left (it was still
+  /// there after the wait's bound) rather than seeing it gone.
+  pub fn cleanups_timed_out_for_test(&self) -> u64 {
+    self.core.cleanups_timed_out.load(Ordering::Acquire)
+  }
 }
 
 impl Core {
@@ -872,6 +883,16 @@ impl Core {
   fn before_spawn(&self) {
     #[cfg(feature = "test-hooks")]
     self.spawn_gate.pass();
+  }
+
+  /// A cleanup is over; `timed_out`: it gave up waiting for leftovers still there.
+  fn cleanup_over(&self, timed_out: bool) {
+    #[cfg(feature = "test-hooks")]
+    if timed_out {
+      self.cleanups_timed_out.fetch_add(1, Ordering::AcqRel);
+    }
+    #[cfg(not(feature = "test-hooks"))]
+    let _ = timed_out;
   }
 }
 

@@ -153,6 +153,8 @@ struct Cleanup {
   give_up_at: Option<Instant>,
   next_look: Instant,
   interval: Duration,
+  /// The wait ended at `give_up_at` with leftovers still there.
+  timed_out: bool,
 }
 
 impl Cleanup {
@@ -168,6 +170,7 @@ impl Cleanup {
       give_up_at: None,
       next_look: now + CLEANUP_POLL.0,
       interval: CLEANUP_POLL.0,
+      timed_out: false,
     };
     if cleanup.escalate_at.is_none() {
       cleanup.give_up_at = Some(now + CLEANUP_AFTER_KILL);
@@ -178,7 +181,11 @@ impl Cleanup {
   /// Looks at the leftovers once; true when waiting for them is over.
   fn look(&mut self) -> bool {
     let now = Instant::now();
-    if self.remains.is_gone() || self.give_up_at.is_some_and(|at| now >= at) {
+    if self.remains.is_gone() {
+      return true;
+    }
+    if self.give_up_at.is_some_and(|at| now >= at) {
+      self.timed_out = true;
       return true;
     }
     if self.escalate_at.is_some_and(|at| now >= at) {
@@ -204,6 +211,7 @@ impl Cleanup {
       while !self.look() {
         tokio::time::sleep_until(self.next_look).await;
       }
+      core.cleanup_over(self.timed_out);
       core.processes.release(self.pid);
     });
   }
@@ -1086,6 +1094,7 @@ impl Task {
     };
     if cleanup.look() {
       let pid = cleanup.pid;
+      self.core.cleanup_over(cleanup.timed_out);
       if let Life::Between { cleanup, .. } = &mut self.life {
         *cleanup = None;
       }
