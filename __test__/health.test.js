@@ -5,7 +5,7 @@ const assert = require('node:assert/strict');
 const fs = require('fs');
 const { execFileSync } = require('child_process');
 const { Monitor } = require('..');
-const { fixture, next, record, until, isAlive, stopAfter, has } = require('./helpers');
+const { fixture, next, record, until, isAlive, stopAfter, has, processesWith } = require('./helpers');
 
 function monitor(t, script, options) {
   return stopAfter(t, new Monitor(script, { silent: true, ...options }));
@@ -171,6 +171,32 @@ test('maxMemory: a child growing 20 MB/s is restarted within two samples of cros
   // Two sampling intervals, plus the time the restart takes to be reported.
   assert.ok(late <= 2 * 250 + 400, `restarted ${late} ms after crossing`);
   await next(m, 'exit');
+});
+
+test('maxMemory counts what stop() kills: a double-forked daemon that left the tree is in the tree\'s memory and usage().treePids', async (t) => {
+  const mark = `${process.pid}${Date.now()}`;
+  t.after(() => {
+    for (const pid of processesWith(mark)) process.kill(pid, 'SIGKILL');
+  });
+  // Child and daemon are ~45 MB each to begin with; the daemon then grows 20 MB/s.
+  const m = monitor(t, fixture('spawn-memory-daemon.js'), { args: ['20', mark], maxMemory: '160M', memoryCheckInterval: 200, max: 2 });
+  let out = '';
+  m.on('stdout', (chunk) => (out += chunk));
+  const restarting = next(m, 'restarting', 20000);
+  m.start();
+  await until(() => out.includes('\n'), 10000, 'the daemon to start');
+  const { pid, daemon } = JSON.parse(out.slice(0, out.indexOf('\n')));
+  const ppid = Number(fs.readFileSync(`/proc/${daemon}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
+  assert.notEqual(ppid, pid, 'the daemon left the tree');
+  await until(() => {
+    const u = m.usage();
+    return u.pid === pid && u.treePids >= 2;
+  }, 5000, 'usage() to count the daemon');
+  const [info] = await restarting;
+  assert.equal(info.reason, 'memory');
+  assert.ok(info.rss > 160 * 1024 * 1024, `rss ${info.rss}`);
+  // The restart takes it down with the child, found by its tag.
+  await until(() => !isAlive(daemon), 5000, 'the daemon to die at the restart');
 });
 
 test('usage() is sane against /proc, never reads it on the caller, and keeps the last exit', async (t) => {

@@ -278,7 +278,8 @@ pub fn in_tree(pid: i32, root: i32) -> bool {
 /// What a child's tree uses, read from `/proc`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TreeUsage {
-  /// Processes in the tree, the child included (at most 512 are counted).
+  /// Processes in the tree, the child included, and those outside it that carry its tag
+  /// (at most 512 of each are counted).
   pub pids: u32,
   /// Resident memory of the child alone, in bytes.
   pub rss: u64,
@@ -288,8 +289,133 @@ pub struct TreeUsage {
   pub cpu_ticks: u64,
 }
 
-/// Reads the usage of `root` and its descendants; `None` when `root` is gone.
-pub fn tree_usage(root: i32) -> Option<TreeUsage> {
+/// How many pids handed out since the last look are looked at one by one; past that, every
+/// process is.
+const WINDOW_AT_MOST: i32 = 4096;
+/// How often every process is looked at anyway: pid numbers may wrap between two looks.
+const FULL_LOOK_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+/// How many looks a process starting a new program (no environment yet) is given.
+const UNSURE_LOOKS: u8 = 3;
+
+/// The processes that carry a child's [tag](crate::tag) — its descendants, wherever they
+/// went: a double-forked daemon's parent link no longer leads to the child, but `stop()`
+/// kills it through the tag, so the memory limit counts it too. Each pid is looked at once,
+/// among those handed out since the last look (every process at the first look, and now and
+/// then), and the tagged ones are remembered while they live.
+#[derive(Debug)]
+pub struct Tagged {
+  /// `FOREVER_NATIVE_TAG=<value>`, as `/proc/<pid>/environ` holds it.
+  entry: Vec<u8>,
+  /// The newest pid looked at.
+  looked_to: Option<i32>,
+  /// When every process was last looked at.
+  full_at: Option<std::time::Instant>,
+  /// Tagged processes found, with their start times (a pid alone may be reused).
+  known: Vec<(i32, u64)>,
+  /// Processes that showed no environment yet (starting a new program), with looks left.
+  unsure: Vec<(i32, u8)>,
+}
+
+impl Tagged {
+  /// The processes tagged `entry` (`NAME=value`).
+  pub fn new(entry: &[u8]) -> Tagged {
+    Tagged {
+      entry: entry.to_vec(),
+      looked_to: None,
+      full_at: None,
+      known: Vec::new(),
+      unsure: Vec::new(),
+    }
+  }
+
+  /// Looks for tagged processes started since the last look; returns the live ones known.
+  fn look(&mut self) -> &[(i32, u64)] {
+    let last = procfs::last_pid();
+    let full_due = self
+      .full_at
+      .is_none_or(|at| at.elapsed() >= FULL_LOOK_EVERY);
+    let window = match (self.looked_to, last) {
+      (Some(from), Some(to)) if !full_due => {
+        let max = procfs::pid_max();
+        let count = if to >= from {
+          to - from
+        } else {
+          max - from + to
+        };
+        (count <= WINDOW_AT_MOST).then_some((from, count, max))
+      }
+      _ => None,
+    };
+    let me = std::process::id() as i32;
+    let unsure = std::mem::take(&mut self.unsure);
+    match window {
+      Some((from, count, max)) => {
+        for step in 1..=count {
+          let pid = if from + step > max {
+            from + step - max
+          } else {
+            from + step
+          };
+          self.consider(pid, me, UNSURE_LOOKS);
+        }
+      }
+      None => {
+        self.full_at = Some(std::time::Instant::now());
+        let mut pids = Vec::new();
+        procfs::for_each_pid(&mut |pid| {
+          pids.push(pid);
+          true
+        });
+        for pid in pids {
+          self.consider(pid, me, UNSURE_LOOKS);
+        }
+      }
+    }
+    for (pid, looks) in unsure {
+      if looks > 1 {
+        self.consider(pid, me, looks - 1);
+      }
+    }
+    if last.is_some() {
+      self.looked_to = last;
+    }
+    // The dead, and pids that now name another process, are forgotten.
+    self
+      .known
+      .retain(|&(pid, start)| !procfs::is_dead(pid) && procfs::start_time(pid) == Some(start));
+    &self.known
+  }
+
+  /// Looks at `pid` once: remembered when tagged, looked at again when it shows no
+  /// environment yet.
+  fn consider(&mut self, pid: i32, me: i32, looks: u8) {
+    if pid == me || self.known.iter().any(|&(p, _)| p == pid) || self.known.len() >= MAX_TREE {
+      return;
+    }
+    // Most pids handed out since the last look are gone already: one system call says so.
+    // SAFETY: signal 0 only checks whether the process exists.
+    if unsafe { libc::kill(pid, 0) } == -1
+      && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+    {
+      return;
+    }
+    match procfs::environ(pid, &self.entry, false) {
+      procfs::Environ::Has => {
+        if let Some(start) = procfs::start_time(pid) {
+          self.known.push((pid, start));
+        }
+      }
+      procfs::Environ::Empty if !procfs::is_dead(pid) && self.unsure.len() < MAX_TREE => {
+        self.unsure.push((pid, looks));
+      }
+      _ => {}
+    }
+  }
+}
+
+/// Reads the usage of `root` and its descendants, and of the processes that carry its tag
+/// wherever they are (`tagged`); `None` when `root` is gone.
+pub fn tree_usage(root: i32, tagged: Option<&mut Tagged>) -> Option<TreeUsage> {
   let page = page_size();
   let rss = procfs::resident_pages(root)? * page;
   let mut usage = TreeUsage {
@@ -304,11 +430,22 @@ pub fn tree_usage(root: i32) -> Option<TreeUsage> {
     pgid: 0,
     state: 0,
   }; MAX_TREE];
-  procfs::walk_descendants(root, &mut seen, &mut |info| {
+  let found = procfs::walk_descendants(root, &mut seen, &mut |info| {
     usage.pids += 1;
     usage.tree_rss += procfs::resident_pages(info.pid).unwrap_or(0) * page;
     usage.cpu_ticks += procfs::cpu_ticks(info.pid).unwrap_or(0);
   });
+  if let Some(tagged) = tagged {
+    let walked = &seen[..found];
+    for &(pid, _) in tagged.look() {
+      if pid == root || walked.iter().any(|p| p.pid == pid) {
+        continue;
+      }
+      usage.pids += 1;
+      usage.tree_rss += procfs::resident_pages(pid).unwrap_or(0) * page;
+      usage.cpu_ticks += procfs::cpu_ticks(pid).unwrap_or(0);
+    }
+  }
   Some(usage)
 }
 
@@ -387,10 +524,55 @@ mod tests {
 
   #[test]
   fn the_own_tree_uses_memory() {
-    let usage = tree_usage(std::process::id() as i32).unwrap();
+    let usage = tree_usage(std::process::id() as i32, None).unwrap();
     assert!(usage.rss > 1024 * 1024, "{usage:?}");
     assert!(usage.tree_rss >= usage.rss);
     assert!(usage.pids >= 1);
+  }
+
+  #[test]
+  fn tagged_processes_outside_the_tree_are_counted() {
+    let spawn = |tag: Option<&str>| {
+      let mut cmd = std::process::Command::new("sleep");
+      cmd.arg("30");
+      if let Some(tag) = tag {
+        cmd.env("FN_USAGE_TEST_TAG", tag);
+      }
+      cmd.spawn().unwrap()
+    };
+    // `root` and a tagged process that is not its descendant (a sibling, as a daemon that
+    // left the tree is).
+    let mut root = spawn(None);
+    let mut away = spawn(Some("1"));
+    let mut other = spawn(Some("2"));
+    let root_pid = root.id() as i32;
+    let entry = b"FN_USAGE_TEST_TAG=1";
+    // A child spawned with vfork shows its environment a moment after spawn() returns.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !procfs::environ_has(away.id() as i32, entry, false) {
+      assert!(std::time::Instant::now() < deadline);
+      std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    assert_eq!(tree_usage(root_pid, None).unwrap().pids, 1);
+    let mut tagged = Tagged::new(entry);
+    let usage = tree_usage(root_pid, Some(&mut tagged)).unwrap();
+    assert_eq!(usage.pids, 2, "the first look finds it among every process");
+    assert!(usage.tree_rss > usage.rss);
+    // One started after the first look is found among the pids handed out since.
+    let mut later = spawn(Some("1"));
+    while !procfs::environ_has(later.id() as i32, entry, false) {
+      assert!(std::time::Instant::now() < deadline);
+      std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    assert_eq!(tree_usage(root_pid, Some(&mut tagged)).unwrap().pids, 3);
+    // Gone, it is no longer counted.
+    away.kill().unwrap();
+    away.wait().unwrap();
+    assert_eq!(tree_usage(root_pid, Some(&mut tagged)).unwrap().pids, 2);
+    for child in [&mut root, &mut other, &mut later] {
+      child.kill().unwrap();
+      child.wait().unwrap();
+    }
   }
 
   #[tokio::test]

@@ -792,20 +792,30 @@ impl Task {
   fn begin_checks(&mut self, child: &ChildRun) {
     self.sample = None;
     self.memory_taken_down = None;
-    self
-      .checks
-      .begin(child.pid, &child.run.options.health, &self.core.signals);
+    let tag = child.guarded.then_some(&child.tag);
+    self.checks.begin(
+      child.pid,
+      tag,
+      &child.run.options.health,
+      &self.core.signals,
+    );
   }
 
   /// Starts the checks of the current child (after a handover or a takeover).
   fn begin_current_checks(&mut self) {
-    let (pid, health) = match &self.life {
-      Life::Running { child, .. } => (child.pid, child.run.options.health.clone()),
+    let (pid, tag, health) = match &self.life {
+      Life::Running { child, .. } => (
+        child.pid,
+        child.guarded.then(|| child.tag.clone()),
+        child.run.options.health.clone(),
+      ),
       _ => return,
     };
     self.sample = None;
     self.memory_taken_down = None;
-    self.checks.begin(pid, &health, &self.core.signals);
+    self
+      .checks
+      .begin(pid, tag.as_ref(), &health, &self.core.signals);
     // A child that said it is ready before (a reload's new child) is heard at once.
     if self.checks.heard(&self.core.signals) == Finding::Ready {
       self.became_ready();
