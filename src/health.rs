@@ -3,9 +3,11 @@
 //! A child says it is ready, and keeps a watchdog fed, in one of two ways. Programs written
 //! for systemd use its notify protocol: `READY=1` or `WATCHDOG=1` in a datagram to the
 //! socket named by `NOTIFY_SOCKET`, which the core opens per supervision run (an abstract
-//! address, so nothing is left on disk). The kernel vouches for each sender's pid
-//! (`SO_PASSCRED`), and only the child and its descendants are heard: another process
-//! cannot make a hung child look alive. Node children send `'ready'` or `'heartbeat'` over
+//! address, so nothing is left on disk). The kernel vouches for each sender's pid and user
+//! (`SO_PASSCRED`), and only the child and its descendants, as the child's user, are heard:
+//! another process cannot make a hung child look alive. The address is public (abstract
+//! sockets are listed in `/proc/net/unix`), so the reading is bounded: another user's
+//! datagrams cost no look at `/proc`, and one turn of the task reads a few datagrams only. Node children send `'ready'` or `'heartbeat'` over
 //! their IPC channel instead ([`Signals`] picks them out of the stream as it is framed).
 //!
 //! The memory limit and `usage()` read the child's tree from `/proc`: its children lists
@@ -162,10 +164,25 @@ impl HealthConfig {
   }
 }
 
+/// The most datagrams one wake-up of the reader takes: a flood of them (the address is
+/// public: abstract sockets are listed in `/proc/net/unix`) must not hold the task's other
+/// work. The rest waits in the socket for the task's next turn.
+const READ_AT_MOST: usize = 32;
+/// How many senders' verdicts (in the child's tree or not) are remembered.
+const VERDICTS: usize = 16;
+
 /// The notify socket of one supervision run.
 pub struct NotifySocket {
   fd: AsyncFd<OwnedFd>,
   address: String,
+  /// The only sender uid heard: the children's.
+  uid: u32,
+  /// Senders already placed (sender pid, child pid, in its tree), newest last: a child's
+  /// pings cost one walk up its parents, not one per datagram.
+  verdicts: Mutex<VecDeque<(i32, u32, bool)>>,
+  /// Test hook: walks made to place a sender.
+  #[cfg(feature = "test-hooks")]
+  walks: AtomicU64,
 }
 
 impl std::fmt::Debug for NotifySocket {
@@ -177,8 +194,9 @@ impl std::fmt::Debug for NotifySocket {
 }
 
 impl NotifySocket {
-  /// Opens a socket at a fresh abstract address. Call inside the runtime.
-  pub fn open() -> Result<NotifySocket> {
+  /// Opens a socket at a fresh abstract address, for children that run as `uid`. Call
+  /// inside the runtime.
+  pub fn open(uid: u32) -> Result<NotifySocket> {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     let name = format!(
       "forever-native/{}/{}",
@@ -203,7 +221,46 @@ impl NotifySocket {
     Ok(NotifySocket {
       fd,
       address: format!("@{name}"),
+      uid,
+      verdicts: Mutex::new(VecDeque::with_capacity(VERDICTS)),
+      #[cfg(feature = "test-hooks")]
+      walks: AtomicU64::new(0),
     })
+  }
+
+  /// Test hook: how many walks up a sender's parents were made to place it.
+  #[cfg(feature = "test-hooks")]
+  pub fn walks_for_test(&self) -> u64 {
+    self.walks.load(Ordering::Relaxed)
+  }
+
+  /// Which of `children` (a child and a reload's new one) `sender` belongs to: itself or
+  /// one of its descendants.
+  fn placed(&self, sender: i32, children: &[u32]) -> Option<u32> {
+    let mut verdicts = self.verdicts.lock().unwrap_or_else(|p| p.into_inner());
+    for &child in children {
+      let known = verdicts
+        .iter()
+        .find(|&&(s, c, _)| s == sender && c == child)
+        .map(|&(_, _, inside)| inside);
+      let inside = match known {
+        Some(inside) => inside,
+        None => {
+          #[cfg(feature = "test-hooks")]
+          self.walks.fetch_add(1, Ordering::Relaxed);
+          let inside = in_tree(sender, child as i32);
+          if verdicts.len() == VERDICTS {
+            verdicts.pop_front();
+          }
+          verdicts.push_back((sender, child, inside));
+          inside
+        }
+      };
+      if inside {
+        return Some(child);
+      }
+    }
+    None
   }
 
   /// The value of `NOTIFY_SOCKET` (`@` for the abstract namespace, as systemd writes it).
@@ -211,13 +268,16 @@ impl NotifySocket {
     &self.address
   }
 
-  /// Waits until datagrams wait, then reads them all: each sender's pid and signals go
-  /// to `visit`.
-  pub async fn read(&self, visit: &mut (dyn FnMut(i32, Signal) + Send)) {
+  /// Waits until datagrams wait, then reads them, at most [`READ_AT_MOST`]: the signals
+  /// of senders in the tree of one of `children` (a child, and a reload's new one) go to
+  /// `visit` with that child. Datagrams from another user are dropped on the kernel's word
+  /// (the credentials it attaches), without a look at `/proc`; a sender of the children's
+  /// user is placed once by a walk up its parents, and remembered.
+  pub async fn read(&self, children: &[u32], visit: &mut (dyn FnMut(u32, Signal) + Send)) {
     let Ok(mut guard) = self.fd.readable().await else {
       return std::future::pending().await;
     };
-    loop {
+    for _ in 0..READ_AT_MOST {
       let mut buf = [0u8; DATAGRAM];
       let mut cmsg = nix::cmsg_space!(libc::ucred);
       let mut iov = [IoSliceMut::new(&mut buf)];
@@ -227,15 +287,15 @@ impl NotifySocket {
         Some(&mut cmsg),
         MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_CMSG_CLOEXEC,
       );
-      let (len, pid) = match received {
+      let (len, sender) = match received {
         Ok(msg) => {
-          let pid = msg.cmsgs().ok().and_then(|mut cmsgs| {
+          let sender = msg.cmsgs().ok().and_then(|mut cmsgs| {
             cmsgs.find_map(|c| match c {
-              ControlMessageOwned::ScmCredentials(cred) => Some(cred.pid()),
+              ControlMessageOwned::ScmCredentials(cred) => Some((cred.pid(), cred.uid())),
               _ => None,
             })
           });
-          (msg.bytes, pid)
+          (msg.bytes, sender)
         }
         Err(nix::Error::EAGAIN) => {
           guard.clear_ready();
@@ -248,13 +308,24 @@ impl NotifySocket {
           return;
         }
       };
-      let Some(pid) = pid else { continue };
-      for line in buf[..len].split(|&b| b == b'\n') {
-        match line {
-          b"READY=1" => visit(pid, Signal::Ready),
-          b"WATCHDOG=1" => visit(pid, Signal::Alive),
-          _ => {}
-        }
+      let Some((pid, uid)) = sender else { continue };
+      if uid != self.uid {
+        continue;
+      }
+      let said = |line: &[u8]| match line {
+        b"READY=1" => Some(Signal::Ready),
+        b"WATCHDOG=1" => Some(Signal::Alive),
+        _ => None,
+      };
+      let lines = || buf[..len].split(|&b| b == b'\n').filter_map(said);
+      if lines().next().is_none() {
+        continue;
+      }
+      let Some(child) = self.placed(pid, children) else {
+        continue;
+      };
+      for signal in lines() {
+        visit(child, signal);
       }
     }
   }
@@ -577,7 +648,8 @@ mod tests {
 
   #[tokio::test]
   async fn a_notify_datagram_is_read_with_its_senders_pid() {
-    let socket = NotifySocket::open().unwrap();
+    // SAFETY: getuid(2) cannot fail.
+    let socket = NotifySocket::open(unsafe { libc::getuid() }).unwrap();
     assert!(socket.address().starts_with("@forever-native/"));
     let sender = std::os::unix::net::UnixDatagram::unbound().unwrap();
     let name = &socket.address()[1..];
@@ -590,8 +662,11 @@ mod tests {
       .send_to_addr(b"STATUS=starting\nREADY=1\nWATCHDOG=1", &addr)
       .unwrap();
     let mut seen = Vec::new();
-    socket.read(&mut |pid, s| seen.push((pid, s))).await;
-    let me = std::process::id() as i32;
+    let me = std::process::id();
+    // This process is in its own tree, not in its child's.
+    socket
+      .read(&[1_000_000_000, me], &mut |child, s| seen.push((child, s)))
+      .await;
     assert_eq!(seen, [(me, Signal::Ready), (me, Signal::Alive)]);
   }
 }

@@ -174,7 +174,13 @@ impl Run {
     };
     let health = &request.options.health;
     let notify = if health.needs_socket() {
-      let socket = NotifySocket::open()?;
+      // The children's user: only its datagrams are heard.
+      // SAFETY: getuid(2) cannot fail.
+      let uid = request
+        .spec
+        .uid
+        .unwrap_or_else(|| unsafe { libc::getuid() });
+      let socket = NotifySocket::open(uid)?;
       // This monitor's own copy from now on.
       let env = std::sync::Arc::make_mut(&mut request.spec.env);
       env.insert("NOTIFY_SOCKET".to_string(), socket.address().to_string());
@@ -875,6 +881,17 @@ impl Handle {
   /// there after the wait's bound) rather than seeing it gone.
   pub fn cleanups_timed_out_for_test(&self) -> u64 {
     self.core.cleanups_timed_out.load(Ordering::Acquire)
+  }
+
+  /// Test hook: how many walks up a sender's parents the notify socket of the current
+  /// supervision run made to place its senders (0 without one).
+  pub fn notify_walks_for_test(&self) -> u64 {
+    let state = self.core.state();
+    state
+      .run
+      .as_ref()
+      .and_then(|run| run.notify.as_ref())
+      .map_or(0, NotifySocket::walks_for_test)
   }
 }
 

@@ -23,7 +23,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::error::CoreError;
-use crate::health::{self, Signal, Signals};
+use crate::health::{Signal, Signals};
 use crate::policy::{Cause, Command, Ended, KillOrder, Next, Phase, Reach, ReloadPlan};
 use crate::process::signal_name;
 use crate::watch::{self, Notice, Watching};
@@ -1473,14 +1473,10 @@ async fn notify_read(listen: Option<&(Arc<Run>, u32, Option<u32>)>, signals: &Si
   let Some(socket) = &run.notify else {
     return std::future::pending().await;
   };
+  let children = [*pid, new.unwrap_or(*pid)];
   socket
-    .read(&mut |sender, signal: Signal| {
-      let from = std::iter::once(*pid)
-        .chain(*new)
-        .find(|&child| health::in_tree(sender, child as i32));
-      if let Some(child) = from {
-        signals.record(child, signal);
-      }
+    .read(&children, &mut |child, signal: Signal| {
+      signals.record(child, signal)
     })
     .await;
 }
