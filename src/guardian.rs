@@ -2,11 +2,13 @@
 //! host dies.
 //!
 //! `PR_SET_PDEATHSIG` kills a direct child when the host dies, but not the child's own
-//! children, and children started with `posix_spawn` get none at all. So before the first
-//! child is spawned, the host forks a guardian (double-forked, so the host never reaps it,
-//! and in a session of its own, so terminal signals pass it by). It names itself
-//! `forever-native guardian (host <pid>)`, so that `pkill -f app.js` aimed at the host
-//! does not hit it. The host tells it which process groups are live over a pipe whose
+//! children. So before the first child is spawned, the host forks a guardian
+//! (double-forked, so the host never reaps it, and in a session of its own, so neither
+//! terminal signals nor a signal to the host's process group reach it). It names itself
+//! `forever-guard (host <pid>)`, so that a `pkill -f` aimed at the host — `app.js`, `node`,
+//! `forever-native` (the command line's script) — does not hit it too: a SIGKILL that
+//! reaches both at once would leave the children's own children running (the children
+//! themselves die by their parent-death signal). The host tells it which process groups are live over a pipe whose
 //! write end only the host holds. When the host dies — even by SIGKILL — the kernel closes
 //! that end, and the guardian sends SIGKILL to every registered group, to the descendants
 //! of their leaders that left them, and to every process that carries this host's
@@ -307,7 +309,7 @@ async fn watch_life(life: OwnedFd, generation: u64) {
 fn start() -> nix::Result<(OwnedFd, OwnedFd)> {
   // Everything the guardian needs is made before the fork: it allocates nothing after.
   let prefix: &'static str = tag::host_prefix();
-  let title = format!("forever-native guardian (host {})", std::process::id());
+  let title = format!("forever-guard (host {})", std::process::id());
   let (cmd_read, cmd_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
   let (life_read, life_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
   let fds = [cmd_read.as_raw_fd(), life_write.as_raw_fd()];
