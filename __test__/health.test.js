@@ -181,21 +181,41 @@ test('maxMemory counts what stop() kills: a double-forked daemon that left the t
   // Child and daemon are ~45 MB each to begin with; the daemon then grows 20 MB/s.
   const m = monitor(t, fixture('spawn-memory-daemon.js'), { args: ['20', mark], maxMemory: '160M', memoryCheckInterval: 200, max: 2 });
   let out = '';
-  m.on('stdout', (chunk) => (out += chunk));
-  const restarting = next(m, 'restarting', 20000);
+  /** @type {{pid: number, daemon: number, ppid?: number | null} | null} */
+  let facts = null;
+  m.on('stdout', (chunk) => {
+    out += chunk;
+    if (facts || !out.includes('\n')) return;
+    facts = JSON.parse(out.slice(0, out.indexOf('\n')));
+    // Its parent, while it runs (its parent link no longer leads to the child).
+    try {
+      facts.ppid = Number(fs.readFileSync(`/proc/${facts.daemon}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
+    } catch {
+      facts.ppid = null;
+    }
+  });
+  const restarting = next(m, 'restarting', 30000);
+  const started = next(m, 'start');
   m.start();
-  await until(() => out.includes('\n'), 10000, 'the daemon to start');
-  const { pid, daemon } = JSON.parse(out.slice(0, out.indexOf('\n')));
-  const ppid = Number(fs.readFileSync(`/proc/${daemon}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
-  assert.notEqual(ppid, pid, 'the daemon left the tree');
-  await until(() => {
+  await started;
+  // What usage() says of the first child, read as often as it may change.
+  const first = m.child.pid;
+  let most = 0;
+  const reader = setInterval(() => {
     const u = m.usage();
-    return u.pid === pid && u.treePids >= 2;
-  }, 5000, 'usage() to count the daemon');
+    if (u.pid === first) most = Math.max(most, u.treePids ?? 0);
+  }, 20);
+  t.after(() => clearInterval(reader));
   const [info] = await restarting;
+  clearInterval(reader);
   assert.equal(info.reason, 'memory');
   assert.ok(info.rss > 160 * 1024 * 1024, `rss ${info.rss}`);
+  assert.ok(facts, 'the child said where its daemon is');
+  assert.equal(facts.pid, first);
+  assert.ok(facts.ppid && facts.ppid !== facts.pid, `the daemon had left the tree (its parent: ${facts.ppid})`);
+  assert.ok(most >= 2, `usage() counted the daemon (treePids up to ${most})`);
   // The restart takes it down with the child, found by its tag.
+  const { daemon } = facts;
   await until(() => !isAlive(daemon), 5000, 'the daemon to die at the restart');
 });
 

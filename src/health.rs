@@ -471,7 +471,9 @@ impl Tagged {
       return;
     }
     match procfs::environ(pid, &self.entry, false) {
-      procfs::Environ::Has => {
+      // A thread's id is a pid number too, and shows its process's environment: counted, it
+      // would count the process's memory once per thread.
+      procfs::Environ::Has if procfs::is_process(pid) => {
         if let Some(start) = procfs::start_time(pid) {
           self.known.push((pid, start));
         }
