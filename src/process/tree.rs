@@ -206,7 +206,9 @@ impl Leftovers {
             continue;
           }
           match procfs::environ(pid, &self.tag, false) {
-            procfs::Environ::Has => found.push(pid),
+            // A thread's id answers with its process's environment: signalled on its own,
+            // the process would get the signal once per thread.
+            procfs::Environ::Has if procfs::is_process(pid) => found.push(pid),
             procfs::Environ::Empty if !self.unsure.iter().any(|(p, _)| *p == pid) => {
               self.unsure.push((pid, UNSURE_LOOKS));
             }
@@ -238,7 +240,7 @@ impl Leftovers {
     let mut still = Vec::new();
     for (pid, looks) in std::mem::take(&mut self.unsure) {
       match procfs::environ(pid, &self.tag, false) {
-        procfs::Environ::Has => found.push(pid),
+        procfs::Environ::Has if procfs::is_process(pid) => found.push(pid),
         procfs::Environ::Empty if looks > 1 && !procfs::is_dead(pid) => {
           still.push((pid, looks - 1))
         }
@@ -382,6 +384,42 @@ mod tests {
       assert!(std::time::Instant::now() < deadline, "{pid} never exited");
       std::thread::sleep(Duration::from_millis(1));
     }
+  }
+
+  #[test]
+  fn a_tagged_process_is_found_once_not_once_per_thread() {
+    let python = "/usr/bin/python3";
+    if !std::path::Path::new(python).exists() {
+      return;
+    }
+    // A child that has exited and been reaped: the window starts after its pid.
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    gone.wait().unwrap();
+    let tag = Tag::next();
+    // A tagged process with three threads, left by a shell that exits (so that it is not
+    // this process's own child), which prints its pid once its threads run.
+    let script = "import os, threading, time\n\
+      for _ in range(3): threading.Thread(target=time.sleep, args=(30,), daemon=True).start()\n\
+      print(os.getpid(), flush=True)\n\
+      time.sleep(30)";
+    let mut shell = std::process::Command::new("sh")
+      .args(["-c", "\"$0\" -c \"$1\" &", python, script])
+      .env(crate::tag::NAME, tag.value())
+      .stdout(std::process::Stdio::piped())
+      .spawn()
+      .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+      &mut std::io::BufReader::new(shell.stdout.take().unwrap()),
+      &mut line,
+    )
+    .unwrap();
+    shell.wait().unwrap();
+    let threaded: i32 = line.trim().parse().unwrap();
+    let left = Leftovers::find(gone.id(), &tag, Duration::ZERO, &|_| {});
+    let _ = signal::kill(Pid::from_raw(threaded), Signal::SIGKILL);
+    let left = left.unwrap();
+    assert_eq!(left.strays, [threaded], "{left:?}");
   }
 
   #[test]
