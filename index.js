@@ -1646,9 +1646,27 @@ class MonitorPrototype extends FieldsBase {
     return this._native ? this._testHooks().ordersDoneForTest() : true;
   }
 
-  /** @returns {NativeMonitor & { holdSpawnsForTest: (hold: boolean) => boolean, spawnHeldForTest: () => boolean, ordersDoneForTest: () => boolean }} */
+  /**
+   * How many cleanups of what a child left gave up waiting (the leftovers were still there
+   * at the wait's bound) rather than seeing it gone.
+   * @returns {number}
+   */
+  _cleanupsTimedOutForTest() {
+    return this._native ? this._testHooks().cleanupsTimedOutForTest() : 0;
+  }
+
+  /**
+   * How many walks up a sender's parents the notify socket of the current supervision run
+   * made to place its senders.
+   * @returns {number}
+   */
+  _notifyWalksForTest() {
+    return this._native ? this._testHooks().notifyWalksForTest() : 0;
+  }
+
+  /** @returns {NativeMonitor & { holdSpawnsForTest: (hold: boolean) => boolean, spawnHeldForTest: () => boolean, ordersDoneForTest: () => boolean, cleanupsTimedOutForTest: () => number, notifyWalksForTest: () => number }} */
   _testHooks() {
-    const monitor = /** @type {NativeMonitor & { holdSpawnsForTest: (hold: boolean) => boolean, spawnHeldForTest: () => boolean, ordersDoneForTest: () => boolean }} */ (this._nativeMonitor());
+    const monitor = /** @type {NativeMonitor & { holdSpawnsForTest: (hold: boolean) => boolean, spawnHeldForTest: () => boolean, ordersDoneForTest: () => boolean, cleanupsTimedOutForTest: () => number, notifyWalksForTest: () => number }} */ (this._nativeMonitor());
     if (typeof monitor.holdSpawnsForTest !== 'function') {
       throw new Error('this build of forever-native has no test hooks (cargo feature "test-hooks")');
     }

@@ -5,7 +5,7 @@ const assert = require('node:assert/strict');
 const fs = require('fs');
 const { spawn } = require('child_process');
 const { Monitor } = require('..');
-const { fixture, next, record, until, isAlive, stopAfter, has } = require('./helpers');
+const { fixture, next, record, until, isAlive, stopAfter, has, processesWith } = require('./helpers');
 
 function monitor(t, script, options) {
   return stopAfter(t, new Monitor(script, { silent: true, ...options }));
@@ -201,6 +201,52 @@ test('maxMemory: a child growing 20 MB/s is restarted within two samples of cros
   // Two sampling intervals, plus the time the restart takes to be reported.
   assert.ok(late <= 2 * 250 + 400, `restarted ${late} ms after crossing`);
   await next(m, 'exit');
+});
+
+test('maxMemory counts what stop() kills: a double-forked daemon that left the tree is in the tree\'s memory and usage().treePids', async (t) => {
+  const mark = `${process.pid}${Date.now()}`;
+  t.after(() => {
+    for (const pid of processesWith(mark)) process.kill(pid, 'SIGKILL');
+  });
+  // Child and daemon are ~45 MB each to begin with; the daemon then grows 20 MB/s.
+  const m = monitor(t, fixture('spawn-memory-daemon.js'), { args: ['20', mark], maxMemory: '160M', memoryCheckInterval: 200, max: 2 });
+  let out = '';
+  /** @type {{pid: number, daemon: number, ppid?: number | null} | null} */
+  let facts = null;
+  m.on('stdout', (chunk) => {
+    out += chunk;
+    if (facts || !out.includes('\n')) return;
+    facts = JSON.parse(out.slice(0, out.indexOf('\n')));
+    // Its parent, while it runs (its parent link no longer leads to the child).
+    try {
+      facts.ppid = Number(fs.readFileSync(`/proc/${facts.daemon}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
+    } catch {
+      facts.ppid = null;
+    }
+  });
+  const restarting = next(m, 'restarting', 30000);
+  const started = next(m, 'start');
+  m.start();
+  await started;
+  // What usage() says of the first child, read as often as it may change.
+  const first = m.child.pid;
+  let most = 0;
+  const reader = setInterval(() => {
+    const u = m.usage();
+    if (u.pid === first) most = Math.max(most, u.treePids ?? 0);
+  }, 20);
+  t.after(() => clearInterval(reader));
+  const [info] = await restarting;
+  clearInterval(reader);
+  assert.equal(info.reason, 'memory');
+  assert.ok(info.rss > 160 * 1024 * 1024, `rss ${info.rss}`);
+  assert.ok(facts, 'the child said where its daemon is');
+  assert.equal(facts.pid, first);
+  assert.ok(facts.ppid && facts.ppid !== facts.pid, `the daemon had left the tree (its parent: ${facts.ppid})`);
+  assert.ok(most >= 2, `usage() counted the daemon (treePids up to ${most})`);
+  // The restart takes it down with the child, found by its tag.
+  const { daemon } = facts;
+  await until(() => !isAlive(daemon), 5000, 'the daemon to die at the restart');
 });
 
 test('usage() is sane against /proc, never reads it on the caller, and keeps the last exit', async (t) => {

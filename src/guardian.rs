@@ -2,11 +2,13 @@
 //! host dies.
 //!
 //! `PR_SET_PDEATHSIG` kills a direct child when the host dies, but not the child's own
-//! children, and children started with `posix_spawn` get none at all. So before the first
-//! child is spawned, the host forks a guardian (double-forked, so the host never reaps it,
-//! and in a session of its own, so terminal signals pass it by). It names itself
-//! `forever-native guardian (host <pid>)`, so that `pkill -f app.js` aimed at the host
-//! does not hit it. The host tells it which process groups are live over a pipe whose
+//! children. So before the first child is spawned, the host forks a guardian
+//! (double-forked, so the host never reaps it, and in a session of its own, so neither
+//! terminal signals nor a signal to the host's process group reach it). It names itself
+//! `forever-guard (host <pid>)`, so that a `pkill -f` aimed at the host — `app.js`, `node`,
+//! `forever-native` (the command line's script) — does not hit it too: a SIGKILL that
+//! reaches both at once would leave the children's own children running (the children
+//! themselves die by their parent-death signal). The host tells it which process groups are live over a pipe whose
 //! write end only the host holds. When the host dies — even by SIGKILL — the kernel closes
 //! that end, and the guardian sends SIGKILL to every registered group, to the descendants
 //! of their leaders that left them, and to every process that carries this host's
@@ -20,7 +22,7 @@
 //! EOF there, the guardian has died (someone killed it), and the host starts a new one,
 //! registers the live groups again, and says so through the warning handler.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -53,8 +55,9 @@ struct State {
   generation: u64,
   /// Groups registered and not yet released: what a new guardian must be told.
   groups: HashSet<u32>,
-  /// Released groups that still had members; dropped once empty.
-  lingering: HashSet<u32>,
+  /// Released groups that still had members, each with the last live member seen in it
+  /// (looked at first next time); dropped once empty.
+  lingering: HashMap<u32, i32>,
   /// The last groups released, newest last (see [`retain_unwatched`]).
   recent: std::collections::VecDeque<u32>,
   pruning: bool,
@@ -125,11 +128,12 @@ pub fn release(pgid: u32) {
       s.recent.pop_front();
     }
     s.recent.push_back(pgid);
-    if group_is_empty(pgid) {
+    let mut live = 0;
+    if group_is_empty(pgid, &mut live) {
       send(s, FORGET, pgid);
       return;
     }
-    s.lingering.insert(pgid);
+    s.lingering.insert(pgid, live);
     if !s.pruning {
       if let Ok(runtime) = runtime::get() {
         s.pruning = true;
@@ -139,12 +143,25 @@ pub fn release(pgid: u32) {
   });
 }
 
-fn group_is_empty(pgid: u32) -> bool {
+/// Whether group `pgid` is empty or holds only zombies. `live` is a member found alive the
+/// last time (0: none), looked at first, and updated: a group that lingers for hours (a
+/// `killTree: false` child's leftovers) costs one read of `/proc` per look, not a scan.
+fn group_is_empty(pgid: u32, live: &mut i32) -> bool {
   let Ok(pgid) = i32::try_from(pgid) else {
     return true;
   };
   // SAFETY: signal 0 only checks whether the group exists.
-  unsafe { libc::kill(-pgid, 0) == -1 && errno() == libc::ESRCH }
+  if unsafe { libc::kill(-pgid, 0) == -1 && errno() == libc::ESRCH } {
+    return true;
+  }
+  // Zombies keep a group in existence until they are reaped, which a host that is pid 1
+  // never does for orphans it adopted: such a group would be tracked for ever, and fill
+  // the guardian's table.
+  if *live > 0 && procfs::is_live_member(pgid, *live) {
+    return false;
+  }
+  *live = procfs::live_member(pgid).unwrap_or(0);
+  *live == 0
 }
 
 fn errno() -> i32 {
@@ -155,12 +172,12 @@ async fn prune() {
   loop {
     tokio::time::sleep(PRUNE_EVERY).await;
     let done = with_state(|s| {
-      let empty: Vec<u32> = s
-        .lingering
-        .iter()
-        .copied()
-        .filter(|&g| group_is_empty(g))
-        .collect();
+      let mut empty = Vec::new();
+      for (&pgid, live) in s.lingering.iter_mut() {
+        if group_is_empty(pgid, live) {
+          empty.push(pgid);
+        }
+      }
       for pgid in empty {
         s.lingering.remove(&pgid);
         send(s, FORGET, pgid);
@@ -192,7 +209,7 @@ fn start_into(s: &mut State) -> nix::Result<()> {
   if let Ok(runtime) = runtime::get() {
     runtime.spawn(watch_life(life, generation));
   }
-  let groups: Vec<u32> = s.groups.iter().chain(&s.lingering).copied().collect();
+  let groups: Vec<u32> = s.groups.iter().chain(s.lingering.keys()).copied().collect();
   for pgid in groups {
     send_raw(s.commands.as_ref(), WATCH, pgid);
   }
@@ -292,7 +309,7 @@ async fn watch_life(life: OwnedFd, generation: u64) {
 fn start() -> nix::Result<(OwnedFd, OwnedFd)> {
   // Everything the guardian needs is made before the fork: it allocates nothing after.
   let prefix: &'static str = tag::host_prefix();
-  let title = format!("forever-native guardian (host {})", std::process::id());
+  let title = format!("forever-guard (host {})", std::process::id());
   let (cmd_read, cmd_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
   let (life_read, life_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
   let fds = [cmd_read.as_raw_fd(), life_write.as_raw_fd()];

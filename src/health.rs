@@ -3,9 +3,11 @@
 //! A child says it is ready, and keeps a watchdog fed, in one of two ways. Programs written
 //! for systemd use its notify protocol: `READY=1` or `WATCHDOG=1` in a datagram to the
 //! socket named by `NOTIFY_SOCKET`, which the core opens per supervision run (an abstract
-//! address, so nothing is left on disk). The kernel vouches for each sender's pid
-//! (`SO_PASSCRED`), and only the child and its descendants are heard: another process
-//! cannot make a hung child look alive. Node children send `'ready'` or `'heartbeat'` over
+//! address, so nothing is left on disk). The kernel vouches for each sender's pid and user
+//! (`SO_PASSCRED`), and only the child and its descendants, as the child's user, are heard:
+//! another process cannot make a hung child look alive. The address is public (abstract
+//! sockets are listed in `/proc/net/unix`), so the reading is bounded: another user's
+//! datagrams cost no look at `/proc`, and one turn of the task reads a few datagrams only. Node children send `'ready'` or `'heartbeat'` over
 //! their IPC channel instead ([`Signals`] picks them out of the stream as it is framed).
 //!
 //! The memory limit and `usage()` read the child's tree from `/proc`: its children lists
@@ -162,10 +164,25 @@ impl HealthConfig {
   }
 }
 
+/// The most datagrams one wake-up of the reader takes: a flood of them (the address is
+/// public: abstract sockets are listed in `/proc/net/unix`) must not hold the task's other
+/// work. The rest waits in the socket for the task's next turn.
+const READ_AT_MOST: usize = 32;
+/// How many senders' verdicts (in the child's tree or not) are remembered.
+const VERDICTS: usize = 16;
+
 /// The notify socket of one supervision run.
 pub struct NotifySocket {
   fd: AsyncFd<OwnedFd>,
   address: String,
+  /// The only sender uid heard: the children's.
+  uid: u32,
+  /// Senders already placed (sender pid, child pid, in its tree), newest last: a child's
+  /// pings cost one walk up its parents, not one per datagram.
+  verdicts: Mutex<VecDeque<(i32, u32, bool)>>,
+  /// Test hook: walks made to place a sender.
+  #[cfg(feature = "test-hooks")]
+  walks: AtomicU64,
 }
 
 impl std::fmt::Debug for NotifySocket {
@@ -177,8 +194,9 @@ impl std::fmt::Debug for NotifySocket {
 }
 
 impl NotifySocket {
-  /// Opens a socket at a fresh abstract address. Call inside the runtime.
-  pub fn open() -> Result<NotifySocket> {
+  /// Opens a socket at a fresh abstract address, for children that run as `uid`. Call
+  /// inside the runtime.
+  pub fn open(uid: u32) -> Result<NotifySocket> {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     let name = format!(
       "forever-native/{}/{}",
@@ -203,7 +221,46 @@ impl NotifySocket {
     Ok(NotifySocket {
       fd,
       address: format!("@{name}"),
+      uid,
+      verdicts: Mutex::new(VecDeque::with_capacity(VERDICTS)),
+      #[cfg(feature = "test-hooks")]
+      walks: AtomicU64::new(0),
     })
+  }
+
+  /// Test hook: how many walks up a sender's parents were made to place it.
+  #[cfg(feature = "test-hooks")]
+  pub fn walks_for_test(&self) -> u64 {
+    self.walks.load(Ordering::Relaxed)
+  }
+
+  /// Which of `children` (a child and a reload's new one) `sender` belongs to: itself or
+  /// one of its descendants.
+  fn placed(&self, sender: i32, children: &[u32]) -> Option<u32> {
+    let mut verdicts = self.verdicts.lock().unwrap_or_else(|p| p.into_inner());
+    for &child in children {
+      let known = verdicts
+        .iter()
+        .find(|&&(s, c, _)| s == sender && c == child)
+        .map(|&(_, _, inside)| inside);
+      let inside = match known {
+        Some(inside) => inside,
+        None => {
+          #[cfg(feature = "test-hooks")]
+          self.walks.fetch_add(1, Ordering::Relaxed);
+          let inside = in_tree(sender, child as i32);
+          if verdicts.len() == VERDICTS {
+            verdicts.pop_front();
+          }
+          verdicts.push_back((sender, child, inside));
+          inside
+        }
+      };
+      if inside {
+        return Some(child);
+      }
+    }
+    None
   }
 
   /// The value of `NOTIFY_SOCKET` (`@` for the abstract namespace, as systemd writes it).
@@ -211,13 +268,16 @@ impl NotifySocket {
     &self.address
   }
 
-  /// Waits until datagrams wait, then reads them all: each sender's pid and signals go
-  /// to `visit`.
-  pub async fn read(&self, visit: &mut (dyn FnMut(i32, Signal) + Send)) {
+  /// Waits until datagrams wait, then reads them, at most [`READ_AT_MOST`]: the signals
+  /// of senders in the tree of one of `children` (a child, and a reload's new one) go to
+  /// `visit` with that child. Datagrams from another user are dropped on the kernel's word
+  /// (the credentials it attaches), without a look at `/proc`; a sender of the children's
+  /// user is placed once by a walk up its parents, and remembered.
+  pub async fn read(&self, children: &[u32], visit: &mut (dyn FnMut(u32, Signal) + Send)) {
     let Ok(mut guard) = self.fd.readable().await else {
       return std::future::pending().await;
     };
-    loop {
+    for _ in 0..READ_AT_MOST {
       let mut buf = [0u8; DATAGRAM];
       let mut cmsg = nix::cmsg_space!(libc::ucred);
       let mut iov = [IoSliceMut::new(&mut buf)];
@@ -227,15 +287,15 @@ impl NotifySocket {
         Some(&mut cmsg),
         MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_CMSG_CLOEXEC,
       );
-      let (len, pid) = match received {
+      let (len, sender) = match received {
         Ok(msg) => {
-          let pid = msg.cmsgs().ok().and_then(|mut cmsgs| {
+          let sender = msg.cmsgs().ok().and_then(|mut cmsgs| {
             cmsgs.find_map(|c| match c {
-              ControlMessageOwned::ScmCredentials(cred) => Some(cred.pid()),
+              ControlMessageOwned::ScmCredentials(cred) => Some((cred.pid(), cred.uid())),
               _ => None,
             })
           });
-          (msg.bytes, pid)
+          (msg.bytes, sender)
         }
         Err(nix::Error::EAGAIN) => {
           guard.clear_ready();
@@ -248,13 +308,24 @@ impl NotifySocket {
           return;
         }
       };
-      let Some(pid) = pid else { continue };
-      for line in buf[..len].split(|&b| b == b'\n') {
-        match line {
-          b"READY=1" => visit(pid, Signal::Ready),
-          b"WATCHDOG=1" => visit(pid, Signal::Alive),
-          _ => {}
-        }
+      let Some((pid, uid)) = sender else { continue };
+      if uid != self.uid {
+        continue;
+      }
+      let said = |line: &[u8]| match line {
+        b"READY=1" => Some(Signal::Ready),
+        b"WATCHDOG=1" => Some(Signal::Alive),
+        _ => None,
+      };
+      let lines = || buf[..len].split(|&b| b == b'\n').filter_map(said);
+      if lines().next().is_none() {
+        continue;
+      }
+      let Some(child) = self.placed(pid, children) else {
+        continue;
+      };
+      for signal in lines() {
+        visit(child, signal);
       }
     }
   }
@@ -278,7 +349,8 @@ pub fn in_tree(pid: i32, root: i32) -> bool {
 /// What a child's tree uses, read from `/proc`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TreeUsage {
-  /// Processes in the tree, the child included (at most 512 are counted).
+  /// Processes in the tree, the child included, and those outside it that carry its tag
+  /// (at most 512 of each are counted).
   pub pids: u32,
   /// Resident memory of the child alone, in bytes.
   pub rss: u64,
@@ -288,8 +360,135 @@ pub struct TreeUsage {
   pub cpu_ticks: u64,
 }
 
-/// Reads the usage of `root` and its descendants; `None` when `root` is gone.
-pub fn tree_usage(root: i32) -> Option<TreeUsage> {
+/// How many pids handed out since the last look are looked at one by one; past that, every
+/// process is.
+const WINDOW_AT_MOST: i32 = 4096;
+/// How often every process is looked at anyway: pid numbers may wrap between two looks.
+const FULL_LOOK_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+/// How many looks a process starting a new program (no environment yet) is given.
+const UNSURE_LOOKS: u8 = 3;
+
+/// The processes that carry a child's [tag](crate::tag) — its descendants, wherever they
+/// went: a double-forked daemon's parent link no longer leads to the child, but `stop()`
+/// kills it through the tag, so the memory limit counts it too. Each pid is looked at once,
+/// among those handed out since the last look (every process at the first look, and now and
+/// then), and the tagged ones are remembered while they live.
+#[derive(Debug)]
+pub struct Tagged {
+  /// `FOREVER_NATIVE_TAG=<value>`, as `/proc/<pid>/environ` holds it.
+  entry: Vec<u8>,
+  /// The newest pid looked at.
+  looked_to: Option<i32>,
+  /// When every process was last looked at.
+  full_at: Option<std::time::Instant>,
+  /// Tagged processes found, with their start times (a pid alone may be reused).
+  known: Vec<(i32, u64)>,
+  /// Processes that showed no environment yet (starting a new program), with looks left.
+  unsure: Vec<(i32, u8)>,
+}
+
+impl Tagged {
+  /// The processes tagged `entry` (`NAME=value`).
+  pub fn new(entry: &[u8]) -> Tagged {
+    Tagged {
+      entry: entry.to_vec(),
+      looked_to: None,
+      full_at: None,
+      known: Vec::new(),
+      unsure: Vec::new(),
+    }
+  }
+
+  /// Looks for tagged processes started since the last look; returns the live ones known.
+  fn look(&mut self) -> &[(i32, u64)] {
+    let last = procfs::last_pid();
+    let full_due = self
+      .full_at
+      .is_none_or(|at| at.elapsed() >= FULL_LOOK_EVERY);
+    let window = match (self.looked_to, last) {
+      (Some(from), Some(to)) if !full_due => {
+        let max = procfs::pid_max();
+        let count = if to >= from {
+          to - from
+        } else {
+          max - from + to
+        };
+        (count <= WINDOW_AT_MOST).then_some((from, count, max))
+      }
+      _ => None,
+    };
+    let me = std::process::id() as i32;
+    let unsure = std::mem::take(&mut self.unsure);
+    match window {
+      Some((from, count, max)) => {
+        for step in 1..=count {
+          let pid = if from + step > max {
+            from + step - max
+          } else {
+            from + step
+          };
+          self.consider(pid, me, UNSURE_LOOKS);
+        }
+      }
+      None => {
+        self.full_at = Some(std::time::Instant::now());
+        let mut pids = Vec::new();
+        procfs::for_each_pid(&mut |pid| {
+          pids.push(pid);
+          true
+        });
+        for pid in pids {
+          self.consider(pid, me, UNSURE_LOOKS);
+        }
+      }
+    }
+    for (pid, looks) in unsure {
+      if looks > 1 {
+        self.consider(pid, me, looks - 1);
+      }
+    }
+    if last.is_some() {
+      self.looked_to = last;
+    }
+    // The dead, and pids that now name another process, are forgotten.
+    self
+      .known
+      .retain(|&(pid, start)| !procfs::is_dead(pid) && procfs::start_time(pid) == Some(start));
+    &self.known
+  }
+
+  /// Looks at `pid` once: remembered when tagged, looked at again when it shows no
+  /// environment yet.
+  fn consider(&mut self, pid: i32, me: i32, looks: u8) {
+    if pid == me || self.known.iter().any(|&(p, _)| p == pid) || self.known.len() >= MAX_TREE {
+      return;
+    }
+    // Most pids handed out since the last look are gone already: one system call says so.
+    // SAFETY: signal 0 only checks whether the process exists.
+    if unsafe { libc::kill(pid, 0) } == -1
+      && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+    {
+      return;
+    }
+    match procfs::environ(pid, &self.entry, false) {
+      // A thread's id is a pid number too, and shows its process's environment: counted, it
+      // would count the process's memory once per thread.
+      procfs::Environ::Has if procfs::is_process(pid) => {
+        if let Some(start) = procfs::start_time(pid) {
+          self.known.push((pid, start));
+        }
+      }
+      procfs::Environ::Empty if !procfs::is_dead(pid) && self.unsure.len() < MAX_TREE => {
+        self.unsure.push((pid, looks));
+      }
+      _ => {}
+    }
+  }
+}
+
+/// Reads the usage of `root` and its descendants, and of the processes that carry its tag
+/// wherever they are (`tagged`); `None` when `root` is gone.
+pub fn tree_usage(root: i32, tagged: Option<&mut Tagged>) -> Option<TreeUsage> {
   let page = page_size();
   let rss = procfs::resident_pages(root)? * page;
   let mut usage = TreeUsage {
@@ -304,11 +503,22 @@ pub fn tree_usage(root: i32) -> Option<TreeUsage> {
     pgid: 0,
     state: 0,
   }; MAX_TREE];
-  procfs::walk_descendants(root, &mut seen, &mut |info| {
+  let found = procfs::walk_descendants(root, &mut seen, &mut |info| {
     usage.pids += 1;
     usage.tree_rss += procfs::resident_pages(info.pid).unwrap_or(0) * page;
     usage.cpu_ticks += procfs::cpu_ticks(info.pid).unwrap_or(0);
   });
+  if let Some(tagged) = tagged {
+    let walked = &seen[..found];
+    for &(pid, _) in tagged.look() {
+      if pid == root || walked.iter().any(|p| p.pid == pid) {
+        continue;
+      }
+      usage.pids += 1;
+      usage.tree_rss += procfs::resident_pages(pid).unwrap_or(0) * page;
+      usage.cpu_ticks += procfs::cpu_ticks(pid).unwrap_or(0);
+    }
+  }
   Some(usage)
 }
 
@@ -387,15 +597,61 @@ mod tests {
 
   #[test]
   fn the_own_tree_uses_memory() {
-    let usage = tree_usage(std::process::id() as i32).unwrap();
+    let usage = tree_usage(std::process::id() as i32, None).unwrap();
     assert!(usage.rss > 1024 * 1024, "{usage:?}");
     assert!(usage.tree_rss >= usage.rss);
     assert!(usage.pids >= 1);
   }
 
+  #[test]
+  fn tagged_processes_outside_the_tree_are_counted() {
+    let spawn = |tag: Option<&str>| {
+      let mut cmd = std::process::Command::new("sleep");
+      cmd.arg("30");
+      if let Some(tag) = tag {
+        cmd.env("FN_USAGE_TEST_TAG", tag);
+      }
+      cmd.spawn().unwrap()
+    };
+    // `root` and a tagged process that is not its descendant (a sibling, as a daemon that
+    // left the tree is).
+    let mut root = spawn(None);
+    let mut away = spawn(Some("1"));
+    let mut other = spawn(Some("2"));
+    let root_pid = root.id() as i32;
+    let entry = b"FN_USAGE_TEST_TAG=1";
+    // A child spawned with vfork shows its environment a moment after spawn() returns.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !procfs::environ_has(away.id() as i32, entry, false) {
+      assert!(std::time::Instant::now() < deadline);
+      std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    assert_eq!(tree_usage(root_pid, None).unwrap().pids, 1);
+    let mut tagged = Tagged::new(entry);
+    let usage = tree_usage(root_pid, Some(&mut tagged)).unwrap();
+    assert_eq!(usage.pids, 2, "the first look finds it among every process");
+    assert!(usage.tree_rss > usage.rss);
+    // One started after the first look is found among the pids handed out since.
+    let mut later = spawn(Some("1"));
+    while !procfs::environ_has(later.id() as i32, entry, false) {
+      assert!(std::time::Instant::now() < deadline);
+      std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    assert_eq!(tree_usage(root_pid, Some(&mut tagged)).unwrap().pids, 3);
+    // Gone, it is no longer counted.
+    away.kill().unwrap();
+    away.wait().unwrap();
+    assert_eq!(tree_usage(root_pid, Some(&mut tagged)).unwrap().pids, 2);
+    for child in [&mut root, &mut other, &mut later] {
+      child.kill().unwrap();
+      child.wait().unwrap();
+    }
+  }
+
   #[tokio::test]
   async fn a_notify_datagram_is_read_with_its_senders_pid() {
-    let socket = NotifySocket::open().unwrap();
+    // SAFETY: getuid(2) cannot fail.
+    let socket = NotifySocket::open(unsafe { libc::getuid() }).unwrap();
     assert!(socket.address().starts_with("@forever-native/"));
     let sender = std::os::unix::net::UnixDatagram::unbound().unwrap();
     let name = &socket.address()[1..];
@@ -408,8 +664,11 @@ mod tests {
       .send_to_addr(b"STATUS=starting\nREADY=1\nWATCHDOG=1", &addr)
       .unwrap();
     let mut seen = Vec::new();
-    socket.read(&mut |pid, s| seen.push((pid, s))).await;
-    let me = std::process::id() as i32;
+    let me = std::process::id();
+    // This process is in its own tree, not in its child's.
+    socket
+      .read(&[1_000_000_000, me], &mut |child, s| seen.push((child, s)))
+      .await;
     assert_eq!(seen, [(me, Signal::Ready), (me, Signal::Alive)]);
   }
 }

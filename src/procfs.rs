@@ -258,10 +258,51 @@ pub fn start_time(pid: i32) -> Option<u64> {
   stat_fields(pid).map(|f| f.start_time)
 }
 
+/// Whether `pid` names a process rather than one of its threads: `/proc/<tid>` answers
+/// for a thread too (it is only left out of the listing), with its process's environment.
+pub fn is_process(pid: i32) -> bool {
+  let Some(fd) = pid_path(pid, b"/status").and_then(|p| p.open(libc::O_RDONLY)) else {
+    return false;
+  };
+  // "Tgid:" is on the fourth line, well within the first 512 bytes.
+  let mut buf = [0u8; 512];
+  let len = read_all(&fd, &mut buf);
+  buf[..len]
+    .split(|&b| b == b'\n')
+    .find_map(|line| line.strip_prefix(b"Tgid:"))
+    .and_then(|rest| {
+      let digits: &[u8] = rest.trim_ascii();
+      parse_decimal(digits)
+    })
+    .is_some_and(|tgid| tgid == i64::from(pid))
+}
+
 /// True when `pid` is gone or a zombie: it holds nothing any more (its descriptors and
 /// ports were released when it exited).
 pub fn is_dead(pid: i32) -> bool {
   proc_info(pid).is_none_or(|info| info.state == b'Z' || info.state == b'X')
+}
+
+/// Whether `pid` is a member of process group `pgid` that has not exited. A zombie holds
+/// nothing any more (its descriptors and ports went when it exited), and whoever should
+/// reap it may take its time, or never do it: a host that is pid 1 in a container adopts
+/// orphans it does not know to reap.
+pub fn is_live_member(pgid: i32, pid: i32) -> bool {
+  proc_info(pid).is_some_and(|info| info.pgid == pgid && info.state != b'Z' && info.state != b'X')
+}
+
+/// A member of process group `pgid` that has not exited, looked for among every process;
+/// `None` when the group is empty or holds only zombies.
+pub fn live_member(pgid: i32) -> Option<i32> {
+  let mut found = None;
+  for_each_pid(&mut |pid| {
+    if is_live_member(pgid, pid) {
+      found = Some(pid);
+      return false;
+    }
+    true
+  });
+  found
 }
 
 /// Calls `visit` with each child of `pid`, from `/proc/<pid>/task/*/children` (each
@@ -557,6 +598,24 @@ mod tests {
     assert_eq!(tagged(b"FN_TEST_TAG=12.34.5", |_| true), vec![kid]);
     child.kill().unwrap();
     child.wait().unwrap();
+  }
+
+  #[test]
+  fn threads_are_told_from_processes() {
+    let me = std::process::id() as i32;
+    assert!(is_process(me));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let thread = std::thread::spawn(move || {
+      // SAFETY: gettid(2) cannot fail.
+      tx.send(unsafe { libc::gettid() }).unwrap();
+      let _ = done_rx.recv();
+    });
+    let tid = rx.recv().unwrap();
+    assert_ne!(tid, me);
+    assert!(!is_process(tid), "a thread is not a process");
+    done_tx.send(()).unwrap();
+    thread.join().unwrap();
   }
 
   #[test]

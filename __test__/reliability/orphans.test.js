@@ -136,7 +136,7 @@ test('killTree: false leaves a stopped child\'s leftovers running, but not past 
 });
 
 /** The guardian of host `pid`, found by its command line. */
-const guardianOf = (pid) => processesWith(`forever-native guardian (host ${pid})`);
+const guardianOf = (pid) => processesWith(`forever-guard (host ${pid})`);
 
 test('the guardian has a command line of its own, and a killed guardian is replaced with a warning', async (t) => {
   const mark = marker();
@@ -145,12 +145,15 @@ test('the guardian has a command line of its own, and a killed guardian is repla
   const outcome = await host({ monitors: [{ script: ['sleep', mark], options: {} }] }, (line, child) => {
     if (line.event === 'start') {
       facts.host = child.pid;
-      const [guardian] = guardianOf(child.pid);
-      facts.first = guardian;
-      // `pkill -f host-script.js` aimed at the host would find the host alone (of this
-      // test: the mark tells it from other tests' hosts).
-      facts.matchingHost = processesWith('host-script.js', mark);
-      process.kill(guardian, 'SIGKILL');
+      // The guardian takes its name a moment after it starts (it is not waited for).
+      until(() => guardianOf(child.pid).length > 0, 5000, 'the guardian to take its name').then(() => {
+        const [guardian] = guardianOf(child.pid);
+        facts.first = guardian;
+        // `pkill -f host-script.js` aimed at the host would find the host alone (of this
+        // test: the mark tells it from other tests' hosts).
+        facts.matchingHost = processesWith('host-script.js', mark);
+        process.kill(guardian, 'SIGKILL');
+      }, () => child.kill('SIGKILL'));
     }
     if (line.event === 'warning') {
       facts.warning = line;

@@ -83,7 +83,7 @@ test('out of fds at the first spawn: once start() works again, the children stil
     pids = [step.tree.pid, ...step.tree.grandchildren];
     // The child started only with its guardian up: without it, the child alone would die
     // with the host (its parent-death signal), and its own children would live on.
-    guardians = processesWith(`forever-native guardian (host ${host.pid})`);
+    guardians = processesWith(`forever-guard (host ${host.pid})`);
     host.kill('SIGKILL');
   });
   assert.equal(signal, 'SIGKILL', stderr);

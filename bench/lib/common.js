@@ -167,7 +167,7 @@ function procRssMB(pid) {
 
 /**
  * The pid of forever-native's guardian for this host (a double-forked process named
- * `forever-native guardian (host <pid>)`, comm `forever-guard`), or null before the first
+ * `forever-guard (host <pid>)`, comm `forever-guard`), or null before the first
  * child was spawned.
  */
 function guardianPid(host = process.pid) {

@@ -391,6 +391,20 @@ impl NativeMonitor {
   pub fn orders_done_for_test(&self) -> bool {
     self.handle.orders_done_for_test()
   }
+
+  /// Test hook: how many cleanups of a child's leftovers gave up waiting (the leftovers
+  /// were still there at the wait's bound) rather than seeing them gone.
+  #[napi]
+  pub fn cleanups_timed_out_for_test(&self) -> u32 {
+    u32::try_from(self.handle.cleanups_timed_out_for_test()).unwrap_or(u32::MAX)
+  }
+
+  /// Test hook: how many walks up a sender's parents the current run's notify socket made
+  /// to place its senders.
+  #[napi]
+  pub fn notify_walks_for_test(&self) -> u32 {
+    u32::try_from(self.handle.notify_walks_for_test()).unwrap_or(u32::MAX)
+  }
 }
 
 /// A log file written from JS a line at a time (the CLI's status log), by the same writer

@@ -4,10 +4,13 @@
 //! child and every descendant that stayed in the group; descendants that moved to another
 //! group are found by walking `/proc` parent links ([`tree`]) or, once those are gone, by
 //! the [tag](crate::tag) in their environment. A child that is not `detached` carries the
-//! tag and is registered with the [guardian](crate::guardian); where the guardian is
-//! missing, or the spawn must fork anyway, it also gets `PR_SET_PDEATHSIG`. Reaping goes
-//! through tokio's reaper (pidfd on Linux), which waits for our own pids only and never
-//! competes with libuv's SIGCHLD handling.
+//! tag, is registered with the [guardian](crate::guardian), and gets `PR_SET_PDEATHSIG`:
+//! the guardian takes down the whole tree with a dead host, and the kernel takes the child
+//! itself even when the guardian dies with the host (both SIGKILLed at once). Children are
+//! spawned by [`vfork`] (posix_spawn's speed, with the signal) or, where a spawn needs more
+//! (a user, the IPC channel, sockets) or the system lacks pidfds, by std's fork. Reaping
+//! goes through pidfds (ours, or tokio's reaper), which wait for our own pids only and
+//! never compete with libuv's SIGCHLD handling.
 //!
 //! [`spawn`] is a sequence of small steps: the command ([`command`]), its standard streams
 //! ([`stdio`]), the IPC channel, the process group or session, the parent-death signal,
@@ -16,6 +19,7 @@
 pub mod activation;
 mod stdio;
 pub mod tree;
+mod vfork;
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -66,10 +70,29 @@ pub struct SpawnSpec {
   pub channel: Option<ChannelSlot>,
 }
 
+/// A started child, to be reaped.
+#[derive(Debug)]
+pub enum Child {
+  /// Spawned by std, reaped through tokio (pidfd on Linux).
+  Std(tokio::process::Child),
+  /// Spawned by [`vfork`], reaped through its pidfd.
+  Vfork(vfork::Child),
+}
+
+impl Child {
+  /// Waits for the child to exit and reaps it.
+  pub async fn wait(&mut self) -> std::io::Result<std::process::ExitStatus> {
+    match self {
+      Child::Std(child) => child.wait().await,
+      Child::Vfork(child) => child.wait().await,
+    }
+  }
+}
+
 /// A freshly started child.
 pub struct Spawned {
-  /// The child, reaped through tokio (pidfd on Linux).
-  pub child: tokio::process::Child,
+  /// The child, to be reaped.
+  pub child: Child,
   /// Its pid, which is also its process group id.
   pub pid: u32,
   /// The core's end of the IPC channel, when the child has one.
@@ -95,15 +118,41 @@ pub fn spawn(
   // Room for what spawning needs after the fork: tokio's pidfd for the child. Without it,
   // tokio falls back to a SIGCHLD reaper whose set-up panics when no descriptor is left,
   // so a host at its descriptor limit gets a clean EMFILE here instead.
-  let reserve = (0..2)
+  let mut reserve = (0..2)
     .map(|_| {
       std::fs::File::open("/dev/null").map_err(|e| CoreError::sys("spawn", spec.command.clone(), e))
     })
     .collect::<Result<Vec<_>>>()?;
 
-  let mut cmd = command(spec, tag);
+  // Out of descriptors, the guardian cannot start: the child would start without it, and
+  // what it starts could outlive a host that dies. The spawn fails as it would have for its
+  // own pipes; the next one starts the guardian first.
+  if !spec.detached {
+    if let Err(e) = crate::guardian::available() {
+      if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) {
+        return Err(CoreError::sys("spawn", spec.command.clone(), e));
+      }
+    }
+  }
   let mut wiring = stdio::Wiring::new(spec, outputs)?;
   let activated = !sockets.is_empty();
+  // The common case needs no full fork: no user to switch to, no descriptor above 2.
+  let plain = !spec.detached
+    && spec.uid.is_none()
+    && spec.gid.is_none()
+    && spec.channel.is_none()
+    && !activated;
+  if plain && vfork::available() {
+    // The descriptors kept free so far are for the child's pidfd.
+    reserve.clear();
+    if let Some(spawned) = spawn_vforked(spec, tag, &mut wiring)? {
+      // The wiring goes now: the child's copies (the stdin pipe's read end among them)
+      // close, so that the core's write end sees EPIPE once the child is gone.
+      drop(wiring);
+      return Ok(spawned);
+    }
+  }
+  let mut cmd = command(spec, tag);
   // With sockets at 3, 4, …, a channel above the standard streams goes right after them.
   let slot = spec.channel.as_ref().map(|slot| match slot.fd {
     fd if fd > 2 && activated => ChannelSlot {
@@ -127,27 +176,9 @@ pub fn spawn(
     new_session(&mut cmd);
   } else {
     cmd.process_group(0);
-    // With the guardian up, the child needs no code run between fork and exec, and std can
-    // spawn it with posix_spawn (CLONE_VM): measured here, 1,490 restarts/s against 656/s
-    // for fork + exec from a Node host. Where the spawn forks anyway (uid/gid, an IPC fd
-    // above 2) or there is no guardian, the parent-death signal costs nothing extra.
-    let forks_anyway = spec.uid.is_some()
-      || spec.gid.is_some()
-      || spec.channel.as_ref().is_some_and(|c| c.fd > 2)
-      || activated;
-    let guarded = match crate::guardian::available() {
-      Ok(()) => true,
-      // Out of descriptors: the child would start without a guardian, and what it starts
-      // could outlive a host that dies. The spawn fails as it would have for its own pipes;
-      // the next one starts the guardian first.
-      Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
-        return Err(CoreError::sys("spawn", spec.command.clone(), e));
-      }
-      Err(_) => false,
-    };
-    if forks_anyway || !guarded {
-      parent_death_signal(&mut cmd);
-    }
+    // The signal is a `pre_exec` hook: std forks for it (here the spawn needs a fork for
+    // its user or its descriptors anyway, or the system lacks what `vfork` needs).
+    parent_death_signal(&mut cmd);
   }
   // The last hook: it execs the program itself (see `activation`).
   let activation = if activated {
@@ -179,7 +210,7 @@ pub fn spawn(
   drop(placed_channel);
   if let Some(error) = activation.and_then(activation::Activation::confirm) {
     // The exec failed and std's report of it was lost: the child is exiting; reap it.
-    let mut child = child;
+    let mut child = Child::Std(child);
     tokio::spawn(async move {
       let _ = child.wait().await;
     });
@@ -187,11 +218,51 @@ pub fn spawn(
   }
   let pid = child.id().unwrap_or(0);
   Ok(Spawned {
-    child,
+    child: Child::Std(child),
     pid,
     channel,
     stdin,
   })
+}
+
+/// Spawns `spec` through [`vfork`], with the parent-death signal at posix_spawn's speed.
+/// `Ok(None)`: this spawn must go through std (the program was not found in `PATH`, which
+/// std reports as execvp would, or the system refused the clone).
+fn spawn_vforked(
+  spec: &SpawnSpec,
+  tag: &Tag,
+  wiring: &mut stdio::Wiring,
+) -> Result<Option<Spawned>> {
+  let program = resolve(&spec.command, &spec.env);
+  let Some(stdio) = wiring.fds() else {
+    return Ok(None);
+  };
+  if !program.as_os_str().as_encoded_bytes().contains(&b'/') {
+    return Ok(None);
+  }
+  let arg0 = OsStr::new(spec.argv0.as_deref().unwrap_or(&spec.command));
+  let argv: Vec<&OsStr> = std::iter::once(arg0)
+    .chain(spec.args.iter().map(OsStr::new))
+    .collect();
+  // The environment as `command` gives std: the spec's, with this child's tag.
+  let env = spec
+    .env
+    .iter()
+    .filter(|(key, _)| key.as_str() != tag::NAME)
+    .map(|(k, v)| (k.as_str(), v.as_str()))
+    .chain(std::iter::once((tag::NAME, tag.value())));
+  let plan = vfork::Plan::new(&program, &argv, env, spec.cwd.as_deref(), stdio)?;
+  let fail = |e| CoreError::sys("spawn", spec.command.clone(), e);
+  let Some((pid, pidfd)) = vfork::spawn(&plan).map_err(fail)? else {
+    return Ok(None);
+  };
+  let child = vfork::Child::new(pid, pidfd).map_err(fail)?;
+  Ok(Some(Spawned {
+    child: Child::Vfork(child),
+    pid,
+    channel: None,
+    stdin: wiring.take_stdin(),
+  }))
 }
 
 fn check_cwd(spec: &SpawnSpec) -> Result<()> {

@@ -1,7 +1,7 @@
 //! The child's standard streams.
 
 use std::fs::File;
-use std::os::fd::{OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::process::Stdio;
 
 use crate::error::{CoreError, Result};
@@ -11,8 +11,7 @@ use super::SpawnSpec;
 /// How one of the child's standard streams is connected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StdioSpec {
-  /// A pipe read by the core (output), or one written by it (input: each child gets its
-  /// own, whose write end the core keeps).
+  /// A pipe read by the core (output) or held open by it (input).
   Pipe,
   /// The host's own stream.
   Inherit,
@@ -30,10 +29,11 @@ pub enum OutputEnd {
   File(File),
 }
 
-/// The three streams, ready to hand to the command, descriptors that must stay open
-/// until the child has been spawned, and the core's end of the child's stdin pipe.
+/// The three streams, ready to hand to the command (or to place in the child ourselves),
+/// descriptors that must stay open until the child has been spawned, and the core's end
+/// of the child's stdin pipe.
 pub(super) struct Wiring {
-  streams: [Option<Stdio>; 3],
+  streams: [Option<OwnedFd>; 3],
   kept: Vec<OwnedFd>,
   stdin: Option<OwnedFd>,
 }
@@ -46,7 +46,7 @@ impl Wiring {
     let (stdin, host_end) = match spec.stdio[0] {
       StdioSpec::Pipe if !channel_on_stdin => {
         let (read, write) = input_pipe()?;
-        (Stdio::from(read), Some(write))
+        (read, Some(write))
       }
       other => (shared(other, 0)?, None),
     };
@@ -63,7 +63,7 @@ impl Wiring {
 
   /// Puts `fd` in place of standard stream `index` (the IPC channel on fd 0, 1 or 2).
   pub(super) fn replace(&mut self, index: usize, fd: OwnedFd) {
-    self.streams[index] = Some(Stdio::from(fd));
+    self.streams[index] = Some(fd);
     if index == 0 {
       // Nobody would read that pipe.
       self.stdin = None;
@@ -71,9 +71,15 @@ impl Wiring {
   }
 
   /// The write end of the child's stdin pipe, once the child has been spawned (the read
-  /// end closes with the command, so that the write end sees EPIPE when the child is gone).
+  /// end closes with the wiring, so that the write end sees EPIPE when the child is gone).
   pub(super) fn take_stdin(&mut self) -> Option<OwnedFd> {
     self.stdin.take()
+  }
+
+  /// The descriptors that become the child's 0, 1 and 2 (open while the wiring lives).
+  pub(super) fn fds(&self) -> Option<[RawFd; 3]> {
+    let [a, b, c] = &self.streams;
+    Some([a.as_ref()?, b.as_ref()?, c.as_ref()?].map(AsRawFd::as_raw_fd))
   }
 
   /// Keeps `fd` open until the wiring is dropped, after the spawn.
@@ -84,44 +90,53 @@ impl Wiring {
   pub(super) fn apply(&mut self, cmd: &mut tokio::process::Command) {
     let [stdin, stdout, stderr] = &mut self.streams;
     if let Some(s) = stdin.take() {
-      cmd.stdin(s);
+      cmd.stdin(Stdio::from(s));
     }
     if let Some(s) = stdout.take() {
-      cmd.stdout(s);
+      cmd.stdout(Stdio::from(s));
     }
     if let Some(s) = stderr.take() {
-      cmd.stderr(s);
+      cmd.stderr(Stdio::from(s));
     }
   }
 }
 
-fn output(spec: StdioSpec, end: Option<OutputEnd>, index: RawFd) -> Result<Stdio> {
+fn output(spec: StdioSpec, end: Option<OutputEnd>, index: RawFd) -> Result<OwnedFd> {
   match (spec, end) {
-    (StdioSpec::Pipe, Some(OutputEnd::Pipe(fd))) => Ok(Stdio::from(fd)),
-    (StdioSpec::Pipe, Some(OutputEnd::File(file))) => Ok(Stdio::from(file)),
+    (StdioSpec::Pipe, Some(OutputEnd::Pipe(fd))) => Ok(fd),
+    (StdioSpec::Pipe, Some(OutputEnd::File(file))) => Ok(OwnedFd::from(file)),
     // No pipe was made for it (nobody reads it): the output has nowhere to go.
-    (StdioSpec::Pipe, None) => Ok(Stdio::null()),
+    (StdioSpec::Pipe, None) => null(),
     (other, _) => shared(other, index),
   }
 }
 
 /// `index` is the stream's own descriptor (0, 1 or 2), which `Inherit` passes on.
-fn shared(spec: StdioSpec, index: RawFd) -> Result<Stdio> {
-  Ok(match spec {
+fn shared(spec: StdioSpec, index: RawFd) -> Result<OwnedFd> {
+  match spec {
     // A copy, as libuv makes: the host's own descriptors may be close-on-exec (Node marks
     // them so), and left as they are the child would find them closed.
-    StdioSpec::Inherit => return shared(StdioSpec::Fd(index), index),
-    StdioSpec::Ignore | StdioSpec::Pipe => Stdio::null(),
+    StdioSpec::Inherit => shared(StdioSpec::Fd(index), index),
+    StdioSpec::Ignore | StdioSpec::Pipe => null(),
     StdioSpec::Fd(fd) => {
       // SAFETY: the descriptor is only borrowed to be duplicated; dup checks it is open.
       let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
       // Checked by dup: a closed descriptor becomes an EBADF error, not a bad child.
-      let owned = borrowed
+      borrowed
         .try_clone_to_owned()
-        .map_err(|e| CoreError::sys("dup", Some(format!("fd {fd}")), e))?;
-      Stdio::from(owned)
+        .map_err(|e| CoreError::sys("dup", Some(format!("fd {fd}")), e))
     }
-  })
+  }
+}
+
+/// `/dev/null`, for reading and writing (as `Stdio::null()` opens it, per spawn).
+fn null() -> Result<OwnedFd> {
+  File::options()
+    .read(true)
+    .write(true)
+    .open("/dev/null")
+    .map(OwnedFd::from)
+    .map_err(|e| CoreError::sys("open", Some("/dev/null".to_string()), e))
 }
 
 /// A stdin pipe of the child's own: its read end for the child, and the write end the core

@@ -73,6 +73,8 @@ pub struct Leftovers {
   /// Live processes of the window that showed no environment (starting a new program),
   /// with the looks left to give them.
   unsure: Vec<(i32, u8)>,
+  /// A live member of the group found by the last look, looked at first by the next.
+  live_hint: Option<i32>,
 }
 
 /// Which pids may belong to an exited child's tree.
@@ -169,6 +171,7 @@ impl Leftovers {
       sent: None,
       looked_again: false,
       unsure: Vec::new(),
+      live_hint: None,
     };
     leftovers.scan(siblings);
     (!leftovers.is_gone()).then_some(leftovers)
@@ -203,7 +206,9 @@ impl Leftovers {
             continue;
           }
           match procfs::environ(pid, &self.tag, false) {
-            procfs::Environ::Has => found.push(pid),
+            // A thread's id answers with its process's environment: signalled on its own,
+            // the process would get the signal once per thread.
+            procfs::Environ::Has if procfs::is_process(pid) => found.push(pid),
             procfs::Environ::Empty if !self.unsure.iter().any(|(p, _)| *p == pid) => {
               self.unsure.push((pid, UNSURE_LOOKS));
             }
@@ -235,7 +240,7 @@ impl Leftovers {
     let mut still = Vec::new();
     for (pid, looks) in std::mem::take(&mut self.unsure) {
       match procfs::environ(pid, &self.tag, false) {
-        procfs::Environ::Has => found.push(pid),
+        procfs::Environ::Has if procfs::is_process(pid) => found.push(pid),
         procfs::Environ::Empty if looks > 1 && !procfs::is_dead(pid) => {
           still.push((pid, looks - 1))
         }
@@ -296,7 +301,7 @@ impl Leftovers {
 
   /// True once nothing is left: every tagged process has exited (a zombie holds nothing),
   /// and the group is empty or holds only such processes.
-  pub fn is_gone(&self) -> bool {
+  pub fn is_gone(&mut self) -> bool {
     if !self.unsure.is_empty() {
       return false;
     }
@@ -308,12 +313,48 @@ impl Leftovers {
     tagged_dead && !self.group_alive()
   }
 
-  /// Whether the group may still hold a live process. Members we found that are dead
-  /// (zombies until init reaps them) do not count; a group whose members we could not
-  /// find (they cleared their environment) does, while it exists.
-  fn group_alive(&self) -> bool {
-    signal::killpg(Pid::from_raw(self.pgid), None).is_ok()
-      && (self.members.is_empty() || self.members.iter().any(|&p| !procfs::is_dead(p)))
+  /// Whether the group still holds a live process. A group that exists may hold only
+  /// zombies — killed members whose parent (not us) has not reaped them yet, or never will
+  /// (a host that is pid 1 in a container): they hold nothing, and waiting for them held
+  /// the next child for the cleanup's full second. Members that cleared their environment
+  /// (never found by the tag) count like the others.
+  fn group_alive(&mut self) -> bool {
+    let pgid = self.pgid;
+    if signal::killpg(Pid::from_raw(pgid), None).is_err() {
+      return false;
+    }
+    // The cheap looks first: the member alive last time, and those found by the tag.
+    let known = self
+      .live_hint
+      .into_iter()
+      .chain(self.members.iter().copied());
+    for pid in known {
+      if procfs::is_live_member(pgid, pid) {
+        self.live_hint = Some(pid);
+        return true;
+      }
+    }
+    self.live_hint = self.live_member();
+    self.live_hint.is_some()
+  }
+
+  /// A live member of the group, looked for among the pids handed out since the child
+  /// started (every member is its descendant, so has a newer pid) while they are few, else
+  /// among every process.
+  fn live_member(&self) -> Option<i32> {
+    let pgid = self.pgid;
+    let window = match self.window {
+      // Up to the newest pid now: a member may have been forked after the first look.
+      Window::Since { child, .. } => match procfs::last_pid() {
+        Some(last) => Window::Since { child, last },
+        None => Window::All,
+      },
+      Window::All => Window::All,
+    };
+    match window.pids() {
+      Some(mut pids) => pids.find(|&pid| procfs::is_live_member(pgid, pid)),
+      None => procfs::live_member(pgid),
+    }
   }
 
   /// How many processes were found.
@@ -328,5 +369,101 @@ pub fn signal_group(pgid: u32, sig: Signal) {
     if pgid > 1 {
       let _ = signal::killpg(Pid::from_raw(pgid), sig);
     }
+  }
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+  use std::os::unix::process::CommandExt;
+
+  /// Waits (at most 5 s) until `pid`, a child of ours, has exited and is a zombie.
+  fn until_zombie(pid: i32) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while procfs::proc_info(pid).is_some_and(|info| info.state != b'Z') {
+      assert!(std::time::Instant::now() < deadline, "{pid} never exited");
+      std::thread::sleep(Duration::from_millis(1));
+    }
+  }
+
+  #[test]
+  fn a_tagged_process_is_found_once_not_once_per_thread() {
+    let python = "/usr/bin/python3";
+    if !std::path::Path::new(python).exists() {
+      return;
+    }
+    // A child that has exited and been reaped: the window starts after its pid.
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    gone.wait().unwrap();
+    let tag = Tag::next();
+    // A tagged process with three threads, left by a shell that exits (so that it is not
+    // this process's own child), which prints its pid once its threads run.
+    let script = "import os, threading, time\n\
+      for _ in range(3): threading.Thread(target=time.sleep, args=(30,), daemon=True).start()\n\
+      print(os.getpid(), flush=True)\n\
+      time.sleep(30)";
+    let mut shell = std::process::Command::new("sh")
+      .args(["-c", "\"$0\" -c \"$1\" &", python, script])
+      .env(crate::tag::NAME, tag.value())
+      .stdout(std::process::Stdio::piped())
+      .spawn()
+      .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+      &mut std::io::BufReader::new(shell.stdout.take().unwrap()),
+      &mut line,
+    )
+    .unwrap();
+    shell.wait().unwrap();
+    let threaded: i32 = line.trim().parse().unwrap();
+    let left = Leftovers::find(gone.id(), &tag, Duration::ZERO, &|_| {});
+    let _ = signal::kill(Pid::from_raw(threaded), Signal::SIGKILL);
+    let left = left.unwrap();
+    assert_eq!(left.strays, [threaded], "{left:?}");
+  }
+
+  #[test]
+  fn a_group_holding_only_zombies_is_gone() {
+    // A group of two processes that have exited and that nobody reaps yet (they are our
+    // children, zombies until we wait for them): the group still exists for the kernel.
+    let mut leader = std::process::Command::new("true")
+      .process_group(0)
+      .spawn()
+      .unwrap();
+    let pgid = leader.id() as i32;
+    let mut member = std::process::Command::new("true")
+      .process_group(pgid)
+      .spawn()
+      .unwrap();
+    until_zombie(pgid);
+    until_zombie(member.id() as i32);
+    assert!(signal::killpg(Pid::from_raw(pgid), None).is_ok());
+    let mut left = Leftovers {
+      pgid,
+      strays: Vec::new(),
+      members: Vec::new(),
+      tag: b"FN_NO_SUCH_TAG=1".to_vec(),
+      window: Window::All,
+      sent: None,
+      looked_again: true,
+      unsure: Vec::new(),
+      live_hint: None,
+    };
+    assert!(left.is_gone(), "zombies hold nothing: the group is gone");
+    // A live process joining the group makes it alive again, found without the tag.
+    let mut live = std::process::Command::new("sleep")
+      .arg("30")
+      .process_group(pgid)
+      .spawn()
+      .unwrap();
+    assert!(
+      !left.is_gone(),
+      "a live member that carries no tag still counts"
+    );
+    live.kill().unwrap();
+    live.wait().unwrap();
+    assert!(left.is_gone());
+    leader.wait().unwrap();
+    member.wait().unwrap();
   }
 }

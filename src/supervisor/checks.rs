@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::health::{self, HealthConfig, Signals, TreeUsage};
+use crate::health::{self, HealthConfig, Signals, Tagged, TreeUsage};
 use crate::policy::Cause;
+use crate::tag::Tag;
 
 /// How often usage is sampled for `usage()` when no memory limit sets the pace.
 pub(super) const USAGE_INTERVAL: Duration = Duration::from_secs(1);
@@ -46,6 +47,8 @@ pub(super) struct Checks {
   interest_until: Option<Instant>,
   /// A check has taken this child down: no more checks.
   taken_down: bool,
+  /// The processes that carry the child's tag, outside its tree too.
+  tagged: Option<Tagged>,
 }
 
 /// What a check found.
@@ -60,14 +63,15 @@ pub(super) enum Finding {
 }
 
 impl Checks {
-  /// A new child, spawned now.
-  pub fn begin(&mut self, pid: u32, config: &HealthConfig, signals: &Signals) {
+  /// A new child, spawned now, tagged `tag` (none when detached).
+  pub fn begin(&mut self, pid: u32, tag: Option<&Tag>, config: &HealthConfig, signals: &Signals) {
     let now = Instant::now();
     let interest = self.interest_until;
     *self = Checks {
       pid,
       config: Some(config.clone()),
       interest_until: interest,
+      tagged: tag.map(|tag| Tagged::new(tag.entry())),
       ..Checks::default()
     };
     self.pings = signals.pings(pid).0;
@@ -192,8 +196,8 @@ impl Checks {
     self.sample_at = every.map(|every| now + every);
   }
 
-  fn sample(&self, now: Instant) -> Option<Sample> {
-    let usage = health::tree_usage(self.pid as i32)?;
+  fn sample(&mut self, now: Instant) -> Option<Sample> {
+    let usage = health::tree_usage(self.pid as i32, self.tagged.as_mut())?;
     Some(Sample {
       pid: self.pid,
       usage,
@@ -236,6 +240,7 @@ mod tests {
     let mut checks = Checks::default();
     checks.begin(
       7,
+      None,
       &config(|c| {
         c.wait_ready = true;
         c.ready_timeout = Some(Duration::from_millis(300));
@@ -258,7 +263,7 @@ mod tests {
       c.wait_ready = true;
       c.watchdog = Some(Duration::from_millis(100));
     });
-    checks.begin(7, &c, &signals);
+    checks.begin(7, None, &c, &signals);
     assert_eq!(
       checks.next_due(),
       None,
@@ -284,7 +289,7 @@ mod tests {
   async fn usage_is_sampled_only_while_someone_asks() {
     let signals = Signals::default();
     let mut checks = Checks::default();
-    checks.begin(std::process::id(), &config(|_| {}), &signals);
+    checks.begin(std::process::id(), None, &config(|_| {}), &signals);
     assert_eq!(checks.next_due(), None);
     checks.want_usage(true);
     let (finding, sample) = checks.due();

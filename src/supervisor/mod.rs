@@ -221,7 +221,13 @@ impl Run {
     };
     let health = &request.options.health;
     let notify = if health.needs_socket() {
-      let socket = NotifySocket::open()?;
+      // The children's user: only its datagrams are heard.
+      // SAFETY: getuid(2) cannot fail.
+      let uid = request
+        .spec
+        .uid
+        .unwrap_or_else(|| unsafe { libc::getuid() });
+      let socket = NotifySocket::open(uid)?;
       // This monitor's own copy from now on.
       let env = std::sync::Arc::make_mut(&mut request.spec.env);
       env.insert("NOTIFY_SOCKET".to_string(), socket.address().to_string());
@@ -437,6 +443,9 @@ pub(crate) struct Core {
   orders_given: std::sync::atomic::AtomicU64,
   #[cfg(feature = "test-hooks")]
   orders_done: std::sync::atomic::AtomicU64,
+  /// Test hook: cleanups that waited for leftovers until they gave up.
+  #[cfg(feature = "test-hooks")]
+  cleanups_timed_out: std::sync::atomic::AtomicU64,
 }
 
 /// Test hook: while closed, each spawn of the task waits at the gate (at most
@@ -699,6 +708,8 @@ impl Handle {
         orders_given: Default::default(),
         #[cfg(feature = "test-hooks")]
         orders_done: Default::default(),
+        #[cfg(feature = "test-hooks")]
+        cleanups_timed_out: Default::default(),
       }),
     }
   }
@@ -987,6 +998,23 @@ impl Handle {
   pub fn orders_done_for_test(&self) -> bool {
     self.core.orders_done.load(Ordering::Acquire) == self.core.orders_given.load(Ordering::Acquire)
   }
+
+  /// Test hook: how many cleanups gave up waiting for what a child left (it was still
+  /// there after the wait's bound) rather than seeing it gone.
+  pub fn cleanups_timed_out_for_test(&self) -> u64 {
+    self.core.cleanups_timed_out.load(Ordering::Acquire)
+  }
+
+  /// Test hook: how many walks up a sender's parents the notify socket of the current
+  /// supervision run made to place its senders (0 without one).
+  pub fn notify_walks_for_test(&self) -> u64 {
+    let state = self.core.state();
+    state
+      .run
+      .as_ref()
+      .and_then(|run| run.notify.as_ref())
+      .map_or(0, NotifySocket::walks_for_test)
+  }
 }
 
 impl Core {
@@ -994,6 +1022,16 @@ impl Core {
   fn before_spawn(&self) {
     #[cfg(feature = "test-hooks")]
     self.spawn_gate.pass();
+  }
+
+  /// A cleanup is over; `timed_out`: it gave up waiting for leftovers still there.
+  fn cleanup_over(&self, timed_out: bool) {
+    #[cfg(feature = "test-hooks")]
+    if timed_out {
+      self.cleanups_timed_out.fetch_add(1, Ordering::AcqRel);
+    }
+    #[cfg(not(feature = "test-hooks"))]
+    let _ = timed_out;
   }
 }
 

@@ -23,7 +23,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::error::CoreError;
-use crate::health::{self, Signal, Signals};
+use crate::health::{Signal, Signals};
 use crate::policy::{Cause, Command, Ended, KillOrder, Next, Phase, Reach, ReloadPlan};
 use crate::process::signal_name;
 use crate::watch::{self, Notice, Watching};
@@ -153,6 +153,8 @@ struct Cleanup {
   give_up_at: Option<Instant>,
   next_look: Instant,
   interval: Duration,
+  /// The wait ended at `give_up_at` with leftovers still there.
+  timed_out: bool,
 }
 
 impl Cleanup {
@@ -168,6 +170,7 @@ impl Cleanup {
       give_up_at: None,
       next_look: now + CLEANUP_POLL.0,
       interval: CLEANUP_POLL.0,
+      timed_out: false,
     };
     if cleanup.escalate_at.is_none() {
       cleanup.give_up_at = Some(now + CLEANUP_AFTER_KILL);
@@ -178,7 +181,11 @@ impl Cleanup {
   /// Looks at the leftovers once; true when waiting for them is over.
   fn look(&mut self) -> bool {
     let now = Instant::now();
-    if self.remains.is_gone() || self.give_up_at.is_some_and(|at| now >= at) {
+    if self.remains.is_gone() {
+      return true;
+    }
+    if self.give_up_at.is_some_and(|at| now >= at) {
+      self.timed_out = true;
       return true;
     }
     if self.escalate_at.is_some_and(|at| now >= at) {
@@ -204,6 +211,7 @@ impl Cleanup {
       while !self.look() {
         tokio::time::sleep_until(self.next_look).await;
       }
+      core.cleanup_over(self.timed_out);
       core.processes.release(self.pid);
     });
   }
@@ -794,20 +802,30 @@ impl Task {
   fn begin_checks(&mut self, child: &ChildRun) {
     self.sample = None;
     self.memory_taken_down = None;
-    self
-      .checks
-      .begin(child.pid, &child.run.options.health, &self.core.signals);
+    let tag = child.guarded.then_some(&child.tag);
+    self.checks.begin(
+      child.pid,
+      tag,
+      &child.run.options.health,
+      &self.core.signals,
+    );
   }
 
   /// Starts the checks of the current child (after a handover or a takeover).
   fn begin_current_checks(&mut self) {
-    let (pid, health) = match &self.life {
-      Life::Running { child, .. } => (child.pid, child.run.options.health.clone()),
+    let (pid, tag, health) = match &self.life {
+      Life::Running { child, .. } => (
+        child.pid,
+        child.guarded.then(|| child.tag.clone()),
+        child.run.options.health.clone(),
+      ),
       _ => return,
     };
     self.sample = None;
     self.memory_taken_down = None;
-    self.checks.begin(pid, &health, &self.core.signals);
+    self
+      .checks
+      .begin(pid, tag.as_ref(), &health, &self.core.signals);
     // A child that said it is ready before (a reload's new child) is heard at once.
     if self.checks.heard(&self.core.signals) == Finding::Ready {
       self.became_ready();
@@ -1100,6 +1118,7 @@ impl Task {
     };
     if cleanup.look() {
       let pid = cleanup.pid;
+      self.core.cleanup_over(cleanup.timed_out);
       if let Life::Between { cleanup, .. } = &mut self.life {
         *cleanup = None;
       }
@@ -1469,14 +1488,10 @@ async fn notify_read(listen: Option<&(Arc<Run>, u32, Option<u32>)>, signals: &Si
   let Some(socket) = &run.notify else {
     return std::future::pending().await;
   };
+  let children = [*pid, new.unwrap_or(*pid)];
   socket
-    .read(&mut |sender, signal: Signal| {
-      let from = std::iter::once(*pid)
-        .chain(*new)
-        .find(|&child| health::in_tree(sender, child as i32));
-      if let Some(child) = from {
-        signals.record(child, signal);
-      }
+    .read(&children, &mut |child, signal: Signal| {
+      signals.record(child, signal)
     })
     .await;
 }
