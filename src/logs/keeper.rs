@@ -646,7 +646,10 @@ mod tests {
     fs::rename(dir.join("logs"), dir.join("moved")).unwrap();
     shelf.pass(SystemTime::now()).unwrap();
     assert_eq!(names(&dir.join("moved")), ["out.log.1"]);
-    assert!(!dir.join("logs").exists(), "nothing made where the directory was");
+    assert!(
+      !dir.join("logs").exists(),
+      "nothing made where the directory was"
+    );
   }
 
   #[test]
