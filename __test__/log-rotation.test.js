@@ -288,3 +288,37 @@ test('a rotation that cannot move the file (its directory moved away) keeps ever
   assert.ok(errors.length >= 1 && errors.length <= 2, `reported once per episode: ${errors.map((e) => e.message)}`);
   assert.match(errors[0].message, /rename/);
 });
+
+for (const naming of ['numbered', 'dated']) {
+  test(`what a host killed mid-compression left (${naming} files) is tidied when the next monitor opens the log, before any rotation`, async (t) => {
+    const dir = freshDir();
+    const outFile = path.join(dir, 'out.log');
+    const name = naming === 'numbered' ? (k) => `out.log.${k}` : (k) => `out.log.2020-01-0${k}`;
+    // 1: rotated, not compressed yet; 2: its compression cut short (a .gz.tmp beside it);
+    // 3: compressed, its plain file not removed yet.
+    fs.writeFileSync(path.join(dir, name(1)), 'one\n');
+    fs.writeFileSync(path.join(dir, name(2)), 'two\n');
+    fs.writeFileSync(path.join(dir, `${name(2)}.gz.tmp`), zlib.gzipSync('two\n').subarray(0, 10));
+    fs.writeFileSync(path.join(dir, name(3)), 'three\n');
+    fs.writeFileSync(path.join(dir, `${name(3)}.gz`), zlib.gzipSync('three\n'));
+    fs.writeFileSync(outFile, 'live\n');
+    const rotation = naming === 'numbered' ? { logMaxSize: 1024 * 1024 } : { logRotate: 'daily', logRotateUtc: true };
+    const m = new Monitor(['sh', '-c', 'echo started; exec sleep 30'], { silent: true, outFile, append: true, logCompress: true, ...rotation });
+    monitors.push(m);
+    t.after(async () => {
+      const stopped = next(m, 'stop');
+      m.stop();
+      await stopped;
+    });
+    const errors = [];
+    m.on('error', (err) => errors.push(err));
+    m.start();
+    const expected = ['out.log', ...[1, 2, 3].map((k) => `${name(k)}.gz`)];
+    await until(() => fs.readdirSync(dir).sort().join(' ') === expected.join(' '), 5000,
+      `the leftovers tidied: ${fs.readdirSync(dir).sort().join(' ')}`);
+    assert.deepEqual([1, 2, 3].map((k) => linesOf(path.join(dir, `${name(k)}.gz`))), [['one'], ['two'], ['three']]);
+    // No rotation happened: the live file holds its old line and the child's.
+    await until(() => fs.readFileSync(outFile, 'utf8') === 'live\nstarted\n', 5000, 'the child\'s line');
+    assert.deepEqual(errors, []);
+  });
+}

@@ -299,6 +299,14 @@ impl FileState {
     }
   }
 
+  /// Asks the keeper for a pass over the rotated files (a rotating file only), reporting
+  /// failures to `report`.
+  pub fn tidy(&self, report: Option<&Report>) {
+    if let Some(shelf) = &self.shelf {
+      keeper::request(shelf, report.cloned());
+    }
+  }
+
   /// Counts a writer in, with the flag that says when its monitor's child runs.
   pub fn join(&mut self, live: &Arc<AtomicBool>) {
     self.writers.retain(|w| w.strong_count() > 0);

@@ -462,20 +462,26 @@ impl Target {
     }
   }
 
-  /// The shared file, looked up at the first call, and whether this call made it (this
-  /// monitor is then its first writer).
-  fn shared(&mut self) -> (Arc<SharedFile>, bool) {
+  /// The shared file, looked up at the first call. The first writer of a path in this
+  /// process also has its rotated files tidied at once, in the background: what a host
+  /// that died left (an interrupted compression, files not compressed yet) is finished
+  /// when the next one opens the log, not at its first rotation — which, with a daily
+  /// rotation, could be a day later. Failures go to `report`.
+  fn shared(&mut self, report: Option<&Report>) -> Arc<SharedFile> {
     if let Some(shared) = &self.shared {
-      return (Arc::clone(shared), false);
+      return Arc::clone(shared);
     }
     let (shared, created) = SharedFile::acquire(&self.path, self.rotation);
     {
       let mut file = shared.lock();
       self.theirs = file.path.display().to_string();
       file.join(&self.live);
+      if created {
+        file.tidy(report);
+      }
     }
     self.shared = Some(Arc::clone(&shared));
-    (shared, created)
+    shared
   }
 
   /// Reports `result`'s failure once per episode; a success ends the episode.
@@ -564,7 +570,7 @@ impl Writer {
 
   fn prepare(&mut self, truncate: bool, report: &Report) {
     for target in &mut self.targets {
-      let (shared, _) = target.shared();
+      let shared = target.shared(Some(report));
       let mut file = shared.lock();
       // A monitor that joins a file another one's child is writing never empties it under
       // that child: those lines stay.
@@ -585,7 +591,7 @@ impl Writer {
 
   fn reopen_all(&mut self, report: &Report) {
     for target in &mut self.targets {
-      let (shared, _) = target.shared();
+      let shared = target.shared(Some(report));
       let result = shared.lock().open(false);
       // A reopen always says how it went: the caller asked.
       target.failing = false;
@@ -602,7 +608,7 @@ impl Writer {
       self.written[i] = self.written[i].max(end);
       return;
     };
-    let (shared, _) = self.targets[t].shared();
+    let shared = self.targets[t].shared(report);
     let mut file = shared.lock();
     let start = end.saturating_sub(bytes.len() as u64);
     match self.settle_at[i] {
@@ -637,7 +643,7 @@ impl Writer {
       return;
     }
     if let Some(t) = self.route[i] {
-      let (shared, _) = self.targets[t].shared();
+      let shared = self.targets[t].shared(report);
       let mut file = shared.lock();
       self.flush_pending(&mut file, t, stream, report);
       let flushed = file.flush();
@@ -1492,6 +1498,30 @@ mod tests {
     text += &fs::read_to_string(&path).unwrap();
     let expected: String = (0..500).map(|i| format!("line {i:03}\n")).collect();
     assert_eq!(text, expected);
+  }
+
+  #[test]
+  fn the_first_writer_of_a_log_tidies_what_a_dead_host_left_before_any_rotation() {
+    let dir = temp("tidy-at-open");
+    let path = dir.join("out.log");
+    fs::write(dir.join("out.log.2026-11-28"), "28\n").unwrap();
+    fs::write(dir.join("out.log.2026-11-29"), "29\n").unwrap();
+    fs::write(dir.join("out.log.2026-11-29.gz.tmp"), "cut short").unwrap();
+    fs::write(&path, "live\n").unwrap();
+    let _w = writer(LogConfig {
+      out_file: Some(path.clone()),
+      append: true,
+      rotate: daily_utc(),
+      compress: true,
+      max_files: 5,
+      ..Default::default()
+    });
+    keeper::settle();
+    assert_eq!(
+      listing(&dir),
+      ["out.log", "out.log.2026-11-28.gz", "out.log.2026-11-29.gz"]
+    );
+    assert_eq!(fs::read_to_string(&path).unwrap(), "live\n");
   }
 
   #[test]
