@@ -166,16 +166,17 @@ test('logCompress: rotated files become .gz files that gunzip to exactly the lin
   assert.deepEqual(fs.readdirSync(dir).filter((name) => !ROTATED.test(name)), ['out.log']);
 });
 
-test('logCompress with size rotation alone: out.log.1.gz … out.log.N.gz, the newest first', async () => {
+test('logCompress with size rotation alone: out.log.1.gz, out.log.2.gz, … counting up, the newest the highest', async () => {
   const dir = freshDir();
   const outFile = path.join(dir, 'out.log');
   const total = 3000;
   await runOnce(fixture('chatty-lines.js'), {
     args: [String(total), '100', '2'], outFile, logMaxSize: 20000, logMaxFiles: 3, logCompress: true,
   });
-  await until(() => fs.readdirSync(dir).sort().join(' ') === 'out.log out.log.1.gz out.log.2.gz out.log.3.gz',
+  // 152 KB in files of 20 KB: seven rotated, numbered 1 to 7; the newest three are kept.
+  await until(() => fs.readdirSync(dir).sort().join(' ') === 'out.log out.log.5.gz out.log.6.gz out.log.7.gz',
     10000, `three .gz files: ${fs.readdirSync(dir)}`);
-  const kept = ['out.log.3.gz', 'out.log.2.gz', 'out.log.1.gz', 'out.log'].flatMap((name) => linesOf(path.join(dir, name)));
+  const kept = ['out.log.5.gz', 'out.log.6.gz', 'out.log.7.gz', 'out.log'].flatMap((name) => linesOf(path.join(dir, name)));
   // Older files were dropped: what is kept is the end of the sequence, whole.
   const first = Number(/^line (\d+)/.exec(kept[0])[1]);
   assertWholeSequence(kept, first, total - 1);
