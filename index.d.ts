@@ -179,8 +179,8 @@ export interface MonitorOptions {
   mergeLogs?: boolean | undefined;
   /**
    * Rotates a log file before it would grow past this many bytes: renamed to `file.1`,
-   * `file.2`, … (with `logRotate`, to the period's name with `.1`, `.2`, …). Lines are never
-   * split.
+   * `file.2`, … counting up, the newest with the highest number, and never renamed again
+   * (with `logRotate`, to the period's name with `.1`, `.2`, …). Lines are never split.
    */
   logMaxSize?: number | undefined;
   /**

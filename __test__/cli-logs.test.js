@@ -84,9 +84,9 @@ test('the -l status log rotates with the app\'s options (--logMaxSize, --logComp
   // plain or gzipped (a compression cut short leaves the plain file, and the next rotation
   // finishes it), never neither.
   const rotated = fs.readdirSync(dir).map((name) => /^status\.log\.(\d+)(\.gz)?$/.exec(name)).filter(Boolean);
-  const numbers = [...new Set(rotated.map((m) => Number(m[1])))].sort((a, b) => b - a);
+  const numbers = [...new Set(rotated.map((m) => Number(m[1])))].sort((a, b) => a - b);
   assert.ok(numbers.length >= 3, fs.readdirSync(dir).join(' '));
-  assert.deepEqual(numbers, numbers.map((_, i) => numbers.length - i), 'status.log.1 … N, none missing');
+  assert.deepEqual(numbers, numbers.map((_, i) => i + 1), 'status.log.1 … N, oldest first, none missing');
   const logged = [];
   for (const k of numbers) {
     const plain = path.join(dir, `status.log.${k}`);

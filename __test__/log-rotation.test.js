@@ -166,16 +166,17 @@ test('logCompress: rotated files become .gz files that gunzip to exactly the lin
   assert.deepEqual(fs.readdirSync(dir).filter((name) => !ROTATED.test(name)), ['out.log']);
 });
 
-test('logCompress with size rotation alone: out.log.1.gz … out.log.N.gz, the newest first', async () => {
+test('logCompress with size rotation alone: out.log.1.gz, out.log.2.gz, … counting up, the newest the highest', async () => {
   const dir = freshDir();
   const outFile = path.join(dir, 'out.log');
   const total = 3000;
   await runOnce(fixture('chatty-lines.js'), {
     args: [String(total), '100', '2'], outFile, logMaxSize: 20000, logMaxFiles: 3, logCompress: true,
   });
-  await until(() => fs.readdirSync(dir).sort().join(' ') === 'out.log out.log.1.gz out.log.2.gz out.log.3.gz',
+  // 152 KB in files of 20 KB: seven rotated, numbered 1 to 7; the newest three are kept.
+  await until(() => fs.readdirSync(dir).sort().join(' ') === 'out.log out.log.5.gz out.log.6.gz out.log.7.gz',
     10000, `three .gz files: ${fs.readdirSync(dir)}`);
-  const kept = ['out.log.3.gz', 'out.log.2.gz', 'out.log.1.gz', 'out.log'].flatMap((name) => linesOf(path.join(dir, name)));
+  const kept = ['out.log.5.gz', 'out.log.6.gz', 'out.log.7.gz', 'out.log'].flatMap((name) => linesOf(path.join(dir, name)));
   // Older files were dropped: what is kept is the end of the sequence, whole.
   const first = Number(/^line (\d+)/.exec(kept[0])[1]);
   assertWholeSequence(kept, first, total - 1);
@@ -293,3 +294,37 @@ test('a rotation that cannot move the file (its directory moved away) keeps ever
     assert.match(err.message, /rename/);
   }
 });
+
+for (const naming of ['numbered', 'dated']) {
+  test(`what a host killed mid-compression left (${naming} files) is tidied when the next monitor opens the log, before any rotation`, async (t) => {
+    const dir = freshDir();
+    const outFile = path.join(dir, 'out.log');
+    const name = naming === 'numbered' ? (k) => `out.log.${k}` : (k) => `out.log.2020-01-0${k}`;
+    // 1: rotated, not compressed yet; 2: its compression cut short (a .gz.tmp beside it);
+    // 3: compressed, its plain file not removed yet.
+    fs.writeFileSync(path.join(dir, name(1)), 'one\n');
+    fs.writeFileSync(path.join(dir, name(2)), 'two\n');
+    fs.writeFileSync(path.join(dir, `${name(2)}.gz.tmp`), zlib.gzipSync('two\n').subarray(0, 10));
+    fs.writeFileSync(path.join(dir, name(3)), 'three\n');
+    fs.writeFileSync(path.join(dir, `${name(3)}.gz`), zlib.gzipSync('three\n'));
+    fs.writeFileSync(outFile, 'live\n');
+    const rotation = naming === 'numbered' ? { logMaxSize: 1024 * 1024 } : { logRotate: 'daily', logRotateUtc: true };
+    const m = new Monitor(['sh', '-c', 'echo started; exec sleep 30'], { silent: true, outFile, append: true, logCompress: true, ...rotation });
+    monitors.push(m);
+    t.after(async () => {
+      const stopped = next(m, 'stop');
+      m.stop();
+      await stopped;
+    });
+    const errors = [];
+    m.on('error', (err) => errors.push(err));
+    m.start();
+    const expected = ['out.log', ...[1, 2, 3].map((k) => `${name(k)}.gz`)];
+    await until(() => fs.readdirSync(dir).sort().join(' ') === expected.join(' '), 5000,
+      `the leftovers tidied: ${fs.readdirSync(dir).sort().join(' ')}`);
+    assert.deepEqual([1, 2, 3].map((k) => linesOf(path.join(dir, `${name(k)}.gz`))), [['one'], ['two'], ['three']]);
+    // No rotation happened: the live file holds its old line and the child's.
+    await until(() => fs.readFileSync(outFile, 'utf8') === 'live\nstarted\n', 5000, 'the child\'s line');
+    assert.deepEqual(errors, []);
+  });
+}

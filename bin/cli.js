@@ -85,7 +85,7 @@ const FLAGS = [
   { long: 'id', kind: 'string', key: 'id', arg: 'ID', help: 'Name of this process, shown in the status lines' },
   { long: 'logTimestamps', kind: 'bool', key: 'logTimestamps', help: 'Prefix every line of -o/-e with an ISO-8601 UTC time' },
   { long: 'mergeLogs', kind: 'bool', key: 'mergeLogs', help: 'Write stderr into the -o file too, whole lines at a time' },
-  { long: 'logMaxSize', kind: 'bytes', key: 'logMaxSize', arg: 'BYTES', help: 'Rotate -o/-e/-l before they grow past BYTES (file.1 ... file.N)' },
+  { long: 'logMaxSize', kind: 'bytes', key: 'logMaxSize', arg: 'BYTES', help: 'Rotate -o/-e/-l before they grow past BYTES (file.1, file.2, ... counting up: the newest is the highest)' },
   { long: 'logRotate', kind: 'rotate', key: 'logRotate', arg: 'WHEN', help: 'Rotate -o/-e/-l daily, hourly or every MS, at local time (file.2026-11-30, file.2026-11-30T14)' },
   { long: 'logRotateUtc', kind: 'bool', key: 'logRotateUtc', help: 'Count --logRotate periods in UTC rather than local time' },
   { long: 'logCompress', kind: 'bool', key: 'logCompress', help: 'Gzip rotated files, in the background (file.1.gz, file.2026-11-30.gz)' },

@@ -2,9 +2,12 @@
 //! retention, kept off the writer's path.
 //!
 //! Each rotating log has a [`Shelf`]: its naming, and a lock that every rename of its
-//! rotated files takes — the writer's rotation (a rename or two, and a shift of numbered
-//! files), and the last step of a compression. After each rotation the writer asks for a
-//! housekeeping pass ([`request`]) and goes on writing. Passes run on one background thread
+//! rotated files takes — the writer's rotation, and the last step of a compression. A
+//! rotation is one rename, to a name no file has, whatever the number of files kept: a
+//! rotated file is never renamed again (numbered files count up, the newest has the
+//! highest number), and nothing is ever overwritten. When a log is first opened, and after
+//! each rotation, the writer asks for a housekeeping pass ([`request`]) and goes on
+//! writing. Passes run on one background thread
 //! shared by every monitor (started when there is work, gone when there is none), one at a
 //! time and in the order asked; a log has at most one pass waiting, so the queue is never
 //! longer than the number of rotating logs. A pass:
@@ -57,6 +60,8 @@ struct ShelfState {
   queued: bool,
   /// The last dated name given out: a period's label, and its counter.
   last: Option<(String, u64)>,
+  /// The next number for a numbered file, once the directory has been read for it.
+  next: Option<u64>,
   /// A failure has been reported, and nothing has worked since.
   failing: bool,
 }
@@ -74,8 +79,59 @@ pub struct Keep {
   pub max_age: Option<Duration>,
 }
 
+#[cfg(test)]
+thread_local! {
+  /// Names a rotation looked up, renamed or removed on this thread (tests only).
+  static TOUCHED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Counts one name touched on a rotation's path: a rotation's cost, for the tests that
+/// check it does not grow with the number of files kept.
+fn touch() {
+  #[cfg(test)]
+  TOUCHED.with(|t| t.set(t.get() + 1));
+}
+
 fn exists(path: &Path) -> bool {
+  touch();
   fs::symlink_metadata(path).is_ok()
+}
+
+/// Names tried for one rotated file before a rotation gives up: only names taken by
+/// something else (a directory planted there, another process's files) are passed over.
+const PROBES: u64 = 1000;
+
+/// Renames `from` to `to` unless `to` exists (`EEXIST` then): a rotation never overwrites
+/// a file, whoever made it. Where the kernel or the file system cannot do that in one call
+/// (Linux before 3.15, some network file systems), it looks first.
+fn rename_new(from: &Path, to: &Path) -> io::Result<()> {
+  use std::os::unix::ffi::OsStrExt;
+  touch();
+  let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_bytes()).map_err(io::Error::other);
+  let (from_c, to_c) = (c(from)?, c(to)?);
+  // SAFETY: renameat2 reads two NUL-terminated paths, which live across the call; glibc
+  // 2.17 (the floor) has no wrapper for it, hence the raw system call.
+  let done = unsafe {
+    libc::syscall(
+      libc::SYS_renameat2,
+      libc::AT_FDCWD,
+      from_c.as_ptr(),
+      libc::AT_FDCWD,
+      to_c.as_ptr(),
+      libc::RENAME_NOREPLACE,
+    )
+  };
+  if done == 0 {
+    return Ok(());
+  }
+  let e = io::Error::last_os_error();
+  match e.raw_os_error() {
+    Some(libc::EINVAL | libc::ENOSYS) if exists(to) => {
+      Err(io::Error::from_raw_os_error(libc::EEXIST))
+    }
+    Some(libc::EINVAL | libc::ENOSYS) => fs::rename(from, to),
+    _ => Err(e),
+  }
 }
 
 fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
@@ -112,73 +168,81 @@ impl Shelf {
   }
 
   /// Moves the log at `path` aside as the newest rotated file: for a dated naming, the next
-  /// free name of `label`'s period; for a numbered one, `.1`, after shifting the others up
-  /// (the oldest beyond `max_files` is dropped). Returns the new name.
+  /// free name of `label`'s period; for a numbered one, the next number (counting up from
+  /// the highest there, read from the directory at the first rotation). One rename, and
+  /// two names looked at, however many files are kept. Returns the new name.
   pub fn rotate(&self, path: &Path, label: Option<&str>) -> Result<PathBuf, CoreError> {
     let mut state = lock(&self.state);
-    let to = match (self.naming, label) {
+    match (self.naming, label) {
       (Naming::Dated(_), Some(label)) => {
-        let mut n = match &state.last {
+        let from = match &state.last {
           Some((last, n)) if last == label => n + 1,
           _ => 0,
         };
-        let to = loop {
-          let candidate = self.dir.join(Naming::dated(&self.base, label, n));
-          let taken = exists(&candidate)
-            || exists(&with_suffix(&candidate, ".gz"))
-            || exists(&with_suffix(&candidate, ".gz.tmp"));
-          if !taken {
-            break candidate;
-          }
-          n += 1;
-        };
+        let (to, n) = self.claim(path, from, |n| {
+          self.dir.join(Naming::dated(&self.base, label, n))
+        })?;
         state.last = Some((label.to_string(), n));
-        to
+        Ok(to)
       }
       _ => {
-        let keep = u64::from(self.max_files.max(1));
-        // Numbered files are contiguous from 1: find the last one.
-        let mut top = 0;
-        while top < keep
-          && (exists(&self.numbered(top + 1))
-            || exists(&with_suffix(&self.numbered(top + 1), ".gz")))
-        {
-          top += 1;
-        }
-        // A directory planted among the numbered names would refuse the file moved onto it
-        // (and a later move would then overwrite a rotated file): the rotation fails,
-        // naming it, and moves nothing.
-        for n in 1..=(top + 1).min(keep) {
-          for suffix in ["", ".gz"] {
-            let name = with_suffix(&self.numbered(n), suffix);
-            if fs::symlink_metadata(&name).is_ok_and(|m| m.is_dir()) {
-              return Err(CoreError::sys(
-                "rotate",
-                name.display().to_string(),
-                io::Error::other("a directory stands where a rotated file must go"),
-              ));
-            }
-          }
-        }
-        if top == keep {
-          for suffix in ["", ".gz"] {
-            let _ = fs::remove_file(with_suffix(&self.numbered(keep), suffix));
-          }
-          top = keep - 1;
-        }
-        for n in (1..=top).rev() {
-          for suffix in ["", ".gz"] {
-            let _ = fs::rename(
-              with_suffix(&self.numbered(n), suffix),
-              with_suffix(&self.numbered(n + 1), suffix),
-            );
-          }
-        }
-        self.numbered(1)
+        let from = match state.next {
+          Some(n) => n,
+          None => match self.highest() {
+            Ok(top) => top + 1,
+            // The rename says why (the directory went away, say), and the next rotation
+            // reads the directory again.
+            Err(_) => 1,
+          },
+        };
+        let (to, n) = self.claim(path, from, |n| self.numbered(n))?;
+        state.next = Some(n + 1);
+        Ok(to)
       }
-    };
-    fs::rename(path, &to).map_err(|e| CoreError::sys("rename", path.display().to_string(), e))?;
-    Ok(to)
+    }
+  }
+
+  /// Moves `path` to the first name from `name(from)` on that no file has, with or without
+  /// `.gz`/`.gz.tmp`. Returns the name and its number.
+  fn claim(
+    &self,
+    path: &Path,
+    from: u64,
+    name: impl Fn(u64) -> PathBuf,
+  ) -> Result<(PathBuf, u64), CoreError> {
+    let fail = |e: io::Error| CoreError::sys("rename", path.display().to_string(), e);
+    for n in from..from.saturating_add(PROBES) {
+      let to = name(n);
+      if exists(&with_suffix(&to, ".gz")) || exists(&with_suffix(&to, ".gz.tmp")) {
+        continue;
+      }
+      match rename_new(path, &to) {
+        Ok(()) => return Ok((to, n)),
+        // Taken, by a rotated file or by anything else (a directory planted there).
+        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => continue,
+        Err(e) => return Err(fail(e)),
+      }
+    }
+    Err(fail(io::Error::other(format!(
+      "the next {PROBES} names for a rotated file are all taken"
+    ))))
+  }
+
+  /// The highest number among this log's numbered files, 0 when there are none.
+  fn highest(&self) -> io::Result<u64> {
+    touch();
+    let mut top = 0;
+    for entry in fs::read_dir(&self.dir)? {
+      let entry = entry?;
+      if let Some(rotated) = entry
+        .file_name()
+        .to_str()
+        .and_then(|name| Naming::Numbered.parse(&self.base, name))
+      {
+        top = top.max(rotated.counter());
+      }
+    }
+    Ok(top)
   }
 
   /// This log's rotated files now, grouped by name (`X` with `X.gz` and `X.gz.tmp`).
@@ -243,12 +307,17 @@ impl Shelf {
         }
       }
     };
+    // A name that holds only an unfinished .gz.tmp is no rotated file: it is not counted.
+    let mut groups = groups;
+    groups.retain(|group| {
+      if group.tmp {
+        remove(with_suffix(&self.path_of(&group.rotated.stem), ".gz.tmp"));
+      }
+      group.plain.is_some() || group.gz.is_some()
+    });
     let excess = groups.len().saturating_sub(self.max_files as usize);
     for (i, group) in groups.into_iter().enumerate() {
       let path = self.path_of(&group.rotated.stem);
-      if group.tmp {
-        remove(with_suffix(&path, ".gz.tmp"));
-      }
       let written = group
         .plain
         .as_ref()
@@ -312,19 +381,20 @@ impl Shelf {
     Ok(Some((identity_of(&meta), tmp)))
   }
 
-  /// The last step, under the lock: the file may have been renamed while it was compressed
-  /// (numbered files shift at each rotation), so it is found again by its identity; its
-  /// `.gz` takes the name beside it, the directory is flushed, and the plain file goes.
+  /// The last step, under the lock: when the file compressed is still the one at its name
+  /// (rotated files are never renamed, but may have been removed, or replaced by someone),
+  /// its `.gz` takes the name beside it, the directory is flushed, and the plain file goes.
   fn put_in_place(&self, stem: &str, identity: (u64, u64), tmp: &Path) -> io::Result<()> {
     let _names = lock(&self.state);
-    let Some(now) = self.find(stem, identity) else {
-      // Removed while it was being compressed.
+    let path = self.path_of(stem);
+    let same = fs::symlink_metadata(&path).is_ok_and(|m| identity_of(&m) == identity);
+    if !same {
       let _ = fs::remove_file(tmp);
       return Ok(());
-    };
-    fs::rename(tmp, with_suffix(&now, ".gz"))?;
+    }
+    fs::rename(tmp, with_suffix(&path, ".gz"))?;
     sync_dir(&self.dir)?;
-    fs::remove_file(&now)
+    fs::remove_file(&path)
   }
 
   fn write_gz(&self, source: &File, meta: &fs::Metadata, stem: &str, tmp: &Path) -> io::Result<()> {
@@ -348,26 +418,6 @@ impl Shelf {
       out.set_modified(modified)?;
     }
     out.sync_all()
-  }
-
-  /// The name the file of `identity` has now: `stem` itself, or for numbered files any
-  /// number it has moved to.
-  fn find(&self, stem: &str, identity: (u64, u64)) -> Option<PathBuf> {
-    let is_it = |p: &Path| {
-      fs::symlink_metadata(p)
-        .map(|m| identity_of(&m) == identity)
-        .unwrap_or(false)
-    };
-    let path = self.path_of(stem);
-    if is_it(&path) {
-      return Some(path);
-    }
-    if self.naming != Naming::Numbered {
-      return None;
-    }
-    (1..=u64::from(self.max_files.max(1)) + 1)
-      .map(|n| self.numbered(n))
-      .find(|p| is_it(p))
   }
 
   /// One housekeeping pass. Failures are returned, first one only.
@@ -571,9 +621,76 @@ mod tests {
     assert!(again.ends_with("out.log.2026-12-01.1"));
   }
 
+  /// The names each of `rotations` rotations of `log` touched.
+  fn costs(shelf: &Shelf, log: &Path, label: Option<&str>, rotations: usize) -> Vec<u64> {
+    (0..rotations)
+      .map(|_| {
+        fs::write(log, "x\n").unwrap();
+        let before = TOUCHED.with(|t| t.get());
+        shelf.rotate(log, label).unwrap();
+        TOUCHED.with(|t| t.get()) - before
+      })
+      .collect()
+  }
+
   #[test]
-  fn numbered_files_shift_with_their_compressed_forms() {
-    let dir = temp("shift");
+  fn a_rotation_costs_the_same_with_1000_files_kept_as_with_none() {
+    let keep = |naming| Keep {
+      naming,
+      compress: true,
+      max_files: 1000,
+      max_age: Some(Duration::from_secs(14 * 86_400)),
+    };
+    let hourly = Naming::Dated(Schedule {
+      every_ms: 3_600_000,
+      utc: true,
+    });
+    for (naming, plant) in [
+      (
+        Naming::Numbered,
+        Box::new(|n: u64| format!("out.log.{n}")) as Box<dyn Fn(u64) -> String>,
+      ),
+      (
+        hourly,
+        Box::new(|n: u64| format!("out.log.2026-01-{:02}T{:02}", 1 + n / 24, n % 24)),
+      ),
+    ] {
+      let empty = temp(&format!("cost-none-{naming:?}"));
+      let full = temp(&format!("cost-1000-{naming:?}"));
+      for n in 1..=1000 {
+        let name = plant(n);
+        let name = if n % 2 == 0 {
+          format!("{name}.gz")
+        } else {
+          name
+        };
+        fs::write(full.join(name), "old\n").unwrap();
+      }
+      let label = (naming != Naming::Numbered).then_some("2026-11-30T14");
+      let none = costs(
+        &Shelf::new(&empty.join("out.log"), keep(naming)).unwrap(),
+        &empty.join("out.log"),
+        label,
+        20,
+      );
+      let kept = costs(
+        &Shelf::new(&full.join("out.log"), keep(naming)).unwrap(),
+        &full.join("out.log"),
+        label,
+        20,
+      );
+      // One rename, and a few names looked at: the same with 1,000 files as with none.
+      assert!(
+        none.iter().all(|&c| c <= 4),
+        "{naming:?}, no files: {none:?}"
+      );
+      assert_eq!(kept, none, "{naming:?}, 1,000 files kept");
+    }
+  }
+
+  #[test]
+  fn numbered_files_count_up_from_the_highest_and_are_never_renamed_again() {
+    let dir = temp("count-up");
     let log = dir.join("out.log");
     let shelf = Shelf::new(
       &log,
@@ -585,19 +702,39 @@ mod tests {
       },
     )
     .unwrap();
+    // Left by an earlier host: the next number is after the highest, gzipped or not.
     fs::write(dir.join("out.log.1"), "one").unwrap();
     fs::write(dir.join("out.log.2.gz"), "two").unwrap();
-    fs::write(dir.join("out.log.3"), "three").unwrap();
-    fs::write(dir.join("out.log.3.gz"), "three-gz").unwrap();
-    fs::write(&log, "new").unwrap();
-    shelf.rotate(&log, None).unwrap();
-    assert_eq!(names(&dir), ["out.log.1", "out.log.2", "out.log.3.gz"]);
-    assert_eq!(fs::read_to_string(dir.join("out.log.1")).unwrap(), "new");
-    assert_eq!(fs::read_to_string(dir.join("out.log.3.gz")).unwrap(), "two");
+    // A compression cut short holds its name too.
+    fs::write(dir.join("out.log.3.gz.tmp"), "three").unwrap();
+    for text in ["new", "newer"] {
+      fs::write(&log, text).unwrap();
+      shelf.rotate(&log, None).unwrap();
+    }
+    assert_eq!(
+      names(&dir),
+      [
+        "out.log.1",
+        "out.log.2.gz",
+        "out.log.3.gz.tmp",
+        "out.log.4",
+        "out.log.5"
+      ]
+    );
+    assert_eq!(fs::read_to_string(dir.join("out.log.1")).unwrap(), "one");
+    assert_eq!(fs::read_to_string(dir.join("out.log.4")).unwrap(), "new");
+    assert_eq!(fs::read_to_string(dir.join("out.log.5")).unwrap(), "newer");
+    // Retention keeps the three newest: the highest numbers.
+    shelf.pass(SystemTime::now()).unwrap();
+    assert_eq!(
+      names(&dir),
+      ["out.log.2.gz", "out.log.4.gz", "out.log.5.gz"]
+    );
+    assert_eq!(gunzip(&dir.join("out.log.5.gz")), "newer");
   }
 
   #[test]
-  fn a_directory_among_the_numbered_names_fails_the_rotation_and_nothing_moves() {
+  fn a_name_taken_by_anything_else_is_passed_over_and_never_overwritten() {
     let dir = temp("planted");
     let log = dir.join("out.log");
     let shelf = Shelf::new(
@@ -611,18 +748,31 @@ mod tests {
     )
     .unwrap();
     fs::write(dir.join("out.log.1"), "one").unwrap();
-    fs::create_dir(dir.join("out.log.2")).unwrap();
-    fs::write(dir.join("out.log.2").join("theirs"), "keep me").unwrap();
     fs::write(&log, "new").unwrap();
-    let err = shelf.rotate(&log, None).unwrap_err().to_string();
-    assert!(err.contains("out.log.2"), "{err}");
-    assert_eq!(names(&dir), ["out.log", "out.log.1", "out.log.2"]);
-    assert_eq!(fs::read_to_string(dir.join("out.log.1")).unwrap(), "one");
-    assert_eq!(fs::read_to_string(&log).unwrap(), "new");
+    shelf.rotate(&log, None).unwrap();
+    // Planted after the directory was read: a directory and a file at the next names.
+    fs::create_dir(dir.join("out.log.3")).unwrap();
+    fs::write(dir.join("out.log.3").join("theirs"), "keep me").unwrap();
+    fs::write(dir.join("out.log.4"), "theirs too").unwrap();
+    fs::write(&log, "newer").unwrap();
+    let to = shelf.rotate(&log, None).unwrap();
+    assert!(to.ends_with("out.log.5"), "{to:?}");
+    assert_eq!(fs::read_to_string(dir.join("out.log.2")).unwrap(), "new");
+    assert_eq!(fs::read_to_string(dir.join("out.log.5")).unwrap(), "newer");
     assert_eq!(
-      fs::read_to_string(dir.join("out.log.2").join("theirs")).unwrap(),
+      fs::read_to_string(dir.join("out.log.4")).unwrap(),
+      "theirs too"
+    );
+    assert_eq!(
+      fs::read_to_string(dir.join("out.log.3").join("theirs")).unwrap(),
       "keep me"
     );
+    // A dated name taken the same way is passed over too.
+    let shelf = Shelf::new(&log, daily(10, false, None)).unwrap();
+    fs::create_dir(dir.join("out.log.2026-11-30")).unwrap();
+    fs::write(&log, "dated").unwrap();
+    let to = shelf.rotate(&log, Some("2026-11-30")).unwrap();
+    assert!(to.ends_with("out.log.2026-11-30.1"), "{to:?}");
   }
 
   #[test]
@@ -728,8 +878,8 @@ mod tests {
   }
 
   #[test]
-  fn a_file_shifted_while_compressed_is_found_by_identity() {
-    let dir = temp("moved");
+  fn a_rotation_while_a_file_is_compressed_leaves_it_where_it_is() {
+    let dir = temp("during-gzip");
     let log = dir.join("out.log");
     let shelf = Shelf::new(
       &log,
@@ -745,17 +895,25 @@ mod tests {
     shelf.rotate(&log, None).unwrap();
     let plain = shelf.tidy(SystemTime::now()).unwrap();
     assert_eq!(plain, ["out.log.1"]);
-    // A rotation comes before the compression finishes: out.log.1 becomes out.log.2.
+    // A rotation comes before the compression finishes: it takes the next number.
     let (identity, tmp) = shelf.gzip(&plain[0]).unwrap().unwrap();
     fs::write(&log, "second\n").unwrap();
     shelf.rotate(&log, None).unwrap();
     shelf.put_in_place(&plain[0], identity, &tmp).unwrap();
-    assert_eq!(names(&dir), ["out.log.1", "out.log.2.gz"]);
-    assert_eq!(gunzip(&dir.join("out.log.2.gz")), "first\n");
+    assert_eq!(names(&dir), ["out.log.1.gz", "out.log.2"]);
+    assert_eq!(gunzip(&dir.join("out.log.1.gz")), "first\n");
     assert_eq!(
-      fs::read_to_string(dir.join("out.log.1")).unwrap(),
+      fs::read_to_string(dir.join("out.log.2")).unwrap(),
       "second\n"
     );
+    // A file replaced while it was compressed is not the one compressed: its .gz is
+    // dropped, and the file stays for the next pass.
+    let plain = shelf.tidy(SystemTime::now()).unwrap();
+    let (identity, tmp) = shelf.gzip(&plain[0]).unwrap().unwrap();
+    fs::write(dir.join("other"), "replaced\n").unwrap();
+    fs::rename(dir.join("other"), dir.join("out.log.2")).unwrap();
+    shelf.put_in_place(&plain[0], identity, &tmp).unwrap();
+    assert_eq!(names(&dir), ["out.log.1.gz", "out.log.2"]);
   }
 
   #[test]

@@ -8,6 +8,8 @@
 //! starts, no descriptor. What a sink holds is bounded by its [`Budget`]: a disk that
 //! cannot keep up makes the pumps wait, and the child with them, as a full pipe would.
 //!
+//! The monitors of one host that write the same path share its file ([`file`]): one
+//! descriptor, rotated once at its limit, each chunk of output written under its lock.
 //! Files are opened with `O_NONBLOCK` (so a FIFO planted at the path cannot block the
 //! open) and `O_NOFOLLOW`, and must be regular files or character devices. The writer keeps
 //! lines whole where that matters — timestamps, both streams in one file, rotation — by
@@ -24,22 +26,22 @@
 //! files afterwards — compression, retention — is the [`keeper`]'s, off the writer's path.
 
 use std::collections::VecDeque;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::fs::{self, File};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::error::CoreError;
 use crate::output::{Budget, Destination, Reservation, Stream};
 
+mod file;
 mod keeper;
 mod schedule;
 
-use keeper::{Keep, Shelf};
-use schedule::{Naming, Period};
+use file::{open_log, FileState, Rotation, SharedFile};
+use keeper::Keep;
+use schedule::Naming;
 pub use schedule::{Schedule, DAY_MS, HOUR_MS};
 
 /// An unfinished line longer than this is written as it is rather than held.
@@ -126,6 +128,9 @@ pub struct LogSink {
   /// The instant (ms since the epoch) the rotation timer is set for, 0 for none.
   armed: AtomicI64,
   timer: Mutex<Option<tokio::task::AbortHandle>>,
+  /// A supervision run is attached: the monitor's child runs, and its lines are coming
+  /// (a monitor that joins one of the files then does not empty it).
+  live: Arc<AtomicBool>,
   /// The sink itself, for jobs started from `&self`.
   me: Weak<LogSink>,
 }
@@ -138,8 +143,10 @@ impl LogSink {
   /// A sink for `config`, writing on `runtime`'s blocking pool. Nothing is opened yet: the
   /// first job does that ([`LogSink::prepare`]).
   pub fn new(config: LogConfig, runtime: tokio::runtime::Handle) -> Arc<LogSink> {
-    let writer = Writer::new(&config);
+    let live = Arc::new(AtomicBool::new(false));
+    let writer = Writer::new(&config, Arc::clone(&live));
     Arc::new_cyclic(|me| LogSink {
+      live,
       me: me.clone(),
       budget: Budget::new(LOG_BACKLOG),
       runtime,
@@ -226,6 +233,7 @@ impl LogSink {
   pub fn attach(&self, owner: usize, report: Report, waker: Waker) {
     let mut queue = lock(&self.queue);
     queue.owner = owner;
+    self.live.store(true, Ordering::Release);
     queue.report = Some(report);
     queue.waker = Some(waker);
   }
@@ -238,6 +246,7 @@ impl LogSink {
     let mut queue = lock(&self.queue);
     if queue.owner == owner {
       queue.owner = 0;
+      self.live.store(false, Ordering::Release);
       queue.report = None;
     }
   }
@@ -423,316 +432,83 @@ impl LogSink {
   }
 }
 
-/// A log file just opened.
-#[derive(Debug)]
-struct Opened {
-  file: File,
-  /// Bytes it holds.
-  size: u64,
-  /// Device and inode: tells whether the path still leads to it.
-  identity: (u64, u64),
-  /// When it was last written (ms since the epoch).
-  modified_ms: i64,
-  /// A regular file, rather than a device (which is never rotated).
-  regular: bool,
-}
-
-/// Opens a log file for appending: never through a symlink, never blocking on a FIFO,
-/// and only a regular file or a character device (`/dev/null`, a terminal).
-fn open_log(path: &Path, truncate: bool) -> Result<Opened, CoreError> {
-  let fail = |e: io::Error| CoreError::sys("open", path.display().to_string(), e);
-  let open = || {
-    OpenOptions::new()
-      .create(true)
-      .append(true)
-      .mode(0o644)
-      .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
-      .open(path)
-  };
-  let file = match open() {
-    // A directory that is not there yet (`logs/` in a fresh checkout) is made.
-    Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
-      make_parent_dirs(path)?;
-      open().map_err(fail)?
-    }
-    other => other.map_err(fail)?,
-  };
-  let meta = file.metadata().map_err(fail)?;
-  let kind = meta.file_type();
-  if !kind.is_file() && !kind.is_char_device() {
-    return Err(CoreError::sys(
-      "open",
-      path.display().to_string(),
-      io::Error::other(format!(
-        "not a regular file ({})",
-        if kind.is_fifo() {
-          "a FIFO"
-        } else if kind.is_socket() {
-          "a socket"
-        } else {
-          "a special file"
-        }
-      )),
-    ));
-  }
-  // Writes to a regular file or a device block as usual from here on.
-  let flags = nix::fcntl::OFlag::O_APPEND;
-  nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_SETFL(flags))
-    .map_err(|e| fail(io::Error::from(e)))?;
-  // Devices (/dev/null, /dev/full, a tty) cannot be truncated, and need not be.
-  if truncate && kind.is_file() {
-    file.set_len(0).map_err(fail)?;
-  }
-  Ok(Opened {
-    file,
-    size: if truncate { 0 } else { meta.len() },
-    identity: (meta.dev(), meta.ino()),
-    modified_ms: meta.modified().map_or(0, millis_since_epoch),
-    regular: kind.is_file(),
-  })
-}
-
-/// Makes the missing directories above `file` (mode 0755 less the umask), as `mkdir -p`
-/// would, but only below a directory that exists: a symlink on the way is followed when it
-/// leads to a directory (as the open will), and one that leads nowhere, a loop, or a file
-/// on the way is an error naming the file, as the open would have given.
-pub(crate) fn make_parent_dirs(file: &Path) -> Result<(), CoreError> {
-  let lookup = |e: io::Error| CoreError::sys("open", file.display().to_string(), e);
-  let mut missing = Vec::new();
-  let mut dir = file.parent();
-  while let Some(d) = dir.filter(|d| !d.as_os_str().is_empty()) {
-    match fs::symlink_metadata(d) {
-      Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
-        missing.push(d);
-        dir = d.parent();
-      }
-      Err(e) => return Err(lookup(e)),
-      Ok(meta) => {
-        // Follows a symlink; a dangling one is ENOENT, a loop ELOOP.
-        let meta = if meta.file_type().is_symlink() {
-          fs::metadata(d).map_err(lookup)?
-        } else {
-          meta
-        };
-        if !meta.is_dir() {
-          return Err(lookup(io::Error::from_raw_os_error(libc::ENOTDIR)));
-        }
-        break;
-      }
-    }
-  }
-  for d in missing.into_iter().rev() {
-    match fs::DirBuilder::new().mode(0o755).create(d) {
-      Ok(()) => {}
-      // Made by someone else meanwhile: fine if it is a directory, and not a symlink.
-      Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-        let ok = fs::symlink_metadata(d).is_ok_and(|m| m.is_dir());
-        if !ok {
-          return Err(CoreError::sys("mkdir", d.display().to_string(), e));
-        }
-      }
-      Err(e) => return Err(CoreError::sys("mkdir", d.display().to_string(), e)),
-    }
-  }
-  Ok(())
-}
-
+/// One of a monitor's files: the file it shares with the other writers of its path, and
+/// how that file's failures are reported to this monitor.
 struct Target {
+  /// The path, as this monitor gave it.
   path: PathBuf,
-  file: Option<File>,
-  size: u64,
-  identity: Option<(u64, u64)>,
-  /// When the file was last written before it was opened (ms since the epoch).
-  modified_ms: i64,
-  /// A regular file; a device (`/dev/null`) is never rotated.
-  regular: bool,
-  checked: Option<Instant>,
-  /// An episode of failure has been reported and has not ended yet.
+  /// How the file rotates, if this monitor is the first to open it.
+  rotation: Rotation,
+  /// The shared file, once a job has looked the path up (never on the JS thread).
+  shared: Option<Arc<SharedFile>>,
+  /// The shared file's path as its first writer spelled it, as errors name it.
+  theirs: String,
+  /// An episode of failure has been reported to this monitor and has not ended yet.
   failing: bool,
-  /// Its rotated files, when it rotates.
-  shelf: Option<Arc<Shelf>>,
-  /// With time rotation, the period of the lines in the file, once a line has asked.
-  period: Option<Period>,
-  /// In line mode, whole lines gathered to be written in one go (at the end of each job,
-  /// before a rotation, or at [`BATCH`] bytes).
-  batch: Vec<u8>,
-  /// A rotation failed (the file could not be moved aside: a directory the process may not
-  /// write, a bind-mounted file): the file stays open and takes the lines past its limit,
-  /// and no rotation is tried again before this instant.
-  rotation_held: Option<Instant>,
+  /// Whether this monitor's child runs (a supervision run is attached), as the other
+  /// writers of the file see it.
+  live: Arc<AtomicBool>,
 }
 
 impl Target {
-  fn new(path: PathBuf, shelf: Option<Arc<Shelf>>) -> Target {
+  fn new(path: PathBuf, rotation: Rotation, live: Arc<AtomicBool>) -> Target {
     Target {
       path,
-      file: None,
-      size: 0,
-      identity: None,
-      modified_ms: 0,
-      regular: false,
-      checked: None,
+      rotation,
+      shared: None,
+      theirs: String::new(),
       failing: false,
-      shelf,
-      period: None,
-      batch: Vec::new(),
-      rotation_held: None,
+      live,
     }
   }
 
-  /// Whether a failed rotation holds the next one back for now.
-  fn rotation_held(&self) -> bool {
-    self
-      .rotation_held
-      .is_some_and(|until| Instant::now() < until)
-  }
-
-  /// The file's length once the lines gathered are written.
-  fn length(&self) -> u64 {
-    self.size + self.batch.len() as u64
-  }
-
-  /// Writes the lines gathered, in one write.
-  fn flush(&mut self, report: Option<&Report>) {
-    if self.batch.is_empty() {
-      return;
+  /// The shared file, looked up at the first call. The first writer of a path in this
+  /// process also has its rotated files tidied at once, in the background: what a host
+  /// that died left (an interrupted compression, files not compressed yet) is finished
+  /// when the next one opens the log, not at its first rotation — which, with a daily
+  /// rotation, could be a day later. Failures go to `report`.
+  fn shared(&mut self, report: Option<&Report>) -> Arc<SharedFile> {
+    if let Some(shared) = &self.shared {
+      return Arc::clone(shared);
     }
-    // Not kept: a thousand idle monitors should not each hold a batch's worth of memory.
-    let bytes = std::mem::take(&mut self.batch);
-    let result = self.write(&bytes);
-    self.outcome(result, report);
-  }
-
-  /// Gathers `bytes` (whole lines; with `newline`, one more is ended), writing what is
-  /// gathered once it reaches [`BATCH`].
-  fn append(&mut self, bytes: &[u8], newline: bool, report: Option<&Report>) {
-    self.batch.extend_from_slice(bytes);
-    if newline {
-      self.batch.push(b'\n');
-    }
-    if self.batch.len() >= BATCH {
-      self.flush(report);
-    }
-  }
-
-  fn open(&mut self, truncate: bool) -> Result<(), CoreError> {
-    self.file = None;
-    self.checked = Some(Instant::now());
-    let opened = open_log(&self.path, truncate)?;
-    self.file = Some(opened.file);
-    self.size = opened.size;
-    self.identity = Some(opened.identity);
-    self.modified_ms = opened.modified_ms;
-    self.regular = opened.regular;
-    // Perhaps another file: its period is worked out again at its next line.
-    self.period = None;
-    Ok(())
-  }
-
-  /// Opens the file if it is not open, and re-opens it when it was moved or deleted under
-  /// us; at most once per [`RECHECK`] after the first time.
-  fn ready(&mut self) -> Result<(), CoreError> {
-    if self.checked.is_some_and(|at| at.elapsed() < RECHECK) {
-      return if self.file.is_some() || !self.failing {
-        Ok(())
-      } else {
-        Err(CoreError::sys(
-          "open",
-          self.path.display().to_string(),
-          io::Error::other("still failing"),
-        ))
-      };
-    }
-    self.checked = Some(Instant::now());
-    let current = fs::symlink_metadata(&self.path)
-      .ok()
-      .map(|m| (m.dev(), m.ino()));
-    if self.file.is_none() || current != self.identity {
-      self.open(false)?;
-    }
-    Ok(())
-  }
-
-  fn write(&mut self, bytes: &[u8]) -> Result<(), CoreError> {
-    self.ready()?;
-    let Some(file) = self.file.as_mut() else {
-      return Ok(());
-    };
-    match file.write_all(bytes) {
-      Ok(()) => {
-        self.size += bytes.len() as u64;
-        Ok(())
+    let (shared, created) = SharedFile::acquire(&self.path, self.rotation);
+    {
+      let mut file = shared.lock();
+      self.theirs = file.path.display().to_string();
+      file.join(&self.live);
+      if created {
+        file.tidy(report);
       }
-      Err(e) => Err(CoreError::sys("write", self.path.display().to_string(), e)),
     }
-  }
-
-  /// With time rotation, at `now_ms`: the label of the period the file's lines belong to
-  /// when that period is over (the file is then due to rotate), after which the current
-  /// period is the file's. Costs one comparison until the period ends.
-  fn period_due(&mut self, schedule: &Schedule, now_ms: i64) -> Option<String> {
-    if self.period.as_ref().is_some_and(|p| now_ms < p.end_ms) {
-      return None;
-    }
-    let zone = schedule.zone();
-    let ended = match self.period.take() {
-      Some(period) => Some(period.label),
-      // The first line since the file was opened: what it holds was written in the period
-      // of its last write (a host restarted the next day finds yesterday's lines).
-      None if self.length() > 0 => {
-        let then = schedule.period_at(self.modified_ms, zone);
-        (then.end_ms <= now_ms).then_some(then.label)
-      }
-      None => None,
-    };
-    self.period = Some(schedule.period_at(now_ms, zone));
-    ended.filter(|_| self.length() > 0)
-  }
-
-  /// Moves the file aside as a rotated file (named for `label`'s period, or numbered) and
-  /// opens a new one; with `keep` = 0, empties it instead. The keeper then compresses and
-  /// prunes the rotated files, in the background.
-  fn rotate(
-    &mut self,
-    label: Option<&str>,
-    keep: u32,
-    report: Option<&Report>,
-  ) -> Result<(), CoreError> {
-    // The new file starts in the current period (its creation time, which the kernel
-    // keeps coarsely, could still fall in the last one).
-    let period = self.period.take();
-    match self.shelf.clone().filter(|_| keep > 0) {
-      Some(shelf) => {
-        if let Err(e) = shelf.rotate(&self.path, label) {
-          // The file is where it was, still open and writable: the lines go on into it,
-          // past its limit, rather than nowhere; the rotation is tried again later, and
-          // its failure reported once until one works.
-          self.period = period;
-          let again = self.rotation_held.replace(Instant::now() + RECHECK);
-          return if again.is_some() { Ok(()) } else { Err(e) };
-        }
-        self.rotation_held = None;
-        keeper::request(&shelf, report.cloned());
-        self.open(false)?;
-      }
-      None => self.open(true)?,
-    }
-    self.period = period;
-    Ok(())
+    self.shared = Some(Arc::clone(&shared));
+    shared
   }
 
   /// Reports `result`'s failure once per episode; a success ends the episode.
   fn outcome(&mut self, result: Result<(), CoreError>, report: Option<&Report>) {
     match result {
       Ok(()) => self.failing = false,
-      Err(e) => {
+      Err(mut e) => {
         if !self.failing {
           self.failing = true;
+          // Named as this monitor named it, when another spelled the shared path first.
+          if let CoreError::Sys { path: Some(p), .. } = &mut e {
+            if *p == self.theirs {
+              *p = self.path.display().to_string();
+            }
+          }
           if let Some(report) = report {
             report(e);
           }
         }
       }
+    }
+  }
+
+  /// Reports the outcome of a write, if one was made.
+  fn wrote(&mut self, result: Option<Result<(), CoreError>>, report: Option<&Report>) {
+    if let Some(result) = result {
+      self.outcome(result, report);
     }
   }
 }
@@ -749,32 +525,32 @@ struct Writer {
   settled: [u64; 2],
   line_mode: bool,
   timestamps: bool,
-  max_size: Option<u64>,
-  schedule: Option<Schedule>,
-  max_files: u32,
+  /// This monitor rotates by time: it keeps a timer for its quiet files.
+  timed: bool,
 }
 
 impl Writer {
-  fn new(config: &LogConfig) -> Writer {
+  /// A writer for `config`; `live` says when its monitor's child runs.
+  fn new(config: &LogConfig, live: Arc<AtomicBool>) -> Writer {
     let mut targets: Vec<Target> = Vec::new();
     let mut route = [None, None];
     let rotates = config.max_size.is_some() || config.rotate.is_some();
-    let keep = Keep {
-      naming: config.rotate.map_or(Naming::Numbered, Naming::Dated),
-      compress: config.compress,
+    let rotation = Rotation {
+      max_size: config.max_size,
+      schedule: config.rotate,
       max_files: config.max_files,
-      max_age: config.max_age,
+      keep: rotates.then_some(Keep {
+        naming: config.rotate.map_or(Naming::Numbered, Naming::Dated),
+        compress: config.compress,
+        max_files: config.max_files,
+        max_age: config.max_age,
+      }),
     };
     for (slot, path) in [(0, &config.out_file), (1, &config.err_file)] {
       let Some(path) = path else { continue };
       let existing = targets.iter().position(|t| same_path(&t.path, path));
       route[slot] = Some(existing.unwrap_or_else(|| {
-        let shelf = if rotates {
-          Shelf::new(path, keep)
-        } else {
-          None
-        };
-        targets.push(Target::new(path.clone(), shelf));
+        targets.push(Target::new(path.clone(), rotation, Arc::clone(&live)));
         targets.len() - 1
       }));
     }
@@ -788,96 +564,129 @@ impl Writer {
       settled: [0, 0],
       line_mode: merged || config.timestamps || rotates,
       timestamps: config.timestamps,
-      max_size: config.max_size,
-      schedule: config.rotate,
-      max_files: config.max_files,
+      timed: config.rotate.is_some(),
     }
   }
 
   fn prepare(&mut self, truncate: bool, report: &Report) {
     for target in &mut self.targets {
-      let result = target.open(truncate);
-      // Held open only while there is something to write: a monitor that is never started
-      // costs no descriptor.
-      target.file = None;
-      target.checked = None;
+      let shared = target.shared(Some(report));
+      let mut file = shared.lock();
+      // A monitor that joins a file another one's child is writing never empties it under
+      // that child: those lines stay.
+      let empty = truncate && !file.others_live(&target.live);
+      let result = if file.is_open() && !empty {
+        Ok(())
+      } else {
+        let result = file.open(empty);
+        // Held open only while there is something to write: a monitor that is never
+        // started costs no descriptor.
+        file.close();
+        result
+      };
+      drop(file);
       target.outcome(result, Some(report));
     }
   }
 
   fn reopen_all(&mut self, report: &Report) {
     for target in &mut self.targets {
-      let result = target.open(false);
+      let shared = target.shared(Some(report));
+      let result = shared.lock().open(false);
       // A reopen always says how it went: the caller asked.
       target.failing = false;
       target.outcome(result, Some(report));
     }
   }
 
-  /// Handles `bytes` of `stream`, which end at offset `end`.
+  /// Handles `bytes` of `stream`, which end at offset `end`. The stream's file is locked
+  /// meanwhile: the chunk's lines and any rotation they cause are one step for the other
+  /// writers of the file.
   fn data(&mut self, stream: Stream, bytes: &[u8], end: u64, report: Option<&Report>) {
     let i = stream.index();
+    let Some(t) = self.route[i] else {
+      self.written[i] = self.written[i].max(end);
+      return;
+    };
+    let shared = self.targets[t].shared(report);
+    let mut file = shared.lock();
     let start = end.saturating_sub(bytes.len() as u64);
     match self.settle_at[i] {
       // The chunk runs past the point where the exited child's output ends: that child's
       // unfinished line is complete there.
       Some(at) if at >= start && at < end => {
         let cut = usize::try_from(at - start).unwrap_or(bytes.len());
-        self.take(stream, &bytes[..cut], report);
-        self.flush_pending(stream, report);
+        self.take(&mut file, t, stream, &bytes[..cut], report);
+        self.flush_pending(&mut file, t, stream, report);
         self.settle_at[i] = None;
         self.settled[i] = self.settled[i].max(at);
-        self.take(stream, &bytes[cut..], report);
+        self.take(&mut file, t, stream, &bytes[cut..], report);
       }
-      _ => self.take(stream, bytes, report),
+      _ => self.take(&mut file, t, stream, bytes, report),
     }
     self.written[i] = self.written[i].max(end);
     if let Some(at) = self.settle_at[i].filter(|&at| at <= end) {
-      self.flush_pending(stream, report);
+      self.flush_pending(&mut file, t, stream, report);
       self.settle_at[i] = None;
       self.settled[i] = self.settled[i].max(at);
     }
-    self.flush(report);
-  }
-
-  /// Writes every target's gathered lines.
-  fn flush(&mut self, report: Option<&Report>) {
-    for target in &mut self.targets {
-      target.flush(report);
-    }
+    // Nothing stays gathered once the lock is let go: the next writer's lines follow.
+    let flushed = file.flush();
+    drop(file);
+    self.targets[t].wrote(flushed, report);
   }
 
   fn settle(&mut self, stream: Stream, at: u64, report: Option<&Report>) {
     let i = stream.index();
-    if self.written[i] >= at {
-      self.flush_pending(stream, report);
-      self.settled[i] = self.settled[i].max(at);
-    } else {
+    if self.written[i] < at {
       self.settle_at[i] = Some(at);
+      return;
     }
-    self.flush(report);
+    if let Some(t) = self.route[i] {
+      let shared = self.targets[t].shared(report);
+      let mut file = shared.lock();
+      self.flush_pending(&mut file, t, stream, report);
+      let flushed = file.flush();
+      drop(file);
+      self.targets[t].wrote(flushed, report);
+    }
+    self.settled[i] = self.settled[i].max(at);
   }
 
-  fn flush_pending(&mut self, stream: Stream, report: Option<&Report>) {
+  fn flush_pending(
+    &mut self,
+    file: &mut FileState,
+    t: usize,
+    stream: Stream,
+    report: Option<&Report>,
+  ) {
     let rest = std::mem::take(&mut self.pending[stream.index()]);
     if !rest.is_empty() {
-      let now = self.clock();
-      self.emit(stream, &rest, now, report);
+      let now = self.clock(file);
+      self.emit(file, t, &rest, now, report);
     }
   }
 
   /// The clock, read once for a chunk when its lines need it (timestamps, periods): a chunk
   /// arrives at one instant, and all its lines belong to it.
-  fn clock(&self) -> Option<SystemTime> {
-    (self.timestamps || self.schedule.is_some()).then(SystemTime::now)
+  fn clock(&self, file: &FileState) -> Option<SystemTime> {
+    (self.timestamps || file.rotation.schedule.is_some()).then(SystemTime::now)
   }
 
-  fn take(&mut self, stream: Stream, bytes: &[u8], report: Option<&Report>) {
-    if bytes.is_empty() || self.route[stream.index()].is_none() {
+  fn take(
+    &mut self,
+    file: &mut FileState,
+    t: usize,
+    stream: Stream,
+    bytes: &[u8],
+    report: Option<&Report>,
+  ) {
+    if bytes.is_empty() {
       return;
     }
     if !self.line_mode {
-      self.put(stream, bytes, report);
+      let result = file.write(bytes);
+      self.targets[t].outcome(result, report);
       return;
     }
     let i = stream.index();
@@ -890,41 +699,40 @@ impl Writer {
         // invalid ones, one in each line.
         let mut long = std::mem::take(&mut self.pending[i]);
         self.pending[i] = long.split_off(char_boundary(&long));
-        let now = self.clock();
-        self.emit(stream, &long, now, report);
+        let now = self.clock(file);
+        self.emit(file, t, &long, now, report);
       }
       return;
     };
-    let now = self.clock();
+    let now = self.clock(file);
     let (mut complete, rest) = bytes.split_at(last_newline + 1);
     if !self.pending[i].is_empty() {
       // The unfinished line ends at the chunk's first newline.
       let first = line_end(complete);
       let mut line = std::mem::take(&mut self.pending[i]);
       line.extend_from_slice(&complete[..first]);
-      self.emit(stream, &line, now, report);
+      self.emit(file, t, &line, now, report);
       complete = &complete[first..];
     }
     if !complete.is_empty() {
-      self.emit(stream, complete, now, report);
+      self.emit(file, t, complete, now, report);
     }
     self.pending[i].extend_from_slice(rest);
   }
 
-  /// Writes `lines`, read at `now`: whole lines, or one unfinished line (an overlong one,
-  /// or an exited child's last) that is given its newline. Each file gets whole lines only,
-  /// and rotates between two of them: when its period is over, or before the next line
-  /// would take it past `max_size` (a line longer than that gets a file of its own).
+  /// Writes `lines`, read at `now`, to target `t`'s `file`: whole lines, or one unfinished
+  /// line (an overlong one, or an exited child's last) that is given its newline. Each file
+  /// gets whole lines only, and rotates between two of them: when its period is over, or
+  /// before the next line would take it past its size limit (a line longer than that gets
+  /// a file of its own).
   fn emit(
     &mut self,
-    stream: Stream,
+    file: &mut FileState,
+    t: usize,
     lines: &[u8],
     now: Option<SystemTime>,
     report: Option<&Report>,
   ) {
-    let Some(t) = self.route[stream.index()] else {
-      return;
-    };
     let now_ms = now.map(millis_since_epoch);
     // The last line has no newline only when it is an unfinished one written as it is.
     let newline = !lines.ends_with(b"\n");
@@ -935,10 +743,10 @@ impl Writer {
       for line in lines.split_inclusive(|&b| b == b'\n') {
         let open = !line.ends_with(b"\n");
         let len = stamp.len() + line.len() + usize::from(open);
-        self.rotate_if_due(t, now_ms, len as u64, report);
-        let target = &mut self.targets[t];
-        target.batch.extend_from_slice(stamp.as_bytes());
-        target.append(line, open, report);
+        self.rotate_if_due(file, t, now_ms, len as u64, report);
+        file.batch.extend_from_slice(stamp.as_bytes());
+        let wrote = file.append(line, open);
+        self.targets[t].wrote(wrote, report);
       }
       return;
     }
@@ -948,74 +756,84 @@ impl Writer {
       // it fits); it goes in, with the lines after it that fit too.
       let first = line_end(rest);
       let extra = usize::from(newline && first == rest.len());
-      self.rotate_if_due(t, now_ms, (first + extra) as u64, report);
-      let target = &mut self.targets[t];
-      let cut = match self
+      self.rotate_if_due(file, t, now_ms, (first + extra) as u64, report);
+      let cut = match file
+        .rotation
         .max_size
-        .filter(|_| target.regular && !target.rotation_held())
+        .filter(|_| file.regular && !file.rotation_held())
       {
         Some(max) => {
-          let room = usize::try_from(max.saturating_sub(target.length())).unwrap_or(usize::MAX);
+          let room = usize::try_from(max.saturating_sub(file.length())).unwrap_or(usize::MAX);
           fitting(rest, newline, room).max(first)
         }
         None => rest.len(),
       };
       let (head, later) = rest.split_at(cut);
-      target.append(head, newline && later.is_empty(), report);
+      let wrote = file.append(head, newline && later.is_empty());
+      self.targets[t].wrote(wrote, report);
       rest = later;
     }
   }
 
-  /// Rotates target `t` when the line of `len` bytes about to be written belongs to a later
-  /// period than the file's, or would take the file past `max_size`.
-  fn rotate_if_due(&mut self, t: usize, now_ms: Option<i64>, len: u64, report: Option<&Report>) {
-    if self.max_size.is_none() && self.schedule.is_none() {
+  /// Rotates target `t`'s `file` when the line of `len` bytes about to be written belongs
+  /// to a later period than the file's, or would take the file past its size limit.
+  fn rotate_if_due(
+    &mut self,
+    file: &mut FileState,
+    t: usize,
+    now_ms: Option<i64>,
+    len: u64,
+    report: Option<&Report>,
+  ) {
+    let rotation = file.rotation;
+    if rotation.max_size.is_none() && rotation.schedule.is_none() {
       return;
     }
-    let target = &mut self.targets[t];
-    if target.file.is_none() {
+    if !file.is_open() {
       // The size and the kind of file are known once it is open.
-      let _ = target.ready();
+      let _ = file.ready();
     }
-    if !target.regular || target.rotation_held() {
+    if !file.regular || file.rotation_held() {
       return;
     }
-    let ended = match (&self.schedule, now_ms) {
-      (Some(schedule), Some(now)) => target.period_due(schedule, now),
+    let ended = match (&rotation.schedule, now_ms) {
+      (Some(schedule), Some(now)) => file.period_due(schedule, now),
       _ => None,
     };
     let label = match ended {
       Some(label) => Some(label),
-      None => match self.max_size {
+      None => match rotation.max_size {
         // Another file of the same period (its period is known by now), or the next number.
-        Some(max) if target.length() > 0 && target.length() + len > max => {
-          target.period.as_ref().map(|p| p.label.clone())
+        Some(max) if file.length() > 0 && file.length() + len > max => {
+          file.period.as_ref().map(|p| p.label.clone())
         }
         _ => return,
       },
     };
     // The lines gathered so far belong to the file being rotated.
-    target.flush(report);
-    let result = target.rotate(label.as_deref(), self.max_files, report);
-    target.outcome(result, report);
+    let flushed = file.flush();
+    self.targets[t].wrote(flushed, report);
+    let result = file.rotate(label.as_deref(), report);
+    self.targets[t].outcome(result, report);
   }
 
   /// Rotates the files whose period has ended by `now_ms` though nothing was written since.
   fn tick(&mut self, now_ms: i64, report: Option<&Report>) {
-    let Some(schedule) = self.schedule else {
-      return;
-    };
     for target in &mut self.targets {
       // Only a file written to since it was opened (its period is known), and still there.
-      if target.period.is_none()
-        || target.ready().is_err()
-        || !target.regular
-        || target.rotation_held()
-      {
+      let Some(shared) = target.shared.clone() else {
+        continue;
+      };
+      let mut file = shared.lock();
+      let Some(schedule) = file.rotation.schedule else {
+        continue;
+      };
+      if file.period.is_none() || file.ready().is_err() || !file.regular || file.rotation_held() {
         continue;
       }
-      if let Some(label) = target.period_due(&schedule, now_ms) {
-        let result = target.rotate(Some(&label), self.max_files, report);
+      if let Some(label) = file.period_due(&schedule, now_ms) {
+        let result = file.rotate(Some(&label), report);
+        drop(file);
         target.outcome(result, report);
       }
     }
@@ -1023,21 +841,19 @@ impl Writer {
 
   /// The instant the next rotation by time is due, for a file that has lines in it.
   fn next_due(&self) -> Option<i64> {
+    if !self.timed {
+      return None;
+    }
     self
       .targets
       .iter()
-      .filter(|t| t.size > 0 && t.regular)
-      .filter_map(|t| t.period.as_ref().map(|p| p.end_ms))
+      .filter_map(|t| t.shared.as_ref())
+      .filter_map(|shared| {
+        let file = shared.lock();
+        let due = file.period.as_ref().map(|p| p.end_ms);
+        due.filter(|_| file.size > 0 && file.regular)
+      })
       .min()
-  }
-
-  fn put(&mut self, stream: Stream, bytes: &[u8], report: Option<&Report>) {
-    let Some(t) = self.route[stream.index()] else {
-      return;
-    };
-    let target = &mut self.targets[t];
-    let result = target.write(bytes);
-    target.outcome(result, report);
   }
 }
 
@@ -1093,7 +909,16 @@ fn same_path(a: &Path, b: &Path) -> bool {
 
 #[cfg(test)]
 mod tests {
+  use super::file::make_parent_dirs;
   use super::*;
+  use std::fs::OpenOptions;
+  use std::io;
+  use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+
+  /// Target `t`'s shared file, locked.
+  fn file(w: &Writer, t: usize) -> std::sync::MutexGuard<'_, FileState> {
+    w.targets[t].shared.as_ref().expect("opened").lock()
+  }
 
   fn temp(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("fn-logs-{}-{name}", std::process::id()));
@@ -1109,7 +934,7 @@ mod tests {
   }
 
   fn writer(config: LogConfig) -> Writer {
-    let mut w = Writer::new(&config);
+    let mut w = Writer::new(&config, Arc::default());
     let (report, seen) = collect();
     w.prepare(!config.append, &report);
     assert!(lock(&seen).is_empty());
@@ -1169,6 +994,16 @@ mod tests {
     });
     feed(&mut w, Stream::Stdout, b"new\n");
     assert_eq!(fs::read_to_string(&path).unwrap(), "old\nnew\n");
+    // A writer that joins the file while another one's child writes it never empties it.
+    w.targets[0].live.store(true, Ordering::Release);
+    let mut joined = writer(LogConfig {
+      out_file: Some(path.clone()),
+      ..Default::default()
+    });
+    feed(&mut joined, Stream::Stdout, b"joined\n");
+    assert_eq!(fs::read_to_string(&path).unwrap(), "old\nnew\njoined\n");
+    // Once that child is gone, a new monitor's file starts empty, as forever-monitor's do.
+    w.targets[0].live.store(false, Ordering::Release);
     let mut w = writer(LogConfig {
       out_file: Some(path.clone()),
       ..Default::default()
@@ -1180,6 +1015,51 @@ mod tests {
     );
     feed(&mut w, Stream::Stdout, b"fresh\n");
     assert_eq!(fs::read_to_string(&path).unwrap(), "fresh\n");
+  }
+
+  #[test]
+  fn writers_of_one_path_share_its_file_and_rotate_it_once() {
+    let dir = temp("shared");
+    let config = |path: PathBuf| LogConfig {
+      out_file: Some(path),
+      max_size: Some(100),
+      max_files: 1000,
+      ..Default::default()
+    };
+    // The same file, spelled two ways.
+    fs::create_dir(dir.join("sub")).unwrap();
+    let mut a = writer(config(dir.join("out.log")));
+    let mut b = writer(config(dir.join("sub/../out.log")));
+    assert!(Arc::ptr_eq(
+      a.targets[0].shared.as_ref().unwrap(),
+      b.targets[0].shared.as_ref().unwrap()
+    ));
+    for i in 0..100 {
+      feed(&mut a, Stream::Stdout, format!("a {i:03}\n").as_bytes());
+      feed(&mut b, Stream::Stdout, format!("b {i:03}\n").as_bytes());
+    }
+    // 1,200 bytes in files of at most 100, each full but the last: each line in exactly
+    // one of them (a second rotator would have made more, part empty, and lost lines).
+    let names = listing(&dir);
+    assert_eq!(names.len(), 12 + 1 + 1, "{names:?}");
+    let mut lines: Vec<String> = Vec::new();
+    for name in names.iter().filter(|n| n.starts_with("out.log")) {
+      let text = fs::read_to_string(dir.join(name)).unwrap();
+      assert!(text.len() <= 100, "{name}: {text:?}");
+      lines.extend(text.lines().map(str::to_string));
+    }
+    lines.sort();
+    let mut expected: Vec<String> = (0..100)
+      .flat_map(|i| [format!("a {i:03}"), format!("b {i:03}")])
+      .collect();
+    expected.sort();
+    assert_eq!(lines, expected);
+    // The last writer gone, the path is free: a new writer opens (and empties) it afresh.
+    let shared = Arc::downgrade(a.targets[0].shared.as_ref().unwrap());
+    drop((a, b));
+    assert!(shared.upgrade().is_none());
+    let _c = writer(config(dir.join("out.log")));
+    assert_eq!(fs::read_to_string(dir.join("out.log")).unwrap(), "");
   }
 
   #[test]
@@ -1234,15 +1114,20 @@ mod tests {
     for i in 0..50 {
       feed(&mut w, Stream::Stdout, format!("line {i:03}\n").as_bytes());
     }
+    // 400 bytes in files of at most 100 (12 lines of 8): four rotated, numbered up from
+    // 1; retention, in the background, keeps the newest two.
+    keeper::settle();
+    assert_eq!(listing(&dir), ["out.log", "out.log.3", "out.log.4"]);
     let mut all = String::new();
-    for name in ["out.log.2", "out.log.1", "out.log"] {
+    for name in ["out.log.3", "out.log.4", "out.log"] {
       let text = fs::read_to_string(dir.join(name)).unwrap();
       assert!(text.len() <= 100, "{name} is {} bytes", text.len());
       assert!(text.lines().all(|l| l.len() == 8), "{name}: {text}");
       all += &text;
     }
-    assert!(!dir.join("out.log.3").exists());
-    assert!(all.ends_with("line 049\n"));
+    let first = 50 - all.len() / 9;
+    let expected: String = (first..50).map(|i| format!("line {i:03}\n")).collect();
+    assert_eq!(all, expected);
   }
 
   #[test]
@@ -1276,7 +1161,6 @@ mod tests {
       feed(&mut w, Stream::Stdout, chunk);
     }
     feed(&mut w, Stream::Stdout, b"\n");
-    w.flush(None);
     let text = fs::read(&path).unwrap();
     let text = String::from_utf8(text).expect("every piece is valid UTF-8");
     let joined: String = text.lines().map(|l| &l[25..]).collect();
@@ -1299,7 +1183,6 @@ mod tests {
       let line = format!("line {i:03}\n");
       let end = w.written[Stream::Stdout.index()] + line.len() as u64;
       w.data(Stream::Stdout, line.as_bytes(), end, Some(&report));
-      w.flush(Some(&report));
     };
     for i in 0..5 {
       put(&mut w, i);
@@ -1380,7 +1263,6 @@ mod tests {
     let base = path.file_name().unwrap().to_str().unwrap();
     let count = listing(dir).len();
     let mut files: Vec<String> = (1..count)
-      .rev()
       .map(|n| fs::read_to_string(dir.join(format!("{base}.{n}"))).unwrap())
       .collect();
     files.push(fs::read_to_string(path).unwrap());
@@ -1543,7 +1425,7 @@ mod tests {
       ..Default::default()
     });
     feed(&mut w, Stream::Stdout, b"today\n");
-    let period = w.targets[0].period.clone().unwrap();
+    let period = file(&w, 0).period.clone().unwrap();
     assert_eq!(w.next_due(), Some(period.end_ms));
     // Not yet: a tick a moment before the end does nothing.
     w.tick(period.end_ms - 1, None);
@@ -1612,7 +1494,7 @@ mod tests {
       "{names:?}"
     );
     let mut text = String::new();
-    for n in (1..names.len()).rev() {
+    for n in 1..names.len() {
       let mut gz =
         flate2::read::GzDecoder::new(File::open(dir.join(format!("out.log.{n}.gz"))).unwrap());
       io::Read::read_to_string(&mut gz, &mut text).unwrap();
@@ -1620,6 +1502,30 @@ mod tests {
     text += &fs::read_to_string(&path).unwrap();
     let expected: String = (0..500).map(|i| format!("line {i:03}\n")).collect();
     assert_eq!(text, expected);
+  }
+
+  #[test]
+  fn the_first_writer_of_a_log_tidies_what_a_dead_host_left_before_any_rotation() {
+    let dir = temp("tidy-at-open");
+    let path = dir.join("out.log");
+    fs::write(dir.join("out.log.2026-11-28"), "28\n").unwrap();
+    fs::write(dir.join("out.log.2026-11-29"), "29\n").unwrap();
+    fs::write(dir.join("out.log.2026-11-29.gz.tmp"), "cut short").unwrap();
+    fs::write(&path, "live\n").unwrap();
+    let _w = writer(LogConfig {
+      out_file: Some(path.clone()),
+      append: true,
+      rotate: daily_utc(),
+      compress: true,
+      max_files: 5,
+      ..Default::default()
+    });
+    keeper::settle();
+    assert_eq!(
+      listing(&dir),
+      ["out.log", "out.log.2026-11-28.gz", "out.log.2026-11-29.gz"]
+    );
+    assert_eq!(fs::read_to_string(&path).unwrap(), "live\n");
   }
 
   #[test]
@@ -1667,10 +1573,13 @@ mod tests {
     let target = dir.join("elsewhere");
     let link = dir.join("out.log");
     std::os::unix::fs::symlink(&target, &link).unwrap();
-    let mut w = Writer::new(&LogConfig {
-      out_file: Some(link),
-      ..Default::default()
-    });
+    let mut w = Writer::new(
+      &LogConfig {
+        out_file: Some(link),
+        ..Default::default()
+      },
+      Arc::default(),
+    );
     let (report, seen) = collect();
     w.prepare(true, &report);
     let seen = lock(&seen);
@@ -1713,19 +1622,19 @@ mod tests {
     fs::remove_dir_all(&sub).unwrap();
     fs::write(&sub, "").unwrap();
     for _ in 0..3 {
-      w.targets[0].checked = Some(Instant::now() - RECHECK);
+      file(&w, 0).checked = Some(Instant::now() - RECHECK);
       let end = w.written[0] + 4;
       w.data(Stream::Stdout, b"two\n", end, Some(&report));
     }
     assert_eq!(lock(&seen).len(), 1, "one error for the whole episode");
     fs::remove_file(&sub).unwrap();
-    w.targets[0].checked = Some(Instant::now() - RECHECK);
+    file(&w, 0).checked = Some(Instant::now() - RECHECK);
     let end = w.written[0] + 6;
     w.data(Stream::Stdout, b"three\n", end, Some(&report));
     assert_eq!(fs::read_to_string(&path).unwrap(), "three\n");
     fs::remove_dir_all(&sub).unwrap();
     fs::write(&sub, "").unwrap();
-    w.targets[0].checked = Some(Instant::now() - RECHECK);
+    file(&w, 0).checked = Some(Instant::now() - RECHECK);
     let end = w.written[0] + 5;
     w.data(Stream::Stdout, b"four\n", end, Some(&report));
     assert_eq!(lock(&seen).len(), 2, "a new episode is reported again");
@@ -1788,7 +1697,7 @@ mod tests {
     });
     feed(&mut w, Stream::Stdout, b"one\n");
     fs::remove_file(&path).unwrap();
-    w.targets[0].checked = Some(Instant::now() - RECHECK);
+    file(&w, 0).checked = Some(Instant::now() - RECHECK);
     feed(&mut w, Stream::Stdout, b"two\n");
     assert_eq!(fs::read_to_string(&path).unwrap(), "two\n");
   }

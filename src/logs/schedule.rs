@@ -218,7 +218,9 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
 /// How a log's rotated files are named.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Naming {
-  /// Size rotation alone: `out.log.1` (the newest) … `out.log.N`, shifted at each rotation.
+  /// Size rotation alone: `out.log.1`, `out.log.2`, … counting up, the newest with the
+  /// highest number. Never renamed again (shifting `.1` … `.N` at each rotation would cost
+  /// as many renames as files kept).
   Numbered,
   /// Time rotation (with or without size rotation): `out.log.2026-11-30`, then
   /// `out.log.2026-11-30.1`, `.2` … for more files of the same period. Never renamed again.
@@ -243,6 +245,12 @@ impl Rotated {
   /// Orders two rotated files of one log from the oldest to the newest.
   pub fn age_order(&self, other: &Rotated) -> Ordering {
     self.order.cmp(&other.order)
+  }
+
+  /// Its counter: the number of a numbered file, the `.N` after a dated file's label (0
+  /// for none).
+  pub fn counter(&self) -> u64 {
+    self.order.1
   }
 }
 
@@ -281,7 +289,7 @@ impl Naming {
       (rest, false, false)
     };
     let order = match self {
-      Naming::Numbered => (String::new(), u64::MAX - counter(rest)?),
+      Naming::Numbered => (String::new(), counter(rest)?),
       Naming::Dated(schedule) => {
         // A label has a fixed length (a millisecond one holds a dot of its own); a counter
         // may follow it.
@@ -584,12 +592,13 @@ mod tests {
         "out.log.2026-12-01",
       ]
     );
-    // Numbered: the highest number is the oldest.
+    // Numbered: the highest number is the newest.
     let numbered = Naming::Numbered;
     let (a, b) = (
       numbered.parse("o", "o.3").unwrap(),
-      numbered.parse("o", "o.1").unwrap(),
+      numbered.parse("o", "o.10").unwrap(),
     );
     assert_eq!(a.age_order(&b), Ordering::Less);
+    assert_eq!(b.counter(), 10);
   }
 }
