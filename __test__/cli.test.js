@@ -232,7 +232,7 @@ test('--maxMemory: the memory restart says how much, then the CLI gives up at --
   const restarting = r.events.find((e) => e.event === 'restarting');
   assert.equal(restarting.reason, 'memory');
   assert.ok(restarting.rss > 100 * 1024 * 1024);
-  assert.match(cli.formatHuman(restarting), /restarting \(memory [\d.]+ MB over the limit, run 2 of 2\)$/);
+  assert.match(cli.formatHuman(restarting), /restarting in \d+ms \(memory [\d.]+ MB over the limit, run 2 of 2, attempt 1\)$/);
   assert.equal(r.events.at(-1).event, 'giveup');
 });
 
@@ -788,12 +788,143 @@ test('forever\'s commands as the script: a usage error saying what to do, unless
 });
 
 test('a runtime error from the monitor is a status line, not a crash (exit code 1)', async () => {
-  const r = await runCli(['--json', path.join(os.tmpdir(), 'no-such-dir-fn', 'app.js')]);
+  // A missing script is a usage error before any monitor starts (exit 2, tested above); a
+  // --command that does not exist is the monitor's to report.
+  const r = await runCli(['--json', '-c', path.join(os.tmpdir(), 'no-such-dir-fn', 'prog'), 'app.js']);
   assert.equal(r.code, 1, r.stderr);
   assert.deepEqual(names(r.events), ['error', 'giveup']);
-  assert.match(r.events[0].message, /does not exist/);
+  assert.match(r.events[0].message, /no-such-dir-fn\/prog/);
   assert.equal(r.events[1].reason, 'error');
   assert.doesNotMatch(r.stderr, /^\s*at /m);
+});
+
+// ---------------------------------------------------------------------------------------
+// Production defaults: a crash loop backs off, a script node cannot run is exit 2
+
+/** A script that throws as it starts, in a fresh directory. */
+function throwingScript() {
+  const file = path.join(tmpdir(), 'boom.js');
+  fs.writeFileSync(file, "throw new Error('boom at startup');\n");
+  return file;
+}
+
+test('a script that throws at startup backs off by default: the delays between runs grow', async () => {
+  const r = await runCli(['--json', '-s', '--max', '5', throwingScript()]);
+  assert.equal(r.code, 1, r.stderr);
+  const restarting = r.events.filter((e) => e.event === 'restarting');
+  assert.deepEqual(restarting.map((e) => [e.reason, e.run, e.max, e.attempt]),
+    [['exit', 2, 5, 1], ['exit', 3, 5, 2], ['exit', 4, 5, 3], ['exit', 5, 5, 4]]);
+  // backoff: true is 100 ms x1.5 with up to a tenth of jitter off: 90-100, 135-150, ...
+  const delays = restarting.map((e) => e.delay);
+  for (const [i, base] of [100, 150, 225, 337.5].entries()) {
+    assert.ok(delays[i] >= base * 0.9 - 1 && delays[i] <= base, `delay ${i + 1}: ${delays[i]} in [${base * 0.9}, ${base}]`);
+  }
+  for (let i = 1; i < delays.length; i++) assert.ok(delays[i] > delays[i - 1], `delays grow: ${delays}`);
+  assert.deepEqual([r.events.at(-1).event, r.events.at(-1).reason, r.events.at(-1).runs], ['giveup', 'max', 5]);
+});
+
+test('--no-backoff (or --backoff=false, or --restartDelay) restores the immediate restarts', async (t) => {
+  for (const flags of [['--no-backoff'], ['--backoff=false'], ['--restartDelay', '0']]) {
+    await t.test(flags.join(' '), async () => {
+      const r = await runCli(['--json', '-s', '--max', '3', ...flags, throwingScript()]);
+      assert.equal(r.code, 1, r.stderr);
+      const restarting = r.events.filter((e) => e.event === 'restarting');
+      assert.deepEqual(restarting.map((e) => [e.run, e.delay, e.attempt]), [[2, 0, 1], [3, 0, 2]]);
+    });
+  }
+  assert.throws(() => cli.parseArgs(['--no-backoff=true', 'a.js']), /--no-backoff takes no value/);
+});
+
+test('status lines: one run/attempt scheme in every restarting line, human and JSON', async () => {
+  // jitter:0 makes the delays exact; -s keeps the child's stack trace off stderr.
+  const r = await runCli(['-s', '--max', '3', '--backoff=jitter:0', throwingScript()]);
+  assert.equal(r.code, 1, r.stderr);
+  const shown = r.stderr.trim().split('\n').map((l) => l.replace(/pid \d+/, 'pid N').replace(/uptime [^)]+/, 'uptime T'));
+  assert.deepEqual(shown, [
+    'forever-native: boom.js started (pid N)',
+    'forever-native: boom.js exited (code 1, uptime T)',
+    'forever-native: boom.js restarting in 100ms (run 2 of 3, attempt 1)',
+    'forever-native: boom.js restarted (pid N, run 2 of 3)',
+    'forever-native: boom.js exited (code 1, uptime T)',
+    'forever-native: boom.js restarting in 150ms (run 3 of 3, attempt 2)',
+    'forever-native: boom.js restarted (pid N, run 3 of 3)',
+    'forever-native: boom.js exited (code 1, uptime T)',
+    'forever-native: boom.js gave up after 3 runs (max 3, exit code 1)',
+  ]);
+  // The other reasons say it the same way: why first, then run, then attempt (none for a
+  // restart that was asked for); JSON has the same fields whatever the reason.
+  const line = (e) => cli.formatHuman({ event: 'restarting', app: 'web', ...e });
+  assert.equal(line({ reason: 'SIGHUP', run: 4, max: null, delay: 0, attempt: null }), 'forever-native: web restarting (SIGHUP, run 4)');
+  assert.equal(line({ reason: 'watch', run: 4, max: 9, delay: 0, attempt: null }), 'forever-native: web restarting (file changed, run 4 of 9)');
+  assert.equal(line({ reason: 'watchdog', run: 2, max: 9, delay: 1500, attempt: 1 }),
+    'forever-native: web restarting in 1.5s (watchdog: no heartbeat in time, run 2 of 9, attempt 1)');
+  assert.equal(line({ reason: 'memory', run: 3, max: null, delay: 0, attempt: 2, rss: 200 * 1024 * 1024 }),
+    'forever-native: web restarting (memory 200.0 MB over the limit, run 3, attempt 2)');
+});
+
+test('a missing script or a directory is exit code 2 at once, with one line', async (t) => {
+  const dir = tmpdir();
+  fs.mkdirSync(path.join(dir, 'logs'));
+  fs.mkdirSync(path.join(dir, 'src'));
+  const rows = [
+    ['a missing script', ['app.js'], 'forever-native: app.js: no such file\n'],
+    ['a missing script in a missing directory', ['--max', '3', 'lib/app.js'], 'forever-native: lib/app.js: no such file\n'],
+    ['a directory', ['src'], 'forever-native: src: is a directory\n'],
+    ['forever-native logs with a logs/ directory: the command hint',
+      ['logs'], 'forever-native: logs: is a directory; forever-native has no logs command: the output goes to the terminal, or to the -o/-e/-l files (see --help)\n'],
+    ['node as --command', ['-c', 'node --expose-gc', 'app.js'], 'forever-native: app.js: no such file\n'],
+  ];
+  for (const [what, args, line] of rows) {
+    await t.test(what, async () => {
+      const before = Date.now();
+      const r = await runCli(args, { cwd: dir });
+      assert.equal(r.code, 2, `${what}: ${r.stderr}`);
+      assert.equal(r.stderr, line);
+      assert.equal(r.stdout, '');
+      assert.ok(Date.now() - before < 5000, `at once, not after restarts (${Date.now() - before} ms)`);
+    });
+  }
+  await t.test('with --json the line is a JSON object', async () => {
+    const r = await runCli(['--json', 'logs'], { cwd: dir });
+    assert.equal(r.code, 2);
+    const e = JSON.parse(r.stderr);
+    assert.deepEqual([e.event, e.exitCode], ['error', 2]);
+    assert.match(e.message, /^logs: is a directory; forever-native has no logs command/);
+  });
+  await t.test('another command gets its words as they are, even ones that are no file', async () => {
+    const r = await runCli(['--max', '1', '-c', 'echo', 'missing.py', 'x'], { cwd: dir });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, `${path.join(dir, 'missing.py')} x\n`);
+  });
+});
+
+test('scriptProblem and withRestartDefaults: what the CLI checks and sets before any monitor starts', () => {
+  const stat = (file) => {
+    if (file === '/srv/app.js') return { isDirectory: () => false };
+    if (file === '/srv/logs' || file === '/srv/lib') return { isDirectory: () => true };
+    throw Object.assign(new Error('nope'), { code: 'ENOENT' });
+  };
+  const problem = (argv) => {
+    const p = cli.scriptProblem(cli.plan(argv, { cwd: '/srv', exists: () => true }).apps[0], stat);
+    return p && p.message;
+  };
+  assert.equal(problem(['app.js']), null);
+  assert.equal(problem(['--sourceDir', '/srv', 'app.js']), null);
+  assert.equal(problem(['--sourceDir', '/srv/lib', 'app.js']), 'app.js: no such file');
+  assert.equal(problem(['lib']), 'lib: is a directory');
+  assert.match(problem(['logs']), /^logs: is a directory; forever-native has no logs command/);
+  assert.equal(problem(['-c', 'python3', 'nope.py']), null);
+  assert.equal(problem(['-c', '/usr/bin/nodejs', 'nope.js']), 'nope.js: no such file');
+  const config = { where: 'app.json[1]', script: '/srv/nope.js', shown: 'nope.js', options: {} };
+  assert.equal(cli.scriptProblem(config, stat).message, 'app.json[1]: nope.js: no such file');
+
+  const defaults = (argv) => cli.withRestartDefaults(cli.plan(argv, { cwd: '/srv' }).apps[0].options);
+  assert.equal(defaults(['a.js']).backoff, true);
+  assert.deepEqual(defaults(['--backoff=initial:5', 'a.js']).backoff, { initial: 5 });
+  assert.equal(defaults(['--no-backoff', 'a.js']).backoff, false);
+  assert.equal(defaults(['--restartDelay', '250', 'a.js']).backoff, undefined);
+  assert.equal(cli.withRestartDefaults({ restartDelay: 0 }).backoff, undefined, 'a config key counts too');
+  assert.equal(cli.withRestartDefaults({ backoff: false }).backoff, false);
 });
 
 // ---------------------------------------------------------------------------------------

@@ -50,7 +50,7 @@ const FLAGS = [
   { long: 'minUptime', kind: 'ms', key: 'minUptime', arg: 'MS', help: 'A child that lived less than MS is spinning (default 0)' },
   { long: 'spinSleepTime', kind: 'ms', key: 'spinSleepTime', arg: 'MS', help: 'Wait MS before restarting a spinning child; without it, give up' },
   { long: 'restartDelay', kind: 'ms', key: 'restartDelay', arg: 'MS', help: 'Wait MS before every automatic restart' },
-  { long: 'backoff', kind: 'backoff', key: 'backoff', help: 'Growing delays for restarts in a row: 100ms x1.5 up to 15s, reset after 30s up (or =initial:MS,factor:F,max:MS,jitter:F,resetAfter:MS)' },
+  { long: 'backoff', kind: 'backoff', key: 'backoff', help: 'Growing delays for restarts in a row: 100ms x1.5 up to 15s, reset after 30s up (or =initial:MS,factor:F,max:MS,jitter:F,resetAfter:MS). On by default here unless --restartDelay is given; --no-backoff (or --backoff=false) for none' },
   { long: 'autorestart', kind: 'when', key: 'autorestart', arg: 'WHEN', help: 'always (default), on-failure (not after exit code 0) or never' },
   { long: 'stopExitCodes', kind: 'codes', key: 'stopExitCodes', arg: 'CODES', help: 'Exit codes that end supervision instead of a restart, e.g. 0,78' },
   { long: 'restartWindow', kind: 'window', key: 'restartWindow', arg: 'N/MS', help: 'Give up after more than N restarts within MS, e.g. 5/60000' },
@@ -258,10 +258,15 @@ function parseArgs(argv) {
       }
       return out;
     }
+    if (arg === '--no-backoff') {
+      set(BY_LONG.get('backoff'), 'false', arg);
+      continue;
+    }
     if (arg.startsWith('--')) {
       const eq = arg.indexOf('=');
       const name = eq < 0 ? arg.slice(2) : arg.slice(2, eq);
       const flag = BY_LONG.get(name);
+      if (name === 'no-backoff') throw new UsageError('--no-backoff takes no value');
       if (!flag) throw new UsageError(`unknown option --${name}${suggest(name)}`);
       const shown = `--${name}`;
       if (eq >= 0) set(flag, arg.slice(eq + 1), shown);
@@ -314,6 +319,47 @@ function withStopDefaults(options) {
     if (options.killTTL === undefined || options.killTTL === null) options.killTTL = DEFAULT_KILL_TTL;
   }
   return options;
+}
+
+/**
+ * The CLI's restart default, which the API does not have: a crash loop backs off
+ * (`backoff: true`) unless `backoff` or `restartDelay` was given (a flag, `--no-backoff`,
+ * or a config key). Changes and returns `options`.
+ */
+function withRestartDefaults(options) {
+  const given = (key) => options[key] !== undefined && options[key] !== null;
+  if (!given('backoff') && !given('restartDelay')) options.backoff = true;
+  return options;
+}
+
+/** Whether `command` (the --command option) runs node, so that the script is node's file. */
+const runsNode = (command) => typeof command !== 'string' || /(^|\/)node(js)?$/.test(command.trim().split(/\s+/)[0]);
+
+/**
+ * Why `app`'s script cannot be run, as a UsageError, or null: a script that node would
+ * run (no --command, or a node one) that does not exist or is a directory. Another
+ * command's words are its own business (`-c python3 app.py`, `-c echo start`).
+ * @param {{where: string, script: string, shown?: string, options: object}} app
+ * @param {(file: string) => fs.Stats} [stat]
+ */
+function scriptProblem(app, stat = fs.statSync) {
+  const { options } = app;
+  if (!runsNode(options.command)) return null;
+  const file = options.sourceDir ? path.join(options.sourceDir, app.script) : app.script;
+  const shown = app.shown === undefined ? app.script : app.shown;
+  const where = app.where === 'options' ? '' : `${app.where}: `;
+  let st;
+  try {
+    st = stat(file);
+  } catch (err) {
+    if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return new UsageError(`${where}${shown}: no such file`);
+    return null;
+  }
+  if (!st.isDirectory()) return null;
+  // `forever-native logs` in a project with a logs/ directory: the command it looks like.
+  const command = Object.prototype.hasOwnProperty.call(FOREVER_COMMANDS, shown) ? FOREVER_COMMANDS[shown]() : null;
+  const hint = command ? `; ${command} (see --help)` : '';
+  return new UsageError(`${where}${shown}: is a directory${hint}`);
 }
 
 /**
@@ -380,7 +426,7 @@ function shellWord(arg) {
 function foreverCommandError(parsed, argv, script, options, exists) {
   const name = parsed.script;
   if (!Object.prototype.hasOwnProperty.call(FOREVER_COMMANDS, name)) return null;
-  if (typeof options.command === 'string' && !/(^|\/)node(js)?$/.test(options.command.trim().split(/\s+/)[0])) return null;
+  if (!runsNode(options.command)) return null;
   const file = options.sourceDir ? path.join(options.sourceDir, script) : script;
   if (exists(file)) return null;
   const why = FOREVER_COMMANDS[name]();
@@ -417,7 +463,7 @@ function appFromArgs(parsed, cwd, argv = [], exists = fs.existsSync) {
   const notACommand = foreverCommandError(parsed, argv, script, options, exists);
   if (notACommand) throw notACommand;
   if (parsed.args.length > 0) options.args = parsed.args.slice();
-  return { name: appName(script, options), where: 'options', script, options, reloadOnHup: parsed.flags.reloadOnHup === true };
+  return { name: appName(script, options), where: 'options', script, shown: parsed.script, options, reloadOnHup: parsed.flags.reloadOnHup === true };
 }
 
 /**
@@ -480,7 +526,7 @@ function appFromConfig(entry, where, baseDir) {
   }
   const script = options.sourceDir ? entry.script : path.resolve(baseDir, entry.script);
   withStopDefaults(options);
-  return { name: appName(script, options), where, script, options, reloadOnHup: reloadOnHup === true };
+  return { name: appName(script, options), where, script, shown: entry.script, options, reloadOnHup: reloadOnHup === true };
 }
 
 /** The most a config file may hold (it is read whole): 1 MiB. */
@@ -636,6 +682,7 @@ function helpText(version) {
     'Options go before the script: everything after it is the script\'s, options',
     'included, as with node. A -- ends the options (for a script named like -x.js).',
     'There are no commands: forever-native app.js, not forever-native start app.js.',
+    'Restarts back off by default (--backoff\'s delays); --no-backoff or --restartDelay for none.',
     '',
     'Options:',
     ...rows,
@@ -644,7 +691,8 @@ function helpText(version) {
     'SIGHUP restarts it (reloads it without downtime with --reloadOnHup); SIGUSR2 reopens',
     'the log files (logrotate\'s postrotate).',
     'Exit codes: 0 after a clean stop; the child\'s last exit code when it gave up (1 if it',
-    'died by a signal); 1 when it could not be started; 2 for bad usage; 128+n when a',
+    'died by a signal); 1 when it could not be started; 2 for bad usage (a script that is',
+    'not there or is a directory included); 128+n when a',
     'second signal n had to kill the child.',
     '',
     'Examples:',
@@ -700,19 +748,20 @@ function describe(e) {
       return [`exited (${how}, uptime ${formatDuration(e.uptime)})`, e.code === 0 ? 33 : 31];
     }
     case 'restarting': {
-      if (e.reason === 'SIGHUP' || e.reason === 'watch') return [`restarting (${e.reason === 'SIGHUP' ? 'SIGHUP' : 'file changed'})`, 36];
+      // One scheme for every restarting line: `restarting[ in DELAY] ([WHY, ]run N[ of M][, attempt K])`.
+      // `attempt` (the restarts in a row, from 1) is on every automatic restart; a restart
+      // that was asked for (SIGHUP, a file change) is none in a row, so it has none.
       const why = {
-        watchdog: 'watchdog: no heartbeat in time, ',
-        readyTimeout: 'not ready in time, ',
-        memory: `memory ${formatBytes(e.rss)} over the limit, `,
+        SIGHUP: 'SIGHUP',
+        watch: 'file changed',
+        watchdog: 'watchdog: no heartbeat in time',
+        readyTimeout: 'not ready in time',
+        memory: `memory ${formatBytes(e.rss)} over the limit`,
       }[e.reason];
-      if (why) {
-        const when = typeof e.delay === 'number' && e.delay > 0 ? ` in ${formatDuration(e.delay)}` : '';
-        return [`restarting${when} (${why}${runOf(e.run, e.max)})`, 35];
-      }
       const when = typeof e.delay === 'number' && e.delay > 0 ? ` in ${formatDuration(e.delay)}` : '';
-      const attempt = typeof e.attempt === 'number' && e.attempt > 1 ? `, attempt ${e.attempt}` : '';
-      return [`restarting${when} (${runOf(e.run, e.max)}${attempt})`, 36];
+      const attempt = typeof e.attempt === 'number' ? `, attempt ${e.attempt}` : '';
+      const color = e.reason === 'watchdog' || e.reason === 'readyTimeout' || e.reason === 'memory' ? 35 : 36;
+      return [`restarting${when} (${why ? `${why}, ` : ''}${runOf(e.run, e.max)}${attempt})`, color];
     }
     case 'watch':
       return [`file changed: ${e.file}`, 36];
@@ -813,6 +862,8 @@ module.exports = {
   parseArgs,
   parseSignal,
   monitorOptions,
+  withRestartDefaults,
+  scriptProblem,
   appFromArgs,
   appFromConfig,
   appsFromConfig,

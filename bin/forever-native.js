@@ -273,7 +273,7 @@ class App {
     if (this.ended || this.stopRequested || m.running !== true) return;
     if (this.hup || this.watchRestart) {
       const reason = this.hup ? 'SIGHUP' : 'watch';
-      this.report({ event: 'restarting', reason, run: m.times + 1, max: m.max === undefined ? null : m.max });
+      this.report({ event: 'restarting', reason, run: m.times + 1, max: m.max === undefined ? null : m.max, delay: 0, attempt: null });
     }
   }
 
@@ -287,7 +287,7 @@ class App {
     }
     const health = info.reason === 'watchdog' || info.reason === 'memory' || info.reason === 'readyTimeout';
     this.report({ event: 'restarting', reason: health ? info.reason : 'exit', run: m.times + 1, max: m.max === undefined ? null : m.max,
-      delay: info.delay, attempt: info.attempt, ...(info.rss !== undefined ? { rss: info.rss } : {}) });
+      delay: info.delay, attempt: typeof info.attempt === 'number' ? info.attempt : null, ...(info.rss !== undefined ? { rss: info.rss } : {}) });
   }
 
   /**
@@ -510,6 +510,13 @@ function main(argv) {
     process.stdout.write(`${version()}\n`);
     return;
   }
+  // A script node cannot run is a usage error now, not a restart loop.
+  for (const app of what.apps) {
+    const problem = cli.scriptProblem(app);
+    if (problem) return failUsage(problem.message, what.json);
+  }
+  // The CLI's production default (the API keeps forever-monitor's): a crash loop backs off.
+  for (const app of what.apps) cli.withRestartDefaults(app.options);
   run(what.apps, what.json, what.notes);
 }
 
