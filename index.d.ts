@@ -166,7 +166,10 @@ export interface MonitorOptions {
   /**
    * File the child's stdout is written to (by the native core, across restarts). Opened
    * and truncated in the constructor unless `append`; created with mode 0644; a symlink at
-   * the path is not followed. Write failures are `'error'` events; the child keeps running.
+   * the path is not followed (unless it is the host's own and leads to a device or a
+   * FIFO). `'/dev/stdout'`, `'/dev/stderr'`, `'/dev/fd/N'`, character devices and FIFOs
+   * are streamed to, never rotated. Monitors of one host with the same file share it.
+   * Write failures are `'error'` events; the child keeps running.
    */
   outFile?: string | undefined;
   /** File the child's stderr is written to; the same path as `outFile` merges the streams. */

@@ -9,12 +9,19 @@
 //! output, so that the file rotates once at its limit and every line goes, whole, into
 //! exactly one file. The writer that opens a path first sets how it rotates.
 //!
-//! Files are opened with `O_NONBLOCK` (so a FIFO planted at the path cannot block the
-//! open) and `O_NOFOLLOW`, and must be regular files or character devices.
+//! A path is opened with `O_NONBLOCK` (so a FIFO cannot block the open) and `O_NOFOLLOW`:
+//! a symlink planted at it is refused, unless it is the host's own (or root's) and leads to
+//! a character device or a FIFO — nobody's data can be overwritten through that. The
+//! host's own descriptors (`/dev/stdout`, `/dev/stderr`, `/dev/fd/N`, `/proc/self/fd/N`:
+//! the usual way to log in a container) are written through directly. Pipes, FIFOs,
+//! terminals and sockets are *streams*: written without blocking, never rotated; what the
+//! reader does not take yet waits here, and the writer waits for the reader without
+//! holding a thread (see [`FileState::waiting`]).
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -23,7 +30,7 @@ use std::time::Instant;
 
 use super::keeper::{self, Keep, Shelf};
 use super::schedule::{Period, Schedule};
-use super::{lock, millis_since_epoch, Report, BATCH, RECHECK};
+use super::{lock, millis_since_epoch, Report, BATCH, LOG_BACKLOG, RECHECK};
 use crate::error::CoreError;
 
 /// How a file rotates: the settings of the writer that opened it first.
@@ -89,6 +96,10 @@ impl Drop for SharedFile {
 /// there yet is made first, as the open would; one that cannot be is keyed by the path made
 /// absolute, and the open reports why.
 fn key_of(path: &Path) -> PathBuf {
+  if let Some(fd) = host_fd(path) {
+    // `/dev/stdout`, `/dev/fd/1` and `/proc/self/fd/1` are one destination.
+    return PathBuf::from(format!("/proc/self/fd/{fd}"));
+  }
   let dir = match path.parent() {
     Some(d) if !d.as_os_str().is_empty() => d,
     _ => Path::new("."),
@@ -103,31 +114,78 @@ fn key_of(path: &Path) -> PathBuf {
   }
 }
 
-/// A log file just opened.
+/// What a destination is, which says how it is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+  /// A regular file opened at its path: rotated, truncated, opened again when moved.
+  File,
+  /// The host's own descriptor for a regular file (`/dev/stdout` of a host whose output
+  /// goes to a file): written through a duplicate of it, so at the host's own offset — a
+  /// second descriptor would write where the host's next line then overwrites. Never
+  /// rotated or truncated.
+  HostFile,
+  /// A pipe, a FIFO or a character device (a terminal, `/dev/null`): written without
+  /// blocking, never rotated. `own` when the open file description is ours (its
+  /// `O_NONBLOCK` set), rather than a duplicate of the host's, whose flags are the host's.
+  Stream {
+    /// The description is ours.
+    own: bool,
+  },
+  /// A socket the host holds as stdout or stderr (systemd's journal): written with
+  /// `send(MSG_DONTWAIT)`, never rotated.
+  Socket,
+}
+
+/// A log destination just opened.
 #[derive(Debug)]
 pub(super) struct Opened {
   /// The descriptor, for appending.
   pub file: File,
   /// Bytes it holds.
   size: u64,
-  /// Device and inode: tells whether the path still leads to it.
-  identity: (u64, u64),
+  /// Device and inode, to tell whether the path still leads to it; `None` for what is not
+  /// watched that way (the host's descriptors, a symlink followed to a device).
+  identity: Option<(u64, u64)>,
   /// When it was last written (ms since the epoch).
   modified_ms: i64,
-  /// A regular file, rather than a device (which is never rotated).
-  regular: bool,
+  /// What it is.
+  pub kind: Kind,
 }
 
-/// Opens a log file for appending: never through a symlink, never blocking on a FIFO,
-/// and only a regular file or a character device (`/dev/null`, a terminal).
+/// The descriptor of the host's that `path` names, for the well-known names of the
+/// process's own descriptors: `/dev/stdout` (1), `/dev/stderr` (2), `/dev/fd/N`,
+/// `/proc/self/fd/N`.
+pub(super) fn host_fd(path: &Path) -> Option<RawFd> {
+  match path.to_str()? {
+    "/dev/stdout" => Some(1),
+    "/dev/stderr" => Some(2),
+    name => {
+      let n = name
+        .strip_prefix("/dev/fd/")
+        .or_else(|| name.strip_prefix("/proc/self/fd/"))?;
+      // Digits only: no sign, no trailing slash, nothing else.
+      if n.is_empty() || n.len() > 9 || !n.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+      }
+      n.parse().ok()
+    }
+  }
+}
+
+/// Opens a log destination for appending: never through a symlink another user could
+/// have planted, never blocking on a FIFO, never anything but a regular file, a character
+/// device, a FIFO, or the host's own stdout/stderr (see the module's description).
 pub(super) fn open_log(path: &Path, truncate: bool) -> Result<Opened, CoreError> {
+  if let Some(fd) = host_fd(path) {
+    return open_host_fd(path, fd);
+  }
   let fail = |e: io::Error| CoreError::sys("open", path.display().to_string(), e);
   let open = || {
     OpenOptions::new()
       .create(true)
       .append(true)
       .mode(0o644)
-      .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+      .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK | libc::O_NOCTTY)
       .open(path)
   };
   let file = match open() {
@@ -136,19 +194,28 @@ pub(super) fn open_log(path: &Path, truncate: bool) -> Result<Opened, CoreError>
       make_parent_dirs(path)?;
       open().map_err(fail)?
     }
+    // A symlink at the path.
+    Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return follow_to_device(path, e),
     other => other.map_err(fail)?,
   };
   let meta = file.metadata().map_err(fail)?;
   let kind = meta.file_type();
-  if !kind.is_file() && !kind.is_char_device() {
+  if kind.is_fifo() || kind.is_char_device() {
+    return Ok(Opened {
+      file,
+      size: 0,
+      identity: Some((meta.dev(), meta.ino())),
+      modified_ms: 0,
+      kind: Kind::Stream { own: true },
+    });
+  }
+  if !kind.is_file() {
     return Err(CoreError::sys(
       "open",
       path.display().to_string(),
       io::Error::other(format!(
-        "not a regular file ({})",
-        if kind.is_fifo() {
-          "a FIFO"
-        } else if kind.is_socket() {
+        "not a regular file, a character device or a FIFO ({})",
+        if kind.is_socket() {
           "a socket"
         } else {
           "a special file"
@@ -156,21 +223,176 @@ pub(super) fn open_log(path: &Path, truncate: bool) -> Result<Opened, CoreError>
       )),
     ));
   }
-  // Writes to a regular file or a device block as usual from here on.
+  // Writes to a regular file block as usual from here on.
   let flags = nix::fcntl::OFlag::O_APPEND;
   nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_SETFL(flags))
     .map_err(|e| fail(io::Error::from(e)))?;
-  // Devices (/dev/null, /dev/full, a tty) cannot be truncated, and need not be.
-  if truncate && kind.is_file() {
+  if truncate {
     file.set_len(0).map_err(fail)?;
   }
   Ok(Opened {
     file,
     size: if truncate { 0 } else { meta.len() },
-    identity: (meta.dev(), meta.ino()),
+    identity: Some((meta.dev(), meta.ino())),
     modified_ms: meta.modified().map_or(0, millis_since_epoch),
-    regular: kind.is_file(),
+    kind: Kind::File,
   })
+}
+
+/// The path is a symlink (`O_NOFOLLOW` said `ELOOP`). It is followed only when it is the
+/// host's own or root's — one another user planted is refused whatever it leads to — and
+/// leads to a character device or a FIFO, which hold nobody's data: never to a file,
+/// which could be anybody's, and nothing is created through it. Otherwise the answer is
+/// the `ELOOP` it was.
+fn follow_to_device(path: &Path, refused: io::Error) -> Result<Opened, CoreError> {
+  let fail = |e: io::Error| CoreError::sys("open", path.display().to_string(), e);
+  // SAFETY: geteuid cannot fail and touches no memory.
+  let me = unsafe { libc::geteuid() };
+  let link = match fs::symlink_metadata(path) {
+    Ok(link) if link.file_type().is_symlink() && (link.uid() == me || link.uid() == 0) => link,
+    _ => return Err(fail(refused)),
+  };
+  let file = OpenOptions::new()
+    .append(true)
+    .custom_flags(libc::O_CLOEXEC | libc::O_NONBLOCK | libc::O_NOCTTY)
+    .open(path);
+  let file = match file {
+    Ok(file) => file,
+    // A FIFO with nobody reading it: say so.
+    Err(e) if e.raw_os_error() == Some(libc::ENXIO) => return Err(fail(e)),
+    Err(_) => return Err(fail(refused)),
+  };
+  let kind = file.metadata().map_err(fail)?.file_type();
+  // The same link still (not swapped for another between the look and the open).
+  let same = fs::symlink_metadata(path)
+    .is_ok_and(|now| (now.dev(), now.ino(), now.uid()) == (link.dev(), link.ino(), link.uid()));
+  if !same || !(kind.is_char_device() || kind.is_fifo()) {
+    return Err(fail(refused));
+  }
+  Ok(Opened {
+    file,
+    size: 0,
+    identity: None,
+    modified_ms: 0,
+    kind: Kind::Stream { own: true },
+  })
+}
+
+/// Opens the host's descriptor `fd` (named by `path`) as a destination: a regular file
+/// through a duplicate (the host's offset), a pipe, FIFO or device through an open file
+/// description of our own (non-blocking without touching the host's), else — a socket, or
+/// a pipe we may not open again (another user's) — through a duplicate.
+fn open_host_fd(path: &Path, fd: RawFd) -> Result<Opened, CoreError> {
+  let fail = |e: io::Error| CoreError::sys("open", path.display().to_string(), e);
+  // SAFETY: `stat` is plain data, all-zero bytes a valid value; fstat writes into it and
+  // only reads the descriptor's number (an invalid one is EBADF).
+  let mut st: libc::stat = unsafe { std::mem::zeroed() };
+  // SAFETY: as above: a live local, and a descriptor number.
+  if unsafe { libc::fstat(fd, &mut st) } != 0 {
+    return Err(fail(io::Error::last_os_error()));
+  }
+  let duplicate = || {
+    // SAFETY: F_DUPFD_CLOEXEC makes a new descriptor (3 or above) for the same open file
+    // description; the original stays the host's.
+    let copy = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+    if copy < 0 {
+      return Err(fail(io::Error::last_os_error()));
+    }
+    // SAFETY: `copy` was just made, and nothing else owns it.
+    Ok(File::from(unsafe { OwnedFd::from_raw_fd(copy) }))
+  };
+  let opened = |file, kind| Opened {
+    file,
+    size: 0,
+    identity: None,
+    modified_ms: 0,
+    kind,
+  };
+  match st.st_mode & libc::S_IFMT {
+    libc::S_IFREG => Ok(opened(duplicate()?, Kind::HostFile)),
+    libc::S_IFSOCK => Ok(opened(duplicate()?, Kind::Socket)),
+    libc::S_IFIFO | libc::S_IFCHR => {
+      let own = OpenOptions::new()
+        .append(true)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(format!("/proc/self/fd/{fd}"));
+      match own {
+        Ok(file) => Ok(opened(file, Kind::Stream { own: true })),
+        // A pipe nobody reads any more.
+        Err(e) if e.raw_os_error() == Some(libc::ENXIO) => Err(fail(e)),
+        Err(_) => Ok(opened(duplicate()?, Kind::Stream { own: false })),
+      }
+    }
+    _ => Err(fail(io::Error::other(
+      "not a regular file, a character device, a pipe or a socket",
+    ))),
+  }
+}
+
+/// The descriptor a child writes itself (`logDirect`): a stream of ours is made blocking
+/// again, as a child expects its stdout to be (the host's own descriptions are left as the
+/// host has them).
+pub(super) fn for_child(opened: Opened) -> File {
+  if opened.kind == (Kind::Stream { own: true }) {
+    let _ = nix::fcntl::fcntl(
+      &opened.file,
+      nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_APPEND),
+    );
+  }
+  opened.file
+}
+
+/// Writes what it can of `bytes` to a stream without waiting: returns how many bytes were
+/// taken (fewer when the reader is behind).
+fn write_some(file: &File, kind: Kind, bytes: &[u8]) -> io::Result<usize> {
+  let fd = file.as_raw_fd();
+  let mut done = 0;
+  while done < bytes.len() {
+    let rest = &bytes[done..];
+    let n = match kind {
+      // SAFETY: sends from the live slice `rest`, within its length.
+      Kind::Socket => unsafe {
+        libc::send(
+          fd,
+          rest.as_ptr().cast(),
+          rest.len(),
+          libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+        )
+      },
+      Kind::Stream { own: false } => {
+        // The host's description, blocking or not as the host set it: only as much as the
+        // kernel takes at once is written — a pipe that polls writable has room for
+        // PIPE_BUF bytes.
+        let mut poll = libc::pollfd {
+          fd,
+          events: libc::POLLOUT,
+          revents: 0,
+        };
+        // SAFETY: one valid pollfd, no wait.
+        match unsafe { libc::poll(&mut poll, 1, 0) } {
+          0 => break,
+          r if r < 0 => -1,
+          // SAFETY: writes from the live slice `rest`, within its length.
+          _ => unsafe { libc::write(fd, rest.as_ptr().cast(), rest.len().min(libc::PIPE_BUF)) },
+        }
+      }
+      // SAFETY: writes from the live slice `rest`, within its length.
+      _ => unsafe { libc::write(fd, rest.as_ptr().cast(), rest.len()) },
+    };
+    match usize::try_from(n) {
+      Ok(0) => break,
+      Ok(n) => done += n,
+      Err(_) => {
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+          Some(libc::EINTR) => {}
+          Some(libc::EAGAIN) => break,
+          _ => return Err(e),
+        }
+      }
+    }
+  }
+  Ok(done)
 }
 
 /// Makes the missing directories above `file` (mode 0755 less the umask), as `mkdir -p`
@@ -256,8 +478,8 @@ pub(super) struct FileState {
   identity: Option<(u64, u64)>,
   /// When the file was last written before it was opened (ms since the epoch).
   modified_ms: i64,
-  /// A regular file; a device (`/dev/null`) is never rotated.
-  pub regular: bool,
+  /// What the destination is (as last opened).
+  kind: Kind,
   pub(super) checked: Option<Instant>,
   /// The last open failed, this way: given again until the next try.
   failure: Option<Failure>,
@@ -276,18 +498,24 @@ pub(super) struct FileState {
   rotation_held: Option<Instant>,
   /// Each writer's flag: whether its monitor's child runs (its lines are coming).
   writers: Vec<Weak<AtomicBool>>,
+  /// Bytes a stream's reader has not taken yet, written before any other.
+  unwritten: Vec<u8>,
 }
 
 impl FileState {
   fn new(path: PathBuf, rotation: Rotation) -> FileState {
-    let shelf = rotation.keep.and_then(|keep| Shelf::new(&path, keep));
+    // The host's own descriptors never rotate, and `/dev` holds no rotated files.
+    let shelf = rotation
+      .keep
+      .filter(|_| host_fd(&path).is_none())
+      .and_then(|keep| Shelf::new(&path, keep));
     FileState {
       path,
       file: None,
       size: 0,
       identity: None,
       modified_ms: 0,
-      regular: false,
+      kind: Kind::File,
       checked: None,
       failure: None,
       rotation,
@@ -296,7 +524,14 @@ impl FileState {
       batch: Vec::new(),
       rotation_held: None,
       writers: Vec::new(),
+      unwritten: Vec::new(),
     }
+  }
+
+  /// Whether the file is open and rotates: a regular file opened at its path. A device, a
+  /// stream or the host's own file never rotates.
+  pub fn rotatable(&self) -> bool {
+    self.file.is_some() && self.kind == Kind::File
   }
 
   /// Asks the keeper for a pass over the rotated files (a rotating file only), reporting
@@ -372,9 +607,9 @@ impl FileState {
     self.failure = None;
     self.file = Some(opened.file);
     self.size = opened.size;
-    self.identity = Some(opened.identity);
+    self.identity = opened.identity;
     self.modified_ms = opened.modified_ms;
-    self.regular = opened.regular;
+    self.kind = opened.kind;
     // Perhaps another file: its period is worked out again at its next line.
     self.period = None;
     Ok(())
@@ -397,27 +632,106 @@ impl FileState {
       };
     }
     self.checked = Some(Instant::now());
-    let current = fs::symlink_metadata(&self.path)
-      .ok()
-      .map(|m| (m.dev(), m.ino()));
-    if self.file.is_none() || current != self.identity {
+    let moved = self.identity.is_some_and(|identity| {
+      let current = fs::symlink_metadata(&self.path)
+        .ok()
+        .map(|m| (m.dev(), m.ino()));
+      current != Some(identity)
+    });
+    if self.file.is_none() || moved {
       self.open(false)?;
     }
     Ok(())
   }
 
-  /// Writes `bytes` now.
+  /// Writes `bytes` now: to a file in full; to a stream as far as its reader takes them,
+  /// the rest waiting (see [`FileState::waiting`]).
   pub fn write(&mut self, bytes: &[u8]) -> Result<(), CoreError> {
     self.ready()?;
     let Some(file) = self.file.as_mut() else {
       return Ok(());
     };
+    if matches!(self.kind, Kind::Stream { .. } | Kind::Socket) {
+      return self.stream(bytes);
+    }
     match file.write_all(bytes) {
       Ok(()) => {
         self.size += bytes.len() as u64;
         Ok(())
       }
       Err(e) => Err(CoreError::sys("write", self.path.display().to_string(), e)),
+    }
+  }
+
+  /// Writes `bytes` to a stream after what waits, keeping what its reader does not take.
+  fn stream(&mut self, bytes: &[u8]) -> Result<(), CoreError> {
+    self.push()?;
+    let taken = if self.unwritten.is_empty() {
+      self.send(bytes)?
+    } else {
+      0
+    };
+    let rest = &bytes[taken..];
+    // Each writer waits for the reader before its next chunk, so what waits here is at
+    // most a chunk per writer; only many writers of one stalled stream reach this bound.
+    if self.unwritten.len() + rest.len() > LOG_BACKLOG {
+      return Err(CoreError::sys(
+        "write",
+        self.path.display().to_string(),
+        io::Error::other(format!(
+          "its reader has not taken {} bytes: {} more dropped",
+          self.unwritten.len(),
+          rest.len()
+        )),
+      ));
+    }
+    self.unwritten.extend_from_slice(rest);
+    Ok(())
+  }
+
+  /// Writes what waits for a stream's reader, as far as it takes it. Returns how many
+  /// bytes went.
+  pub fn push(&mut self) -> Result<usize, CoreError> {
+    if self.unwritten.is_empty() {
+      return Ok(0);
+    }
+    let waiting = std::mem::take(&mut self.unwritten);
+    let taken = self.send(&waiting)?;
+    self.unwritten = waiting;
+    self.unwritten.drain(..taken);
+    Ok(taken)
+  }
+
+  /// Whether bytes wait for a stream's reader: the writers then wait until it takes more
+  /// (for [`FileState::poll_fd`] to be writable), without holding a thread.
+  pub fn waiting(&self) -> bool {
+    !self.unwritten.is_empty()
+  }
+
+  /// A descriptor to wait on for the stream to take more (a duplicate: the file may be
+  /// closed and opened again meanwhile).
+  pub fn poll_fd(&self) -> Option<OwnedFd> {
+    self.file.as_ref()?.as_fd().try_clone_to_owned().ok()
+  }
+
+  /// Writes what the stream takes of `bytes` now. A failure (the reader went away, the
+  /// device failed) closes it and drops what waited; the next write after [`RECHECK`]
+  /// opens it again (a FIFO is `ENXIO` until a reader comes).
+  fn send(&mut self, bytes: &[u8]) -> Result<usize, CoreError> {
+    let Some(file) = self.file.as_ref() else {
+      self.unwritten.clear();
+      return Ok(bytes.len());
+    };
+    match write_some(file, self.kind, bytes) {
+      Ok(n) => Ok(n),
+      Err(e) => {
+        let e = CoreError::sys("write", self.path.display().to_string(), e);
+        self.file = None;
+        self.unwritten.clear();
+        self.checked = Some(Instant::now());
+        self.failure = Some(Failure::of(&e));
+        Err(e)
+      }
     }
   }
 

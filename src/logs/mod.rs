@@ -10,8 +10,10 @@
 //!
 //! The monitors of one host that write the same path share its file ([`file`]): one
 //! descriptor, rotated once at its limit, each chunk of output written under its lock.
-//! Files are opened with `O_NONBLOCK` (so a FIFO planted at the path cannot block the
-//! open) and `O_NOFOLLOW`, and must be regular files or character devices. The writer keeps
+//! Destinations are regular files, or streams — the host's own `/dev/stdout`, character
+//! devices, FIFOs — written without blocking; a sink whose stream's reader is behind stops
+//! its drain and starts it again once the reader takes more, holding no thread meanwhile
+//! ([`LogSink::park`]). The writer keeps
 //! lines whole where that matters — timestamps, both streams in one file, rotation — by
 //! holding a stream's unfinished line until its newline arrives (or the child that wrote
 //! it exits). A failing file is reported once per episode (until it works again), retried
@@ -27,10 +29,14 @@
 
 use std::collections::VecDeque;
 use std::fs::{self, File};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
 
 use crate::error::CoreError;
 use crate::output::{Budget, Destination, Reservation, Stream};
@@ -39,7 +45,7 @@ mod file;
 mod keeper;
 mod schedule;
 
-use file::{open_log, FileState, Rotation, SharedFile};
+use file::{for_child, open_log, FileState, Rotation, SharedFile};
 use keeper::Keep;
 use schedule::Naming;
 pub use schedule::{Schedule, DAY_MS, HOUR_MS};
@@ -100,6 +106,8 @@ enum Job {
   Settle([u64; 2]),
   /// A period may have ended while nothing was written: rotate what is due.
   Tick,
+  /// The run is over: let the files go once what was queued before is written.
+  Release,
 }
 
 struct Queue {
@@ -112,6 +120,9 @@ struct Queue {
   /// The waker of the last run attached, kept once that run is over (until another one
   /// attaches): its last report waits for the bytes its pumps still hand over.
   waker: Option<Waker>,
+  /// The wakers of jobs done while a stream's reader was behind: called once it has
+  /// taken their bytes.
+  parked_wakers: Vec<Waker>,
 }
 
 /// One monitor's log files.
@@ -128,6 +139,11 @@ pub struct LogSink {
   /// The instant (ms since the epoch) the rotation timer is set for, 0 for none.
   armed: AtomicI64,
   timer: Mutex<Option<tokio::task::AbortHandle>>,
+  /// The drain waits for a stream's reader to take more (see [`LogSink::park`]).
+  parked: AtomicBool,
+  /// How far the tests have fed the stdout stream.
+  #[cfg(test)]
+  fed: AtomicU64,
   /// A supervision run is attached: the monitor's child runs, and its lines are coming
   /// (a monitor that joins one of the files then does not empty it).
   live: Arc<AtomicBool>,
@@ -156,6 +172,7 @@ impl LogSink {
         owner: 0,
         report: None,
         waker: None,
+        parked_wakers: Vec::new(),
       }),
       writer: Mutex::new(writer),
       settled: Default::default(),
@@ -164,6 +181,9 @@ impl LogSink {
       origin: Instant::now(),
       armed: AtomicI64::new(0),
       timer: Mutex::new(None),
+      parked: AtomicBool::new(false),
+      #[cfg(test)]
+      fed: AtomicU64::new(0),
       config,
     })
   }
@@ -192,6 +212,15 @@ impl LogSink {
     let end = writer.written[0] + bytes.len() as u64;
     writer.data(Stream::Stdout, bytes, end, Some(report));
     self.rearm(&writer);
+    // A stream's reader is behind: what it has not taken is written by a drain once it
+    // takes more, never by this thread waiting.
+    if let (_, Some(fd)) = writer.blocked(Some(report)) {
+      let mut queue = lock(&self.queue);
+      if !std::mem::replace(&mut queue.running, true) {
+        drop(queue);
+        self.park(fd);
+      }
+    }
   }
 
   /// Closes and re-opens the files now, on the calling thread; failures go to `report`.
@@ -241,13 +270,17 @@ impl LogSink {
   /// The run `owner` is over: failures are no longer reported to it (unless another run
   /// has taken its place already). It is still woken as its last bytes are written — the
   /// jobs queued before and after this call (its pumps empty the pipes) — since its exit
-  /// report waits for them.
+  /// report waits for them. Once they are written, the files are let go.
   pub fn detach(&self, owner: usize) {
     let mut queue = lock(&self.queue);
     if queue.owner == owner {
       queue.owner = 0;
       self.live.store(false, Ordering::Release);
       queue.report = None;
+      drop(queue);
+      if let Some(me) = self.me.upgrade() {
+        me.push(Job::Release);
+      }
     }
   }
 
@@ -268,11 +301,46 @@ impl LogSink {
     self.settled[stream.index()].load(Ordering::Acquire)
   }
 
-  /// True when bytes wait and nothing has been written for `ms` (a stalled disk).
+  /// True when bytes wait and nothing has been written for `ms` (a stalled disk, or a
+  /// stream's reader that does not read).
   pub fn stalled_for(&self, ms: u64) -> bool {
     let now = self.now_ms();
-    self.queued.load(Ordering::Acquire) > 0
+    (self.queued.load(Ordering::Acquire) > 0 || self.parked.load(Ordering::Acquire))
       && now.saturating_sub(self.moved_ms.load(Ordering::Acquire)) >= ms
+  }
+
+  /// Waits, off every thread, until the stream `fd` can take more (or a second has
+  /// passed: the reader may have gone, the file been replaced), then drains again. The
+  /// caller has set `running`: jobs queued meanwhile wait, bounded by the budget.
+  fn park(&self, fd: Option<OwnedFd>) {
+    self.parked.store(true, Ordering::Release);
+    let me = self.me.clone();
+    let spawned = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+      self.runtime.spawn(async move {
+        // A descriptor epoll cannot watch never makes a write wait either; a short sleep
+        // covers it all the same.
+        // SAFETY: the AsyncFd owns the descriptor, which stays open, the same one, until
+        // the AsyncFd is dropped.
+        let fd =
+          fd.and_then(|fd| unsafe { AsyncFd::register_with_interest(fd, Interest::WRITABLE) }.ok());
+        match fd {
+          Some(fd) => {
+            let _ = tokio::time::timeout(RECHECK, fd.writable()).await;
+          }
+          None => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+        if let Some(sink) = me.upgrade() {
+          let again = Arc::clone(&sink);
+          let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            sink.runtime.spawn_blocking(move || again.drain());
+          }));
+        }
+      })
+    }));
+    if spawned.is_err() {
+      // The runtime is going away: nothing will be written any more.
+      lock(&self.queue).running = false;
+    }
   }
 
   fn now_ms(&self) -> u64 {
@@ -294,7 +362,7 @@ impl LogSink {
     {
       let Some(path) = path else { continue };
       match open_log(path, false) {
-        Ok(opened) => files[slot] = Some(opened.file),
+        Ok(opened) => files[slot] = Some(for_child(opened)),
         Err(e) => errors.push(e),
       }
     }
@@ -320,8 +388,31 @@ impl LogSink {
   /// Runs queued jobs until none is left. Only one drain runs per sink at a time.
   fn drain(&self) {
     let mut writer = lock(&self.writer);
+    let mut wakers: Vec<Waker> = Vec::new();
     loop {
-      let (job, report, wakers) = {
+      // A stream whose reader is behind holds this sink's jobs behind what it has not
+      // taken (their order is the output's): the drain stops, holding no thread, and
+      // starts again once the reader takes more.
+      let report = lock(&self.queue).report.clone();
+      let (progress, blocked) = writer.blocked(report.as_ref());
+      if progress {
+        self.moved_ms.store(self.now_ms(), Ordering::Release);
+      }
+      if let Some(fd) = blocked {
+        lock(&self.queue).parked_wakers.append(&mut wakers);
+        self.park(fd);
+        return;
+      }
+      self.parked.store(false, Ordering::Release);
+      // Nothing waits for a reader: what the writer has handled is written.
+      for stream in Stream::BOTH {
+        self.settled[stream.index()].fetch_max(writer.settled[stream.index()], Ordering::AcqRel);
+      }
+      wakers.append(&mut lock(&self.queue).parked_wakers);
+      for waker in wakers.drain(..) {
+        waker();
+      }
+      let (job, report, job_wakers) = {
         let mut queue = lock(&self.queue);
         match queue.jobs.pop_front() {
           Some((job, queued_by)) => {
@@ -329,6 +420,8 @@ impl LogSink {
             // for the job), and the current one.
             let current = queue.waker.clone();
             let wakers = match (queued_by, current) {
+              // Letting go of the files writes nothing anybody waits for.
+              _ if matches!(job, Job::Release) => [None, None],
               (Some(a), Some(b)) if !Arc::ptr_eq(&a, &b) => [Some(a), Some(b)],
               (a, b) => [a.or(b), None],
             };
@@ -336,6 +429,13 @@ impl LogSink {
           }
           None => {
             queue.running = false;
+            drop(queue);
+            // Supervision is over (or has not begun): the files are let go, so that a FIFO's
+            // reader sees its end, and a stopped monitor holds no descriptor. The next
+            // write opens them again.
+            if !self.live.load(Ordering::Acquire) {
+              writer.release();
+            }
             return;
           }
         }
@@ -359,15 +459,26 @@ impl LogSink {
           }
         }
         Job::Tick => writer.tick(wall_ms(), report.as_ref()),
+        // Done when the queue is empty (below), after the bytes the run's pumps still hand
+        // over.
+        Job::Release => {}
       }
       self.rearm(&writer);
-      for stream in Stream::BOTH {
-        self.settled[stream.index()].fetch_max(writer.settled[stream.index()], Ordering::AcqRel);
-      }
-      for waker in wakers.into_iter().flatten() {
-        waker();
-      }
+      wakers.extend(job_wakers.into_iter().flatten());
     }
+  }
+}
+
+#[cfg(test)]
+impl LogSink {
+  /// How far the stdout stream has been queued (tests feed it in order).
+  fn written_for_test(&self) -> u64 {
+    self.fed.load(Ordering::Acquire)
+  }
+
+  /// Records that the stdout stream has been fed up to `end`.
+  fn mark_for_test(&self, end: u64) {
+    self.fed.store(end, Ordering::Release);
   }
 }
 
@@ -760,7 +871,7 @@ impl Writer {
       let cut = match file
         .rotation
         .max_size
-        .filter(|_| file.regular && !file.rotation_held())
+        .filter(|_| file.rotatable() && !file.rotation_held())
       {
         Some(max) => {
           let room = usize::try_from(max.saturating_sub(file.length())).unwrap_or(usize::MAX);
@@ -793,7 +904,7 @@ impl Writer {
       // The size and the kind of file are known once it is open.
       let _ = file.ready();
     }
-    if !file.regular || file.rotation_held() {
+    if !file.rotatable() || file.rotation_held() {
       return;
     }
     let ended = match (&rotation.schedule, now_ms) {
@@ -828,7 +939,8 @@ impl Writer {
       let Some(schedule) = file.rotation.schedule else {
         continue;
       };
-      if file.period.is_none() || file.ready().is_err() || !file.regular || file.rotation_held() {
+      if file.period.is_none() || file.ready().is_err() || !file.rotatable() || file.rotation_held()
+      {
         continue;
       }
       if let Some(label) = file.period_due(&schedule, now_ms) {
@@ -837,6 +949,47 @@ impl Writer {
         target.outcome(result, report);
       }
     }
+  }
+
+  /// Closes the files no other writer's child is writing to, and that hold nothing back
+  /// for a reader.
+  fn release(&mut self) {
+    for target in &self.targets {
+      if let Some(shared) = &target.shared {
+        let mut file = shared.lock();
+        if !file.waiting() && !file.others_live(&target.live) {
+          file.close();
+        }
+      }
+    }
+  }
+
+  /// Writes what waits for the readers of this writer's streams, as far as they take it.
+  /// Returns whether any bytes went and, while some still wait, a descriptor to wait on
+  /// for the reader to take more.
+  fn blocked(&mut self, report: Option<&Report>) -> (bool, Option<Option<OwnedFd>>) {
+    let mut progress = false;
+    for target in &mut self.targets {
+      let Some(shared) = target.shared.clone() else {
+        continue;
+      };
+      let mut file = shared.lock();
+      if !file.waiting() {
+        continue;
+      }
+      match file.push() {
+        Ok(taken) => progress |= taken > 0,
+        Err(e) => {
+          drop(file);
+          target.outcome(Err(e), report);
+          continue;
+        }
+      }
+      if file.waiting() {
+        return (progress, Some(file.poll_fd()));
+      }
+    }
+    (progress, None)
   }
 
   /// The instant the next rotation by time is due, for a file that has lines in it.
@@ -851,7 +1004,7 @@ impl Writer {
       .filter_map(|shared| {
         let file = shared.lock();
         let due = file.period.as_ref().map(|p| p.end_ms);
-        due.filter(|_| file.size > 0 && file.regular)
+        due.filter(|_| file.size > 0 && file.rotatable())
       })
       .min()
   }
@@ -1589,21 +1742,115 @@ mod tests {
   }
 
   #[test]
-  fn a_fifo_at_the_path_is_refused_without_blocking() {
+  fn a_fifo_is_a_stream_its_writers_never_wait_on() {
     let dir = temp("fifo");
     let path = dir.join("out.log");
     nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
     // No reader: the open itself fails at once (ENXIO), rather than waiting for one.
     let err = open_log(&path, false).unwrap_err();
     assert_eq!(err.code().as_deref(), Some("ENXIO"));
-    // With a reader, it opens, and is refused for what it is.
-    let _reader = OpenOptions::new()
+    // With a reader, it is a stream: what the reader has not taken waits, in order, and
+    // no write waits for it.
+    let mut reader = OpenOptions::new()
       .read(true)
       .custom_flags(libc::O_NONBLOCK)
       .open(&path)
       .unwrap();
-    let err = open_log(&path, false).unwrap_err();
-    assert!(err.to_string().contains("FIFO"), "{err}");
+    let mut w = writer(LogConfig {
+      out_file: Some(path.clone()),
+      timestamps: false,
+      max_size: Some(1000),
+      rotate: daily_utc(),
+      max_files: 5,
+      ..Default::default()
+    });
+    let lines: Vec<String> = (0..20_000).map(|i| format!("line {i:05}\n")).collect();
+    for line in &lines {
+      feed(&mut w, Stream::Stdout, line.as_bytes());
+    }
+    assert!(file(&w, 0).waiting(), "more than a pipe holds");
+    assert!(w.blocked(None).1.is_some());
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while got.len() < lines.concat().len() && Instant::now() < deadline {
+      let mut buf = [0u8; 65536];
+      match io::Read::read(&mut reader, &mut buf) {
+        Ok(n) => got.extend_from_slice(&buf[..n]),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+          w.blocked(None);
+        }
+        Err(e) => panic!("{e}"),
+      }
+    }
+    assert_eq!(String::from_utf8(got).unwrap(), lines.concat());
+    assert!(w.blocked(None).1.is_none());
+    // Never rotated: nothing but the FIFO in the directory.
+    assert_eq!(listing(&dir), ["out.log"]);
+    // The reader gone: an error (EPIPE), and what waited goes with it.
+    drop(reader);
+    let (report, seen) = collect();
+    let end = w.written[0] + 4;
+    w.data(Stream::Stdout, b"gone", end, Some(&report));
+    let end = w.written[0] + 1;
+    w.data(Stream::Stdout, b"\n", end, Some(&report));
+    assert_eq!(lock(&seen)[0].code().as_deref(), Some("EPIPE"));
+  }
+
+  #[test]
+  fn the_hosts_own_descriptors_are_named_as_usual() {
+    for (name, fd) in [
+      ("/dev/stdout", Some(1)),
+      ("/dev/stderr", Some(2)),
+      ("/dev/fd/7", Some(7)),
+      ("/proc/self/fd/12", Some(12)),
+      ("/dev/fd/", None),
+      ("/dev/fd/+1", None),
+      ("/dev/fd/1/", None),
+      ("/proc/1/fd/1", None),
+      ("/dev/stdin2", None),
+    ] {
+      assert_eq!(file::host_fd(Path::new(name)), fd, "{name}");
+    }
+  }
+
+  #[test]
+  fn a_symlink_of_ours_to_a_device_or_a_fifo_is_followed_and_to_a_file_refused() {
+    let dir = temp("follow");
+    let link = |name: &str, to: &Path| {
+      let at = dir.join(name);
+      std::os::unix::fs::symlink(to, &at).unwrap();
+      at
+    };
+    let opened = open_log(&link("null.log", Path::new("/dev/null")), true).unwrap();
+    assert_eq!(opened.kind, file::Kind::Stream { own: true });
+    let fifo = dir.join("fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+    let to_fifo = link("fifo.log", &fifo);
+    assert_eq!(
+      open_log(&to_fifo, false).unwrap_err().code().as_deref(),
+      Some("ENXIO"),
+      "a FIFO nobody reads"
+    );
+    let _reader = OpenOptions::new()
+      .read(true)
+      .custom_flags(libc::O_NONBLOCK)
+      .open(&fifo)
+      .unwrap();
+    assert!(open_log(&to_fifo, false).is_ok());
+    fs::write(dir.join("theirs"), "keep\n").unwrap();
+    for target in [dir.join("theirs"), dir.join("nowhere"), dir.clone()] {
+      let at = link(
+        &format!("{}.log", target.display()).replace('/', "_"),
+        &target,
+      );
+      assert_eq!(
+        open_log(&at, true).unwrap_err().code().as_deref(),
+        Some("ELOOP"),
+        "{target:?}"
+      );
+    }
+    assert_eq!(fs::read_to_string(dir.join("theirs")).unwrap(), "keep\n");
+    assert!(!dir.join("nowhere").exists());
   }
 
   #[test]
@@ -1638,6 +1885,80 @@ mod tests {
     let end = w.written[0] + 5;
     w.data(Stream::Stdout, b"four\n", end, Some(&report));
     assert_eq!(lock(&seen).len(), 2, "a new episode is reported again");
+  }
+
+  #[test]
+  fn a_stream_nobody_reads_holds_no_thread_and_its_bytes_follow_once_read() {
+    // One thread for every sink's files: a sink waiting for its reader must not hold it.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+      .worker_threads(1)
+      .max_blocking_threads(1)
+      .enable_all()
+      .build()
+      .unwrap();
+    let dir = temp("parked");
+    let fifo = dir.join("out.fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+    let mut reader = OpenOptions::new()
+      .read(true)
+      .custom_flags(libc::O_NONBLOCK)
+      .open(&fifo)
+      .unwrap();
+    let config = |path: PathBuf| LogConfig {
+      out_file: Some(path),
+      timestamps: true,
+      ..Default::default()
+    };
+    let stalled = LogSink::new(config(fifo.clone()), runtime.handle().clone());
+    let other = LogSink::new(config(dir.join("other.log")), runtime.handle().clone());
+    let put = |sink: &Arc<LogSink>, text: &str| {
+      let end = sink.written_for_test() + text.len() as u64;
+      let room = runtime.block_on(sink.budget(Stream::Stdout).reserve(text.len()));
+      assert_eq!(room.len(), text.len());
+      sink.put(Stream::Stdout, text.as_bytes().to_vec(), end, room);
+      sink.mark_for_test(end);
+    };
+    let lines: String = (0..40_000).map(|i| format!("line {i:05}\n")).collect();
+    for chunk in lines.as_bytes().chunks(64 * 1024) {
+      put(&stalled, std::str::from_utf8(chunk).unwrap());
+    }
+    let wait = |what: &str, done: &dyn Fn() -> bool| {
+      let deadline = Instant::now() + Duration::from_secs(10);
+      while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+      }
+    };
+    wait("the stalled sink to park", &|| {
+      stalled.parked.load(Ordering::Acquire)
+    });
+    // The other sink's file is written meanwhile, on the one thread there is.
+    put(&other, "other line\n");
+    wait("the other sink", &|| {
+      fs::read_to_string(dir.join("other.log")).is_ok_and(|t| t.ends_with("Z other line\n"))
+    });
+    assert!(stalled.stalled_for(0));
+    // The reader reads: every line follows, stamped, in order.
+    let mut got = Vec::new();
+    let expected: Vec<String> = lines.lines().map(str::to_string).collect();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while got.iter().filter(|&&b| b == b'\n').count() < expected.len() {
+      assert!(Instant::now() < deadline, "timed out reading");
+      let mut buf = [0u8; 65536];
+      match io::Read::read(&mut reader, &mut buf) {
+        Ok(n) => got.extend_from_slice(&buf[..n]),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+          std::thread::sleep(Duration::from_millis(1))
+        }
+        Err(e) => panic!("{e}"),
+      }
+    }
+    let text = String::from_utf8(got).unwrap();
+    let unstamped: Vec<String> = text.lines().map(|l| l[25..].to_string()).collect();
+    assert_eq!(unstamped, expected);
+    wait("the drain to end", &|| {
+      !stalled.parked.load(Ordering::Acquire)
+    });
   }
 
   #[test]
