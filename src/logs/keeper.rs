@@ -248,7 +248,13 @@ impl Shelf {
   /// This log's rotated files now, grouped by name (`X` with `X.gz` and `X.gz.tmp`).
   fn survey(&self) -> io::Result<Vec<Group>> {
     let mut groups: BTreeMap<String, Group> = BTreeMap::new();
-    for entry in fs::read_dir(&self.dir)? {
+    let entries = match fs::read_dir(&self.dir) {
+      // A directory moved or removed since holds nothing of this log's to tidy; the writer
+      // says what became of the log itself.
+      Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+      other => other?,
+    };
+    for entry in entries {
       let entry = entry?;
       let Some(name) = entry.file_name().to_str().map(str::to_string) else {
         continue;
@@ -891,8 +897,17 @@ mod tests {
     request(&shelf, None);
     settle();
     assert_eq!(names(&dir.join("sub")), ["out.log.2026-11-30.gz"]);
-    // A directory that cannot be read fails each pass; one report for the episode.
+    // A directory gone has nothing to tidy: no error.
     fs::remove_dir_all(dir.join("sub")).unwrap();
+    let silent = Arc::new(Mutex::new(0));
+    let count = Arc::clone(&silent);
+    let report: Report = Arc::new(move |_| *lock(&count) += 1);
+    request(&shelf, Some(report));
+    settle();
+    assert_eq!(*lock(&silent), 0);
+    // One that cannot be read (a file in its place) fails each pass; one report for the
+    // episode.
+    fs::write(dir.join("sub"), "").unwrap();
     let seen = Arc::new(Mutex::new(0));
     let count = Arc::clone(&seen);
     let report: Report = Arc::new(move |_| *lock(&count) += 1);
