@@ -111,7 +111,10 @@ test('the -l status log rotates by time (--logRotate 200 --logRotateUtc): files 
   const start = Date.parse(`${label[1]}:${label[2]}:${label[3]}.${label[4]}Z`);
   const [line] = statusLines(path.join(dir, name));
   assert.equal(line.event, 'start');
-  assert.ok(Date.parse(line.time) >= start && Date.parse(line.time) < start + 200, `${line.time} in ${name}`);
+  // The line is stamped by the CLI, then written by the core in the period it reaches it:
+  // the stamp falls within that period, or (on a loaded machine) the one just before.
+  const at = Date.parse(line.time);
+  assert.ok(at >= start - 200 && at < start + 200, `${line.time} in ${name}`);
   h.child.kill('SIGTERM');
   assert.equal(await h.exited, 0, h.stderr);
 });

@@ -32,7 +32,7 @@ async function assertEveryLineOnce(dir, tags, count, { compressed }) {
     if (names.some((name) => name.endsWith('.tmp'))) return false;
     // Compression leaves X and X.gz side by side for a moment: wait for it to finish.
     return !compressed || names.every((name) => name === 'out.log' || name.endsWith('.gz'));
-  }, 20000, 'compression to finish');
+  }, 8000, 'compression to finish');
   const seen = new Map(tags.map((tag) => [tag, new Uint8Array(count)]));
   const names = fs.readdirSync(dir);
   for (const name of names) {
@@ -63,7 +63,7 @@ async function runShared(dir, count, lines, options) {
     const m = new Monitor(fixture('tagged-lines.js'), { silent: true, max: 1, outFile, args: [tag, String(lines), '2'], ...options });
     monitors.push(m);
     m.on('error', (err) => errors.push(err));
-    const exited = next(m, 'exit', 25000);
+    const exited = next(m, 'exit', 20000);
     m.start();
     return exited;
   });
@@ -111,7 +111,7 @@ test('the command line: a config of 8 apps with one shared -o file rotated every
     { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
-  const [code] = await next(child, 'close', 25000);
+  const [code] = await next(child, 'close', 20000);
   assert.equal(code, 0, stderr);
   fs.unlinkSync(path.join(dir, 'app.json'));
   const rotated = await assertEveryLineOnce(dir, apps.map((a) => a.id), lines, { compressed: false });

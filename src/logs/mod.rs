@@ -144,9 +144,16 @@ pub struct LogSink {
   /// How far the tests have fed the stdout stream.
   #[cfg(test)]
   fed: AtomicU64,
-  /// A supervision run is attached: the monitor's child runs, and its lines are coming
-  /// (a monitor that joins one of the files then does not empty it).
+  /// The monitor's child writes the files: from the start of a run, and from a new child's
+  /// first bytes, until a child exits or the run ends. A monitor constructed meanwhile that
+  /// shares one of the files does not empty it. (The exit is known here before it is
+  /// reported, so a monitor constructed on `'exit'` empties it, as forever-monitor's do.)
   live: Arc<AtomicBool>,
+  /// A supervision run is attached.
+  attached: AtomicBool,
+  /// Where the last exited child's output ended in each stream: bytes past it are a new
+  /// child's.
+  ended: [AtomicU64; 2],
   /// The sink itself, for jobs started from `&self`.
   me: Weak<LogSink>,
 }
@@ -163,6 +170,8 @@ impl LogSink {
     let writer = Writer::new(&config, Arc::clone(&live));
     Arc::new_cyclic(|me| LogSink {
       live,
+      attached: AtomicBool::new(false),
+      ended: Default::default(),
       me: me.clone(),
       budget: Budget::new(LOG_BACKLOG),
       runtime,
@@ -262,6 +271,11 @@ impl LogSink {
   pub fn attach(&self, owner: usize, report: Report, waker: Waker) {
     let mut queue = lock(&self.queue);
     queue.owner = owner;
+    // A run's offsets count from its start.
+    for ended in &self.ended {
+      ended.store(0, Ordering::Release);
+    }
+    self.attached.store(true, Ordering::Release);
     self.live.store(true, Ordering::Release);
     queue.report = Some(report);
     queue.waker = Some(waker);
@@ -275,6 +289,7 @@ impl LogSink {
     let mut queue = lock(&self.queue);
     if queue.owner == owner {
       queue.owner = 0;
+      self.attached.store(false, Ordering::Release);
       self.live.store(false, Ordering::Release);
       queue.report = None;
       drop(queue);
@@ -292,6 +307,10 @@ impl LogSink {
   /// A child that wrote up to `marks` has exited: its unfinished lines are written as they
   /// are once the writer gets there.
   pub fn settle(self: &Arc<Self>, marks: [u64; 2]) {
+    for stream in Stream::BOTH {
+      self.ended[stream.index()].fetch_max(marks[stream.index()], Ordering::AcqRel);
+    }
+    self.live.store(false, Ordering::Release);
     self.push(Job::Settle(marks));
   }
 
@@ -522,6 +541,13 @@ impl Destination for LogSink {
   fn put(&self, stream: Stream, data: Vec<u8>, end: u64, room: Reservation) {
     if self.queued.fetch_add(data.len(), Ordering::AcqRel) == 0 {
       self.moved_ms.store(self.now_ms(), Ordering::Release);
+    }
+    // A new child's bytes (an exited one's end at its mark or before).
+    if end > self.ended[stream.index()].load(Ordering::Acquire)
+      && self.attached.load(Ordering::Acquire)
+      && !self.live.load(Ordering::Acquire)
+    {
+      self.live.store(true, Ordering::Release);
     }
     if let Some(me) = self.me.upgrade() {
       me.push(Job::Data {
@@ -1959,6 +1985,42 @@ mod tests {
     wait("the drain to end", &|| {
       !stalled.parked.load(Ordering::Acquire)
     });
+  }
+
+  #[test]
+  fn a_monitor_is_live_while_a_child_of_its_writes_and_not_once_it_exited() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+      .worker_threads(1)
+      .enable_all()
+      .build()
+      .unwrap();
+    let dir = temp("live");
+    let sink = LogSink::new(
+      LogConfig {
+        out_file: Some(dir.join("out.log")),
+        ..Default::default()
+      },
+      runtime.handle().clone(),
+    );
+    let live = || sink.live.load(Ordering::Acquire);
+    let put = |text: &[u8], end: u64| {
+      let room = sink.budget(Stream::Stdout).try_reserve(text.len()).unwrap();
+      sink.put(Stream::Stdout, text.to_vec(), end, room);
+    };
+    assert!(!live(), "not before a run");
+    let (report, _) = collect();
+    sink.attach(1, report, Arc::new(|| {}));
+    assert!(live(), "from the run's start");
+    put(b"one\n", 4);
+    // The child exited having written 6 bytes; its last 2 arrive after: still its own.
+    sink.settle([6, 0]);
+    assert!(!live(), "its child exited");
+    put(b"t\n", 6);
+    assert!(!live(), "the exited child's last bytes");
+    put(b"next\n", 11);
+    assert!(live(), "a new child writes");
+    sink.detach(1);
+    assert!(!live(), "the run is over");
   }
 
   #[test]
