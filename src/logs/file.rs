@@ -480,6 +480,7 @@ pub(super) struct FileState {
   modified_ms: i64,
   /// What the destination is (as last opened).
   kind: Kind,
+  /// When the path was last looked at (opened, or checked for having moved).
   pub(super) checked: Option<Instant>,
   /// The last open failed, this way: given again until the next try.
   failure: Option<Failure>,
