@@ -94,8 +94,20 @@ pub(super) struct Activation {
   report_write: Option<OwnedFd>,
 }
 
-fn cstring(bytes: &[u8], what: &str) -> Result<CString> {
+/// `bytes` as a C string; a null byte inside is refused, naming `what` held it.
+pub(super) fn cstring(bytes: &[u8], what: &str) -> Result<CString> {
   CString::new(bytes).map_err(|_| CoreError::InvalidOption(format!("{what} holds a null byte")))
+}
+
+/// The program and its argv as C strings, for an `execve` of our own (here and in
+/// `vfork`).
+pub(super) fn exec_strings(program: &Path, argv: &[&OsStr]) -> Result<(CString, Vec<CString>)> {
+  let program = cstring(program.as_os_str().as_bytes(), "the command")?;
+  let argv = argv
+    .iter()
+    .map(|a| cstring(a.as_bytes(), "an argument"))
+    .collect::<Result<Vec<_>>>()?;
+  Ok((program, argv))
 }
 
 /// Copies `fd` to the lowest free descriptor at or above `floor`, close-on-exec.
@@ -206,11 +218,7 @@ fn image(
   argv: &[&OsStr],
   sockets: &[(BorrowedFd<'_>, &str)],
 ) -> Result<Image> {
-  let program = cstring(program.as_os_str().as_bytes(), "the command")?;
-  let argv = argv
-    .iter()
-    .map(|a| cstring(a.as_bytes(), "an argument"))
-    .collect::<Result<Vec<_>>>()?;
+  let (program, argv) = exec_strings(program, argv)?;
   let names: Vec<&str> = sockets.iter().map(|(_, name)| *name).collect();
   let mut envp = Vec::new();
   for (key, value) in cmd.as_std().get_envs() {

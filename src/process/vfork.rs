@@ -24,7 +24,6 @@
 use std::ffi::{c_char, c_int, c_void, CString, OsStr};
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::ExitStatus;
@@ -33,7 +32,8 @@ use std::sync::atomic::{AtomicI32, AtomicU8, Ordering};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
-use crate::error::{CoreError, Result};
+use super::activation::cstring;
+use crate::error::Result;
 
 /// The child's stack: it makes a few system calls, nothing more.
 const STACK: usize = 64 * 1024;
@@ -116,10 +116,6 @@ pub(super) struct Plan {
   error: AtomicI32,
 }
 
-fn cstring(bytes: &[u8], what: &str) -> Result<CString> {
-  CString::new(bytes).map_err(|_| CoreError::InvalidOption(format!("{what} holds a null byte")))
-}
-
 impl Plan {
   /// Runs `program` with `argv` (`argv[0]` first), environment `env`, directory `cwd` and
   /// standard streams `stdio` (open until the spawn is over).
@@ -130,11 +126,7 @@ impl Plan {
     cwd: Option<&str>,
     stdio: [RawFd; 3],
   ) -> Result<Plan> {
-    let program = cstring(program.as_os_str().as_bytes(), "the command")?;
-    let argv = argv
-      .iter()
-      .map(|a| cstring(a.as_bytes(), "an argument"))
-      .collect::<Result<Vec<_>>>()?;
+    let (program, argv) = super::activation::exec_strings(program, argv)?;
     let envp = env
       .map(|(k, v)| cstring(format!("{k}={v}").as_bytes(), "the environment"))
       .collect::<Result<Vec<_>>>()?;
