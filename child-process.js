@@ -123,7 +123,16 @@ class ForeverChild extends EventEmitter {
     /** The full argv, as `child_process.spawn` keeps it (one array for a run's children). */
     this.spawnargs = info.spawnargs;
     /** @type {ChildState} */
-    const state = { owner, info, ended: false, reported: false, disconnected: false, io: null, closesNeeded: 1, closesGot: 0 };
+    const state = {
+      owner,
+      info,
+      ended: false,
+      reported: false,
+      disconnected: false,
+      io: null,
+      closesNeeded: 1,
+      closesGot: 0,
+    };
     Object.defineProperty(this, '_state', { value: state, writable: false, enumerable: false });
     // Node emits 'spawn' on the tick after spawn(): before forever-monitor's 'start' or
     // 'restart' listeners could listen. A child the core restarted by itself was spawned
@@ -184,15 +193,22 @@ class ForeverChild extends EventEmitter {
     if (signal === 0) return !this._s.ended;
     let number;
     try {
-      number = this._o._childCheckSignal('signal', typeof signal === 'string' ? signal.toUpperCase() : signal);
-    } catch (cause) {
+      number = this._o._childCheckSignal(
+        'signal',
+        typeof signal === 'string' ? signal.toUpperCase() : signal,
+      );
+    } catch {
       // Node's own error for a signal it does not know.
-      const err = /** @type {TypeError & { code?: string }} */ (new TypeError(`Unknown signal: ${String(signal)}`));
+      const err = /** @type {TypeError & { code?: string }} */ (
+        new TypeError(`Unknown signal: ${String(signal)}`)
+      );
       err.code = 'ERR_UNKNOWN_SIGNAL';
       throw err;
     }
     if (this._s.ended) return false;
-    const sent = this._o._childIsCurrent(this) ? this._o._childSignal(this, number) : this._o._childSignalRetired(this, number);
+    const sent = this._o._childIsCurrent(this)
+      ? this._o._childSignal(this, number)
+      : this._o._childSignalRetired(this, number);
     if (sent) this.killed = true;
     return sent;
   }
@@ -215,7 +231,9 @@ class ForeverChild extends EventEmitter {
       callback = /** @type {(err: Error | null) => void} */ (options);
     }
     if (message === undefined) {
-      const err = /** @type {TypeError & { code?: string }} */ (new TypeError('The "message" argument must be specified'));
+      const err = /** @type {TypeError & { code?: string }} */ (
+        new TypeError('The "message" argument must be specified')
+      );
       err.code = 'ERR_MISSING_ARGS';
       throw err;
     }
@@ -224,14 +242,18 @@ class ForeverChild extends EventEmitter {
     if (!this.connected) {
       error = codeError('ERR_IPC_CHANNEL_CLOSED', 'Channel closed');
     } else if (handle !== undefined && handle !== null) {
-      error = codeError('ERR_FOREVER_NATIVE_NO_HANDLES', 'A handle cannot be sent to a child of forever-native: the core owns the channel (use the listen option to share sockets).');
+      error = codeError(
+        'ERR_FOREVER_NATIVE_NO_HANDLES',
+        'A handle cannot be sent to a child of forever-native: the core owns the channel (use the listen option to share sockets).',
+      );
     } else if (!this._o._childIsCurrent(this)) {
       error = codeError('ERR_IPC_CHANNEL_CLOSED', 'Channel closed');
     } else {
       // Serialises (and throws a TypeError for what cannot be), as Node's send() does.
       const failure = this._o._childSend(this, message);
       // The core replaced this child before JS heard: its channel is gone, as Node says it.
-      if (failure !== null && failure.code === 'ERR_NOT_RUNNING') error = codeError('ERR_IPC_CHANNEL_CLOSED', 'Channel closed');
+      if (failure !== null && failure.code === 'ERR_NOT_RUNNING')
+        error = codeError('ERR_IPC_CHANNEL_CLOSED', 'Channel closed');
       else if (failure !== null) error = this._o._childToError(failure);
     }
     if (typeof callback !== 'function') callback = undefined;
@@ -247,7 +269,12 @@ class ForeverChild extends EventEmitter {
   /** Closes the IPC channel: `'disconnect'` follows, here and in the child. */
   disconnect() {
     if (!this.connected) {
-      process.nextTick(() => this.emit('error', codeError('ERR_IPC_DISCONNECTED', 'IPC channel is already disconnected')));
+      process.nextTick(() =>
+        this.emit(
+          'error',
+          codeError('ERR_IPC_DISCONNECTED', 'IPC channel is already disconnected'),
+        ),
+      );
       return;
     }
     this._s.disconnected = true;
@@ -288,7 +315,10 @@ class ForeverChild extends EventEmitter {
     // Unread bytes are bounded, for all of the monitor's children together (an old
     // child's stream piped to a sink that stopped keeps what it holds): past the limit
     // this stream drops what comes.
-    if (readable.readableLength + data.length + this._o._childUnreadElsewhere(readable) > UNREAD_LIMIT) {
+    if (
+      readable.readableLength + data.length + this._o._childUnreadElsewhere(readable) >
+      UNREAD_LIMIT
+    ) {
       // Until it is read again, the core need not hand JS what this stream would drop.
       if (!io.stalled[index - 1] && this._o._childIsCurrent(this)) {
         io.stalled[index - 1] = true;
@@ -303,7 +333,10 @@ class ForeverChild extends EventEmitter {
   /** @param {1 | 2} index @param {number} limit */
   _dropped(index, limit) {
     const name = index === 1 ? 'stdout' : 'stderr';
-    warnOnce('FOREVER_NATIVE_UNREAD_OUTPUT', `monitor.child.${name} of pid ${this.pid} is not being read: output past ${limit} unread bytes is dropped for this stream (listeners, outFile/errFile and the host still get every byte).`);
+    warnOnce(
+      'FOREVER_NATIVE_UNREAD_OUTPUT',
+      `monitor.child.${name} of pid ${this.pid} is not being read: output past ${limit} unread bytes is dropped for this stream (listeners, outFile/errFile and the host still get every byte).`,
+    );
   }
 
   /** A message from the child. @param {unknown} message */
@@ -411,7 +444,13 @@ class ForeverChild extends EventEmitter {
   /** The child's streams, made on first need. @returns {ChildIO} */
   _io() {
     const s = this._s;
-    if (s.io === null) s.io = { streams: [undefined, undefined, undefined], early: [[], []], earlyBytes: [0, 0], stalled: [false, false] };
+    if (s.io === null)
+      s.io = {
+        streams: [undefined, undefined, undefined],
+        early: [[], []],
+        earlyBytes: [0, 0],
+        stalled: [false, false],
+      };
     return s.io;
   }
 
@@ -429,7 +468,8 @@ class ForeverChild extends EventEmitter {
           if (f && f.code === 'EPIPE') writable.destroy();
           callback(f ? child._o._childToError(f) : null);
         };
-        if (child._s.ended) return done({ code: 'EPIPE', message: 'write EPIPE', syscall: 'write' });
+        if (child._s.ended)
+          return done({ code: 'EPIPE', message: 'write EPIPE', syscall: 'write' });
         const failure = child._o._childWriteStdin(child.pid, chunk, done);
         if (failure !== null) done(failure);
         return undefined;
@@ -449,7 +489,12 @@ class ForeverChild extends EventEmitter {
     const write = writable.write;
     /** @type {any} */ (writable).write = function boundedWrite(/** @type {any[]} */ ...args) {
       if (writable.writableLength >= STDIN_LIMIT && !writable.destroyed) {
-        writable.destroy(codeError('ERR_STDIN_BACKLOG', `child.stdin holds ${writable.writableLength} bytes the child has not read (at most ${STDIN_LIMIT}); wait for 'drain' when write() returns false.`));
+        writable.destroy(
+          codeError(
+            'ERR_STDIN_BACKLOG',
+            `child.stdin holds ${writable.writableLength} bytes the child has not read (at most ${STDIN_LIMIT}); wait for 'drain' when write() returns false.`,
+          ),
+        );
         return false;
       }
       return write.apply(writable, /** @type {any} */ (args));

@@ -41,4 +41,3 @@ export function listenFds(): Array<{ fd: number; name: string }>;
  * `server.listen({ fd })`; `null` when there is none.
  */
 export function listenFd(name?: string): number | null;
-

@@ -56,9 +56,12 @@ function heartbeat(options = {}) {
   }
   if (beating === null) {
     process.send('heartbeat');
-    beating = setInterval(() => {
-      if (connected()) process.send('heartbeat');
-    }, Math.max(1, interval / 2));
+    beating = setInterval(
+      () => {
+        if (connected()) process.send('heartbeat');
+      },
+      Math.max(1, interval / 2),
+    );
     beating.unref();
   }
   return true;
@@ -106,7 +109,11 @@ function onShutdown(fn) {
   process.on('SIGTERM', onTerm);
   process.on('SIGINT', onInt);
   // Listening for messages keeps the channel (and the process) alive: not this one.
-  if (typeof process.channel === 'object' && process.channel && typeof process.channel.unref === 'function') {
+  if (
+    typeof process.channel === 'object' &&
+    process.channel &&
+    typeof process.channel.unref === 'function'
+  ) {
     process.channel.unref();
   }
   return () => {
@@ -148,4 +155,13 @@ function supervised() {
   return typeof process.env.FOREVER_NATIVE_TAG === 'string';
 }
 
-module.exports = { ready, heartbeat, stopHeartbeat, onShutdown, supervised, watchdogInterval, listenFds, listenFd };
+module.exports = {
+  ready,
+  heartbeat,
+  stopHeartbeat,
+  onShutdown,
+  supervised,
+  watchdogInterval,
+  listenFds,
+  listenFd,
+};

@@ -33,30 +33,45 @@ function resolveOptions(options, schema, reducers) {
   if (!options) return computed;
   if (typeof options !== 'object') throw TypeError('options must be an object');
   for (const option of Object.keys(options)) {
-    if (!Object.prototype.hasOwnProperty.call(schema, option)) throw Error(`Unknown "${option}" option`);
+    if (!Object.prototype.hasOwnProperty.call(schema, option))
+      throw Error(`Unknown "${option}" option`);
     const value = options[option];
     if (value === undefined) continue;
     const reducer = reducers[option];
-    computed[option] = !reducer ? value : reducer(value, (reason) => {
-      throw Error(`Invalid "${option}" option value` + (reason ? `. Reason: ${reason}` : ''));
-    });
+    computed[option] = !reducer
+      ? value
+      : reducer(value, (reason) => {
+          throw Error(`Invalid "${option}" option value` + (reason ? `. Reason: ${reason}` : ''));
+        });
   }
   return computed;
 }
 
 /** @param {string[]} types @returns {Reducer} */
-const typeReducer = (types) => (v, reject) => (types.includes(typeof v) ? v : reject(`value must be type of ${types.join('|')}`));
+const typeReducer = (types) => (v, reject) =>
+  types.includes(typeof v) ? v : reject(`value must be type of ${types.join('|')}`);
 const functionReducer = typeReducer(['function']);
 /** @type {Reducer} */
-const constructorReducer = (v, reject) => (typeof v === 'function' && Object.prototype.hasOwnProperty.call(v, 'prototype') ? v : reject('value must be a constructor'));
+const constructorReducer = (v, reject) =>
+  typeof v === 'function' && Object.prototype.hasOwnProperty.call(v, 'prototype')
+    ? v
+    : reject('value must be a constructor');
 /** @type {Reducer} */
-const timeoutReducer = (v, reject) => ((v *= 1) >= 0 && Number.isFinite(v) ? v : reject('timeout must be a positive number'));
+const timeoutReducer = (v, reject) =>
+  (v *= 1) >= 0 && Number.isFinite(v) ? v : reject('timeout must be a positive number');
 
 /** What `{ objectify: true }` returns, as EE2's `Listener`: `off()` removes the listener. */
 class Listener {
   /** @param {Emitter} emitter @param {string | symbol} event @param {Fn} listener */
-  constructor(emitter, event, listener) { this.emitter = emitter; this.event = event; this.listener = listener; }
-  off() { this.emitter.off(this.event, this.listener); return this; }
+  constructor(emitter, event, listener) {
+    this.emitter = emitter;
+    this.event = event;
+    this.listener = listener;
+  }
+  off() {
+    this.emitter.off(this.event, this.listener);
+    return this;
+  }
 }
 
 /**
@@ -70,7 +85,14 @@ class Listener {
 function attach(emitter, add, event, fn, options, ttl, counts) {
   let listener = fn;
   /** @type {any} */
-  const o = options === true ? { promisify: true } : options === false ? { async: true } : options === undefined ? {} : options;
+  const o =
+    options === true
+      ? { promisify: true }
+      : options === false
+        ? { async: true }
+        : options === undefined
+          ? {}
+          : options;
   if (!o || typeof o !== 'object') throw TypeError('options should be an object or true');
   let { async, promisify, nextTick } = o;
   if (async || nextTick || promisify) {
@@ -83,8 +105,13 @@ function attach(emitter, add, event, fn, options, ttl, counts) {
         return fn.apply(this, args);
       };
       // EE2 bug: with promisify + nextTick it returns Promise.resolve() and never calls fn.
-      if (promisify) return (nextTick ? Promise.resolve() : new Promise((resolve) => setImmediate(resolve))).then(call);
-      return (nextTick ? process.nextTick : setImmediate)(() => { call(); });
+      if (promisify)
+        return (
+          nextTick ? Promise.resolve() : new Promise((resolve) => setImmediate(resolve))
+        ).then(call);
+      return (nextTick ? process.nextTick : setImmediate)(() => {
+        call();
+      });
     };
     /** @type {any} */ (listener).listener = fn;
   }
@@ -115,8 +142,17 @@ function attach(emitter, add, event, fn, options, ttl, counts) {
  */
 function listen(emitter, baseMethod, event, fn, options, prepend, ttl) {
   const counts = ttl !== undefined;
-  if (typeof fn !== 'function') throw Error(`${counts ? 'many' : 'on'} only accepts instances of Function`);
-  return attach(emitter, baseMethod || (prepend ? nodePrepend : nodeOn), event, fn, options, ttl, counts);
+  if (typeof fn !== 'function')
+    throw Error(`${counts ? 'many' : 'on'} only accepts instances of Function`);
+  return attach(
+    emitter,
+    baseMethod || (prepend ? nodePrepend : nodeOn),
+    event,
+    fn,
+    options,
+    ttl,
+    counts,
+  );
 }
 
 /**
@@ -125,7 +161,8 @@ function listen(emitter, baseMethod, event, fn, options, prepend, ttl) {
  * any-listener and leave `event` alone.
  * @param {string | symbol} event
  */
-const nodeOwn = (event) => event === 'newListener' || event === 'removeListener' || event === errorMonitor;
+const nodeOwn = (event) =>
+  event === 'newListener' || event === 'removeListener' || event === errorMonitor;
 
 /**
  * EE2's `emit`, given Node's (`baseEmit`, called as `baseEmit.call(emitter, event, ...args)`):
@@ -154,7 +191,8 @@ function emit(emitter, baseEmit, event, args) {
     try {
       baseEmit.call(emitter, event, ...args);
     } catch (err) {
-      if (err !== args[0] && !(err && /** @type {any} */ (err).code === 'ERR_UNHANDLED_ERROR')) throw err;
+      if (err !== args[0] && !(err && /** @type {any} */ (err).code === 'ERR_UNHANDLED_ERROR'))
+        throw err;
     }
     return true;
   }
@@ -216,7 +254,8 @@ class TargetObserver {
       if (--this._count !== 0) return;
     } else {
       const events = Reflect.ownKeys(listeners);
-      for (let i = events.length; i-- > 0;) this._off.call(this._target, events[i], listeners[events[i]]);
+      for (let i = events.length; i-- > 0;)
+        this._off.call(this._target, events[i], listeners[events[i]]);
       this._listeners = Object.create(null);
       this._count = 0;
     }
@@ -234,9 +273,13 @@ class TargetObserver {
  */
 const methods = {
   /** Calls `fn(event, ...args)` for every event, before its listeners. @this {Emitter} @param {Fn} fn */
-  onAny(fn) { return addAny(this, fn, false); },
+  onAny(fn) {
+    return addAny(this, fn, false);
+  },
   /** `onAny`, ahead of the any-listeners there. @this {Emitter} @param {Fn} fn */
-  prependAny(fn) { return addAny(this, fn, true); },
+  prependAny(fn) {
+    return addAny(this, fn, true);
+  },
   /** Removes `fn` from the any-listeners, or all of them without `fn`. @this {Emitter} @param {Fn} [fn] */
   offAny(fn) {
     const all = this._all;
@@ -248,11 +291,17 @@ const methods = {
     return this;
   },
   /** The any-listeners: EE2 gives its own live array, or a new empty one. @this {Emitter} */
-  listenersAny() { return this._all !== undefined ? this._all : []; },
+  listenersAny() {
+    return this._all !== undefined ? this._all : [];
+  },
   /** `fn` for the next `ttl` emits of `event`. @this {Emitter} @param {string | symbol} event @param {number} ttl @param {Fn} fn @param {any} [options] */
-  many(event, ttl, fn, options) { return addMany(this, event, ttl, fn, false, options); },
+  many(event, ttl, fn, options) {
+    return addMany(this, event, ttl, fn, false, options);
+  },
   /** `many`, ahead of the listeners there. @this {Emitter} @param {string | symbol} event @param {number} ttl @param {Fn} fn @param {any} [options] */
-  prependMany(event, ttl, fn, options) { return addMany(this, event, ttl, fn, true, options); },
+  prependMany(event, ttl, fn, options) {
+    return addMany(this, event, ttl, fn, true, options);
+  },
   /**
    * A promise of the args of the next `event` that passes `filter`, with `cancel(reason)`
    * (rejects with `reason` or Error('canceled')). Options: `timeout` (or a number; rejects
@@ -263,42 +312,58 @@ const methods = {
   waitFor(event, options) {
     if (typeof options === 'number') options = { timeout: options };
     else if (typeof options === 'function') options = { filter: options };
-    const o = resolveOptions(options, { timeout: 0, filter: undefined, handleError: false, Promise, overload: false },
-      { filter: functionReducer, Promise: constructorReducer });
+    const o = resolveOptions(
+      options,
+      { timeout: 0, filter: undefined, handleError: false, Promise, overload: false },
+      { filter: functionReducer, Promise: constructorReducer },
+    );
     /** @type {(reason?: unknown) => void} */
     let cancel = () => {};
     let native = false;
-    const promise = new o.Promise((/** @type {Fn} */ resolve, /** @type {Fn} */ reject, /** @type {any} */ onCancel) => {
-      // Checked in here, as in EE2: a bad timeout rejects, it does not throw.
-      const { timeout } = resolveOptions({ timeout: o.timeout, overload: o.overload }, { timeout: 0, overload: false }, { timeout: timeoutReducer });
-      // A Promise class with its own cancel (bluebird) keeps it, unless `overload`.
-      native = !o.overload && typeof o.Promise.prototype.cancel === 'function' && typeof onCancel === 'function';
-      let pending = true;
-      /** @type {ReturnType<typeof setTimeout> | undefined} */ let timer;
-      /** @param {Fn} how @param {unknown} value */
-      const settle = (how, value) => { pending = false; clearTimeout(timer); how(value); };
-      /** @param {...any} args */
-      const listener = (...args) => {
-        if (o.filter && !o.filter.apply(this, args)) return;
-        this.removeListener(event, listener);
-        if (!o.handleError) settle(resolve, args);
-        else if (args[0]) settle(reject, args[0]);
-        else settle(resolve, args.slice(1));
-      };
-      if (native) onCancel(() => this.removeListener(event, listener));
-      cancel = (reason) => {
-        if (!pending) return;
-        this.removeListener(event, listener);
-        settle(reject, reason || Error('canceled'));
-      };
-      nodeOn.call(this, event, listener);
-      if (timeout <= 0) return;
-      timer = setTimeout(() => {
-        const reason = Object.assign(Error('timeout'), { code: 'ETIMEDOUT' });
-        promise.cancel(reason); // a bluebird cancel does not reject: EE2 rejects too
-        reject(reason);
-      }, timeout);
-    });
+    const promise = new o.Promise(
+      (/** @type {Fn} */ resolve, /** @type {Fn} */ reject, /** @type {any} */ onCancel) => {
+        // Checked in here, as in EE2: a bad timeout rejects, it does not throw.
+        const { timeout } = resolveOptions(
+          { timeout: o.timeout, overload: o.overload },
+          { timeout: 0, overload: false },
+          { timeout: timeoutReducer },
+        );
+        // A Promise class with its own cancel (bluebird) keeps it, unless `overload`.
+        native =
+          !o.overload &&
+          typeof o.Promise.prototype.cancel === 'function' &&
+          typeof onCancel === 'function';
+        let pending = true;
+        /** @type {ReturnType<typeof setTimeout> | undefined} */ let timer;
+        /** @param {Fn} how @param {unknown} value */
+        const settle = (how, value) => {
+          pending = false;
+          clearTimeout(timer);
+          how(value);
+        };
+        /** @param {...any} args */
+        const listener = (...args) => {
+          if (o.filter && !o.filter.apply(this, args)) return;
+          this.removeListener(event, listener);
+          if (!o.handleError) settle(resolve, args);
+          else if (args[0]) settle(reject, args[0]);
+          else settle(resolve, args.slice(1));
+        };
+        if (native) onCancel(() => this.removeListener(event, listener));
+        cancel = (reason) => {
+          if (!pending) return;
+          this.removeListener(event, listener);
+          settle(reject, reason || Error('canceled'));
+        };
+        nodeOn.call(this, event, listener);
+        if (timeout <= 0) return;
+        timer = setTimeout(() => {
+          const reason = Object.assign(Error('timeout'), { code: 'ETIMEDOUT' });
+          promise.cancel(reason); // a bluebird cancel does not reject: EE2 rejects too
+          reject(reason);
+        }, timeout);
+      },
+    );
     if (!native) promise.cancel = (/** @type {unknown} */ reason) => cancel(reason);
     return promise;
   },
@@ -309,10 +374,13 @@ const methods = {
    * @this {Emitter} @param {string | symbol} event @param {...any} args
    */
   emitAsync(event, ...args) {
-    if (event === 'newListener' && this.listenerCount('newListener') === 0) return Promise.resolve([false]);
+    if (event === 'newListener' && this.listenerCount('newListener') === 0)
+      return Promise.resolve([false]);
     const all = this._all !== undefined && this._all.length !== 0 ? this._all.slice() : [];
     if (all.length === 0 && event === 'error' && this.listenerCount('error') === 0) {
-      return Promise.reject(args[0] instanceof Error ? args[0] : "Uncaught, unspecified 'error' event.");
+      return Promise.reject(
+        args[0] instanceof Error ? args[0] : "Uncaught, unspecified 'error' event.",
+      );
     }
     const results = [];
     for (const fn of all) {
@@ -335,17 +403,30 @@ const methods = {
    */
   listenTo(target, events, options) {
     if (typeof target !== 'object') throw TypeError('target musts be an object');
-    const o = resolveOptions(options, { on: undefined, off: undefined, reducers: undefined },
-      { on: functionReducer, off: functionReducer, reducers: typeReducer(['object', 'function']) });
+    const o = resolveOptions(
+      options,
+      { on: undefined, off: undefined, reducers: undefined },
+      { on: functionReducer, off: functionReducer, reducers: typeReducer(['object', 'function']) },
+    );
     /** @param {PropertyKey[]} keys */
     const toObject = (keys) => Object.fromEntries(keys.map((key) => [key, undefined]));
-    const map = Array.isArray(events) ? toObject(events) : typeof events === 'string' ? toObject(events.split(/\s+/)) : events;
+    const map = Array.isArray(events)
+      ? toObject(events)
+      : typeof events === 'string'
+        ? toObject(events.split(/\s+/))
+        : events;
     if (typeof map !== 'object') throw TypeError('events must be an object');
     const list = observersOf.get(this);
-    const observer = (list && list.find((known) => known._target === target)) || new TargetObserver(this, target, o);
+    const observer =
+      (list && list.find((known) => known._target === target)) ||
+      new TargetObserver(this, target, o);
     const reducers = o.reducers;
     for (const event of Reflect.ownKeys(map)) {
-      observer.subscribe(event, map[event] || event, typeof reducers === 'function' ? reducers : reducers && reducers[event]);
+      observer.subscribe(
+        event,
+        map[event] || event,
+        typeof reducers === 'function' ? reducers : reducers && reducers[event],
+      );
     }
     return this;
   },
@@ -376,7 +457,8 @@ const methods = {
 /** EE2's `_onAny`; `_all` is made non-enumerable so a monitor's JSON stays as it was. @param {Emitter} emitter @param {Fn} fn @param {boolean} prepend */
 function addAny(emitter, fn, prepend) {
   if (typeof fn !== 'function') throw Error('onAny only accepts instances of Function');
-  if (emitter._all === undefined) Object.defineProperty(emitter, '_all', { value: [], writable: true, configurable: true });
+  if (emitter._all === undefined)
+    Object.defineProperty(emitter, '_all', { value: [], writable: true, configurable: true });
   /** @type {Fn[]} */ (emitter._all)[prepend ? 'unshift' : 'push'](fn);
   return emitter;
 }

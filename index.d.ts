@@ -393,7 +393,8 @@ export interface MonitorError extends Error {
  * digits, `_`, `.`, `@`, `-`) default to `listen<index>`. IP addresses only: names are not
  * resolved. Port 0 takes a port the system picks ({@link Monitor.listenAddresses} tells it).
  */
-export type ListenAddress = number | string | { address: number | string; name?: string | undefined };
+export type ListenAddress =
+  number | string | { address: number | string; name?: string | undefined };
 
 /** A `listen` address, as the monitor holds it (`monitor.listen`). */
 export interface ListenEntry {
@@ -428,7 +429,13 @@ export interface ListeningSocket {
  */
 export type ReloadEvent =
   | { phase: 'starting' | 'ready'; oldPid: number; newPid: number }
-  | { phase: 'done'; oldPid: number; newPid: number; code: number | null; signal: NodeJS.Signals | null }
+  | {
+      phase: 'done';
+      oldPid: number;
+      newPid: number;
+      code: number | null;
+      signal: NodeJS.Signals | null;
+    }
   | {
       phase: 'failed';
       oldPid: number;
@@ -499,15 +506,26 @@ export interface ForeverChildProcess extends EventEmitter {
    */
   send(message: unknown, callback?: (error: Error | null) => void): boolean;
   send(message: unknown, sendHandle?: null, callback?: (error: Error | null) => void): boolean;
-  send(message: unknown, sendHandle?: null, options?: object, callback?: (error: Error | null) => void): boolean;
+  send(
+    message: unknown,
+    sendHandle?: null,
+    options?: object,
+    callback?: (error: Error | null) => void,
+  ): boolean;
   /** Closes the IPC channel. */
   disconnect(): void;
   /** No-ops: the core's children never hold the host's event loop. */
   ref(): void;
   unref(): void;
-  on<E extends keyof ChildProcessEvents>(event: E, listener: (...args: ChildProcessEvents[E]) => void): this;
+  on<E extends keyof ChildProcessEvents>(
+    event: E,
+    listener: (...args: ChildProcessEvents[E]) => void,
+  ): this;
   on(event: string | symbol, listener: AnyListener): this;
-  once<E extends keyof ChildProcessEvents>(event: E, listener: (...args: ChildProcessEvents[E]) => void): this;
+  once<E extends keyof ChildProcessEvents>(
+    event: E,
+    listener: (...args: ChildProcessEvents[E]) => void,
+  ): this;
   once(event: string | symbol, listener: AnyListener): this;
 }
 
@@ -715,7 +733,9 @@ export interface CancelablePromise<T> extends Promise<T> {
 /** EventEmitter2's `listenTo` options. */
 export interface ListenToOptions {
   /** Reducers that decide per event whether it is re-emitted. */
-  reducers?: ((event: { name: string | symbol; args: any[] }) => boolean) | Record<string, (event: { name: string | symbol; args: any[] }) => boolean>;
+  reducers?:
+    | ((event: { name: string | symbol; args: any[] }) => boolean)
+    | Record<string, (event: { name: string | symbol; args: any[] }) => boolean>;
   /** The target's method to add listeners with (default `on` / `addListener`). */
   on?: string;
   /** The target's method to remove them with (default `off` / `removeListener`). */
@@ -980,9 +1000,19 @@ export declare class Monitor extends EventEmitter {
   /** The `onAny` listeners. */
   listenersAny(): Array<(event: string | symbol, ...args: any[]) => void>;
   /** Adds a listener called at most `timesToListen` times. */
-  many(event: string | symbol, timesToListen: number, listener: AnyListener, options?: boolean | ListenerOptions): this | ListenerHandle;
+  many(
+    event: string | symbol,
+    timesToListen: number,
+    listener: AnyListener,
+    options?: boolean | ListenerOptions,
+  ): this | ListenerHandle;
   /** `many`, first in line. */
-  prependMany(event: string | symbol, timesToListen: number, listener: AnyListener, options?: boolean | ListenerOptions): this | ListenerHandle;
+  prependMany(
+    event: string | symbol,
+    timesToListen: number,
+    listener: AnyListener,
+    options?: boolean | ListenerOptions,
+  ): this | ListenerHandle;
   /**
    * Resolves with the arguments of the next `event` (passing `filter`); rejects after
    * `timeout` ms (`Error('timeout')`, code `ETIMEDOUT`), or with the first argument when
@@ -992,7 +1022,11 @@ export declare class Monitor extends EventEmitter {
   /** Calls the listeners and resolves with what they returned (promises awaited). */
   emitAsync(event: string | symbol, ...args: any[]): Promise<any[]>;
   /** Re-emits events of `target` on this monitor. */
-  listenTo(target: EventEmitter, events: string | symbol | Array<string | symbol> | Record<string, (...args: any[]) => any>, options?: ListenToOptions): this;
+  listenTo(
+    target: EventEmitter,
+    events: string | symbol | Array<string | symbol> | Record<string, (...args: any[]) => any>,
+    options?: ListenToOptions,
+  ): this;
   /** Stops re-emitting `target`'s events (all targets, or one event). */
   stopListeningTo(target?: EventEmitter, event?: string | symbol): boolean;
   /** Whether there are listeners of `event` (or of anything, `onAny` ones included). */
@@ -1004,22 +1038,34 @@ export declare class Monitor extends EventEmitter {
   on<E extends string | symbol>(event: OtherEvent<E>, listener: AnyListener): this;
 
   /** Adds a one-time listener of a monitor event. */
-  once<K extends keyof MonitorEvents>(event: K, listener: (...args: MonitorEvents[K]) => void): this;
+  once<K extends keyof MonitorEvents>(
+    event: K,
+    listener: (...args: MonitorEvents[K]) => void,
+  ): this;
   /** Adds a one-time listener of any other event. */
   once<E extends string | symbol>(event: OtherEvent<E>, listener: AnyListener): this;
 
   /** Adds a listener of a monitor event (alias of `on`). */
-  addListener<K extends keyof MonitorEvents>(event: K, listener: (...args: MonitorEvents[K]) => void): this;
+  addListener<K extends keyof MonitorEvents>(
+    event: K,
+    listener: (...args: MonitorEvents[K]) => void,
+  ): this;
   /** Adds a listener of any other event (alias of `on`). */
   addListener<E extends string | symbol>(event: OtherEvent<E>, listener: AnyListener): this;
 
   /** Adds a listener of a monitor event before the others. */
-  prependListener<K extends keyof MonitorEvents>(event: K, listener: (...args: MonitorEvents[K]) => void): this;
+  prependListener<K extends keyof MonitorEvents>(
+    event: K,
+    listener: (...args: MonitorEvents[K]) => void,
+  ): this;
   /** Adds a listener of any other event before the others. */
   prependListener<E extends string | symbol>(event: OtherEvent<E>, listener: AnyListener): this;
 
   /** Adds a one-time listener of a monitor event before the others. */
-  prependOnceListener<K extends keyof MonitorEvents>(event: K, listener: (...args: MonitorEvents[K]) => void): this;
+  prependOnceListener<K extends keyof MonitorEvents>(
+    event: K,
+    listener: (...args: MonitorEvents[K]) => void,
+  ): this;
   /** Adds a one-time listener of any other event before the others. */
   prependOnceListener<E extends string | symbol>(event: OtherEvent<E>, listener: AnyListener): this;
 
@@ -1029,7 +1075,10 @@ export declare class Monitor extends EventEmitter {
   off<E extends string | symbol>(event: OtherEvent<E>, listener: AnyListener): this;
 
   /** Removes a listener of a monitor event (alias of `off`). */
-  removeListener<K extends keyof MonitorEvents>(event: K, listener: (...args: MonitorEvents[K]) => void): this;
+  removeListener<K extends keyof MonitorEvents>(
+    event: K,
+    listener: (...args: MonitorEvents[K]) => void,
+  ): this;
   /** Removes a listener of any other event (alias of `off`). */
   removeListener<E extends string | symbol>(event: OtherEvent<E>, listener: AnyListener): this;
 
@@ -1046,7 +1095,10 @@ export declare class Monitor extends EventEmitter {
  * @param options forever-monitor's options
  * @throws {TypeError | RangeError} for an invalid script or option
  */
-export declare function start(script: string | readonly string[], options?: MonitorOptions): Monitor;
+export declare function start(
+  script: string | readonly string[],
+  options?: MonitorOptions,
+): Monitor;
 
 /**
  * Sends `signal` (default `'SIGKILL'`) to `pid`, and with `killTree` to all its

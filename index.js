@@ -22,7 +22,6 @@ function checks() {
   return optionsModule;
 }
 
-
 /** @typedef {import('./binding').NativeEvent} NativeEvent */
 /** @typedef {import('./binding').NativeFailure} NativeFailure */
 /** @typedef {import('./binding').NativeMonitor} NativeMonitor */
@@ -96,8 +95,12 @@ function advancedCodec() {
   const v8 = require('v8');
   // The host-object hooks are V8's protected methods, which @types/node does not declare.
   const base = {
-    write: /** @type {(this: object, object: object) => void} */ (/** @type {any} */ (v8.DefaultSerializer.prototype)._writeHostObject),
-    read: /** @type {(this: object) => unknown} */ (/** @type {any} */ (v8.DefaultDeserializer.prototype)._readHostObject),
+    write: /** @type {(this: object, object: object) => void} */ (
+      /** @type {any} */ (v8.DefaultSerializer.prototype)._writeHostObject
+    ),
+    read: /** @type {(this: object) => unknown} */ (
+      /** @type {any} */ (v8.DefaultDeserializer.prototype)._readHostObject
+    ),
   };
   class Serializer extends v8.DefaultSerializer {
     /** @param {object} object */
@@ -134,8 +137,12 @@ function advancedCodec() {
  * @param {any} message
  * @returns {boolean}
  */
-const isInternal = (message) => message !== null && typeof message === 'object'
-  && typeof message.cmd === 'string' && message.cmd.length > 4 && message.cmd.startsWith('NODE_');
+const isInternal = (message) =>
+  message !== null &&
+  typeof message === 'object' &&
+  typeof message.cmd === 'string' &&
+  message.cmd.length > 4 &&
+  message.cmd.startsWith('NODE_');
 
 /**
  * Builds an `Error` from a failure reported by the core, with Node's `code`, `errno`,
@@ -143,7 +150,10 @@ const isInternal = (message) => message !== null && typeof message === 'object'
  * @param {NativeFailure} failure
  */
 function toError(failure) {
-  const err = /** @type {Error & { code?: string, errno?: number, syscall?: string, path?: string, address?: string, port?: number }} */ (new Error(failure.message));
+  const err =
+    /** @type {Error & { code?: string, errno?: number, syscall?: string, path?: string, address?: string, port?: number }} */ (
+      new Error(failure.message)
+    );
   err.code = failure.code;
   if (failure.errno !== undefined && failure.errno !== null) err.errno = failure.errno;
   if (failure.syscall) err.syscall = failure.syscall;
@@ -216,7 +226,9 @@ function warnOnce(code, message) {
  * @param {string} what
  */
 function supervisionEnded(reason, what) {
-  const err = /** @type {Error & { code?: string, reason?: string }} */ (new Error(`Supervision ended (${reason}) before ${what}.`));
+  const err = /** @type {Error & { code?: string, reason?: string }} */ (
+    new Error(`Supervision ended (${reason}) before ${what}.`)
+  );
   err.code = 'ERR_SUPERVISION_ENDED';
   err.reason = reason;
   return err;
@@ -301,7 +313,8 @@ function onNewListener(name) {
  * @param {string | symbol} name
  */
 function onRemoveListener(name) {
-  if (name === 'stdout' || name === 'stderr') this._setListening(name, this.listenerCount(name) > 0);
+  if (name === 'stdout' || name === 'stderr')
+    this._setListening(name, this.listenerCount(name) > 0);
 }
 
 /**
@@ -323,7 +336,9 @@ function onRemoveListener(name) {
  *   running: boolean | undefined, child: ForeverChild | undefined, ctime: number | undefined,
  *   isMaster: boolean | undefined, childData: object | undefined }} Fields
  */
-const FieldsBase = /** @type {new () => EventEmitter & Fields} */ (/** @type {unknown} */ (EventEmitter));
+const FieldsBase = /** @type {new () => EventEmitter & Fields} */ (
+  /** @type {unknown} */ (EventEmitter)
+);
 
 class MonitorPrototype extends FieldsBase {
   /**
@@ -453,14 +468,25 @@ class MonitorPrototype extends FieldsBase {
     /** forever-monitor's custom output streams (`options.stdout`, with `outFile`). */
     const given = /** @type {Record<string, any>} */ (options || {});
     /** @param {unknown} s */
-    const writable = (s) => !!s && typeof s === 'object' && typeof (/** @type {any} */ (s).write) === 'function';
+    const writable = (s) =>
+      !!s && typeof s === 'object' && typeof (/** @type {any} */ (s).write) === 'function';
     this._custom = {
       stdout: this.outFile !== undefined && writable(given.stdout) ? given.stdout : undefined,
       stderr: this.errFile !== undefined && writable(given.stderr) ? given.stderr : undefined,
     };
     /** The killSignal as a number, as checked. */
     this._killSignal = o.killSignalNumber;
-    for (const name of ['_native', '_run', '_listening', '_childStreams', '_cell', '_spawning', '_killSignal', '_custom', '_reloadWaiters']) {
+    for (const name of [
+      '_native',
+      '_run',
+      '_listening',
+      '_childStreams',
+      '_cell',
+      '_spawning',
+      '_killSignal',
+      '_custom',
+      '_reloadWaiters',
+    ]) {
       Object.defineProperty(this, name, { enumerable: false });
     }
 
@@ -489,8 +515,19 @@ class MonitorPrototype extends FieldsBase {
    */
   emit(event, ...args) {
     const all = /** @type {{ _all?: unknown[] }} */ (this)._all;
-    if (all !== undefined && all.length !== 0) return ee2().emit(/** @type {any} */ (this), MonitorPrototype.prototype._emitNode, event, args);
-    if (event !== 'newListener' && event !== 'removeListener' && event !== errorMonitor && this.listenerCount(event) !== 0) {
+    if (all !== undefined && all.length !== 0)
+      return ee2().emit(
+        /** @type {any} */ (this),
+        MonitorPrototype.prototype._emitNode,
+        event,
+        args,
+      );
+    if (
+      event !== 'newListener' &&
+      event !== 'removeListener' &&
+      event !== errorMonitor &&
+      this.listenerCount(event) !== 0
+    ) {
       /** @type {any} */ (this).event = event;
     }
     return this._emitNode(event, ...args);
@@ -521,8 +558,10 @@ class MonitorPrototype extends FieldsBase {
    * them), with hooks shared by every monitor; adds those that are missing.
    */
   _hookListeners() {
-    if (!this.listeners('newListener').includes(onNewListener)) this.on('newListener', onNewListener);
-    if (!this.listeners('removeListener').includes(onRemoveListener)) this.on('removeListener', onRemoveListener);
+    if (!this.listeners('newListener').includes(onNewListener))
+      this.on('newListener', onNewListener);
+    if (!this.listeners('removeListener').includes(onRemoveListener))
+      this.on('removeListener', onRemoveListener);
   }
 
   /**
@@ -534,7 +573,8 @@ class MonitorPrototype extends FieldsBase {
   removeAllListeners(event) {
     if (arguments.length === 0) super.removeAllListeners();
     else super.removeAllListeners(event);
-    if (arguments.length === 0 || event === 'newListener' || event === 'removeListener') this._hookListeners();
+    if (arguments.length === 0 || event === 'newListener' || event === 'removeListener')
+      this._hookListeners();
     this._setListening('stdout', this.listenerCount('stdout') > 0);
     this._setListening('stderr', this.listenerCount('stderr') > 0);
     return this;
@@ -550,7 +590,16 @@ class MonitorPrototype extends FieldsBase {
    */
   on(event, listener, options) {
     if (options === undefined) return super.on(event, listener);
-    return /** @type {this} */ (ee2().listen(/** @type {any} */ (this), EventEmitter.prototype.on, event, listener, options, false));
+    return /** @type {this} */ (
+      ee2().listen(
+        /** @type {any} */ (this),
+        EventEmitter.prototype.on,
+        event,
+        listener,
+        options,
+        false,
+      )
+    );
   }
 
   /**
@@ -573,7 +622,16 @@ class MonitorPrototype extends FieldsBase {
    */
   prependListener(event, listener, options) {
     if (options === undefined) return super.prependListener(event, listener);
-    return /** @type {this} */ (ee2().listen(/** @type {any} */ (this), EventEmitter.prototype.prependListener, event, listener, options, true));
+    return /** @type {this} */ (
+      ee2().listen(
+        /** @type {any} */ (this),
+        EventEmitter.prototype.prependListener,
+        event,
+        listener,
+        options,
+        true,
+      )
+    );
   }
 
   /**
@@ -585,7 +643,17 @@ class MonitorPrototype extends FieldsBase {
    */
   once(event, listener, options) {
     if (options === undefined) return super.once(event, listener);
-    return /** @type {this} */ (ee2().listen(/** @type {any} */ (this), EventEmitter.prototype.on, event, listener, options, false, 1));
+    return /** @type {this} */ (
+      ee2().listen(
+        /** @type {any} */ (this),
+        EventEmitter.prototype.on,
+        event,
+        listener,
+        options,
+        false,
+        1,
+      )
+    );
   }
 
   /**
@@ -597,7 +665,17 @@ class MonitorPrototype extends FieldsBase {
    */
   prependOnceListener(event, listener, options) {
     if (options === undefined) return super.prependOnceListener(event, listener);
-    return /** @type {this} */ (ee2().listen(/** @type {any} */ (this), EventEmitter.prototype.prependListener, event, listener, options, true, 1));
+    return /** @type {this} */ (
+      ee2().listen(
+        /** @type {any} */ (this),
+        EventEmitter.prototype.prependListener,
+        event,
+        listener,
+        options,
+        true,
+        1,
+      )
+    );
   }
 
   /**
@@ -634,10 +712,12 @@ class MonitorPrototype extends FieldsBase {
         const text = fs.readFileSync(path.join(dir, '.foreverignore'), 'utf8');
         this.watchIgnorePatterns.push(...text.split('\n').filter(Boolean));
       } catch (err) {
-        process.nextTick(() => this.emit('watch:error', {
-          message: 'Could not read .foreverignore file.',
-          error: /** @type {Error} */ (err).message,
-        }));
+        process.nextTick(() =>
+          this.emit('watch:error', {
+            message: 'Could not read .foreverignore file.',
+            error: /** @type {Error} */ (err).message,
+          }),
+        );
       }
     }
   }
@@ -677,8 +757,11 @@ class MonitorPrototype extends FieldsBase {
    */
   _wantsOutput(stream) {
     const all = /** @type {{ _all?: unknown[] }} */ (/** @type {unknown} */ (this))._all;
-    return this._listening[stream] || (all !== undefined && all.length !== 0)
-      || (this._childStreams & (STREAMS[stream] | (STREAMS[stream] << 2))) === STREAMS[stream];
+    return (
+      this._listening[stream] ||
+      (all !== undefined && all.length !== 0) ||
+      (this._childStreams & (STREAMS[stream] | (STREAMS[stream] << 2))) === STREAMS[stream]
+    );
   }
 
   /** @returns {NativeMonitor} */
@@ -690,9 +773,15 @@ class MonitorPrototype extends FieldsBase {
         if (this._wantsOutput(stream)) monitor.setListening(STREAMS[stream], true);
       }
       const outFile = this._custom.stdout ? undefined : this.outFile;
-      const errFile = this._custom.stderr ? undefined : this.mergeLogs ? this.outFile : this.errFile;
+      const errFile = this._custom.stderr
+        ? undefined
+        : this.mergeLogs
+          ? this.outFile
+          : this.errFile;
       if (outFile !== undefined || errFile !== undefined) {
-        monitor.setLogs(checks().logOptions(this, { outFile, errFile }), (failure) => this.emit('error', toError(failure)));
+        monitor.setLogs(checks().logOptions(this, { outFile, errFile }), (failure) =>
+          this.emit('error', toError(failure)),
+        );
       }
     }
     return this._native;
@@ -735,7 +824,12 @@ class MonitorPrototype extends FieldsBase {
     // The child has ended and JS has not heard yet: forever-monitor, which still took it
     // for running, refused a start, and so does this (its end is reported next).
     if (!restart && this._endUnheard()) {
-      return this._errorSoon(toError({ code: 'ERR_ALREADY_RUNNING', message: 'Cannot start process that is already running.' }));
+      return this._errorSoon(
+        toError({
+          code: 'ERR_ALREADY_RUNNING',
+          message: 'Cannot start process that is already running.',
+        }),
+      );
     }
     this._spawning = { restart: !!restart, done: null };
     let child;
@@ -750,9 +844,16 @@ class MonitorPrototype extends FieldsBase {
     this._spawning = null;
     if (spawned === null) {
       if (thrown !== null) return this._errorSoon(thrown);
-      if (!child) return this._errorSoon(new Error('Target script does not exist: ' + this.args[0]));
+      if (!child)
+        return this._errorSoon(new Error('Target script does not exist: ' + this.args[0]));
       // An override of trySpawn() that spawned a child of its own: the core cannot supervise it.
-      return this._errorSoon(toError({ code: 'ERR_FOREVER_NATIVE_TRYSPAWN', message: 'trySpawn() returned a child that Monitor.prototype.trySpawn() did not spawn: an override must call it (the core spawns and supervises the child).' }));
+      return this._errorSoon(
+        toError({
+          code: 'ERR_FOREVER_NATIVE_TRYSPAWN',
+          message:
+            'trySpawn() returned a child that Monitor.prototype.trySpawn() did not spawn: an override must call it (the core spawns and supervises the child).',
+        }),
+      );
     }
     const { run, result, cell } = spawned;
     this._run = run;
@@ -785,18 +886,29 @@ class MonitorPrototype extends FieldsBase {
    */
   trySpawn() {
     const spawning = this._spawning;
-    if (spawning === null) throw new Error('trySpawn() spawns for start(): call start() or restart() instead.');
+    if (spawning === null)
+      throw new Error('trySpawn() spawns for start(): call start() or restart() instead.');
     if (spawning.done !== null) return spawning.done.cell.child;
     const spec = this._spawnSpec();
     if (spec === null) return false;
     const run = this._run + 1;
     /** @type {Cell} */
-    const cell = { child: /** @type {any} */ (null), retired: null, info: spawnInfo(spec, this.logDirect) };
-    const result = this._nativeMonitor().start(spec, this._runOptions(spec.channel !== undefined), spawning.restart, (event) => {
-      this._onNative(event, run, cell);
-    }, (data) => {
-      this._onMessage(data, cell);
-    });
+    const cell = {
+      child: /** @type {any} */ (null),
+      retired: null,
+      info: spawnInfo(spec, this.logDirect),
+    };
+    const result = this._nativeMonitor().start(
+      spec,
+      this._runOptions(spec.channel !== undefined),
+      spawning.restart,
+      (event) => {
+        this._onNative(event, run, cell);
+      },
+      (data) => {
+        this._onMessage(data, cell);
+      },
+    );
     if (result.error) throw toError(result.error);
     cell.child = this._newChild(/** @type {number} */ (result.pid), cell);
     spawning.done = { run, result, cell };
@@ -843,7 +955,10 @@ class MonitorPrototype extends FieldsBase {
    * @returns {NativeFailure | null}
    */
   _childSend(child, message) {
-    return /** @type {NativeMonitor} */ (this._native).send(this._encode(message, 'message'), child.pid);
+    return /** @type {NativeMonitor} */ (this._native).send(
+      this._encode(message, 'message'),
+      child.pid,
+    );
   }
 
   /** A child's stream was made: every child's output for it comes to JS from now on. @param {1 | 2} index */
@@ -888,7 +1003,8 @@ class MonitorPrototype extends FieldsBase {
   _childUnreadElsewhere(except) {
     let bytes = 0;
     if (this._childReadables !== undefined) {
-      for (const readable of this._childReadables) if (readable !== except) bytes += readable.readableLength;
+      for (const readable of this._childReadables)
+        if (readable !== except) bytes += readable.readableLength;
     }
     return bytes;
   }
@@ -926,13 +1042,22 @@ class MonitorPrototype extends FieldsBase {
     try {
       run = this.parser(this.command, this.args.slice());
     } catch (err) {
-      const wrapped = new Error(`The "parser" option threw: ${err && /** @type {Error} */ (err).message}`);
+      const wrapped = new Error(
+        `The "parser" option threw: ${err && /** @type {Error} */ (err).message}`,
+      );
       wrapped.cause = err;
       throw wrapped;
     }
-    if (!run || typeof run !== 'object' || typeof run.command !== 'string' || run.command === ''
-      || !Array.isArray(run.args)) {
-      throw new TypeError(`The "parser" option must return { command: string, args: string[] } for ${JSON.stringify(this.command)}. Received ${checks().describe(run)}`);
+    if (
+      !run ||
+      typeof run !== 'object' ||
+      typeof run.command !== 'string' ||
+      run.command === '' ||
+      !Array.isArray(run.args)
+    ) {
+      throw new TypeError(
+        `The "parser" option must return { command: string, args: string[] } for ${JSON.stringify(this.command)}. Received ${checks().describe(run)}`,
+      );
     }
     const args = checks().checkStrings('parser().args', run.args);
     checks().checkString('parser().command', run.command);
@@ -941,7 +1066,7 @@ class MonitorPrototype extends FieldsBase {
       try {
         fs.statSync(this.args[0]);
         this.childExists = true;
-      } catch (err) {
+      } catch {
         return null;
       }
     }
@@ -957,9 +1082,13 @@ class MonitorPrototype extends FieldsBase {
       command = typeof sw.shell === 'string' ? sw.shell : '/bin/sh';
       argv = ['-c', line];
     }
-    let stdioOption = this.stdio !== null ? this.stdio : checks().isSet(sw.stdio) ? sw.stdio : 'pipe';
+    let stdioOption =
+      this.stdio !== null ? this.stdio : checks().isSet(sw.stdio) ? sw.stdio : 'pipe';
     if (this.fork && this.stdio === null) stdioOption = ['pipe', 'pipe', 'pipe', 'ipc'];
-    const { stdio, ipc } = checks().normalizeStdio(this.stdio !== null ? 'stdio' : 'spawnWith.stdio', stdioOption);
+    const { stdio, ipc } = checks().normalizeStdio(
+      this.stdio !== null ? 'stdio' : 'spawnWith.stdio',
+      stdioOption,
+    );
     return {
       command,
       args: argv,
@@ -983,7 +1112,8 @@ class MonitorPrototype extends FieldsBase {
     return {
       max: max === undefined || max === Infinity ? undefined : Math.min(Math.ceil(max), 0xffffffff),
       minUptime: Math.round(this.minUptime),
-      spinSleepTime: typeof this.spinSleepTime === 'number' ? Math.round(this.spinSleepTime) : undefined,
+      spinSleepTime:
+        typeof this.spinSleepTime === 'number' ? Math.round(this.spinSleepTime) : undefined,
       killSignal: this._killSignal,
       killTree: this.killTree,
       killTTL: this.killTTL ? Math.round(this.killTTL) : undefined,
@@ -991,14 +1121,16 @@ class MonitorPrototype extends FieldsBase {
       ...checks().policyOptions(this),
       ...checks().listenOptions(this),
       health: checks().healthOptions(this, (message, name) => this._encode(message, name), ipc),
-      watch: this.watch ? {
-        dirs: this._watchDirs(),
-        ignoreDotFiles: this.watchIgnoreDotFiles,
-        patterns: this.watchIgnorePatterns.slice(),
-        usePolling: this.usePolling === true,
-        pollingInterval: Math.round(this.pollingInterval || checks().DEFAULTS.pollingInterval),
-        debounce: Math.round(this.watchDebounce),
-      } : undefined,
+      watch: this.watch
+        ? {
+            dirs: this._watchDirs(),
+            ignoreDotFiles: this.watchIgnoreDotFiles,
+            patterns: this.watchIgnorePatterns.slice(),
+            usePolling: this.usePolling === true,
+            pollingInterval: Math.round(this.pollingInterval || checks().DEFAULTS.pollingInterval),
+            debounce: Math.round(this.watchDebounce),
+          }
+        : undefined,
     };
   }
 
@@ -1054,12 +1186,17 @@ class MonitorPrototype extends FieldsBase {
         }
         // A stop while a restart waited: the last child's exit is the one reported.
         const last = event.stopped ? this._lastExit : undefined;
-        const info = { reason: event.stopped ? 'stopped' : 'error', code: last ? last.code : null, signal: last ? last.signal : null };
+        const info = {
+          reason: event.stopped ? 'stopped' : 'error',
+          code: last ? last.code : null,
+          signal: last ? last.signal : null,
+        };
         // Stopped while waiting for a file change: its 'exit' was emitted when the child ended.
         if (!event.afterExit) this.emit('exit', this, !!(last && last.spinning), info);
         if (event.stopped) this.emit('stop', this.childData);
         // Calls made after the end and before this report (a restart, after an error).
-        if (after.stop || after.restart || after.forceStop) this._carryOut(after, event.stopped, event.stopped);
+        if (after.stop || after.restart || after.forceStop)
+          this._carryOut(after, event.stopped, event.stopped);
         break;
       }
       case 'error':
@@ -1068,7 +1205,8 @@ class MonitorPrototype extends FieldsBase {
       case 'stdout':
       case 'stderr':
         this.emit(event.type, event.data);
-        if (this._childStreams & STREAMS[event.type]) cell.child._output(STREAMS[event.type], event.data);
+        if (this._childStreams & STREAMS[event.type])
+          cell.child._output(STREAMS[event.type], event.data);
         break;
       case 'disconnect':
         this.emit('disconnect');
@@ -1078,7 +1216,7 @@ class MonitorPrototype extends FieldsBase {
         let stat;
         try {
           stat = fs.statSync(event.file);
-        } catch (err) {
+        } catch {
           stat = undefined;
         }
         this.emit('watch:restart', { file: event.file, stat });
@@ -1091,7 +1229,10 @@ class MonitorPrototype extends FieldsBase {
         this.emit('ready', this, this.data);
         break;
       case 'watchError':
-        this.emit('watch:error', { message: `Could not watch ${event.error.path || 'a directory'}.`, error: event.error.message });
+        this.emit('watch:error', {
+          message: `Could not watch ${event.error.path || 'a directory'}.`,
+          error: event.error.message,
+        });
         break;
       case 'reloadStarting':
         this.emit('reload', { phase: 'starting', oldPid: event.oldPid, newPid: event.newPid });
@@ -1106,13 +1247,26 @@ class MonitorPrototype extends FieldsBase {
           old._exited(event.code ?? null, event.signal ?? null);
         }
         if (current) this.times = event.times;
-        this.emit('reload', { phase: 'done', oldPid: event.oldPid, newPid: event.newPid, code: event.code ?? null, signal: event.signal ?? null });
+        this.emit('reload', {
+          phase: 'done',
+          oldPid: event.oldPid,
+          newPid: event.newPid,
+          code: event.code ?? null,
+          signal: event.signal ?? null,
+        });
         break;
       }
       case 'reloadFailed': {
         const error = event.error ? toError(event.error) : undefined;
         /** @type {Record<string, unknown>} */
-        const info = { phase: 'failed', oldPid: event.oldPid, newPid: event.newPid ?? null, reason: event.reason, code: event.code ?? null, signal: event.signal ?? null };
+        const info = {
+          phase: 'failed',
+          oldPid: event.oldPid,
+          newPid: event.newPid ?? null,
+          reason: event.reason,
+          code: event.code ?? null,
+          signal: event.signal ?? null,
+        };
         if (error) {
           /** @type {Error & { reason?: string }} */ (error).reason = event.reason;
           info.error = error;
@@ -1144,8 +1298,10 @@ class MonitorPrototype extends FieldsBase {
   _onExit(event, current, code, signal, tell) {
     this.emit('exit:code', code, signal);
     // As forever-monitor cleared them before its 'exit' or restart; set only once asked for.
-    if (/** @type {any} */ (this).forceStop !== undefined) /** @type {any} */ (this).forceStop = false;
-    if (/** @type {any} */ (this).forceRestart !== undefined) /** @type {any} */ (this).forceRestart = false;
+    if (/** @type {any} */ (this).forceStop !== undefined)
+      /** @type {any} */ (this).forceStop = false;
+    if (/** @type {any} */ (this).forceRestart !== undefined)
+      /** @type {any} */ (this).forceRestart = false;
     if (current) this.times = event.times;
     this._lastExit = { spinning: event.spinning, code, signal };
     if (current) this._childUp = false;
@@ -1170,14 +1326,21 @@ class MonitorPrototype extends FieldsBase {
     } else if (event.reason !== 'restart') {
       // An automatic restart (not one restart() or a file change asked for).
       /** @type {Record<string, unknown>} */
-      const info = { reason: event.reason, delay: event.restartIn, attempt: event.attempt, code, signal };
+      const info = {
+        reason: event.reason,
+        delay: event.restartIn,
+        attempt: event.attempt,
+        code,
+        signal,
+      };
       if (event.rss !== undefined && event.rss !== null) info.rss = event.rss;
       this.emit('restarting', info);
     }
     if (carried) return;
     tell();
     if (event.requested) this.emit('stop', this.childData);
-    if (after.stop || after.restart || after.forceStop) this._carryOut(after, !!event.requested, stopped);
+    if (after.stop || after.restart || after.forceStop)
+      this._carryOut(after, !!event.requested, stopped);
   }
 
   /** forever-monitor's snapshot of this monitor and its child. */
@@ -1416,7 +1579,11 @@ class MonitorPrototype extends FieldsBase {
       message = typeof data === 'string' ? JSON.parse(data) : advancedCodec().decode(data);
     } catch (cause) {
       const reason = /** @type {Error} */ (cause).message;
-      const err = /** @type {Error & { code?: string }} */ (new Error(`The child sent a message that is not valid ${this.serialization === 'advanced' ? 'V8 serialization' : 'JSON'}: ${reason}`));
+      const err = /** @type {Error & { code?: string }} */ (
+        new Error(
+          `The child sent a message that is not valid ${this.serialization === 'advanced' ? 'V8 serialization' : 'JSON'}: ${reason}`,
+        )
+      );
       err.code = 'ERR_IPC_BAD_MESSAGE';
       this.emit('error', err);
       return;
@@ -1448,7 +1615,10 @@ class MonitorPrototype extends FieldsBase {
     if (failure.code === 'ERR_NOT_RUNNING') return this._errorSoon(new Error(NOT_RUNNING_SEND));
     if (failure.code === 'ERR_IPC_NO_CHANNEL') {
       // forever-monitor sends only `if (child.send)`: a child without a channel is no error.
-      warnOnce('FOREVER_NATIVE_NO_CHANNEL', `${failure.message} The message was dropped, as forever-monitor drops it.`);
+      warnOnce(
+        'FOREVER_NATIVE_NO_CHANNEL',
+        `${failure.message} The message was dropped, as forever-monitor drops it.`,
+      );
       return this;
     }
     return this._errorSoon(toError(failure));
@@ -1489,7 +1659,11 @@ class MonitorPrototype extends FieldsBase {
       try {
         return advancedCodec().encode(message);
       } catch (cause) {
-        const err = /** @type {TypeError & { code?: string }} */ (new TypeError(`The "${name}" argument cannot be serialized: ${/** @type {Error} */ (cause).message}`));
+        const err = /** @type {TypeError & { code?: string }} */ (
+          new TypeError(
+            `The "${name}" argument cannot be serialized: ${/** @type {Error} */ (cause).message}`,
+          )
+        );
         err.code = 'ERR_INVALID_ARG_TYPE';
         throw err;
       }
@@ -1508,7 +1682,18 @@ class MonitorPrototype extends FieldsBase {
    */
   usage() {
     if (!this._native) {
-      return { pid: null, uptime: null, restarts: this.times, cpu: null, rss: null, treeRss: null, treePids: null, sampledAt: null, state: 'idle', lastExit: null };
+      return {
+        pid: null,
+        uptime: null,
+        restarts: this.times,
+        cpu: null,
+        rss: null,
+        treeRss: null,
+        treePids: null,
+        sampledAt: null,
+        state: 'idle',
+        lastExit: null,
+      };
     }
     const u = this._native.usage();
     return {
@@ -1521,8 +1706,10 @@ class MonitorPrototype extends FieldsBase {
       treePids: u.treePids ?? null,
       sampledAt: u.sampledAt ?? null,
       state: /** @type {Usage['state']} */ (u.state),
-      lastExit: u.lastExitAt === undefined || u.lastExitAt === null ? null
-        : { code: u.lastExitCode ?? null, signal: u.lastExitSignal ?? null, at: u.lastExitAt },
+      lastExit:
+        u.lastExitAt === undefined || u.lastExitAt === null
+          ? null
+          : { code: u.lastExitCode ?? null, signal: u.lastExitSignal ?? null, at: u.lastExitAt },
     };
   }
 
@@ -1573,7 +1760,12 @@ class MonitorPrototype extends FieldsBase {
           } else if (name === 'exit' && event !== 'stop') {
             const info = /** @type {{ reason: string } | undefined} */ (args[2]);
             done();
-            reject(supervisionEnded(info && info.reason, event === 'ready' ? 'the child was ready' : 'the child started'));
+            reject(
+              supervisionEnded(
+                info && info.reason,
+                event === 'ready' ? 'the child was ready' : 'the child started',
+              ),
+            );
           }
         },
       };
@@ -1614,9 +1806,13 @@ class MonitorPrototype extends FieldsBase {
 
   /** Panics the core's supervisor task (tests prove a panic never reaches Node). */
   _panicForTest() {
-    const monitor = /** @type {NativeMonitor & { panicForTest?: () => void }} */ (this._nativeMonitor());
+    const monitor = /** @type {NativeMonitor & { panicForTest?: () => void }} */ (
+      this._nativeMonitor()
+    );
     if (typeof monitor.panicForTest !== 'function') {
-      throw new Error('this build of forever-native has no test hooks (cargo feature "test-hooks")');
+      throw new Error(
+        'this build of forever-native has no test hooks (cargo feature "test-hooks")',
+      );
     }
     monitor.panicForTest();
   }
@@ -1666,9 +1862,14 @@ class MonitorPrototype extends FieldsBase {
 
   /** @returns {NativeMonitor & { holdSpawnsForTest: (hold: boolean) => boolean, spawnHeldForTest: () => boolean, ordersDoneForTest: () => boolean, cleanupsTimedOutForTest: () => number, notifyWalksForTest: () => number }} */
   _testHooks() {
-    const monitor = /** @type {NativeMonitor & { holdSpawnsForTest: (hold: boolean) => boolean, spawnHeldForTest: () => boolean, ordersDoneForTest: () => boolean, cleanupsTimedOutForTest: () => number, notifyWalksForTest: () => number }} */ (this._nativeMonitor());
+    const monitor =
+      /** @type {NativeMonitor & { holdSpawnsForTest: (hold: boolean) => boolean, spawnHeldForTest: () => boolean, ordersDoneForTest: () => boolean, cleanupsTimedOutForTest: () => number, notifyWalksForTest: () => number }} */ (
+        this._nativeMonitor()
+      );
     if (typeof monitor.holdSpawnsForTest !== 'function') {
-      throw new Error('this build of forever-native has no test hooks (cargo feature "test-hooks")');
+      throw new Error(
+        'this build of forever-native has no test hooks (cargo feature "test-hooks")',
+      );
     }
     return monitor;
   }
@@ -1702,7 +1903,11 @@ class MonitorPrototype extends FieldsBase {
  */
 function Monitor(script, options) {
   if (!(this instanceof Monitor)) {
-    const err = /** @type {TypeError & { code?: string }} */ (new TypeError('Monitor must be called with new (or, in a subclass, with Monitor.call(this, script, options) on an object made from Monitor.prototype)'));
+    const err = /** @type {TypeError & { code?: string }} */ (
+      new TypeError(
+        'Monitor must be called with new (or, in a subclass, with Monitor.call(this, script, options) on an object made from Monitor.prototype)',
+      )
+    );
     err.code = 'ERR_CONSTRUCT_CALL_REQUIRED';
     throw err;
   }
@@ -1710,7 +1915,12 @@ function Monitor(script, options) {
   /** @type {MonitorPrototype} */ (/** @type {unknown} */ (this))._init(script, options);
 }
 Monitor.prototype = MonitorPrototype.prototype;
-Object.defineProperty(Monitor.prototype, 'constructor', { value: Monitor, writable: true, enumerable: false, configurable: true });
+Object.defineProperty(Monitor.prototype, 'constructor', {
+  value: Monitor,
+  writable: true,
+  enumerable: false,
+  configurable: true,
+});
 // Statics inherited as `class extends EventEmitter` would have them (defaultMaxListeners, …).
 Object.setPrototypeOf(Monitor, EventEmitter);
 Monitor.parseCommand = MonitorPrototype.parseCommand;
@@ -1720,17 +1930,34 @@ Monitor.parseCommand = MonitorPrototype.parseCommand;
 // EventEmitter2's: the event being emitted (set on the monitor as it emits).
 /** @type {any} */ (Monitor.prototype).event = '';
 // EventEmitter2's methods, forever-monitor's monitors had them: each loads emitter2.js on first call.
-for (const name of /** @type {const} */ (['onAny', 'prependAny', 'offAny', 'listenersAny', 'many', 'prependMany', 'waitFor', 'emitAsync', 'listenTo', 'stopListeningTo', 'hasListeners'])) {
+for (const name of /** @type {const} */ ([
+  'onAny',
+  'prependAny',
+  'offAny',
+  'listenersAny',
+  'many',
+  'prependMany',
+  'waitFor',
+  'emitAsync',
+  'listenTo',
+  'stopListeningTo',
+  'hasListeners',
+])) {
   Object.defineProperty(Monitor.prototype, name, {
-    value: /** @type {(this: MonitorPrototype, ...args: unknown[]) => unknown} */ (function ee2Method(...args) {
-      const result = /** @type {(...a: unknown[]) => unknown} */ (ee2().methods[name]).apply(this, args);
-      // An onAny listener hears the output too, as forever-monitor's always emitted it.
-      if (name === 'onAny' || name === 'prependAny' || name === 'offAny') {
-        this._applyListening('stdout');
-        this._applyListening('stderr');
+    value: /** @type {(this: MonitorPrototype, ...args: unknown[]) => unknown} */ (
+      function ee2Method(...args) {
+        const result = /** @type {(...a: unknown[]) => unknown} */ (ee2().methods[name]).apply(
+          this,
+          args,
+        );
+        // An onAny listener hears the output too, as forever-monitor's always emitted it.
+        if (name === 'onAny' || name === 'prependAny' || name === 'offAny') {
+          this._applyListening('stdout');
+          this._applyListening('stderr');
+        }
+        return result;
       }
-      return result;
-    }),
+    ),
     writable: true,
     configurable: true,
     enumerable: false,
@@ -1741,7 +1968,8 @@ function isPrimary() {
   // A cluster worker's bootstrap loads `cluster` before any user code runs, so where it is
   // not loaded yet this is no worker: loading it just to be told so would cost a first
   // start 2-4 ms (it pulls in child_process, net, dgram, …).
-  const loaded = /** @type {{ moduleLoadList?: unknown }} */ (/** @type {unknown} */ (process)).moduleLoadList;
+  const loaded = /** @type {{ moduleLoadList?: unknown }} */ (/** @type {unknown} */ (process))
+    .moduleLoadList;
   if (Array.isArray(loaded) && !loaded.includes('NativeModule cluster')) return true;
   // `isPrimary` from Node 16 on, `isMaster` before.
   const cluster = /** @type {{ isPrimary?: boolean, isMaster?: boolean }} */ (require('cluster'));
@@ -1773,7 +2001,8 @@ function kill(pid, killTree, signal, callback) {
   const number = checks().checkSignal('signal', signal || 'SIGKILL');
   const done = callback || function noop() {};
   if (typeof pid === 'string' && /^\d+$/.test(pid)) pid = Number(pid);
-  if (typeof pid !== 'number' || !Number.isInteger(pid)) throw checks().typeError('pid', 'a positive integer', pid);
+  if (typeof pid !== 'number' || !Number.isInteger(pid))
+    throw checks().typeError('pid', 'a positive integer', pid);
   // Linux pids fit in 31 bits; a larger number must not wrap onto another process.
   if (pid <= 0 || pid > 0x7fffffff) {
     const { rangeError } = require('./options.js');
@@ -1792,7 +2021,7 @@ function checkProcess(pid) {
   try {
     process.kill(pid, 0);
     return true;
-  } catch (err) {
+  } catch {
     return false;
   }
 }
@@ -1806,7 +2035,9 @@ function checkProcess(pid) {
  * @returns {{ write(text: string): void, reopen(): void }}
  */
 function _openStatusLog(file, monitor, onError) {
-  return new (native().NativeLogFile)(checks().logOptions(monitor, { outFile: file }), (failure) => onError(toError(failure)));
+  return new (native().NativeLogFile)(checks().logOptions(monitor, { outFile: file }), (failure) =>
+    onError(toError(failure)),
+  );
 }
 
 module.exports = { Monitor, start, kill, checkProcess };
@@ -1822,4 +2053,7 @@ Object.defineProperty(module.exports, 'version', {
     return version;
   },
 });
-Object.defineProperty(module.exports, '_openStatusLog', { value: _openStatusLog, enumerable: false });
+Object.defineProperty(module.exports, '_openStatusLog', {
+  value: _openStatusLog,
+  enumerable: false,
+});

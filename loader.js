@@ -56,7 +56,7 @@ function detectLibc() {
     const maps = fs.readFileSync('/proc/self/maps', 'utf8');
     if (/\/(ld-musl-|libc\.musl-)/.test(maps)) return 'musl';
     if (/\/libc(-\d+\.\d+)?\.so\b/.test(maps)) return 'glibc';
-  } catch (err) {
+  } catch {
     // No /proc: ask Node's diagnostic report below.
   }
   return glibcVersion() ? 'glibc' : null;
@@ -66,7 +66,7 @@ function detectLibc() {
 function glibcVersion() {
   try {
     return process.report.getReport().header.glibcVersionRuntime || null;
-  } catch (err) {
+  } catch {
     return null;
   }
 }
@@ -90,7 +90,8 @@ function describePlatform(seen = {}) {
     arch,
     libc,
     get libcVersion() {
-      if (version === undefined) version = faked ? seen.version || null : libc === 'glibc' ? glibcVersion() : null;
+      if (version === undefined)
+        version = faked ? seen.version || null : libc === 'glibc' ? glibcVersion() : null;
       return version;
     },
     name,
@@ -98,8 +99,12 @@ function describePlatform(seen = {}) {
     packageName: `${PACKAGE}-${name}`,
     file: `${PACKAGE}.${name}.node`,
     get text() {
-      const libcText = libc === null ? (platform === 'linux' ? 'libc unknown' : 'libc n/a')
-        : libc + (this.libcVersion ? ' ' + this.libcVersion : '');
+      const libcText =
+        libc === null
+          ? platform === 'linux'
+            ? 'libc unknown'
+            : 'libc n/a'
+          : libc + (this.libcVersion ? ' ' + this.libcVersion : '');
       return `platform ${platform}, arch ${arch}, ${libcText}`;
     },
   };
@@ -112,7 +117,8 @@ function noAddon(message, seen, causes) {
   err.arch = seen.arch;
   err.libc = seen.libc;
   err.supported = Object.keys(PLATFORMS);
-  if (causes.length > 0) err.cause = causes.length === 1 ? causes[0] : new AggregateError(causes, 'load attempts');
+  if (causes.length > 0)
+    err.cause = causes.length === 1 ? causes[0] : new AggregateError(causes, 'load attempts');
   return err;
 }
 
@@ -121,13 +127,21 @@ function refusal(seen, version, attempts) {
   const causes = attempts.map((a) => a.error);
   const lines = [];
   const local = attempts.find((a) => a.kind === 'local');
-  const localLine = local ? `A build from source, ${seen.file}, is there but could not be loaded: ${firstLine(local.error.message)}` : null;
+  const localLine = local
+    ? `A build from source, ${seen.file}, is there but could not be loaded: ${firstLine(local.error.message)}`
+    : null;
   if (!seen.supported) {
     lines.push(`forever-native has no native addon for this system (${seen.text}).`);
     if (localLine) lines.push(localLine);
-    lines.push(`Prebuilt binaries exist for ${SUPPORTED_TEXT}: the packages ${Object.keys(PLATFORMS).map((p) => `${PACKAGE}-${p}`).join(', ')}.`);
+    lines.push(
+      `Prebuilt binaries exist for ${SUPPORTED_TEXT}: the packages ${Object.keys(PLATFORMS)
+        .map((p) => `${PACKAGE}-${p}`)
+        .join(', ')}.`,
+    );
     if (seen.platform !== 'linux') {
-      lines.push(`It cannot be built for ${seen.platform} either: its supervisor core uses Linux's pidfd, /proc and PR_SET_PDEATHSIG.`);
+      lines.push(
+        `It cannot be built for ${seen.platform} either: its supervisor core uses Linux's pidfd, /proc and PR_SET_PDEATHSIG.`,
+      );
     } else {
       lines.push(BUILD_FROM_SOURCE);
     }
@@ -136,13 +150,22 @@ function refusal(seen, version, attempts) {
     const failed = attempts.find((a) => a.kind === 'package' && a.reason === 'load');
     const mismatch = attempts.find((a) => a.kind === 'package' && a.reason === 'version');
     if (failed) {
-      lines.push(`forever-native could not load its prebuilt binary ${pkg} on this system (${seen.text}): ${firstLine(failed.error.message)}`);
-      if (seen.libc === 'glibc') lines.push(`The prebuilt gnu binaries need glibc >= ${GLIBC_FLOOR}.`);
+      lines.push(
+        `forever-native could not load its prebuilt binary ${pkg} on this system (${seen.text}): ${firstLine(failed.error.message)}`,
+      );
+      if (seen.libc === 'glibc')
+        lines.push(`The prebuilt gnu binaries need glibc >= ${GLIBC_FLOOR}.`);
     } else if (mismatch) {
-      lines.push(`forever-native ${version} found ${seen.packageName} ${mismatch.found} for this system (${seen.text}): the two must be the same version. Install ${pkg}.`);
+      lines.push(
+        `forever-native ${version} found ${seen.packageName} ${mismatch.found} for this system (${seen.text}): the two must be the same version. Install ${pkg}.`,
+      );
     } else {
-      lines.push(`forever-native's binary for this system (${seen.text}) is the optional dependency ${pkg}, and it is not installed.`);
-      lines.push(`npm skips optional dependencies with --omit=optional (or --no-optional), and may skip one whose package-lock.json was written on another platform; install it with \`npm install ${pkg}\`.`);
+      lines.push(
+        `forever-native's binary for this system (${seen.text}) is the optional dependency ${pkg}, and it is not installed.`,
+      );
+      lines.push(
+        `npm skips optional dependencies with --omit=optional (or --no-optional), and may skip one whose package-lock.json was written on another platform; install it with \`npm install ${pkg}\`.`,
+      );
     }
     if (localLine) lines.push(localLine);
     lines.push(`Supported: ${SUPPORTED_TEXT}.`);
@@ -155,7 +178,8 @@ function firstLine(text) {
   return String(text).split('\n')[0];
 }
 
-const isMissing = (err, what) => err && err.code === 'MODULE_NOT_FOUND' && String(err.message).includes(`'${what}`);
+const isMissing = (err, what) =>
+  err && err.code === 'MODULE_NOT_FOUND' && String(err.message).includes(`'${what}`);
 
 /**
  * Loads the addon: a local build first, then the prebuilt package.
@@ -169,7 +193,8 @@ function load(options = {}) {
   const seen = describePlatform(options.seen);
   const attempts = [];
 
-  const chosen = options.env === undefined ? process.env.FOREVER_NATIVE_ADDON : options.env.FOREVER_NATIVE_ADDON;
+  const chosen =
+    options.env === undefined ? process.env.FOREVER_NATIVE_ADDON : options.env.FOREVER_NATIVE_ADDON;
   if (chosen) return requireFn(path.resolve(chosen));
 
   const local = path.join(dir, seen.file);
@@ -186,10 +211,16 @@ function load(options = {}) {
     try {
       found = requireFn(`${seen.packageName}/package.json`).version;
     } catch (error) {
-      if (!isMissing(error, seen.packageName)) attempts.push({ kind: 'package', reason: 'load', error });
+      if (!isMissing(error, seen.packageName))
+        attempts.push({ kind: 'package', reason: 'load', error });
     }
     if (found !== undefined && found !== version) {
-      attempts.push({ kind: 'package', reason: 'version', found, error: new Error(`${seen.packageName} is ${found}, not ${version}`) });
+      attempts.push({
+        kind: 'package',
+        reason: 'version',
+        found,
+        error: new Error(`${seen.packageName} is ${found}, not ${version}`),
+      });
     } else if (found !== undefined) {
       try {
         return requireFn(seen.packageName);

@@ -17,7 +17,10 @@ const path = require('path');
 let signalTable = /** @type {Record<string, number> | null} */ (null);
 /** Node's signal names and numbers: the one signal table of the package. */
 function signals() {
-  if (signalTable === null) signalTable = /** @type {Record<string, number>} */ (/** @type {unknown} */ (require('os').constants.signals));
+  if (signalTable === null)
+    signalTable = /** @type {Record<string, number>} */ (
+      /** @type {unknown} */ (require('os').constants.signals)
+    );
   return signalTable;
 }
 
@@ -39,7 +42,9 @@ function describe(value) {
  * @param {unknown} value
  */
 function typeError(name, expected, value) {
-  const err = /** @type {TypeError & { code: string }} */ (new TypeError(`The "${name}" option must be ${expected}. Received ${describe(value)}`));
+  const err = /** @type {TypeError & { code: string }} */ (
+    new TypeError(`The "${name}" option must be ${expected}. Received ${describe(value)}`)
+  );
   err.code = 'ERR_INVALID_ARG_TYPE';
   return err;
 }
@@ -50,7 +55,9 @@ function typeError(name, expected, value) {
  * @param {unknown} value
  */
 function rangeError(name, expected, value) {
-  const err = /** @type {RangeError & { code: string }} */ (new RangeError(`The "${name}" option must be ${expected}. Received ${describe(value)}`));
+  const err = /** @type {RangeError & { code: string }} */ (
+    new RangeError(`The "${name}" option must be ${expected}. Received ${describe(value)}`)
+  );
   err.code = 'ERR_OUT_OF_RANGE';
   return err;
 }
@@ -184,8 +191,10 @@ function checkMillis(name, value) {
  * @returns {number}
  */
 function checkId(name, value) {
-  if (typeof value !== 'number' || !Number.isInteger(value)) throw typeError(name, 'an integer', value);
-  if (value < 0 || value > 0xffffffff) throw rangeError(name, 'an integer from 0 to 4294967295', value);
+  if (typeof value !== 'number' || !Number.isInteger(value))
+    throw typeError(name, 'an integer', value);
+  if (value < 0 || value > 0xffffffff)
+    throw rangeError(name, 'an integer from 0 to 4294967295', value);
   return value;
 }
 
@@ -201,7 +210,9 @@ function checkSignal(name, value) {
     throw rangeError(name, 'a signal name or number', value);
   }
   if (typeof value !== 'string') throw typeError(name, 'a signal name such as "SIGTERM"', value);
-  const number = Object.prototype.hasOwnProperty.call(signals(), value) ? signals()[value] : undefined;
+  const number = Object.prototype.hasOwnProperty.call(signals(), value)
+    ? signals()[value]
+    : undefined;
   if (number === undefined) throw rangeError(name, 'a signal name such as "SIGTERM"', value);
   return number;
 }
@@ -236,11 +247,21 @@ function checkEnv(name, value) {
     const v = source[key];
     if (v === undefined) continue;
     if (key.includes('\u0000') || key.includes('=') || key === '') {
-      throw rangeError(`${name}`, 'an object whose keys are non-empty and hold no "=" or null byte', key);
+      throw rangeError(
+        `${name}`,
+        'an object whose keys are non-empty and hold no "=" or null byte',
+        key,
+      );
     }
-    if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') {
+    if (
+      typeof v === 'string' ||
+      typeof v === 'number' ||
+      typeof v === 'boolean' ||
+      typeof v === 'bigint'
+    ) {
       const s = String(v);
-      if (s.includes('\u0000')) throw rangeError(`${name}.${key}`, 'a string without null bytes', v);
+      if (s.includes('\u0000'))
+        throw rangeError(`${name}.${key}`, 'a string without null bytes', v);
       env[key] = s;
     } else {
       throw typeError(`${name}.${key}`, 'a string', v);
@@ -260,7 +281,8 @@ const STDIO_WORDS = new Set(['pipe', 'inherit', 'ignore', 'overlapped']);
  */
 function normalizeStdio(name, value) {
   /** @param {string} word @returns {'pipe' | 'inherit' | 'ignore'} */
-  const connect = (word) => (word === 'overlapped' ? 'pipe' : /** @type {'pipe' | 'inherit' | 'ignore'} */ (word));
+  const connect = (word) =>
+    word === 'overlapped' ? 'pipe' : /** @type {'pipe' | 'inherit' | 'ignore'} */ (word);
   if (typeof value === 'string') {
     if (!STDIO_WORDS.has(value)) {
       throw rangeError(name, '"pipe", "inherit", "ignore" or an array', value);
@@ -275,7 +297,8 @@ function normalizeStdio(name, value) {
   value.forEach((entry, i) => {
     const where = `${name}[${i}]`;
     if (entry === 'ipc') {
-      if (ipc !== undefined) throw rangeError(where, 'unique: only one "ipc" entry is allowed', entry);
+      if (ipc !== undefined)
+        throw rangeError(where, 'unique: only one "ipc" entry is allowed', entry);
       ipc = i;
       if (i < 3) stdio[i] = 'ignore';
       return;
@@ -283,7 +306,11 @@ function normalizeStdio(name, value) {
     if (!isSet(entry)) return;
     if (i > 2) {
       if (entry === 'ignore') return;
-      throw rangeError(where, 'undefined, null, "ignore" or "ipc" (only stdin, stdout and stderr are connected)', entry);
+      throw rangeError(
+        where,
+        'undefined, null, "ignore" or "ipc" (only stdin, stdout and stderr are connected)',
+        entry,
+      );
     }
     if (typeof entry === 'string' && STDIO_WORDS.has(entry)) stdio[i] = connect(entry);
     else if (Number.isInteger(entry) && entry >= 0) stdio[i] = entry;
@@ -342,7 +369,13 @@ function checkStrictMillis(name, value) {
  * @param {{ above?: boolean, bound?: string }} [rules] `bound`: how to name `min`
  * @returns {number}
  */
-function checkStrictNumber(name, value, expected, min, { above = false, bound = String(min) } = {}) {
+function checkStrictNumber(
+  name,
+  value,
+  expected,
+  min,
+  { above = false, bound = String(min) } = {},
+) {
   if (typeof value !== 'number') throw typeError(name, expected, value);
   if (!Number.isFinite(value) || (above ? value <= min : value < min)) {
     throw rangeError(name, `a finite number ${above ? '>' : '>='} ${bound}`, value);
@@ -351,7 +384,13 @@ function checkStrictNumber(name, value, expected, min, { above = false, bound = 
 }
 
 /** `backoff: true`: PM2's exponential backoff, with a tenth of jitter. */
-const BACKOFF_DEFAULTS = Object.freeze({ initial: 100, factor: 1.5, max: 15000, jitter: 0.1, resetAfter: 30000 });
+const BACKOFF_DEFAULTS = Object.freeze({
+  initial: 100,
+  factor: 1.5,
+  max: 15000,
+  jitter: 0.1,
+  resetAfter: 30000,
+});
 
 /**
  * @typedef {{ initial: number, factor: number, max: number, jitter: number, resetAfter: number }} Backoff
@@ -366,19 +405,28 @@ function checkBackoff(value) {
   if (!isSet(value) || value === false) return undefined;
   if (value === true) return { ...BACKOFF_DEFAULTS };
   if (typeof value !== 'object' || Array.isArray(value)) {
-    throw typeError('backoff', 'true, false or an object of { initial, factor, max, jitter, resetAfter }', value);
+    throw typeError(
+      'backoff',
+      'true, false or an object of { initial, factor, max, jitter, resetAfter }',
+      value,
+    );
   }
   const given = /** @type {Record<string, unknown>} */ (value);
   for (const key of Object.keys(given)) {
     if (!(key in BACKOFF_DEFAULTS)) {
-      throw rangeError('backoff', `an object of { initial, factor, max, jitter, resetAfter } (not "${key}")`, value);
+      throw rangeError(
+        'backoff',
+        `an object of { initial, factor, max, jitter, resetAfter } (not "${key}")`,
+        value,
+      );
     }
   }
   /**
    * @param {'initial' | 'factor' | 'max' | 'jitter' | 'resetAfter'} key
    * @param {(name: string, value: unknown) => number} check
    */
-  const field = (key, check) => (isSet(given[key]) ? check(`backoff.${key}`, given[key]) : BACKOFF_DEFAULTS[key]);
+  const field = (key, check) =>
+    isSet(given[key]) ? check(`backoff.${key}`, given[key]) : BACKOFF_DEFAULTS[key];
   const initial = field('initial', checkStrictMillis);
   const factor = field('factor', (name, v) => checkStrictNumber(name, v, 'a number', 1));
   const jitter = field('jitter', (name, v) => {
@@ -386,8 +434,13 @@ function checkBackoff(value) {
     if (!(v >= 0 && v <= 1)) throw rangeError(name, 'a fraction from 0 to 1', v);
     return v;
   });
-  const max = field('max', (name, v) => checkStrictNumber(name, v, 'a number of milliseconds', initial, { bound: `backoff.initial (${initial})` }));
-  if (max < initial) throw rangeError('backoff.max', `a finite number >= backoff.initial (${initial})`, max);
+  const max = field('max', (name, v) =>
+    checkStrictNumber(name, v, 'a number of milliseconds', initial, {
+      bound: `backoff.initial (${initial})`,
+    }),
+  );
+  if (max < initial)
+    throw rangeError('backoff.max', `a finite number >= backoff.initial (${initial})`, max);
   const resetAfter = field('resetAfter', checkStrictMillis);
   return { initial, factor, max, jitter, resetAfter };
 }
@@ -401,7 +454,8 @@ function checkAutorestart(value) {
   if (!isSet(value) || value === true) return 'always';
   if (value === false) return 'never';
   if (value === 'always' || value === 'on-failure' || value === 'never') return value;
-  if (typeof value !== 'string') throw typeError('autorestart', '"always", "on-failure", "never" or a boolean', value);
+  if (typeof value !== 'string')
+    throw typeError('autorestart', '"always", "on-failure", "never" or a boolean', value);
   throw rangeError('autorestart', '"always", "on-failure" or "never"', value);
 }
 
@@ -416,7 +470,8 @@ function checkExitCodes(value) {
   return list.map((code, i) => {
     const name = Array.isArray(value) ? `stopExitCodes[${i}]` : 'stopExitCodes';
     if (typeof code !== 'number') throw typeError(name, 'an exit code (a number)', code);
-    if (!Number.isInteger(code) || code < 0 || code > 255) throw rangeError(name, 'an exit code from 0 to 255', code);
+    if (!Number.isInteger(code) || code < 0 || code > 255)
+      throw rangeError(name, 'an exit code from 0 to 255', code);
     return code;
   });
 }
@@ -436,11 +491,17 @@ function checkRestartWindow(value) {
   }
   const w = /** @type {Record<string, unknown>} */ (value);
   for (const key of Object.keys(w)) {
-    if (key !== 'count' && key !== 'window') throw rangeError('restartWindow', `an object of { count, window } (not "${key}")`, value);
+    if (key !== 'count' && key !== 'window')
+      throw rangeError('restartWindow', `an object of { count, window } (not "${key}")`, value);
   }
-  if (typeof w.count !== 'number') throw typeError('restartWindow.count', 'a number of restarts', w.count);
+  if (typeof w.count !== 'number')
+    throw typeError('restartWindow.count', 'a number of restarts', w.count);
   if (!Number.isInteger(w.count) || w.count < 0 || w.count > MAX_WINDOW_COUNT) {
-    throw rangeError('restartWindow.count', `a whole number from 0 to ${MAX_WINDOW_COUNT}`, w.count);
+    throw rangeError(
+      'restartWindow.count',
+      `a whole number from 0 to ${MAX_WINDOW_COUNT}`,
+      w.count,
+    );
   }
   const window = checkPositiveMillis('restartWindow.window', w.window);
   return { count: w.count, window };
@@ -455,7 +516,9 @@ function policyOptions(m) {
   const backoff = checkBackoff(m.backoff);
   const window = checkRestartWindow(m.restartWindow);
   return {
-    restartDelay: isSet(m.restartDelay) ? Math.round(checkStrictMillis('restartDelay', m.restartDelay)) : undefined,
+    restartDelay: isSet(m.restartDelay)
+      ? Math.round(checkStrictMillis('restartDelay', m.restartDelay))
+      : undefined,
     backoff: backoff && {
       initial: Math.round(backoff.initial),
       factor: backoff.factor,
@@ -498,10 +561,24 @@ const MIN_MEMORY_CHECK_INTERVAL = 10;
  * @returns {number}
  */
 function checkMemoryInterval(value) {
-  return checkStrictNumber('memoryCheckInterval', value, 'a number of milliseconds', MIN_MEMORY_CHECK_INTERVAL);
+  return checkStrictNumber(
+    'memoryCheckInterval',
+    value,
+    'a number of milliseconds',
+    MIN_MEMORY_CHECK_INTERVAL,
+  );
 }
 
-const SIZE_UNITS = /** @type {Record<string, number>} */ ({ '': 1, b: 1, k: 1024, kb: 1024, m: 1024 ** 2, mb: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3 });
+const SIZE_UNITS = /** @type {Record<string, number>} */ ({
+  '': 1,
+  b: 1,
+  k: 1024,
+  kb: 1024,
+  m: 1024 ** 2,
+  mb: 1024 ** 2,
+  g: 1024 ** 3,
+  gb: 1024 ** 3,
+});
 
 /**
  * `maxMemory`: bytes, or a size such as `'512M'`, `'1.5G'`, `'300MB'` (powers of 1024).
@@ -515,7 +592,8 @@ function checkMemory(value) {
   } else if (typeof value === 'string') {
     const m = /^\s*([0-9]+(?:\.[0-9]+)?)\s*([a-z]*)\s*$/i.exec(value);
     const unit = m ? SIZE_UNITS[m[2].toLowerCase()] : undefined;
-    if (!m || unit === undefined) throw rangeError('maxMemory', 'a number of bytes or a size such as "512M" or "1G"', value);
+    if (!m || unit === undefined)
+      throw rangeError('maxMemory', 'a number of bytes or a size such as "512M" or "1G"', value);
     bytes = Math.round(Number(m[1]) * unit);
   } else {
     throw typeError('maxMemory', 'a number of bytes or a size such as "512M"', value);
@@ -533,7 +611,12 @@ function checkMemory(value) {
  */
 function checkAbortSignal(value) {
   const s = /** @type {any} */ (value);
-  if (!s || typeof s !== 'object' || typeof s.aborted !== 'boolean' || typeof s.addEventListener !== 'function') {
+  if (
+    !s ||
+    typeof s !== 'object' ||
+    typeof s.aborted !== 'boolean' ||
+    typeof s.addEventListener !== 'function'
+  ) {
     throw typeError('signal', 'an AbortSignal', value);
   }
   return s;
@@ -570,7 +653,11 @@ function checkShutdownMessage(value, serialization) {
   }
   /** @param {string} expected @param {string} reason */
   const unserializable = (expected, reason) => {
-    const err = /** @type {TypeError & { code: string }} */ (new TypeError(`The "shutdownMessage" option must be ${expected}. Received ${describe(value)} (${reason})`));
+    const err = /** @type {TypeError & { code: string }} */ (
+      new TypeError(
+        `The "shutdownMessage" option must be ${expected}. Received ${describe(value)} (${reason})`,
+      )
+    );
     err.code = 'ERR_INVALID_ARG_TYPE';
     return err;
   };
@@ -579,7 +666,10 @@ function checkShutdownMessage(value, serialization) {
     try {
       size = require('v8').serialize(value).length;
     } catch (cause) {
-      throw unserializable('serializable by V8\'s serializer (serialization: "advanced")', why(cause));
+      throw unserializable(
+        'serializable by V8\'s serializer (serialization: "advanced")',
+        why(cause),
+      );
     }
   } else if (typeof text !== 'string') {
     throw unserializable('serializable as JSON (serialization: "json")', jsonFailure);
@@ -587,7 +677,11 @@ function checkShutdownMessage(value, serialization) {
   if (typeof text !== 'string') text = undefined;
   const bytes = Math.max(size || 0, text === undefined ? 0 : Buffer.byteLength(text));
   if (bytes > MAX_SHUTDOWN_MESSAGE) {
-    const err = /** @type {RangeError & { code: string }} */ (new RangeError(`The "shutdownMessage" option must be at most ${MAX_SHUTDOWN_MESSAGE} bytes (64 KiB) serialized: it is also given to the child in an environment variable. Received a message of ${bytes} bytes`));
+    const err = /** @type {RangeError & { code: string }} */ (
+      new RangeError(
+        `The "shutdownMessage" option must be at most ${MAX_SHUTDOWN_MESSAGE} bytes (64 KiB) serialized: it is also given to the child in an environment variable. Received a message of ${bytes} bytes`,
+      )
+    );
     err.code = 'ERR_OUT_OF_RANGE';
     throw err;
   }
@@ -608,17 +702,31 @@ const SHUTDOWN_TIMEOUT = 5000;
  */
 function healthOptions(m, encode, ipc) {
   const waitReady = isSet(m.waitReady) ? checkStrictFlag('waitReady', m.waitReady) : false;
-  const readyTimeout = isSet(m.readyTimeout) ? checkPositiveMillis('readyTimeout', m.readyTimeout) : undefined;
+  const readyTimeout = isSet(m.readyTimeout)
+    ? checkPositiveMillis('readyTimeout', m.readyTimeout)
+    : undefined;
   const watchdog = isSet(m.watchdog) ? checkPositiveMillis('watchdog', m.watchdog) : undefined;
   const maxMemory = isSet(m.maxMemory) ? checkMemory(m.maxMemory) : undefined;
-  const interval = isSet(m.memoryCheckInterval) ? checkMemoryInterval(m.memoryCheckInterval) : MEMORY_CHECK_INTERVAL;
-  if (readyTimeout !== undefined && !waitReady) throw rangeError('readyTimeout', 'used with "waitReady: true"', m.readyTimeout);
+  const interval = isSet(m.memoryCheckInterval)
+    ? checkMemoryInterval(m.memoryCheckInterval)
+    : MEMORY_CHECK_INTERVAL;
+  if (readyTimeout !== undefined && !waitReady)
+    throw rangeError('readyTimeout', 'used with "waitReady: true"', m.readyTimeout);
   const shutdown = m.shutdownMessage !== undefined;
   if (shutdown) checkShutdownMessage(m.shutdownMessage, m.serialization);
-  if (shutdown && !ipc) throw rangeError('shutdownMessage', 'used with "fork: true" (it is sent over the IPC channel)', m.shutdownMessage);
-  const timeout = isSet(m.shutdownTimeout) ? checkStrictMillis('shutdownTimeout', m.shutdownTimeout)
-    : typeof m.killTTL === 'number' && m.killTTL > 0 ? m.killTTL : SHUTDOWN_TIMEOUT;
-  if (!waitReady && watchdog === undefined && maxMemory === undefined && !shutdown) return undefined;
+  if (shutdown && !ipc)
+    throw rangeError(
+      'shutdownMessage',
+      'used with "fork: true" (it is sent over the IPC channel)',
+      m.shutdownMessage,
+    );
+  const timeout = isSet(m.shutdownTimeout)
+    ? checkStrictMillis('shutdownTimeout', m.shutdownTimeout)
+    : typeof m.killTTL === 'number' && m.killTTL > 0
+      ? m.killTTL
+      : SHUTDOWN_TIMEOUT;
+  if (!waitReady && watchdog === undefined && maxMemory === undefined && !shutdown)
+    return undefined;
   return {
     waitReady,
     readyTimeout: readyTimeout === undefined ? undefined : Math.round(readyTimeout),
@@ -658,11 +766,17 @@ function checkListenEntry(where, value, index) {
   if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
     const given = /** @type {Record<string, unknown>} */ (value);
     for (const key of Object.keys(given)) {
-      if (key !== 'address' && key !== 'name') throw rangeError(where, `an address or { address, name } (not "${key}")`, value);
+      if (key !== 'address' && key !== 'name')
+        throw rangeError(where, `an address or { address, name } (not "${key}")`, value);
     }
     if (isSet(given.name)) {
       if (typeof given.name !== 'string') throw typeError(`${where}.name`, 'a string', given.name);
-      if (!LISTEN_NAME.test(given.name)) throw rangeError(`${where}.name`, 'a name of letters, digits, "_", ".", "@" or "-" (at most 255)', given.name);
+      if (!LISTEN_NAME.test(given.name))
+        throw rangeError(
+          `${where}.name`,
+          'a name of letters, digits, "_", ".", "@" or "-" (at most 255)',
+          given.name,
+        );
       name = given.name;
     }
     address = given.address;
@@ -670,14 +784,20 @@ function checkListenEntry(where, value, index) {
   } else if (typeof value === 'string') {
     const named = /^([^=/]+)=(.*)$/s.exec(value);
     if (named) {
-      if (!LISTEN_NAME.test(named[1])) throw rangeError(where, 'an address, optionally named as "name=address" with a name of letters, digits, "_", ".", "@" or "-"', value);
+      if (!LISTEN_NAME.test(named[1]))
+        throw rangeError(
+          where,
+          'an address, optionally named as "name=address" with a name of letters, digits, "_", ".", "@" or "-"',
+          value,
+        );
       name = named[1];
       address = named[2];
     }
   }
   const expected = 'a port, "host:port", "[ipv6]:port" or a Unix socket path (with a "/")';
   if (typeof address === 'number') {
-    if (!Number.isInteger(address) || address < 0 || address > 65535) throw rangeError(where, 'a port from 0 to 65535', address);
+    if (!Number.isInteger(address) || address < 0 || address > 65535)
+      throw rangeError(where, 'a port from 0 to 65535', address);
     return { name, address };
   }
   if (typeof address !== 'string') throw typeError(where, expected, address);
@@ -695,14 +815,18 @@ function checkListenEntry(where, value, index) {
     return { name, address: full };
   }
   const net = require('net');
-  const tcp = /^\[([^\]]+)\]:(\d+)$/.exec(address) || /^([^:\[\]]+):(\d+)$/.exec(address);
+  const tcp = /^\[([^\]]+)\]:(\d+)$/.exec(address) || /^([^:[\]]+):(\d+)$/.exec(address);
   if (!tcp) throw rangeError(where, expected, address);
   const [, host, digits] = tcp;
   const port = Number(digits);
   if (port > 65535) throw rangeError(where, 'an address whose port is from 0 to 65535', address);
   const v6 = address.startsWith('[');
   if (v6 ? !net.isIPv6(host) : !net.isIPv4(host)) {
-    throw rangeError(where, `an address with an IP${v6 ? 'v6' : 'v4'} address (names are not resolved: use 127.0.0.1 or [::1])`, address);
+    throw rangeError(
+      where,
+      `an address with an IP${v6 ? 'v6' : 'v4'} address (names are not resolved: use 127.0.0.1 or [::1])`,
+      address,
+    );
   }
   return { name, address: v6 ? `[${host}]:${port}` : `${host}:${port}` };
 }
@@ -715,7 +839,9 @@ function checkListenEntry(where, value, index) {
 function checkListen(value) {
   if (!isSet(value)) return [];
   const list = Array.isArray(value) ? value : [value];
-  return list.map((entry, i) => checkListenEntry(Array.isArray(value) ? `listen[${i}]` : 'listen', entry, i));
+  return list.map((entry, i) =>
+    checkListenEntry(Array.isArray(value) ? `listen[${i}]` : 'listen', entry, i),
+  );
 }
 
 /**
@@ -726,7 +852,8 @@ function checkListen(value) {
 function checkBacklog(value) {
   if (!isSet(value)) return undefined;
   if (typeof value !== 'number') throw typeError('listenBacklog', 'a number of connections', value);
-  if (!Number.isInteger(value) || value < 1 || value > 65535) throw rangeError('listenBacklog', 'a whole number from 1 to 65535', value);
+  if (!Number.isInteger(value) || value < 1 || value > 65535)
+    throw rangeError('listenBacklog', 'a whole number from 1 to 65535', value);
   return value;
 }
 
@@ -738,14 +865,23 @@ function checkBacklog(value) {
 function listenOptions(m) {
   const listen = checkListen(m.listen);
   return {
-    listen: listen.length === 0 ? undefined : listen.map(({ name, address }) => {
-      if (typeof address === 'number') return { name, port: address };
-      if (address.startsWith('/')) return { name, path: address };
-      const cut = address.lastIndexOf(':');
-      return { name, host: address.slice(0, cut).replace(/^\[|\]$/g, ''), port: Number(address.slice(cut + 1)) };
-    }),
+    listen:
+      listen.length === 0
+        ? undefined
+        : listen.map(({ name, address }) => {
+            if (typeof address === 'number') return { name, port: address };
+            if (address.startsWith('/')) return { name, path: address };
+            const cut = address.lastIndexOf(':');
+            return {
+              name,
+              host: address.slice(0, cut).replace(/^\[|\]$/g, ''),
+              port: Number(address.slice(cut + 1)),
+            };
+          }),
     listenBacklog: checkBacklog(m.listenBacklog),
-    reloadGrace: Math.round(isSet(m.reloadGrace) ? checkStrictMillis('reloadGrace', m.reloadGrace) : DEFAULTS.reloadGrace),
+    reloadGrace: Math.round(
+      isSet(m.reloadGrace) ? checkStrictMillis('reloadGrace', m.reloadGrace) : DEFAULTS.reloadGrace,
+    ),
   };
 }
 
@@ -860,7 +996,8 @@ function normalizeOptions(script, options, defaultParser) {
     throw typeError('uid', 'a string or a number', o.uid);
   }
   const max = isSet(o.max) ? checkNumber('max', o.max, 'a number') : undefined;
-  if (max !== undefined && (Number.isNaN(max) || max < 0)) throw rangeError('max', 'a number >= 0', o.max);
+  if (max !== undefined && (Number.isNaN(max) || max < 0))
+    throw rangeError('max', 'a number >= 0', o.max);
   const silent = opt('silent', checkBoolean) || false;
   const outFile = opt('outFile', checkString);
   const errFile = opt('errFile', checkString);
@@ -869,28 +1006,56 @@ function normalizeOptions(script, options, defaultParser) {
   if (mergeLogs) {
     if (outFile === undefined) throw rangeError('mergeLogs', 'used with "outFile"', o.mergeLogs);
     if (errFile !== undefined && path.resolve(errFile) !== path.resolve(outFile)) {
-      throw rangeError('errFile', `unset or equal to "outFile" (${outFile}) with mergeLogs`, errFile);
+      throw rangeError(
+        'errFile',
+        `unset or equal to "outFile" (${outFile}) with mergeLogs`,
+        errFile,
+      );
     }
   }
-  const logMaxSize = isSet(o.logMaxSize) ? checkNumber('logMaxSize', o.logMaxSize, 'a number of bytes') : undefined;
+  const logMaxSize = isSet(o.logMaxSize)
+    ? checkNumber('logMaxSize', o.logMaxSize, 'a number of bytes')
+    : undefined;
   if (logMaxSize !== undefined && (!Number.isSafeInteger(logMaxSize) || logMaxSize < 1)) {
-    throw rangeError('logMaxSize', `a whole number of bytes from 1 to ${Number.MAX_SAFE_INTEGER}`, o.logMaxSize);
+    throw rangeError(
+      'logMaxSize',
+      `a whole number of bytes from 1 to ${Number.MAX_SAFE_INTEGER}`,
+      o.logMaxSize,
+    );
   }
-  const logMaxFiles = isSet(o.logMaxFiles) ? checkNumber('logMaxFiles', o.logMaxFiles, 'a number') : undefined;
-  if (logMaxFiles !== undefined && (!Number.isInteger(logMaxFiles) || logMaxFiles < 0 || logMaxFiles > 1000)) {
+  const logMaxFiles = isSet(o.logMaxFiles)
+    ? checkNumber('logMaxFiles', o.logMaxFiles, 'a number')
+    : undefined;
+  if (
+    logMaxFiles !== undefined &&
+    (!Number.isInteger(logMaxFiles) || logMaxFiles < 0 || logMaxFiles > 1000)
+  ) {
     throw rangeError('logMaxFiles', 'a whole number from 0 to 1000', o.logMaxFiles);
   }
   const rotation = checkLogRotation(o, logMaxSize);
   const logDirect = opt('logDirect', checkBoolean) || false;
-  if (logDirect) checkLogDirect({ silent, logTimestamps, logMaxSize, logRotate: rotation.logRotate, logDirect: o.logDirect });
+  if (logDirect)
+    checkLogDirect({
+      silent,
+      logTimestamps,
+      logMaxSize,
+      logRotate: rotation.logRotate,
+      logDirect: o.logDirect,
+    });
 
-  if (isSet(o.parser) && typeof o.parser !== 'function') throw typeError('parser', 'a function', o.parser);
+  if (isSet(o.parser) && typeof o.parser !== 'function')
+    throw typeError('parser', 'a function', o.parser);
   const minUptime = isSet(o.minUptime) ? checkMillis('minUptime', o.minUptime) : 0;
-  const spinSleepTime = (isSet(o.spinSleepTime) ? checkMillis('spinSleepTime', o.spinSleepTime) : 0) || null;
+  const spinSleepTime =
+    (isSet(o.spinSleepTime) ? checkMillis('spinSleepTime', o.spinSleepTime) : 0) || null;
   // forever-monitor's one side effect here, at the same point of its checks.
   if (isSet(o.options)) console.warn('options.options is deprecated. Use options.args instead.');
   const command = isSet(o.command) ? checkString('command', o.command) : process.execPath;
-  const args = isSet(o.args) ? checkStrings('args', o.args) : isSet(o.options) ? checkStrings('options', o.options) : [];
+  const args = isSet(o.args)
+    ? checkStrings('args', o.args)
+    : isSet(o.options)
+      ? checkStrings('options', o.options)
+      : [];
   if (isSet(o.spawnWith) && (typeof o.spawnWith !== 'object' || Array.isArray(o.spawnWith))) {
     throw typeError('spawnWith', 'an object', o.spawnWith);
   }
@@ -906,14 +1071,28 @@ function normalizeOptions(script, options, defaultParser) {
     throw rangeError('spawnWith.serialization', '"json" or "advanced"', sw.serialization);
   }
   for (const key of ['timeout', 'killSignal', 'signal']) {
-    if (isSet(sw[key])) unsupported(`spawnWith.${key}`, sw[key], key === 'signal' ? 'the "signal" option' : key === 'killSignal' ? 'the "killSignal" option' : 'a restart policy (restartWindow, maxMemory) or your own timer');
+    if (isSet(sw[key]))
+      unsupported(
+        `spawnWith.${key}`,
+        sw[key],
+        key === 'signal'
+          ? 'the "signal" option'
+          : key === 'killSignal'
+            ? 'the "killSignal" option'
+            : 'a restart policy (restartWindow, maxMemory) or your own timer',
+      );
   }
   const stdio = isSet(o.stdio) ? o.stdio : null;
   if (stdio !== null) normalizeStdio('stdio', stdio);
-  const watchIgnorePatterns = isSet(o.watchIgnorePatterns) ? checkStrings('watchIgnorePatterns', o.watchIgnorePatterns) : [];
-  if (isSet(o.watchDirectory) && !Array.isArray(o.watchDirectory)) checkString('watchDirectory', o.watchDirectory);
+  const watchIgnorePatterns = isSet(o.watchIgnorePatterns)
+    ? checkStrings('watchIgnorePatterns', o.watchIgnorePatterns)
+    : [];
+  if (isSet(o.watchDirectory) && !Array.isArray(o.watchDirectory))
+    checkString('watchDirectory', o.watchDirectory);
   if (Array.isArray(o.watchDirectory)) {
-    checkStrings('watchDirectory', o.watchDirectory).forEach((d, i) => checkString(`watchDirectory[${i}]`, d));
+    checkStrings('watchDirectory', o.watchDirectory).forEach((d, i) =>
+      checkString(`watchDirectory[${i}]`, d),
+    );
   }
 
   const fields = {
@@ -925,7 +1104,9 @@ function normalizeOptions(script, options, defaultParser) {
     max,
     killTTL: opt('killTTL', checkMillis),
     killSignal: o.killSignal || 'SIGKILL',
-    killSignalNumber: isSet(o.killSignal) ? checkSignal('killSignal', o.killSignal) : signals().SIGKILL,
+    killSignalNumber: isSet(o.killSignal)
+      ? checkSignal('killSignal', o.killSignal)
+      : signals().SIGKILL,
     checkFile: isSet(o.checkFile) ? checkFlag('checkFile', o.checkFile, { notFalse: true }) : true,
     logFile: opt('logFile', checkString),
     outFile,
@@ -959,31 +1140,48 @@ function normalizeOptions(script, options, defaultParser) {
     watchDirectory: o.watchDirectory || sourceDir,
     usePolling: opt('usePolling', checkBoolean),
     pollingInterval: opt('pollingInterval', checkMillis),
-    watchDebounce: isSet(o.watchDebounce) ? checkMillis('watchDebounce', o.watchDebounce) : DEFAULTS.watchDebounce,
-    restartDelay: isSet(o.restartDelay) ? checkStrictMillis('restartDelay', o.restartDelay) : undefined,
+    watchDebounce: isSet(o.watchDebounce)
+      ? checkMillis('watchDebounce', o.watchDebounce)
+      : DEFAULTS.watchDebounce,
+    restartDelay: isSet(o.restartDelay)
+      ? checkStrictMillis('restartDelay', o.restartDelay)
+      : undefined,
     backoff: checkBackoff(o.backoff),
     autorestart: checkAutorestart(o.autorestart),
     stopExitCodes: checkExitCodes(o.stopExitCodes),
     restartWindow: checkRestartWindow(o.restartWindow),
     waitReady: isSet(o.waitReady) ? checkStrictFlag('waitReady', o.waitReady) : false,
-    readyTimeout: isSet(o.readyTimeout) ? checkPositiveMillis('readyTimeout', o.readyTimeout) : undefined,
+    readyTimeout: isSet(o.readyTimeout)
+      ? checkPositiveMillis('readyTimeout', o.readyTimeout)
+      : undefined,
     watchdog: isSet(o.watchdog) ? checkPositiveMillis('watchdog', o.watchdog) : undefined,
     maxMemory: isSet(o.maxMemory) ? checkMemory(o.maxMemory) : undefined,
-    memoryCheckInterval: isSet(o.memoryCheckInterval) ? checkMemoryInterval(o.memoryCheckInterval) : MEMORY_CHECK_INTERVAL,
+    memoryCheckInterval: isSet(o.memoryCheckInterval)
+      ? checkMemoryInterval(o.memoryCheckInterval)
+      : MEMORY_CHECK_INTERVAL,
     shutdownMessage: o.shutdownMessage,
-    shutdownTimeout: isSet(o.shutdownTimeout) ? checkStrictMillis('shutdownTimeout', o.shutdownTimeout) : undefined,
+    shutdownTimeout: isSet(o.shutdownTimeout)
+      ? checkStrictMillis('shutdownTimeout', o.shutdownTimeout)
+      : undefined,
     signal: isSet(o.signal) ? checkAbortSignal(o.signal) : undefined,
     listen: checkListen(o.listen),
     listenBacklog: checkBacklog(o.listenBacklog),
-    reloadGrace: isSet(o.reloadGrace) ? checkStrictMillis('reloadGrace', o.reloadGrace) : DEFAULTS.reloadGrace,
+    reloadGrace: isSet(o.reloadGrace)
+      ? checkStrictMillis('reloadGrace', o.reloadGrace)
+      : DEFAULTS.reloadGrace,
   };
-  if (fields.readyTimeout !== undefined && !fields.waitReady) throw rangeError('readyTimeout', 'used with "waitReady: true"', o.readyTimeout);
+  if (fields.readyTimeout !== undefined && !fields.waitReady)
+    throw rangeError('readyTimeout', 'used with "waitReady: true"', o.readyTimeout);
   if (o.shutdownMessage !== undefined) {
     checkShutdownMessage(o.shutdownMessage, fields.serialization);
     /** @param {unknown} v */
     const hasIpc = (v) => Array.isArray(v) && v.includes('ipc');
     if (!fields.fork && !hasIpc(stdio) && !hasIpc(spawnWith.stdio)) {
-      throw rangeError('shutdownMessage', 'used with "fork: true" (it is sent over the IPC channel)', o.shutdownMessage);
+      throw rangeError(
+        'shutdownMessage',
+        'used with "fork: true" (it is sent over the IPC channel)',
+        o.shutdownMessage,
+      );
     }
   }
 
@@ -1006,16 +1204,32 @@ function normalizeOptions(script, options, defaultParser) {
  */
 function checkLogDirect(o) {
   if (!o.silent) {
-    throw rangeError('logDirect', 'false unless "silent" is true (the host never sees what the child writes to its log files itself)', o.logDirect);
+    throw rangeError(
+      'logDirect',
+      'false unless "silent" is true (the host never sees what the child writes to its log files itself)',
+      o.logDirect,
+    );
   }
   if (o.logTimestamps) {
-    throw rangeError('logDirect', 'false with "logTimestamps" (the child writes its log files itself, so nothing can stamp its lines)', o.logDirect);
+    throw rangeError(
+      'logDirect',
+      'false with "logTimestamps" (the child writes its log files itself, so nothing can stamp its lines)',
+      o.logDirect,
+    );
   }
   if (isSet(o.logMaxSize)) {
-    throw rangeError('logDirect', 'false with "logMaxSize" (the child writes its log files itself, so the core cannot rotate them)', o.logDirect);
+    throw rangeError(
+      'logDirect',
+      'false with "logMaxSize" (the child writes its log files itself, so the core cannot rotate them)',
+      o.logDirect,
+    );
   }
   if (isSet(o.logRotate)) {
-    throw rangeError('logDirect', 'false with "logRotate" (the child writes its log files itself, so the core cannot rotate them)', o.logDirect);
+    throw rangeError(
+      'logDirect',
+      'false with "logRotate" (the child writes its log files itself, so the core cannot rotate them)',
+      o.logDirect,
+    );
   }
 }
 
@@ -1025,7 +1239,14 @@ const ROTATE_PERIODS = Object.freeze({ daily: 86400000, hourly: 3600000 });
 const ROTATE_MIN = 100;
 const ROTATE_MAX = 31 * 86400000;
 /** `logMaxAge`'s units. */
-const AGE_UNITS = Object.freeze({ ms: 1, s: 1000, m: 60000, h: 3600000, d: 86400000, w: 604800000 });
+const AGE_UNITS = Object.freeze({
+  ms: 1,
+  s: 1000,
+  m: 60000,
+  h: 3600000,
+  d: 86400000,
+  w: 604800000,
+});
 /** `logMaxFiles` when only `logMaxAge` limits the rotated files: the most it may be. */
 const MAX_LOG_FILES = 1000;
 
@@ -1041,7 +1262,11 @@ function checkLogRotate(value) {
   if (typeof value === 'string') throw rangeError('logRotate', expected, value);
   if (typeof value !== 'number') throw typeError('logRotate', expected, value);
   if (!Number.isInteger(value) || value < ROTATE_MIN || value > ROTATE_MAX) {
-    throw rangeError('logRotate', `"daily", "hourly" or a whole number of milliseconds from ${ROTATE_MIN} to ${ROTATE_MAX} (31 days)`, value);
+    throw rangeError(
+      'logRotate',
+      `"daily", "hourly" or a whole number of milliseconds from ${ROTATE_MIN} to ${ROTATE_MAX} (31 days)`,
+      value,
+    );
   }
   return value;
 }
@@ -1087,10 +1312,13 @@ function checkLogRotation(o, logMaxSize) {
   const logRotateUtc = flag('logRotateUtc');
   const logCompress = flag('logCompress');
   const logMaxAge = checkLogMaxAge(o.logMaxAge);
-  if (logRotateUtc && logRotate === undefined) throw rangeError('logRotateUtc', 'used with "logRotate"', o.logRotateUtc);
+  if (logRotateUtc && logRotate === undefined)
+    throw rangeError('logRotateUtc', 'used with "logRotate"', o.logRotateUtc);
   const rotates = logRotate !== undefined || logMaxSize !== undefined;
-  if (logCompress && !rotates) throw rangeError('logCompress', 'used with "logRotate" or "logMaxSize"', o.logCompress);
-  if (logMaxAge !== undefined && !rotates) throw rangeError('logMaxAge', 'used with "logRotate" or "logMaxSize"', o.logMaxAge);
+  if (logCompress && !rotates)
+    throw rangeError('logCompress', 'used with "logRotate" or "logMaxSize"', o.logCompress);
+  if (logMaxAge !== undefined && !rotates)
+    throw rangeError('logMaxAge', 'used with "logRotate" or "logMaxSize"', o.logMaxAge);
   return { logRotate, logRotateUtc, logCompress, logMaxAge };
 }
 
@@ -1102,8 +1330,12 @@ function checkLogRotation(o, logMaxSize) {
  * @returns {import('./binding').NativeLogOptions}
  */
 function logOptions(m, files) {
-  const maxFiles = m.logMaxFiles !== undefined ? m.logMaxFiles
-    : m.logMaxAge !== undefined ? MAX_LOG_FILES : DEFAULTS.logMaxFiles;
+  const maxFiles =
+    m.logMaxFiles !== undefined
+      ? m.logMaxFiles
+      : m.logMaxAge !== undefined
+        ? MAX_LOG_FILES
+        : DEFAULTS.logMaxFiles;
   return {
     outFile: files.outFile,
     errFile: files.errFile,

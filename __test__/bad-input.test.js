@@ -12,20 +12,54 @@ const { fixture, next, record, until, isAlive, stopAfter, runNode } = require('.
 
 const SCRIPT = fixture('run-forever.js');
 
-
 // [description, () => the call, expected class, regexp for the message]
 const constructorRows = [
   // script
   ['script: a number', () => new Monitor(42), TypeError, /"script".*Received 42/],
-  ['script: an empty string', () => new Monitor(''), RangeError, /"script".*non-empty.*Received ""/],
+  [
+    'script: an empty string',
+    () => new Monitor(''),
+    RangeError,
+    /"script".*non-empty.*Received ""/,
+  ],
   ['script: an empty array', () => new Monitor([]), RangeError, /"script".*Received an array/],
-  ['script: an array with a non-string', () => new Monitor(['node', {}]), TypeError, /"script\[1\]".*Received an object/],
-  ['script: an array with a null entry', () => new Monitor(['node', null]), TypeError, /"script\[1\]".*Received null/],
-  ['script: an array whose program is empty', () => new Monitor(['', 'x']), RangeError, /"script\[0\]"/],
-  ['script: a string with a NUL byte', () => new Monitor('a\u0000b.js'), RangeError, /"script".*null bytes.*"a\\u0000b\.js"/],
-  ['script: an array entry with a NUL byte', () => new Monitor(['sh', 'a\u0000b']), RangeError, /"script\[1\]".*null bytes/],
+  [
+    'script: an array with a non-string',
+    () => new Monitor(['node', {}]),
+    TypeError,
+    /"script\[1\]".*Received an object/,
+  ],
+  [
+    'script: an array with a null entry',
+    () => new Monitor(['node', null]),
+    TypeError,
+    /"script\[1\]".*Received null/,
+  ],
+  [
+    'script: an array whose program is empty',
+    () => new Monitor(['', 'x']),
+    RangeError,
+    /"script\[0\]"/,
+  ],
+  [
+    'script: a string with a NUL byte',
+    () => new Monitor('a\u0000b.js'),
+    RangeError,
+    /"script".*null bytes.*"a\\u0000b\.js"/,
+  ],
+  [
+    'script: an array entry with a NUL byte',
+    () => new Monitor(['sh', 'a\u0000b']),
+    RangeError,
+    /"script\[1\]".*null bytes/,
+  ],
   // options
-  ['options: a string', () => new Monitor(SCRIPT, 'silent'), TypeError, /"options".*an object.*Received "silent"/],
+  [
+    'options: a string',
+    () => new Monitor(SCRIPT, 'silent'),
+    TypeError,
+    /"options".*an object.*Received "silent"/,
+  ],
   ['options: an array', () => new Monitor(SCRIPT, []), TypeError, /"options".*Received an array/],
   ['options: a number', () => new Monitor(SCRIPT, 5), TypeError, /"options".*Received 5/],
 ];
@@ -109,8 +143,13 @@ const optionRows = [
   ['errFile', '/tmp/e\u0000.log', RangeError, /"errFile".*null bytes/],
   ['mergeLogs', 1, RangeError, /"mergeLogs".*"outFile".*Received 1/],
   ['mergeLogs', true, RangeError, /"mergeLogs".*"outFile".*Received true/],
-  ['mergeLogs', true, RangeError, /"errFile".*"outFile".*mergeLogs.*Received "\/nonexistent\/b\.log"/,
-    { mergeLogs: true, outFile: '/nonexistent/a.log', errFile: '/nonexistent/b.log' }],
+  [
+    'mergeLogs',
+    true,
+    RangeError,
+    /"errFile".*"outFile".*mergeLogs.*Received "\/nonexistent\/b\.log"/,
+    { mergeLogs: true, outFile: '/nonexistent/a.log', errFile: '/nonexistent/b.log' },
+  ],
   ['logMaxSize', '1mb', TypeError, /"logMaxSize".*bytes.*Received "1mb"/],
   ['logMaxSize', 0, RangeError, /"logMaxSize".*from 1 to 9007199254740991.*Received 0/],
   ['logMaxSize', 1.5, RangeError, /"logMaxSize".*Received 1\.5/],
@@ -118,40 +157,133 @@ const optionRows = [
   ['logMaxFiles', '2.5', RangeError, /"logMaxFiles".*0 to 1000.*Received "2\.5"/],
   ['logMaxFiles', -1, RangeError, /"logMaxFiles".*0 to 1000.*Received -1/],
   ['logMaxFiles', 1001, RangeError, /"logMaxFiles".*Received 1001/],
-  ['logDirect', 'yes', RangeError, /"logDirect".*false unless "silent" is true.*Received "yes"/,
-    { logDirect: 'yes', outFile: '/nonexistent/a.log' }],
-  ['logDirect', true, RangeError, /"logDirect".*false unless "silent" is true.*Received true/,
-    { logDirect: true, outFile: '/nonexistent/a.log' }],
-  ['logDirect', true, RangeError, /"logDirect".*false with "logTimestamps".*Received true/,
-    { logDirect: true, silent: true, logTimestamps: true, outFile: '/nonexistent/a.log' }],
-  ['logDirect', true, RangeError, /"logDirect".*false with "logMaxSize".*Received true/,
-    { logDirect: true, silent: true, logMaxSize: 1000, outFile: '/nonexistent/a.log' }],
-  ['logDirect', true, RangeError, /"logDirect".*false with "logRotate".*Received true/,
-    { logDirect: true, silent: true, logRotate: 'daily', outFile: '/nonexistent/a.log' }],
+  [
+    'logDirect',
+    'yes',
+    RangeError,
+    /"logDirect".*false unless "silent" is true.*Received "yes"/,
+    { logDirect: 'yes', outFile: '/nonexistent/a.log' },
+  ],
+  [
+    'logDirect',
+    true,
+    RangeError,
+    /"logDirect".*false unless "silent" is true.*Received true/,
+    { logDirect: true, outFile: '/nonexistent/a.log' },
+  ],
+  [
+    'logDirect',
+    true,
+    RangeError,
+    /"logDirect".*false with "logTimestamps".*Received true/,
+    { logDirect: true, silent: true, logTimestamps: true, outFile: '/nonexistent/a.log' },
+  ],
+  [
+    'logDirect',
+    true,
+    RangeError,
+    /"logDirect".*false with "logMaxSize".*Received true/,
+    { logDirect: true, silent: true, logMaxSize: 1000, outFile: '/nonexistent/a.log' },
+  ],
+  [
+    'logDirect',
+    true,
+    RangeError,
+    /"logDirect".*false with "logRotate".*Received true/,
+    { logDirect: true, silent: true, logRotate: 'daily', outFile: '/nonexistent/a.log' },
+  ],
   // time rotation, compression, retention: new options, so strictly typed
-  ['logRotate', 'weekly', RangeError, /"logRotate".*"daily", "hourly" or a number of milliseconds.*Received "weekly"/],
+  [
+    'logRotate',
+    'weekly',
+    RangeError,
+    /"logRotate".*"daily", "hourly" or a number of milliseconds.*Received "weekly"/,
+  ],
   ['logRotate', '200', RangeError, /"logRotate".*Received "200"/],
   ['logRotate', true, TypeError, /"logRotate".*"daily", "hourly" or a number.*Received true/],
   ['logRotate', 99, RangeError, /"logRotate".*from 100 to 2678400000.*Received 99/],
   ['logRotate', 2678400001, RangeError, /"logRotate".*Received 2678400001/],
   ['logRotate', 150.5, RangeError, /"logRotate".*whole number.*Received 150\.5/],
   ['logRotate', NaN, RangeError, /"logRotate".*Received NaN/],
-  ['logRotateUtc', 'yes', TypeError, /"logRotateUtc".*a boolean.*Received "yes"/, { logRotate: 'daily', logRotateUtc: 'yes' }],
+  [
+    'logRotateUtc',
+    'yes',
+    TypeError,
+    /"logRotateUtc".*a boolean.*Received "yes"/,
+    { logRotate: 'daily', logRotateUtc: 'yes' },
+  ],
   ['logRotateUtc', true, RangeError, /"logRotateUtc".*used with "logRotate".*Received true/],
-  ['logCompress', 1, TypeError, /"logCompress".*a boolean.*Received 1/, { logRotate: 'daily', logCompress: 1 }],
-  ['logCompress', true, RangeError, /"logCompress".*used with "logRotate" or "logMaxSize".*Received true/],
-  ['logMaxAge', '14 days', RangeError, /"logMaxAge".*"14d".*Received "14 days"/, { logRotate: 'daily', logMaxAge: '14 days' }],
-  ['logMaxAge', '2y', RangeError, /"logMaxAge".*Received "2y"/, { logRotate: 'daily', logMaxAge: '2y' }],
+  [
+    'logCompress',
+    1,
+    TypeError,
+    /"logCompress".*a boolean.*Received 1/,
+    { logRotate: 'daily', logCompress: 1 },
+  ],
+  [
+    'logCompress',
+    true,
+    RangeError,
+    /"logCompress".*used with "logRotate" or "logMaxSize".*Received true/,
+  ],
+  [
+    'logMaxAge',
+    '14 days',
+    RangeError,
+    /"logMaxAge".*"14d".*Received "14 days"/,
+    { logRotate: 'daily', logMaxAge: '14 days' },
+  ],
+  [
+    'logMaxAge',
+    '2y',
+    RangeError,
+    /"logMaxAge".*Received "2y"/,
+    { logRotate: 'daily', logMaxAge: '2y' },
+  ],
   ['logMaxAge', '', RangeError, /"logMaxAge".*Received ""/, { logRotate: 'daily', logMaxAge: '' }],
-  ['logMaxAge', {}, TypeError, /"logMaxAge".*a number of milliseconds or a duration.*Received an object/, { logRotate: 'daily', logMaxAge: {} }],
-  ['logMaxAge', 0, RangeError, /"logMaxAge".*from 1 ms to 9007199254740991 ms.*Received 0/, { logRotate: 'daily', logMaxAge: 0 }],
-  ['logMaxAge', Infinity, RangeError, /"logMaxAge".*Received Infinity/, { logMaxSize: 10, logMaxAge: Infinity }],
-  ['logMaxAge', '0d', RangeError, /"logMaxAge".*Received "0d"/, { logMaxSize: 10, logMaxAge: '0d' }],
-  ['logMaxAge', '14d', RangeError, /"logMaxAge".*used with "logRotate" or "logMaxSize".*Received "14d"/],
+  [
+    'logMaxAge',
+    {},
+    TypeError,
+    /"logMaxAge".*a number of milliseconds or a duration.*Received an object/,
+    { logRotate: 'daily', logMaxAge: {} },
+  ],
+  [
+    'logMaxAge',
+    0,
+    RangeError,
+    /"logMaxAge".*from 1 ms to 9007199254740991 ms.*Received 0/,
+    { logRotate: 'daily', logMaxAge: 0 },
+  ],
+  [
+    'logMaxAge',
+    Infinity,
+    RangeError,
+    /"logMaxAge".*Received Infinity/,
+    { logMaxSize: 10, logMaxAge: Infinity },
+  ],
+  [
+    'logMaxAge',
+    '0d',
+    RangeError,
+    /"logMaxAge".*Received "0d"/,
+    { logMaxSize: 10, logMaxAge: '0d' },
+  ],
+  [
+    'logMaxAge',
+    '14d',
+    RangeError,
+    /"logMaxAge".*used with "logRotate" or "logMaxSize".*Received "14d"/,
+  ],
   // fork and IPC
   ['serialization', 'xml', RangeError, /"serialization".*"json" or "advanced".*Received "xml"/],
   // watching
-  ['watchIgnorePatterns', '*.log', TypeError, /"watchIgnorePatterns".*an array of strings.*Received "\*\.log"/],
+  [
+    'watchIgnorePatterns',
+    '*.log',
+    TypeError,
+    /"watchIgnorePatterns".*an array of strings.*Received "\*\.log"/,
+  ],
   ['watchIgnorePatterns', [{}], TypeError, /"watchIgnorePatterns\[0\]".*Received an object/],
   ['watchDirectory', 5, TypeError, /"watchDirectory".*a string.*Received 5/],
   ['watchDirectory', [{}], TypeError, /"watchDirectory\[0\]".*Received an object/],
@@ -161,15 +293,34 @@ const optionRows = [
 ];
 
 // stdio forms, both as the stdio option and as spawnWith.stdio.
-for (const [name, wrap] of [['stdio', (v) => ({ stdio: v })], ['spawnWith.stdio', (v) => ({ spawnWith: { stdio: v } })]]) {
+for (const [name, wrap] of [
+  ['stdio', (v) => ({ stdio: v })],
+  ['spawnWith.stdio', (v) => ({ spawnWith: { stdio: v } })],
+]) {
   const n = name.replace('.', '\\.');
   const rows = [
-    ['ipc', RangeError, new RegExp(`"${n}".*"pipe", "inherit", "ignore" or an array.*Received "ipc"`)],
+    [
+      'ipc',
+      RangeError,
+      new RegExp(`"${n}".*"pipe", "inherit", "ignore" or an array.*Received "ipc"`),
+    ],
     ['pipes', RangeError, new RegExp(`"${n}".*Received "pipes"`)],
     [5, TypeError, new RegExp(`"${n}".*a string or an array.*Received 5`)],
-    [['pipe', {}, 'pipe'], TypeError, new RegExp(`"${n}\\[1\\]".*file descriptor.*Received an object`)],
-    [['pipe', 'pipe', 'pipe', 'pipe'], RangeError, new RegExp(`"${n}\\[3\\]".*only stdin, stdout and stderr.*Received "pipe"`)],
-    [['pipe', 'ipc', 'ipc'], RangeError, new RegExp(`"${n}\\[2\\]".*only one "ipc".*Received "ipc"`)],
+    [
+      ['pipe', {}, 'pipe'],
+      TypeError,
+      new RegExp(`"${n}\\[1\\]".*file descriptor.*Received an object`),
+    ],
+    [
+      ['pipe', 'pipe', 'pipe', 'pipe'],
+      RangeError,
+      new RegExp(`"${n}\\[3\\]".*only stdin, stdout and stderr.*Received "pipe"`),
+    ],
+    [
+      ['pipe', 'ipc', 'ipc'],
+      RangeError,
+      new RegExp(`"${n}\\[2\\]".*only one "ipc".*Received "ipc"`),
+    ],
     [['pipe', -1], TypeError, new RegExp(`"${n}\\[1\\]".*Received -1`)],
   ];
   for (const [value, cls, re] of rows) {
@@ -198,7 +349,10 @@ test('constructor: bad script and options throw, naming what was wrong', async (
   for (const [what, call, cls, re] of constructorRows) {
     await t.test(what, () => {
       assert.throws(call, (err) => {
-        assert.ok(err instanceof cls, `${what}: expected ${cls.name}, got ${err && err.constructor.name}: ${err && err.message}`);
+        assert.ok(
+          err instanceof cls,
+          `${what}: expected ${cls.name}, got ${err && err.constructor.name}: ${err && err.message}`,
+        );
         assert.match(err.message, re);
         return true;
       });
@@ -211,12 +365,18 @@ test('constructor: every validated option throws for bad values', async (t) => {
   const warn = t.mock.method(console, 'warn', () => {});
   for (const [name, value, cls, re, options] of optionRows) {
     await t.test(`${name}: ${label(value)}`, () => {
-      assert.throws(() => new Monitor(SCRIPT, options || { [name]: value }), (err) => {
-        assert.ok(err instanceof cls, `expected ${cls.name}, got ${err && err.constructor.name}: ${err && err.message}`);
-        assert.match(err.message, re);
-        assert.equal(err.code, cls === TypeError ? 'ERR_INVALID_ARG_TYPE' : 'ERR_OUT_OF_RANGE');
-        return true;
-      });
+      assert.throws(
+        () => new Monitor(SCRIPT, options || { [name]: value }),
+        (err) => {
+          assert.ok(
+            err instanceof cls,
+            `expected ${cls.name}, got ${err && err.constructor.name}: ${err && err.message}`,
+          );
+          assert.match(err.message, re);
+          assert.equal(err.code, cls === TypeError ? 'ERR_INVALID_ARG_TYPE' : 'ERR_OUT_OF_RANGE');
+          return true;
+        },
+      );
       hostIsFine();
     });
   }
@@ -224,10 +384,22 @@ test('constructor: every validated option throws for bad values', async (t) => {
 });
 
 test('module start(): bad script and options throw before anything is spawned', () => {
-  assert.throws(() => forever.start(SCRIPT, 'x'), (err) => err instanceof TypeError && /"options".*Received "x"/.test(err.message));
-  assert.throws(() => forever.start(42), (err) => err instanceof TypeError && /"script".*Received 42/.test(err.message));
-  assert.throws(() => forever.start(SCRIPT, { max: -1 }), (err) => err instanceof RangeError && /"max"/.test(err.message));
-  assert.throws(() => forever.start(SCRIPT, { env: 'A=1' }), (err) => err instanceof TypeError && /"env"/.test(err.message));
+  assert.throws(
+    () => forever.start(SCRIPT, 'x'),
+    (err) => err instanceof TypeError && /"options".*Received "x"/.test(err.message),
+  );
+  assert.throws(
+    () => forever.start(42),
+    (err) => err instanceof TypeError && /"script".*Received 42/.test(err.message),
+  );
+  assert.throws(
+    () => forever.start(SCRIPT, { max: -1 }),
+    (err) => err instanceof RangeError && /"max"/.test(err.message),
+  );
+  assert.throws(
+    () => forever.start(SCRIPT, { env: 'A=1' }),
+    (err) => err instanceof TypeError && /"env"/.test(err.message),
+  );
   hostIsFine();
 });
 
@@ -235,17 +407,23 @@ test('module kill(): a bad pid is a TypeError, a bad signal a RangeError', () =>
   // A pid above any pid_max: nothing can be signalled even if validation were missing.
   const nobody = 4194305;
   for (const pid of ['abc', {}, '12abc', NaN]) {
-    assert.throws(() => forever.kill(pid, true, 'SIGTERM'), (err) => {
-      assert.ok(err instanceof TypeError, `pid ${label(pid)}: ${err.constructor.name}`);
-      assert.match(err.message, /"pid".*a positive integer/);
-      return true;
-    });
+    assert.throws(
+      () => forever.kill(pid, true, 'SIGTERM'),
+      (err) => {
+        assert.ok(err instanceof TypeError, `pid ${label(pid)}: ${err.constructor.name}`);
+        assert.match(err.message, /"pid".*a positive integer/);
+        return true;
+      },
+    );
   }
-  assert.throws(() => forever.kill(nobody, true, 'SIGNOPE'), (err) => {
-    assert.ok(err instanceof RangeError);
-    assert.match(err.message, /"signal".*Received "SIGNOPE"/);
-    return true;
-  });
+  assert.throws(
+    () => forever.kill(nobody, true, 'SIGNOPE'),
+    (err) => {
+      assert.ok(err instanceof RangeError);
+      assert.match(err.message, /"signal".*Received "SIGNOPE"/);
+      return true;
+    },
+  );
   assert.throws(() => forever.kill(nobody, false, 999), RangeError);
   assert.throws(() => forever.kill(nobody, false, {}), TypeError);
   hostIsFine();
@@ -258,8 +436,11 @@ test('module kill(): a pid beyond 32 bits is refused, not wrapped onto another p
   const exited = next(victim, 'exit');
   try {
     for (const pid of [2 ** 32 + victim.pid, String(2 ** 32 + victim.pid), 0, '0', -victim.pid]) {
-      assert.throws(() => forever.kill(pid, false, 'SIGTERM'),
-        (err) => (err instanceof TypeError || err instanceof RangeError) && /"pid"/.test(err.message));
+      assert.throws(
+        () => forever.kill(pid, false, 'SIGTERM'),
+        (err) =>
+          (err instanceof TypeError || err instanceof RangeError) && /"pid"/.test(err.message),
+      );
     }
     assert.equal(victim.signalCode, null);
     assert.ok(isAlive(victim.pid), 'the unrelated process was not signalled');
@@ -274,7 +455,13 @@ test('child.kill(): an unknown signal throws, as ChildProcess#kill throws it', a
   m.start();
   await next(m, 'start');
   for (const signal of ['SIGNOPE', 999, -1, {}]) {
-    assert.throws(() => m.child.kill(signal), (err) => err instanceof TypeError && err.code === 'ERR_UNKNOWN_SIGNAL' && err.message.includes(String(signal)));
+    assert.throws(
+      () => m.child.kill(signal),
+      (err) =>
+        err instanceof TypeError &&
+        err.code === 'ERR_UNKNOWN_SIGNAL' &&
+        err.message.includes(String(signal)),
+    );
   }
   assert.equal(m.running, true);
   const stopped = next(m, 'stop');
@@ -292,20 +479,39 @@ test('valid edge values are accepted', (t) => {
   assert.equal(new Monitor(SCRIPT, { minUptime: 0, spinSleepTime: 0, killTTL: 0 }).minUptime, 0);
   assert.equal(new Monitor(SCRIPT, { fork: false, watch: false }).fork, false);
   assert.deepEqual(new Monitor(SCRIPT, { args: [1, true, ''] }).args, [SCRIPT, '1', 'true', '']);
-  assert.equal(new Monitor(SCRIPT, { spawnWith: { uid: 0, gid: 4294967295, shell: '/bin/sh', detached: false } }).spawnWith.gid, 4294967295);
-  assert.deepEqual(new Monitor(SCRIPT, { stdio: ['ignore', null, undefined, 'ignore'] }).stdio, ['ignore', null, undefined, 'ignore']);
+  assert.equal(
+    new Monitor(SCRIPT, {
+      spawnWith: { uid: 0, gid: 4294967295, shell: '/bin/sh', detached: false },
+    }).spawnWith.gid,
+    4294967295,
+  );
+  assert.deepEqual(new Monitor(SCRIPT, { stdio: ['ignore', null, undefined, 'ignore'] }).stdio, [
+    'ignore',
+    null,
+    undefined,
+    'ignore',
+  ]);
   assert.equal(new Monitor(SCRIPT, { stdio: [0, 1, 2] }).stdio.length, 3);
   assert.equal(new Monitor(SCRIPT, { env: { A: undefined, B: 1n } }).env.B, 1n);
   assert.equal(new Monitor(SCRIPT, null).silent, false);
   // Rotation: the words and the bounds of an interval; an age in ms or with a unit.
   assert.equal(new Monitor(SCRIPT, { logRotate: 'hourly' }).logRotate, 'hourly');
   assert.equal(new Monitor(SCRIPT, { logRotate: 100 }).logRotate, 100);
-  assert.equal(new Monitor(SCRIPT, { logRotate: 2678400000, logRotateUtc: true }).logRotateUtc, true);
+  assert.equal(
+    new Monitor(SCRIPT, { logRotate: 2678400000, logRotateUtc: true }).logRotateUtc,
+    true,
+  );
   const aged = new Monitor(SCRIPT, { logMaxSize: 1, logCompress: true, logMaxAge: '1.5d' });
-  assert.deepEqual([aged.logMaxAge, aged.logCompress, aged.logRotate], [129600000, true, undefined]);
+  assert.deepEqual(
+    [aged.logMaxAge, aged.logCompress, aged.logRotate],
+    [129600000, true, undefined],
+  );
   assert.equal(new Monitor(SCRIPT, { logRotate: 'daily', logMaxAge: 1 }).logMaxAge, 1);
   assert.equal(new Monitor(SCRIPT, { logRotate: 'daily', logMaxAge: '2w' }).logMaxAge, 1209600000);
-  assert.deepEqual([new Monitor(SCRIPT, {}).logRotateUtc, new Monitor(SCRIPT, {}).logCompress], [false, false]);
+  assert.deepEqual(
+    [new Monitor(SCRIPT, {}).logRotateUtc, new Monitor(SCRIPT, {}).logCompress],
+    [false, false],
+  );
   const warn = t.mock.method(console, 'warn', () => {});
   assert.deepEqual(new Monitor(SCRIPT, { options: ['x'] }).args, [SCRIPT, 'x']);
   assert.equal(warn.mock.callCount(), 1);
@@ -323,7 +529,11 @@ test('max: 0 is accepted and runs the child exactly once (as forever-monitor: ti
 });
 
 test('env values that are numbers and booleans reach the child as strings', async () => {
-  const m = new Monitor(fixture('print-env.js'), { env: { PORT: 8080, FLAG: true, OFF: false }, max: 1, silent: true });
+  const m = new Monitor(fixture('print-env.js'), {
+    env: { PORT: 8080, FLAG: true, OFF: false },
+    max: 1,
+    silent: true,
+  });
   let out = '';
   m.on('stdout', (d) => (out += d));
   const exited = next(m, 'exit');
@@ -365,7 +575,7 @@ async function hostRunsAChild() {
   assert.deepEqual(codes, [[5, null]]);
 }
 
-test('a missing script is an error event with forever-monitor\'s message', async (t) => {
+test("a missing script is an error event with forever-monitor's message", async (t) => {
   const missing = path.join(os.tmpdir(), `fn-missing-${process.pid}.js`);
   const m = new Monitor(missing);
   const err = await startError(t, m);
@@ -435,7 +645,11 @@ test('a stdio file descriptor that is not open is EBADF', async (t) => {
 
 test('a parser that throws is an error event saying the "parser" option threw', async (t) => {
   const boom = new Error('boom');
-  const m = new Monitor(SCRIPT, { parser: () => { throw boom; } });
+  const m = new Monitor(SCRIPT, {
+    parser: () => {
+      throw boom;
+    },
+  });
   const err = await startError(t, m);
   assert.match(err.message, /"parser" option threw.*boom/);
   assert.equal(err.cause, boom);
@@ -474,7 +688,7 @@ test('a bad env key set on spawnWith.env after construction is overwritten, not 
   assert.equal(JSON.parse(out.split('\n')[0]).env['A=B'], undefined);
 });
 
-test('send() when not running is forever-monitor\'s error event', async () => {
+test("send() when not running is forever-monitor's error event", async () => {
   const m = new Monitor(SCRIPT);
   const failed = next(m, 'error');
   assert.equal(m.send({ hello: 1 }), m);
@@ -540,22 +754,53 @@ test('loose values forever-monitor takes are taken with its meaning, with one wa
   // A numeric string is that number; a flag is its truthiness (or, for the flags that
   // default to true, true unless it is false itself: forever-monitor's `x !== false`).
   assert.deepEqual(first, {
-    max: 2, minUptime: 1000, spinSleepTime: 500, killTTL: 250, silent: true, killTree: true, checkFile: true,
-    append: true, fork: true, watch: false, watchIgnoreDotFiles: true, usePolling: true, watchDebounce: 50,
-    pollingInterval: 20, logMaxFiles: 3,
+    max: 2,
+    minUptime: 1000,
+    spinSleepTime: 500,
+    killTTL: 250,
+    silent: true,
+    killTree: true,
+    checkFile: true,
+    append: true,
+    fork: true,
+    watch: false,
+    watchIgnoreDotFiles: true,
+    usePolling: true,
+    watchDebounce: 50,
+    pollingInterval: 20,
+    logMaxFiles: 3,
   });
   assert.equal(detached, false);
   assert.deepEqual(second, { max: 7, silent: false, killTree: true });
   const named = warnings.map((w) => /^The "([^"]+)" option/.exec(w.message)[1]).sort();
-  assert.deepEqual(named, ['append', 'checkFile', 'fork', 'killTTL', 'killTree', 'logMaxFiles', 'max', 'minUptime',
-    'pollingInterval', 'silent', 'spawnWith.detached', 'spinSleepTime', 'usePolling', 'watch', 'watchDebounce',
-    'watchIgnoreDotFiles'], 'one warning per option, the second monitor adding none');
+  assert.deepEqual(
+    named,
+    [
+      'append',
+      'checkFile',
+      'fork',
+      'killTTL',
+      'killTree',
+      'logMaxFiles',
+      'max',
+      'minUptime',
+      'pollingInterval',
+      'silent',
+      'spawnWith.detached',
+      'spinSleepTime',
+      'usePolling',
+      'watch',
+      'watchDebounce',
+      'watchIgnoreDotFiles',
+    ],
+    'one warning per option, the second monitor adding none',
+  );
   assert.ok(warnings.every((w) => w.code === 'FOREVER_NATIVE_LOOSE_OPTION'));
   const max = warnings.find((w) => w.message.startsWith('The "max"'));
   assert.match(max.message, /should be a number\. Received "2", taken as 2/);
 });
 
-test('loose values run as forever-monitor runs them: max: \'2\' gives two runs', async () => {
+test("loose values run as forever-monitor runs them: max: '2' gives two runs", async () => {
   const m = new Monitor(fixture('crash-after.js'), { args: ['0', '1'], max: '2', silent: 'true' });
   const codes = record(m, 'exit:code');
   const exited = next(m, 'exit');
@@ -568,22 +813,92 @@ test('a range error names the range that is accepted: no refused value is inside
   // [options, a value, and where it goes] for each refused value, the message's range;
   // then the lowest value accepted.
   const rows = [
-    ['backoff.factor', (v) => ({ backoff: { factor: v } }), [-1, 0, 0.5, NaN, Infinity], /"backoff\.factor" option must be a finite number >= 1\./, 1],
-    ['backoff.jitter', (v) => ({ backoff: { jitter: v } }), [-1, -0.01, 1.5, NaN], /"backoff\.jitter" option must be a fraction from 0 to 1\./, 0],
-    ['backoff.max', (v) => ({ backoff: { initial: 200, max: v } }), [-1, 0, 199, NaN], /"backoff\.max" option must be a finite number >= backoff\.initial \(200\)\./, 200],
-    ['backoff.initial', (v) => ({ backoff: { initial: v } }), [-1, Infinity], /"backoff\.initial" option must be a finite number >= 0\./, 0],
-    ['readyTimeout', (v) => ({ waitReady: true, readyTimeout: v }), [-5, 0, NaN, Infinity], /"readyTimeout" option must be a finite number > 0\./, 0.001],
-    ['watchdog', (v) => ({ watchdog: v }), [-5, 0, NaN, -Infinity], /"watchdog" option must be a finite number > 0\./, 0.001],
-    ['restartWindow.window', (v) => ({ restartWindow: { count: 1, window: v } }), [-1, 0, NaN], /"restartWindow\.window" option must be a finite number > 0\./, 1],
-    ['memoryCheckInterval', (v) => ({ memoryCheckInterval: v }), [-1, 0, 9.99, NaN], /"memoryCheckInterval" option must be a finite number >= 10\./, 10],
-    ['maxMemory', (v) => ({ maxMemory: v }), [0, 1048575, Infinity], /"maxMemory" option must be a finite size of at least 1 MiB/, 1048576],
-    ['logMaxSize', (v) => ({ logMaxSize: v }), [0, 2 ** 60], /"logMaxSize" option must be a whole number of bytes from 1 to 9007199254740991\./, 1],
-    ['logMaxAge', (v) => ({ logMaxSize: 10, logMaxAge: v }), [0, 1e300], /"logMaxAge" option must be a duration from 1 ms to 9007199254740991 ms\./, 1],
+    [
+      'backoff.factor',
+      (v) => ({ backoff: { factor: v } }),
+      [-1, 0, 0.5, NaN, Infinity],
+      /"backoff\.factor" option must be a finite number >= 1\./,
+      1,
+    ],
+    [
+      'backoff.jitter',
+      (v) => ({ backoff: { jitter: v } }),
+      [-1, -0.01, 1.5, NaN],
+      /"backoff\.jitter" option must be a fraction from 0 to 1\./,
+      0,
+    ],
+    [
+      'backoff.max',
+      (v) => ({ backoff: { initial: 200, max: v } }),
+      [-1, 0, 199, NaN],
+      /"backoff\.max" option must be a finite number >= backoff\.initial \(200\)\./,
+      200,
+    ],
+    [
+      'backoff.initial',
+      (v) => ({ backoff: { initial: v } }),
+      [-1, Infinity],
+      /"backoff\.initial" option must be a finite number >= 0\./,
+      0,
+    ],
+    [
+      'readyTimeout',
+      (v) => ({ waitReady: true, readyTimeout: v }),
+      [-5, 0, NaN, Infinity],
+      /"readyTimeout" option must be a finite number > 0\./,
+      0.001,
+    ],
+    [
+      'watchdog',
+      (v) => ({ watchdog: v }),
+      [-5, 0, NaN, -Infinity],
+      /"watchdog" option must be a finite number > 0\./,
+      0.001,
+    ],
+    [
+      'restartWindow.window',
+      (v) => ({ restartWindow: { count: 1, window: v } }),
+      [-1, 0, NaN],
+      /"restartWindow\.window" option must be a finite number > 0\./,
+      1,
+    ],
+    [
+      'memoryCheckInterval',
+      (v) => ({ memoryCheckInterval: v }),
+      [-1, 0, 9.99, NaN],
+      /"memoryCheckInterval" option must be a finite number >= 10\./,
+      10,
+    ],
+    [
+      'maxMemory',
+      (v) => ({ maxMemory: v }),
+      [0, 1048575, Infinity],
+      /"maxMemory" option must be a finite size of at least 1 MiB/,
+      1048576,
+    ],
+    [
+      'logMaxSize',
+      (v) => ({ logMaxSize: v }),
+      [0, 2 ** 60],
+      /"logMaxSize" option must be a whole number of bytes from 1 to 9007199254740991\./,
+      1,
+    ],
+    [
+      'logMaxAge',
+      (v) => ({ logMaxSize: 10, logMaxAge: v }),
+      [0, 1e300],
+      /"logMaxAge" option must be a duration from 1 ms to 9007199254740991 ms\./,
+      1,
+    ],
   ];
   for (const [name, options, refused, message, lowest] of rows) {
     for (const value of refused) {
-      assert.throws(() => new Monitor(SCRIPT, options(value)),
-        (err) => err instanceof RangeError && err.code === 'ERR_OUT_OF_RANGE' && message.test(err.message), `${name}: ${value}`);
+      assert.throws(
+        () => new Monitor(SCRIPT, options(value)),
+        (err) =>
+          err instanceof RangeError && err.code === 'ERR_OUT_OF_RANGE' && message.test(err.message),
+        `${name}: ${value}`,
+      );
     }
     assert.doesNotThrow(() => new Monitor(SCRIPT, options(lowest)), `${name}: ${lowest} is taken`);
   }
@@ -595,7 +910,10 @@ test('a range error names the range that is accepted: no refused value is inside
   m.start();
   return new Promise((resolve) => process.nextTick(resolve)).then(() => {
     assert.equal(errors.length, 1);
-    assert.match(errors[0].message, /"backoff\.factor" option must be a finite number >= 1\. Received -1/);
+    assert.match(
+      errors[0].message,
+      /"backoff\.factor" option must be a finite number >= 1\. Received -1/,
+    );
     assert.equal(m.running, undefined, 'nothing was started');
   });
 });

@@ -30,7 +30,14 @@ function blockUntilLines(file, lines, ms = 15000) {
 
 test('an old child object used after the core replaced its child (JS busy meanwhile) never reaches the new one', async (t) => {
   const file = path.join(tmp, 'pids-kill.txt');
-  const m = stopAfter(t, new Monitor([process.execPath, fixture('note-pid-then-exit.js'), file, '100', '3'], { silent: true, fork: true, max: 3 }));
+  const m = stopAfter(
+    t,
+    new Monitor([process.execPath, fixture('note-pid-then-exit.js'), file, '100', '3'], {
+      silent: true,
+      fork: true,
+      max: 3,
+    }),
+  );
   const codes = [];
   m.on('exit:code', (code, signal) => codes.push(signal || code));
   m.start();
@@ -41,9 +48,12 @@ test('an old child object used after the core replaced its child (JS busy meanwh
   assert.equal(old.kill('SIGKILL'), false, 'kill() of the replaced child');
   assert.equal(old.killed, false);
   let sendError;
-  assert.equal(old.send({ hello: 1 }, (err) => {
-    sendError = err && err.code;
-  }), false);
+  assert.equal(
+    old.send({ hello: 1 }, (err) => {
+      sendError = err && err.code;
+    }),
+    false,
+  );
   old.disconnect();
   await next(m, 'exit');
   assert.equal(sendError, 'ERR_IPC_CHANNEL_CLOSED');
@@ -52,21 +62,31 @@ test('an old child object used after the core replaced its child (JS busy meanwh
   assert.notEqual(first, second);
 });
 
-test('children piped to a sink that stopped: the monitor\'s unread bytes stay bounded across restarts', { timeout: 60000 }, async (t) => {
-  const stuck = new Writable({ highWaterMark: 1024, write() {} }); // never calls back
-  const m = stopAfter(t, new Monitor([process.execPath, fixture('write-bytes.js'), String(4 * 1024 * 1024)], { silent: true, max: 8 }));
-  const pipe = () => m.child.stdout.pipe(stuck, { end: false });
-  m.on('start', pipe);
-  m.on('restart', pipe);
-  process.on('warning', () => {});
-  const ended = next(m, 'exit', 50000);
-  m.start();
-  await ended;
-  // 32 MB were written through children whose streams all feed the stuck sink.
-  const { UNREAD_LIMIT } = require('../child-process.js');
-  const held = m._childUnreadElsewhere(null);
-  assert.ok(held <= UNREAD_LIMIT, `${held} bytes held unread across the children`);
-});
+test(
+  "children piped to a sink that stopped: the monitor's unread bytes stay bounded across restarts",
+  { timeout: 60000 },
+  async (t) => {
+    const stuck = new Writable({ highWaterMark: 1024, write() {} }); // never calls back
+    const m = stopAfter(
+      t,
+      new Monitor([process.execPath, fixture('write-bytes.js'), String(4 * 1024 * 1024)], {
+        silent: true,
+        max: 8,
+      }),
+    );
+    const pipe = () => m.child.stdout.pipe(stuck, { end: false });
+    m.on('start', pipe);
+    m.on('restart', pipe);
+    process.on('warning', () => {});
+    const ended = next(m, 'exit', 50000);
+    m.start();
+    await ended;
+    // 32 MB were written through children whose streams all feed the stuck sink.
+    const { UNREAD_LIMIT } = require('../child-process.js');
+    const held = m._childUnreadElsewhere(null);
+    assert.ok(held <= UNREAD_LIMIT, `${held} bytes held unread across the children`);
+  },
+);
 
 test('child.stdin: destroy() gives the child EOF; touched after the exit it is destroyed and writes fail quietly', async (t) => {
   const m = stopAfter(t, new Monitor(fixture('stdin-echo.js'), { silent: true, max: 1 }));
@@ -83,13 +103,18 @@ test('child.stdin: destroy() gives the child EOF; touched after the exit it is d
   await ended;
   assert.match(text, /EOF/);
   // A second monitor: stdin first touched after its child exited.
-  const m2 = stopAfter(t, new Monitor(fixture('crash-after.js'), { silent: true, max: 1, args: ['0', '0'] }));
+  const m2 = stopAfter(
+    t,
+    new Monitor(fixture('crash-after.js'), { silent: true, max: 1, args: ['0', '0'] }),
+  );
   const m2Ended = next(m2, 'exit');
   m2.start();
   await m2Ended;
   const stdin = m2.child.stdin;
   assert.equal(stdin.destroyed, true);
-  const failed = await new Promise((resolve) => stdin.write('x', (err) => resolve(err && err.code)));
+  const failed = await new Promise((resolve) =>
+    stdin.write('x', (err) => resolve(err && err.code)),
+  );
   assert.equal(failed, 'ERR_STREAM_DESTROYED');
 });
 
@@ -107,8 +132,11 @@ test('child.kill(0) tells whether the child is there; signal names are taken in 
   assert.equal(child.kill(0), false);
 });
 
-test('removeAllListeners() keeps the monitor\'s own hooks: a stdout listener added after it hears the output', async (t) => {
-  const m = stopAfter(t, new Monitor(fixture('print-lines.js'), { silent: true, max: 1, args: ['3'] }));
+test("removeAllListeners() keeps the monitor's own hooks: a stdout listener added after it hears the output", async (t) => {
+  const m = stopAfter(
+    t,
+    new Monitor(fixture('print-lines.js'), { silent: true, max: 1, args: ['3'] }),
+  );
   m.on('stdout', () => {});
   m.removeAllListeners();
   let text = '';
@@ -130,7 +158,9 @@ test('stopping a child with stdin writes pending ends the stream quietly: the ca
   const errors = [];
   stdin.on('error', (err) => errors.push(err.code));
   // More than the pipe holds: the rest waits in the core and the stream when the child goes.
-  const heard = new Promise((resolve) => stdin.write(Buffer.alloc(4 * 1024 * 1024), (err) => resolve(err && err.code)));
+  const heard = new Promise((resolve) =>
+    stdin.write(Buffer.alloc(4 * 1024 * 1024), (err) => resolve(err && err.code)),
+  );
   stdin.removeAllListeners('error');
   const exited = next(m, 'exit');
   m.stop();

@@ -14,14 +14,23 @@ function request(target, id, path = `/?id=${id}`, timeout = 10000) {
   return new Promise((resolve) => {
     const t0 = performance.now();
     const done = (ok, pid, code) => resolve({ id, ok, pid, code, ms: performance.now() - t0 });
-    const req = http.get({ ...target, path, agent: false, headers: { connection: 'close' }, timeout }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => (body += d));
-      res.on('end', () => (res.statusCode === 200 ? done(true, Number(body), null) : done(false, null, `HTTP ${res.statusCode}`)));
-      res.on('error', (err) => done(false, null, err.code || err.message));
-    });
-    req.on('timeout', () => req.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })));
+    const req = http.get(
+      { ...target, path, agent: false, headers: { connection: 'close' }, timeout },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => (body += d));
+        res.on('end', () =>
+          res.statusCode === 200
+            ? done(true, Number(body), null)
+            : done(false, null, `HTTP ${res.statusCode}`),
+        );
+        res.on('error', (err) => done(false, null, err.code || err.message));
+      },
+    );
+    req.on('timeout', () =>
+      req.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })),
+    );
     req.on('error', (err) => done(false, null, err.code || err.message));
   });
 }

@@ -12,7 +12,15 @@ const { fixture, next, record, until, stopAfter } = require('./helpers');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'fn-dropin-'));
 
 test('kill(false) during a spin sleep is no error, and the restart goes ahead', async (t) => {
-  const m = stopAfter(t, new Monitor(['sh', '-c', 'exit 1'], { silent: true, minUptime: 60000, spinSleepTime: 300, max: 2 }));
+  const m = stopAfter(
+    t,
+    new Monitor(['sh', '-c', 'exit 1'], {
+      silent: true,
+      minUptime: 60000,
+      spinSleepTime: 300,
+      max: 2,
+    }),
+  );
   const errors = record(m, 'error');
   const restarting = next(m, 'restarting');
   m.start();
@@ -26,17 +34,25 @@ test('kill(false) during a spin sleep is no error, and the restart goes ahead', 
 
 test('options.stdout / options.stderr (writable streams, with outFile/errFile) take the place of the files', async () => {
   const chunks = { out: [], err: [] };
-  const sink = (list) => new Writable({
-    write(chunk, _enc, cb) {
-      list.push(String(chunk));
-      cb();
-    },
-  });
+  const sink = (list) =>
+    new Writable({
+      write(chunk, _enc, cb) {
+        list.push(String(chunk));
+        cb();
+      },
+    });
   const stdout = sink(chunks.out);
   const stderr = sink(chunks.err);
   const outFile = path.join(tmp, 'custom.out.log');
   const errFile = path.join(tmp, 'custom.err.log');
-  const m = new Monitor(['sh', '-c', 'echo to-out; echo to-err >&2'], { silent: true, outFile, errFile, stdout, stderr, max: 1 });
+  const m = new Monitor(['sh', '-c', 'echo to-out; echo to-err >&2'], {
+    silent: true,
+    outFile,
+    errFile,
+    stdout,
+    stderr,
+    max: 1,
+  });
   assert.equal(m.stdout, stdout);
   assert.equal(m.stderr, stderr);
   m.start();
@@ -50,8 +66,15 @@ test('options.stdout / options.stderr (writable streams, with outFile/errFile) t
   assert.equal(stdout.destroyed, true);
 });
 
-test('spawnWith.serialization is the channel\'s, as child_process.spawn reads it', async (t) => {
-  const m = stopAfter(t, new Monitor(fixture('ipc-echo.js'), { silent: true, fork: true, spawnWith: { serialization: 'advanced' } }));
+test("spawnWith.serialization is the channel's, as child_process.spawn reads it", async (t) => {
+  const m = stopAfter(
+    t,
+    new Monitor(fixture('ipc-echo.js'), {
+      silent: true,
+      fork: true,
+      spawnWith: { serialization: 'advanced' },
+    }),
+  );
   assert.equal(m.serialization, 'advanced');
   const hello = next(m, 'message');
   m.start();
@@ -76,7 +99,10 @@ test('spawnWith fields that are not used here are named once in a warning', asyn
   }
   const mine = warnings.filter((w) => w.code === 'FOREVER_NATIVE_UNSUPPORTED_OPTION');
   assert.equal(mine.length, 1);
-  assert.match(mine[0].message, /"spawnWith.timeout" option \(1000\) is not used by forever-native/);
+  assert.match(
+    mine[0].message,
+    /"spawnWith.timeout" option \(1000\) is not used by forever-native/,
+  );
 });
 
 test('data holds no env: forever-monitor never had the field, and forever list would show it', () => {
@@ -86,11 +112,28 @@ test('data holds no env: forever-monitor never had the field, and forever list w
 });
 
 test("the forever CLI's view: data, times and child.pid through a restart", async (t) => {
-  const m = stopAfter(t, new Monitor(fixture('run-forever.js'), { silent: true, uid: 'abcd', id: 'web' }));
+  const m = stopAfter(
+    t,
+    new Monitor(fixture('run-forever.js'), { silent: true, uid: 'abcd', id: 'web' }),
+  );
   const started = next(m, 'start');
   m.start();
   const [, data] = await started;
-  for (const key of ['ctime', 'command', 'file', 'foreverPid', 'args', 'pid', 'silent', 'uid', 'id', 'spawnWith', 'running', 'restarts', 'isMaster']) {
+  for (const key of [
+    'ctime',
+    'command',
+    'file',
+    'foreverPid',
+    'args',
+    'pid',
+    'silent',
+    'uid',
+    'id',
+    'spawnWith',
+    'running',
+    'restarts',
+    'isMaster',
+  ]) {
     assert.ok(key in data, key);
   }
   const restarted = next(m, 'restart');
@@ -116,7 +159,8 @@ for (const [call, order] of [
     const m = stopAfter(t, new Monitor(['sh', '-c', 'exit 3'], { max: 1, silent: true }));
     const seen = [];
     const errors = record(m, 'error');
-    for (const name of ['start', 'restart', 'exit:code', 'exit', 'stop']) m.on(name, () => seen.push(name));
+    for (const name of ['start', 'restart', 'exit:code', 'exit', 'stop'])
+      m.on(name, () => seen.push(name));
     const started = next(m, 'start');
     m.start();
     await started;
@@ -130,10 +174,14 @@ for (const [call, order] of [
     await until(() => seen.length >= order.length, 10000, `${order.join(', ')}: ${seen}`);
     assert.deepEqual(seen.slice(0, order.length), order);
     // A start is refused, as forever-monitor refused it (the child still ran, for JS).
-    assert.deepEqual(errors.map(([e]) => e.message), call === 'start' ? ['Cannot start process that is already running.'] : []);
+    assert.deepEqual(
+      errors.map(([e]) => e.message),
+      call === 'start' ? ['Cannot start process that is already running.'] : [],
+    );
     // The run ends once: for a restart, when its new child ends (max: 1).
     await until(() => seen.includes('exit'), 10000, `an exit: ${seen}`);
-    if (call.startsWith('restart')) assert.deepEqual(seen.slice(order.length), ['exit:code', 'exit']);
+    if (call.startsWith('restart'))
+      assert.deepEqual(seen.slice(order.length), ['exit:code', 'exit']);
     assert.equal(m.running, false);
   });
 }
@@ -163,7 +211,8 @@ test('with watch, in that window: a stop wins over a later restart, and restartA
   const watching = { max: 1, silent: true, watch: true, watchDirectory: dir };
   const a = stopAfter(t, new Monitor(['sh', '-c', 'exit 3'], watching));
   const seenA = [];
-  for (const name of ['start', 'restart', 'exit:code', 'exit', 'stop']) a.on(name, () => seenA.push(name));
+  for (const name of ['start', 'restart', 'exit:code', 'exit', 'stop'])
+    a.on(name, () => seenA.push(name));
   await endUnheard(a, 'waiting');
   const stopped = a.stopAsync();
   a.restart();
@@ -174,7 +223,8 @@ test('with watch, in that window: a stop wins over a later restart, and restartA
 
   const b = stopAfter(t, new Monitor(['sh', '-c', 'exit 3'], watching));
   const seenB = [];
-  for (const name of ['start', 'restart', 'exit:code', 'exit', 'stop']) b.on(name, () => seenB.push(name));
+  for (const name of ['start', 'restart', 'exit:code', 'exit', 'stop'])
+    b.on(name, () => seenB.push(name));
   await endUnheard(b, 'waiting');
   await within(b.restartAsync(), 'restartAsync()');
   assert.deepEqual(seenB.slice(0, 4), ['start', 'exit:code', 'stop', 'restart']);
@@ -195,10 +245,14 @@ test('in that window, a restartAsync() whose start fails rejects with the error,
 
 test('in that window, an abort of the signal option after a restart() stops cleanly', async (t) => {
   const controller = new AbortController();
-  const m = stopAfter(t, new Monitor(['sh', '-c', 'exit 3'], { max: 1, silent: true, signal: controller.signal }));
+  const m = stopAfter(
+    t,
+    new Monitor(['sh', '-c', 'exit 3'], { max: 1, silent: true, signal: controller.signal }),
+  );
   const seen = [];
   const errors = record(m, 'error');
-  for (const name of ['start', 'restart', 'exit:code', 'exit', 'stop']) m.on(name, () => seen.push(name));
+  for (const name of ['start', 'restart', 'exit:code', 'exit', 'stop'])
+    m.on(name, () => seen.push(name));
   await endUnheard(m);
   m.restart();
   controller.abort();

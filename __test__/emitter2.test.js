@@ -20,25 +20,40 @@ class Mixed extends EventEmitter {
   }
 
   emit(event, ...args) {
-    if (this._all !== undefined && this._all.length !== 0) return ee2.emit(this, EventEmitter.prototype.emit, event, args);
-    if (event !== 'newListener' && event !== 'removeListener' && event !== errorMonitor && this.listenerCount(event) !== 0) this.event = event;
+    if (this._all !== undefined && this._all.length !== 0)
+      return ee2.emit(this, EventEmitter.prototype.emit, event, args);
+    if (
+      event !== 'newListener' &&
+      event !== 'removeListener' &&
+      event !== errorMonitor &&
+      this.listenerCount(event) !== 0
+    )
+      this.event = event;
     return super.emit(event, ...args);
   }
 
   on(event, fn, options) {
-    return options === undefined ? super.on(event, fn) : ee2.listen(this, super.on, event, fn, options, false);
+    return options === undefined
+      ? super.on(event, fn)
+      : ee2.listen(this, super.on, event, fn, options, false);
   }
 
   prependListener(event, fn, options) {
-    return options === undefined ? super.prependListener(event, fn) : ee2.listen(this, super.prependListener, event, fn, options, true);
+    return options === undefined
+      ? super.prependListener(event, fn)
+      : ee2.listen(this, super.prependListener, event, fn, options, true);
   }
 
   once(event, fn, options) {
-    return options === undefined ? super.once(event, fn) : ee2.listen(this, super.on, event, fn, options, false, 1);
+    return options === undefined
+      ? super.once(event, fn)
+      : ee2.listen(this, super.on, event, fn, options, false, 1);
   }
 
   prependOnceListener(event, fn, options) {
-    return options === undefined ? super.prependOnceListener(event, fn) : ee2.listen(this, super.prependListener, event, fn, options, true, 1);
+    return options === undefined
+      ? super.prependOnceListener(event, fn)
+      : ee2.listen(this, super.prependListener, event, fn, options, true, 1);
   }
 }
 Mixed.prototype.addListener = Mixed.prototype.on;
@@ -52,7 +67,11 @@ function recorder() {
   const log = [];
   const make = (tag, result) => {
     const fn = function (...args) {
-      log.push([tag, this.event, ...args.map((a) => (a instanceof Error ? `Error: ${a.message}` : a))]);
+      log.push([
+        tag,
+        this.event,
+        ...args.map((a) => (a instanceof Error ? `Error: ${a.message}` : a)),
+      ]);
       return result;
     };
     fn.tag = tag;
@@ -65,9 +84,11 @@ function recorder() {
 function picture(value, e) {
   if (value === e) return '<emitter>';
   if (Array.isArray(value)) return value.map((v) => picture(v, e));
-  if (value instanceof Error) return { error: value.constructor.name, message: value.message, code: value.code };
+  if (value instanceof Error)
+    return { error: value.constructor.name, message: value.message, code: value.code };
   if (typeof value === 'function') return value.tag || `<${typeof value}>`;
-  if (value && typeof value === 'object' && value.constructor !== Object) return `<${value.constructor.name}>`;
+  if (value && typeof value === 'object' && value.constructor !== Object)
+    return `<${value.constructor.name}>`;
   return value;
 }
 
@@ -81,7 +102,11 @@ function attempt(e, call) {
 }
 
 /** How a promise settled. */
-const settle = (e, promise) => promise.then((v) => ({ resolved: picture(v, e) }), (err) => ({ rejected: picture(err, e) }));
+const settle = (e, promise) =>
+  promise.then(
+    (v) => ({ resolved: picture(v, e) }),
+    (err) => ({ rejected: picture(err, e) }),
+  );
 
 /**
  * The scenarios: each gets a fresh emitter and returns what it observed. `fresh` ones read
@@ -97,7 +122,13 @@ const scenarios = [
       e.prependAny(make('any0'));
       e.on('late', make('on-late'));
       e.removeListener('late', e.listeners('late')[0]);
-      const returns = [e.emit('a', 1, 2), e.emit('b'), e.emit('c', 'x', { y: 1 }, [3], 4), e.emit(SYM, 5), e.emit('late')];
+      const returns = [
+        e.emit('a', 1, 2),
+        e.emit('b'),
+        e.emit('c', 'x', { y: 1 }, [3], 4),
+        e.emit(SYM, 5),
+        e.emit('late'),
+      ];
       return { log, returns, event: e.event, any: picture(e.listenersAny(), e) };
     },
   },
@@ -117,7 +148,15 @@ const scenarios = [
       const same = live === e.listenersAny();
       const r2 = e.offAny() === e;
       e.emit('d', 4);
-      return { log, r1, r2, afterOne, same, afterAll: e.listenersAny().length, oldList: live.length };
+      return {
+        log,
+        r1,
+        r2,
+        afterOne,
+        same,
+        afterAll: e.listenersAny().length,
+        oldList: live.length,
+      };
     },
   },
   {
@@ -231,7 +270,13 @@ const scenarios = [
       const { log, make } = recorder();
       e.once('a', make('once'));
       const l = e.once('a', make('once-obj'), { objectify: true });
-      const shape = [l.constructor.name, Object.keys(l), l.emitter === e, l.event, typeof l.listener];
+      const shape = [
+        l.constructor.name,
+        Object.keys(l),
+        l.emitter === e,
+        l.event,
+        typeof l.listener,
+      ];
       const l2 = e.on('b', make('on-obj'), { objectify: true });
       e.prependOnceListener('a', make('ponce'), {});
       e.prependListener('b', make('pon'), {});
@@ -263,12 +308,40 @@ const scenarios = [
       l.off();
       e.emit('b');
       await turn();
-      e.on('c', async function (x) { return x + 1; }, { async: true });
-      e.on('c', function (x) { return x + 2; }, true);
-      e.on('c', function (x) { return x + 3; }, { promisify: true });
-      e.on('c', function (x) { return x + 4; }, { async: true, promisify: false });
+      e.on(
+        'c',
+        async function (x) {
+          return x + 1;
+        },
+        { async: true },
+      );
+      e.on(
+        'c',
+        function (x) {
+          return x + 2;
+        },
+        true,
+      );
+      e.on(
+        'c',
+        function (x) {
+          return x + 3;
+        },
+        { promisify: true },
+      );
+      e.on(
+        'c',
+        function (x) {
+          return x + 4;
+        },
+        { async: true, promisify: false },
+      );
       const results = await e.emitAsync('c', 10);
-      return { log, results: picture(results, e), counts: ['a', 'b', 'c'].map((n) => e.listenerCount(n)) };
+      return {
+        log,
+        results: picture(results, e),
+        counts: ['a', 'b', 'c'].map((n) => e.listenerCount(n)),
+      };
     },
   },
   {
@@ -280,14 +353,26 @@ const scenarios = [
       e.emit('a', 3);
       const q = e.waitFor('b', 0);
       e.emit('b');
-      return { during, returned, cancel: typeof p.cancel, a: await settle(e, p), b: await settle(e, q), after: e.listenerCount('a') + e.listenerCount('b') };
+      return {
+        during,
+        returned,
+        cancel: typeof p.cancel,
+        a: await settle(e, p),
+        b: await settle(e, q),
+        after: e.listenerCount('a') + e.listenerCount('b'),
+      };
     },
   },
   {
     name: 'waitFor with filter (option or function)',
     async run(e) {
       const seen = [];
-      const p = e.waitFor('a', { filter(x) { seen.push([x, this === e]); return x > 1; } });
+      const p = e.waitFor('a', {
+        filter(x) {
+          seen.push([x, this === e]);
+          return x > 1;
+        },
+      });
       const q = e.waitFor('a', (x, y) => y === 'yes');
       e.emit('a', 1, 'no');
       e.emit('a', 2, 'no');
@@ -304,7 +389,13 @@ const scenarios = [
       e.emit('a', new Error('bad'), 7);
       const err = e.waitFor('error');
       const returned = e.emit('error', new Error('heard'));
-      return { ok: await settle(e, ok), bad: await settle(e, bad), err: await settle(e, err), returned, after: e.listenerCount('a') + e.listenerCount('error') };
+      return {
+        ok: await settle(e, ok),
+        bad: await settle(e, bad),
+        err: await settle(e, err),
+        returned,
+        after: e.listenerCount('a') + e.listenerCount('error'),
+      };
     },
   },
   {
@@ -331,7 +422,14 @@ const scenarios = [
       e.emit('a', 1);
       r.cancel();
       const duringEmit = e.listenerCount('a');
-      return { cancelReturns, p: await settle(e, p), q: await settle(e, q), r: await settle(e, r), duringEmit, after: e.listenerCount('a') };
+      return {
+        cancelReturns,
+        p: await settle(e, p),
+        q: await settle(e, q),
+        r: await settle(e, r),
+        duringEmit,
+        after: e.listenerCount('a'),
+      };
     },
   },
   {
@@ -346,8 +444,13 @@ const scenarios = [
       const isMine = mine instanceof MyPromise;
       e.emit('b', 'x');
       return {
-        negative: await settle(e, negative), word: await settle(e, word), infinite: await settle(e, infinite),
-        cancelIsNoop, isMine, mine: await settle(e, mine), after: e.listenerCount('a') + e.listenerCount('b'),
+        negative: await settle(e, negative),
+        word: await settle(e, word),
+        infinite: await settle(e, infinite),
+        cancelIsNoop,
+        isMine,
+        mine: await settle(e, mine),
+        after: e.listenerCount('a') + e.listenerCount('b'),
       };
     },
   },
@@ -355,16 +458,31 @@ const scenarios = [
     name: 'emitAsync resolves with the results of any-listeners and listeners, sync and async',
     async run(e) {
       const { log, make } = recorder();
-      e.onAny(function (type, x) { log.push(['any', this.event, type, x]); return `any:${String(type)}`; });
+      e.onAny(function (type, x) {
+        log.push(['any', this.event, type, x]);
+        return `any:${String(type)}`;
+      });
       e.on('a', make('sync', 10));
-      e.on('a', async function (x) { await null; return x * 3; });
+      e.on('a', async function (x) {
+        await Promise.resolve();
+        return x * 3;
+      });
       e.once('a', make('once', 'once'));
-      e.many('a', 1, function () { return Promise.resolve('many'); });
+      e.many('a', 1, function () {
+        return Promise.resolve('many');
+      });
       const a = await e.emitAsync('a', 5);
       const again = await e.emitAsync('a', 6);
       const nobody = await e.emitAsync('nobody', 1);
       const error = await settle(e, e.emitAsync('error', new Error('with any')));
-      return { log, a: picture(a, e), again: picture(again, e), nobody, error, count: e.listenerCount('a') };
+      return {
+        log,
+        a: picture(a, e),
+        again: picture(again, e),
+        nobody,
+        error,
+        count: e.listenerCount('a'),
+      };
     },
   },
   {
@@ -374,7 +492,9 @@ const scenarios = [
       const error = await settle(e, e.emitAsync('error', new Error('boom')));
       const notError = await settle(e, e.emitAsync('error', 'text'));
       const newListener = await settle(e, e.emitAsync('newListener', 'x'));
-      e.on('error', function (err) { return err.message; });
+      e.on('error', function (err) {
+        return err.message;
+      });
       const handled = await settle(e, e.emitAsync('error', new Error('handled')));
       return { error, notError, newListener, handled };
     },
@@ -385,7 +505,11 @@ const scenarios = [
       const { log, make } = recorder();
       const before = attempt(e, () => e.emit('error', new Error('no listener')));
       e.onAny(make('any'));
-      const returned = [e.emit('error', new Error('x')), e.emit('error', 'not an error'), e.emit('error')];
+      const returned = [
+        e.emit('error', new Error('x')),
+        e.emit('error', 'not an error'),
+        e.emit('error'),
+      ];
       e.on('error', make('error-listener'));
       returned.push(e.emit('error', new Error('y')));
       return { before, log, returned, event: e.event };
@@ -444,7 +568,17 @@ const scenarios = [
           return ev.data[0] !== 'drop';
         },
       });
-      e.listenTo(target, { c: 'local-c' }, { reducers: { c(ev) { ev.data.push('added'); } } });
+      e.listenTo(
+        target,
+        { c: 'local-c' },
+        {
+          reducers: {
+            c(ev) {
+              ev.data.push('added');
+            },
+          },
+        },
+      );
       target.emit('a', 1);
       target.emit('a', 'drop');
       target.emit('b', 2);
@@ -452,19 +586,37 @@ const scenarios = [
       // A Node target's own methods win over options.on/off.
       let custom = 0;
       const other = new EventEmitter();
-      e.listenTo(other, 'o', { on() { custom++; }, off() { custom++; } });
+      e.listenTo(other, 'o', {
+        on() {
+          custom++;
+        },
+        off() {
+          custom++;
+        },
+      });
       other.emit('o', 4);
       // A target with no event API of its own uses them.
       const calls = [];
       const bare = {};
       e.listenTo(bare, 'p q', {
-        on(name, handler) { calls.push(['on', this === bare, name]); bare[name] = handler; },
-        off(name) { calls.push(['off', this === bare, name]); },
+        on(name, handler) {
+          calls.push(['on', this === bare, name]);
+          bare[name] = handler;
+        },
+        off(name) {
+          calls.push(['off', this === bare, name]);
+        },
       });
       bare.p(5);
       e.stopListeningTo(bare, 'p');
       e.stopListeningTo();
-      return { log, seen, custom, calls, left: target.listenerCount('a') + other.listenerCount('o') };
+      return {
+        log,
+        seen,
+        custom,
+        calls,
+        left: target.listenerCount('a') + other.listenerCount('o'),
+      };
     },
   },
   {
@@ -483,7 +635,11 @@ const scenarios = [
       e.listenTo(t2, 'b');
       stops.push(e.stopListeningTo());
       t1.emit('a', 'not forwarded');
-      return { log, stops, left: [t1.listenerCount('a'), t2.listenerCount('a'), t2.listenerCount('b')] };
+      return {
+        log,
+        stops,
+        left: [t1.listenerCount('a'), t2.listenerCount('a'), t2.listenerCount('b')],
+      };
     },
   },
   {
@@ -531,7 +687,9 @@ test('a Monitor', async (t) => {
   }
   for (const scenario of scenarios) {
     if (scenario.fresh) continue;
-    await t.test(scenario.name, () => same(scenario, () => new Monitor(RUN_FOREVER, { silent: true })));
+    await t.test(scenario.name, () =>
+      same(scenario, () => new Monitor(RUN_FOREVER, { silent: true })),
+    );
   }
 });
 
@@ -577,7 +735,10 @@ test('errorMonitor still hears an error that only an any-listener took', () => {
   m.on(errorMonitor, (err) => seen.push(['monitor', err.message]));
   m.onAny((name, err) => seen.push(['any', name, err.message]));
   assert.equal(m.emit('error', new Error('x')), true);
-  assert.deepEqual(seen, [['any', 'error', 'x'], ['monitor', 'x']]);
+  assert.deepEqual(seen, [
+    ['any', 'error', 'x'],
+    ['monitor', 'x'],
+  ]);
   assert.equal(m.event, 'error');
 });
 
@@ -597,7 +758,10 @@ test('documented differences from EventEmitter2', async (t) => {
       let calls = 0;
       e.once('a', () => calls++, { async: true });
       e.many('b', 2, () => calls++, { nextTick: true });
-      for (let i = 0; i < 3; i++) e.emit('a'), e.emit('b');
+      for (let i = 0; i < 3; i++) {
+        e.emit('a');
+        e.emit('b');
+      }
       await turn();
       return [calls, e.listenerCount('a'), e.listenerCount('b')];
     };
@@ -615,33 +779,51 @@ test('documented differences from EventEmitter2', async (t) => {
     assert.deepEqual(await run(new Mixed()), [[1], 1]);
   });
 
-  await t.test('an any-list offAny() emptied counts as none (EE2: emit returns true, error swallowed)', () => {
-    const run = (e) => {
-      e.onAny(() => {});
-      e.offAny();
-      return [e.emit('x'), attempt(e, () => e.emit('error', new Error('lost?')))];
-    };
-    assert.deepEqual(run(new EventEmitter2()), [true, { returned: true }]);
-    assert.deepEqual(run(new Mixed()), [false, { threw: { error: 'Error', message: 'lost?', code: undefined } }]);
-  });
+  await t.test(
+    'an any-list offAny() emptied counts as none (EE2: emit returns true, error swallowed)',
+    () => {
+      const run = (e) => {
+        e.onAny(() => {});
+        e.offAny();
+        return [e.emit('x'), attempt(e, () => e.emit('error', new Error('lost?')))];
+      };
+      assert.deepEqual(run(new EventEmitter2()), [true, { returned: true }]);
+      assert.deepEqual(run(new Mixed()), [
+        false,
+        { threw: { error: 'Error', message: 'lost?', code: undefined } },
+      ]);
+    },
+  );
 
-  await t.test('stopListeningTo(a target that is not the last) forgets that one (EE2: the last)', () => {
-    const run = (e) => {
-      const [t1, t2] = [new EventEmitter(), new EventEmitter()];
-      e.listenTo(t1, 'a');
-      e.listenTo(t2, 'a');
-      return [e.stopListeningTo(t1), e.stopListeningTo(t2), t1.listenerCount('a'), t2.listenerCount('a')];
-    };
-    assert.deepEqual(run(new EventEmitter2()), [true, false, 0, 1]);
-    assert.deepEqual(run(new Mixed()), [true, true, 0, 0]);
-  });
+  await t.test(
+    'stopListeningTo(a target that is not the last) forgets that one (EE2: the last)',
+    () => {
+      const run = (e) => {
+        const [t1, t2] = [new EventEmitter(), new EventEmitter()];
+        e.listenTo(t1, 'a');
+        e.listenTo(t2, 'a');
+        return [
+          e.stopListeningTo(t1),
+          e.stopListeningTo(t2),
+          t1.listenerCount('a'),
+          t2.listenerCount('a'),
+        ];
+      };
+      assert.deepEqual(run(new EventEmitter2()), [true, false, 0, 1]);
+      assert.deepEqual(run(new Mixed()), [true, true, 0, 0]);
+    },
+  );
 
   await t.test("`event` is set once before Node's listeners (EE2: before each)", () => {
     const run = (e) => {
       const seen = [];
       e.on('inner', () => {});
-      e.on('outer', function () { this.emit('inner'); });
-      e.on('outer', function () { seen.push(this.event); });
+      e.on('outer', function () {
+        this.emit('inner');
+      });
+      e.on('outer', function () {
+        seen.push(this.event);
+      });
       e.emit('outer');
       return seen;
     };

@@ -88,7 +88,8 @@ function processesWith(text, also = '') {
     if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
     try {
       const cmdline = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').join(' ');
-      if (cmdline.includes(text) && cmdline.includes(also) && isAlive(entry)) found.push(Number(entry));
+      if (cmdline.includes(text) && cmdline.includes(also) && isAlive(entry))
+        found.push(Number(entry));
     } catch {
       // gone meanwhile
     }
@@ -144,7 +145,10 @@ function sharedCopy(t, files) {
   fs.chmodSync(dir, 0o755);
   for (const file of files) {
     let at = dir;
-    for (const part of path.dirname(file).split(path.sep).filter((p) => p !== '.')) {
+    for (const part of path
+      .dirname(file)
+      .split(path.sep)
+      .filter((p) => p !== '.')) {
       at = path.join(at, part);
       fs.mkdirSync(at, { recursive: true });
       fs.chmodSync(at, 0o755);
@@ -155,4 +159,17 @@ function sharedCopy(t, files) {
   return dir;
 }
 
-module.exports = { fixture, next, record, isAlive, until, runNode, stopAfter, processesWith, marker, lines, has, sharedCopy };
+module.exports = {
+  fixture,
+  next,
+  record,
+  isAlive,
+  until,
+  runNode,
+  stopAfter,
+  processesWith,
+  marker,
+  lines,
+  has,
+  sharedCopy,
+};

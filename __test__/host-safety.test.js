@@ -17,7 +17,15 @@ test('restarts-when-js-is-blocked: the core restarts a crashed child while the h
   // happens while JS is blocked.
   assert.equal(report.startsWhileBlocked, 3);
   // JS hears about it afterwards, in order.
-  assert.deepEqual(report.events, ['start', 'exit:code', 'restart', 'exit:code', 'restart', 'exit:code', 'exit']);
+  assert.deepEqual(report.events, [
+    'start',
+    'exit:code',
+    'restart',
+    'exit:code',
+    'restart',
+    'exit:code',
+    'exit',
+  ]);
 });
 
 test('host-also-uses-child_process: both the monitor and libuv see their own children exit', async () => {
@@ -27,9 +35,11 @@ test('host-also-uses-child_process: both the monitor and libuv see their own chi
   m.start();
   const theirs = [];
   for (let i = 0; i < 10; i++) {
-    theirs.push(new Promise((resolve) => {
-      spawn('sh', ['-c', 'sleep 0.05; exit 7']).on('exit', (c) => resolve(c));
-    }));
+    theirs.push(
+      new Promise((resolve) => {
+        spawn('sh', ['-c', 'sleep 0.05; exit 7']).on('exit', (c) => resolve(c));
+      }),
+    );
   }
   assert.deepEqual(await Promise.all(theirs), Array(10).fill(7));
   await exited;
@@ -43,19 +53,31 @@ async function treeOf(m) {
 
 test('stop-kills-grandchildren: stop() takes the whole tree, even grandchildren ignoring SIGTERM', async () => {
   for (const killSignal of ['SIGKILL', 'SIGTERM']) {
-    const m = new Monitor(fixture('spawn-grandchildren.js'), { silent: true, args: ['3'], killSignal });
+    const m = new Monitor(fixture('spawn-grandchildren.js'), {
+      silent: true,
+      args: ['3'],
+      killSignal,
+    });
     m.start();
     const tree = await treeOf(m);
     assert.equal(tree.grandchildren.length, 3);
     const stopped = next(m, 'stop');
     m.stop();
     await stopped;
-    await until(() => [tree.pid, ...tree.grandchildren].every((p) => !isAlive(p)), 5000, `tree gone (${killSignal})`);
+    await until(
+      () => [tree.pid, ...tree.grandchildren].every((p) => !isAlive(p)),
+      5000,
+      `tree gone (${killSignal})`,
+    );
   }
 });
 
 test('killTree: false signals the child alone', async () => {
-  const m = new Monitor(fixture('spawn-grandchildren.js'), { silent: true, args: ['1'], killTree: false });
+  const m = new Monitor(fixture('spawn-grandchildren.js'), {
+    silent: true,
+    args: ['1'],
+    killTree: false,
+  });
   m.start();
   const tree = await treeOf(m);
   const stopped = next(m, 'stop');
@@ -98,7 +120,9 @@ test('no survivors after the host calls process.exit()', async () => {
 
 test('a host that calls process.exit() in a stdout listener: what its listener saw is on its stdout too', async () => {
   const { spawn } = require('child_process');
-  const host = spawn(process.execPath, [fixture('host-exit-output.js')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const host = spawn(process.execPath, [fixture('host-exit-output.js')], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   // A slow reader: the host's writer is behind when the host exits.
   host.stdout.pause();
   setTimeout(() => host.stdout.resume(), 300);
@@ -110,7 +134,10 @@ test('a host that calls process.exit() in a stdout listener: what its listener s
   assert.equal(code, 0, stderr);
   const seen = Number(stderr.trim());
   assert.ok(seen > 2000000, stderr);
-  assert.ok(received >= seen, `the host's stdout got ${received} bytes; its listener had seen ${seen}`);
+  assert.ok(
+    received >= seen,
+    `the host's stdout got ${received} bytes; its listener had seen ${seen}`,
+  );
 });
 
 test('the host exits by itself once its monitor has stopped', async () => {
@@ -123,7 +150,13 @@ test('the host exits by itself once its monitor has stopped', async () => {
 test('a panic in the core becomes an error event; the child is killed and the monitor usable', async () => {
   // The panic is asked for through a hook that only builds with the test-hooks feature
   // have (npm test makes one under target/test-hooks); the shipped addon has none.
-  const addon = path.join(__dirname, '..', 'target', 'test-hooks', 'forever-native.linux-x64-gnu.node');
+  const addon = path.join(
+    __dirname,
+    '..',
+    'target',
+    'test-hooks',
+    'forever-native.linux-x64-gnu.node',
+  );
   const { code, stdout, stderr } = await runNode([fixture('host-panic.js')], {
     env: { ...process.env, FOREVER_NATIVE_ADDON: addon },
   });

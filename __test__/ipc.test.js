@@ -18,7 +18,7 @@ async function stop(m) {
   await stopped;
 }
 
-test('forever-monitor\'s fork fixture: a message from the child, then disconnect', async () => {
+test("forever-monitor's fork fixture: a message from the child, then disconnect", async () => {
   const m = fork('ipc-hello.js', { max: 1 });
   const messages = record(m, 'message');
   const disconnected = next(m, 'disconnect');
@@ -36,11 +36,15 @@ test('send() reaches the child and its answer comes back as message', async () =
   assert.equal(ready.ready, true);
   m.send({ hello: 'world', n: [1, 2] });
   const [answer] = await next(m, 'message');
-  assert.deepEqual(answer, { pong: true, message: { hello: 'world', n: [1, 2] }, pid: m.child.pid });
+  assert.deepEqual(answer, {
+    pong: true,
+    message: { hello: 'world', n: [1, 2] },
+    pid: m.child.pid,
+  });
   await stop(m);
 });
 
-test('IPC on fd 0 (stdio: [\'ipc\', \'pipe\', \'pipe\']) works the same way', async () => {
+test("IPC on fd 0 (stdio: ['ipc', 'pipe', 'pipe']) works the same way", async () => {
   const m = new Monitor(fixture('ipc-echo.js'), { silent: true, stdio: ['ipc', 'pipe', 'pipe'] });
   m.start();
   await next(m, 'message');
@@ -50,7 +54,7 @@ test('IPC on fd 0 (stdio: [\'ipc\', \'pipe\', \'pipe\']) works the same way', as
   await stop(m);
 });
 
-test('Node\'s internal NODE_ messages are not surfaced', async () => {
+test("Node's internal NODE_ messages are not surfaced", async () => {
   const m = fork('ipc-internal.js', { max: 1 });
   const messages = record(m, 'message');
   const exited = new Promise((resolve) => m.once('exit', resolve));
@@ -109,7 +113,10 @@ test('serialization: advanced round-trips a Map, a Date, a BigInt and typed arra
   m.start();
   await next(m, 'message');
   const value = {
-    map: new Map([['a', 1], ['b', { nested: true }]]),
+    map: new Map([
+      ['a', 1],
+      ['b', { nested: true }],
+    ]),
     when: new Date(1700000000000),
     big: 12345678901234567890n,
     bytes: new Uint8Array([1, 2, 3]),
@@ -128,7 +135,7 @@ test('serialization: advanced round-trips a Map, a Date, a BigInt and typed arra
   await stop(m);
 });
 
-test('send() when no child runs emits forever-monitor\'s error and does not throw', async () => {
+test("send() when no child runs emits forever-monitor's error and does not throw", async () => {
   const m = fork('ipc-echo.js');
   assert.equal(m.send({ x: 1 }), m);
   const [err] = await next(m, 'error');
@@ -174,7 +181,7 @@ test('a child that stops reading gets a bounded queue and an error, not unbounde
   await stop(m);
 });
 
-test('a child keeps being read while the host\'s JS is busy, so a blocking writer never stalls', async (t) => {
+test("a child keeps being read while the host's JS is busy, so a blocking writer never stalls", async (t) => {
   const n = 6000;
   const mark = path.join(os.tmpdir(), `fn-ipc-mark-${process.pid}-${Date.now()}`);
   t.after(() => fs.rmSync(mark, { force: true }));
@@ -189,10 +196,15 @@ test('a child keeps being read while the host\'s JS is busy, so a blocking write
   // is busy, the child blocks writing, stops reading, and the mark never appears.
   for (let i = 0; i < n; i++) m.send({ i, body: 'ping ping ping ping ping ping ping ping' });
   const deadline = Date.now() + 20000;
-  while (!fs.existsSync(mark) && Date.now() < deadline) { /* busy */ }
+  while (!fs.existsSync(mark) && Date.now() < deadline) {
+    /* busy */
+  }
   assert.ok(fs.existsSync(mark), 'the child read every message while JS was busy');
   await until(() => echoes.length === n, 10000, 'every echo');
-  assert.ok(echoes.every(([message], i) => message.i === i), 'echoes in order');
+  assert.ok(
+    echoes.every(([message], i) => message.i === i),
+    'echoes in order',
+  );
   await stop(m);
 });
 
@@ -223,7 +235,13 @@ test('send() to a child without IPC channel drops the message, as forever-monito
   await new Promise((resolve) => setImmediate(resolve));
   process.off('warning', onWarning);
   assert.deepEqual(errors, [], 'no error: a host without an error listener would crash');
-  assert.deepEqual(warnings.map((w) => w.code), ['FOREVER_NATIVE_NO_CHANNEL']);
-  assert.match(warnings[0].message, /without an IPC channel \(use fork: true\)\. The message was dropped/);
+  assert.deepEqual(
+    warnings.map((w) => w.code),
+    ['FOREVER_NATIVE_NO_CHANNEL'],
+  );
+  assert.match(
+    warnings[0].message,
+    /without an IPC channel \(use fork: true\)\. The message was dropped/,
+  );
   await stop(m);
 });

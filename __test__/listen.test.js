@@ -8,19 +8,36 @@ const os = require('os');
 const path = require('path');
 const { execFileSync, spawnSync } = require('child_process');
 const { Monitor } = require('..');
-const { fixture, next, record, until, isAlive, stopAfter, lines, has, sharedCopy } = require('./helpers');
+const {
+  fixture,
+  next,
+  record,
+  until,
+  isAlive,
+  stopAfter,
+  lines,
+  has,
+  sharedCopy,
+} = require('./helpers');
 const { request, clientLoop, crashReports } = require('./client-loop');
 
 const SERVER = fixture('listen-server.js');
 
 function monitor(t, script, options) {
-  return stopAfter(t, new Monitor(script, { silent: true, killSignal: 'SIGTERM', killTTL: 5000, ...options }));
+  return stopAfter(
+    t,
+    new Monitor(script, { silent: true, killSignal: 'SIGTERM', killTTL: 5000, ...options }),
+  );
 }
 
 /** The facts the listen-server with `pid` printed when it started serving. */
 async function factsOf(out, pid) {
   let line;
-  await until(() => (line = out.find((l) => l.startsWith(`listening ${pid} `))), 10000, `server ${pid} to listen`);
+  await until(
+    () => (line = out.find((l) => l.startsWith(`listening ${pid} `))),
+    10000,
+    `server ${pid} to listen`,
+  );
   return JSON.parse(line.slice(`listening ${pid} `.length));
 }
 
@@ -39,16 +56,31 @@ test('listen: the core binds at start(), each child gets the sockets from fd 3 w
     waitReady: true,
     cwd,
   });
-  assert.deepEqual(m.listen, [{ name: 'http', address: '127.0.0.1:0' }, { name: 'admin', address: '127.0.0.1:0' }]);
+  assert.deepEqual(m.listen, [
+    { name: 'http', address: '127.0.0.1:0' },
+    { name: 'admin', address: '127.0.0.1:0' },
+  ]);
   assert.deepEqual(m.listenAddresses(), [], 'nothing before start()');
   const out = lines(m);
   await m.startAsync();
   const bound = m.listenAddresses();
-  assert.deepEqual(bound.map((b) => [b.name, b.fd, b.family, b.address]), [['http', 3, 'IPv4', '127.0.0.1'], ['admin', 4, 'IPv4', '127.0.0.1']]);
-  assert.ok(bound.every((b) => b.port > 0), 'the ports the system picked');
+  assert.deepEqual(
+    bound.map((b) => [b.name, b.fd, b.family, b.address]),
+    [
+      ['http', 3, 'IPv4', '127.0.0.1'],
+      ['admin', 4, 'IPv4', '127.0.0.1'],
+    ],
+  );
+  assert.ok(
+    bound.every((b) => b.port > 0),
+    'the ports the system picked',
+  );
   const facts = await factsOf(out, m.child.pid);
   assert.equal(facts.listenPid, String(m.child.pid), 'LISTEN_PID is the child itself');
-  assert.deepEqual(facts.fds, [{ fd: 3, name: 'http' }, { fd: 4, name: 'admin' }]);
+  assert.deepEqual(facts.fds, [
+    { fd: 3, name: 'http' },
+    { fd: 4, name: 'admin' },
+  ]);
   assert.equal(facts.channelFd, 5, 'the IPC channel comes after the sockets');
   assert.equal(facts.cwd, fs.realpathSync(cwd));
   const answer = await request(target(m), 1);
@@ -99,7 +131,13 @@ test('while no child runs, connections wait in the accept queue: a restart delay
 });
 
 test('30 reloads and 10 crashes under a client loop: nothing refused, and the only failed requests are those in flight inside a crashed child', async (t) => {
-  const m = monitor(t, SERVER, { listen: '127.0.0.1:0', fork: true, waitReady: true, readyTimeout: 10000, env: { DELAY: '5' } });
+  const m = monitor(t, SERVER, {
+    listen: '127.0.0.1:0',
+    fork: true,
+    waitReady: true,
+    readyTimeout: 10000,
+    env: { DELAY: '5' },
+  });
   const out = lines(m);
   const reloads = record(m, 'reload');
   const errors = record(m, 'error');
@@ -121,7 +159,11 @@ test('30 reloads and 10 crashes under a client loop: nothing refused, and the on
   assert.equal(crashes.length, 10);
   const lost = crashes.reduce((n, c) => n + c.lost, 0);
   const inCrashed = new Set(crashes.flatMap((c) => c.ids));
-  assert.equal(failed.length, lost, `failed ${failed.length}: ${JSON.stringify(failed.slice(0, 5))}; in flight in crashed children ${lost}`);
+  assert.equal(
+    failed.length,
+    lost,
+    `failed ${failed.length}: ${JSON.stringify(failed.slice(0, 5))}; in flight in crashed children ${lost}`,
+  );
   for (const f of failed) {
     if (!inCrashed.has(f.id)) {
       // Only a connection accepted before its request came may fail without an id.
@@ -135,59 +177,89 @@ test('30 reloads and 10 crashes under a client loop: nothing refused, and the on
   assert.deepEqual(errors, []);
 });
 
-test('a Python server written for socket activation takes the sockets, and reloads refuse nothing', { timeout: 60000 }, async (t) => {
-  if (!has('python3')) return t.skip('python3 is not installed');
-  const m = monitor(t, ['python3', fixture('listen-server.py')], { listen: ['web=127.0.0.1:0', 'other=127.0.0.1:0'], reloadGrace: 300 });
-  const out = lines(m);
-  m.start();
-  await next(m, 'start');
-  const pid = m.child.pid;
-  await until(() => out.some((l) => l.startsWith('listening ')), 10000, 'python to listen');
-  assert.equal(out.find((l) => l.startsWith('listening ')), `listening ${pid} 2 web:other`, 'LISTEN_PID was its own pid');
-  const loop = clientLoop(target(m), { concurrency: 3, ms: 50000 });
-  await until(() => loop.results.some((r) => r.pid === pid), 10000, 'the first child to serve');
-  for (let i = 0; i < 3; i++) {
-    await m.reloadAsync();
-    // Without waitReady a new child takes over after reloadGrace (300 ms) whether or not it
-    // serves yet; on a loaded machine Python may take longer to start, and a next reload
-    // would replace it before it served anything. Each new child must serve before the next.
-    const child = m.child.pid;
-    await until(() => loop.results.some((r) => r.pid === child), 10000, `new child ${child} (reload ${i + 1}) to serve`);
-  }
-  const results = await loop.stop();
-  assert.deepEqual(results.filter((r) => !r.ok).map((r) => r.code), []);
-  assert.equal(new Set(results.map((r) => r.pid)).size, 4, 'served by the old and each new child');
-  assert.notEqual(m.child.pid, pid);
-});
-
-test('with uid and gid the child serves, as another user, a privileged port the core bound', { skip: process.getuid() !== 0 && 'needs root' }, async (t) => {
-  // nobody may not be able to enter the checkout: the server runs from a copy anyone can read.
-  const shared = sharedCopy(t, ['child.js', path.relative(path.join(__dirname, '..'), SERVER)]);
-  if (shared === null) {
-    t.skip(`nobody cannot reach ${os.tmpdir()} (TMPDIR)`);
-    return;
-  }
-  const server = path.join(shared, path.relative(path.join(__dirname, '..'), SERVER));
-  let m;
-  let out;
-  // A port below 1024 on loopback; another taken one is tried.
-  for (let port = 1023; port > 1000; port--) {
-    m = monitor(t, server, { listen: `127.0.0.1:${port}`, spawnWith: { uid: 65534, gid: 65534 }, cwd: '/' });
-    out = lines(m);
-    const started = next(m, 'start');
-    const failed = next(m, 'error');
+test(
+  'a Python server written for socket activation takes the sockets, and reloads refuse nothing',
+  { timeout: 60000 },
+  async (t) => {
+    if (!has('python3')) return t.skip('python3 is not installed');
+    const m = monitor(t, ['python3', fixture('listen-server.py')], {
+      listen: ['web=127.0.0.1:0', 'other=127.0.0.1:0'],
+      reloadGrace: 300,
+    });
+    const out = lines(m);
     m.start();
-    const first = await Promise.race([started.then(() => null), failed.then(([err]) => err)]);
-    if (first === null) break;
-    assert.equal(first.code, 'EADDRINUSE', first.message);
-  }
-  const facts = await factsOf(out, m.child.pid);
-  assert.deepEqual([facts.uid, facts.gid], [65534, 65534]);
-  const answer = await request(target(m), 1);
-  assert.deepEqual([answer.ok, answer.pid], [true, m.child.pid]);
-  await m.reloadAsync();
-  assert.equal((await request(target(m), 2)).pid, m.child.pid);
-});
+    await next(m, 'start');
+    const pid = m.child.pid;
+    await until(() => out.some((l) => l.startsWith('listening ')), 10000, 'python to listen');
+    assert.equal(
+      out.find((l) => l.startsWith('listening ')),
+      `listening ${pid} 2 web:other`,
+      'LISTEN_PID was its own pid',
+    );
+    const loop = clientLoop(target(m), { concurrency: 3, ms: 50000 });
+    await until(() => loop.results.some((r) => r.pid === pid), 10000, 'the first child to serve');
+    for (let i = 0; i < 3; i++) {
+      await m.reloadAsync();
+      // Without waitReady a new child takes over after reloadGrace (300 ms) whether or not it
+      // serves yet; on a loaded machine Python may take longer to start, and a next reload
+      // would replace it before it served anything. Each new child must serve before the next.
+      const child = m.child.pid;
+      await until(
+        () => loop.results.some((r) => r.pid === child),
+        10000,
+        `new child ${child} (reload ${i + 1}) to serve`,
+      );
+    }
+    const results = await loop.stop();
+    assert.deepEqual(
+      results.filter((r) => !r.ok).map((r) => r.code),
+      [],
+    );
+    assert.equal(
+      new Set(results.map((r) => r.pid)).size,
+      4,
+      'served by the old and each new child',
+    );
+    assert.notEqual(m.child.pid, pid);
+  },
+);
+
+test(
+  'with uid and gid the child serves, as another user, a privileged port the core bound',
+  { skip: process.getuid() !== 0 && 'needs root' },
+  async (t) => {
+    // nobody may not be able to enter the checkout: the server runs from a copy anyone can read.
+    const shared = sharedCopy(t, ['child.js', path.relative(path.join(__dirname, '..'), SERVER)]);
+    if (shared === null) {
+      t.skip(`nobody cannot reach ${os.tmpdir()} (TMPDIR)`);
+      return;
+    }
+    const server = path.join(shared, path.relative(path.join(__dirname, '..'), SERVER));
+    let m;
+    let out;
+    // A port below 1024 on loopback; another taken one is tried.
+    for (let port = 1023; port > 1000; port--) {
+      m = monitor(t, server, {
+        listen: `127.0.0.1:${port}`,
+        spawnWith: { uid: 65534, gid: 65534 },
+        cwd: '/',
+      });
+      out = lines(m);
+      const started = next(m, 'start');
+      const failed = next(m, 'error');
+      m.start();
+      const first = await Promise.race([started.then(() => null), failed.then(([err]) => err)]);
+      if (first === null) break;
+      assert.equal(first.code, 'EADDRINUSE', first.message);
+    }
+    const facts = await factsOf(out, m.child.pid);
+    assert.deepEqual([facts.uid, facts.gid], [65534, 65534]);
+    const answer = await request(target(m), 1);
+    assert.deepEqual([answer.ok, answer.pid], [true, m.child.pid]);
+    await m.reloadAsync();
+    assert.equal((await request(target(m), 2)).pid, m.child.pid);
+  },
+);
 
 test('killTree: a worker the child gave the sockets to goes with it, and the next child serves', async (t) => {
   const m = monitor(t, SERVER, { listen: '127.0.0.1:0', env: { GRANDCHILD: '1' } });
@@ -230,12 +302,19 @@ test("reload(): 'reload' events step by step, monitor.child switches at 'ready',
   await until(() => reloads.some(([r]) => r.phase === 'done'), 10000, 'the reload to be done');
   assert.ok(Date.now() - t0 >= 300, 'after reloadGrace');
   const newPid = starting.newPid;
-  assert.deepEqual(reloads.map(([r]) => r), [
-    { phase: 'starting', oldPid: old, newPid },
-    { phase: 'ready', oldPid: old, newPid },
-    { phase: 'done', oldPid: old, newPid, code: 0, signal: null },
-  ]);
-  assert.deepEqual(order, ['reload:starting', 'restart', 'reload:ready', 'reload:done'], "no 'exit:code' or 'stop' for the old child");
+  assert.deepEqual(
+    reloads.map(([r]) => r),
+    [
+      { phase: 'starting', oldPid: old, newPid },
+      { phase: 'ready', oldPid: old, newPid },
+      { phase: 'done', oldPid: old, newPid, code: 0, signal: null },
+    ],
+  );
+  assert.deepEqual(
+    order,
+    ['reload:starting', 'restart', 'reload:ready', 'reload:done'],
+    "no 'exit:code' or 'stop' for the old child",
+  );
   assert.equal(m.child.pid, newPid);
   assert.equal(m.times, 1);
   assert.ok(!isAlive(old));
@@ -250,14 +329,23 @@ test('a new child that fails is killed, the old one serves on, and reloadAsync()
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fn-listen-fail-'));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
   const failFile = path.join(dir, 'fail');
-  const m = monitor(t, SERVER, { listen: '127.0.0.1:0', fork: true, waitReady: true, readyTimeout: 2000, env: { FAIL_FILE: failFile } });
+  const m = monitor(t, SERVER, {
+    listen: '127.0.0.1:0',
+    fork: true,
+    waitReady: true,
+    readyTimeout: 2000,
+    env: { FAIL_FILE: failFile },
+  });
   const errors = record(m, 'error');
   const reloads = record(m, 'reload');
   await m.startAsync();
   const old = m.child.pid;
 
   fs.writeFileSync(failFile, 'exit');
-  await assert.rejects(m.reloadAsync(), (err) => err.code === 'ERR_RELOAD_FAILED' && err.reason === 'exit');
+  await assert.rejects(
+    m.reloadAsync(),
+    (err) => err.code === 'ERR_RELOAD_FAILED' && err.reason === 'exit',
+  );
   const failed = reloads.find(([r]) => r.phase === 'failed')[0];
   assert.deepEqual([failed.reason, failed.code, failed.oldPid], ['exit', 3, old]);
   assert.equal(m.child.pid, old);
@@ -298,7 +386,10 @@ test("bind errors are 'error's at start() naming the address, and no child is sp
   assert.deepEqual(m.listenAddresses(), []);
   await assert.rejects(m.startAsync(), (e) => e.code === 'EADDRINUSE');
 
-  const missing = new Monitor(SERVER, { silent: true, listen: path.join(os.tmpdir(), 'no-such-dir-fn', 'app.sock') });
+  const missing = new Monitor(SERVER, {
+    silent: true,
+    listen: path.join(os.tmpdir(), 'no-such-dir-fn', 'app.sock'),
+  });
   const enoent = next(missing, 'error');
   missing.start();
   assert.equal((await enoent)[0].code, 'ENOENT');
@@ -316,49 +407,78 @@ test('a Unix socket: served, removed at stop, a stale one replaced', async (t) =
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
   const socketPath = path.join(dir, 'app.sock');
   // A stale socket file, as a supervisor killed by SIGKILL leaves.
-  spawnSync(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(socketPath)}, () => process.kill(process.pid, 'SIGKILL'))`]);
+  spawnSync(process.execPath, [
+    '-e',
+    `require('net').createServer().listen(${JSON.stringify(socketPath)}, () => process.kill(process.pid, 'SIGKILL'))`,
+  ]);
   assert.ok(fs.statSync(socketPath).isSocket(), 'a stale socket is there');
   const m = monitor(t, SERVER, { listen: `unix=${socketPath}` });
   const out = lines(m);
   m.start();
   await next(m, 'start');
   await factsOf(out, m.child.pid);
-  assert.deepEqual(m.listenAddresses(), [{ name: 'unix', fd: 3, family: 'unix', path: socketPath }]);
+  assert.deepEqual(m.listenAddresses(), [
+    { name: 'unix', fd: 3, family: 'unix', path: socketPath },
+  ]);
   const answer = await request({ socketPath }, 1);
   assert.deepEqual([answer.ok, answer.pid], [true, m.child.pid]);
   await m.stopAsync();
   assert.equal(fs.existsSync(socketPath), false, 'removed with its listener');
 });
 
-test("listenBacklog is the socket's backlog until a child listens again with its own", { skip: !has('ss') && 'needs ss' }, async (t) => {
-  const m = monitor(t, SERVER, { listen: '127.0.0.1:0', listenBacklog: 37, env: { READY_DELAY: '1000' } });
-  const out = lines(m);
-  m.start();
-  await next(m, 'start');
-  const { port } = target(m);
-  const backlog = () => {
-    const text = execFileSync('ss', ['-Hltn', `sport = :${port}`], { encoding: 'utf8' });
-    return Number(text.trim().split(/\s+/)[2]);
-  };
-  assert.equal(backlog(), 37, "the core's, while the child boots");
-  await factsOf(out, m.child.pid);
-  assert.equal(backlog(), 511, "a Node server's listen({ fd }) sets Node's default again");
-  await m.stopAsync();
-  const again = monitor(t, SERVER, { listen: `127.0.0.1:${port}`, listenBacklog: 37, env: { BACKLOG: '37' } });
-  const againOut = lines(again);
-  again.start();
-  await next(again, 'start');
-  await factsOf(againOut, again.child.pid);
-  assert.equal(backlog(), 37, 'unless it passes the same one: listen({ fd }, backlog)');
-});
+test(
+  "listenBacklog is the socket's backlog until a child listens again with its own",
+  { skip: !has('ss') && 'needs ss' },
+  async (t) => {
+    const m = monitor(t, SERVER, {
+      listen: '127.0.0.1:0',
+      listenBacklog: 37,
+      env: { READY_DELAY: '1000' },
+    });
+    const out = lines(m);
+    m.start();
+    await next(m, 'start');
+    const { port } = target(m);
+    const backlog = () => {
+      const text = execFileSync('ss', ['-Hltn', `sport = :${port}`], { encoding: 'utf8' });
+      return Number(text.trim().split(/\s+/)[2]);
+    };
+    assert.equal(backlog(), 37, "the core's, while the child boots");
+    await factsOf(out, m.child.pid);
+    assert.equal(backlog(), 511, "a Node server's listen({ fd }) sets Node's default again");
+    await m.stopAsync();
+    const again = monitor(t, SERVER, {
+      listen: `127.0.0.1:${port}`,
+      listenBacklog: 37,
+      env: { BACKLOG: '37' },
+    });
+    const againOut = lines(again);
+    again.start();
+    await next(again, 'start');
+    await factsOf(againOut, again.child.pid);
+    assert.equal(backlog(), 37, 'unless it passes the same one: listen({ fd }, backlog)');
+  },
+);
 
 test('listen options are checked strictly, naming the option and the value', () => {
   const bad = [
-    [{ listen: 'localhost:80' }, RangeError, /"listen" option must be an address with an IPv4 address \(names are not resolved/],
+    [
+      { listen: 'localhost:80' },
+      RangeError,
+      /"listen" option must be an address with an IPv4 address \(names are not resolved/,
+    ],
     [{ listen: '127.0.0.1:70000' }, RangeError, /port is from 0 to 65535/],
-    [{ listen: 70000 }, RangeError, /"listen" option must be a port from 0 to 65535\. Received 70000/],
+    [
+      { listen: 70000 },
+      RangeError,
+      /"listen" option must be a port from 0 to 65535\. Received 70000/,
+    ],
     [{ listen: 80.5 }, RangeError, /a port from 0 to 65535/],
-    [{ listen: 'http' }, RangeError, /must be a port, "host:port", "\[ipv6\]:port" or a Unix socket path/],
+    [
+      { listen: 'http' },
+      RangeError,
+      /must be a port, "host:port", "\[ipv6\]:port" or a Unix socket path/,
+    ],
     [{ listen: '' }, RangeError, /non-empty/],
     [{ listen: ['127.0.0.1:1', true] }, TypeError, /"listen\[1\]" option/],
     [{ listen: { name: 'x' } }, TypeError, /"listen.address" option/],
@@ -367,15 +487,25 @@ test('listen options are checked strictly, naming the option and the value', () 
     [{ listen: 'a b=80' }, RangeError, /name=address/],
     [{ listen: '[1.2.3.4]:80' }, RangeError, /IPv6/],
     [{ listen: `/${'x'.repeat(120)}.sock` }, RangeError, /at most 107 bytes/],
-    [{ listenBacklog: 0 }, RangeError, /"listenBacklog" option must be a whole number from 1 to 65535/],
+    [
+      { listenBacklog: 0 },
+      RangeError,
+      /"listenBacklog" option must be a whole number from 1 to 65535/,
+    ],
     [{ listenBacklog: '511' }, TypeError, /"listenBacklog"/],
     [{ reloadGrace: -1 }, RangeError, /"reloadGrace"/],
     [{ reloadGrace: '1000' }, TypeError, /"reloadGrace"/],
   ];
   for (const [options, type, message] of bad) {
-    assert.throws(() => new Monitor('x.js', options), (err) => err instanceof type && message.test(err.message), JSON.stringify(options));
+    assert.throws(
+      () => new Monitor('x.js', options),
+      (err) => err instanceof type && message.test(err.message),
+      JSON.stringify(options),
+    );
   }
-  const m = new Monitor('x.js', { listen: [8080, '[::1]:8081', 'admin=0.0.0.0:9000', './run/app.sock'] });
+  const m = new Monitor('x.js', {
+    listen: [8080, '[::1]:8081', 'admin=0.0.0.0:9000', './run/app.sock'],
+  });
   assert.deepEqual(m.listen, [
     { name: 'listen0', address: 8080 },
     { name: 'listen1', address: '[::1]:8081' },
@@ -399,7 +529,12 @@ test('fields are checked again at start(): a bad listen set after construction i
 
 test('examples/listen-server.js drains cleanly: reloads under a client loop fail nothing, and every old child exits 0', async (t) => {
   const example = path.join(__dirname, '..', 'examples', 'listen-server.js');
-  const m = monitor(t, example, { listen: 'http=127.0.0.1:0', fork: true, waitReady: true, readyTimeout: 10000 });
+  const m = monitor(t, example, {
+    listen: 'http=127.0.0.1:0',
+    fork: true,
+    waitReady: true,
+    readyTimeout: 10000,
+  });
   const done = [];
   m.on('reload', (info) => {
     if (info.phase === 'done') done.push(info);
@@ -421,7 +556,15 @@ test('examples/listen-server.js drains cleanly: reloads under a client loop fail
     await finished;
   }
   const results = await loop.stop();
-  assert.deepEqual(results.filter((r) => !r.ok).map((r) => r.code), [], 'no request failed');
-  assert.deepEqual(done.map((d) => [d.code, d.signal]), Array(5).fill([0, null]), 'each old child exited 0 after draining');
+  assert.deepEqual(
+    results.filter((r) => !r.ok).map((r) => r.code),
+    [],
+    'no request failed',
+  );
+  assert.deepEqual(
+    done.map((d) => [d.code, d.signal]),
+    Array(5).fill([0, null]),
+    'each old child exited 0 after draining',
+  );
   assert.deepEqual(errors, []);
 });

@@ -18,7 +18,10 @@ const freshDir = () => fs.mkdtempSync(path.join(root, `${n++}-`));
 
 /** Asserts `text` holds `out 0` … `out <count - 1>` (print-both.js) once each, in order. */
 function assertLines(text, prefix, count) {
-  const got = text.split('\n').filter((l) => l.startsWith(`${prefix} `)).map((l) => Number(l.split(' ')[1]));
+  const got = text
+    .split('\n')
+    .filter((l) => l.startsWith(`${prefix} `))
+    .map((l) => Number(l.split(' ')[1]));
   assert.equal(got.length, count, `${count} ${prefix} lines`);
   got.forEach((v, i) => assert.equal(v, i, 'in order, none lost or twice'));
 }
@@ -27,11 +30,21 @@ for (const [out, err, options] of [
   ['/dev/stdout', '/dev/stderr', {}],
   ['/dev/fd/1', '/dev/fd/2', {}],
   // Rotation options are ignored for a stream; its lines stay whole.
-  ['/proc/self/fd/1', '/proc/self/fd/2', { logMaxSize: 1000, logRotate: 'hourly', logCompress: true }],
+  [
+    '/proc/self/fd/1',
+    '/proc/self/fd/2',
+    { logMaxSize: 1000, logRotate: 'hourly', logCompress: true },
+  ],
 ]) {
   test(`outFile ${out} and errFile ${err} when they are pipes (a container's)${options.logMaxSize ? ', with rotation options' : ''}: every line, and the host lives`, async () => {
     const count = 20000;
-    const { code, stdout, stderr } = await runNode([fixture('host-dev-log.js'), out, err, String(count), JSON.stringify(options)]);
+    const { code, stdout, stderr } = await runNode([
+      fixture('host-dev-log.js'),
+      out,
+      err,
+      String(count),
+      JSON.stringify(options),
+    ]);
     assert.equal(code, 0, stderr);
     const lines = stdout.split('\n');
     assert.equal(lines[0], 'host before');
@@ -46,7 +59,11 @@ test('outFile /dev/stdout when fd 1 is a file: the lines land after what the hos
   const file = path.join(dir, 'host.out');
   const fd = fs.openSync(file, 'w');
   const count = 20000;
-  const child = spawn(process.execPath, [fixture('host-dev-log.js'), '/dev/stdout', '-', String(count)], { stdio: ['ignore', fd, 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    [fixture('host-dev-log.js'), '/dev/stdout', '-', String(count)],
+    { stdio: ['ignore', fd, 'pipe'] },
+  );
   fs.closeSync(fd);
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
@@ -67,7 +84,13 @@ test('a FIFO with a reader is a destination; with none, an ENXIO error once, the
   const fifo = path.join(dir, 'out.fifo');
   execFileSync('mkfifo', [fifo]);
   // No reader yet: reported, never waited for.
-  const m = stopAfter(t, new Monitor(['sh', '-c', 'i=0; while :; do echo "tick $i"; i=$((i+1)); sleep 0.01; done'], { silent: true, outFile: fifo }));
+  const m = stopAfter(
+    t,
+    new Monitor(['sh', '-c', 'i=0; while :; do echo "tick $i"; i=$((i+1)); sleep 0.01; done'], {
+      silent: true,
+      outFile: fifo,
+    }),
+  );
   const errors = record(m, 'error');
   const output = record(m, 'stdout');
   m.start();
@@ -97,7 +120,14 @@ test('a FIFO whose reader never reads holds no restart: a crash-looping child wr
   const held = fs.openSync(fifo, fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
   t.after(() => fs.closeSync(held));
   // Each run writes 20 MB (more than the pipe and the 8 MiB bound together) then exits.
-  const m = stopAfter(t, new Monitor(fixture('write-bytes.js'), { silent: true, outFile: fifo, args: [String(20 * 1024 * 1024)] }));
+  const m = stopAfter(
+    t,
+    new Monitor(fixture('write-bytes.js'), {
+      silent: true,
+      outFile: fifo,
+      args: [String(20 * 1024 * 1024)],
+    }),
+  );
   const errors = record(m, 'error');
   const exits = record(m, 'exit:code');
   m.start();
@@ -128,7 +158,12 @@ test('a symlink at the log path is still refused unless it leads to a device or 
   fs.writeFileSync(victim, 'theirs\n');
   const planted = path.join(dir, 'planted.log');
   fs.symlinkSync(victim, planted);
-  const m = new Monitor(fixture('print-lines.js'), { silent: true, outFile: planted, args: ['1'], max: 1 });
+  const m = new Monitor(fixture('print-lines.js'), {
+    silent: true,
+    outFile: planted,
+    args: ['1'],
+    max: 1,
+  });
   const [err] = await next(m, 'error');
   assert.equal(err.code, 'ELOOP');
   assert.equal(err.path, planted);
@@ -136,13 +171,23 @@ test('a symlink at the log path is still refused unless it leads to a device or 
   // To nothing: refused, nothing created.
   const dangling = path.join(dir, 'dangling.log');
   fs.symlinkSync(path.join(dir, 'nowhere'), dangling);
-  const d = new Monitor(fixture('print-lines.js'), { silent: true, outFile: dangling, args: ['1'], max: 1 });
+  const d = new Monitor(fixture('print-lines.js'), {
+    silent: true,
+    outFile: dangling,
+    args: ['1'],
+    max: 1,
+  });
   assert.equal((await next(d, 'error'))[0].code, 'ELOOP');
   assert.ok(!fs.existsSync(path.join(dir, 'nowhere')));
   // To a character device (/dev/null): followed.
   const toNull = path.join(dir, 'null.log');
   fs.symlinkSync('/dev/null', toNull);
-  const ok = new Monitor(fixture('print-lines.js'), { silent: true, outFile: toNull, args: ['100'], max: 1 });
+  const ok = new Monitor(fixture('print-lines.js'), {
+    silent: true,
+    outFile: toNull,
+    args: ['100'],
+    max: 1,
+  });
   const errors = record(ok, 'error');
   const exited = next(ok, 'exit');
   ok.start();
@@ -150,13 +195,33 @@ test('a symlink at the log path is still refused unless it leads to a device or 
   assert.deepEqual(errors, []);
 });
 
-test('the command line: -o /dev/stdout -e /dev/stderr stream the app\'s output', async () => {
+test("the command line: -o /dev/stdout -e /dev/stderr stream the app's output", async () => {
   const count = 5000;
-  const { code, stdout, stderr } = await runNode([path.join(__dirname, '..', 'bin', 'forever-native.js'), '--json', '-s', '--max', '1',
-    '-o', '/dev/stdout', '-e', '/dev/stderr', fixture('print-both.js'), String(count)]);
+  const { code, stdout, stderr } = await runNode([
+    path.join(__dirname, '..', 'bin', 'forever-native.js'),
+    '--json',
+    '-s',
+    '--max',
+    '1',
+    '-o',
+    '/dev/stdout',
+    '-e',
+    '/dev/stderr',
+    fixture('print-both.js'),
+    String(count),
+  ]);
   assert.equal(code, 0, stderr);
   assertLines(stdout, 'out', count);
   assertLines(stderr, 'err', count);
-  const events = stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l).event);
-  assert.ok(!events.includes('error'), stderr.split('\n').filter((l) => l.includes('error')).join('\n'));
+  const events = stderr
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l).event);
+  assert.ok(
+    !events.includes('error'),
+    stderr
+      .split('\n')
+      .filter((l) => l.includes('error'))
+      .join('\n'),
+  );
 });

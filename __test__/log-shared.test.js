@@ -27,12 +27,16 @@ const LINE = /^(m\d+) (\d+) x{40}$/;
  * each tag is there exactly once and whole. Returns the rotated files' names.
  */
 async function assertEveryLineOnce(dir, tags, count, { compressed }) {
-  await until(() => {
-    const names = fs.readdirSync(dir);
-    if (names.some((name) => name.endsWith('.tmp'))) return false;
-    // Compression leaves X and X.gz side by side for a moment: wait for it to finish.
-    return !compressed || names.every((name) => name === 'out.log' || name.endsWith('.gz'));
-  }, 8000, 'compression to finish');
+  await until(
+    () => {
+      const names = fs.readdirSync(dir);
+      if (names.some((name) => name.endsWith('.tmp'))) return false;
+      // Compression leaves X and X.gz side by side for a moment: wait for it to finish.
+      return !compressed || names.every((name) => name === 'out.log' || name.endsWith('.gz'));
+    },
+    8000,
+    'compression to finish',
+  );
   const seen = new Map(tags.map((tag) => [tag, new Uint8Array(count)]));
   const names = fs.readdirSync(dir);
   for (const name of names) {
@@ -60,7 +64,13 @@ async function runShared(dir, count, lines, options) {
   const tags = Array.from({ length: count }, (_, i) => `m${i}`);
   const errors = [];
   const ended = tags.map((tag) => {
-    const m = new Monitor(fixture('tagged-lines.js'), { silent: true, max: 1, outFile, args: [tag, String(lines), '2'], ...options });
+    const m = new Monitor(fixture('tagged-lines.js'), {
+      silent: true,
+      max: 1,
+      outFile,
+      args: [tag, String(lines), '2'],
+      ...options,
+    });
     monitors.push(m);
     m.on('error', (err) => errors.push(err));
     const exited = next(m, 'exit', 20000);
@@ -68,14 +78,21 @@ async function runShared(dir, count, lines, options) {
     return exited;
   });
   await Promise.all(ended);
-  assert.deepEqual(errors.map((e) => e.message), []);
+  assert.deepEqual(
+    errors.map((e) => e.message),
+    [],
+  );
   return tags;
 }
 
 test('8 monitors share one out.log rotated every 200 KB, gzipped: every line once, none split', async () => {
   const dir = freshDir();
   const lines = 25000;
-  const tags = await runShared(dir, 8, lines, { logMaxSize: 200 * 1024, logMaxFiles: 1000, logCompress: true });
+  const tags = await runShared(dir, 8, lines, {
+    logMaxSize: 200 * 1024,
+    logMaxFiles: 1000,
+    logCompress: true,
+  });
   const rotated = await assertEveryLineOnce(dir, tags, lines, { compressed: true });
   // ~10 MB in files of 200 KB: one rotation per 200 KB (a rotation per monitor made many
   // more, some of them nearly empty).
@@ -84,36 +101,59 @@ test('8 monitors share one out.log rotated every 200 KB, gzipped: every line onc
     return sum + (name.endsWith('.gz') ? zlib.gunzipSync(data).length : data.length);
   }, 0);
   const limit = 200 * 1024;
-  assert.ok(rotated.length >= Math.floor(total / limit) && rotated.length <= Math.ceil(total / (limit - 1000)),
-    `${rotated.length} rotated files for ${total} bytes`);
+  assert.ok(
+    rotated.length >= Math.floor(total / limit) &&
+      rotated.length <= Math.ceil(total / (limit - 1000)),
+    `${rotated.length} rotated files for ${total} bytes`,
+  );
   for (const name of rotated) assert.match(name, /^out\.log\.\d+\.gz$/);
 });
 
 test('8 monitors share one out.log rotated every 100 ms (logRotate), gzipped: every line once, none split', async () => {
   const dir = freshDir();
   const lines = 25000;
-  const tags = await runShared(dir, 8, lines, { logRotate: 100, logRotateUtc: true, logMaxFiles: 1000, logCompress: true });
+  const tags = await runShared(dir, 8, lines, {
+    logRotate: 100,
+    logRotateUtc: true,
+    logMaxFiles: 1000,
+    logCompress: true,
+  });
   const rotated = await assertEveryLineOnce(dir, tags, lines, { compressed: true });
   assert.ok(rotated.length >= 1, 'rotated');
   // One file per period: no second file of a period, as a second rotator would make.
-  for (const name of rotated) assert.match(name, /^out\.log\.\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\.\d{3}\.gz$/);
+  for (const name of rotated)
+    assert.match(name, /^out\.log\.\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\.\d{3}\.gz$/);
 });
 
 test('the command line: a config of 8 apps with one shared -o file rotated every 50 KB loses no line', async () => {
   const dir = freshDir();
   const lines = 25000;
   const apps = Array.from({ length: 8 }, (_, i) => ({
-    id: `m${i}`, script: fixture('tagged-lines.js'), args: [`m${i}`, String(lines), '2'], max: 1, silent: true,
-    outFile: 'out.log', logMaxSize: 50 * 1024, logMaxFiles: 1000,
+    id: `m${i}`,
+    script: fixture('tagged-lines.js'),
+    args: [`m${i}`, String(lines), '2'],
+    max: 1,
+    silent: true,
+    outFile: 'out.log',
+    logMaxSize: 50 * 1024,
+    logMaxFiles: 1000,
   }));
   fs.writeFileSync(path.join(dir, 'app.json'), JSON.stringify(apps));
-  const child = spawn(process.execPath, [path.join(__dirname, '..', 'bin', 'forever-native.js'), '--json', '--config', 'app.json'],
-    { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    [path.join(__dirname, '..', 'bin', 'forever-native.js'), '--json', '--config', 'app.json'],
+    { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
   const [code] = await next(child, 'close', 20000);
   assert.equal(code, 0, stderr);
   fs.unlinkSync(path.join(dir, 'app.json'));
-  const rotated = await assertEveryLineOnce(dir, apps.map((a) => a.id), lines, { compressed: false });
+  const rotated = await assertEveryLineOnce(
+    dir,
+    apps.map((a) => a.id),
+    lines,
+    { compressed: false },
+  );
   assert.ok(rotated.length >= 150, `${rotated.length} rotated files`);
 });

@@ -21,7 +21,7 @@ function run(script, options) {
   return done.then(() => m);
 }
 
-test('forever-monitor\'s logger: 10 lines to each file', async () => {
+test("forever-monitor's logger: 10 lines to each file", async () => {
   const outFile = file('out.log');
   const errFile = file('err.log');
   await run(fixture('print-lines.js'), { args: ['10'], outFile, errFile, max: 1 });
@@ -44,10 +44,17 @@ test('the files are truncated at construction unless append is set', async () =>
   const outFile = file('out.log');
   fs.writeFileSync(outFile, 'earlier\n');
   await run(fixture('print-lines.js'), { args: ['1'], outFile, append: true, max: 1 });
-  assert.deepEqual(lines(outFile).map((l) => l.split(' ')[0]), ['earlier', 'out']);
+  assert.deepEqual(
+    lines(outFile).map((l) => l.split(' ')[0]),
+    ['earlier', 'out'],
+  );
   const m = new Monitor(fixture('print-lines.js'), { outFile });
   // In the background, as forever-monitor's createWriteStream does: never on the JS thread.
-  await until(() => fs.readFileSync(outFile, 'utf8') === '', 5000, 'the file to be truncated before start()');
+  await until(
+    () => fs.readFileSync(outFile, 'utf8') === '',
+    5000,
+    'the file to be truncated before start()',
+  );
   assert.equal(m.running, undefined);
 });
 
@@ -64,9 +71,18 @@ test('logTimestamps prefixes whole lines, even when the child writes them in pie
   await run(fixture('partial-lines.js'), { outFile, errFile, logTimestamps: true, max: 1 });
   const stamp = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z /;
   const out = lines(outFile);
-  assert.deepEqual(out.map((l) => l.replace(stamp, '')), ['hello', 'second line', 'third line']);
-  assert.ok(out.every((l) => stamp.test(l)), out.join('\n'));
-  assert.deepEqual(lines(errFile).map((l) => l.replace(stamp, '')), ['world']);
+  assert.deepEqual(
+    out.map((l) => l.replace(stamp, '')),
+    ['hello', 'second line', 'third line'],
+  );
+  assert.ok(
+    out.every((l) => stamp.test(l)),
+    out.join('\n'),
+  );
+  assert.deepEqual(
+    lines(errFile).map((l) => l.replace(stamp, '')),
+    ['world'],
+  );
 });
 
 test('mergeLogs puts both streams in outFile without splitting a line', async () => {
@@ -80,16 +96,29 @@ test('the same path for outFile and errFile merges too', async () => {
   await run(fixture('print-lines.js'), { args: ['20'], outFile, errFile: outFile, max: 1 });
   const got = lines(outFile);
   assert.equal(got.length, 40);
-  assert.ok(got.every((l) => /^(out|err) \d+ \d+$/.test(l)), got.join('\n'));
+  assert.ok(
+    got.every((l) => /^(out|err) \d+ \d+$/.test(l)),
+    got.join('\n'),
+  );
 });
 
 test('logMaxSize/logMaxFiles rotate at the limit, keeping N files and whole lines', async () => {
   const outFile = file('rot.log');
-  await run(fixture('print-lines.js'), { args: ['300'], outFile, logMaxSize: 1000, logMaxFiles: 3, max: 1 });
+  await run(fixture('print-lines.js'), {
+    args: ['300'],
+    outFile,
+    logMaxSize: 1000,
+    logMaxFiles: 3,
+    max: 1,
+  });
   // Numbered up from .1, the newest the highest; retention (in the background) keeps three.
   const base = path.basename(outFile);
-  const numbers = () => fs.readdirSync(dir).filter((name) => name.startsWith(`${base}.`))
-    .map((name) => Number(name.slice(base.length + 1))).sort((a, b) => a - b);
+  const numbers = () =>
+    fs
+      .readdirSync(dir)
+      .filter((name) => name.startsWith(`${base}.`))
+      .map((name) => Number(name.slice(base.length + 1)))
+      .sort((a, b) => a - b);
   await until(() => numbers().length === 3, 5000, `three rotated files: ${numbers()}`);
   const top = numbers()[2];
   assert.deepEqual(numbers(), [top - 2, top - 1, top]);
@@ -101,13 +130,18 @@ test('logMaxSize/logMaxFiles rotate at the limit, keeping N files and whole line
   }
   const lineNumbers = all.map((l) => Number(/^out (\d+) \d+$/.exec(l)[1]));
   assert.equal(lineNumbers[lineNumbers.length - 1], 299);
-  lineNumbers.forEach((v, i) => i > 0 && assert.equal(v, lineNumbers[i - 1] + 1, 'no line lost between files'));
+  lineNumbers.forEach(
+    (v, i) => i > 0 && assert.equal(v, lineNumbers[i - 1] + 1, 'no line lost between files'),
+  );
 });
 
 test('reopenLogs() moves on to a new file after an external logrotate', async (t) => {
   const outFile = file('reopen.log');
   // Stopped after the test even when an assertion fails, so a failure never hangs the file.
-  const m = stopAfter(t, new Monitor(['sh', '-c', 'while :; do echo tick; sleep 0.02; done'], { silent: true, outFile }));
+  const m = stopAfter(
+    t,
+    new Monitor(['sh', '-c', 'while :; do echo tick; sleep 0.02; done'], { silent: true, outFile }),
+  );
   m.start();
   await until(() => sizeOf(outFile) > 0, 5000, 'first output');
   fs.renameSync(outFile, `${outFile}.old`);
@@ -121,7 +155,10 @@ test('reopenLogs() moves on to a new file after an external logrotate', async (t
 
 test('a log file deleted under the monitor is re-created', async (t) => {
   const outFile = file('deleted.log');
-  const m = stopAfter(t, new Monitor(['sh', '-c', 'while :; do echo tick; sleep 0.02; done'], { silent: true, outFile }));
+  const m = stopAfter(
+    t,
+    new Monitor(['sh', '-c', 'while :; do echo tick; sleep 0.02; done'], { silent: true, outFile }),
+  );
   m.start();
   await until(() => sizeOf(outFile) > 0, 5000, 'first output');
   fs.unlinkSync(outFile);
@@ -132,7 +169,10 @@ test('a log file deleted under the monitor is re-created', async (t) => {
 });
 
 test('a write error (/dev/full) is an error event; the child keeps running and output keeps flowing', async () => {
-  const m = new Monitor(['sh', '-c', 'while :; do echo tick; sleep 0.02; done'], { silent: true, outFile: '/dev/full' });
+  const m = new Monitor(['sh', '-c', 'while :; do echo tick; sleep 0.02; done'], {
+    silent: true,
+    outFile: '/dev/full',
+  });
   const failed = next(m, 'error');
   m.start();
   try {
@@ -166,7 +206,14 @@ test('logDirect: the child writes outFile/errFile itself, across restarts, after
   const errFile = file('direct-err.log');
   fs.writeFileSync(outFile, 'earlier\n');
   const script = 'echo "out $$"; f=$(readlink /proc/$$/fd/1); echo "$f" >&2';
-  const m = new Monitor(['sh', '-c', script], { silent: true, outFile, errFile, append: true, logDirect: true, max: 3 });
+  const m = new Monitor(['sh', '-c', script], {
+    silent: true,
+    outFile,
+    errFile,
+    append: true,
+    logDirect: true,
+    max: 3,
+  });
   const seen = [];
   m.on('stdout', (data) => seen.push(data));
   m.on('stderr', (data) => seen.push(data));
@@ -185,13 +232,23 @@ test('logDirect: the child writes outFile/errFile itself, across restarts, after
 test('logDirect: 50 MB written just before exit is all on disk; merged streams share the file', async () => {
   const outFile = file('direct-big.log');
   const size = 50 * 1024 * 1024;
-  await run(fixture('write-bytes.js'), { args: [String(size), '1000'], outFile, mergeLogs: true, logDirect: true, max: 1 });
+  await run(fixture('write-bytes.js'), {
+    args: [String(size), '1000'],
+    outFile,
+    mergeLogs: true,
+    logDirect: true,
+    max: 1,
+  });
   assert.equal(fs.statSync(outFile).size, size + 1000);
 });
 
 test('logDirect: reopenLogs() after a logrotate takes effect at the next restart', async () => {
   const outFile = file('direct-reopen.log');
-  const m = new Monitor(['sh', '-c', 'echo "tick $$"; sleep 5'], { silent: true, outFile, logDirect: true });
+  const m = new Monitor(['sh', '-c', 'echo "tick $$"; sleep 5'], {
+    silent: true,
+    outFile,
+    logDirect: true,
+  });
   m.start();
   await until(() => sizeOf(outFile) > 0, 5000, 'first output');
   fs.renameSync(outFile, `${outFile}.old`);
@@ -208,7 +265,11 @@ test('logDirect: reopenLogs() after a logrotate takes effect at the next restart
 });
 
 test('logDirect: silent turned off after construction fails the start, naming the option', async () => {
-  const m = new Monitor(fixture('print-lines.js'), { silent: true, outFile: file('x.log'), logDirect: true });
+  const m = new Monitor(fixture('print-lines.js'), {
+    silent: true,
+    outFile: file('x.log'),
+    logDirect: true,
+  });
   m.silent = false;
   m.start();
   const [err] = await next(m, 'error');
@@ -220,7 +281,11 @@ test('logDirect: silent turned off after construction fails the start, naming th
 test('logDirect: a file that cannot be opened at spawn is an error event; output falls back to the pipe', async () => {
   const sub = fs.mkdtempSync(path.join(dir, 'gone-'));
   const outFile = path.join(sub, 'out.log');
-  const m = new Monitor(['sh', '-c', 'while :; do echo tick; sleep 0.02; done'], { silent: true, outFile, logDirect: true });
+  const m = new Monitor(['sh', '-c', 'while :; do echo tick; sleep 0.02; done'], {
+    silent: true,
+    outFile,
+    logDirect: true,
+  });
   // The constructor creates the file in the background (making its directory if need be):
   // let it finish first, or it could make the directory again under the file below.
   await until(() => fs.existsSync(outFile), 5000, 'the file to be created');
@@ -253,7 +318,11 @@ test('outFile and errFile in directories that do not exist yet: made with mode 0
   const base = fs.mkdtempSync(path.join(dir, 'fresh-'));
   const outFile = path.join(base, 'logs', 'deep', 'out.log');
   const errFile = path.join(base, 'other', 'err.log');
-  const m = new Monitor(['sh', '-c', 'while :; do echo tick; echo tock >&2; sleep 0.02; done'], { silent: true, outFile, errFile });
+  const m = new Monitor(['sh', '-c', 'while :; do echo tick; echo tock >&2; sleep 0.02; done'], {
+    silent: true,
+    outFile,
+    errFile,
+  });
   const errors = record(m, 'error');
   m.start();
   try {
@@ -265,7 +334,11 @@ test('outFile and errFile in directories that do not exist yet: made with mode 0
     }
     // A cleaned-up log directory comes back with the file, with no error.
     fs.rmSync(path.join(base, 'logs'), { recursive: true });
-    await until(() => fs.existsSync(outFile) && /tick/.test(fs.readFileSync(outFile, 'utf8')), 5000, 'the file made again');
+    await until(
+      () => fs.existsSync(outFile) && /tick/.test(fs.readFileSync(outFile, 'utf8')),
+      5000,
+      'the file made again',
+    );
     assert.deepEqual(errors, []);
   } finally {
     const stopped = next(m, 'stop');
@@ -278,11 +351,17 @@ test('outFile under a symlink to nothing, or under a file, is an error event nam
   const base = fs.mkdtempSync(path.join(dir, 'bad-parent-'));
   fs.symlinkSync(path.join(base, 'nowhere'), path.join(base, 'dangling'));
   fs.writeFileSync(path.join(base, 'file'), '');
-  for (const [outFile, code] of [[path.join(base, 'dangling', 'x', 'out.log'), 'ENOENT'], [path.join(base, 'file', 'x', 'out.log'), 'ENOTDIR']]) {
+  for (const [outFile, code] of [
+    [path.join(base, 'dangling', 'x', 'out.log'), 'ENOENT'],
+    [path.join(base, 'file', 'x', 'out.log'), 'ENOTDIR'],
+  ]) {
     const m = new Monitor(fixture('run-forever.js'), { silent: true, outFile });
     const [err] = await next(m, 'error');
     assert.equal(err.code, code, outFile);
     assert.equal(err.path, outFile);
-    assert.ok(!fs.existsSync(path.join(base, 'nowhere')), 'nothing made through the dangling symlink');
+    assert.ok(
+      !fs.existsSync(path.join(base, 'nowhere')),
+      'nothing made through the dangling symlink',
+    );
   }
 });

@@ -13,7 +13,6 @@ const { fixture, next, record, until, isAlive, stopAfter, sharedCopy } = require
 const PRINT_ENV = fixture('print-env.js');
 const RUN_FOREVER = fixture('run-forever.js');
 
-
 /**
  * Runs `script` once (max: 1, silent) and resolves when the monitor gives up, with the
  * child's stdout as text, the stdout chunks, and the exit codes.
@@ -40,7 +39,7 @@ async function printEnv(options = {}) {
 
 // ---- module exports ----
 
-test('module exports forever-monitor\'s names and the package version', () => {
+test("module exports forever-monitor's names and the package version", () => {
   assert.equal(typeof forever.Monitor, 'function');
   assert.equal(typeof forever.start, 'function');
   assert.equal(typeof forever.kill, 'function');
@@ -54,7 +53,7 @@ test('module exports forever-monitor\'s names and the package version', () => {
 
 // ---- constructor ----
 
-test('constructor fields match forever-monitor\'s defaults', () => {
+test("constructor fields match forever-monitor's defaults", () => {
   const m = new Monitor('app.js');
   assert.equal(m.silent, false);
   assert.equal(m.killTree, true);
@@ -85,21 +84,56 @@ test('constructor fields match forever-monitor\'s defaults', () => {
   assert.equal(m.child, undefined);
   assert.ok(m instanceof require('events').EventEmitter);
   assert.equal(new Monitor('app.js', { sourceDir: '/srv' }).watchDirectory, '/srv');
-  assert.equal(new Monitor('app.js', { sourceDir: '/srv', watchDirectory: '/w' }).watchDirectory, '/w');
+  assert.equal(
+    new Monitor('app.js', { sourceDir: '/srv', watchDirectory: '/w' }).watchDirectory,
+    '/w',
+  );
   assert.notEqual(new Monitor('a.js').uid, new Monitor('a.js').uid + 'x');
 });
 
-test('constructor fields equal a real forever-monitor Monitor\'s for the same options', () => {
+test("constructor fields equal a real forever-monitor Monitor's for the same options", () => {
   const { Monitor: Reference } = require('forever-monitor');
   const cases = [
     ['app.js', {}],
-    ['app.js', { sourceDir: '/srv', args: ['--a', 'b'], cwd: '/tmp', hideEnv: ['X'], env: { A: '1' } }],
-    [['sh', '-c', 'echo moo'], { killSignal: 'SIGTERM', minUptime: 500, spinSleepTime: 100, max: 3 }],
-    ['app.js', { command: 'node --expose-gc', silent: true, killTree: false, checkFile: false, id: 'x' }],
+    [
+      'app.js',
+      { sourceDir: '/srv', args: ['--a', 'b'], cwd: '/tmp', hideEnv: ['X'], env: { A: '1' } },
+    ],
+    [
+      ['sh', '-c', 'echo moo'],
+      { killSignal: 'SIGTERM', minUptime: 500, spinSleepTime: 100, max: 3 },
+    ],
+    [
+      'app.js',
+      { command: 'node --expose-gc', silent: true, killTree: false, checkFile: false, id: 'x' },
+    ],
   ];
-  const fields = ['silent', 'killTree', 'id', 'times', 'minUptime', 'spinSleepTime', 'killSignal', 'checkFile',
-    'childExists', 'command', 'args', 'cwd', 'hideEnv', 'spawnWith', 'fork', 'stdio', 'watchIgnoreDotFiles',
-    'watchIgnorePatterns', 'watchDirectory', 'sourceDir', 'max', 'killTTL', 'pidFile', 'logFile'];
+  const fields = [
+    'silent',
+    'killTree',
+    'id',
+    'times',
+    'minUptime',
+    'spinSleepTime',
+    'killSignal',
+    'checkFile',
+    'childExists',
+    'command',
+    'args',
+    'cwd',
+    'hideEnv',
+    'spawnWith',
+    'fork',
+    'stdio',
+    'watchIgnoreDotFiles',
+    'watchIgnorePatterns',
+    'watchDirectory',
+    'sourceDir',
+    'max',
+    'killTTL',
+    'pidFile',
+    'logFile',
+  ];
   for (const [script, options] of cases) {
     const ours = new Monitor(script, { ...options, uid: 'same' });
     const theirs = new Reference(script, { ...options, uid: 'same' });
@@ -140,15 +174,27 @@ test('sourceDir is joined to the script, and data.file strips it again', () => {
 });
 
 test('sourceDir: the joined script is what runs', async () => {
-  const { out } = await runOnce('print-env.js', { sourceDir: path.dirname(PRINT_ENV), args: ['z'] });
+  const { out } = await runOnce('print-env.js', {
+    sourceDir: path.dirname(PRINT_ENV),
+    args: ['z'],
+  });
   assert.deepEqual(JSON.parse(out).argv, ['z']);
 });
 
 test('Monitor.parseCommand splits a command at its first space', () => {
-  assert.deepEqual(Monitor.parseCommand('node --expose-gc', ['a.js']), { command: 'node', args: ['--expose-gc', 'a.js'] });
+  assert.deepEqual(Monitor.parseCommand('node --expose-gc', ['a.js']), {
+    command: 'node',
+    args: ['--expose-gc', 'a.js'],
+  });
   assert.deepEqual(Monitor.parseCommand('node', ['a.js']), { command: 'node', args: ['a.js'] });
-  assert.deepEqual(Monitor.parseCommand('node --a --b', []), { command: 'node', args: ['--a', '--b'] });
-  assert.deepEqual(Monitor.parseCommand('/opt/my\\ node --a', ['x']), { command: '/opt/my\\ node', args: ['--a', 'x'] });
+  assert.deepEqual(Monitor.parseCommand('node --a --b', []), {
+    command: 'node',
+    args: ['--a', '--b'],
+  });
+  assert.deepEqual(Monitor.parseCommand('/opt/my\\ node --a', ['x']), {
+    command: '/opt/my\\ node',
+    args: ['--a', 'x'],
+  });
   assert.equal(Monitor.parseCommand('', ['x']), false);
 });
 
@@ -164,7 +210,10 @@ test('options.options is a deprecated alias of args: it warns and is used', asyn
   const warn = t.mock.method(console, 'warn', () => {});
   const m = new Monitor(PRINT_ENV, { options: ['one', 'two'] });
   assert.equal(warn.mock.callCount(), 1);
-  assert.equal(warn.mock.calls[0].arguments[0], 'options.options is deprecated. Use options.args instead.');
+  assert.equal(
+    warn.mock.calls[0].arguments[0],
+    'options.options is deprecated. Use options.args instead.',
+  );
   assert.deepEqual(m.args, [PRINT_ENV, 'one', 'two']);
   const withArgs = new Monitor(PRINT_ENV, { options: ['ignored'], args: ['used'] });
   assert.deepEqual(withArgs.args, [PRINT_ENV, 'used']);
@@ -175,8 +224,11 @@ test('options.options is a deprecated alias of args: it warns and is used', asyn
 
 // ---- data, toString, inspect ----
 
-test('data: forever-monitor\'s snapshot fields, before and while running; sets childData', async (t) => {
-  const m = stopAfter(t, new Monitor(RUN_FOREVER, { silent: true, args: ['a'], id: 'web', uid: 'abcd' }));
+test("data: forever-monitor's snapshot fields, before and while running; sets childData", async (t) => {
+  const m = stopAfter(
+    t,
+    new Monitor(RUN_FOREVER, { silent: true, args: ['a'], id: 'web', uid: 'abcd' }),
+  );
   const before = m.data;
   assert.equal(m.childData, before);
   assert.equal(before.ctime, undefined);
@@ -242,7 +294,11 @@ test('ctime is whole milliseconds at every start and restart', async (t) => {
 test('data: pidFile, logFile, cwd and sourceDir appear when set (env never, as in forever-monitor)', () => {
   const env = { A: '1' };
   const m = new Monitor('app.js', {
-    pidFile: '/tmp/x.pid', logFile: '/tmp/x.log', env, cwd: '/tmp', sourceDir: '/srv',
+    pidFile: '/tmp/x.pid',
+    logFile: '/tmp/x.log',
+    env,
+    cwd: '/tmp',
+    sourceDir: '/srv',
   });
   const data = m.data;
   assert.equal(data.pidFile, '/tmp/x.pid');
@@ -283,7 +339,7 @@ test('Monitor.prototype.inspect is null', () => {
 
 // ---- the child handle ----
 
-test('monitor.child: pid while running, and kill(\'SIGTERM\') ends the child with SIGTERM', async (t) => {
+test("monitor.child: pid while running, and kill('SIGTERM') ends the child with SIGTERM", async (t) => {
   const m = stopAfter(t, new Monitor(RUN_FOREVER, { silent: true, max: 1 }));
   const started = next(m, 'start');
   m.start();
@@ -357,7 +413,9 @@ test('module start() returns a started Monitor with a uid', async (t) => {
 
 /** Starts spawn-grandchildren.js with child_process (not a Monitor) and reads its tree. */
 async function spawnTree(t, n) {
-  const child = spawn(process.execPath, [fixture('spawn-grandchildren.js'), String(n)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [fixture('spawn-grandchildren.js'), String(n)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const exited = next(child, 'exit');
   let out = '';
   child.stdout.on('data', (d) => (out += d));
@@ -367,7 +425,7 @@ async function spawnTree(t, n) {
   return { child, exited, pid, grandchildren };
 }
 
-test('module kill(pid, true, \'SIGKILL\', cb) kills a whole process tree', async (t) => {
+test("module kill(pid, true, 'SIGKILL', cb) kills a whole process tree", async (t) => {
   const { child, exited, pid, grandchildren } = await spawnTree(t, 2);
   assert.equal(pid, child.pid);
   assert.equal(grandchildren.length, 2);
@@ -435,7 +493,7 @@ test('env overrides a host variable of the same name, even a hidden one', async 
   assert.equal(hiddenButSet.env.FN_BOTH, 'again');
 });
 
-test('cwd and spawnWith.cwd set the child\'s working directory', async () => {
+test("cwd and spawnWith.cwd set the child's working directory", async () => {
   const tmp = fs.realpathSync(os.tmpdir());
   assert.notEqual(tmp, fs.realpathSync(process.cwd()));
   const a = await printEnv({ cwd: os.tmpdir() });
@@ -450,7 +508,10 @@ test('cwd and spawnWith.cwd set the child\'s working directory', async () => {
 });
 
 test('spawnWith.shell: true runs the command line through a shell', async () => {
-  const { m, out, codes } = await runOnce('b', { command: 'echo a; echo $(echo hi)', spawnWith: { shell: true } });
+  const { m, out, codes } = await runOnce('b', {
+    command: 'echo a; echo $(echo hi)',
+    spawnWith: { shell: true },
+  });
   assert.equal(out, 'a\nhi b\n');
   assert.deepEqual(codes, [[0, null]]);
   assert.equal(m.command, 'echo a; echo $(echo hi)');
@@ -467,22 +528,32 @@ test('an argv array script without shell keeps ; and $(...) literal', async () =
   assert.deepEqual(codes, [[0, null]]);
 });
 
-test('stdio \'ignore\': no stdout events, but the child runs and exits', async () => {
-  const { chunks, codes } = await runOnce(fixture('crash-after.js'), { args: ['0', '7'], stdio: 'ignore' });
+test("stdio 'ignore': no stdout events, but the child runs and exits", async () => {
+  const { chunks, codes } = await runOnce(fixture('crash-after.js'), {
+    args: ['0', '7'],
+    stdio: 'ignore',
+  });
   assert.deepEqual(chunks, []);
   assert.deepEqual(codes, [[7, null]]);
   const shown = await runOnce(fixture('crash-after.js'), { args: ['0', '7'] });
   assert.match(shown.out, /^started \d+\n$/, 'the same child prints when piped');
 });
 
-test('spawnWith.stdio \'ignore\' also drops output; the stdio option wins over it', async () => {
-  const ignored = await runOnce(fixture('crash-after.js'), { args: ['0', '0'], spawnWith: { stdio: 'ignore' } });
+test("spawnWith.stdio 'ignore' also drops output; the stdio option wins over it", async () => {
+  const ignored = await runOnce(fixture('crash-after.js'), {
+    args: ['0', '0'],
+    spawnWith: { stdio: 'ignore' },
+  });
   assert.deepEqual(ignored.chunks, []);
-  const piped = await runOnce(fixture('crash-after.js'), { args: ['0', '0'], spawnWith: { stdio: 'ignore' }, stdio: 'pipe' });
+  const piped = await runOnce(fixture('crash-after.js'), {
+    args: ['0', '0'],
+    spawnWith: { stdio: 'ignore' },
+    stdio: 'pipe',
+  });
   assert.match(piped.out, /^started/);
 });
 
-test('silent: true still emits \'stdout\' and \'stderr\' events with Buffers', async () => {
+test("silent: true still emits 'stdout' and 'stderr' events with Buffers", async () => {
   const m = new Monitor(['sh', '-c', 'echo out; echo err >&2'], { silent: true, max: 1 });
   const out = record(m, 'stdout');
   const err = record(m, 'stderr');
@@ -519,7 +590,10 @@ test('spawnWith.uid/gid run the child as that user (root only)', async (t) => {
 
 test('isMaster is false in a cluster worker, true in the primary, as cluster.isMaster says', async () => {
   const { spawnSync } = require('child_process');
-  const r = spawnSync(process.execPath, [fixture('host-cluster.js')], { encoding: 'utf8', timeout: 20000 });
+  const r = spawnSync(process.execPath, [fixture('host-cluster.js')], {
+    encoding: 'utf8',
+    timeout: 20000,
+  });
   assert.equal(r.status, 0, r.stderr);
   assert.deepEqual(r.stdout.trim().split('\n').sort(), ['primary true', 'worker false false']);
 });

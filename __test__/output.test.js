@@ -7,7 +7,11 @@ const { fixture, next, isAlive, runNode } = require('./helpers');
 test('every byte reaches the stdout/stderr listeners before exit fires', async () => {
   const out = 5 * 1024 * 1024 + 17;
   const err = 1024 * 1024 + 3;
-  const m = new Monitor(fixture('write-bytes.js'), { silent: true, max: 1, args: [String(out), String(err)] });
+  const m = new Monitor(fixture('write-bytes.js'), {
+    silent: true,
+    max: 1,
+    args: [String(out), String(err)],
+  });
   let gotOut = 0;
   let gotErr = 0;
   m.on('stdout', (b) => {
@@ -22,19 +26,23 @@ test('every byte reaches the stdout/stderr listeners before exit fires', async (
   assert.equal(gotErr, err);
 });
 
-test('silent: false copies the output to the host\'s own stdout and stderr, all of it before exit', async () => {
+test("silent: false copies the output to the host's own stdout and stderr, all of it before exit", async () => {
   const out = 2 * 1024 * 1024;
   const err = 300 * 1024;
-  const { code, stdout, stderr } = await runNode([fixture('host-output.js'), String(out), String(err)]);
+  const { code, stdout, stderr } = await runNode([
+    fixture('host-output.js'),
+    String(out),
+    String(err),
+  ]);
   assert.equal(code, 0, stderr.slice(-500));
   assert.equal(stdout.length, out + '<EXIT>'.length);
-  assert.ok(stdout.endsWith('x<EXIT>'), 'the child\'s bytes came before the exit marker');
+  assert.ok(stdout.endsWith('x<EXIT>'), "the child's bytes came before the exit marker");
   assert.equal(stderr.length, err + '<EXIT>'.length);
 });
 
 test("stdio: 'inherit' gives the child the host's own stdout and stderr, though Node marks them close-on-exec", async () => {
   const script = [
-    "const { Monitor } = require(process.argv[1]);",
+    'const { Monitor } = require(process.argv[1]);',
     "const m = new Monitor(['sh', '-c', 'echo to-stdout; echo to-stderr >&2'], { stdio: 'inherit', max: 1 });",
     "m.on('exit', () => process.stdout.write('exit\\n'));",
     'm.start();',
@@ -72,15 +80,32 @@ test('a listener added after start receives the output from then on', async () =
   await stopped;
 });
 
-test('a restarted child\'s output comes after its \'restart\', and before its \'exit:code\'', async () => {
+test("a restarted child's output comes after its 'restart', and before its 'exit:code'", async () => {
   const m = new Monitor(['sh', '-c', 'echo "run $$"; exit 1'], { silent: true, max: 3 });
   const seen = [];
   m.on('start', () => seen.push('start'));
   m.on('restart', () => seen.push('restart'));
-  m.on('stdout', (b) => seen.push(...String(b).trim().split('\n').map(() => 'out')));
+  m.on('stdout', (b) =>
+    seen.push(
+      ...String(b)
+        .trim()
+        .split('\n')
+        .map(() => 'out'),
+    ),
+  );
   m.on('exit:code', () => seen.push('exit:code'));
   const exited = next(m, 'exit');
   m.start();
   await exited;
-  assert.deepEqual(seen, ['start', 'out', 'exit:code', 'restart', 'out', 'exit:code', 'restart', 'out', 'exit:code']);
+  assert.deepEqual(seen, [
+    'start',
+    'out',
+    'exit:code',
+    'restart',
+    'out',
+    'exit:code',
+    'restart',
+    'out',
+    'exit:code',
+  ]);
 });

@@ -4,7 +4,10 @@ const assert = require('node:assert/strict');
 const { Monitor } = require('..');
 const { fixture, next, record } = require('./helpers');
 
-const crash = (ms = 0, code = 1) => [fixture('crash-after.js'), { args: [String(ms), String(code)] }];
+const crash = (ms = 0, code = 1) => [
+  fixture('crash-after.js'),
+  { args: [String(ms), String(code)] },
+];
 
 function monitor(script, options) {
   return new Monitor(script, { silent: true, ...options });
@@ -22,7 +25,11 @@ test('max counts runs: a crashing child runs exactly max times', async () => {
   assert.equal(spinning, false);
   assert.equal(starts.length, 1);
   assert.equal(restarts.length, 2);
-  assert.deepEqual(codes, [[3, null], [3, null], [3, null]]);
+  assert.deepEqual(codes, [
+    [3, null],
+    [3, null],
+    [3, null],
+  ]);
   assert.equal(m.times, 3);
   assert.equal(m.running, false);
   assert.equal(m.data.restarts, 3);
@@ -140,7 +147,7 @@ test('stop() during a spin sleep stops at once and emits exit and stop', async (
   assert.equal(restarts.length, 0);
 });
 
-test('start() of a running monitor emits forever-monitor\'s error', async () => {
+test("start() of a running monitor emits forever-monitor's error", async () => {
   const m = monitor(fixture('run-forever.js'));
   m.start();
   await next(m, 'start');
@@ -151,7 +158,7 @@ test('start() of a running monitor emits forever-monitor\'s error', async () => 
   await next(m, 'stop');
 });
 
-test('stop() of a monitor that is not running emits forever-monitor\'s error', async () => {
+test("stop() of a monitor that is not running emits forever-monitor's error", async () => {
   const m = monitor(fixture('run-forever.js'));
   assert.equal(m.stop(), m);
   const [err] = await next(m, 'error');

@@ -32,10 +32,13 @@ test('restartDelay: every automatic restart waits, and says so in a restarting e
   const [, spinning, info] = await next(m, 'exit');
   assert.equal(spinning, false);
   assert.deepEqual(info, { reason: 'max', code: 1, signal: null });
-  assert.deepEqual(restarting.map(([r]) => r), [
-    { reason: 'exit', delay: 300, attempt: 1, code: 1, signal: null },
-    { reason: 'exit', delay: 300, attempt: 2, code: 1, signal: null },
-  ]);
+  assert.deepEqual(
+    restarting.map(([r]) => r),
+    [
+      { reason: 'exit', delay: 300, attempt: 1, code: 1, signal: null },
+      { reason: 'exit', delay: 300, attempt: 2, code: 1, signal: null },
+    ],
+  );
   // Generous: the core's timer may fire a little late, never early; but JS hears of the
   // exit and the restart only when its thread gets to them, and an exit heard late (a
   // busy test runner) shortens the gap seen here.
@@ -50,21 +53,49 @@ test('backoff: 100, 150, 225 ... without jitter, and starts again after resetAft
   const restarting = record(m, 'restarting');
   m.start();
   await next(m, 'exit');
-  assert.deepEqual(restarting.map(([r]) => [r.delay, r.attempt]), [[100, 1], [150, 2], [225, 3], [338, 4]]);
-  assert.deepEqual(m.backoff, { initial: 100, factor: 1.5, max: 15000, jitter: 0, resetAfter: 60000 });
+  assert.deepEqual(
+    restarting.map(([r]) => [r.delay, r.attempt]),
+    [
+      [100, 1],
+      [150, 2],
+      [225, 3],
+      [338, 4],
+    ],
+  );
+  assert.deepEqual(m.backoff, {
+    initial: 100,
+    factor: 1.5,
+    max: 15000,
+    jitter: 0,
+    resetAfter: 60000,
+  });
 
   // A child that stayed up resetAfter (here 300 ms) makes the next restart attempt 1 again.
   const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'fn-backoff-')), 'runs');
   // Runs 1 and 2 crash at once; run 3 stays up 600 ms; run 4 crashes at once.
-  const script = ['sh', '-c', `echo x >> ${file}; n=$(wc -l < ${file}); [ "$n" -eq 3 ] && sleep 0.6; exit 1`];
-  const r = monitor(t, script, { backoff: { initial: 50, factor: 2, jitter: 0, resetAfter: 300 }, max: 4 });
+  const script = [
+    'sh',
+    '-c',
+    `echo x >> ${file}; n=$(wc -l < ${file}); [ "$n" -eq 3 ] && sleep 0.6; exit 1`,
+  ];
+  const r = monitor(t, script, {
+    backoff: { initial: 50, factor: 2, jitter: 0, resetAfter: 300 },
+    max: 4,
+  });
   const seen = record(r, 'restarting');
   r.start();
   await next(r, 'exit');
-  assert.deepEqual(seen.map(([e]) => [e.delay, e.attempt]), [[50, 1], [100, 2], [50, 1]]);
+  assert.deepEqual(
+    seen.map(([e]) => [e.delay, e.attempt]),
+    [
+      [50, 1],
+      [100, 2],
+      [50, 1],
+    ],
+  );
 });
 
-test('backoff jitter stays within its fraction, and backoff: true is PM2\'s', async (t) => {
+test("backoff jitter stays within its fraction, and backoff: true is PM2's", async (t) => {
   const m = monitor(t, exiting(1), { backoff: { initial: 200, factor: 1, jitter: 0.5 }, max: 6 });
   const restarting = record(m, 'restarting');
   m.start();
@@ -72,15 +103,30 @@ test('backoff jitter stays within its fraction, and backoff: true is PM2\'s', as
   assert.equal(restarting.length, 5);
   for (const [r] of restarting) assert.ok(r.delay >= 100 && r.delay <= 200, `delay ${r.delay}`);
   const defaults = new Monitor('app.js', { backoff: true });
-  assert.deepEqual(defaults.backoff, { initial: 100, factor: 1.5, max: 15000, jitter: 0.1, resetAfter: 30000 });
+  assert.deepEqual(defaults.backoff, {
+    initial: 100,
+    factor: 1.5,
+    max: 15000,
+    jitter: 0.1,
+    resetAfter: 30000,
+  });
 });
 
 test('the longest of spinSleepTime, restartDelay and backoff applies', async (t) => {
-  const m = monitor(t, exiting(1), { minUptime: 5000, spinSleepTime: 250, restartDelay: 120, backoff: { jitter: 0 }, max: 2 });
+  const m = monitor(t, exiting(1), {
+    minUptime: 5000,
+    spinSleepTime: 250,
+    restartDelay: 120,
+    backoff: { jitter: 0 },
+    max: 2,
+  });
   const restarting = record(m, 'restarting');
   m.start();
   await next(m, 'exit');
-  assert.deepEqual(restarting.map(([r]) => [r.reason, r.delay]), [['spinning', 250]]);
+  assert.deepEqual(
+    restarting.map(([r]) => [r.reason, r.delay]),
+    [['spinning', 250]],
+  );
 });
 
 test("autorestart: 'on-failure' ends on exit code 0 and restarts other codes", async (t) => {
@@ -114,7 +160,10 @@ test("autorestart: 'never' (or false) runs once; stopExitCodes end on a listed c
   m.start();
   const [, , info] = await next(m, 'exit');
   assert.deepEqual(info, { reason: 'exitCode', code: 78, signal: null });
-  assert.deepEqual(codes.map(([c]) => c), [1, 1, 78]);
+  assert.deepEqual(
+    codes.map(([c]) => c),
+    [1, 1, 78],
+  );
 });
 
 test('restartWindow: more than count restarts within the window gives up', async (t) => {
@@ -156,7 +205,7 @@ test('restart() during the wait restarts at once; stop() during it ends supervis
   assert.equal(again.length, 0);
 });
 
-test('a restart delay is kept by the core while the host\'s JavaScript is blocked', async (t) => {
+test("a restart delay is kept by the core while the host's JavaScript is blocked", async (t) => {
   const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'fn-blocked-')), 'stamps');
   // Each child notes when it started (ms), then crashes.
   const script = ['sh', '-c', `echo $(($(date +%s%N) / 1000000)) >> ${file}; exit 1`];
@@ -166,10 +215,15 @@ test('a restart delay is kept by the core while the host\'s JavaScript is blocke
   await started;
   // Two seconds with the JS thread busy: no event can be handled meanwhile.
   const until = Date.now() + 2000;
-  while (Date.now() < until) { /* busy */ }
+  while (Date.now() < until) {
+    /* busy */
+  }
   const stamps = fs.readFileSync(file, 'utf8').trim().split('\n').map(Number);
   await stop(m);
-  assert.ok(stamps.length >= 5, `${stamps.length} children started while JS was blocked (about 10 expected)`);
+  assert.ok(
+    stamps.length >= 5,
+    `${stamps.length} children started while JS was blocked (about 10 expected)`,
+  );
   for (let i = 1; i < stamps.length; i++) {
     const gap = stamps[i] - stamps[i - 1];
     assert.ok(gap >= 195 && gap < 2000, `gap ${gap} ms between children ${i} and ${i + 1}`);
@@ -179,32 +233,81 @@ test('a restart delay is kept by the core while the host\'s JavaScript is blocke
 test('bad values are named: TypeError for the wrong type, RangeError out of range', () => {
   const rows = [
     [{ restartDelay: '100' }, TypeError, /"restartDelay" option must be a number of milliseconds/],
-    [{ restartDelay: -1 }, RangeError, /"restartDelay" option must be a finite number >= 0. Received -1/],
+    [
+      { restartDelay: -1 },
+      RangeError,
+      /"restartDelay" option must be a finite number >= 0. Received -1/,
+    ],
     [{ backoff: 'yes' }, TypeError, /"backoff" option must be true, false or an object/],
-    [{ backoff: { inital: 100 } }, RangeError, /"backoff" option must be an object of .* \(not "inital"\)/],
-    [{ backoff: { factor: 0.5 } }, RangeError, /"backoff.factor" option must be a finite number >= 1. Received 0.5/],
-    [{ backoff: { jitter: 2 } }, RangeError, /"backoff.jitter" option must be a fraction from 0 to 1/],
-    [{ backoff: { initial: 500, max: 100 } }, RangeError, /"backoff.max" option must be a finite number >= backoff.initial \(500\)/],
+    [
+      { backoff: { inital: 100 } },
+      RangeError,
+      /"backoff" option must be an object of .* \(not "inital"\)/,
+    ],
+    [
+      { backoff: { factor: 0.5 } },
+      RangeError,
+      /"backoff.factor" option must be a finite number >= 1. Received 0.5/,
+    ],
+    [
+      { backoff: { jitter: 2 } },
+      RangeError,
+      /"backoff.jitter" option must be a fraction from 0 to 1/,
+    ],
+    [
+      { backoff: { initial: 500, max: 100 } },
+      RangeError,
+      /"backoff.max" option must be a finite number >= backoff.initial \(500\)/,
+    ],
     [{ backoff: { initial: NaN } }, RangeError, /"backoff.initial" option must be a finite number/],
-    [{ autorestart: 'sometimes' }, RangeError, /"autorestart" option must be "always", "on-failure" or "never"/],
+    [
+      { autorestart: 'sometimes' },
+      RangeError,
+      /"autorestart" option must be "always", "on-failure" or "never"/,
+    ],
     [{ autorestart: 1 }, TypeError, /"autorestart" option must be/],
     [{ stopExitCodes: ['0'] }, TypeError, /"stopExitCodes\[0\]" option must be an exit code/],
-    [{ stopExitCodes: 256 }, RangeError, /"stopExitCodes" option must be an exit code from 0 to 255/],
+    [
+      { stopExitCodes: 256 },
+      RangeError,
+      /"stopExitCodes" option must be an exit code from 0 to 255/,
+    ],
     [{ stopExitCodes: [1.5] }, RangeError, /"stopExitCodes\[0\]"/],
-    [{ restartWindow: 5 }, TypeError, /"restartWindow" option must be an object of \{ count, window \}/],
-    [{ restartWindow: { count: 5 } }, TypeError, /"restartWindow.window" option must be a number of milliseconds/],
-    [{ restartWindow: { count: -1, window: 1000 } }, RangeError, /"restartWindow.count" option must be a whole number from 0 to 10000/],
-    [{ restartWindow: { count: 1, window: 0 } }, RangeError, /"restartWindow.window" option must be a finite number > 0. Received 0/],
+    [
+      { restartWindow: 5 },
+      TypeError,
+      /"restartWindow" option must be an object of \{ count, window \}/,
+    ],
+    [
+      { restartWindow: { count: 5 } },
+      TypeError,
+      /"restartWindow.window" option must be a number of milliseconds/,
+    ],
+    [
+      { restartWindow: { count: -1, window: 1000 } },
+      RangeError,
+      /"restartWindow.count" option must be a whole number from 0 to 10000/,
+    ],
+    [
+      { restartWindow: { count: 1, window: 0 } },
+      RangeError,
+      /"restartWindow.window" option must be a finite number > 0. Received 0/,
+    ],
     [{ restartWindow: { count: 1, window: 10, per: 'minute' } }, RangeError, /\(not "per"\)/],
   ];
   for (const [options, type, message] of rows) {
-    assert.throws(() => new Monitor('app.js', options), (err) => err instanceof type && message.test(err.message),
-      JSON.stringify(options));
+    assert.throws(
+      () => new Monitor('app.js', options),
+      (err) => err instanceof type && message.test(err.message),
+      JSON.stringify(options),
+    );
   }
   // Defaults: forever-monitor's behaviour exactly.
   const m = new Monitor('app.js');
-  assert.deepEqual([m.restartDelay, m.backoff, m.autorestart, m.stopExitCodes, m.restartWindow],
-    [undefined, undefined, 'always', [], undefined]);
+  assert.deepEqual(
+    [m.restartDelay, m.backoff, m.autorestart, m.stopExitCodes, m.restartWindow],
+    [undefined, undefined, 'always', [], undefined],
+  );
 });
 
 test('a field changed to a bad value after construction is an error event at start, not a throw', async () => {

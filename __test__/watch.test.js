@@ -14,7 +14,12 @@ function tempDir() {
 }
 
 async function watching(options) {
-  const m = new Monitor(fixture('run-forever.js'), { silent: true, watch: true, watchDebounce: 100, ...options });
+  const m = new Monitor(fixture('run-forever.js'), {
+    silent: true,
+    watch: true,
+    watchDebounce: 100,
+    ...options,
+  });
   const ready = next(m, 'watch:ready');
   m.start();
   await ready;
@@ -106,7 +111,10 @@ test('one save restarts once, though it is several file-system events', async ()
     // A later change is reported on its own: the save left nothing behind.
     const info = await restartAfter(m, () => fs.writeFileSync(path.join(dir, 'sentinel.js'), 'x'));
     assert.equal(info.file, path.join(dir, 'sentinel.js'));
-    assert.deepEqual(changes.map(([c]) => path.basename(c.file)), ['app.js', 'sentinel.js']);
+    assert.deepEqual(
+      changes.map(([c]) => path.basename(c.file)),
+      ['app.js', 'sentinel.js'],
+    );
   } finally {
     await stop(m);
   }
@@ -131,7 +139,11 @@ test('a burst restarts at once and once more when it ends, never more', async ()
     });
     await until(() => changes.length === 2, 5000, 'the restart at the end of the burst');
     assert.equal(path.basename(changes[0][0].file), 'f0.js');
-    assert.equal(path.basename(changes[1][0].file), 'f39.js', 'the trailing restart names the last change');
+    assert.equal(
+      path.basename(changes[1][0].file),
+      'f39.js',
+      'the trailing restart names the last change',
+    );
     await until(() => starts.length === 2, 5000, 'the second restart');
     // A later change is a burst of its own.
     const info = await restartAfter(m, () => fs.writeFileSync(path.join(dir, 'sentinel.js'), 'x'));
@@ -146,7 +158,11 @@ test('a child that writes into its watched directory and exits at once, under ma
   // A build-tool plugin's test: forever-monitor reports the change and runs the child again.
   const dir = tempDir();
   const m = new Monitor(fixture('touch-and-exit.js'), {
-    silent: true, max: 1, watch: true, watchDirectory: dir, args: [dir],
+    silent: true,
+    max: 1,
+    watch: true,
+    watchDirectory: dir,
+    args: [dir],
   });
   const changes = record(m, 'watch:restart');
   const exits = record(m, 'exit');
@@ -166,7 +182,11 @@ test('a change after the child ended on its own starts it again; stop() then emi
   const dir = tempDir();
   fs.writeFileSync(path.join(dir, 'written.txt'), 'already');
   const m = new Monitor(fixture('touch-and-exit.js'), {
-    silent: true, max: 1, watch: true, watchDirectory: dir, args: [dir],
+    silent: true,
+    max: 1,
+    watch: true,
+    watchDirectory: dir,
+    args: [dir],
   });
   const exits = record(m, 'exit');
   const ready = next(m, 'watch:ready');
@@ -195,7 +215,9 @@ test('a stopped monitor, a killed one and one never started are not started by a
   await killedDone;
   const never = new Monitor(fixture('run-forever.js'), options);
   const quiet = [stopped, killed, never].map((m) => ({
-    starts: record(m, 'start'), restarts: record(m, 'restart'), changes: record(m, 'watch:restart'),
+    starts: record(m, 'start'),
+    restarts: record(m, 'restart'),
+    changes: record(m, 'watch:restart'),
   }));
   // A monitor that still runs sees the change: by then, the others would have too.
   const witness = await watching(options);
@@ -242,9 +264,14 @@ test('polling mode works', async () => {
   }
 });
 
-const watcherThreads = () => fs.readdirSync('/proc/self/task')
-  .filter((t) => { try { return fs.readFileSync(`/proc/self/task/${t}/comm`, 'utf8').trim() === 'forever-watch'; } catch { return false; } })
-  .length;
+const watcherThreads = () =>
+  fs.readdirSync('/proc/self/task').filter((t) => {
+    try {
+      return fs.readFileSync(`/proc/self/task/${t}/comm`, 'utf8').trim() === 'forever-watch';
+    } catch {
+      return false;
+    }
+  }).length;
 
 test('the watcher runs only while the monitor runs: stop() stops watching', async () => {
   const dir = tempDir();
@@ -254,14 +281,22 @@ test('the watcher runs only while the monitor runs: stop() stops watching', asyn
   assert.equal(watcherThreads(), 1);
   await stop(m);
   await until(() => watcherThreads() === 0, 5000, 'the watcher thread to end');
-  const never = new Monitor(fixture('run-forever.js'), { silent: true, watch: true, watchDirectory: dir });
+  const never = new Monitor(fixture('run-forever.js'), {
+    silent: true,
+    watch: true,
+    watchDirectory: dir,
+  });
   assert.equal(watcherThreads(), 0, 'a monitor that was never started watches nothing');
   assert.equal(never.running, undefined);
 });
 
 test('a missing .foreverignore is reported as forever-monitor does', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fn-watch-'));
-  const m = new Monitor(fixture('run-forever.js'), { silent: true, watch: true, watchDirectory: dir });
+  const m = new Monitor(fixture('run-forever.js'), {
+    silent: true,
+    watch: true,
+    watchDirectory: dir,
+  });
   const [info] = await next(m, 'watch:error');
   assert.equal(info.message, 'Could not read .foreverignore file.');
   assert.match(info.error, /ENOENT/);
@@ -269,11 +304,19 @@ test('a missing .foreverignore is reported as forever-monitor does', async () =>
 
 test('a watched directory that does not exist is a watch:error, and the child still runs', async () => {
   const dir = path.join(tempDir(), 'missing');
-  const m = new Monitor(fixture('run-forever.js'), { silent: true, watch: true, watchDirectory: dir });
+  const m = new Monitor(fixture('run-forever.js'), {
+    silent: true,
+    watch: true,
+    watchDirectory: dir,
+  });
   const errors = [];
   m.on('watch:error', (info) => errors.push(info));
   m.start();
-  await until(() => errors.some((e) => /missing/.test(e.message)), 5000, 'watch:error for the directory');
+  await until(
+    () => errors.some((e) => /missing/.test(e.message)),
+    5000,
+    'watch:error for the directory',
+  );
   assert.equal(m.running, true);
   await stop(m);
 });

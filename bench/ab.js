@@ -34,19 +34,35 @@ function parse(argv) {
     else if (!opts.other) opts.other = path.resolve(a);
     else opts.figures.push(a);
   }
-  if (!opts.other) throw new Error('usage: node bench/ab.js <other checkout> [--rounds N] [worker:case[:keys] ...]');
+  if (!opts.other)
+    throw new Error(
+      'usage: node bench/ab.js <other checkout> [--rounds N] [worker:case[:keys] ...]',
+    );
   if (opts.figures.length === 0) opts.figures = DEFAULT;
   return opts;
 }
 
 function run(root, worker, kase) {
-  const args = ['--expose-gc', path.join(root, 'bench', 'workers', `${worker}.js`), '--impl', 'native', '--case', kase];
-  const result = spawnSync(process.execPath, args, { cwd: root, encoding: 'utf8', timeout: 300000 });
+  const args = [
+    '--expose-gc',
+    path.join(root, 'bench', 'workers', `${worker}.js`),
+    '--impl',
+    'native',
+    '--case',
+    kase,
+  ];
+  const result = spawnSync(process.execPath, args, {
+    cwd: root,
+    encoding: 'utf8',
+    timeout: 300000,
+  });
   const line = (result.stdout || '').trim().split('\n').pop();
   try {
     return JSON.parse(line);
   } catch {
-    throw new Error(`${root} ${worker} ${kase} failed (${result.status}):\n${(result.stderr || '').slice(-2000)}`);
+    throw new Error(
+      `${root} ${worker} ${kase} failed (${result.status}):\n${(result.stderr || '').slice(-2000)}`,
+    );
   }
 }
 
@@ -65,19 +81,32 @@ for (const figure of opts.figures) {
   for (let round = 0; round < opts.rounds; round++) {
     // Which goes first flips every round.
     const order = round % 2 ? ['other', 'here'] : ['here', 'other'];
-    for (const side of order) seen[side].push(run(side === 'here' ? HERE : opts.other, worker, kase));
+    for (const side of order)
+      seen[side].push(run(side === 'here' ? HERE : opts.other, worker, kase));
   }
-  const keys = keyList ? keyList.split(',') : Object.keys(seen.here[0]).filter((k) => typeof seen.here[0][k] === 'number');
+  const keys = keyList
+    ? keyList.split(',')
+    : Object.keys(seen.here[0]).filter((k) => typeof seen.here[0][k] === 'number');
   for (const key of keys) {
     const here = median(seen.here.map((r) => r[key]));
     const other = median(seen.other.map((r) => r[key]));
-    rows.push({ figure: `${worker} ${kase} ${key}`, here, other, ratio: here && other ? here / other : null });
+    rows.push({
+      figure: `${worker} ${kase} ${key}`,
+      here,
+      other,
+      ratio: here && other ? here / other : null,
+    });
     process.stderr.write(`${worker} ${kase} ${key}: here ${here} other ${other}\n`);
   }
 }
-console.log(`| figure (median of ${opts.rounds}) | this checkout | ${path.basename(opts.other)} | this ÷ other |`);
+console.log(
+  `| figure (median of ${opts.rounds}) | this checkout | ${path.basename(opts.other)} | this ÷ other |`,
+);
 console.log('| --- | --- | --- | --- |');
 for (const r of rows) {
-  const fmt = (x) => (x === null ? '—' : Number.isInteger(x) ? String(x) : x.toFixed(x < 10 ? 3 : 1));
-  console.log(`| ${r.figure} | ${fmt(r.here)} | ${fmt(r.other)} | ${r.ratio === null ? '—' : r.ratio.toFixed(2)} |`);
+  const fmt = (x) =>
+    x === null ? '—' : Number.isInteger(x) ? String(x) : x.toFixed(x < 10 ? 3 : 1);
+  console.log(
+    `| ${r.figure} | ${fmt(r.here)} | ${fmt(r.other)} | ${r.ratio === null ? '—' : r.ratio.toFixed(2)} |`,
+  );
 }

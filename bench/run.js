@@ -43,30 +43,47 @@ function parseArgv(argv) {
     const a = argv[i];
     if (a === '--quick') opts.quick = true;
     else if (a === '--allow-debug') opts.allowDebug = true;
-    else if (a === '--only') opts.only = String(argv[++i] || '').split(',').filter(Boolean);
+    else if (a === '--only')
+      opts.only = String(argv[++i] || '')
+        .split(',')
+        .filter(Boolean);
     else if (a.startsWith('--only=')) opts.only = a.slice(7).split(',').filter(Boolean);
-    else if (a === '--peers') opts.peers = String(argv[++i] || '').split(',').filter(Boolean);
+    else if (a === '--peers')
+      opts.peers = String(argv[++i] || '')
+        .split(',')
+        .filter(Boolean);
     else if (a.startsWith('--peers=')) opts.peers = a.slice(8).split(',').filter(Boolean);
     else if (a === '--rounds') opts.rounds = Number(argv[++i]);
     else if (a.startsWith('--rounds=')) opts.rounds = Number(a.slice(9));
     else if (a === '--help' || a === '-h') {
       const lines = fs.readFileSync(__filename, 'utf8').split('\n').slice(2);
-      const header = lines.slice(0, lines.findIndex((l) => !l.startsWith('//')));
+      const header = lines.slice(
+        0,
+        lines.findIndex((l) => !l.startsWith('//')),
+      );
       process.stdout.write(header.join('\n').replace(/^\/\/ ?/gm, '') + '\n');
       process.exit(0);
     } else throw new RunError(`unknown argument ${JSON.stringify(a)} (try --help)`);
   }
-  if (opts.only && opts.only.length === 0) throw new RunError('--only needs a scenario: a number 1-7 or an id such as ipc');
-  if (opts.rounds !== null && !(Number.isInteger(opts.rounds) && opts.rounds > 0)) throw new RunError('--rounds needs a whole number > 0');
+  if (opts.only && opts.only.length === 0)
+    throw new RunError('--only needs a scenario: a number 1-7 or an id such as ipc');
+  if (opts.rounds !== null && !(Number.isInteger(opts.rounds) && opts.rounds > 0))
+    throw new RunError('--rounds needs a whole number > 0');
   const unknownPeers = opts.peers.filter((p) => !KNOWN_PEERS.includes(p));
-  if (unknownPeers.length) throw new RunError(`--peers: unknown peer(s) ${unknownPeers.join(', ')}; known: ${KNOWN_PEERS.join(', ')}`);
+  if (unknownPeers.length)
+    throw new RunError(
+      `--peers: unknown peer(s) ${unknownPeers.join(', ')}; known: ${KNOWN_PEERS.join(', ')}`,
+    );
   return opts;
 }
 
 // ---- formatting ----------------------------------------------------------------------
 
 function num(v, digits) {
-  return v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+  return v.toLocaleString('en-US', {
+    minimumFractionDigits: digits,
+    maximumFractionDigits: digits,
+  });
 }
 function fmt(v, unit) {
   if (v === null || v === undefined || Number.isNaN(v)) return '—';
@@ -76,7 +93,8 @@ function fmt(v, unit) {
   const u = unit ? ` ${unit}` : '';
   return `${num(v, digits)}${u}`;
 }
-const ratioText = (r) => (r === null || !Number.isFinite(r) ? '—' : `${r >= 10 ? num(r, 0) : num(r, 2)}×`);
+const ratioText = (r) =>
+  r === null || !Number.isFinite(r) ? '—' : `${r >= 10 ? num(r, 0) : num(r, 2)}×`;
 
 // ---- the scenarios -------------------------------------------------------------------
 //
@@ -116,11 +134,19 @@ function scenarios(quick) {
       timeout: 60000,
       rows: [
         {
-          case: 'default', key: 'gapMs', label: `crash → new child gap, host blocked ${quick ? 1 : 3} s`, unit: 'ms', better: 'lower', ref: 'limit',
+          case: 'default',
+          key: 'gapMs',
+          label: `crash → new child gap, host blocked ${quick ? 1 : 3} s`,
+          unit: 'ms',
+          better: 'lower',
+          ref: 'limit',
           goal: { text: '< 50 ms', check: (m) => m(NATIVE) < 50 },
         },
         {
-          case: 'default', key: 'restartedWhileBlocked', label: 'new child started while the host was still blocked', kind: 'count',
+          case: 'default',
+          key: 'restartedWhileBlocked',
+          label: 'new child started while the host was still blocked',
+          kind: 'count',
         },
       ],
     },
@@ -133,35 +159,91 @@ function scenarios(quick) {
       cases: ['rate', 'gap', 'delay'],
       impls: (k) => (k === 'delay' ? [NATIVE, FM] : [NATIVE, FM, 'limit']),
       pm2Cases: ['rate', 'gap', 'delay'],
-      pm2Note: "PM2: the same children as PM2 apps (restart_delay: 200 for delay); PM2 has no `max`, so the worker counts the app's 'exit' events on PM2's bus; CPU is its daemon's.",
+      pm2Note:
+        "PM2: the same children as PM2 apps (restart_delay: 200 for delay); PM2 has no `max`, so the worker counts the app's 'exit' events on PM2's bus; CPU is its daemon's.",
       rounds: quick ? 1 : 5,
       timeout: 120000,
       rows: [
         {
-          case: 'rate', key: 'restartsPerSec', label: 'crash-loop rate', unit: '/s', better: 'higher', ref: 'limit',
+          case: 'rate',
+          key: 'restartsPerSec',
+          label: 'crash-loop rate',
+          unit: '/s',
+          better: 'higher',
+          ref: 'limit',
           goal: { text: '≥ 2× forever-monitor', check: (m) => m(NATIVE) >= 2 * m(FM) },
         },
         {
-          case: 'rate', key: 'cpuPerRestartUs', label: "supervisor CPU per restart (the host's threads and forever-native's guardian; PM2: its daemon)", unit: 'µs', better: 'lower',
-        },
-        { case: 'gap', key: 'gapMs', label: 'restart gap (exit stamp → next start stamp), median', unit: 'ms', better: 'lower', ref: 'limit' },
-        { case: 'gap', key: 'gapMaxMs', label: 'restart gap, worst of a run', unit: 'ms', better: 'lower', ref: 'limit' },
-        { case: 'delay', key: 'errorMs', label: 'a 200 ms restart delay: gap less 200 ms, median', unit: 'ms', better: 'lower' },
-        { case: 'delay', key: 'errorMaxMs', label: 'a 200 ms restart delay: gap less 200 ms, worst of a run', unit: 'ms', better: 'lower' },
-        {
-          case: 'rate', label: 'host fds: before → after → after 2nd batch (PM2: its daemon)', kind: 'series', keys: ['fdsBefore', 'fdsAfter', 'fdsAfter2'], pm2Keys: ['daemonFdsBefore', 'daemonFdsAfter', 'daemonFdsAfter2'],
-          goal: { text: 'no growth', check: (m) => m(NATIVE, 'fdsAfter2') <= m(NATIVE, 'fdsBefore') },
+          case: 'rate',
+          key: 'cpuPerRestartUs',
+          label:
+            "supervisor CPU per restart (the host's threads and forever-native's guardian; PM2: its daemon)",
+          unit: 'µs',
+          better: 'lower',
         },
         {
-          case: 'rate', label: 'host RSS MB: before → after → after 2nd batch (PM2: its daemon, without a forced GC)', kind: 'series', keys: ['rssBeforeMB', 'rssAfterMB', 'rssAfter2MB'], pm2Keys: ['daemonRssBeforeMB', 'daemonRssAfterMB', 'daemonRssAfter2MB'], digits: 1,
+          case: 'gap',
+          key: 'gapMs',
+          label: 'restart gap (exit stamp → next start stamp), median',
+          unit: 'ms',
+          better: 'lower',
+          ref: 'limit',
+        },
+        {
+          case: 'gap',
+          key: 'gapMaxMs',
+          label: 'restart gap, worst of a run',
+          unit: 'ms',
+          better: 'lower',
+          ref: 'limit',
+        },
+        {
+          case: 'delay',
+          key: 'errorMs',
+          label: 'a 200 ms restart delay: gap less 200 ms, median',
+          unit: 'ms',
+          better: 'lower',
+        },
+        {
+          case: 'delay',
+          key: 'errorMaxMs',
+          label: 'a 200 ms restart delay: gap less 200 ms, worst of a run',
+          unit: 'ms',
+          better: 'lower',
+        },
+        {
+          case: 'rate',
+          label: 'host fds: before → after → after 2nd batch (PM2: its daemon)',
+          kind: 'series',
+          keys: ['fdsBefore', 'fdsAfter', 'fdsAfter2'],
+          pm2Keys: ['daemonFdsBefore', 'daemonFdsAfter', 'daemonFdsAfter2'],
+          goal: {
+            text: 'no growth',
+            check: (m) => m(NATIVE, 'fdsAfter2') <= m(NATIVE, 'fdsBefore'),
+          },
+        },
+        {
+          case: 'rate',
+          label:
+            'host RSS MB: before → after → after 2nd batch (PM2: its daemon, without a forced GC)',
+          kind: 'series',
+          keys: ['rssBeforeMB', 'rssAfterMB', 'rssAfter2MB'],
+          pm2Keys: ['daemonRssBeforeMB', 'daemonRssAfterMB', 'daemonRssAfter2MB'],
+          digits: 1,
           goal: {
             text: 'no growth per restart (2nd batch < 1 MB)',
             check: (m) => m(NATIVE, 'rssAfter2MB') - m(NATIVE, 'rssAfterMB') < 1,
           },
         },
         {
-          case: 'rate', label: 'zombie children: before → after → after 2nd batch', kind: 'series', keys: ['zombiesBefore', 'zombiesAfter', 'zombiesAfter2'],
-          goal: { text: 'none', check: (m) => m(NATIVE, 'zombiesAfter') === 0 && m(NATIVE, 'zombiesAfter2') === 0 },
+          case: 'rate',
+          label: 'zombie children: before → after → after 2nd batch',
+          kind: 'series',
+          keys: ['zombiesBefore', 'zombiesAfter', 'zombiesAfter2'],
+          goal: {
+            text: 'none',
+            check: (m) => m(NATIVE, 'zombiesAfter') === 0 && m(NATIVE, 'zombiesAfter2') === 0,
+          },
         },
       ],
     },
@@ -172,9 +254,13 @@ function scenarios(quick) {
       note: `${mb} MB of text (\`yes … | head -c\`, through \`sh -c\`) from one child run, into \`outFile\` (silent) or, with silent: false, into the host's stdout redirected to a file. Wall = start() to the host's exit; CPU = the host's user + system time (all threads), from before require() to exit. Limit: \`producer | cat > file\`. With \`logDirect\` (a forever-native option), the child writes \`outFile\` itself: its wall then depends on the child's own write size (\`head\` writes 8 KiB at a time, where \`cat\` and forever-native's writer write in large chunks). With rotation (forever-native's \`logRotate: 'daily'\` with \`logMaxSize\` at a tenth of the output, and \`logCompress\`), the host stays up until its background thread has gzipped every rotated file: 'exit' shows the writer's throughput, the gzip time the thread's, and the CPU includes both. One line repeated compresses faster than real logs do.`,
       worker: 'output.js',
       cases: ['outFile', 'stdout'],
-      impls: (k) => (k === 'outFile' ? [NATIVE, 'native-direct', 'native-rotate', FM, 'limit'] : [NATIVE, FM, 'limit']),
+      impls: (k) =>
+        k === 'outFile'
+          ? [NATIVE, 'native-direct', 'native-rotate', FM, 'limit']
+          : [NATIVE, FM, 'limit'],
       pm2Cases: ['outFile'],
-      pm2Note: 'PM2: the same child as an app with `out_file`; its daemon writes the file. Wall = pm2.start() until the file holds every byte; CPU = the daemon\'s over that time (only the "from start()" row: PM2 has no host that require()s anything).',
+      pm2Note:
+        'PM2: the same child as an app with `out_file`; its daemon writes the file. Wall = pm2.start() until the file holds every byte; CPU = the daemon\'s over that time (only the "from start()" row: PM2 has no host that require()s anything).',
       rounds: quick ? 1 : 5,
       timeout: 400000,
       rows: [
@@ -182,39 +268,117 @@ function scenarios(quick) {
           const where = k === 'outFile' ? 'outFile' : 'host stdout (silent: false)';
           return [
             {
-              case: k, key: 'wallMs', label: `${where}: wall`, unit: 'ms', better: 'lower', ref: 'limit',
-              ...(k === 'outFile' ? { goal: { text: '≤ 1.3× the limit', check: (m) => m(NATIVE) <= 1.3 * m('limit') } } : {}),
+              case: k,
+              key: 'wallMs',
+              label: `${where}: wall`,
+              unit: 'ms',
+              better: 'lower',
+              ref: 'limit',
+              ...(k === 'outFile'
+                ? {
+                    goal: { text: '≤ 1.3× the limit', check: (m) => m(NATIVE) <= 1.3 * m('limit') },
+                  }
+                : {}),
             },
             { case: k, key: 'cpuMs', label: `${where}: host CPU`, unit: 'ms', better: 'lower' },
-            ...(k === 'outFile' ? [{ case: k, key: 'runCpuMs', label: `${where}: supervisor CPU from start() (PM2: its daemon)`, unit: 'ms', better: 'lower' }] : []),
+            ...(k === 'outFile'
+              ? [
+                  {
+                    case: k,
+                    key: 'runCpuMs',
+                    label: `${where}: supervisor CPU from start() (PM2: its daemon)`,
+                    unit: 'ms',
+                    better: 'lower',
+                  },
+                ]
+              : []),
             {
-              case: k, key: 'bytesLost', label: `${where}: bytes lost (worst run)`, kind: 'max', ref: 'limit',
-              goal: { text: '0 (README: no output is lost)', check: (m) => m.max(NATIVE, 'bytesLost') === 0 },
+              case: k,
+              key: 'bytesLost',
+              label: `${where}: bytes lost (worst run)`,
+              kind: 'max',
+              ref: 'limit',
+              goal: {
+                text: '0 (README: no output is lost)',
+                check: (m) => m.max(NATIVE, 'bytesLost') === 0,
+              },
             },
-            { case: k, key: 'crashes', label: `${where}: host crashes (ERR_STREAM_DESTROYED) / attempts`, kind: 'crashes' },
+            {
+              case: k,
+              key: 'crashes',
+              label: `${where}: host crashes (ERR_STREAM_DESTROYED) / attempts`,
+              kind: 'crashes',
+            },
           ];
         }),
         // The same run with logDirect: the child writes outFile itself (forever-native's column).
-        { case: 'outFile', nativeImpl: 'native-direct', key: 'wallMs', label: 'outFile, forever-native with logDirect: wall', unit: 'ms', better: 'lower', ref: 'limit' },
         {
-          case: 'outFile', nativeImpl: 'native-direct', key: 'cpuMs', label: 'outFile, forever-native with logDirect: host CPU', unit: 'ms', better: 'lower',
+          case: 'outFile',
+          nativeImpl: 'native-direct',
+          key: 'wallMs',
+          label: 'outFile, forever-native with logDirect: wall',
+          unit: 'ms',
+          better: 'lower',
+          ref: 'limit',
+        },
+        {
+          case: 'outFile',
+          nativeImpl: 'native-direct',
+          key: 'cpuMs',
+          label: 'outFile, forever-native with logDirect: host CPU',
+          unit: 'ms',
+          better: 'lower',
           goal: { text: '≤ 0.1× forever-monitor', check: (m) => m(NATIVE) <= 0.1 * m(FM) },
         },
         {
-          case: 'outFile', nativeImpl: 'native-direct', key: 'bytesLost', label: 'outFile, forever-native with logDirect: bytes lost (worst run)', kind: 'max',
-          goal: { text: '0 (README: no output is lost)', check: (m) => m.max(NATIVE, 'bytesLost') === 0 },
+          case: 'outFile',
+          nativeImpl: 'native-direct',
+          key: 'bytesLost',
+          label: 'outFile, forever-native with logDirect: bytes lost (worst run)',
+          kind: 'max',
+          goal: {
+            text: '0 (README: no output is lost)',
+            check: (m) => m.max(NATIVE, 'bytesLost') === 0,
+          },
         },
         // The same run with rotation every tenth of the output (logMaxSize within logRotate: 'daily')
         // and logCompress: the writer's throughput, then the background thread's.
         ...(() => {
           const what = `outFile rotated every ${mb / 10} MB (logRotate, logMaxSize, logCompress)`;
           return [
-            { case: 'outFile', nativeImpl: 'native-rotate', key: 'startToExitMs', label: `${what}: start() → 'exit'`, unit: 'ms', better: 'lower' },
-            { case: 'outFile', nativeImpl: 'native-rotate', key: 'compressedMs', label: `${what}: start() → every rotated file gzipped`, unit: 'ms' },
-            { case: 'outFile', nativeImpl: 'native-rotate', key: 'cpuMs', label: `${what}: host CPU, gzip included`, unit: 'ms', better: 'lower' },
             {
-              case: 'outFile', nativeImpl: 'native-rotate', key: 'bytesLost', label: `${what}: bytes lost (worst run)`, kind: 'max',
-              goal: { text: '0 (README: no output is lost)', check: (m) => m.max(NATIVE, 'bytesLost') === 0 },
+              case: 'outFile',
+              nativeImpl: 'native-rotate',
+              key: 'startToExitMs',
+              label: `${what}: start() → 'exit'`,
+              unit: 'ms',
+              better: 'lower',
+            },
+            {
+              case: 'outFile',
+              nativeImpl: 'native-rotate',
+              key: 'compressedMs',
+              label: `${what}: start() → every rotated file gzipped`,
+              unit: 'ms',
+            },
+            {
+              case: 'outFile',
+              nativeImpl: 'native-rotate',
+              key: 'cpuMs',
+              label: `${what}: host CPU, gzip included`,
+              unit: 'ms',
+              better: 'lower',
+            },
+            {
+              case: 'outFile',
+              nativeImpl: 'native-rotate',
+              key: 'bytesLost',
+              label: `${what}: bytes lost (worst run)`,
+              kind: 'max',
+              goal: {
+                text: '0 (README: no output is lost)',
+                check: (m) => m.max(NATIVE, 'bytesLost') === 0,
+              },
             },
           ];
         })(),
@@ -229,29 +393,102 @@ function scenarios(quick) {
       cases: ['require', 'start', ...sizes.map((n) => `n${n}`)],
       impls: (k) => (k === 'require' || k === 'start' ? [NATIVE, FM] : [NATIVE, FM, 'node-spawn']),
       pm2Cases: ['require', 'start', 'n1', 'n10', 'n50'],
-      pm2Note: "PM2: require('pm2') in a fresh process and its daemon's start (connect()); N = 1, 10, 50 apps in one daemon, RSS and fds being the daemon's (read from /proc, without a forced GC); start all = pm2.start() of the N apps until PM2 has launched them; stop all = pm2.delete('all') until every child is gone. Start latency: pm2.start() to the child's stamp.",
+      pm2Note:
+        "PM2: require('pm2') in a fresh process and its daemon's start (connect()); N = 1, 10, 50 apps in one daemon, RSS and fds being the daemon's (read from /proc, without a forced GC); start all = pm2.start() of the N apps until PM2 has launched them; stop all = pm2.delete('all') until every child is gone. Start latency: pm2.start() to the child's stamp.",
       rounds: quick ? 1 : 5,
       timeout: 300000,
       rows: [
         {
-          case: 'require', key: 'requireMs', label: 'require() time', unit: 'ms', better: 'lower',
+          case: 'require',
+          key: 'requireMs',
+          label: 'require() time',
+          unit: 'ms',
+          better: 'lower',
           goal: { text: '< 10 ms', check: (m) => m(NATIVE) < 10 },
         },
         {
-          case: 'require', key: 'requireRssMB', label: 'require() RSS', unit: 'MB', better: 'lower',
+          case: 'require',
+          key: 'requireRssMB',
+          label: 'require() RSS',
+          unit: 'MB',
+          better: 'lower',
           goal: { text: '< 3 MB', check: (m) => m(NATIVE) < 3 },
         },
-        { case: 'require', key: 'firstStartMs', label: 'first new Monitor().start() call (loads the addon)', unit: 'ms', better: 'lower' },
-        { case: 'require', key: 'firstUseRssMB', label: 'RSS added by the first monitor run', unit: 'MB', better: 'lower' },
-        { case: 'require', key: 'daemonBootMs', label: "PM2's daemon start (connect() with no daemon running)", unit: 'ms', pm2Only: true },
-        { case: 'start', key: 'startMs', label: `start latency: start() → the child's own start stamp, median of ${quick ? 2 : 10}`, unit: 'ms', better: 'lower' },
-        { case: 'start', key: 'startMaxMs', label: 'start latency, worst of a run', unit: 'ms', better: 'lower' },
+        {
+          case: 'require',
+          key: 'firstStartMs',
+          label: 'first new Monitor().start() call (loads the addon)',
+          unit: 'ms',
+          better: 'lower',
+        },
+        {
+          case: 'require',
+          key: 'firstUseRssMB',
+          label: 'RSS added by the first monitor run',
+          unit: 'MB',
+          better: 'lower',
+        },
+        {
+          case: 'require',
+          key: 'daemonBootMs',
+          label: "PM2's daemon start (connect() with no daemon running)",
+          unit: 'ms',
+          pm2Only: true,
+        },
+        {
+          case: 'start',
+          key: 'startMs',
+          label: `start latency: start() → the child's own start stamp, median of ${quick ? 2 : 10}`,
+          unit: 'ms',
+          better: 'lower',
+        },
+        {
+          case: 'start',
+          key: 'startMaxMs',
+          label: 'start latency, worst of a run',
+          unit: 'ms',
+          better: 'lower',
+        },
         ...sizes.flatMap((n) => [
-          { case: `n${n}`, key: 'startAllMs', label: `N=${n}: time to start all`, unit: 'ms', better: 'lower', ref: 'node-spawn' },
-          { case: `n${n}`, key: 'rssPerMonitorKB', label: `N=${n}: host RSS per monitor`, unit: 'KB', better: 'lower', ref: 'node-spawn' },
-          { case: `n${n}`, key: 'fdsPerMonitor', label: `N=${n}: host fds per monitor`, better: 'lower', ref: 'node-spawn' },
-          { case: `n${n}`, key: 'stopAllMs', label: `N=${n}: time to stop all`, unit: 'ms', better: 'lower', ref: 'node-spawn' },
-          { case: `n${n}`, key: 'rssAfterMB', label: `N=${n}: supervisor process RSS, all running (the host node process; PM2: its daemon)`, unit: 'MB', better: 'lower', ref: 'node-spawn' },
+          {
+            case: `n${n}`,
+            key: 'startAllMs',
+            label: `N=${n}: time to start all`,
+            unit: 'ms',
+            better: 'lower',
+            ref: 'node-spawn',
+          },
+          {
+            case: `n${n}`,
+            key: 'rssPerMonitorKB',
+            label: `N=${n}: host RSS per monitor`,
+            unit: 'KB',
+            better: 'lower',
+            ref: 'node-spawn',
+          },
+          {
+            case: `n${n}`,
+            key: 'fdsPerMonitor',
+            label: `N=${n}: host fds per monitor`,
+            better: 'lower',
+            ref: 'node-spawn',
+          },
+          {
+            case: `n${n}`,
+            key: 'stopAllMs',
+            label: `N=${n}: time to stop all`,
+            unit: 'ms',
+            better: 'lower',
+            ref: 'node-spawn',
+          },
+          {
+            case: `n${n}`,
+            key: 'rssAfterMB',
+            label: `N=${n}: supervisor process RSS, all running (the host node process; PM2: its daemon)`,
+            unit: 'MB',
+            better: 'lower',
+            ref: 'node-spawn',
+          },
         ]),
         ...sizes.slice(1).map((n, i) => {
           const from = sizes[i];
@@ -267,13 +504,13 @@ function scenarios(quick) {
             },
             goal: isLast
               ? {
-                text: 'below forever-monitor, and not growing with N (≤ 1.5× the first step)',
-                check: (m) => {
-                  const first = marginal(m, NATIVE, 'rssAfterMB', sizes[0], sizes[1]);
-                  const last = marginal(m, NATIVE, 'rssAfterMB', from, n);
-                  return last < marginal(m, FM, 'rssAfterMB', from, n) && last <= 1.5 * first;
-                },
-              }
+                  text: 'below forever-monitor, and not growing with N (≤ 1.5× the first step)',
+                  check: (m) => {
+                    const first = marginal(m, NATIVE, 'rssAfterMB', sizes[0], sizes[1]);
+                    const last = marginal(m, NATIVE, 'rssAfterMB', from, n);
+                    return last < marginal(m, FM, 'rssAfterMB', from, n) && last <= 1.5 * first;
+                  },
+                }
               : undefined,
           };
         }),
@@ -281,7 +518,8 @@ function scenarios(quick) {
           label: `fds per extra monitor, N=${sizes[sizes.length - 2]} → ${sizes[sizes.length - 1]}`,
           better: 'lower',
           ref: 'node-spawn',
-          derived: (m, impl) => marginal(m, impl, 'fdsAfter', sizes[sizes.length - 2], sizes[sizes.length - 1]),
+          derived: (m, impl) =>
+            marginal(m, impl, 'fdsAfter', sizes[sizes.length - 2], sizes[sizes.length - 1]),
           goal: {
             text: '≤ forever-monitor',
             check: (m) => {
@@ -304,16 +542,50 @@ function scenarios(quick) {
       timeout: 180000,
       rows: [
         {
-          case: 'pingpong', key: 'perSec', label: 'ping-pong round trips', unit: '/s', better: 'higher', ref: 'plain-socket',
-          goal: { text: '≥ 1.2× forever-monitor (Node IPC)', check: (m) => m(NATIVE) >= 1.2 * m(FM) },
+          case: 'pingpong',
+          key: 'perSec',
+          label: 'ping-pong round trips',
+          unit: '/s',
+          better: 'higher',
+          ref: 'plain-socket',
+          goal: {
+            text: '≥ 1.2× forever-monitor (Node IPC)',
+            check: (m) => m(NATIVE) >= 1.2 * m(FM),
+          },
         },
-        { case: 'pingpong', key: 'hostCpuUs', label: "host CPU per ping-pong round trip (all the host's threads)", unit: 'µs', better: 'lower', ref: 'plain-socket' },
         {
-          case: 'pipelined', key: 'perSec', label: 'pipelined messages (echoed)', unit: '/s', better: 'higher', ref: 'node-fork',
+          case: 'pingpong',
+          key: 'hostCpuUs',
+          label: "host CPU per ping-pong round trip (all the host's threads)",
+          unit: 'µs',
+          better: 'lower',
+          ref: 'plain-socket',
+        },
+        {
+          case: 'pipelined',
+          key: 'perSec',
+          label: 'pipelined messages (echoed)',
+          unit: '/s',
+          better: 'higher',
+          ref: 'node-fork',
           goal: { text: '≥ 1× forever-monitor', check: (m) => m(NATIVE) >= m(FM) },
         },
-        { case: 'pipelined', key: 'sendUs', label: 'JS thread time per send() call (pipelined loop)', unit: 'µs', better: 'lower', ref: 'node-fork' },
-        { case: 'pipelined', key: 'hostCpuUs', label: "host CPU per pipelined message (all the host's threads)", unit: 'µs', better: 'lower', ref: 'plain-socket' },
+        {
+          case: 'pipelined',
+          key: 'sendUs',
+          label: 'JS thread time per send() call (pipelined loop)',
+          unit: 'µs',
+          better: 'lower',
+          ref: 'node-fork',
+        },
+        {
+          case: 'pipelined',
+          key: 'hostCpuUs',
+          label: "host CPU per pipelined message (all the host's threads)",
+          unit: 'µs',
+          better: 'lower',
+          ref: 'plain-socket',
+        },
       ],
     },
     {
@@ -327,8 +599,19 @@ function scenarios(quick) {
       rounds: quick ? 1 : 3,
       timeout: 90000,
       rows: [
-        { case: 'default', key: 'gapMs', label: 'file change → new child (defaults)', unit: 'ms', better: 'lower' },
-        { case: 'debounce0', key: 'gapMs', label: 'file change → new child, forever-native with watchDebounce: 0', unit: 'ms' },
+        {
+          case: 'default',
+          key: 'gapMs',
+          label: 'file change → new child (defaults)',
+          unit: 'ms',
+          better: 'lower',
+        },
+        {
+          case: 'debounce0',
+          key: 'gapMs',
+          label: 'file change → new child, forever-native with watchDebounce: 0',
+          unit: 'ms',
+        },
       ],
     },
     {
@@ -342,11 +625,31 @@ function scenarios(quick) {
       rounds: quick ? 1 : 5,
       timeout: 90000,
       rows: [
-        { case: 'default', key: 'stopMs', label: "stop() → 'stop'", unit: 'ms', better: 'lower', ref: 'limit' },
-        { case: 'default', key: 'aliveAtStop', label: "tree processes not yet dead at 'stop' (signalled, not exited)", kind: 'sum', ref: 'limit' },
         {
-          case: 'default', key: 'survivors', label: 'tree processes surviving the stop (orphans)', kind: 'sum', ref: 'limit',
-          goal: { text: '0 (README: nothing is orphaned)', check: (m) => m.sum(NATIVE, 'survivors') === 0 },
+          case: 'default',
+          key: 'stopMs',
+          label: "stop() → 'stop'",
+          unit: 'ms',
+          better: 'lower',
+          ref: 'limit',
+        },
+        {
+          case: 'default',
+          key: 'aliveAtStop',
+          label: "tree processes not yet dead at 'stop' (signalled, not exited)",
+          kind: 'sum',
+          ref: 'limit',
+        },
+        {
+          case: 'default',
+          key: 'survivors',
+          label: 'tree processes surviving the stop (orphans)',
+          kind: 'sum',
+          ref: 'limit',
+          goal: {
+            text: '0 (README: nothing is orphaned)',
+            check: (m) => m.sum(NATIVE, 'survivors') === 0,
+          },
         },
       ],
     },
@@ -362,8 +665,20 @@ function scenarios(quick) {
       timeout: 60000,
       scaleTable: scale,
       rows: scale.flatMap((n) => [
-        { case: `m${n}`, key: 'restartsPerSec', label: `N=${n}: restarts/s, all monitors together`, unit: '/s', better: 'higher' },
-        { case: `m${n}`, key: 'cpuPerRestartUs', label: `N=${n}: host CPU per restart`, unit: 'µs', better: 'lower' },
+        {
+          case: `m${n}`,
+          key: 'restartsPerSec',
+          label: `N=${n}: restarts/s, all monitors together`,
+          unit: '/s',
+          better: 'higher',
+        },
+        {
+          case: `m${n}`,
+          key: 'cpuPerRestartUs',
+          label: `N=${n}: host CPU per restart`,
+          unit: 'µs',
+          better: 'lower',
+        },
       ]),
     },
     {
@@ -378,11 +693,29 @@ function scenarios(quick) {
       timeout: 90000,
       rows: [
         {
-          case: 'sampling', key: 'cpuPct', label: 'host CPU for sampling the trees once a second', unit: '% of a core', digits: 2, better: 'lower',
+          case: 'sampling',
+          key: 'cpuPct',
+          label: 'host CPU for sampling the trees once a second',
+          unit: '% of a core',
+          digits: 2,
+          better: 'lower',
           goal: { text: '< 1% of a core for 100 monitors', check: (m) => m(NATIVE) < 1 },
         },
-        { case: 'usage', key: 'cpuPct', label: 'host CPU for usage() on each, once a second', unit: '% of a core', digits: 2, better: 'lower' },
-        { case: 'usage', key: 'usageCallUs', label: 'JS thread time per usage() call', unit: 'µs', better: 'lower' },
+        {
+          case: 'usage',
+          key: 'cpuPct',
+          label: 'host CPU for usage() on each, once a second',
+          unit: '% of a core',
+          digits: 2,
+          better: 'lower',
+        },
+        {
+          case: 'usage',
+          key: 'usageCallUs',
+          label: 'JS thread time per usage() call',
+          unit: 'µs',
+          better: 'lower',
+        },
       ],
     },
     {
@@ -396,30 +729,95 @@ function scenarios(quick) {
       rounds: quick ? 1 : 3,
       timeout: 120000,
       rows: [
-        { case: 'restart', key: 'refusedPerRestart', label: 'restart(), the child binding the port: requests refused per restart', digits: 1, better: 'lower' },
-        { case: 'restart', key: 'refusalWindowMs', label: 'restart(), the child binding the port: refusal window', unit: 'ms', better: 'lower' },
         {
-          case: 'restart', nativeImpl: 'native-listen', key: 'refused', label: 'restart() with listen: requests refused (all restarts)', kind: 'sum',
-          goal: { text: '0 (README: listen — the socket outlives the child)', check: (m) => m.sum(NATIVE, 'refused') === 0 },
-        },
-        { case: 'restart', nativeImpl: 'native-listen', key: 'failedPerRestart', label: 'restart() with listen: other failures per restart', digits: 1, better: 'lower' },
-        { case: 'restart', nativeImpl: 'native-listen', key: 'p99Ms', label: 'restart() with listen: p99 latency while restarting', unit: 'ms', better: 'lower' },
-        { case: 'restart', key: 'p99Ms', label: 'restart(), the child binding the port: p99 latency while restarting', unit: 'ms', better: 'lower' },
-        {
-          case: 'reload', nativeImpl: 'native-listen', key: 'refused', label: 'reload(): requests refused (all reloads)', kind: 'sum',
-          goal: { text: '0 (README: reload without downtime)', check: (m) => m.sum(NATIVE, 'refused') === 0 },
+          case: 'restart',
+          key: 'refusedPerRestart',
+          label: 'restart(), the child binding the port: requests refused per restart',
+          digits: 1,
+          better: 'lower',
         },
         {
-          case: 'reload', nativeImpl: 'native-listen', key: 'failed', label: 'reload(): requests failed (all reloads)', kind: 'sum',
-          goal: { text: '0 (README: the old child drains)', check: (m) => m.sum(NATIVE, 'failed') === 0 },
+          case: 'restart',
+          key: 'refusalWindowMs',
+          label: 'restart(), the child binding the port: refusal window',
+          unit: 'ms',
+          better: 'lower',
         },
-        { case: 'reload', nativeImpl: 'native-listen', key: 'p99Ms', label: 'reload(): p99 latency while reloading', unit: 'ms', better: 'lower' },
+        {
+          case: 'restart',
+          nativeImpl: 'native-listen',
+          key: 'refused',
+          label: 'restart() with listen: requests refused (all restarts)',
+          kind: 'sum',
+          goal: {
+            text: '0 (README: listen — the socket outlives the child)',
+            check: (m) => m.sum(NATIVE, 'refused') === 0,
+          },
+        },
+        {
+          case: 'restart',
+          nativeImpl: 'native-listen',
+          key: 'failedPerRestart',
+          label: 'restart() with listen: other failures per restart',
+          digits: 1,
+          better: 'lower',
+        },
+        {
+          case: 'restart',
+          nativeImpl: 'native-listen',
+          key: 'p99Ms',
+          label: 'restart() with listen: p99 latency while restarting',
+          unit: 'ms',
+          better: 'lower',
+        },
+        {
+          case: 'restart',
+          key: 'p99Ms',
+          label: 'restart(), the child binding the port: p99 latency while restarting',
+          unit: 'ms',
+          better: 'lower',
+        },
+        {
+          case: 'reload',
+          nativeImpl: 'native-listen',
+          key: 'refused',
+          label: 'reload(): requests refused (all reloads)',
+          kind: 'sum',
+          goal: {
+            text: '0 (README: reload without downtime)',
+            check: (m) => m.sum(NATIVE, 'refused') === 0,
+          },
+        },
+        {
+          case: 'reload',
+          nativeImpl: 'native-listen',
+          key: 'failed',
+          label: 'reload(): requests failed (all reloads)',
+          kind: 'sum',
+          goal: {
+            text: '0 (README: the old child drains)',
+            check: (m) => m.sum(NATIVE, 'failed') === 0,
+          },
+        },
+        {
+          case: 'reload',
+          nativeImpl: 'native-listen',
+          key: 'p99Ms',
+          label: 'reload(): p99 latency while reloading',
+          unit: 'ms',
+          better: 'lower',
+        },
       ],
     },
   ];
 }
 
-const REF_LABEL = { limit: 'machine limit', 'node-fork': 'plain fork()', 'node-spawn': 'plain spawn()', 'plain-socket': 'plain socket parent' };
+const REF_LABEL = {
+  limit: 'machine limit',
+  'node-fork': 'plain fork()',
+  'node-spawn': 'plain spawn()',
+  'plain-socket': 'plain socket parent',
+};
 
 // ---- process hygiene -----------------------------------------------------------------
 
@@ -437,7 +835,11 @@ function tagged() {
       if (!fs.readFileSync(`/proc/${name}/environ`).includes(needle)) continue;
       const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
       const state = stat.slice(stat.lastIndexOf(')') + 2)[0];
-      if (state !== 'Z') out.push({ pid: Number(name), comm: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) });
+      if (state !== 'Z')
+        out.push({
+          pid: Number(name),
+          comm: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')),
+        });
     } catch {
       // gone, or not ours to read
     }
@@ -481,7 +883,9 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
       } catch {}
     }
     if (tmpRoot) fs.rmSync(tmpRoot, { recursive: true, force: true });
-    process.stderr.write(`\nbench: interrupted by ${sig}; every process it started has been killed\n`);
+    process.stderr.write(
+      `\nbench: interrupted by ${sig}; every process it started has been killed\n`,
+    );
     process.exit(130);
   });
 }
@@ -491,7 +895,14 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 class RunError extends Error {}
 
 function runWorker(scenario, kase, impl, { quick, tmp, pm2Dir }) {
-  const args = ['--expose-gc', path.join(BENCH, 'workers', scenario.worker), '--impl', impl, '--case', kase];
+  const args = [
+    '--expose-gc',
+    path.join(BENCH, 'workers', scenario.worker),
+    '--impl',
+    impl,
+    '--case',
+    kase,
+  ];
   if (quick) args.push('--quick');
   const what = `scenario ${scenario.n} ${scenario.id}, case ${kase}, impl ${impl}`;
   return new Promise((resolve, reject) => {
@@ -499,7 +910,12 @@ function runWorker(scenario, kase, impl, { quick, tmp, pm2Dir }) {
       cwd: ROOT,
       detached: true, // its own process group, so a timeout can take everything down
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, FOREVER_BENCH_TAG: TAG, FOREVER_BENCH_TMP: tmp, ...(pm2Dir ? { FOREVER_BENCH_PM2_DIR: pm2Dir } : {}) },
+      env: {
+        ...process.env,
+        FOREVER_BENCH_TAG: TAG,
+        FOREVER_BENCH_TMP: tmp,
+        ...(pm2Dir ? { FOREVER_BENCH_PM2_DIR: pm2Dir } : {}),
+      },
     });
     current = child;
     let stdout = '';
@@ -522,18 +938,29 @@ function runWorker(scenario, kase, impl, { quick, tmp, pm2Dir }) {
       const leftovers = await sweep();
       const tail = (s) => s.trim().split('\n').slice(-25).join('\n');
       if (timedOut) {
-        reject(new RunError(`${what}: timed out after ${limit / 1000} s\n--- stderr ---\n${tail(stderr)}`));
+        reject(
+          new RunError(
+            `${what}: timed out after ${limit / 1000} s\n--- stderr ---\n${tail(stderr)}`,
+          ),
+        );
         return;
       }
-      const line = stdout.split('\n').reverse().find((l) => l.startsWith('{"bench":'));
+      const line = stdout
+        .split('\n')
+        .reverse()
+        .find((l) => l.startsWith('{"bench":'));
       if (code !== 0 || !line) {
-        reject(new RunError(`${what}: the worker failed (exit code ${code}${signal ? `, signal ${signal}` : ''})\n--- stderr ---\n${tail(stderr)}\n--- stdout ---\n${tail(stdout)}`));
+        reject(
+          new RunError(
+            `${what}: the worker failed (exit code ${code}${signal ? `, signal ${signal}` : ''})\n--- stderr ---\n${tail(stderr)}\n--- stdout ---\n${tail(stdout)}`,
+          ),
+        );
         return;
       }
       let result;
       try {
         result = JSON.parse(line);
-      } catch (err) {
+      } catch {
         reject(new RunError(`${what}: unreadable result line ${line}`));
         return;
       }
@@ -546,7 +973,8 @@ function runWorker(scenario, kase, impl, { quick, tmp, pm2Dir }) {
 // ---- the table -----------------------------------------------------------------------
 
 function buildAccess(results) {
-  const values = (kase, impl, key) => results.filter((r) => r.case === kase && r.impl === impl).map((r) => r[key]);
+  const values = (kase, impl, key) =>
+    results.filter((r) => r.case === kase && r.impl === impl).map((r) => r[key]);
   const m = {};
   m.in = (kase, impl, key) => {
     const v = values(kase, impl, key);
@@ -584,7 +1012,9 @@ function spreadCell(values, unit) {
 function rowCells(scenario, row, rawResults) {
   // A row may fill forever-native's column from a variant (e.g. native-direct).
   const results = row.nativeImpl
-    ? rawResults.filter((r) => r.impl !== NATIVE).map((r) => (r.impl === row.nativeImpl ? { ...r, impl: NATIVE } : r))
+    ? rawResults
+        .filter((r) => r.impl !== NATIVE)
+        .map((r) => (r.impl === row.nativeImpl ? { ...r, impl: NATIVE } : r))
     : rawResults;
   const acc = buildAccess(results);
   const peers = [NATIVE, FM, ...(tableOpts.pm2 ? [PM2] : [])];
@@ -600,7 +1030,15 @@ function rowCells(scenario, row, rawResults) {
   } else if (row.kind === 'series') {
     for (const impl of [NATIVE, FM, ...(tableOpts.pm2 && row.pm2Keys ? [PM2] : [])]) {
       const keys = impl === PM2 ? row.pm2Keys : row.keys;
-      cell[impl] = keys.map((k) => fmt(acc.in(row.case, impl, k) === null ? null : Number(acc.in(row.case, impl, k).toFixed(row.digits || 0)))).join(' → ');
+      cell[impl] = keys
+        .map((k) =>
+          fmt(
+            acc.in(row.case, impl, k) === null
+              ? null
+              : Number(acc.in(row.case, impl, k).toFixed(row.digits || 0)),
+          ),
+        )
+        .join(' → ');
     }
   } else if (row.kind === 'count') {
     for (const impl of impls) {
@@ -610,7 +1048,11 @@ function rowCells(scenario, row, rawResults) {
   } else if (row.kind === 'sum' || row.kind === 'max') {
     for (const impl of impls) {
       const v = acc.values(row.case, impl, row.key).filter((x) => typeof x === 'number');
-      medians[impl] = v.length ? (row.kind === 'sum' ? v.reduce((a, b) => a + b, 0) : Math.max(...v)) : null;
+      medians[impl] = v.length
+        ? row.kind === 'sum'
+          ? v.reduce((a, b) => a + b, 0)
+          : Math.max(...v)
+        : null;
       cell[impl] = fmt(medians[impl], row.unit);
     }
   } else if (row.kind === 'crashes') {
@@ -619,7 +1061,9 @@ function rowCells(scenario, row, rawResults) {
       const crashes = rs.reduce((n, r) => n + (r.crashes || 0), 0);
       const attempts = rs.reduce((n, r) => n + (r.attempts || 0), 0);
       const allFailed = rs.filter((r) => r.crashed).length;
-      cell[impl] = rs.length ? `${crashes} / ${attempts}${allFailed ? ` (${allFailed} run(s) crashed every attempt)` : ''}` : '—';
+      cell[impl] = rs.length
+        ? `${crashes} / ${attempts}${allFailed ? ` (${allFailed} run(s) crashed every attempt)` : ''}`
+        : '—';
     }
   } else {
     for (const impl of impls) {
@@ -636,7 +1080,8 @@ function rowCells(scenario, row, rawResults) {
   const advantage = (other) => {
     const a = medians[NATIVE];
     const b = medians[other];
-    if (!row.better || typeof a !== 'number' || typeof b !== 'number' || !(a > 0) || !(b > 0)) return null;
+    if (!row.better || typeof a !== 'number' || typeof b !== 'number' || !(a > 0) || !(b > 0))
+      return null;
     return row.better === 'lower' ? b / a : a / b;
   };
 
@@ -644,7 +1089,8 @@ function rowCells(scenario, row, rawResults) {
   if (row.goal) {
     if (nativeSkipped) status = 'skipped';
     else {
-      const m = (impl, key = row.key) => (row.derived ? medians[impl] : acc.in(row.case, impl, key));
+      const m = (impl, key = row.key) =>
+        row.derived ? medians[impl] : acc.in(row.case, impl, key);
       m.in = acc.in;
       m.sum = (impl, key) => acc.values(row.case, impl, key).reduce((s, x) => s + (x || 0), 0);
       m.max = (impl, key) => Math.max(...acc.values(row.case, impl, key).map((x) => x || 0));
@@ -675,13 +1121,13 @@ function table(done) {
   const pm2 = tableOpts.pm2;
   const lines = pm2
     ? [
-      '| # | figure | forever-native | forever-monitor | PM2 | advantage over forever-monitor | advantage over PM2 | limit / reference | goal | status |',
-      '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
-    ]
+        '| # | figure | forever-native | forever-monitor | PM2 | advantage over forever-monitor | advantage over PM2 | limit / reference | goal | status |',
+        '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+      ]
     : [
-      '| # | figure | forever-native | forever-monitor | native advantage | limit / reference | goal | status |',
-      '| --- | --- | --- | --- | --- | --- | --- | --- |',
-    ];
+        '| # | figure | forever-native | forever-monitor | native advantage | limit / reference | goal | status |',
+        '| --- | --- | --- | --- | --- | --- | --- | --- |',
+      ];
   const goals = [];
   const noisy = [];
   let withRounds = 0;
@@ -694,12 +1140,26 @@ function table(done) {
           ? `| ${scenario.n} | ${c.label} | ${c.native} | ${c.fm} | ${c.pm2} | ${c.ratio} | ${c.ratioPm2} | ${c.ref} | ${c.goal} | ${c.status} |`
           : `| ${scenario.n} | ${c.label} | ${c.native} | ${c.fm} | ${c.ratio} | ${c.ref} | ${c.goal} | ${c.status} |`,
       );
-      if (row.goal) goals.push({ n: scenario.n, label: c.label, goal: c.goal, status: c.status, native: c.native, fm: c.fm });
+      if (row.goal)
+        goals.push({
+          n: scenario.n,
+          label: c.label,
+          goal: c.goal,
+          status: c.status,
+          native: c.native,
+          fm: c.fm,
+        });
       if (!row.kind && !row.derived && row.key) {
-        const several = [NATIVE, FM, PM2].some((impl) => numbers(results.filter((r) => r.case === row.case && r.impl === impl).map((r) => r[row.key])).length > 1);
+        const several = [NATIVE, FM, PM2].some(
+          (impl) =>
+            numbers(
+              results.filter((r) => r.case === row.case && r.impl === impl).map((r) => r[row.key]),
+            ).length > 1,
+        );
         if (several) withRounds++;
       }
-      for (const sp of c.spreads) noisy.push({ n: scenario.n, label: c.label, impl: sp.impl, spread: sp.spread });
+      for (const sp of c.spreads)
+        noisy.push({ n: scenario.n, label: c.label, impl: sp.impl, spread: sp.spread });
     }
   }
   return { text: lines.join('\n'), goals, noise: { noisy, withRounds } };
@@ -723,7 +1183,12 @@ function noiseSummary(noise, foreign) {
   }
   const worstOf = (r) => Math.max(...r.cols.map((x) => x.spread));
   for (const r of [...byRow.values()].sort((a, b) => worstOf(b) - worstOf(a))) {
-    const cols = r.cols.map((x) => `${IMPL_NAME[x.impl] || REF_LABEL[x.impl] || x.impl} ${(x.spread * 100).toFixed(0)}%`).join(', ');
+    const cols = r.cols
+      .map(
+        (x) =>
+          `${IMPL_NAME[x.impl] || REF_LABEL[x.impl] || x.impl} ${(x.spread * 100).toFixed(0)}%`,
+      )
+      .join(', ');
     out.push(`- scenario ${r.n}, ${r.label}: ${cols}`);
   }
   return out;
@@ -747,7 +1212,9 @@ function scaleTable(done) {
       fmt(acc.in(k, impl, 'fdsAtEnd')),
     ]);
     const capped = entry.results.filter((r) => r.case === k && r.startedAll === false);
-    lines.push(`| ${fmt(n)}${capped.length ? ` (capped: ${capped.map((r) => `${IMPL_NAME[r.impl]} had ${fmt(r.started)} started`).join(', ')})` : ''} | ${cells.join(' | ')} |`);
+    lines.push(
+      `| ${fmt(n)}${capped.length ? ` (capped: ${capped.map((r) => `${IMPL_NAME[r.impl]} had ${fmt(r.started)} started`).join(', ')})` : ''} | ${cells.join(' | ')} |`,
+    );
   }
   return lines.join('\n');
 }
@@ -758,16 +1225,42 @@ function findings(done) {
     for (const r of results) {
       if (r.crashes) {
         const lost = (r.lostInCrashes || []).map((b) => fmt(b)).join(', ');
-        out.push(`scenario ${scenario.n} (${r.case}, round ${r.round}): forever-monitor crashed its host ${r.crashes} time(s) in ${r.attempts} attempt(s) with ${r.crashMessages[0] || 'ERR_STREAM_DESTROYED'}${lost ? ` (bytes missing from the file at the crash: ${lost})` : ''}${r.crashed ? ' — every attempt of this run crashed' : ''}`);
+        out.push(
+          `scenario ${scenario.n} (${r.case}, round ${r.round}): forever-monitor crashed its host ${r.crashes} time(s) in ${r.attempts} attempt(s) with ${r.crashMessages[0] || 'ERR_STREAM_DESTROYED'}${lost ? ` (bytes missing from the file at the crash: ${lost})` : ''}${r.crashed ? ' — every attempt of this run crashed' : ''}`,
+        );
       }
-      if (r.skipped) out.push(`scenario ${scenario.n}: ${r.impl === NATIVE ? 'forever-native' : r.impl} skipped: ${r.reason}`);
-      if (r.leftovers) out.push(`scenario ${scenario.n} (${r.case}, ${r.impl}): the worker had to kill ${r.leftovers} leftover descendant(s)`);
-      if (r.sweptLeftovers) out.push(`scenario ${scenario.n} (${r.case}, ${r.impl}): ${r.sweptLeftovers.length} process(es) outlived the worker and were killed: ${r.sweptLeftovers.join(', ')}`);
-      if (r.forcedExit) out.push(`scenario ${scenario.n} (${r.case}, ${r.impl}): the host did not exit by itself after 'exit' (forced after 10 s)`);
-      if (r.startedAll === false) out.push(`scenario ${scenario.n} (${r.case}, ${IMPL_NAME[r.impl] || r.impl}, round ${r.round}): only ${fmt(r.started)} of ${fmt(r.n)} monitors had started after 10 s (capped); the window measured those`);
-      if (r.stopKilled) out.push(`scenario ${scenario.n} (${r.case}, ${IMPL_NAME[r.impl] || r.impl}): the host had not stopped its monitors ${fmt(r.stopCapMs / 1000)} s after being asked (its event loop busy with child exits), so it was killed`);
-      if (r.impl === PM2 && r.bytesLost > 0) out.push(`scenario ${scenario.n} (${r.case}, PM2, round ${r.round}): PM2 lost the last ${fmt(r.bytesLost)} bytes of the child's output (the file stopped growing short of them)`);
-      if (r.hostCrash) out.push(`scenario ${scenario.n} (${r.case}, ${IMPL_NAME[r.impl] || r.impl}, round ${r.round}): the host crashed after the window was measured: ${r.hostCrash}`);
+      if (r.skipped)
+        out.push(
+          `scenario ${scenario.n}: ${r.impl === NATIVE ? 'forever-native' : r.impl} skipped: ${r.reason}`,
+        );
+      if (r.leftovers)
+        out.push(
+          `scenario ${scenario.n} (${r.case}, ${r.impl}): the worker had to kill ${r.leftovers} leftover descendant(s)`,
+        );
+      if (r.sweptLeftovers)
+        out.push(
+          `scenario ${scenario.n} (${r.case}, ${r.impl}): ${r.sweptLeftovers.length} process(es) outlived the worker and were killed: ${r.sweptLeftovers.join(', ')}`,
+        );
+      if (r.forcedExit)
+        out.push(
+          `scenario ${scenario.n} (${r.case}, ${r.impl}): the host did not exit by itself after 'exit' (forced after 10 s)`,
+        );
+      if (r.startedAll === false)
+        out.push(
+          `scenario ${scenario.n} (${r.case}, ${IMPL_NAME[r.impl] || r.impl}, round ${r.round}): only ${fmt(r.started)} of ${fmt(r.n)} monitors had started after 10 s (capped); the window measured those`,
+        );
+      if (r.stopKilled)
+        out.push(
+          `scenario ${scenario.n} (${r.case}, ${IMPL_NAME[r.impl] || r.impl}): the host had not stopped its monitors ${fmt(r.stopCapMs / 1000)} s after being asked (its event loop busy with child exits), so it was killed`,
+        );
+      if (r.impl === PM2 && r.bytesLost > 0)
+        out.push(
+          `scenario ${scenario.n} (${r.case}, PM2, round ${r.round}): PM2 lost the last ${fmt(r.bytesLost)} bytes of the child's output (the file stopped growing short of them)`,
+        );
+      if (r.hostCrash)
+        out.push(
+          `scenario ${scenario.n} (${r.case}, ${IMPL_NAME[r.impl] || r.impl}, round ${r.round}): the host crashed after the window was measured: ${r.hostCrash}`,
+        );
     }
   }
   return [...new Set(out)];
@@ -776,8 +1269,12 @@ function findings(done) {
 function summaryLine(scenario, results) {
   const first = scenario.rows.find((r) => (r.key || r.derived) && r.better) || scenario.rows[0];
   const c = rowCells(scenario, first, results);
-  const goalRows = scenario.rows.filter((r) => r.goal).map((r) => rowCells(scenario, r, results).status);
-  const goalsText = goalRows.length ? `; goals: ${goalRows.filter((s) => s === 'met').length}/${goalRows.length} met` : '';
+  const goalRows = scenario.rows
+    .filter((r) => r.goal)
+    .map((r) => rowCells(scenario, r, results).status);
+  const goalsText = goalRows.length
+    ? `; goals: ${goalRows.filter((s) => s === 'met').length}/${goalRows.length} met`
+    : '';
   const pm2Text = tableOpts.pm2 && c.pm2 !== '—' ? `, PM2 ${c.pm2} (advantage ${c.ratioPm2})` : '';
   return `scenario ${scenario.n} ${scenario.id}: ok (${results.length} runs) — ${c.label}: forever-native ${c.native}, forever-monitor ${c.fm}, advantage ${c.ratio}${pm2Text}${goalsText}`;
 }
@@ -806,7 +1303,11 @@ function addonBuild() {
       names.push(buf.toString('latin1', strOff + nameOff, end));
     }
     const debug = names.some((n) => n === '.symtab' || n.startsWith('.debug_'));
-    return { kind: debug ? 'debug' : 'release', text: `${debug ? 'NOT STRIPPED — looks like a debug build' : 'release (stripped)'}, ${size}`, mtime: fs.statSync(ADDON).mtimeMs };
+    return {
+      kind: debug ? 'debug' : 'release',
+      text: `${debug ? 'NOT STRIPPED — looks like a debug build' : 'release (stripped)'}, ${size}`,
+      mtime: fs.statSync(ADDON).mtimeMs,
+    };
   } catch {
     return { kind: 'unknown', text: `unreadable ELF, ${size}` };
   }
@@ -818,7 +1319,10 @@ function machine(addon) {
     `- Machine: ${cpus.length} × ${cpus[0] ? cpus[0].model.trim() : 'unknown CPU'}, ${(os.totalmem() / 2 ** 30).toFixed(1)} GB RAM, Linux ${os.release()}`,
     `- Node.js ${process.version}; forever-monitor ${require('forever-monitor/package.json').version}; forever-native ${require('../package.json').version}`,
     `- Addon: ${addon.text}`,
-    `- Load average at start: ${os.loadavg().map((x) => x.toFixed(2)).join(', ')}`,
+    `- Load average at start: ${os
+      .loadavg()
+      .map((x) => x.toFixed(2))
+      .join(', ')}`,
   ];
 }
 
@@ -854,13 +1358,18 @@ async function main() {
   if (opts.only) {
     chosen = all.filter((s) => opts.only.includes(String(s.n)) || opts.only.includes(s.id));
     const unknown = opts.only.filter((o) => !all.some((s) => String(s.n) === o || s.id === o));
-    if (unknown.length) throw new RunError(`--only: unknown scenario(s) ${unknown.join(', ')}; choose from ${all.map((s) => `${s.n}=${s.id}`).join(', ')}`);
+    if (unknown.length)
+      throw new RunError(
+        `--only: unknown scenario(s) ${unknown.join(', ')}; choose from ${all.map((s) => `${s.n}=${s.id}`).join(', ')}`,
+      );
   }
 
   const addon = addonBuild();
   if (addon.kind === 'missing') throw new RunError(`the addon is ${addon.text}`);
   if (!opts.quick && addon.kind !== 'release' && !opts.allowDebug) {
-    throw new RunError(`the addon ${path.basename(ADDON)} is ${addon.text}. Benchmarks need the release build: run \`npm run build\` first (or pass --allow-debug).`);
+    throw new RunError(
+      `the addon ${path.basename(ADDON)} is ${addon.text}. Benchmarks need the release build: run \`npm run build\` first (or pass --allow-debug).`,
+    );
   }
 
   const started = new Date();
@@ -880,7 +1389,9 @@ async function main() {
     );
   }
   tableOpts = { pm2: !!pm2, pm2Skipped: pm2 && pm2.skipped };
-  process.stdout.write(`forever-native bench${opts.quick ? ' (--quick)' : ''}\n${head.join('\n')}\n\n`);
+  process.stdout.write(
+    `forever-native bench${opts.quick ? ' (--quick)' : ''}\n${head.join('\n')}\n\n`,
+  );
 
   const done = [];
   const failures = [];
@@ -890,7 +1401,9 @@ async function main() {
     for (const scenario of chosen) {
       const now = addonBuild();
       if (now.mtime !== seenAddon) {
-        rebuilds.push(`the addon file was rebuilt (by someone else?) before scenario ${scenario.n} ${scenario.id} started: now ${now.text}`);
+        rebuilds.push(
+          `the addon file was rebuilt (by someone else?) before scenario ${scenario.n} ${scenario.id} started: now ${now.text}`,
+        );
         seenAddon = now.mtime;
       }
       const rounds = opts.rounds || scenario.rounds;
@@ -902,15 +1415,26 @@ async function main() {
             const order = roundOrder(implsFor(scenario, kase, pm2 && pm2.dir), round);
             for (const impl of order) {
               const t0 = Date.now();
-              const { result, stderr } = await runWorker(scenario, kase, impl, { quick: opts.quick, tmp, pm2Dir: pm2 && pm2.dir });
+              const { result, stderr } = await runWorker(scenario, kase, impl, {
+                quick: opts.quick,
+                tmp,
+                pm2Dir: pm2 && pm2.dir,
+              });
               result.round = round;
               results.push(result);
               const shown = Object.entries(result)
-                .filter(([k, v]) => !['bench', 'impl', 'case', 'round', 'crashMessages'].includes(k) && (typeof v !== 'object' || v === null))
+                .filter(
+                  ([k, v]) =>
+                    !['bench', 'impl', 'case', 'round', 'crashMessages'].includes(k) &&
+                    (typeof v !== 'object' || v === null),
+                )
                 .map(([k, v]) => `${k}=${typeof v === 'number' ? fmt(v) : v}`)
                 .join(' ');
-              process.stderr.write(`  [${scenario.n} ${scenario.id} ${round}/${rounds}] ${kase} ${impl}: ${shown} (${((Date.now() - t0) / 1000).toFixed(1)} s)\n`);
-              if (stderr.trim() && result.crashes) process.stderr.write(stderr.replace(/^/gm, '    '));
+              process.stderr.write(
+                `  [${scenario.n} ${scenario.id} ${round}/${rounds}] ${kase} ${impl}: ${shown} (${((Date.now() - t0) / 1000).toFixed(1)} s)\n`,
+              );
+              if (stderr.trim() && result.crashes)
+                process.stderr.write(stderr.replace(/^/gm, '    '));
             }
           }
         }
@@ -919,7 +1443,9 @@ async function main() {
       } catch (err) {
         if (!(err instanceof RunError)) throw err;
         failures.push(err.message);
-        process.stdout.write(`scenario ${scenario.n} ${scenario.id}: FAILED — ${err.message.split('\n')[0]}\n`);
+        process.stdout.write(
+          `scenario ${scenario.n} ${scenario.id}: FAILED — ${err.message.split('\n')[0]}\n`,
+        );
         process.stderr.write(`\n${err.message}\n\n`);
       }
     }
@@ -929,7 +1455,10 @@ async function main() {
   }
 
   const after = addonBuild();
-  if (after.mtime !== seenAddon) rebuilds.push(`the addon file was rebuilt (by someone else?) during the last scenario: now ${after.text}`);
+  if (after.mtime !== seenAddon)
+    rebuilds.push(
+      `the addon file was rebuilt (by someone else?) during the last scenario: now ${after.text}`,
+    );
   const addonChanged = rebuilds.length > 0;
   const { text, goals, noise } = table(done);
   const scaling = scaleTable(done);
@@ -938,20 +1467,38 @@ async function main() {
   if (pm2 && pm2.skipped) notes.push(`PM2 skipped: ${pm2.skipped}`);
   if (done.length) process.stdout.write(`\n${text}\n`);
   if (scaling) process.stdout.write(`\nScaling (scenario 8):\n\n${scaling}\n`);
-  process.stdout.write(`\nOther work on the machine during the run: ${(foreignShare() * 100).toFixed(1)}% of its CPU capacity\n`);
-  if (noise.withRounds) process.stdout.write(`\nNoise: ${noiseSummary(noise, foreignShare()).join('\n')}\n`);
+  process.stdout.write(
+    `\nOther work on the machine during the run: ${(foreignShare() * 100).toFixed(1)}% of its CPU capacity\n`,
+  );
+  if (noise.withRounds)
+    process.stdout.write(`\nNoise: ${noiseSummary(noise, foreignShare()).join('\n')}\n`);
   if (notes.length) process.stdout.write(`\nFindings:\n${notes.map((n) => `- ${n}`).join('\n')}\n`);
 
   if (failures.length) {
-    process.stdout.write(`\nbench FAILED: ${failures.length} scenario(s) did not complete:\n${failures.map((f) => `- ${f.split('\n')[0]}`).join('\n')}\n`);
+    process.stdout.write(
+      `\nbench FAILED: ${failures.length} scenario(s) did not complete:\n${failures.map((f) => `- ${f.split('\n')[0]}`).join('\n')}\n`,
+    );
     process.exitCode = 1;
     return;
   }
 
   if (!opts.quick && !opts.only) {
-    const md = resultsMarkdown({ started, head, text, goals, notes, done, addonChanged, noise, scaling, pm2 });
+    const md = resultsMarkdown({
+      started,
+      head,
+      text,
+      goals,
+      notes,
+      done,
+      addonChanged,
+      noise,
+      scaling,
+      pm2,
+    });
     fs.writeFileSync(path.join(BENCH, 'RESULTS.md'), md);
-    process.stdout.write(`\nwrote ${path.relative(process.cwd(), path.join(BENCH, 'RESULTS.md'))}\n`);
+    process.stdout.write(
+      `\nwrote ${path.relative(process.cwd(), path.join(BENCH, 'RESULTS.md'))}\n`,
+    );
   }
 }
 
@@ -960,11 +1507,22 @@ async function main() {
  * every worker it has reaped, with their reaped descendants: utime+stime+cutime+cstime).
  */
 function cpuTicks() {
-  const fields = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const fields = fs
+    .readFileSync('/proc/stat', 'utf8')
+    .split('\n')[0]
+    .trim()
+    .split(/\s+/)
+    .slice(1)
+    .map(Number);
   const all = fields.reduce((a, b) => a + b, 0);
   const idle = fields[3] + (fields[4] || 0);
   const stat = fs.readFileSync('/proc/self/stat', 'utf8');
-  const own = stat.slice(stat.lastIndexOf(')') + 2).split(' ').slice(11, 15).map(Number).reduce((a, b) => a + b, 0);
+  const own = stat
+    .slice(stat.lastIndexOf(')') + 2)
+    .split(' ')
+    .slice(11, 15)
+    .map(Number)
+    .reduce((a, b) => a + b, 0);
   return { busy: all - idle, all, own };
 }
 const startTicks = cpuTicks();
@@ -977,15 +1535,32 @@ function foreignShare() {
   return Math.max(0, end.busy - startTicks.busy - (end.own - startTicks.own)) / all;
 }
 
-function resultsMarkdown({ started, head, text, goals, notes, done, addonChanged, noise, scaling, pm2 }) {
+function resultsMarkdown({
+  started,
+  head,
+  text,
+  goals,
+  notes,
+  done,
+  addonChanged,
+  noise,
+  scaling,
+  pm2,
+}) {
   const mins = ((Date.now() - started.getTime()) / 60000).toFixed(1);
   const out = [];
   out.push('# Bench results', '');
-  out.push(`Generated by \`npm run bench\` (\`node bench/run.js\`) on ${started.toISOString()} (${mins} min). See [README.md](README.md) for what each figure means.`, '');
+  out.push(
+    `Generated by \`npm run bench\` (\`node bench/run.js\`) on ${started.toISOString()} (${mins} min). See [README.md](README.md) for what each figure means.`,
+    '',
+  );
   const foreign = foreignShare();
   out.push(
     ...head,
-    `- Load average at end: ${os.loadavg().map((x) => x.toFixed(2)).join(', ')} (the bench's own processes count too)`,
+    `- Load average at end: ${os
+      .loadavg()
+      .map((x) => x.toFixed(2))
+      .join(', ')} (the bench's own processes count too)`,
     `- Other work on the machine during the run: ${(foreign * 100).toFixed(1)}% of its CPU capacity (all CPU time used, less this run's own and its workers'; kernel threads working for the run count as other work)`,
     '',
   );
@@ -995,25 +1570,50 @@ function resultsMarkdown({ started, head, text, goals, notes, done, addonChanged
   );
   if (pm2 && pm2.dir) out.push(`**PM2's settings.** ${PM2_LIB.SETTINGS_TEXT}`, '');
   if (pm2 && pm2.skipped) out.push(`**PM2 was skipped:** ${pm2.skipped}`, '');
-  if (addonChanged) out.push('**Warning:** the addon file changed while the bench ran (each worker loads it afresh), so later scenarios used a newer build; see Findings for when.', '');
+  if (addonChanged)
+    out.push(
+      '**Warning:** the addon file changed while the bench ran (each worker loads it afresh), so later scenarios used a newer build; see Findings for when.',
+      '',
+    );
   if (foreign > 0.1) {
-    out.push(`**Noise:** other work used ${(foreign * 100).toFixed(0)}% of the machine's CPU capacity during this run. Expect noise, mostly in the rates, the IPC figures and the N=500 times; the ratios come from runs interleaved side by side, so they are less affected than the absolute numbers.`, '');
+    out.push(
+      `**Noise:** other work used ${(foreign * 100).toFixed(0)}% of the machine's CPU capacity during this run. Expect noise, mostly in the rates, the IPC figures and the N=500 times; the ratios come from runs interleaved side by side, so they are less affected than the absolute numbers.`,
+      '',
+    );
   }
   out.push('## Results', '', text, '');
-  if (scaling) out.push('## Scaling', '', `Scenario 8: N crash-looping monitors in one host process (see its note below); restarts/s as median (lowest–highest round), the rest medians.`, '', scaling, '');
+  if (scaling)
+    out.push(
+      '## Scaling',
+      '',
+      `Scenario 8: N crash-looping monitors in one host process (see its note below); restarts/s as median (lowest–highest round), the rest medians.`,
+      '',
+      scaling,
+      '',
+    );
   if (noise.withRounds) out.push('## Noise', '', ...noiseSummary(noise, foreign), '');
   out.push('## Goals', '');
-  for (const g of goals) out.push(`- **${g.status}** — scenario ${g.n}, ${g.label}: goal ${g.goal}; forever-native ${g.native}, forever-monitor ${g.fm}.`);
+  for (const g of goals)
+    out.push(
+      `- **${g.status}** — scenario ${g.n}, ${g.label}: goal ${g.goal}; forever-native ${g.native}, forever-monitor ${g.fm}.`,
+    );
   out.push('');
   if (notes.length) out.push('## Findings', '', ...notes.map((n) => `- ${n}`), '');
   out.push('## Scenarios', '');
-  for (const { scenario } of done) out.push(`${scenario.n}. **${scenario.title}.** ${scenario.note}${pm2 && pm2.dir && scenario.pm2Note ? ` ${scenario.pm2Note}` : ''}`);
+  for (const { scenario } of done)
+    out.push(
+      `${scenario.n}. **${scenario.title}.** ${scenario.note}${pm2 && pm2.dir && scenario.pm2Note ? ` ${scenario.pm2Note}` : ''}`,
+    );
   out.push('', '## Appendix: every run', '');
   for (const { scenario, results } of done) {
     out.push(`<details><summary>${scenario.n}. ${scenario.id}</summary>`, '', '```');
     for (const r of results) {
-      const { bench, ...rest } = r;
-      out.push(JSON.stringify(rest, (k, v) => (typeof v === 'number' && !Number.isInteger(v) ? Number(v.toFixed(3)) : v)));
+      const { bench: _bench, ...rest } = r;
+      out.push(
+        JSON.stringify(rest, (k, v) =>
+          typeof v === 'number' && !Number.isInteger(v) ? Number(v.toFixed(3)) : v,
+        ),
+      );
     }
     out.push('```', '', '</details>', '');
   }

@@ -46,53 +46,334 @@ class UsageError extends Error {
  * CLI's message for a value it cannot read names the range that is accepted.
  */
 const FLAGS = [
-  { long: 'max', short: 'm', kind: 'runs', key: 'max', arg: 'N', help: 'Only run the script N times in total' },
-  { long: 'minUptime', kind: 'ms', key: 'minUptime', arg: 'MS', help: 'A child that lived less than MS is spinning (default 0)' },
-  { long: 'spinSleepTime', kind: 'ms', key: 'spinSleepTime', arg: 'MS', help: 'Wait MS before restarting a spinning child; without it, give up' },
-  { long: 'restartDelay', kind: 'ms', key: 'restartDelay', arg: 'MS', help: 'Wait MS before every automatic restart' },
-  { long: 'backoff', kind: 'backoff', key: 'backoff', help: 'Growing delays for restarts in a row: 100ms x1.5 up to 15s, reset after 30s up (or =initial:MS,factor:F,max:MS,jitter:F,resetAfter:MS). On by default here unless --restartDelay is given; --no-backoff (or --backoff=false) for none' },
-  { long: 'autorestart', kind: 'when', key: 'autorestart', arg: 'WHEN', help: 'always (default), on-failure (not after exit code 0) or never' },
-  { long: 'stopExitCodes', kind: 'codes', key: 'stopExitCodes', arg: 'CODES', help: 'Exit codes that end supervision instead of a restart, e.g. 0,78' },
-  { long: 'restartWindow', kind: 'window', key: 'restartWindow', arg: 'N/MS', help: 'Give up after more than N restarts within MS, e.g. 5/60000' },
-  { long: 'fork', kind: 'bool', key: 'fork', help: 'Give the child an IPC channel (Node children: for --waitReady, --watchdog, --shutdownMessage)' },
-  { long: 'waitReady', kind: 'bool', key: 'waitReady', help: "The child is up once it says so: process.send('ready') (with --fork) or READY=1 on NOTIFY_SOCKET" },
-  { long: 'readyTimeout', kind: 'ms', above: 0, key: 'readyTimeout', arg: 'MS', help: 'With --waitReady: a child not ready within MS is taken down, as a crash' },
-  { long: 'watchdog', kind: 'ms', above: 0, key: 'watchdog', arg: 'MS', help: "The child must ping within every MS (process.send('heartbeat') or WATCHDOG=1), or it is restarted" },
-  { long: 'maxMemory', kind: 'size', key: 'maxMemory', arg: 'SIZE', help: "Restart the child gracefully when its tree's memory passes SIZE (bytes, 512M, 1G)" },
-  { long: 'memoryCheckInterval', kind: 'ms', min: 10, key: 'memoryCheckInterval', arg: 'MS', help: 'How often --maxMemory reads the memory (default 1000)' },
-  { long: 'shutdownMessage', kind: 'string', key: 'shutdownMessage', arg: 'TEXT', help: 'With --fork: send TEXT over IPC before the kill signal; a child that exits on it gets none' },
-  { long: 'shutdownTimeout', kind: 'ms', key: 'shutdownTimeout', arg: 'MS', help: 'How long a kill waits after --shutdownMessage before the signal (default: --killTTL)' },
-  { long: 'listen', kind: 'listen', key: 'listen', arg: 'ADDR', help: 'Hold a listening socket for the child (repeatable): 8080, 127.0.0.1:8080, [::1]:8080, a socket path, name=ADDR; it gets fds 3, 4, ... with LISTEN_FDS' },
-  { long: 'listenBacklog', kind: 'runs', max: 65535, key: 'listenBacklog', arg: 'N', help: 'The backlog of each --listen socket (default 511)' },
-  { long: 'reloadGrace', kind: 'ms', key: 'reloadGrace', arg: 'MS', help: 'Without --waitReady: how long a reload\'s new child runs beside the old one before taking over (default 1000)' },
-  { long: 'reloadOnHup', kind: 'bool', help: 'SIGHUP reloads the child without downtime (a new child beside the old, with --listen) instead of restarting it' },
-  { long: 'command', short: 'c', kind: 'string', key: 'command', arg: 'CMD', help: 'Program to run the script with (default: this node), e.g. "node --expose-gc" or python3' },
-  { long: 'sourceDir', kind: 'path', key: 'sourceDir', arg: 'DIR', help: 'Directory the script path is relative to' },
-  { long: 'workingDir', kind: 'path', key: 'cwd', arg: 'DIR', help: "The child's working directory (default: the current one)" },
-  { long: 'silent', short: 's', kind: 'bool', key: 'silent', help: "Do not copy the child's stdout/stderr to this terminal" },
-  { long: 'outFile', short: 'o', kind: 'path', key: 'outFile', arg: 'FILE', help: "Write the child's stdout to FILE" },
-  { long: 'errFile', short: 'e', kind: 'path', key: 'errFile', arg: 'FILE', help: "Write the child's stderr to FILE (the same path as -o merges them)" },
-  { long: 'logFile', short: 'l', kind: 'path', key: 'logFile', arg: 'FILE', help: 'Also write the status lines to FILE' },
-  { long: 'append', short: 'a', kind: 'bool', key: 'append', help: 'Append to the -o/-e/-l files instead of truncating them' },
-  { long: 'pidFile', kind: 'path', key: 'pidFile', arg: 'FILE', help: "Keep the child's pid in FILE while it runs" },
-  { long: 'watch', short: 'w', kind: 'bool', key: 'watch', help: 'Restart the child when a file in the watched directories changes' },
-  { long: 'watchDirectory', kind: 'list', key: 'watchDirectory', arg: 'DIR', help: 'Directory to watch (repeatable; default: --sourceDir, else the script\'s)' },
-  { long: 'watchIgnore', kind: 'pattern', key: 'watchIgnorePatterns', arg: 'GLOB', help: 'Pattern of files not to watch (repeatable)' },
-  { long: 'killSignal', kind: 'signal', key: 'killSignal', arg: 'SIG', help: 'Signal that stops or restarts the child (default SIGTERM)' },
-  { long: 'killTTL', kind: 'ms', key: 'killTTL', arg: 'MS', help: 'SIGKILL a child still alive MS after killSignal (default 5000 when no --killSignal is given)' },
-  { long: 'killTree', short: 't', kind: 'bool', key: 'killTree', help: "Signal the child's whole process tree (the default; --killTree=false for the child alone)" },
-  { long: 'uid', kind: 'string', key: 'uid', arg: 'UID', help: 'Id of this process for forever tools (not a Unix user)' },
-  { long: 'id', kind: 'string', key: 'id', arg: 'ID', help: 'Name of this process, shown in the status lines' },
-  { long: 'logTimestamps', kind: 'bool', key: 'logTimestamps', help: 'Prefix every line of -o/-e with an ISO-8601 UTC time' },
-  { long: 'mergeLogs', kind: 'bool', key: 'mergeLogs', help: 'Write stderr into the -o file too, whole lines at a time' },
-  { long: 'logMaxSize', kind: 'bytes', key: 'logMaxSize', arg: 'BYTES', help: 'Rotate -o/-e/-l before they grow past BYTES (file.1, file.2, ... counting up: the newest is the highest)' },
-  { long: 'logRotate', kind: 'rotate', key: 'logRotate', arg: 'WHEN', help: 'Rotate -o/-e/-l daily, hourly or every MS, at local time (file.2026-11-30, file.2026-11-30T14)' },
-  { long: 'logRotateUtc', kind: 'bool', key: 'logRotateUtc', help: 'Count --logRotate periods in UTC rather than local time' },
-  { long: 'logCompress', kind: 'bool', key: 'logCompress', help: 'Gzip rotated files, in the background (file.1.gz, file.2026-11-30.gz)' },
-  { long: 'logMaxFiles', kind: 'count', max: 1000, key: 'logMaxFiles', arg: 'N', help: 'Rotated files to keep (default 5; 1000 with --logMaxAge)' },
-  { long: 'logMaxAge', kind: 'age', key: 'logMaxAge', arg: 'AGE', help: 'Remove rotated files last written more than AGE ago: 14d, 12h, 30m or MS' },
-  { long: 'logDirect', kind: 'bool', key: 'logDirect', help: 'The child writes -o/-e itself: no host CPU for its output (needs -s; no timestamps or rotation)' },
-  { long: 'config', kind: 'path', arg: 'FILE', help: 'Read the app (or an array of apps) from a JSON file' },
+  {
+    long: 'max',
+    short: 'm',
+    kind: 'runs',
+    key: 'max',
+    arg: 'N',
+    help: 'Only run the script N times in total',
+  },
+  {
+    long: 'minUptime',
+    kind: 'ms',
+    key: 'minUptime',
+    arg: 'MS',
+    help: 'A child that lived less than MS is spinning (default 0)',
+  },
+  {
+    long: 'spinSleepTime',
+    kind: 'ms',
+    key: 'spinSleepTime',
+    arg: 'MS',
+    help: 'Wait MS before restarting a spinning child; without it, give up',
+  },
+  {
+    long: 'restartDelay',
+    kind: 'ms',
+    key: 'restartDelay',
+    arg: 'MS',
+    help: 'Wait MS before every automatic restart',
+  },
+  {
+    long: 'backoff',
+    kind: 'backoff',
+    key: 'backoff',
+    help: 'Growing delays for restarts in a row: 100ms x1.5 up to 15s, reset after 30s up (or =initial:MS,factor:F,max:MS,jitter:F,resetAfter:MS). On by default here unless --restartDelay is given; --no-backoff (or --backoff=false) for none',
+  },
+  {
+    long: 'autorestart',
+    kind: 'when',
+    key: 'autorestart',
+    arg: 'WHEN',
+    help: 'always (default), on-failure (not after exit code 0) or never',
+  },
+  {
+    long: 'stopExitCodes',
+    kind: 'codes',
+    key: 'stopExitCodes',
+    arg: 'CODES',
+    help: 'Exit codes that end supervision instead of a restart, e.g. 0,78',
+  },
+  {
+    long: 'restartWindow',
+    kind: 'window',
+    key: 'restartWindow',
+    arg: 'N/MS',
+    help: 'Give up after more than N restarts within MS, e.g. 5/60000',
+  },
+  {
+    long: 'fork',
+    kind: 'bool',
+    key: 'fork',
+    help: 'Give the child an IPC channel (Node children: for --waitReady, --watchdog, --shutdownMessage)',
+  },
+  {
+    long: 'waitReady',
+    kind: 'bool',
+    key: 'waitReady',
+    help: "The child is up once it says so: process.send('ready') (with --fork) or READY=1 on NOTIFY_SOCKET",
+  },
+  {
+    long: 'readyTimeout',
+    kind: 'ms',
+    above: 0,
+    key: 'readyTimeout',
+    arg: 'MS',
+    help: 'With --waitReady: a child not ready within MS is taken down, as a crash',
+  },
+  {
+    long: 'watchdog',
+    kind: 'ms',
+    above: 0,
+    key: 'watchdog',
+    arg: 'MS',
+    help: "The child must ping within every MS (process.send('heartbeat') or WATCHDOG=1), or it is restarted",
+  },
+  {
+    long: 'maxMemory',
+    kind: 'size',
+    key: 'maxMemory',
+    arg: 'SIZE',
+    help: "Restart the child gracefully when its tree's memory passes SIZE (bytes, 512M, 1G)",
+  },
+  {
+    long: 'memoryCheckInterval',
+    kind: 'ms',
+    min: 10,
+    key: 'memoryCheckInterval',
+    arg: 'MS',
+    help: 'How often --maxMemory reads the memory (default 1000)',
+  },
+  {
+    long: 'shutdownMessage',
+    kind: 'string',
+    key: 'shutdownMessage',
+    arg: 'TEXT',
+    help: 'With --fork: send TEXT over IPC before the kill signal; a child that exits on it gets none',
+  },
+  {
+    long: 'shutdownTimeout',
+    kind: 'ms',
+    key: 'shutdownTimeout',
+    arg: 'MS',
+    help: 'How long a kill waits after --shutdownMessage before the signal (default: --killTTL)',
+  },
+  {
+    long: 'listen',
+    kind: 'listen',
+    key: 'listen',
+    arg: 'ADDR',
+    help: 'Hold a listening socket for the child (repeatable): 8080, 127.0.0.1:8080, [::1]:8080, a socket path, name=ADDR; it gets fds 3, 4, ... with LISTEN_FDS',
+  },
+  {
+    long: 'listenBacklog',
+    kind: 'runs',
+    max: 65535,
+    key: 'listenBacklog',
+    arg: 'N',
+    help: 'The backlog of each --listen socket (default 511)',
+  },
+  {
+    long: 'reloadGrace',
+    kind: 'ms',
+    key: 'reloadGrace',
+    arg: 'MS',
+    help: "Without --waitReady: how long a reload's new child runs beside the old one before taking over (default 1000)",
+  },
+  {
+    long: 'reloadOnHup',
+    kind: 'bool',
+    help: 'SIGHUP reloads the child without downtime (a new child beside the old, with --listen) instead of restarting it',
+  },
+  {
+    long: 'command',
+    short: 'c',
+    kind: 'string',
+    key: 'command',
+    arg: 'CMD',
+    help: 'Program to run the script with (default: this node), e.g. "node --expose-gc" or python3',
+  },
+  {
+    long: 'sourceDir',
+    kind: 'path',
+    key: 'sourceDir',
+    arg: 'DIR',
+    help: 'Directory the script path is relative to',
+  },
+  {
+    long: 'workingDir',
+    kind: 'path',
+    key: 'cwd',
+    arg: 'DIR',
+    help: "The child's working directory (default: the current one)",
+  },
+  {
+    long: 'silent',
+    short: 's',
+    kind: 'bool',
+    key: 'silent',
+    help: "Do not copy the child's stdout/stderr to this terminal",
+  },
+  {
+    long: 'outFile',
+    short: 'o',
+    kind: 'path',
+    key: 'outFile',
+    arg: 'FILE',
+    help: "Write the child's stdout to FILE",
+  },
+  {
+    long: 'errFile',
+    short: 'e',
+    kind: 'path',
+    key: 'errFile',
+    arg: 'FILE',
+    help: "Write the child's stderr to FILE (the same path as -o merges them)",
+  },
+  {
+    long: 'logFile',
+    short: 'l',
+    kind: 'path',
+    key: 'logFile',
+    arg: 'FILE',
+    help: 'Also write the status lines to FILE',
+  },
+  {
+    long: 'append',
+    short: 'a',
+    kind: 'bool',
+    key: 'append',
+    help: 'Append to the -o/-e/-l files instead of truncating them',
+  },
+  {
+    long: 'pidFile',
+    kind: 'path',
+    key: 'pidFile',
+    arg: 'FILE',
+    help: "Keep the child's pid in FILE while it runs",
+  },
+  {
+    long: 'watch',
+    short: 'w',
+    kind: 'bool',
+    key: 'watch',
+    help: 'Restart the child when a file in the watched directories changes',
+  },
+  {
+    long: 'watchDirectory',
+    kind: 'list',
+    key: 'watchDirectory',
+    arg: 'DIR',
+    help: "Directory to watch (repeatable; default: --sourceDir, else the script's)",
+  },
+  {
+    long: 'watchIgnore',
+    kind: 'pattern',
+    key: 'watchIgnorePatterns',
+    arg: 'GLOB',
+    help: 'Pattern of files not to watch (repeatable)',
+  },
+  {
+    long: 'killSignal',
+    kind: 'signal',
+    key: 'killSignal',
+    arg: 'SIG',
+    help: 'Signal that stops or restarts the child (default SIGTERM)',
+  },
+  {
+    long: 'killTTL',
+    kind: 'ms',
+    key: 'killTTL',
+    arg: 'MS',
+    help: 'SIGKILL a child still alive MS after killSignal (default 5000 when no --killSignal is given)',
+  },
+  {
+    long: 'killTree',
+    short: 't',
+    kind: 'bool',
+    key: 'killTree',
+    help: "Signal the child's whole process tree (the default; --killTree=false for the child alone)",
+  },
+  {
+    long: 'uid',
+    kind: 'string',
+    key: 'uid',
+    arg: 'UID',
+    help: 'Id of this process for forever tools (not a Unix user)',
+  },
+  {
+    long: 'id',
+    kind: 'string',
+    key: 'id',
+    arg: 'ID',
+    help: 'Name of this process, shown in the status lines',
+  },
+  {
+    long: 'logTimestamps',
+    kind: 'bool',
+    key: 'logTimestamps',
+    help: 'Prefix every line of -o/-e with an ISO-8601 UTC time',
+  },
+  {
+    long: 'mergeLogs',
+    kind: 'bool',
+    key: 'mergeLogs',
+    help: 'Write stderr into the -o file too, whole lines at a time',
+  },
+  {
+    long: 'logMaxSize',
+    kind: 'bytes',
+    key: 'logMaxSize',
+    arg: 'BYTES',
+    help: 'Rotate -o/-e/-l before they grow past BYTES (file.1, file.2, ... counting up: the newest is the highest)',
+  },
+  {
+    long: 'logRotate',
+    kind: 'rotate',
+    key: 'logRotate',
+    arg: 'WHEN',
+    help: 'Rotate -o/-e/-l daily, hourly or every MS, at local time (file.2026-11-30, file.2026-11-30T14)',
+  },
+  {
+    long: 'logRotateUtc',
+    kind: 'bool',
+    key: 'logRotateUtc',
+    help: 'Count --logRotate periods in UTC rather than local time',
+  },
+  {
+    long: 'logCompress',
+    kind: 'bool',
+    key: 'logCompress',
+    help: 'Gzip rotated files, in the background (file.1.gz, file.2026-11-30.gz)',
+  },
+  {
+    long: 'logMaxFiles',
+    kind: 'count',
+    max: 1000,
+    key: 'logMaxFiles',
+    arg: 'N',
+    help: 'Rotated files to keep (default 5; 1000 with --logMaxAge)',
+  },
+  {
+    long: 'logMaxAge',
+    kind: 'age',
+    key: 'logMaxAge',
+    arg: 'AGE',
+    help: 'Remove rotated files last written more than AGE ago: 14d, 12h, 30m or MS',
+  },
+  {
+    long: 'logDirect',
+    kind: 'bool',
+    key: 'logDirect',
+    help: 'The child writes -o/-e itself: no host CPU for its output (needs -s; no timestamps or rotation)',
+  },
+  {
+    long: 'config',
+    kind: 'path',
+    arg: 'FILE',
+    help: 'Read the app (or an array of apps) from a JSON file',
+  },
   { long: 'json', kind: 'bool', help: 'Print the status lines as JSON, one object per line' },
   { long: 'help', short: 'h', kind: 'bool', help: 'Show this help' },
   { long: 'version', kind: 'bool', help: "Show forever-native's version" },
@@ -104,15 +385,66 @@ const TAKES_VALUE = (flag) => flag.kind !== 'bool' && flag.kind !== 'backoff';
 
 /** The keys a config file may hold for each app (forever's format, plus this package's). */
 const CONFIG_KEYS = new Set([
-  'script', 'args', 'max', 'minUptime', 'spinSleepTime', 'command', 'sourceDir', 'workingDir', 'cwd',
-  'silent', 'outFile', 'errFile', 'logFile', 'append', 'pidFile', 'watch', 'watchDirectory', 'watchIgnore',
-  'watchIgnorePatterns', 'watchIgnoreDotFiles', 'usePolling', 'pollingInterval', 'killSignal', 'killTTL',
-  'killTree', 'uid', 'id', 'env', 'hideEnv', 'spawnWith', 'checkFile', 'stdio', 'fork', 'serialization',
-  'watchDebounce', 'logTimestamps', 'mergeLogs', 'logMaxSize', 'logMaxFiles', 'logDirect',
-  'logRotate', 'logRotateUtc', 'logCompress', 'logMaxAge',
-  'restartDelay', 'backoff', 'autorestart', 'stopExitCodes', 'restartWindow',
-  'waitReady', 'readyTimeout', 'watchdog', 'maxMemory', 'memoryCheckInterval', 'shutdownMessage', 'shutdownTimeout',
-  'listen', 'listenBacklog', 'reloadGrace', 'reloadOnHup',
+  'script',
+  'args',
+  'max',
+  'minUptime',
+  'spinSleepTime',
+  'command',
+  'sourceDir',
+  'workingDir',
+  'cwd',
+  'silent',
+  'outFile',
+  'errFile',
+  'logFile',
+  'append',
+  'pidFile',
+  'watch',
+  'watchDirectory',
+  'watchIgnore',
+  'watchIgnorePatterns',
+  'watchIgnoreDotFiles',
+  'usePolling',
+  'pollingInterval',
+  'killSignal',
+  'killTTL',
+  'killTree',
+  'uid',
+  'id',
+  'env',
+  'hideEnv',
+  'spawnWith',
+  'checkFile',
+  'stdio',
+  'fork',
+  'serialization',
+  'watchDebounce',
+  'logTimestamps',
+  'mergeLogs',
+  'logMaxSize',
+  'logMaxFiles',
+  'logDirect',
+  'logRotate',
+  'logRotateUtc',
+  'logCompress',
+  'logMaxAge',
+  'restartDelay',
+  'backoff',
+  'autorestart',
+  'stopExitCodes',
+  'restartWindow',
+  'waitReady',
+  'readyTimeout',
+  'watchdog',
+  'maxMemory',
+  'memoryCheckInterval',
+  'shutdownMessage',
+  'shutdownTimeout',
+  'listen',
+  'listenBacklog',
+  'reloadGrace',
+  'reloadOnHup',
 ]);
 
 /** Config keys that hold paths, resolved against the config file's directory. */
@@ -154,7 +486,9 @@ function readValue(flag, raw, shown) {
       const n = /^[0-9]+(\.[0-9]+)?$/.test(raw) ? Number(raw) : NaN;
       // A number below the bound is the Monitor's to refuse (its message names it too).
       if (!Number.isFinite(n)) {
-        throw bad(`a finite number of milliseconds ${flag.above !== undefined ? `> ${flag.above}` : `>= ${flag.min || 0}`}`);
+        throw bad(
+          `a finite number of milliseconds ${flag.above !== undefined ? `> ${flag.above}` : `>= ${flag.min || 0}`}`,
+        );
       }
       return n;
     }
@@ -163,10 +497,14 @@ function readValue(flag, raw, shown) {
       if (raw === 'false') return false;
       const backoff = {};
       for (const part of raw.split(',')) {
-        const m = /^(initial|factor|max|jitter|resetAfter)[:=]([0-9]+(\.[0-9]+)?)$/.exec(part.trim());
+        const m = /^(initial|factor|max|jitter|resetAfter)[:=]([0-9]+(\.[0-9]+)?)$/.exec(
+          part.trim(),
+        );
         if (!m) throw bad('initial:MS,factor:F,max:MS,jitter:F,resetAfter:MS (any of them)');
         if (Object.prototype.hasOwnProperty.call(backoff, m[1])) {
-          throw bad(`initial:MS,factor:F,max:MS,jitter:F,resetAfter:MS with each key once ("${m[1]}" is given twice)`);
+          throw bad(
+            `initial:MS,factor:F,max:MS,jitter:F,resetAfter:MS with each key once ("${m[1]}" is given twice)`,
+          );
         }
         backoff[m[1]] = Number(m[2]);
       }
@@ -177,14 +515,16 @@ function readValue(flag, raw, shown) {
       throw bad('always, on-failure or never');
     case 'codes': {
       const codes = raw.split(',').map((c) => (/^[0-9]+$/.test(c.trim()) ? Number(c.trim()) : NaN));
-      if (codes.some((c) => !(c >= 0 && c <= 255))) throw bad('exit codes from 0 to 255, comma-separated');
+      if (codes.some((c) => !(c >= 0 && c <= 255)))
+        throw bad('exit codes from 0 to 255, comma-separated');
       return codes;
     }
     case 'window': {
       const m = /^([0-9]+)\/([0-9]+)$/.exec(raw);
       const count = m ? Number(m[1]) : NaN;
       const window = m ? Number(m[2]) : NaN;
-      if (!(count <= 10000 && window > 0 && Number.isSafeInteger(window))) throw bad('N/MS: at most N (0 to 10000) restarts within MS (> 0) milliseconds');
+      if (!(count <= 10000 && window > 0 && Number.isSafeInteger(window)))
+        throw bad('N/MS: at most N (0 to 10000) restarts within MS (> 0) milliseconds');
       return { count, window };
     }
     case 'rotate': {
@@ -239,7 +579,8 @@ function parseArgs(argv) {
   const out = { flags, given, script: undefined, scriptAt: -1, args: [] };
   const set = (flag, raw, shown) => {
     const value = readValue(flag, raw, shown);
-    if (flag.kind === 'list' || flag.kind === 'pattern' || flag.kind === 'listen') (flags[flag.long] = flags[flag.long] || []).push(value);
+    if (flag.kind === 'list' || flag.kind === 'pattern' || flag.kind === 'listen')
+      (flags[flag.long] = flags[flag.long] || []).push(value);
     else flags[flag.long] = value;
     if (!given.includes(flag.long)) given.push(flag.long);
   };
@@ -316,7 +657,8 @@ function resolveListen(value, base) {
 function withStopDefaults(options) {
   if (options.killSignal === undefined || options.killSignal === null) {
     options.killSignal = DEFAULT_KILL_SIGNAL;
-    if (options.killTTL === undefined || options.killTTL === null) options.killTTL = DEFAULT_KILL_TTL;
+    if (options.killTTL === undefined || options.killTTL === null)
+      options.killTTL = DEFAULT_KILL_TTL;
   }
   return options;
 }
@@ -333,7 +675,8 @@ function withRestartDefaults(options) {
 }
 
 /** Whether `command` (the --command option) runs node, so that the script is node's file. */
-const runsNode = (command) => typeof command !== 'string' || /(^|\/)node(js)?$/.test(command.trim().split(/\s+/)[0]);
+const runsNode = (command) =>
+  typeof command !== 'string' || /(^|\/)node(js)?$/.test(command.trim().split(/\s+/)[0]);
 
 /**
  * Why `app`'s script cannot be run, as a UsageError, or null: a script that node would
@@ -352,12 +695,15 @@ function scriptProblem(app, stat = fs.statSync) {
   try {
     st = stat(file);
   } catch (err) {
-    if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return new UsageError(`${where}${shown}: no such file`);
+    if (err.code === 'ENOENT' || err.code === 'ENOTDIR')
+      return new UsageError(`${where}${shown}: no such file`);
     return null;
   }
   if (!st.isDirectory()) return null;
   // `forever-native logs` in a project with a logs/ directory: the command it looks like.
-  const command = Object.prototype.hasOwnProperty.call(FOREVER_COMMANDS, shown) ? FOREVER_COMMANDS[shown]() : null;
+  const command = Object.prototype.hasOwnProperty.call(FOREVER_COMMANDS, shown)
+    ? FOREVER_COMMANDS[shown]()
+    : null;
   const hint = command ? `; ${command} (see --help)` : '';
   return new UsageError(`${where}${shown}: is a directory${hint}`);
 }
@@ -389,7 +735,8 @@ function monitorOptions(parsed, cwd) {
 /** The name an app goes by in the status lines. */
 function appName(script, options) {
   if (options.id) return String(options.id);
-  if (options.uid !== undefined && options.uid !== null && options.uid !== '') return String(options.uid);
+  if (options.uid !== undefined && options.uid !== null && options.uid !== '')
+    return String(options.uid);
   return path.basename(Array.isArray(script) ? script[0] : String(script));
 }
 
@@ -400,16 +747,29 @@ function appName(script, options) {
  * named `start` is run as any script would be.
  */
 const FOREVER_COMMANDS = {
-  start: () => 'no start command is needed: forever-native runs the script itself, in the foreground',
-  stop: () => 'forever-native has no stop command: it runs in the foreground; stop it with Ctrl-C or SIGTERM (systemctl stop, docker stop)',
-  restart: () => 'forever-native has no restart command: it restarts the script itself; send it SIGHUP to restart the script by hand',
-  list: () => 'forever-native has no list command: each forever-native runs one script (or one --config) in the foreground, not as a daemon; ask your service manager (systemctl status, docker ps)',
-  logs: () => 'forever-native has no logs command: the output goes to the terminal, or to the -o/-e/-l files',
-  config: () => 'forever-native has no config command: give the options on the command line (see --help), or a JSON file with --config FILE',
+  start: () =>
+    'no start command is needed: forever-native runs the script itself, in the foreground',
+  stop: () =>
+    'forever-native has no stop command: it runs in the foreground; stop it with Ctrl-C or SIGTERM (systemctl stop, docker stop)',
+  restart: () =>
+    'forever-native has no restart command: it restarts the script itself; send it SIGHUP to restart the script by hand',
+  list: () =>
+    'forever-native has no list command: each forever-native runs one script (or one --config) in the foreground, not as a daemon; ask your service manager (systemctl status, docker ps)',
+  logs: () =>
+    'forever-native has no logs command: the output goes to the terminal, or to the -o/-e/-l files',
+  config: () =>
+    'forever-native has no config command: give the options on the command line (see --help), or a JSON file with --config FILE',
 };
-for (const [alias, of] of [['stopall', 'stop'], ['restartall', 'restart'], ['cleanlogs', 'logs'], ['set', 'config'],
-  ['clear', 'config'], ['columns', 'list']]) {
-  FOREVER_COMMANDS[alias] = () => FOREVER_COMMANDS[of]().replace(` ${of} command`, ` ${alias} command`);
+for (const [alias, of] of [
+  ['stopall', 'stop'],
+  ['restartall', 'restart'],
+  ['cleanlogs', 'logs'],
+  ['set', 'config'],
+  ['clear', 'config'],
+  ['columns', 'list'],
+]) {
+  FOREVER_COMMANDS[alias] = () =>
+    FOREVER_COMMANDS[of]().replace(` ${of} command`, ` ${alias} command`);
 }
 
 /** `arg` as a shell would need it typed (single-quoted unless plain). */
@@ -434,7 +794,10 @@ function foreverCommandError(parsed, argv, script, options, exists) {
   if (name === 'start') {
     // The same command line without `start`: forever's `start [options] script` keeps its
     // options before the script, which is where forever-native wants them too.
-    const rest = argv.slice(0, parsed.scriptAt).concat(argv.slice(parsed.scriptAt + 1)).map(String);
+    const rest = argv
+      .slice(0, parsed.scriptAt)
+      .concat(argv.slice(parsed.scriptAt + 1))
+      .map(String);
     let hasScript = false;
     try {
       hasScript = parseArgs(rest).script !== undefined;
@@ -453,7 +816,9 @@ function foreverCommandError(parsed, argv, script, options, exists) {
  */
 function appFromArgs(parsed, cwd, argv = [], exists = fs.existsSync) {
   if (parsed.script === undefined) {
-    throw new UsageError('missing script: usage is forever-native [options] script [args...] (see --help)');
+    throw new UsageError(
+      'missing script: usage is forever-native [options] script [args...] (see --help)',
+    );
   }
   if (parsed.script === '') throw new UsageError('the script must not be empty');
   const options = monitorOptions(parsed, cwd);
@@ -463,7 +828,14 @@ function appFromArgs(parsed, cwd, argv = [], exists = fs.existsSync) {
   const notACommand = foreverCommandError(parsed, argv, script, options, exists);
   if (notACommand) throw notACommand;
   if (parsed.args.length > 0) options.args = parsed.args.slice();
-  return { name: appName(script, options), where: 'options', script, shown: parsed.script, options, reloadOnHup: parsed.flags.reloadOnHup === true };
+  return {
+    name: appName(script, options),
+    where: 'options',
+    script,
+    shown: parsed.script,
+    options,
+    reloadOnHup: parsed.flags.reloadOnHup === true,
+  };
 }
 
 /**
@@ -496,7 +868,8 @@ function appFromConfig(entry, where, baseDir) {
       : resolveListen(options.listen, baseDir);
   }
   for (const key of CONFIG_PATHS) {
-    if (typeof options[key] === 'string' && options[key] !== '') options[key] = path.resolve(baseDir, options[key]);
+    if (typeof options[key] === 'string' && options[key] !== '')
+      options[key] = path.resolve(baseDir, options[key]);
   }
   if (options.workingDir !== undefined) {
     options.cwd = options.workingDir;
@@ -507,7 +880,10 @@ function appFromConfig(entry, where, baseDir) {
     if (!dirs.every((d) => typeof d === 'string' && d !== '')) {
       throw new UsageError(`${where}: "watchDirectory" must be a path or an array of paths`);
     }
-    options.watchDirectory = dirs.length === 1 ? path.resolve(baseDir, dirs[0]) : dirs.map((d) => path.resolve(baseDir, d));
+    options.watchDirectory =
+      dirs.length === 1
+        ? path.resolve(baseDir, dirs[0])
+        : dirs.map((d) => path.resolve(baseDir, d));
   }
   if (options.watchIgnore !== undefined) {
     const patterns = [].concat(options.watchIgnore);
@@ -520,13 +896,22 @@ function appFromConfig(entry, where, baseDir) {
   if (typeof options.killSignal === 'string') {
     const signal = parseSignal(options.killSignal);
     if (signal === undefined) {
-      throw new UsageError(`${where}: "killSignal" must be a signal name such as SIGTERM, got ${quote(options.killSignal)}`);
+      throw new UsageError(
+        `${where}: "killSignal" must be a signal name such as SIGTERM, got ${quote(options.killSignal)}`,
+      );
     }
     options.killSignal = signal;
   }
   const script = options.sourceDir ? entry.script : path.resolve(baseDir, entry.script);
   withStopDefaults(options);
-  return { name: appName(script, options), where, script, shown: entry.script, options, reloadOnHup: reloadOnHup === true };
+  return {
+    name: appName(script, options),
+    where,
+    script,
+    shown: entry.script,
+    options,
+    reloadOnHup: reloadOnHup === true,
+  };
 }
 
 /** The most a config file may hold (it is read whole): 1 MiB. */
@@ -552,7 +937,8 @@ function kindOf(stat) {
 function readConfigFile(full) {
   const refuse = (reason) => Object.assign(new Error(reason), { reason });
   const notRegular = (stat) => refuse(`it is ${kindOf(stat)}, not a regular file`);
-  const tooLarge = (size) => refuse(`it is too large (${size} bytes; a config may hold at most 1 MiB)`);
+  const tooLarge = (size) =>
+    refuse(`it is too large (${size} bytes; a config may hold at most 1 MiB)`);
   const before = fs.statSync(full);
   if (!before.isFile()) throw notRegular(before);
   const { O_RDONLY, O_NONBLOCK, O_NOCTTY } = fs.constants;
@@ -582,13 +968,21 @@ function readConfigFile(full) {
 function whyUnreadable(err) {
   if (err.reason) return err.reason;
   switch (err.code) {
-    case 'ENOENT': return 'no such file';
-    case 'EISDIR': return 'it is a directory, not a regular file';
-    case 'EACCES': case 'EPERM': return `permission denied (${err.code})`;
-    case 'ENOTDIR': return 'a part of the path is not a directory (ENOTDIR)';
-    case 'ELOOP': return 'too many symbolic links (ELOOP)';
-    case 'ENXIO': return 'it is a socket or a device with nothing behind it (ENXIO)';
-    default: return err.code || err.message;
+    case 'ENOENT':
+      return 'no such file';
+    case 'EISDIR':
+      return 'it is a directory, not a regular file';
+    case 'EACCES':
+    case 'EPERM':
+      return `permission denied (${err.code})`;
+    case 'ENOTDIR':
+      return 'a part of the path is not a directory (ENOTDIR)';
+    case 'ELOOP':
+      return 'too many symbolic links (ELOOP)';
+    case 'ENXIO':
+      return 'it is a socket or a device with nothing behind it (ENXIO)';
+    default:
+      return err.code || err.message;
   }
 }
 
@@ -609,15 +1003,21 @@ function appsFromConfig(file, cwd, readFile = readConfigFile) {
   try {
     data = JSON.parse(text);
   } catch (err) {
-    throw new UsageError(`config ${quote(file)} is not valid JSON: ${String(err.message).split('\n')[0]}`);
+    throw new UsageError(
+      `config ${quote(file)} is not valid JSON: ${String(err.message).split('\n')[0]}`,
+    );
   }
   const baseDir = path.dirname(full);
   if (Array.isArray(data)) {
-    if (data.length === 0) throw new UsageError(`config ${quote(file)} is an empty array: it must hold at least one app`);
+    if (data.length === 0)
+      throw new UsageError(
+        `config ${quote(file)} is an empty array: it must hold at least one app`,
+      );
     const apps = data.map((entry, i) => appFromConfig(entry, `${file}[${i}]`, baseDir));
     // Two apps with the same name get their index, so their status lines can be told apart.
     for (const app of apps) {
-      if (apps.filter((other) => other.name === app.name).length > 1) app.name = `${app.name}#${apps.indexOf(app)}`;
+      if (apps.filter((other) => other.name === app.name).length > 1)
+        app.name = `${app.name}#${apps.indexOf(app)}`;
     }
     return apps;
   }
@@ -635,12 +1035,16 @@ function plan(argv, { cwd = process.cwd(), readFile, exists = fs.existsSync } = 
   if (parsed.flags.version) return { version: true, json };
   if (parsed.flags.config !== undefined) {
     if (parsed.script !== undefined) {
-      throw new UsageError(`a script (${quote(parsed.script)}) cannot be given with --config: put it in the config file`);
+      throw new UsageError(
+        `a script (${quote(parsed.script)}) cannot be given with --config: put it in the config file`,
+      );
     }
     const clash = parsed.given.find((name) => BY_LONG.get(name).key);
     if (clash) {
       const key = BY_LONG.get(clash).key === 'cwd' ? 'workingDir' : clash;
-      throw new UsageError(`--${clash} cannot be used with --config: set ${quote(key)} in the config file`);
+      throw new UsageError(
+        `--${clash} cannot be used with --config: set ${quote(key)} in the config file`,
+      );
     }
     return { json, apps: appsFromConfig(parsed.flags.config, cwd, readFile), notes: [] };
   }
@@ -658,7 +1062,12 @@ function wantsJson(argv) {
       if (flag && TAKES_VALUE(flag)) i++;
     } else {
       const flag = BY_SHORT.get(arg[arg.length - 1]);
-      if (flag && TAKES_VALUE(flag) && [...arg.slice(1, -1)].every((c) => BY_SHORT.has(c) && !TAKES_VALUE(BY_SHORT.get(c)))) i++;
+      if (
+        flag &&
+        TAKES_VALUE(flag) &&
+        Array.from(arg.slice(1, -1)).every((c) => BY_SHORT.has(c) && !TAKES_VALUE(BY_SHORT.get(c)))
+      )
+        i++;
     }
   }
   return false;
@@ -679,18 +1088,18 @@ function helpText(version) {
     '  forever-native [options] script [args...]',
     '  forever-native [--json] --config app.json',
     '',
-    'Options go before the script: everything after it is the script\'s, options',
+    "Options go before the script: everything after it is the script's, options",
     'included, as with node. A -- ends the options (for a script named like -x.js).',
     'There are no commands: forever-native app.js, not forever-native start app.js.',
-    'Restarts back off by default (--backoff\'s delays); --no-backoff or --restartDelay for none.',
+    "Restarts back off by default (--backoff's delays); --no-backoff or --restartDelay for none.",
     '',
     'Options:',
     ...rows,
     '',
     'Signals: SIGINT/SIGTERM stop the child gracefully (a second one kills it at once);',
     'SIGHUP restarts it (reloads it without downtime with --reloadOnHup); SIGUSR2 reopens',
-    'the log files (logrotate\'s postrotate).',
-    'Exit codes: 0 after a clean stop; the child\'s last exit code when it gave up (1 if it',
+    "the log files (logrotate's postrotate).",
+    "Exit codes: 0 after a clean stop; the child's last exit code when it gave up (1 if it",
     'died by a signal); 1 when it could not be started; 2 for bad usage (a script that is',
     'not there or is a directory included); 128+n when a',
     'second signal n had to kill the child.',
@@ -711,7 +1120,8 @@ function helpText(version) {
 /** Whether to colour `stream`: only a TTY, never with NO_COLOR, always with FORCE_COLOR. */
 function useColor(stream, env = process.env) {
   if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false;
-  if (env.FORCE_COLOR !== undefined && env.FORCE_COLOR !== '' && env.FORCE_COLOR !== '0') return true;
+  if (env.FORCE_COLOR !== undefined && env.FORCE_COLOR !== '' && env.FORCE_COLOR !== '0')
+    return true;
   return Boolean(stream && stream.isTTY) && env.TERM !== 'dumb';
 }
 
@@ -758,51 +1168,85 @@ function describe(e) {
         readyTimeout: 'not ready in time',
         memory: `memory ${formatBytes(e.rss)} over the limit`,
       }[e.reason];
-      const when = typeof e.delay === 'number' && e.delay > 0 ? ` in ${formatDuration(e.delay)}` : '';
+      const when =
+        typeof e.delay === 'number' && e.delay > 0 ? ` in ${formatDuration(e.delay)}` : '';
       const attempt = typeof e.attempt === 'number' ? `, attempt ${e.attempt}` : '';
-      const color = e.reason === 'watchdog' || e.reason === 'readyTimeout' || e.reason === 'memory' ? 35 : 36;
-      return [`restarting${when} (${why ? `${why}, ` : ''}${runOf(e.run, e.max)}${attempt})`, color];
+      const color =
+        e.reason === 'watchdog' || e.reason === 'readyTimeout' || e.reason === 'memory' ? 35 : 36;
+      return [
+        `restarting${when} (${why ? `${why}, ` : ''}${runOf(e.run, e.max)}${attempt})`,
+        color,
+      ];
     }
     case 'watch':
       return [`file changed: ${e.file}`, 36];
     case 'spinning': {
-      const then = typeof e.restartIn === 'number' ? `, restarting in ${formatDuration(e.restartIn)}` : ', not restarting (no spinSleepTime)';
-      return [`spinning (uptime ${formatDuration(e.uptime)} < minUptime ${formatDuration(e.minUptime)})${then}`, 35];
+      const then =
+        typeof e.restartIn === 'number'
+          ? `, restarting in ${formatDuration(e.restartIn)}`
+          : ', not restarting (no spinSleepTime)';
+      return [
+        `spinning (uptime ${formatDuration(e.uptime)} < minUptime ${formatDuration(e.minUptime)})${then}`,
+        35,
+      ];
     }
     case 'stop':
       return [e.forced ? 'stopped (killed)' : 'stopped', 32];
     case 'giveup': {
       const code = `exit code ${e.exitCode}`;
-      if (e.reason === 'spinning') return [`gave up: spinning after ${e.runs} run${e.runs === 1 ? '' : 's'} (${code})`, 31];
+      if (e.reason === 'spinning')
+        return [`gave up: spinning after ${e.runs} run${e.runs === 1 ? '' : 's'} (${code})`, 31];
       if (e.reason === 'error') {
-        return [e.runs ? `gave up after an error (${code})` : `gave up: could not start (${code})`, 31];
+        return [
+          e.runs ? `gave up after an error (${code})` : `gave up: could not start (${code})`,
+          31,
+        ];
       }
-      if (e.reason === 'window') return [`gave up: more than ${e.window.count} restarts within ${formatDuration(e.window.window)} (${code})`, 31];
-      if (e.reason === 'exitCode') return [`ended: exit code ${e.exitCode} is not restarted`, e.exitCode === 0 ? 32 : 31];
-      if (e.reason === 'never') return [`ended: autorestart is never (${code})`, e.exitCode === 0 ? 32 : 31];
-      return [`gave up after ${e.runs} run${e.runs === 1 ? '' : 's'} (${e.max ? `max ${e.max}, ` : ''}${code})`, 31];
+      if (e.reason === 'window')
+        return [
+          `gave up: more than ${e.window.count} restarts within ${formatDuration(e.window.window)} (${code})`,
+          31,
+        ];
+      if (e.reason === 'exitCode')
+        return [`ended: exit code ${e.exitCode} is not restarted`, e.exitCode === 0 ? 32 : 31];
+      if (e.reason === 'never')
+        return [`ended: autorestart is never (${code})`, e.exitCode === 0 ? 32 : 31];
+      return [
+        `gave up after ${e.runs} run${e.runs === 1 ? '' : 's'} (${e.max ? `max ${e.max}, ` : ''}${code})`,
+        31,
+      ];
     }
     case 'waiting': {
-      const why = e.reason === 'spinning' ? 'spinning' : `${e.runs} run${e.runs === 1 ? '' : 's'}${e.max ? `, max ${e.max}` : ''}`;
+      const why =
+        e.reason === 'spinning'
+          ? 'spinning'
+          : `${e.runs} run${e.runs === 1 ? '' : 's'}${e.max ? `, max ${e.max}` : ''}`;
       return [`waiting for a file change (gave up: ${why})`, 33];
     }
     case 'ready':
       return [`ready (pid ${e.pid}, ${formatDuration(e.after)} after its start)`, 32];
     case 'listening': {
-      const where = (e.sockets || []).map((l) => `${l.name} ${l.path || (l.family === 'IPv6' ? `[${l.address}]:${l.port}` : `${l.address}:${l.port}`)} (fd ${l.fd})`);
+      const where = (e.sockets || []).map(
+        (l) =>
+          `${l.name} ${l.path || (l.family === 'IPv6' ? `[${l.address}]:${l.port}` : `${l.address}:${l.port}`)} (fd ${l.fd})`,
+      );
       return [`listening on ${where.join(', ')}`, 32];
     }
     case 'reload': {
       const how = (x) => (x.signal ? `signal ${x.signal}` : `code ${x.code}`);
-      if (e.phase === 'starting') return [`reloading: new child pid ${e.newPid} starting beside pid ${e.oldPid}`, 36];
-      if (e.phase === 'ready') return [`reloaded: pid ${e.newPid} took over, stopping pid ${e.oldPid}`, 32];
+      if (e.phase === 'starting')
+        return [`reloading: new child pid ${e.newPid} starting beside pid ${e.oldPid}`, 36];
+      if (e.phase === 'ready')
+        return [`reloaded: pid ${e.newPid} took over, stopping pid ${e.oldPid}`, 32];
       if (e.phase === 'done') return [`reload done: pid ${e.oldPid} exited (${how(e)})`, 32];
       const why = {
         exit: `new child pid ${e.newPid} exited (${how(e)})`,
         readyTimeout: `new child pid ${e.newPid} not ready in time`,
         spawn: 'the new child could not be started',
       }[e.reason];
-      return why ? [`reload failed: ${why}; pid ${e.oldPid} serves on`, 31] : [`reload abandoned: supervision ended (${e.reason})`, 33];
+      return why
+        ? [`reload failed: ${why}; pid ${e.oldPid} serves on`, 31]
+        : [`reload abandoned: supervision ended (${e.reason})`, 33];
     }
     case 'status': {
       if (e.state === 'idle') return ['idle', 0];
@@ -810,7 +1254,8 @@ function describe(e) {
       if (typeof e.uptime === 'number') parts.push(`up ${formatDuration(e.uptime)}`);
       if (typeof e.cpu === 'number') parts.push(`cpu ${e.cpu.toFixed(1)}%`);
       if (typeof e.rss === 'number') parts.push(`rss ${formatBytes(e.rss)}`);
-      if (typeof e.treeRss === 'number' && e.treePids > 1) parts.push(`tree ${e.treePids} processes ${formatBytes(e.treeRss)}`);
+      if (typeof e.treeRss === 'number' && e.treePids > 1)
+        parts.push(`tree ${e.treePids} processes ${formatBytes(e.treeRss)}`);
       parts.push(`restarts ${e.restarts}`);
       return [`${e.state} (${parts.join(', ')})`, 36];
     }
@@ -819,15 +1264,19 @@ function describe(e) {
     case 'warning':
       return [`note: ${e.message}`, 33];
     case 'signal': {
-      const what = {
-        stop: e.signal === 'SIGINT' ? 'stopping (Ctrl-C again to kill at once)' : `stopping (${e.signal} again to kill at once)`,
-        force: 'killing at once (SIGKILL)',
-        exit: 'exiting now',
-        restart: 'restarting',
-        reload: 'reloading',
-        reopen: 'reopening the log files',
-        ignore: 'ignored while stopping',
-      }[e.action] || e.action;
+      const what =
+        {
+          stop:
+            e.signal === 'SIGINT'
+              ? 'stopping (Ctrl-C again to kill at once)'
+              : `stopping (${e.signal} again to kill at once)`,
+          force: 'killing at once (SIGKILL)',
+          exit: 'exiting now',
+          restart: 'restarting',
+          reload: 'reloading',
+          reopen: 'reopening the log files',
+          ignore: 'ignored while stopping',
+        }[e.action] || e.action;
       return [`${e.signal} received: ${what}`, 36];
     }
     default:
@@ -847,7 +1296,13 @@ function formatHuman(e, color = false) {
 function formatJson(e) {
   const { event, time, app, pid, ...rest } = e;
   const t = time instanceof Date ? time : new Date(time === undefined ? Date.now() : time);
-  return JSON.stringify({ event, time: t.toISOString(), app: app === undefined ? null : app, pid: pid === undefined ? null : pid, ...rest });
+  return JSON.stringify({
+    event,
+    time: t.toISOString(),
+    app: app === undefined ? null : app,
+    pid: pid === undefined ? null : pid,
+    ...rest,
+  });
 }
 
 module.exports = {

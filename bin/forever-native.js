@@ -40,7 +40,9 @@ class Reporter {
     const line = this.json ? cli.formatJson(e) : cli.formatHuman(e, this.color);
     process.stderr.write(`${line}\n`);
     if (logs.length === 0) return;
-    const logged = this.json ? `${line}\n` : `${e.time.toISOString()} ${cli.formatHuman(e, false)}\n`;
+    const logged = this.json
+      ? `${line}\n`
+      : `${e.time.toISOString()} ${cli.formatHuman(e, false)}\n`;
     for (const log of logs) log.write(logged);
   }
 }
@@ -73,7 +75,8 @@ function makeParentDirs(file) {
       st = fs.lstatSync(dir);
     } catch (err) {
       const up = path.dirname(dir);
-      if (up === dir || !['ENOENT', 'ENOTDIR', 'ELOOP'].includes(err.code)) throw fail(blocked || err, `cannot look up ${dir}`);
+      if (up === dir || !['ENOENT', 'ENOTDIR', 'ELOOP'].includes(err.code))
+        throw fail(blocked || err, `cannot look up ${dir}`);
       if (err.code === 'ENOENT' && !blocked) missing.push(dir);
       else blocked = blocked || err;
       dir = up;
@@ -87,7 +90,10 @@ function makeParentDirs(file) {
       }
     }
     if (!st.isDirectory()) {
-      throw fail(Object.assign(new Error(`not a directory: ${dir}`), { code: 'ENOTDIR' }), `${dir} is not a directory`);
+      throw fail(
+        Object.assign(new Error(`not a directory: ${dir}`), { code: 'ENOTDIR' }),
+        `${dir} is not a directory`,
+      );
     }
     if (blocked) throw fail(blocked, `cannot look up ${blocked.path || dir}`);
     break;
@@ -100,7 +106,8 @@ function makeParentDirs(file) {
       let st = null;
       if (err.code === 'EEXIST') st = fs.lstatSync(created, { throwIfNoEntry: false });
       if (st && st.isDirectory()) continue;
-      if (st && st.isSymbolicLink()) throw fail(Object.assign(err, { code: 'ELOOP' }), `${created} became a symlink`);
+      if (st && st.isSymbolicLink())
+        throw fail(Object.assign(err, { code: 'ELOOP' }), `${created} became a symlink`);
       throw fail(err, `cannot create directory ${created}`);
     }
   }
@@ -109,7 +116,11 @@ function makeParentDirs(file) {
 /** `what` could not be opened or written: the error status line, with what was at fault. */
 function fileError(what, file, err) {
   const detail = err && err.detail ? ` (${err.detail})` : '';
-  return { event: 'error', message: `${what} ${file}: ${(err && (err.code || err.message))}${detail}`, code: err && err.code };
+  return {
+    event: 'error',
+    message: `${what} ${file}: ${err && (err.code || err.message)}${detail}`,
+    code: err && err.code,
+  };
 }
 
 /** Writes `pid` to `file` atomically: a temporary file in the same directory, renamed. */
@@ -161,7 +172,10 @@ class App {
   }
 
   report(event) {
-    this.reporter.emit({ app: this.name, pid: this.pid, ...event }, this.statusLog === null ? [] : [this.statusLog]);
+    this.reporter.emit(
+      { app: this.name, pid: this.pid, ...event },
+      this.statusLog === null ? [] : [this.statusLog],
+    );
   }
 
   /** Creates the Monitor (which throws TypeError/RangeError for bad options). */
@@ -174,12 +188,15 @@ class App {
     m.on('exit:code', (code, signal) => this.onExitCode(code, signal));
     m.on('exit', (_monitor, spinning, info) => this.onEnd(spinning, info));
     m.on('restarting', (info) => this.onRestarting(info));
-    m.on('ready', () => this.report({ event: 'ready', after: Math.max(0, Date.now() - this.startedAt) }));
+    m.on('ready', () =>
+      this.report({ event: 'ready', after: Math.max(0, Date.now() - this.startedAt) }),
+    );
     m.on('reload', (info) => {
       const { phase, oldPid, newPid, reason, code, signal } = info;
       // The new child started now; it becomes the child (a 'restart') only once it takes over.
       if (phase === 'starting') this.reloadStarted = { pid: newPid, at: Date.now() };
-      const fields = phase === 'done' ? { code, signal } : phase === 'failed' ? { reason, code, signal } : {};
+      const fields =
+        phase === 'done' ? { code, signal } : phase === 'failed' ? { reason, code, signal } : {};
       this.report({ event: 'reload', phase, oldPid, newPid, ...fields });
     });
     m.on('error', (err) => this.onError(err));
@@ -197,7 +214,10 @@ class App {
       this.report({ event: 'watch', file: info && info.file !== undefined ? info.file : null });
     });
     m.on('watch:error', (info) => {
-      this.report({ event: 'warning', message: [info && info.message, info && info.error].filter(Boolean).join(' ') });
+      this.report({
+        event: 'warning',
+        message: [info && info.message, info && info.error].filter(Boolean).join(' '),
+      });
     });
   }
 
@@ -213,9 +233,20 @@ class App {
     const c = fs.constants;
     try {
       makeParentDirs(file);
-      fs.closeSync(fs.openSync(file,
-        c.O_WRONLY | c.O_CREAT | c.O_APPEND | c.O_NOFOLLOW | (this.spec.options.append === true ? 0 : c.O_TRUNC), 0o644));
-      this.statusLog = openStatusLog(file, this.monitor, (err) => this.report(fileError('cannot write log file', file, err)));
+      fs.closeSync(
+        fs.openSync(
+          file,
+          c.O_WRONLY |
+            c.O_CREAT |
+            c.O_APPEND |
+            c.O_NOFOLLOW |
+            (this.spec.options.append === true ? 0 : c.O_TRUNC),
+          0o644,
+        ),
+      );
+      this.statusLog = openStatusLog(file, this.monitor, (err) =>
+        this.report(fileError('cannot write log file', file, err)),
+      );
     } catch (err) {
       this.report(fileError('cannot open log file', file, err));
     }
@@ -237,11 +268,16 @@ class App {
     this.waiting = false;
     this.pid = m.child ? m.child.pid : null;
     this.startedAt = typeof m.ctime === 'number' ? m.ctime : Date.now();
-    if (this.reloadStarted && this.reloadStarted.pid === this.pid) this.startedAt = this.reloadStarted.at;
+    if (this.reloadStarted && this.reloadStarted.pid === this.pid)
+      this.startedAt = this.reloadStarted.at;
     this.hup = false;
     this.watchRestart = false;
     this.errorAfterExit = false;
-    this.report({ event: restart ? 'restart' : 'start', run: this.runs, max: m.max === undefined ? null : m.max });
+    this.report({
+      event: restart ? 'restart' : 'start',
+      run: this.runs,
+      max: m.max === undefined ? null : m.max,
+    });
     const sockets = restart ? [] : m.listenAddresses();
     if (sockets.length > 0) this.report({ event: 'listening', sockets });
     if (this.spec.options.pidFile && this.pid) {
@@ -273,7 +309,14 @@ class App {
     if (this.ended || this.stopRequested || m.running !== true) return;
     if (this.hup || this.watchRestart) {
       const reason = this.hup ? 'SIGHUP' : 'watch';
-      this.report({ event: 'restarting', reason, run: m.times + 1, max: m.max === undefined ? null : m.max, delay: 0, attempt: null });
+      this.report({
+        event: 'restarting',
+        reason,
+        run: m.times + 1,
+        max: m.max === undefined ? null : m.max,
+        delay: 0,
+        attempt: null,
+      });
     }
   }
 
@@ -282,12 +325,25 @@ class App {
     const m = this.monitor;
     if (this.ended || this.stopRequested) return;
     if (info.reason === 'spinning') {
-      this.report({ event: 'spinning', uptime: this.lastUptime, minUptime: m.minUptime, restartIn: info.delay });
+      this.report({
+        event: 'spinning',
+        uptime: this.lastUptime,
+        minUptime: m.minUptime,
+        restartIn: info.delay,
+      });
       return;
     }
-    const health = info.reason === 'watchdog' || info.reason === 'memory' || info.reason === 'readyTimeout';
-    this.report({ event: 'restarting', reason: health ? info.reason : 'exit', run: m.times + 1, max: m.max === undefined ? null : m.max,
-      delay: info.delay, attempt: typeof info.attempt === 'number' ? info.attempt : null, ...(info.rss !== undefined ? { rss: info.rss } : {}) });
+    const health =
+      info.reason === 'watchdog' || info.reason === 'memory' || info.reason === 'readyTimeout';
+    this.report({
+      event: 'restarting',
+      reason: health ? info.reason : 'exit',
+      run: m.times + 1,
+      max: m.max === undefined ? null : m.max,
+      delay: info.delay,
+      attempt: typeof info.attempt === 'number' ? info.attempt : null,
+      ...(info.rss !== undefined ? { rss: info.rss } : {}),
+    });
   }
 
   /**
@@ -300,10 +356,14 @@ class App {
   status() {
     const m = this.monitor;
     if (!m || this.ended) return;
-    const print = (u) => this.report({ event: 'status', ...u, pid: u.pid === null ? this.pid : u.pid });
+    const print = (u) =>
+      this.report({ event: 'status', ...u, pid: u.pid === null ? this.pid : u.pid });
     const asked = Date.now();
-    const complete = (u) => u.state === 'idle' || u.state === 'sleeping' || u.state === 'waiting'
-      || (u.cpu !== null && u.rss !== null && u.sampledAt !== null && u.sampledAt >= asked - 2000);
+    const complete = (u) =>
+      u.state === 'idle' ||
+      u.state === 'sleeping' ||
+      u.state === 'waiting' ||
+      (u.cpu !== null && u.rss !== null && u.sampledAt !== null && u.sampledAt >= asked - 2000);
     const poll = () => {
       if (this.ended) return;
       const u = m.usage();
@@ -329,17 +389,34 @@ class App {
         else if (this.errorAfterExit) reason = 'error';
       }
       if (reason === 'spinning') {
-        this.report({ event: 'spinning', uptime: this.lastUptime, minUptime: m.minUptime, restartIn: null });
+        this.report({
+          event: 'spinning',
+          uptime: this.lastUptime,
+          minUptime: m.minUptime,
+          restartIn: null,
+        });
       }
       if (reason !== 'error' && m.watch === true) {
         // The monitor keeps watching: the next change runs the child again.
         this.waiting = true;
         this.removePidFile();
-        this.report({ event: 'waiting', reason, runs: m.times, max: m.max === undefined ? null : m.max });
+        this.report({
+          event: 'waiting',
+          reason,
+          runs: m.times,
+          max: m.max === undefined ? null : m.max,
+        });
         return;
       }
       const extra = reason === 'window' ? { window: m.restartWindow } : {};
-      this.report({ event: 'giveup', reason, runs: m.times, max: m.max === undefined ? null : m.max, exitCode: this.exitCode, ...extra });
+      this.report({
+        event: 'giveup',
+        reason,
+        runs: m.times,
+        max: m.max === undefined ? null : m.max,
+        exitCode: this.exitCode,
+        ...extra,
+      });
     }
     this.end();
   }
@@ -348,13 +425,23 @@ class App {
     // Its 'reload' line says it, and the old child serves on.
     if (err && err.code === 'ERR_RELOAD_FAILED') return;
     this.errorAfterExit = true;
-    this.report({ event: 'error', message: String(err && err.message), code: err && err.code !== undefined ? err.code : null });
+    this.report({
+      event: 'error',
+      message: String(err && err.message),
+      code: err && err.code !== undefined ? err.code : null,
+    });
     // An error that leaves the monitor not running (the first start failed) ends it: no
     // 'exit' will come.
     setImmediate(() => {
       if (this.ended || this.waiting || this.monitor.running === true) return;
       this.exitCode = 1;
-      this.report({ event: 'giveup', reason: 'error', runs: this.monitor.times || 0, max: this.monitor.max === undefined ? null : this.monitor.max, exitCode: 1 });
+      this.report({
+        event: 'giveup',
+        reason: 'error',
+        runs: this.monitor.times || 0,
+        max: this.monitor.max === undefined ? null : this.monitor.max,
+        exitCode: 1,
+      });
       this.end();
     });
   }
@@ -368,7 +455,8 @@ class App {
   /** Stops the child gracefully (killSignal, then SIGKILL after killTTL). */
   stop() {
     this.stopRequested = true;
-    if (!this.ended && this.monitor && (this.monitor.running === true || this.waiting)) this.monitor.stop();
+    if (!this.ended && this.monitor && (this.monitor.running === true || this.waiting))
+      this.monitor.stop();
   }
 
   /** Kills the child at once; returns whether there was one to kill. */
@@ -382,7 +470,8 @@ class App {
   /** Restarts a running child (SIGHUP), or reloads it with --reloadOnHup; returns whether it did. */
   restart() {
     const m = this.monitor;
-    if (this.ended || this.stopRequested || !m || (m.running !== true && !this.waiting)) return false;
+    if (this.ended || this.stopRequested || !m || (m.running !== true && !this.waiting))
+      return false;
     if (this.spec.reloadOnHup && m.running === true) {
       m.reload();
       return true;
@@ -407,7 +496,9 @@ class App {
 /** Reports a usage error (or a bad option) as one line and exits with code 2. */
 function failUsage(message, json) {
   if (json) {
-    process.stderr.write(`${cli.formatJson({ event: 'error', time: new Date(), app: null, pid: null, message, exitCode: 2 })}\n`);
+    process.stderr.write(
+      `${cli.formatJson({ event: 'error', time: new Date(), app: null, pid: null, message, exitCode: 2 })}\n`,
+    );
   } else {
     process.stderr.write(`forever-native: ${message}\n`);
   }
@@ -445,7 +536,8 @@ function run(specs, json, notes = []) {
       app.create(Monitor);
     } catch (err) {
       const where = spec.where === 'options' ? '' : `${spec.where}: `;
-      if (err instanceof TypeError || err instanceof RangeError) failUsage(`${where}${err.message}`, json);
+      if (err instanceof TypeError || err instanceof RangeError)
+        failUsage(`${where}${err.message}`, json);
       process.stderr.write(`forever-native: ${where}${err && err.message}\n`);
       process.exit(1);
     }
@@ -471,7 +563,8 @@ function run(specs, json, notes = []) {
   process.on('SIGINT', () => onStopSignal('SIGINT'));
   process.on('SIGTERM', () => onStopSignal('SIGTERM'));
   process.on('SIGHUP', () => {
-    const action = stopSignals > 0 ? 'ignore' : apps.some((app) => app.spec.reloadOnHup) ? 'reload' : 'restart';
+    const action =
+      stopSignals > 0 ? 'ignore' : apps.some((app) => app.spec.reloadOnHup) ? 'reload' : 'restart';
     reporter.emit({ event: 'signal', app: null, pid: null, signal: 'SIGHUP', action }, allLogs());
     if (action !== 'ignore') for (const app of apps) app.restart();
   });
@@ -483,7 +576,10 @@ function run(specs, json, notes = []) {
   // comes after the reopen, so it is the first in the new --logFile.
   process.on('SIGUSR2', () => {
     for (const app of apps) app.reopenLogs();
-    reporter.emit({ event: 'signal', app: null, pid: null, signal: 'SIGUSR2', action: 'reopen' }, allLogs());
+    reporter.emit(
+      { event: 'signal', app: null, pid: null, signal: 'SIGUSR2', action: 'reopen' },
+      allLogs(),
+    );
   });
   process.on('exit', () => {
     for (const app of apps) app.removePidFile();

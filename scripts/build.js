@@ -69,16 +69,20 @@ function platformOf(triple) {
 function checkRust() {
   const found = spawnSync('cargo', ['--version'], { encoding: 'utf8' });
   if (found.error) {
-    throw new Refusal([
-      'building forever-native from source needs Rust, and `cargo` is not on the PATH.',
-      `Install Rust ${MIN_RUST} or later (https://rustup.rs), then run the install again.`,
-      `Without Rust, install forever-native from the registry (\`npm install forever-native\`): it has prebuilt binaries for ${Object.keys(PLATFORMS).join(', ')}.`,
-    ].join('\n'));
+    throw new Refusal(
+      [
+        'building forever-native from source needs Rust, and `cargo` is not on the PATH.',
+        `Install Rust ${MIN_RUST} or later (https://rustup.rs), then run the install again.`,
+        `Without Rust, install forever-native from the registry (\`npm install forever-native\`): it has prebuilt binaries for ${Object.keys(PLATFORMS).join(', ')}.`,
+      ].join('\n'),
+    );
   }
   const rustc = spawnSync('rustc', ['--version'], { encoding: 'utf8' });
   const version = /rustc (\d+\.\d+)/.exec(rustc.stdout || '');
   if (version && compareVersions(version[1], MIN_RUST) < 0) {
-    throw new Refusal(`forever-native needs Rust ${MIN_RUST} or later to build (its dependencies' floor); this is ${version[0]}. Run \`rustup update\`.`);
+    throw new Refusal(
+      `forever-native needs Rust ${MIN_RUST} or later to build (its dependencies' floor); this is ${version[0]}. Run \`rustup update\`.`,
+    );
   }
 }
 
@@ -87,11 +91,13 @@ function napiCli() {
   let cli;
   try {
     cli = require.resolve('@napi-rs/cli/package.json', { paths: [ROOT] });
-  } catch (err) {
+  } catch {
     return null;
   }
   if (compareVersions(process.versions.node, MIN_NODE_FOR_NAPI_CLI) < 0) {
-    say(`Node.js ${process.versions.node} is too old for the napi CLI (it needs ${MIN_NODE_FOR_NAPI_CLI}): building with cargo alone, without binding.d.ts.`);
+    say(
+      `Node.js ${process.versions.node} is too old for the napi CLI (it needs ${MIN_NODE_FOR_NAPI_CLI}): building with cargo alone, without binding.d.ts.`,
+    );
     return null;
   }
   const pkg = JSON.parse(fs.readFileSync(cli, 'utf8'));
@@ -102,7 +108,9 @@ function run(command, args, options = {}) {
   const result = spawnSync(command, args, { stdio: 'inherit', ...options });
   if (result.error) throw result.error;
   if (result.status !== 0) {
-    const why = result.signal ? `was killed by ${result.signal}` : `exited with code ${result.status}`;
+    const why = result.signal
+      ? `was killed by ${result.signal}`
+      : `exited with code ${result.status}`;
     throw new Refusal(`\`${[path.basename(command)].concat(args).join(' ')}\` ${why}.`);
   }
 }
@@ -110,10 +118,9 @@ function run(command, args, options = {}) {
 /** npm, as the running `npm run`/`npm ci` was started, else the one on the PATH. */
 function npmCommand() {
   const cli = process.env.npm_execpath;
-  if (cli && /\.js$/.test(cli) && fs.existsSync(cli)) return [process.execPath, [cli]];
+  if (cli && cli.endsWith('.js') && fs.existsSync(cli)) return [process.execPath, [cli]];
   return ['npm', []];
 }
-
 
 /**
  * The glibc 2.17 toolchain for `triple` on this host, unpacked under target/, or null (with
@@ -122,7 +129,9 @@ function npmCommand() {
 function glibcToolchain(triple) {
   const spec = (GLIBC_TOOLCHAINS[process.arch] || {})[triple];
   if (!spec) {
-    say(`no glibc ${GLIBC_FLOOR} toolchain for ${triple} on a ${process.arch} host: linking against this system's glibc, which the binary will then need.`);
+    say(
+      `no glibc ${GLIBC_FLOOR} toolchain for ${triple} on a ${process.arch} host: linking against this system's glibc, which the binary will then need.`,
+    );
     return null;
   }
   const dir = toolchainDir(spec);
@@ -130,17 +139,34 @@ function glibcToolchain(triple) {
   if (fs.existsSync(path.join(dir, '.ready'))) return { dir, gcc, spec };
   try {
     const started = Date.now();
-    say(`fetching the glibc ${GLIBC_FLOOR} toolchain ${spec.name}@${spec.version} (48 MB, npm registry)…`);
+    say(
+      `fetching the glibc ${GLIBC_FLOOR} toolchain ${spec.name}@${spec.version} (48 MB, npm registry)…`,
+    );
     const work = fs.mkdtempSync(path.join(os.tmpdir(), 'forever-native-toolchain-'));
     try {
       const [npm, npmArgs] = npmCommand();
-      const packed = spawnSync(npm, npmArgs.concat(['pack', `${spec.name}@${spec.version}`, '--prefer-offline', '--json', '--pack-destination', work]), {
-        cwd: work, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      if (packed.status !== 0) throw new Error(`npm pack failed: ${(packed.stderr || '').trim().split('\n').pop()}`);
+      const packed = spawnSync(
+        npm,
+        npmArgs.concat([
+          'pack',
+          `${spec.name}@${spec.version}`,
+          '--prefer-offline',
+          '--json',
+          '--pack-destination',
+          work,
+        ]),
+        {
+          cwd: work,
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
+      if (packed.status !== 0)
+        throw new Error(`npm pack failed: ${(packed.stderr || '').trim().split('\n').pop()}`);
       const tgz = path.join(work, JSON.parse(packed.stdout)[0].filename);
       const digest = `sha512-${crypto.createHash('sha512').update(fs.readFileSync(tgz)).digest('base64')}`;
-      if (digest !== spec.integrity) throw new Error(`${path.basename(tgz)} does not match the pinned integrity`);
+      if (digest !== spec.integrity)
+        throw new Error(`${path.basename(tgz)} does not match the pinned integrity`);
       say(`unpacking it into ${path.relative(ROOT, dir)}/ (about 210 MB)…`);
       const xz = path.join(work, `${triple}.tar.xz`);
       run('tar', ['-xzf', tgz, '-C', work, '--strip-components=1', `package/${triple}.tar.xz`]);
@@ -148,7 +174,8 @@ function glibcToolchain(triple) {
       fs.rmSync(staging, { recursive: true, force: true });
       fs.mkdirSync(staging, { recursive: true });
       run('tar', ['-xJf', xz, '-C', staging]);
-      if (!fs.existsSync(path.join(staging, 'bin', `${triple}-gcc`))) throw new Error(`the toolchain has no bin/${triple}-gcc`);
+      if (!fs.existsSync(path.join(staging, 'bin', `${triple}-gcc`)))
+        throw new Error(`the toolchain has no bin/${triple}-gcc`);
       fs.writeFileSync(path.join(staging, '.ready'), `${spec.name}@${spec.version}\n`);
       fs.rmSync(dir, { recursive: true, force: true });
       fs.renameSync(staging, dir);
@@ -159,7 +186,9 @@ function glibcToolchain(triple) {
     return { dir, gcc, spec };
   } catch (err) {
     say(`WARNING: could not set up the glibc ${GLIBC_FLOOR} toolchain (${err.message}).`);
-    say('Linking against this system\'s glibc instead: the binary will need it, and `npm test` reports it above the floor.');
+    say(
+      "Linking against this system's glibc instead: the binary will need it, and `npm test` reports it above the floor.",
+    );
     return null;
   }
 }
@@ -191,13 +220,17 @@ function main(argv) {
   const opts = parseArgs(argv);
   const started = Date.now();
   if (process.platform !== 'linux') {
-    throw new Refusal([
-      `forever-native builds and runs on Linux only, and this is ${process.platform} (${process.arch}):`,
-      'its supervisor core uses Linux\'s pidfd, /proc and PR_SET_PDEATHSIG. Nothing was built.',
-    ].join('\n'));
+    throw new Refusal(
+      [
+        `forever-native builds and runs on Linux only, and this is ${process.platform} (${process.arch}):`,
+        "its supervisor core uses Linux's pidfd, /proc and PR_SET_PDEATHSIG. Nothing was built.",
+      ].join('\n'),
+    );
   }
   if (opts.prepare && gitInstall()) {
-    say('a git install: not building. npm packs this clone without the binary, so it has to come from the prebuilt package for this platform (or use a directory install of a built clone).');
+    say(
+      'a git install: not building. npm packs this clone without the binary, so it has to come from the prebuilt package for this platform (or use a directory install of a built clone).',
+    );
     return;
   }
   checkRust();
@@ -207,11 +240,16 @@ function main(argv) {
   const platform = triple ? platformOf(triple) : host.name;
   const profile = opts.release ? 'release' : 'debug';
   const env = { ...process.env };
-  let floorNote = triple && triple.endsWith('-musl') ? 'musl'
-    : triple && triple !== PLATFORMS[host.name] ? 'the cross linker\'s glibc'
-      : `this system's glibc${host.libcVersion ? ` (${host.libcVersion})` : ''}`;
-  const crossArgs = opts.rest.some((a) => a === '-x' || a === '--cross-compile' || a === '--use-cross' || a === '--use-napi-cross');
-  if (opts.release && triple && /-linux-gnu$/.test(triple) && !crossArgs) {
+  let floorNote =
+    triple && triple.endsWith('-musl')
+      ? 'musl'
+      : triple && triple !== PLATFORMS[host.name]
+        ? "the cross linker's glibc"
+        : `this system's glibc${host.libcVersion ? ` (${host.libcVersion})` : ''}`;
+  const crossArgs = opts.rest.some(
+    (a) => a === '-x' || a === '--cross-compile' || a === '--use-cross' || a === '--use-napi-cross',
+  );
+  if (opts.release && triple && triple.endsWith('-linux-gnu') && !crossArgs) {
     const toolchain = glibcToolchain(triple);
     if (toolchain) {
       Object.assign(env, toolchainEnv(toolchain, triple));
@@ -220,7 +258,9 @@ function main(argv) {
   }
 
   const cli = napiCli();
-  say(`building the ${profile} addon for ${platform || host.name}, linked against ${floorNote}${cli ? '' : ', with cargo alone'}; cargo's progress follows${opts.release ? ' (about a minute on 2 cores)' : ''}.`);
+  say(
+    `building the ${profile} addon for ${platform || host.name}, linked against ${floorNote}${cli ? '' : ', with cargo alone'}; cargo's progress follows${opts.release ? ' (about a minute on 2 cores)' : ''}.`,
+  );
   let output;
   if (cli) {
     const args = [cli, 'build', '--platform', '--no-js', '--dts', 'binding.d.ts'];
@@ -235,7 +275,9 @@ function main(argv) {
     if (opts.release) args.push('--release');
     if (opts.target) args.push('--target', opts.target);
     run('cargo', args.concat(opts.rest), { cwd: ROOT, env });
-    const targetDir = env.CARGO_TARGET_DIR ? path.resolve(ROOT, env.CARGO_TARGET_DIR) : path.join(ROOT, 'target');
+    const targetDir = env.CARGO_TARGET_DIR
+      ? path.resolve(ROOT, env.CARGO_TARGET_DIR)
+      : path.join(ROOT, 'target');
     const built = path.join(targetDir, opts.target || '', profile, 'libforever_native.so');
     output = path.join(ROOT, `forever-native.${platform}.node`);
     fs.copyFileSync(built, `${output}.tmp`);
@@ -247,11 +289,13 @@ function main(argv) {
     const { readGlibcNeeds, highest } = require('./check-glibc.js');
     const top = highest(readGlibcNeeds(output).versions);
     if (top) needs = `; it needs glibc >= ${top}`;
-  } catch (err) {
+  } catch {
     // Not an ELF we can read (another libc, say): nothing to add.
   }
   const size = (fs.statSync(output).size / 1048576).toFixed(1);
-  say(`built ${path.basename(output)} (${size} MB) in ${((Date.now() - started) / 1000).toFixed(0)} s${needs}.`);
+  say(
+    `built ${path.basename(output)} (${size} MB) in ${((Date.now() - started) / 1000).toFixed(0)} s${needs}.`,
+  );
 }
 
 /** Runs a build; a refusal is printed as one message, with exit code 1. */
@@ -260,7 +304,9 @@ function cli(argv) {
     main(argv);
   } catch (err) {
     if (!(err instanceof Refusal)) throw err;
-    process.stderr.write(`\nforever-native build: ${err.message.split('\n').join('\nforever-native build: ')}\n\n`);
+    process.stderr.write(
+      `\nforever-native build: ${err.message.split('\n').join('\nforever-native build: ')}\n\n`,
+    );
     process.exitCode = 1;
   }
 }

@@ -46,8 +46,10 @@ function cString(buf, offset) {
  */
 function readGlibcNeeds(file) {
   const buf = fs.readFileSync(file);
-  if (buf.length < 64 || buf.readUInt32BE(0) !== 0x7f454c46) throw new Error(`${file} is not an ELF file`);
-  if (buf[4] !== 2 || buf[5] !== 1) throw new Error(`${file} is not a 64-bit little-endian ELF file`);
+  if (buf.length < 64 || buf.readUInt32BE(0) !== 0x7f454c46)
+    throw new Error(`${file} is not an ELF file`);
+  if (buf[4] !== 2 || buf[5] !== 1)
+    throw new Error(`${file} is not a 64-bit little-endian ELF file`);
   const machine = buf.readUInt16LE(0x12);
   const shoff = Number(buf.readBigUInt64LE(0x28));
   const shentsize = buf.readUInt16LE(0x3a);
@@ -106,7 +108,13 @@ function readGlibcNeeds(file) {
       const index = buf.readUInt16LE(versym.offset + i * 2) & 0x7fff;
       const version = needed.get(index);
       if (version !== undefined) versions.get(version).push(name);
-      else if (index <= 1 && buf.readUInt16LE(sym + 6) === 0 && buf[sym + 4] >> 4 === STB_GLOBAL && name) host.push(name);
+      else if (
+        index <= 1 &&
+        buf.readUInt16LE(sym + 6) === 0 &&
+        buf[sym + 4] >> 4 === STB_GLOBAL &&
+        name
+      )
+        host.push(name);
     }
   }
   return { versions, libraries, stripped, machine, host };
@@ -128,31 +136,47 @@ function dlopenOnSysroot(file, toolchain, triple) {
   const gcc = path.join(toolchain, 'bin', `${triple}-gcc`);
   const sysroot = path.join(toolchain, triple, 'sysroot');
   const lib = fs.existsSync(path.join(sysroot, 'lib64')) ? 'lib64' : 'lib';
-  const loader = fs.readdirSync(path.join(sysroot, lib)).find((f) => /^ld-linux.*\.so\.\d$/.test(f));
+  const loader = fs
+    .readdirSync(path.join(sysroot, lib))
+    .find((f) => /^ld-linux.*\.so\.\d$/.test(f));
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'forever-native-dlopen-'));
   try {
-    const stubs = readGlibcNeeds(file).host.map((name) => `void ${name}(void) {}`).join('\n');
+    const stubs = readGlibcNeeds(file)
+      .host.map((name) => `void ${name}(void) {}`)
+      .join('\n');
     fs.writeFileSync(path.join(work, 'stub.c'), `${stubs}\n`);
-    fs.writeFileSync(path.join(work, 'host.c'), [
-      '#include <dlfcn.h>',
-      '#include <stdio.h>',
-      '#include <gnu/libc-version.h>',
-      'int main(int argc, char **argv) {',
-      '  if (!dlopen(argv[1], RTLD_NOW | RTLD_GLOBAL)) { printf("stubs: %s\\n", dlerror()); return 1; }',
-      '  void *addon = dlopen(argv[2], RTLD_NOW);',
-      '  if (!addon) { printf("glibc %s: dlopen failed: %s\\n", gnu_get_libc_version(), dlerror()); return 1; }',
-      '  printf("glibc %s: loaded (RTLD_NOW, constructors run), napi_register_module_v1 %s\\n",',
-      '    gnu_get_libc_version(), dlsym(addon, "napi_register_module_v1") ? "found" : "MISSING");',
-      '  return dlsym(addon, "napi_register_module_v1") ? 0 : 1;',
-      '}',
-      '',
-    ].join('\n'));
+    fs.writeFileSync(
+      path.join(work, 'host.c'),
+      [
+        '#include <dlfcn.h>',
+        '#include <stdio.h>',
+        '#include <gnu/libc-version.h>',
+        'int main(int argc, char **argv) {',
+        '  if (!dlopen(argv[1], RTLD_NOW | RTLD_GLOBAL)) { printf("stubs: %s\\n", dlerror()); return 1; }',
+        '  void *addon = dlopen(argv[2], RTLD_NOW);',
+        '  if (!addon) { printf("glibc %s: dlopen failed: %s\\n", gnu_get_libc_version(), dlerror()); return 1; }',
+        '  printf("glibc %s: loaded (RTLD_NOW, constructors run), napi_register_module_v1 %s\\n",',
+        '    gnu_get_libc_version(), dlsym(addon, "napi_register_module_v1") ? "found" : "MISSING");',
+        '  return dlsym(addon, "napi_register_module_v1") ? 0 : 1;',
+        '}',
+        '',
+      ].join('\n'),
+    );
     execFileSync(gcc, ['-shared', '-fPIC', '-o', 'libstub.so', 'stub.c'], { cwd: work });
     execFileSync(gcc, ['-o', 'host', 'host.c', '-ldl'], { cwd: work });
-    const libraryPath = [path.join(sysroot, lib), path.join(sysroot, 'usr', lib), path.join(toolchain, triple, lib)].join(':');
-    return execFileSync(path.join(sysroot, lib, loader), ['--library-path', libraryPath, './host', './libstub.so', path.resolve(file)], {
-      cwd: work, encoding: 'utf8',
-    }).trim();
+    const libraryPath = [
+      path.join(sysroot, lib),
+      path.join(sysroot, 'usr', lib),
+      path.join(toolchain, triple, lib),
+    ].join(':');
+    return execFileSync(
+      path.join(sysroot, lib, loader),
+      ['--library-path', libraryPath, './host', './libstub.so', path.resolve(file)],
+      {
+        cwd: work,
+        encoding: 'utf8',
+      },
+    ).trim();
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }
@@ -175,7 +199,9 @@ function main(argv) {
     else if (argv[i] === '--all') all = true;
     else if (argv[i] === '--dlopen') dlopen = true;
     else if (argv[i] === '-h' || argv[i] === '--help') {
-      process.stdout.write('usage: node scripts/check-glibc.js [file.node] [--floor 2.17] [--all] [--dlopen]\n');
+      process.stdout.write(
+        'usage: node scripts/check-glibc.js [file.node] [--floor 2.17] [--all] [--dlopen]\n',
+      );
       return 0;
     } else file = argv[i];
   }
@@ -189,25 +215,38 @@ function main(argv) {
   try {
     needs = readGlibcNeeds(file);
   } catch (err) {
-    process.stderr.write(`check-glibc: ${err.code === 'ENOENT' ? `${file} does not exist (build it with \`npm run build\`)` : err.message}\n`);
+    process.stderr.write(
+      `check-glibc: ${err.code === 'ENOENT' ? `${file} does not exist (build it with \`npm run build\`)` : err.message}\n`,
+    );
     return 2;
   }
   const sorted = [...needs.versions.keys()].sort(compareVersions);
   const top = highest(needs.versions);
-  const out = [`${path.basename(file)}: GLIBC_* versions needed from ${needs.libraries.join(', ') || 'no library'}${needs.stripped ? '' : ' (not stripped: a debug build?)'}`];
+  const out = [
+    `${path.basename(file)}: GLIBC_* versions needed from ${needs.libraries.join(', ') || 'no library'}${needs.stripped ? '' : ' (not stripped: a debug build?)'}`,
+  ];
   for (const version of sorted) {
     const symbols = needs.versions.get(version).sort();
     const shown = all || compareVersions(version, '2.3') > 0 ? symbols : [];
-    const list = shown.length > 0 ? `  ${shown.slice(0, all ? shown.length : 6).join(', ')}${!all && shown.length > 6 ? ', …' : ''}` : '';
+    const list =
+      shown.length > 0
+        ? `  ${shown.slice(0, all ? shown.length : 6).join(', ')}${!all && shown.length > 6 ? ', …' : ''}`
+        : '';
     const over = compareVersions(version, floor) > 0 ? '  <-- above the floor' : '';
-    out.push(`  GLIBC_${version.padEnd(8)} ${String(symbols.length).padStart(4)} symbol${symbols.length === 1 ? ' ' : 's'}${list}${over}`);
+    out.push(
+      `  GLIBC_${version.padEnd(8)} ${String(symbols.length).padStart(4)} symbol${symbols.length === 1 ? ' ' : 's'}${list}${over}`,
+    );
   }
   if (top === null || compareVersions(top, floor) <= 0) {
-    out.push(`ok: the highest is ${top === null ? 'none' : `GLIBC_${top}`}, at or below the floor, glibc ${floor}`);
+    out.push(
+      `ok: the highest is ${top === null ? 'none' : `GLIBC_${top}`}, at or below the floor, glibc ${floor}`,
+    );
     process.stdout.write(`${out.join('\n')}\n`);
     return dlopen ? dlopenCheck(file) : 0;
   }
-  out.push(`FAIL: needs GLIBC_${top}, above the floor, glibc ${floor}: it would not load on glibc ${floor}–${previousOf(top)}. Build it with \`npm run build\` (the glibc ${GLIBC_FLOOR} toolchain).`);
+  out.push(
+    `FAIL: needs GLIBC_${top}, above the floor, glibc ${floor}: it would not load on glibc ${floor}–${previousOf(top)}. Build it with \`npm run build\` (the glibc ${GLIBC_FLOOR} toolchain).`,
+  );
   process.stdout.write(`${out.join('\n')}\n`);
   return 1;
 }
@@ -219,14 +258,18 @@ function dlopenCheck(file) {
   const triple = name ? PLATFORMS[name[1]] : null;
   const toolchain = triple ? require('./toolchains.js').unpackedToolchain(triple) : null;
   if (!toolchain || !triple.startsWith(process.arch === 'x64' ? 'x86_64' : process.arch)) {
-    process.stderr.write(`check-glibc: --dlopen needs a forever-native.<platform>.node of this host's arch and the glibc toolchain \`npm run build\` unpacks under target/\n`);
+    process.stderr.write(
+      `check-glibc: --dlopen needs a forever-native.<platform>.node of this host's arch and the glibc toolchain \`npm run build\` unpacks under target/\n`,
+    );
     return 2;
   }
   try {
     process.stdout.write(`${dlopenOnSysroot(file, toolchain, triple)}\n`);
     return 0;
   } catch (err) {
-    process.stdout.write(`FAIL: it does not load on glibc ${require('../loader.js').GLIBC_FLOOR}: ${`${err.stdout || ''}${err.stderr || ''}`.trim() || err.message}\n`);
+    process.stdout.write(
+      `FAIL: it does not load on glibc ${require('../loader.js').GLIBC_FLOOR}: ${`${err.stdout || ''}${err.stderr || ''}`.trim() || err.message}\n`,
+    );
     return 1;
   }
 }

@@ -31,16 +31,24 @@ const NAME = 'forever-native';
 
 function npm(args, cwd) {
   const cli = process.env.npm_execpath;
-  const [command, pre] = cli && /\.js$/.test(cli) && fs.existsSync(cli) ? [process.execPath, [cli]] : ['npm', []];
-  const result = spawnSync(command, pre.concat(args), { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const [command, pre] =
+    cli && cli.endsWith('.js') && fs.existsSync(cli) ? [process.execPath, [cli]] : ['npm', []];
+  const result = spawnSync(command, pre.concat(args), {
+    cwd,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   if (result.error) throw result.error;
-  if (result.status !== 0) throw new Error(`npm ${args.join(' ')} failed in ${cwd}:\n${result.stderr}`);
+  if (result.status !== 0)
+    throw new Error(`npm ${args.join(' ')} failed in ${cwd}:\n${result.stderr}`);
   return result.stdout;
 }
 
 /** `npm pack` of `dir` into `out`; returns the tarball's path and the files in it. */
 function npmPack(dir, out) {
-  const [info] = JSON.parse(npm(['pack', '--ignore-scripts', '--json', '--pack-destination', out], dir));
+  const [info] = JSON.parse(
+    npm(['pack', '--ignore-scripts', '--json', '--pack-destination', out], dir),
+  );
   return { file: path.join(out, info.filename), files: info.files.map((f) => f.path) };
 }
 
@@ -54,8 +62,12 @@ function findBinaries(artifacts) {
       if (entry.isDirectory()) visit(full);
       else if (pattern.test(entry.name)) {
         const platform = pattern.exec(entry.name)[1];
-        if (!PLATFORMS[platform]) throw new Error(`${full}: ${platform} is not one of ${Object.keys(PLATFORMS).join(', ')}`);
-        if (found[platform]) throw new Error(`two binaries for ${platform}: ${found[platform]} and ${full}`);
+        if (!PLATFORMS[platform])
+          throw new Error(
+            `${full}: ${platform} is not one of ${Object.keys(PLATFORMS).join(', ')}`,
+          );
+        if (found[platform])
+          throw new Error(`two binaries for ${platform}: ${found[platform]} and ${full}`);
         found[platform] = full;
       }
     }
@@ -68,7 +80,11 @@ function findBinaries(artifacts) {
     }
   }
   if (Object.keys(found).length === 0) {
-    throw new Error(artifacts ? `no ${NAME}.<platform>.node under ${artifacts}` : `no ${NAME}.<platform>.node here: run \`npm run build\` first`);
+    throw new Error(
+      artifacts
+        ? `no ${NAME}.<platform>.node under ${artifacts}`
+        : `no ${NAME}.<platform>.node here: run \`npm run build\` first`,
+    );
   }
   return found;
 }
@@ -88,23 +104,33 @@ function pack(options = {}) {
     for (const [platform, binary] of Object.entries(binaries)) {
       const dir = path.join(ROOT, 'npm', platform);
       const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8'));
-      if (pkg.version !== main.version) throw new Error(`npm/${platform}/package.json is ${pkg.version}, not ${main.version}: run \`npx napi version\``);
+      if (pkg.version !== main.version)
+        throw new Error(
+          `npm/${platform}/package.json is ${pkg.version}, not ${main.version}: run \`npx napi version\``,
+        );
       const staged = path.join(stage, platform);
       fs.mkdirSync(staged);
-      for (const file of fs.readdirSync(dir)) fs.copyFileSync(path.join(dir, file), path.join(staged, file));
+      for (const file of fs.readdirSync(dir))
+        fs.copyFileSync(path.join(dir, file), path.join(staged, file));
       fs.copyFileSync(path.join(ROOT, 'LICENSE'), path.join(staged, 'LICENSE'));
       fs.copyFileSync(binary, path.join(staged, `${NAME}.${platform}.node`));
       const packed = npmPack(staged, out);
-      if (!packed.files.includes(`${NAME}.${platform}.node`)) throw new Error(`${packed.file} lacks its binary`);
+      if (!packed.files.includes(`${NAME}.${platform}.node`))
+        throw new Error(`${packed.file} lacks its binary`);
       platforms[platform] = packed.file;
     }
 
     // The main package: the files npm would pack from this checkout, with the optional
     // dependencies added. A binary built here is never among them.
-    const listed = JSON.parse(npm(['pack', '--dry-run', '--ignore-scripts', '--json'], ROOT))[0].files.map((f) => f.path);
+    const listed = JSON.parse(
+      npm(['pack', '--dry-run', '--ignore-scripts', '--json'], ROOT),
+    )[0].files.map((f) => f.path);
     const staged = path.join(stage, NAME);
     for (const file of listed) {
-      if (file.endsWith('.node')) throw new Error(`the main package would hold the binary ${file}: keep *.node out of package.json's "files"`);
+      if (file.endsWith('.node'))
+        throw new Error(
+          `the main package would hold the binary ${file}: keep *.node out of package.json's "files"`,
+        );
       fs.mkdirSync(path.dirname(path.join(staged, file)), { recursive: true });
       fs.copyFileSync(path.join(ROOT, file), path.join(staged, file));
     }
@@ -113,7 +139,8 @@ function pack(options = {}) {
     // but npm 11 lists it as an install script to approve, and scripts/ is not shipped.
     delete pkg.scripts.prepare;
     pkg.optionalDependencies = {};
-    for (const platform of Object.keys(PLATFORMS)) pkg.optionalDependencies[`${NAME}-${platform}`] = main.version;
+    for (const platform of Object.keys(PLATFORMS))
+      pkg.optionalDependencies[`${NAME}-${platform}`] = main.version;
     fs.writeFileSync(path.join(staged, 'package.json'), `${JSON.stringify(pkg, null, 2)}\n`);
     const packed = npmPack(staged, out);
     return { main: packed.file, mainFiles: packed.files, platforms };
@@ -129,7 +156,10 @@ function main(argv) {
     if (argv[i] === '--out') options.out = argv[++i];
     else if (argv[i] === '--artifacts') options.artifacts = argv[++i];
     else if (argv[i] === '--json') json = true;
-    else throw new Error(`unknown argument ${argv[i]}; usage: node scripts/pack.js [--out DIR] [--artifacts DIR] [--json]`);
+    else
+      throw new Error(
+        `unknown argument ${argv[i]}; usage: node scripts/pack.js [--out DIR] [--artifacts DIR] [--json]`,
+      );
   }
   const result = pack(options);
   if (json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);

@@ -21,19 +21,26 @@ const GLIBC_TOOLCHAINS = {
     'x86_64-unknown-linux-gnu': {
       name: '@napi-rs/cross-toolchain-x64-target-x86_64',
       version: '1.0.0',
-      integrity: 'sha512-lecoghCfoTAX9MLFcIx9/nL9M8xdkZ9n8Pki8qjKUNzjiq1zbECdEbzIZAMMHRtrXxifK9dAyYuh8gSxNbr2og==',
+      integrity:
+        'sha512-lecoghCfoTAX9MLFcIx9/nL9M8xdkZ9n8Pki8qjKUNzjiq1zbECdEbzIZAMMHRtrXxifK9dAyYuh8gSxNbr2og==',
     },
     'aarch64-unknown-linux-gnu': {
       name: '@napi-rs/cross-toolchain-x64-target-aarch64',
       version: '1.0.3',
-      integrity: 'sha512-EMFcy/ahFsmCY3BI1tMC3wRUYZ+cDuILg7nP1micaKXW1tO1+RvUB1CC6QYe+cv2W4Tuz9wr3qcFExWyjgWf2w==',
+      integrity:
+        'sha512-EMFcy/ahFsmCY3BI1tMC3wRUYZ+cDuILg7nP1micaKXW1tO1+RvUB1CC6QYe+cv2W4Tuz9wr3qcFExWyjgWf2w==',
     },
   },
 };
 
 /** Where the toolchain `spec` is unpacked. */
 function toolchainDir(spec) {
-  return path.join(ROOT, 'target', 'glibc-toolchain', `${spec.name.replace('@napi-rs/', '')}-${spec.version}`);
+  return path.join(
+    ROOT,
+    'target',
+    'glibc-toolchain',
+    `${spec.name.replace('@napi-rs/', '')}-${spec.version}`,
+  );
 }
 
 /** The glibc toolchain for `triple` on this host if a build already unpacked it, else null. */

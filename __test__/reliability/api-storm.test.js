@@ -8,7 +8,14 @@ const path = require('path');
 
 // The build with test hooks (npm test makes it) tells when the core has carried out every
 // call's orders: the storm's end state is judged only then, never while a kill is queued.
-const hooked = path.join(__dirname, '..', '..', 'target', 'test-hooks', 'forever-native.linux-x64-gnu.node');
+const hooked = path.join(
+  __dirname,
+  '..',
+  '..',
+  'target',
+  'test-hooks',
+  'forever-native.linux-x64-gnu.node',
+);
 const haveHooks = fs.existsSync(hooked);
 if (haveHooks) process.env.FOREVER_NATIVE_ADDON = hooked;
 const { Monitor } = require('../..');
@@ -59,7 +66,10 @@ function liveChildren() {
     }
     for (const kid of kids) {
       try {
-        if (fs.readFileSync(`/proc/${kid}/cmdline`, 'utf8').includes('run-forever.js') && isAlive(kid)) {
+        if (
+          fs.readFileSync(`/proc/${kid}/cmdline`, 'utf8').includes('run-forever.js') &&
+          isAlive(kid)
+        ) {
           found.push(Number(kid));
         }
       } catch {
@@ -92,133 +102,161 @@ function dying(pid) {
   }
 }
 
-test('API storm: 2,000 random calls from several timers against one fork monitor', {
-  skip: !haveHooks && 'needs the test-hooks build (npm run build:test-hooks; npm test makes it)',
-}, async (t) => {
-  const m = new Monitor(SCRIPT, { silent: true, fork: true });
-  const errors = [];
-  const thrown = [];
-  const started = []; // the pid of each 'start'/'restart', in order
-  let exits = 0;
-  const samples = { count: 0, maxLive: 0, worst: null };
-  m.on('error', (err) => errors.push(err));
-  m.on('start', (self, data) => started.push(data.pid));
-  m.on('restart', (self, data) => started.push(data.pid));
-  m.on('exit:code', () => exits++);
-  m.on('stdout', () => {}); // the children's "ready" lines cross into JS during the storm too
+test(
+  'API storm: 2,000 random calls from several timers against one fork monitor',
+  {
+    skip: !haveHooks && 'needs the test-hooks build (npm run build:test-hooks; npm test makes it)',
+  },
+  async (t) => {
+    const m = new Monitor(SCRIPT, { silent: true, fork: true });
+    const errors = [];
+    const thrown = [];
+    const started = []; // the pid of each 'start'/'restart', in order
+    let exits = 0;
+    const samples = { count: 0, maxLive: 0, worst: null };
+    m.on('error', (err) => errors.push(err));
+    m.on('start', (self, data) => started.push(data.pid));
+    m.on('restart', (self, data) => started.push(data.pid));
+    m.on('exit:code', () => exits++);
+    m.on('stdout', () => {}); // the children's "ready" lines cross into JS during the storm too
 
-  t.after(async () => {
-    if (m.running) {
-      const stopped = new Promise((resolve) => m.once('stop', resolve));
-      m.stop();
-      await Promise.race([stopped, until(() => !m.running, 5000).catch(() => {})]);
-    }
-    for (const pid of [...started, ...liveChildren()]) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
-  });
+    t.after(async () => {
+      if (m.running) {
+        const stopped = new Promise((resolve) => m.once('stop', resolve));
+        m.stop();
+        await Promise.race([stopped, until(() => !m.running, 5000).catch(() => {})]);
+      }
+      for (const pid of [...started, ...liveChildren()])
+        if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+    });
 
-  const sample = () => {
-    const live = liveChildren();
-    samples.count++;
-    if (live.length > samples.maxLive) {
-      samples.maxLive = live.length;
-      samples.worst = live;
-    }
-  };
-
-  /**
-   * Every call's consequences have been delivered: the core has carried out every order
-   * (a test hook), each started child but the last has reported its exit, JS's `running`
-   * matches the children in /proc, and the one child left (if any) is the one JS knows,
-   * not dying.
-   */
-  const settled = () => {
-    if (!m._ordersDoneForTest()) return false;
-    const live = liveChildren();
-    if (started.length === exits) return !m.running && live.length === 0;
-    if (started.length !== exits + 1) return false;
-    const last = started.at(-1);
-    return m.running && live.length === 1 && live[0] === last && m.child.pid === last && !dying(last);
-  };
-  const state = () => JSON.stringify({
-    running: m.running, starts: started.length, exits, live: liveChildren(), childPid: m.child && m.child.pid,
-  });
-
-  /** Waits for settled(); on a timeout, says what the state was then. */
-  const settle = (what) => until(settled, 10000, what).catch((err) => {
-    throw new Error(`${err.message}; state: ${state()}`);
-  });
-
-  const call = (op, i) => {
-    try {
-      if (op === 'start') m.start();
-      else if (op === 'stop') m.stop();
-      else if (op === 'restart') m.restart();
-      else if (op === 'send') m.send({ i });
-      else m.kill(false);
-    } catch (err) {
-      thrown.push(`${op}: ${err.message}`);
-    }
-  };
-
-  let stormSeed = SEED;
-  for (const [n, { calls, last }] of STORMS.entries()) {
-    const seed = stormSeed++;
-    const where = `storm ${n + 1} (FN_STORM_SEED=${SEED}, storm seed ${seed})`;
-    const rand = prng(seed);
-    // The plan fixes the call sequence; the timers only decide when each call is made.
-    const plan = Array.from({ length: calls }, () => OPS[Math.floor(rand() * OPS.length)]);
-    let issued = 0;
-    const timer = async (k) => {
-      const delays = prng(seed * 31 + k);
-      while (issued < plan.length) {
-        await new Promise((resolve) => setTimeout(resolve, Math.floor(delays() * 4)));
-        if (issued >= plan.length) break;
-        const i = issued++;
-        call(plan[i], i);
-        sample();
+    const sample = () => {
+      const live = liveChildren();
+      samples.count++;
+      if (live.length > samples.maxLive) {
+        samples.maxLive = live.length;
+        samples.worst = live;
       }
     };
-    const sampler = setInterval(sample, 5);
-    try {
-      await Promise.all(Array.from({ length: TIMERS }, (_, k) => timer(k)));
-    } finally {
-      clearInterval(sampler);
-    }
 
-    // Calls still in flight decide against a last start() or restart(), by forever-monitor's
-    // own rules: a stop() whose child has not exited yet wins over a later restart() (its
-    // forceStop beats forceRestart), and start() is refused ("already running") until JS
-    // has heard of the stop. So those are made once the storm's events have settled. A last
-    // stop() decides the end state whatever is in flight, so it is made at once.
-    if (last !== 'stop') await settle(`${where}: events to settle before the last call`);
-    call(last, -1);
-    if (last === 'stop') {
-      // The kill is sent by the core, a moment after stop() returns: until then the child
-      // still looks settled and running, so wait for the stopped state itself.
-      await until(() => settled() && !m.running, 10000, 'the stop').catch((err) => {
-        throw new Error(`${where}: ${err.message}; state: ${state()}`);
+    /**
+     * Every call's consequences have been delivered: the core has carried out every order
+     * (a test hook), each started child but the last has reported its exit, JS's `running`
+     * matches the children in /proc, and the one child left (if any) is the one JS knows,
+     * not dying.
+     */
+    const settled = () => {
+      if (!m._ordersDoneForTest()) return false;
+      const live = liveChildren();
+      if (started.length === exits) return !m.running && live.length === 0;
+      if (started.length !== exits + 1) return false;
+      const last = started.at(-1);
+      return (
+        m.running && live.length === 1 && live[0] === last && m.child.pid === last && !dying(last)
+      );
+    };
+    const state = () =>
+      JSON.stringify({
+        running: m.running,
+        starts: started.length,
+        exits,
+        live: liveChildren(),
+        childPid: m.child && m.child.pid,
       });
-    } else {
-      await settle(`${where}: events to settle after the last ${last}()`);
-    }
-    sample();
 
-    const live = liveChildren();
-    if (last === 'stop') {
-      assert.equal(m.running, false, `${where}: not running after a final stop()`);
-      assert.deepEqual(live, [], `${where}: no child after a final stop()`);
-    } else {
-      assert.equal(m.running, true, `${where}: running after a final ${last}()`);
-      assert.deepEqual(live, [m.child.pid], `${where}: exactly one child after a final ${last}()`);
-    }
-  }
+    /** Waits for settled(); on a timeout, says what the state was then. */
+    const settle = (what) =>
+      until(settled, 10000, what).catch((err) => {
+        throw new Error(`${err.message}; state: ${state()}`);
+      });
 
-  assert.deepEqual(thrown, [], 'no call threw');
-  const unknown = errors.filter((e) => !KNOWN_MESSAGES.has(e.message) && !KNOWN_CODES.has(e.code));
-  assert.deepEqual(unknown.map((e) => `${e.code}: ${e.message}`), [], 'only forever-monitor\'s errors');
-  assert.ok(samples.count > 2000, `sampled ${samples.count} times`);
-  assert.ok(samples.maxLive <= 1, `at most one child at a time, but saw ${JSON.stringify(samples.worst)}`);
-  const byMessage = {};
-  for (const e of errors) byMessage[e.message] = (byMessage[e.message] || 0) + 1;
-  t.diagnostic(`seed ${SEED}: ${started.length} children, ${samples.count} samples, errors: ${JSON.stringify(byMessage)}`);
-});
+    const call = (op, i) => {
+      try {
+        if (op === 'start') m.start();
+        else if (op === 'stop') m.stop();
+        else if (op === 'restart') m.restart();
+        else if (op === 'send') m.send({ i });
+        else m.kill(false);
+      } catch (err) {
+        thrown.push(`${op}: ${err.message}`);
+      }
+    };
+
+    let stormSeed = SEED;
+    for (const [n, { calls, last }] of STORMS.entries()) {
+      const seed = stormSeed++;
+      const where = `storm ${n + 1} (FN_STORM_SEED=${SEED}, storm seed ${seed})`;
+      const rand = prng(seed);
+      // The plan fixes the call sequence; the timers only decide when each call is made.
+      const plan = Array.from({ length: calls }, () => OPS[Math.floor(rand() * OPS.length)]);
+      let issued = 0;
+      const timer = async (k) => {
+        const delays = prng(seed * 31 + k);
+        while (issued < plan.length) {
+          await new Promise((resolve) => setTimeout(resolve, Math.floor(delays() * 4)));
+          if (issued >= plan.length) break;
+          const i = issued++;
+          call(plan[i], i);
+          sample();
+        }
+      };
+      const sampler = setInterval(sample, 5);
+      try {
+        await Promise.all(Array.from({ length: TIMERS }, (_, k) => timer(k)));
+      } finally {
+        clearInterval(sampler);
+      }
+
+      // Calls still in flight decide against a last start() or restart(), by forever-monitor's
+      // own rules: a stop() whose child has not exited yet wins over a later restart() (its
+      // forceStop beats forceRestart), and start() is refused ("already running") until JS
+      // has heard of the stop. So those are made once the storm's events have settled. A last
+      // stop() decides the end state whatever is in flight, so it is made at once.
+      if (last !== 'stop') await settle(`${where}: events to settle before the last call`);
+      call(last, -1);
+      if (last === 'stop') {
+        // The kill is sent by the core, a moment after stop() returns: until then the child
+        // still looks settled and running, so wait for the stopped state itself.
+        await until(() => settled() && !m.running, 10000, 'the stop').catch((err) => {
+          throw new Error(`${where}: ${err.message}; state: ${state()}`);
+        });
+      } else {
+        await settle(`${where}: events to settle after the last ${last}()`);
+      }
+      sample();
+
+      const live = liveChildren();
+      if (last === 'stop') {
+        assert.equal(m.running, false, `${where}: not running after a final stop()`);
+        assert.deepEqual(live, [], `${where}: no child after a final stop()`);
+      } else {
+        assert.equal(m.running, true, `${where}: running after a final ${last}()`);
+        assert.deepEqual(
+          live,
+          [m.child.pid],
+          `${where}: exactly one child after a final ${last}()`,
+        );
+      }
+    }
+
+    assert.deepEqual(thrown, [], 'no call threw');
+    const unknown = errors.filter(
+      (e) => !KNOWN_MESSAGES.has(e.message) && !KNOWN_CODES.has(e.code),
+    );
+    assert.deepEqual(
+      unknown.map((e) => `${e.code}: ${e.message}`),
+      [],
+      "only forever-monitor's errors",
+    );
+    assert.ok(samples.count > 2000, `sampled ${samples.count} times`);
+    assert.ok(
+      samples.maxLive <= 1,
+      `at most one child at a time, but saw ${JSON.stringify(samples.worst)}`,
+    );
+    const byMessage = {};
+    for (const e of errors) byMessage[e.message] = (byMessage[e.message] || 0) + 1;
+    t.diagnostic(
+      `seed ${SEED}: ${started.length} children, ${samples.count} samples, errors: ${JSON.stringify(byMessage)}`,
+    );
+  },
+);

@@ -31,8 +31,10 @@ test(`crash loop: ${RUNS} restarts of \`sh -c 'exit 1'\` leave fds, threads, RSS
   assert.equal(r.exitCodes, RUNS, summary);
   assert.equal(r.restartTimes[0], 1);
   for (let i = 1; i < r.restartTimes.length; i++) {
-    assert.ok(r.restartTimes[i] > r.restartTimes[i - 1],
-      `monitor.times went from ${r.restartTimes[i - 1]} to ${r.restartTimes[i]} at restart ${i + 1}`);
+    assert.ok(
+      r.restartTimes[i] > r.restartTimes[i - 1],
+      `monitor.times went from ${r.restartTimes[i - 1]} to ${r.restartTimes[i]} at restart ${i + 1}`,
+    );
   }
   assert.equal(r.restartTimes.at(-1), RUNS - 1);
   assert.equal(r.finalTimes, RUNS);
@@ -42,8 +44,10 @@ test(`crash loop: ${RUNS} restarts of \`sh -c 'exit 1'\` leave fds, threads, RSS
   assert.ok(r.settled, `fds/threads did not come back to the baseline: ${summary}`);
   assert.ok(r.after.fds <= r.baseline.fds, `fd leak: ${summary}`);
   assert.ok(r.after.threads <= r.baseline.threads, `thread leak: ${summary}`);
-  assert.ok(r.after.rss - r.baseline.rss < RSS_SLACK,
-    `RSS grew by ${((r.after.rss - r.baseline.rss) / 1048576).toFixed(1)} MB: ${summary}`);
+  assert.ok(
+    r.after.rss - r.baseline.rss < RSS_SLACK,
+    `RSS grew by ${((r.after.rss - r.baseline.rss) / 1048576).toFixed(1)} MB: ${summary}`,
+  );
 
   // No zombie among the host's children (ps --ppid <host> -o stat=, and /proc).
   assert.deepEqual(r.zombies, { ps: [], proc: [] }, summary);

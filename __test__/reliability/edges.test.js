@@ -17,7 +17,9 @@ test('a host stdout nobody reads stalls neither restarts nor events, and stop() 
   const fifo = path.join(dir, 'stalled-stdout');
   execFileSync('mkfifo', [fifo]);
   const held = fs.openSync(fifo, 'r+');
-  const host = spawn(process.execPath, [fixture('host-stalled-stdout.js')], { stdio: ['ignore', held, 'pipe'] });
+  const host = spawn(process.execPath, [fixture('host-stalled-stdout.js')], {
+    stdio: ['ignore', held, 'pipe'],
+  });
   const lines = [];
   let text = '';
   host.stderr.on('data', (d) => {
@@ -34,7 +36,11 @@ test('a host stdout nobody reads stalls neither restarts nor events, and stop() 
     }
   });
   try {
-    await until(() => lines.some((l) => l.event === 'stopped'), 15000, `the whole sequence (${JSON.stringify(lines)})`);
+    await until(
+      () => lines.some((l) => l.event === 'stopped'),
+      15000,
+      `the whole sequence (${JSON.stringify(lines)})`,
+    );
   } finally {
     host.kill('SIGKILL');
     fs.closeSync(held);
@@ -44,11 +50,17 @@ test('a host stdout nobody reads stalls neither restarts nor events, and stop() 
   assert.equal(events.filter((e) => e === 'restart').length, 2);
   const stop = lines.find((l) => l.event === 'stop() returned');
   assert.ok(stop.took < 100, `stop() held the JS thread ${stop.took} ms`);
-  assert.deepEqual(lines.filter((l) => l.event === 'error' || l.raw), [], 'no error, nothing else on stderr');
+  assert.deepEqual(
+    lines.filter((l) => l.event === 'error' || l.raw),
+    [],
+    'no error, nothing else on stderr',
+  );
 });
 
 test('300 crash-looping monitors: start() and stop() hand their work to the core and return', async () => {
-  const { code, stdout, stderr } = await runNode([fixture('host-call-latency.js'), '300', '1000'], { timeout: 60000 });
+  const { code, stdout, stderr } = await runNode([fixture('host-call-latency.js'), '300', '1000'], {
+    timeout: 60000,
+  });
   assert.equal(code, 0, stderr);
   const figures = JSON.parse(stdout);
   // Bounds far above what the core needs (figures in bench/), far below what waiting for
@@ -62,17 +74,27 @@ test('300 crash-looping monitors: start() and stop() hand their work to the core
 // A build with test hooks (npm test makes one under target/test-hooks) can hold the core's
 // spawns: each case calls usage(), listenAddresses(), send() and stop() while a spawn that
 // forks is held, and proves structurally (no timing) that none of them waited for it.
-const hooked = path.join(__dirname, '..', '..', 'target', 'test-hooks', 'forever-native.linux-x64-gnu.node');
+const hooked = path.join(
+  __dirname,
+  '..',
+  '..',
+  'target',
+  'test-hooks',
+  'forever-native.linux-x64-gnu.node',
+);
 for (const [what, options] of [
   ['restart', { fork: true }],
   ['restart', { listen: '127.0.0.1:0' }],
   ['reload', { listen: '127.0.0.1:0' }],
 ]) {
   test(`no call waits for a spawn: stop() and usage() during a held ${what} spawn (${Object.keys(options)[0]})`, async () => {
-    const { code, stdout, stderr } = await runNode([fixture('host-held-spawn.js'), what, JSON.stringify(options)], {
-      env: { ...process.env, FOREVER_NATIVE_ADDON: hooked },
-      timeout: 30000,
-    });
+    const { code, stdout, stderr } = await runNode(
+      [fixture('host-held-spawn.js'), what, JSON.stringify(options)],
+      {
+        env: { ...process.env, FOREVER_NATIVE_ADDON: hooked },
+        timeout: 30000,
+      },
+    );
     assert.equal(code, 0, stderr + stdout);
     const seen = JSON.parse(stdout);
     assert.equal(seen.heldAfterCalls, true, 'the spawn was still held when the calls had returned');
@@ -86,18 +108,28 @@ for (const [what, options] of [
     if (what === 'restart') {
       // Between two children: no pid yet, and send() is refused as forever-monitor refuses it.
       assert.equal(seen.usage.pid, null);
-      assert.deepEqual(seen.errors, ['Cannot send to process that is not running.'], JSON.stringify(seen));
+      assert.deepEqual(
+        seen.errors,
+        ['Cannot send to process that is not running.'],
+        JSON.stringify(seen),
+      );
       assert.deepEqual(seen.events, ['start', 'restart', 'exit', 'stop'], JSON.stringify(seen));
     } else {
       assert.equal(seen.usage.pid, seen.pids[0]);
       assert.deepEqual(seen.errors, [], JSON.stringify(seen));
-      assert.deepEqual(seen.events, ['start', 'reload:starting:', 'reload:failed:stopped', 'exit', 'stop'], JSON.stringify(seen));
+      assert.deepEqual(
+        seen.events,
+        ['start', 'reload:starting:', 'reload:failed:stopped', 'exit', 'stop'],
+        JSON.stringify(seen),
+      );
     }
   });
 }
 
 test('output for a blocked JS thread stays within its bound across a crash loop', async () => {
-  const { code, stdout, stderr } = await runNode([fixture('host-blocked-output.js'), '4000'], { timeout: 30000 });
+  const { code, stdout, stderr } = await runNode([fixture('host-blocked-output.js'), '4000'], {
+    timeout: 30000,
+  });
   assert.equal(code, 0, stderr);
   const { grewMB, bytes, runs } = JSON.parse(stdout);
   // The bound is 8 MiB for JS, plus the run's pipe; before, +911 MB in 4 s here.
@@ -108,7 +140,8 @@ test('output for a blocked JS thread stays within its bound across a crash loop'
 test('an IPC message without end is cut off at 64 MiB: an error, the channel closed, memory kept', async () => {
   // A child that writes 300 MB on its IPC channel without a newline.
   const m = new Monitor(['sh', '-c', 'head -c 300000000 /dev/zero | tr "\\0" x >&3; sleep 5'], {
-    silent: true, stdio: ['pipe', 'pipe', 'pipe', 'ipc'],
+    silent: true,
+    stdio: ['pipe', 'pipe', 'pipe', 'ipc'],
   });
   const before = process.memoryUsage().rss;
   const failed = next(m, 'error', 30000);
@@ -132,12 +165,22 @@ test('1,000 monitors with log files cost no thread and no descriptor each before
   const before = { threads: threads(), fds: fds() };
   const monitors = [];
   for (let i = 0; i < 1000; i++) {
-    monitors.push(new Monitor(['true'], { outFile: path.join(dir, `many-${i}.log`), silent: true }));
+    monitors.push(
+      new Monitor(['true'], { outFile: path.join(dir, `many-${i}.log`), silent: true }),
+    );
   }
-  await until(() => fs.existsSync(path.join(dir, 'many-999.log')), 10000, 'every log file to be created');
+  await until(
+    () => fs.existsSync(path.join(dir, 'many-999.log')),
+    10000,
+    'every log file to be created',
+  );
   const after = { threads: threads(), fds: fds() };
   assert.ok(after.threads <= before.threads + 4, `threads ${before.threads} -> ${after.threads}`);
-  await until(() => fds() <= before.fds + 4, 5000, `descriptors back near ${before.fds} (${fds()})`);
+  await until(
+    () => fds() <= before.fds + 4,
+    5000,
+    `descriptors back near ${before.fds} (${fds()})`,
+  );
   assert.equal(monitors.length + (warm ? 1 : 0), 1001);
 });
 
@@ -158,15 +201,24 @@ for (const when of ['at-construction', 'while-running']) {
     assert.ok(returned.took < 100, `stop() took ${returned.took} ms`);
     const errors = lines.filter((l) => l.step === 'error');
     assert.ok(errors.length >= 1, 'the FIFO is reported');
-    assert.ok(errors.every((e) => e.path === path.join(sub, 'out.log')), JSON.stringify(errors));
-    assert.ok(errors.every((e) => e.code === 'ENXIO' || /FIFO/.test(e.message)), JSON.stringify(errors));
+    assert.ok(
+      errors.every((e) => e.path === path.join(sub, 'out.log')),
+      JSON.stringify(errors),
+    );
+    assert.ok(
+      errors.every((e) => e.code === 'ENXIO' || /FIFO/.test(e.message)),
+      JSON.stringify(errors),
+    );
   });
 }
 
 test('a log directory that cannot be made is one error for the whole episode, not one a second', async () => {
   const sub = fs.mkdtempSync(path.join(dir, 'gone-'));
   const outFile = path.join(sub, 'out.log');
-  const m = new Monitor(['sh', '-c', 'while :; do echo tick; sleep 0.02; done'], { silent: true, outFile });
+  const m = new Monitor(['sh', '-c', 'while :; do echo tick; sleep 0.02; done'], {
+    silent: true,
+    outFile,
+  });
   await until(() => fs.existsSync(outFile), 5000, 'the log file');
   const errors = record(m, 'error');
   m.start();

@@ -22,11 +22,15 @@ test(`many monitors: ${COUNT} idle children started and stopped concurrently, ${
   };
   t.after(async () => {
     // Whatever failed: no monitor left running, no child left alive.
-    await Promise.all(all.filter((m) => m.running).map((m) => {
-      const stopped = next(m, 'stop', 5000).catch(() => {});
-      m.stop();
-      return stopped;
-    }));
+    await Promise.all(
+      all
+        .filter((m) => m.running)
+        .map((m) => {
+          const stopped = next(m, 'stop', 5000).catch(() => {});
+          m.stop();
+          return stopped;
+        }),
+    );
     for (const pid of pids) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
   });
 
@@ -59,12 +63,21 @@ test(`many monitors: ${COUNT} idle children started and stopped concurrently, ${
     }
     await stopped;
 
-    assert.deepEqual(monitors.filter((m) => m.running).map((m) => m.child.pid), [],
-      `round ${round}: every monitor ends not running`);
+    assert.deepEqual(
+      monitors.filter((m) => m.running).map((m) => m.child.pid),
+      [],
+      `round ${round}: every monitor ends not running`,
+    );
     // 'stop' comes after the child has been reaped, so none may be alive now.
     assert.deepEqual(roundPids.filter(isAlive), [], `round ${round}: no child survives`);
-    await until(() => fdCount() <= baseline, 5000,
-      `round ${round}: the fd count back to its baseline ${baseline} (now ${fdCount()})`);
+    await until(
+      () => fdCount() <= baseline,
+      5000,
+      `round ${round}: the fd count back to its baseline ${baseline} (now ${fdCount()})`,
+    );
   }
-  assert.deepEqual(errors.map((e) => e.message), []);
+  assert.deepEqual(
+    errors.map((e) => e.message),
+    [],
+  );
 });

@@ -44,14 +44,22 @@ test('a crashed child takes what it left with it, in its group or in a session o
   const exited = next(m, 'exit');
   m.start();
   await exited;
-  assert.deepEqual(alive, [[], []], 'the leftovers of each run were gone when the next one started');
+  assert.deepEqual(
+    alive,
+    [[], []],
+    'the leftovers of each run were gone when the next one started',
+  );
   const pids = out.trim().split('\n').map(Number);
   assert.equal(pids.length, 6);
-  await until(() => pids.every((pid) => !isAlive(pid)), 5000, 'the leftovers of the last run to die');
+  await until(
+    () => pids.every((pid) => !isAlive(pid)),
+    5000,
+    'the leftovers of the last run to die',
+  );
   assert.deepEqual(processesWith(mark), []);
 });
 
-test('the EADDRINUSE loop: a crashed child\'s worker no longer holds the port the next child needs', async (t) => {
+test("the EADDRINUSE loop: a crashed child's worker no longer holds the port the next child needs", async (t) => {
   const probe = net.createServer();
   await new Promise((resolve) => probe.listen(0, '127.0.0.1', resolve));
   const { port } = /** @type {net.AddressInfo} */ (probe.address());
@@ -67,8 +75,11 @@ test('the EADDRINUSE loop: a crashed child\'s worker no longer holds the port th
   m.start();
   await exited;
   const lines = out.trim().split('\n');
-  assert.deepEqual(lines, [`listening ${port}`, `listening ${port}`, `listening ${port}`],
-    'each run\'s worker got the port');
+  assert.deepEqual(
+    lines,
+    [`listening ${port}`, `listening ${port}`, `listening ${port}`],
+    "each run's worker got the port",
+  );
 });
 
 test('crash after crash, leftovers holding the pipes: no process and no descriptor piles up', async (t) => {
@@ -84,20 +95,31 @@ test('crash after crash, leftovers holding the pipes: no process and no descript
   const exited = next(m, 'exit', 30000);
   m.start();
   await exited;
-  await until(() => processesWith(mark).length === 0, 5000, 'every run\'s leftover to die');
-  await until(() => openFds() <= before + 2, 5000, `descriptors back near ${before} (now ${openFds()})`);
+  await until(() => processesWith(mark).length === 0, 5000, "every run's leftover to die");
+  await until(
+    () => openFds() <= before + 2,
+    5000,
+    `descriptors back near ${before} (now ${openFds()})`,
+  );
 });
 
 test('host SIGKILLed when its crashed child gives up: nothing the child left survives', async (t) => {
   const mark = marker();
   sweep(t, mark);
   const script = `sleep ${mark} & setsid sleep ${mark} & sleep 0.3; exit 1`;
-  const outcome = await host({
-    monitors: [{ script: ['sh', '-c', script], options: { max: 3 } }],
-    on: { exit: 'sigkill' },
-  }, () => {});
+  const outcome = await host(
+    {
+      monitors: [{ script: ['sh', '-c', script], options: { max: 3 } }],
+      on: { exit: 'sigkill' },
+    },
+    () => {},
+  );
   assert.equal(outcome.signal, 'SIGKILL', outcome.stderr);
-  await until(() => processesWith(mark).length === 0, 2000, `the leftovers to die with the host (${processesWith(mark)})`);
+  await until(
+    () => processesWith(mark).length === 0,
+    2000,
+    `the leftovers to die with the host (${processesWith(mark)})`,
+  );
 });
 
 test('host SIGKILLed in the middle of a restart storm, five times: no child survives', async (t) => {
@@ -105,34 +127,52 @@ test('host SIGKILLed in the middle of a restart storm, five times: no child surv
   sweep(t, mark);
   for (let round = 0; round < 5; round++) {
     const monitors = Array.from({ length: 40 }, () => ({ script: ['sleep', mark], options: {} }));
-    const outcome = await host({ monitors, restartStorm: 150 + Math.floor(Math.random() * 250) }, () => {});
+    const outcome = await host(
+      { monitors, restartStorm: 150 + Math.floor(Math.random() * 250) },
+      () => {},
+    );
     assert.equal(outcome.signal, 'SIGKILL', outcome.stderr);
-    await until(() => processesWith(mark).length === 0, 2000,
-      `round ${round}: every child to die with the host (left: ${processesWith(mark).length})`);
+    await until(
+      () => processesWith(mark).length === 0,
+      2000,
+      `round ${round}: every child to die with the host (left: ${processesWith(mark).length})`,
+    );
   }
 });
 
-test('killTree: false leaves a stopped child\'s leftovers running, but not past the host\'s death', async (t) => {
+test("killTree: false leaves a stopped child's leftovers running, but not past the host's death", async (t) => {
   const mark = marker();
   sweep(t, mark);
   let leftovers = null;
-  const outcome = await host({
-    monitors: [{ script: ['sh', '-c', `sleep ${mark} & exit 0`], options: { max: 1, killTree: false } }],
-    stay: true,
-  }, (line, child) => {
-    if (line.event !== 'exit') return;
-    // The child has exited; what it left still runs (the host's own command line holds
-    // the mark too: it is left out)...
-    const left = () => processesWith(mark).filter((pid) => pid !== child.pid);
-    until(() => left().length === 1, 2000, 'the leftover').then(() => {
-      leftovers = left();
-      child.kill('SIGKILL');
-    }, () => child.kill('SIGKILL'));
-  });
+  const outcome = await host(
+    {
+      monitors: [
+        { script: ['sh', '-c', `sleep ${mark} & exit 0`], options: { max: 1, killTree: false } },
+      ],
+      stay: true,
+    },
+    (line, child) => {
+      if (line.event !== 'exit') return;
+      // The child has exited; what it left still runs (the host's own command line holds
+      // the mark too: it is left out)...
+      const left = () => processesWith(mark).filter((pid) => pid !== child.pid);
+      until(() => left().length === 1, 2000, 'the leftover').then(
+        () => {
+          leftovers = left();
+          child.kill('SIGKILL');
+        },
+        () => child.kill('SIGKILL'),
+      );
+    },
+  );
   assert.equal(outcome.signal, 'SIGKILL');
   assert.equal(leftovers && leftovers.length, 1, 'the leftover ran on after the child exited');
   // ...until the host dies.
-  await until(() => leftovers.every((pid) => !isAlive(pid)), 2000, 'the leftover to die with the host');
+  await until(
+    () => leftovers.every((pid) => !isAlive(pid)),
+    2000,
+    'the leftover to die with the host',
+  );
 });
 
 /** The guardian of host `pid`, found by its command line. */
@@ -142,27 +182,40 @@ test('the guardian has a command line of its own, and a killed guardian is repla
   const mark = marker();
   sweep(t, mark);
   const facts = {};
-  const outcome = await host({ monitors: [{ script: ['sleep', mark], options: {} }] }, (line, child) => {
-    if (line.event === 'start') {
-      facts.host = child.pid;
-      // The guardian takes its name a moment after it starts (it is not waited for).
-      until(() => guardianOf(child.pid).length > 0, 5000, 'the guardian to take its name').then(() => {
-        const [guardian] = guardianOf(child.pid);
-        facts.first = guardian;
-        // `pkill -f host-script.js` aimed at the host would find the host alone (of this
-        // test: the mark tells it from other tests' hosts).
-        facts.matchingHost = processesWith('host-script.js', mark);
-        process.kill(guardian, 'SIGKILL');
-      }, () => child.kill('SIGKILL'));
-    }
-    if (line.event === 'warning') {
-      facts.warning = line;
-      until(() => guardianOf(child.pid).some((pid) => pid !== facts.first), 2000, 'a new guardian').then(() => {
-        facts.second = guardianOf(child.pid)[0];
-        child.kill('SIGKILL');
-      }, () => child.kill('SIGKILL'));
-    }
-  });
+  const outcome = await host(
+    { monitors: [{ script: ['sleep', mark], options: {} }] },
+    (line, child) => {
+      if (line.event === 'start') {
+        facts.host = child.pid;
+        // The guardian takes its name a moment after it starts (it is not waited for).
+        until(() => guardianOf(child.pid).length > 0, 5000, 'the guardian to take its name').then(
+          () => {
+            const [guardian] = guardianOf(child.pid);
+            facts.first = guardian;
+            // `pkill -f host-script.js` aimed at the host would find the host alone (of this
+            // test: the mark tells it from other tests' hosts).
+            facts.matchingHost = processesWith('host-script.js', mark);
+            process.kill(guardian, 'SIGKILL');
+          },
+          () => child.kill('SIGKILL'),
+        );
+      }
+      if (line.event === 'warning') {
+        facts.warning = line;
+        until(
+          () => guardianOf(child.pid).some((pid) => pid !== facts.first),
+          2000,
+          'a new guardian',
+        ).then(
+          () => {
+            facts.second = guardianOf(child.pid)[0];
+            child.kill('SIGKILL');
+          },
+          () => child.kill('SIGKILL'),
+        );
+      }
+    },
+  );
   assert.equal(outcome.signal, 'SIGKILL', outcome.stderr);
   assert.ok(facts.first > 0, 'a guardian ran');
   assert.deepEqual(facts.matchingHost, [facts.host]);

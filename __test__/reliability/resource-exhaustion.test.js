@@ -15,9 +15,13 @@ const FD_LIMIT = 64;
  * it comes. The host is SIGKILLed after the test if it is still running.
  */
 function runLimited(t, args, onStep = () => {}) {
-  const host = spawn('sh', ['-c', `ulimit -n ${FD_LIMIT} && exec "$@"`, 'sh', process.execPath, ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const host = spawn(
+    'sh',
+    ['-c', `ulimit -n ${FD_LIMIT} && exec "$@"`, 'sh', process.execPath, ...args],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   t.after(() => {
     if (host.exitCode === null && host.signalCode === null) host.kill('SIGKILL');
   });
@@ -43,7 +47,10 @@ function runLimited(t, args, onStep = () => {}) {
 const byStep = (steps) => Object.fromEntries(steps.map((s) => [s.step, s]));
 
 async function exhaustThenRecover(t, mode) {
-  const { code, signal, steps, stderr } = await runLimited(t, [fixture('host-fd-exhaustion.js'), mode]);
+  const { code, signal, steps, stderr } = await runLimited(t, [
+    fixture('host-fd-exhaustion.js'),
+    mode,
+  ]);
   const s = byStep(steps);
   const report = JSON.stringify(steps);
   assert.equal(signal, null, `${report}\n${stderr}`);
@@ -79,22 +86,32 @@ test('out of fds at the first spawn: once start() works again, the children stil
   t.after(() => {
     for (const pid of pids) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
   });
-  const { signal, steps, stderr } = await runLimited(t, [fixture('host-fd-pressure.js')], (step, host) => {
-    pids = [step.tree.pid, ...step.tree.grandchildren];
-    // The child started only with its guardian up: without it, the child alone would die
-    // with the host (its parent-death signal), and its own children would live on.
-    guardians = processesWith(`forever-guard (host ${host.pid})`);
-    host.kill('SIGKILL');
-  });
+  const { signal, steps, stderr } = await runLimited(
+    t,
+    [fixture('host-fd-pressure.js')],
+    (step, host) => {
+      pids = [step.tree.pid, ...step.tree.grandchildren];
+      // The child started only with its guardian up: without it, the child alone would die
+      // with the host (its parent-death signal), and its own children would live on.
+      guardians = processesWith(`forever-guard (host ${host.pid})`);
+      host.kill('SIGKILL');
+    },
+  );
   assert.equal(signal, 'SIGKILL', stderr);
   assert.equal(guardians.length, 1, 'a guardian watched the host when its first child started');
   // A guardian started by a host at its descriptor limit lives (it died at birth, before).
   assert.doesNotMatch(stderr, /guardian \(pid \d+\) died/);
   const [{ failures }] = steps;
   assert.ok(failures.length > 0, 'some starts failed first');
-  assert.ok(failures.every((f) => f.code === 'EMFILE'), JSON.stringify(failures));
-  await until(() => pids.every((pid) => !isAlive(pid)), 1500,
-    `the tree to die with its host (alive: ${pids.filter(isAlive)}; failures: ${JSON.stringify(failures)})`);
+  assert.ok(
+    failures.every((f) => f.code === 'EMFILE'),
+    JSON.stringify(failures),
+  );
+  await until(
+    () => pids.every((pid) => !isAlive(pid)),
+    1500,
+    `the tree to die with its host (alive: ${pids.filter(isAlive)}; failures: ${JSON.stringify(failures)})`,
+  );
 });
 
 test('a child flooding stdout with nobody listening (silent): host RSS stays bounded', async (t) => {
@@ -111,17 +128,22 @@ test('a child flooding stdout with nobody listening (silent): host RSS stays bou
   m.start();
   await next(m, 'start');
   const pid = m.child.pid;
-  const written = () => Number(/^wchar:\s*(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/io`, 'utf8'))[1]);
+  const written = () =>
+    Number(/^wchar:\s*(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/io`, 'utf8'))[1]);
 
   const baseline = process.memoryUsage().rss;
   let peak = baseline;
   // 1 GB of output: several seconds' worth for a pipe read by a slow host; the host's RSS
   // is sampled all along.
   const GOAL = 1e9;
-  await until(() => {
-    peak = Math.max(peak, process.memoryUsage().rss);
-    return written() > GOAL;
-  }, 60000, `the child to write ${GOAL} bytes`);
+  await until(
+    () => {
+      peak = Math.max(peak, process.memoryUsage().rss);
+      return written() > GOAL;
+    },
+    60000,
+    `the child to write ${GOAL} bytes`,
+  );
   assert.ok(isAlive(pid), 'the child was flooding all along, never blocked for good or killed');
   const growth = peak - baseline;
   assert.ok(growth < 50 * 1024 * 1024, `host RSS grew by ${(growth / 1048576).toFixed(1)} MB`);
@@ -130,5 +152,7 @@ test('a child flooding stdout with nobody listening (silent): host RSS stays bou
   m.stop();
   await stopped;
   assert.deepEqual(errors, []);
-  t.diagnostic(`host RSS growth while the child wrote ${GOAL} bytes: ${(growth / 1048576).toFixed(1)} MB`);
+  t.diagnostic(
+    `host RSS growth while the child wrote ${GOAL} bytes: ${(growth / 1048576).toFixed(1)} MB`,
+  );
 });

@@ -20,14 +20,20 @@ async function childEnv(m) {
 test('hideEnv removes the exact key, even when set after the monitor was built; other casings are other variables', async (t) => {
   const names = ['FN_SECRET_TOKEN', 'fn_secret_token', 'Fn_Secret_Token'];
   const saved = names.map((name) => process.env[name]);
-  t.after(() => names.forEach((name, i) => {
-    if (saved[i] === undefined) delete process.env[name];
-    else process.env[name] = saved[i];
-  }));
+  t.after(() =>
+    names.forEach((name, i) => {
+      if (saved[i] === undefined) delete process.env[name];
+      else process.env[name] = saved[i];
+    }),
+  );
   process.env.FN_SECRET_TOKEN = 'upper';
   process.env.fn_secret_token = 'lower';
 
-  const m = new Monitor(fixture('print-env.js'), { silent: true, max: 1, hideEnv: ['FN_SECRET_TOKEN'] });
+  const m = new Monitor(fixture('print-env.js'), {
+    silent: true,
+    max: 1,
+    hideEnv: ['FN_SECRET_TOKEN'],
+  });
   t.after(async () => {
     if (!m.running) return;
     const stopped = next(m, 'stop', 5000).catch(() => {});

@@ -54,7 +54,11 @@ function procStat(pid) {
 }
 
 test('a child ignoring SIGTERM (killSignal SIGTERM, killTTL 300) is SIGKILLed on stop() and restart()', async (t) => {
-  const m = new Monitor(fixture('ignore-sigterm.js'), { silent: true, killSignal: 'SIGTERM', killTTL: 300 });
+  const m = new Monitor(fixture('ignore-sigterm.js'), {
+    silent: true,
+    killSignal: 'SIGTERM',
+    killTTL: 300,
+  });
   const pids = [];
   cleanup(t, m, () => pids);
   let out = '';
@@ -78,7 +82,10 @@ test('a child ignoring SIGTERM (killSignal SIGTERM, killTTL 300) is SIGKILLed on
   const stopped = next(m, 'stop');
   m.stop();
   await stopped;
-  assert.deepEqual(codes, [[null, 'SIGKILL'], [null, 'SIGKILL']]);
+  assert.deepEqual(codes, [
+    [null, 'SIGKILL'],
+    [null, 'SIGKILL'],
+  ]);
   assert.equal(isAlive(pids[1]), false, 'the second child is gone');
   assert.equal(m.running, false);
   // Each child's output (after its "ready" line) shows it got, and ignored, SIGTERM first.
@@ -89,7 +96,11 @@ test('a child ignoring SIGTERM (killSignal SIGTERM, killTTL 300) is SIGKILLed on
 });
 
 test('stop() sends killSignal once: a child taking a second SIGTERM as "force" shuts down gracefully', async (t) => {
-  const m = new Monitor(fixture('graceful-shutdown.js'), { silent: true, killSignal: 'SIGTERM', killTTL: 5000 });
+  const m = new Monitor(fixture('graceful-shutdown.js'), {
+    silent: true,
+    killSignal: 'SIGTERM',
+    killTTL: 5000,
+  });
   const pids = [];
   cleanup(t, m, () => pids);
   let out = '';
@@ -105,11 +116,19 @@ test('stop() sends killSignal once: a child taking a second SIGTERM as "force" s
     await stopped;
   }
   const forced = codes.filter(([code]) => code !== 0).length;
-  assert.deepEqual(codes, Array(10).fill([0, null]), `${forced} of 10 stops forced the child out (exit 130: a second SIGTERM)`);
+  assert.deepEqual(
+    codes,
+    Array(10).fill([0, null]),
+    `${forced} of 10 stops forced the child out (exit 130: a second SIGTERM)`,
+  );
 });
 
 test('a crashing child whose stubborn grandchildren hold its output pipes: exit:code, restart and exit still come', async (t) => {
-  const m = new Monitor(fixture('crash-with-stubborn-grandchildren.js'), { silent: true, max: 2, args: ['2', '3'] });
+  const m = new Monitor(fixture('crash-with-stubborn-grandchildren.js'), {
+    silent: true,
+    max: 2,
+    args: ['2', '3'],
+  });
   let trees = [];
   cleanup(t, m, () => trees.flatMap((tree) => [tree.pid, ...tree.grandchildren]));
   const codes = record(m, 'exit:code');
@@ -122,7 +141,10 @@ test('a crashing child whose stubborn grandchildren hold its output pipes: exit:
   const [, spinning] = await exited;
   await printed;
   assert.equal(spinning, false);
-  assert.deepEqual(codes, [[3, null], [3, null]]);
+  assert.deepEqual(codes, [
+    [3, null],
+    [3, null],
+  ]);
   assert.equal(restarts.length, 1);
   assert.equal(m.running, false);
   assert.deepEqual(errors, []);
@@ -133,7 +155,11 @@ test('a crashing child whose stubborn grandchildren hold its output pipes: exit:
   // next run starts, so none of them outlives its parent for long.
   const grandchildren = trees.flatMap((tree) => tree.grandchildren);
   assert.equal(grandchildren.length, 4);
-  await until(() => grandchildren.every((pid) => !isAlive(pid)), 5000, 'the crashed children\'s grandchildren to die');
+  await until(
+    () => grandchildren.every((pid) => !isAlive(pid)),
+    5000,
+    "the crashed children's grandchildren to die",
+  );
 });
 
 test('a child that double-forks a daemon out of its group and session: stop() reaches the daemon by its tag', async (t) => {

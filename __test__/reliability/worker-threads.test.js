@@ -10,19 +10,26 @@ test('monitors inside a Worker start, emit stdout, restart, talk IPC; worker.ter
   let report = null;
   t.after(() => {
     if (!report) return;
-    for (const pid of [...report.pids, report.restarted, report.ipcPid]) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+    for (const pid of [...report.pids, report.restarted, report.ipcPid])
+      if (isAlive(pid)) process.kill(pid, 'SIGKILL');
   });
-  const { code, signal, stdout, stderr } = await runNode([fixture('host-worker-monitors.js'), String(N)], {
-    timeout: 30000,
-    onLine: (line) => {
-      const message = JSON.parse(line);
-      if (message.pids) report = message;
+  const { code, signal, stdout, stderr } = await runNode(
+    [fixture('host-worker-monitors.js'), String(N)],
+    {
+      timeout: 30000,
+      onLine: (line) => {
+        const message = JSON.parse(line);
+        if (message.pids) report = message;
+      },
     },
-  });
+  );
   // The host exits by itself once the worker is gone: nothing of the monitors holds it.
   assert.equal(signal, null, stderr);
   assert.equal(code, 0, stderr);
-  const lines = stdout.trim().split('\n').map((line) => JSON.parse(line));
+  const lines = stdout
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line));
   assert.equal(lines.length, 2, stdout);
   const [, end] = lines;
 
@@ -34,7 +41,10 @@ test('monitors inside a Worker start, emit stdout, restart, talk IPC; worker.ter
   assert.deepEqual(report.childPids, [report.restarted, ...report.pids.slice(1)]);
   assert.deepEqual(report.running, Array(N).fill(true));
   assert.deepEqual(report.events.filter((e) => !e.startsWith('0:')).sort(), ['1:start', '2:start']);
-  assert.deepEqual(report.events.filter((e) => e.startsWith('0:')), ['0:start', '0:exit:code', '0:stop', '0:restart']);
+  assert.deepEqual(
+    report.events.filter((e) => e.startsWith('0:')),
+    ['0:start', '0:exit:code', '0:stop', '0:restart'],
+  );
 
   // A forked child's IPC channel works in a Worker too (it is read on the Worker's loop,
   // whose handles must all be closed when the Worker ends).

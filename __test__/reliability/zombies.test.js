@@ -10,7 +10,14 @@ const fs = require('fs');
 const path = require('path');
 const { execFileSync } = require('child_process');
 
-const hooked = path.join(__dirname, '..', '..', 'target', 'test-hooks', 'forever-native.linux-x64-gnu.node');
+const hooked = path.join(
+  __dirname,
+  '..',
+  '..',
+  'target',
+  'test-hooks',
+  'forever-native.linux-x64-gnu.node',
+);
 const haveHooks = fs.existsSync(hooked);
 if (haveHooks) process.env.FOREVER_NATIVE_ADDON = hooked;
 const { Monitor } = require('../..');
@@ -34,52 +41,68 @@ function state(pid) {
   }
 }
 
-test('restart() of a child whose group holds only a zombie nobody reaps: the next child starts without waiting for it', { skip: noHooks }, async (t) => {
-  const mark = marker();
-  sweep(t, mark);
-  const m = new Monitor(fixture('zombie-in-group.js'), { args: [mark], silent: true });
-  t.after(async () => {
-    if (!m.running) return;
-    const stopped = next(m, 'stop', 5000).catch(() => {});
-    m.stop();
-    await stopped;
-  });
-  let out = '';
-  m.on('stdout', (chunk) => (out += chunk));
-  m.start();
-  await until(() => out.includes('\n'), 10000, 'the child to leave its zombie');
-  const { zombie } = JSON.parse(out);
-  assert.equal(state(zombie), 'Z');
-  const restarted = next(m, 'restart');
-  m.restart();
-  await restarted;
-  // The zombie is still there (its parent never reaps it), and the cleanup saw the group
-  // gone rather than waiting out its bound.
-  assert.equal(state(zombie), 'Z', 'the zombie outlived the restart');
-  assert.equal(m._cleanupsTimedOutForTest(), 0, 'no cleanup waited for the zombie');
-});
+test(
+  'restart() of a child whose group holds only a zombie nobody reaps: the next child starts without waiting for it',
+  { skip: noHooks },
+  async (t) => {
+    const mark = marker();
+    sweep(t, mark);
+    const m = new Monitor(fixture('zombie-in-group.js'), { args: [mark], silent: true });
+    t.after(async () => {
+      if (!m.running) return;
+      const stopped = next(m, 'stop', 5000).catch(() => {});
+      m.stop();
+      await stopped;
+    });
+    let out = '';
+    m.on('stdout', (chunk) => (out += chunk));
+    m.start();
+    await until(() => out.includes('\n'), 10000, 'the child to leave its zombie');
+    const { zombie } = JSON.parse(out);
+    assert.equal(state(zombie), 'Z');
+    const restarted = next(m, 'restart');
+    m.restart();
+    await restarted;
+    // The zombie is still there (its parent never reaps it), and the cleanup saw the group
+    // gone rather than waiting out its bound.
+    assert.equal(state(zombie), 'Z', 'the zombie outlived the restart');
+    assert.equal(m._cleanupsTimedOutForTest(), 0, 'no cleanup waited for the zombie');
+  },
+);
 
 /** Whether this kernel and these privileges allow a new pid namespace. */
 function canUnshare() {
   try {
-    execFileSync('unshare', ['--pid', '--fork', '--mount-proc', 'true'], { stdio: 'ignore', timeout: 10000 });
+    execFileSync('unshare', ['--pid', '--fork', '--mount-proc', 'true'], {
+      stdio: 'ignore',
+      timeout: 10000,
+    });
     return true;
   } catch {
     return false;
   }
 }
 
-test('a host that is pid 1 (a container without an init) restarts without waiting for the zombies it adopts', { skip: noHooks || (!canUnshare() && 'no new pid namespace here (unshare --pid refused)') }, async () => {
-  const { execFile } = require('child_process');
-  const stdout = await new Promise((resolve, reject) => {
-    execFile('unshare', ['--pid', '--fork', '--mount-proc', process.execPath, fixture('host-pid1-zombies.js')], {
-      timeout: 30000,
-      env: { ...process.env, FOREVER_NATIVE_ADDON: hooked },
-    }, (err, out, errOut) => (err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve(out)));
-  });
-  const seen = JSON.parse(stdout.trim().split('\n').pop());
-  assert.equal(seen.pid, 1, 'the host ran as pid 1');
-  assert.equal(seen.times, 3);
-  // Each run leaves a zombie the host never reaps: the group is gone all the same.
-  assert.equal(seen.timedOut, 0, 'no cleanup waited for the adopted zombies');
-});
+test(
+  'a host that is pid 1 (a container without an init) restarts without waiting for the zombies it adopts',
+  { skip: noHooks || (!canUnshare() && 'no new pid namespace here (unshare --pid refused)') },
+  async () => {
+    const { execFile } = require('child_process');
+    const stdout = await new Promise((resolve, reject) => {
+      execFile(
+        'unshare',
+        ['--pid', '--fork', '--mount-proc', process.execPath, fixture('host-pid1-zombies.js')],
+        {
+          timeout: 30000,
+          env: { ...process.env, FOREVER_NATIVE_ADDON: hooked },
+        },
+        (err, out, errOut) => (err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve(out)),
+      );
+    });
+    const seen = JSON.parse(stdout.trim().split('\n').pop());
+    assert.equal(seen.pid, 1, 'the host ran as pid 1');
+    assert.equal(seen.times, 3);
+    // Each run leaves a zombie the host never reaps: the group is gone all the same.
+    assert.equal(seen.timedOut, 0, 'no cleanup waited for the adopted zombies');
+  },
+);

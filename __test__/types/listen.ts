@@ -5,8 +5,21 @@
 import { Monitor, ListenAddress, ListenEntry, ListeningSocket, ReloadEvent } from '../..';
 import child = require('../../child');
 
-const addresses: ListenAddress[] = [8080, '127.0.0.1:8080', '[::1]:8080', '/run/app.sock', 'http=8080', { address: 8443, name: 'https' }];
-const m = new Monitor('server.js', { listen: addresses, listenBacklog: 1024, reloadGrace: 500, fork: true, waitReady: true });
+const addresses: ListenAddress[] = [
+  8080,
+  '127.0.0.1:8080',
+  '[::1]:8080',
+  '/run/app.sock',
+  'http=8080',
+  { address: 8443, name: 'https' },
+];
+const m = new Monitor('server.js', {
+  listen: addresses,
+  listenBacklog: 1024,
+  reloadGrace: 500,
+  fork: true,
+  waitReady: true,
+});
 new Monitor('server.js', { listen: 'admin=127.0.0.1:9000' });
 const held: ListenEntry[] = m.listen;
 const grace: number = m.reloadGrace;

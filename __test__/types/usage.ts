@@ -85,14 +85,43 @@ const options: MonitorOptions = {
 };
 
 // Other accepted forms.
-const numericOptions: MonitorOptions = { uid: 42, killSignal: 9, watchDirectory: '/srv', spawnWith: { shell: true } };
-const stdioForms: StdioOption[] = ['inherit', 'ignore', 'overlapped', [], ['pipe'], [0, 1, 2], [null, undefined, 'pipe'], ['pipe', 'pipe', 'pipe', 'ignore', null]];
+const numericOptions: MonitorOptions = {
+  uid: 42,
+  killSignal: 9,
+  watchDirectory: '/srv',
+  spawnWith: { shell: true },
+};
+const stdioForms: StdioOption[] = [
+  'inherit',
+  'ignore',
+  'overlapped',
+  [],
+  ['pipe'],
+  [0, 1, 2],
+  [null, undefined, 'pipe'],
+  ['pipe', 'pipe', 'pipe', 'ignore', null],
+];
 const readonlyArgv = ['node', 'app.js'] as const;
 const readonlyStdio = ['inherit', 'inherit', 'inherit'] as const;
-const fromConst: MonitorOptions = { stdio: readonlyStdio, args: readonlyArgv, hideEnv: readonlyArgv };
+const fromConst: MonitorOptions = {
+  stdio: readonlyStdio,
+  args: readonlyArgv,
+  hideEnv: readonlyArgv,
+};
 // Options that this version rejects at run time still type-check, so existing code compiles.
-const legacyOptions: MonitorOptions = { outFile: 'out.log', errFile: 'err.log', watch: true, fork: true };
-const watchOptions: MonitorOptions = { watch: true, watchDirectory: ['src', 'lib'], watchDebounce: 500, usePolling: true, pollingInterval: 200 };
+const legacyOptions: MonitorOptions = {
+  outFile: 'out.log',
+  errFile: 'err.log',
+  watch: true,
+  fork: true,
+};
+const watchOptions: MonitorOptions = {
+  watch: true,
+  watchDirectory: ['src', 'lib'],
+  watchDebounce: 500,
+  usePolling: true,
+  pollingInterval: 200,
+};
 // @ts-expect-error watchDebounce is a number of milliseconds
 const badDebounce: MonitorOptions = { watchDebounce: '1s' };
 
@@ -114,7 +143,11 @@ const badArgs: MonitorOptions = { args: '--port' };
 const badWatchDirectory: MonitorOptions = { watchDirectory: 1 };
 // @ts-expect-error 'ipc' goes in an array entry, not as the whole stdio word
 const badStdioWord: MonitorOptions = { stdio: 'ipc' };
-const forked: MonitorOptions = { fork: true, serialization: 'advanced', stdio: ['ipc', 'pipe', 'pipe'] };
+const forked: MonitorOptions = {
+  fork: true,
+  serialization: 'advanced',
+  stdio: ['ipc', 'pipe', 'pipe'],
+};
 // @ts-expect-error serialization is 'json' or 'advanced'
 const badSerialization: MonitorOptions = { serialization: 'v8' };
 // @ts-expect-error only 'ignore' after the three standard streams
@@ -224,7 +257,8 @@ if (monitor.child) {
   const signalCode: NodeJS.Signals | null = asChild.signalCode;
   const connected: boolean = asChild.connected;
   const ok: boolean = asChild.send({ hello: 1 }, (err) => err && err.message);
-  if (asChild.stdout) asChild.stdout.setEncoding('utf8').on('data', (chunk: string) => chunk.length);
+  if (asChild.stdout)
+    asChild.stdout.setEncoding('utf8').on('data', (chunk: string) => chunk.length);
   if (asChild.stdin) asChild.stdin.write('line\n');
   asChild.on('exit', (exitCode, exitSignal) => [exitCode, exitSignal]);
   asChild.on('close', (closeCode: number | null) => closeCode);
@@ -281,7 +315,13 @@ monitor.data = data;
 
 // --- Methods -----------------------------------------------------------------------------
 
-const chained: Monitor = monitor.start().restart().kill().kill(true).stop().send({ hello: 'world' });
+const chained: Monitor = monitor
+  .start()
+  .restart()
+  .kill()
+  .kill(true)
+  .stop()
+  .send({ hello: 'world' });
 monitor.start(true);
 const json: string = monitor.toString();
 const parsed: ParsedCommand | false = Monitor.parseCommand('node --expose-gc', ['app.js']);
@@ -383,23 +423,31 @@ monitor.on('restarting', (info) => {
   const code: number | null = info.code;
 });
 monitor.on('exit', (m, spinning, info) => {
-  const reason: 'stopped' | 'max' | 'spinning' | 'window' | 'exitCode' | 'never' | 'error' = info.reason;
+  const reason: 'stopped' | 'max' | 'spinning' | 'window' | 'exitCode' | 'never' | 'error' =
+    info.reason;
 });
 const backoffField: number | undefined = monitor.backoff?.initial;
 const autorestartField: 'always' | 'on-failure' | 'never' = monitor.autorestart;
 // Health.
 const healthy: MonitorOptions = {
-  fork: true, waitReady: true, readyTimeout: 5000, watchdog: 10000, maxMemory: '512M',
-  memoryCheckInterval: 500, shutdownMessage: { cmd: 'shutdown' }, shutdownTimeout: 3000,
+  fork: true,
+  waitReady: true,
+  readyTimeout: 5000,
+  watchdog: 10000,
+  maxMemory: '512M',
+  memoryCheckInterval: 500,
+  shutdownMessage: { cmd: 'shutdown' },
+  shutdownTimeout: 3000,
   signal: new AbortController().signal,
 };
 // @ts-expect-error waitReady is a boolean
 const badReady: MonitorOptions = { waitReady: 'yes' };
 // @ts-expect-error signal is an AbortSignal
-const badSignal: MonitorOptions = { signal: 'SIGTERM' };
+const badAbortSignal: MonitorOptions = { signal: 'SIGTERM' };
 monitor.on('ready', (m: Monitor, data) => data.pid);
 const usage = monitor.usage();
-const usageState: 'idle' | 'starting' | 'running' | 'stopping' | 'sleeping' | 'waiting' = usage.state;
+const usageState: 'idle' | 'starting' | 'running' | 'stopping' | 'sleeping' | 'waiting' =
+  usage.state;
 const usageRss: number | null = usage.treeRss;
 async function awaitable() {
   const started: Monitor = await monitor.startAsync();
@@ -422,7 +470,11 @@ monitor.emit('stdout', Buffer.from('hi'));
 monitor.emit('custom', 1, 'two');
 
 // Events map.
-const exitArgs: MonitorEvents['exit'] = [monitor, true, { reason: 'spinning', code: null, signal: 'SIGSEGV' }];
+const exitArgs: MonitorEvents['exit'] = [
+  monitor,
+  true,
+  { reason: 'spinning', code: null, signal: 'SIGSEGV' },
+];
 
 // @ts-expect-error spinning is a boolean, not a string
 monitor.on('exit', (m: Monitor, spinning: string) => undefined);

@@ -16,7 +16,8 @@ server.on('connection', (socket) => {
     if (draining && sockets.size === 0) process.exit(0);
   });
 });
-const activated = Number(process.env.LISTEN_PID) === process.pid && Number(process.env.LISTEN_FDS) > 0;
+const activated =
+  Number(process.env.LISTEN_PID) === process.pid && Number(process.env.LISTEN_FDS) > 0;
 const where = activated ? { fd: 3 } : { port: Number(process.env.PORT), host: '127.0.0.1' };
 server.listen(where, () => {
   if (typeof process.send === 'function') process.send('ready');

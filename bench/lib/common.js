@@ -141,7 +141,12 @@ let clkTck = null;
 function ticksPerSec() {
   if (clkTck === null) {
     try {
-      clkTck = Number(require('child_process').execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+      clkTck =
+        Number(
+          require('child_process')
+            .execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' })
+            .trim(),
+        ) || 100;
     } catch {
       clkTck = 100;
     }
@@ -204,7 +209,8 @@ function supervisorCpuMs(impl, pid = process.pid) {
 }
 
 /** Zombie children of this process (exited, not yet reaped). */
-const zombieCount = () => descendants().filter((r) => r.ppid === process.pid && r.state === 'Z').length;
+const zombieCount = () =>
+  descendants().filter((r) => r.ppid === process.pid && r.state === 'Z').length;
 
 const fdCount = (pid = 'self') => fs.readdirSync(`/proc/${pid}/fd`).length;
 
@@ -264,7 +270,8 @@ function readStamps(file) {
 function exitToStartGaps(stamps) {
   const gaps = [];
   for (let i = 0; i + 1 < stamps.length; i++) {
-    if (stamps[i].tag === 'E' && stamps[i + 1].tag === 'S') gaps.push((stamps[i + 1].us - stamps[i].us) / 1000);
+    if (stamps[i].tag === 'E' && stamps[i + 1].tag === 'S')
+      gaps.push((stamps[i + 1].us - stamps[i].us) / 1000);
   }
   return gaps;
 }
@@ -293,7 +300,9 @@ function runWorker(scenario, body) {
   args.quick = args.quick === true;
   args.case = args.case || 'default';
   const fail = (err) => {
-    process.stderr.write(`[bench ${scenario} impl=${args.impl} case=${args.case}] ${err && err.stack ? err.stack : err}\n`);
+    process.stderr.write(
+      `[bench ${scenario} impl=${args.impl} case=${args.case}] ${err && err.stack ? err.stack : err}\n`,
+    );
     process.exit(1);
   };
   process.on('uncaughtException', fail);

@@ -45,20 +45,26 @@ const APP_DEFAULTS = Object.freeze({
 
 /** What RESULTS.md says about PM2's settings. */
 const SETTINGS_TEXT =
-  'PM2 runs with a private `PM2_HOME` and a daemon of its own per worker run (started by `connect()`, ended by `pm2 kill`), driven through its programmatic API. Every app gets `autorestart: true`, `max_restarts: 1e9` (PM2 gives up after 16 restarts under `min_uptime` by default; forever-native and forever-monitor with `minUptime: 0` never do), `min_uptime: 100` (the lowest PM2 accepts), `restart_delay: 0`, `interpreter: none` (the command itself, not through node), logs to `/dev/null` (as `silent: true`) except in the log-file case, and a working directory without git metadata (PM2 reads it at each start); the rest is PM2\'s default. PM2\'s supervisor CPU is its daemon\'s (the God process, all threads); the bench\'s client, which only listens to the event bus, is not counted (its CPU is in the raw runs as `clientCpuMs`).';
+  "PM2 runs with a private `PM2_HOME` and a daemon of its own per worker run (started by `connect()`, ended by `pm2 kill`), driven through its programmatic API. Every app gets `autorestart: true`, `max_restarts: 1e9` (PM2 gives up after 16 restarts under `min_uptime` by default; forever-native and forever-monitor with `minUptime: 0` never do), `min_uptime: 100` (the lowest PM2 accepts), `restart_delay: 0`, `interpreter: none` (the command itself, not through node), logs to `/dev/null` (as `silent: true`) except in the log-file case, and a working directory without git metadata (PM2 reads it at each start); the rest is PM2's default. PM2's supervisor CPU is its daemon's (the God process, all threads); the bench's client, which only listens to the event bus, is not counted (its CPU is in the raw runs as `clientCpuMs`).";
 
 // ---- the orchestrator's side ---------------------------------------------------------
 
 /** The last lines of npm's output that say what went wrong. */
 function npmReason(result) {
-  if (result.error) return result.error.code === 'ETIMEDOUT' ? `npm install timed out after ${NPM_TIMEOUT_MS / 1000} s` : `npm could not run: ${result.error.message}`;
+  if (result.error)
+    return result.error.code === 'ETIMEDOUT'
+      ? `npm install timed out after ${NPM_TIMEOUT_MS / 1000} s`
+      : `npm could not run: ${result.error.message}`;
   const lines = `${result.stderr || ''}\n${result.stdout || ''}`
     .split('\n')
     .map((l) => l.replace(/^npm (error|ERR!) ?/, '').trim())
     .filter((l) => l && !/^(A complete log|Log files were not written|\d{4}-\d\d-\d\dT)/.test(l));
-  const code = lines.find((l) => /^code /.test(l));
-  const rest = lines.filter((l) => !/^code /.test(l));
-  return [code, ...rest.slice(0, 2)].filter(Boolean).join('; ').slice(0, 300) || `npm install exited with ${result.status}`;
+  const code = lines.find((l) => l.startsWith('code '));
+  const rest = lines.filter((l) => !l.startsWith('code '));
+  return (
+    [code, ...rest.slice(0, 2)].filter(Boolean).join('; ').slice(0, 300) ||
+    `npm install exited with ${result.status}`
+  );
 }
 
 /**
@@ -73,16 +79,39 @@ function install(tmp) {
   const attempt = (spec) =>
     spawnSync(
       npm,
-      ['install', '--prefix', prefix, '--cache', cache, '--prefer-offline', '--no-audit', '--no-fund', '--no-save', '--no-package-lock', '--ignore-scripts', '--loglevel', 'error', spec],
-      { encoding: 'utf8', timeout: NPM_TIMEOUT_MS, env: { ...process.env, npm_config_update_notifier: 'false' } },
+      [
+        'install',
+        '--prefix',
+        prefix,
+        '--cache',
+        cache,
+        '--prefer-offline',
+        '--no-audit',
+        '--no-fund',
+        '--no-save',
+        '--no-package-lock',
+        '--ignore-scripts',
+        '--loglevel',
+        'error',
+        spec,
+      ],
+      {
+        encoding: 'utf8',
+        timeout: NPM_TIMEOUT_MS,
+        env: { ...process.env, npm_config_update_notifier: 'false' },
+      },
     );
   let spec = PM2_SPEC;
   let result = attempt(spec);
-  if (result.status !== 0 && /ETARGET|No matching version/i.test(`${result.stderr}${result.stdout}`)) {
+  if (
+    result.status !== 0 &&
+    /ETARGET|No matching version/i.test(`${result.stderr}${result.stdout}`)
+  ) {
     spec = PM2_FALLBACK;
     result = attempt(spec);
   }
-  if (result.status !== 0 || result.error) return { skipped: `PM2 could not be installed (${spec}): ${npmReason(result)}` };
+  if (result.status !== 0 || result.error)
+    return { skipped: `PM2 could not be installed (${spec}): ${npmReason(result)}` };
   const dir = path.join(prefix, 'node_modules', 'pm2');
   try {
     const { version } = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8'));
@@ -94,7 +123,16 @@ function install(tmp) {
 
 // ---- the worker's side ---------------------------------------------------------------
 
-const promisify = (fn) => new Promise((resolve, reject) => fn((err, value) => (err ? reject(err instanceof Error ? err : new Error(String(err && err.message ? err.message : err))) : resolve(value))));
+const promisify = (fn) =>
+  new Promise((resolve, reject) =>
+    fn((err, value) =>
+      err
+        ? reject(
+            err instanceof Error ? err : new Error(String(err && err.message ? err.message : err)),
+          )
+        : resolve(value),
+    ),
+  );
 
 /**
  * Connects to a PM2 daemon of this worker's own (private PM2_HOME, in the worker's
@@ -107,7 +145,10 @@ const promisify = (fn) => new Promise((resolve, reject) => fn((err, value) => (e
  */
 async function open(c, { bus: useBus = true } = {}) {
   const dir = process.env.FOREVER_BENCH_PM2_DIR;
-  if (!dir) throw new Error('--impl pm2 needs FOREVER_BENCH_PM2_DIR (node bench/run.js --peers pm2 installs PM2 and sets it)');
+  if (!dir)
+    throw new Error(
+      '--impl pm2 needs FOREVER_BENCH_PM2_DIR (node bench/run.js --peers pm2 installs PM2 and sets it)',
+    );
   const home = c.tmpDir('pm2home');
   const cwd = c.tmpDir('pm2cwd');
   Object.assign(process.env, {
@@ -125,7 +166,8 @@ async function open(c, { bus: useBus = true } = {}) {
   await promisify((cb) => pm2.connect(cb));
   const bootMs = c.now() - t1;
   const pid = Number(fs.readFileSync(path.join(home, 'pm2.pid'), 'utf8').trim());
-  if (!c.isAlive(pid)) throw new Error(`the PM2 daemon (pid ${pid}) is not running after connect()`);
+  if (!c.isAlive(pid))
+    throw new Error(`the PM2 daemon (pid ${pid}) is not running after connect()`);
 
   // The bus carries every event, the apps' output too ('log:out', which the daemon packs
   // whether anyone listens or not): a worker that measures output opens none, so that
@@ -133,18 +175,19 @@ async function open(c, { bus: useBus = true } = {}) {
   const bus = useBus ? await promisify((cb) => pm2.launchBus(cb)) : null;
   const exits = new Map();
   const waiters = [];
-  if (bus) bus.on('process:event', (packet) => {
-    const name = packet && packet.process && packet.process.name;
-    const at = c.now();
-    if (packet.event === 'exit') exits.set(name, (exits.get(name) || 0) + 1);
-    for (const w of [...waiters]) {
-      if (w.name === name && w.test(packet.event)) {
-        waiters.splice(waiters.indexOf(w), 1);
-        clearTimeout(w.timer);
-        w.resolve(at);
+  if (bus)
+    bus.on('process:event', (packet) => {
+      const name = packet && packet.process && packet.process.name;
+      const at = c.now();
+      if (packet.event === 'exit') exits.set(name, (exits.get(name) || 0) + 1);
+      for (const w of Array.from(waiters)) {
+        if (w.name === name && w.test(packet.event)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          clearTimeout(w.timer);
+          w.resolve(at);
+        }
       }
-    }
-  });
+    });
   const wait = (name, test, ms, what) =>
     new Promise((resolve, reject) => {
       const w = { name, test, resolve };
@@ -170,15 +213,24 @@ async function open(c, { bus: useBus = true } = {}) {
       return promisify((cb) => pm2.start(Array.isArray(app) ? app.map(conf) : conf(app), cb));
     },
     /** [{ name, pid, status }] of every app, from the daemon. */
-    list: () => promisify((cb) => pm2.list(cb)).then((procs) => procs.map((p) => ({ name: p.name, pid: p.pid, status: p.pm2_env && p.pm2_env.status }))),
+    list: () =>
+      promisify((cb) => pm2.list(cb)).then((procs) =>
+        procs.map((p) => ({ name: p.name, pid: p.pid, status: p.pm2_env && p.pm2_env.status })),
+      ),
     del: (name) => promisify((cb) => pm2.delete(name, cb)),
     exits: (name) => exits.get(name) || 0,
     waitExits(name, k, ms = 120000) {
       if (!bus) throw new Error('waitExits needs the bus (open(c, { bus: true }))');
       if ((exits.get(name) || 0) >= k) return Promise.resolve(c.now());
-      return wait(name, (event) => event === 'exit' && (exits.get(name) || 0) >= k, ms, `exit #${k} of PM2 app ${name}`);
+      return wait(
+        name,
+        (event) => event === 'exit' && (exits.get(name) || 0) >= k,
+        ms,
+        `exit #${k} of PM2 app ${name}`,
+      );
     },
-    waitEvent: (name, event, ms = 30000) => wait(name, (e) => e === event, ms, `PM2 event ${event} of app ${name}`),
+    waitEvent: (name, event, ms = 30000) =>
+      wait(name, (e) => e === event, ms, `PM2 event ${event} of app ${name}`),
     daemonCpuMs: () => c.procCpuMs(pid),
     daemonRssMB: () => c.procRssMB(pid),
     daemonFds: () => c.fdCount(pid),

@@ -28,7 +28,8 @@ c.runWorker('busy-restart', async ({ impl, quick }) => {
         timeout: 10000,
       });
       const gaps = c.exitToStartGaps(c.readStamps(stamps));
-      if (gaps.length !== 1) throw new Error(`expected 2 runs in ${stamps}, got ${fs.readFileSync(stamps, 'utf8')}`);
+      if (gaps.length !== 1)
+        throw new Error(`expected 2 runs in ${stamps}, got ${fs.readFileSync(stamps, 'utf8')}`);
       return { gapMs: gaps[0], blockMs };
     }
 

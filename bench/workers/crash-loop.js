@@ -47,7 +47,8 @@ async function supervise(impl, Monitor, argv, runs, env, extra = {}) {
   await done;
   const ms = c.now() - t0;
   const cpuMs = c.supervisorCpuMs(impl) - cpu0;
-  if (exits !== runs) throw new Error(`expected ${runs} 'exit:code' events before 'exit', got ${exits}`);
+  if (exits !== runs)
+    throw new Error(`expected ${runs} 'exit:code' events before 'exit', got ${exits}`);
   if (m.times !== runs) throw new Error(`expected times === ${runs}, got ${m.times}`);
   return { ms, cpuMs };
 }
@@ -76,10 +77,14 @@ c.runWorker('crash-loop', async ({ impl, quick, case: kase }) => {
     const restarts = quick ? 100 : 1000;
     if (impl === 'limit') {
       const t0 = c.now();
-      execFileSync('sh', ['-c', `i=0; while [ $i -lt ${restarts} ]; do sh -c "exit 1"; i=$((i+1)); done`], {
-        stdio: 'ignore',
-        timeout: 60000,
-      });
+      execFileSync(
+        'sh',
+        ['-c', `i=0; while [ $i -lt ${restarts} ]; do sh -c "exit 1"; i=$((i+1)); done`],
+        {
+          stdio: 'ignore',
+          timeout: 60000,
+        },
+      );
       const ms = c.now() - t0;
       return { restarts, ms, restartsPerSec: restarts / (ms / 1000) };
     }
@@ -150,20 +155,29 @@ c.runWorker('crash-loop', async ({ impl, quick, case: kase }) => {
     fs.writeFileSync(stamps, '');
     try {
       if (impl === 'limit') {
-        execFileSync('bash', ['-c', `for i in $(seq ${restarts + 1}); do bash -c "$CHILD"; done; exit 0`], {
-          env: { ...process.env, CHILD: GAP_CHILD, STAMPS: stamps },
-          stdio: 'ignore',
-          timeout: 60000,
-        });
+        execFileSync(
+          'bash',
+          ['-c', `for i in $(seq ${restarts + 1}); do bash -c "$CHILD"; done; exit 0`],
+          {
+            env: { ...process.env, CHILD: GAP_CHILD, STAMPS: stamps },
+            stdio: 'ignore',
+            timeout: 60000,
+          },
+        );
       } else if (impl === 'pm2') {
-        await pm2lib.withPm2(c, (h) => supervisePm2(h, ['bash', '-c', GAP_CHILD], restarts + 1, { STAMPS: stamps }));
+        await pm2lib.withPm2(c, (h) =>
+          supervisePm2(h, ['bash', '-c', GAP_CHILD], restarts + 1, { STAMPS: stamps }),
+        );
       } else {
         const { Monitor } = c.loadImpl(impl);
         await supervise(impl, Monitor, ['bash', '-c', GAP_CHILD], restarts + 1, { STAMPS: stamps });
       }
       // PM2 may have started one more run before its app was deleted: the first gaps count.
-      const gaps = c.exitToStartGaps(c.readStamps(stamps)).slice(0, impl === 'pm2' ? restarts : undefined);
-      if (gaps.length !== restarts) throw new Error(`expected ${restarts} gaps, got ${gaps.length}`);
+      const gaps = c
+        .exitToStartGaps(c.readStamps(stamps))
+        .slice(0, impl === 'pm2' ? restarts : undefined);
+      if (gaps.length !== restarts)
+        throw new Error(`expected ${restarts} gaps, got ${gaps.length}`);
       return { restarts, gapMs: c.median(gaps), gapMaxMs: Math.max(...gaps) };
     } finally {
       c.rmrf(dir);
@@ -178,17 +192,38 @@ c.runWorker('crash-loop', async ({ impl, quick, case: kase }) => {
     fs.writeFileSync(stamps, '');
     try {
       if (impl === 'pm2') {
-        await pm2lib.withPm2(c, (h) => supervisePm2(h, ['bash', '-c', GAP_CHILD], restarts + 1, { STAMPS: stamps }, { restart_delay: DELAY_MS }));
+        await pm2lib.withPm2(c, (h) =>
+          supervisePm2(
+            h,
+            ['bash', '-c', GAP_CHILD],
+            restarts + 1,
+            { STAMPS: stamps },
+            { restart_delay: DELAY_MS },
+          ),
+        );
       } else {
         const { Monitor } = c.loadImpl(impl);
-        const delay = impl === 'native' ? { restartDelay: DELAY_MS } : { minUptime: 60000, spinSleepTime: DELAY_MS };
-        await supervise(impl, Monitor, ['bash', '-c', GAP_CHILD], restarts + 1, { STAMPS: stamps }, delay);
+        const delay =
+          impl === 'native'
+            ? { restartDelay: DELAY_MS }
+            : { minUptime: 60000, spinSleepTime: DELAY_MS };
+        await supervise(
+          impl,
+          Monitor,
+          ['bash', '-c', GAP_CHILD],
+          restarts + 1,
+          { STAMPS: stamps },
+          delay,
+        );
       }
-      const errors = c.exitToStartGaps(c.readStamps(stamps))
+      const errors = c
+        .exitToStartGaps(c.readStamps(stamps))
         .slice(0, restarts)
         .map((gap) => gap - DELAY_MS);
-      if (errors.length !== restarts) throw new Error(`expected ${restarts} gaps, got ${errors.length}`);
-      if (Math.min(...errors) < -1) throw new Error(`a restart came ${-Math.min(...errors)} ms early`);
+      if (errors.length !== restarts)
+        throw new Error(`expected ${restarts} gaps, got ${errors.length}`);
+      if (Math.min(...errors) < -1)
+        throw new Error(`a restart came ${-Math.min(...errors)} ms early`);
       return { restarts, errorMs: c.median(errors), errorMaxMs: Math.max(...errors) };
     } finally {
       c.rmrf(dir);

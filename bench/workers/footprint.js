@@ -34,7 +34,10 @@ function requireCost(impl) {
 }
 
 const args = process.argv.slice(2);
-const early = args[args.indexOf('--case') + 1] === 'require' && args[args.indexOf('--impl') + 1] !== 'pm2' ? requireCost(args[args.indexOf('--impl') + 1]) : null;
+const early =
+  args[args.indexOf('--case') + 1] === 'require' && args[args.indexOf('--impl') + 1] !== 'pm2'
+    ? requireCost(args[args.indexOf('--impl') + 1])
+    : null;
 
 const fs = require('fs');
 const path = require('path');
@@ -64,7 +67,13 @@ async function startLatency(impl, runs) {
           const name = `start-${i}`;
           const ms = await one(async () => {
             const exited = h.waitExits(name, 1, 30000);
-            await h.start({ name, script: child[0], args: child.slice(1), env, autorestart: false });
+            await h.start({
+              name,
+              script: child[0],
+              args: child.slice(1),
+              env,
+              autorestart: false,
+            });
             await exited;
           });
           await h.del(name);
@@ -108,7 +117,12 @@ function pm2Idle(n) {
     const after = { rssMB: h.daemonRssMB(), fds: h.daemonFds() };
     const t1 = c.now();
     await h.del('all');
-    await c.until(() => pids.every((pid) => !c.isAlive(pid)), 20000, 'every child to be gone after pm2 delete all', 5);
+    await c.until(
+      () => pids.every((pid) => !c.isAlive(pid)),
+      20000,
+      'every child to be gone after pm2 delete all',
+      5,
+    );
     const stopAllMs = c.now() - t1;
     return {
       n,
@@ -128,10 +142,15 @@ function pm2Idle(n) {
 c.runWorker('footprint', async ({ impl, quick, case: kase }) => {
   if (kase === 'start') return startLatency(impl, quick ? 2 : 10);
   if (kase === 'require' && impl === 'pm2') {
-    return pm2lib.withPm2(c, async (h) => ({ requireMs: h.requireMs, requireRssMB: h.requireRssMB, daemonBootMs: h.bootMs }));
+    return pm2lib.withPm2(c, async (h) => ({
+      requireMs: h.requireMs,
+      requireRssMB: h.requireRssMB,
+      daemonBootMs: h.bootMs,
+    }));
   }
   if (kase === 'require') {
-    if (!early || !c.isMonitorImpl(impl)) throw new Error(`--case require needs --impl native|forever-monitor`);
+    if (!early || !c.isMonitorImpl(impl))
+      throw new Error(`--case require needs --impl native|forever-monitor`);
     const { Monitor } = early.mod;
     // First use: construct and start one monitor of a child that exits at once.
     const rss0 = c.rssMB();
@@ -142,7 +161,12 @@ c.runWorker('footprint', async ({ impl, quick, case: kase }) => {
     const firstStartMs = c.now() - t0;
     await exited;
     const firstUseRssMB = c.rssMB() - rss0;
-    return { requireMs: early.requireMs, requireRssMB: early.requireRssMB, firstStartMs, firstUseRssMB };
+    return {
+      requireMs: early.requireMs,
+      requireRssMB: early.requireRssMB,
+      firstStartMs,
+      firstUseRssMB,
+    };
   }
 
   const match = /^n(\d+)$/.exec(kase);
@@ -171,7 +195,9 @@ c.runWorker('footprint', async ({ impl, quick, case: kase }) => {
     const monitors = [];
     for (let i = 0; i < n; i++) monitors.push(new Monitor(['sleep', '1000'], { silent: true }));
     const t0 = c.now();
-    const started = monitors.map((m) => c.next(m, 'start', 60000, `'start' of monitor ${pids.length}`));
+    const started = monitors.map((m) =>
+      c.next(m, 'start', 60000, `'start' of monitor ${pids.length}`),
+    );
     for (const m of monitors) {
       m.on('error', (err) => {
         throw err;
@@ -194,7 +220,11 @@ c.runWorker('footprint', async ({ impl, quick, case: kase }) => {
   const t1 = c.now();
   await stopAll();
   const stopAllMs = c.now() - t1;
-  await c.until(() => pids.every((pid) => !c.isAlive(pid)), 20000, 'every child to be gone after stop');
+  await c.until(
+    () => pids.every((pid) => !c.isAlive(pid)),
+    20000,
+    'every child to be gone after stop',
+  );
   return {
     n,
     startAllMs,

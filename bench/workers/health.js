@@ -24,11 +24,13 @@ async function startAll(Monitor, n, options) {
 }
 
 async function stopAll(monitors) {
-  await Promise.all(monitors.map((m) => {
-    const stopped = c.next(m, 'stop', 30000);
-    m.stop();
-    return stopped;
-  }));
+  await Promise.all(
+    monitors.map((m) => {
+      const stopped = c.next(m, 'stop', 30000);
+      m.stop();
+      return stopped;
+    }),
+  );
 }
 
 /** Host CPU (user + system, all threads) in percent of one core over `ms`, while `tick` runs each second. */
@@ -43,7 +45,7 @@ async function hostCpu(ms, tick) {
 }
 
 c.runWorker('health', async ({ impl, quick, case: kase }) => {
-  if (impl !== 'native') throw new Error('health sampling is forever-native\'s only');
+  if (impl !== 'native') throw new Error("health sampling is forever-native's only");
   const { Monitor } = c.loadImpl(impl);
   const n = quick ? 20 : 100;
   const ms = quick ? 1500 : 10000;
@@ -61,7 +63,12 @@ c.runWorker('health', async ({ impl, quick, case: kase }) => {
       calls += plain.length;
     });
     await stopAll(plain);
-    return { monitors: n, baselineCpuPct: baseline, cpuPct: withCalls - baseline, usageCallUs: (jsMs * 1000) / calls };
+    return {
+      monitors: n,
+      baselineCpuPct: baseline,
+      cpuPct: withCalls - baseline,
+      usageCallUs: (jsMs * 1000) / calls,
+    };
   }
   if (kase !== 'sampling') throw new Error(`unknown --case ${kase} (sampling | usage)`);
   await stopAll(plain);

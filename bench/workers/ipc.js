@@ -93,7 +93,10 @@ function pingPong(ch, count) {
   return new Promise((resolve, reject) => {
     let seq = 0;
     const t0 = c.now();
-    const timer = setTimeout(() => reject(new Error(`ping-pong stalled at ${seq}/${count}`)), 120000);
+    const timer = setTimeout(
+      () => reject(new Error(`ping-pong stalled at ${seq}/${count}`)),
+      120000,
+    );
     const on = (msg) => {
       if (!msg || msg.seq !== seq) {
         clearTimeout(timer);
@@ -121,7 +124,10 @@ let sendLoopMs = null;
 function pipelined(ch, count) {
   return new Promise((resolve, reject) => {
     let got = 0;
-    const timer = setTimeout(() => reject(new Error(`pipelined stalled at ${got}/${count}`)), 120000);
+    const timer = setTimeout(
+      () => reject(new Error(`pipelined stalled at ${got}/${count}`)),
+      120000,
+    );
     const on = (msg) => {
       if (!msg || msg.seq !== got) {
         clearTimeout(timer);
@@ -149,7 +155,8 @@ function cpuUs(start) {
 }
 
 c.runWorker('ipc', async ({ impl, quick, case: kase }) => {
-  if (!c.isMonitorImpl(impl) && impl !== 'node-fork' && impl !== 'plain-socket') throw new Error(`unknown --impl ${impl}`);
+  if (!c.isMonitorImpl(impl) && impl !== 'node-fork' && impl !== 'plain-socket')
+    throw new Error(`unknown --impl ${impl}`);
   const ch = await open(impl);
   try {
     if (kase === 'pingpong') {
@@ -165,7 +172,13 @@ c.runWorker('ipc', async ({ impl, quick, case: kase }) => {
       const cpu = process.cpuUsage();
       const ms = await pipelined(ch, count);
       // The JS thread's time per send() call in the loop (send() is synchronous in both).
-      return { messages: count, ms, perSec: count / (ms / 1000), sendUs: (sendLoopMs * 1000) / count, hostCpuUs: cpuUs(cpu) / count };
+      return {
+        messages: count,
+        ms,
+        perSec: count / (ms / 1000),
+        sendUs: (sendLoopMs * 1000) / count,
+        hostCpuUs: cpuUs(cpu) / count,
+      };
     }
     throw new Error(`unknown --case ${kase} (pingpong | pipelined)`);
   } finally {

@@ -32,14 +32,32 @@ function request(port) {
   return new Promise((resolve) => {
     const t0 = c.now();
     const done = (ok, code, pid) => resolve({ ok, code, pid, at: t0, ms: c.now() - t0 });
-    const req = http.get({ host: '127.0.0.1', port, path: '/', agent: false, headers: { connection: 'close' }, timeout: 10000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => (body += d));
-      res.on('end', () => done(res.statusCode === 200, res.statusCode === 200 ? null : `HTTP ${res.statusCode}`, Number(body)));
-      res.on('error', (err) => done(false, err.code || err.message, null));
-    });
-    req.on('timeout', () => req.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })));
+    const req = http.get(
+      {
+        host: '127.0.0.1',
+        port,
+        path: '/',
+        agent: false,
+        headers: { connection: 'close' },
+        timeout: 10000,
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => (body += d));
+        res.on('end', () =>
+          done(
+            res.statusCode === 200,
+            res.statusCode === 200 ? null : `HTTP ${res.statusCode}`,
+            Number(body),
+          ),
+        );
+        res.on('error', (err) => done(false, err.code || err.message, null));
+      },
+    );
+    req.on('timeout', () =>
+      req.destroy(Object.assign(new Error('timed out'), { code: 'ETIMEDOUT' })),
+    );
     req.on('error', (err) => done(false, err.code || err.message, null));
   });
 }
@@ -63,7 +81,10 @@ function percentile(values, p) {
 }
 
 c.runWorker('listen', async ({ impl, case: kase, quick }) => {
-  const valid = { restart: ['forever-monitor', 'native', 'native-listen'], reload: ['native-listen'] };
+  const valid = {
+    restart: ['forever-monitor', 'native', 'native-listen'],
+    reload: ['native-listen'],
+  };
   if (!valid[kase] || !valid[kase].includes(impl)) {
     throw new Error(`--case ${kase} runs with --impl ${(valid[kase] || ['?']).join(' | ')}`);
   }
@@ -71,7 +92,12 @@ c.runWorker('listen', async ({ impl, case: kase, quick }) => {
   const listen = impl === 'native-listen';
   const { Monitor } = c.loadImpl(listen ? 'native' : impl);
   const port = listen ? 0 : await freePort();
-  const options = { silent: true, killSignal: 'SIGTERM', killTTL: 5000, env: { PORT: String(port) } };
+  const options = {
+    silent: true,
+    killSignal: 'SIGTERM',
+    killTTL: 5000,
+    env: { PORT: String(port) },
+  };
   if (listen) Object.assign(options, { listen: '127.0.0.1:0', fork: true, waitReady: true });
   const m = new Monitor(CHILD, options);
   m.on('error', (err) => {
@@ -112,10 +138,15 @@ c.runWorker('listen', async ({ impl, case: kase, quick }) => {
       await restarted;
     }
     // The restart is over once the new child answers.
-    await c.until(async () => {
-      const r = await request(target);
-      return r.ok && r.pid !== before;
-    }, 10000, 'the new child to answer', 5);
+    await c.until(
+      async () => {
+        const r = await request(target);
+        return r.ok && r.pid !== before;
+      },
+      10000,
+      'the new child to answer',
+      5,
+    );
     await c.sleep(250);
   }
   const restartingMs = c.now() - t0;
@@ -129,7 +160,9 @@ c.runWorker('listen', async ({ impl, case: kase, quick }) => {
   const refused = during.filter((o) => o.code === 'ECONNREFUSED').length;
   const windows = Array.from({ length: restarts }, (_, i) => {
     const r = during.filter((o) => o.phase === i && o.code === 'ECONNREFUSED');
-    return r.length === 0 ? 0 : Math.max(...r.map((o) => o.at + o.ms)) - Math.min(...r.map((o) => o.at));
+    return r.length === 0
+      ? 0
+      : Math.max(...r.map((o) => o.at + o.ms)) - Math.min(...r.map((o) => o.at));
   });
   const failed = during.filter((o) => !o.ok && o.code !== 'ECONNREFUSED').length;
   const answered = during.filter((o) => o.ok).map((o) => o.ms);

@@ -24,7 +24,8 @@ const ms = (t) => Number(t - t0) / 1e6;
 
 const direct = impl === 'native-direct';
 const rotate = impl === 'native-rotate';
-const { Monitor } = impl === 'native' || direct || rotate ? require('../..') : require('forever-monitor');
+const { Monitor } =
+  impl === 'native' || direct || rotate ? require('../..') : require('forever-monitor');
 
 const m = new Monitor(['sh', '-c', command], {
   max: 1,
@@ -33,7 +34,9 @@ const m = new Monitor(['sh', '-c', command], {
   // native-direct: forever-native with logDirect, the child writing outFile itself.
   ...(direct ? { logDirect: true } : {}),
   // native-rotate: size rotation in a daily period, every rotated file gzipped.
-  ...(rotate ? { logMaxSize: Number(rotateBytes), logRotate: 'daily', logCompress: true, logMaxFiles: 1000 } : {}),
+  ...(rotate
+    ? { logMaxSize: Number(rotateBytes), logRotate: 'daily', logCompress: true, logMaxFiles: 1000 }
+    : {}),
 });
 let startToExitMs = null;
 let compressedMs = null;
@@ -42,7 +45,9 @@ let forcedExit = false;
 /** Whether every rotated file of `file` is gzipped (no plain one, no temporary left). */
 function allGzipped() {
   const base = path.basename(file);
-  return fs.readdirSync(path.dirname(file)).every((n) => n === base || !n.startsWith(`${base}.`) || n.endsWith('.gz'));
+  return fs
+    .readdirSync(path.dirname(file))
+    .every((n) => n === base || !n.startsWith(`${base}.`) || n.endsWith('.gz'));
 }
 
 m.on('exit', () => {

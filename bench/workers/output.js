@@ -36,7 +36,8 @@ const c = require('../lib/common');
 const pm2lib = require('../lib/pm2');
 
 const MAX_ATTEMPTS = 3;
-const LINE = 'forever-native bench: 0123456789 abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ';
+const LINE =
+  'forever-native bench: 0123456789 abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ';
 
 /** Bytes that `file` and its rotated files (gunzipped) hold. */
 function loggedBytes(file) {
@@ -53,9 +54,13 @@ function loggedBytes(file) {
 function runHost(impl, mode, file, command, rotateBytes) {
   return new Promise((resolve, reject) => {
     const outFd = mode === 'stdout' ? fs.openSync(file, 'w') : 'ignore';
-    const host = spawn(process.execPath, [path.join(__dirname, 'output-host.js'), impl, mode, file, command, String(rotateBytes)], {
-      stdio: ['ignore', outFd, 'pipe', 'pipe'],
-    });
+    const host = spawn(
+      process.execPath,
+      [path.join(__dirname, 'output-host.js'), impl, mode, file, command, String(rotateBytes)],
+      {
+        stdio: ['ignore', outFd, 'pipe', 'pipe'],
+      },
+    );
     if (typeof outFd === 'number') fs.closeSync(outFd);
     let stderr = '';
     let report = '';
@@ -73,7 +78,8 @@ function runHost(impl, mode, file, command, rotateBytes) {
 }
 
 c.runWorker('output', async ({ impl, quick, case: mode }) => {
-  if (mode !== 'outFile' && mode !== 'stdout') throw new Error(`unknown --case ${mode} (outFile | stdout)`);
+  if (mode !== 'outFile' && mode !== 'stdout')
+    throw new Error(`unknown --case ${mode} (outFile | stdout)`);
   const bytes = (quick ? 20 : 200) * 1024 * 1024;
   const producer = `yes '${LINE}' | head -c ${bytes}`;
   const dir = c.tmpDir('output');
@@ -81,7 +87,10 @@ c.runWorker('output', async ({ impl, quick, case: mode }) => {
   try {
     if (impl === 'limit') {
       const t0 = c.now();
-      execFileSync('sh', ['-c', `${producer} | cat > "${file}"`], { stdio: 'ignore', timeout: 120000 });
+      execFileSync('sh', ['-c', `${producer} | cat > "${file}"`], {
+        stdio: 'ignore',
+        timeout: 120000,
+      });
       const wallMs = c.now() - t0;
       return { bytes, wallMs, bytesLost: bytes - fs.statSync(file).size };
     }
@@ -94,7 +103,13 @@ c.runWorker('output', async ({ impl, quick, case: mode }) => {
           const size = () => (fs.existsSync(file) ? fs.statSync(file).size : 0);
           const cpu0 = h.daemonCpuMs();
           const t0 = c.now();
-          await h.start({ name: 'out', script: 'sh', args: ['-c', producer], autorestart: false, out_file: file });
+          await h.start({
+            name: 'out',
+            script: 'sh',
+            args: ['-c', producer],
+            autorestart: false,
+            out_file: file,
+          });
           let last = size();
           let still = c.now();
           while (last < bytes && c.now() - still < 2000) {
@@ -112,8 +127,10 @@ c.runWorker('output', async ({ impl, quick, case: mode }) => {
         { bus: false },
       );
     }
-    if (!c.isMonitorImpl(impl) && impl !== 'native-direct' && impl !== 'native-rotate') throw new Error(`unknown --impl ${impl}`);
-    if (impl.startsWith('native-') && mode !== 'outFile') throw new Error(`--impl ${impl} is for --case outFile`);
+    if (!c.isMonitorImpl(impl) && impl !== 'native-direct' && impl !== 'native-rotate')
+      throw new Error(`unknown --impl ${impl}`);
+    if (impl.startsWith('native-') && mode !== 'outFile')
+      throw new Error(`--impl ${impl} is for --case outFile`);
 
     const crashes = [];
     const lostInCrashes = []; // bytes missing from the file when the host crashed
@@ -125,7 +142,11 @@ c.runWorker('output', async ({ impl, quick, case: mode }) => {
         // Rotation writes whole lines: the child's last line, cut short by `head -c`, is
         // completed with a newline, one byte more than was written.
         const completed = rotated && bytes % (LINE.length + 1) !== 0 ? 1 : 0;
-        const size = rotated ? loggedBytes(file) - completed : fs.existsSync(file) ? fs.statSync(file).size : 0;
+        const size = rotated
+          ? loggedBytes(file) - completed
+          : fs.existsSync(file)
+            ? fs.statSync(file).size
+            : 0;
         return {
           ...(rotated ? { compressedMs: r.compressedMs, files: fs.readdirSync(dir).length } : {}),
           bytes,
@@ -143,14 +164,25 @@ c.runWorker('output', async ({ impl, quick, case: mode }) => {
       }
       const known = impl === 'forever-monitor' && /ERR_STREAM_DESTROYED/.test(run.stderr);
       if (!known) {
-        throw new Error(`the ${impl} host failed (code ${run.code}, signal ${run.signal}); stderr:\n${run.stderr.slice(-3000)}`);
+        throw new Error(
+          `the ${impl} host failed (code ${run.code}, signal ${run.signal}); stderr:\n${run.stderr.slice(-3000)}`,
+        );
       }
       const message = (/^.*ERR_STREAM_DESTROYED.*$/m.exec(run.stderr) || [''])[0].trim();
       crashes.push(message);
       lostInCrashes.push(bytes - (fs.existsSync(file) ? fs.statSync(file).size : 0));
-      process.stderr.write(`[bench output] forever-monitor crashed its host (attempt ${attempt}/${MAX_ATTEMPTS}): ${message}\n`);
+      process.stderr.write(
+        `[bench output] forever-monitor crashed its host (attempt ${attempt}/${MAX_ATTEMPTS}): ${message}\n`,
+      );
     }
-    return { bytes, crashed: true, attempts: MAX_ATTEMPTS, crashes: crashes.length, crashMessages: crashes, lostInCrashes };
+    return {
+      bytes,
+      crashed: true,
+      attempts: MAX_ATTEMPTS,
+      crashes: crashes.length,
+      crashMessages: crashes,
+      lostInCrashes,
+    };
   } finally {
     c.rmrf(dir);
   }

@@ -37,7 +37,8 @@ const STOP_CAP_MS = 3000; // 1.5 s with --quick
 c.runWorker('scale', async ({ impl, quick, case: kase }) => {
   const match = /^m(\d+)$/.exec(kase);
   if (!match) throw new Error(`unknown --case ${kase} (m<N>)`);
-  if (!c.isMonitorImpl(impl)) throw new Error(`--impl must be native or forever-monitor, not ${impl}`);
+  if (!c.isMonitorImpl(impl))
+    throw new Error(`--impl must be native or forever-monitor, not ${impl}`);
   const n = Number(match[1]);
   const window = quick ? 1000 : 3000;
   const dir = c.tmpDir('scale');
@@ -55,9 +56,14 @@ c.runWorker('scale', async ({ impl, quick, case: kase }) => {
   let exit = null;
   host.stderr.on('data', (d) => (stderr += d));
   host.stdio[3].on('data', (d) => (started += d.length));
-  const exited = new Promise((resolve) => host.on('close', (code, signal) => resolve((exit = { code, signal }))));
+  const exited = new Promise((resolve) =>
+    host.on('close', (code, signal) => resolve((exit = { code, signal }))),
+  );
   const dead = () => {
-    if (exit) throw new Error(`the ${impl} host exited early (code ${exit.code}, signal ${exit.signal}); stderr:\n${stderr.slice(-2000)}`);
+    if (exit)
+      throw new Error(
+        `the ${impl} host exited early (code ${exit.code}, signal ${exit.signal}); stderr:\n${stderr.slice(-2000)}`,
+      );
   };
 
   try {
@@ -90,7 +96,10 @@ c.runWorker('scale', async ({ impl, quick, case: kase }) => {
     host.stdin.end('stop\n');
     let stopKilled = false;
     const stopCap = quick ? STOP_CAP_MS / 2 : STOP_CAP_MS;
-    const capped = await Promise.race([exited.then(() => false), c.sleep(stopCap).then(() => true)]);
+    const capped = await Promise.race([
+      exited.then(() => false),
+      c.sleep(stopCap).then(() => true),
+    ]);
     if (capped) {
       stopKilled = true;
       try {
@@ -100,13 +109,26 @@ c.runWorker('scale', async ({ impl, quick, case: kase }) => {
     }
     const stopAllMs = c.now() - s0;
     // Children of a killed forever-monitor host are orphans; each exits at once by itself.
-    await c.until(() => !c.descendants().some((r) => r.state !== 'Z'), 5000, 'the host\'s children to go', 20).catch(() => {});
+    await c
+      .until(
+        () => !c.descendants().some((r) => r.state !== 'Z'),
+        5000,
+        "the host's children to go",
+        20,
+      )
+      .catch(() => {});
 
     const restarts = r1 - r0;
     const windowMs = w1 - w0;
     const cpuMs = cpu1 - cpu0;
-    if (restarts <= 0) throw new Error(`no restart in the ${window} ms window; host stderr:\n${stderr.slice(-2000)}`);
-    const hostCrash = !stopKilled && exit && exit.code !== 0 ? (/Error[^\n]*/.exec(stderr) || [`exit code ${exit.code}`])[0] : undefined;
+    if (restarts <= 0)
+      throw new Error(
+        `no restart in the ${window} ms window; host stderr:\n${stderr.slice(-2000)}`,
+      );
+    const hostCrash =
+      !stopKilled && exit && exit.code !== 0
+        ? (/Error[^\n]*/.exec(stderr) || [`exit code ${exit.code}`])[0]
+        : undefined;
     return {
       n,
       windowMs,

@@ -13,13 +13,17 @@
 const { spawn } = require('child_process');
 const c = require('../lib/common');
 
-const TREE = 'sleep 1000 & a=$!; setsid sleep 1000 & b=$!; sleep 1000 & d=$!; echo "pids $a $b $d"; wait';
+const TREE =
+  'sleep 1000 & a=$!; setsid sleep 1000 & b=$!; sleep 1000 & d=$!; echo "pids $a $b $d"; wait';
 
 /** Resolves with the grandchildren's pids from the child's first line of output. */
 function pidsFrom(emitter, event) {
   return new Promise((resolve, reject) => {
     let text = '';
-    const timer = setTimeout(() => reject(new Error(`no pids line; output so far ${JSON.stringify(text)}`)), 10000);
+    const timer = setTimeout(
+      () => reject(new Error(`no pids line; output so far ${JSON.stringify(text)}`)),
+      10000,
+    );
     const on = (chunk) => {
       text += chunk;
       const m = /pids (\d+) (\d+) (\d+)\n/.exec(text);
@@ -34,7 +38,11 @@ function pidsFrom(emitter, event) {
 
 /** Waits until every grandchild is running its own `sleep` (not a shell fork any more). */
 async function settled(pids) {
-  await c.until(() => pids.every((pid) => (c.procStat(pid) || {}).comm === 'sleep'), 5000, 'grandchildren to exec sleep');
+  await c.until(
+    () => pids.every((pid) => (c.procStat(pid) || {}).comm === 'sleep'),
+    5000,
+    'grandchildren to exec sleep',
+  );
 }
 
 async function oneStop(impl, Monitor) {
@@ -42,7 +50,10 @@ async function oneStop(impl, Monitor) {
   let grandchildren;
   let stopMs;
   if (impl === 'limit') {
-    const child = spawn('sh', ['-c', TREE], { detached: true, stdio: ['ignore', 'pipe', 'ignore'] });
+    const child = spawn('sh', ['-c', TREE], {
+      detached: true,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     childPid = child.pid;
     grandchildren = await pidsFrom(child.stdout, 'data');
     await settled(grandchildren);

@@ -20,7 +20,8 @@ const c = require('../lib/common');
 const CHILD = `${c.stamp('S')}; exec sleep 1000`;
 
 c.runWorker('watch', async ({ impl, quick, case: kase }) => {
-  if (kase !== 'default' && kase !== 'debounce0') throw new Error(`unknown --case ${kase} (default | debounce0)`);
+  if (kase !== 'default' && kase !== 'debounce0')
+    throw new Error(`unknown --case ${kase} (default | debounce0)`);
   const { Monitor } = c.loadImpl(impl);
   const dir = c.tmpDir('watch');
   const watched = path.join(dir, 'src');
@@ -44,7 +45,8 @@ c.runWorker('watch', async ({ impl, quick, case: kase }) => {
 
   try {
     // forever-native says when it watches; forever-monitor (chokidar) does not.
-    const ready = impl === 'native' ? c.next(m, 'watch:ready', 3000).catch(() => null) : Promise.resolve(null);
+    const ready =
+      impl === 'native' ? c.next(m, 'watch:ready', 3000).catch(() => null) : Promise.resolve(null);
     m.on('error', (err) => {
       throw err;
     });
