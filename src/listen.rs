@@ -7,6 +7,11 @@
 //! queue (up to the backlog) and the next child takes them, so a restart refuses nothing.
 //! During a reload the old and the new child accept from the same queue.
 //!
+//! Several monitors may share their sockets (`instances`, see [`Share`]): either one socket
+//! per address for all of them, bound by the first and closed with the last (a registry
+//! keyed by the group's key and the address), or one socket each with `SO_REUSEPORT`, among
+//! which the kernel spreads new connections.
+//!
 //! TCP listeners get `SO_REUSEADDR` (a restart of the whole supervisor rebinds at once,
 //! despite connections in `TIME_WAIT`). A port alone listens on every interface: `[::]`
 //! with `IPV6_V6ONLY` off, or `0.0.0.0` where the host has no IPv6, as Node's
@@ -20,6 +25,7 @@ use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use nix::sys::socket::{
   bind, connect, getsockname, setsockopt, socket, sockopt, AddressFamily, SockFlag, SockType,
@@ -61,6 +67,25 @@ impl Address {
   }
 }
 
+/// Whether, and how, a listening socket is shared with other monitors (the instances of
+/// one group).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Share {
+  /// A socket of this monitor's own (a plain `listen`).
+  #[default]
+  Own,
+  /// One socket for every monitor that gives this key and the same address: the first
+  /// binds it, the others hold the same socket, and it closes with the last holder. All
+  /// their children accept from one queue, so a crashed child's share of new connections
+  /// goes to the others at once.
+  Group(String),
+  /// A TCP socket of this monitor's own with `SO_REUSEPORT`, bound beside the others on
+  /// the same address: the kernel spreads new connections over them by a hash of the
+  /// connection's addresses. A Unix socket cannot be shared this way (bind it with
+  /// [`Share::Group`]); there the option is ignored, and a second bind is `EADDRINUSE`.
+  ReusePort,
+}
+
 /// One address to listen on, and the name the child knows its descriptor by
 /// (`LISTEN_FDNAMES`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +94,8 @@ pub struct ListenSpec {
   pub address: Address,
   /// The descriptor's name (no `:`, which separates names in `LISTEN_FDNAMES`).
   pub name: String,
+  /// Shared with other monitors, or not.
+  pub share: Share,
 }
 
 /// What a listener is bound to (the port the kernel chose, for port 0).
@@ -99,14 +126,43 @@ impl Drop for SocketFile {
   }
 }
 
-/// One listening socket.
+/// A bound, listening socket: of one monitor, or shared by a group's ([`Share::Group`]).
 #[derive(Debug)]
-pub struct Listener {
+struct Socket {
   fd: OwnedFd,
-  name: String,
   bound: Bound,
   // Dropped after the descriptor is closed (fields drop in order): the file goes last.
   _file: Option<SocketFile>,
+}
+
+/// One listening socket, as one monitor holds it.
+#[derive(Debug)]
+pub struct Listener {
+  socket: Arc<Socket>,
+  name: String,
+}
+
+/// The sockets shared under [`Share::Group`]: the group's key, the address as given (port 0
+/// included, so every instance gets the port the first one was given), and the socket while
+/// anyone holds it.
+struct SharedSocket {
+  key: String,
+  address: Address,
+  backlog: i32,
+  socket: Weak<Socket>,
+}
+
+/// Every shared socket of this process. The lock is held while a missing one is bound, so
+/// two monitors starting at once on two threads cannot both bind it.
+static SHARED: Mutex<Vec<SharedSocket>> = Mutex::new(Vec::new());
+
+/// Whether someone still holds a socket shared under `key` (tests).
+#[cfg(test)]
+fn shared_held(key: &str) -> bool {
+  let shared = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
+  shared
+    .iter()
+    .any(|s| s.key == key && s.socket.strong_count() > 0)
 }
 
 /// The listening sockets of one supervision run, in the order given: the child's fds 3, 4, ….
@@ -141,7 +197,7 @@ impl Listeners {
     self
       .sockets
       .iter()
-      .map(|l| (l.fd.as_fd(), l.name.as_str()))
+      .map(|l| (l.socket.fd.as_fd(), l.name.as_str()))
       .collect()
   }
 
@@ -150,7 +206,7 @@ impl Listeners {
     self
       .sockets
       .iter()
-      .map(|l| (l.name.clone(), l.bound.clone()))
+      .map(|l| (l.name.clone(), l.socket.bound.clone()))
       .collect()
   }
 }
@@ -165,15 +221,47 @@ fn failed(syscall: &'static str, address: &Address, e: impl Into<io::Error>) -> 
 }
 
 fn listen_on(spec: &ListenSpec, backlog: i32) -> Result<Listener> {
-  let address = &spec.address;
+  let socket = match &spec.share {
+    Share::Own => Arc::new(bind_socket(&spec.address, backlog, false)?),
+    Share::ReusePort => Arc::new(bind_socket(&spec.address, backlog, true)?),
+    Share::Group(key) => {
+      let mut shared = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
+      shared.retain(|s| s.socket.strong_count() > 0);
+      let held = shared
+        .iter()
+        .find(|s| s.key == *key && s.address == spec.address && s.backlog == backlog)
+        .and_then(|s| s.socket.upgrade());
+      match held {
+        Some(socket) => socket,
+        None => {
+          let socket = Arc::new(bind_socket(&spec.address, backlog, false)?);
+          shared.push(SharedSocket {
+            key: key.clone(),
+            address: spec.address.clone(),
+            backlog,
+            socket: Arc::downgrade(&socket),
+          });
+          socket
+        }
+      }
+    }
+  };
+  Ok(Listener {
+    socket,
+    name: spec.name.clone(),
+  })
+}
+
+/// Binds and listens on `address`; with `reuse_port`, a TCP socket gets `SO_REUSEPORT`.
+fn bind_socket(address: &Address, backlog: i32, reuse_port: bool) -> Result<Socket> {
   let (fd, bound, file) = match address {
     Address::Tcp(addr) => {
-      let fd = tcp_socket(address, *addr, false)?;
+      let fd = tcp_socket(address, *addr, false, reuse_port)?;
       (fd, None, None)
     }
     Address::Port(port) => {
       let any = SocketAddr::V6(SocketAddrV6::new(Ipv6Addr::UNSPECIFIED, *port, 0, 0));
-      match tcp_socket(address, any, true) {
+      match tcp_socket(address, any, true, reuse_port) {
         Ok(fd) => (fd, None, None),
         // No IPv6 on this host: every IPv4 interface, as Node falls back.
         Err(CoreError::Listen { source, .. })
@@ -183,7 +271,7 @@ fn listen_on(spec: &ListenSpec, backlog: i32) -> Result<Listener> {
           ) =>
         {
           let v4 = SocketAddr::from(([0, 0, 0, 0], *port));
-          (tcp_socket(address, v4, false)?, None, None)
+          (tcp_socket(address, v4, false, reuse_port)?, None, None)
         }
         Err(e) => return Err(e),
       }
@@ -201,16 +289,20 @@ fn listen_on(spec: &ListenSpec, backlog: i32) -> Result<Listener> {
     Some(bound) => bound,
     None => Bound::Tcp(local_address(&fd).map_err(|e| failed("getsockname", address, e))?),
   };
-  Ok(Listener {
+  Ok(Socket {
     fd,
-    name: spec.name.clone(),
     bound,
     _file: file,
   })
 }
 
 /// A bound TCP socket (close-on-exec: children get it only where the spawn places it).
-fn tcp_socket(address: &Address, addr: SocketAddr, dual_stack: bool) -> Result<OwnedFd> {
+fn tcp_socket(
+  address: &Address,
+  addr: SocketAddr,
+  dual_stack: bool,
+  reuse_port: bool,
+) -> Result<OwnedFd> {
   let family = match addr {
     SocketAddr::V4(_) => AddressFamily::Inet,
     SocketAddr::V6(_) => AddressFamily::Inet6,
@@ -218,6 +310,9 @@ fn tcp_socket(address: &Address, addr: SocketAddr, dual_stack: bool) -> Result<O
   let fd = socket(family, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)
     .map_err(|e| failed("socket", address, e))?;
   setsockopt(&fd, sockopt::ReuseAddr, &true).map_err(|e| failed("setsockopt", address, e))?;
+  if reuse_port {
+    setsockopt(&fd, sockopt::ReusePort, &true).map_err(|e| failed("setsockopt", address, e))?;
+  }
   if dual_stack {
     setsockopt(&fd, sockopt::Ipv6V6Only, &false).map_err(|e| failed("setsockopt", address, e))?;
   }
@@ -303,6 +398,7 @@ mod tests {
     ListenSpec {
       address,
       name: "http".to_string(),
+      share: Share::Own,
     }
   }
 
@@ -416,5 +512,83 @@ mod tests {
       TcpStream::connect(free_addr).is_err(),
       "the first socket was closed again"
     );
+  }
+
+  fn shared(address: Address, share: Share) -> ListenSpec {
+    ListenSpec {
+      address,
+      name: "http".to_string(),
+      share,
+    }
+  }
+
+  fn inode(l: &Listeners) -> u64 {
+    let fd = l.fds()[0].0.as_raw_fd();
+    std::fs::metadata(format!("/proc/self/fd/{fd}"))
+      .unwrap()
+      .ino()
+  }
+
+  #[test]
+  fn a_group_shares_one_socket_per_address_until_its_last_holder_lets_go() {
+    let any = Address::Tcp("127.0.0.1:0".parse().unwrap());
+    let group = |key: &str| [shared(any.clone(), Share::Group(key.to_string()))];
+    let first = Listeners::bind(&group("unit-a"), DEFAULT_BACKLOG).unwrap();
+    let second = Listeners::bind(&group("unit-a"), DEFAULT_BACKLOG).unwrap();
+    // The same socket, port 0 included: the second instance got the port the first was given.
+    assert_eq!(port_of(&first), port_of(&second));
+    assert_eq!(inode(&first), inode(&second));
+    // Another group is another socket.
+    let other = Listeners::bind(&group("unit-b"), DEFAULT_BACKLOG).unwrap();
+    assert_ne!(port_of(&other), port_of(&first));
+    let port = port_of(&first);
+    // The first holder goes (a scale-down): the socket stays, with what waits in its queue.
+    let mut client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    client.write_all(b"queued").unwrap();
+    drop(first);
+    assert!(shared_held("unit-a"));
+    let server = TcpListener::from(second.fds()[0].0.try_clone_to_owned().unwrap());
+    let (mut conn, _) = server.accept().unwrap();
+    let mut got = [0u8; 6];
+    conn.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"queued");
+    drop(server);
+    // The last one goes: the socket closes, and the next bind is a new one.
+    drop(second);
+    assert!(!shared_held("unit-a"));
+    assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
+    let again = Listeners::bind(&group("unit-a"), DEFAULT_BACKLOG).unwrap();
+    assert_ne!(port_of(&again), 0);
+  }
+
+  #[test]
+  fn reuse_port_sockets_bind_beside_each_other_and_the_kernel_spreads_connections() {
+    let first = Listeners::bind(
+      &[shared(
+        Address::Tcp("127.0.0.1:0".parse().unwrap()),
+        Share::ReusePort,
+      )],
+      DEFAULT_BACKLOG,
+    )
+    .unwrap();
+    let port = port_of(&first);
+    let at = Address::Tcp(SocketAddr::from(([127, 0, 0, 1], port)));
+    let second = Listeners::bind(&[shared(at.clone(), Share::ReusePort)], DEFAULT_BACKLOG).unwrap();
+    assert_ne!(inode(&first), inode(&second), "a socket of its own");
+    // A socket without SO_REUSEPORT cannot join them.
+    let err = Listeners::bind(&[shared(at, Share::Own)], DEFAULT_BACKLOG).unwrap_err();
+    assert_eq!(err.code().as_deref(), Some("EADDRINUSE"));
+    let clients: Vec<TcpStream> = (0..64)
+      .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
+      .collect();
+    let accepted = |l: &Listeners| {
+      let server = TcpListener::from(l.fds()[0].0.try_clone_to_owned().unwrap());
+      server.set_nonblocking(true).unwrap();
+      std::iter::from_fn(|| server.accept().ok()).count()
+    };
+    let (a, b) = (accepted(&first), accepted(&second));
+    assert_eq!(a + b, clients.len());
+    // 64 connections hashed over two sockets: all on one has a chance of 2^-63.
+    assert!(a > 0 && b > 0, "{a} and {b}");
   }
 }

@@ -13,7 +13,7 @@ use napi_derive::napi;
 use crate::error::CoreError;
 use crate::health::{HealthConfig, IpcSignals};
 use crate::ipc::Serialization;
-use crate::listen::{Address, Bound, ListenSpec, DEFAULT_BACKLOG};
+use crate::listen::{Address, Bound, ListenSpec, Share, DEFAULT_BACKLOG};
 use crate::output::Stream;
 use crate::policy::{AutoRestart, Backoff, ExitCodes, KillRules, Limits, Next, Window};
 use crate::process::{ChannelSlot, SpawnSpec, StdioSpec};
@@ -109,6 +109,12 @@ pub struct NativeListen {
   pub port: Option<u32>,
   /// A Unix socket's absolute path.
   pub path: Option<String>,
+  /// `instances`: the group's key, under which every instance holds one socket for this
+  /// address (bound by the first to start, closed with the last).
+  pub group: Option<String>,
+  /// `instances` with `listenReusePort`: a TCP socket of this instance's own with
+  /// `SO_REUSEPORT`, beside the other instances' on the same address.
+  pub reuse_port: Option<bool>,
 }
 
 /// A socket the core listens on, as bound.
@@ -740,9 +746,15 @@ impl NativeListen {
       }
       _ => return Err(bad("neither a port nor a path")),
     };
+    let share = match (self.group, self.reuse_port) {
+      (_, Some(true)) => Share::ReusePort,
+      (Some(key), _) => Share::Group(key),
+      _ => Share::Own,
+    };
     Ok(ListenSpec {
       address,
       name: self.name,
+      share,
     })
   }
 }
