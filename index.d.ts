@@ -1119,3 +1119,180 @@ export declare function checkProcess(pid: number | string | undefined | null): b
 
 /** The version of forever-native. */
 export declare const version: string;
+
+/** `instances`: a whole number, `'max'` (the CPUs this process may use), or, as PM2 reads it, a negative number: that many fewer than `'max'` (at least 1). */
+export type InstanceCount = number | 'max' | `${number}`;
+
+/** The options of a {@link Group}: a {@link Monitor}'s, for every instance, and the group's own. */
+export interface GroupOptions extends MonitorOptions {
+  /** How many instances. Default: `1`. */
+  instances?: InstanceCount | undefined;
+  /**
+   * How many instances `reload()` replaces at a time: the next batch starts once each new
+   * child of this one has taken over. Default: `1`.
+   */
+  reloadBatch?: number | undefined;
+  /**
+   * Each instance holds a TCP socket of its own for each `listen` address, with
+   * `SO_REUSEPORT` (across its restarts), and the kernel spreads new connections over them;
+   * by default all share one socket. Unix sockets are shared either way. Default: `false`.
+   */
+  listenReusePort?: boolean | undefined;
+}
+
+/** A monitor of one instance of a {@link Group}: a full {@link Monitor}. */
+export interface InstanceMonitor extends Monitor {
+  /** Its index in the group (its child's `FOREVER_INSTANCE`). */
+  readonly instance: number;
+}
+
+/** What {@link Group.usage} gives. */
+export interface GroupUsage {
+  /** Each instance's {@link Monitor.usage}, by index. */
+  instances: Usage[];
+  /** The sums over the instances (`null` while no instance has that figure yet). */
+  total: {
+    /** CPU use of every tree, in percent of one core. */
+    cpu: number | null;
+    /** Resident memory of every child (bytes). */
+    rss: number | null;
+    /** Resident memory of every tree (bytes). */
+    treeRss: number | null;
+    /** Processes in every tree. */
+    treePids: number | null;
+    /** Every instance's runs so far. */
+    restarts: number;
+    /** Instances with a child running. */
+    running: number;
+  };
+}
+
+/** The error of a rolling reload that stopped at an instance whose new child failed. */
+export interface RollingReloadError extends MonitorError {
+  code: 'ERR_RELOAD_FAILED';
+  /** The instance whose new child failed. */
+  instance: number;
+  /** Why it failed: `'exit'`, `'readyTimeout'`, `'spawn'`, … */
+  reason?: string;
+  /** How many instances were replaced before it. */
+  replaced: number;
+}
+
+/** Prepends the instance's index to a tuple of event arguments. */
+type Indexed<A extends unknown[]> = [index: number, ...args: A];
+
+/**
+ * The events of a {@link Group}: every instance's events (but `'error'`) with its index
+ * first, `'error'` with the index second, and the group's own.
+ */
+export type GroupEvents = {
+  [
+    K in Exclude<
+      keyof MonitorEvents,
+      'error' | 'newListener' | 'removeListener' | 'start' | 'restart' | 'ready' | 'exit'
+    >
+  ]: Indexed<MonitorEvents[K]>;
+} & {
+  /** An instance's child started. */
+  start: [index: number, monitor: InstanceMonitor, data: MonitorData];
+  /** An instance's child started again. */
+  restart: [index: number, monitor: InstanceMonitor, data: MonitorData];
+  /** An instance's child is ready (`waitReady`). */
+  ready: [index: number, monitor: InstanceMonitor, data: MonitorData];
+  /** An instance's supervision ended. */
+  exit: [index: number, monitor: InstanceMonitor, spinning: boolean, info: ExitInfo];
+  /**
+   * An instance's error (with `err.instance` set too), or a rolling reload's failure (a
+   * {@link RollingReloadError}, or `ERR_RELOAD_IN_PROGRESS` with index `-1`).
+   */
+  error: [err: MonitorError & { instance?: number }, index: number];
+  /** A rolling reload replaced every instance and every old child is gone. */
+  reloaded: [info: { instances: number }];
+  /** `scale()` is done: the new instances started, the removed ones are gone. */
+  scaled: [info: { from: number; to: number }];
+  /** `EventEmitter`: a listener is about to be added. */
+  newListener: [eventName: string | symbol, listener: AnyListener];
+  /** `EventEmitter`: a listener was removed. */
+  removeListener: [eventName: string | symbol, listener: AnyListener];
+};
+
+/** An event name that is not one of {@link GroupEvents}. */
+export type OtherGroupEvent<E extends string | symbol> = Exclude<E, keyof GroupEvents>;
+
+/**
+ * N instances of one app, each supervised by a full {@link Monitor} (its own restart rules,
+ * health, logs and IPC), all serving the same `listen` sockets with no process between the
+ * clients and the children. Each child gets `FOREVER_INSTANCE` and `NODE_APP_INSTANCE` (its
+ * index) and `FOREVER_INSTANCES` (the count when it was started).
+ */
+export declare class Group extends EventEmitter {
+  /**
+   * Creates the group's monitors; call `start()` to run them.
+   * @throws {TypeError | RangeError} for an invalid option (a monitor's, or the group's)
+   */
+  constructor(script: string | readonly string[], options?: GroupOptions);
+  /** The script, as given. */
+  readonly script: string | readonly string[];
+  /** Each instance's monitor, by index. */
+  readonly monitors: InstanceMonitor[];
+  /** How many instances there are now. */
+  readonly size: number;
+  /** Instances `reload()` replaces at a time. */
+  reloadBatch: number;
+  /** Whether each instance has a `SO_REUSEPORT` socket of its own. */
+  readonly listenReusePort: boolean;
+  /** Starts every instance that is not running. */
+  start(): this;
+  /** Resolves once every instance has started (is ready, with `waitReady`). */
+  startAsync(): Promise<this>;
+  /** Stops every instance gracefully. */
+  stop(): this;
+  /** Resolves once every instance's child (and tree) is gone. */
+  stopAsync(): Promise<this>;
+  /**
+   * `n` instances from now on: new ones start (if the group was started), the last ones
+   * leave and are stopped gracefully.
+   * @throws {TypeError | RangeError} for an invalid count
+   */
+  scale(n: InstanceCount): this;
+  /** `scale()`, resolving once the new instances have started and the removed ones are gone. */
+  scaleAsync(n: InstanceCount): Promise<this>;
+  /**
+   * Rolling reload: `reloadBatch` instances at a time, each new child ready before its old
+   * one is stopped; a new child that fails stops the roll (reported once, as `'error'`).
+   */
+  reload(): this;
+  /** `reload()`, resolving once every instance was replaced; rejects with a {@link RollingReloadError}. */
+  reloadAsync(): Promise<this>;
+  /** The sockets the instances listen on, as bound (the first listening instance's). */
+  listenAddresses(): ListeningSocket[];
+  /** Each instance's usage, and the sums. */
+  usage(): GroupUsage;
+
+  on<K extends keyof GroupEvents>(event: K, listener: (...args: GroupEvents[K]) => void): this;
+  on<E extends string | symbol>(event: OtherGroupEvent<E>, listener: AnyListener): this;
+  once<K extends keyof GroupEvents>(event: K, listener: (...args: GroupEvents[K]) => void): this;
+  once<E extends string | symbol>(event: OtherGroupEvent<E>, listener: AnyListener): this;
+  addListener<K extends keyof GroupEvents>(
+    event: K,
+    listener: (...args: GroupEvents[K]) => void,
+  ): this;
+  addListener<E extends string | symbol>(event: OtherGroupEvent<E>, listener: AnyListener): this;
+  prependListener<K extends keyof GroupEvents>(
+    event: K,
+    listener: (...args: GroupEvents[K]) => void,
+  ): this;
+  prependListener<E extends string | symbol>(
+    event: OtherGroupEvent<E>,
+    listener: AnyListener,
+  ): this;
+  off<K extends keyof GroupEvents>(event: K, listener: (...args: GroupEvents[K]) => void): this;
+  off<E extends string | symbol>(event: OtherGroupEvent<E>, listener: AnyListener): this;
+  removeListener<K extends keyof GroupEvents>(
+    event: K,
+    listener: (...args: GroupEvents[K]) => void,
+  ): this;
+  removeListener<E extends string | symbol>(event: OtherGroupEvent<E>, listener: AnyListener): this;
+  emit<K extends keyof GroupEvents>(event: K, ...args: GroupEvents[K]): boolean;
+  emit<E extends string | symbol>(event: OtherGroupEvent<E>, ...args: any[]): boolean;
+}

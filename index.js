@@ -2041,6 +2041,11 @@ function _openStatusLog(file, monitor, onError) {
 }
 
 module.exports = { Monitor, start, kill, checkProcess };
+// N instances of one app (group.js), loaded on first use so that `require()` stays cheap.
+Object.defineProperty(module.exports, 'Group', {
+  enumerable: true,
+  get: () => require('./group.js').Group,
+});
 /** @type {string | undefined} */
 let version;
 // This package's version, read on first use: reading package.json costs every require()

@@ -1,0 +1,557 @@
+// @ts-check
+'use strict';
+/**
+ * `Group`: N instances of one app, each supervised by a full `Monitor` of its own (its own
+ * restart rules, health, logs and IPC), all serving the same `listen` sockets, with no
+ * process between the clients and the children.
+ *
+ * How the sockets are shared. By default every instance holds the same socket for each
+ * address: the first instance to start binds it, the others hold it too (the core's
+ * registry, keyed by the group and the address), and it closes with the last. Every child
+ * accepts from that one queue, so while an instance restarts the others take its share of
+ * new connections, and an instance stopped by `scale()` takes nothing queued with it. With
+ * `listenReusePort: true`, each instance holds a TCP socket of its own with `SO_REUSEPORT`
+ * instead (across its restarts), and the kernel spreads new connections over them by a
+ * hash of the connection's addresses; see docs/instances.md for what each costs.
+ *
+ * Loaded by `require('forever-native').Group` on first use, so `require()` stays cheap.
+ */
+
+const { EventEmitter } = require('events');
+const os = require('os');
+const { Monitor } = require('./index.js');
+const { typeError, rangeError, isSet } = require('./options.js');
+
+/** Events of each instance the group re-emits, with the instance's index first. */
+const FORWARDED = /** @type {const} */ ([
+  'start',
+  'restart',
+  'exit',
+  'exit:code',
+  'stop',
+  'restarting',
+  'ready',
+  'reload',
+  'message',
+  'disconnect',
+  'watch:restart',
+  'watch:error',
+  'watch:ready',
+]);
+/** Forwarded only while the group has listeners for them: the core then copies output to JS. */
+const OUTPUT = /** @type {const} */ (['stdout', 'stderr']);
+/** The group's own options, which its monitors do not get. */
+const GROUP_OPTIONS = ['instances', 'reloadBatch', 'listenReusePort'];
+
+let groups = 0;
+
+/**
+ * What `'max'` means: the CPUs this process may run on (its affinity mask, and with newer
+ * Node its cgroup quota), at least 1.
+ * @returns {number}
+ */
+function cpus() {
+  const n =
+    typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+  return Math.max(1, n);
+}
+
+/**
+ * `instances`: a whole number >= 1, `'max'` (the CPUs this process may use), or, as PM2
+ * reads it, a negative number: that many fewer than `'max'` (at least 1). A numeric string
+ * (`'4'`, from a command line or a config file) is read as its number.
+ * @param {string} name
+ * @param {unknown} value
+ * @returns {number}
+ */
+function checkInstances(name, value) {
+  let n = value;
+  if (value === 'max') return cpus();
+  if (typeof value === 'string' && /^-?\d+$/.test(value.trim())) n = Number(value);
+  if (typeof n !== 'number') throw typeError(name, 'a whole number of instances or "max"', value);
+  if (!Number.isInteger(n) || n === 0 || n > 4096 || n < -4096)
+    throw rangeError(
+      name,
+      'a whole number from 1 to 4096, "max", or a negative number (that many fewer than "max")',
+      value,
+    );
+  return n > 0 ? n : Math.max(1, cpus() + n);
+}
+
+/**
+ * @typedef {import('./index.js').Monitor & {
+ *   instance: number, _group: Group, _runOptions(ipc: boolean): import('./binding').NativeRunOptions,
+ *   _env: Record<string, string>, _native: import('./binding').NativeMonitor | null,
+ *   running: boolean | undefined, listen: unknown[], waitReady: boolean,
+ *   startAsync(): Promise<unknown>, stopAsync(): Promise<unknown>, reloadAsync(): Promise<unknown>,
+ *   reload(): unknown, start(): unknown, stop(): unknown,
+ *   listenAddresses(): Array<{ name: string, fd: number, family: string, address?: string, port?: number, path?: string }>,
+ *   usage(): import('./index.js').Usage }} Instance
+ */
+
+/**
+ * A monitor of one instance: a `Monitor` whose sockets are the group's.
+ */
+class InstanceMonitor extends /** @type {any} */ (Monitor) {
+  /**
+   * @param {Group} group
+   * @param {number} index
+   * @param {string | string[]} script
+   * @param {object} options
+   */
+  constructor(group, index, script, options) {
+    super(script, options);
+    /** This instance's index in its group (its `FOREVER_INSTANCE`). */
+    this.instance = index;
+    Object.defineProperty(this, '_group', { value: group, enumerable: false });
+  }
+
+  /**
+   * The monitor's settings for the core, with its `listen` sockets shared as the group
+   * shares them.
+   * @param {boolean} ipc
+   */
+  _runOptions(ipc) {
+    const options = super._runOptions(ipc);
+    if (options.listen) options.listen = this._group._share(options.listen, this);
+    return options;
+  }
+}
+
+/**
+ * Whether `m` supervises: a child runs, or its restart is due, or it waits for a file
+ * change.
+ * @param {Instance} m
+ */
+function active(m) {
+  return m.running === true || (m._native !== null && m._native.state() !== 'idle');
+}
+
+/**
+ * The error of a rolling reload that stopped at a new child that failed.
+ * @param {Error & { code?: string, reason?: string }} cause the instance's reload error
+ * @param {number} index
+ * @param {number} replaced instances replaced before it
+ * @param {number} total
+ */
+function rollFailed(cause, index, replaced, total) {
+  const err =
+    /** @type {Error & { code: string, instance: number, reason?: string, replaced: number, cause: unknown }} */ (
+      new Error(
+        `Rolling reload stopped at instance ${index}: ${cause.message} (${replaced} of ${total} replaced; the others serve on)`,
+      )
+    );
+  err.code = 'ERR_RELOAD_FAILED';
+  err.instance = index;
+  err.reason = cause.reason;
+  err.replaced = replaced;
+  err.cause = cause;
+  return err;
+}
+
+/**
+ * N instances of one app. Each `monitors[i]` is a full `Monitor` (its own restart rules,
+ * health, logs, IPC and events); the group starts, stops, scales and reloads them
+ * together, and re-emits their events with the instance's index first.
+ */
+class Group extends EventEmitter {
+  /**
+   * @param {string | string[]} script the script to run, or a whole argv
+   * @param {Record<string, unknown>} [options] a Monitor's options, plus `instances`
+   *   (a number, `'max'`, or a negative number: that many fewer than `'max'`; default 1),
+   *   `reloadBatch` (instances replaced at a time by `reload()`, default 1) and
+   *   `listenReusePort` (a socket per instance with `SO_REUSEPORT`, default false)
+   */
+  constructor(script, options = {}) {
+    super();
+    if (options === null || typeof options !== 'object')
+      throw typeError('options', 'an object', options);
+    const count = isSet(options.instances) ? checkInstances('instances', options.instances) : 1;
+    const batch = isSet(options.reloadBatch) ? options.reloadBatch : 1;
+    if (typeof batch !== 'number') throw typeError('reloadBatch', 'a number of instances', batch);
+    if (!Number.isInteger(batch) || batch < 1)
+      throw rangeError('reloadBatch', 'a whole number >= 1', batch);
+    const reusePort = isSet(options.listenReusePort) ? options.listenReusePort : false;
+    if (typeof reusePort !== 'boolean')
+      throw typeError('listenReusePort', 'a boolean', options.listenReusePort);
+    /** @type {Record<string, unknown>} */
+    const base = {};
+    for (const key of Object.keys(options)) {
+      if (!GROUP_OPTIONS.includes(key)) base[key] = options[key];
+    }
+    /** The script, as given. */
+    this.script = script;
+    /** Instances `reload()` replaces at a time. */
+    this.reloadBatch = batch;
+    /** Each instance holds a socket of its own with `SO_REUSEPORT` (TCP addresses). */
+    this.listenReusePort = reusePort;
+    /** The instances' monitors, by index. @type {Instance[]} */
+    this.monitors = [];
+    /** The monitors' options. @type {Record<string, unknown>} */
+    this._options = base;
+    /** The key of this group's shared sockets in the core's registry (per process). */
+    this._key = `${process.pid}.${++groups}`;
+    /** start() was called and stop() was not since: instances added by scale() start. */
+    this._started = false;
+    /** The instances of the rolling reload under way. @type {Instance[] | null} */
+    this._rolling = null;
+    /** Instances removed by scale() that still supervise: their events are still forwarded. @type {Set<Instance>} */
+    this._leaving = new Set();
+    /** The output forwarders of each monitor, while the group has output listeners. @type {WeakMap<Instance, Record<string, (data: Buffer) => void>>} */
+    this._outputs = new WeakMap();
+    for (const name of ['_options', '_key', '_started', '_rolling', '_leaving', '_outputs']) {
+      Object.defineProperty(this, name, { enumerable: false });
+    }
+    this.on('newListener', (event) => {
+      if (OUTPUT.includes(/** @type {any} */ (event)) && this.listenerCount(event) === 0)
+        for (const m of this._all()) this._forwardOutput(m, /** @type {any} */ (event), true);
+    });
+    this.on('removeListener', (event) => {
+      if (OUTPUT.includes(/** @type {any} */ (event)) && this.listenerCount(event) === 0)
+        for (const m of this._all()) this._forwardOutput(m, /** @type {any} */ (event), false);
+    });
+    // The first monitor checks the options (it throws TypeError/RangeError as Monitor does).
+    for (let i = 0; i < count; i++) this.monitors.push(this._create(i, count));
+  }
+
+  /** How many instances the group has now. */
+  get size() {
+    return this.monitors.length;
+  }
+
+  /** Every monitor whose events the group forwards: its instances and those leaving. */
+  _all() {
+    return [...this.monitors, ...this._leaving];
+  }
+
+  /**
+   * The monitor of instance `index` of `count`.
+   * @param {number} index
+   * @param {number} count
+   * @returns {Instance}
+   */
+  _create(index, count) {
+    const o = /** @type {Record<string, any>} */ ({ ...this._options });
+    // Each its own copy of what a monitor changes in place.
+    if (o.spawnWith && typeof o.spawnWith === 'object') o.spawnWith = { ...o.spawnWith };
+    if (Array.isArray(o.watchIgnorePatterns)) o.watchIgnorePatterns = o.watchIgnorePatterns.slice();
+    const env = o.env && typeof o.env === 'object' ? o.env : {};
+    o.env = {
+      ...env,
+      FOREVER_INSTANCE: String(index),
+      // PM2's name for it, so apps written for PM2's cluster mode run unchanged.
+      NODE_APP_INSTANCE: String(index),
+      FOREVER_INSTANCES: String(count),
+    };
+    const m = /** @type {Instance} */ (new InstanceMonitor(this, index, this.script, o));
+    for (const event of FORWARDED) {
+      m.on(event, (...args) => {
+        const leaving = this._leaving.has(m);
+        if (!leaving && !this.monitors.includes(m)) return;
+        this.emit(event, index, ...args);
+        // Its supervision ended: a monitor that left the group is let go.
+        if (event === 'exit' && leaving) this._forget(m);
+      });
+    }
+    m.on('error', (/** @type {Error & { instance?: number }} */ err) => {
+      if (err && typeof err === 'object' && !('instance' in err)) err.instance = index;
+      this.emit('error', err, index);
+    });
+    for (const stream of OUTPUT)
+      if (this.listenerCount(stream) > 0) this._forwardOutput(m, stream, true);
+    return m;
+  }
+
+  /**
+   * Starts or stops forwarding `stream` from `m`.
+   * @param {Instance} m
+   * @param {'stdout' | 'stderr'} stream
+   * @param {boolean} on
+   */
+  _forwardOutput(m, stream, on) {
+    const outputs = this._outputs;
+    let mine = outputs.get(m);
+    if (!mine) outputs.set(m, (mine = {}));
+    const had = mine[stream];
+    if (on && !had) {
+      /** @param {Buffer} data */
+      const forward = (data) => this.emit(stream, m.instance, data);
+      mine[stream] = forward;
+      m.on(stream, forward);
+    } else if (!on && had) {
+      m.off(stream, had);
+      delete mine[stream];
+    }
+  }
+
+  /** A monitor that left the group has ended: its events are no longer forwarded. @param {Instance} m */
+  _forget(m) {
+    this._leaving.delete(m);
+    for (const stream of OUTPUT) this._forwardOutput(m, stream, false);
+  }
+
+  /**
+   * The `listen` sockets of an instance about to start, in the core's shape, shared as the
+   * group shares them.
+   * @param {import('./binding').NativeListen[]} listen
+   * @param {Instance} self
+   * @returns {import('./binding').NativeListen[]}
+   */
+  _share(listen, self) {
+    if (!this.listenReusePort) return listen.map((l) => ({ ...l, group: this._key }));
+    // Port 0: the port the instances that listen already were given.
+    const peer = this._all().find((m) => m !== self && m.listenAddresses().length > 0);
+    const bound = peer ? peer.listenAddresses() : [];
+    return listen.map((l, i) => {
+      // A Unix socket cannot be bound twice: one for all, as without listenReusePort.
+      if (l.path !== undefined && l.path !== null) return { ...l, group: this._key };
+      const port = l.port === 0 && bound[i] && bound[i].port !== undefined ? bound[i].port : l.port;
+      return { ...l, port, reusePort: true };
+    });
+  }
+
+  /**
+   * Starts every instance that is not running. Returns the group; each instance's
+   * `'start'` follows (as `'start'` with its index), and failures arrive as `'error'`.
+   */
+  start() {
+    this._started = true;
+    for (const m of this.monitors) if (!active(m)) m.start();
+    return this;
+  }
+
+  /**
+   * `start()`, awaitable: resolves once every instance has started (is ready, with
+   * `waitReady`); rejects with the first instance's error.
+   * @returns {Promise<this>}
+   */
+  async startAsync() {
+    this._started = true;
+    await Promise.all(this.monitors.filter((m) => !active(m)).map((m) => m.startAsync()));
+    return this;
+  }
+
+  /** Stops every instance (gracefully: each `killSignal`, then `SIGKILL` after `killTTL`). */
+  stop() {
+    this._started = false;
+    for (const m of this._all()) if (active(m)) m.stop();
+    return this;
+  }
+
+  /**
+   * `stop()`, awaitable: resolves once every instance's child (and tree) is gone.
+   * @returns {Promise<this>}
+   */
+  async stopAsync() {
+    this._started = false;
+    await Promise.all(
+      this._all()
+        .filter(active)
+        .map((m) => m.stopAsync()),
+    );
+    return this;
+  }
+
+  /**
+   * Changes the number of instances to `n` at run time. New instances start at once if the
+   * group was started; the last `size - n` instances leave the group and are stopped
+   * gracefully (their children drain: with the shared socket, what waits in its queue is
+   * taken by the others). FOREVER_INSTANCES says `n` to children started from now on.
+   * @param {number | string} n a whole number >= 1 or `'max'`
+   */
+  scale(n) {
+    this._scale(n);
+    return this;
+  }
+
+  /**
+   * `scale()`, awaitable: resolves once the new instances have started (are ready, with
+   * `waitReady`) and the removed ones are gone.
+   * @param {number | string} n
+   * @returns {Promise<this>}
+   */
+  async scaleAsync(n) {
+    await Promise.all(this._scale(n, true));
+    return this;
+  }
+
+  /**
+   * @param {number | string} n
+   * @param {boolean} [wait] return the promises of each step
+   * @returns {Promise<unknown>[]}
+   */
+  _scale(n, wait = false) {
+    const to = checkInstances('n', n);
+    const from = this.monitors.length;
+    /** @type {Promise<unknown>[]} */
+    const steps = [];
+    if (to < from) {
+      const leaving = this.monitors.splice(to);
+      for (const m of leaving) {
+        if (!active(m)) continue;
+        this._leaving.add(m);
+        if (wait) steps.push(m.stopAsync());
+        else m.stop();
+      }
+    }
+    for (const m of this.monitors) m._env.FOREVER_INSTANCES = String(to);
+    for (let i = from; i < to; i++) {
+      const m = this._create(i, to);
+      this.monitors.push(m);
+      if (!this._started) continue;
+      if (wait) steps.push(m.startAsync());
+      else m.start();
+    }
+    if (from !== to) {
+      const done = Promise.all(steps).then(() => this.emit('scaled', { from, to }));
+      if (!wait) done.catch(() => {});
+      else steps.push(done);
+    }
+    return steps;
+  }
+
+  /**
+   * Rolling reload: replaces the instances `reloadBatch` at a time, each new child ready
+   * (`waitReady`, else after `reloadGrace`) before its old one is stopped, so at most
+   * `reloadBatch` instances are ever between an old and a new child. The next batch starts
+   * once every new child of this one has taken over. A new child that fails stops the
+   * roll: the instances not yet replaced serve on with their old children, and the failure
+   * is reported once (`'error'` with code `ERR_RELOAD_FAILED` and `instance`, or the
+   * rejection of `reloadAsync()`). `'reloaded'` follows a roll that replaced every instance.
+   */
+  reload() {
+    this._roll(false).catch(() => {});
+    return this;
+  }
+
+  /**
+   * `reload()`, awaitable: resolves once every instance was replaced and every old child
+   * is gone; rejects with the failure that stopped the roll (then not emitted as `'error'`).
+   * @returns {Promise<this>}
+   */
+  async reloadAsync() {
+    await this._roll(true);
+    return this;
+  }
+
+  /**
+   * @param {boolean} awaited the caller takes the failure (else it is emitted)
+   */
+  async _roll(awaited) {
+    if (this._rolling) {
+      const err = /** @type {Error & { code: string }} */ (
+        new Error('A rolling reload is already under way.')
+      );
+      err.code = 'ERR_RELOAD_IN_PROGRESS';
+      if (!awaited) process.nextTick(() => this.emit('error', err, -1));
+      throw err;
+    }
+    const order = this.monitors.slice();
+    this._rolling = order;
+    this._started = true;
+    /** @type {Promise<unknown>[]} */
+    const olds = [];
+    let replaced = 0;
+    try {
+      for (let at = 0; at < order.length; at += this.reloadBatch) {
+        // Instances removed by scale() meanwhile are not reloaded.
+        const batch = order
+          .slice(at, at + this.reloadBatch)
+          .filter((m) => this.monitors.includes(m));
+        const results = await Promise.allSettled(batch.map((m) => this._reloadOne(m)));
+        for (let i = 0; i < results.length; i++) {
+          const r = results[i];
+          if (r.status === 'fulfilled') {
+            replaced += 1;
+            olds.push(r.value.done);
+          }
+        }
+        const failed = results.findIndex((r) => r.status === 'rejected');
+        if (failed >= 0) {
+          const cause = /** @type {PromiseRejectedResult} */ (results[failed]).reason;
+          throw rollFailed(cause, batch[failed].instance, replaced, order.length);
+        }
+      }
+      await Promise.all(olds);
+      this.emit('reloaded', { instances: replaced });
+    } catch (err) {
+      if (!awaited) this.emit('error', err, /** @type {any} */ (err).instance ?? -1);
+      throw err;
+    } finally {
+      this._rolling = null;
+    }
+  }
+
+  /**
+   * Reloads one instance: resolves once its new child has taken over, with `done`, the
+   * promise of its old child's end; rejects if the new child failed.
+   * @param {Instance} m
+   * @returns {Promise<{ done: Promise<unknown> }>}
+   */
+  _reloadOne(m) {
+    return new Promise((resolve, reject) => {
+      /** @type {Promise<unknown>} */
+      let done = Promise.resolve();
+      /** @param {{ phase: string }} info */
+      const onReload = (info) => {
+        if (info.phase !== 'ready') return;
+        m.off('reload', onReload);
+        resolve({ done: done.catch(() => {}) });
+      };
+      m.on('reload', onReload);
+      // Rejects (and the monitor emits no 'error') when the new child fails; resolves at
+      // 'done', or when an instance that was not running has started.
+      done = m.reloadAsync();
+      done.then(
+        () => {
+          m.off('reload', onReload);
+          resolve({ done: Promise.resolve() });
+        },
+        (err) => {
+          m.off('reload', onReload);
+          reject(err);
+        },
+      );
+    });
+  }
+
+  /**
+   * The sockets the instances listen on, as bound (the port the system picked for port 0):
+   * those of the first instance that listens. Empty while none does.
+   */
+  listenAddresses() {
+    for (const m of this.monitors) {
+      const bound = m.listenAddresses();
+      if (bound.length > 0) return bound;
+    }
+    return [];
+  }
+
+  /**
+   * What each instance uses (`Monitor.usage()`), and the sums: CPU (percent of one core),
+   * memory and processes of every instance's tree, restarts, and how many instances run.
+   */
+  usage() {
+    const instances = this.monitors.map((m) => m.usage());
+    /** @param {'cpu' | 'rss' | 'treeRss' | 'treePids'} key */
+    const sum = (key) => {
+      const known = instances.filter((u) => u[key] !== null);
+      return known.length === 0
+        ? null
+        : known.reduce((n, u) => n + /** @type {number} */ (u[key]), 0);
+    };
+    return {
+      instances,
+      total: {
+        cpu: sum('cpu'),
+        rss: sum('rss'),
+        treeRss: sum('treeRss'),
+        treePids: sum('treePids'),
+        restarts: instances.reduce((n, u) => n + u.restarts, 0),
+        running: instances.filter((u) => u.pid !== null).length,
+      },
+    };
+  }
+}
+
+module.exports = { Group, checkInstances };
