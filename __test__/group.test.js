@@ -1,0 +1,371 @@
+// `Group`: N instances of one app, each a full Monitor, sharing the `listen` sockets (one
+// shared socket, or one SO_REUSEPORT socket each); scale(), a rolling reload(), the
+// instance's environment, and the CLI's -i.
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const fs = require('fs');
+const { once } = require('events');
+const { spawn } = require('child_process');
+const os = require('os');
+const path = require('path');
+const { Group, Monitor } = require('..');
+const { fixture, next, record, until, runNode } = require('./helpers');
+const { request, clientLoop, crashReports } = require('./client-loop');
+
+const SERVER = fixture('listen-server.js');
+const CLI = path.join(__dirname, '..', 'bin', 'forever-native.js');
+
+/** A group stopped after the test, whatever happened. */
+function group(t, script, options) {
+  const g = new Group(script, {
+    silent: true,
+    killSignal: 'SIGTERM',
+    killTTL: 5000,
+    ...options,
+  });
+  t.after(async () => {
+    await g.stopAsync().catch(() => {});
+  });
+  return g;
+}
+
+/** A group of listen-servers on 127.0.0.1:0, ready. */
+async function servers(t, options) {
+  const g = group(t, SERVER, {
+    listen: '127.0.0.1:0',
+    fork: true,
+    waitReady: true,
+    readyTimeout: 10000,
+    ...options,
+  });
+  await g.startAsync();
+  return g;
+}
+
+function target(g) {
+  const [first] = g.listenAddresses();
+  return { host: first.address, port: first.port };
+}
+
+/** Each instance's output, by index, line by line. */
+function outputs(g) {
+  /** @type {string[][]} */
+  const seen = [];
+  const partial = [];
+  g.on('stdout', (i, data) => {
+    partial[i] = (partial[i] || '') + data;
+    let nl;
+    while ((nl = partial[i].indexOf('\n')) >= 0) {
+      (seen[i] = seen[i] || []).push(partial[i].slice(0, nl));
+      partial[i] = partial[i].slice(nl + 1);
+    }
+  });
+  return seen;
+}
+
+for (const reusePort of [false, true]) {
+  test(`scale() up and down under a client loop refuses nothing${reusePort ? ' (listenReusePort)' : ', and fails nothing'}`, async (t) => {
+    const g = await servers(t, { instances: 2, listenReusePort: reusePort });
+    const scaled = record(g, 'scaled');
+    const errors = record(g, 'error');
+    assert.equal(g.size, 2);
+    assert.ok(g.monitors.every((m) => m instanceof Monitor));
+    const [a, b] = g.monitors.map((m) => m.listenAddresses()[0]);
+    assert.equal(a.port, b.port, 'every instance serves the same port');
+    const loop = clientLoop(target(g), { concurrency: 4, ms: 40000 });
+    await until(() => loop.count >= 20, 10000, 'requests before scaling');
+    for (const n of [4, 1, 3, 2]) {
+      await g.scaleAsync(n);
+      assert.equal(g.size, n);
+      assert.equal(g.monitors.filter((m) => m.running).length, n);
+      const before = loop.count;
+      await until(() => loop.count >= before + 20, 10000, `requests after scaling to ${n}`);
+    }
+    const results = await loop.stop();
+    const refused = results.filter((r) => r.code === 'ECONNREFUSED');
+    assert.equal(refused.length, 0, 'no connection refused');
+    const failed = results.filter((r) => !r.ok);
+    // One shared socket: an instance that leaves drains, and what waits in the queue is the
+    // others'. (A SO_REUSEPORT socket that closes resets what waits in its own queue.)
+    if (!reusePort) assert.deepEqual(failed, [], `failed: ${JSON.stringify(failed.slice(0, 5))}`);
+    const pids = new Set(results.filter((r) => r.ok).map((r) => r.pid));
+    assert.ok(pids.size >= 4, `answers came from ${pids.size} children`);
+    assert.deepEqual(
+      scaled.map(([s]) => [s.from, s.to]),
+      [
+        [2, 4],
+        [4, 1],
+        [1, 3],
+        [3, 2],
+      ],
+    );
+    assert.deepEqual(errors, []);
+    await g.stopAsync();
+    assert.ok(g.monitors.every((m) => !m.running));
+    // The socket closed with the last instance.
+    const after = await request(target({ listenAddresses: () => [a] }), 0);
+    assert.equal(after.code, 'ECONNREFUSED');
+  });
+}
+
+test('an instance that crashes takes down only its own requests: the others serve on, nothing refused', async (t) => {
+  const g = await servers(t, { instances: 2, env: { DELAY: '5' } });
+  const out = outputs(g);
+  const loop = clientLoop(target(g), { concurrency: 4, ms: 30000 });
+  for (let i = 0; i < 6; i++) {
+    const restarted = next(g, 'ready');
+    loop.send('/crash');
+    await restarted;
+  }
+  const before = loop.count;
+  await until(() => loop.count >= before + 20, 10000, 'requests after the crashes');
+  const results = await loop.stop();
+  assert.equal(results.filter((r) => r.code === 'ECONNREFUSED').length, 0);
+  const crashes = crashReports(out.flat());
+  assert.equal(crashes.length, 6);
+  const lost = crashes.reduce((n, c) => n + c.lost, 0);
+  const failed = results.filter((r) => !r.ok);
+  assert.equal(
+    failed.length,
+    lost,
+    `failed ${failed.length}, in flight in crashed children ${lost}`,
+  );
+  assert.equal(
+    g.monitors.reduce((n, m) => n + m.times, 0),
+    6,
+    'each crash restarted its own instance once',
+  );
+});
+
+test("each instance's restart rules are its own: one gives up at max, the other runs on", async (t) => {
+  const g = group(t, fixture('instance-crash.js'), {
+    instances: 2,
+    max: 3,
+    env: { CRASH_INSTANCE: '1' },
+  });
+  const exits = record(g, 'exit');
+  const restarting = record(g, 'restarting');
+  const out = outputs(g);
+  const gaveUp = new Promise((resolve) => g.on('exit', (i) => i === 1 && resolve(undefined)));
+  g.start();
+  await gaveUp;
+  const [one, zero] = [g.monitors[1], g.monitors[0]];
+  assert.equal(one.times, 3);
+  assert.equal(one.running, false);
+  assert.equal(zero.running, true);
+  assert.equal(zero.times, 0);
+  assert.deepEqual(
+    exits.map(([i, , , info]) => [i, info.reason]),
+    [[1, 'max']],
+  );
+  assert.ok(restarting.every(([i]) => i === 1) && restarting.length === 2);
+  await until(() => (out[1] || []).length === 3, 5000, "instance 1's three runs");
+  assert.equal((out[0] || []).length, 1);
+  // The usage of each instance, and the sums.
+  const u = g.usage();
+  assert.equal(u.instances.length, 2);
+  assert.equal(u.instances[1].pid, null);
+  assert.equal(u.total.running, 1);
+  assert.equal(u.total.restarts, 3);
+});
+
+test('the environment: FOREVER_INSTANCE and NODE_APP_INSTANCE (PM2) are the index, FOREVER_INSTANCES the count', async (t) => {
+  const g = group(t, fixture('print-env.js'), {
+    instances: 3,
+    max: 1,
+    env: { OWN: 'kept' },
+  });
+  const out = outputs(g);
+  const ended = (n) =>
+    until(() => g.monitors.slice(0, n).every((m) => m.times === 1 && !m.running), 10000);
+  g.start();
+  await ended(3);
+  await until(() => [0, 1, 2].every((i) => (out[i] || []).length === 1), 5000, 'every env');
+  for (const i of [0, 1, 2]) {
+    const { env } = JSON.parse(out[i][0]);
+    assert.equal(env.FOREVER_INSTANCE, String(i));
+    assert.equal(env.NODE_APP_INSTANCE, String(i));
+    assert.equal(env.FOREVER_INSTANCES, '3');
+    assert.equal(env.OWN, 'kept');
+    assert.equal(g.monitors[i].instance, i);
+  }
+  // A scale-up: the new instance, and the count for children started from now on.
+  await g.scaleAsync(4);
+  await ended(4);
+  await until(() => (out[3] || []).length === 1, 5000, "instance 3's env");
+  const { env } = JSON.parse(out[3][0]);
+  assert.equal(env.FOREVER_INSTANCE, '3');
+  assert.equal(env.FOREVER_INSTANCES, '4');
+  assert.equal(g.monitors[0]._env.FOREVER_INSTANCES, '4');
+});
+
+test('a rolling reload replaces one instance at a time; a new child that fails stops the roll, once, and the rest serve on', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fn-group-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const g = await servers(t, {
+    instances: 3,
+    env: { FAIL_FILE: path.join(dir, 'fail-%i') },
+  });
+  const reloads = record(g, 'reload');
+  const reloaded = record(g, 'reloaded');
+  const errors = record(g, 'error');
+  const loop = clientLoop(target(g), { concurrency: 4, ms: 40000 });
+
+  // A whole roll: one instance at a time, each new child ready before its old one stops.
+  const pids0 = g.monitors.map((m) => m.child.pid);
+  await g.reloadAsync();
+  const pids1 = g.monitors.map((m) => m.child.pid);
+  assert.ok(
+    pids1.every((pid, i) => pid !== pids0[i]),
+    'every instance replaced',
+  );
+  assert.equal(reloaded.length, 1);
+  const steps = reloads.map(([i, info]) => `${i}:${info.phase}`);
+  for (const i of [0, 1]) {
+    // The next instance starts only once this one's new child has taken over.
+    assert.ok(steps.indexOf(`${i}:ready`) < steps.indexOf(`${i + 1}:starting`), steps.join(' '));
+  }
+
+  // Instance 1's new child exits at boot: instance 0 is replaced, 1 and 2 keep their children.
+  fs.writeFileSync(path.join(dir, 'fail-1'), 'exit');
+  await assert.rejects(g.reloadAsync(), (err) => {
+    assert.equal(err.code, 'ERR_RELOAD_FAILED');
+    assert.equal(err.instance, 1);
+    assert.equal(err.replaced, 1);
+    return true;
+  });
+  const pids2 = g.monitors.map((m) => m.child.pid);
+  assert.notEqual(pids2[0], pids1[0]);
+  assert.equal(pids2[1], pids1[1], 'the failed instance serves on with its old child');
+  assert.equal(pids2[2], pids1[2], 'the roll stopped before instance 2');
+  assert.deepEqual(errors, [], 'reloadAsync() takes the failure: no error event');
+
+  // Without awaiting: the failure is one 'error' event, with the instance's index.
+  const failed = next(g, 'error');
+  g.reload();
+  const [err, index] = await failed;
+  assert.equal(err.code, 'ERR_RELOAD_FAILED');
+  assert.equal(index, 1);
+  await until(() => !g._rolling, 5000, 'the roll to end');
+  assert.equal(errors.length, 1, 'reported once');
+  assert.equal(reloaded.length, 1);
+
+  const before = loop.count;
+  await until(() => loop.count >= before + 20, 10000, 'requests after the rolls');
+  const results = await loop.stop();
+  assert.equal(results.filter((r) => !r.ok).length, 0, 'nothing refused or failed');
+  assert.ok(g.monitors.every((m) => m.running));
+});
+
+test('options are checked: instances, reloadBatch, listenReusePort; max is the CPUs', () => {
+  const cpus =
+    typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+  assert.equal(new Group(SERVER, { instances: 'max' }).size, cpus);
+  assert.equal(new Group(SERVER, { instances: -1 }).size, Math.max(1, cpus - 1));
+  assert.equal(new Group(SERVER, { instances: '3' }).size, 3);
+  assert.equal(new Group(SERVER).size, 1);
+  assert.throws(() => new Group(SERVER, { instances: 0 }), { code: 'ERR_OUT_OF_RANGE' });
+  assert.throws(() => new Group(SERVER, { instances: 1.5 }), { code: 'ERR_OUT_OF_RANGE' });
+  assert.throws(() => new Group(SERVER, { instances: 'all' }), { code: 'ERR_INVALID_ARG_TYPE' });
+  assert.throws(() => new Group(SERVER, { reloadBatch: 0 }), { code: 'ERR_OUT_OF_RANGE' });
+  assert.throws(() => new Group(SERVER, { listenReusePort: 'yes' }), {
+    code: 'ERR_INVALID_ARG_TYPE',
+  });
+  // A monitor's own options are checked by its monitors.
+  assert.throws(() => new Group(SERVER, { instances: 2, max: 'x' }), TypeError);
+  assert.throws(() => new Group(SERVER, { instances: 2 }).scale(0), { code: 'ERR_OUT_OF_RANGE' });
+});
+
+test("require('forever-native') does not load the Group until it is used", async () => {
+  const script = `
+    const fn = require(${JSON.stringify(path.join(__dirname, '..'))});
+    const loaded = () => Object.keys(require.cache).some((f) => f.endsWith('group.js'));
+    const before = loaded();
+    const G = fn.Group;
+    console.log(JSON.stringify({ before, after: loaded(), name: G.name, keys: Object.keys(fn) }));`;
+  const { stdout, code } = await runNode(['-e', script]);
+  assert.equal(code, 0);
+  const r = JSON.parse(stdout);
+  assert.equal(r.before, false);
+  assert.equal(r.after, true);
+  assert.equal(r.name, 'Group');
+  assert.ok(r.keys.includes('Group'));
+});
+
+test('CLI -i: one status line per instance with its index, and SIGHUP with --reloadOnHup rolls', async () => {
+  const child = spawn(
+    process.execPath,
+    [
+      CLI,
+      '--json',
+      '-i',
+      '2',
+      '--listen',
+      '127.0.0.1:0',
+      '--fork',
+      '--waitReady',
+      '--reloadOnHup',
+      SERVER,
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  const events = [];
+  let partial = '';
+  const timer = setTimeout(() => child.kill('SIGKILL'), 60000);
+  child.stderr.on('data', (d) => {
+    partial += d;
+    let nl;
+    while ((nl = partial.indexOf('\n')) >= 0) {
+      const e = JSON.parse(partial.slice(0, nl));
+      partial = partial.slice(nl + 1);
+      events.push(e);
+      if (e.event === 'ready' && events.filter((x) => x.event === 'ready').length === 2)
+        child.kill('SIGHUP');
+      if (e.event === 'rolled') child.kill('SIGTERM');
+    }
+  });
+  const [code] = await once(child, 'exit');
+  clearTimeout(timer);
+  const shown = events.map((e) => `${e.app} ${e.event} ${e.phase || ''}`).join('\n');
+  assert.equal(code, 0, shown);
+  const starts = events.filter((e) => e.event === 'start');
+  assert.deepEqual(starts.map((e) => [e.app, e.instance]).sort(), [
+    ['listen-server.js[0]', 0],
+    ['listen-server.js[1]', 1],
+  ]);
+  const rolled = events.find((e) => e.event === 'rolled');
+  assert.ok(rolled, shown);
+  assert.equal(rolled.app, 'listen-server.js');
+  assert.equal(rolled.instances, 2);
+  // One instance at a time: instance 1's new child starts after instance 0's took over.
+  const steps = events.filter((e) => e.event === 'reload').map((e) => `${e.instance}:${e.phase}`);
+  assert.ok(steps.indexOf('0:ready') < steps.indexOf('1:starting'), steps.join(' '));
+  assert.equal(events.filter((e) => e.event === 'stop').length, 2);
+});
+
+test('CLI -i: its values, and instances in a config file', async () => {
+  const cli = require('../bin/cli.js');
+  const app = (argv) => cli.plan(argv, { exists: () => true }).apps[0];
+  assert.equal(app(['-i', 'max', 'app.js']).options.instances, 'max');
+  assert.equal(app(['--instances', '-1', 'app.js']).options.instances, -1);
+  assert.equal(app(['-i4', 'app.js']).options.instances, 4);
+  assert.throws(() => app(['-i', '0', 'app.js']), /-i must be a whole number of instances/);
+  assert.throws(() => app(['-i', 'many', 'app.js']), cli.UsageError);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fn-group-cli-'));
+  try {
+    const file = path.join(dir, 'apps.json');
+    fs.writeFileSync(
+      file,
+      JSON.stringify([{ script: 'a.js', instances: 2, reloadBatch: 1, listenReusePort: true }]),
+    );
+    const [entry] = cli.plan(['--config', file]).apps;
+    assert.equal(entry.options.instances, 2);
+    assert.equal(entry.options.listenReusePort, true);
+    // A bad count is the usage error the Group gives, exit 2.
+    const bad = await runNode([CLI, '-i', 'x', SERVER]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /-i must be a whole number of instances/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
