@@ -42,6 +42,7 @@ class UsageError extends Error {
  *   listen    an address, may be given many times (a socket path is resolved)
  *   rotate    daily, hourly or a number of milliseconds
  *   age       a number of milliseconds, or a duration such as 14d, 12h, 30m
+ *   instances a whole number (negative: that many fewer than the CPUs), or max
  * A flag's `min`, `above` or `max` states another bound the Monitor enforces, so that the
  * CLI's message for a value it cannot read names the range that is accepted.
  */
@@ -180,6 +181,14 @@ const FLAGS = [
     key: 'reloadGrace',
     arg: 'MS',
     help: "Without --waitReady: how long a reload's new child runs beside the old one before taking over (default 1000)",
+  },
+  {
+    long: 'instances',
+    short: 'i',
+    kind: 'instances',
+    key: 'instances',
+    arg: 'N',
+    help: "Run N instances of the script (max: one per CPU; -1: one fewer), each supervised on its own, sharing the --listen sockets; SIGHUP's reload rolls through them",
   },
   {
     long: 'reloadOnHup',
@@ -445,6 +454,9 @@ const CONFIG_KEYS = new Set([
   'listenBacklog',
   'reloadGrace',
   'reloadOnHup',
+  'instances',
+  'reloadBatch',
+  'listenReusePort',
 ]);
 
 /** Config keys that hold paths, resolved against the config file's directory. */
@@ -536,6 +548,15 @@ function readValue(flag, raw, shown) {
       if (/^[0-9]+$/.test(raw)) return Number(raw);
       if (/^[0-9]+(\.[0-9]+)?(ms|s|m|h|d|w)$/.test(raw)) return raw;
       throw bad('a number of milliseconds (at least 1) or a duration such as 14d, 12h or 30m');
+    }
+    case 'instances': {
+      if (raw === 'max') return raw;
+      const n = /^-?[0-9]+$/.test(raw) ? Number(raw) : NaN;
+      if (!Number.isSafeInteger(n) || n === 0)
+        throw bad(
+          'a whole number of instances, max, or a negative number (that many fewer than max)',
+        );
+      return n;
     }
     case 'signal': {
       const n = parseSignal(raw);
@@ -1110,6 +1131,7 @@ function helpText(version) {
     '  forever-native --max 3 app.js --config prod.json   (app.js gets --config prod.json)',
     '  forever-native --json --config app.json',
     '  forever-native --listen http=127.0.0.1:8080 --fork --waitReady --reloadOnHup server.js',
+    '  forever-native -i max --listen 8080 --fork --waitReady --reloadOnHup server.js',
     '',
   ].join('\n');
 }
@@ -1248,6 +1270,11 @@ function describe(e) {
         ? [`reload failed: ${why}; pid ${e.oldPid} serves on`, 31]
         : [`reload abandoned: supervision ended (${e.reason})`, 33];
     }
+    case 'rolled':
+      return [
+        `rolling reload done: ${e.instances} instance${e.instances === 1 ? '' : 's'} replaced`,
+        32,
+      ];
     case 'status': {
       if (e.state === 'idle') return ['idle', 0];
       const parts = [e.pid ? `pid ${e.pid}` : 'no child'];

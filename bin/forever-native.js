@@ -144,11 +144,16 @@ function writePidFile(file, pid) {
   }
 }
 
-/** One supervised app: a Monitor and what the CLI knows about it. */
+/** One supervised app (or one instance of an app run with -i): a Monitor and what the CLI knows about it. */
 class App {
-  constructor(spec, reporter, onEnded) {
+  constructor(spec, reporter, onEnded, instance = null) {
     this.spec = spec;
     this.name = spec.name;
+    // The instance's index (-i), reported with each of its status lines; null for a plain app.
+    this.instance = instance;
+    // The instances' Group (-i): SIGHUP's reload rolls through it; the app's own name.
+    this.group = null;
+    this.groupName = null;
     this.reporter = reporter;
     this.onEnded = onEnded;
     this.monitor = null;
@@ -172,16 +177,20 @@ class App {
   }
 
   report(event) {
+    const instance = this.instance === null ? {} : { instance: this.instance };
     this.reporter.emit(
-      { app: this.name, pid: this.pid, ...event },
+      { app: this.name, pid: this.pid, ...instance, ...event },
       this.statusLog === null ? [] : [this.statusLog],
     );
   }
 
   /** Creates the Monitor (which throws TypeError/RangeError for bad options). */
   create(Monitor) {
-    const { options } = this.spec;
-    const m = new Monitor(this.spec.script, options);
+    this.attach(new Monitor(this.spec.script, this.spec.options));
+  }
+
+  /** Follows monitor `m` (its own, or an instance's of a Group). */
+  attach(m) {
     this.monitor = m;
     m.on('start', () => this.onStart(false));
     m.on('restart', () => this.onStart(true));
@@ -531,9 +540,13 @@ function run(specs, json, notes = []) {
 
   const { Monitor, _openStatusLog } = require('..');
   for (const spec of specs) {
-    const app = new App(spec, reporter, onEnded);
     try {
-      app.create(Monitor);
+      if (isGroup(spec)) apps.push(...instancesOf(spec, reporter, onEnded));
+      else {
+        const app = new App(spec, reporter, onEnded);
+        app.create(Monitor);
+        apps.push(app);
+      }
     } catch (err) {
       const where = spec.where === 'options' ? '' : `${spec.where}: `;
       if (err instanceof TypeError || err instanceof RangeError)
@@ -541,7 +554,6 @@ function run(specs, json, notes = []) {
       process.stderr.write(`forever-native: ${where}${err && err.message}\n`);
       process.exit(1);
     }
-    apps.push(app);
   }
 
   const allLogs = () => apps.filter((a) => a.statusLog !== null).map((a) => a.statusLog);
@@ -566,7 +578,15 @@ function run(specs, json, notes = []) {
     const action =
       stopSignals > 0 ? 'ignore' : apps.some((app) => app.spec.reloadOnHup) ? 'reload' : 'restart';
     reporter.emit({ event: 'signal', app: null, pid: null, signal: 'SIGHUP', action }, allLogs());
-    if (action !== 'ignore') for (const app of apps) app.restart();
+    if (action === 'ignore') return;
+    const rolled = new Set();
+    for (const app of apps) {
+      // An app's instances reload one batch at a time, once for all of them.
+      if (app.group && app.spec.reloadOnHup) {
+        if (!rolled.has(app.group)) rollGroup(app, apps);
+        rolled.add(app.group);
+      } else app.restart();
+    }
   });
   // Status of every app on SIGUSR1 (which then no longer starts Node's inspector).
   process.on('SIGUSR1', () => {
@@ -586,8 +606,68 @@ function run(specs, json, notes = []) {
   });
   process.stderr.on('error', () => {});
 
-  for (const app of apps) app.openLog(_openStatusLog);
+  for (const app of apps) {
+    // An app's instances share its --logFile: the first one opens it.
+    const first = app.group && apps.find((other) => other.group === app.group);
+    if (first && first !== app) app.statusLog = first.statusLog;
+    else app.openLog(_openStatusLog);
+  }
   for (const app of apps) app.start();
+}
+
+/** Whether an app runs as instances (-i, or `instances`, `reloadBatch` or `listenReusePort` in its config). */
+function isGroup(spec) {
+  const o = spec.options;
+  return ['instances', 'reloadBatch', 'listenReusePort'].some(
+    (key) => o[key] !== undefined && o[key] !== null,
+  );
+}
+
+/**
+ * The apps of `spec`'s instances: a Group (which throws TypeError/RangeError for bad
+ * options, as a Monitor does) and one App per instance, named `<app>[<index>]`, each with
+ * its own pid file (`app.pid` -> `app-0.pid`, as PM2 names them).
+ */
+function instancesOf(spec, reporter, onEnded) {
+  const { Group } = require('..');
+  const group = new Group(spec.script, spec.options);
+  // Each instance's errors are its App's to report (its monitor's own listener).
+  group.on('error', () => {});
+  return group.monitors.map((m, i) => {
+    const options = { ...spec.options };
+    if (typeof options.pidFile === 'string') {
+      const ext = path.extname(options.pidFile);
+      options.pidFile = `${options.pidFile.slice(0, options.pidFile.length - ext.length)}-${i}${ext}`;
+    }
+    const app = new App({ ...spec, name: `${spec.name}[${i}]`, options }, reporter, onEnded, i);
+    app.group = group;
+    app.groupName = spec.name;
+    app.attach(m);
+    return app;
+  });
+}
+
+/**
+ * SIGHUP with --reloadOnHup for an app's instances: a rolling reload of its group. Each
+ * instance's steps are its own 'reload' lines; the roll's end is one line for the app.
+ */
+function rollGroup(app, apps) {
+  const group = app.group;
+  const mine = apps.filter((a) => a.group === group && !a.ended && !a.stopRequested);
+  if (mine.length === 0) return;
+  const name = app.groupName;
+  const say = (event) =>
+    app.reporter.emit({ app: name, pid: null, ...event }, app.statusLog ? [app.statusLog] : []);
+  group.reloadAsync().then(
+    () => say({ event: 'rolled', instances: group.size }),
+    (err) =>
+      say({
+        event: 'error',
+        message: String(err && err.message),
+        code: err && err.code !== undefined ? err.code : null,
+        ...(err && typeof err.instance === 'number' ? { instance: err.instance } : {}),
+      }),
+  );
 }
 
 function main(argv) {
