@@ -17,6 +17,7 @@ const SCENARIOS = [
   'scale',
   'health',
   'listen',
+  'instances',
 ];
 
 test('npm run bench -- --quick completes every scenario', { timeout: 100000 }, async () => {

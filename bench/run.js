@@ -31,7 +31,15 @@ const FM = 'forever-monitor';
 const PM2 = 'pm2';
 const KNOWN_PEERS = [PM2];
 /** Implementations compared with each other (the rest are references: limit, node-fork, …). */
-const PEERS = [NATIVE, 'native-direct', 'native-rotate', 'native-listen', FM, PM2];
+const PEERS = [
+  NATIVE,
+  'native-direct',
+  'native-rotate',
+  'native-listen',
+  'native-reuseport',
+  FM,
+  PM2,
+];
 /** A row's rounds vary "a lot" past this spread: (max − min) ÷ median. */
 const NOISY = 0.2;
 
@@ -807,6 +815,169 @@ function scenarios(quick) {
           unit: 'ms',
           better: 'lower',
         },
+      ],
+    },
+    {
+      n: 11,
+      id: 'instances',
+      title: 'Instances: one app × 2 under keep-alive load (PM2: cluster mode)',
+      note: `bench/children/cluster-app.js × 2 instances, 50 keep-alive connections on loopback (one request in flight each, a raw-socket client in the worker: bench/lib/keepalive.js); the supervisor runs in a process of its own (forever-native: a \`Group\` in workers/instances-host.js with \`listen\`, \`fork\`, \`waitReady\`; PM2: \`exec_mode: 'cluster'\`, \`wait_ready\`, its daemon being the cluster's primary). steady: ${quick ? 1 : 10} s of load. reload: ${quick ? 1 : 5} rolling reload(s) of both instances back to back (forever-native: \`group.reloadAsync()\`; PM2: \`pm2.reload()\`). crash: instance 0 exits 1 (on SIGUSR2 from the worker) every 500 ms for ${quick ? 1 : 10} s. Refused: ECONNREFUSED; failed: a request sent that got no answer (reset, closed, 10 s). Imbalance: the largest deviation of one instance's answers from the mean, in percent. Supervisor CPU in percent of one core over the window, RSS at its end: forever-native's host process (with its guardian), PM2's daemon. Rows marked listenReusePort are forever-native with a SO_REUSEPORT socket per instance instead of one shared socket.`,
+      worker: 'instances.js',
+      cases: ['steady', 'reload', 'crash'],
+      impls: () => (quick ? [NATIVE] : [NATIVE, 'native-reuseport']),
+      pm2Cases: ['steady', 'reload', 'crash'],
+      pm2Note:
+        "PM2: the same app with exec_mode 'cluster', instances 2, wait_ready, listen_timeout 10 s, kill_timeout 5 s; it listens on a port of its own through PM2's primary (the daemon).",
+      rounds: quick ? 1 : 3,
+      timeout: 120000,
+      rows: [
+        {
+          case: 'steady',
+          key: 'perSec',
+          label: 'steady load: requests/s',
+          unit: '/s',
+          better: 'higher',
+          goal: {
+            text: '≥ 1.15× PM2 cluster',
+            check: (m) => (m(PM2) === null ? null : m(NATIVE) >= 1.15 * m(PM2)),
+          },
+        },
+        {
+          case: 'steady',
+          key: 'p50Ms',
+          label: 'steady load: p50 latency',
+          unit: 'ms',
+          better: 'lower',
+          goal: {
+            text: 'no worse than PM2',
+            check: (m) => (m(PM2) === null ? null : m(NATIVE) <= m(PM2)),
+          },
+        },
+        {
+          case: 'steady',
+          key: 'p99Ms',
+          label: 'steady load: p99 latency',
+          unit: 'ms',
+          better: 'lower',
+          goal: {
+            text: 'no worse than PM2',
+            check: (m) => (m(PM2) === null ? null : m(NATIVE) <= m(PM2)),
+          },
+        },
+        {
+          case: 'steady',
+          key: 'imbalancePct',
+          label: "steady load: imbalance (one instance's share vs the mean)",
+          unit: '%',
+          better: 'lower',
+          goal: { text: '≤ 15%', check: (m) => m(NATIVE) <= 15 },
+        },
+        {
+          case: 'steady',
+          key: 'supervisorCpuPct',
+          label: 'steady load: supervisor CPU (PM2: its daemon, the primary)',
+          unit: '% of a core',
+          better: 'lower',
+          goal: {
+            text: 'below PM2',
+            check: (m) => (m(PM2) === null ? null : m(NATIVE) < m(PM2)),
+          },
+        },
+        {
+          case: 'steady',
+          key: 'supervisorRssMB',
+          label: 'supervisor RSS (forever-native: host + guardian; PM2: daemon)',
+          unit: 'MB',
+          better: 'lower',
+          goal: {
+            text: 'below PM2',
+            check: (m) => (m(PM2) === null ? null : m(NATIVE) < m(PM2)),
+          },
+        },
+        {
+          case: 'reload',
+          key: 'refused',
+          label: 'rolling reloads: requests refused (all rounds)',
+          kind: 'sum',
+          goal: { text: '0', check: (m) => m.sum(NATIVE, 'refused') === 0 },
+        },
+        {
+          case: 'reload',
+          key: 'failed',
+          label: 'rolling reloads: requests failed (all rounds)',
+          kind: 'sum',
+        },
+        {
+          case: 'reload',
+          key: 'perSec',
+          label: 'rolling reloads: requests/s meanwhile',
+          unit: '/s',
+          better: 'higher',
+        },
+        {
+          case: 'reload',
+          key: 'p99Ms',
+          label: 'rolling reloads: p99 latency',
+          unit: 'ms',
+          better: 'lower',
+        },
+        {
+          case: 'reload',
+          key: 'rollMs',
+          label: 'rolling reload of both instances: time',
+          unit: 'ms',
+          better: 'lower',
+        },
+        {
+          case: 'crash',
+          key: 'failedPerCrash',
+          label: 'one instance crashing every 500 ms: failed requests per crash',
+          digits: 1,
+          better: 'lower',
+          goal: {
+            text: 'no more than PM2',
+            check: (m) => (m(PM2) === null ? null : m(NATIVE) <= m(PM2)),
+          },
+        },
+        {
+          case: 'crash',
+          key: 'refused',
+          label: 'one instance crashing: requests refused (all rounds)',
+          kind: 'sum',
+          goal: { text: '0', check: (m) => m.sum(NATIVE, 'refused') === 0 },
+        },
+        {
+          case: 'crash',
+          key: 'perSec',
+          label: 'one instance crashing: requests/s',
+          unit: '/s',
+          better: 'higher',
+        },
+        {
+          case: 'crash',
+          key: 'p99Ms',
+          label: 'one instance crashing: p99 latency',
+          unit: 'ms',
+          better: 'lower',
+        },
+        ...(quick
+          ? []
+          : [
+              ['steady', 'perSec', 'steady load: requests/s', '/s', 'higher'],
+              ['steady', 'p99Ms', 'steady load: p99 latency', 'ms', 'lower'],
+              ['steady', 'imbalancePct', 'steady load: imbalance', '%', 'lower'],
+              ['reload', 'failed', 'rolling reloads: requests failed (all rounds)', null, null],
+              ['crash', 'failedPerCrash', 'one instance crashing: failed per crash', null, 'lower'],
+              ['crash', 'p99Ms', 'one instance crashing: p99 latency', 'ms', 'lower'],
+            ].map(([k, key, label, unit, better]) => ({
+              case: k,
+              nativeImpl: 'native-reuseport',
+              key,
+              label: `listenReusePort — ${label}`,
+              ...(unit ? { unit } : {}),
+              ...(better ? { better } : { kind: 'sum' }),
+              ...(key === 'failedPerCrash' ? { digits: 1 } : {}),
+            }))),
       ],
     },
   ];
