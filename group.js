@@ -150,6 +150,23 @@ function rollFailed(cause, index, replaced, total) {
 }
 
 /**
+ * The error of a rolling reload that `stop()` ended.
+ * @param {number} replaced instances replaced before it
+ * @param {number} total
+ */
+function stoppedRoll(replaced, total) {
+  const err = /** @type {Error & { code: string, reason: string, replaced: number }} */ (
+    new Error(
+      `Supervision ended (stopped) before the rolling reload was done (${replaced} of ${total} replaced).`,
+    )
+  );
+  err.code = 'ERR_SUPERVISION_ENDED';
+  err.reason = 'stopped';
+  err.replaced = replaced;
+  return err;
+}
+
+/**
  * N instances of one app. Each `monitors[i]` is a full `Monitor` (its own restart rules,
  * health, logs, IPC and events); the group starts, stops, scales and reloads them
  * together, and re-emits their events with the instance's index first.
@@ -454,7 +471,8 @@ class Group extends EventEmitter {
     let replaced = 0;
     try {
       for (let at = 0; at < order.length; at += this.reloadBatch) {
-        // Instances removed by scale() meanwhile are not reloaded.
+        // stop() ends the roll; instances removed by scale() meanwhile are not reloaded.
+        if (!this._started) throw stoppedRoll(replaced, order.length);
         const batch = order
           .slice(at, at + this.reloadBatch)
           .filter((m) => this.monitors.includes(m));
@@ -466,7 +484,11 @@ class Group extends EventEmitter {
             olds.push(r.value.done);
           }
         }
-        const failed = results.findIndex((r) => r.status === 'rejected');
+        if (!this._started) throw stoppedRoll(replaced, order.length);
+        // An instance that left the group (scale()) while it reloaded is no failure.
+        const failed = results.findIndex(
+          (r, i) => r.status === 'rejected' && this.monitors.includes(batch[i]),
+        );
         if (failed >= 0) {
           const cause = /** @type {PromiseRejectedResult} */ (results[failed]).reason;
           throw rollFailed(cause, batch[failed].instance, replaced, order.length);
@@ -475,7 +497,9 @@ class Group extends EventEmitter {
       await Promise.all(olds);
       this.emit('reloaded', { instances: replaced });
     } catch (err) {
-      if (!awaited) this.emit('error', err, /** @type {any} */ (err).instance ?? -1);
+      // A roll ended by stop() is no error to report: only reloadAsync() hears of it.
+      const e = /** @type {Error & { code?: string, instance?: number }} */ (err);
+      if (!awaited && e.code !== 'ERR_SUPERVISION_ENDED') this.emit('error', e, e.instance ?? -1);
       throw err;
     } finally {
       this._rolling = null;

@@ -257,6 +257,25 @@ test('a rolling reload replaces one instance at a time; a new child that fails s
   assert.ok(g.monitors.every((m) => m.running));
 });
 
+test('stop() during a rolling reload ends it without an error; reloadAsync() rejects with ERR_SUPERVISION_ENDED', async (t) => {
+  const g = await servers(t, { instances: 2 });
+  const errors = record(g, 'error');
+  // The stop comes as soon as the first new child is spawned, while it boots.
+  const starting = next(g, 'reload');
+  const rolled = g.reloadAsync();
+  await starting;
+  g.reload();
+  const stopped = g.stopAsync();
+  await assert.rejects(rolled, { code: 'ERR_SUPERVISION_ENDED' });
+  await stopped;
+  // reload() during the roll was refused at once; the stop itself reported nothing.
+  assert.deepEqual(
+    errors.map(([err, i]) => [err.code, i]),
+    [['ERR_RELOAD_IN_PROGRESS', -1]],
+  );
+  assert.ok(g.monitors.every((m) => !m.running));
+});
+
 test('options are checked: instances, reloadBatch, listenReusePort; max is the CPUs', () => {
   const cpus =
     typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;

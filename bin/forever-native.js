@@ -661,6 +661,8 @@ function rollGroup(app, apps) {
   group.reloadAsync().then(
     () => say({ event: 'rolled', instances: group.size }),
     (err) =>
+      // A stop (SIGTERM) ended the roll: the stop lines say so.
+      mine.some((a) => a.stopRequested) ||
       say({
         event: 'error',
         message: String(err && err.message),
