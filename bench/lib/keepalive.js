@@ -178,7 +178,7 @@ function summarize(s, instances) {
     perSec: s.ok / seconds,
     p50Ms: percentile(s.latencies, 50),
     p99Ms: percentile(s.latencies, 99),
-    maxMs: s.latencies.length ? Math.max(...s.latencies) : null,
+    maxMs: s.latencies.length ? s.latencies.reduce((a, b) => (b > a ? b : a), 0) : null,
     refused: s.refused,
     failed: s.failed,
     codes: s.codes,
