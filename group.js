@@ -45,6 +45,11 @@ const GROUP_OPTIONS = ['instances', 'reloadBatch', 'listenReusePort'];
 
 let groups = 0;
 
+/** The native half, already loaded by the monitors' start. */
+function binding() {
+  return /** @type {typeof import('./binding')} */ (require('./loader.js').load());
+}
+
 /**
  * What `'max'` means: the CPUs this process may run on (its affinity mask, and with newer
  * Node its cgroup quota), at least 1.
@@ -323,7 +328,8 @@ class Group extends EventEmitter {
       // A Unix socket cannot be bound twice: one for all, as without listenReusePort.
       if (l.path !== undefined && l.path !== null) return { ...l, group: this._key };
       const port = l.port === 0 && bound[i] && bound[i].port !== undefined ? bound[i].port : l.port;
-      return { ...l, port, reusePort: true };
+      // The instance's key: a scale-down lets go of its sockets early (see `_scale`).
+      return { ...l, port, reusePort: true, group: `${this._key}/${self.instance}` };
     });
   }
 
@@ -407,6 +413,10 @@ class Group extends EventEmitter {
       for (const m of leaving) {
         if (!active(m)) continue;
         this._leaving.add(m);
+        // Its own SO_REUSEPORT sockets: the core lets go of them now, so that they leave the
+        // kernel's group when the child stops listening, not once it has drained and exited
+        // (connections still landing there meanwhile would be reset at the close).
+        if (this.listenReusePort) binding().releaseListeners(`${this._key}/${m.instance}`);
         if (wait) steps.push(m.stopAsync());
         else m.stop();
       }

@@ -86,7 +86,9 @@ for (const reusePort of [false, true]) {
     assert.equal(refused.length, 0, 'no connection refused');
     const failed = results.filter((r) => !r.ok);
     // One shared socket: an instance that leaves drains, and what waits in the queue is the
-    // others'. (A SO_REUSEPORT socket that closes resets what waits in its own queue.)
+    // others'. (A SO_REUSEPORT socket that closes resets what waits in its own queue at that
+    // instant: the core lets go of its copy at once, so that is only what came since the
+    // child's last accept; 0 or 1 of ~200 here, 6 to 11 when the core held it to the end.)
     if (!reusePort) assert.deepEqual(failed, [], `failed: ${JSON.stringify(failed.slice(0, 5))}`);
     const pids = new Set(results.filter((r) => r.ok).map((r) => r.pid));
     assert.ok(pids.size >= 4, `answers came from ${pids.size} children`);

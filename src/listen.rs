@@ -81,9 +81,10 @@ pub enum Share {
   Group(String),
   /// A TCP socket of this monitor's own with `SO_REUSEPORT`, bound beside the others on
   /// the same address: the kernel spreads new connections over them by a hash of the
-  /// connection's addresses. A Unix socket cannot be shared this way (bind it with
+  /// connection's addresses. The key (the group's and the instance's) lets [`release`] let
+  /// go of it early. A Unix socket cannot be shared this way (bind it with
   /// [`Share::Group`]); there the option is ignored, and a second bind is `EADDRINUSE`.
-  ReusePort,
+  ReusePort(String),
 }
 
 /// One address to listen on, and the name the child knows its descriptor by
@@ -156,6 +157,44 @@ struct SharedSocket {
 /// two monitors starting at once on two threads cannot both bind it.
 static SHARED: Mutex<Vec<SharedSocket>> = Mutex::new(Vec::new());
 
+/// The `SO_REUSEPORT` sockets, by key, that [`release`] may let go of.
+static RELEASABLE: Mutex<Vec<(String, Weak<Socket>)>> = Mutex::new(Vec::new());
+
+/// Lets go of the `SO_REUSEPORT` sockets bound under `key` (an instance that leaves its
+/// group), before supervision ends; returns how many. The socket then lives only as long as
+/// the child's own descriptor: it leaves the kernel's `SO_REUSEPORT` group when the child
+/// stops listening, so new connections stop landing in a queue nobody will accept from, and
+/// only those queued at that instant are reset (the core's copy would have kept it in the
+/// group, taking its share of connections, until the child had drained and exited).
+///
+/// The descriptor number stays the monitor's: `/dev/null` is put in its place (`dup3`), so
+/// a spawn that borrows it meanwhile never gets another file that took its number.
+pub fn release(key: &str) -> usize {
+  let mut releasable = RELEASABLE.lock().unwrap_or_else(PoisonError::into_inner);
+  releasable.retain(|(_, s)| s.strong_count() > 0);
+  let mut released = 0;
+  for (_, socket) in releasable.iter().filter(|(k, _)| k == key) {
+    let Some(socket) = socket.upgrade() else {
+      continue;
+    };
+    let Ok(null) = nix::fcntl::open(
+      "/dev/null",
+      nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+      nix::sys::stat::Mode::empty(),
+    ) else {
+      continue;
+    };
+    // SAFETY: dup3(2) of two descriptors we own onto each other's number: the socket's
+    // number now refers to /dev/null (still owned by `socket.fd`), and `null` is closed.
+    let done = unsafe { libc::dup3(null.as_raw_fd(), socket.fd.as_raw_fd(), libc::O_CLOEXEC) };
+    if done >= 0 {
+      released += 1;
+    }
+  }
+  releasable.retain(|(k, _)| k != key);
+  released
+}
+
 /// Whether someone still holds a socket shared under `key` (tests).
 #[cfg(test)]
 fn shared_held(key: &str) -> bool {
@@ -223,7 +262,15 @@ fn failed(syscall: &'static str, address: &Address, e: impl Into<io::Error>) -> 
 fn listen_on(spec: &ListenSpec, backlog: i32) -> Result<Listener> {
   let socket = match &spec.share {
     Share::Own => Arc::new(bind_socket(&spec.address, backlog, false)?),
-    Share::ReusePort => Arc::new(bind_socket(&spec.address, backlog, true)?),
+    Share::ReusePort(key) => {
+      let socket = Arc::new(bind_socket(&spec.address, backlog, true)?);
+      if !key.is_empty() {
+        let mut releasable = RELEASABLE.lock().unwrap_or_else(PoisonError::into_inner);
+        releasable.retain(|(_, s)| s.strong_count() > 0);
+        releasable.push((key.clone(), Arc::downgrade(&socket)));
+      }
+      socket
+    }
     Share::Group(key) => {
       let mut shared = SHARED.lock().unwrap_or_else(PoisonError::into_inner);
       shared.retain(|s| s.socket.strong_count() > 0);
@@ -566,14 +613,18 @@ mod tests {
     let first = Listeners::bind(
       &[shared(
         Address::Tcp("127.0.0.1:0".parse().unwrap()),
-        Share::ReusePort,
+        Share::ReusePort("unit-r/0".to_string()),
       )],
       DEFAULT_BACKLOG,
     )
     .unwrap();
     let port = port_of(&first);
     let at = Address::Tcp(SocketAddr::from(([127, 0, 0, 1], port)));
-    let second = Listeners::bind(&[shared(at.clone(), Share::ReusePort)], DEFAULT_BACKLOG).unwrap();
+    let second = Listeners::bind(
+      &[shared(at.clone(), Share::ReusePort("unit-r/1".to_string()))],
+      DEFAULT_BACKLOG,
+    )
+    .unwrap();
     assert_ne!(inode(&first), inode(&second), "a socket of its own");
     // A socket without SO_REUSEPORT cannot join them.
     let err = Listeners::bind(&[shared(at, Share::Own)], DEFAULT_BACKLOG).unwrap_err();
@@ -590,5 +641,29 @@ mod tests {
     assert_eq!(a + b, clients.len());
     // 64 connections hashed over two sockets: all on one has a chance of 2^-63.
     assert!(a > 0 && b > 0, "{a} and {b}");
+    drop(clients);
+    // Instance 1 leaves: its socket is let go of at once, and only the child's copy
+    // (here a clone, as the child's fd 3) keeps it in the group.
+    let childs = second.fds()[0].0.try_clone_to_owned().unwrap();
+    assert_eq!(release("unit-r/1"), 1);
+    assert_eq!(release("unit-r/1"), 0, "once");
+    let fd = second.fds()[0].0.as_raw_fd();
+    let target = std::fs::read_link(format!("/proc/self/fd/{fd}")).unwrap();
+    assert_eq!(
+      target,
+      Path::new("/dev/null"),
+      "the number is kept, on /dev/null"
+    );
+    assert_eq!(
+      port_of(&second),
+      port,
+      "what it was bound to is still known"
+    );
+    // The child stops listening: every new connection goes to instance 0.
+    drop(childs);
+    let clients: Vec<TcpStream> = (0..32)
+      .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
+      .collect();
+    assert_eq!(accepted(&first), clients.len());
   }
 }

@@ -520,3 +520,11 @@ impl NativeLogOptions {
     }
   }
 }
+
+/// `instances` with `listenReusePort`: lets go of the `SO_REUSEPORT` sockets bound under
+/// `key` (an instance leaving its group by `scale()`), so that they leave the kernel's group
+/// as soon as the child stops listening; returns how many (see `listen::release`).
+#[napi(catch_unwind)]
+pub fn release_listeners(key: String) -> u32 {
+  u32::try_from(crate::listen::release(&key)).unwrap_or(u32::MAX)
+}

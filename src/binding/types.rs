@@ -113,7 +113,8 @@ pub struct NativeListen {
   /// address (bound by the first to start, closed with the last).
   pub group: Option<String>,
   /// `instances` with `listenReusePort`: a TCP socket of this instance's own with
-  /// `SO_REUSEPORT`, beside the other instances' on the same address.
+  /// `SO_REUSEPORT`, beside the other instances' on the same address (`group` is then the
+  /// instance's key, for `releaseListeners`).
   pub reuse_port: Option<bool>,
 }
 
@@ -747,7 +748,7 @@ impl NativeListen {
       _ => return Err(bad("neither a port nor a path")),
     };
     let share = match (self.group, self.reuse_port) {
-      (_, Some(true)) => Share::ReusePort,
+      (key, Some(true)) => Share::ReusePort(key.unwrap_or_default()),
       (Some(key), _) => Share::Group(key),
       _ => Share::Own,
     };
