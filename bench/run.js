@@ -929,6 +929,13 @@ function scenarios(quick) {
           better: 'lower',
         },
         {
+          case: 'reload',
+          key: 'supervisorCpuPct',
+          label: 'rolling reloads: supervisor CPU',
+          unit: '% of a core',
+          better: 'lower',
+        },
+        {
           case: 'crash',
           key: 'failedPerCrash',
           label: 'one instance crashing every 500 ms: failed requests per crash',
@@ -958,6 +965,13 @@ function scenarios(quick) {
           key: 'p99Ms',
           label: 'one instance crashing: p99 latency',
           unit: 'ms',
+          better: 'lower',
+        },
+        {
+          case: 'crash',
+          key: 'supervisorCpuPct',
+          label: 'one instance crashing: supervisor CPU',
+          unit: '% of a core',
           better: 'lower',
         },
         ...(quick
