@@ -2,7 +2,8 @@
 // A keep-alive HTTP load generator on raw TCP sockets, for the instances scenario:
 // `connections` clients, each sending GET / on its own connection as soon as the answer to
 // the previous one is in (one request in flight per connection, no pipelining), so the
-// generator itself costs little CPU beside the servers on a small machine.
+// generator itself costs little CPU beside the servers on a small machine. With `fresh`,
+// each request goes on a new connection instead (`connection: close`).
 //
 // It expects answers with a Content-Length (bench/children/cluster-app.js: `<pid>
 // <instance>\n`). An answer with `connection: close` ends its connection cleanly: the client
@@ -14,6 +15,8 @@
 const net = require('net');
 
 const REQUEST = Buffer.from('GET / HTTP/1.1\r\nHost: bench\r\n\r\n');
+/** With `fresh`: one request per connection, as HTTP/1.0-style clients and most probes make. */
+const REQUEST_CLOSE = Buffer.from('GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n');
 const TIMEOUT_MS = 10000;
 
 function newPhase() {
@@ -30,9 +33,11 @@ function newPhase() {
 }
 
 /**
- * @param {{ port: number, host?: string, connections?: number }} options
+ * @param {{ port: number, host?: string, connections?: number, fresh?: boolean }} options
+ *   `fresh`: each request on a new connection (`connection: close`)
  */
-function loadClient({ port, host = '127.0.0.1', connections = 50 }) {
+function loadClient({ port, host = '127.0.0.1', connections = 50, fresh = false }) {
+  const request = fresh ? REQUEST_CLOSE : REQUEST;
   const phases = new Map();
   let phase = 'warmup';
   phases.set(phase, newPhase());
@@ -64,7 +69,7 @@ function loadClient({ port, host = '127.0.0.1', connections = 50 }) {
     };
     const send = () => {
       sentAt = performance.now();
-      socket.write(REQUEST);
+      socket.write(request);
       if (timer) clearTimeout(timer);
       timer = setTimeout(() => {
         fail('ETIMEDOUT');

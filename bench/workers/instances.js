@@ -16,6 +16,9 @@
 //   --case steady   10 s of load (1 with --quick): requests/s, p50/p99 latency, balance
 //                   (the largest deviation of one instance's share from the mean),
 //                   supervisor CPU (% of one core) and RSS
+//   --case fresh    the same, each request on a new connection (connection: close): every
+//                   connection is accepted by a child (forever-native) or by PM2's primary,
+//                   which hands it to a worker over IPC
 //   --case reload   5 rolling reloads of every instance back to back (1 with --quick):
 //                   refused and failed requests, latency, time per roll
 //   --case crash    instance 0 crashes (exit 1, SIGUSR2) every 500 ms for 10 s (1
@@ -151,8 +154,8 @@ async function startPm2(pidDir) {
 c.runWorker('instances', async ({ impl, case: kase, quick }) => {
   if (!['native', 'native-reuseport', 'pm2'].includes(impl))
     throw new Error('--impl native | native-reuseport | pm2');
-  if (!['steady', 'reload', 'crash'].includes(kase))
-    throw new Error('--case steady | reload | crash');
+  if (!['steady', 'fresh', 'reload', 'crash'].includes(kase))
+    throw new Error('--case steady | fresh | reload | crash');
   const pidDir = c.tmpDir('instances');
   const sup =
     impl === 'pm2'
@@ -164,13 +167,17 @@ c.runWorker('instances', async ({ impl, case: kase, quick }) => {
       20000,
       'every instance to serve',
     );
-    const client = loadClient({ port: sup.port, connections: CONNECTIONS });
+    const client = loadClient({
+      port: sup.port,
+      connections: CONNECTIONS,
+      fresh: kase === 'fresh',
+    });
     await c.sleep(quick ? 200 : 1500);
     const cpu0 = sup.cpuMs();
     const t0 = c.now();
     client.phase = 'measure';
     const extra = {};
-    if (kase === 'steady') {
+    if (kase === 'steady' || kase === 'fresh') {
       await c.sleep(quick ? 1000 : 10000);
     } else if (kase === 'reload') {
       const rolls = [];
