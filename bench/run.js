@@ -821,11 +821,13 @@ function scenarios(quick) {
       n: 11,
       id: 'instances',
       title: 'Instances: one app × 2 under keep-alive load (PM2: cluster mode)',
-      note: `bench/children/cluster-app.js × 2 instances, 50 keep-alive connections on loopback (one request in flight each, a raw-socket client in the worker: bench/lib/keepalive.js); the supervisor runs in a process of its own (forever-native: a \`Group\` in workers/instances-host.js with \`listen\`, \`fork\`, \`waitReady\`; PM2: \`exec_mode: 'cluster'\`, \`wait_ready\`, its daemon being the cluster's primary). steady: ${quick ? 1 : 10} s of load. fresh (full runs only): the same with each request on a new connection (\`connection: close\`), where every connection goes through PM2's primary. reload: ${quick ? 1 : 5} rolling reload(s) of both instances back to back (forever-native: \`group.reloadAsync()\`; PM2: \`pm2.reload()\`). crash: instance 0 exits 1 (on SIGUSR2 from the worker) every 500 ms for ${quick ? 1 : 10} s. Refused: ECONNREFUSED; failed: a request sent that got no answer (reset, closed, 10 s). Imbalance: the largest deviation of one instance's answers from the mean, in percent. Supervisor CPU in percent of one core over the window, RSS at its end: forever-native's host process (with its guardian), PM2's daemon. Rows marked listenReusePort are forever-native with a SO_REUSEPORT socket per instance instead of one shared socket.`,
+      note: `bench/children/cluster-app.js × 2 instances, 50 keep-alive connections on loopback (one request in flight each, a raw-socket client in the worker: bench/lib/keepalive.js); the supervisor runs in a process of its own (forever-native: a \`Group\` in workers/instances-host.js with \`listen\`, \`fork\`, \`waitReady\`; PM2: \`exec_mode: 'cluster'\`, \`wait_ready\`, its daemon being the cluster's primary). steady: ${quick ? 1 : 10} s of load. fresh (full runs only): the same with each request on a new connection (\`connection: close\`), where every connection goes through PM2's primary. reload: ${quick ? 1 : 5} rolling reload(s) of both instances back to back (forever-native: \`group.reloadAsync()\`; PM2: \`pm2.reload()\`). crash: instance 0 exits 1 (on SIGUSR2 from the worker) every 500 ms for ${quick ? 1 : 10} s. delay (full runs only): a new connection per request, and instance 0 crashes once with a restart delay of 1 s (\`restartDelay\`, PM2's \`restart_delay\`): the worst latency over the next 3 s. Refused: ECONNREFUSED; failed: a request sent that got no answer (reset, closed, 10 s). Imbalance: the largest deviation of one instance's answers from the mean, in percent. Supervisor CPU in percent of one core over the window, RSS at its end: forever-native's host process (with its guardian), PM2's daemon. Rows marked listenReusePort are forever-native with a SO_REUSEPORT socket per instance instead of one shared socket.`,
       worker: 'instances.js',
-      cases: quick ? ['steady', 'reload', 'crash'] : ['steady', 'fresh', 'reload', 'crash'],
+      cases: quick
+        ? ['steady', 'reload', 'crash']
+        : ['steady', 'fresh', 'reload', 'crash', 'delay'],
       impls: () => (quick ? [NATIVE] : [NATIVE, 'native-reuseport']),
-      pm2Cases: ['steady', 'fresh', 'reload', 'crash'],
+      pm2Cases: ['steady', 'fresh', 'reload', 'crash', 'delay'],
       pm2Note:
         "PM2: the same app with exec_mode 'cluster', instances 2, wait_ready, listen_timeout 10 s, kill_timeout 5 s; it listens on a port of its own through PM2's primary (the daemon).",
       rounds: quick ? 1 : 3,
@@ -1002,6 +1004,26 @@ function scenarios(quick) {
           unit: '% of a core',
           better: 'lower',
         },
+        {
+          case: 'delay',
+          key: 'maxMs',
+          label: 'one crash, restarted 1 s later: worst latency (new connections)',
+          unit: 'ms',
+          better: 'lower',
+        },
+        {
+          case: 'delay',
+          key: 'p99Ms',
+          label: 'one crash, restarted 1 s later: p99 latency',
+          unit: 'ms',
+          better: 'lower',
+        },
+        {
+          case: 'delay',
+          key: 'failed',
+          label: 'one crash, restarted 1 s later: requests failed (all rounds)',
+          kind: 'sum',
+        },
         ...(quick
           ? []
           : [
@@ -1013,6 +1035,8 @@ function scenarios(quick) {
               ['reload', 'failed', 'rolling reloads: requests failed (all rounds)', null, null],
               ['crash', 'failedPerCrash', 'one instance crashing: failed per crash', null, 'lower'],
               ['crash', 'p99Ms', 'one instance crashing: p99 latency', 'ms', 'lower'],
+              ['delay', 'maxMs', 'one crash, restarted 1 s later: worst latency', 'ms', 'lower'],
+              ['delay', 'p99Ms', 'one crash, restarted 1 s later: p99 latency', 'ms', 'lower'],
             ].map(([k, key, label, unit, better]) => ({
               case: k,
               nativeImpl: 'native-reuseport',

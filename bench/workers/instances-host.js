@@ -3,7 +3,7 @@
 // instances.js: a Group of bench/children/cluster-app.js, so that its CPU and memory are
 // the supervisor's alone (the load generator runs in the worker).
 //
-//   node instances-host.js '<json: { instances, reusePort, pidDir }>'
+//   node instances-host.js '<json: { instances, reusePort, pidDir, restartDelay? }>'
 //
 // Prints JSON lines on stdout: { event: 'ready', port } once every instance is ready,
 // { event: 'reloaded', ms } after each rolling reload, { event: 'error', message }.
@@ -27,6 +27,7 @@ const group = new Group(path.join(__dirname, '..', 'children', 'cluster-app.js')
   killTTL: 5000,
   silent: true,
   env: { PID_DIR: settings.pidDir },
+  ...(settings.restartDelay ? { restartDelay: settings.restartDelay } : {}),
 });
 group.on('error', (err, index) => say({ event: 'error', index, message: String(err.message) }));
 

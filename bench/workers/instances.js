@@ -23,6 +23,10 @@
 //                   refused and failed requests, latency, time per roll
 //   --case crash    instance 0 crashes (exit 1, SIGUSR2) every 500 ms for 10 s (1
 //                   with --quick): failed and refused requests, per crash too, latency
+//   --case delay    a new connection per request; instance 0 crashes once and is restarted
+//                   after restartDelay (restart_delay) 1 s: the worst latency meanwhile (a
+//                   connection that waits for the crashed instance's next child), p99,
+//                   failed and refused requests
 const fs = require('fs');
 const net = require('net');
 const path = require('path');
@@ -33,6 +37,8 @@ const { loadClient, summarize } = require('../lib/keepalive');
 const APP = path.join(c.CHILDREN, 'cluster-app.js');
 const INSTANCES = 2;
 const CONNECTIONS = 50;
+/** The restart delay of the delay case (ms). */
+const RESTART_DELAY = 1000;
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -55,12 +61,12 @@ function instancePid(pidDir, i) {
 }
 
 /** forever-native: a Group in instances-host.js. */
-async function startNative(pidDir, reusePort) {
+async function startNative(pidDir, reusePort, restartDelay) {
   const host = spawn(
     process.execPath,
     [
       path.join(__dirname, 'instances-host.js'),
-      JSON.stringify({ instances: INSTANCES, reusePort, pidDir }),
+      JSON.stringify({ instances: INSTANCES, reusePort, pidDir, restartDelay }),
     ],
     { stdio: ['pipe', 'pipe', 'inherit'] },
   );
@@ -112,7 +118,7 @@ async function startNative(pidDir, reusePort) {
 }
 
 /** PM2's cluster mode, with a daemon of this worker's own. */
-async function startPm2(pidDir) {
+async function startPm2(pidDir, restartDelay) {
   const pm2lib = require('../lib/pm2');
   const h = await pm2lib.open(c, { bus: false });
   const port = await freePort();
@@ -125,6 +131,7 @@ async function startPm2(pidDir) {
     wait_ready: true,
     listen_timeout: 10000,
     kill_timeout: 5000,
+    ...(restartDelay ? { restart_delay: restartDelay } : {}),
     env: { PORT: String(port), PID_DIR: pidDir },
   });
   return {
@@ -154,13 +161,14 @@ async function startPm2(pidDir) {
 c.runWorker('instances', async ({ impl, case: kase, quick }) => {
   if (!['native', 'native-reuseport', 'pm2'].includes(impl))
     throw new Error('--impl native | native-reuseport | pm2');
-  if (!['steady', 'fresh', 'reload', 'crash'].includes(kase))
-    throw new Error('--case steady | fresh | reload | crash');
+  if (!['steady', 'fresh', 'reload', 'crash', 'delay'].includes(kase))
+    throw new Error('--case steady | fresh | reload | crash | delay');
   const pidDir = c.tmpDir('instances');
+  const delay = kase === 'delay' ? RESTART_DELAY : undefined;
   const sup =
     impl === 'pm2'
-      ? await startPm2(pidDir)
-      : await startNative(pidDir, impl === 'native-reuseport');
+      ? await startPm2(pidDir, delay)
+      : await startNative(pidDir, impl === 'native-reuseport', delay);
   try {
     await c.until(
       () => Array.from({ length: INSTANCES }, (_, i) => instancePid(pidDir, i)).every(Boolean),
@@ -170,7 +178,7 @@ c.runWorker('instances', async ({ impl, case: kase, quick }) => {
     const client = loadClient({
       port: sup.port,
       connections: CONNECTIONS,
-      fresh: kase === 'fresh',
+      fresh: kase === 'fresh' || kase === 'delay',
     });
     await c.sleep(quick ? 200 : 1500);
     const cpu0 = sup.cpuMs();
@@ -184,6 +192,10 @@ c.runWorker('instances', async ({ impl, case: kase, quick }) => {
       for (let i = 0; i < (quick ? 1 : 5); i++) rolls.push(await sup.reload());
       extra.rollMs = c.median(rolls);
       extra.rolls = rolls.length;
+    } else if (kase === 'delay') {
+      // One crash, its restart 1 s later: what the clients wait meanwhile.
+      process.kill(instancePid(pidDir, 0), 'SIGUSR2');
+      await c.sleep(RESTART_DELAY + (quick ? 500 : 2000));
     } else {
       let crashes = 0;
       let last = null;
