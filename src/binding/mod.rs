@@ -520,3 +520,72 @@ impl NativeLogOptions {
     }
   }
 }
+
+// ---------------------------------------------------------------------------------------
+// The CLI's service manager (systemd's notify protocol) and pid 1's orphans. Self-contained:
+// plain arguments, no option types.
+
+/// Tells the service manager at `notifySocket` (the value of `NOTIFY_SOCKET`) the
+/// assignments in `fields` (`READY=1`, `STATUS=…`, `RELOADING=1`, `STOPPING=1`), in one
+/// datagram; `RELOADING=1` gets its `MONOTONIC_USEC=`. Returns why it could not be sent, or
+/// null. Never blocks.
+#[napi(catch_unwind)]
+pub fn sd_notify(notify_socket: String, fields: Vec<String>) -> Option<String> {
+  let message = crate::sd_notify::compose(&fields, crate::sd_notify::monotonic_usec())?;
+  crate::sd_notify::send(&notify_socket, &message)
+    .err()
+    .map(|e| format!("cannot notify systemd at {notify_socket}: {e}"))
+}
+
+/// Starts pinging `WATCHDOG=1` to `notifySocket` from a task of the core, at half the
+/// interval `watchdogUsec` asks (`WATCHDOG_USEC`), when `watchdogPid` (`WATCHDOG_PID`) is
+/// absent or this process's pid. Returns the ping interval in milliseconds, or null when no
+/// watchdog is asked of this process. A ping that fails goes to `onWarning` (held weakly),
+/// once until one succeeds again.
+#[napi(catch_unwind)]
+pub fn sd_watchdog(
+  notify_socket: String,
+  watchdog_usec: Option<String>,
+  watchdog_pid: Option<String>,
+  on_warning: Function<String, UnknownReturnValue>,
+) -> napi::Result<Option<f64>> {
+  let Some(every) = crate::sd_notify::watchdog_interval(
+    watchdog_usec.as_deref(),
+    watchdog_pid.as_deref(),
+    std::process::id(),
+  ) else {
+    return Ok(None);
+  };
+  let tsfn: WarningFn = on_warning
+    .build_threadsafe_function::<String>()
+    .callee_handled::<false>()
+    .weak::<true>()
+    .build()?;
+  crate::sd_notify::start_watchdog(
+    notify_socket,
+    every,
+    Arc::new(move |message: String| {
+      let _ = tsfn.call(message, ThreadsafeFunctionCallMode::NonBlocking);
+    }),
+  )?;
+  Ok(Some(every.as_secs_f64() * 1000.0))
+}
+
+/// Reaps the orphans re-parented to this host, as an init does (it is pid 1 in a
+/// container): a core thread looks every second, and right after one of the core's
+/// children exits, and reaps the zombies that are not the core's own children. With
+/// `subreaper`, the host becomes a child subreaper first, so that its descendants' orphans
+/// come to it. Only for a host that spawns no detached `child_process` children of its own
+/// (the CLI). Returns why it could not start, or null.
+#[napi(catch_unwind)]
+pub fn reap_orphans(subreaper: bool) -> Option<String> {
+  crate::process::reaper::enable(subreaper)
+    .err()
+    .map(|e| format!("cannot reap orphans: {e}"))
+}
+
+/// How many orphans the reaper has reaped so far.
+#[napi]
+pub fn reaped_orphans() -> f64 {
+  crate::process::reaper::reaped() as f64
+}
