@@ -369,6 +369,11 @@ const FLAGS = [
     help: 'The child writes -o/-e itself: no host CPU for its output (needs -s; no timestamps or rotation)',
   },
   {
+    long: 'reap',
+    kind: 'bool',
+    help: 'Reap orphaned processes as an init would (a child subreaper); on by itself as pid 1',
+  },
+  {
     long: 'config',
     kind: 'path',
     arg: 'FILE',
@@ -445,6 +450,7 @@ const CONFIG_KEYS = new Set([
   'listenBacklog',
   'reloadGrace',
   'reloadOnHup',
+  'reap',
 ]);
 
 /** Config keys that hold paths, resolved against the config file's directory. */
@@ -862,6 +868,12 @@ function appFromConfig(entry, where, baseDir) {
   if (reloadOnHup !== undefined && typeof reloadOnHup !== 'boolean') {
     throw new UsageError(`${where}: "reloadOnHup" must be true or false`);
   }
+  // The CLI's, for the whole process: any app with it turns the reaper on.
+  const reap = options.reap;
+  delete options.reap;
+  if (reap !== undefined && typeof reap !== 'boolean') {
+    throw new UsageError(`${where}: "reap" must be true or false`);
+  }
   if (options.listen !== undefined) {
     options.listen = Array.isArray(options.listen)
       ? options.listen.map((address) => resolveListen(address, baseDir))
@@ -911,6 +923,7 @@ function appFromConfig(entry, where, baseDir) {
     shown: entry.script,
     options,
     reloadOnHup: reloadOnHup === true,
+    reap: reap === true,
   };
 }
 
@@ -1046,9 +1059,15 @@ function plan(argv, { cwd = process.cwd(), readFile, exists = fs.existsSync } = 
         `--${clash} cannot be used with --config: set ${quote(key)} in the config file`,
       );
     }
-    return { json, apps: appsFromConfig(parsed.flags.config, cwd, readFile), notes: [] };
+    const apps = appsFromConfig(parsed.flags.config, cwd, readFile);
+    return { json, reap: parsed.flags.reap === true, apps, notes: [] };
   }
-  return { json, apps: [appFromArgs(parsed, cwd, argv, exists)], notes: [] };
+  return {
+    json,
+    reap: parsed.flags.reap === true,
+    apps: [appFromArgs(parsed, cwd, argv, exists)],
+    notes: [],
+  };
 }
 
 /** Whether `json` was asked for, even when the command line failed to parse. */

@@ -13,6 +13,7 @@
 const fs = require('fs');
 const path = require('path');
 const cli = require('./cli.js');
+const systemd = require('./systemd.js');
 
 const version = () => require('../package.json').version;
 
@@ -505,9 +506,13 @@ function failUsage(message, json) {
   process.exit(2);
 }
 
-function run(specs, json, notes = []) {
+function run(specs, json, notes = [], reap = false) {
   const reporter = new Reporter(json);
   for (const message of notes) reporter.emit({ event: 'warning', app: null, pid: null, message });
+  const warn = (message) => reporter.emit({ event: 'warning', app: null, pid: null, message });
+  // systemd's variables are the CLI's, not the children's; the orphans of pid 1 are reaped.
+  const sd = systemd.fromEnv(process.env, warn);
+  systemd.reapOrphans(reap, warn);
   const apps = [];
   let stopSignals = 0;
   let forcedBy = null;
@@ -516,11 +521,13 @@ function run(specs, json, notes = []) {
   const finish = (code) => {
     if (finished) return;
     finished = true;
+    sd.stopping();
     for (const app of apps) app.removePidFile();
     process.exit(code);
   };
 
   const onEnded = () => {
+    sd.update();
     if (!apps.every((app) => app.ended)) return;
     // 0 after a clean stop; the first failing app's exit code when one gave up; 128+n
     // when the stop had to be forced by signal n.
@@ -549,6 +556,7 @@ function run(specs, json, notes = []) {
   const onStopSignal = (signal) => {
     stopSignals += 1;
     if (stopSignals === 1) {
+      sd.stopping();
       reporter.emit({ event: 'signal', app: null, pid: null, signal, action: 'stop' }, allLogs());
       for (const app of apps) app.stop();
     } else if (stopSignals === 2) {
@@ -566,7 +574,7 @@ function run(specs, json, notes = []) {
     const action =
       stopSignals > 0 ? 'ignore' : apps.some((app) => app.spec.reloadOnHup) ? 'reload' : 'restart';
     reporter.emit({ event: 'signal', app: null, pid: null, signal: 'SIGHUP', action }, allLogs());
-    if (action !== 'ignore') for (const app of apps) app.restart();
+    if (action !== 'ignore') sd.reload(() => apps.filter((app) => app.restart()));
   });
   // Status of every app on SIGUSR1 (which then no longer starts Node's inspector).
   process.on('SIGUSR1', () => {
@@ -587,6 +595,7 @@ function run(specs, json, notes = []) {
   process.stderr.on('error', () => {});
 
   for (const app of apps) app.openLog(_openStatusLog);
+  sd.watch(apps);
   for (const app of apps) app.start();
 }
 
@@ -613,7 +622,7 @@ function main(argv) {
   }
   // The CLI's production default (the API keeps forever-monitor's): a crash loop backs off.
   for (const app of what.apps) cli.withRestartDefaults(app.options);
-  run(what.apps, what.json, what.notes);
+  run(what.apps, what.json, what.notes, what.reap === true || what.apps.some((a) => a.reap));
 }
 
 main(process.argv.slice(2));

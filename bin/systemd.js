@@ -1,0 +1,207 @@
+'use strict';
+/**
+ * The CLI and the engine around it: systemd's notify protocol (`Type=notify`), and pid 1's
+ * orphans in a container. bin/forever-native.js calls it at a few points; the datagrams
+ * and the reaping are the core's (Node has no Unix datagram sockets, and the watchdog's
+ * pings must not depend on the JS thread).
+ *
+ * What systemd is told, when `NOTIFY_SOCKET` is set:
+ * - `READY=1` once every app is up: started, or ready with `waitReady` (an app that ended
+ *   counts as settled);
+ * - `STATUS=` after each start, exit and reload: per app, its pid, restarts and last exit;
+ * - `RELOADING=1` with `MONOTONIC_USEC=` at SIGHUP, then `READY=1` once every app restarted
+ *   (ready, with `waitReady`) or its reload's new child took over (or failed: the old one
+ *   serves on);
+ * - `STOPPING=1` at the first stop signal, or when the last app ended;
+ * - `WATCHDOG=1` every half of `WATCHDOG_USEC`, from the core, when systemd asks for it
+ *   (`WatchdogSec=`) of this process (`WATCHDOG_PID` absent or ours).
+ * `NOTIFY_SOCKET`, `WATCHDOG_USEC` and `WATCHDOG_PID` are taken out of the environment the
+ * children inherit: they are the CLI's (the core gives a child a socket of its own when
+ * `waitReady` or `watchdog` asks).
+ */
+
+/** The variables systemd sets for the service's main process. */
+const SYSTEMD_ENV = ['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID'];
+
+/** The native addon (loaded on first use: --help never needs it). */
+const native = () => require('../loader.js').load();
+
+/** `code 1`, `signal SIGKILL`, or null. */
+function exitText(exit) {
+  if (!exit) return null;
+  return exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`;
+}
+
+/** One app's part of the STATUS= line. */
+function appStatus(app) {
+  const restarts = Math.max(0, app.runs - 1);
+  const parts = [];
+  if (!app.ended && app.pid) parts.push(`pid ${app.pid}`);
+  parts.push(`${restarts} restart${restarts === 1 ? '' : 's'}`);
+  const last = exitText(app.lastExit);
+  if (last) parts.push(`last exit ${last}`);
+  let state;
+  if (app.ended) state = `ended (exit code ${app.exitCode})`;
+  else if (app.waiting) state = 'waiting for a file change';
+  else if (app.monitor && app.monitor.child) state = 'running';
+  else state = app.runs > 0 ? 'restarting' : 'starting';
+  return `${app.name}: ${state} (${parts.join(', ')})`;
+}
+
+/** What the CLI tells systemd; every method is a no-op without `NOTIFY_SOCKET`. */
+class ServiceManager {
+  /**
+   * @param {string | null} socket the value of NOTIFY_SOCKET
+   * @param {(message: string) => void} warn prints one warning line
+   */
+  constructor(socket, warn) {
+    this.socket = socket;
+    this.warn = warn;
+    this.apps = [];
+    this.ready = false;
+    this.stopped = false;
+    this.failing = false;
+    /** @type {Map<object, number>} apps a SIGHUP restarts, with their settle count then */
+    this.reloading = new Map();
+    /** A SIGHUP's READY=1 is still to be sent. */
+    this.reloadPending = false;
+    /** @type {Map<object, {up: boolean, settled: number}>} */
+    this.seen = new Map();
+  }
+
+  /** Sends `fields` (`READY=1`, …); a failure is one warning, until a send succeeds again. */
+  notify(fields) {
+    if (this.socket === null) return;
+    let error;
+    try {
+      error = native().sdNotify(this.socket, fields);
+    } catch (err) {
+      error = `cannot notify systemd at ${this.socket}: ${err && err.message}`;
+    }
+    if (error && !this.failing) this.warn(error);
+    this.failing = Boolean(error);
+  }
+
+  /** Starts the watchdog's pings when systemd asks for them. */
+  watchdog(env) {
+    if (this.socket === null) return;
+    try {
+      native().sdWatchdog(this.socket, env.WATCHDOG_USEC, env.WATCHDOG_PID, (message) =>
+        this.warn(message),
+      );
+    } catch (err) {
+      this.warn(`cannot ping the systemd watchdog: ${err && err.message}`);
+    }
+  }
+
+  /** Follows the apps' monitors (after the CLI's own listeners, so its counts are current). */
+  watch(apps) {
+    if (this.socket === null) return;
+    this.apps = apps;
+    for (const app of apps) {
+      const seen = { up: false, settled: 0 };
+      this.seen.set(app, seen);
+      const waitReady = app.spec.options.waitReady === true;
+      const settle = () => {
+        seen.up = true;
+        seen.settled += 1;
+        this.update();
+      };
+      const m = app.monitor;
+      m.on('start', () => (waitReady ? this.update() : settle()));
+      m.on('restart', () => (waitReady ? this.update() : settle()));
+      m.on('ready', settle);
+      m.on('reload', (info) => (info && info.phase === 'starting' ? this.update() : settle()));
+      m.on('exit:code', () => this.update());
+    }
+  }
+
+  /** The STATUS= line, and READY=1 when every app is up or no reload is left waiting. */
+  update() {
+    if (this.socket === null || this.stopped) return;
+    const settled = (app) => {
+      const seen = this.seen.get(app);
+      return app.ended || (seen !== undefined && seen.up);
+    };
+    let ready = false;
+    if (!this.ready && this.apps.every(settled)) {
+      this.ready = true;
+      ready = true;
+    }
+    for (const [app, before] of this.reloading) {
+      if (app.ended || this.seen.get(app).settled > before) this.reloading.delete(app);
+    }
+    if (this.ready && this.reloadPending && this.reloading.size === 0) {
+      this.reloadPending = false;
+      ready = true;
+    }
+    const fields = ready ? ['READY=1'] : [];
+    fields.push(`STATUS=${this.apps.map(appStatus).join('; ')}`);
+    this.notify(fields);
+  }
+
+  /**
+   * A SIGHUP: `RELOADING=1` first, then `restart()` returns the apps it restarts; `READY=1`
+   * follows once each has settled again.
+   * @param {() => object[]} restart
+   */
+  reload(restart) {
+    if (this.socket === null) {
+      restart();
+      return;
+    }
+    const before = new Map(this.apps.map((app) => [app, this.seen.get(app).settled]));
+    this.notify(['RELOADING=1', 'STATUS=reloading']);
+    for (const app of restart()) {
+      if (!this.reloading.has(app)) this.reloading.set(app, before.get(app));
+    }
+    this.reloadPending = true;
+    this.update();
+  }
+
+  /** `STOPPING=1`, once. */
+  stopping() {
+    if (this.socket === null || this.stopped) return;
+    this.stopped = true;
+    this.notify(['STOPPING=1', 'STATUS=stopping']);
+  }
+}
+
+/**
+ * Takes systemd's variables out of `env` (the environment the children inherit) and
+ * returns what the CLI tells systemd through (a silent one without `NOTIFY_SOCKET`).
+ * @param {NodeJS.ProcessEnv} env
+ * @param {(message: string) => void} warn
+ */
+function fromEnv(env, warn) {
+  const taken = {};
+  for (const name of SYSTEMD_ENV) {
+    taken[name] = env[name];
+    delete env[name];
+  }
+  const socket = typeof taken.NOTIFY_SOCKET === 'string' && taken.NOTIFY_SOCKET !== '';
+  const manager = new ServiceManager(socket ? taken.NOTIFY_SOCKET : null, warn);
+  manager.watchdog(taken);
+  return manager;
+}
+
+/**
+ * Reaps orphaned zombies, as tini would, when this process is pid 1 (a container without
+ * an init), or when `force` (`--reap`) asks it to adopt its descendants' orphans as a
+ * child subreaper. Returns whether the reaper runs.
+ * @param {boolean} force
+ * @param {(message: string) => void} warn
+ */
+function reapOrphans(force, warn) {
+  if (process.pid !== 1 && !force) return false;
+  let error;
+  try {
+    error = native().reapOrphans(process.pid !== 1);
+  } catch (err) {
+    error = `cannot reap orphans: ${err && err.message}`;
+  }
+  if (error) warn(error);
+  return !error;
+}
+
+module.exports = { fromEnv, reapOrphans, ServiceManager, appStatus, SYSTEMD_ENV };
