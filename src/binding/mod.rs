@@ -583,9 +583,3 @@ pub fn reap_orphans(subreaper: bool) -> Option<String> {
     .err()
     .map(|e| format!("cannot reap orphans: {e}"))
 }
-
-/// How many orphans the reaper has reaped so far.
-#[napi]
-pub fn reaped_orphans() -> f64 {
-  crate::process::reaper::reaped() as f64
-}

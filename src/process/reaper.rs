@@ -23,7 +23,7 @@
 //! `waitid(WNOWAIT)`, which says whether any child is a zombie at all without reaping it,
 //! and only then a read of the children lists in `/proc`.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -187,8 +187,6 @@ pub fn spawning() -> Spawning {
 
 /// Whether the reaper runs.
 static ENABLED: AtomicBool = AtomicBool::new(false);
-/// Orphans reaped so far.
-static REAPED: AtomicU64 = AtomicU64::new(0);
 /// Set to wake the reaper before its time.
 static WAKE: Mutex<bool> = Mutex::new(false);
 static WAKE_UP: Condvar = Condvar::new();
@@ -218,18 +216,13 @@ pub fn enable(subreaper: bool) -> std::io::Result<()> {
   }
   let started = std::thread::Builder::new()
     .name("forever-reaper".to_string())
-    .stack_size(64 * 1024)
+    .stack_size(128 * 1024)
     .spawn(run);
   if let Err(e) = started {
     ENABLED.store(false, Ordering::Release);
     return Err(e);
   }
   Ok(())
-}
-
-/// Orphans the reaper has reaped so far.
-pub fn reaped() -> u64 {
-  REAPED.load(Ordering::Relaxed)
 }
 
 /// The reaper's life: a look now and then, and whenever it is woken.
@@ -247,10 +240,7 @@ fn run() {
     }
     wait = match look(own_group) {
       Look::Busy => BUSY_RETRY,
-      Look::Reaped(n) => {
-        REAPED.fetch_add(n, Ordering::Relaxed);
-        EVERY
-      }
+      Look::Reaped(_) => EVERY,
     };
   }
 }
