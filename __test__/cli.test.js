@@ -253,7 +253,7 @@ test('--fork --waitReady --watchdog: a ready line, a status line on SIGUSR1, and
   assert.ok(ready.after >= 90, `ready ${ready.after} ms after the start`);
   assert.match(
     cli.formatHuman({ ...ready, app: 'web' }),
-    /web ready \(pid \d+, \d+ms after its start\)$/,
+    /web ready \(pid \d+, (\d+ms|\d+(\.\d+)?s) after its start\)$/,
   );
   h.child.kill('SIGUSR1');
   const status = await h.waitEvent((e) => e.event === 'status', 'the status line');
