@@ -755,6 +755,20 @@ test("PM2's documented JSON format, and a .config.js exporting { apps } with eve
     new Monitor(a.script, cli.withRestartDefaults(a.options));
 });
 
+test(
+  'an ES module ecosystem file: its default export',
+  { skip: !process.features.require_module && 'this node cannot require() an ES module' },
+  () => {
+    const dir = project({
+      'ecosystem.config.mjs': 'export default { apps: [{ name: "esm", script: "./a.js" }] };\n',
+      'a.js': '',
+    });
+    const [app] = cli.plan([path.join(dir, 'ecosystem.config.mjs')]).apps;
+    assert.equal(app.name, 'esm');
+    assert.equal(app.script, path.join(dir, 'a.js'));
+  },
+);
+
 test('the command line: usage errors for ecosystem files are one line, exit code 2', () => {
   const dir = project({
     'ecosystem.config.js': DOC_JS,
