@@ -264,6 +264,10 @@ test("restart_delay, exp_backoff_restart_delay: a fixed delay, or PM2's backoff 
   const none = config({ script: 'server.js', exp_backoff_restart_delay: 0 });
   assert.equal(none.restartDelay, 0, "PM2's delays are all 0 then");
   assert.equal(none.backoff, undefined);
+  // Neither key: PM2 restarts at once, so the CLI's default backoff is off for this app.
+  const plain = config({ script: 'server.js' });
+  assert.equal(plain.restartDelay, 0);
+  assert.equal(plain.backoff, undefined);
   assert.throws(
     () => map({ script: 'server.js', restart_delay: 'soon' }),
     /"restart_delay" must be/,

@@ -537,6 +537,10 @@ function fromPm2App(pm2App, ctx) {
     const delay = parseDuration(app.restart_delay);
     if (delay === undefined) throw bad('restart_delay', 'a number of milliseconds');
     config.restartDelay = delay;
+  } else {
+    // PM2 restarts at once by default: no CLI backoff, whose growing delays would also spread
+    // a crash loop past the window below, so that it never gave up as PM2 does.
+    config.restartDelay = 0;
   }
   // PM2 gives up after max_restarts exits in a row that each came less than min_uptime
   // after their start, counted in the first min_uptime x max_restarts ms: as a sliding
