@@ -216,7 +216,9 @@ pub enum Cause {
 /// `killTTL` is set, before SIGKILL.
 pub const LEFTOVER_GRACE_MS: u64 = 5000;
 
-/// Where the supervised service stands.
+/// Where the supervised service stands. What was asked of a running child is carried by
+/// its `Running` phase and goes with it: each child starts with nothing asked of it, and
+/// nothing is left over for the next one to undo.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
   /// No child and nothing scheduled: never started, stopped, or given up.
@@ -227,6 +229,12 @@ pub enum Phase {
     started_ms: u64,
     /// It said it was ready (always true without `waitReady`).
     ready: bool,
+    /// What `stop()`, `kill()`, `restart()` or a file change asked of it.
+    asked: Asked,
+    /// The core is taking it down for its health.
+    health: Option<Cause>,
+    /// A reload's new child runs beside it, since this time.
+    reload: Option<u64>,
   },
   /// The last child exited; the next one starts at `until_ms` (at the earliest: what
   /// the last one left must be gone first).
@@ -237,6 +245,33 @@ pub enum Phase {
   /// The child ended on its own and the rules gave up, but the monitor watches files: a
   /// change starts it again.
   Waiting,
+}
+
+impl Phase {
+  /// A child running since `started_ms`, with nothing asked of it yet.
+  fn running(started_ms: u64, ready: bool) -> Phase {
+    Phase::Running {
+      started_ms,
+      ready,
+      asked: Asked::Nothing,
+      health: None,
+      reload: None,
+    }
+  }
+}
+
+/// What the user asked of the running child. A later call never weakens an earlier one: a
+/// stop wins over a restart, and a restart over a kill (the order of the variants).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Asked {
+  /// Nothing: it runs on.
+  Nothing,
+  /// `kill()`: it goes, and the rules decide what follows.
+  Kill,
+  /// `restart()` or a file change: it goes and is started again at once.
+  Restart,
+  /// `stop()`: it goes, and supervision ends.
+  Stop,
 }
 
 /// Why a command was refused; the first two map to forever-monitor's error messages.
@@ -419,18 +454,11 @@ pub struct Policy {
   limits: Limits,
   phase: Phase,
   times: u32,
-  force_stop: bool,
-  force_restart: bool,
-  kill_requested: bool,
   /// Automatic restarts in a row (since a child stayed up long enough).
   attempt: u32,
   /// When the automatic restarts within the current window happened, oldest first (at
   /// most `window.count` of them).
   recent: std::collections::VecDeque<u64>,
-  /// The core took the running child down for its health.
-  health: Option<Cause>,
-  /// A reload's new child runs beside the current one, since this time.
-  reload: Option<u64>,
   /// Which child the policy speaks of: a new number at each spawn, exit and hand-over, so
   /// that an order given for one child is never carried out on the next.
   child: u64,
@@ -443,13 +471,8 @@ impl Policy {
       limits,
       phase: Phase::Idle,
       times: 0,
-      force_stop: false,
-      force_restart: false,
-      kill_requested: false,
       attempt: 0,
       recent: std::collections::VecDeque::new(),
-      health: None,
-      reload: None,
       child: 0,
     }
   }
@@ -461,12 +484,19 @@ impl Policy {
 
   /// A kill of the running child is under way (asked for, or for its health).
   pub fn kill_under_way(&self) -> bool {
-    self.kill_requested || self.health.is_some()
+    matches!(self.phase, Phase::Running { asked, health, .. }
+      if asked != Asked::Nothing || health.is_some())
   }
 
   /// A reload's new child is starting.
   pub fn reloading(&self) -> bool {
-    self.reload.is_some()
+    matches!(
+      self.phase,
+      Phase::Running {
+        reload: Some(_),
+        ..
+      }
+    )
   }
 
   /// The number of the child that orders given now are for (see [`KillOrder`]'s users:
@@ -504,14 +534,7 @@ impl Policy {
   /// A child was spawned at `now_ms`.
   pub fn spawned(&mut self, now_ms: u64) {
     self.child = self.child.wrapping_add(1);
-    self.phase = Phase::Running {
-      started_ms: now_ms,
-      ready: !self.limits.wait_ready,
-    };
-    self.force_stop = false;
-    self.force_restart = false;
-    self.kill_requested = false;
-    self.health = None;
+    self.phase = Phase::running(now_ms, !self.limits.wait_ready);
   }
 
   /// The child `spawned` announced is running since `now_ms`: its spawn took until then
@@ -522,6 +545,7 @@ impl Policy {
     if let Phase::Running {
       started_ms,
       ready: true,
+      ..
     } = &mut self.phase
     {
       *started_ms = now_ms;
@@ -530,18 +554,24 @@ impl Policy {
 
   /// A `stop()` is under way.
   pub fn stop_requested(&self) -> bool {
-    self.force_stop
+    matches!(
+      self.phase,
+      Phase::Running {
+        asked: Asked::Stop,
+        ..
+      }
+    )
   }
 
   /// The running child said it is ready, at `now_ms`; true the first time (uptime counts
   /// from now on).
   pub fn ready(&mut self, now_ms: u64) -> bool {
-    match self.phase {
-      Phase::Running { ready: false, .. } => {
-        self.phase = Phase::Running {
-          started_ms: now_ms,
-          ready: true,
-        };
+    match &mut self.phase {
+      Phase::Running {
+        started_ms, ready, ..
+      } if !*ready => {
+        *started_ms = now_ms;
+        *ready = true;
         true
       }
       _ => false,
@@ -552,10 +582,15 @@ impl Policy {
   /// shutdown message first), and its exit goes through the rules as a crash would.
   /// Refused when no child runs, or a kill is already under way.
   pub fn health_kill(&mut self, cause: Cause) -> Result<Command, Refusal> {
-    match self.phase {
-      Phase::Running { .. } if !self.kill_requested && self.health.is_none() => {
-        self.health = Some(cause);
-        Ok(Command::Signal(self.kill_order()))
+    let order = self.kill_order();
+    match &mut self.phase {
+      Phase::Running {
+        asked: Asked::Nothing,
+        health: health @ None,
+        ..
+      } => {
+        *health = Some(cause);
+        Ok(Command::Signal(order))
       }
       _ => Err(Refusal::NotRunning),
     }
@@ -569,16 +604,16 @@ impl Policy {
   /// `kill(force_stop)`: `stop()` is `kill(true)`; `kill(false)` kills the child and lets
   /// the restart rules decide.
   pub fn kill(&mut self, force_stop: bool) -> Result<Command, Refusal> {
-    match self.phase {
+    let order = self.kill_order();
+    match &mut self.phase {
       Phase::Idle => Err(Refusal::NotRunning),
-      Phase::Running { .. } => {
-        self.force_stop |= force_stop;
-        self.kill_requested = true;
+      Phase::Running { asked, reload, .. } => {
+        *asked = (*asked).max(if force_stop { Asked::Stop } else { Asked::Kill });
         if force_stop {
           // The reload's new child goes with the old one.
-          self.reload = None;
+          *reload = None;
         }
-        Ok(Command::Signal(self.kill_order()))
+        Ok(Command::Signal(order))
       }
       // No child to signal. A stop cancels the scheduled restart, or the watching, at once;
       // forever-monitor could stop neither.
@@ -595,13 +630,13 @@ impl Policy {
   /// cuts a sleep before a restart short. An idle monitor is refused: it is started afresh
   /// (`start(true)`), with the options of that call.
   pub fn restart(&mut self) -> Result<Command, Refusal> {
-    match self.phase {
+    let order = self.kill_order();
+    match &mut self.phase {
       Phase::Idle => Err(Refusal::NotRunning),
       Phase::Sleeping { .. } | Phase::Waiting => Ok(Command::Spawn { restart: true }),
-      Phase::Running { .. } => {
-        self.force_restart = true;
-        self.kill_requested = true;
-        Ok(Command::Signal(self.kill_order()))
+      Phase::Running { asked, .. } => {
+        *asked = (*asked).max(Asked::Restart);
+        Ok(Command::Signal(order))
       }
     }
   }
@@ -609,14 +644,17 @@ impl Policy {
   /// `reload()` at `now_ms`: a new child starts beside the running one, and the plan says
   /// until when it may take to be ready. When no child runs, it is `restart()`.
   pub fn reload(&mut self, now_ms: u64) -> Result<Command, Refusal> {
-    match self.phase {
+    let stopping = self.kill_under_way();
+    let limits = self.limits;
+    match &mut self.phase {
       Phase::Idle => Err(Refusal::NotRunning),
       Phase::Sleeping { .. } | Phase::Waiting => Ok(Command::Spawn { restart: true }),
-      Phase::Running { .. } if self.reload.is_some() => Err(Refusal::Reloading),
-      Phase::Running { .. } if self.kill_under_way() => Err(Refusal::Stopping),
-      Phase::Running { .. } => {
-        self.reload = Some(now_ms);
-        let limits = self.limits;
+      Phase::Running {
+        reload: Some(_), ..
+      } => Err(Refusal::Reloading),
+      Phase::Running { .. } if stopping => Err(Refusal::Stopping),
+      Phase::Running { reload, .. } => {
+        *reload = Some(now_ms);
         let plan = if limits.wait_ready {
           ReloadPlan {
             deadline_ms: limits.ready_timeout_ms.map(|t| now_ms.saturating_add(t)),
@@ -637,24 +675,22 @@ impl Policy {
   /// it is the running child from now on. Returns how the old one is stopped — the kill of
   /// `stop()` — or `None` when no reload is under way (it was abandoned).
   pub fn handover(&mut self, now_ms: u64) -> Option<KillOrder> {
-    if !matches!(self.phase, Phase::Running { .. }) {
+    let Phase::Running {
+      reload: Some(spawned_ms),
+      ..
+    } = self.phase
+    else {
       return None;
-    }
-    let spawned_ms = self.reload.take()?;
-    self.child = self.child.wrapping_add(1);
-    self.phase = Phase::Running {
-      // Uptime counts from ready with `waitReady`, else from the spawn.
-      started_ms: if self.limits.wait_ready {
-        now_ms
-      } else {
-        spawned_ms
-      },
-      ready: true,
     };
-    // A kill under way was the old child's.
-    self.force_restart = false;
-    self.kill_requested = false;
-    self.health = None;
+    self.child = self.child.wrapping_add(1);
+    // Uptime counts from ready with `waitReady`, else from the spawn. A kill under way was
+    // the old child's: the new one has nothing asked of it.
+    let started_ms = if self.limits.wait_ready {
+      now_ms
+    } else {
+      spawned_ms
+    };
+    self.phase = Phase::running(started_ms, true);
     Some(self.kill_order())
   }
 
@@ -662,7 +698,9 @@ impl Policy {
   /// time): the old child serves on, nothing is counted. Returns how the new child is
   /// stopped if it still runs.
   pub fn reload_failed(&mut self) -> KillOrder {
-    self.reload = None;
+    if let Phase::Running { reload, .. } = &mut self.phase {
+      *reload = None;
+    }
     self.kill_order()
   }
 
@@ -699,21 +737,30 @@ impl Policy {
   pub fn exited(&mut self, now_ms: u64, ended: Ended) -> ExitVerdict {
     // What was asked of the exited child is settled here; the next child is another.
     self.child = self.child.wrapping_add(1);
-    let started_ms = match self.phase {
-      // Never ready: it was never up.
-      Phase::Running { ready: false, .. } => now_ms,
-      Phase::Running { started_ms, .. } => started_ms,
+    // What was asked of it, and the reload beside it, end with it.
+    let (started_ms, asked, health, reload) = match self.phase {
+      Phase::Running {
+        started_ms,
+        ready,
+        asked,
+        health,
+        reload,
+      } => {
+        // Never ready: it was never up.
+        let started_ms = if ready { started_ms } else { now_ms };
+        (started_ms, asked, health, reload)
+      }
       // Only a running child can exit; treat a stray report as a zero-length run.
-      Phase::Idle | Phase::Sleeping { .. } | Phase::Waiting => now_ms,
+      Phase::Idle | Phase::Sleeping { .. } | Phase::Waiting => (now_ms, Asked::Nothing, None, None),
     };
     let uptime = now_ms.saturating_sub(started_ms);
     let spinning = uptime < self.limits.min_uptime_ms;
     self.times = self.times.saturating_add(1);
-    let requested = self.kill_requested;
-    let signalled = requested || self.health.is_some();
-    let mut next = self.next(now_ms, uptime, spinning, ended);
+    let requested = asked != Asked::Nothing;
+    let signalled = requested || health.is_some();
+    let mut next = self.next(now_ms, uptime, spinning, ended, asked, health);
     // A reload's new child, already starting, is the restart the rules ask for: at once.
-    let takeover = match (self.reload.take(), next) {
+    let takeover = match (reload, next) {
       (Some(spawned_ms), Next::Restart { why, attempt, .. }) => {
         next = Next::Restart {
           delay_ms: 0,
@@ -727,18 +774,13 @@ impl Policy {
 
     let leftovers = self.leftovers(signalled);
 
-    let stopped = self.force_stop;
-    self.force_stop = false;
-    self.force_restart = false;
-    self.kill_requested = false;
-    self.health = None;
+    let stopped = asked == Asked::Stop;
     self.phase = match next {
       Next::GiveUp(_) if self.limits.watch && !stopped => Phase::Waiting,
       Next::GiveUp(_) => Phase::Idle,
-      Next::Restart { .. } if takeover.is_some() => Phase::Running {
-        started_ms: takeover.unwrap_or(now_ms),
-        ready: !self.limits.wait_ready,
-      },
+      Next::Restart { .. } if takeover.is_some() => {
+        Phase::running(takeover.unwrap_or(now_ms), !self.limits.wait_ready)
+      }
       Next::Restart { delay_ms, .. } => Phase::Sleeping {
         until_ms: now_ms.saturating_add(delay_ms),
       },
@@ -772,13 +814,22 @@ impl Policy {
     })
   }
 
-  /// The rules of the table above, in its order.
-  fn next(&mut self, now_ms: u64, uptime: u64, spinning: bool, ended: Ended) -> Next {
+  /// The rules of the table above, in its order, for a child that ended as `ended` after
+  /// `uptime` ms, with `asked` asked of it and `health` the core's reason to take it down.
+  fn next(
+    &mut self,
+    now_ms: u64,
+    uptime: u64,
+    spinning: bool,
+    ended: Ended,
+    asked: Asked,
+    health: Option<Cause>,
+  ) -> Next {
     let limits = self.limits;
-    if self.force_stop {
+    if asked == Asked::Stop {
       return Next::GiveUp(End::Stopped);
     }
-    if self.force_restart {
+    if asked == Asked::Restart {
       // Asked for: at once, whatever the limits, and not one of the restarts in a row.
       return Next::Restart {
         delay_ms: 0,
@@ -819,7 +870,7 @@ impl Policy {
     let backoff = limits
       .backoff
       .map_or(0, |b| b.delay(self.attempt, ended.random));
-    let why = match self.health {
+    let why = match health {
       Some(cause) => Why::Health(cause),
       None if spinning => Why::Spinning,
       None => Why::Exit,
@@ -860,11 +911,6 @@ impl Policy {
 
   fn end(&mut self) {
     self.phase = Phase::Idle;
-    self.force_stop = false;
-    self.force_restart = false;
-    self.kill_requested = false;
-    self.health = None;
-    self.reload = None;
   }
 }
 

@@ -805,13 +805,7 @@ fn a_reload_without_wait_ready_takes_over_at_the_end_of_the_grace_period() {
   );
   assert!(!p.reloading());
   // Uptime counts from the new child's spawn.
-  assert_eq!(
-    p.phase(),
-    Phase::Running {
-      started_ms: 500,
-      ready: true
-    }
-  );
+  assert_eq!(p.phase(), Phase::running(500, true));
   assert_eq!(p.times(), 0, "counted when the old child has gone");
   assert_eq!(p.retired(), 1);
   assert_eq!(
@@ -848,13 +842,7 @@ fn with_wait_ready_the_new_child_has_ready_timeout_and_its_deadline_fails_the_re
   // Ready at 5000: uptime counts from ready.
   p.reload(4500).unwrap();
   p.handover(5000).unwrap();
-  assert_eq!(
-    p.phase(),
-    Phase::Running {
-      started_ms: 5000,
-      ready: true
-    }
-  );
+  assert_eq!(p.phase(), Phase::running(5000, true));
   // Without readyTimeout the new child has as long as it needs.
   let mut q = running(reloading(|l| l.wait_ready = true), 0);
   assert_eq!(
@@ -942,13 +930,7 @@ fn a_crash_of_the_old_child_during_a_reload_is_taken_over_by_the_new_one_at_once
     "no delay: the new child already runs"
   );
   assert_eq!(v.times, 1);
-  assert_eq!(
-    p.phase(),
-    Phase::Running {
-      started_ms: 100,
-      ready: true
-    }
-  );
+  assert_eq!(p.phase(), Phase::running(100, true));
   assert!(!p.reloading());
   assert_eq!(p.handover(300), None, "nothing left to hand over");
   // With waitReady, the new child still has to say it is ready.
@@ -956,13 +938,7 @@ fn a_crash_of_the_old_child_during_a_reload_is_taken_over_by_the_new_one_at_once
   q.ready(10);
   q.reload(100).unwrap();
   assert!(q.exited(200, CRASH).takeover);
-  assert_eq!(
-    q.phase(),
-    Phase::Running {
-      started_ms: 100,
-      ready: false
-    }
-  );
+  assert_eq!(q.phase(), Phase::running(100, false));
   assert!(q.ready(250));
   // restart() during a reload: the new child is that restart too.
   let mut r = running(reloading(|_| {}), 0);
