@@ -33,7 +33,7 @@ pub(crate) struct Sample {
   pub at_epoch_ms: f64,
 }
 
-/// The checks of the current child.
+/// The checks of one child, held beside it while it is the current one.
 #[derive(Debug, Default)]
 pub(super) struct Checks {
   pid: u32,
@@ -63,6 +63,23 @@ pub(super) enum Finding {
 }
 
 impl Checks {
+  /// The checks of a child spawned now (see [`Checks::begin`]), with usage sampled until
+  /// `interest_until` (a `usage()` call's interest, which outlives children).
+  pub fn new(
+    pid: u32,
+    tag: Option<&Tag>,
+    config: &HealthConfig,
+    signals: &Signals,
+    interest_until: Option<Instant>,
+  ) -> Checks {
+    let mut checks = Checks {
+      interest_until,
+      ..Checks::default()
+    };
+    checks.begin(pid, tag, config, signals);
+    checks
+  }
+
   /// A new child, spawned now, tagged `tag` (none when detached).
   pub fn begin(&mut self, pid: u32, tag: Option<&Tag>, config: &HealthConfig, signals: &Signals) {
     let now = Instant::now();
@@ -82,15 +99,6 @@ impl Checks {
       self.watchdog_by = config.watchdog.map(|w| now + w);
     }
     self.schedule_sample(now);
-  }
-
-  /// No child any more.
-  pub fn end(&mut self) {
-    let interest = self.interest_until;
-    *self = Checks {
-      interest_until: interest,
-      ..Checks::default()
-    };
   }
 
   /// `usage()` was called: sample for a while, and now if the last sample is stale.

@@ -19,12 +19,13 @@
 //!
 //! A supervision run may hold listening sockets ([`Listeners`]): bound by `start()`, given
 //! to every child of the run, closed when the run ends. With them, `reload()` starts a new
-//! child beside the running one, which takes over once it is ready (see `task.rs`).
+//! child beside the running one, which takes over once it is ready (see `reload.rs`).
 
 mod checks;
 pub mod events;
 mod outbox;
 mod processes;
+mod reload;
 mod task;
 #[cfg(test)]
 mod tests;
