@@ -118,9 +118,11 @@ impl Checks {
       && self.config.as_ref().is_some_and(|c| c.wait_ready)
   }
 
-  /// The earliest check due.
+  /// The earliest check due; none once a check has taken the child down ([`Checks::due`]
+  /// has nothing more to do, and a deadline left would be due again and again until the
+  /// child has gone).
   pub fn next_due(&self) -> Option<Instant> {
-    if self.pid == 0 {
+    if self.pid == 0 || self.taken_down {
       return None;
     }
     [self.ready_by, self.watchdog_by, self.sample_at]
@@ -261,6 +263,28 @@ mod tests {
     assert_eq!(checks.due().0, Finding::TakeDown(Cause::NotReady));
     assert_eq!(checks.next_due(), None);
     assert_eq!(checks.due().0, Finding::Fine, "once");
+  }
+
+  #[tokio::test(start_paused = true)]
+  async fn a_child_taken_down_has_no_check_due_while_it_goes() {
+    let signals = Signals::default();
+    let mut checks = Checks::default();
+    checks.begin(
+      std::process::id(),
+      None,
+      &config(|c| {
+        c.wait_ready = true;
+        c.ready_timeout = Some(Duration::from_millis(300));
+      }),
+      &signals,
+    );
+    // `usage()` keeps a sample due every second.
+    checks.want_usage(false);
+    let _ = checks.due();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(checks.due().0, Finding::TakeDown(Cause::NotReady));
+    // The task would otherwise wake for that sample over and over until the child exits.
+    assert_eq!(checks.next_due(), None);
   }
 
   #[tokio::test(start_paused = true)]
