@@ -8,8 +8,8 @@
 //! when what the last one left is being cleaned up and the next one is due. Children on
 //! their way out beside the current one — a reload's old child being stopped, a reload's
 //! new child that failed — are [`Draining`]: their exits end no run and restart nothing
-//! (reloads are `reload.rs`'s). One `select!` drives it; every arm ends in a short,
-//! non-blocking step.
+//! (reloads are `reload.rs`'s). One `select!` drives it, with one timer for the earliest
+//! of the times the task waits for ([`Due`]); every arm ends in a short, non-blocking step.
 
 use std::future::{poll_fn, Future};
 use std::os::unix::process::ExitStatusExt;
@@ -174,6 +174,26 @@ enum Exited {
   Current(std::io::Result<ExitStatus>),
   /// A reload's new child, before it took over.
   Incoming(std::io::Result<ExitStatus>),
+}
+
+/// What the task does when a time it waits for comes. When several are due at once, the
+/// first in this order goes first (the others are due again at the next turn).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Due {
+  /// A kill escalates: the current child's, or a draining child's.
+  Escalate,
+  /// A reload's deadline: its grace period, or its new child's `readyTimeout`.
+  Reload,
+  /// Leftovers are looked at again.
+  Look,
+  /// The next child is due.
+  Respawn,
+  /// A burst of file changes has been quiet for the debounce time.
+  BurstEnd,
+  /// A health check: readiness, the watchdog, or a sample of the tree.
+  Check,
+  /// The IPC socket of a child that has not said it is ready is read from here.
+  Peek,
 }
 
 /// Leftovers of an exited child being killed and waited for.
@@ -348,44 +368,7 @@ fn recover(core: &Arc<Core>, message: String) {
 impl Task {
   async fn main(&mut self) {
     loop {
-      let wake_at = self.respawn_at();
-      let look_at = match &self.life {
-        Life::Between {
-          cleanup: Some(c), ..
-        } => Some(c.next_look),
-        _ => None,
-      };
-      let current_kill = match &self.life {
-        Life::Running(running) => running.kill.escalate_at(),
-        _ => None,
-      };
-      let escalate_at = self
-        .draining
-        .iter()
-        .filter_map(|d| d.kill.escalate_at())
-        .chain(current_kill)
-        .min();
-      let reload_at = match &self.life {
-        Life::Running(running) => running.incoming.as_ref().and_then(|i| i.deadline),
-        _ => None,
-      };
-      let change_at = self.burst.as_ref().map(|b| b.quiet_at);
-      let (check_at, peek_at) = match &mut self.life {
-        Life::Running(running) => {
-          let peek = if running.awaits_ready_over_ipc() {
-            Some(
-              *running
-                .ready_peek
-                .get_or_insert_with(|| Instant::now() + READY_PEEK),
-            )
-          } else {
-            running.ready_peek = None;
-            None
-          };
-          (running.checks.next_due(), peek)
-        }
-        _ => (None, None),
-      };
+      let due = self.next_due();
       // The current child's notify socket, if it has one, its pid and a reload's new child's.
       let listen = match &self.life {
         Life::Running(Running {
@@ -410,21 +393,84 @@ impl Task {
           Exited::Incoming(status) => self.incoming_exited(status),
         },
         (i, status) = next_drained(&mut self.draining) => self.drained(i, status),
-        _ = sleep_until(escalate_at) => self.escalate(),
-        _ = sleep_until(reload_at) => self.reload_due(),
-        _ = sleep_until(look_at) => self.look(),
-        _ = sleep_until(wake_at) => self.respawn(),
+        _ = sleep_until(due.map(|(at, _)| at)) => {
+          if let Some((_, due)) = due {
+            self.fire(due);
+          }
+        }
         notice = next_notice(&mut self.watching) => self.notice(notice),
-        _ = sleep_until(change_at) => self.burst_ended(),
         _ = signals.changed() => self.heard(),
         _ = notify_read(listen.as_ref(), &signals) => {}
-        _ = sleep_until(check_at) => self.check(),
-        _ = sleep_until(peek_at) => {
-          if let Life::Running(running) = &mut self.life {
-            running.ready_peek = None;
-          }
-          self.check();
+      }
+    }
+  }
+
+  /// The next time the task waits for, and what it does then: the earliest; of those
+  /// already past, the first in [`Due`]'s order.
+  fn next_due(&mut self) -> Option<(Instant, Due)> {
+    let now = Instant::now();
+    self
+      .deadlines()
+      .into_iter()
+      .filter_map(|(at, due)| Some((at?, due)))
+      .min_by_key(|&(at, due)| (at.max(now), due))
+  }
+
+  /// Every time the task waits for, from its state.
+  fn deadlines(&mut self) -> [(Option<Instant>, Due); 7] {
+    let draining = self.draining.iter().filter_map(|d| d.kill.escalate_at());
+    let (escalate, reload, check, peek) = match &mut self.life {
+      Life::Running(running) => {
+        let peek = if running.awaits_ready_over_ipc() {
+          Some(
+            *running
+              .ready_peek
+              .get_or_insert_with(|| Instant::now() + READY_PEEK),
+          )
+        } else {
+          running.ready_peek = None;
+          None
+        };
+        (
+          draining.chain(running.kill.escalate_at()).min(),
+          running.incoming.as_ref().and_then(|i| i.deadline),
+          running.checks.next_due(),
+          peek,
+        )
+      }
+      _ => (draining.min(), None, None, None),
+    };
+    let look = match &self.life {
+      Life::Between {
+        cleanup: Some(c), ..
+      } => Some(c.next_look),
+      _ => None,
+    };
+    [
+      (escalate, Due::Escalate),
+      (reload, Due::Reload),
+      (look, Due::Look),
+      (self.respawn_at(), Due::Respawn),
+      (self.burst.as_ref().map(|b| b.quiet_at), Due::BurstEnd),
+      (check, Due::Check),
+      (peek, Due::Peek),
+    ]
+  }
+
+  /// A time the task waited for has come.
+  fn fire(&mut self, due: Due) {
+    match due {
+      Due::Escalate => self.escalate(),
+      Due::Reload => self.reload_due(),
+      Due::Look => self.look(),
+      Due::Respawn => self.respawn(),
+      Due::BurstEnd => self.burst_ended(),
+      Due::Check => self.check(),
+      Due::Peek => {
+        if let Life::Running(running) = &mut self.life {
+          running.ready_peek = None;
         }
+        self.check();
       }
     }
   }
