@@ -164,7 +164,7 @@ function refusal(seen, version, attempts) {
         `forever-native's binary for this system (${seen.text}) is the optional dependency ${pkg}, and it is not installed.`,
       );
       lines.push(
-        `npm skips optional dependencies with --omit=optional (or --no-optional), and may skip one whose package-lock.json was written on another platform; install it with \`npm install ${pkg}\`.`,
+        `npm skips optional dependencies with --omit=optional (or --no-optional), and may skip one whose package-lock.json was written on another platform; install it with \`npm install ${pkg}\` (until it is on the npm registry, its tarball from \`node scripts/pack.js --local\` in a built clone).`,
       );
     }
     if (localLine) lines.push(localLine);
