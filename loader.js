@@ -40,7 +40,7 @@ const SUPPORTED_TEXT = 'Linux on x64 or arm64, with glibc >= ' + GLIBC_FLOOR + '
 const BUILD_FROM_SOURCE = [
   `To build it from source (Linux only; Rust >= ${BUILD_NEEDS.rust}, Node.js >= ${BUILD_NEEDS.node}): clone the forever-native`,
   'repository, run `npm ci` in the clone, then `npm install /path/to/the/clone` in your',
-  'project (see "Building from source" in its README).',
+  'project (see docs/install.md in the repository).',
 ].join(' ');
 
 /**

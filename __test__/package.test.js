@@ -330,14 +330,27 @@ test(
       fs.rmSync(out, { recursive: true, force: true });
       fs.rmSync(project, { recursive: true, force: true });
     });
-    const packed = pack({ out, local: true });
+    // docs/install.md's commands: `node scripts/pack.js --local` (here with --out), then one
+    // `npm install` of both tarballs by a glob.
+    const packing = sh(process.execPath, ['scripts/pack.js', '--local', '--out', out], {
+      cwd: ROOT,
+      env,
+    });
+    assert.equal(packing.status, 0, packing.stderr);
+    const tarballs = packing.stdout.trim().split('\n');
+    const packed = { main: tarballs.at(-1) };
+    assert.deepEqual(
+      tarballs.map((f) => path.dirname(f)),
+      [out, out],
+    );
+    assert.match(packing.stderr, /^pack: in your project: npm install \S+\.tgz \S+\.tgz$/m);
     const manifest = JSON.parse(sh('tar', ['-xzOf', packed.main, 'package/package.json']).stdout);
     assert.deepEqual(
       manifest.optionalDependencies,
       { [`forever-native-${HOST.name}`]: MAIN.version },
       'only the platform packages packed here: the others are not on the registry yet',
     );
-    // docs/install.md's command: both tarballs by one glob. --offline: never the registry.
+    // --offline: never the registry.
     const installed = sh('sh', ['-c', `npm install --offline --no-audit --no-fund ${out}/*.tgz`], {
       cwd: project,
       env,
