@@ -123,38 +123,38 @@ function shellWords(line) {
   return words;
 }
 
-const isForeverNative = (word) =>
-  word === 'forever-native' || /(^|\/)(bin\/forever-native\.js|\.bin\/forever-native)$/.test(word);
+/**
+ * Where a forever-native command starts in `words`, or -1: `forever-native` as the command
+ * (or after `npx`), `node_modules/.bin/forever-native`, or a `node` running
+ * `…/bin/forever-native.js`. A `cd forever-native` or an `npm install forever-native` is none.
+ */
+function commandAt(words) {
+  return words.findIndex((word, i) => {
+    const before = i > 0 ? words[i - 1] : null;
+    if (word === 'forever-native') return before === null || before === 'npx';
+    if (/(^|\/)\.bin\/forever-native$/.test(word)) return before === null;
+    if (/(^|\/)bin\/forever-native\.js$/.test(word)) return /(^|\/)node$/.test(before || '');
+    return false;
+  });
+}
 
 /**
  * The forever-native commands in a block: arrays of the arguments after the command, from
  * shell lines (a `\` continues a line), `ExecStart=` lines, `CMD [...]` arrays, and the
- * same inside comments.
+ * same inside comments (`# or: …`, `# in a project: …`).
  */
 function commandsIn(code) {
-  const joined = code.replace(/\\\n\s*/g, ' ').split('\n');
   const found = [];
-  for (const raw of joined) {
-    const array = /\[\s*"[^\]]*forever-native[^\]]*\]/.exec(raw);
-    let words;
-    if (array) words = JSON.parse(array[0]);
-    else {
-      // The text after a comment's `#` is searched too (`# or: forever-native …`).
-      const parts = [raw].concat(raw.includes('#') ? [raw.slice(raw.indexOf('#') + 1)] : []);
-      for (const part of parts) {
-        const w = shellWords(
-          part.replace(/^[^=\s]*=/, '').replace(/^\s*(or|in a project):\s*/, ''),
-        );
-        const at = w.findIndex(isForeverNative);
-        if (at >= 0) {
-          words = w.slice(at);
-          break;
-        }
-      }
+  for (const line of code.replace(/\\\n\s*/g, ' ').split('\n')) {
+    const parts = [line].concat(line.includes('#') ? [line.slice(line.indexOf('#') + 1)] : []);
+    for (const part of parts) {
+      const array = /\[\s*"[^\]]*\]/.exec(part);
+      const words = array
+        ? JSON.parse(array[0])
+        : shellWords(part.replace(/^\s*(or|in a project):\s*/, '').replace(/^[A-Za-z]+=/, ''));
+      const at = commandAt(words);
+      if (at >= 0) found.push(words.slice(at + 1));
     }
-    if (!words) continue;
-    const at = words.findIndex(isForeverNative);
-    if (at >= 0) found.push(words.slice(at + 1));
   }
   return found;
 }
@@ -326,12 +326,19 @@ test('docs/cli.md shows every flag of the CLI, and every flag it shows exists', 
   assert.deepEqual(unknown, [], 'flags docs/cli.md shows that the CLI does not know');
 });
 
-test('examples/ (only in a checkout) runs the CLI as node bin/forever-native.js, never npx', () => {
+test('examples/ (only in a checkout) runs the CLI as node bin/forever-native.js, never npx', async () => {
+  let commands = 0;
   for (const file of fs.readdirSync(path.join(ROOT, 'examples'))) {
     const text = fs.readFileSync(path.join(ROOT, 'examples', file), 'utf8');
     assert.doesNotMatch(text, /\bnpx\b/, `examples/${file}`);
-    for (const args of commandsIn(text)) assert.ok(args.length > 0, `examples/${file}`);
+    // The commands in its doc comment, ` * ` taken off each line.
+    const comment = text.replace(/^\s*(\*|\/\/)\s?/gm, '');
+    for (const args of commandsIn(comment)) {
+      commands++;
+      assert.equal(await accepted(args), null, `examples/${file}: ${args.join(' ')}`);
+    }
   }
+  assert.ok(commands >= 2, `${commands} commands in examples/`);
 });
 
 test('no block run in the checkout says npx', () => {
