@@ -30,8 +30,9 @@ use std::time::Instant;
 
 use super::keeper::{self, Keep, Shelf};
 use super::schedule::{Period, Schedule};
-use super::{lock, millis_since_epoch, Report, BATCH, LOG_BACKLOG, RECHECK};
+use super::{millis_since_epoch, Report, BATCH, LOG_BACKLOG, RECHECK};
 use crate::error::CoreError;
+use crate::sync::lock;
 
 /// How a file rotates: the settings of the writer that opened it first.
 #[derive(Debug, Clone, Copy)]

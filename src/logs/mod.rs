@@ -32,7 +32,7 @@ use std::fs::{self, File};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::io::unix::AsyncFd;
@@ -40,6 +40,7 @@ use tokio::io::Interest;
 
 use crate::error::CoreError;
 use crate::output::{Budget, Destination, Reservation, Stream};
+use crate::sync::lock;
 
 mod file;
 mod keeper;
@@ -156,10 +157,6 @@ pub struct LogSink {
   ended: [AtomicU64; 2],
   /// The sink itself, for jobs started from `&self`.
   me: Weak<LogSink>,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-  mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl LogSink {
