@@ -209,30 +209,33 @@ struct Stat {
   stime: u64,
   /// Field 22: when the process started, in clock ticks since boot.
   start_time: u64,
-  /// Fields 48 to 51: where the argument and environment strings are (`arg_start`,
-  /// `arg_end`, `env_start`, `env_end`). Optional: nothing else needs them, so a stat
-  /// without them (a kernel before 3.5) still gives the fields above.
+  /// Fields 48 to 51, when asked for: where the argument and environment strings are
+  /// (`arg_start`, `arg_end`, `env_start`, `env_end`). `None` when not asked for (they lie
+  /// thirty fields further, and walks read every process's stat) or not there (a kernel
+  /// before 3.5): nothing else depends on them.
   strings: Option<[usize; 4]>,
 }
 
 impl Stat {
-  /// `/proc/<pid>/stat`, read and parsed.
+  /// `/proc/<pid>/stat`, read and parsed (without the strings area).
   fn of(pid: i32) -> Option<Stat> {
-    Stat::read(&pid_path(pid, b"/stat")?)
+    Stat::read(&pid_path(pid, b"/stat")?, false)
   }
 
-  /// The stat file at `path`, read into a buffer on the stack and parsed.
-  fn read(path: &ProcPath) -> Option<Stat> {
+  /// The stat file at `path`, read into a buffer on the stack and parsed; the strings area
+  /// too with `strings`.
+  fn read(path: &ProcPath, strings: bool) -> Option<Stat> {
     let fd = path.open(libc::O_RDONLY)?;
     let mut buf = [0u8; 1024];
     let len = read_all(&fd, &mut buf);
-    Stat::parse(&buf[..len])
+    Stat::parse(&buf[..len], strings)
   }
 
   /// Parses the text of a stat file: "pid (comm) state ppid pgrp …". The command name may
   /// hold spaces and parentheses, so the fields are counted from its last `)`. Fields the
-  /// core does not use are skipped without being parsed (some do not fit an `i64`).
-  fn parse(stat: &[u8]) -> Option<Stat> {
+  /// core does not use are skipped without being parsed (some do not fit an `i64`); the
+  /// strings area is parsed only with `strings`.
+  fn parse(stat: &[u8], strings: bool) -> Option<Stat> {
     let close = stat.iter().rposition(|&b| b == b')')?;
     let mut fields = stat[close + 1..]
       .split(|&b| b == b' ' || b == b'\n')
@@ -249,7 +252,9 @@ impl Stat {
     let start_time = u64::try_from(number(6)?).ok()?;
     // Fields 23 to 47 come before arg_start (48).
     let mut address = |skip: usize| usize::try_from(number(skip)?).ok();
-    let strings = (|| Some([address(25)?, address(0)?, address(0)?, address(0)?]))();
+    let strings = strings
+      .then(|| Some([address(25)?, address(0)?, address(0)?, address(0)?]))
+      .flatten();
     Some(Stat {
       state,
       ppid,
@@ -549,7 +554,7 @@ pub fn tagged(entry: &[u8], wanted: impl Fn(i32) -> bool) -> Vec<i32> {
 /// `/proc/self/stat` (fields 48 to 51), for rewriting its command line in place.
 pub fn own_strings_area() -> Option<(usize, usize, usize, usize)> {
   let [arg_start, arg_end, env_start, env_end] =
-    Stat::read(&ProcPath::new(&[b"/proc/self/stat"])?)?.strings?;
+    Stat::read(&ProcPath::new(&[b"/proc/self/stat"])?, true)?.strings?;
   Some((arg_start, arg_end, env_start, env_end))
 }
 
@@ -657,7 +662,7 @@ mod tests {
   fn a_stat_line_is_read_after_the_last_parenthesis_of_its_command_name() {
     for comm in ["sleep", "a b", "x) (y z", ") S 1 2 3 (", "((", ""] {
       let line = stat_line(comm);
-      let stat = Stat::parse(line.as_bytes()).unwrap_or_else(|| panic!("{line}"));
+      let stat = Stat::parse(line.as_bytes(), true).unwrap_or_else(|| panic!("{line}"));
       assert_eq!(
         stat,
         Stat {
@@ -671,19 +676,29 @@ mod tests {
         },
         "{line}"
       );
+      // Not asked for: the same, without the strings area.
+      let without = Stat::parse(line.as_bytes(), false);
+      assert_eq!(
+        without,
+        Some(Stat {
+          strings: None,
+          ..stat
+        }),
+        "{line}"
+      );
     }
     // Cut after the start time (a kernel before 3.5): no strings, the rest as usual.
     let line = stat_line("old)kernel");
     let cut = line.split(' ').take(22).collect::<Vec<_>>().join(" ");
-    let stat = Stat::parse(cut.as_bytes()).unwrap();
+    let stat = Stat::parse(cut.as_bytes(), true).unwrap();
     assert_eq!((stat.start_time, stat.strings), (220, None));
     // Cut before it, or not a stat line at all: nothing.
     let cut = line.split(' ').take(21).collect::<Vec<_>>().join(" ");
-    assert_eq!(Stat::parse(cut.as_bytes()), None);
-    assert_eq!(Stat::parse(b"4242 (no close S 1 2 3"), None);
-    assert_eq!(Stat::parse(b""), None);
+    assert_eq!(Stat::parse(cut.as_bytes(), true), None);
+    assert_eq!(Stat::parse(b"4242 (no close S 1 2 3", true), None);
+    assert_eq!(Stat::parse(b"", true), None);
     let bad = stat_line("x").replace(" 40 ", " forty ");
-    assert_eq!(Stat::parse(bad.as_bytes()), None);
+    assert_eq!(Stat::parse(bad.as_bytes(), true), None);
   }
 
   #[test]
@@ -708,7 +723,7 @@ mod tests {
     child.wait().unwrap();
     let _ = std::fs::remove_dir_all(&dir);
     // Our own, through /proc/self: the same reading.
-    let own = Stat::read(&ProcPath::new(&[b"/proc/self/stat"]).unwrap()).unwrap();
+    let own = Stat::read(&ProcPath::new(&[b"/proc/self/stat"]).unwrap(), true).unwrap();
     // SAFETY: as above.
     assert_eq!(own.ppid, unsafe { libc::getppid() });
     assert_eq!(own.pgid, group);
