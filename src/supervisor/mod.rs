@@ -48,6 +48,7 @@ use crate::policy::{Command, KillOrder, Limits, Policy, Refusal, ReloadPlan};
 use crate::process::{OutputEnd, SpawnSpec, StdioSpec};
 use crate::runtime;
 use crate::stdin::Stdin;
+use crate::sync::lock;
 use crate::tag::Tag;
 use crate::watch::WatchConfig;
 
@@ -500,10 +501,6 @@ impl SpawnGate {
     self.opened.notify_all();
     state.waiting
   }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-  mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn epoch_ms() -> f64 {
