@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::error::{CoreError, Result};
+use crate::sync::lock;
 
 /// The shortest ping interval: a `WATCHDOG_USEC` of a few microseconds must not turn into
 /// a busy loop.
@@ -156,10 +157,7 @@ pub fn start_watchdog(notify_socket: String, every: Duration, warn: Warn) -> Res
       }
     }
   });
-  let old = WATCHDOG
-    .lock()
-    .unwrap_or_else(|p| p.into_inner())
-    .replace(task);
+  let old = lock(&WATCHDOG).replace(task);
   if let Some(old) = old {
     old.abort();
   }

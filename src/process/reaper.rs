@@ -28,6 +28,7 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::procfs;
+use crate::sync::lock;
 
 /// How often the reaper looks when nothing wakes it.
 pub const EVERY: Duration = Duration::from_secs(1);
@@ -60,7 +61,7 @@ impl Registry {
   }
 
   fn lock(&self) -> MutexGuard<'_, Pids> {
-    self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    lock(&self.inner)
   }
 
   /// Marks a spawn in flight until the guard is dropped; take it before the fork.
@@ -195,7 +196,7 @@ fn wake() {
   if !ENABLED.load(Ordering::Relaxed) {
     return;
   }
-  *WAKE.lock().unwrap_or_else(|p| p.into_inner()) = true;
+  *lock(&WAKE) = true;
   WAKE_UP.notify_one();
 }
 
@@ -232,7 +233,7 @@ fn run() {
   let mut wait = EVERY;
   loop {
     {
-      let woken = WAKE.lock().unwrap_or_else(|p| p.into_inner());
+      let woken = lock(&WAKE);
       let (mut woken, _) = WAKE_UP
         .wait_timeout_while(woken, wait, |woken| !*woken)
         .unwrap_or_else(|p| p.into_inner());
