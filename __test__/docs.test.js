@@ -60,7 +60,7 @@ function userEnv(extra = {}) {
 // ---------------------------------------------------------------------------------------
 // Reading the pages
 
-const LANGUAGES = ['sh', 'js', 'json', 'ini', 'dockerfile', 'text'];
+const LANGUAGES = ['sh', 'js', 'json', 'ini', 'dockerfile', 'yaml', 'text'];
 
 /** The fenced blocks of a page: { page, line, lang, code, marker, next }. */
 function blocksOf(page) {
