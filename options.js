@@ -467,6 +467,24 @@ const CATALOGUE = Object.freeze([
     },
   },
   {
+    name: 'listenMode',
+    // An octal mode, as chmod takes it: 0o660, or "660" / "0660" (what JSON can hold).
+    check: (n, v) => {
+      const mode = typeof v === 'string' && /^0?[0-7]{3}$/.test(v) ? parseInt(v, 8) : v;
+      if (typeof mode === 'string') throw rangeError(n, 'an octal mode such as "660"', v);
+      if (typeof mode !== 'number') throw typeError(n, 'a file mode such as 0o660 or "660"', v);
+      if (!Number.isInteger(mode) || mode < 0 || mode > 0o777)
+        throw rangeError(n, 'a file mode from 0 to 0o777', v);
+      return mode;
+    },
+    core: [{ group: 'run', field: 'listenMode' }],
+    cli: {
+      kind: 'string',
+      arg: 'MODE',
+      help: "The mode of each --listen socket file, in octal, e.g. 660 (default: the umask's)",
+    },
+  },
+  {
     name: 'reloadGrace',
     check: checkStrictMillis,
     default: RELOAD_GRACE,
@@ -968,6 +986,11 @@ function rules(values, source) {
       );
     }
   }
+  if (
+    values.listenMode !== undefined &&
+    !values.listen.some((/** @type {ListenEntry} */ l) => String(l.address).startsWith('/'))
+  )
+    throw rangeError('listenMode', 'used with a Unix socket path in "listen"', source.listenMode);
   if (values.readyTimeout !== undefined && !values.waitReady)
     throw rangeError('readyTimeout', 'used with "waitReady: true"', source.readyTimeout);
   if (values.shutdownMessage !== undefined && stdioOf(stdioPlace(values)).ipc === undefined) {

@@ -196,6 +196,8 @@ pub struct NativeRunOptions {
   pub listen: Vec<NativeListen>,
   /// The backlog of each listening socket.
   pub listen_backlog: u32,
+  /// The mode of each Unix socket's file; absent: the umask's.
+  pub listen_mode: Option<u32>,
 }
 
 /// One address to listen on, checked by `options.js`: `host` and `port` (no host: every
@@ -891,7 +893,7 @@ impl NativeRunOptions {
       listen: self
         .listen
         .into_iter()
-        .map(NativeListen::into_core)
+        .map(|listen| listen.into_core(self.listen_mode))
         .collect::<Result<_, _>>()?,
       backlog: i32::try_from(self.listen_backlog).map_err(|_| {
         CoreError::InvalidOption(format!(
@@ -920,7 +922,7 @@ impl NativeRunOptions {
 }
 
 impl NativeListen {
-  fn into_core(self) -> Result<ListenSpec, CoreError> {
+  fn into_core(self, mode: Option<u32>) -> Result<ListenSpec, CoreError> {
     let bad = |what: &str| CoreError::InvalidOption(format!("listen {:?}: {what}", self.name));
     let address = match (&self.host, self.port, &self.path) {
       (_, _, Some(path)) => Address::Unix(PathBuf::from(path)),
@@ -937,6 +939,7 @@ impl NativeListen {
     Ok(ListenSpec {
       address,
       name: self.name,
+      mode,
     })
   }
 }
