@@ -463,28 +463,21 @@ function randomString(length) {
   return out;
 }
 
-/** `backoff: true`: PM2's exponential backoff, with a tenth of jitter. */
-const BACKOFF_DEFAULTS = Object.freeze({
-  initial: 100,
-  factor: 1.5,
-  max: 15000,
-  jitter: 0.1,
-  resetAfter: 30000,
-});
-
 /**
  * @typedef {{ initial: number, factor: number, max: number, jitter: number, resetAfter: number }} Backoff
  */
 
 /**
- * `backoff`: `true` for the defaults, or an object of some of them; false for none.
+ * `backoff`: `true` for `defaults`, or an object of some of them (the rest: `defaults`);
+ * false for none.
  * @param {string} name
  * @param {unknown} value
+ * @param {Readonly<Backoff>} defaults
  * @returns {Backoff | undefined}
  */
-function checkBackoff(name, value) {
+function checkBackoff(name, value, defaults) {
   if (value === false) return undefined;
-  if (value === true) return { ...BACKOFF_DEFAULTS };
+  if (value === true) return { ...defaults };
   if (typeof value !== 'object' || Array.isArray(value)) {
     throw typeError(
       name,
@@ -494,7 +487,7 @@ function checkBackoff(name, value) {
   }
   const given = /** @type {Record<string, unknown>} */ (value);
   for (const key of Object.keys(given)) {
-    if (!(key in BACKOFF_DEFAULTS)) {
+    if (!(key in defaults)) {
       throw rangeError(
         name,
         `an object of { initial, factor, max, jitter, resetAfter } (not "${key}")`,
@@ -507,7 +500,7 @@ function checkBackoff(name, value) {
    * @param {(name: string, value: unknown) => number} check
    */
   const field = (key, check) =>
-    isSet(given[key]) ? check(`backoff.${key}`, given[key]) : BACKOFF_DEFAULTS[key];
+    isSet(given[key]) ? check(`backoff.${key}`, given[key]) : defaults[key];
   const initial = field('initial', checkStrictMillis);
   const factor = field('factor', (n, v) => checkStrictNumber(n, v, 'a number', 1));
   const jitter = field('jitter', (n, v) => {
@@ -922,7 +915,6 @@ module.exports = {
   checkSerialization,
   checkSpawnWith,
   randomString,
-  BACKOFF_DEFAULTS,
   checkBackoff,
   checkAutorestart,
   checkExitCodes,

@@ -62,7 +62,6 @@ const {
   checkSerialization,
   checkSpawnWith,
   randomString,
-  BACKOFF_DEFAULTS,
   checkBackoff,
   checkAutorestart,
   checkExitCodes,
@@ -85,6 +84,14 @@ const {
 // ---------------------------------------------------------------------------------------
 // The catalogue
 
+/** `backoff: true`: PM2's exponential backoff, with a tenth of jitter. */
+const BACKOFF_DEFAULTS = Object.freeze({
+  initial: 100,
+  factor: 1.5,
+  max: 15000,
+  jitter: 0.1,
+  resetAfter: 30000,
+});
 /** How often the tree's memory is read with `maxMemory`, by default (ms). */
 const MEMORY_CHECK_INTERVAL = 1000;
 /** The shortest `memoryCheckInterval` (ms). */
@@ -221,7 +228,7 @@ const CATALOGUE = Object.freeze([
   },
   {
     name: 'backoff',
-    check: checkBackoff,
+    check: (n, v) => checkBackoff(n, v, BACKOFF_DEFAULTS),
     core: [
       {
         group: 'run',
@@ -902,7 +909,9 @@ const fieldOf = (option) => (option.field === undefined ? option.name : option.f
 
 /**
  * Reads `options` through the catalogue, in its order: each option's check when it is
- * set, its default when not. Checks and defaults may read the options before them.
+ * set, its default when not. Checks and defaults may read the options before them. A
+ * value that is the option's default itself (a number, a word, a flag) is taken as it
+ * is: it is what the check would return, and a start() reads most fields so.
  * @param {readonly Option[]} entries
  * @param {(option: Option) => unknown} read an option's value in the source
  * @param {FoldContext} context
@@ -915,9 +924,10 @@ function fold(entries, read, context) {
     const value = read(option);
     const given = option.given ? option.given(value) : isSet(value);
     if (given)
-      values[option.name] = option.check
-        ? option.check(option.name, value, values, context)
-        : value;
+      values[option.name] =
+        option.check && value !== option.default
+          ? option.check(option.name, value, values, context)
+          : value;
     else {
       const fallback = option.default;
       values[option.name] = typeof fallback === 'function' ? fallback(values, context) : fallback;
@@ -1153,18 +1163,20 @@ function watchDirs(values) {
 }
 
 /**
- * The fields of core shapes that `values` make, by group.
+ * The fields of the core's shapes that `values` make, for the groups wanted.
  * @param {readonly Option[]} entries
  * @param {Values} values
  * @param {StartContext} context
+ * @param {Partial<Record<Target['group'], boolean>>} wanted
  * @returns {Record<Target['group'], Record<string, unknown>>}
  */
-function targets(entries, values, context) {
+function targets(entries, values, context, wanted) {
   /** @type {Record<Target['group'], Record<string, unknown>>} */
   const groups = { run: {}, health: {}, watch: {}, logs: {}, env: {} };
   for (const option of entries) {
     if (!Array.isArray(option.core)) continue;
     for (const target of option.core) {
+      if (!wanted[target.group]) continue;
       const value = values[option.name];
       const core = target.to ? target.to(value, values, context) : value;
       if (core !== undefined) groups[target.group][target.field] = core;
@@ -1181,19 +1193,26 @@ function targets(entries, values, context) {
  * @returns {{ run: NativeRunOptions, env: Record<string, string> }}
  */
 function runOptions(values, context) {
-  const groups = targets(AT_START, values, context);
-  const health =
+  // Health is sent when one of its options is on, watch with `watch`.
+  const healthy =
     values.waitReady ||
     values.watchdog !== undefined ||
     values.maxMemory !== undefined ||
-    values.shutdownMessage !== undefined
-      ? {
-          ...groups.health,
-          // The messages of the child helper, as this channel serialises them.
-          ipcReady: context.ipc ? context.encode('ready', 'ready') : undefined,
-          ipcHeartbeat: context.ipc ? context.encode('heartbeat', 'heartbeat') : undefined,
-        }
-      : undefined;
+    values.shutdownMessage !== undefined;
+  const groups = targets(AT_START, values, context, {
+    run: true,
+    health: healthy,
+    watch: values.watch,
+    env: healthy,
+  });
+  const health = healthy
+    ? {
+        ...groups.health,
+        // The messages of the child helper, as this channel serialises them.
+        ipcReady: context.ipc ? context.encode('ready', 'ready') : undefined,
+        ipcHeartbeat: context.ipc ? context.encode('heartbeat', 'heartbeat') : undefined,
+      }
+    : undefined;
   const run = {
     ...groups.run,
     health,
@@ -1214,7 +1233,7 @@ function runOptions(values, context) {
  */
 function logOptions(monitor, files) {
   const values = atStart(monitor, LOGS);
-  const groups = targets(LOGS, values, /** @type {StartContext} */ ({}));
+  const groups = targets(LOGS, values, /** @type {StartContext} */ ({}), { logs: true });
   return /** @type {NativeLogOptions} */ ({
     ...groups.logs,
     outFile: files.outFile,
