@@ -1076,6 +1076,7 @@ const stdioPlace = (values) =>
  * @property {AbortSignal | undefined} _abortSignal
  * @property {ListenEntry[]} listen
  * @property {number | undefined} listenBacklog
+ * @property {number | undefined} listenMode
  * @property {number} reloadGrace
  */
 
