@@ -750,6 +750,8 @@ const CATALOGUE = Object.freeze([
     },
   },
   {
+    // Aborting it stops the monitor; the signal knows the monitor only while it supervises
+    // (index.js's `abortWatches`).
     name: 'signal',
     check: checkAbortSignal,
     field: '_abortSignal',
