@@ -346,12 +346,9 @@ const CATALOGUE = Object.freeze([
   },
   {
     name: 'shutdownMessage',
-    // Any value, null included; whether the channel can send it depends on serialization.
+    // Any value, null included: whether the channel can send it depends on serialization
+    // (see rules()).
     given: (v) => v !== undefined,
-    check: (n, v, values) => {
-      checkShutdownMessage(v, values.serialization);
-      return v;
-    },
     core: [
       {
         group: 'health',
@@ -964,6 +961,8 @@ function rules(values, source) {
     throw rangeError('listenMode', 'used with a Unix socket path in "listen"', source.listenMode);
   if (values.readyTimeout !== undefined && !values.waitReady)
     throw rangeError('readyTimeout', 'used with "waitReady: true"', source.readyTimeout);
+  if (values.shutdownMessage !== undefined)
+    checkShutdownMessage(values.shutdownMessage, values.serialization);
   if (values.shutdownMessage !== undefined && stdioOf(stdioPlace(values)).ipc === undefined) {
     throw rangeError(
       'shutdownMessage',
