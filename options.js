@@ -18,18 +18,19 @@
  * code that uses it) → its user. A check throws a `TypeError` or `RangeError` naming the
  * option and the value (`code` `ERR_INVALID_ARG_TYPE` / `ERR_OUT_OF_RANGE`).
  *
- * Adding an option (the whole recipe; `listenBacklog` was moved here by it, from a default
- * in the core):
- * 1. An entry in CATALOGUE, in its section (the order is the order of the checks and of
- *    `--help`): `name`, `check` (one of the checks below, or a new one), `default`, `core`
- *    (the group and field of `binding.d.ts`'s shape it becomes, and `to` when the core
- *    wants another form: whole milliseconds, a number for a signal), `cli` (kind, help; the
- *    flag and the config key come with it). A rule that ties it to another option goes in
- *    `rules()`, and only there.
- * 2. The core's use of it: the field in src/binding/types.rs (no default there: the value
- *    arrives complete), and the code that uses it.
- * 3. index.d.ts: its line in `MonitorOptions`.
- * 4. A test through the public API (`__test__/`).
+ * Adding an option takes four places, as `listenMode` took them (listenBacklog's default
+ * moved here from the core the same way):
+ * 1. Here, an entry in CATALOGUE, in its section (the order is the order of the checks and
+ *    of `--help`): `name`, `check` (one of the checks below, or a new one), `default`,
+ *    `core` (the group and field of `binding.d.ts`'s shape it becomes, tsc-checked, and
+ *    `to` when the core wants another form: whole milliseconds, a signal's number), `cli`
+ *    (kind, help). A rule that ties it to another option goes in `rules()`, and only there
+ *    (listenMode's: it needs a socket path). The flag, the config key, `--help` and the
+ *    check at each start() come with the entry.
+ * 2. The core's use of it: its field in src/binding/types.rs (no default there: the value
+ *    arrives complete), and the code that uses it (listenMode's: src/listen.rs).
+ * 3. index.d.ts: its line in `MonitorOptions`, and the monitor's field.
+ * 4. A test through the public API (`__test__/`; listenMode's is in listen.test.js).
  */
 
 const path = require('path');
