@@ -14,6 +14,7 @@ const path = require('path');
 const os = require('os');
 // The option catalogue: plain JavaScript, which loads no addon.
 const { CATALOGUE } = require('../options.js');
+const ecosystem = require('./ecosystem.js');
 
 /** A mistake in the command line or the config file: one line on stderr, exit code 2. */
 class UsageError extends Error {
@@ -63,7 +64,19 @@ const FLAGS = CATALOGUE.filter((option) => option.cli)
       long: 'config',
       kind: 'path',
       arg: 'FILE',
-      help: 'Read the app (or an array of apps) from a JSON file',
+      help: "Read the app (or an array of apps) from a JSON file, or PM2's ecosystem file (.js, .cjs, .json)",
+    },
+    {
+      long: 'only',
+      kind: 'string',
+      arg: 'NAMES',
+      help: 'With a config: run only the apps of these names (comma-separated), as PM2 --only',
+    },
+    {
+      long: 'env',
+      kind: 'string',
+      arg: 'NAME',
+      help: "With PM2's ecosystem file: add each app's env_NAME to its env, as PM2 --env",
     },
     { long: 'json', kind: 'bool', help: 'Print the status lines as JSON, one object per line' },
     { long: 'help', short: 'h', kind: 'bool', help: 'Show this help' },
@@ -328,7 +341,7 @@ const runsNode = (command) =>
  */
 function scriptProblem(app, stat = fs.statSync) {
   const { options } = app;
-  if (!runsNode(options.command)) return null;
+  if (Array.isArray(app.script) || !runsNode(options.command)) return null;
   const file = options.sourceDir ? path.join(options.sourceDir, app.script) : app.script;
   const shown = app.shown === undefined ? app.script : app.shown;
   const where = app.where === 'options' ? '' : `${app.where}: `;
@@ -490,7 +503,13 @@ function appFromConfig(entry, where, baseDir) {
   for (const key of Object.keys(entry)) {
     if (!CONFIG_KEYS.has(key)) throw new UsageError(`${where}: unknown key ${quote(key)}`);
   }
-  if (typeof entry.script !== 'string' || entry.script === '') {
+  // An argv runs as it is (PM2's interpreter "none", or its command line as a script).
+  const argv = Array.isArray(entry.script);
+  if (
+    argv
+      ? !entry.script.every((w) => typeof w === 'string') || !entry.script[0]
+      : typeof entry.script !== 'string' || entry.script === ''
+  ) {
     throw new UsageError(`${where}: "script" must be a non-empty string`);
   }
   if (entry.workingDir !== undefined && entry.cwd !== undefined) {
@@ -543,13 +562,17 @@ function appFromConfig(entry, where, baseDir) {
     }
     options.killSignal = signal;
   }
-  const script = options.sourceDir ? entry.script : path.resolve(baseDir, entry.script);
+  const script = argv
+    ? entry.script.slice()
+    : options.sourceDir
+      ? entry.script
+      : path.resolve(baseDir, entry.script);
   withStopDefaults(options);
   return {
     name: appName(script, options),
     where,
     script,
-    shown: entry.script,
+    shown: argv ? entry.script.join(' ') : entry.script,
     options,
     reloadOnHup: reloadOnHup === true,
   };
@@ -628,41 +651,73 @@ function whyUnreadable(err) {
 }
 
 /**
- * The apps in a config file: one object, or an array of them.
+ * The apps in a config file: one object, or an array of them; or PM2's ecosystem file,
+ * mapped by bin/ecosystem.js (whose notes are added to `select.notes`).
  * @param {string} file as the user gave it (shown in messages)
  * @param {(full: string, encoding: 'utf8') => string} [readFile] reads the file's text
+ * @param {{ only?: string, env?: string, notes?: string[] }} [select] --only, --env
  */
-function appsFromConfig(file, cwd, readFile = readConfigFile) {
+function appsFromConfig(file, cwd, readFile = readConfigFile, select = {}) {
   const full = path.resolve(cwd, file);
+  const javascript = ecosystem.isJavaScript(full);
   let text;
+  let data;
   try {
-    text = readFile(full, 'utf8');
+    // A .js/.cjs file is code (PM2's ecosystem file): PM2 require()s it, and so does this.
+    if (javascript) data = ecosystem.requireConfig(full);
+    else text = readFile(full, 'utf8');
   } catch (err) {
     throw new UsageError(`cannot read config ${quote(file)}: ${whyUnreadable(err)}`);
   }
-  let data;
   try {
-    data = JSON.parse(text);
+    if (!javascript) data = JSON.parse(text);
   } catch (err) {
     throw new UsageError(
       `config ${quote(file)} is not valid JSON: ${String(err.message).split('\n')[0]}`,
     );
   }
   const baseDir = path.dirname(full);
+  const pm2 = ecosystem.appsFromEcosystem(data, {
+    file,
+    baseDir,
+    javascript,
+    envName: select.env,
+    foreverKeys: CONFIG_KEYS,
+    fail: (message) => new UsageError(message),
+  });
+  if (pm2) {
+    data = pm2.apps;
+    if (select.notes) select.notes.push(...pm2.notes);
+  } else if (select.env !== undefined) {
+    throw new UsageError(`--env is for PM2's ecosystem files: ${quote(file)} is forever's format`);
+  }
+  let apps = [];
   if (Array.isArray(data)) {
     if (data.length === 0)
       throw new UsageError(
         `config ${quote(file)} is an empty array: it must hold at least one app`,
       );
-    const apps = data.map((entry, i) => appFromConfig(entry, `${file}[${i}]`, baseDir));
-    // Two apps with the same name get their index, so their status lines can be told apart.
-    for (const app of apps) {
-      if (apps.filter((other) => other.name === app.name).length > 1)
-        app.name = `${app.name}#${apps.indexOf(app)}`;
-    }
-    return apps;
+    apps = data.map((entry, i) => appFromConfig(entry, `${file}[${i}]`, baseDir));
+  } else apps = [appFromConfig(data, file, baseDir)];
+  if (select.only !== undefined) apps = onlyApps(apps, select.only, file);
+  // Two apps with the same name get their index, so their status lines can be told apart.
+  for (const app of apps) {
+    if (apps.filter((other) => other.name === app.name).length > 1)
+      app.name = `${app.name}#${apps.indexOf(app)}`;
   }
-  return [appFromConfig(data, file, baseDir)];
+  return apps;
+}
+
+/** `--only a,b`: those apps of a config (by name), as PM2's --only; another name is an error. */
+function onlyApps(apps, only, file) {
+  const wanted = only.split(/[,\s]+/).filter(Boolean);
+  const missing = wanted.filter((name) => !apps.some((app) => app.name === name));
+  if (missing.length > 0 || wanted.length === 0) {
+    throw new UsageError(
+      `--only ${quote(only)}: no app named ${missing.map(quote).join(', ') || '""'} in ${quote(file)} (its apps: ${apps.map((a) => a.name).join(', ')})`,
+    );
+  }
+  return apps.filter((app) => wanted.includes(app.name));
 }
 
 /**
@@ -670,7 +725,21 @@ function appsFromConfig(file, cwd, readFile = readConfigFile) {
  * @throws {UsageError}
  */
 function plan(argv, { cwd = process.cwd(), readFile, exists = fs.existsSync } = {}) {
-  const parsed = parseArgs(argv);
+  let parsed = parseArgs(argv);
+  // `forever-native ecosystem.config.js --only api`, as `pm2 start`: an ecosystem file (not
+  // after --) is the --config, and what follows it are options.
+  if (parsed.flags.config === undefined && ecosystem.isEcosystemName(parsed.script)) {
+    const file = parsed.script;
+    if (argv[parsed.scriptAt - 1] !== '--') {
+      parsed = parseArgs(argv.slice(0, parsed.scriptAt).concat(argv.slice(parsed.scriptAt + 1)));
+      if (parsed.script !== undefined) {
+        throw new UsageError(
+          `${quote(parsed.script)} after the ecosystem file ${quote(file)}: only options (--only, --env, --json) may follow it`,
+        );
+      }
+      parsed.flags.config = file;
+    }
+  }
   const json = parsed.flags.json === true;
   if (parsed.flags.help) return { help: true, json };
   if (parsed.flags.version) return { version: true, json };
@@ -687,8 +756,19 @@ function plan(argv, { cwd = process.cwd(), readFile, exists = fs.existsSync } = 
         `--${clash} cannot be used with --config: set ${quote(key)} in the config file`,
       );
     }
-    return { json, apps: appsFromConfig(parsed.flags.config, cwd, readFile), notes: [] };
+    const { only, env } = parsed.flags;
+    const notes = [];
+    return {
+      json,
+      apps: appsFromConfig(parsed.flags.config, cwd, readFile, { only, env, notes }),
+      notes,
+    };
   }
+  const select = ['only', 'env'].find((name) => parsed.flags[name] !== undefined);
+  if (select)
+    throw new UsageError(
+      `--${select} picks from a config: give --config FILE (or an ecosystem file)`,
+    );
   return { json, apps: [appFromArgs(parsed, cwd, argv, exists)], notes: [] };
 }
 
@@ -696,6 +776,8 @@ function plan(argv, { cwd = process.cwd(), readFile, exists = fs.existsSync } = 
 function wantsJson(argv) {
   for (let i = 0; i < argv.length; i++) {
     const arg = String(argv[i]);
+    // Options may follow an ecosystem file (`ecosystem.config.js --json`).
+    if (arg[0] !== '-' && ecosystem.isEcosystemName(arg)) continue;
     if (arg === '--' || arg.length < 2 || arg[0] !== '-') return false;
     if (arg === '--json' || arg === '--json=true') return true;
     if (arg.startsWith('--')) {
@@ -728,6 +810,7 @@ function helpText(version) {
     'Usage:',
     '  forever-native [options] script [args...]',
     '  forever-native [--json] --config app.json',
+    "  forever-native [--json] ecosystem.config.js [--only NAMES] [--env NAME]   (PM2's file)",
     '',
     "Options go before the script: everything after it is the script's, options",
     'included, as with node. A -- ends the options (for a script named like -x.js).',

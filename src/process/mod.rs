@@ -31,6 +31,7 @@ use nix::sys::signal::Signal;
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 
 use crate::error::{CoreError, Result};
+use crate::sync::lock;
 use crate::tag::{self, Tag};
 
 pub use stdio::{OutputEnd, StdioSpec};
@@ -370,9 +371,7 @@ const SHARED_ENVS: usize = 16;
 /// ~10 KB (measured with heaptrack, 500 idle monitors), a quarter of what it costs.
 pub fn shared_env(env: HashMap<String, String>) -> Arc<HashMap<String, String>> {
   static KNOWN: Mutex<Vec<Weak<HashMap<String, String>>>> = Mutex::new(Vec::new());
-  let mut known = KNOWN
-    .lock()
-    .unwrap_or_else(std::sync::PoisonError::into_inner);
+  let mut known = lock(&KNOWN);
   known.retain(|weak| weak.strong_count() > 0);
   if let Some(same) = known
     .iter()
