@@ -29,7 +29,9 @@
  *    check at each start() come with the entry.
  * 2. The core's use of it: its field in src/binding/types.rs (no default there: the value
  *    arrives complete), and the code that uses it (listenMode's: src/listen.rs).
- * 3. index.d.ts: its line in `MonitorOptions`, and the monitor's field.
+ * 3. index.d.ts: its line in `MonitorOptions`, and the monitor's field; and its line in
+ *    the manual: docs/api.md's options, docs/cli.md's flags (docs.test.js checks that
+ *    every flag is there).
  * 4. A test through the public API (`__test__/`; listenMode's is in listen.test.js).
  */
 
