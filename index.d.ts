@@ -296,6 +296,12 @@ export interface MonitorOptions {
   /** The backlog of each `listen` socket (1–65535). Default: `511`, as Node's. */
   listenBacklog?: number | undefined;
   /**
+   * The mode of each Unix socket file `listen` makes: a number (`0o660`) or its octal
+   * digits (`'660'`, `'0660'`), set before the socket accepts any connection. Needs a
+   * socket path in `listen`. Default: what the umask leaves (`0o777` less the umask).
+   */
+  listenMode?: number | string | undefined;
+  /**
    * Without `waitReady`: how long (ms) a reload's new child runs beside the old one before
    * it takes over. Default: `1000`.
    */
@@ -851,6 +857,8 @@ export declare class Monitor extends EventEmitter {
   listen: ListenEntry[];
   /** The `listenBacklog` option. */
   listenBacklog: number | undefined;
+  /** The `listenMode` option, as a number (`0o660`). */
+  listenMode: number | undefined;
   /** The `reloadGrace` option (ms). */
   reloadGrace: number;
   /** The `pollingInterval` option. */

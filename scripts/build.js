@@ -324,7 +324,17 @@ function main(argv) {
   );
   let output;
   if (cli) {
-    const args = [cli, 'build', '--platform', '--no-js', '--dts', 'binding.d.ts'];
+    // `--no-const-enum`: a #[napi(string_enum)] is declared as the union of its words, which
+    // the JS side passes and compares as strings, checked by tsc against the Rust enum.
+    const args = [
+      cli,
+      'build',
+      '--platform',
+      '--no-js',
+      '--dts',
+      'binding.d.ts',
+      '--no-const-enum',
+    ];
     if (opts.release) args.push('--release');
     if (opts.target) args.push('--target', opts.target);
     run(process.execPath, args.concat(opts.rest), { cwd: ROOT, env });

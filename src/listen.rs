@@ -12,13 +12,14 @@
 //! with `IPV6_V6ONLY` off, or `0.0.0.0` where the host has no IPv6, as Node's
 //! `server.listen(port)` does. A Unix socket's file is replaced only when it is a stale
 //! socket that nobody listens on, and removed when the listener closes, if it is still
-//! the one bound.
+//! the one bound; with a `mode` (`listenMode`), it gets that mode before anyone can
+//! connect (between bind and listen), never through a symlink.
 
 use std::ffi::c_int;
 use std::io;
 use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::sys::socket::{
@@ -27,9 +28,6 @@ use nix::sys::socket::{
 };
 
 use crate::error::{CoreError, Result};
-
-/// Node's default backlog, which `listenBacklog` replaces.
-pub const DEFAULT_BACKLOG: i32 = 511;
 
 /// Where to listen.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +67,9 @@ pub struct ListenSpec {
   pub address: Address,
   /// The descriptor's name (no `:`, which separates names in `LISTEN_FDNAMES`).
   pub name: String,
+  /// The mode of a Unix socket's file (`listenMode`); none: what bind(2) makes of the
+  /// umask. Unused for TCP.
+  pub mode: Option<u32>,
 }
 
 /// What a listener is bound to (the port the kernel chose, for port 0).
@@ -86,6 +87,26 @@ struct SocketFile {
   path: PathBuf,
   dev: u64,
   ino: u64,
+}
+
+impl SocketFile {
+  /// Gives the file `mode`, only if the path still names the socket bound (device and
+  /// inode) and never through a symlink: chmod(2) follows one, so the file is opened with
+  /// `O_PATH | O_NOFOLLOW` and changed through its `/proc/self/fd` entry.
+  fn set_mode(&self, mode: u32) -> io::Result<()> {
+    let file = std::fs::OpenOptions::new()
+      .read(true)
+      .custom_flags(libc::O_PATH | libc::O_NOFOLLOW)
+      .open(&self.path)?;
+    let meta = file.metadata()?;
+    if !meta.file_type().is_socket() || meta.dev() != self.dev || meta.ino() != self.ino {
+      return Err(io::Error::from_raw_os_error(libc::ESTALE));
+    }
+    std::fs::set_permissions(
+      format!("/proc/self/fd/{}", file.as_raw_fd()),
+      std::fs::Permissions::from_mode(mode),
+    )
+  }
 }
 
 impl Drop for SocketFile {
@@ -190,6 +211,13 @@ fn listen_on(spec: &ListenSpec, backlog: i32) -> Result<Listener> {
     }
     Address::Unix(path) => {
       let (fd, file) = unix_socket(address, path)?;
+      if let Some(mode) = spec.mode {
+        // Before listen(2): until then a connect is refused, so nobody gets in under the
+        // umask's mode.
+        file
+          .set_mode(mode)
+          .map_err(|e| failed("chmod", address, e))?;
+      }
       (fd, Some(Bound::Unix(path.clone())), Some(file))
     }
   };
@@ -299,10 +327,14 @@ mod tests {
   use std::net::{TcpListener, TcpStream};
   use std::os::unix::net::{UnixListener, UnixStream};
 
+  /// Node's default backlog.
+  const DEFAULT_BACKLOG: i32 = 511;
+
   fn spec(address: Address) -> ListenSpec {
     ListenSpec {
       address,
       name: "http".to_string(),
+      mode: None,
     }
   }
 
@@ -398,6 +430,31 @@ mod tests {
     let err = Listeners::bind(&[spec(Address::Unix(path.clone()))], 16).unwrap_err();
     assert_eq!(err.code().as_deref(), Some("EADDRINUSE"));
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "data");
+    std::fs::remove_dir_all(&dir).unwrap();
+  }
+
+  #[test]
+  fn a_unix_socket_gets_its_mode_before_it_listens_and_a_tcp_one_ignores_it() {
+    let dir = std::env::temp_dir().join(format!("fn-listen-mode-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("app.sock");
+    for mode in [0o600, 0o660, 0o777] {
+      let with_mode = ListenSpec {
+        mode: Some(mode),
+        ..spec(Address::Unix(path.clone()))
+      };
+      let l = Listeners::bind(&[with_mode], 16).unwrap();
+      let meta = std::fs::symlink_metadata(&path).unwrap();
+      assert!(meta.file_type().is_socket());
+      assert_eq!(meta.mode() & 0o7777, mode);
+      assert!(UnixStream::connect(&path).is_ok(), "listening");
+      drop(l);
+    }
+    let tcp = ListenSpec {
+      mode: Some(0o600),
+      ..spec(Address::Tcp("127.0.0.1:0".parse().unwrap()))
+    };
+    assert!(Listeners::bind(&[tcp], 16).is_ok());
     std::fs::remove_dir_all(&dir).unwrap();
   }
 

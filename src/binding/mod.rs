@@ -1,9 +1,9 @@
 //! The napi boundary: the only module that knows about Node-API.
 //!
 //! `index.js` wraps [`NativeMonitor`] in forever-monitor's `Monitor` class. Options arrive
-//! here already validated, normalised and complete (`index.js` owns the defaults), as the
-//! `#[napi(object)]` types below, so `binding.d.ts` spells out every field `index.js` must
-//! pass, and `tsc` checks it. Core events go back as one discriminated union
+//! here already checked, normalised and complete (`options.js`'s catalogue owns every check
+//! and default; nothing here adds one), as the `#[napi(object)]` types below, so
+//! `binding.d.ts` spells out every field the JS side must pass, and `tsc` checks it. Core events go back as one discriminated union
 //! ([`NativeEvent`]) through one threadsafe function per supervision run, which is strong
 //! (it keeps Node's event loop alive) exactly as long as the core holds it: from
 //! `start()` until the run's last event. Incoming IPC messages take a shorter way:
@@ -32,9 +32,10 @@ use crate::stdin::Done;
 use crate::supervisor::{Event, EventSink, Handle, StartRequest};
 
 pub use types::{
-  NativeBackoff, NativeChannel, NativeEvent, NativeFailure, NativeHealthOptions, NativeListen,
-  NativeListening, NativeLogOptions, NativeRestartWindow, NativeRunOptions, NativeSpawnSpec,
-  NativeStart, NativeUsage, NativeWatchOptions,
+  NativeAutorestart, NativeBackoff, NativeChannel, NativeEvent, NativeFailure, NativeFamily,
+  NativeHealthOptions, NativeListen, NativeListening, NativeLogOptions, NativeReason,
+  NativeRestartWindow, NativeRunOptions, NativeSerialization, NativeSpawnSpec, NativeStart,
+  NativeState, NativeStdio, NativeUsage, NativeWatchOptions,
 };
 
 /// How core events reach JS: queued without blocking, one JS call per event, the callee
@@ -293,20 +294,17 @@ impl NativeMonitor {
 
   /// The supervision's state, as `usage()` names it, without asking the core for a sample
   /// of the child's tree (the calls that check it run on every restart and stop).
-  #[napi(
-    catch_unwind,
-    ts_return_type = "'idle' | 'starting' | 'running' | 'stopping' | 'sleeping' | 'waiting'"
-  )]
-  pub fn state(&self) -> String {
-    self.handle.state().to_string()
+  #[napi(catch_unwind)]
+  pub fn state(&self) -> napi::Result<NativeState> {
+    Ok(NativeState::named(self.handle.state())?)
   }
 
   /// What the child and its tree use, as the core last read it (never read on this
   /// thread: a process stuck in the kernel cannot hang the caller).
   #[napi(catch_unwind)]
-  pub fn usage(&self) -> NativeUsage {
+  pub fn usage(&self) -> napi::Result<NativeUsage> {
     let u = self.handle.usage();
-    NativeUsage {
+    Ok(NativeUsage {
       pid: u.pid,
       uptime: u.uptime_ms.map(|ms| ms as f64),
       restarts: u.restarts,
@@ -315,13 +313,13 @@ impl NativeMonitor {
       tree_rss: u.tree_rss.map(|b| b as f64),
       tree_pids: u.tree_pids,
       sampled_at: u.sampled_at,
-      state: u.state.to_string(),
+      state: NativeState::named(u.state)?,
       last_exit_code: u.last_exit.and_then(|(code, _, _)| code),
       last_exit_signal: u
         .last_exit
         .and_then(|(_, signal, _)| signal.map(str::to_string)),
       last_exit_at: u.last_exit.map(|(_, _, at)| at),
-    }
+    })
   }
 
   /// Tells the core whether JS listens to `'stdout'` (`stream` 1) or `'stderr'` (2).
@@ -345,7 +343,7 @@ impl NativeMonitor {
     on_failure: Function<NativeFailure, UnknownReturnValue>,
   ) -> napi::Result<()> {
     let report = reporter(on_failure)?;
-    self.handle.set_logs(config.into_core(), report)?;
+    self.handle.set_logs(config.into_core()?, report)?;
     Ok(())
   }
 
@@ -430,7 +428,7 @@ impl NativeLogFile {
       .weak::<true>()
       .build_callback(|ctx| Ok(NativeFailure::from(ctx.value)))?;
     let runtime = crate::runtime::get()?.handle().clone();
-    let mut config = options.into_core();
+    let mut config = options.into_core()?;
     config.err_file = None;
     Ok(NativeLogFile {
       sink: LogSink::new(config, runtime),
@@ -500,24 +498,33 @@ pub fn guardian_pid() -> u32 {
 }
 
 impl NativeLogOptions {
-  fn into_core(self) -> LogConfig {
-    LogConfig {
+  /// The writer's settings. `options.js` sends whole numbers in range; a size or a period
+  /// below 1 (which would rotate at every line, or divide by zero) is refused.
+  fn into_core(self) -> Result<LogConfig, CoreError> {
+    let below_one = |name: &str, value: Option<f64>| match value {
+      // NaN included: it is not at least 1 either.
+      Some(v) if v.is_nan() || v < 1.0 => Err(CoreError::InvalidOption(format!(
+        "{name} must be at least 1, not {v}"
+      ))),
+      _ => Ok(()),
+    };
+    below_one("logMaxSize", self.max_size)?;
+    below_one("logRotate", self.rotate_every)?;
+    Ok(LogConfig {
       out_file: self.out_file.map(PathBuf::from),
       err_file: self.err_file.map(PathBuf::from),
       append: self.append,
       timestamps: self.timestamps,
-      max_size: self.max_size.map(|v| v.max(1.0) as u64),
+      max_size: self.max_size.map(|bytes| bytes as u64),
       rotate: self.rotate_every.map(|every| Schedule {
-        every_ms: every.max(1.0) as i64,
+        every_ms: every as i64,
         utc: self.rotate_utc,
       }),
       max_files: self.max_files,
-      max_age: self
-        .max_age
-        .map(|ms| Duration::from_millis(ms.max(0.0) as u64)),
+      max_age: self.max_age.map(|ms| Duration::from_millis(ms as u64)),
       compress: self.compress,
       direct: self.direct,
-    }
+    })
   }
 }
 
