@@ -3,13 +3,12 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('fs');
-const os = require('os');
 const path = require('path');
 const { Writable } = require('stream');
 const { Monitor } = require('..');
-const { fixture, next, record, until, stopAfter } = require('./helpers');
+const { fixture, next, record, until, stopAfter, tempDir } = require('./helpers');
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'fn-dropin-'));
+const tmp = tempDir('fn-dropin-');
 
 test('kill(false) during a spin sleep is no error, and the restart goes ahead', async (t) => {
   const m = stopAfter(

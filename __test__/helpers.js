@@ -159,7 +159,27 @@ function sharedCopy(t, files) {
   return dir;
 }
 
+/** Directories made by {@link tempDir}, removed when the test file's process exits. */
+const temps = [];
+process.on('exit', () => {
+  for (const dir of temps) {
+    try {
+      fs.rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // A child still writing there: the system's tmp cleaning takes it.
+    }
+  }
+});
+
+/** A new directory under the system's tmp, removed when this test file is done. */
+function tempDir(prefix) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  temps.push(dir);
+  return dir;
+}
+
 module.exports = {
+  tempDir,
   fixture,
   next,
   record,

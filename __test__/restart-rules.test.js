@@ -4,10 +4,9 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('fs');
-const os = require('os');
 const path = require('path');
 const { Monitor } = require('..');
-const { fixture, next, record, until, stopAfter } = require('./helpers');
+const { fixture, next, record, until, stopAfter, tempDir } = require('./helpers');
 
 /** A child that exits with `code` at once. */
 const exiting = (code) => ['sh', '-c', `exit ${code}`];
@@ -71,7 +70,9 @@ test('backoff: 100, 150, 225 ... without jitter, and starts again after resetAft
   });
 
   // A child that stayed up resetAfter (here 300 ms) makes the next restart attempt 1 again.
-  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'fn-backoff-')), 'runs');
+  const tmp = tempDir('fn-backoff-');
+  t.after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  const file = path.join(tmp, 'runs');
   // Runs 1 and 2 crash at once; run 3 stays up 600 ms; run 4 crashes at once.
   const script = [
     'sh',
@@ -154,7 +155,7 @@ test("autorestart: 'never' (or false) runs once; stopExitCodes end on a listed c
     assert.equal(m.times, 1);
   }
   const script = ['sh', '-c', 'echo x >> "$F"; [ $(wc -l < "$F") -ge 3 ] && exit 78; exit 1'];
-  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'fn-codes-')), 'runs');
+  const file = path.join(tempDir('fn-codes-'), 'runs');
   const m = monitor(t, script, { stopExitCodes: [78], env: { F: file } });
   const codes = record(m, 'exit:code');
   m.start();
@@ -206,7 +207,7 @@ test('restart() during the wait restarts at once; stop() during it ends supervis
 });
 
 test("a restart delay is kept by the core while the host's JavaScript is blocked", async (t) => {
-  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'fn-blocked-')), 'stamps');
+  const file = path.join(tempDir('fn-blocked-'), 'stamps');
   // Each child notes when it started (ms), then crashes.
   const script = ['sh', '-c', `echo $(($(date +%s%N) / 1000000)) >> ${file}; exit 1`];
   const m = monitor(t, script, { restartDelay: 200 });
