@@ -394,19 +394,25 @@ export interface MonitorError extends Error {
 
 /**
  * One `listen` address: a port (every interface: `[::]`, or `0.0.0.0` without IPv6),
- * `'127.0.0.1:8080'`, `'[::1]:8080'`, or a Unix socket path (anything with a `/`), each
- * optionally named `'http=127.0.0.1:8080'`; or `{ address, name }`. Names (letters,
- * digits, `_`, `.`, `@`, `-`) default to `listen<index>`. IP addresses only: names are not
- * resolved. Port 0 takes a port the system picks ({@link Monitor.listenAddresses} tells it).
+ * `'127.0.0.1:8080'`, `'[::1]:8080'`, a Unix socket path (anything with a `/`), or
+ * `'fd:3'`, a listening socket this process inherited (systemd's socket activation: the
+ * core holds a copy, never binds nor unlinks it; `start()` fails if nothing listens
+ * there), each optionally named `'http=127.0.0.1:8080'`; or `{ address, name }`,
+ * `{ fd, name }`. Names (letters, digits, `_`, `.`, `@`, `-`) default to `listen<index>`.
+ * IP addresses only: names are not resolved. Port 0 takes a port the system picks
+ * ({@link Monitor.listenAddresses} tells it).
  */
 export type ListenAddress =
-  number | string | { address: number | string; name?: string | undefined };
+  | number
+  | string
+  | { address: number | string; name?: string | undefined }
+  | { fd: number; name?: string | undefined };
 
 /** A `listen` address, as the monitor holds it (`monitor.listen`). */
 export interface ListenEntry {
   /** The descriptor's name (`LISTEN_FDNAMES`). */
   name: string;
-  /** A port, `'host:port'`, `'[ipv6]:port'`, or an absolute socket path. */
+  /** A port, `'host:port'`, `'[ipv6]:port'`, an absolute socket path, or `'fd:N'`. */
   address: number | string;
 }
 

@@ -412,7 +412,7 @@ const CATALOGUE = Object.freeze([
     cli: {
       kind: 'listen',
       arg: 'ADDR',
-      help: 'Hold a listening socket for the child (repeatable): 8080, 127.0.0.1:8080, [::1]:8080, a socket path, name=ADDR; it gets fds 3, 4, ... with LISTEN_FDS',
+      help: 'Hold a listening socket for the child (repeatable): 8080, 127.0.0.1:8080, [::1]:8080, a socket path, fd:N (inherited), name=ADDR; it gets fds 3, 4, ... with LISTEN_FDS',
     },
   },
   {
@@ -1917,13 +1917,14 @@ const MAX_SOCKET_PATH = 107;
 
 /**
  * @typedef {{ name: string, address: string | number }} ListenEntry One `listen` address,
- *   as the monitor holds it: a port (every interface), `'host:port'`, `'[v6]:port'`, or an
- *   absolute socket path.
+ *   as the monitor holds it: a port (every interface), `'host:port'`, `'[v6]:port'`, an
+ *   absolute socket path, or `'fd:N'` (an inherited listening socket).
  */
 
 /**
  * One `listen` address: `8080`, `'127.0.0.1:8080'`, `'[::1]:8080'`, a Unix socket path
- * (with a `/`), each optionally named `'http=…'`; or `{ address, name }`.
+ * (with a `/`), `'fd:3'` (a listening socket this process inherited, as systemd passes
+ * them), each optionally named `'http=…'`; or `{ address, name }`, `{ fd, name }`.
  * @param {string} where the option's name, for errors (`listen[1]`)
  * @param {unknown} value
  * @param {number} index its position (the default name is `listen<index>`)
@@ -1936,9 +1937,15 @@ function checkListenEntry(where, value, index) {
   if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
     const given = /** @type {Record<string, unknown>} */ (value);
     for (const key of Object.keys(given)) {
-      if (key !== 'address' && key !== 'name')
-        throw rangeError(where, `an address or { address, name } (not "${key}")`, value);
+      if (key !== 'address' && key !== 'name' && key !== 'fd')
+        throw rangeError(
+          where,
+          `an address, { address, name } or { fd, name } (not "${key}")`,
+          value,
+        );
     }
+    if (isSet(given.fd) && isSet(given.address))
+      throw rangeError(where, 'either an address or an fd, not both', value);
     if (isSet(given.name)) {
       if (typeof given.name !== 'string') throw typeError(`${where}.name`, 'a string', given.name);
       if (!LISTEN_NAME.test(given.name))
@@ -1949,6 +1956,7 @@ function checkListenEntry(where, value, index) {
         );
       name = given.name;
     }
+    if (isSet(given.fd)) return { name, address: `fd:${checkListenFd(`${where}.fd`, given.fd)}` };
     address = given.address;
     where = `${where}.address`;
   } else if (typeof value === 'string') {
@@ -1964,7 +1972,8 @@ function checkListenEntry(where, value, index) {
       address = named[2];
     }
   }
-  const expected = 'a port, "host:port", "[ipv6]:port" or a Unix socket path (with a "/")';
+  const expected =
+    'a port, "host:port", "[ipv6]:port" or a Unix socket path (with a "/"), or "fd:N"';
   if (typeof address === 'number') {
     if (!Number.isInteger(address) || address < 0 || address > 65535)
       throw rangeError(where, 'a port from 0 to 65535', address);
@@ -1972,6 +1981,12 @@ function checkListenEntry(where, value, index) {
   }
   if (typeof address !== 'string') throw typeError(where, expected, address);
   checkString(where, address);
+  const inherited = /^fd:(.*)$/s.exec(address);
+  if (inherited) {
+    const fd = /^\d+$/.test(inherited[1]) ? Number(inherited[1]) : inherited[1];
+    if (typeof fd !== 'number') throw rangeError(where, '"fd:" and a descriptor number', address);
+    return { name, address: `fd:${checkListenFd(where, fd)}` };
+  }
   if (/^\d+$/.test(address)) {
     const port = Number(address);
     if (port > 65535) throw rangeError(where, 'a port from 0 to 65535', address);
@@ -2002,6 +2017,20 @@ function checkListenEntry(where, value, index) {
 }
 
 /**
+ * The descriptor of an inherited listening socket (`{ fd }`, `'fd:3'`): a whole number the
+ * kernel can hold. Whether a socket listens there is the core's check, at `start()`.
+ * @param {string} where
+ * @param {unknown} fd
+ * @returns {number}
+ */
+function checkListenFd(where, fd) {
+  if (typeof fd !== 'number') throw typeError(where, 'a file descriptor number', fd);
+  if (!Number.isInteger(fd) || fd < 0 || fd > 2147483647)
+    throw rangeError(where, 'a file descriptor from 0 to 2147483647', fd);
+  return fd;
+}
+
+/**
  * `listen`: one address or an array of them (see {@link checkListenEntry}).
  * @param {string} name
  * @param {unknown} value
@@ -2021,6 +2050,7 @@ function checkListen(name, value) {
  */
 function nativeListen({ name, address }) {
   if (typeof address === 'number') return { name, port: address };
+  if (address.startsWith('fd:')) return { name, fd: Number(address.slice(3)) };
   if (address.startsWith('/')) return { name, path: address };
   const cut = address.lastIndexOf(':');
   return {

@@ -512,6 +512,8 @@ function run(specs, json, notes = [], reap = false) {
   const warn = (message) => reporter.emit({ event: 'warning', app: null, pid: null, message });
   // systemd's variables are the CLI's, not the children's; the orphans of pid 1 are reaped.
   const sd = systemd.fromEnv(process.env, warn);
+  // Sockets systemd passed (socket activation) are held like --listen's.
+  systemd.usePassedSockets(specs, systemd.takeListenFds(process.env), warn);
   systemd.reapOrphans(reap, warn);
   const apps = [];
   let stopSignals = 0;

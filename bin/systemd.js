@@ -18,10 +18,23 @@
  * `NOTIFY_SOCKET`, `WATCHDOG_USEC` and `WATCHDOG_PID` are taken out of the environment the
  * children inherit: they are the CLI's (the core gives a child a socket of its own when
  * `waitReady` or `watchdog` asks).
+ *
+ * Socket activation (a `.socket` unit): the listening sockets systemd passes at fds 3, 4, …
+ * (`LISTEN_FDS`, claimed by `LISTEN_PID`, named by `LISTEN_FDNAMES`) become `listen`
+ * entries (`name=fd:3`): the core holds them and hands them to the children as `--listen`'s,
+ * so the port stays open while the children, or this process itself, restart. The variables
+ * are taken out of the environment too: the core sets each child's own.
  */
 
 /** The variables systemd sets for the service's main process. */
 const SYSTEMD_ENV = ['NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID'];
+
+/** The variables of socket activation, which `sd_listen_fds()` reads and unsets. */
+const LISTEN_ENV = ['LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES'];
+/** The first descriptor systemd passes (`SD_LISTEN_FDS_START`). */
+const FIRST_LISTEN_FD = 3;
+/** A name a `listen` entry can carry (options.js's rule); systemd's others fall back to `fdN`. */
+const LISTEN_NAME = /^[A-Za-z0-9_.@-]{1,255}$/;
 
 /** The native addon (loaded on first use: --help never needs it). */
 const native = () => require('../loader.js').load();
@@ -186,6 +199,75 @@ function fromEnv(env, warn) {
 }
 
 /**
+ * Takes socket activation's variables out of `env` (as `sd_listen_fds(1)` unsets them,
+ * whatever they say) and returns the sockets passed to process `pid`: `[{ fd, name }]` at
+ * fds 3, 4, …, named by `LISTEN_FDNAMES` (when it names each), else `fd3`, `fd4`, …. None
+ * when `LISTEN_PID` is another process's: they were meant for it, not for us.
+ * @param {NodeJS.ProcessEnv} env
+ * @param {number} pid
+ * @returns {{ fd: number, name: string }[]}
+ */
+function takeListenFds(env, pid = process.pid) {
+  /** @type {Record<string, string | undefined>} */
+  const taken = {};
+  for (const name of LISTEN_ENV) {
+    taken[name] = env[name];
+    delete env[name];
+  }
+  const number = (value) => (/^\d{1,9}$/.test(value || '') ? Number(value) : null);
+  const n = number(taken.LISTEN_FDS);
+  if (number(taken.LISTEN_PID) !== pid || n === null) return [];
+  const names = typeof taken.LISTEN_FDNAMES === 'string' ? taken.LISTEN_FDNAMES.split(':') : [];
+  return Array.from({ length: n }, (_, i) => {
+    const fd = FIRST_LISTEN_FD + i;
+    const given = names.length === n ? names[i] : '';
+    return { fd, name: LISTEN_NAME.test(given) ? given : `fd${fd}` };
+  });
+}
+
+/** The descriptor a `listen` entry names (`fd:3`, `http=fd:3`, `{ fd: 3 }`), or null. */
+function listenFdOf(entry) {
+  if (typeof entry === 'string') {
+    const m = /^(?:[^=/]+=)?fd:(\d+)$/.exec(entry);
+    return m ? Number(m[1]) : null;
+  }
+  if (entry !== null && typeof entry === 'object' && typeof entry.fd === 'number') return entry.fd;
+  return null;
+}
+
+/**
+ * Gives the sockets systemd passed to the apps, as `listen` entries. One app gets them all,
+ * first (its fds 3, 4, … in systemd's order), then its own `--listen` addresses. An app
+ * that names one of them itself (`fd:3`) decides where each goes: nothing is added. Several
+ * apps must name them so (a socket is one app's): otherwise one warning, and none is used.
+ * @param {{ options: Record<string, any> }[]} specs the apps, changed in place
+ * @param {{ fd: number, name: string }[]} passed
+ * @param {(message: string) => void} warn
+ */
+function usePassedSockets(specs, passed, warn) {
+  if (passed.length === 0) return;
+  const listOf = (options) =>
+    options.listen === undefined || options.listen === null
+      ? []
+      : Array.isArray(options.listen)
+        ? options.listen
+        : [options.listen];
+  const fds = new Set(passed.map((p) => p.fd));
+  const routed = specs.some((spec) =>
+    listOf(spec.options).some((entry) => fds.has(listenFdOf(entry))),
+  );
+  if (routed) return;
+  if (specs.length !== 1) {
+    warn(
+      `systemd passed ${passed.length} socket${passed.length === 1 ? '' : 's'} (${passed.map((p) => `fd:${p.fd}`).join(', ')}) and there are ${specs.length} apps: none is used until an app's "listen" names it, e.g. "listen": "fd:${passed[0].fd}"`,
+    );
+    return;
+  }
+  const { options } = specs[0];
+  options.listen = [...passed.map((p) => `${p.name}=fd:${p.fd}`), ...listOf(options)];
+}
+
+/**
  * Reaps orphaned zombies, as tini would, when this process is pid 1 (a container without
  * an init), or when `force` (`--reap`) asks it to adopt its descendants' orphans as a
  * child subreaper. Returns whether the reaper runs.
@@ -204,4 +286,13 @@ function reapOrphans(force, warn) {
   return !error;
 }
 
-module.exports = { fromEnv, reapOrphans, ServiceManager, appStatus, SYSTEMD_ENV };
+module.exports = {
+  fromEnv,
+  reapOrphans,
+  takeListenFds,
+  usePassedSockets,
+  ServiceManager,
+  appStatus,
+  SYSTEMD_ENV,
+  LISTEN_ENV,
+};

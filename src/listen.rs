@@ -14,11 +14,16 @@
 //! socket that nobody listens on, and removed when the listener closes, if it is still
 //! the one bound; with a `mode` (`listenMode`), it gets that mode before anyone can
 //! connect (between bind and listen), never through a symlink.
+//!
+//! A listening socket this process inherited (systemd's socket activation, `fd:3`) is
+//! taken as it is: a close-on-exec copy, after checking that it listens; it is never
+//! bound, re-listened or unlinked, so whoever passed it keeps it open across restarts of
+//! this process too.
 
 use std::ffi::c_int;
 use std::io;
 use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -38,6 +43,8 @@ pub enum Address {
   Port(u16),
   /// A Unix socket at this path.
   Unix(PathBuf),
+  /// A listening socket this process inherited, at this descriptor (socket activation).
+  Inherited(RawFd),
 }
 
 impl Address {
@@ -47,6 +54,7 @@ impl Address {
       Address::Tcp(addr) => addr.to_string(),
       Address::Port(port) => format!(":::{port}"),
       Address::Unix(path) => path.display().to_string(),
+      Address::Inherited(fd) => format!("fd {fd}"),
     }
   }
 
@@ -54,7 +62,7 @@ impl Address {
     match self {
       Address::Tcp(addr) => Some(addr.port()),
       Address::Port(port) => Some(*port),
-      Address::Unix(_) => None,
+      Address::Unix(_) | Address::Inherited(_) => None,
     }
   }
 }
@@ -188,6 +196,7 @@ fn failed(syscall: &'static str, address: &Address, e: impl Into<io::Error>) -> 
 fn listen_on(spec: &ListenSpec, backlog: i32) -> Result<Listener> {
   let address = &spec.address;
   let (fd, bound, file) = match address {
+    Address::Inherited(fd) => return inherited(spec, *fd),
     Address::Tcp(addr) => {
       let fd = tcp_socket(address, *addr, false)?;
       (fd, None, None)
@@ -235,6 +244,64 @@ fn listen_on(spec: &ListenSpec, backlog: i32) -> Result<Listener> {
     bound,
     _file: file,
   })
+}
+
+/// A close-on-exec copy of the listening socket inherited at `fd`. Anything else there (a
+/// closed descriptor, a file, a socket that does not listen) is an error naming the fd.
+/// The original is made close-on-exec too, as `sd_listen_fds` makes it: children get the
+/// socket only where the spawn places it.
+fn inherited(spec: &ListenSpec, fd: RawFd) -> Result<Listener> {
+  let refused = |why: String| {
+    CoreError::InvalidOption(format!(
+      "listen {:?}: fd {fd} is not a listening socket ({why})",
+      spec.name
+    ))
+  };
+  // SAFETY: F_GETFD only reads the flags of whatever is at `fd`; EBADF if nothing is.
+  let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+  if fd < 0 || flags < 0 {
+    return Err(refused("not an open descriptor".to_string()));
+  }
+  // SAFETY: `fd` is open (above) and stays open while borrowed: nothing here closes it.
+  let original = unsafe { BorrowedFd::borrow_raw(fd) };
+  match nix::sys::socket::getsockopt(&original, sockopt::AcceptConn) {
+    Ok(true) => {}
+    Ok(false) => return Err(refused("a socket that does not listen".to_string())),
+    Err(nix::errno::Errno::ENOTSOCK) => return Err(refused("not a socket".to_string())),
+    Err(e) => return Err(refused(e.desc().to_lowercase())),
+  }
+  // F_DUPFD_CLOEXEC: the copy is the core's, closed when supervision ends.
+  let copy = original
+    .try_clone_to_owned()
+    .map_err(|e| failed("fcntl", &spec.address, e))?;
+  if flags & libc::FD_CLOEXEC == 0 {
+    // SAFETY: F_SETFD on an open descriptor, adding one flag to those just read.
+    unsafe { libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC) };
+  }
+  let bound = match local_address(&copy) {
+    Ok(addr) => Bound::Tcp(addr),
+    Err(_) => Bound::Unix(unix_path(&copy)),
+  };
+  Ok(Listener {
+    fd: copy,
+    name: spec.name.clone(),
+    bound,
+    _file: None,
+  })
+}
+
+/// The path a Unix socket is bound to (`@name` in the abstract namespace; empty if none).
+fn unix_path(fd: &OwnedFd) -> PathBuf {
+  let Ok(unix) = getsockname::<UnixAddr>(fd.as_raw_fd()) else {
+    return PathBuf::new();
+  };
+  if let Some(path) = unix.path() {
+    return path.to_path_buf();
+  }
+  match unix.as_abstract() {
+    Some(name) => PathBuf::from(format!("@{}", String::from_utf8_lossy(name))),
+    None => PathBuf::new(),
+  }
 }
 
 /// A bound TCP socket (close-on-exec: children get it only where the spawn places it).
@@ -473,5 +540,52 @@ mod tests {
       TcpStream::connect(free_addr).is_err(),
       "the first socket was closed again"
     );
+  }
+
+  #[test]
+  fn an_inherited_listening_socket_is_copied_never_closed_or_unlinked() {
+    let original = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = original.local_addr().unwrap();
+    let raw = original.as_raw_fd();
+    let l = Listeners::bind(&[spec(Address::Inherited(raw))], DEFAULT_BACKLOG).unwrap();
+    assert_eq!(l.bound()[0].1, Bound::Tcp(addr));
+    assert_ne!(l.fds()[0].0.as_raw_fd(), raw, "a copy");
+    drop(l);
+    // The original still listens: the connection waits in its queue.
+    let _client = TcpStream::connect(addr).unwrap();
+    assert!(original.accept().is_ok());
+
+    let dir = std::env::temp_dir().join(format!("fn-listen-fd-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("app.sock");
+    let unix = UnixListener::bind(&path).unwrap();
+    let l = Listeners::bind(&[spec(Address::Inherited(unix.as_raw_fd()))], 16).unwrap();
+    assert_eq!(l.bound()[0].1, Bound::Unix(path.clone()));
+    drop(l);
+    assert!(path.exists(), "never unlinked");
+    std::fs::remove_dir_all(&dir).unwrap();
+  }
+
+  #[test]
+  fn an_inherited_descriptor_that_does_not_listen_is_refused_naming_it() {
+    let bound_only = socket(
+      AddressFamily::Inet,
+      SockType::Stream,
+      SockFlag::SOCK_CLOEXEC,
+      None,
+    )
+    .unwrap();
+    let file = std::fs::File::open("/dev/null").unwrap();
+    for (fd, why) in [
+      (bound_only.as_raw_fd(), "a socket that does not listen"),
+      (file.as_raw_fd(), "not a socket"),
+      (-1, "not an open descriptor"),
+    ] {
+      let err = Listeners::bind(&[spec(Address::Inherited(fd))], 16).unwrap_err();
+      assert_eq!(
+        err.to_string(),
+        format!("listen \"http\": fd {fd} is not a listening socket ({why})")
+      );
+    }
   }
 }

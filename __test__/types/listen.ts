@@ -12,7 +12,12 @@ const addresses: ListenAddress[] = [
   '/run/app.sock',
   'http=8080',
   { address: 8443, name: 'https' },
+  'fd:3',
+  'web=fd:4',
+  { fd: 5, name: 'admin' },
 ];
+// @ts-expect-error an fd is a number
+new Monitor('server.js', { listen: { fd: '3' } });
 const m = new Monitor('server.js', {
   listen: addresses,
   listenBacklog: 1024,

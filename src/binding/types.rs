@@ -201,7 +201,7 @@ pub struct NativeRunOptions {
 }
 
 /// One address to listen on, checked by `options.js`: `host` and `port` (no host: every
-/// interface), or a Unix socket `path`.
+/// interface), a Unix socket `path`, or an inherited listening socket's `fd`.
 #[napi(object)]
 pub struct NativeListen {
   /// The descriptor's name (`LISTEN_FDNAMES`).
@@ -212,6 +212,8 @@ pub struct NativeListen {
   pub port: Option<u32>,
   /// A Unix socket's absolute path.
   pub path: Option<String>,
+  /// A listening socket this process inherited (socket activation): its descriptor.
+  pub fd: Option<u32>,
 }
 
 /// A socket the core listens on, as bound.
@@ -925,6 +927,12 @@ impl NativeListen {
   fn into_core(self, mode: Option<u32>) -> Result<ListenSpec, CoreError> {
     let bad = |what: &str| CoreError::InvalidOption(format!("listen {:?}: {what}", self.name));
     let address = match (&self.host, self.port, &self.path) {
+      _ if self.fd.is_some() => Address::Inherited(
+        self
+          .fd
+          .and_then(|fd| i32::try_from(fd).ok())
+          .ok_or_else(|| bad("fd out of range"))?,
+      ),
       (_, _, Some(path)) => Address::Unix(PathBuf::from(path)),
       (Some(host), Some(port), None) => {
         let ip: std::net::IpAddr = host.parse().map_err(|_| bad("not an IP address"))?;
