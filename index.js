@@ -372,8 +372,7 @@ class MonitorPrototype extends FieldsBase {
     // The options, checked and completed by the catalogue, become the monitor's fields
     // (forever-monitor's names and defaults): the core gets them from there at each start.
     const { fields, values: o } = checks().construct(script, options, Monitor.parseCommand);
-    const self = /** @type {Record<string, unknown>} */ (/** @type {unknown} */ (this));
-    for (const name of Object.keys(fields)) self[name] = /** @type {any} */ (fields)[name];
+    checks().assignFields(this, fields);
     // forever-monitor keeps the `env` option as given beside its `_env`, when it is given.
     const rawEnv = options ? /** @type {Record<string, unknown>} */ (options).env : undefined;
     if (rawEnv !== undefined && rawEnv !== null) this.env = rawEnv;
