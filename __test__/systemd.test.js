@@ -43,8 +43,8 @@ function follow(stream, parse = (line) => line) {
 }
 
 /** A fake notify socket at `address` (a path, or @name): resolves once it is bound. */
-async function notifySocket(t, address) {
-  const receiver = spawn('python3', [fixture('notify-receiver.py'), address], {
+async function notifySocket(t, address, busySeconds = 0) {
+  const receiver = spawn('python3', [fixture('notify-receiver.py'), address, String(busySeconds)], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   t.after(() => receiver.kill('SIGKILL'));
@@ -193,6 +193,24 @@ test(
     assert.equal(lost.events.seen.filter((e) => e.event === 'warning').length, 1);
     child.kill('SIGTERM');
     assert.equal(await exited, 0);
+  },
+);
+
+test(
+  'a busy systemd (its queue full, EAGAIN) still gets READY=1, then STOPPING=1: state is never dropped',
+  { skip: noPython, timeout: 60000 },
+  async (t) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fn-sd-'));
+    t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const address = path.join(dir, 'notify.sock');
+    // The queue is full when the CLI starts its app, and stays so for 1.5 s.
+    const socket = await notifySocket(t, address, 1.5);
+    const { child, exited } = runCli(t, [fixture('run-forever.js')], { NOTIFY_SOCKET: address });
+    const ready = await socket.when(has1('READY'), 'READY=1 after the queue drained');
+    child.kill('SIGTERM');
+    const stopping = await socket.when(has1('STOPPING'), 'STOPPING=1');
+    assert.ok(socket.seen.indexOf(stopping) > socket.seen.indexOf(ready));
+    await exited;
   },
 );
 

@@ -61,6 +61,9 @@ function appStatus(app) {
   return `${app.name}: ${state} (${parts.join(', ')})`;
 }
 
+/** The state messages (READY=1, …) kept at most while systemd's socket cannot take them. */
+const MAX_PENDING = 64;
+
 /** What the CLI tells systemd; every method is a no-op without `NOTIFY_SOCKET`. */
 class ServiceManager {
   /**
@@ -80,11 +83,48 @@ class ServiceManager {
     this.reloadPending = false;
     /** @type {Map<object, {up: boolean, settled: number}>} */
     this.seen = new Map();
+    /** @type {string[][]} state messages not sent yet, oldest first */
+    this.pending = [];
+    /** @type {string[] | null} the latest STATUS= not sent yet */
+    this.status = null;
+    /** @type {NodeJS.Timeout | null} */
+    this.timer = null;
   }
 
-  /** Sends `fields` (`READY=1`, …); a failure is one warning, until a send succeeds again. */
+  /**
+   * Tells systemd `fields` (`READY=1`, …). A state change (anything but `STATUS=`) is never
+   * lost: a send that fails (systemd's queue full, `EAGAIN`; the socket not there yet) keeps
+   * it, in order, and tries again every 250 ms, since a lost `READY=1` would leave a
+   * `Type=notify` unit activating until its timeout. Only the latest `STATUS=` is kept. At
+   * most {@link MAX_PENDING} state messages wait; beyond, the oldest is dropped. A failure
+   * is one warning, until a send succeeds again.
+   * @param {string[]} fields
+   */
   notify(fields) {
     if (this.socket === null) return;
+    if (fields.some((f) => !f.startsWith('STATUS='))) {
+      this.pending.push(fields);
+      if (this.pending.length > MAX_PENDING) this.pending.shift();
+    } else {
+      this.status = fields;
+    }
+    this.flush();
+  }
+
+  /** Sends what waits, oldest first; on a failure, tries again later. */
+  flush() {
+    while (this.pending.length > 0) {
+      if (!this.send(this.pending[0])) return this.retry();
+      this.pending.shift();
+    }
+    if (this.status !== null) {
+      if (!this.send(this.status)) return this.retry();
+      this.status = null;
+    }
+  }
+
+  /** One datagram; false when it could not be sent (warned about once). */
+  send(fields) {
     let error;
     try {
       error = native().sdNotify(this.socket, fields);
@@ -93,6 +133,17 @@ class ServiceManager {
     }
     if (error && !this.failing) this.warn(error);
     this.failing = Boolean(error);
+    return !error;
+  }
+
+  /** Tries the waiting messages again in 250 ms (never holding the CLI's exit). */
+  retry() {
+    if (this.timer !== null) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.flush();
+    }, 250);
+    this.timer.unref();
   }
 
   /** Starts the watchdog's pings when systemd asks for them. */
