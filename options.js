@@ -131,6 +131,21 @@ const periodMs = (ms) => Math.max(1, Math.round(ms));
  */
 
 /**
+ * forever-monitor reads these options as `options.x || default`: a falsy value (`false`,
+ * `0`, `''`, `null`) is the default there, so it is here too. (`NaN` is still refused, as
+ * a value forever-monitor would misuse elsewhere.)
+ * @param {unknown} v
+ */
+const givenOr = (v) => isSet(v) && v !== false && v !== 0 && v !== '';
+/**
+ * forever-monitor keeps these as given and tests them for truth later (`if (this.outFile)`),
+ * or reads them with `||` where `''` and `NaN` are refused here as documented (a command,
+ * a path, a number): `false` is unset there, so it is here too.
+ * @param {unknown} v
+ */
+const givenNotFalse = (v) => v !== undefined && v !== null && v !== false;
+
+/**
  * Every option, in the order they are checked and shown by `--help`.
  * @type {readonly Option[]}
  */
@@ -138,6 +153,7 @@ const CATALOGUE = Object.freeze([
   // Restarts.
   {
     name: 'max',
+    given: givenNotFalse,
     check: (n, v) => {
       const max = checkNumber(n, v, 'a number');
       if (Number.isNaN(max) || max < 0) throw rangeError(n, 'a number >= 0', v);
@@ -155,6 +171,7 @@ const CATALOGUE = Object.freeze([
   },
   {
     name: 'minUptime',
+    given: givenNotFalse,
     check: checkMillis,
     default: 0,
     core: [{ group: 'run', field: 'minUptime', to: wholeMs }],
@@ -166,6 +183,7 @@ const CATALOGUE = Object.freeze([
   },
   {
     name: 'spinSleepTime',
+    given: givenNotFalse,
     // forever-monitor's `spinSleepTime || null`: 0 is none.
     check: (n, v) => checkMillis(n, v) || null,
     default: null,
@@ -254,6 +272,7 @@ const CATALOGUE = Object.freeze([
   // The program and how it is spawned (index.js builds the spawn spec from these).
   {
     name: 'fork',
+    given: givenOr,
     check: checkBoolean,
     default: false,
     core: 'js',
@@ -264,6 +283,7 @@ const CATALOGUE = Object.freeze([
   },
   {
     name: 'spawnWith',
+    given: givenOr,
     // Its env is the monitor's to fill in at each start: only the user's is checked.
     check: (n, v, _values, { start }) => checkSpawnWith(n, v, { env: !start }),
     default: () => ({}),
@@ -278,6 +298,7 @@ const CATALOGUE = Object.freeze([
   },
   {
     name: 'stdio',
+    given: givenOr,
     check: (n, v) => {
       normalizeStdio(n, v);
       return v;
@@ -473,6 +494,7 @@ const CATALOGUE = Object.freeze([
   // What runs, and where.
   {
     name: 'command',
+    given: givenNotFalse,
     check: checkString,
     default: () => process.execPath,
     core: 'js',
@@ -496,6 +518,7 @@ const CATALOGUE = Object.freeze([
   },
   {
     name: 'args',
+    given: givenNotFalse,
     check: checkStrings,
     default: (/** @type {Values} */ values) =>
       isSet(values.options) ? checkStrings('options', values.options) : [],
@@ -503,6 +526,7 @@ const CATALOGUE = Object.freeze([
   },
   {
     name: 'parser',
+    given: givenOr,
     check: (n, v) => {
       if (typeof v !== 'function') throw typeError(n, 'a function', v);
       return v;
@@ -519,11 +543,13 @@ const CATALOGUE = Object.freeze([
   },
   {
     name: 'sourceDir',
+    given: givenNotFalse,
     check: checkString,
     cli: { kind: 'path', arg: 'DIR', help: 'Directory the script path is relative to' },
   },
   {
     name: 'cwd',
+    given: givenNotFalse,
     check: checkString,
     default: () => process.cwd(),
     core: 'js',
@@ -535,12 +561,13 @@ const CATALOGUE = Object.freeze([
     },
   },
   // forever-monitor's `_env` and `_hideEnv`, read once, by the constructor.
-  { name: 'env', check: checkEnv, default: () => ({}), field: '_env' },
-  { name: 'hideEnv', check: checkStrings, default: () => [] },
+  { name: 'env', given: givenNotFalse, check: checkEnv, default: () => ({}), field: '_env' },
+  { name: 'hideEnv', given: givenOr, check: checkStrings, default: () => [] },
 
   // Output and logs.
   {
     name: 'silent',
+    given: givenOr,
     check: checkBoolean,
     default: false,
     core: [{ group: 'run', field: 'toHost', to: (/** @type {boolean} */ silent) => !silent }],
@@ -552,12 +579,14 @@ const CATALOGUE = Object.freeze([
   },
   {
     name: 'outFile',
+    given: givenNotFalse,
     check: checkString,
     core: 'js',
     cli: { short: 'o', kind: 'path', arg: 'FILE', help: "Write the child's stdout to FILE" },
   },
   {
     name: 'errFile',
+    given: givenNotFalse,
     check: checkString,
     core: 'js',
     cli: {
@@ -572,11 +601,13 @@ const CATALOGUE = Object.freeze([
   { name: 'stderr', field: false, config: false },
   {
     name: 'logFile',
+    given: givenNotFalse,
     check: checkString,
     cli: { short: 'l', kind: 'path', arg: 'FILE', help: 'Also write the status lines to FILE' },
   },
   {
     name: 'append',
+    given: givenNotFalse,
     check: checkBoolean,
     core: [{ group: 'logs', field: 'append', to: (append) => append === true }],
     cli: {
@@ -587,6 +618,7 @@ const CATALOGUE = Object.freeze([
   },
   {
     name: 'pidFile',
+    given: givenNotFalse,
     check: checkString,
     cli: { kind: 'path', arg: 'FILE', help: "Keep the child's pid in FILE while it runs" },
   },
@@ -605,6 +637,7 @@ const CATALOGUE = Object.freeze([
   },
   {
     name: 'watchDirectory',
+    given: givenNotFalse,
     check: (n, v) => {
       if (!Array.isArray(v)) return checkString(n, v);
       checkStrings(n, v).forEach((d, i) => checkString(`${n}[${i}]`, d));
@@ -626,6 +659,7 @@ const CATALOGUE = Object.freeze([
   },
   {
     name: 'watchIgnorePatterns',
+    given: givenOr,
     check: checkStrings,
     default: () => [],
     core: [{ group: 'watch', field: 'patterns', to: (/** @type {string[]} */ p) => p.slice() }],
@@ -644,11 +678,13 @@ const CATALOGUE = Object.freeze([
   },
   {
     name: 'usePolling',
+    given: givenNotFalse,
     check: checkBoolean,
     core: [{ group: 'watch', field: 'usePolling', to: (polling) => polling === true }],
   },
   {
     name: 'pollingInterval',
+    given: givenNotFalse,
     check: checkMillis,
     core: [
       {
@@ -669,6 +705,7 @@ const CATALOGUE = Object.freeze([
   // Stopping.
   {
     name: 'killSignal',
+    given: givenOr,
     // Kept as given (forever-monitor's field); the core gets its number.
     check: (n, v) => {
       checkSignal(n, v);
@@ -687,6 +724,7 @@ const CATALOGUE = Object.freeze([
   },
   {
     name: 'killTTL',
+    given: givenNotFalse,
     check: checkMillis,
     // forever-monitor's `if (killTTL)`: 0 is none.
     core: [{ group: 'run', field: 'killTTL', to: (ms) => (ms ? Math.round(ms) : undefined) }],
@@ -720,6 +758,7 @@ const CATALOGUE = Object.freeze([
   // Names.
   {
     name: 'uid',
+    given: givenOr,
     check: (n, v) => {
       if (typeof v !== 'string' && typeof v !== 'number')
         throw typeError(n, 'a string or a number', v);
@@ -734,6 +773,7 @@ const CATALOGUE = Object.freeze([
   },
   {
     name: 'id',
+    given: givenOr,
     check: (_n, v) => v || false,
     default: false,
     cli: { kind: 'string', arg: 'ID', help: 'Name of this process, shown in the status lines' },

@@ -260,3 +260,38 @@ test('in that window, an abort of the signal option after a restart() stops clea
   assert.deepEqual(errors, []);
   assert.equal(m.running, false);
 });
+
+test('falsy values forever-monitor reads as unset (`options.x || default`, or `if (this.x)`) are the defaults here', () => {
+  const cases = [
+    ['outFile', false],
+    ['errFile', false],
+    ['logFile', false],
+    ['pidFile', false],
+    ['sourceDir', false],
+    ['cwd', false],
+    ['command', false],
+    ['killSignal', false],
+    ['killSignal', 0],
+    ['killSignal', ''],
+    ['env', false],
+    ['args', false],
+    ['hideEnv', ''],
+    ['stdio', false],
+    ['spawnWith', ''],
+    ['watchIgnorePatterns', false],
+    ['uid', false],
+    ['parser', false],
+    ['max', false],
+    ['minUptime', false],
+    ['spinSleepTime', false],
+    ['killTTL', false],
+    ['pollingInterval', false],
+  ];
+  const field = (k) => (k === 'env' ? '_env' : k);
+  const plain = new Monitor('app.js', {});
+  for (const [k, v] of cases) {
+    const m = new Monitor('app.js', { [k]: v });
+    if (k === 'uid') assert.equal(typeof m.uid, 'string', 'a random uid');
+    else assert.deepEqual(m[field(k)], plain[field(k)], `${k}: ${JSON.stringify(v)}`);
+  }
+});

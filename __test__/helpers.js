@@ -62,9 +62,16 @@ function runNode(args, { timeout = 20000, env = process.env, onLine } = {}) {
       child.kill('SIGKILL');
       reject(new Error(`node ${args.join(' ')} timed out\nstdout: ${stdout}\nstderr: ${stderr}`));
     }, timeout);
+    // 'exit' may come before the last of stdout has been read: resolve at 'close' (all
+    // read), or 2 s after the exit when something else still holds the pipes open.
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr, child });
+      const done = () => resolve({ code, signal, stdout, stderr, child });
+      const late = setTimeout(done, 2000);
+      child.on('close', () => {
+        clearTimeout(late);
+        done();
+      });
     });
   });
 }
