@@ -1722,3 +1722,17 @@ test('status lines: human (coloured only when asked) and JSON', () => {
   assert.equal(cli.useColor({ isTTY: false }, {}), false);
   assert.equal(cli.useColor({ isTTY: false }, { FORCE_COLOR: '1' }), true);
 });
+
+test("--json: a process warning (a loose config value) is a status line, not Node's text", async () => {
+  const dir = tmpdir();
+  const script = path.join(dir, 'ok.js');
+  fs.writeFileSync(script, 'process.exit(0)\n');
+  const config = path.join(dir, 'app.json');
+  fs.writeFileSync(config, JSON.stringify({ script, max: '1' }));
+  const r = await runCli(['--json', '--config', config]);
+  assert.equal(r.code, 0);
+  const lines = r.stderr.split('\n').filter(Boolean);
+  for (const line of lines) assert.doesNotThrow(() => JSON.parse(line), line);
+  const warning = lines.map((l) => JSON.parse(l)).find((e) => e.event === 'warning');
+  assert.match(warning.message, /"max".*FOREVER_NATIVE_LOOSE_OPTION/);
+});

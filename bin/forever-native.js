@@ -510,6 +510,10 @@ function run(specs, json, notes = [], reap = false) {
   const reporter = new Reporter(json);
   for (const message of notes) reporter.emit({ event: 'warning', app: null, pid: null, message });
   const warn = (message) => reporter.emit({ event: 'warning', app: null, pid: null, message });
+  // Process warnings (a loose option value, a replaced guardian) are status lines too, so
+  // that --json's stream stays one object per line: Node's own printer is replaced.
+  process.removeAllListeners('warning');
+  process.on('warning', (w) => warn(w.code ? `${w.message} (${w.code})` : w.message));
   // systemd's variables are the CLI's, not the children's; the orphans of pid 1 are reaped.
   const sd = systemd.fromEnv(process.env, warn);
   // Sockets systemd passed (socket activation) are held like --listen's.
