@@ -1030,8 +1030,11 @@ class MonitorPrototype extends FieldsBase {
       }
     }
 
-    // forever-monitor fills these in on the spawnWith object itself.
-    const sw = /** @type {Record<string, any>} */ (values.spawnWith);
+    // forever-monitor fills these in on the spawnWith object itself; one that cannot take
+    // them (frozen, sealed) is copied, where forever-monitor's sloppy-mode stores were
+    // silently lost.
+    const given = /** @type {Record<string, any>} */ (values.spawnWith);
+    const sw = Object.isExtensible(given) && !Object.isFrozen(given) ? given : { ...given };
     sw.cwd = sw.cwd || values.cwd;
     sw.env = this._getEnv();
 
@@ -1051,7 +1054,7 @@ class MonitorPrototype extends FieldsBase {
       env: /** @type {Record<string, string>} */ (sw.env),
       uid: sw.uid === undefined || sw.uid === null ? undefined : sw.uid,
       gid: sw.gid === undefined || sw.gid === null ? undefined : sw.gid,
-      detached: sw.detached === true,
+      detached: Boolean(sw.detached),
       stdio,
       channel: ipc === undefined ? undefined : { fd: ipc, serialization: values.serialization },
     };

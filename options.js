@@ -1711,7 +1711,14 @@ function checkSpawnWith(name, value, { env = true } = {}) {
   if (isSet(sw.uid)) checkId('spawnWith.uid', sw.uid);
   if (isSet(sw.gid)) checkId('spawnWith.gid', sw.gid);
   // Node's spawn reads `detached` by its truthiness, as it does here.
-  if (isSet(sw.detached)) sw.detached = checkFlag('spawnWith.detached', sw.detached);
+  if (isSet(sw.detached)) {
+    const detached = checkFlag('spawnWith.detached', sw.detached);
+    // Kept on the user's object as forever-monitor's spawn read it; a frozen one keeps its
+    // own value (read by truthiness alike).
+    if (detached !== sw.detached && Object.isExtensible(sw) && !Object.isFrozen(sw)) {
+      sw.detached = detached;
+    }
+  }
   if (isSet(sw.argv0)) checkString('spawnWith.argv0', sw.argv0);
   if (isSet(sw.shell) && typeof sw.shell !== 'boolean') checkString('spawnWith.shell', sw.shell);
   if (isSet(sw.stdio)) normalizeStdio('spawnWith.stdio', sw.stdio);

@@ -295,3 +295,19 @@ test('falsy values forever-monitor reads as unset (`options.x || default`, or `i
     else assert.deepEqual(m[field(k)], plain[field(k)], `${k}: ${JSON.stringify(v)}`);
   }
 });
+
+test('a frozen spawnWith works as on forever-monitor (its fields are filled in on a copy)', async (t) => {
+  const m = new Monitor(fixture('print-env.js'), {
+    silent: true,
+    max: 1,
+    spawnWith: Object.freeze({ detached: 1 }),
+  });
+  const out = [];
+  m.on('stdout', (d) => out.push(String(d)));
+  const errors = record(m, 'error');
+  const exited = next(m, 'exit');
+  m.start();
+  await exited;
+  assert.deepEqual(errors, []);
+  assert.ok(out.join('').length > 0, 'the child ran and printed');
+});
