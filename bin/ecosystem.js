@@ -552,7 +552,16 @@ function fromPm2App(pm2App, ctx) {
     : PM2_DEFAULTS.maxRestarts;
   if (maxRestarts === undefined || maxRestarts < 0)
     throw bad('max_restarts', 'a whole number >= 0');
-  if (maxRestarts <= 10001) {
+  if (maxRestarts === 0) {
+    // Nothing is restarted: one run.
+    config.max = 1;
+  } else if (maxRestarts === 1) {
+    // PM2 gives up at the first exit that came less than min_uptime after the start, and
+    // restarts a stable child as often as it exits: forever's own spin rule (minUptime
+    // without spinSleepTime) is exactly that, where a window of one restart would end a
+    // stable child at its first exit.
+    config.minUptime = minUptime;
+  } else if (maxRestarts <= 10001) {
     config.restartWindow = {
       count: Math.max(0, maxRestarts - 1),
       window: Math.max(1, minUptime * Math.max(1, maxRestarts)),
