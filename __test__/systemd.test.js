@@ -220,7 +220,7 @@ test('the STATUS text names each app with its pid, restarts and last exit', () =
     runs: 1,
     pid: 10,
     ended: false,
-    monitor: { child: {} },
+    monitor: { child: {}, running: true },
     ...fields,
   });
   assert.equal(systemd.appStatus(app({})), 'web: running (pid 10, 0 restarts)');
@@ -232,7 +232,14 @@ test('the STATUS text names each app with its pid, restarts and last exit', () =
     systemd.appStatus(
       app({ runs: 2, monitor: { child: null }, lastExit: { code: null, signal: 'SIGKILL' } }),
     ),
-    'web: restarting (pid 10, 1 restart, last exit signal SIGKILL)',
+    'web: restarting (1 restart, last exit signal SIGKILL)',
+  );
+  // Between an exit and the next start the old child object stays, but nothing runs.
+  assert.equal(
+    systemd.appStatus(
+      app({ runs: 2, monitor: { child: {}, running: false }, lastExit: { code: 1, signal: null } }),
+    ),
+    'web: restarting (1 restart, last exit code 1)',
   );
   assert.equal(
     systemd.appStatus(app({ ended: true, exitCode: 3, lastExit: { code: 3, signal: null } })),

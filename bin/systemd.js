@@ -49,14 +49,16 @@ function exitText(exit) {
 function appStatus(app) {
   const restarts = Math.max(0, app.runs - 1);
   const parts = [];
-  if (!app.ended && app.pid) parts.push(`pid ${app.pid}`);
+  // The monitor's `running` is false from a child's exit to the next start: no pid then.
+  const running = !app.ended && Boolean(app.monitor) && app.monitor.running === true;
+  if (running && app.pid) parts.push(`pid ${app.pid}`);
   parts.push(`${restarts} restart${restarts === 1 ? '' : 's'}`);
   const last = exitText(app.lastExit);
   if (last) parts.push(`last exit ${last}`);
   let state;
   if (app.ended) state = `ended (exit code ${app.exitCode})`;
   else if (app.waiting) state = 'waiting for a file change';
-  else if (app.monitor && app.monitor.child) state = 'running';
+  else if (running) state = 'running';
   else state = app.runs > 0 ? 'restarting' : 'starting';
   return `${app.name}: ${state} (${parts.join(', ')})`;
 }
