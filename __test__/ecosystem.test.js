@@ -800,6 +800,19 @@ test('the command line: usage errors for ecosystem files are one line, exit code
     [path.join(dir, 'missing.config.js')],
     /^cannot read config ".*missing.config.js": no such file$/,
   );
+  // autostart: false: nothing to start is said so, and --only naming a held app too.
+  fs.writeFileSync(
+    path.join(dir, 'held.config.js'),
+    'module.exports = { apps: [{ name: "a", script: "./api.js", autostart: false }] }',
+  );
+  usage(
+    [path.join(dir, 'held.config.js')],
+    /^".*held.config.js": nothing to start: every app has autostart: false \(a\)$/,
+  );
+  usage(
+    [path.join(dir, 'held.config.js'), '--only', 'a'],
+    /^--only "a": "a" has autostart: false in ".*held.config.js"$/,
+  );
   fs.writeFileSync(path.join(dir, 'broken.config.js'), 'module.exports = {');
   usage([path.join(dir, 'broken.config.js')], /^cannot read config ".*": SyntaxError: /);
   fs.writeFileSync(path.join(dir, 'throws.config.js'), 'throw new Error("no DB_URL")');

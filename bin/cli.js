@@ -695,6 +695,18 @@ function appsFromConfig(file, cwd, readFile = readConfigFile, select = {}) {
   if (pm2) {
     data = pm2.apps;
     if (select.notes) select.notes.push(...pm2.notes);
+    const held = pm2.held;
+    if (select.only !== undefined) {
+      const asked = select.only.split(/[,\s]+/).filter((name) => held.includes(name));
+      if (asked.length > 0)
+        throw new UsageError(
+          `--only ${quote(select.only)}: ${asked.map(quote).join(', ')} ${asked.length > 1 ? 'have' : 'has'} autostart: false in ${quote(file)}`,
+        );
+    }
+    if (data.length === 0 && held.length > 0)
+      throw new UsageError(
+        `${quote(file)}: nothing to start: every app has autostart: false (${held.join(', ')})`,
+      );
   } else if (select.env !== undefined) {
     throw new UsageError(`--env is for PM2's ecosystem files: ${quote(file)} is forever's format`);
   }

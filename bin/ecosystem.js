@@ -706,8 +706,9 @@ function fromPm2App(pm2App, ctx) {
  * @param {string} ctx.file the file as the user gave it (in the notes)
  * @param {boolean} ctx.javascript whether the file was JavaScript
  * @param {Set<string>} ctx.foreverKeys the keys of forever's config format
- * @returns {{ apps: object[], notes: string[] } | null} the apps that start (autostart),
- *   in order; the notes to show once, before they run
+ * @returns {{ apps: object[], notes: string[], held: string[] } | null} the apps that start
+ *   (autostart), in order; the notes to show once, before they run; the names of the apps
+ *   autostart false holds back
  */
 function appsFromEcosystem(data, ctx) {
   const fail = ctx.fail || ((message) => new Error(message));
@@ -764,7 +765,7 @@ function appsFromEcosystem(data, ctx) {
   const held = mapped.filter((m) => !m.autostart).map((m) => m.name);
   if (held.length > 0) notes.push(`${ctx.file}: autostart false: not started: ${held.join(', ')}`);
   const starting = mapped.filter((m) => m.autostart);
-  return { apps: starting.map((m) => m.config), notes };
+  return { apps: starting.map((m) => m.config), notes, held };
 }
 
 module.exports = {
