@@ -16,6 +16,24 @@ const fs = require('fs');
 const path = require('path');
 /** @type {typeof import('./options.js') | null} */
 let optionsModule = null;
+/**
+ * The child's environment as the core takes it: every value a string, as Node's spawn
+ * makes them (`${value}`; `undefined` leaves the variable out), so that a number put in
+ * `monitor._env` after construction (`PORT = 3000`) or returned by a `_getEnv()` override
+ * works as it did on forever-monitor.
+ * @param {Record<string, unknown>} env
+ * @returns {Record<string, string>}
+ */
+function envStrings(env) {
+  /** @type {Record<string, string>} */
+  const out = {};
+  for (const key of Object.keys(env)) {
+    const value = env[key];
+    if (value !== undefined) out[key] = typeof value === 'string' ? value : `${value}`;
+  }
+  return out;
+}
+
 /** The option checks, loaded with the first monitor, so that `require()` stays cheap. */
 function checks() {
   if (optionsModule === null) optionsModule = require('./options.js');
@@ -1051,7 +1069,7 @@ class MonitorPrototype extends FieldsBase {
       args: argv,
       argv0: sw.argv0 === undefined || sw.argv0 === null ? undefined : sw.argv0,
       cwd: sw.cwd,
-      env: /** @type {Record<string, string>} */ (sw.env),
+      env: envStrings(sw.env),
       uid: sw.uid === undefined || sw.uid === null ? undefined : sw.uid,
       gid: sw.gid === undefined || sw.gid === null ? undefined : sw.gid,
       detached: Boolean(sw.detached),

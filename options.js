@@ -561,8 +561,15 @@ const CATALOGUE = Object.freeze([
     },
   },
   // forever-monitor's `_env` and `_hideEnv`, read once, by the constructor.
-  { name: 'env', given: givenNotFalse, check: checkEnv, default: () => ({}), field: '_env' },
-  { name: 'hideEnv', given: givenOr, check: checkStrings, default: () => [] },
+  {
+    name: 'env',
+    given: givenNotFalse,
+    check: checkEnv,
+    default: () => ({}),
+    field: '_env',
+    core: 'js',
+  },
+  { name: 'hideEnv', given: givenOr, check: checkStrings, default: () => [], core: 'js' },
 
   // Output and logs.
   {

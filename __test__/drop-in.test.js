@@ -311,3 +311,23 @@ test('a frozen spawnWith works as on forever-monitor (its fields are filled in o
   assert.deepEqual(errors, []);
   assert.ok(out.join('').length > 0, 'the child ran and printed');
 });
+
+test('_env changed after construction: numbers reach the child as strings; a bad value is named at start()', async () => {
+  const m = new Monitor(['sh', '-c', 'echo "$PORT $OTHER"'], { env: { PORT: 3000 }, max: 1 });
+  m.silent = true;
+  m._env.OTHER = 5;
+  const out = [];
+  m.on('stdout', (d) => out.push(String(d)));
+  const exited = next(m, 'exit');
+  m.start();
+  await exited;
+  assert.equal(out.join('').trim(), '3000 5');
+
+  const bad = new Monitor(['sh', '-c', 'true'], { silent: true, max: 1 });
+  bad._env = { A: {} };
+  const error = next(bad, 'error');
+  bad.start();
+  const [err] = await error;
+  assert.ok(err instanceof TypeError);
+  assert.match(err.message, /"env\.A" option/);
+});
