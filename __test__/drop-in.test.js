@@ -296,7 +296,7 @@ test('falsy values forever-monitor reads as unset (`options.x || default`, or `i
   }
 });
 
-test('a frozen spawnWith works as on forever-monitor (its fields are filled in on a copy)', async (t) => {
+test('a frozen spawnWith works as on forever-monitor (its fields are filled in on a copy)', async () => {
   const m = new Monitor(fixture('print-env.js'), {
     silent: true,
     max: 1,
