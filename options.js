@@ -1170,9 +1170,15 @@ function assignFields(target, fields) {
         return `if (${key} in f) t[${key}] = f[${key}];`;
       })
       .join('\n');
-    setFields = /** @type {(target: object, fields: object) => void} */ (
-      new Function('t', 'f', body)
-    );
+    try {
+      setFields = /** @type {(target: object, fields: object) => void} */ (
+        new Function('t', 'f', body)
+      );
+    } catch {
+      // Code generation is off (node --disallow-code-generation-from-strings): keyed
+      // stores, slower to read but the same fields.
+      setFields = (t, f) => Object.assign(t, f);
+    }
   }
   setFields(target, fields);
 }

@@ -614,3 +614,17 @@ test("a monitor's fields stay V8 fast properties (no dictionary mode: memory per
   assert.equal(r.status, 0, r.stderr);
   assert.deepEqual(JSON.parse(r.stdout), [true, true]);
 });
+
+test('monitors work where code generation from strings is off (node --disallow-code-generation-from-strings)', () => {
+  const { spawnSync } = require('child_process');
+  const code = `
+    const { Monitor } = require(${JSON.stringify(path.join(__dirname, '..'))});
+    const m = new Monitor(['sleep', '1'], { silent: true, max: 3, killSignal: 'SIGTERM' });
+    console.log(JSON.stringify([m.max, m.silent, m.killSignal]));
+  `;
+  const r = spawnSync(process.execPath, ['--disallow-code-generation-from-strings', '-e', code], {
+    encoding: 'utf8',
+  });
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), [3, true, 'SIGTERM']);
+});
