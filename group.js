@@ -85,7 +85,7 @@ function checkInstances(name, value) {
 
 /**
  * @typedef {import('./index.js').Monitor & {
- *   instance: number, _group: Group, _runOptions(ipc: boolean): import('./binding').NativeRunOptions,
+ *   instance: number, _group: Group,
  *   _env: Record<string, string>, _native: import('./binding').NativeMonitor | null,
  *   running: boolean | undefined, listen: unknown[], waitReady: boolean,
  *   startAsync(): Promise<unknown>, stopAsync(): Promise<unknown>, reloadAsync(): Promise<unknown>,
@@ -112,14 +112,11 @@ class InstanceMonitor extends /** @type {any} */ (Monitor) {
   }
 
   /**
-   * The monitor's settings for the core, with its `listen` sockets shared as the group
-   * shares them.
-   * @param {boolean} ipc
+   * The monitor's `listen` sockets for the core, shared as the group shares them.
+   * @param {import('./binding').NativeListen[]} listen
    */
-  _runOptions(ipc) {
-    const options = super._runOptions(ipc);
-    if (options.listen) options.listen = this._group._share(options.listen, this);
-    return options;
+  _listenFor(listen) {
+    return this._group._share(listen, this);
   }
 }
 
@@ -265,7 +262,9 @@ class Group extends EventEmitter {
       NODE_APP_INSTANCE: String(index),
       FOREVER_INSTANCES: String(count),
     };
-    const m = /** @type {Instance} */ (new InstanceMonitor(this, index, this.script, o));
+    const m = /** @type {Instance} */ (
+      /** @type {unknown} */ (new InstanceMonitor(this, index, this.script, o))
+    );
     for (const event of FORWARDED) {
       m.on(event, (...args) => {
         const leaving = this._leaving.has(m);

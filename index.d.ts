@@ -296,6 +296,12 @@ export interface MonitorOptions {
   /** The backlog of each `listen` socket (1–65535). Default: `511`, as Node's. */
   listenBacklog?: number | undefined;
   /**
+   * The mode of each Unix socket file `listen` makes: a number (`0o660`) or its octal
+   * digits (`'660'`, `'0660'`), set before the socket accepts any connection. Needs a
+   * socket path in `listen`. Default: what the umask leaves (`0o777` less the umask).
+   */
+  listenMode?: number | string | undefined;
+  /**
    * Without `waitReady`: how long (ms) a reload's new child runs beside the old one before
    * it takes over. Default: `1000`.
    */
@@ -388,19 +394,25 @@ export interface MonitorError extends Error {
 
 /**
  * One `listen` address: a port (every interface: `[::]`, or `0.0.0.0` without IPv6),
- * `'127.0.0.1:8080'`, `'[::1]:8080'`, or a Unix socket path (anything with a `/`), each
- * optionally named `'http=127.0.0.1:8080'`; or `{ address, name }`. Names (letters,
- * digits, `_`, `.`, `@`, `-`) default to `listen<index>`. IP addresses only: names are not
- * resolved. Port 0 takes a port the system picks ({@link Monitor.listenAddresses} tells it).
+ * `'127.0.0.1:8080'`, `'[::1]:8080'`, a Unix socket path (anything with a `/`), or
+ * `'fd:3'`, a listening socket this process inherited (systemd's socket activation: the
+ * core holds a copy, never binds nor unlinks it; `start()` fails if nothing listens
+ * there), each optionally named `'http=127.0.0.1:8080'`; or `{ address, name }`,
+ * `{ fd, name }`. Names (letters, digits, `_`, `.`, `@`, `-`) default to `listen<index>`.
+ * IP addresses only: names are not resolved. Port 0 takes a port the system picks
+ * ({@link Monitor.listenAddresses} tells it).
  */
 export type ListenAddress =
-  number | string | { address: number | string; name?: string | undefined };
+  | number
+  | string
+  | { address: number | string; name?: string | undefined }
+  | { fd: number; name?: string | undefined };
 
 /** A `listen` address, as the monitor holds it (`monitor.listen`). */
 export interface ListenEntry {
   /** The descriptor's name (`LISTEN_FDNAMES`). */
   name: string;
-  /** A port, `'host:port'`, `'[ipv6]:port'`, or an absolute socket path. */
+  /** A port, `'host:port'`, `'[ipv6]:port'`, an absolute socket path, or `'fd:N'`. */
   address: number | string;
 }
 
@@ -851,6 +863,8 @@ export declare class Monitor extends EventEmitter {
   listen: ListenEntry[];
   /** The `listenBacklog` option. */
   listenBacklog: number | undefined;
+  /** The `listenMode` option, as a number (`0o660`). */
+  listenMode: number | undefined;
   /** The `reloadGrace` option (ms). */
   reloadGrace: number;
   /** The `pollingInterval` option. */

@@ -16,6 +16,24 @@ const fs = require('fs');
 const path = require('path');
 /** @type {typeof import('./options.js') | null} */
 let optionsModule = null;
+/**
+ * The child's environment as the core takes it: every value a string, as Node's spawn
+ * makes them (`${value}`; `undefined` leaves the variable out), so that a number put in
+ * `monitor._env` after construction (`PORT = 3000`) or returned by a `_getEnv()` override
+ * works as it did on forever-monitor.
+ * @param {Record<string, unknown>} env
+ * @returns {Record<string, string>}
+ */
+function envStrings(env) {
+  /** @type {Record<string, string>} */
+  const out = {};
+  for (const key of Object.keys(env)) {
+    const value = env[key];
+    if (value !== undefined) out[key] = typeof value === 'string' ? value : `${value}`;
+  }
+  return out;
+}
+
 /** The option checks, loaded with the first monitor, so that `require()` stays cheap. */
 function checks() {
   if (optionsModule === null) optionsModule = require('./options.js');
@@ -164,6 +182,22 @@ function toError(failure) {
 }
 
 const NOT_RUNNING_SEND = 'Cannot send to process that is not running.';
+
+/**
+ * What each of the core's states (`native.state()`, the `NativeState` enum) means here:
+ * whether the current child has ended as the core sees it (JS may not have heard yet),
+ * and whether supervision is over. Every state of the enum has its line (tsc checks it).
+ * @type {Readonly<Record<import('./binding').NativeState, { ended: boolean, over: boolean }>>}
+ */
+const STATES = Object.freeze({
+  idle: { ended: true, over: true },
+  starting: { ended: false, over: false },
+  running: { ended: false, over: false },
+  stopping: { ended: false, over: false },
+  // Waiting to restart, or, with watch, for a file change: the child has ended.
+  sleeping: { ended: true, over: false },
+  waiting: { ended: true, over: false },
+});
 
 /**
  * Calls kept for an end the core has seen and JS has not heard of yet.
@@ -324,15 +358,15 @@ function onRemoveListener(name) {
 /**
  * A monitor's fields, all set by `_init` (the body of the `Monitor` constructor function:
  * TypeScript sees them here, since this class has no constructor of its own).
- * @typedef {Omit<import('./options.js').MonitorFields, 'envVars' | 'killSignalNumber' | 'signal' | 'env'> & {
- *   env?: unknown, shutdownMessage?: unknown, _env: Record<string, string>, _hideEnv: Record<string, boolean>,
+ * @typedef {Omit<import('./options.js').MonitorFields, 'shutdownMessage'> & {
+ *   env?: unknown, shutdownMessage?: unknown, _hideEnv: Record<string, boolean>,
  *   _waiters: Set<Waiter>, _custom: Record<'stdout' | 'stderr', any>, _listening: Record<'stdout' | 'stderr', boolean>,
  *   _childStreams: number, _childReadables?: Set<import('stream').Readable>, _afterEnd: AfterEnd, _reloadWaiters: number,
  *   _spawning: { restart: boolean, done: Spawned | null } | null, _run: number,
  *   _cell: Cell | null, _native: NativeMonitor | null,
- *   _killSignal: number, _rejectNext: ((err: Error) => void) | null, _childUp: boolean,
+ *   _rejectNext: ((err: Error) => void) | null, _childUp: boolean,
  *   _lastExit: { spinning: boolean, code: number | null, signal: string | null } | undefined,
- *   _abortSignal: AbortSignal | undefined, times: number, warn: (...args: unknown[]) => void, childExists: boolean,
+ *   times: number, warn: (...args: unknown[]) => void, childExists: boolean,
  *   running: boolean | undefined, child: ForeverChild | undefined, ctime: number | undefined,
  *   isMaster: boolean | undefined, childData: object | undefined }} Fields
  */
@@ -353,78 +387,19 @@ class MonitorPrototype extends FieldsBase {
      */
     this._waiters = new Set();
     Object.defineProperty(this, '_waiters', { enumerable: false });
-    const o = checks().normalizeOptions(script, options, Monitor.parseCommand);
-    this.silent = o.silent;
-    this.killTree = o.killTree;
-    this.uid = o.uid;
-    this.id = o.id;
-    this.pidFile = o.pidFile;
-    this.max = o.max;
-    this.killTTL = o.killTTL;
-    this.killSignal = o.killSignal;
+    // The options, checked and completed by the catalogue, become the monitor's fields
+    // (forever-monitor's names and defaults): the core gets them from there at each start.
+    const { fields, values: o } = checks().construct(script, options, Monitor.parseCommand);
+    checks().assignFields(this, fields);
+    // forever-monitor keeps the `env` option as given beside its `_env`, when it is given.
+    const rawEnv = options ? /** @type {Record<string, unknown>} */ (options).env : undefined;
+    if (rawEnv !== undefined && rawEnv !== null) this.env = rawEnv;
     this.childExists = false;
-    this.checkFile = o.checkFile;
     this.times = 0;
     this.warn = console.error;
-    this.logFile = o.logFile;
-    this.outFile = o.outFile;
-    this.errFile = o.errFile;
-    this.append = o.append;
-    this.logTimestamps = o.logTimestamps;
-    this.mergeLogs = o.mergeLogs;
-    this.logMaxSize = o.logMaxSize;
-    this.logMaxFiles = o.logMaxFiles;
-    this.logRotate = o.logRotate;
-    this.logRotateUtc = o.logRotateUtc;
-    this.logCompress = o.logCompress;
-    this.logMaxAge = o.logMaxAge;
-    this.logDirect = o.logDirect;
-    this.parser = o.parser;
-    this.minUptime = o.minUptime;
-    this.spinSleepTime = o.spinSleepTime;
-    this.command = o.command;
-    this.args = o.args;
-    this.spawnWith = o.spawnWith;
-    this.sourceDir = o.sourceDir;
-    this.fork = o.fork;
-    this.serialization = o.serialization;
-    this.cwd = o.cwd;
-    this.hideEnv = o.hideEnv;
-    /** Extra variables for the child (forever-monitor's `_env`). */
-    this._env = o.envVars;
-    if (o.env !== undefined && o.env !== null) this.env = o.env;
     /** @type {Record<string, boolean>} */
     this._hideEnv = {};
     for (const key of this.hideEnv) this._hideEnv[key] = true;
-    this.stdio = o.stdio;
-    this.watch = o.watch;
-    this.watchIgnoreDotFiles = o.watchIgnoreDotFiles;
-    this.watchIgnorePatterns = o.watchIgnorePatterns;
-    this.watchDirectory = o.watchDirectory;
-    this.usePolling = o.usePolling;
-    this.pollingInterval = o.pollingInterval;
-    this.watchDebounce = o.watchDebounce;
-    this.restartDelay = o.restartDelay;
-    this.backoff = o.backoff;
-    this.autorestart = o.autorestart;
-    this.stopExitCodes = o.stopExitCodes;
-    this.restartWindow = o.restartWindow;
-    this.waitReady = o.waitReady;
-    this.readyTimeout = o.readyTimeout;
-    this.watchdog = o.watchdog;
-    this.maxMemory = o.maxMemory;
-    this.memoryCheckInterval = o.memoryCheckInterval;
-    if (o.shutdownMessage !== undefined) this.shutdownMessage = o.shutdownMessage;
-    this.shutdownTimeout = o.shutdownTimeout;
-    /** Addresses the core listens on for the children (`[]` for none). */
-    this.listen = o.listen;
-    this.listenBacklog = o.listenBacklog;
-    this.reloadGrace = o.reloadGrace;
-    /**
-     * The `signal` option: aborting it stops the monitor. The signal knows the monitor only
-     * while it supervises (see `abortWatches`). @type {AbortSignal | undefined}
-     */
-    this._abortSignal = o.signal;
     /** @type {boolean | undefined} */
     this.running = undefined;
     /** The current run's child, a `ChildProcess` as code written for forever-monitor uses it. @type {ForeverChild | undefined} */
@@ -466,16 +441,13 @@ class MonitorPrototype extends FieldsBase {
     /** A start under way: whether it reports a restart, and what trySpawn() spawned. @type {{ restart: boolean, done: Spawned | null } | null} */
     this._spawning = null;
     /** forever-monitor's custom output streams (`options.stdout`, with `outFile`). */
-    const given = /** @type {Record<string, any>} */ (options || {});
     /** @param {unknown} s */
     const writable = (s) =>
       !!s && typeof s === 'object' && typeof (/** @type {any} */ (s).write) === 'function';
     this._custom = {
-      stdout: this.outFile !== undefined && writable(given.stdout) ? given.stdout : undefined,
-      stderr: this.errFile !== undefined && writable(given.stderr) ? given.stderr : undefined,
+      stdout: this.outFile !== undefined && writable(o.stdout) ? o.stdout : undefined,
+      stderr: this.errFile !== undefined && writable(o.stderr) ? o.stderr : undefined,
     };
-    /** The killSignal as a number, as checked. */
-    this._killSignal = o.killSignalNumber;
     for (const name of [
       '_native',
       '_run',
@@ -483,7 +455,6 @@ class MonitorPrototype extends FieldsBase {
       '_childStreams',
       '_cell',
       '_spawning',
-      '_killSignal',
       '_custom',
       '_reloadWaiters',
     ]) {
@@ -698,16 +669,9 @@ class MonitorPrototype extends FieldsBase {
     });
   }
 
-  /** The directories to watch, absolute; by default `sourceDir`, else the script's. */
-  _watchDirs() {
-    let dirs = this.watchDirectory;
-    if (!dirs) dirs = path.dirname(path.resolve(this.cwd, this.args[0] || '.'));
-    return (Array.isArray(dirs) ? dirs : [dirs]).map((d) => path.resolve(d));
-  }
-
   /** forever-monitor's `.foreverignore`: patterns read from each watched directory. */
   _readIgnoreFiles() {
-    for (const dir of this._watchDirs()) {
+    for (const dir of checks().watchDirs(this)) {
       try {
         const text = fs.readFileSync(path.join(dir, '.foreverignore'), 'utf8');
         this.watchIgnorePatterns.push(...text.split('\n').filter(Boolean));
@@ -889,8 +853,21 @@ class MonitorPrototype extends FieldsBase {
     if (spawning === null)
       throw new Error('trySpawn() spawns for start(): call start() or restart() instead.');
     if (spawning.done !== null) return spawning.done.cell.child;
-    const spec = this._spawnSpec();
+    // The fields, read again through the catalogue: they may have changed since new Monitor().
+    const values = checks().atStart(this);
+    const spec = this._spawnSpec(values);
     if (spec === null) return false;
+    const options = checks().runOptions(values, {
+      encode: (message, name) => this._encode(message, name),
+      ipc: spec.channel !== undefined,
+    });
+    if (options.run.listen) options.run.listen = this._listenFor(options.run.listen);
+    // What the child helper (`forever-native/child`) needs to know, beside the variables
+    // the user sees in spawnWith.env.
+    for (const name of Object.keys(options.env)) {
+      if (spec.env === values.spawnWith.env) spec.env = { ...spec.env };
+      spec.env[name] = options.env[name];
+    }
     const run = this._run + 1;
     /** @type {Cell} */
     const cell = {
@@ -900,7 +877,7 @@ class MonitorPrototype extends FieldsBase {
     };
     const result = this._nativeMonitor().start(
       spec,
-      this._runOptions(spec.channel !== undefined),
+      options.run,
       spawning.restart,
       (event) => {
         this._onNative(event, run, cell);
@@ -913,6 +890,16 @@ class MonitorPrototype extends FieldsBase {
     cell.child = this._newChild(/** @type {number} */ (result.pid), cell);
     spawning.done = { run, result, cell };
     return cell.child;
+  }
+
+  /**
+   * The `listen` sockets as the core binds them: as given. A `Group`'s instance shares them
+   * with the other instances (group.js overrides this).
+   * @param {import('./binding').NativeListen[]} listen
+   * @returns {import('./binding').NativeListen[]}
+   */
+  _listenFor(listen) {
+    return listen;
   }
 
   /**
@@ -1033,14 +1020,15 @@ class MonitorPrototype extends FieldsBase {
   }
 
   /**
-   * The command, as forever-monitor's `trySpawn` builds it; null when the script is missing.
+   * The command, as forever-monitor's `trySpawn` builds it, from a start's options; null
+   * when the script is missing.
+   * @param {Record<string, any>} values the options, as {@link trySpawn} read them
    * @returns {NativeSpawnSpec | null}
    */
-  _spawnSpec() {
-    if (this.logDirect) checks().checkLogDirect(this);
+  _spawnSpec(values) {
     let run;
     try {
-      run = this.parser(this.command, this.args.slice());
+      run = values.parser.call(this, values.command, values.args);
     } catch (err) {
       const wrapped = new Error(
         `The "parser" option threw: ${err && /** @type {Error} */ (err).message}`,
@@ -1056,24 +1044,28 @@ class MonitorPrototype extends FieldsBase {
       !Array.isArray(run.args)
     ) {
       throw new TypeError(
-        `The "parser" option must return { command: string, args: string[] } for ${JSON.stringify(this.command)}. Received ${checks().describe(run)}`,
+        `The "parser" option must return { command: string, args: string[] } for ${JSON.stringify(values.command)}. Received ${checks().describe(run)}`,
       );
     }
     const args = checks().checkStrings('parser().args', run.args);
     checks().checkString('parser().command', run.command);
 
-    if (/[^\w]node$/.test(this.command) && this.checkFile && !this.childExists) {
+    if (/[^\w]node$/.test(values.command) && values.checkFile && !this.childExists) {
       try {
-        fs.statSync(this.args[0]);
+        fs.statSync(values.args[0]);
         this.childExists = true;
       } catch {
         return null;
       }
     }
 
-    this.spawnWith.cwd = this.spawnWith.cwd || this.cwd;
-    this.spawnWith.env = this._getEnv();
-    const sw = /** @type {Record<string, any>} */ (this.spawnWith);
+    // forever-monitor fills these in on the spawnWith object itself; one that cannot take
+    // them (frozen, sealed) is copied, where forever-monitor's sloppy-mode stores were
+    // silently lost.
+    const given = /** @type {Record<string, any>} */ (values.spawnWith);
+    const sw = Object.isExtensible(given) && !Object.isFrozen(given) ? given : { ...given };
+    sw.cwd = sw.cwd || values.cwd;
+    sw.env = this._getEnv();
 
     let command = run.command;
     let argv = args;
@@ -1082,55 +1074,18 @@ class MonitorPrototype extends FieldsBase {
       command = typeof sw.shell === 'string' ? sw.shell : '/bin/sh';
       argv = ['-c', line];
     }
-    let stdioOption =
-      this.stdio !== null ? this.stdio : checks().isSet(sw.stdio) ? sw.stdio : 'pipe';
-    if (this.fork && this.stdio === null) stdioOption = ['pipe', 'pipe', 'pipe', 'ipc'];
-    const { stdio, ipc } = checks().normalizeStdio(
-      this.stdio !== null ? 'stdio' : 'spawnWith.stdio',
-      stdioOption,
-    );
+    const { stdio, ipc } = checks().stdioOf(/** @type {any} */ (values));
     return {
       command,
       args: argv,
-      argv0: checks().isSet(sw.argv0) ? sw.argv0 : undefined,
+      argv0: sw.argv0 === undefined || sw.argv0 === null ? undefined : sw.argv0,
       cwd: sw.cwd,
-      env: this._childEnv(checks().checkEnv('env', sw.env)),
-      uid: checks().isSet(sw.uid) ? sw.uid : undefined,
-      gid: checks().isSet(sw.gid) ? sw.gid : undefined,
-      detached: sw.detached === true,
+      env: envStrings(sw.env),
+      uid: sw.uid === undefined || sw.uid === null ? undefined : sw.uid,
+      gid: sw.gid === undefined || sw.gid === null ? undefined : sw.gid,
+      detached: Boolean(sw.detached),
       stdio,
-      channel: ipc === undefined ? undefined : { fd: ipc, serialization: this.serialization },
-    };
-  }
-
-  /**
-   * @param {boolean} ipc whether the child has an IPC channel
-   * @returns {NativeRunOptions}
-   */
-  _runOptions(ipc) {
-    const max = this.max;
-    return {
-      max: max === undefined || max === Infinity ? undefined : Math.min(Math.ceil(max), 0xffffffff),
-      minUptime: Math.round(this.minUptime),
-      spinSleepTime:
-        typeof this.spinSleepTime === 'number' ? Math.round(this.spinSleepTime) : undefined,
-      killSignal: this._killSignal,
-      killTree: this.killTree,
-      killTTL: this.killTTL ? Math.round(this.killTTL) : undefined,
-      toHost: !this.silent,
-      ...checks().policyOptions(this),
-      ...checks().listenOptions(this),
-      health: checks().healthOptions(this, (message, name) => this._encode(message, name), ipc),
-      watch: this.watch
-        ? {
-            dirs: this._watchDirs(),
-            ignoreDotFiles: this.watchIgnoreDotFiles,
-            patterns: this.watchIgnorePatterns.slice(),
-            usePolling: this.usePolling === true,
-            pollingInterval: Math.round(this.pollingInterval || checks().DEFAULTS.pollingInterval),
-            debounce: Math.round(this.watchDebounce),
-          }
-        : undefined,
+      channel: ipc === undefined ? undefined : { fd: ipc, serialization: values.serialization },
     };
   }
 
@@ -1396,8 +1351,7 @@ class MonitorPrototype extends FieldsBase {
    */
   _endUnheard() {
     if (!this._childUp || this._native === null) return false;
-    const state = this._native.state();
-    return state === 'idle' || state === 'sleeping' || state === 'waiting';
+    return STATES[this._native.state()].ended;
   }
 
   /**
@@ -1431,7 +1385,7 @@ class MonitorPrototype extends FieldsBase {
    */
   _carryOut(after, stopReported, stopped) {
     const native = /** @type {NativeMonitor} */ (this._native);
-    const idle = native.state() === 'idle';
+    const idle = STATES[native.state()].over;
     this._rejectNext = after.reject;
     try {
       if (after.forceStop) {
@@ -1624,19 +1578,6 @@ class MonitorPrototype extends FieldsBase {
     return this._errorSoon(toError(failure));
   }
 
-  /**
-   * What the child helper (`forever-native/child`) needs to know, added to its environment.
-   * @param {Record<string, string>} env
-   */
-  _childEnv(env) {
-    if (this.shutdownMessage !== undefined) {
-      // Its JSON (what the helper compares messages by); checked as the channel sends it.
-      const text = checks().checkShutdownMessage(this.shutdownMessage, this.serialization);
-      if (text !== undefined) env.FOREVER_NATIVE_SHUTDOWN_MESSAGE = text;
-    }
-    return env;
-  }
-
   /** Supervision ended: the `signal` option no longer needs to know this monitor. */
   _supervisionEnded() {
     if (this._abortSignal) unwatchAbort(this, this._abortSignal);
@@ -1644,7 +1585,7 @@ class MonitorPrototype extends FieldsBase {
 
   /** The `signal` option was aborted: stop whatever runs (a child, a wait to restart). */
   _aborted() {
-    if (this._native && (this._childUp || this._native.state() !== 'idle')) this.stop();
+    if (this._native && (this._childUp || !STATES[this._native.state()].over)) this.stop();
   }
 
   /**
@@ -1705,7 +1646,7 @@ class MonitorPrototype extends FieldsBase {
       treeRss: u.treeRss ?? null,
       treePids: u.treePids ?? null,
       sampledAt: u.sampledAt ?? null,
-      state: /** @type {Usage['state']} */ (u.state),
+      state: u.state,
       lastExit:
         u.lastExitAt === undefined || u.lastExitAt === null
           ? null

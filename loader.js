@@ -40,7 +40,7 @@ const SUPPORTED_TEXT = 'Linux on x64 or arm64, with glibc >= ' + GLIBC_FLOOR + '
 const BUILD_FROM_SOURCE = [
   `To build it from source (Linux only; Rust >= ${BUILD_NEEDS.rust}, Node.js >= ${BUILD_NEEDS.node}): clone the forever-native`,
   'repository, run `npm ci` in the clone, then `npm install /path/to/the/clone` in your',
-  'project (see "Building from source" in its README).',
+  'project (see docs/install.md in the repository).',
 ].join(' ');
 
 /**
@@ -164,7 +164,7 @@ function refusal(seen, version, attempts) {
         `forever-native's binary for this system (${seen.text}) is the optional dependency ${pkg}, and it is not installed.`,
       );
       lines.push(
-        `npm skips optional dependencies with --omit=optional (or --no-optional), and may skip one whose package-lock.json was written on another platform; install it with \`npm install ${pkg}\`.`,
+        `npm skips optional dependencies with --omit=optional (or --no-optional), and may skip one whose package-lock.json was written on another platform; install it with \`npm install ${pkg}\` (until it is on the npm registry, its tarball from \`node scripts/pack.js --local\` in a built clone).`,
       );
     }
     if (localLine) lines.push(localLine);

@@ -917,3 +917,40 @@ test('a range error names the range that is accepted: no refused value is inside
     assert.equal(m.running, undefined, 'nothing was started');
   });
 });
+
+test('a bad value set on a field after construction fails start() with the error the constructor gives', async (t) => {
+  // One fold over the option catalogue: the same checks and rules, at new Monitor() and
+  // at each start(), whether the value is an option's own or breaks a rule between two.
+  const bad = [
+    { max: -1 },
+    { minUptime: 'soon' },
+    { backoff: { factor: -1 } },
+    { autorestart: 'sometimes' },
+    { killSignal: 'SIGNOPE' },
+    { listenBacklog: 0 },
+    { watchDebounce: -1 },
+    { logMaxFiles: 2000 },
+    { readyTimeout: 500 },
+    { mergeLogs: true },
+    { listenMode: 0o600 },
+    { logCompress: true },
+  ];
+  for (const fields of bad) {
+    let thrown;
+    assert.throws(
+      () => new Monitor(SCRIPT, { silent: true, ...fields }),
+      (err) => (thrown = err) instanceof Error,
+    );
+    const m = stopAfter(t, new Monitor(SCRIPT, { silent: true }));
+    Object.assign(m, fields);
+    await assert.rejects(
+      m.startAsync(),
+      (err) =>
+        err.constructor === thrown.constructor &&
+        err.code === thrown.code &&
+        err.message === thrown.message,
+      JSON.stringify(fields),
+    );
+    assert.equal(m.running, undefined, `${JSON.stringify(fields)}: nothing was started`);
+  }
+});

@@ -4,13 +4,12 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('fs');
-const os = require('os');
 const path = require('path');
 const { Writable } = require('stream');
 const { Monitor } = require('..');
-const { fixture, next, until, stopAfter } = require('./helpers');
+const { fixture, next, until, stopAfter, tempDir } = require('./helpers');
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'fn-child-'));
+const tmp = tempDir('fn-child-');
 
 /** Blocks the JS thread until `file` has `lines` lines (the core starts children meanwhile). */
 function blockUntilLines(file, lines, ms = 15000) {

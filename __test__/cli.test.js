@@ -253,7 +253,7 @@ test('--fork --waitReady --watchdog: a ready line, a status line on SIGUSR1, and
   assert.ok(ready.after >= 90, `ready ${ready.after} ms after the start`);
   assert.match(
     cli.formatHuman({ ...ready, app: 'web' }),
-    /web ready \(pid \d+, \d+ms after its start\)$/,
+    /web ready \(pid \d+, (\d+ms|\d+(\.\d+)?s) after its start\)$/,
   );
   h.child.kill('SIGUSR1');
   const status = await h.waitEvent((e) => e.event === 'status', 'the status line');
@@ -618,10 +618,10 @@ test('readConfigFile: a file swapped for a device after its stat is refused by t
 
 const modeOf = (file) => fs.statSync(file).mode & 0o777;
 
-/** The README's `--config` example, as the README shows it. */
+/** The `--config` example of docs/cli.md, as the page shows it. */
 function readmeConfig() {
-  const readme = fs.readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8');
-  const section = readme.slice(readme.indexOf('### `--config`'));
+  const readme = fs.readFileSync(path.join(__dirname, '..', 'docs', 'cli.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('## `--config`'));
   return JSON.parse(
     section.slice(
       section.indexOf('```json\n') + 8,
@@ -630,7 +630,7 @@ function readmeConfig() {
   );
 }
 
-test("the README's --config example works in a fresh directory: run/ for the pid file is created", async (t) => {
+test('the --config example of docs/cli.md works in a fresh directory: run/ for the pid file is created', async (t) => {
   const dir = tmpdir();
   const apps = readmeConfig();
   assert.deepEqual(
@@ -1721,4 +1721,18 @@ test('status lines: human (coloured only when asked) and JSON', () => {
   assert.equal(cli.useColor({ isTTY: true }, { NO_COLOR: '1' }), false);
   assert.equal(cli.useColor({ isTTY: false }, {}), false);
   assert.equal(cli.useColor({ isTTY: false }, { FORCE_COLOR: '1' }), true);
+});
+
+test("--json: a process warning (a loose config value) is a status line, not Node's text", async () => {
+  const dir = tmpdir();
+  const script = path.join(dir, 'ok.js');
+  fs.writeFileSync(script, 'process.exit(0)\n');
+  const config = path.join(dir, 'app.json');
+  fs.writeFileSync(config, JSON.stringify({ script, max: '1' }));
+  const r = await runCli(['--json', '--config', config]);
+  assert.equal(r.code, 0);
+  const lines = r.stderr.split('\n').filter(Boolean);
+  for (const line of lines) assert.doesNotThrow(() => JSON.parse(line), line);
+  const warning = lines.map((l) => JSON.parse(l)).find((e) => e.event === 'warning');
+  assert.match(warning.message, /"max".*FOREVER_NATIVE_LOOSE_OPTION/);
 });

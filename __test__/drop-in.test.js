@@ -3,13 +3,12 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('fs');
-const os = require('os');
 const path = require('path');
 const { Writable } = require('stream');
 const { Monitor } = require('..');
-const { fixture, next, record, until, stopAfter } = require('./helpers');
+const { fixture, next, record, until, stopAfter, tempDir } = require('./helpers');
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'fn-dropin-'));
+const tmp = tempDir('fn-dropin-');
 
 test('kill(false) during a spin sleep is no error, and the restart goes ahead', async (t) => {
   const m = stopAfter(
@@ -260,4 +259,75 @@ test('in that window, an abort of the signal option after a restart() stops clea
   assert.deepEqual(seen, ['start', 'exit:code', 'exit', 'stop']);
   assert.deepEqual(errors, []);
   assert.equal(m.running, false);
+});
+
+test('falsy values forever-monitor reads as unset (`options.x || default`, or `if (this.x)`) are the defaults here', () => {
+  const cases = [
+    ['outFile', false],
+    ['errFile', false],
+    ['logFile', false],
+    ['pidFile', false],
+    ['sourceDir', false],
+    ['cwd', false],
+    ['command', false],
+    ['killSignal', false],
+    ['killSignal', 0],
+    ['killSignal', ''],
+    ['env', false],
+    ['args', false],
+    ['hideEnv', ''],
+    ['stdio', false],
+    ['spawnWith', ''],
+    ['watchIgnorePatterns', false],
+    ['uid', false],
+    ['parser', false],
+    ['max', false],
+    ['minUptime', false],
+    ['spinSleepTime', false],
+    ['killTTL', false],
+    ['pollingInterval', false],
+  ];
+  const field = (k) => (k === 'env' ? '_env' : k);
+  const plain = new Monitor('app.js', {});
+  for (const [k, v] of cases) {
+    const m = new Monitor('app.js', { [k]: v });
+    if (k === 'uid') assert.equal(typeof m.uid, 'string', 'a random uid');
+    else assert.deepEqual(m[field(k)], plain[field(k)], `${k}: ${JSON.stringify(v)}`);
+  }
+});
+
+test('a frozen spawnWith works as on forever-monitor (its fields are filled in on a copy)', async () => {
+  const m = new Monitor(fixture('print-env.js'), {
+    silent: true,
+    max: 1,
+    spawnWith: Object.freeze({ detached: 1 }),
+  });
+  const out = [];
+  m.on('stdout', (d) => out.push(String(d)));
+  const errors = record(m, 'error');
+  const exited = next(m, 'exit');
+  m.start();
+  await exited;
+  assert.deepEqual(errors, []);
+  assert.ok(out.join('').length > 0, 'the child ran and printed');
+});
+
+test('_env changed after construction: numbers reach the child as strings; a bad value is named at start()', async () => {
+  const m = new Monitor(['sh', '-c', 'echo "$PORT $OTHER"'], { env: { PORT: 3000 }, max: 1 });
+  m.silent = true;
+  m._env.OTHER = 5;
+  const out = [];
+  m.on('stdout', (d) => out.push(String(d)));
+  const exited = next(m, 'exit');
+  m.start();
+  await exited;
+  assert.equal(out.join('').trim(), '3000 5');
+
+  const bad = new Monitor(['sh', '-c', 'true'], { silent: true, max: 1 });
+  bad._env = { A: {} };
+  const error = next(bad, 'error');
+  bad.start();
+  const [err] = await error;
+  assert.ok(err instanceof TypeError);
+  assert.match(err.message, /"env\.A" option/);
 });

@@ -62,9 +62,16 @@ function runNode(args, { timeout = 20000, env = process.env, onLine } = {}) {
       child.kill('SIGKILL');
       reject(new Error(`node ${args.join(' ')} timed out\nstdout: ${stdout}\nstderr: ${stderr}`));
     }, timeout);
+    // 'exit' may come before the last of stdout has been read: resolve at 'close' (all
+    // read), or 2 s after the exit when something else still holds the pipes open.
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr, child });
+      const done = () => resolve({ code, signal, stdout, stderr, child });
+      const late = setTimeout(done, 2000);
+      child.on('close', () => {
+        clearTimeout(late);
+        done();
+      });
     });
   });
 }
@@ -159,7 +166,27 @@ function sharedCopy(t, files) {
   return dir;
 }
 
+/** Directories made by {@link tempDir}, removed when the test file's process exits. */
+const temps = [];
+process.on('exit', () => {
+  for (const dir of temps) {
+    try {
+      fs.rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // A child still writing there: the system's tmp cleaning takes it.
+    }
+  }
+});
+
+/** A new directory under the system's tmp, removed when this test file is done. */
+function tempDir(prefix) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  temps.push(dir);
+  return dir;
+}
+
 module.exports = {
+  tempDir,
   fixture,
   next,
   record,

@@ -460,6 +460,60 @@ test(
   },
 );
 
+test(
+  "listenBacklog's default is the option catalogue's 511: the socket's backlog while the child boots",
+  { skip: !has('ss') && 'needs ss' },
+  async (t) => {
+    const m = monitor(t, SERVER, { listen: '127.0.0.1:0', env: { READY_DELAY: '5000' } });
+    assert.equal(m.listenBacklog, undefined, 'the field is left unset');
+    m.start();
+    await next(m, 'start');
+    const { port } = target(m);
+    const text = execFileSync('ss', ['-Hltn', `sport = :${port}`], { encoding: 'utf8' });
+    assert.equal(Number(text.trim().split(/\s+/)[2]), 511);
+  },
+);
+
+test('listenMode: a socket file gets the mode, as a number or octal digits, before it listens; it needs a socket path', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fn-listen-mode-'));
+  t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const socketPath = path.join(dir, 'app.sock');
+  for (const [listenMode, mode] of [
+    [0o600, 0o600],
+    ['660', 0o660],
+    ['0604', 0o604],
+  ]) {
+    const m = monitor(t, SERVER, { listen: socketPath, listenMode });
+    assert.equal(m.listenMode, mode);
+    m.start();
+    await next(m, 'start');
+    assert.equal(fs.statSync(socketPath).mode & 0o777, mode, `listenMode ${listenMode}`);
+    await m.stopAsync();
+  }
+  const bad = [
+    [{ listen: socketPath, listenMode: 'rw-rw----' }, RangeError, /an octal mode such as "660"/],
+    [{ listen: socketPath, listenMode: 0o1777 }, RangeError, /a file mode from 0 to 0o777/],
+    [{ listen: socketPath, listenMode: true }, TypeError, /"listenMode" option/],
+    [{ listen: 8080, listenMode: 0o600 }, RangeError, /used with a Unix socket path in "listen"/],
+    [{ listenMode: 0o600 }, RangeError, /used with a Unix socket path/],
+  ];
+  for (const [options, type, message] of bad) {
+    assert.throws(
+      () => new Monitor('x.js', options),
+      (err) => err instanceof type && message.test(err.message),
+      JSON.stringify(options),
+    );
+  }
+  // The command line and config files have it too, from the same catalogue entry.
+  const cli = require('../bin/cli.js');
+  const [app] = cli.plan(['--listen', socketPath, '--listenMode', '660', 'app.js'], {
+    cwd: dir,
+    exists: () => true,
+  }).apps;
+  assert.equal(app.options.listenMode, '660');
+  assert.ok(cli.CONFIG_KEYS.has('listenMode'));
+});
+
 test('listen options are checked strictly, naming the option and the value', () => {
   const bad = [
     [

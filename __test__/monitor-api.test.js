@@ -597,3 +597,34 @@ test('isMaster is false in a cluster worker, true in the primary, as cluster.isM
   assert.equal(r.status, 0, r.stderr);
   assert.deepEqual(r.stdout.trim().split('\n').sort(), ['primary true', 'worker false false']);
 });
+
+test("a monitor's fields stay V8 fast properties (no dictionary mode: memory per monitor)", () => {
+  // The catalogue's fields are set as named stores; keyed stores in a loop turned every
+  // monitor into a hash table (twice its memory). Checked in a child with natives syntax.
+  const { spawnSync } = require('child_process');
+  const code = `
+    const { Monitor } = require(${JSON.stringify(path.join(__dirname, '..'))});
+    const a = new Monitor(['sleep', '1'], { silent: true, max: 1 });
+    const b = new Monitor('app.js', { fork: true, shutdownMessage: 'bye', env: { A: '1' } });
+    console.log(JSON.stringify([%HasFastProperties(a), %HasFastProperties(b)]));
+  `;
+  const r = spawnSync(process.execPath, ['--allow-natives-syntax', '-e', code], {
+    encoding: 'utf8',
+  });
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), [true, true]);
+});
+
+test('monitors work where code generation from strings is off (node --disallow-code-generation-from-strings)', () => {
+  const { spawnSync } = require('child_process');
+  const code = `
+    const { Monitor } = require(${JSON.stringify(path.join(__dirname, '..'))});
+    const m = new Monitor(['sleep', '1'], { silent: true, max: 3, killSignal: 'SIGTERM' });
+    console.log(JSON.stringify([m.max, m.silent, m.killSignal]));
+  `;
+  const r = spawnSync(process.execPath, ['--disallow-code-generation-from-strings', '-e', code], {
+    encoding: 'utf8',
+  });
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout), [3, true, 'SIGTERM']);
+});

@@ -150,7 +150,11 @@ test(
       manifest.optionalDependencies,
       Object.fromEntries(Object.keys(PLATFORMS).map((p) => [`forever-native-${p}`, MAIN.version])),
     );
-    assert.equal(manifest.scripts.prepare, undefined);
+    assert.equal(
+      manifest.scripts,
+      undefined,
+      'the packed package.json keeps no scripts: each needs files it does not ship (prepare above all)',
+    );
 
     // The user's project. --offline: only the tarballs, never the registry.
     fs.writeFileSync(
@@ -260,6 +264,155 @@ new Monitor('crash.js').on('error', (err) => { console.log(err.code); console.lo
     assert.doesNotMatch(refused.stdout, /optional dependencies \(https|npm has a bug/);
   },
 );
+
+/** A copy of the checkout's git files (as `git clone` would give) in a new directory, or null. */
+function copyOfClone() {
+  const listed = spawnSync(
+    'git',
+    ['ls-files', '-z', '--cached', '--others', '--exclude-standard'],
+    {
+      cwd: ROOT,
+      encoding: 'utf8',
+    },
+  );
+  if (listed.error || listed.status !== 0) return null;
+  const clone = tmpdir('clone');
+  for (const file of listed.stdout.split('\0').filter(Boolean)) {
+    if (!fs.existsSync(path.join(ROOT, file))) continue;
+    fs.mkdirSync(path.dirname(path.join(clone, file)), { recursive: true });
+    fs.copyFileSync(path.join(ROOT, file), path.join(clone, file));
+  }
+  return clone;
+}
+
+/** A scratch project with a package.json and nothing else. */
+function scratchProject(name) {
+  const project = tmpdir(name);
+  fs.writeFileSync(
+    path.join(project, 'package.json'),
+    JSON.stringify({ name: 'scratch', version: '1.0.0', private: true }),
+  );
+  return project;
+}
+
+/** Runs a monitor of `sh -c 'exit 3'` twice from `project`; returns what it printed. */
+function runMonitorIn(project, env) {
+  const run = sh(
+    process.execPath,
+    [
+      '-e',
+      `
+const { Monitor } = require('forever-native');
+const events = [];
+new Monitor(['sh', '-c', 'exit 3'], { max: 2 })
+  .on('exit:code', (code) => events.push(code))
+  .on('exit', () => console.log(JSON.stringify(events)))
+  .on('error', (err) => { console.error(err.message); process.exitCode = 1; })
+  .start();
+`,
+    ],
+    { cwd: project, env },
+  );
+  assert.equal(run.status, 0, `${run.stdout}\n${run.stderr}`);
+  return run.stdout.trim();
+}
+
+test(
+  'before a release: the --local tarballs install in a project without Rust, and npm ci installs it again from its lock',
+  { timeout: 110000 },
+  (t) => {
+    if (!HOST.supported || !fs.existsSync(ADDON))
+      return t.skip(`no ${HOST.file} here (${HOST.text})`);
+    const env = userEnv();
+    const out = tmpdir('local-packages');
+    const project = scratchProject('local-project');
+    t.after(() => {
+      fs.rmSync(out, { recursive: true, force: true });
+      fs.rmSync(project, { recursive: true, force: true });
+    });
+    // docs/install.md's commands: `node scripts/pack.js --local` (here with --out), then one
+    // `npm install` of both tarballs by a glob.
+    const packing = sh(process.execPath, ['scripts/pack.js', '--local', '--out', out], {
+      cwd: ROOT,
+      env,
+    });
+    assert.equal(packing.status, 0, packing.stderr);
+    const tarballs = packing.stdout.trim().split('\n');
+    const packed = { main: tarballs.at(-1) };
+    assert.deepEqual(
+      tarballs.map((f) => path.dirname(f)),
+      [out, out],
+    );
+    assert.match(packing.stderr, /^pack: in your project: npm install \S+\.tgz \S+\.tgz$/m);
+    const manifest = JSON.parse(sh('tar', ['-xzOf', packed.main, 'package/package.json']).stdout);
+    assert.deepEqual(
+      manifest.optionalDependencies,
+      { [`forever-native-${HOST.name}`]: MAIN.version },
+      'only the platform packages packed here: the others are not on the registry yet',
+    );
+    // --offline: never the registry.
+    const installed = sh('sh', ['-c', `npm install --offline --no-audit --no-fund ${out}/*.tgz`], {
+      cwd: project,
+      env,
+    });
+    assert.equal(installed.status, 0, `${installed.stdout}\n${installed.stderr}`);
+    assert.equal(runMonitorIn(project, env), '[3,3]');
+
+    // A CI job or a container build installs from the project's lock.
+    fs.rmSync(path.join(project, 'node_modules'), { recursive: true });
+    const ci = npm(['ci', '--offline'], project, env);
+    assert.equal(ci.status, 0, `npm ci refused the lock:\n${ci.stdout}\n${ci.stderr}`);
+    assert.equal(runMonitorIn(project, env), '[3,3]');
+  },
+);
+
+test(
+  'a directory install of a built clone, without Rust, takes the binary there, and prepare says so in one line',
+  { timeout: 60000 },
+  (t) => {
+    if (!HOST.supported || !fs.existsSync(ADDON))
+      return t.skip(`no ${HOST.file} here (${HOST.text})`);
+    const clone = copyOfClone();
+    if (!clone) return t.skip('no git, or not a git checkout');
+    const env = userEnv();
+    const project = scratchProject('built-dir-install');
+    t.after(() => {
+      fs.rmSync(clone, { recursive: true, force: true });
+      fs.rmSync(project, { recursive: true, force: true });
+    });
+    // Built after the sources were checked out, as `npm ci` in the clone leaves it.
+    fs.copyFileSync(ADDON, path.join(clone, HOST.file));
+
+    const result = npm(['install', '--offline', '--foreground-scripts', clone], project, env);
+    const output = `${result.stdout}\n${result.stderr}`;
+    assert.equal(result.status, 0, output);
+    assert.match(
+      output,
+      new RegExp(
+        `forever-native build: cargo is not on the PATH: not building, ${HOST.file.replace(/\./g, '\\.')} is here and newer than the Rust sources\\.`,
+      ),
+    );
+    assert.equal(runMonitorIn(project, env), '[3,3]');
+
+    // The sources change (a `git pull`): without Rust, a rebuild says why it cannot.
+    const later = new Date(fs.statSync(path.join(clone, HOST.file)).mtimeMs + 60000);
+    fs.utimesSync(path.join(clone, 'src', 'lib.rs'), later, later);
+    const rebuild = npm(['rebuild', 'forever-native', '--foreground-scripts'], project, env);
+    assert.notEqual(rebuild.status, 0, `${rebuild.stdout}\n${rebuild.stderr}`);
+    assert.match(
+      `${rebuild.stdout}\n${rebuild.stderr}`,
+      /is older than the Rust sources .* rebuilding it needs Rust: `cargo` is not on the PATH/,
+    );
+  },
+);
+
+test('a plain npm pack in the checkout is refused, naming scripts/pack.js', () => {
+  const result = npm(['pack', '--dry-run'], ROOT, userEnv());
+  assert.notEqual(result.status, 0, result.stdout);
+  assert.match(result.stderr, /no native binary and no platform packages/);
+  assert.match(result.stderr, /Run `node scripts\/pack\.js --local` instead/);
+  assert.doesNotMatch(result.stdout, /\.tgz/, 'no tarball was listed');
+});
 
 test(
   "a directory install of a never-built clone, without Rust, fails with this package's message",

@@ -5,13 +5,12 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('fs');
-const os = require('os');
 const path = require('path');
 const util = require('util');
 const { EventEmitter } = require('events');
-const { fixture, next } = require('./helpers');
+const { fixture, next, tempDir } = require('./helpers');
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'fn-inside-'));
+const tmp = tempDir('fn-inside-');
 
 const IMPLEMENTATIONS = [
   ['forever-monitor', () => require('forever-monitor')],

@@ -2,13 +2,12 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('fs');
-const os = require('os');
 const path = require('path');
 const { Monitor } = require('..');
-const { fixture, next, record, until } = require('./helpers');
+const { fixture, next, record, until, tempDir: newTempDir } = require('./helpers');
 
 function tempDir() {
-  const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'fn-watch-')));
+  const dir = fs.realpathSync(newTempDir('fn-watch-'));
   fs.writeFileSync(path.join(dir, '.foreverignore'), 'ignored-by-file.txt\n');
   return dir;
 }
@@ -291,7 +290,7 @@ test('the watcher runs only while the monitor runs: stop() stops watching', asyn
 });
 
 test('a missing .foreverignore is reported as forever-monitor does', async () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fn-watch-'));
+  const dir = newTempDir('fn-watch-');
   const m = new Monitor(fixture('run-forever.js'), {
     silent: true,
     watch: true,

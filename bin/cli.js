@@ -4,13 +4,17 @@
  * the Monitor options they turn into, and the status lines. Nothing here starts a
  * process, so all of it can be unit-tested; bin/forever-native.js does the running.
  *
- * Only Node's core modules are used, and `require('forever-native')` itself is left to
- * the caller, so `--help` and `--version` never load the native addon.
+ * The flags, the config keys and the help come from the option catalogue (options.js),
+ * which is plain JavaScript; `require('forever-native')` itself is left to the caller, so
+ * `--help` and `--version` never load the native addon.
  */
 
 const fs = require('fs');
 const path = require('path');
 const os = require('os');
+// The option catalogue: plain JavaScript, which loads no addon.
+const { CATALOGUE } = require('../options.js');
+const ecosystem = require('./ecosystem.js');
 
 /** A mistake in the command line or the config file: one line on stderr, exit code 2. */
 class UsageError extends Error {
@@ -22,8 +26,7 @@ class UsageError extends Error {
 }
 
 /**
- * Every flag. `key` is the Monitor option the flag sets (none for the CLI's own flags);
- * `kind` says how its value is read:
+ * How a flag's value is read (`kind`, from the option catalogue, options.js; see readValue):
  *   bool      takes no value (`--silent`, or `--silent=false`)
  *   string    any non-empty string
  *   path      a non-empty string, resolved against the current directory
@@ -46,425 +49,65 @@ class UsageError extends Error {
  * A flag's `min`, `above` or `max` states another bound the Monitor enforces, so that the
  * CLI's message for a value it cannot read names the range that is accepted.
  */
-const FLAGS = [
-  {
-    long: 'max',
-    short: 'm',
-    kind: 'runs',
-    key: 'max',
-    arg: 'N',
-    help: 'Only run the script N times in total',
-  },
-  {
-    long: 'minUptime',
-    kind: 'ms',
-    key: 'minUptime',
-    arg: 'MS',
-    help: 'A child that lived less than MS is spinning (default 0)',
-  },
-  {
-    long: 'spinSleepTime',
-    kind: 'ms',
-    key: 'spinSleepTime',
-    arg: 'MS',
-    help: 'Wait MS before restarting a spinning child; without it, give up',
-  },
-  {
-    long: 'restartDelay',
-    kind: 'ms',
-    key: 'restartDelay',
-    arg: 'MS',
-    help: 'Wait MS before every automatic restart',
-  },
-  {
-    long: 'backoff',
-    kind: 'backoff',
-    key: 'backoff',
-    help: 'Growing delays for restarts in a row: 100ms x1.5 up to 15s, reset after 30s up (or =initial:MS,factor:F,max:MS,jitter:F,resetAfter:MS). On by default here unless --restartDelay is given; --no-backoff (or --backoff=false) for none',
-  },
-  {
-    long: 'autorestart',
-    kind: 'when',
-    key: 'autorestart',
-    arg: 'WHEN',
-    help: 'always (default), on-failure (not after exit code 0) or never',
-  },
-  {
-    long: 'stopExitCodes',
-    kind: 'codes',
-    key: 'stopExitCodes',
-    arg: 'CODES',
-    help: 'Exit codes that end supervision instead of a restart, e.g. 0,78',
-  },
-  {
-    long: 'restartWindow',
-    kind: 'window',
-    key: 'restartWindow',
-    arg: 'N/MS',
-    help: 'Give up after more than N restarts within MS, e.g. 5/60000',
-  },
-  {
-    long: 'fork',
-    kind: 'bool',
-    key: 'fork',
-    help: 'Give the child an IPC channel (Node children: for --waitReady, --watchdog, --shutdownMessage)',
-  },
-  {
-    long: 'waitReady',
-    kind: 'bool',
-    key: 'waitReady',
-    help: "The child is up once it says so: process.send('ready') (with --fork) or READY=1 on NOTIFY_SOCKET",
-  },
-  {
-    long: 'readyTimeout',
-    kind: 'ms',
-    above: 0,
-    key: 'readyTimeout',
-    arg: 'MS',
-    help: 'With --waitReady: a child not ready within MS is taken down, as a crash',
-  },
-  {
-    long: 'watchdog',
-    kind: 'ms',
-    above: 0,
-    key: 'watchdog',
-    arg: 'MS',
-    help: "The child must ping within every MS (process.send('heartbeat') or WATCHDOG=1), or it is restarted",
-  },
-  {
-    long: 'maxMemory',
-    kind: 'size',
-    key: 'maxMemory',
-    arg: 'SIZE',
-    help: "Restart the child gracefully when its tree's memory passes SIZE (bytes, 512M, 1G)",
-  },
-  {
-    long: 'memoryCheckInterval',
-    kind: 'ms',
-    min: 10,
-    key: 'memoryCheckInterval',
-    arg: 'MS',
-    help: 'How often --maxMemory reads the memory (default 1000)',
-  },
-  {
-    long: 'shutdownMessage',
-    kind: 'string',
-    key: 'shutdownMessage',
-    arg: 'TEXT',
-    help: 'With --fork: send TEXT over IPC before the kill signal; a child that exits on it gets none',
-  },
-  {
-    long: 'shutdownTimeout',
-    kind: 'ms',
-    key: 'shutdownTimeout',
-    arg: 'MS',
-    help: 'How long a kill waits after --shutdownMessage before the signal (default: --killTTL)',
-  },
-  {
-    long: 'listen',
-    kind: 'listen',
-    key: 'listen',
-    arg: 'ADDR',
-    help: 'Hold a listening socket for the child (repeatable): 8080, 127.0.0.1:8080, [::1]:8080, a socket path, name=ADDR; it gets fds 3, 4, ... with LISTEN_FDS',
-  },
-  {
-    long: 'listenBacklog',
-    kind: 'runs',
-    max: 65535,
-    key: 'listenBacklog',
-    arg: 'N',
-    help: 'The backlog of each --listen socket (default 511)',
-  },
-  {
-    long: 'reloadGrace',
-    kind: 'ms',
-    key: 'reloadGrace',
-    arg: 'MS',
-    help: "Without --waitReady: how long a reload's new child runs beside the old one before taking over (default 1000)",
-  },
-  {
-    long: 'instances',
-    short: 'i',
-    kind: 'instances',
-    key: 'instances',
-    arg: 'N',
-    help: "Run N instances of the script (max: one per CPU; -1: one fewer), each supervised on its own, sharing the --listen sockets; SIGHUP's reload rolls through them",
-  },
-  {
-    long: 'reloadOnHup',
-    kind: 'bool',
-    help: 'SIGHUP reloads the child without downtime (a new child beside the old, with --listen) instead of restarting it',
-  },
-  {
-    long: 'command',
-    short: 'c',
-    kind: 'string',
-    key: 'command',
-    arg: 'CMD',
-    help: 'Program to run the script with (default: this node), e.g. "node --expose-gc" or python3',
-  },
-  {
-    long: 'sourceDir',
-    kind: 'path',
-    key: 'sourceDir',
-    arg: 'DIR',
-    help: 'Directory the script path is relative to',
-  },
-  {
-    long: 'workingDir',
-    kind: 'path',
-    key: 'cwd',
-    arg: 'DIR',
-    help: "The child's working directory (default: the current one)",
-  },
-  {
-    long: 'silent',
-    short: 's',
-    kind: 'bool',
-    key: 'silent',
-    help: "Do not copy the child's stdout/stderr to this terminal",
-  },
-  {
-    long: 'outFile',
-    short: 'o',
-    kind: 'path',
-    key: 'outFile',
-    arg: 'FILE',
-    help: "Write the child's stdout to FILE",
-  },
-  {
-    long: 'errFile',
-    short: 'e',
-    kind: 'path',
-    key: 'errFile',
-    arg: 'FILE',
-    help: "Write the child's stderr to FILE (the same path as -o merges them)",
-  },
-  {
-    long: 'logFile',
-    short: 'l',
-    kind: 'path',
-    key: 'logFile',
-    arg: 'FILE',
-    help: 'Also write the status lines to FILE',
-  },
-  {
-    long: 'append',
-    short: 'a',
-    kind: 'bool',
-    key: 'append',
-    help: 'Append to the -o/-e/-l files instead of truncating them',
-  },
-  {
-    long: 'pidFile',
-    kind: 'path',
-    key: 'pidFile',
-    arg: 'FILE',
-    help: "Keep the child's pid in FILE while it runs",
-  },
-  {
-    long: 'watch',
-    short: 'w',
-    kind: 'bool',
-    key: 'watch',
-    help: 'Restart the child when a file in the watched directories changes',
-  },
-  {
-    long: 'watchDirectory',
-    kind: 'list',
-    key: 'watchDirectory',
-    arg: 'DIR',
-    help: "Directory to watch (repeatable; default: --sourceDir, else the script's)",
-  },
-  {
-    long: 'watchIgnore',
-    kind: 'pattern',
-    key: 'watchIgnorePatterns',
-    arg: 'GLOB',
-    help: 'Pattern of files not to watch (repeatable)',
-  },
-  {
-    long: 'killSignal',
-    kind: 'signal',
-    key: 'killSignal',
-    arg: 'SIG',
-    help: 'Signal that stops or restarts the child (default SIGTERM)',
-  },
-  {
-    long: 'killTTL',
-    kind: 'ms',
-    key: 'killTTL',
-    arg: 'MS',
-    help: 'SIGKILL a child still alive MS after killSignal (default 5000 when no --killSignal is given)',
-  },
-  {
-    long: 'killTree',
-    short: 't',
-    kind: 'bool',
-    key: 'killTree',
-    help: "Signal the child's whole process tree (the default; --killTree=false for the child alone)",
-  },
-  {
-    long: 'uid',
-    kind: 'string',
-    key: 'uid',
-    arg: 'UID',
-    help: 'Id of this process for forever tools (not a Unix user)',
-  },
-  {
-    long: 'id',
-    kind: 'string',
-    key: 'id',
-    arg: 'ID',
-    help: 'Name of this process, shown in the status lines',
-  },
-  {
-    long: 'logTimestamps',
-    kind: 'bool',
-    key: 'logTimestamps',
-    help: 'Prefix every line of -o/-e with an ISO-8601 UTC time',
-  },
-  {
-    long: 'mergeLogs',
-    kind: 'bool',
-    key: 'mergeLogs',
-    help: 'Write stderr into the -o file too, whole lines at a time',
-  },
-  {
-    long: 'logMaxSize',
-    kind: 'bytes',
-    key: 'logMaxSize',
-    arg: 'BYTES',
-    help: 'Rotate -o/-e/-l before they grow past BYTES (file.1, file.2, ... counting up: the newest is the highest)',
-  },
-  {
-    long: 'logRotate',
-    kind: 'rotate',
-    key: 'logRotate',
-    arg: 'WHEN',
-    help: 'Rotate -o/-e/-l daily, hourly or every MS, at local time (file.2026-11-30, file.2026-11-30T14)',
-  },
-  {
-    long: 'logRotateUtc',
-    kind: 'bool',
-    key: 'logRotateUtc',
-    help: 'Count --logRotate periods in UTC rather than local time',
-  },
-  {
-    long: 'logCompress',
-    kind: 'bool',
-    key: 'logCompress',
-    help: 'Gzip rotated files, in the background (file.1.gz, file.2026-11-30.gz)',
-  },
-  {
-    long: 'logMaxFiles',
-    kind: 'count',
-    max: 1000,
-    key: 'logMaxFiles',
-    arg: 'N',
-    help: 'Rotated files to keep (default 5; 1000 with --logMaxAge)',
-  },
-  {
-    long: 'logMaxAge',
-    kind: 'age',
-    key: 'logMaxAge',
-    arg: 'AGE',
-    help: 'Remove rotated files last written more than AGE ago: 14d, 12h, 30m or MS',
-  },
-  {
-    long: 'logDirect',
-    kind: 'bool',
-    key: 'logDirect',
-    help: 'The child writes -o/-e itself: no host CPU for its output (needs -s; no timestamps or rotation)',
-  },
-  {
-    long: 'config',
-    kind: 'path',
-    arg: 'FILE',
-    help: 'Read the app (or an array of apps) from a JSON file',
-  },
-  { long: 'json', kind: 'bool', help: 'Print the status lines as JSON, one object per line' },
-  { long: 'help', short: 'h', kind: 'bool', help: 'Show this help' },
-  { long: 'version', kind: 'bool', help: "Show forever-native's version" },
-];
+
+/**
+ * Every flag: one for each option of the catalogue that has one (`key` is the Monitor
+ * option it sets; none for an option of the CLI alone), then the CLI's own.
+ */
+const FLAGS = CATALOGUE.filter((option) => option.cli)
+  .map((option) => ({
+    long: option.cli.long || option.name,
+    ...option.cli,
+    ...(option.api === false ? {} : { key: option.name }),
+  }))
+  .concat([
+    {
+      long: 'config',
+      kind: 'path',
+      arg: 'FILE',
+      help: "Read the app (or an array of apps) from a JSON file, or PM2's ecosystem file (.js, .cjs, .json)",
+    },
+    {
+      long: 'only',
+      kind: 'string',
+      arg: 'NAMES',
+      help: 'With a config: run only the apps of these names (comma-separated), as PM2 --only',
+    },
+    {
+      long: 'env',
+      kind: 'string',
+      arg: 'NAME',
+      help: "With PM2's ecosystem file: add each app's env_NAME to its env, as PM2 --env",
+    },
+    { long: 'json', kind: 'bool', help: 'Print the status lines as JSON, one object per line' },
+    { long: 'help', short: 'h', kind: 'bool', help: 'Show this help' },
+    { long: 'version', kind: 'bool', help: "Show forever-native's version" },
+  ]);
 
 const BY_LONG = new Map(FLAGS.map((f) => [f.long, f]));
 const BY_SHORT = new Map(FLAGS.filter((f) => f.short).map((f) => [f.short, f]));
 const TAKES_VALUE = (flag) => flag.kind !== 'bool' && flag.kind !== 'backoff';
 
-/** The keys a config file may hold for each app (forever's format, plus this package's). */
-const CONFIG_KEYS = new Set([
-  'script',
-  'args',
-  'max',
-  'minUptime',
-  'spinSleepTime',
-  'command',
-  'sourceDir',
-  'workingDir',
-  'cwd',
-  'silent',
-  'outFile',
-  'errFile',
-  'logFile',
-  'append',
-  'pidFile',
-  'watch',
-  'watchDirectory',
-  'watchIgnore',
-  'watchIgnorePatterns',
-  'watchIgnoreDotFiles',
-  'usePolling',
-  'pollingInterval',
-  'killSignal',
-  'killTTL',
-  'killTree',
-  'uid',
-  'id',
-  'env',
-  'hideEnv',
-  'spawnWith',
-  'checkFile',
-  'stdio',
-  'fork',
-  'serialization',
-  'watchDebounce',
-  'logTimestamps',
-  'mergeLogs',
-  'logMaxSize',
-  'logMaxFiles',
-  'logDirect',
-  'logRotate',
-  'logRotateUtc',
-  'logCompress',
-  'logMaxAge',
-  'restartDelay',
-  'backoff',
-  'autorestart',
-  'stopExitCodes',
-  'restartWindow',
-  'waitReady',
-  'readyTimeout',
-  'watchdog',
-  'maxMemory',
-  'memoryCheckInterval',
-  'shutdownMessage',
-  'shutdownTimeout',
-  'listen',
-  'listenBacklog',
-  'reloadGrace',
-  'reloadOnHup',
-  'instances',
-  'reloadBatch',
-  'listenReusePort',
-]);
+/**
+ * The keys a config file may hold for each app: `script`, and every option of the
+ * catalogue that JSON can express, by its name and by its flag's (forever's `workingDir`
+ * and `watchIgnore`).
+ */
+const CONFIG_KEYS = new Set(['script']);
+for (const option of CATALOGUE) {
+  if (option.config === false) continue;
+  CONFIG_KEYS.add(option.name);
+  if (option.cli && option.cli.long) CONFIG_KEYS.add(option.cli.long);
+}
 
 /** Config keys that hold paths, resolved against the config file's directory. */
-const CONFIG_PATHS = ['sourceDir', 'workingDir', 'cwd', 'outFile', 'errFile', 'logFile', 'pidFile'];
+const CONFIG_PATHS = FLAGS.filter((f) => f.kind === 'path' && f.key).flatMap((f) =>
+  f.long === f.key ? [f.key] : [f.long, f.key],
+);
 
-/** The graceful stop the CLI uses when no killSignal is given. */
-const DEFAULT_KILL_SIGNAL = 'SIGTERM';
-const DEFAULT_KILL_TTL = 5000;
+/** The graceful stop the CLI uses when no killSignal is given (the catalogue's CLI defaults). */
+const DEFAULT_KILL_SIGNAL = BY_LONG.get('killSignal').default;
+const DEFAULT_KILL_TTL = BY_LONG.get('killTTL').default;
 
 const quote = (value) => JSON.stringify(String(value));
 
@@ -691,7 +334,7 @@ function withStopDefaults(options) {
  */
 function withRestartDefaults(options) {
   const given = (key) => options[key] !== undefined && options[key] !== null;
-  if (!given('backoff') && !given('restartDelay')) options.backoff = true;
+  if (!given('backoff') && !given('restartDelay')) options.backoff = BY_LONG.get('backoff').default;
   return options;
 }
 
@@ -708,7 +351,7 @@ const runsNode = (command) =>
  */
 function scriptProblem(app, stat = fs.statSync) {
   const { options } = app;
-  if (!runsNode(options.command)) return null;
+  if (Array.isArray(app.script) || !runsNode(options.command)) return null;
   const file = options.sourceDir ? path.join(options.sourceDir, app.script) : app.script;
   const shown = app.shown === undefined ? app.script : app.shown;
   const where = app.where === 'options' ? '' : `${app.where}: `;
@@ -870,7 +513,13 @@ function appFromConfig(entry, where, baseDir) {
   for (const key of Object.keys(entry)) {
     if (!CONFIG_KEYS.has(key)) throw new UsageError(`${where}: unknown key ${quote(key)}`);
   }
-  if (typeof entry.script !== 'string' || entry.script === '') {
+  // An argv runs as it is (PM2's interpreter "none", or its command line as a script).
+  const argv = Array.isArray(entry.script);
+  if (
+    argv
+      ? !entry.script.every((w) => typeof w === 'string') || !entry.script[0]
+      : typeof entry.script !== 'string' || entry.script === ''
+  ) {
     throw new UsageError(`${where}: "script" must be a non-empty string`);
   }
   if (entry.workingDir !== undefined && entry.cwd !== undefined) {
@@ -882,6 +531,12 @@ function appFromConfig(entry, where, baseDir) {
   delete options.reloadOnHup;
   if (reloadOnHup !== undefined && typeof reloadOnHup !== 'boolean') {
     throw new UsageError(`${where}: "reloadOnHup" must be true or false`);
+  }
+  // The CLI's, for the whole process: any app with it turns the reaper on.
+  const reap = options.reap;
+  delete options.reap;
+  if (reap !== undefined && typeof reap !== 'boolean') {
+    throw new UsageError(`${where}: "reap" must be true or false`);
   }
   if (options.listen !== undefined) {
     options.listen = Array.isArray(options.listen)
@@ -923,15 +578,20 @@ function appFromConfig(entry, where, baseDir) {
     }
     options.killSignal = signal;
   }
-  const script = options.sourceDir ? entry.script : path.resolve(baseDir, entry.script);
+  const script = argv
+    ? entry.script.slice()
+    : options.sourceDir
+      ? entry.script
+      : path.resolve(baseDir, entry.script);
   withStopDefaults(options);
   return {
     name: appName(script, options),
     where,
     script,
-    shown: entry.script,
+    shown: argv ? entry.script.join(' ') : entry.script,
     options,
     reloadOnHup: reloadOnHup === true,
+    reap: reap === true,
   };
 }
 
@@ -1008,41 +668,85 @@ function whyUnreadable(err) {
 }
 
 /**
- * The apps in a config file: one object, or an array of them.
+ * The apps in a config file: one object, or an array of them; or PM2's ecosystem file,
+ * mapped by bin/ecosystem.js (whose notes are added to `select.notes`).
  * @param {string} file as the user gave it (shown in messages)
  * @param {(full: string, encoding: 'utf8') => string} [readFile] reads the file's text
+ * @param {{ only?: string, env?: string, notes?: string[] }} [select] --only, --env
  */
-function appsFromConfig(file, cwd, readFile = readConfigFile) {
+function appsFromConfig(file, cwd, readFile = readConfigFile, select = {}) {
   const full = path.resolve(cwd, file);
+  const javascript = ecosystem.isJavaScript(full);
   let text;
+  let data;
   try {
-    text = readFile(full, 'utf8');
+    // A .js/.cjs file is code (PM2's ecosystem file): PM2 require()s it, and so does this.
+    if (javascript) data = ecosystem.requireConfig(full);
+    else text = readFile(full, 'utf8');
   } catch (err) {
     throw new UsageError(`cannot read config ${quote(file)}: ${whyUnreadable(err)}`);
   }
-  let data;
   try {
-    data = JSON.parse(text);
+    if (!javascript) data = JSON.parse(text);
   } catch (err) {
     throw new UsageError(
       `config ${quote(file)} is not valid JSON: ${String(err.message).split('\n')[0]}`,
     );
   }
   const baseDir = path.dirname(full);
+  const pm2 = ecosystem.appsFromEcosystem(data, {
+    file,
+    baseDir,
+    javascript,
+    envName: select.env,
+    foreverKeys: CONFIG_KEYS,
+    fail: (message) => new UsageError(message),
+  });
+  if (pm2) {
+    data = pm2.apps;
+    if (select.notes) select.notes.push(...pm2.notes);
+    const held = pm2.held;
+    if (select.only !== undefined) {
+      const asked = select.only.split(/[,\s]+/).filter((name) => held.includes(name));
+      if (asked.length > 0)
+        throw new UsageError(
+          `--only ${quote(select.only)}: ${asked.map(quote).join(', ')} ${asked.length > 1 ? 'have' : 'has'} autostart: false in ${quote(file)}`,
+        );
+    }
+    if (data.length === 0 && held.length > 0)
+      throw new UsageError(
+        `${quote(file)}: nothing to start: every app has autostart: false (${held.join(', ')})`,
+      );
+  } else if (select.env !== undefined) {
+    throw new UsageError(`--env is for PM2's ecosystem files: ${quote(file)} is forever's format`);
+  }
+  let apps = [];
   if (Array.isArray(data)) {
     if (data.length === 0)
       throw new UsageError(
         `config ${quote(file)} is an empty array: it must hold at least one app`,
       );
-    const apps = data.map((entry, i) => appFromConfig(entry, `${file}[${i}]`, baseDir));
-    // Two apps with the same name get their index, so their status lines can be told apart.
-    for (const app of apps) {
-      if (apps.filter((other) => other.name === app.name).length > 1)
-        app.name = `${app.name}#${apps.indexOf(app)}`;
-    }
-    return apps;
+    apps = data.map((entry, i) => appFromConfig(entry, `${file}[${i}]`, baseDir));
+  } else apps = [appFromConfig(data, file, baseDir)];
+  if (select.only !== undefined) apps = onlyApps(apps, select.only, file);
+  // Two apps with the same name get their index, so their status lines can be told apart.
+  for (const app of apps) {
+    if (apps.filter((other) => other.name === app.name).length > 1)
+      app.name = `${app.name}#${apps.indexOf(app)}`;
   }
-  return [appFromConfig(data, file, baseDir)];
+  return apps;
+}
+
+/** `--only a,b`: those apps of a config (by name), as PM2's --only; another name is an error. */
+function onlyApps(apps, only, file) {
+  const wanted = only.split(/[,\s]+/).filter(Boolean);
+  const missing = wanted.filter((name) => !apps.some((app) => app.name === name));
+  if (missing.length > 0 || wanted.length === 0) {
+    throw new UsageError(
+      `--only ${quote(only)}: no app named ${missing.map(quote).join(', ') || '""'} in ${quote(file)} (its apps: ${apps.map((a) => a.name).join(', ')})`,
+    );
+  }
+  return apps.filter((app) => wanted.includes(app.name));
 }
 
 /**
@@ -1050,7 +754,21 @@ function appsFromConfig(file, cwd, readFile = readConfigFile) {
  * @throws {UsageError}
  */
 function plan(argv, { cwd = process.cwd(), readFile, exists = fs.existsSync } = {}) {
-  const parsed = parseArgs(argv);
+  let parsed = parseArgs(argv);
+  // `forever-native ecosystem.config.js --only api`, as `pm2 start`: an ecosystem file (not
+  // after --) is the --config, and what follows it are options.
+  if (parsed.flags.config === undefined && ecosystem.isEcosystemName(parsed.script)) {
+    const file = parsed.script;
+    if (argv[parsed.scriptAt - 1] !== '--') {
+      parsed = parseArgs(argv.slice(0, parsed.scriptAt).concat(argv.slice(parsed.scriptAt + 1)));
+      if (parsed.script !== undefined) {
+        throw new UsageError(
+          `${quote(parsed.script)} after the ecosystem file ${quote(file)}: only options (--only, --env, --json) may follow it`,
+        );
+      }
+      parsed.flags.config = file;
+    }
+  }
   const json = parsed.flags.json === true;
   if (parsed.flags.help) return { help: true, json };
   if (parsed.flags.version) return { version: true, json };
@@ -1067,15 +785,34 @@ function plan(argv, { cwd = process.cwd(), readFile, exists = fs.existsSync } = 
         `--${clash} cannot be used with --config: set ${quote(key)} in the config file`,
       );
     }
-    return { json, apps: appsFromConfig(parsed.flags.config, cwd, readFile), notes: [] };
+    const { only, env } = parsed.flags;
+    const notes = [];
+    return {
+      json,
+      reap: parsed.flags.reap === true,
+      apps: appsFromConfig(parsed.flags.config, cwd, readFile, { only, env, notes }),
+      notes,
+    };
   }
-  return { json, apps: [appFromArgs(parsed, cwd, argv, exists)], notes: [] };
+  const select = ['only', 'env'].find((name) => parsed.flags[name] !== undefined);
+  if (select)
+    throw new UsageError(
+      `--${select} picks from a config: give --config FILE (or an ecosystem file)`,
+    );
+  return {
+    json,
+    reap: parsed.flags.reap === true,
+    apps: [appFromArgs(parsed, cwd, argv, exists)],
+    notes: [],
+  };
 }
 
 /** Whether `json` was asked for, even when the command line failed to parse. */
 function wantsJson(argv) {
   for (let i = 0; i < argv.length; i++) {
     const arg = String(argv[i]);
+    // Options may follow an ecosystem file (`ecosystem.config.js --json`).
+    if (arg[0] !== '-' && ecosystem.isEcosystemName(arg)) continue;
     if (arg === '--' || arg.length < 2 || arg[0] !== '-') return false;
     if (arg === '--json' || arg === '--json=true') return true;
     if (arg.startsWith('--')) {
@@ -1108,6 +845,7 @@ function helpText(version) {
     'Usage:',
     '  forever-native [options] script [args...]',
     '  forever-native [--json] --config app.json',
+    "  forever-native [--json] ecosystem.config.js [--only NAMES] [--env NAME]   (PM2's file)",
     '',
     "Options go before the script: everything after it is the script's, options",
     'included, as with node. A -- ends the options (for a script named like -x.js).',

@@ -13,6 +13,7 @@
 const fs = require('fs');
 const path = require('path');
 const cli = require('./cli.js');
+const systemd = require('./systemd.js');
 
 const version = () => require('../package.json').version;
 
@@ -514,9 +515,19 @@ function failUsage(message, json) {
   process.exit(2);
 }
 
-function run(specs, json, notes = []) {
+function run(specs, json, notes = [], reap = false) {
   const reporter = new Reporter(json);
   for (const message of notes) reporter.emit({ event: 'warning', app: null, pid: null, message });
+  const warn = (message) => reporter.emit({ event: 'warning', app: null, pid: null, message });
+  // Process warnings (a loose option value, a replaced guardian) are status lines too, so
+  // that --json's stream stays one object per line: Node's own printer is replaced.
+  process.removeAllListeners('warning');
+  process.on('warning', (w) => warn(w.code ? `${w.message} (${w.code})` : w.message));
+  // systemd's variables are the CLI's, not the children's; the orphans of pid 1 are reaped.
+  const sd = systemd.fromEnv(process.env, warn);
+  // Sockets systemd passed (socket activation) are held like --listen's.
+  systemd.usePassedSockets(specs, systemd.takeListenFds(process.env), warn);
+  systemd.reapOrphans(reap, warn);
   const apps = [];
   let stopSignals = 0;
   let forcedBy = null;
@@ -525,11 +536,13 @@ function run(specs, json, notes = []) {
   const finish = (code) => {
     if (finished) return;
     finished = true;
+    sd.stopping();
     for (const app of apps) app.removePidFile();
     process.exit(code);
   };
 
   const onEnded = () => {
+    sd.update();
     if (!apps.every((app) => app.ended)) return;
     // 0 after a clean stop; the first failing app's exit code when one gave up; 128+n
     // when the stop had to be forced by signal n.
@@ -561,6 +574,7 @@ function run(specs, json, notes = []) {
   const onStopSignal = (signal) => {
     stopSignals += 1;
     if (stopSignals === 1) {
+      sd.stopping();
       reporter.emit({ event: 'signal', app: null, pid: null, signal, action: 'stop' }, allLogs());
       for (const app of apps) app.stop();
     } else if (stopSignals === 2) {
@@ -579,14 +593,18 @@ function run(specs, json, notes = []) {
       stopSignals > 0 ? 'ignore' : apps.some((app) => app.spec.reloadOnHup) ? 'reload' : 'restart';
     reporter.emit({ event: 'signal', app: null, pid: null, signal: 'SIGHUP', action }, allLogs());
     if (action === 'ignore') return;
-    const rolled = new Set();
-    for (const app of apps) {
-      // An app's instances reload one batch at a time, once for all of them.
-      if (app.group && app.spec.reloadOnHup) {
-        if (!rolled.has(app.group)) rollGroup(app, apps);
-        rolled.add(app.group);
-      } else app.restart();
-    }
+    sd.reload(() => {
+      const reloading = [];
+      const rolled = new Set();
+      for (const app of apps) {
+        // An app's instances reload one batch at a time, once for all of them.
+        if (app.group && app.spec.reloadOnHup) {
+          if (!rolled.has(app.group)) reloading.push(...rollGroup(app, apps, sd));
+          rolled.add(app.group);
+        } else if (app.restart()) reloading.push(app);
+      }
+      return reloading;
+    });
   });
   // Status of every app on SIGUSR1 (which then no longer starts Node's inspector).
   process.on('SIGUSR1', () => {
@@ -612,6 +630,7 @@ function run(specs, json, notes = []) {
     if (first && first !== app) app.statusLog = first.statusLog;
     else app.openLog(_openStatusLog);
   }
+  sd.watch(apps);
   for (const app of apps) app.start();
 }
 
@@ -650,26 +669,31 @@ function instancesOf(spec, reporter, onEnded) {
 /**
  * SIGHUP with --reloadOnHup for an app's instances: a rolling reload of its group. Each
  * instance's steps are its own 'reload' lines; the roll's end is one line for the app.
+ * Returns the instances' apps it reloads (systemd's READY=1 waits for each to settle).
  */
-function rollGroup(app, apps) {
+function rollGroup(app, apps, sd) {
   const group = app.group;
   const mine = apps.filter((a) => a.group === group && !a.ended && !a.stopRequested);
-  if (mine.length === 0) return;
+  if (mine.length === 0) return [];
   const name = app.groupName;
   const say = (event) =>
     app.reporter.emit({ app: name, pid: null, ...event }, app.statusLog ? [app.statusLog] : []);
   group.reloadAsync().then(
     () => say({ event: 'rolled', instances: group.size }),
-    (err) =>
+    (err) => {
+      // The instances the roll did not reach: systemd's READY=1 does not wait for them.
+      for (const a of mine) sd.abandonReload(a);
       // A stop (SIGTERM) ended the roll: the stop lines say so.
-      mine.some((a) => a.stopRequested) ||
+      if (mine.some((a) => a.stopRequested)) return;
       say({
         event: 'error',
         message: String(err && err.message),
         code: err && err.code !== undefined ? err.code : null,
         ...(err && typeof err.instance === 'number' ? { instance: err.instance } : {}),
-      }),
+      });
+    },
   );
+  return mine;
 }
 
 function main(argv) {
@@ -695,7 +719,7 @@ function main(argv) {
   }
   // The CLI's production default (the API keeps forever-monitor's): a crash loop backs off.
   for (const app of what.apps) cli.withRestartDefaults(app.options);
-  run(what.apps, what.json, what.notes);
+  run(what.apps, what.json, what.notes, what.reap === true || what.apps.some((a) => a.reap));
 }
 
 main(process.argv.slice(2));

@@ -1,8 +1,9 @@
 'use strict';
 /**
- * A tiny HTTP server that crashes on purpose, to watch forever-native restart it:
+ * A tiny HTTP server that crashes on purpose, to watch forever-native restart it, from the
+ * checkout (the README's first command):
  *
- *   npx forever-native --max 5 examples/flaky-server.js
+ *   node bin/forever-native.js --max 5 examples/flaky-server.js
  *
  * It listens on 127.0.0.1 only, on $PORT (default: a free port the system picks), and
  * exits with code 1 after a random 1-4 seconds, or after $CRASH_AFTER requests when that

@@ -16,8 +16,10 @@
  * (the core uses pidfd, /proc and PR_SET_PDEATHSIG), without cargo, or with a Rust older
  * than the dependencies need. Where the napi CLI is missing (a directory install of a clone
  * that never ran `npm ci`: npm runs `prepare` there without installing devDependencies) it
- * runs cargo itself. In the throwaway clone npm makes for a git install it builds nothing:
- * the package npm packs from it holds no binary.
+ * runs cargo itself. As `prepare` without cargo, it builds nothing when the addon for this
+ * platform is already here and not older than the Rust sources (a directory install of a clone
+ * built elsewhere), and says so in one line. In the throwaway clone npm makes for a git
+ * install it builds nothing: the package npm packs from it holds no binary.
  */
 
 const fs = require('fs');
@@ -66,14 +68,19 @@ function platformOf(triple) {
   return Object.keys(PLATFORMS).find((name) => PLATFORMS[name] === triple) || null;
 }
 
+/** Whether `cargo` can be run from the PATH. */
+function haveCargo() {
+  return !spawnSync('cargo', ['--version'], { encoding: 'utf8' }).error;
+}
+
 function checkRust() {
-  const found = spawnSync('cargo', ['--version'], { encoding: 'utf8' });
-  if (found.error) {
+  if (!haveCargo()) {
     throw new Refusal(
       [
         'building forever-native from source needs Rust, and `cargo` is not on the PATH.',
         `Install Rust ${MIN_RUST} or later (https://rustup.rs), then run the install again.`,
-        `Without Rust, install forever-native from the registry (\`npm install forever-native\`): it has prebuilt binaries for ${Object.keys(PLATFORMS).join(', ')}.`,
+        'Without Rust, install the packed tarballs of a clone built elsewhere (`node scripts/pack.js --local` there; see docs/install.md), or, once forever-native is on the npm registry, `npm install forever-native`, with prebuilt binaries for ' +
+          `${Object.keys(PLATFORMS).join(', ')}.`,
       ].join('\n'),
     );
   }
@@ -84,6 +91,41 @@ function checkRust() {
       `forever-native needs Rust ${MIN_RUST} or later to build (its dependencies' floor); this is ${version[0]}. Run \`rustup update\`.`,
     );
   }
+}
+
+/** The files a build reads: the addon is up to date when it is not older than any of them. */
+const SOURCES = ['Cargo.toml', 'Cargo.lock', 'build.rs', 'src'];
+
+/** The newest modification time among SOURCES (walking src/), in ms; 0 when none is there. */
+function newestSource() {
+  let newest = 0;
+  const visit = (file) => {
+    let stat;
+    try {
+      stat = fs.statSync(file);
+    } catch {
+      return;
+    }
+    if (stat.isDirectory()) for (const entry of fs.readdirSync(file)) visit(path.join(file, entry));
+    else newest = Math.max(newest, stat.mtimeMs);
+  };
+  for (const source of SOURCES) visit(path.join(ROOT, source));
+  return newest;
+}
+
+/**
+ * The addon already built in this directory for `host`: `{ file, current }`, where `current`
+ * says it is not older than the sources; null when there is none.
+ */
+function builtAddon(host) {
+  const file = path.join(ROOT, host.file);
+  let built;
+  try {
+    built = fs.statSync(file).mtimeMs;
+  } catch {
+    return null;
+  }
+  return { file, current: built >= newestSource() };
 }
 
 /** The napi CLI's entry, when it is installed and this Node can run it. */
@@ -229,13 +271,32 @@ function main(argv) {
   }
   if (opts.prepare && gitInstall()) {
     say(
-      'a git install: not building. npm packs this clone without the binary, so it has to come from the prebuilt package for this platform (or use a directory install of a built clone).',
+      'a git install: not building. npm packs this clone without the binary, so it has to come from the platform package (forever-native-<platform>, from the registry once published, or a tarball that `node scripts/pack.js --local` made in a built clone); or install a built clone as a directory, or its packed tarballs (docs/install.md).',
     );
     return;
   }
+  const host = describePlatform();
+  if (opts.prepare && !haveCargo()) {
+    // A directory install of a clone built elsewhere (its `npm ci`), on a machine without Rust:
+    // the binary is there, and nothing could rebuild it anyway.
+    const built = builtAddon(host);
+    if (built && built.current) {
+      say(
+        `cargo is not on the PATH: not building, ${host.file} is here and newer than the Rust sources.`,
+      );
+      return;
+    }
+    if (built) {
+      throw new Refusal(
+        [
+          `${host.file} is older than the Rust sources (src/, Cargo.toml; changed by a \`git pull\`?), and rebuilding it needs Rust: \`cargo\` is not on the PATH.`,
+          `Install Rust ${MIN_RUST} or later (https://rustup.rs) and run the install again, or check out the commit it was built from.`,
+        ].join('\n'),
+      );
+    }
+  }
   checkRust();
 
-  const host = describePlatform();
   const triple = opts.target || PLATFORMS[host.name] || null;
   const platform = triple ? platformOf(triple) : host.name;
   const profile = opts.release ? 'release' : 'debug';
@@ -259,11 +320,21 @@ function main(argv) {
 
   const cli = napiCli();
   say(
-    `building the ${profile} addon for ${platform || host.name}, linked against ${floorNote}${cli ? '' : ', with cargo alone'}; cargo's progress follows${opts.release ? ' (about a minute on 2 cores)' : ''}.`,
+    `building the ${profile} addon for ${platform || host.name}, linked against ${floorNote}${cli ? '' : ', with cargo alone'}; cargo's progress follows${opts.release ? ' (minutes on 2 cores the first time, less once target/ holds the dependencies)' : ''}.`,
   );
   let output;
   if (cli) {
-    const args = [cli, 'build', '--platform', '--no-js', '--dts', 'binding.d.ts'];
+    // `--no-const-enum`: a #[napi(string_enum)] is declared as the union of its words, which
+    // the JS side passes and compares as strings, checked by tsc against the Rust enum.
+    const args = [
+      cli,
+      'build',
+      '--platform',
+      '--no-js',
+      '--dts',
+      'binding.d.ts',
+      '--no-const-enum',
+    ];
     if (opts.release) args.push('--release');
     if (opts.target) args.push('--target', opts.target);
     run(process.execPath, args.concat(opts.rest), { cwd: ROOT, env });

@@ -4,20 +4,29 @@
  * Packs the packages that get published: the main package, with its platform packages as
  * optional dependencies pinned to its own version, and one package per built binary.
  *
- *   node scripts/pack.js [--out DIR] [--artifacts DIR] [--json]
+ *   node scripts/pack.js [--local] [--out DIR] [--artifacts DIR] [--json]
  *
  * The binaries are every `forever-native.<platform>.node` under --artifacts (the release
  * workflow downloads its build jobs' artifacts there), else the one built in this checkout.
  * Each platform package is `npm/<platform>/` plus its binary and LICENSE; the main package is
  * what `npm pack` takes from this checkout (package.json's `files`), with the optional
- * dependencies added to its package.json and its `prepare` (the build) taken out, and no
- * binary. Tarballs go to --out (default
- * target/packages/); the release workflow publishes exactly these, and
- * __test__/package.test.js installs them into a scratch project.
+ * dependencies added to its package.json, its `scripts` taken out (the build and the tests
+ * need files it does not ship), and no binary. Tarballs go to --out (default target/packages/,
+ * where this package's older tarballs are removed first); the release workflow publishes
+ * exactly these, and __test__/package.test.js installs them into a scratch project.
+ *
+ * --local is for installing the tarballs before a release is on the registry: the main
+ * package then lists as optional dependencies only the platform packages packed here, so
+ * that a project's package-lock.json names no package the registry does not have yet (else
+ * `npm ci` there refuses the lock). The published package lists all four.
  *
  * The optional dependencies are added here, at pack time, as napi-rs's `napi pre-publish`
  * does, rather than kept in package.json: a version that is not yet on the registry cannot
  * be in package-lock.json, and `npm ci` refuses a package.json and lock that disagree.
+ *
+ * `npm pack` (and `npm publish`) in the checkout run `prepack`, which is
+ * `node scripts/pack.js --refuse-npm-pack`: it stops them with one message naming this
+ * script, since what they would pack has no binary and no optional dependencies.
  */
 
 const fs = require('fs');
@@ -89,13 +98,21 @@ function findBinaries(artifacts) {
   return found;
 }
 
+/** The default --out, which holds nothing but this script's tarballs. */
+const DEFAULT_OUT = path.join(ROOT, 'target', 'packages');
+
 /**
  * Packs everything. Returns { main, platforms: { name: tarball } }.
- * @param {{ out?: string, artifacts?: string }} [options]
+ * @param {{ out?: string, artifacts?: string, local?: boolean }} [options]
  */
 function pack(options = {}) {
-  const out = path.resolve(options.out || path.join(ROOT, 'target', 'packages'));
+  const out = path.resolve(options.out || DEFAULT_OUT);
   fs.mkdirSync(out, { recursive: true });
+  if (out === DEFAULT_OUT) {
+    // So that `npm install target/packages/*.tgz` takes this version's tarballs only.
+    for (const file of fs.readdirSync(out))
+      if (file.startsWith(`${NAME}-`) && file.endsWith('.tgz')) fs.rmSync(path.join(out, file));
+  }
   const main = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
   const binaries = findBinaries(options.artifacts);
   const stage = fs.mkdtempSync(path.join(os.tmpdir(), 'forever-native-pack-'));
@@ -134,12 +151,13 @@ function pack(options = {}) {
       fs.mkdirSync(path.dirname(path.join(staged, file)), { recursive: true });
       fs.copyFileSync(path.join(ROOT, file), path.join(staged, file));
     }
-    const pkg = { ...main, scripts: { ...main.scripts } };
-    // `prepare` builds from source in a checkout; npm never runs it for a registry package,
-    // but npm 11 lists it as an install script to approve, and scripts/ is not shipped.
-    delete pkg.scripts.prepare;
+    const pkg = { ...main };
+    // Every script needs files the package does not ship (scripts/, __test__/, bench/, the
+    // Rust sources). `prepare` above all: npm never runs it for a registry package, but npm 11
+    // lists it as an install script to approve.
+    delete pkg.scripts;
     pkg.optionalDependencies = {};
-    for (const platform of Object.keys(PLATFORMS))
+    for (const platform of Object.keys(options.local ? platforms : PLATFORMS))
       pkg.optionalDependencies[`${NAME}-${platform}`] = main.version;
     fs.writeFileSync(path.join(staged, 'package.json'), `${JSON.stringify(pkg, null, 2)}\n`);
     const packed = npmPack(staged, out);
@@ -149,16 +167,29 @@ function pack(options = {}) {
   }
 }
 
+/** What `prepack` says to a plain `npm pack` or `npm publish` in the checkout. */
+const REFUSE_NPM_PACK = [
+  'npm pack here would make a forever-native package with no native binary and no platform packages.',
+  'Run `node scripts/pack.js --local` instead (after `npm ci`): it writes the main and platform tarballs to target/packages/ (docs/install.md).',
+  'Releases are published by .github/workflows/release.yml from the tarballs of `node scripts/pack.js`.',
+].join('\n');
+
 function main(argv) {
   const options = {};
   let json = false;
+  if (argv[0] === '--refuse-npm-pack') {
+    process.stderr.write(`${REFUSE_NPM_PACK}\n`);
+    process.exitCode = 1;
+    return;
+  }
   for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '--out') options.out = argv[++i];
+    if (argv[i] === '--local') options.local = true;
+    else if (argv[i] === '--out') options.out = argv[++i];
     else if (argv[i] === '--artifacts') options.artifacts = argv[++i];
     else if (argv[i] === '--json') json = true;
     else
       throw new Error(
-        `unknown argument ${argv[i]}; usage: node scripts/pack.js [--out DIR] [--artifacts DIR] [--json]`,
+        `unknown argument ${argv[i]}; usage: node scripts/pack.js [--local] [--out DIR] [--artifacts DIR] [--json]`,
       );
   }
   const result = pack(options);
@@ -166,6 +197,10 @@ function main(argv) {
   else {
     for (const file of Object.values(result.platforms)) process.stdout.write(`${file}\n`);
     process.stdout.write(`${result.main}\n`);
+    if (options.local) {
+      const files = Object.values(result.platforms).concat(result.main);
+      process.stderr.write(`pack: in your project: npm install ${files.join(' ')}\n`);
+    }
   }
 }
 

@@ -32,6 +32,7 @@ use tokio::io::Interest;
 
 use crate::procfs;
 use crate::runtime;
+use crate::sync::lock;
 use crate::tag;
 
 /// Most process groups the guardian tracks at once; later ones are not tracked.
@@ -67,7 +68,7 @@ struct State {
 static STATE: Mutex<Option<State>> = Mutex::new(None);
 
 fn state() -> MutexGuard<'static, Option<State>> {
-  STATE.lock().unwrap_or_else(|p| p.into_inner())
+  lock(&STATE)
 }
 
 fn with_state<T>(f: impl FnOnce(&mut State) -> T) -> T {

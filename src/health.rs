@@ -28,6 +28,7 @@ use tokio::sync::Notify;
 
 use crate::error::{CoreError, Result};
 use crate::procfs::{self, ProcInfo};
+use crate::sync::lock;
 
 /// The largest notify datagram read; systemd's own limit is the same order.
 const DATAGRAM: usize = 4096;
@@ -75,7 +76,7 @@ impl Signals {
   /// Records that child `pid` sent `signal`, and wakes the task.
   pub fn record(&self, pid: u32, signal: Signal) {
     {
-      let mut children = self.children.lock().unwrap_or_else(|p| p.into_inner());
+      let mut children = lock(&self.children);
       let heard = match children.iter().position(|h| h.pid == pid) {
         Some(i) => children.remove(i),
         None => None,
@@ -96,7 +97,7 @@ impl Signals {
   }
 
   fn of(&self, pid: u32) -> Option<Heard> {
-    let children = self.children.lock().unwrap_or_else(|p| p.into_inner());
+    let children = lock(&self.children);
     children.iter().find(|h| h.pid == pid).copied()
   }
 
@@ -237,7 +238,7 @@ impl NotifySocket {
   /// Which of `children` (a child and a reload's new one) `sender` belongs to: itself or
   /// one of its descendants.
   fn placed(&self, sender: i32, children: &[u32]) -> Option<u32> {
-    let mut verdicts = self.verdicts.lock().unwrap_or_else(|p| p.into_inner());
+    let mut verdicts = lock(&self.verdicts);
     for &child in children {
       let known = verdicts
         .iter()

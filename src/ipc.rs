@@ -20,7 +20,7 @@
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, Weak};
 
 use serde::Deserialize;
 use tokio::io::unix::AsyncFd;
@@ -29,6 +29,7 @@ use tokio::io::{Interest, Ready};
 use crate::error::{CoreError, Result};
 use crate::health::{IpcSignals, Signals};
 use crate::output::{read_chunk, CHUNK};
+use crate::sync::lock;
 
 /// Told when the backlog task has read messages ahead for a busy JS thread.
 pub trait Wake: Send + Sync {
@@ -156,10 +157,6 @@ impl std::fmt::Debug for Channel {
       .field("mode", &self.mode)
       .finish()
   }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-  mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// One non-blocking `send`, never raising SIGPIPE.

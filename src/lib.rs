@@ -6,8 +6,10 @@
 //! channel), [`stdin`] (what JS writes to a child's stdin), [`watch`] (file changes),
 //! [`guardian`] (children die with the host), [`listen`] (the sockets the core holds for
 //! its children). The leaves report through narrow types of their own and share only
-//! [`error`], [`procfs`] (reading `/proc`), [`tag`] (the mark children carry) and
-//! [`runtime`].
+//! [`error`], [`procfs`] (reading `/proc`), [`tag`] (the mark children carry),
+//! [`runtime`] and [`sync`] (how a lock is taken). [`sd_notify`] is the host's own side of
+//! systemd's notify protocol (the CLI tells its service manager how it is), and
+//! [`process::reaper`] reaps the orphans a host that is pid 1 adopts.
 // Linux only: off Linux, build.rs stops the build with one message, and this crate is empty.
 #![cfg(target_os = "linux")]
 
@@ -23,7 +25,9 @@ pub mod policy;
 pub mod process;
 pub mod procfs;
 pub mod runtime;
+pub mod sd_notify;
 pub mod stdin;
 pub mod supervisor;
+pub mod sync;
 pub mod tag;
 pub mod watch;

@@ -7,23 +7,29 @@
 //! queue (up to the backlog) and the next child takes them, so a restart refuses nothing.
 //! During a reload the old and the new child accept from the same queue.
 //!
-//! Several monitors may share their sockets (`instances`, see [`Share`]): either one socket
-//! per address for all of them, bound by the first and closed with the last (a registry
-//! keyed by the group's key and the address), or one socket each with `SO_REUSEPORT`, among
-//! which the kernel spreads new connections.
-//!
 //! TCP listeners get `SO_REUSEADDR` (a restart of the whole supervisor rebinds at once,
 //! despite connections in `TIME_WAIT`). A port alone listens on every interface: `[::]`
 //! with `IPV6_V6ONLY` off, or `0.0.0.0` where the host has no IPv6, as Node's
 //! `server.listen(port)` does. A Unix socket's file is replaced only when it is a stale
 //! socket that nobody listens on, and removed when the listener closes, if it is still
-//! the one bound.
+//! the one bound; with a `mode` (`listenMode`), it gets that mode before anyone can
+//! connect (between bind and listen), never through a symlink.
+//!
+//! Several monitors may share their sockets (`instances`, see [`Share`]): either one socket
+//! per address for all of them, bound by the first and closed with the last (a registry
+//! keyed by the group's key and the address), or one socket each with `SO_REUSEPORT`, among
+//! which the kernel spreads new connections.
+//!
+//! A listening socket this process inherited (systemd's socket activation, `fd:3`) is
+//! taken as it is: a close-on-exec copy, after checking that it listens; it is never
+//! bound, re-listened or unlinked, so whoever passed it keeps it open across restarts of
+//! this process too.
 
 use std::ffi::c_int;
 use std::io;
 use std::net::{Ipv6Addr, SocketAddr, SocketAddrV6};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 
@@ -34,9 +40,6 @@ use nix::sys::socket::{
 
 use crate::error::{CoreError, Result};
 
-/// Node's default backlog, which `listenBacklog` replaces.
-pub const DEFAULT_BACKLOG: i32 = 511;
-
 /// Where to listen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Address {
@@ -46,6 +49,8 @@ pub enum Address {
   Port(u16),
   /// A Unix socket at this path.
   Unix(PathBuf),
+  /// A listening socket this process inherited, at this descriptor (socket activation).
+  Inherited(RawFd),
 }
 
 impl Address {
@@ -55,6 +60,7 @@ impl Address {
       Address::Tcp(addr) => addr.to_string(),
       Address::Port(port) => format!(":::{port}"),
       Address::Unix(path) => path.display().to_string(),
+      Address::Inherited(fd) => format!("fd {fd}"),
     }
   }
 
@@ -62,7 +68,7 @@ impl Address {
     match self {
       Address::Tcp(addr) => Some(addr.port()),
       Address::Port(port) => Some(*port),
-      Address::Unix(_) => None,
+      Address::Unix(_) | Address::Inherited(_) => None,
     }
   }
 }
@@ -95,6 +101,9 @@ pub struct ListenSpec {
   pub address: Address,
   /// The descriptor's name (no `:`, which separates names in `LISTEN_FDNAMES`).
   pub name: String,
+  /// The mode of a Unix socket's file (`listenMode`); none: what bind(2) makes of the
+  /// umask. Unused for TCP.
+  pub mode: Option<u32>,
   /// Shared with other monitors, or not.
   pub share: Share,
 }
@@ -114,6 +123,26 @@ struct SocketFile {
   path: PathBuf,
   dev: u64,
   ino: u64,
+}
+
+impl SocketFile {
+  /// Gives the file `mode`, only if the path still names the socket bound (device and
+  /// inode) and never through a symlink: chmod(2) follows one, so the file is opened with
+  /// `O_PATH | O_NOFOLLOW` and changed through its `/proc/self/fd` entry.
+  fn set_mode(&self, mode: u32) -> io::Result<()> {
+    let file = std::fs::OpenOptions::new()
+      .read(true)
+      .custom_flags(libc::O_PATH | libc::O_NOFOLLOW)
+      .open(&self.path)?;
+    let meta = file.metadata()?;
+    if !meta.file_type().is_socket() || meta.dev() != self.dev || meta.ino() != self.ino {
+      return Err(io::Error::from_raw_os_error(libc::ESTALE));
+    }
+    std::fs::set_permissions(
+      format!("/proc/self/fd/{}", file.as_raw_fd()),
+      std::fs::Permissions::from_mode(mode),
+    )
+  }
 }
 
 impl Drop for SocketFile {
@@ -261,9 +290,9 @@ fn failed(syscall: &'static str, address: &Address, e: impl Into<io::Error>) -> 
 
 fn listen_on(spec: &ListenSpec, backlog: i32) -> Result<Listener> {
   let socket = match &spec.share {
-    Share::Own => Arc::new(bind_socket(&spec.address, backlog, false)?),
+    Share::Own => Arc::new(bind_socket(spec, backlog, false)?),
     Share::ReusePort(key) => {
-      let socket = Arc::new(bind_socket(&spec.address, backlog, true)?);
+      let socket = Arc::new(bind_socket(spec, backlog, true)?);
       if !key.is_empty() {
         let mut releasable = RELEASABLE.lock().unwrap_or_else(PoisonError::into_inner);
         releasable.retain(|(_, s)| s.strong_count() > 0);
@@ -281,7 +310,7 @@ fn listen_on(spec: &ListenSpec, backlog: i32) -> Result<Listener> {
       match held {
         Some(socket) => socket,
         None => {
-          let socket = Arc::new(bind_socket(&spec.address, backlog, false)?);
+          let socket = Arc::new(bind_socket(spec, backlog, false)?);
           shared.push(SharedSocket {
             key: key.clone(),
             address: spec.address.clone(),
@@ -299,9 +328,12 @@ fn listen_on(spec: &ListenSpec, backlog: i32) -> Result<Listener> {
   })
 }
 
-/// Binds and listens on `address`; with `reuse_port`, a TCP socket gets `SO_REUSEPORT`.
-fn bind_socket(address: &Address, backlog: i32, reuse_port: bool) -> Result<Socket> {
+/// Binds and listens on `spec`'s address (or takes the inherited socket); with
+/// `reuse_port`, a TCP socket gets `SO_REUSEPORT`.
+fn bind_socket(spec: &ListenSpec, backlog: i32, reuse_port: bool) -> Result<Socket> {
+  let address = &spec.address;
   let (fd, bound, file) = match address {
+    Address::Inherited(fd) => return inherited(spec, *fd),
     Address::Tcp(addr) => {
       let fd = tcp_socket(address, *addr, false, reuse_port)?;
       (fd, None, None)
@@ -325,6 +357,13 @@ fn bind_socket(address: &Address, backlog: i32, reuse_port: bool) -> Result<Sock
     }
     Address::Unix(path) => {
       let (fd, file) = unix_socket(address, path)?;
+      if let Some(mode) = spec.mode {
+        // Before listen(2): until then a connect is refused, so nobody gets in under the
+        // umask's mode.
+        file
+          .set_mode(mode)
+          .map_err(|e| failed("chmod", address, e))?;
+      }
       (fd, Some(Bound::Unix(path.clone())), Some(file))
     }
   };
@@ -341,6 +380,63 @@ fn bind_socket(address: &Address, backlog: i32, reuse_port: bool) -> Result<Sock
     bound,
     _file: file,
   })
+}
+
+/// A close-on-exec copy of the listening socket inherited at `fd`. Anything else there (a
+/// closed descriptor, a file, a socket that does not listen) is an error naming the fd.
+/// The original is made close-on-exec too, as `sd_listen_fds` makes it: children get the
+/// socket only where the spawn places it.
+fn inherited(spec: &ListenSpec, fd: RawFd) -> Result<Socket> {
+  let refused = |why: String| {
+    CoreError::InvalidOption(format!(
+      "listen {:?}: fd {fd} is not a listening socket ({why})",
+      spec.name
+    ))
+  };
+  // SAFETY: F_GETFD only reads the flags of whatever is at `fd`; EBADF if nothing is.
+  let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+  if fd < 0 || flags < 0 {
+    return Err(refused("not an open descriptor".to_string()));
+  }
+  // SAFETY: `fd` is open (above) and stays open while borrowed: nothing here closes it.
+  let original = unsafe { BorrowedFd::borrow_raw(fd) };
+  match nix::sys::socket::getsockopt(&original, sockopt::AcceptConn) {
+    Ok(true) => {}
+    Ok(false) => return Err(refused("a socket that does not listen".to_string())),
+    Err(nix::errno::Errno::ENOTSOCK) => return Err(refused("not a socket".to_string())),
+    Err(e) => return Err(refused(e.desc().to_lowercase())),
+  }
+  // F_DUPFD_CLOEXEC: the copy is the core's, closed when supervision ends.
+  let copy = original
+    .try_clone_to_owned()
+    .map_err(|e| failed("fcntl", &spec.address, e))?;
+  if flags & libc::FD_CLOEXEC == 0 {
+    // SAFETY: F_SETFD on an open descriptor, adding one flag to those just read.
+    unsafe { libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC) };
+  }
+  let bound = match local_address(&copy) {
+    Ok(addr) => Bound::Tcp(addr),
+    Err(_) => Bound::Unix(unix_path(&copy)),
+  };
+  Ok(Socket {
+    fd: copy,
+    bound,
+    _file: None,
+  })
+}
+
+/// The path a Unix socket is bound to (`@name` in the abstract namespace; empty if none).
+fn unix_path(fd: &OwnedFd) -> PathBuf {
+  let Ok(unix) = getsockname::<UnixAddr>(fd.as_raw_fd()) else {
+    return PathBuf::new();
+  };
+  if let Some(path) = unix.path() {
+    return path.to_path_buf();
+  }
+  match unix.as_abstract() {
+    Some(name) => PathBuf::from(format!("@{}", String::from_utf8_lossy(name))),
+    None => PathBuf::new(),
+  }
 }
 
 /// A bound TCP socket (close-on-exec: children get it only where the spawn places it).
@@ -441,10 +537,14 @@ mod tests {
   use std::net::{TcpListener, TcpStream};
   use std::os::unix::net::{UnixListener, UnixStream};
 
+  /// Node's default backlog.
+  const DEFAULT_BACKLOG: i32 = 511;
+
   fn spec(address: Address) -> ListenSpec {
     ListenSpec {
       address,
       name: "http".to_string(),
+      mode: None,
       share: Share::Own,
     }
   }
@@ -545,6 +645,31 @@ mod tests {
   }
 
   #[test]
+  fn a_unix_socket_gets_its_mode_before_it_listens_and_a_tcp_one_ignores_it() {
+    let dir = std::env::temp_dir().join(format!("fn-listen-mode-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("app.sock");
+    for mode in [0o600, 0o660, 0o777] {
+      let with_mode = ListenSpec {
+        mode: Some(mode),
+        ..spec(Address::Unix(path.clone()))
+      };
+      let l = Listeners::bind(&[with_mode], 16).unwrap();
+      let meta = std::fs::symlink_metadata(&path).unwrap();
+      assert!(meta.file_type().is_socket());
+      assert_eq!(meta.mode() & 0o7777, mode);
+      assert!(UnixStream::connect(&path).is_ok(), "listening");
+      drop(l);
+    }
+    let tcp = ListenSpec {
+      mode: Some(0o600),
+      ..spec(Address::Tcp("127.0.0.1:0".parse().unwrap()))
+    };
+    assert!(Listeners::bind(&[tcp], 16).is_ok());
+    std::fs::remove_dir_all(&dir).unwrap();
+  }
+
+  #[test]
   fn a_failure_closes_what_was_bound_before_it() {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let free = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -561,10 +686,58 @@ mod tests {
     );
   }
 
+  #[test]
+  fn an_inherited_listening_socket_is_copied_never_closed_or_unlinked() {
+    let original = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = original.local_addr().unwrap();
+    let raw = original.as_raw_fd();
+    let l = Listeners::bind(&[spec(Address::Inherited(raw))], DEFAULT_BACKLOG).unwrap();
+    assert_eq!(l.bound()[0].1, Bound::Tcp(addr));
+    assert_ne!(l.fds()[0].0.as_raw_fd(), raw, "a copy");
+    drop(l);
+    // The original still listens: the connection waits in its queue.
+    let _client = TcpStream::connect(addr).unwrap();
+    assert!(original.accept().is_ok());
+
+    let dir = std::env::temp_dir().join(format!("fn-listen-fd-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("app.sock");
+    let unix = UnixListener::bind(&path).unwrap();
+    let l = Listeners::bind(&[spec(Address::Inherited(unix.as_raw_fd()))], 16).unwrap();
+    assert_eq!(l.bound()[0].1, Bound::Unix(path.clone()));
+    drop(l);
+    assert!(path.exists(), "never unlinked");
+    std::fs::remove_dir_all(&dir).unwrap();
+  }
+
+  #[test]
+  fn an_inherited_descriptor_that_does_not_listen_is_refused_naming_it() {
+    let bound_only = socket(
+      AddressFamily::Inet,
+      SockType::Stream,
+      SockFlag::SOCK_CLOEXEC,
+      None,
+    )
+    .unwrap();
+    let file = std::fs::File::open("/dev/null").unwrap();
+    for (fd, why) in [
+      (bound_only.as_raw_fd(), "a socket that does not listen"),
+      (file.as_raw_fd(), "not a socket"),
+      (-1, "not an open descriptor"),
+    ] {
+      let err = Listeners::bind(&[spec(Address::Inherited(fd))], 16).unwrap_err();
+      assert_eq!(
+        err.to_string(),
+        format!("listen \"http\": fd {fd} is not a listening socket ({why})")
+      );
+    }
+  }
+
   fn shared(address: Address, share: Share) -> ListenSpec {
     ListenSpec {
       address,
       name: "http".to_string(),
+      mode: None,
       share,
     }
   }

@@ -185,60 +185,91 @@ pub fn for_each_pid(visit: &mut dyn FnMut(i32) -> bool) {
 
 /// Reads `/proc/<pid>/stat`: parent, group and state.
 pub fn proc_info(pid: i32) -> Option<ProcInfo> {
-  let fields = stat_fields(pid)?;
+  let stat = Stat::of(pid)?;
   Some(ProcInfo {
     pid,
-    ppid: fields.ppid,
-    pgid: fields.pgid,
-    state: fields.state,
+    ppid: stat.ppid,
+    pgid: stat.pgid,
+    state: stat.state,
   })
 }
 
-struct StatFields {
+/// The fields of a `/proc/<pid>/stat` the core reads (numbered as in proc(5)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stat {
+  /// Field 3: the state letter (`R`, `S`, `Z`, …).
   state: u8,
+  /// Field 4: the parent.
   ppid: i32,
+  /// Field 5: the process group.
   pgid: i32,
+  /// Field 14: CPU time in user mode, in clock ticks.
+  utime: u64,
+  /// Field 15: CPU time in kernel mode, in clock ticks.
+  stime: u64,
+  /// Field 22: when the process started, in clock ticks since boot.
   start_time: u64,
+  /// Fields 48 to 51, when asked for: where the argument and environment strings are
+  /// (`arg_start`, `arg_end`, `env_start`, `env_end`). `None` when not asked for (they lie
+  /// thirty fields further, and walks read every process's stat) or not there (a kernel
+  /// before 3.5): nothing else depends on them.
+  strings: Option<[usize; 4]>,
 }
 
-fn stat_fields(pid: i32) -> Option<StatFields> {
-  let fd = pid_path(pid, b"/stat")?.open(libc::O_RDONLY)?;
-  let mut buf = [0u8; 1024];
-  let len = read_all(&fd, &mut buf);
-  let stat = &buf[..len];
-  // "pid (comm) state ppid pgrp …": comm may hold spaces and parentheses, so cut at the
-  // last ')'.
-  let close = stat.iter().rposition(|&b| b == b')')?;
-  let mut fields = stat[close + 1..]
-    .split(|&b| b == b' ')
-    .filter(|f| !f.is_empty());
-  let state = *fields.next()?.first()?;
-  let ppid = i32::try_from(parse_decimal(fields.next()?)?).ok()?;
-  let pgid = i32::try_from(parse_decimal(fields.next()?)?).ok()?;
-  // Fields 6 to 21 come before the start time (field 22).
-  let start_time = u64::try_from(parse_decimal(fields.nth(16)?)?).ok()?;
-  Some(StatFields {
-    state,
-    ppid,
-    pgid,
-    start_time,
-  })
+impl Stat {
+  /// `/proc/<pid>/stat`, read and parsed (without the strings area).
+  fn of(pid: i32) -> Option<Stat> {
+    Stat::read(&pid_path(pid, b"/stat")?, false)
+  }
+
+  /// The stat file at `path`, read into a buffer on the stack and parsed; the strings area
+  /// too with `strings`.
+  fn read(path: &ProcPath, strings: bool) -> Option<Stat> {
+    let fd = path.open(libc::O_RDONLY)?;
+    let mut buf = [0u8; 1024];
+    let len = read_all(&fd, &mut buf);
+    Stat::parse(&buf[..len], strings)
+  }
+
+  /// Parses the text of a stat file: "pid (comm) state ppid pgrp …". The command name may
+  /// hold spaces and parentheses, so the fields are counted from its last `)`. Fields the
+  /// core does not use are skipped without being parsed (some do not fit an `i64`); the
+  /// strings area is parsed only with `strings`.
+  fn parse(stat: &[u8], strings: bool) -> Option<Stat> {
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let mut fields = stat[close + 1..]
+      .split(|&b| b == b' ' || b == b'\n')
+      .filter(|f| !f.is_empty());
+    let state = *fields.next()?.first()?;
+    // The next field's number, or the one `skip` fields later.
+    let mut number = |skip: usize| parse_decimal(fields.nth(skip)?);
+    let ppid = i32::try_from(number(0)?).ok()?;
+    let pgid = i32::try_from(number(0)?).ok()?;
+    // Fields 6 to 13 come before utime (14).
+    let utime = u64::try_from(number(8)?).ok()?;
+    let stime = u64::try_from(number(0)?).ok()?;
+    // Fields 16 to 21 come before the start time (22).
+    let start_time = u64::try_from(number(6)?).ok()?;
+    // Fields 23 to 47 come before arg_start (48).
+    let mut address = |skip: usize| usize::try_from(number(skip)?).ok();
+    let strings = strings
+      .then(|| Some([address(25)?, address(0)?, address(0)?, address(0)?]))
+      .flatten();
+    Some(Stat {
+      state,
+      ppid,
+      pgid,
+      utime,
+      stime,
+      start_time,
+      strings,
+    })
+  }
 }
 
 /// CPU time `pid` has used (user and system), in clock ticks.
 pub fn cpu_ticks(pid: i32) -> Option<u64> {
-  let fd = pid_path(pid, b"/stat")?.open(libc::O_RDONLY)?;
-  let mut buf = [0u8; 1024];
-  let len = read_all(&fd, &mut buf);
-  let stat = &buf[..len];
-  let close = stat.iter().rposition(|&b| b == b')')?;
-  // After "(comm)": state is field 3, utime field 14 and stime field 15.
-  let mut fields = stat[close + 1..]
-    .split(|&b| b == b' ')
-    .filter(|f| !f.is_empty());
-  let utime = u64::try_from(parse_decimal(fields.nth(11)?)?).ok()?;
-  let stime = u64::try_from(parse_decimal(fields.next()?)?).ok()?;
-  Some(utime + stime)
+  Stat::of(pid).map(|stat| stat.utime + stat.stime)
 }
 
 /// Resident memory of `pid`, in pages (`/proc/<pid>/statm`'s second field).
@@ -255,7 +286,7 @@ pub fn resident_pages(pid: i32) -> Option<u64> {
 /// When `pid` started, in clock ticks since boot: with the pid, it names one process for
 /// good, where a pid alone may be reused.
 pub fn start_time(pid: i32) -> Option<u64> {
-  stat_fields(pid).map(|f| f.start_time)
+  Stat::of(pid).map(|stat| stat.start_time)
 }
 
 /// Whether `pid` names a process rather than one of its threads: `/proc/<tid>` answers
@@ -522,22 +553,8 @@ pub fn tagged(entry: &[u8], wanted: impl Fn(i32) -> bool) -> Vec<i32> {
 /// The addresses of this process's argument and environment strings, from
 /// `/proc/self/stat` (fields 48 to 51), for rewriting its command line in place.
 pub fn own_strings_area() -> Option<(usize, usize, usize, usize)> {
-  let fd = ProcPath::new(&[b"/proc/self/stat"])?.open(libc::O_RDONLY)?;
-  let mut buf = [0u8; 1024];
-  let len = read_all(&fd, &mut buf);
-  let stat = &buf[..len];
-  let close = stat.iter().rposition(|&b| b == b')')?;
-  // After the comm field come fields 3 onwards; 48 to 51 are arg_start, arg_end,
-  // env_start and env_end.
-  let mut fields = stat[close + 1..]
-    .split(|&b| b == b' ' || b == b'\n')
-    .filter(|f| !f.is_empty());
-  let mut value =
-    |skip: usize| -> Option<usize> { usize::try_from(parse_decimal(fields.nth(skip)?)?).ok() };
-  let arg_start = value(45)?;
-  let arg_end = value(0)?;
-  let env_start = value(0)?;
-  let env_end = value(0)?;
+  let [arg_start, arg_end, env_start, env_end] =
+    Stat::read(&ProcPath::new(&[b"/proc/self/stat"])?, true)?.strings?;
   Some((arg_start, arg_end, env_start, env_end))
 }
 
@@ -630,6 +647,87 @@ mod tests {
   fn own_strings_area_is_ordered() {
     let (arg_start, arg_end, env_start, env_end) = own_strings_area().unwrap();
     assert!(arg_start < arg_end && arg_end <= env_start && env_start <= env_end);
+  }
+
+  /// A stat line as the kernel writes it, for a process named `comm` (fields 3 to 52).
+  fn stat_line(comm: &str) -> String {
+    let mut fields: Vec<String> = (3..=52).map(|n| format!("{}", n * 10)).collect();
+    fields[0] = "S".to_string();
+    // rsslim (25) unlimited: more digits than an i64 holds, never parsed.
+    fields[25 - 3] = "18446744073709551615".to_string();
+    format!("4242 ({comm}) {}\n", fields.join(" "))
+  }
+
+  #[test]
+  fn a_stat_line_is_read_after_the_last_parenthesis_of_its_command_name() {
+    for comm in ["sleep", "a b", "x) (y z", ") S 1 2 3 (", "((", ""] {
+      let line = stat_line(comm);
+      let stat = Stat::parse(line.as_bytes(), true).unwrap_or_else(|| panic!("{line}"));
+      assert_eq!(
+        stat,
+        Stat {
+          state: b'S',
+          ppid: 40,
+          pgid: 50,
+          utime: 140,
+          stime: 150,
+          start_time: 220,
+          strings: Some([480, 490, 500, 510]),
+        },
+        "{line}"
+      );
+      // Not asked for: the same, without the strings area.
+      let without = Stat::parse(line.as_bytes(), false);
+      assert_eq!(
+        without,
+        Some(Stat {
+          strings: None,
+          ..stat
+        }),
+        "{line}"
+      );
+    }
+    // Cut after the start time (a kernel before 3.5): no strings, the rest as usual.
+    let line = stat_line("old)kernel");
+    let cut = line.split(' ').take(22).collect::<Vec<_>>().join(" ");
+    let stat = Stat::parse(cut.as_bytes(), true).unwrap();
+    assert_eq!((stat.start_time, stat.strings), (220, None));
+    // Cut before it, or not a stat line at all: nothing.
+    let cut = line.split(' ').take(21).collect::<Vec<_>>().join(" ");
+    assert_eq!(Stat::parse(cut.as_bytes(), true), None);
+    assert_eq!(Stat::parse(b"4242 (no close S 1 2 3", true), None);
+    assert_eq!(Stat::parse(b"", true), None);
+    let bad = stat_line("x").replace(" 40 ", " forty ");
+    assert_eq!(Stat::parse(bad.as_bytes(), true), None);
+  }
+
+  #[test]
+  fn a_live_process_named_with_spaces_and_parentheses_is_read() {
+    // The kernel names a process after the file it runs: a link named so runs `sleep`.
+    let dir = std::env::temp_dir().join(format!("fn-procfs-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let named = dir.join("x) (y z");
+    std::os::unix::fs::symlink("/bin/sleep", &named).unwrap();
+    let mut child = std::process::Command::new(&named).arg("5").spawn().unwrap();
+    let kid = child.id() as i32;
+    // SAFETY: getpid, getpgrp and getppid cannot fail and touch no memory.
+    let (me, group) = unsafe { (libc::getpid(), libc::getpgrp()) };
+    let stat = Stat::of(kid).unwrap();
+    assert_eq!((stat.ppid, stat.pgid), (me, group));
+    assert!(stat.start_time > 0);
+    assert_eq!(proc_info(kid).map(|i| (i.ppid, i.pgid)), Some((me, group)));
+    assert!(cpu_ticks(kid).is_some());
+    assert_eq!(start_time(kid), Some(stat.start_time));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    // Our own, through /proc/self: the same reading.
+    let own = Stat::read(&ProcPath::new(&[b"/proc/self/stat"]).unwrap(), true).unwrap();
+    // SAFETY: as above.
+    assert_eq!(own.ppid, unsafe { libc::getppid() });
+    assert_eq!(own.pgid, group);
+    assert!(own.strings.is_some());
   }
 
   #[test]

@@ -11,6 +11,7 @@ use std::sync::Mutex;
 use tokio::runtime::Runtime;
 
 use crate::error::{CoreError, Result};
+use crate::sync::lock;
 
 /// Threads that may block on files at once, for all monitors together.
 pub const BLOCKING_THREADS: usize = 4;
@@ -19,7 +20,7 @@ pub const BLOCKING_THREADS: usize = 4;
 /// not remembered: the next call tries again.
 pub fn get() -> Result<&'static Runtime> {
   static RUNTIME: Mutex<Option<&'static Runtime>> = Mutex::new(None);
-  let mut slot = RUNTIME.lock().unwrap_or_else(|p| p.into_inner());
+  let mut slot = lock(&RUNTIME);
   if let Some(runtime) = *slot {
     return Ok(runtime);
   }

@@ -18,13 +18,14 @@
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::OwnedFd;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 use tokio::sync::Notify;
 
 use crate::error::{CoreError, Result};
+use crate::sync::lock;
 
 /// Bytes the writer puts in the pipe before it lets other tasks of the runtime run (a
 /// child that reads as fast as the core writes would otherwise never make it wait).
@@ -111,10 +112,6 @@ pub struct Stdin {
   /// Wakes a writer waiting for room in the pipe when the child is gone.
   gone: Notify,
   runtime: tokio::runtime::Handle,
-}
-
-fn lock(queue: &Mutex<Queue>) -> MutexGuard<'_, Queue> {
-  queue.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl std::fmt::Debug for Stdin {

@@ -12,7 +12,12 @@ const addresses: ListenAddress[] = [
   '/run/app.sock',
   'http=8080',
   { address: 8443, name: 'https' },
+  'fd:3',
+  'web=fd:4',
+  { fd: 5, name: 'admin' },
 ];
+// @ts-expect-error an fd is a number
+new Monitor('server.js', { listen: { fd: '3' } });
 const m = new Monitor('server.js', {
   listen: addresses,
   listenBacklog: 1024,
@@ -21,6 +26,11 @@ const m = new Monitor('server.js', {
   waitReady: true,
 });
 new Monitor('server.js', { listen: 'admin=127.0.0.1:9000' });
+new Monitor('server.js', { listen: '/run/app.sock', listenMode: 0o660 });
+const socketMode: number | undefined = new Monitor('server.js', {
+  listen: '/run/app.sock',
+  listenMode: '0660',
+}).listenMode;
 const held: ListenEntry[] = m.listen;
 const grace: number = m.reloadGrace;
 const sockets: ListeningSocket[] = m.listenAddresses();
@@ -54,6 +64,8 @@ new Monitor('server.js', { listen: true });
 new Monitor('server.js', { listen: { name: 'http' } });
 // @ts-expect-error listenBacklog is a number
 new Monitor('server.js', { listenBacklog: '511' });
+// @ts-expect-error listenMode is a mode, not a flag
+new Monitor('server.js', { listen: '/run/app.sock', listenMode: true });
 // @ts-expect-error reload takes no argument
 m.reload(true);
 // @ts-expect-error a name is a string

@@ -1,9 +1,9 @@
 //! The napi boundary: the only module that knows about Node-API.
 //!
 //! `index.js` wraps [`NativeMonitor`] in forever-monitor's `Monitor` class. Options arrive
-//! here already validated, normalised and complete (`index.js` owns the defaults), as the
-//! `#[napi(object)]` types below, so `binding.d.ts` spells out every field `index.js` must
-//! pass, and `tsc` checks it. Core events go back as one discriminated union
+//! here already checked, normalised and complete (`options.js`'s catalogue owns every check
+//! and default; nothing here adds one), as the `#[napi(object)]` types below, so
+//! `binding.d.ts` spells out every field the JS side must pass, and `tsc` checks it. Core events go back as one discriminated union
 //! ([`NativeEvent`]) through one threadsafe function per supervision run, which is strong
 //! (it keeps Node's event loop alive) exactly as long as the core holds it: from
 //! `start()` until the run's last event. Incoming IPC messages take a shorter way:
@@ -32,9 +32,10 @@ use crate::stdin::Done;
 use crate::supervisor::{Event, EventSink, Handle, StartRequest};
 
 pub use types::{
-  NativeBackoff, NativeChannel, NativeEvent, NativeFailure, NativeHealthOptions, NativeListen,
-  NativeListening, NativeLogOptions, NativeRestartWindow, NativeRunOptions, NativeSpawnSpec,
-  NativeStart, NativeUsage, NativeWatchOptions,
+  NativeAutorestart, NativeBackoff, NativeChannel, NativeEvent, NativeFailure, NativeFamily,
+  NativeHealthOptions, NativeListen, NativeListening, NativeLogOptions, NativeReason,
+  NativeRestartWindow, NativeRunOptions, NativeSerialization, NativeSpawnSpec, NativeStart,
+  NativeState, NativeStdio, NativeUsage, NativeWatchOptions,
 };
 
 /// How core events reach JS: queued without blocking, one JS call per event, the callee
@@ -293,20 +294,17 @@ impl NativeMonitor {
 
   /// The supervision's state, as `usage()` names it, without asking the core for a sample
   /// of the child's tree (the calls that check it run on every restart and stop).
-  #[napi(
-    catch_unwind,
-    ts_return_type = "'idle' | 'starting' | 'running' | 'stopping' | 'sleeping' | 'waiting'"
-  )]
-  pub fn state(&self) -> String {
-    self.handle.state().to_string()
+  #[napi(catch_unwind)]
+  pub fn state(&self) -> napi::Result<NativeState> {
+    Ok(NativeState::named(self.handle.state())?)
   }
 
   /// What the child and its tree use, as the core last read it (never read on this
   /// thread: a process stuck in the kernel cannot hang the caller).
   #[napi(catch_unwind)]
-  pub fn usage(&self) -> NativeUsage {
+  pub fn usage(&self) -> napi::Result<NativeUsage> {
     let u = self.handle.usage();
-    NativeUsage {
+    Ok(NativeUsage {
       pid: u.pid,
       uptime: u.uptime_ms.map(|ms| ms as f64),
       restarts: u.restarts,
@@ -315,13 +313,13 @@ impl NativeMonitor {
       tree_rss: u.tree_rss.map(|b| b as f64),
       tree_pids: u.tree_pids,
       sampled_at: u.sampled_at,
-      state: u.state.to_string(),
+      state: NativeState::named(u.state)?,
       last_exit_code: u.last_exit.and_then(|(code, _, _)| code),
       last_exit_signal: u
         .last_exit
         .and_then(|(_, signal, _)| signal.map(str::to_string)),
       last_exit_at: u.last_exit.map(|(_, _, at)| at),
-    }
+    })
   }
 
   /// Tells the core whether JS listens to `'stdout'` (`stream` 1) or `'stderr'` (2).
@@ -345,7 +343,7 @@ impl NativeMonitor {
     on_failure: Function<NativeFailure, UnknownReturnValue>,
   ) -> napi::Result<()> {
     let report = reporter(on_failure)?;
-    self.handle.set_logs(config.into_core(), report)?;
+    self.handle.set_logs(config.into_core()?, report)?;
     Ok(())
   }
 
@@ -430,7 +428,7 @@ impl NativeLogFile {
       .weak::<true>()
       .build_callback(|ctx| Ok(NativeFailure::from(ctx.value)))?;
     let runtime = crate::runtime::get()?.handle().clone();
-    let mut config = options.into_core();
+    let mut config = options.into_core()?;
     config.err_file = None;
     Ok(NativeLogFile {
       sink: LogSink::new(config, runtime),
@@ -500,25 +498,97 @@ pub fn guardian_pid() -> u32 {
 }
 
 impl NativeLogOptions {
-  fn into_core(self) -> LogConfig {
-    LogConfig {
+  /// The writer's settings. `options.js` sends whole numbers in range; a size or a period
+  /// below 1 (which would rotate at every line, or divide by zero) is refused.
+  fn into_core(self) -> Result<LogConfig, CoreError> {
+    let below_one = |name: &str, value: Option<f64>| match value {
+      // NaN included: it is not at least 1 either.
+      Some(v) if v.is_nan() || v < 1.0 => Err(CoreError::InvalidOption(format!(
+        "{name} must be at least 1, not {v}"
+      ))),
+      _ => Ok(()),
+    };
+    below_one("logMaxSize", self.max_size)?;
+    below_one("logRotate", self.rotate_every)?;
+    Ok(LogConfig {
       out_file: self.out_file.map(PathBuf::from),
       err_file: self.err_file.map(PathBuf::from),
       append: self.append,
       timestamps: self.timestamps,
-      max_size: self.max_size.map(|v| v.max(1.0) as u64),
+      max_size: self.max_size.map(|bytes| bytes as u64),
       rotate: self.rotate_every.map(|every| Schedule {
-        every_ms: every.max(1.0) as i64,
+        every_ms: every as i64,
         utc: self.rotate_utc,
       }),
       max_files: self.max_files,
-      max_age: self
-        .max_age
-        .map(|ms| Duration::from_millis(ms.max(0.0) as u64)),
+      max_age: self.max_age.map(|ms| Duration::from_millis(ms as u64)),
       compress: self.compress,
       direct: self.direct,
-    }
+    })
   }
+}
+
+// ---------------------------------------------------------------------------------------
+// The CLI's service manager (systemd's notify protocol) and pid 1's orphans. Self-contained:
+// plain arguments, no option types.
+
+/// Tells the service manager at `notifySocket` (the value of `NOTIFY_SOCKET`) the
+/// assignments in `fields` (`READY=1`, `STATUS=…`, `RELOADING=1`, `STOPPING=1`), in one
+/// datagram; `RELOADING=1` gets its `MONOTONIC_USEC=`. Returns why it could not be sent, or
+/// null. Never blocks.
+#[napi(catch_unwind)]
+pub fn sd_notify(notify_socket: String, fields: Vec<String>) -> Option<String> {
+  let message = crate::sd_notify::compose(&fields, crate::sd_notify::monotonic_usec())?;
+  crate::sd_notify::send(&notify_socket, &message)
+    .err()
+    .map(|e| format!("cannot notify systemd at {notify_socket}: {e}"))
+}
+
+/// Starts pinging `WATCHDOG=1` to `notifySocket` from a task of the core, at half the
+/// interval `watchdogUsec` asks (`WATCHDOG_USEC`), when `watchdogPid` (`WATCHDOG_PID`) is
+/// absent or this process's pid. Returns the ping interval in milliseconds, or null when no
+/// watchdog is asked of this process. A ping that fails goes to `onWarning` (held weakly),
+/// once until one succeeds again.
+#[napi(catch_unwind)]
+pub fn sd_watchdog(
+  notify_socket: String,
+  watchdog_usec: Option<String>,
+  watchdog_pid: Option<String>,
+  on_warning: Function<String, UnknownReturnValue>,
+) -> napi::Result<Option<f64>> {
+  let Some(every) = crate::sd_notify::watchdog_interval(
+    watchdog_usec.as_deref(),
+    watchdog_pid.as_deref(),
+    std::process::id(),
+  ) else {
+    return Ok(None);
+  };
+  let tsfn: WarningFn = on_warning
+    .build_threadsafe_function::<String>()
+    .callee_handled::<false>()
+    .weak::<true>()
+    .build()?;
+  crate::sd_notify::start_watchdog(
+    notify_socket,
+    every,
+    Arc::new(move |message: String| {
+      let _ = tsfn.call(message, ThreadsafeFunctionCallMode::NonBlocking);
+    }),
+  )?;
+  Ok(Some(every.as_secs_f64() * 1000.0))
+}
+
+/// Reaps the orphans re-parented to this host, as an init does (it is pid 1 in a
+/// container): a core thread looks every second, and right after one of the core's
+/// children exits, and reaps the zombies that are not the core's own children. With
+/// `subreaper`, the host becomes a child subreaper first, so that its descendants' orphans
+/// come to it. Only for a host that spawns no detached `child_process` children of its own
+/// (the CLI). Returns why it could not start, or null.
+#[napi(catch_unwind)]
+pub fn reap_orphans(subreaper: bool) -> Option<String> {
+  crate::process::reaper::enable(subreaper)
+    .err()
+    .map(|e| format!("cannot reap orphans: {e}"))
 }
 
 /// `instances` with `listenReusePort`: lets go of the `SO_REUSEPORT` sockets bound under

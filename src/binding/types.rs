@@ -1,7 +1,11 @@
 //! The shapes that cross the boundary, as `binding.d.ts` declares them.
 //!
-//! Inputs are complete (`index.js` fills in every default) and are turned into the core's
-//! own types here; events leave as one discriminated union, named as in the core.
+//! Inputs arrive checked and complete: `options.js`'s catalogue owns every option's check
+//! and default, so nothing here supplies a default or checks a rule again; what cannot be
+//! represented in the core's types is refused with an error. They are turned into the
+//! core's own types here. Closed sets of words cross as string enums, so that
+//! `binding.d.ts` names each word; events leave as one discriminated union, named as in the
+//! core.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -13,12 +17,110 @@ use napi_derive::napi;
 use crate::error::CoreError;
 use crate::health::{HealthConfig, IpcSignals};
 use crate::ipc::Serialization;
-use crate::listen::{Address, Bound, ListenSpec, Share, DEFAULT_BACKLOG};
+use crate::listen::{Address, Bound, ListenSpec, Share};
 use crate::output::Stream;
-use crate::policy::{AutoRestart, Backoff, ExitCodes, KillRules, Limits, Next, Window};
+use crate::policy::{
+  AutoRestart, Backoff, Cause, End, ExitCodes, KillRules, Limits, Next, Why, Window,
+};
 use crate::process::{ChannelSlot, SpawnSpec, StdioSpec};
 use crate::supervisor::{Event, RunOptions};
 use crate::watch::WatchConfig;
+
+/// How the child's IPC channel encodes messages (Node's `serialization`).
+#[napi(string_enum = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NativeSerialization {
+  /// JSON text, one message a line.
+  Json,
+  /// V8's serializer, as Node's `serialization: 'advanced'`.
+  Advanced,
+}
+
+/// What one of the child's standard streams is connected to, when it is not a descriptor
+/// of the host's.
+#[napi(string_enum = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NativeStdio {
+  /// A pipe to the core.
+  Pipe,
+  /// The host's own stream.
+  Inherit,
+  /// `/dev/null`.
+  Ignore,
+}
+
+/// Which exits are restarted (`autorestart`).
+#[napi(string_enum = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NativeAutorestart {
+  /// Every exit (forever-monitor's).
+  Always,
+  /// Every exit but code 0.
+  OnFailure,
+  /// None: one run.
+  Never,
+}
+
+/// The supervision's state, as `usage()` and `state()` name it.
+#[napi(string_enum = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NativeState {
+  /// No supervision.
+  Idle,
+  /// A child runs and is not ready yet (`waitReady`).
+  Starting,
+  /// A child runs.
+  Running,
+  /// A kill is under way.
+  Stopping,
+  /// Waiting to restart.
+  Sleeping,
+  /// Given up, waiting for a file change (`watch`).
+  Waiting,
+}
+
+/// Why a child restarts, why supervision ended, or why a reload failed.
+#[napi(string_enum = "camelCase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NativeReason {
+  /// Restarted because `restart()` (or a file change) asked for it.
+  Restart,
+  /// The child exited (a restart), or a reload's new child exited.
+  Exit,
+  /// The child lived less than `minUptime`.
+  Spinning,
+  /// The child was not ready in time (`readyTimeout`).
+  ReadyTimeout,
+  /// The child stopped pinging (`watchdog`).
+  Watchdog,
+  /// The child's tree used too much memory (`maxMemory`).
+  Memory,
+  /// Ended by `stop()`.
+  Stopped,
+  /// Ended after `max` runs.
+  Max,
+  /// Ended by `restartWindow`.
+  Window,
+  /// Ended by one of `stopExitCodes`.
+  ExitCode,
+  /// Ended with `autorestart: 'never'` (or `'on-failure'` after code 0).
+  Never,
+  /// A reload's new child could not be spawned.
+  Spawn,
+}
+
+/// The address family of a listening socket.
+#[napi(string_enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NativeFamily {
+  /// TCP over IPv4.
+  IPv4,
+  /// TCP over IPv6.
+  IPv6,
+  /// A Unix socket.
+  #[napi(value = "unix")]
+  Unix,
+}
 
 /// The command to run, as `index.js` built it (forever-monitor's `trySpawn`).
 #[napi(object)]
@@ -39,9 +141,8 @@ pub struct NativeSpawnSpec {
   pub gid: Option<u32>,
   /// Start the child in its own session and let it outlive the host.
   pub detached: bool,
-  /// stdin, stdout and stderr: `'pipe'`, `'inherit'`, `'ignore'` or a host descriptor.
-  #[napi(ts_type = "Array<'pipe' | 'inherit' | 'ignore' | number>")]
-  pub stdio: Vec<Either<String, i32>>,
+  /// stdin, stdout and stderr: a word, or a descriptor of the host's.
+  pub stdio: Vec<Either<NativeStdio, i32>>,
   /// Node's IPC channel, if the child gets one.
   pub channel: Option<NativeChannel>,
 }
@@ -52,11 +153,11 @@ pub struct NativeChannel {
   /// The child's descriptor number for it.
   pub fd: i32,
   /// How messages are encoded.
-  #[napi(ts_type = "'json' | 'advanced'")]
-  pub serialization: String,
+  pub serialization: NativeSerialization,
 }
 
-/// Restart and kill settings, complete.
+/// Restart, kill, health, watch and socket settings, complete (`options.js`'s
+/// `runOptions()`): an absent field is an option that is off, never one left to a default.
 #[napi(object)]
 pub struct NativeRunOptions {
   /// Runs in all before giving up; absent for no limit.
@@ -80,10 +181,10 @@ pub struct NativeRunOptions {
   pub restart_delay: Option<f64>,
   /// Growing delays for restarts in a row.
   pub backoff: Option<NativeBackoff>,
-  /// `'always'`, `'on-failure'` or `'never'`; absent for `'always'`.
-  pub autorestart: Option<String>,
-  /// Exit codes that end supervision.
-  pub stop_exit_codes: Option<Vec<i32>>,
+  /// Which exits are restarted.
+  pub autorestart: NativeAutorestart,
+  /// Exit codes that end supervision (none: empty).
+  pub stop_exit_codes: Vec<i32>,
   /// A restart budget over a sliding window.
   pub restart_window: Option<NativeRestartWindow>,
   /// Health: readiness, watchdog, memory limit and shutdown message.
@@ -91,14 +192,16 @@ pub struct NativeRunOptions {
   /// Without `waitReady`: how long (ms) a reload's new child runs beside the old one before
   /// it takes over.
   pub reload_grace: f64,
-  /// Addresses the core listens on, for every child of the run (fds 3, 4, …).
-  pub listen: Option<Vec<NativeListen>>,
-  /// The listen backlog; absent for Node's 511.
-  pub listen_backlog: Option<u32>,
+  /// Addresses the core listens on, for every child of the run (fds 3, 4, …; none: empty).
+  pub listen: Vec<NativeListen>,
+  /// The backlog of each listening socket.
+  pub listen_backlog: u32,
+  /// The mode of each Unix socket's file; absent: the umask's.
+  pub listen_mode: Option<u32>,
 }
 
 /// One address to listen on, checked by `options.js`: `host` and `port` (no host: every
-/// interface), or a Unix socket `path`.
+/// interface), a Unix socket `path`, or an inherited listening socket's `fd`.
 #[napi(object)]
 pub struct NativeListen {
   /// The descriptor's name (`LISTEN_FDNAMES`).
@@ -109,6 +212,8 @@ pub struct NativeListen {
   pub port: Option<u32>,
   /// A Unix socket's absolute path.
   pub path: Option<String>,
+  /// A listening socket this process inherited (socket activation): its descriptor.
+  pub fd: Option<u32>,
   /// `instances`: the group's key, under which every instance holds one socket for this
   /// address (bound by the first to start, closed with the last).
   pub group: Option<String>,
@@ -125,9 +230,8 @@ pub struct NativeListening {
   pub name: String,
   /// The descriptor number children get it at.
   pub fd: u32,
-  /// `'IPv4'`, `'IPv6'` or `'unix'`.
-  #[napi(ts_type = "'IPv4' | 'IPv6' | 'unix'")]
-  pub family: String,
+  /// Its address family.
+  pub family: NativeFamily,
   /// The IP address (TCP).
   pub address: Option<String>,
   /// The port (TCP).
@@ -178,8 +282,8 @@ pub struct NativeUsage {
   pub tree_pids: Option<u32>,
   /// When the figures were read (ms since the epoch).
   pub sampled_at: Option<f64>,
-  /// `idle`, `starting`, `running`, `stopping`, `sleeping` or `waiting`.
-  pub state: String,
+  /// The supervision's state.
+  pub state: NativeState,
   /// The last exit's code, if it had one.
   pub last_exit_code: Option<i32>,
   /// The last exit's signal, if one ended it.
@@ -315,9 +419,10 @@ pub enum NativeEvent {
     restart_in: Option<f64>,
     /// Asked for by `stop()`/`kill()`/`restart()`.
     requested: bool,
-    /// Why the child restarts (`exit`, `spinning`, `restart`) or why supervision ended
-    /// (`stopped`, `max`, `spinning`, `window`, `exitCode`, `never`).
-    reason: String,
+    /// Why the child restarts (`exit`, `spinning`, `restart`, `readyTimeout`, `watchdog`,
+    /// `memory`) or why supervision ended (`stopped`, `max`, `spinning`, `window`,
+    /// `exitCode`, `never`).
+    reason: NativeReason,
     /// Automatic restarts in a row, this one included (0 when it does not restart on its own).
     attempt: u32,
     /// The tree's resident memory (bytes) that made the core take it down.
@@ -362,7 +467,7 @@ pub enum NativeEvent {
     /// The new one, if it was spawned.
     new_pid: Option<u32>,
     /// `'exit'`, `'readyTimeout'`, `'spawn'`, or why supervision ended (`'stopped'`, `'max'`, …).
-    reason: String,
+    reason: NativeReason,
     /// The new child's exit code.
     code: Option<i32>,
     /// The signal that ended the new child.
@@ -408,6 +513,101 @@ pub enum NativeEvent {
     /// What failed.
     error: NativeFailure,
   },
+}
+
+impl From<NativeSerialization> for Serialization {
+  fn from(mode: NativeSerialization) -> Self {
+    match mode {
+      NativeSerialization::Json => Serialization::Json,
+      NativeSerialization::Advanced => Serialization::Advanced,
+    }
+  }
+}
+
+impl From<NativeStdio> for StdioSpec {
+  fn from(word: NativeStdio) -> Self {
+    match word {
+      NativeStdio::Pipe => StdioSpec::Pipe,
+      NativeStdio::Inherit => StdioSpec::Inherit,
+      NativeStdio::Ignore => StdioSpec::Ignore,
+    }
+  }
+}
+
+impl From<NativeAutorestart> for AutoRestart {
+  fn from(when: NativeAutorestart) -> Self {
+    match when {
+      NativeAutorestart::Always => AutoRestart::Always,
+      NativeAutorestart::OnFailure => AutoRestart::OnFailure,
+      NativeAutorestart::Never => AutoRestart::Never,
+    }
+  }
+}
+
+impl From<Why> for NativeReason {
+  fn from(why: Why) -> Self {
+    match why {
+      Why::Requested => NativeReason::Restart,
+      Why::Exit => NativeReason::Exit,
+      Why::Spinning => NativeReason::Spinning,
+      Why::Health(Cause::NotReady) => NativeReason::ReadyTimeout,
+      Why::Health(Cause::Watchdog) => NativeReason::Watchdog,
+      Why::Health(Cause::Memory) => NativeReason::Memory,
+    }
+  }
+}
+
+impl From<End> for NativeReason {
+  fn from(end: End) -> Self {
+    match end {
+      End::Stopped => NativeReason::Stopped,
+      End::Max => NativeReason::Max,
+      End::Spinning => NativeReason::Spinning,
+      End::Window => NativeReason::Window,
+      End::ExitCode => NativeReason::ExitCode,
+      End::Never => NativeReason::Never,
+    }
+  }
+}
+
+impl NativeReason {
+  /// The reason the core names `name` (a reload's failure, which the core reports by name).
+  pub(super) fn named(name: &str) -> Option<NativeReason> {
+    Some(match name {
+      "restart" => NativeReason::Restart,
+      "exit" => NativeReason::Exit,
+      "spinning" => NativeReason::Spinning,
+      "readyTimeout" => NativeReason::ReadyTimeout,
+      "watchdog" => NativeReason::Watchdog,
+      "memory" => NativeReason::Memory,
+      "stopped" => NativeReason::Stopped,
+      "max" => NativeReason::Max,
+      "window" => NativeReason::Window,
+      "exitCode" => NativeReason::ExitCode,
+      "never" => NativeReason::Never,
+      "spawn" => NativeReason::Spawn,
+      _ => return None,
+    })
+  }
+}
+
+impl NativeState {
+  /// The state the core names `name`.
+  pub(super) fn named(name: &str) -> Result<NativeState, CoreError> {
+    Ok(match name {
+      "idle" => NativeState::Idle,
+      "starting" => NativeState::Starting,
+      "running" => NativeState::Running,
+      "stopping" => NativeState::Stopping,
+      "sleeping" => NativeState::Sleeping,
+      "waiting" => NativeState::Waiting,
+      other => {
+        return Err(CoreError::InvalidOption(format!(
+          "the core's state {other:?} has no name in NativeState"
+        )))
+      }
+    })
+  }
 }
 
 impl From<CoreError> for NativeFailure {
@@ -487,10 +687,9 @@ impl From<Event> for NativeEvent {
         },
         requested,
         reason: match next {
-          Next::Restart { why, .. } => why.name(),
-          Next::GiveUp(end) => end.name(),
-        }
-        .to_string(),
+          Next::Restart { why, .. } => why.into(),
+          Next::GiveUp(end) => end.into(),
+        },
         attempt: match next {
           Next::Restart { attempt, .. } => attempt,
           Next::GiveUp(_) => 0,
@@ -524,13 +723,22 @@ impl From<Event> for NativeEvent {
         signal,
         error,
         ..
-      } => NativeEvent::ReloadFailed {
-        old_pid,
-        new_pid: (new_pid != 0).then_some(new_pid),
-        reason: reason.to_string(),
-        code,
-        signal: signal.map(str::to_string),
-        error: error.map(NativeFailure::from),
+      } => match NativeReason::named(reason) {
+        Some(reason) => NativeEvent::ReloadFailed {
+          old_pid,
+          new_pid: (new_pid != 0).then_some(new_pid),
+          reason,
+          code,
+          signal: signal.map(str::to_string),
+          error: error.map(NativeFailure::from),
+        },
+        // A name the enum lacks is the core's mistake: said loudly, as an 'error'.
+        None => NativeEvent::Error {
+          error: CoreError::InvalidOption(format!(
+            "a reload failed for a reason with no name in NativeReason: {reason:?}"
+          ))
+          .into(),
+        },
       },
       Event::End {
         stopped,
@@ -561,7 +769,8 @@ impl From<Event> for NativeEvent {
   }
 }
 
-/// Milliseconds from JS (already checked to be finite and >= 0) as a whole number.
+/// Milliseconds from JS (whole, finite and >= 0: `options.js` sends them so) as the core's
+/// integer; what no check lets through (NaN, a negative) reads as 0.
 fn millis(value: f64) -> u64 {
   if value.is_finite() && value > 0.0 {
     value.round().min(u64::MAX as f64) as u64
@@ -570,13 +779,14 @@ fn millis(value: f64) -> u64 {
   }
 }
 
-fn serialization(word: &str) -> Result<Serialization, CoreError> {
-  match word {
-    "json" => Ok(Serialization::Json),
-    "advanced" => Ok(Serialization::Advanced),
-    other => Err(CoreError::InvalidOption(format!(
-      "serialization {other:?} is not \"json\" or \"advanced\""
+/// A period the core waits between two checks. `options.js` sends at least 1 ms; 0 would
+/// make the core spin, so it is refused.
+fn period(name: &str, ms: f64) -> Result<Duration, CoreError> {
+  match millis(ms) {
+    0 => Err(CoreError::InvalidOption(format!(
+      "{name} must be at least 1 ms, not {ms}"
     ))),
+    whole => Ok(Duration::from_millis(whole)),
   }
 }
 
@@ -592,16 +802,7 @@ impl NativeSpawnSpec {
     let mut stdio = [StdioSpec::Pipe; 3];
     for (slot, entry) in stdio.iter_mut().zip(self.stdio) {
       *slot = match entry {
-        Either::A(word) => match word.as_str() {
-          "pipe" => StdioSpec::Pipe,
-          "inherit" => StdioSpec::Inherit,
-          "ignore" => StdioSpec::Ignore,
-          other => {
-            return Err(CoreError::InvalidOption(format!(
-              "stdio entry {other:?} is not supported"
-            )))
-          }
-        },
+        Either::A(word) => word.into(),
         Either::B(fd) if fd >= 0 => StdioSpec::Fd(fd),
         Either::B(fd) => {
           return Err(CoreError::InvalidOption(format!(
@@ -610,10 +811,10 @@ impl NativeSpawnSpec {
         }
       };
     }
-    let mode = match &self.channel {
-      Some(channel) => serialization(&channel.serialization)?,
-      None => Serialization::Json,
-    };
+    let mode = self
+      .channel
+      .as_ref()
+      .map_or(Serialization::Json, |channel| channel.serialization.into());
     let channel = self.channel.map(|channel| ChannelSlot {
       fd: channel.fd,
       mode: mode.env_value(),
@@ -647,11 +848,9 @@ impl NativeRunOptions {
       Some(h) => HealthConfig {
         wait_ready: h.wait_ready,
         ready_timeout: h.ready_timeout.map(|ms| Duration::from_millis(millis(ms))),
-        watchdog: h
-          .watchdog
-          .map(|ms| Duration::from_millis(millis(ms).max(1))),
+        watchdog: h.watchdog.map(|ms| period("watchdog", ms)).transpose()?,
         max_memory: h.max_memory.map(millis),
-        memory_interval: Duration::from_millis(millis(h.memory_check_interval).max(10)),
+        memory_interval: period("memoryCheckInterval", h.memory_check_interval)?,
         shutdown_message: h.shutdown_message.as_ref().map(|b| b.to_vec()),
         ipc: IpcSignals {
           ready: h.ipc_ready.as_ref().map(|b| b.to_vec()).unwrap_or_default(),
@@ -683,26 +882,18 @@ impl NativeRunOptions {
           jitter: b.jitter,
           reset_after_ms: millis(b.reset_after),
         }),
-        autorestart: match self.autorestart.as_deref() {
-          None | Some("always") => AutoRestart::Always,
-          Some("on-failure") => AutoRestart::OnFailure,
-          Some("never") => AutoRestart::Never,
-          Some(other) => {
-            return Err(CoreError::InvalidOption(format!(
-              "autorestart {other:?} is not \"always\", \"on-failure\" or \"never\""
-            )))
-          }
-        },
-        stop_exit_codes: ExitCodes::of(self.stop_exit_codes.unwrap_or_default()),
+        autorestart: self.autorestart.into(),
+        stop_exit_codes: ExitCodes::of(self.stop_exit_codes),
         window: self.restart_window.map(|w| Window {
           count: w.count,
           window_ms: millis(w.window),
         }),
         wait_ready: health.wait_ready,
-        shutdown_grace_ms: health
-          .shutdown_message
-          .is_some()
-          .then(|| millis(self.health.as_ref().map_or(0.0, |h| h.shutdown_timeout))),
+        shutdown_grace_ms: self
+          .health
+          .as_ref()
+          .filter(|h| h.shutdown_message.is_some())
+          .map(|h| millis(h.shutdown_timeout)),
         ready_timeout_ms: health
           .ready_timeout
           .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
@@ -710,32 +901,45 @@ impl NativeRunOptions {
       },
       listen: self
         .listen
-        .unwrap_or_default()
         .into_iter()
-        .map(NativeListen::into_core)
+        .map(|listen| listen.into_core(self.listen_mode))
         .collect::<Result<_, _>>()?,
-      backlog: self
-        .listen_backlog
-        .map_or(DEFAULT_BACKLOG, |b| i32::try_from(b).unwrap_or(i32::MAX)),
+      backlog: i32::try_from(self.listen_backlog).map_err(|_| {
+        CoreError::InvalidOption(format!(
+          "listenBacklog {} is too large",
+          self.listen_backlog
+        ))
+      })?,
       health,
       to_host: self.to_host,
-      watch: self.watch.map(|w| WatchConfig {
-        dirs: w.dirs.into_iter().map(PathBuf::from).collect(),
-        ignore_dot_files: w.ignore_dot_files,
-        patterns: w.patterns,
-        use_polling: w.use_polling,
-        polling_interval: Duration::from_millis(millis(w.polling_interval).max(1)),
-        debounce: Duration::from_millis(millis(w.debounce)),
-      }),
+      watch: self
+        .watch
+        .map(|w| {
+          Ok::<_, CoreError>(WatchConfig {
+            polling_interval: period("pollingInterval", w.polling_interval)?,
+            dirs: w.dirs.into_iter().map(PathBuf::from).collect(),
+            ignore_dot_files: w.ignore_dot_files,
+            patterns: w.patterns,
+            use_polling: w.use_polling,
+            debounce: Duration::from_millis(millis(w.debounce)),
+          })
+        })
+        .transpose()?,
       serialization,
     })
   }
 }
 
 impl NativeListen {
-  fn into_core(self) -> Result<ListenSpec, CoreError> {
+  fn into_core(self, mode: Option<u32>) -> Result<ListenSpec, CoreError> {
     let bad = |what: &str| CoreError::InvalidOption(format!("listen {:?}: {what}", self.name));
     let address = match (&self.host, self.port, &self.path) {
+      _ if self.fd.is_some() => Address::Inherited(
+        self
+          .fd
+          .and_then(|fd| i32::try_from(fd).ok())
+          .ok_or_else(|| bad("fd out of range"))?,
+      ),
       (_, _, Some(path)) => Address::Unix(PathBuf::from(path)),
       (Some(host), Some(port), None) => {
         let ip: std::net::IpAddr = host.parse().map_err(|_| bad("not an IP address"))?;
@@ -755,6 +959,7 @@ impl NativeListen {
     Ok(ListenSpec {
       address,
       name: self.name,
+      mode,
       share,
     })
   }
@@ -768,7 +973,11 @@ impl NativeListening {
       Bound::Tcp(addr) => NativeListening {
         name,
         fd,
-        family: if addr.is_ipv4() { "IPv4" } else { "IPv6" }.to_string(),
+        family: if addr.is_ipv4() {
+          NativeFamily::IPv4
+        } else {
+          NativeFamily::IPv6
+        },
         address: Some(addr.ip().to_string()),
         port: Some(u32::from(addr.port())),
         path: None,
@@ -776,7 +985,7 @@ impl NativeListening {
       Bound::Unix(path) => NativeListening {
         name,
         fd,
-        family: "unix".to_string(),
+        family: NativeFamily::Unix,
         address: None,
         port: None,
         path: Some(path.display().to_string()),
@@ -788,6 +997,73 @@ impl NativeListening {
 #[cfg(test)]
 mod tests {
   use super::*;
+
+  #[test]
+  fn reasons_the_core_names_are_the_reasons_it_reports() {
+    // A reload's failure comes by name, the other reasons by value: the two agree.
+    let ends = [
+      End::Stopped,
+      End::Max,
+      End::Spinning,
+      End::Window,
+      End::ExitCode,
+      End::Never,
+    ];
+    for end in ends {
+      assert_eq!(
+        NativeReason::named(end.name()),
+        Some(NativeReason::from(end))
+      );
+    }
+    let whys = [
+      Why::Requested,
+      Why::Exit,
+      Why::Spinning,
+      Why::Health(Cause::NotReady),
+      Why::Health(Cause::Watchdog),
+      Why::Health(Cause::Memory),
+    ];
+    for why in whys {
+      assert_eq!(
+        NativeReason::named(why.name()),
+        Some(NativeReason::from(why))
+      );
+    }
+    assert_eq!(NativeReason::named("spawn"), Some(NativeReason::Spawn));
+    assert_eq!(NativeReason::named("nonsense"), None);
+  }
+
+  #[test]
+  fn states_are_named_and_an_unknown_one_is_refused() {
+    for (name, state) in [
+      ("idle", NativeState::Idle),
+      ("starting", NativeState::Starting),
+      ("running", NativeState::Running),
+      ("stopping", NativeState::Stopping),
+      ("sleeping", NativeState::Sleeping),
+      ("waiting", NativeState::Waiting),
+    ] {
+      assert_eq!(NativeState::named(name).ok(), Some(state));
+    }
+    assert!(NativeState::named("dozing").is_err());
+  }
+
+  // (The shapes that hold a Buffer cannot be made here: a test binary has no Node to link
+  // against. Their conversions are tested through index.js.)
+  #[test]
+  fn a_period_of_less_than_a_millisecond_is_refused_not_mended() {
+    assert!(period("watchdog", 0.2).is_err());
+    assert!(period("watchdog", f64::NAN).is_err());
+    assert_eq!(period("watchdog", 1.0).unwrap(), Duration::from_millis(1));
+    assert_eq!(
+      AutoRestart::from(NativeAutorestart::OnFailure),
+      AutoRestart::OnFailure
+    );
+    assert_eq!(
+      Serialization::from(NativeSerialization::Advanced),
+      Serialization::Advanced
+    );
+  }
 
   #[test]
   fn stdin_refusals_and_failures_carry_their_codes() {

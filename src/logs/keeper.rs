@@ -35,8 +35,9 @@ use std::time::{Duration, SystemTime};
 use flate2::{Compression, GzBuilder};
 
 use super::schedule::{Naming, Rotated};
-use super::{lock, Report};
+use super::Report;
 use crate::error::CoreError;
+use crate::sync::lock;
 
 /// Buffer for reading a rotated file and writing its compressed form.
 const COPY_BUFFER: usize = 256 * 1024;

@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use super::{Budget, Destination, Reservation, Stream};
+use crate::sync::lock;
 
 /// Bytes that may wait for each of the host's stdout and stderr, all monitors together.
 pub const HOST_BACKLOG: usize = 8 * 1024 * 1024;
@@ -161,7 +162,7 @@ impl Destination for HostPort {
       _room: room,
     };
     HANDED.fetch_add(len as u64, Ordering::AcqRel);
-    let sent = match writer.tx.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+    let sent = match lock(&writer.tx).as_ref() {
       Some(tx) => tx.send(item).map_err(|e| e.0),
       None => Err(item),
     };

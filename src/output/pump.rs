@@ -17,6 +17,7 @@ use tokio::sync::Notify;
 
 use super::{read_chunk, Destination, Reservation, Stream, CHUNK};
 use crate::error::{CoreError, Result};
+use crate::sync::lock;
 
 /// Called after each chunk, so that whoever waits on offsets looks again.
 pub type Waker = Arc<dyn Fn() + Send + Sync>;
@@ -131,10 +132,6 @@ impl Pump {
     }
     self.shared.offset.load(Ordering::Acquire) + u64::try_from(waiting.max(0)).unwrap_or(0)
   }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-  mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Watches the pipe for readability on the current runtime.

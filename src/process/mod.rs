@@ -10,13 +10,16 @@
 //! spawned by [`vfork`] (posix_spawn's speed, with the signal) or, where a spawn needs more
 //! (a user, the IPC channel, sockets) or the system lacks pidfds, by std's fork. Reaping
 //! goes through pidfds (ours, or tokio's reaper), which wait for our own pids only and
-//! never compete with libuv's SIGCHLD handling.
+//! never compete with libuv's SIGCHLD handling; every child is in the [`reaper`]'s registry
+//! from before its fork until then, so that a host that reaps orphans (pid 1) never takes
+//! its exit.
 //!
 //! [`spawn`] is a sequence of small steps: the command ([`command`]), its standard streams
 //! ([`stdio`]), the IPC channel, the process group or session, the parent-death signal,
 //! and the listening sockets it inherits ([`activation`]).
 
 pub mod activation;
+pub mod reaper;
 mod stdio;
 pub mod tree;
 mod vfork;
@@ -31,6 +34,7 @@ use nix::sys::signal::Signal;
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
 
 use crate::error::{CoreError, Result};
+use crate::sync::lock;
 use crate::tag::{self, Tag};
 
 pub use stdio::{OutputEnd, StdioSpec};
@@ -70,9 +74,16 @@ pub struct SpawnSpec {
   pub channel: Option<ChannelSlot>,
 }
 
-/// A started child, to be reaped.
+/// A started child, to be reaped; in the [reaper](reaper)'s registry until it is.
 #[derive(Debug)]
-pub enum Child {
+pub struct Child {
+  inner: Reaped,
+  registered: reaper::Registered,
+}
+
+/// How a child is reaped.
+#[derive(Debug)]
+enum Reaped {
   /// Spawned by std, reaped through tokio (pidfd on Linux).
   Std(tokio::process::Child),
   /// Spawned by [`vfork`], reaped through its pidfd.
@@ -82,10 +93,14 @@ pub enum Child {
 impl Child {
   /// Waits for the child to exit and reaps it.
   pub async fn wait(&mut self) -> std::io::Result<std::process::ExitStatus> {
-    match self {
-      Child::Std(child) => child.wait().await,
-      Child::Vfork(child) => child.wait().await,
+    let status = match &mut self.inner {
+      Reaped::Std(child) => child.wait().await,
+      Reaped::Vfork(child) => child.wait().await,
+    };
+    if status.is_ok() {
+      self.registered.release();
     }
+    status
   }
 }
 
@@ -115,6 +130,9 @@ pub fn spawn(
   sockets: &Sockets<'_>,
 ) -> Result<Spawned> {
   check_cwd(spec)?;
+  // Until the child's pid is registered, the reaper takes no zombie for an orphan: a child
+  // that exits at once is one before its pid is known here.
+  let spawning = reaper::spawning();
   // Room for what spawning needs after the fork: tokio's pidfd for the child. Without it,
   // tokio falls back to a SIGCHLD reaper whose set-up panics when no descriptor is left,
   // so a host at its descriptor limit gets a clean EMFILE here instead.
@@ -145,7 +163,7 @@ pub fn spawn(
   if plain && vfork::available() {
     // The descriptors kept free so far are for the child's pidfd.
     reserve.clear();
-    if let Some(spawned) = spawn_vforked(spec, tag, &mut wiring)? {
+    if let Some(spawned) = spawn_vforked(spec, tag, &mut wiring, &spawning)? {
       // The wiring goes now: the child's copies (the stdin pipe's read end among them)
       // close, so that the core's write end sees EPIPE once the child is gone.
       drop(wiring);
@@ -210,7 +228,11 @@ pub fn spawn(
   drop(placed_channel);
   if let Some(error) = activation.and_then(activation::Activation::confirm) {
     // The exec failed and std's report of it was lost: the child is exiting; reap it.
-    let mut child = Child::Std(child);
+    let registered = spawning.register(child.id().unwrap_or(0));
+    let mut child = Child {
+      inner: Reaped::Std(child),
+      registered,
+    };
     tokio::spawn(async move {
       let _ = child.wait().await;
     });
@@ -218,7 +240,10 @@ pub fn spawn(
   }
   let pid = child.id().unwrap_or(0);
   Ok(Spawned {
-    child: Child::Std(child),
+    child: Child {
+      inner: Reaped::Std(child),
+      registered: spawning.register(pid),
+    },
     pid,
     channel,
     stdin,
@@ -232,6 +257,7 @@ fn spawn_vforked(
   spec: &SpawnSpec,
   tag: &Tag,
   wiring: &mut stdio::Wiring,
+  spawning: &reaper::Spawning,
 ) -> Result<Option<Spawned>> {
   let program = resolve(&spec.command, &spec.env);
   let Some(stdio) = wiring.fds() else {
@@ -258,7 +284,10 @@ fn spawn_vforked(
   };
   let child = vfork::Child::new(pid, pidfd).map_err(fail)?;
   Ok(Some(Spawned {
-    child: Child::Vfork(child),
+    child: Child {
+      inner: Reaped::Vfork(child),
+      registered: spawning.register(pid),
+    },
     pid,
     channel: None,
     stdin: wiring.take_stdin(),
@@ -370,9 +399,7 @@ const SHARED_ENVS: usize = 16;
 /// ~10 KB (measured with heaptrack, 500 idle monitors), a quarter of what it costs.
 pub fn shared_env(env: HashMap<String, String>) -> Arc<HashMap<String, String>> {
   static KNOWN: Mutex<Vec<Weak<HashMap<String, String>>>> = Mutex::new(Vec::new());
-  let mut known = KNOWN
-    .lock()
-    .unwrap_or_else(std::sync::PoisonError::into_inner);
+  let mut known = lock(&KNOWN);
   known.retain(|weak| weak.strong_count() > 0);
   if let Some(same) = known
     .iter()

@@ -33,7 +33,7 @@ pub(crate) struct Sample {
   pub at_epoch_ms: f64,
 }
 
-/// The checks of the current child.
+/// The checks of one child, held beside it while it is the current one.
 #[derive(Debug, Default)]
 pub(super) struct Checks {
   pid: u32,
@@ -63,6 +63,23 @@ pub(super) enum Finding {
 }
 
 impl Checks {
+  /// The checks of a child spawned now (see [`Checks::begin`]), with usage sampled until
+  /// `interest_until` (a `usage()` call's interest, which outlives children).
+  pub fn new(
+    pid: u32,
+    tag: Option<&Tag>,
+    config: &HealthConfig,
+    signals: &Signals,
+    interest_until: Option<Instant>,
+  ) -> Checks {
+    let mut checks = Checks {
+      interest_until,
+      ..Checks::default()
+    };
+    checks.begin(pid, tag, config, signals);
+    checks
+  }
+
   /// A new child, spawned now, tagged `tag` (none when detached).
   pub fn begin(&mut self, pid: u32, tag: Option<&Tag>, config: &HealthConfig, signals: &Signals) {
     let now = Instant::now();
@@ -84,15 +101,6 @@ impl Checks {
     self.schedule_sample(now);
   }
 
-  /// No child any more.
-  pub fn end(&mut self) {
-    let interest = self.interest_until;
-    *self = Checks {
-      interest_until: interest,
-      ..Checks::default()
-    };
-  }
-
   /// `usage()` was called: sample for a while, and now if the last sample is stale.
   pub fn want_usage(&mut self, stale: bool) {
     let now = Instant::now();
@@ -110,9 +118,11 @@ impl Checks {
       && self.config.as_ref().is_some_and(|c| c.wait_ready)
   }
 
-  /// The earliest check due.
+  /// The earliest check due; none once a check has taken the child down ([`Checks::due`]
+  /// has nothing more to do, and a deadline left would be due again and again until the
+  /// child has gone).
   pub fn next_due(&self) -> Option<Instant> {
-    if self.pid == 0 {
+    if self.pid == 0 || self.taken_down {
       return None;
     }
     [self.ready_by, self.watchdog_by, self.sample_at]
@@ -253,6 +263,28 @@ mod tests {
     assert_eq!(checks.due().0, Finding::TakeDown(Cause::NotReady));
     assert_eq!(checks.next_due(), None);
     assert_eq!(checks.due().0, Finding::Fine, "once");
+  }
+
+  #[tokio::test(start_paused = true)]
+  async fn a_child_taken_down_has_no_check_due_while_it_goes() {
+    let signals = Signals::default();
+    let mut checks = Checks::default();
+    checks.begin(
+      std::process::id(),
+      None,
+      &config(|c| {
+        c.wait_ready = true;
+        c.ready_timeout = Some(Duration::from_millis(300));
+      }),
+      &signals,
+    );
+    // `usage()` keeps a sample due every second.
+    checks.want_usage(false);
+    let _ = checks.due();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(checks.due().0, Finding::TakeDown(Cause::NotReady));
+    // The task would otherwise wake for that sample over and over until the child exits.
+    assert_eq!(checks.next_due(), None);
   }
 
   #[tokio::test(start_paused = true)]

@@ -19,12 +19,13 @@
 //!
 //! A supervision run may hold listening sockets ([`Listeners`]): bound by `start()`, given
 //! to every child of the run, closed when the run ends. With them, `reload()` starts a new
-//! child beside the running one, which takes over once it is ready (see `task.rs`).
+//! child beside the running one, which takes over once it is ready (see `reload.rs`).
 
 mod checks;
 pub mod events;
 mod outbox;
 mod processes;
+mod reload;
 mod task;
 #[cfg(test)]
 mod tests;
@@ -47,6 +48,7 @@ use crate::policy::{Command, KillOrder, Limits, Policy, Refusal, ReloadPlan};
 use crate::process::{OutputEnd, SpawnSpec, StdioSpec};
 use crate::runtime;
 use crate::stdin::Stdin;
+use crate::sync::lock;
 use crate::tag::Tag;
 use crate::watch::WatchConfig;
 
@@ -499,10 +501,6 @@ impl SpawnGate {
     self.opened.notify_all();
     state.waiting
   }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-  mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn epoch_ms() -> f64 {

@@ -12,13 +12,14 @@
 //! longer holds reports back; their bytes follow later, in order.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use crate::error::CoreError;
 use crate::ipc::{Channel, Wake};
 use crate::logs::LogSink;
 use crate::output::{Budget, Destination, HostPort, Reservation, Stream, Taps};
+use crate::sync::lock;
 
 use super::events::{Event, EventSink};
 
@@ -78,10 +79,6 @@ pub struct Outbox {
   logs: Option<Arc<LogSink>>,
   runtime: tokio::runtime::Handle,
   me: Weak<Outbox>,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-  mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Outbox {

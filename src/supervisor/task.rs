@@ -2,12 +2,14 @@
 //! the policy says when the child exits — never waiting for JS or for any destination of
 //! the child's output.
 //!
-//! Its state is one [`Life`]: no child, a child running (maybe with a kill escalating, and
-//! maybe with a reload's new child starting beside it), or the time between two children,
+//! Its state is one [`Life`]: no child; a child [`Running`], which holds everything that is
+//! that child's alone (a kill escalating, its health checks, a reload's new child starting
+//! beside it), so that none of it outlives the child; or the time between two children,
 //! when what the last one left is being cleaned up and the next one is due. Children on
 //! their way out beside the current one — a reload's old child being stopped, a reload's
-//! new child that failed — are [`Draining`]: their exits end no run and restart nothing.
-//! One `select!` drives it; every arm ends in a short, non-blocking step.
+//! new child that failed — are [`Draining`]: their exits end no run and restart nothing
+//! (reloads are `reload.rs`'s). One `select!` drives it, with one timer for the earliest
+//! of the times the task waits for ([`Due`]); every arm ends in a short, non-blocking step.
 
 use std::future::{poll_fn, Future};
 use std::os::unix::process::ExitStatusExt;
@@ -24,14 +26,15 @@ use tokio::time::Instant;
 
 use crate::error::CoreError;
 use crate::health::{Signal, Signals};
-use crate::policy::{Cause, Command, Ended, KillOrder, Next, Phase, Reach, ReloadPlan};
+use crate::policy::{Cause, Command, Ended, KillOrder, Next, Phase, Reach};
 use crate::process::signal_name;
 use crate::watch::{self, Notice, Watching};
 
 use super::checks::{self, Checks, Finding, Sample};
 use super::events::Event;
 use super::processes::Remains;
-use super::{epoch_ms, lock, ChildRun, Core, Order, Outlet, Run};
+use super::reload::{self, Draining, Incoming, Leaving, Retired};
+use super::{lock, ChildRun, Core, Order, Outlet, Run};
 
 /// How often leftovers are looked at while they are being waited for (doubling from the
 /// first, up to the last).
@@ -41,26 +44,74 @@ const CLEANUP_POLL: (Duration, Duration) = (Duration::from_millis(2), Duration::
 const CLEANUP_AFTER_KILL: Duration = Duration::from_secs(1);
 
 /// What the task holds between events.
-enum Life {
+pub(super) enum Life {
   /// No child, nothing scheduled.
   Idle,
   /// A child runs, maybe being killed, and maybe with a reload's new child beside it.
-  Running {
-    child: Box<ChildRun>,
-    kill: Kill,
-    incoming: Option<Box<Incoming>>,
-  },
+  Running(Running),
   /// The child exited and the next one is due (at the policy's time); what the last one
   /// left is being cleaned up first.
   Between {
     run: Arc<Run>,
     cleanup: Option<Cleanup>,
+    /// A watched change asked for the next child now.
+    asked: bool,
+    /// No child starts before this (a change asked for one: see [`SAME_SAVE`]).
+    held_until: Option<Instant>,
   },
+}
+
+/// The current child, and what is its alone: it all goes when the child does, and the
+/// next child begins with its own.
+pub(super) struct Running {
+  pub(super) child: Box<ChildRun>,
+  /// The kill under way, if any.
+  pub(super) kill: Kill,
+  /// A reload's new child, starting beside it.
+  pub(super) incoming: Option<Box<Incoming>>,
+  /// Its readiness, watchdog and usage checks (boxed: the other states are much smaller).
+  checks: Box<Checks>,
+  /// The last sample of its tree (for CPU use between two).
+  sample: Option<Sample>,
+  /// The tree's memory that made a check take it down.
+  memory_taken_down: Option<u64>,
+  /// While it, or the reload's new child, has not said it is ready: when the IPC socket is
+  /// next read from here ([`READY_PEEK`]).
+  pub(super) ready_peek: Option<Instant>,
+  /// A watched change is restarting it: the next child starts no sooner than this (see
+  /// [`SAME_SAVE`]).
+  held_until: Option<Instant>,
+}
+
+impl Running {
+  /// `child`, just made the current one, with `checks` of its own.
+  pub(super) fn new(child: Box<ChildRun>, checks: Checks) -> Running {
+    Running {
+      child,
+      kill: Kill::default(),
+      incoming: None,
+      checks: Box::new(checks),
+      sample: None,
+      memory_taken_down: None,
+      ready_peek: None,
+      held_until: None,
+    }
+  }
+
+  /// Whether it, or the reload's new child, waits to say over IPC that it is ready.
+  fn awaits_ready_over_ipc(&self) -> bool {
+    let current = self.child.channel.is_some() && self.checks.awaits_ready();
+    let new = self
+      .incoming
+      .as_ref()
+      .is_some_and(|i| i.child.channel.is_some() && i.child.run.options.health.wait_ready);
+    current || new
+  }
 }
 
 /// A kill under way.
 #[derive(Default)]
-struct Kill {
+pub(super) struct Kill {
   /// When the kill becomes SIGKILL, if one was sent — or, when the child was sent the
   /// shutdown message, when it gets `then`, the kill signal.
   escalate_at: Option<Instant>,
@@ -70,7 +121,7 @@ struct Kill {
 impl Kill {
   /// Sends `order` to `child`: the shutdown message first (once), when the order has a grace
   /// and the child a channel; a kill already under way goes on as it is.
-  fn send(&mut self, core: &Core, child: &ChildRun, order: KillOrder) {
+  pub(super) fn send(&mut self, core: &Core, child: &ChildRun, order: KillOrder) {
     if let Some(grace) = order.grace_ms {
       if self.then.is_some() {
         return;
@@ -99,7 +150,7 @@ impl Kill {
 
   /// Its time has come (if it has): the kill signal after the shutdown message's grace, or
   /// SIGKILL to the whole tree.
-  fn escalate(&mut self, core: &Core, child: &ChildRun, now: Instant) {
+  pub(super) fn escalate(&mut self, core: &Core, child: &ChildRun, now: Instant) {
     if self.escalate_at.is_none_or(|at| at > now) {
       return;
     }
@@ -110,29 +161,11 @@ impl Kill {
     let order = core.state().policy.escalation();
     core.processes.signal(child.pid, order.signal, order.reach);
   }
-}
 
-/// A reload's new child, started beside the running one.
-struct Incoming {
-  child: Box<ChildRun>,
-  /// The grace period's end (it then takes over) or `readyTimeout`'s (the reload fails).
-  deadline: Option<Instant>,
-  takes_over: bool,
-}
-
-/// A child on its way out beside the current one.
-struct Draining {
-  child: Box<ChildRun>,
-  kill: Kill,
-  leaving: Leaving,
-}
-
-/// Why a child is draining.
-enum Leaving {
-  /// A reload's new child took over from it: its exit completes the reload.
-  HandedOver { new_pid: u32 },
-  /// A reload's new child that failed or was abandoned: that was reported already.
-  Dropped,
+  /// When it next escalates.
+  pub(super) fn escalate_at(&self) -> Option<Instant> {
+    self.escalate_at
+  }
 }
 
 /// Which child exited.
@@ -143,8 +176,28 @@ enum Exited {
   Incoming(std::io::Result<ExitStatus>),
 }
 
+/// What the task does when a time it waits for comes. When several are due at once, the
+/// first in this order goes first (the others are due again at the next turn).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Due {
+  /// A kill escalates: the current child's, or a draining child's.
+  Escalate,
+  /// A reload's deadline: its grace period, or its new child's `readyTimeout`.
+  Reload,
+  /// Leftovers are looked at again.
+  Look,
+  /// The next child is due.
+  Respawn,
+  /// A burst of file changes has been quiet for the debounce time.
+  BurstEnd,
+  /// A health check: readiness, the watchdog, or a sample of the tree.
+  Check,
+  /// The IPC socket of a child that has not said it is ready is read from here.
+  Peek,
+}
+
 /// Leftovers of an exited child being killed and waited for.
-struct Cleanup {
+pub(super) struct Cleanup {
   pid: u32,
   remains: Box<dyn Remains>,
   /// SIGKILL at this time, if they are still there.
@@ -156,7 +209,6 @@ struct Cleanup {
   /// The wait ended at `give_up_at` with leftovers still there.
   timed_out: bool,
 }
-
 impl Cleanup {
   fn start(pid: u32, mut remains: Box<dyn Remains>, order: KillOrder) -> Cleanup {
     remains.signal(order.signal);
@@ -247,27 +299,17 @@ impl Burst {
   }
 }
 
-struct Task {
-  core: Arc<Core>,
-  life: Life,
+pub(super) struct Task {
+  pub(super) core: Arc<Core>,
+  pub(super) life: Life,
   /// Children on their way out beside the current one.
-  draining: Vec<Draining>,
+  pub(super) draining: Vec<Draining>,
   watching: Option<Watching>,
   burst: Option<Burst>,
   /// The run the watcher was started for.
   watched_run: usize,
-  /// No child starts before this (a change asked for one: see [`SAME_SAVE`]).
-  held_until: Option<Instant>,
-  /// A change asked for a child while none ran (a sleep, or waiting for a change).
-  asked: bool,
-  /// Readiness, watchdog and usage of the running child.
-  checks: Checks,
-  /// The last sample of the running child's tree (for CPU use between two).
-  sample: Option<Sample>,
-  /// The tree's memory that made a check take the child down.
-  memory_taken_down: Option<u64>,
-  /// When the IPC socket of a child that has not said it is ready is next read from here.
-  ready_peek: Option<Instant>,
+  /// `usage()` was called: the tree is sampled until then, whichever child runs.
+  usage_interest: Option<Instant>,
 }
 
 /// How often the task reads what waits in the IPC socket of a child (or a reload's new
@@ -287,12 +329,7 @@ pub(super) async fn run(core: Arc<Core>) {
       watching: None,
       burst: None,
       watched_run: 0,
-      held_until: None,
-      asked: false,
-      checks: Checks::default(),
-      sample: None,
-      memory_taken_down: None,
-      ready_peek: None,
+      usage_interest: None,
     };
     match CatchUnwind(task.main()).await {
       Ok(()) => return,
@@ -331,47 +368,12 @@ fn recover(core: &Arc<Core>, message: String) {
 impl Task {
   async fn main(&mut self) {
     loop {
-      let wake_at = self.due();
-      let look_at = match &self.life {
-        Life::Between {
-          cleanup: Some(c), ..
-        } => Some(c.next_look),
-        _ => None,
-      };
-      let current_kill = match &self.life {
-        Life::Running { kill, .. } => kill.escalate_at,
-        _ => None,
-      };
-      let escalate_at = self
-        .draining
-        .iter()
-        .filter_map(|d| d.kill.escalate_at)
-        .chain(current_kill)
-        .min();
-      let reload_at = match &self.life {
-        Life::Running {
-          incoming: Some(incoming),
-          ..
-        } => incoming.deadline,
-        _ => None,
-      };
-      let change_at = self.burst.as_ref().map(|b| b.quiet_at);
-      let check_at = self.checks.next_due();
-      let peek_at = if self.awaits_ready_over_ipc() {
-        Some(
-          *self
-            .ready_peek
-            .get_or_insert_with(|| Instant::now() + READY_PEEK),
-        )
-      } else {
-        self.ready_peek = None;
-        None
-      };
+      let due = self.next_due();
       // The current child's notify socket, if it has one, its pid and a reload's new child's.
       let listen = match &self.life {
-        Life::Running {
+        Life::Running(Running {
           child, incoming, ..
-        } if child.run.notify.is_some() => Some((
+        }) if child.run.notify.is_some() => Some((
           Arc::clone(&child.run),
           child.pid,
           incoming.as_ref().map(|i| i.child.pid),
@@ -390,30 +392,101 @@ impl Task {
           Exited::Current(status) => self.exited(status),
           Exited::Incoming(status) => self.incoming_exited(status),
         },
-        (i, status) = drained(&mut self.draining) => self.drained(i, status),
-        _ = sleep_until(escalate_at) => self.escalate(),
-        _ = sleep_until(reload_at) => self.reload_due(),
-        _ = sleep_until(look_at) => self.look(),
-        _ = sleep_until(wake_at) => self.respawn(),
+        (i, status) = next_drained(&mut self.draining) => self.drained(i, status),
+        _ = sleep_until(due.map(|(at, _)| at)) => {
+          if let Some((_, due)) = due {
+            self.fire(due);
+          }
+        }
         notice = next_notice(&mut self.watching) => self.notice(notice),
-        _ = sleep_until(change_at) => self.burst_ended(),
         _ = signals.changed() => self.heard(),
         _ = notify_read(listen.as_ref(), &signals) => {}
-        _ = sleep_until(check_at) => self.check(),
-        _ = sleep_until(peek_at) => {
-          self.ready_peek = None;
-          self.check();
+      }
+    }
+  }
+
+  /// The next time the task waits for, and what it does then: the earliest; of those
+  /// already past, the first in [`Due`]'s order.
+  fn next_due(&mut self) -> Option<(Instant, Due)> {
+    let now = Instant::now();
+    self
+      .deadlines()
+      .into_iter()
+      .filter_map(|(at, due)| Some((at?, due)))
+      .min_by_key(|&(at, due)| (at.max(now), due))
+  }
+
+  /// Every time the task waits for, from its state.
+  fn deadlines(&mut self) -> [(Option<Instant>, Due); 7] {
+    let draining = self.draining.iter().filter_map(|d| d.kill.escalate_at());
+    let (escalate, reload, check, peek) = match &mut self.life {
+      Life::Running(running) => {
+        let peek = if running.awaits_ready_over_ipc() {
+          Some(
+            *running
+              .ready_peek
+              .get_or_insert_with(|| Instant::now() + READY_PEEK),
+          )
+        } else {
+          running.ready_peek = None;
+          None
+        };
+        (
+          draining.chain(running.kill.escalate_at()).min(),
+          running.incoming.as_ref().and_then(|i| i.deadline),
+          running.checks.next_due(),
+          peek,
+        )
+      }
+      _ => (draining.min(), None, None, None),
+    };
+    let look = match &self.life {
+      Life::Between {
+        cleanup: Some(c), ..
+      } => Some(c.next_look),
+      _ => None,
+    };
+    [
+      (escalate, Due::Escalate),
+      (reload, Due::Reload),
+      (look, Due::Look),
+      (self.respawn_at(), Due::Respawn),
+      (self.burst.as_ref().map(|b| b.quiet_at), Due::BurstEnd),
+      (check, Due::Check),
+      (peek, Due::Peek),
+    ]
+  }
+
+  /// A time the task waited for has come.
+  fn fire(&mut self, due: Due) {
+    match due {
+      Due::Escalate => self.escalate(),
+      Due::Reload => self.reload_due(),
+      Due::Look => self.look(),
+      Due::Respawn => self.respawn(),
+      Due::BurstEnd => self.burst_ended(),
+      Due::Check => self.check(),
+      Due::Peek => {
+        if let Life::Running(running) = &mut self.life {
+          running.ready_peek = None;
         }
+        self.check();
       }
     }
   }
 
   /// When the next child is due: the policy's time, once the cleanup is over.
-  fn due(&self) -> Option<Instant> {
-    let Life::Between { cleanup, .. } = &self.life else {
+  fn respawn_at(&self) -> Option<Instant> {
+    let Life::Between {
+      cleanup,
+      asked,
+      held_until,
+      ..
+    } = &self.life
+    else {
       return None;
     };
-    let at = if self.asked {
+    let at = if *asked {
       Instant::now()
     } else if cleanup.is_none() {
       let at = self.core.state().policy.wake_at()?;
@@ -422,7 +495,7 @@ impl Task {
     } else {
       return None;
     };
-    Some(self.held_until.map_or(at, |held| at.max(held)))
+    Some(held_until.map_or(at, |held| at.max(held)))
   }
 
   /// Carries out the orders JS left. False on shutdown.
@@ -441,14 +514,20 @@ impl Task {
         }
         Order::Reload(plan) => self.reload(plan),
         Order::SignalChild(signal, serial, pid) => {
-          if let Life::Running { child, .. } = &self.life {
+          if let Life::Running(Running { child, .. }) = &self.life {
             if child.serial == serial && pid.is_none_or(|pid| pid == child.pid) {
               self.core.processes.signal(child.pid, signal, Reach::Child);
             }
           }
         }
         Order::SpawnNow => self.spawn_now(),
-        Order::Sample(stale) => self.checks.want_usage(stale),
+        Order::Sample(stale) => {
+          // Sampling goes on for a while, whichever child runs meanwhile.
+          self.usage_interest = Some(Instant::now() + checks::USAGE_INTEREST);
+          if let Life::Running(running) = &mut self.life {
+            running.checks.want_usage(stale);
+          }
+        }
         Order::End(run, after_exit) => {
           run.unbind();
           run.outbox.emit(Event::End {
@@ -489,15 +568,9 @@ impl Task {
     }
     let watch = child.run.options.watch.clone();
     let run_id = child.run.outbox.id();
-    self.begin_checks(&child);
-    self.life = Life::Running {
-      child,
-      kill: Kill::default(),
-      incoming: None,
-    };
+    let checks = self.checks_for(&child);
+    self.life = Life::Running(Running::new(child, checks));
     // Watching runs from `start()` until `stop()`: a new start begins it anew.
-    self.held_until = None;
-    self.asked = false;
     if self.watched_run != run_id {
       self.watching = None;
       self.burst = None;
@@ -514,7 +587,7 @@ impl Task {
   /// Signals the current child if it is the one the order was given for: a call made as
   /// its child exited (before the task told the policy) must not reach the next child.
   fn signal(&mut self, order: KillOrder, serial: u64) {
-    if let Life::Running { child, kill, .. } = &mut self.life {
+    if let Life::Running(Running { child, kill, .. }) = &mut self.life {
       if child.serial == serial {
         kill.send(&self.core, child, order);
       }
@@ -523,7 +596,7 @@ impl Task {
 
   /// Signals the current child: the task's own decision (its health, a watched change).
   fn signal_current(&mut self, order: KillOrder) {
-    if let Life::Running { child, kill, .. } = &mut self.life {
+    if let Life::Running(Running { child, kill, .. }) = &mut self.life {
       kill.send(&self.core, child, order);
     }
   }
@@ -531,7 +604,7 @@ impl Task {
   /// A kill's time has come: the current child's, or one of the draining children's.
   fn escalate(&mut self) {
     let now = Instant::now();
-    if let Life::Running { child, kill, .. } = &mut self.life {
+    if let Life::Running(Running { child, kill, .. }) = &mut self.life {
       kill.escalate(&self.core, child, now);
     }
     for d in &mut self.draining {
@@ -539,337 +612,53 @@ impl Task {
     }
   }
 
-  /// `reload()`: a new child of the run starts beside the running one.
-  fn reload(&mut self, plan: ReloadPlan) {
-    let core = Arc::clone(&self.core);
-    let Life::Running {
-      child, incoming, ..
-    } = &mut self.life
-    else {
-      // The child exited meanwhile: its exit settled the reload.
-      return;
-    };
-    if incoming.is_some() || !core.state().policy.reloading() {
-      return;
-    }
-    // Spawned without the lock: what JS asks meanwhile (a stop) waits in the orders, and is
-    // carried out on both children once the new one is in place.
-    let run = Arc::clone(&child.run);
-    let old_pid = child.pid;
-    core.before_spawn();
-    let direct = open_direct(&run);
-    // The new child's first bytes come after the report of its start.
-    let place = run.outbox.hold(run.marks());
-    match core.spawn_beside(&run, direct) {
-      Ok(new) => {
-        lock(&core.others).push(new.pid);
-        core.add_incoming_input(&new);
-        let deadline = plan
-          .deadline_ms
-          .map(|ms| Instant::now() + Duration::from_millis(ms.saturating_sub(core.now_ms())));
-        run.outbox.fill(
-          place,
-          Some(Event::ReloadStarting {
-            old_pid,
-            new_pid: new.pid,
-            channel: new.channel.clone(),
-          }),
-        );
-        *incoming = Some(Box::new(Incoming {
-          child: new,
-          deadline,
-          takes_over: plan.takes_over,
-        }));
-      }
-      Err(e) => {
-        core.state().policy.reload_failed();
-        run.outbox.fill(
-          place,
-          Some(Event::ReloadFailed {
-            old_pid,
-            new_pid: 0,
-            reason: "spawn",
-            code: None,
-            signal: None,
-            error: Some(e),
-            channel: None,
-          }),
-        );
-      }
-    }
-  }
-
-  /// The reload's deadline: the grace period is over (the new child takes over), or
-  /// `readyTimeout` is (the reload fails, unless the answer waits unread).
-  fn reload_due(&mut self) {
-    let Life::Running {
-      incoming: Some(incoming),
-      ..
-    } = &self.life
-    else {
-      return;
-    };
-    if incoming.takes_over {
-      return self.hand_over();
-    }
-    if let Some(channel) = &incoming.child.channel {
-      channel.read_ahead();
-    }
-    if self.core.signals.is_ready(incoming.child.pid) {
-      return self.hand_over();
-    }
-    let pid = incoming.child.pid;
-    let error = CoreError::ReloadFailed {
-      reason: "readyTimeout",
-      detail: format!("its new child (pid {pid}) was not ready within readyTimeout"),
-    };
-    self.drop_incoming("readyTimeout", Some(error));
-  }
-
-  /// The reload's new child is ready: it becomes the running child, and the old one is
-  /// stopped as `stop()` would stop it, beside it.
-  fn hand_over(&mut self) {
-    let core = Arc::clone(&self.core);
-    let Life::Running {
-      child,
-      kill,
-      incoming,
-    } = &mut self.life
-    else {
-      return;
-    };
-    let Some(new) = incoming.take() else {
-      return;
-    };
-    let (order, serial) = {
-      let mut state = core.state();
-      (state.policy.handover(core.now_ms()), state.policy.child())
-    };
-    let Some(order) = order else {
-      // Abandoned meanwhile (cannot happen: a stop drops the new child at once).
-      *incoming = Some(new);
-      return self.drop_incoming("stopped", None);
-    };
-    let mut new = new;
-    new.child.serial = serial;
-    let new_pid = new.child.pid;
-    let old = std::mem::replace(child, new.child);
-    let old_pid = old.pid;
-    let old_kill = std::mem::take(kill);
-    core.make_current(child, true);
-    lock(&core.others).push(old_pid);
-    let run = Arc::clone(&child.run);
-    let wait_ready = run.options.health.wait_ready;
-    let mut leaving = Draining {
-      child: old,
-      kill: old_kill,
-      leaving: Leaving::HandedOver { new_pid },
-    };
-    leaving.kill.send(&core, &leaving.child, order);
-    self.draining.push(leaving);
-    self.begin_current_checks();
-    run.outbox.emit(Event::Start {
-      pid: new_pid,
-      ctime: epoch_ms(),
-      restart: true,
-      channel: None,
-    });
-    if wait_ready {
-      run.outbox.emit(Event::Ready { pid: new_pid });
-    }
-    run.outbox.emit(Event::ReloadReady { old_pid, new_pid });
-  }
-
-  /// The reload's new child goes (it failed, or supervision is ending): it is stopped as
-  /// `stop()` would, beside the running child, which serves on. `error` is reported.
-  fn drop_incoming(&mut self, reason: &'static str, error: Option<CoreError>) {
-    let core = Arc::clone(&self.core);
-    let Life::Running {
-      child, incoming, ..
-    } = &mut self.life
-    else {
-      return;
-    };
-    let Some(new) = incoming.take() else {
-      return;
-    };
-    let old_pid = child.pid;
-    // On its way out: its stdin stays open until it exits, but takes no more writes.
-    core.forget_input(new.child.pid);
-    let order = core.state().policy.reload_failed();
-    let run = Arc::clone(&new.child.run);
-    let mut leaving = Draining {
-      child: new.child,
-      kill: Kill::default(),
-      leaving: Leaving::Dropped,
-    };
-    leaving.kill.send(&core, &leaving.child, order);
-    run.outbox.emit(Event::ReloadFailed {
-      old_pid,
-      new_pid: leaving.child.pid,
-      reason,
-      code: None,
-      signal: None,
-      error,
-      channel: None,
-    });
-    self.draining.push(leaving);
-  }
-
-  /// The reload's new child exited before it took over: the reload failed.
-  fn incoming_exited(&mut self, status: std::io::Result<ExitStatus>) {
-    let core = Arc::clone(&self.core);
-    let Life::Running {
-      child, incoming, ..
-    } = &mut self.life
-    else {
-      return;
-    };
-    let Some(new) = incoming.take() else {
-      return;
-    };
-    let old_pid = child.pid;
-    let mut new = *new;
-    let (code, signal) = code_and_signal(&status);
-    let pid = new.child.pid;
-    lock(&core.others).retain(|&p| p != pid);
-    core.forget_input(pid);
-    // What waits for its stdin fails now (EPIPE).
-    drop(new.child.stdin.take());
-    let leftovers = {
-      let mut state = core.state();
-      state.policy.reload_failed();
-      state.policy.leftovers(false)
-    };
-    let how = match (code, signal) {
-      (Some(code), _) => format!("code {code}"),
-      (None, Some(signal)) => format!("signal {signal}"),
-      _ => "an unknown status".to_string(),
-    };
-    let run = Arc::clone(&new.child.run);
-    run.outbox.emit(Event::ReloadFailed {
-      old_pid,
-      new_pid: pid,
-      reason: "exit",
-      code,
-      signal,
-      error: Some(CoreError::ReloadFailed {
-        reason: "exit",
-        detail: format!("its new child (pid {pid}) exited with {how} before it was ready"),
-      }),
-      channel: new.child.channel.clone(),
-    });
-    clean_up_after(&core, &new.child, leftovers);
-  }
-
-  /// A draining child exited.
-  fn drained(&mut self, i: usize, status: std::io::Result<ExitStatus>) {
-    let mut gone = self.draining.swap_remove(i);
-    // What waits for its stdin fails now (EPIPE).
-    drop(gone.child.stdin.take());
-    let core = Arc::clone(&self.core);
-    let pid = gone.child.pid;
-    lock(&core.others).retain(|&p| p != pid);
-    let (code, signal) = code_and_signal(&status);
-    let leftovers = {
-      let mut state = core.state();
-      if let Leaving::HandedOver { new_pid } = gone.leaving {
-        let times = state.policy.retired();
-        let run = &gone.child.run;
-        let marks = run.marks();
-        if let Some(logs) = &run.logs {
-          logs.settle(marks);
-        }
-        run.outbox.emit_after(
-          Event::ReloadDone {
-            old_pid: pid,
-            new_pid,
-            code,
-            signal,
-            times,
-            channel: gone.child.channel.clone(),
-          },
-          marks,
-        );
-      }
-      // It had the kill signal: what is left of its tree goes now.
-      state.policy.leftovers(true)
-    };
-    clean_up_after(&core, &gone.child, leftovers);
-  }
-
-  /// Starts the checks of a child just spawned.
-  fn begin_checks(&mut self, child: &ChildRun) {
-    self.sample = None;
-    self.memory_taken_down = None;
+  /// The checks of `child`, spawned now (or made the current one by a reload).
+  pub(super) fn checks_for(&self, child: &ChildRun) -> Checks {
     let tag = child.guarded.then_some(&child.tag);
-    self.checks.begin(
+    Checks::new(
       child.pid,
       tag,
       &child.run.options.health,
       &self.core.signals,
-    );
+      self.usage_interest,
+    )
   }
 
-  /// Starts the checks of the current child (after a handover or a takeover).
-  fn begin_current_checks(&mut self) {
-    let (pid, tag, health) = match &self.life {
-      Life::Running { child, .. } => (
-        child.pid,
-        child.guarded.then(|| child.tag.clone()),
-        child.run.options.health.clone(),
-      ),
-      _ => return,
+  /// The current child's checks begin anew: a reload's new child became the current one.
+  pub(super) fn begin_current_checks(&mut self) {
+    let Life::Running(running) = &self.life else {
+      return;
     };
-    self.sample = None;
-    self.memory_taken_down = None;
-    self
-      .checks
-      .begin(pid, tag.as_ref(), &health, &self.core.signals);
-    // A child that said it is ready before (a reload's new child) is heard at once.
-    if self.checks.heard(&self.core.signals) == Finding::Ready {
+    let checks = self.checks_for(&running.child);
+    if let Life::Running(running) = &mut self.life {
+      *running.checks = checks;
+      running.sample = None;
+      running.memory_taken_down = None;
+    }
+    self.hear_current();
+  }
+
+  /// A child that said it is ready before it became the current one (a reload's new child)
+  /// is heard at once.
+  pub(super) fn hear_current(&mut self) {
+    let Life::Running(running) = &mut self.life else {
+      return;
+    };
+    if running.checks.heard(&self.core.signals) == Finding::Ready {
       self.became_ready();
     }
   }
 
   /// The child said something (ready, alive); a reload's new child may be ready.
   fn heard(&mut self) {
-    if self.checks.heard(&self.core.signals) == Finding::Ready {
-      self.became_ready();
-    }
-    let incoming_ready = match &self.life {
-      Life::Running {
-        incoming: Some(incoming),
-        ..
-      } => {
-        incoming.child.run.options.health.wait_ready
-          && self.core.signals.is_ready(incoming.child.pid)
-      }
-      _ => false,
-    };
-    if incoming_ready {
+    self.hear_current();
+    if self.incoming_ready() {
       self.hand_over();
     }
   }
 
-  /// Whether the running child, or a reload's new child, waits to say over IPC that it is
-  /// ready.
-  fn awaits_ready_over_ipc(&self) -> bool {
-    let Life::Running {
-      child, incoming, ..
-    } = &self.life
-    else {
-      return false;
-    };
-    let current = child.channel.is_some() && self.checks.awaits_ready();
-    let new = incoming
-      .as_ref()
-      .is_some_and(|i| i.child.channel.is_some() && i.child.run.options.health.wait_ready);
-    current || new
-  }
-
   fn became_ready(&mut self) {
-    let Life::Running { child, .. } = &self.life else {
+    let Life::Running(Running { child, .. }) = &self.life else {
       return;
     };
     let pid = child.pid;
@@ -887,9 +676,9 @@ impl Task {
   /// A check is due: readiness, the watchdog, or a sample of the tree.
   fn check(&mut self) {
     // What a busy JS thread has not read yet may hold the child's answer.
-    if let Life::Running {
+    if let Life::Running(Running {
       child, incoming, ..
-    } = &self.life
+    }) = &self.life
     {
       let new = incoming.as_ref().map(|i| &i.child);
       for channel in std::iter::once(child)
@@ -900,17 +689,20 @@ impl Task {
       }
     }
     self.heard();
-    let (finding, sample) = self.checks.due();
+    let Life::Running(running) = &mut self.life else {
+      return;
+    };
+    let (finding, sample) = running.checks.due();
     if let Some(mut sample) = sample {
-      if let Some(before) = &self.sample {
+      if let Some(before) = &running.sample {
         sample.cpu = checks::cpu_between(before, &sample);
       }
-      self.sample = Some(sample);
+      running.sample = Some(sample);
       lock(&self.core.usage).sample = Some(sample);
     }
     if let Finding::TakeDown(cause) = finding {
       if cause == Cause::Memory {
-        self.memory_taken_down = sample.map(|s| s.usage.tree_rss);
+        running.memory_taken_down = sample.map(|s| s.usage.tree_rss);
       }
       let command = self.core.state().policy.health_kill(cause);
       if let Ok(Command::Signal(order)) = command {
@@ -920,18 +712,22 @@ impl Task {
   }
 
   fn exited(&mut self, status: std::io::Result<ExitStatus>) {
-    let Life::Running {
-      child, incoming, ..
-    } = std::mem::replace(&mut self.life, Life::Idle)
-    else {
+    let Life::Running(running) = std::mem::replace(&mut self.life, Life::Idle) else {
       return;
     };
+    // Its checks, its kill and its last sample end with it.
+    let Running {
+      child,
+      incoming,
+      memory_taken_down: rss,
+      ready_peek,
+      held_until,
+      ..
+    } = running;
     let mut child = *child;
     // What waits for its stdin fails now (EPIPE), before the next child is spawned.
     drop(child.stdin.take());
     let (code, signal) = code_and_signal(&status);
-    self.checks.end();
-    let rss = self.memory_taken_down.take();
     {
       let mut usage = lock(&self.core.usage);
       usage.child = None;
@@ -942,7 +738,7 @@ impl Task {
     *lock(&core.outlet) = Outlet::Idle;
     core.forget_input(child.pid);
     let run = child.run;
-    let (verdict, waiting, dropped) = {
+    let (verdict, waiting, incoming) = {
       let mut state = core.state();
       let ended = Ended {
         code,
@@ -955,27 +751,9 @@ impl Task {
         // for that child and stands.
         state.policy.spawned(core.now_ms());
       }
-      // Supervision ends with a reload's new child starting: it goes too, reported first.
-      let dropped = match incoming {
-        Some(new) if !verdict.takeover => {
-          core.forget_input(new.child.pid);
-          let order = state.policy.reload_failed();
-          run.outbox.emit(Event::ReloadFailed {
-            old_pid: child.pid,
-            new_pid: new.child.pid,
-            reason: match verdict.next {
-              Next::GiveUp(end) => end.name(),
-              Next::Restart { .. } => "exit",
-            },
-            code: None,
-            signal: None,
-            error: None,
-            channel: None,
-          });
-          Some((new, order))
-        }
-        other => other.map(|new| (new, state.policy.escalation())),
-      };
+      // A reload's new child either takes over, or goes (reported first).
+      let incoming = incoming
+        .map(|new| reload::at_exit(&core, &mut state.policy, &run, child.pid, new, &verdict));
       let marks = run.marks();
       if let Some(logs) = &run.logs {
         logs.settle(marks);
@@ -1002,7 +780,7 @@ impl Task {
         state.run = None;
         run.close();
       }
-      (verdict, waiting, dropped)
+      (verdict, waiting, incoming)
     };
     // Whatever the child left running goes before the next child starts: it may hold the
     // port that child needs.
@@ -1025,25 +803,27 @@ impl Task {
       if let Some(cleanup) = cleanup {
         cleanup.detach(&core);
       }
-      return match dropped {
-        Some((new, _)) => self.take_over(run, child.pid, new.child, code, signal, verdict.times),
+      return match incoming {
+        Some((new, _)) => {
+          let old = Retired {
+            pid: child.pid,
+            code,
+            signal,
+            times: verdict.times,
+          };
+          self.take_over(run, new.child, old, ready_peek)
+        }
         // The reload's order has not been carried out yet: its child is spawned now (the
         // policy counted it above).
         None => self.spawn_next(run),
       };
     }
-    if let Some((new, order)) = dropped {
-      let mut leaving = Draining {
-        child: new.child,
-        kill: Kill::default(),
-        leaving: Leaving::Dropped,
-      };
-      leaving.kill.send(&core, &leaving.child, order);
-      self.draining.push(leaving);
+    if let Some((new, order)) = incoming {
+      self.drain(new.child, Kill::default(), Leaving::Dropped, order);
     }
     match verdict.next {
       // The child ended on its own, and the monitor watches: a change starts it again.
-      Next::GiveUp(_) if waiting => self.life = Life::Between { run, cleanup },
+      Next::GiveUp(_) if waiting => self.between(run, cleanup, held_until),
       Next::GiveUp(_) => {
         if let Some(cleanup) = cleanup {
           cleanup.detach(&core);
@@ -1051,11 +831,9 @@ impl Task {
         self.idle();
       }
       Next::Restart { delay_ms, .. } => {
-        self.life = Life::Between { run, cleanup };
-        if delay_ms == 0
-          && self.held_until.is_none()
-          && matches!(self.life, Life::Between { cleanup: None, .. })
-        {
+        let at_once = delay_ms == 0 && held_until.is_none() && cleanup.is_none();
+        self.between(run, cleanup, held_until);
+        if at_once {
           // The common case of a crash loop: no timer round trip.
           self.respawn();
         }
@@ -1063,49 +841,14 @@ impl Task {
     }
   }
 
-  /// The current child exited during a reload and the rules restart it: the reload's new
-  /// child, already running, takes its place at once; the reload is done.
-  fn take_over(
-    &mut self,
-    run: Arc<Run>,
-    old_pid: u32,
-    new: Box<ChildRun>,
-    code: Option<i32>,
-    signal: Option<&'static str>,
-    times: u32,
-  ) {
-    let core = Arc::clone(&self.core);
-    let mut new = new;
-    // The policy numbered it at the exit it takes over from; only this task renumbers.
-    new.serial = core.state().policy.child();
-    let new_pid = new.pid;
-    let wait_ready = run.options.health.wait_ready;
-    core.make_current(&new, !wait_ready);
-    self.life = Life::Running {
-      child: new,
-      kill: Kill::default(),
-      incoming: None,
+  /// The time between two children of `run` begins.
+  fn between(&mut self, run: Arc<Run>, cleanup: Option<Cleanup>, held_until: Option<Instant>) {
+    self.life = Life::Between {
+      run,
+      cleanup,
+      asked: false,
+      held_until,
     };
-    run.outbox.emit(Event::Start {
-      pid: new_pid,
-      ctime: epoch_ms(),
-      restart: true,
-      channel: None,
-    });
-    run.outbox.emit(Event::ReloadDone {
-      old_pid,
-      new_pid,
-      code,
-      signal,
-      times,
-      channel: None,
-    });
-    if let Some(burst) = &mut self.burst {
-      burst.settled = true;
-    }
-    self.held_until = None;
-    self.asked = false;
-    self.begin_current_checks();
   }
 
   fn look(&mut self) {
@@ -1126,66 +869,59 @@ impl Task {
     }
   }
 
-  /// The run and cleanup of the time between two children, leaving `Idle` in its place;
-  /// `None` (and nothing changed) at any other time.
-  fn take_between(&mut self) -> Option<(Arc<Run>, Option<Cleanup>)> {
-    if !matches!(self.life, Life::Between { .. }) {
-      return None;
-    }
-    match std::mem::replace(&mut self.life, Life::Idle) {
-      Life::Between { run, cleanup } => Some((run, cleanup)),
-      _ => None,
-    }
-  }
-
-  /// The next child is due (or `restart()` asked for it now).
+  /// The next child is due (or a change asked for it now).
   fn respawn(&mut self) {
-    if self.held_until.is_some_and(|held| held > Instant::now()) {
-      return;
-    }
-    self.held_until = None;
-    if std::mem::take(&mut self.asked) {
-      return self.spawn_now();
-    }
-    let Some((run, cleanup)) = self.take_between() else {
+    let Life::Between {
+      asked, held_until, ..
+    } = &mut self.life
+    else {
       return;
     };
+    if held_until.is_some_and(|held| held > Instant::now()) {
+      return;
+    }
+    *held_until = None;
+    if std::mem::take(asked) {
+      return self.spawn_now();
+    }
     let core = Arc::clone(&self.core);
     let mut state = core.state();
     let due =
       matches!(state.policy.phase(), Phase::Sleeping { until_ms } if until_ms <= core.now_ms());
     if !due {
-      drop(state);
-      self.life = Life::Between { run, cleanup };
       return;
     }
     state.policy.spawned(core.now_ms());
     drop(state);
-    if let Some(cleanup) = cleanup {
-      cleanup.detach(&core);
-    }
-    self.spawn_next(run);
+    self.spawn_between();
   }
 
   /// `restart()` during a sleep: the next child now, whatever is left to clean up.
   fn spawn_now(&mut self) {
-    let Some((run, cleanup)) = self.take_between() else {
+    if !matches!(self.life, Life::Between { .. }) {
       return;
-    };
+    }
     let core = Arc::clone(&self.core);
     let mut state = core.state();
     if !matches!(
       state.policy.phase(),
       Phase::Sleeping { .. } | Phase::Waiting
     ) {
-      drop(state);
-      self.life = Life::Between { run, cleanup };
       return;
     }
     state.policy.spawned(core.now_ms());
     drop(state);
+    self.spawn_between();
+  }
+
+  /// The time between two children ends with the next child, which the policy counts as
+  /// running already: a cleanup still under way finishes in the background.
+  fn spawn_between(&mut self) {
+    let Life::Between { run, cleanup, .. } = std::mem::replace(&mut self.life, Life::Idle) else {
+      return;
+    };
     if let Some(cleanup) = cleanup {
-      cleanup.detach(&core);
+      cleanup.detach(&self.core);
     }
     self.spawn_next(run);
   }
@@ -1194,7 +930,7 @@ impl Task {
   /// said `spawned` under the lock). The spawn itself — files opened, the fork, the
   /// guardian told — happens without the lock: a JS call meanwhile finds the child running
   /// and leaves its order, carried out once the child is installed (a `stop()` kills it).
-  fn spawn_next(&mut self, run: Arc<Run>) {
+  pub(super) fn spawn_next(&mut self, run: Arc<Run>) {
     let core = Arc::clone(&self.core);
     core.before_spawn();
     let direct = open_direct(&run);
@@ -1219,17 +955,9 @@ impl Task {
             channel: child.channel.clone(),
           }),
         );
-        self.begin_checks(&child);
-        self.life = Life::Running {
-          child,
-          kill: Kill::default(),
-          incoming: None,
-        };
-        if let Some(burst) = &mut self.burst {
-          burst.settled = true;
-        }
-        self.held_until = None;
-        self.asked = false;
+        let checks = self.checks_for(&child);
+        self.life = Life::Running(Running::new(child, checks));
+        self.settle_burst();
       }
       Err(e) => {
         let mut state = core.state();
@@ -1249,6 +977,14 @@ impl Task {
         drop(state);
         self.idle();
       }
+    }
+  }
+
+  /// The child a burst's change asked for has started: a change from now on is one it may
+  /// not have seen.
+  pub(super) fn settle_burst(&mut self) {
+    if let Some(burst) = &mut self.burst {
+      burst.settled = true;
     }
   }
 
@@ -1312,16 +1048,30 @@ impl Task {
       file: file.display().to_string(),
     });
     let command = self.core.state().policy.restart();
-    match command {
-      Ok(crate::policy::Command::Signal(order)) => self.signal_current(order),
-      Ok(crate::policy::Command::Spawn { .. }) => self.asked = true,
+    let held_until = match command {
+      Ok(Command::Signal(order)) => {
+        self.signal_current(order);
+        match &mut self.life {
+          Life::Running(running) => &mut running.held_until,
+          _ => return,
+        }
+      }
+      Ok(Command::Spawn { .. }) => match &mut self.life {
+        Life::Between {
+          asked, held_until, ..
+        } => {
+          *asked = true;
+          held_until
+        }
+        _ => return,
+      },
       _ => return,
-    }
-    self.held_until = Some(Instant::now() + SAME_SAVE);
+    };
+    *held_until = Some(Instant::now() + SAME_SAVE);
   }
 
   /// Emits through the current run's outbox.
-  fn emit(&self, event: Event) {
+  pub(super) fn emit(&self, event: Event) {
     let run = self.core.state().run.clone();
     if let Some(run) = run {
       run.outbox.emit(event);
@@ -1340,8 +1090,6 @@ impl Task {
     self.watching = None;
     self.burst = None;
     self.watched_run = 0;
-    self.held_until = None;
-    self.asked = false;
   }
 
   /// The JS side is gone (its object was collected, or its Worker ended): kill the
@@ -1349,9 +1097,9 @@ impl Task {
   fn shutdown(&mut self) {
     let core = Arc::clone(&self.core);
     match std::mem::replace(&mut self.life, Life::Idle) {
-      Life::Running {
+      Life::Running(Running {
         child, incoming, ..
-      } => {
+      }) => {
         core.live.store(0, Ordering::Release);
         *lock(&core.outlet) = Outlet::Idle;
         core.forget_inputs();
@@ -1397,7 +1145,7 @@ fn kill_now(core: &Arc<Core>, child: ChildRun) {
 
 /// What an exited child beside the current one left is killed (`order`) and waited for in
 /// the background; then its group is let go.
-fn clean_up_after(core: &Arc<Core>, child: &ChildRun, order: Option<KillOrder>) {
+pub(super) fn clean_up_after(core: &Arc<Core>, child: &ChildRun, order: Option<KillOrder>) {
   if !child.guarded {
     return;
   }
@@ -1415,7 +1163,7 @@ fn clean_up_after(core: &Arc<Core>, child: &ChildRun, order: Option<KillOrder>) 
 
 /// With `logDirect`, the files a new child of `run` writes itself (opened here, on a core
 /// thread); a file that cannot be opened is reported, and that stream is piped instead.
-fn open_direct(run: &Run) -> [Option<std::fs::File>; 2] {
+pub(super) fn open_direct(run: &Run) -> [Option<std::fs::File>; 2] {
   match &run.logs {
     Some(logs) if logs.config().direct => {
       let (files, errors) = logs.open_direct();
@@ -1428,7 +1176,9 @@ fn open_direct(run: &Run) -> [Option<std::fs::File>; 2] {
   }
 }
 
-fn code_and_signal(status: &std::io::Result<ExitStatus>) -> (Option<i32>, Option<&'static str>) {
+pub(super) fn code_and_signal(
+  status: &std::io::Result<ExitStatus>,
+) -> (Option<i32>, Option<&'static str>) {
   match status {
     Ok(status) => (status.code(), status.signal().and_then(signal_name)),
     Err(_) => (None, None),
@@ -1436,9 +1186,9 @@ fn code_and_signal(status: &std::io::Result<ExitStatus>) -> (Option<i32>, Option
 }
 
 async fn exit_of(life: &mut Life) -> Exited {
-  let Life::Running {
+  let Life::Running(Running {
     child, incoming, ..
-  } = life
+  }) = life
   else {
     return std::future::pending().await;
   };
@@ -1457,7 +1207,7 @@ async fn exit_of(life: &mut Life) -> Exited {
 }
 
 /// The next draining child to exit: its index and status.
-async fn drained(draining: &mut [Draining]) -> (usize, std::io::Result<ExitStatus>) {
+async fn next_drained(draining: &mut [Draining]) -> (usize, std::io::Result<ExitStatus>) {
   if draining.is_empty() {
     return std::future::pending().await;
   }
