@@ -503,6 +503,9 @@ class Group extends EventEmitter {
           throw rollFailed(cause, batch[failed].instance, replaced, order.length);
         }
       }
+      // Every new child has taken over: another roll may start while the old ones drain, as
+      // a monitor's reload() may while its old child drains.
+      this._rolling = null;
       await Promise.all(olds);
       this.emit('reloaded', { instances: replaced });
     } catch (err) {
@@ -511,7 +514,7 @@ class Group extends EventEmitter {
       if (!awaited && e.code !== 'ERR_SUPERVISION_ENDED') this.emit('error', e, e.instance ?? -1);
       throw err;
     } finally {
-      this._rolling = null;
+      if (this._rolling === order) this._rolling = null;
     }
   }
 

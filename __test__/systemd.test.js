@@ -246,3 +246,50 @@ test('the STATUS text names each app with its pid, restarts and last exit', () =
     'web: ended (exit code 3) (0 restarts, last exit code 3)',
   );
 });
+
+test(
+  "-i with --reloadOnHup: READY after a SIGHUP once the roll's last new child took over, and after a roll that stopped early",
+  { skip: noPython, timeout: 90000 },
+  async (t) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fn-sd-i-'));
+    t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const address = path.join(dir, 'notify.sock');
+    const socket = await notifySocket(t, address);
+    const { child, events, exited } = runCli(
+      t,
+      [
+        ...['-i', '2', '--listen', '127.0.0.1:0', '--fork', '--waitReady', '--reloadOnHup'],
+        fixture('listen-server.js'),
+      ],
+      { NOTIFY_SOCKET: address, FAIL_FILE: path.join(dir, 'fail-%i') },
+    );
+    await socket.when(has1('READY'), 'READY=1');
+    const roll = async (what) => {
+      const hupAt = socket.seen.length;
+      const eventsAt = events.seen.length;
+      child.kill('SIGHUP');
+      const reloading = await socket.when(has1('RELOADING'), 'RELOADING=1', hupAt);
+      const from = socket.seen.indexOf(reloading) + 1;
+      await socket.when(has1('READY'), `READY=1 after ${what}`, from);
+      return events.seen.slice(eventsAt);
+    };
+    // A whole roll: READY comes after instance 1's new child took over, not instance 0's.
+    await roll('the roll');
+    const tookOver = await events.when(
+      (e) => e.event === 'reload' && e.phase === 'ready' && e.instance === 1,
+      "instance 1's new child taking over",
+    );
+    const readyAt = socket.seen.filter(has1('READY')).length;
+    assert.equal(readyAt, 2);
+    assert.ok(tookOver);
+    // Instance 0's new child fails: the roll stops there, and READY still comes.
+    fs.writeFileSync(path.join(dir, 'fail-0'), 'exit');
+    await roll('a roll that stopped at instance 0');
+    await events.when(
+      (e) => e.event === 'error' && e.code === 'ERR_RELOAD_FAILED' && e.instance === 0,
+      "the roll's failure",
+    );
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0);
+  },
+);
