@@ -258,7 +258,13 @@ test(
     const { child, events, exited } = runCli(
       t,
       [
-        ...['-i', '2', '--listen', '127.0.0.1:0', '--fork', '--waitReady', '--reloadOnHup'],
+        '-i',
+        '2',
+        '--listen',
+        '127.0.0.1:0',
+        '--fork',
+        '--waitReady',
+        '--reloadOnHup',
         fixture('listen-server.js'),
       ],
       { NOTIFY_SOCKET: address, FAIL_FILE: path.join(dir, 'fail-%i') },
