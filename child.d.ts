@@ -41,3 +41,9 @@ export function listenFds(): Array<{ fd: number; name: string }>;
  * `server.listen({ fd })`; `null` when there is none.
  */
 export function listenFd(name?: string): number | null;
+
+/**
+ * The `NODE_OPTIONS` words that preload `file`: `--require "file"`, with `\\` and `"`
+ * escaped as Node reads that variable (the monitor writes the `interceptListen` hook so).
+ */
+export function requireOption(file: string): string;

@@ -150,6 +150,17 @@ function listenFd(name) {
   return found ? found.fd : null;
 }
 
+/**
+ * The `NODE_OPTIONS` words that preload `file` (`--require "file"`, quoted as Node reads
+ * that variable: `\\` and `"` escaped, every other byte as it is). The monitor writes the
+ * `interceptListen` hook with it, and the hook takes it out again.
+ * @param {string} file
+ * @returns {string}
+ */
+function requireOption(file) {
+  return `--require "${file.replace(/[\\"]/g, '\\$&')}"`;
+}
+
 /** Whether this process runs under a forever-native monitor. */
 function supervised() {
   return typeof process.env.FOREVER_NATIVE_TAG === 'string';
@@ -164,4 +175,5 @@ module.exports = {
   watchdogInterval,
   listenFds,
   listenFd,
+  requireOption,
 };

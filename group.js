@@ -41,7 +41,7 @@ const FORWARDED = /** @type {const} */ ([
 /** Forwarded only while the group has listeners for them: the core then copies output to JS. */
 const OUTPUT = /** @type {const} */ (['stdout', 'stderr']);
 /** The group's own options, which its monitors do not get. */
-const GROUP_OPTIONS = ['instances', 'reloadBatch', 'listenReusePort'];
+const GROUP_OPTIONS = ['instances', 'reloadBatch', 'listenReusePort', 'instanceVar'];
 
 let groups = 0;
 
@@ -179,7 +179,8 @@ class Group extends EventEmitter {
    * @param {Record<string, unknown>} [options] a Monitor's options, plus `instances`
    *   (a number, `'max'`, or a negative number: that many fewer than `'max'`; default 1),
    *   `reloadBatch` (instances replaced at a time by `reload()`, default 1) and
-   *   `listenReusePort` (a socket per instance with `SO_REUSEPORT`, default false)
+   *   `listenReusePort` (a socket per instance with `SO_REUSEPORT`, default false) and
+   *   `instanceVar` (the variable with the index PM2's way, default `NODE_APP_INSTANCE`)
    */
   constructor(script, options = {}) {
     super();
@@ -193,6 +194,15 @@ class Group extends EventEmitter {
     const reusePort = isSet(options.listenReusePort) ? options.listenReusePort : false;
     if (typeof reusePort !== 'boolean')
       throw typeError('listenReusePort', 'a boolean', options.listenReusePort);
+    const instanceVar = isSet(options.instanceVar) ? options.instanceVar : 'NODE_APP_INSTANCE';
+    if (typeof instanceVar !== 'string')
+      throw typeError('instanceVar', 'a variable name', options.instanceVar);
+    if (!/^[^=\0]+$/.test(instanceVar))
+      throw rangeError(
+        'instanceVar',
+        'a variable name (not empty, without "=" or null bytes)',
+        instanceVar,
+      );
     /** @type {Record<string, unknown>} */
     const base = {};
     for (const key of Object.keys(options)) {
@@ -204,6 +214,8 @@ class Group extends EventEmitter {
     this.reloadBatch = batch;
     /** Each instance holds a socket of its own with `SO_REUSEPORT` (TCP addresses). */
     this.listenReusePort = reusePort;
+    /** The variable that holds the instance's index PM2's way (PM2's `instance_var`). */
+    this.instanceVar = instanceVar;
     /** The instances' monitors, by index. @type {Instance[]} */
     this.monitors = [];
     /** The monitors' options. @type {Record<string, unknown>} */
@@ -258,8 +270,9 @@ class Group extends EventEmitter {
     o.env = {
       ...env,
       FOREVER_INSTANCE: String(index),
-      // PM2's name for it, so apps written for PM2's cluster mode run unchanged.
-      NODE_APP_INSTANCE: String(index),
+      // PM2's name for it (or its instance_var's), so apps written for PM2's cluster mode
+      // run unchanged.
+      [this.instanceVar]: String(index),
       FOREVER_INSTANCES: String(count),
     };
     const m = /** @type {Instance} */ (

@@ -302,6 +302,14 @@ export interface MonitorOptions {
    */
   listenMode?: number | string | undefined;
   /**
+   * The app's own `server.listen(PORT)` (any `net`/`http` server) of a TCP port in `listen`
+   * takes the socket the monitor holds instead of binding one, as under PM2's cluster mode:
+   * a node child preloads `forever-native/listen-hook` through `NODE_OPTIONS`. Other ports,
+   * paths and port 0 bind as usual; each held socket is taken once. Needs `listen`.
+   * Default: `false`.
+   */
+  interceptListen?: boolean | undefined;
+  /**
    * Without `waitReady`: how long (ms) a reload's new child runs beside the old one before
    * it takes over. Default: `1000`.
    */
@@ -865,6 +873,8 @@ export declare class Monitor extends EventEmitter {
   listenBacklog: number | undefined;
   /** The `listenMode` option, as a number (`0o660`). */
   listenMode: number | undefined;
+  /** The `interceptListen` option. */
+  interceptListen: boolean;
   /** The `reloadGrace` option (ms). */
   reloadGrace: number;
   /** The `pollingInterval` option. */
@@ -1152,6 +1162,11 @@ export interface GroupOptions extends MonitorOptions {
    * by default all share one socket. Unix sockets are shared either way. Default: `false`.
    */
   listenReusePort?: boolean | undefined;
+  /**
+   * The variable each child finds its index in as PM2 sets it (PM2's `instance_var`), beside
+   * `FOREVER_INSTANCE`. Default: `'NODE_APP_INSTANCE'`.
+   */
+  instanceVar?: string | undefined;
 }
 
 /** A monitor of one instance of a {@link Group}: a full {@link Monitor}. */
@@ -1255,6 +1270,8 @@ export declare class Group extends EventEmitter {
   reloadBatch: number;
   /** Whether each instance has a `SO_REUSEPORT` socket of its own. */
   readonly listenReusePort: boolean;
+  /** The variable with each child's index PM2's way (`NODE_APP_INSTANCE` by default). */
+  readonly instanceVar: string;
   /** Starts every instance that is not running. */
   start(): this;
   /** Resolves once every instance has started (is ready, with `waitReady`). */

@@ -221,6 +221,22 @@ function noneAfterEnd() {
 /** @type {typeof import('./child-process.js') | null} */
 let childModule = null;
 
+/** @type {string | null} */
+let hookOption = null;
+/**
+ * The `NODE_OPTIONS` words that preload listen-hook.js (`interceptListen`): its real path,
+ * which is the `__filename` the hook takes itself out of `NODE_OPTIONS` by.
+ * @returns {string}
+ */
+function listenHookOption() {
+  if (hookOption === null) {
+    hookOption = require('./child.js').requireOption(
+      fs.realpathSync(path.join(__dirname, 'listen-hook.js')),
+    );
+  }
+  return hookOption;
+}
+
 /**
  * How a run's children are spawned, as their `ChildProcess` tells it.
  * @param {NativeSpawnSpec} spec
@@ -867,6 +883,12 @@ class MonitorPrototype extends FieldsBase {
     for (const name of Object.keys(options.env)) {
       if (spec.env === values.spawnWith.env) spec.env = { ...spec.env };
       spec.env[name] = options.env[name];
+    }
+    // interceptListen: the hook that gives the app's own listen() the held sockets, preloaded
+    // before whatever NODE_OPTIONS the child already has.
+    if (options.env.FOREVER_LISTEN_PORTS !== undefined) {
+      const before = spec.env.NODE_OPTIONS;
+      spec.env.NODE_OPTIONS = before ? `${listenHookOption()} ${before}` : listenHookOption();
     }
     const run = this._run + 1;
     /** @type {Cell} */

@@ -474,6 +474,33 @@ const CATALOGUE = Object.freeze([
     },
   },
   {
+    name: 'interceptListen',
+    check: checkStrictFlag,
+    default: false,
+    core: [
+      {
+        // For the hook (listen-hook.js, which index.js preloads): each inherited socket's
+        // TCP port and address, in LISTEN_FDS order: `port/host` (host empty: every
+        // interface; port 0: not one given in advance).
+        group: 'env',
+        field: 'FOREVER_LISTEN_PORTS',
+        to: (on, values) =>
+          on
+            ? values.listen
+                .map((/** @type {ListenEntry} */ l) => {
+                  const native = nativeListen(l);
+                  return `${native.port || 0}/${native.host || ''}`;
+                })
+                .join(',')
+            : undefined,
+      },
+    ],
+    cli: {
+      kind: 'bool',
+      help: "A node child's own server.listen(PORT) of a --listen port takes the held socket instead of binding, as under PM2's cluster mode (apps that bind their port themselves run as instances unchanged)",
+    },
+  },
+  {
     name: 'reloadGrace',
     check: checkStrictMillis,
     default: RELOAD_GRACE,
@@ -506,6 +533,7 @@ const CATALOGUE = Object.freeze([
   },
   { name: 'reloadBatch', api: false },
   { name: 'listenReusePort', api: false },
+  { name: 'instanceVar', api: false },
 
   // What runs, and where.
   {
@@ -1035,6 +1063,8 @@ function rules(values, source) {
     !values.listen.some((/** @type {ListenEntry} */ l) => String(l.address).startsWith('/'))
   )
     throw rangeError('listenMode', 'used with a Unix socket path in "listen"', source.listenMode);
+  if (values.interceptListen && values.listen.length === 0)
+    throw rangeError('interceptListen', 'used with "listen"', source.interceptListen);
   if (values.readyTimeout !== undefined && !values.waitReady)
     throw rangeError('readyTimeout', 'used with "waitReady: true"', source.readyTimeout);
   if (values.shutdownMessage !== undefined)
@@ -1274,7 +1304,7 @@ function runOptions(values, context) {
     run: true,
     health: healthy,
     watch: values.watch,
-    env: healthy,
+    env: true,
   });
   const health = healthy
     ? {

@@ -38,6 +38,7 @@ const { builtinModules } = require('module');
 const ROOT = path.join(__dirname, '..');
 const BIN = path.join(ROOT, 'bin', 'forever-native.js');
 const PKG = require('../package.json');
+const { freePort } = require('./helpers');
 
 const PAGES = ['README.md'].concat(
   fs
@@ -411,16 +412,6 @@ child.onShutdown(() => net.Server.prototype.close.call(server, () => process.exi
 `,
   );
   return dir;
-}
-
-/** A TCP port free on 127.0.0.1 a moment ago. */
-async function freePort() {
-  const net = require('net');
-  const server = net.createServer();
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 function runNode(file, cwd, timeout = 60000) {

@@ -9,7 +9,7 @@ const { spawn } = require('child_process');
 const os = require('os');
 const path = require('path');
 const { Group, Monitor } = require('..');
-const { fixture, next, record, until, runNode } = require('./helpers');
+const { fixture, next, record, until, runNode, freePort, tempDir } = require('./helpers');
 const { request, clientLoop, crashReports } = require('./client-loop');
 
 const SERVER = fixture('listen-server.js');
@@ -201,6 +201,133 @@ test('the environment: FOREVER_INSTANCE and NODE_APP_INSTANCE (PM2) are the inde
   assert.equal(g.monitors[0]._env.FOREVER_INSTANCES, '4');
 });
 
+test("instanceVar: PM2's instance_var names the index's variable instead of NODE_APP_INSTANCE", async (t) => {
+  const g = group(t, fixture('print-env.js'), { instances: 2, max: 1, instanceVar: 'WORKER_ID' });
+  const out = outputs(g);
+  g.start();
+  await until(() => [0, 1].every((i) => (out[i] || []).length === 1), 10000, 'every env');
+  for (const i of [0, 1]) {
+    const { env } = JSON.parse(out[i][0]);
+    assert.equal(env.WORKER_ID, String(i));
+    assert.equal(env.FOREVER_INSTANCE, String(i));
+    assert.equal(env.NODE_APP_INSTANCE, undefined);
+  }
+});
+
+/** Each instance's JSON lines (fixtures/cluster-app.js), by index. */
+function jsonLines(g) {
+  const out = outputs(g);
+  return (/** @type {number} */ i) => (out[i] || []).map((line) => JSON.parse(line));
+}
+
+test("interceptListen: an app's own listen(PORT) in every instance serves the held port", async (t) => {
+  const port = await freePort();
+  const g = group(t, fixture('cluster-app.js'), {
+    instances: 2,
+    listen: `127.0.0.1:${port}`,
+    interceptListen: true,
+    env: { PORT: String(port), NODE_OPTIONS: '--no-deprecation' },
+  });
+  const seen = jsonLines(g);
+  g.start();
+  await until(() => [0, 1].every((i) => seen(i).length === 1), 10000, 'both listening');
+  const pids = g.monitors.map((m) => m.child.pid);
+  for (const i of [0, 1]) {
+    // It listens on the held socket; the hook took itself out of NODE_OPTIONS, the
+    // user's own words stay.
+    assert.deepEqual(seen(i)[0], {
+      listening: port,
+      pid: pids[i],
+      instance: String(i),
+      nodeOptions: '--no-deprecation',
+    });
+  }
+  const answers = [];
+  for (let k = 0; k < 20; k++) answers.push(await request({ host: '127.0.0.1', port }, k));
+  assert.deepEqual(
+    answers.filter((a) => !a.ok),
+    [],
+  );
+  assert.ok(
+    answers.every((a) => pids.includes(a.pid)),
+    `answered by ${answers.map((a) => a.pid)}, instances ${pids}`,
+  );
+  await g.stopAsync();
+});
+
+test('interceptListen: a host the held socket is not bound to binds by itself (never a wider socket); each socket once; without it the app cannot bind', async (t) => {
+  const port = await freePort();
+  /** One run of the app: its JSON lines and stderr once it has said something. */
+  const run = async (options, env, lines = 1) => {
+    const m = new Monitor(fixture('cluster-app.js'), {
+      silent: true,
+      max: 1,
+      env: { PORT: String(port), ...env },
+      ...options,
+    });
+    // The apps whose listen failed exit by themselves (max 1 ends their supervision).
+    const stop = () => m.stopAsync().catch(() => {});
+    t.after(stop);
+    /** @type {object[]} */
+    const out = [];
+    let err = '';
+    let partial = '';
+    m.on('stdout', (d) => {
+      partial += d;
+      let nl;
+      while ((nl = partial.indexOf('\n')) >= 0) {
+        out.push(JSON.parse(partial.slice(0, nl)));
+        partial = partial.slice(nl + 1);
+      }
+    });
+    m.on('stderr', (d) => (err += d));
+    m.start();
+    await until(() => out.length >= lines, 10000, 'its lines');
+    await stop();
+    return {
+      out,
+      get err() {
+        return err;
+      },
+    };
+  };
+  // Held on every interface; the app asks for 127.0.0.1 alone: not handed over, and said so.
+  const narrow = await run({ listen: port, interceptListen: true }, { HOST: '127.0.0.1' });
+  assert.equal(narrow.out[0].error, 'EADDRINUSE');
+  await until(() => /FOREVER_NATIVE_LISTEN_HOST/.test(narrow.err), 5000, 'the warning');
+  assert.match(narrow.err, new RegExp(`give the monitor's listen "127.0.0.1:${port}"`));
+  // Held on 127.0.0.1; the app asks for localhost: the same address, handed over.
+  const local = await run(
+    { listen: `127.0.0.1:${port}`, interceptListen: true },
+    { HOST: 'localhost', TWICE: '1' },
+    2,
+  );
+  assert.equal(local.out[0].listening, port);
+  // Each held socket once: the second listen() of the port binds by itself.
+  assert.equal(local.out[1].again, 'EADDRINUSE');
+  // Without interceptListen the app binds by itself, and the held socket is in its way.
+  const without = await run({ listen: `127.0.0.1:${port}` }, {});
+  assert.equal(without.out[0].error, 'EADDRINUSE');
+  assert.equal(without.out[0].nodeOptions, null);
+});
+
+test('the hook is preloaded by a NODE_OPTIONS path with spaces, quotes and backslashes', async () => {
+  const { requireOption } = require('../child.js');
+  const dir = tempDir('fn hook "q" \\ ');
+  const file = path.join(dir, 'a "b" \\c d.js');
+  fs.writeFileSync(file, "process.stdout.write('preloaded ' + JSON.stringify(__filename));");
+  const r = await runNode(['-e', '0'], {
+    env: { ...process.env, NODE_OPTIONS: `${requireOption(file)} --no-deprecation` },
+  });
+  assert.equal(r.stdout, `preloaded ${JSON.stringify(file)}`);
+  // The hook takes out its own words, and only those.
+  const { withoutSelf } = require('../listen-hook.js');
+  const hook = fs.realpathSync(path.join(__dirname, '..', 'listen-hook.js'));
+  assert.equal(withoutSelf(`--a ${requireOption(hook)} --b`), '--a --b');
+  assert.equal(withoutSelf(`${requireOption(hook)}`), '');
+  assert.equal(withoutSelf(`${requireOption(file)}`), requireOption(file));
+});
+
 test('a rolling reload replaces one instance at a time; a new child that fails stops the roll, once, and the rest serve on', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fn-group-'));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -291,6 +418,19 @@ test('options are checked: instances, reloadBatch, listenReusePort; max is the C
   assert.throws(() => new Group(SERVER, { reloadBatch: 0 }), { code: 'ERR_OUT_OF_RANGE' });
   assert.throws(() => new Group(SERVER, { listenReusePort: 'yes' }), {
     code: 'ERR_INVALID_ARG_TYPE',
+  });
+  assert.throws(() => new Group(SERVER, { instanceVar: 7 }), { code: 'ERR_INVALID_ARG_TYPE' });
+  assert.throws(() => new Group(SERVER, { instanceVar: 'A=B' }), { code: 'ERR_OUT_OF_RANGE' });
+  assert.throws(() => new Group(SERVER, { instanceVar: '' }), { code: 'ERR_OUT_OF_RANGE' });
+  assert.equal(new Group(SERVER, { instanceVar: 'WORKER_ID' }).instanceVar, 'WORKER_ID');
+  assert.equal(new Group(SERVER).instanceVar, 'NODE_APP_INSTANCE');
+  // interceptListen is a monitor's option: a flag, and only with listen.
+  assert.throws(() => new Group(SERVER, { interceptListen: 'yes', listen: 8080 }), {
+    code: 'ERR_INVALID_ARG_TYPE',
+  });
+  assert.throws(() => new Group(SERVER, { interceptListen: true }), {
+    code: 'ERR_OUT_OF_RANGE',
+    message: /interceptListen.*used with "listen"/,
   });
   // A monitor's own options are checked by its monitors.
   assert.throws(() => new Group(SERVER, { instances: 2, max: 'x' }), TypeError);

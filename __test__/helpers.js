@@ -185,7 +185,18 @@ function tempDir(prefix) {
   return dir;
 }
 
+/** A TCP port free on 127.0.0.1 a moment ago. */
+async function freePort() {
+  const net = require('net');
+  const server = net.createServer();
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
 module.exports = {
+  freePort,
   tempDir,
   fixture,
   next,
