@@ -7,7 +7,8 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { spawn } = require('child_process');
-const { fixture, isAlive, until } = require('./helpers');
+const { fixture, isAlive, until, freePort } = require('./helpers');
+const { request } = require('./client-loop');
 const eco = require('../bin/ecosystem.js');
 const cli = require('../bin/cli.js');
 
@@ -197,26 +198,65 @@ test('filter_env: which host variables the child does not see', () => {
   assert.equal(config({ script: 'server.js', filter_env: false }).hideEnv, undefined);
 });
 
-test('instances and exec_mode: one process; more, or cluster, is named for the note', () => {
-  for (const ok of [
+test("instances and exec_mode: a Group; cluster mode's port held by the core and taken by the app's own listen()", () => {
+  for (const one of [
     {},
     { instances: 1 },
     { instances: '1' },
     { exec_mode: 'fork' },
     { exec_mode: 'fork_mode', instances: 1 },
-  ])
-    assert.equal(map({ script: 'server.js', ...ok }).instances, null, JSON.stringify(ok));
-  assert.equal(map({ script: 'server.js', instances: 4 }).instances, 'instances 4');
-  assert.equal(map({ script: 'server.js', instances: 'max' }).instances, 'instances "max"');
-  assert.equal(map({ script: 'server.js', instances: -1 }).instances, 'instances -1');
-  assert.equal(
-    map({ script: 'server.js', instances: 2, exec_mode: 'cluster' }).instances,
-    'instances 2, exec_mode "cluster"',
+  ]) {
+    const m = map({ script: 'server.js', port: 3000, ...one });
+    assert.equal(m.config.instances, undefined, JSON.stringify(one));
+    // PM2's cluster mode is the default only with instances given.
+    if (!('instances' in one)) assert.equal(m.config.listen, undefined, JSON.stringify(one));
+  }
+  // PM2's counts: 0 and 'max' are every CPU, -N that many fewer.
+  assert.equal(config({ script: 'server.js', instances: 4 }).instances, 4);
+  assert.equal(config({ script: 'server.js', instances: '3' }).instances, 3);
+  assert.equal(config({ script: 'server.js', instances: 'max' }).instances, 'max');
+  assert.equal(config({ script: 'server.js', instances: 0 }).instances, 'max');
+  assert.equal(config({ script: 'server.js', instances: -1 }).instances, -1);
+  // Cluster mode (PM2's default for a node app with instances): the port is held, and the
+  // app's own listen(PORT) takes it.
+  for (const app of [
+    { instances: 2, port: 3000 },
+    { instances: 2, exec_mode: 'cluster', env: { PORT: 3000 } },
+    { instances: 1, exec_mode: 'cluster_mode', env: { PORT: '3000' } },
+    { exec_mode: 'cluster', port: '3000' },
+  ]) {
+    const c = config({ script: 'server.js', ...app });
+    assert.deepEqual(c.listen, [3000], JSON.stringify(app));
+    assert.equal(c.interceptListen, true, JSON.stringify(app));
+  }
+  // --env's PORT is the one that counts.
+  assert.deepEqual(
+    config(
+      { script: 'server.js', instances: 2, env: { PORT: 1 }, env_prod: { PORT: 4000 } },
+      { envName: 'prod' },
+    ).listen,
+    [4000],
   );
+  // Fork mode: each instance binds what it binds, as under PM2; not node: no cluster mode.
+  for (const app of [
+    { script: 'server.js', instances: 2, exec_mode: 'fork', port: 3000 },
+    { script: 'worker.py', instances: 2, port: 3000 },
+  ]) {
+    const m = map(app);
+    assert.equal(m.config.listen, undefined, JSON.stringify(app));
+    assert.equal(m.unshared, null);
+  }
+  // Cluster mode without a port: named for the note.
+  assert.equal(map({ script: 'server.js', instances: 4 }).unshared, '4 instances in cluster mode');
   assert.equal(
-    map({ script: 'server.js', exec_mode: 'cluster_mode' }).instances,
-    'exec_mode "cluster_mode"',
+    map({ script: 'server.js', instances: 'max', exec_mode: 'cluster' }).unshared,
+    '"max" instances in cluster mode',
   );
+  assert.equal(map({ script: 'server.js', instances: 4, port: 80 }).unshared, null);
+  // instance_var names the index's variable of every instance.
+  const named = config({ script: 'server.js', instances: 2, instance_var: 'INSTANCE_ID' });
+  assert.equal(named.instanceVar, 'INSTANCE_ID');
+  assert.equal(named.env.INSTANCE_ID, '0');
   assert.throws(
     () => map({ script: 'server.js', exec_mode: 'swarm' }),
     /"exec_mode" must be "fork" or "cluster"/,
@@ -599,7 +639,7 @@ test('appsFromEcosystem: one note for every key with no equivalent, one for inst
   );
   assert.deepEqual(r.notes, [
     'ecosystem.config.js: ignored, no forever-native equivalent: (top level): static; api: cron_restart; worker: vizion, pmx',
-    'ecosystem.config.js: api asks for instances 4, exec_mode "cluster": several instances are not built yet, so each app runs as one process',
+    'ecosystem.config.js: api runs 4 instances in cluster mode with no port to share (no "port" or env PORT): an app that listens on a port of its own fails with EADDRINUSE after its first instance; give the port as "port"',
     'ecosystem.config.js: --env production: no env_production in worker, batch, quiet',
     'ecosystem.config.js: autostart false: not started: batch',
   ]);
@@ -658,7 +698,7 @@ const DOC_JS = `module.exports = {
 }
 `;
 
-test("PM2's documented two-app ecosystem.config.js: env, env_production with --env, instances named", () => {
+test("PM2's documented two-app ecosystem.config.js: env, env_production with --env, instances", () => {
   const dir = project({ 'ecosystem.config.js': DOC_JS, 'worker.js': '', 'api.js': '' });
   const file = path.join(dir, 'ecosystem.config.js');
   const dev = cli.plan([file], { cwd: '/' });
@@ -676,8 +716,9 @@ test("PM2's documented two-app ecosystem.config.js: env, env_production with --e
   assert.equal(worker.cwd, dir, 'the child runs beside the file, wherever the CLI runs');
   assert.equal(worker.killSignal, 'SIGINT');
   assert.deepEqual(dev.notes, [
-    `${file}: api-app asks for instances 4, exec_mode "cluster": several instances are not built yet, so each app runs as one process`,
+    `${file}: api-app runs 4 instances in cluster mode with no port to share (no "port" or env PORT): an app that listens on a port of its own fails with EADDRINUSE after its first instance; give the port as "port"`,
   ]);
+  assert.equal(dev.apps[1].options.instances, 4, 'api-app runs as a group of 4');
   const prod = cli.plan(['--json', file, '--env', 'production'], { cwd: '/' });
   assert.equal(prod.json, true);
   assert.equal(prod.apps[0].options.env.NODE_ENV, 'production');
@@ -948,6 +989,43 @@ test('a two-app ecosystem file runs both with the mapped options, and warns once
   assert.ok(h.out.includes('web got SIGINT'));
   assert.ok(h.events.some((e) => e.event === 'stop' && e.app === 'web'));
   assert.ok(!isAlive(web.pid));
+});
+
+test('a PM2 cluster-mode app that calls listen(PORT) itself runs as instances serving one port', async () => {
+  const port = await freePort();
+  const dir = project({
+    'ecosystem.config.js': `module.exports = {
+  apps: [{
+    name: 'api',
+    script: ${JSON.stringify(fixture('cluster-app.js'))},
+    instances: 2,
+    exec_mode: 'cluster',
+    env: { PORT: ${port} },
+  }],
+};
+`,
+  });
+  const h = startCli(['--json', 'ecosystem.config.js'], dir);
+  await until(
+    () => h.out.filter((l) => l.startsWith('{"listening"')).length === 2,
+    15000,
+    'both instances listening',
+  );
+  const lines = h.out.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+  assert.deepEqual(lines.map((l) => l.listening).sort(), [port, port]);
+  assert.deepEqual(lines.map((l) => l.instance).sort(), ['0', '1']);
+  const pids = lines.map((l) => l.pid);
+  for (let k = 0; k < 10; k++) {
+    const r = await request({ host: '127.0.0.1', port }, k);
+    assert.ok(r.ok && pids.includes(r.pid), JSON.stringify(r));
+  }
+  assert.deepEqual(
+    h.events.filter((e) => e.event === 'warning'),
+    [],
+  );
+  h.child.kill('SIGINT');
+  await h.exited;
+  assert.ok(pids.every((pid) => !isAlive(pid)));
 });
 
 test('--only runs the apps named, from a JSON ecosystem file given as the script', async () => {

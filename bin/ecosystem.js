@@ -358,10 +358,11 @@ const REAL_IO = {
  * @param {string} [ctx.execPath] the node that runs a node script with `node_args`
  * @param {Partial<typeof REAL_IO>} [ctx.io]
  * @param {(message: string) => Error} [ctx.fail] makes the error a bad value throws
- * @returns {{ name: string, config: object, unsupported: string[], instances: string|null,
+ * @returns {{ name: string, config: object, unsupported: string[], unshared: string|null,
  *   autostart: boolean, hasEnv: boolean }} `unsupported` names the keys with no
- *   equivalent (with the value that asks for something when it says more); `instances`
- *   what the app asked for beyond one process; `hasEnv` whether `env_NAME` was there
+ *   equivalent (with the value that asks for something when it says more); `unshared`
+ *   the instances of a cluster-mode app that share no port (it has none in `port` or
+ *   `env.PORT`); `hasEnv` whether `env_NAME` was there
  */
 function fromPm2App(pm2App, ctx) {
   const fail = ctx.fail || ((message) => new Error(message));
@@ -493,18 +494,30 @@ function fromPm2App(pm2App, ctx) {
     else if (hidden.length > 0) config.hideEnv = hidden;
   }
 
-  // --- Instances: one process per app until instances are built.
-  let instances = null;
+  // --- Instances: PM2's instances as a Group; its cluster mode's shared port as one the
+  // core holds, which the app's own listen(PORT) takes (interceptListen).
+  let unshared = null;
   const count = app.instances === 'max' ? 0 : given('instances') ? parseCount(app.instances) : 1;
-  const cluster = given('exec_mode') && /^cluster(_mode)?$/.test(String(app.exec_mode));
-  if (given('exec_mode') && !cluster && !/^fork(_mode)?$/.test(String(app.exec_mode)))
+  if (given('exec_mode') && !/^(fork|cluster)(_mode)?$/.test(String(app.exec_mode)))
     throw bad('exec_mode', '"fork" or "cluster"');
   if (count === undefined) throw bad('instances', 'a number or "max"');
-  if (count !== 1 || cluster) {
-    const parts = [];
-    if (count !== 1) parts.push(`instances ${JSON.stringify(app.instances)}`);
-    if (cluster) parts.push(`exec_mode ${JSON.stringify(app.exec_mode)}`);
-    instances = parts.join(', ');
+  // PM2's default: cluster mode for a node app that gives instances, unless exec_mode says.
+  const cluster = given('exec_mode')
+    ? String(app.exec_mode).startsWith('cluster')
+    : given('instances') && runsNode;
+  if (count !== 1) {
+    // 0 is PM2's "max"; -N that many fewer than the CPUs, as a Group reads it.
+    config.instances = count === 0 ? 'max' : count;
+    if (given('instance_var')) config.instanceVar = instanceVar;
+  }
+  if (cluster && runsNode) {
+    const port = parseCount(env.PORT);
+    if (port !== undefined && port > 0 && port < 65536) {
+      config.listen = [port];
+      config.interceptListen = true;
+    } else if (count !== 1) {
+      unshared = `${count === 0 ? '"max"' : count} instances in cluster mode`;
+    }
   }
 
   // --- Restarts.
@@ -692,7 +705,7 @@ function fromPm2App(pm2App, ctx) {
   for (const [key, off] of Object.entries(OFF_VALUES)) {
     if (given(key) && !off(app[key])) unsupported.push(shown(key));
   }
-  return { name, config, unsupported, instances, autostart, hasEnv };
+  return { name, config, unsupported, unshared, autostart, hasEnv };
 }
 
 /**
@@ -749,10 +762,10 @@ function appsFromEcosystem(data, ctx) {
   if (topUnsupported.length > 0) ignored.unshift(`(top level): ${topUnsupported.join(', ')}`);
   if (ignored.length > 0)
     notes.push(`${ctx.file}: ignored, no forever-native equivalent: ${ignored.join('; ')}`);
-  const many = mapped.filter((m) => m.instances !== null);
-  if (many.length > 0) {
+  const unshared = mapped.filter((m) => m.unshared !== null);
+  if (unshared.length > 0) {
     notes.push(
-      `${ctx.file}: ${many.map((m) => `${m.name} asks for ${m.instances}`).join('; ')}: several instances are not built yet, so each app runs as one process`,
+      `${ctx.file}: ${unshared.map((m) => `${m.name} runs ${m.unshared}`).join('; ')} with no port to share (no "port" or env PORT): an app that listens on a port of its own fails with EADDRINUSE after its first instance; give the port as "port"`,
     );
   }
   if (ctx.envName !== undefined) {
