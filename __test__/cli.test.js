@@ -6,7 +6,7 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { spawn, execFileSync } = require('child_process');
-const { fixture, isAlive, until } = require('./helpers');
+const { fixture, isAlive, until, eachLine } = require('./helpers');
 const cli = require('../bin/cli.js');
 
 const BIN = path.join(__dirname, '..', 'bin', 'forever-native.js');
@@ -44,20 +44,6 @@ function tmpdir() {
   return dir;
 }
 
-/** Splits a stream into lines for `onLine`. */
-function lines(stream, onLine) {
-  let partial = '';
-  stream.setEncoding('utf8');
-  stream.on('data', (d) => {
-    partial += d;
-    let nl;
-    while ((nl = partial.indexOf('\n')) >= 0) {
-      onLine(partial.slice(0, nl));
-      partial = partial.slice(nl + 1);
-    }
-  });
-}
-
 /**
  * Starts the CLI (under `umask` when given). `out`/`err` collect stdout/stderr lines, `events` the JSON status lines
  * (with --json); `waitOut`/`waitEvent` resolve with the first match, `exited` with
@@ -73,8 +59,8 @@ function startCli(args, { cwd, env = ENV, umask } = {}) {
   const h = { child, out: [], err: [], events: [], stdout: '', stderr: '' };
   child.stdout.on('data', (d) => (h.stdout += d));
   child.stderr.on('data', (d) => (h.stderr += d));
-  lines(child.stdout, (l) => h.out.push(l));
-  lines(child.stderr, (l) => {
+  eachLine(child.stdout, (l) => h.out.push(l));
+  eachLine(child.stderr, (l) => {
     h.err.push(l);
     try {
       const e = JSON.parse(l);

@@ -7,7 +7,7 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 const { spawn } = require('child_process');
-const { fixture, isAlive, until, freePort } = require('./helpers');
+const { fixture, isAlive, until, freePort, eachLine } = require('./helpers');
 const { request } = require('./client-loop');
 const eco = require('../bin/ecosystem.js');
 const cli = require('../bin/cli.js');
@@ -888,20 +888,8 @@ function startCli(args, cwd) {
   });
   started.add(child);
   const h = { child, out: [], err: [], events: [] };
-  const lines = (stream, onLine) => {
-    let partial = '';
-    stream.setEncoding('utf8');
-    stream.on('data', (d) => {
-      partial += d;
-      let nl;
-      while ((nl = partial.indexOf('\n')) >= 0) {
-        onLine(partial.slice(0, nl));
-        partial = partial.slice(nl + 1);
-      }
-    });
-  };
-  lines(child.stdout, (l) => h.out.push(l));
-  lines(child.stderr, (l) => {
+  eachLine(child.stdout, (l) => h.out.push(l));
+  eachLine(child.stderr, (l) => {
     h.err.push(l);
     try {
       h.events.push(JSON.parse(l));

@@ -112,16 +112,28 @@ function marker() {
 /** The child's stdout, line by line, as it comes (an array that fills). */
 function lines(m) {
   const seen = [];
+  eachLine(m, (line) => seen.push(line), 'stdout');
+  return seen;
+}
+
+/**
+ * Calls `onLine` with each whole line of a stream's `'data'` (or of emitter `source`'s
+ * `event`), as it comes.
+ * @param {NodeJS.EventEmitter & { setEncoding?: (e: string) => unknown }} source
+ * @param {(line: string) => void} onLine
+ * @param {string} [event]
+ */
+function eachLine(source, onLine, event = 'data') {
   let partial = '';
-  m.on('stdout', (d) => {
+  if (event === 'data' && typeof source.setEncoding === 'function') source.setEncoding('utf8');
+  source.on(event, (d) => {
     partial += d;
     let nl;
     while ((nl = partial.indexOf('\n')) >= 0) {
-      seen.push(partial.slice(0, nl));
+      onLine(partial.slice(0, nl));
       partial = partial.slice(nl + 1);
     }
   });
-  return seen;
 }
 
 /** Whether this machine has the command `cmd`. */
@@ -195,7 +207,39 @@ async function freePort() {
   return port;
 }
 
+/** Lines of `stream` as they come, with a way to wait for one that matches. */
+function follow(stream, parse = (line) => line) {
+  const seen = [];
+  const waiters = [];
+  require('readline')
+    .createInterface({ input: stream })
+    .on('line', (line) => {
+      const item = parse(line);
+      seen.push(item);
+      for (const w of waiters.slice()) {
+        if (seen.length > w.from && w.match(item)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(item);
+        }
+      }
+    });
+  /** The first item from index `from` on that matches, now or when it comes. */
+  const when = (match, what, from = 0, ms = 30000) =>
+    new Promise((resolve, reject) => {
+      const found = seen.slice(from).find(match);
+      if (found) return resolve(found);
+      const w = { match, from, resolve };
+      waiters.push(w);
+      setTimeout(() => {
+        if (waiters.includes(w)) reject(new Error(`timed out waiting for ${what}`));
+      }, ms).unref();
+    });
+  return { seen, when };
+}
+
 module.exports = {
+  eachLine,
+  follow,
   freePort,
   tempDir,
   fixture,

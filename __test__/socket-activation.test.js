@@ -6,43 +6,15 @@ const assert = require('node:assert/strict');
 const fs = require('fs');
 const net = require('net');
 const path = require('path');
-const readline = require('readline');
 const { spawn } = require('child_process');
 const { Monitor } = require('..');
-const { fixture, until, stopAfter, lines, has } = require('./helpers');
+const { fixture, until, stopAfter, lines, has, follow } = require('./helpers');
 const { request, clientLoop } = require('./client-loop');
 const systemd = require('../bin/systemd.js');
 
 const BIN = path.join(__dirname, '..', 'bin', 'forever-native.js');
 const SERVER = fixture('listen-server.js');
 const noPython = !has('python3') && 'python3 is needed for the fake systemd';
-
-/** Lines of `stream` as they come (parsed), with a way to wait for one that matches. */
-function follow(stream, parse = (line) => line) {
-  const seen = [];
-  const waiters = [];
-  readline.createInterface({ input: stream }).on('line', (line) => {
-    const item = parse(line);
-    seen.push(item);
-    for (const w of waiters.slice()) {
-      if (w.match(item)) {
-        waiters.splice(waiters.indexOf(w), 1);
-        w.resolve(item);
-      }
-    }
-  });
-  const when = (match, what, ms = 30000) =>
-    new Promise((resolve, reject) => {
-      const found = seen.find(match);
-      if (found) return resolve(found);
-      const w = { match, resolve };
-      waiters.push(w);
-      setTimeout(() => {
-        if (waiters.includes(w)) reject(new Error(`timed out waiting for ${what}`));
-      }, ms).unref();
-    });
-  return { seen, when };
-}
 
 /**
  * The fake systemd (fixtures/socket-activate.py) running the CLI with `args` as its service:

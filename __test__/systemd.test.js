@@ -8,39 +8,11 @@ const os = require('os');
 const path = require('path');
 const readline = require('readline');
 const { spawn } = require('child_process');
-const { fixture, has, until } = require('./helpers');
+const { fixture, has, until, follow } = require('./helpers');
 const systemd = require('../bin/systemd.js');
 
 const BIN = path.join(__dirname, '..', 'bin', 'forever-native.js');
 const noPython = !has('python3') && 'python3 is needed to bind a Unix datagram socket';
-
-/** Lines of `stream` as they come, with a way to wait for one that matches. */
-function follow(stream, parse = (line) => line) {
-  const seen = [];
-  const waiters = [];
-  readline.createInterface({ input: stream }).on('line', (line) => {
-    const item = parse(line);
-    seen.push(item);
-    for (const w of waiters.slice()) {
-      if (seen.length > w.from && w.match(item)) {
-        waiters.splice(waiters.indexOf(w), 1);
-        w.resolve(item);
-      }
-    }
-  });
-  /** The first item from index `from` on that matches, now or when it comes. */
-  const when = (match, what, from = 0, ms = 20000) =>
-    new Promise((resolve, reject) => {
-      const found = seen.slice(from).find(match);
-      if (found) return resolve(found);
-      const w = { match, from, resolve };
-      waiters.push(w);
-      setTimeout(() => {
-        if (waiters.includes(w)) reject(new Error(`timed out waiting for ${what}`));
-      }, ms).unref();
-    });
-  return { seen, when };
-}
 
 /** A fake notify socket at `address` (a path, or @name): resolves once it is bound. */
 async function notifySocket(t, address, busySeconds = 0) {
