@@ -169,7 +169,14 @@ const CATALOGUE = Object.freeze([
           max === undefined || max === Infinity ? undefined : Math.min(Math.ceil(max), 0xffffffff),
       },
     ],
-    cli: { short: 'm', kind: 'runs', arg: 'N', help: 'Only run the script N times in total' },
+    cli: {
+      short: 'm',
+      kind: 'runs',
+      // 0 as a config file's max: 0, which forever-monitor runs once (times >= max).
+      min: 0,
+      arg: 'N',
+      help: 'Only run the script N times in total (0 runs it once, as forever-monitor reads max 0)',
+    },
   },
   {
     name: 'minUptime',

@@ -445,6 +445,19 @@ test('FORCE_COLOR colours the human status lines', async () => {
   assert.ok(r.stderr.includes('\u001b[32mstarted'), r.stderr);
 });
 
+test("--max 0 is read as a config file's max: 0, which forever-monitor runs once", async () => {
+  const r = await runCli(['--json', '--max', '0', fixture('crash-after.js'), '0', '3']);
+  const events = r.stderr
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l));
+  assert.deepEqual(
+    events.filter((e) => e.event === 'start' || e.event === 'restart').map((e) => e.event),
+    ['start'],
+  );
+  assert.equal(r.code, 3, r.stderr);
+});
+
 // ---------------------------------------------------------------------------------------
 // --config
 
@@ -945,7 +958,7 @@ test('bad input: one line on stderr, no stack trace, exit code 2', async (t) => 
     [
       '--max abc',
       ['--max', 'abc', script],
-      /--max must be a whole number from 1 to 9007199254740991, got "abc"/,
+      /--max must be a whole number from 0 to 9007199254740991, got "abc"/,
     ],
     ['--max without a value', ['--max'], /--max needs a value/],
     [

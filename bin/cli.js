@@ -130,7 +130,7 @@ function readValue(flag, raw, shown) {
     case 'runs':
     case 'count':
     case 'bytes': {
-      const min = flag.kind === 'count' ? 0 : 1;
+      const min = flag.min !== undefined ? flag.min : flag.kind === 'count' ? 0 : 1;
       const max = flag.max === undefined ? Number.MAX_SAFE_INTEGER : flag.max;
       const n = /^[0-9]+$/.test(raw) ? Number(raw) : NaN;
       // The upper bound is the Monitor's to enforce (its message names it too).
