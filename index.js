@@ -238,6 +238,38 @@ function listenHookOption() {
 }
 
 /**
+ * `interceptListen` with `spawnWith.uid`/`gid`: throws when the child's user cannot read
+ * the hook (a package under a 0700 home, say), which node would otherwise fail to preload
+ * at every start. Judged by the mode bits of the file and of each directory above it, for
+ * the child's uid and gid (their owner and group bits, else the others'); root reads
+ * everything. Supplementary groups are not known here, so only a certain refusal throws.
+ * @param {NativeSpawnSpec} spec
+ */
+function hookReadable(spec) {
+  if (spec.uid === undefined && spec.gid === undefined) return;
+  const uid = spec.uid === undefined ? process.getuid?.() : spec.uid;
+  const gid = spec.gid === undefined ? process.getgid?.() : spec.gid;
+  if (uid === 0) return;
+  const file = fs.realpathSync(path.join(__dirname, 'listen-hook.js'));
+  for (let at = file, last = ''; at !== last; last = at, at = path.dirname(at)) {
+    let st;
+    try {
+      st = fs.statSync(at);
+    } catch {
+      return;
+    }
+    const bits = st.uid === uid ? st.mode >> 6 : st.gid === gid ? st.mode >> 3 : st.mode;
+    const need = at === file ? 4 : 1;
+    if ((bits & need) === 0) {
+      throw toError({
+        code: 'ERR_FOREVER_NATIVE_LISTEN_HOOK',
+        message: `interceptListen: the child's user (uid ${uid}, gid ${gid}) cannot ${need === 4 ? 'read' : 'enter'} ${at}, so node could not preload ${file}: install forever-native where that user can read it`,
+      });
+    }
+  }
+}
+
+/**
  * How a run's children are spawned, as their `ChildProcess` tells it.
  * @param {NativeSpawnSpec} spec
  * @param {boolean} logDirect the child writes its log files itself (no pipe)
@@ -887,6 +919,7 @@ class MonitorPrototype extends FieldsBase {
     // interceptListen: the hook that gives the app's own listen() the held sockets, preloaded
     // before whatever NODE_OPTIONS the child already has.
     if (options.env.FOREVER_LISTEN_PORTS !== undefined) {
+      hookReadable(spec);
       const before = spec.env.NODE_OPTIONS;
       spec.env.NODE_OPTIONS = before ? `${listenHookOption()} ${before}` : listenHookOption();
     }

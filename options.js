@@ -501,6 +501,16 @@ const CATALOGUE = Object.freeze([
                 .join(',')
             : undefined,
       },
+      {
+        // The backlog a listen() without one keeps: the socket is shared, and each listen()
+        // sets its backlog for every instance.
+        group: 'env',
+        field: 'FOREVER_LISTEN_BACKLOG',
+        to: (on, values) =>
+          on
+            ? String(values.listenBacklog === undefined ? LISTEN_BACKLOG : values.listenBacklog)
+            : undefined,
+      },
     ],
     cli: {
       kind: 'bool',

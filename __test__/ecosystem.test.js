@@ -222,13 +222,34 @@ test("instances and exec_mode: a Group; cluster mode's port held by the core and
   for (const app of [
     { instances: 2, port: 3000 },
     { instances: 2, exec_mode: 'cluster', env: { PORT: 3000 } },
-    { instances: 1, exec_mode: 'cluster_mode', env: { PORT: '3000' } },
-    { exec_mode: 'cluster', port: '3000' },
+    { instances: 'max', exec_mode: 'cluster_mode', env: { PORT: '3000' } },
   ]) {
     const c = config({ script: 'server.js', ...app });
     assert.deepEqual(c.listen, [3000], JSON.stringify(app));
     assert.equal(c.interceptListen, true, JSON.stringify(app));
   }
+  // One instance has nothing to share: it binds its port itself, as under PM2 (through a
+  // wrapper such as npm, or on one host alone, it still works).
+  for (const app of [
+    { instances: 1, exec_mode: 'cluster_mode', env: { PORT: '3000' } },
+    { exec_mode: 'cluster', port: '3000' },
+  ]) {
+    const m = map({ script: 'server.js', ...app });
+    assert.equal(m.config.listen, undefined, JSON.stringify(app));
+    assert.equal(m.unshared, null);
+  }
+  // The PORT this process passes on counts too, unless filter_env hides it.
+  assert.deepEqual(
+    config({ script: 'server.js', instances: 2 }, { hostEnv: { ...HOST, PORT: '8080' } }).listen,
+    [8080],
+  );
+  assert.equal(
+    map(
+      { script: 'server.js', instances: 2, filter_env: ['PORT'] },
+      { hostEnv: { ...HOST, PORT: '8080' } },
+    ).unshared,
+    '2 instances in cluster mode',
+  );
   // --env's PORT is the one that counts.
   assert.deepEqual(
     config(

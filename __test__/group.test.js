@@ -9,7 +9,17 @@ const { spawn } = require('child_process');
 const os = require('os');
 const path = require('path');
 const { Group, Monitor } = require('..');
-const { fixture, next, record, until, runNode, freePort, tempDir } = require('./helpers');
+const {
+  fixture,
+  next,
+  record,
+  until,
+  runNode,
+  freePort,
+  tempDir,
+  eachLine,
+  has,
+} = require('./helpers');
 const { request, clientLoop, crashReports } = require('./client-loop');
 
 const SERVER = fixture('listen-server.js');
@@ -255,60 +265,194 @@ test("interceptListen: an app's own listen(PORT) in every instance serves the he
   await g.stopAsync();
 });
 
+/**
+ * One run of fixtures/cluster-app.js under a monitor with `options` on `port`: its JSON
+ * lines once it has printed `lines` of them, and what it wrote on stderr; stopped after.
+ */
+async function clusterApp(t, port, options, env, lines = 1) {
+  const m = new Monitor(fixture('cluster-app.js'), {
+    silent: true,
+    max: 1,
+    env: { PORT: String(port), ...env },
+    ...options,
+  });
+  // The apps whose listen failed exit by themselves (max 1 ends their supervision).
+  const stop = () => m.stopAsync().catch(() => {});
+  t.after(stop);
+  /** @type {any[]} */
+  const out = [];
+  let err = '';
+  eachLine(m, (line) => out.push(JSON.parse(line)), 'stdout');
+  m.on('stderr', (d) => (err += d));
+  m.start();
+  await until(() => out.length >= lines, 10000, `${lines} line(s) of the app`);
+  return {
+    m,
+    out,
+    stop,
+    get err() {
+      return err;
+    },
+  };
+}
+
 test('interceptListen: a host the held socket is not bound to binds by itself (never a wider socket); each socket once; without it the app cannot bind', async (t) => {
   const port = await freePort();
-  /** One run of the app: its JSON lines and stderr once it has said something. */
-  const run = async (options, env, lines = 1) => {
-    const m = new Monitor(fixture('cluster-app.js'), {
-      silent: true,
-      max: 1,
-      env: { PORT: String(port), ...env },
-      ...options,
-    });
-    // The apps whose listen failed exit by themselves (max 1 ends their supervision).
-    const stop = () => m.stopAsync().catch(() => {});
-    t.after(stop);
-    /** @type {object[]} */
-    const out = [];
-    let err = '';
-    let partial = '';
-    m.on('stdout', (d) => {
-      partial += d;
-      let nl;
-      while ((nl = partial.indexOf('\n')) >= 0) {
-        out.push(JSON.parse(partial.slice(0, nl)));
-        partial = partial.slice(nl + 1);
-      }
-    });
-    m.on('stderr', (d) => (err += d));
-    m.start();
-    await until(() => out.length >= lines, 10000, 'its lines');
-    await stop();
-    return {
-      out,
-      get err() {
-        return err;
-      },
-    };
-  };
   // Held on every interface; the app asks for 127.0.0.1 alone: not handed over, and said so.
-  const narrow = await run({ listen: port, interceptListen: true }, { HOST: '127.0.0.1' });
+  const narrow = await clusterApp(
+    t,
+    port,
+    { listen: port, interceptListen: true },
+    { HOST: '127.0.0.1' },
+  );
   assert.equal(narrow.out[0].error, 'EADDRINUSE');
-  await until(() => /FOREVER_NATIVE_LISTEN_HOST/.test(narrow.err), 5000, 'the warning');
+  await until(() => /FOREVER_NATIVE_LISTEN/.test(narrow.err), 5000, 'the warning');
   assert.match(narrow.err, new RegExp(`give the monitor's listen "127.0.0.1:${port}"`));
+  await narrow.stop();
+  // localhost: the advice is an address the listen option takes.
+  const named = await clusterApp(
+    t,
+    port,
+    { listen: port, interceptListen: true },
+    { HOST: 'localhost' },
+  );
+  await until(() => /FOREVER_NATIVE_LISTEN/.test(named.err), 5000, 'the warning');
+  assert.match(named.err, new RegExp(`give the monitor's listen "127.0.0.1:${port}"`));
+  await named.stop();
   // Held on 127.0.0.1; the app asks for localhost: the same address, handed over.
-  const local = await run(
+  const local = await clusterApp(
+    t,
+    port,
     { listen: `127.0.0.1:${port}`, interceptListen: true },
     { HOST: 'localhost', TWICE: '1' },
     2,
   );
   assert.equal(local.out[0].listening, port);
-  // Each held socket once: the second listen() of the port binds by itself.
+  // Each held socket once: the second listen() of the port binds by itself, and is told why.
   assert.equal(local.out[1].again, 'EADDRINUSE');
+  await until(() => /taken by an earlier listen\(\)/.test(local.err), 5000, 'the warning');
+  await local.stop();
   // Without interceptListen the app binds by itself, and the held socket is in its way.
-  const without = await run({ listen: `127.0.0.1:${port}` }, {});
+  const without = await clusterApp(t, port, { listen: `127.0.0.1:${port}` }, {});
   assert.equal(without.out[0].error, 'EADDRINUSE');
   assert.equal(without.out[0].nodeOptions, null);
+});
+
+test("interceptListen: Node's listen() forms — a worker thread binds by itself, an abort signal still closes, the monitor's backlog is kept, a closed server's port is not handed out again", async (t) => {
+  const port = await freePort();
+  const held = { listen: `127.0.0.1:${port}`, interceptListen: true };
+  // A worker thread has the process's pid, but the held socket is the main thread's: its
+  // listen() binds by itself (EADDRINUSE), and the main thread's server serves on.
+  const worker = await clusterApp(t, port, held, { WORKER: '1' }, 2);
+  assert.equal(worker.out[1].worker, 'EADDRINUSE');
+  const answer = await request({ host: '127.0.0.1', port }, 1);
+  assert.ok(answer.ok && answer.pid === worker.out[0].pid, JSON.stringify(answer));
+  await worker.stop();
+  // listen({ port, signal }): aborting the signal closes the server, as without the hook.
+  const aborted = await clusterApp(t, port, held, { ABORT: '1' }, 2);
+  assert.equal(aborted.out[0].listening, port);
+  assert.equal(aborted.out[1].aborted, true);
+  await aborted.stop();
+  // close() then listen() again: not handed out twice (the descriptor is closed); said so.
+  const again = await clusterApp(t, port, held, { RELISTEN: '1' }, 2);
+  assert.equal(again.out[1].again, 'EADDRINUSE');
+  await until(() => /taken by an earlier listen\(\)/.test(again.err), 5000, 'the warning');
+  await again.stop();
+  // The app gives no backlog: the monitor's listenBacklog stays the shared socket's.
+  if (has('ss')) {
+    const backlog = await clusterApp(t, port, { ...held, listenBacklog: 2000 }, {});
+    const row = require('child_process')
+      .execFileSync('ss', ['-ltnH', `sport = :${port}`], { encoding: 'utf8' })
+      .trim()
+      .split(/\s+/);
+    // State, Recv-Q, Send-Q (a listening socket's backlog), …
+    assert.equal(row[2], '2000', row.join(' '));
+    await backlog.stop();
+  }
+});
+
+test('interceptListen: the sockets of one port on two hosts, each to the listen() of its host', async (t) => {
+  // Where this machine has no IPv6 loopback, there is nothing to try.
+  const v6 = await new Promise((resolve) => {
+    const s = require('net').createServer();
+    s.once('error', () => resolve(false));
+    s.listen(0, '::1', () => s.close(() => resolve(true)));
+  });
+  if (!v6) return t.skip('no ::1 here');
+  const port = await freePort();
+  const app = await clusterApp(
+    t,
+    port,
+    { listen: [`127.0.0.1:${port}`, `[::1]:${port}`], interceptListen: true },
+    { HOSTS: '127.0.0.1,::1' },
+    2,
+  );
+  assert.deepEqual(app.out.map((l) => [l.host, l.listening]).sort(), [
+    ['127.0.0.1', port],
+    ['::1', port],
+  ]);
+});
+
+test('interceptListen: how the hook reads listen() arguments, and the address it advises', () => {
+  const { asked, suggestion, hostFits } = require('../listen-hook.js');
+  const cb = () => {};
+  const read = (...args) => {
+    const a = asked(args);
+    return [a.port, a.host, a.backlog, a.callback === cb];
+  };
+  assert.deepEqual(read(3000), [3000, '', undefined, false]);
+  assert.deepEqual(read('3000', cb), [3000, '', undefined, true]);
+  assert.deepEqual(read('0x0bb8'), [3000, '', undefined, false]);
+  assert.deepEqual(read(3000, '127.0.0.1', 7, cb), [3000, '127.0.0.1', 7, true]);
+  assert.deepEqual(read(3000, 9), [3000, '', 9, false]);
+  assert.deepEqual(read({ port: 3000, host: '::1', backlog: 12 }, cb), [3000, '::1', 12, true]);
+  // Not a port to take: a path, a descriptor, port 0, nothing.
+  assert.equal(asked(['/tmp/app.sock']).port, undefined);
+  assert.equal(asked([{ fd: 3 }]).port, undefined);
+  assert.equal(asked([0]).port, undefined);
+  assert.equal(asked([]).port, undefined);
+  assert.equal(suggestion('localhost', 80), '127.0.0.1:80');
+  assert.equal(suggestion('::1', 80), '[::1]:80');
+  assert.equal(suggestion('[::1]', 80), '[::1]:80');
+  assert.equal(suggestion('10.0.0.1', 80), '10.0.0.1:80');
+  assert.equal(hostFits('', '127.0.0.1'), true);
+  assert.equal(hostFits('0.0.0.0', ''), true);
+  assert.equal(hostFits('127.0.0.1', ''), false);
+  assert.equal(hostFits('[::1]', '::1'), true);
+  assert.equal(hostFits('localhost', '::1'), true);
+  assert.equal(hostFits('10.0.0.1', '127.0.0.1'), false);
+});
+
+test("interceptListen with spawnWith.uid: a hook the child's user cannot read is an error, not a crash loop", async (t) => {
+  if (process.getuid() !== 0) return t.skip('needs root to run a child as another user');
+  const hook = fs.realpathSync(path.join(__dirname, '..', 'listen-hook.js'));
+  // Whether uid 65534 can read the hook where this checkout is (a 0700 clone cannot).
+  let readable = (fs.statSync(hook).mode & 0o004) !== 0;
+  for (let at = path.dirname(hook); readable; at = path.dirname(at)) {
+    readable = (fs.statSync(at).mode & 0o001) !== 0;
+    if (at === path.dirname(at)) break;
+  }
+  const port = await freePort();
+  const m = new Monitor(process.execPath, {
+    silent: true,
+    max: 1,
+    args: ['-e', 'setInterval(() => {}, 1000)'],
+    listen: `127.0.0.1:${port}`,
+    interceptListen: true,
+    spawnWith: { uid: 65534, gid: 65534 },
+  });
+  t.after(() => m.stopAsync().catch(() => {}));
+  if (readable) {
+    m.start();
+    await next(m, 'start');
+  } else {
+    const err = await new Promise((resolve) => {
+      m.once('error', resolve);
+      m.start();
+    });
+    assert.equal(err.code, 'ERR_FOREVER_NATIVE_LISTEN_HOOK');
+    assert.match(err.message, /uid 65534, gid 65534\) cannot (read|enter) /);
+  }
 });
 
 test('the hook is preloaded by a NODE_OPTIONS path with spaces, quotes and backslashes', async () => {

@@ -510,12 +510,17 @@ function fromPm2App(pm2App, ctx) {
     config.instances = count === 0 ? 'max' : count;
     if (given('instance_var')) config.instanceVar = instanceVar;
   }
-  if (cluster && runsNode) {
-    const port = parseCount(env.PORT);
+  // One instance has nothing to share: it binds its port itself, as under PM2 (and may
+  // listen through a wrapper, or on one host alone).
+  if (cluster && runsNode && count !== 1) {
+    // The PORT the app sees: its env's, else this process's when PM2 would pass it on.
+    const inherited =
+      config.hideEnv !== undefined && config.hideEnv.includes('PORT') ? undefined : hostEnv.PORT;
+    const port = parseCount(env.PORT !== undefined ? env.PORT : inherited);
     if (port !== undefined && port > 0 && port < 65536) {
       config.listen = [port];
       config.interceptListen = true;
-    } else if (count !== 1) {
+    } else {
       unshared = `${count === 0 ? '"max"' : count} instances in cluster mode`;
     }
   }
