@@ -43,6 +43,13 @@ export function listenFds(): Array<{ fd: number; name: string }>;
 export function listenFd(name?: string): number | null;
 
 /**
+ * The backlog the monitor gave its `listen` sockets (`listenBacklog`; Node's 511 when there
+ * is none). A `listen()` of an inherited socket sets the backlog again, for every process
+ * that shares it, so pass this one: `server.listen({ fd }, listenBacklog(), cb)`.
+ */
+export function listenBacklog(): number;
+
+/**
  * The `NODE_OPTIONS` words that preload `file`: `--require "file"`, with `\\` and `"`
  * escaped as Node reads that variable (the monitor writes the `interceptListen` hook so).
  */

@@ -151,6 +151,17 @@ function listenFd(name) {
 }
 
 /**
+ * The backlog the monitor gave its `listen` sockets (`listenBacklog`; Node's 511 when
+ * there is none). A `listen()` of an inherited socket sets the backlog again, for every
+ * process that shares it, so pass this one: `server.listen({ fd }, listenBacklog(), cb)`.
+ * @returns {number}
+ */
+function listenBacklog() {
+  const n = Number(process.env.FOREVER_LISTEN_BACKLOG);
+  return Number.isInteger(n) && n > 0 ? n : 511;
+}
+
+/**
  * The `NODE_OPTIONS` words that preload `file` (`--require "file"`, quoted as Node reads
  * that variable: `\\` and `"` escaped, every other byte as it is). The monitor writes the
  * `interceptListen` hook with it, and the hook takes it out again.
@@ -175,5 +186,6 @@ module.exports = {
   watchdogInterval,
   listenFds,
   listenFd,
+  listenBacklog,
   requireOption,
 };

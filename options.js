@@ -454,6 +454,15 @@ const CATALOGUE = Object.freeze([
         field: 'listenBacklog',
         to: (/** @type {number | undefined} */ n) => (n === undefined ? LISTEN_BACKLOG : n),
       },
+      {
+        // For the child: a listen() of an inherited socket sets its backlog again (Node's
+        // 511 when none is given), for every process that shares it. The child helper's
+        // listenBacklog() and the interceptListen hook pass this one.
+        group: 'env',
+        field: 'FOREVER_LISTEN_BACKLOG',
+        to: (/** @type {number | undefined} */ n, values) =>
+          values.listen.length > 0 ? String(n === undefined ? LISTEN_BACKLOG : n) : undefined,
+      },
     ],
     cli: {
       kind: 'runs',
@@ -499,16 +508,6 @@ const CATALOGUE = Object.freeze([
                   return `${native.port || 0}/${native.host || ''}`;
                 })
                 .join(',')
-            : undefined,
-      },
-      {
-        // The backlog a listen() without one keeps: the socket is shared, and each listen()
-        // sets its backlog for every instance.
-        group: 'env',
-        field: 'FOREVER_LISTEN_BACKLOG',
-        to: (on, values) =>
-          on
-            ? String(values.listenBacklog === undefined ? LISTEN_BACKLOG : values.listenBacklog)
             : undefined,
       },
     ],

@@ -474,6 +474,24 @@ test(
   },
 );
 
+test('listenBacklog holds once the child listens: examples/listen-server.js passes child.listenBacklog()', async (t) => {
+  if (!has('ss')) return t.skip('no ss here to read a backlog');
+  const m = monitor(t, path.join(__dirname, '..', 'examples', 'listen-server.js'), {
+    listen: 'http=127.0.0.1:0',
+    listenBacklog: 1234,
+    fork: true,
+    waitReady: true,
+    readyTimeout: 10000,
+  });
+  await m.startAsync();
+  const { port } = target(m);
+  // The child's listen() has run (it said ready in its callback): its backlog is the monitor's.
+  const row = execFileSync('ss', ['-ltnH', `sport = :${port}`], { encoding: 'utf8' })
+    .trim()
+    .split(/\s+/);
+  assert.equal(row[2], '1234', row.join(' '));
+});
+
 test('listenMode: a socket file gets the mode, as a number or octal digits, before it listens; it needs a socket path', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fn-listen-mode-'));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));

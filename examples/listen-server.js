@@ -21,7 +21,8 @@ const server = http.createServer((req, res) => {
 
 const fd = child.listenFd('http');
 const where = fd === null ? { port: Number(process.env.PORT || 8080), host: '127.0.0.1' } : { fd };
-server.listen(where, () => child.ready());
+// The monitor's listenBacklog: a listen() sets the shared socket's backlog again.
+server.listen(where, child.listenBacklog(), () => child.ready());
 
 child.onShutdown(() => {
   // Stop accepting, and exit once the requests in hand are answered. net's close, not http's:
