@@ -68,7 +68,10 @@ async function startNative(pidDir, reusePort, restartDelay) {
       path.join(__dirname, 'instances-host.js'),
       JSON.stringify({ instances: INSTANCES, reusePort, pidDir, restartDelay }),
     ],
-    { stdio: ['pipe', 'pipe', 'inherit'] },
+    // A session of its own, as PM2's daemon has: Linux's autogroup scheduling shares the
+    // CPUs between sessions first, so a supervisor in the worker's session would leave the
+    // load generator a smaller share of the CPUs than under PM2.
+    { stdio: ['pipe', 'pipe', 'inherit'], detached: true },
   );
   const waiting = [];
   let partial = '';
