@@ -130,6 +130,59 @@ function active(m) {
 }
 
 /**
+ * Emits `event` now, from inside a promise's chain: a throw (a listener's, or an `'error'`
+ * no one listens to) is thrown again outside it, as an uncaught exception, where a plain
+ * emit would have made it the chain's rejection, and lost it.
+ * @param {EventEmitter} emitter
+ * @param {string} event
+ * @param {...unknown} args
+ */
+function emitNow(emitter, event, ...args) {
+  try {
+    emitter.emit(event, ...args);
+  } catch (err) {
+    process.nextTick(() => {
+      throw err;
+    });
+  }
+}
+
+/** Whether `m`'s current child is up: it started (and, with `waitReady`, said it is ready). */
+const UP = new WeakSet();
+
+/**
+ * Resolves once `m`, which supervises, has a child up (ready, with `waitReady`): at once
+ * if it has; rejects with `ERR_SUPERVISION_ENDED` if its supervision ends first.
+ * @param {Instance} m
+ * @returns {Promise<void>}
+ */
+function upNow(m) {
+  if (UP.has(m) && m.running === true) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const events = m.waitReady ? ['ready'] : ['start', 'restart'];
+    const off = () => {
+      for (const e of events) m.off(e, up);
+      m.off('exit', ended);
+    };
+    const up = () => {
+      off();
+      resolve();
+    };
+    const ended = () => {
+      off();
+      const err = /** @type {Error & { code: string, instance: number }} */ (
+        new Error(`Supervision of instance ${m.instance} ended before its child was up.`)
+      );
+      err.code = 'ERR_SUPERVISION_ENDED';
+      err.instance = m.instance;
+      reject(err);
+    };
+    for (const e of events) m.on(e, up);
+    m.on('exit', ended);
+  });
+}
+
+/**
  * The error of a rolling reload that stopped at a new child that failed.
  * @param {Error & { code?: string, reason?: string }} cause the instance's reload error
  * @param {number} index
@@ -187,7 +240,9 @@ class Group extends EventEmitter {
     if (options === null || typeof options !== 'object')
       throw typeError('options', 'an object', options);
     const count = isSet(options.instances) ? checkInstances('instances', options.instances) : 1;
-    const batch = isSet(options.reloadBatch) ? options.reloadBatch : 1;
+    const given = isSet(options.reloadBatch) ? options.reloadBatch : 1;
+    // A numeric string (a config file's, an environment's) as `instances` reads one.
+    const batch = typeof given === 'string' && /^\s*\d+\s*$/.test(given) ? Number(given) : given;
     if (typeof batch !== 'number') throw typeError('reloadBatch', 'a number of instances', batch);
     if (!Number.isInteger(batch) || batch < 1)
       throw rangeError('reloadBatch', 'a whole number >= 1', batch);
@@ -201,6 +256,12 @@ class Group extends EventEmitter {
       throw rangeError(
         'instanceVar',
         'a variable name (not empty, without "=" or null bytes)',
+        instanceVar,
+      );
+    if (instanceVar === 'FOREVER_INSTANCE' || instanceVar === 'FOREVER_INSTANCES')
+      throw rangeError(
+        'instanceVar',
+        "a variable other than the group's own FOREVER_INSTANCE and FOREVER_INSTANCES",
         instanceVar,
       );
     /** @type {Record<string, unknown>} */
@@ -230,7 +291,17 @@ class Group extends EventEmitter {
     this._leaving = new Set();
     /** The output forwarders of each monitor, while the group has output listeners. @type {WeakMap<Instance, Record<string, (data: Buffer) => void>>} */
     this._outputs = new WeakMap();
-    for (const name of ['_options', '_key', '_started', '_rolling', '_leaving', '_outputs']) {
+    /** The stops under way, by monitor: a start() meanwhile starts it again after. @type {Map<Instance, Promise<void>>} */
+    this._stopping = new Map();
+    for (const name of [
+      '_options',
+      '_key',
+      '_started',
+      '_rolling',
+      '_leaving',
+      '_outputs',
+      '_stopping',
+    ]) {
       Object.defineProperty(this, name, { enumerable: false });
     }
     this.on('newListener', (event) => {
@@ -278,6 +349,11 @@ class Group extends EventEmitter {
     const m = /** @type {Instance} */ (
       /** @type {unknown} */ (new InstanceMonitor(this, index, this.script, o))
     );
+    // Whether its child is up, for startAsync() (see upNow).
+    m.on('start', () => (m.waitReady ? UP.delete(m) : UP.add(m)));
+    m.on('restart', () => (m.waitReady ? UP.delete(m) : UP.add(m)));
+    m.on('ready', () => UP.add(m));
+    m.on('exit', () => UP.delete(m));
     for (const event of FORWARDED) {
       m.on(event, (...args) => {
         const leaving = this._leaving.has(m);
@@ -351,25 +427,67 @@ class Group extends EventEmitter {
    */
   start() {
     this._started = true;
-    for (const m of this.monitors) if (!active(m)) m.start();
+    for (const m of this.monitors) this._startOne(m, false).catch(() => {});
     return this;
   }
 
   /**
    * `start()`, awaitable: resolves once every instance has started (is ready, with
-   * `waitReady`); rejects with the first instance's error.
+   * `waitReady`), those started earlier included; rejects with the first instance's error.
    * @returns {Promise<this>}
    */
   async startAsync() {
     this._started = true;
-    await Promise.all(this.monitors.filter((m) => !active(m)).map((m) => m.startAsync()));
+    await Promise.all(this.monitors.map((m) => this._startOne(m, true)));
     return this;
+  }
+
+  /**
+   * Starts instance `m` unless it supervises already. One that a stop() is taking down
+   * starts again once its child is gone (a monitor refuses a start meanwhile).
+   * @param {Instance} m
+   * @param {boolean} wait settle with its start (its errors are the promise's, as
+   *   `startAsync()`'s); else its errors are `'error'`s, and the promise only says when
+   * @returns {Promise<unknown>}
+   */
+  _startOne(m, wait) {
+    const stopping = this._stopping.get(m);
+    if (stopping !== undefined) {
+      return stopping.then(() => {
+        // stop() again, or scale() took it out, meanwhile: not to be started.
+        if (!this._started || !this.monitors.includes(m)) return undefined;
+        return this._startOne(m, wait);
+      });
+    }
+    if (active(m)) return upNow(m);
+    if (wait) return m.startAsync();
+    m.start();
+    return upNow(m);
+  }
+
+  /**
+   * Stops instance `m`, remembering the stop until its child is gone.
+   * @param {Instance} m
+   * @returns {Promise<void>}
+   */
+  _stopOne(m) {
+    const settled = m
+      .stopAsync()
+      .then(
+        () => {},
+        () => {},
+      )
+      .then(() => {
+        if (this._stopping.get(m) === settled) this._stopping.delete(m);
+      });
+    this._stopping.set(m, settled);
+    return settled;
   }
 
   /** Stops every instance (gracefully: each `killSignal`, then `SIGKILL` after `killTTL`). */
   stop() {
     this._started = false;
-    for (const m of this._all()) if (active(m)) m.stop();
+    for (const m of this._all()) if (active(m)) this._stopOne(m);
     return this;
   }
 
@@ -380,9 +498,7 @@ class Group extends EventEmitter {
   async stopAsync() {
     this._started = false;
     await Promise.all(
-      this._all()
-        .filter(active)
-        .map((m) => m.stopAsync()),
+      this._all().map((m) => (active(m) ? this._stopOne(m) : this._stopping.get(m))),
     );
     return this;
   }
@@ -429,22 +545,21 @@ class Group extends EventEmitter {
         // kernel's group when the child stops listening, not once it has drained and exited
         // (connections still landing there meanwhile would be reset at the close).
         if (this.listenReusePort) binding().releaseListeners(`${this._key}/${m.instance}`);
-        if (wait) steps.push(m.stopAsync());
-        else m.stop();
+        steps.push(this._stopOne(m));
       }
     }
     for (const m of this.monitors) m._env.FOREVER_INSTANCES = String(to);
     for (let i = from; i < to; i++) {
       const m = this._create(i, to);
       this.monitors.push(m);
-      if (!this._started) continue;
-      if (wait) steps.push(m.startAsync());
-      else m.start();
+      if (this._started) steps.push(this._startOne(m, wait));
     }
+    // Not awaited: a failed start is its own 'error', and the promise only says when.
+    if (!wait) for (const step of steps) step.catch(() => {});
     if (from !== to) {
-      const done = Promise.all(steps).then(() => this.emit('scaled', { from, to }));
-      if (!wait) done.catch(() => {});
-      else steps.push(done);
+      // Once each step is done; a listener's throw is not swallowed by the chain.
+      const done = Promise.allSettled(steps).then(() => emitNow(this, 'scaled', { from, to }));
+      if (wait) steps.push(done);
     }
     return steps;
   }
@@ -520,15 +635,18 @@ class Group extends EventEmitter {
       // a monitor's reload() may while its old child drains.
       this._rolling = null;
       await Promise.all(olds);
-      this.emit('reloaded', { instances: replaced });
     } catch (err) {
-      // A roll ended by stop() is no error to report: only reloadAsync() hears of it.
+      // A roll ended by stop() is no error to report: only reloadAsync() hears of it. Emitted
+      // out of this promise's chain: with no 'error' listener it throws, as a monitor's does.
       const e = /** @type {Error & { code?: string, instance?: number }} */ (err);
-      if (!awaited && e.code !== 'ERR_SUPERVISION_ENDED') this.emit('error', e, e.instance ?? -1);
+      if (!awaited && e.code !== 'ERR_SUPERVISION_ENDED')
+        emitNow(this, 'error', e, e.instance ?? -1);
       throw err;
     } finally {
       if (this._rolling === order) this._rolling = null;
     }
+    // A listener that throws is the listener's error, not the roll's.
+    emitNow(this, 'reloaded', { instances: replaced });
   }
 
   /**

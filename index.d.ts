@@ -1164,7 +1164,7 @@ export interface GroupOptions extends MonitorOptions {
   listenReusePort?: boolean | undefined;
   /**
    * The variable each child finds its index in as PM2 sets it (PM2's `instance_var`), beside
-   * `FOREVER_INSTANCE`. Default: `'NODE_APP_INSTANCE'`.
+   * `FOREVER_INSTANCE` (neither it nor `FOREVER_INSTANCES`). Default: `'NODE_APP_INSTANCE'`.
    */
   instanceVar?: string | undefined;
 }
@@ -1293,7 +1293,11 @@ export declare class Group extends EventEmitter {
    * one is stopped; a new child that fails stops the roll (reported once, as `'error'`).
    */
   reload(): this;
-  /** `reload()`, resolving once every instance was replaced; rejects with a {@link RollingReloadError}. */
+  /**
+   * `reload()`, resolving once every instance was replaced; rejects with a
+   * {@link RollingReloadError} (`ERR_RELOAD_FAILED`, or `ERR_SUPERVISION_ENDED` when `stop()`
+   * ended the roll), or with `ERR_RELOAD_IN_PROGRESS` while another roll is under way.
+   */
   reloadAsync(): Promise<this>;
   /** The sockets the instances listen on, as bound (the first listening instance's). */
   listenAddresses(): ListeningSocket[];

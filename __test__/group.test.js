@@ -530,6 +530,68 @@ test('a rolling reload replaces one instance at a time; a new child that fails s
   assert.ok(g.monitors.every((m) => m.running));
 });
 
+test('start() right after stop() starts each instance again once its child is gone; startAsync() waits for instances still starting', async (t) => {
+  const g = await servers(t, { instances: 2, env: { READY_DELAY: '300' } });
+  const ready = record(g, 'ready');
+  const pids0 = g.monitors.map((m) => m.child.pid);
+  // The instances are still stopping when start() comes: each starts again after.
+  g.stop();
+  await g.startAsync();
+  assert.ok(
+    g.monitors.every((m, i) => m.running && m.child.pid !== pids0[i]),
+    'every instance runs a new child',
+  );
+  assert.equal(ready.length, 2, 'startAsync() resolved once both were ready');
+  // start(), then startAsync() while both are still booting: it waits for their 'ready'.
+  await g.stopAsync();
+  g.start();
+  await g.startAsync();
+  assert.equal(ready.length, 4, 'both were ready when startAsync() resolved');
+  assert.ok(g.monitors.every((m) => m.running));
+});
+
+test("'scaled' comes once the new instances have started; scale() after stop() starts none", async (t) => {
+  const g = group(t, fixture('run-forever.js'), { instances: 1 });
+  await g.startAsync();
+  const seen = [];
+  g.on('start', (i) => seen.push(`start ${i}`));
+  g.on('scaled', ({ from, to }) => seen.push(`scaled ${from}->${to}`));
+  g.scale(3);
+  await until(() => seen.includes('scaled 1->3'), 10000, "'scaled'");
+  assert.deepEqual(seen.slice().sort(), ['scaled 1->3', 'start 1', 'start 2']);
+  assert.equal(seen[2], 'scaled 1->3', seen.join(', '));
+  await g.stopAsync();
+  await g.scaleAsync(4);
+  assert.ok(
+    g.monitors.every((m) => !m.running),
+    'a stopped group starts no new instance',
+  );
+});
+
+test("a failed reload() with no 'error' listener is an uncaught exception, as a monitor's", async () => {
+  const dir = tempDir('fn-group-uncaught-');
+  // Instance 1's children exit at boot once fail-1 exists: the script makes it after the
+  // first start, then reloads with no 'error' listener.
+  const code = `
+const fs = require('fs');
+const { Group } = require(${JSON.stringify(path.join(__dirname, '..'))});
+const g = new Group(${JSON.stringify(SERVER)}, {
+  instances: 2, listen: '127.0.0.1:0', fork: true, waitReady: true, readyTimeout: 10000,
+  silent: true, killSignal: 'SIGTERM', env: { FAIL_FILE: ${JSON.stringify(path.join(dir, 'fail-%i'))} },
+});
+process.on('exit', () => g.stop());
+g.startAsync().then(() => {
+  fs.writeFileSync(${JSON.stringify(path.join(dir, 'fail-1'))}, 'exit');
+  g.reload();
+});
+setTimeout(() => { console.log('no exception'); g.stop(); }, 15000).unref();
+`;
+  const r = await runNode(['-e', code], { timeout: 30000 });
+  assert.notEqual(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stderr, /ERR_RELOAD_FAILED/);
+  assert.doesNotMatch(r.stdout, /no exception/);
+});
+
 test('stop() during a rolling reload ends it without an error; reloadAsync() rejects with ERR_SUPERVISION_ENDED', async (t) => {
   const g = await servers(t, { instances: 2 });
   const errors = record(g, 'error');
@@ -566,6 +628,9 @@ test('options are checked: instances, reloadBatch, listenReusePort; max is the C
   assert.throws(() => new Group(SERVER, { instanceVar: 7 }), { code: 'ERR_INVALID_ARG_TYPE' });
   assert.throws(() => new Group(SERVER, { instanceVar: 'A=B' }), { code: 'ERR_OUT_OF_RANGE' });
   assert.throws(() => new Group(SERVER, { instanceVar: '' }), { code: 'ERR_OUT_OF_RANGE' });
+  for (const own of ['FOREVER_INSTANCE', 'FOREVER_INSTANCES'])
+    assert.throws(() => new Group(SERVER, { instanceVar: own }), { code: 'ERR_OUT_OF_RANGE' });
+  assert.equal(new Group(SERVER, { reloadBatch: '2' }).reloadBatch, 2);
   assert.equal(new Group(SERVER, { instanceVar: 'WORKER_ID' }).instanceVar, 'WORKER_ID');
   assert.equal(new Group(SERVER).instanceVar, 'NODE_APP_INSTANCE');
   // interceptListen is a monitor's option: a flag, and only with listen.

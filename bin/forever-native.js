@@ -634,10 +634,10 @@ function run(specs, json, notes = [], reap = false) {
   for (const app of apps) app.start();
 }
 
-/** Whether an app runs as instances (-i, or `instances`, `reloadBatch` or `listenReusePort` in its config). */
+/** Whether an app runs as instances (-i, or `instances`, `reloadBatch`, `listenReusePort` or `instanceVar` in its config). */
 function isGroup(spec) {
   const o = spec.options;
-  return ['instances', 'reloadBatch', 'listenReusePort'].some(
+  return ['instances', 'reloadBatch', 'listenReusePort', 'instanceVar'].some(
     (key) => o[key] !== undefined && o[key] !== null,
   );
 }
