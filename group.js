@@ -152,17 +152,20 @@ const UP = new WeakSet();
 
 /**
  * Resolves once `m`, which supervises, has a child up (ready, with `waitReady`): at once
- * if it has; rejects with `ERR_SUPERVISION_ENDED` if its supervision ends first.
+ * if it has; rejects with `ERR_SUPERVISION_ENDED` if its supervision ends first, and, with
+ * `failed`, with the first `'error'` (a start that failed: no child will come up).
  * @param {Instance} m
+ * @param {boolean} [failed] settle on an `'error'` too
  * @returns {Promise<void>}
  */
-function upNow(m) {
+function upNow(m, failed = false) {
   if (UP.has(m) && m.running === true) return Promise.resolve();
   return new Promise((resolve, reject) => {
     const events = m.waitReady ? ['ready'] : ['start', 'restart'];
     const off = () => {
       for (const e of events) m.off(e, up);
       m.off('exit', ended);
+      m.off('error', errored);
     };
     const up = () => {
       off();
@@ -177,8 +180,14 @@ function upNow(m) {
       err.instance = m.instance;
       reject(err);
     };
+    /** @param {Error} err */
+    const errored = (err) => {
+      off();
+      reject(err);
+    };
     for (const e of events) m.on(e, up);
     m.on('exit', ended);
+    if (failed) m.on('error', errored);
   });
 }
 
@@ -427,7 +436,7 @@ class Group extends EventEmitter {
    */
   start() {
     this._started = true;
-    for (const m of this.monitors) this._startOne(m, false).catch(() => {});
+    for (const m of this.monitors) this._startOne(m, false, false).catch(() => {});
     return this;
   }
 
@@ -448,21 +457,23 @@ class Group extends EventEmitter {
    * @param {Instance} m
    * @param {boolean} wait settle with its start (its errors are the promise's, as
    *   `startAsync()`'s); else its errors are `'error'`s, and the promise only says when
+   * @param {boolean} [track] without `wait`: settle once it is up or its start failed
+   *   (scale()'s `'scaled'` waits for it); false: settle at once, waiting for nothing
    * @returns {Promise<unknown>}
    */
-  _startOne(m, wait) {
+  _startOne(m, wait, track = true) {
     const stopping = this._stopping.get(m);
     if (stopping !== undefined) {
       return stopping.then(() => {
         // stop() again, or scale() took it out, meanwhile: not to be started.
         if (!this._started || !this.monitors.includes(m)) return undefined;
-        return this._startOne(m, wait);
+        return this._startOne(m, wait, track);
       });
     }
-    if (active(m)) return upNow(m);
+    if (active(m)) return wait || track ? upNow(m) : Promise.resolve();
     if (wait) return m.startAsync();
     m.start();
-    return upNow(m);
+    return track ? upNow(m, true) : Promise.resolve();
   }
 
   /**

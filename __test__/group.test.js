@@ -568,6 +568,27 @@ test("'scaled' comes once the new instances have started; scale() after stop() s
   );
 });
 
+test("'scaled' comes too when a new instance's start fails, and leaves no waiting listener behind", async () => {
+  const g = new Group(path.join(os.tmpdir(), 'fn-no-such-dir', 'app.js'), { silent: true });
+  const errors = record(g, 'error');
+  g.start();
+  // Not events.once(): it rejects at the first 'error', and errors are expected here.
+  const scaled = new Promise((resolve) => g.once('scaled', resolve));
+  g.scale(2);
+  assert.deepEqual(await scaled, { from: 1, to: 2 });
+  assert.deepEqual(
+    errors.map(([err, i]) => [i, /Target script does not exist/.test(err.message)]),
+    [
+      [0, true],
+      [1, true],
+    ],
+  );
+  // Instance 1 (started by scale(), which waited for it) has no more listeners than
+  // instance 0 (started by start(), which waits for nothing).
+  for (const event of ['start', 'restart', 'ready', 'exit', 'error'])
+    assert.equal(g.monitors[1].listenerCount(event), g.monitors[0].listenerCount(event), event);
+});
+
 test("a failed reload() with no 'error' listener is an uncaught exception, as a monitor's", async () => {
   const dir = tempDir('fn-group-uncaught-');
   // Instance 1's children exit at boot once fail-1 exists: the script makes it after the
