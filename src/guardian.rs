@@ -22,6 +22,7 @@
 //! EOF there, the guardian has died (someone killed it), and the host starts a new one,
 //! registers the live groups again, and says so through the warning handler.
 
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -42,6 +43,14 @@ const FORGET: u32 = 2;
 const RECORD: usize = 8;
 /// How often groups that outlived their leader are checked for being empty.
 const PRUNE_EVERY: Duration = Duration::from_secs(1);
+/// Most bytes a [`batch`] holds back: well under `PIPE_BUF`, so that its one write is
+/// atomic, as each record's own is.
+const BATCH_LIMIT: usize = 512;
+
+thread_local! {
+  /// The records this thread's [`batch`] holds back, if one is under way.
+  static HELD: RefCell<Option<Vec<u8>>> = const { RefCell::new(None) };
+}
 
 /// Receives the guardian's warnings (it died and was replaced, or could not be).
 pub type WarningHandler = Arc<dyn Fn(&str) + Send + Sync>;
@@ -218,26 +227,82 @@ fn start_into(s: &mut State) -> nix::Result<()> {
 }
 
 fn send(s: &mut State, op: u32, pgid: u32) {
-  let fd = ensure(s);
-  send_raw(fd, op, pgid);
+  let record = record(op, pgid);
+  if !hold(&record) {
+    let fd = ensure(s);
+    write_records(fd, &record);
+  }
+}
+
+/// Keeps `record` for the end of this thread's [`batch`], if one is under way and has room.
+fn hold(record: &[u8; RECORD]) -> bool {
+  HELD.with(|held| match held.borrow_mut().as_mut() {
+    Some(bytes) if bytes.len() + RECORD <= BATCH_LIMIT => {
+      bytes.extend_from_slice(record);
+      true
+    }
+    _ => false,
+  })
 }
 
 fn send_raw(fd: Option<&OwnedFd>, op: u32, pgid: u32) {
-  let Some(fd) = fd else {
-    return;
-  };
+  write_records(fd, &record(op, pgid));
+}
+
+fn record(op: u32, pgid: u32) -> [u8; RECORD] {
   let mut record = [0u8; RECORD];
   record[..4].copy_from_slice(&op.to_le_bytes());
   record[4..].copy_from_slice(&pgid.to_le_bytes());
+  record
+}
+
+/// Writes whole records (at most [`BATCH_LIMIT`] bytes) in one write.
+fn write_records(fd: Option<&OwnedFd>, records: &[u8]) {
+  let Some(fd) = fd else {
+    return;
+  };
   loop {
-    // SAFETY: writes the 8 bytes of `record` to a descriptor we own.
-    let n = unsafe { libc::write(fd.as_raw_fd(), record.as_ptr().cast(), RECORD) };
+    // SAFETY: writes the bytes of `records` to a descriptor we own.
+    let n = unsafe { libc::write(fd.as_raw_fd(), records.as_ptr().cast(), records.len()) };
     // A short write cannot happen: a pipe writes up to PIPE_BUF bytes at once or not at
     // all. A dead guardian (EPIPE) is noticed and replaced by `watch_life`.
     if n >= 0 || errno() != libc::EINTR {
       break;
     }
   }
+}
+
+/// Runs `f` with the commands it sends the guardian held back, and written in one write
+/// when it returns (or unwinds). A restart tells the guardian to forget the old child's
+/// group and to watch the new one's: each write wakes the guardian, and a wake-up costs
+/// the writing thread tens of microseconds on a virtual machine, so the restart wakes it
+/// once, after the new child is spawned, rather than twice with one wake-up before it.
+/// The new child is no less guarded meanwhile: the guardian also kills whatever carries
+/// this host's tag, registered or not. Batches on one thread do not nest: an inner one is
+/// part of the outer.
+pub fn batch<T>(f: impl FnOnce() -> T) -> T {
+  struct Flush;
+  impl Drop for Flush {
+    fn drop(&mut self) {
+      let held = HELD.with(|held| held.borrow_mut().take());
+      if let Some(records) = held.filter(|records| !records.is_empty()) {
+        with_state(|s| {
+          let fd = ensure(s);
+          write_records(fd, &records);
+        });
+      }
+    }
+  }
+  let outer = HELD.with(|held| {
+    let mut held = held.borrow_mut();
+    held.is_none() && {
+      *held = Some(Vec::new());
+      true
+    }
+  });
+  // Made only by the outer batch: a Flush dropped at once would end it here.
+  let _flush = outer.then(|| Flush);
+  f()
 }
 
 /// Waits for the guardian to die (EOF on its life pipe), then replaces it.
@@ -555,4 +620,46 @@ fn retitle(title: &[u8]) {
 /// For tests: the running guardian's pid (0 when none).
 pub fn pid() -> u32 {
   with_state(|s| if s.commands.is_some() { s.pid } else { 0 })
+}
+
+#[cfg(test)]
+mod tests {
+  use super::*;
+
+  /// What this thread's batch holds, taken out (so that its end writes nothing).
+  fn take_held() -> Vec<u8> {
+    HELD.with(|held| {
+      held
+        .borrow_mut()
+        .as_mut()
+        .map(std::mem::take)
+        .unwrap_or_default()
+    })
+  }
+
+  #[test]
+  fn a_batch_holds_its_records_in_order_until_it_ends() {
+    assert!(!hold(&record(WATCH, 7)), "no batch: written at once");
+    batch(|| {
+      assert!(hold(&record(FORGET, 7)));
+      // A batch inside a batch is part of it.
+      batch(|| assert!(hold(&record(WATCH, 9))));
+      let held = take_held();
+      assert_eq!(held.len(), 2 * RECORD);
+      assert_eq!(&held[..RECORD], &record(FORGET, 7));
+      assert_eq!(&held[RECORD..], &record(WATCH, 9));
+    });
+    assert!(!hold(&record(WATCH, 7)), "the batch is over");
+  }
+
+  #[test]
+  fn a_full_batch_writes_the_rest_at_once() {
+    batch(|| {
+      for pgid in 0..(BATCH_LIMIT / RECORD) as u32 {
+        assert!(hold(&record(WATCH, pgid + 2)));
+      }
+      assert!(!hold(&record(WATCH, 1)), "over the bound: not held");
+      assert_eq!(take_held().len(), BATCH_LIMIT);
+    });
+  }
 }

@@ -61,12 +61,42 @@ struct Inner {
   closing: bool,
   ticking: bool,
   ids: u64,
+  /// [`Cork`]s alive: while any is, what would go to the sink waits in `corked`.
+  corks: u32,
+  corked: Vec<Event>,
 }
 
 impl Inner {
   fn next_id(&mut self) -> u64 {
     self.ids += 1;
     self.ids
+  }
+
+  /// Lets the sink go once the run is over and nothing is left for it.
+  fn settle_sink(&mut self) {
+    if self.closing && self.pending.is_empty() && self.corks == 0 && self.corked.is_empty() {
+      self.sink = None;
+    }
+  }
+}
+
+/// Holds a run's events back while it lives, and hands them to the sink, in order, when
+/// it goes (see [`Outbox::cork`]).
+pub struct Cork(Arc<Outbox>);
+
+impl Drop for Cork {
+  fn drop(&mut self) {
+    let mut inner = lock(&self.0.inner);
+    inner.corks -= 1;
+    if inner.corks == 0 {
+      let events = std::mem::take(&mut inner.corked);
+      if let Some(sink) = &inner.sink {
+        for event in events {
+          sink.emit(event);
+        }
+      }
+      inner.settle_sink();
+    }
   }
 }
 
@@ -109,6 +139,8 @@ impl Outbox {
           closing: false,
           ticking: false,
           ids: 0,
+          corks: 0,
+          corked: Vec::new(),
         }),
         taps,
         budget: Budget::new(JS_BACKLOG),
@@ -130,11 +162,22 @@ impl Outbox {
     self as *const Outbox as usize
   }
 
+  /// Holds every event back until the returned [`Cork`] goes, then hands them on together.
+  /// A restart reports the old child's exit and the new child's start: each report that
+  /// finds JS idle wakes its thread, and a wake-up costs the core's thread tens of
+  /// microseconds on a virtual machine, so a restart wakes JS once, after the new child is
+  /// spawned, rather than twice with one wake-up before the spawn. Order is kept: output
+  /// that comes meanwhile waits behind the held events.
+  pub fn cork(self: &Arc<Self>) -> Cork {
+    lock(&self.inner).corks += 1;
+    Cork(Arc::clone(self))
+  }
+
   /// Hands `event` on after everything before it.
   pub fn emit(&self, event: Event) {
     let mut inner = lock(&self.inner);
     if inner.pending.is_empty() {
-      send(&inner, event);
+      send(&mut inner, event);
     } else {
       let id = inner.next_id();
       inner.pending.push_back(Pending {
@@ -203,9 +246,7 @@ impl Outbox {
   pub fn close(&self) {
     let mut inner = lock(&self.inner);
     inner.closing = true;
-    if inner.pending.is_empty() {
-      inner.sink = None;
-    }
+    inner.settle_sink();
   }
 
   /// Looks again at the held reports (a destination has made progress).
@@ -245,9 +286,7 @@ impl Outbox {
         self.send_held(inner, stream, next_marks.map(|m| m[stream.index()]));
       }
     }
-    if inner.closing {
-      inner.sink = None;
-    }
+    inner.settle_sink();
   }
 
   /// Sends the held bytes of `stream` up to `until` (all of them without a bound).
@@ -301,13 +340,17 @@ impl Outbox {
   }
 }
 
-fn send(inner: &Inner, event: Event) {
-  if let Some(sink) = &inner.sink {
+fn send(inner: &mut Inner, event: Event) {
+  if inner.corks > 0 {
+    if inner.sink.is_some() {
+      inner.corked.push(event);
+    }
+  } else if let Some(sink) = &inner.sink {
     sink.emit(event);
   }
 }
 
-fn send_output(inner: &Inner, stream: Stream, data: Vec<u8>, credit: Reservation) {
+fn send_output(inner: &mut Inner, stream: Stream, data: Vec<u8>, credit: Reservation) {
   send(
     inner,
     Event::Output {
@@ -364,9 +407,9 @@ impl Destination for Outbox {
         .and_then(|p| p.marks)
         .map(|m| m[queue]);
       match until {
-        None if inner.held[queue].is_empty() => send_output(&inner, stream, data, credit),
+        None if inner.held[queue].is_empty() => send_output(&mut inner, stream, data, credit),
         Some(at) if end <= at && inner.held[queue].is_empty() => {
-          send_output(&inner, stream, data, credit)
+          send_output(&mut inner, stream, data, credit)
         }
         Some(at) if start < at && inner.held[queue].is_empty() => {
           // The part before the held report goes now; the rest waits behind it.
@@ -379,7 +422,7 @@ impl Destination for Outbox {
             data: rest,
             credit: rest_credit,
           });
-          send_output(&inner, stream, data, credit);
+          send_output(&mut inner, stream, data, credit);
         }
         _ => inner.held[queue].push_back(Held { end, data, credit }),
       }

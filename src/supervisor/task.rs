@@ -715,6 +715,16 @@ impl Task {
     let Life::Running(running) = std::mem::replace(&mut self.life, Life::Idle) else {
       return;
     };
+    // The restart's critical path is from this exit to the next spawn: what wakes another
+    // thread (JS hearing of the exit, the guardian forgetting the child's group) is held
+    // back until after the next child is spawned, and each is woken once for both
+    // children (see `Outbox::cork`, `guardian::batch`).
+    let _cork = running.child.run.outbox.cork();
+    crate::guardian::batch(|| self.ended(running, status));
+  }
+
+  /// The current child has exited: its report, and the next child if one is due at once.
+  fn ended(&mut self, running: Running, status: std::io::Result<ExitStatus>) {
     // Its checks, its kill and its last sample end with it.
     let Running {
       child,

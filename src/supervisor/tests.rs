@@ -484,6 +484,24 @@ async fn kill_tree_false_signals_the_child_alone() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_restarts_exit_report_waits_for_the_next_spawn_and_goes_first() {
+  // JS hears of the exit after the next child is spawned (the restart does not wait for a
+  // wake-up of JS first), and still before that child's start.
+  let s = setup();
+  let first = s.start(limits(None, 0, None)).unwrap().pid;
+  let events = Arc::clone(&s.events);
+  let js = s.during_next_spawn(move |_| events.words());
+  s.fake.exit(first, 1);
+  s.events.wait(2).await;
+  let during_spawn = s.calls_made(js);
+  assert!(
+    during_spawn.is_empty(),
+    "reported before the next spawn: {during_spawn:?}"
+  );
+  assert_eq!(s.events.words(), ["exit:code=1:restart+0", "start:restart"]);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_spinning_child_is_restarted_after_spin_sleep_time() {
   let s = setup();
   let first = s.start(limits(None, 1000, Some(250))).unwrap().pid;
