@@ -133,14 +133,6 @@ pub fn spawn(
   // Until the child's pid is registered, the reaper takes no zombie for an orphan: a child
   // that exits at once is one before its pid is known here.
   let spawning = reaper::spawning();
-  // Room for what spawning needs after the fork: tokio's pidfd for the child. Without it,
-  // tokio falls back to a SIGCHLD reaper whose set-up panics when no descriptor is left,
-  // so a host at its descriptor limit gets a clean EMFILE here instead.
-  let mut reserve = (0..2)
-    .map(|_| {
-      std::fs::File::open("/dev/null").map_err(|e| CoreError::sys("spawn", spec.command.clone(), e))
-    })
-    .collect::<Result<Vec<_>>>()?;
 
   // Out of descriptors, the guardian cannot start: the child would start without it, and
   // what it starts could outlive a host that dies. The spawn fails as it would have for its
@@ -160,9 +152,9 @@ pub fn spawn(
     && spec.gid.is_none()
     && spec.channel.is_none()
     && !activated;
+  // A vforked child's pidfd comes from the clone itself, which fails cleanly (EMFILE) when
+  // no descriptor is left: nothing needs to be kept free for it.
   if plain && vfork::available() {
-    // The descriptors kept free so far are for the child's pidfd.
-    reserve.clear();
     if let Some(spawned) = spawn_vforked(spec, tag, &mut wiring, &spawning)? {
       // The wiring goes now: the child's copies (the stdin pipe's read end among them)
       // close, so that the core's write end sees EPIPE once the child is gone.
@@ -170,6 +162,14 @@ pub fn spawn(
       return Ok(spawned);
     }
   }
+  // Room for what spawning needs after the fork: tokio's pidfd for the child. Without it,
+  // tokio falls back to a SIGCHLD reaper whose set-up panics when no descriptor is left,
+  // so a host at its descriptor limit gets a clean EMFILE here instead.
+  let reserve = (0..2)
+    .map(|_| {
+      std::fs::File::open("/dev/null").map_err(|e| CoreError::sys("spawn", spec.command.clone(), e))
+    })
+    .collect::<Result<Vec<_>>>()?;
   let mut cmd = command(spec, tag);
   // With sockets at 3, 4, …, a channel above the standard streams goes right after them.
   let slot = spec.channel.as_ref().map(|slot| match slot.fd {

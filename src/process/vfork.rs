@@ -33,7 +33,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
 use super::activation::cstring;
-use crate::error::Result;
+use crate::error::{CoreError, Result};
 
 /// The child's stack: it makes a few system calls, nothing more.
 const STACK: usize = 64 * 1024;
@@ -127,8 +127,16 @@ impl Plan {
     stdio: [RawFd; 3],
   ) -> Result<Plan> {
     let (program, argv) = super::activation::exec_strings(program, argv)?;
+    // `key=value`, put together without `format!`: a restart builds every variable again.
     let envp = env
-      .map(|(k, v)| cstring(format!("{k}={v}").as_bytes(), "the environment"))
+      .map(|(k, v)| {
+        let mut entry = Vec::with_capacity(k.len() + v.len() + 2);
+        entry.extend_from_slice(k.as_bytes());
+        entry.push(b'=');
+        entry.extend_from_slice(v.as_bytes());
+        CString::new(entry)
+          .map_err(|_| CoreError::InvalidOption("the environment holds a null byte".to_string()))
+      })
       .collect::<Result<Vec<_>>>()?;
     let cwd = cwd.map(|c| cstring(c.as_bytes(), "the cwd")).transpose()?;
     let argv_ptrs = argv
