@@ -43,13 +43,13 @@ const FORGET: u32 = 2;
 const RECORD: usize = 8;
 /// How often groups that outlived their leader are checked for being empty.
 const PRUNE_EVERY: Duration = Duration::from_secs(1);
-/// Most bytes a [`batch`] holds back: well under `PIPE_BUF`, so that its one write is
-/// atomic, as each record's own is.
+/// Most bytes held back for one write (see [`hold`]): well under `PIPE_BUF`, so that the
+/// write is atomic, as each record's own is.
 const BATCH_LIMIT: usize = 512;
 
 thread_local! {
-  /// The records this thread's [`batch`] holds back, if one is under way.
-  static HELD: RefCell<Option<Vec<u8>>> = const { RefCell::new(None) };
+  /// The records held back on this thread until its [`crate::sync::hold_wakes`] ends.
+  static HELD: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Receives the guardian's warnings (it died and was replaced, or could not be).
@@ -234,15 +234,38 @@ fn send(s: &mut State, op: u32, pgid: u32) {
   }
 }
 
-/// Keeps `record` for the end of this thread's [`batch`], if one is under way and has room.
+/// Keeps `record` for one write when this thread's [`crate::sync::hold_wakes`] ends, if
+/// one is under way (and the write has room). A restart tells the guardian to forget the
+/// old child's group and to watch the new one's: each write wakes the guardian, so the
+/// restart wakes it once, after the new child is spawned, rather than twice with one wake-up
+/// before it. The new child is no less guarded meanwhile: the guardian also kills whatever
+/// carries this host's tag, registered or not.
 fn hold(record: &[u8; RECORD]) -> bool {
-  HELD.with(|held| match held.borrow_mut().as_mut() {
-    Some(bytes) if bytes.len() + RECORD <= BATCH_LIMIT => {
-      bytes.extend_from_slice(record);
-      true
+  if !crate::sync::holding_wakes() {
+    return false;
+  }
+  HELD.with(|held| {
+    let mut held = held.borrow_mut();
+    if held.len() + RECORD > BATCH_LIMIT {
+      return false;
     }
-    _ => false,
+    if held.is_empty() {
+      crate::sync::wake_later(write_held);
+    }
+    held.extend_from_slice(record);
+    true
   })
+}
+
+/// Writes the records held back on this thread, in one write.
+fn write_held() {
+  let records = HELD.with(|held| std::mem::take(&mut *held.borrow_mut()));
+  if !records.is_empty() {
+    with_state(|s| {
+      let fd = ensure(s);
+      write_records(fd, &records);
+    });
+  }
 }
 
 fn send_raw(fd: Option<&OwnedFd>, op: u32, pgid: u32) {
@@ -270,39 +293,6 @@ fn write_records(fd: Option<&OwnedFd>, records: &[u8]) {
       break;
     }
   }
-}
-
-/// Runs `f` with the commands it sends the guardian held back, and written in one write
-/// when it returns (or unwinds). A restart tells the guardian to forget the old child's
-/// group and to watch the new one's: each write wakes the guardian, and a wake-up costs
-/// the writing thread tens of microseconds on a virtual machine, so the restart wakes it
-/// once, after the new child is spawned, rather than twice with one wake-up before it.
-/// The new child is no less guarded meanwhile: the guardian also kills whatever carries
-/// this host's tag, registered or not. Batches on one thread do not nest: an inner one is
-/// part of the outer.
-pub fn batch<T>(f: impl FnOnce() -> T) -> T {
-  struct Flush;
-  impl Drop for Flush {
-    fn drop(&mut self) {
-      let held = HELD.with(|held| held.borrow_mut().take());
-      if let Some(records) = held.filter(|records| !records.is_empty()) {
-        with_state(|s| {
-          let fd = ensure(s);
-          write_records(fd, &records);
-        });
-      }
-    }
-  }
-  let outer = HELD.with(|held| {
-    let mut held = held.borrow_mut();
-    held.is_none() && {
-      *held = Some(Vec::new());
-      true
-    }
-  });
-  // Made only by the outer batch: a Flush dropped at once would end it here.
-  let _flush = outer.then(|| Flush);
-  f()
 }
 
 /// Waits for the guardian to die (EOF on its life pipe), then replaces it.
@@ -625,36 +615,30 @@ pub fn pid() -> u32 {
 #[cfg(test)]
 mod tests {
   use super::*;
+  use crate::sync::hold_wakes;
 
-  /// What this thread's batch holds, taken out (so that its end writes nothing).
+  /// What this thread holds back, taken out (so that the scope's end writes nothing).
   fn take_held() -> Vec<u8> {
-    HELD.with(|held| {
-      held
-        .borrow_mut()
-        .as_mut()
-        .map(std::mem::take)
-        .unwrap_or_default()
-    })
+    HELD.with(|held| std::mem::take(&mut *held.borrow_mut()))
   }
 
   #[test]
-  fn a_batch_holds_its_records_in_order_until_it_ends() {
-    assert!(!hold(&record(WATCH, 7)), "no batch: written at once");
-    batch(|| {
+  fn records_are_held_in_order_until_the_scope_ends() {
+    assert!(!hold(&record(WATCH, 7)), "no scope: written at once");
+    hold_wakes(|| {
       assert!(hold(&record(FORGET, 7)));
-      // A batch inside a batch is part of it.
-      batch(|| assert!(hold(&record(WATCH, 9))));
+      assert!(hold(&record(WATCH, 9)));
       let held = take_held();
       assert_eq!(held.len(), 2 * RECORD);
       assert_eq!(&held[..RECORD], &record(FORGET, 7));
       assert_eq!(&held[RECORD..], &record(WATCH, 9));
     });
-    assert!(!hold(&record(WATCH, 7)), "the batch is over");
+    assert!(!hold(&record(WATCH, 7)), "the scope is over");
   }
 
   #[test]
-  fn a_full_batch_writes_the_rest_at_once() {
-    batch(|| {
+  fn past_the_bound_records_are_written_at_once() {
+    hold_wakes(|| {
       for pgid in 0..(BATCH_LIMIT / RECORD) as u32 {
         assert!(hold(&record(WATCH, pgid + 2)));
       }

@@ -102,7 +102,10 @@ impl Pump {
     )
     .map_err(|e| CoreError::sys("fcntl", Some("output pipe".to_string()), e.into()))?;
     drop(reading);
-    self.shared.changed.notify_one();
+    // The pump's task watches the pipe again once woken; a restart wakes it after the new
+    // child is spawned (`sync::hold_wakes`): meanwhile the child's output waits in the pipe.
+    let shared = Arc::clone(&self.shared);
+    crate::sync::wake_later(move || shared.changed.notify_one());
     Ok(write)
   }
 

@@ -716,11 +716,12 @@ impl Task {
       return;
     };
     // The restart's critical path is from this exit to the next spawn: what wakes another
-    // thread (JS hearing of the exit, the guardian forgetting the child's group) is held
-    // back until after the next child is spawned, and each is woken once for both
-    // children (see `Outbox::cork`, `guardian::batch`).
+    // thread (JS hearing of the exit, the output pumps' tasks hearing of the new child's
+    // pipes, the guardian forgetting the old child's group) is held back until after the
+    // next child is spawned, and each is woken once for both children (see `Outbox::cork`,
+    // `sync::hold_wakes`).
     let _cork = running.child.run.outbox.cork();
-    crate::guardian::batch(|| self.ended(running, status));
+    crate::sync::hold_wakes(|| self.ended(running, status));
   }
 
   /// The current child has exited: its report, and the next child if one is due at once.
