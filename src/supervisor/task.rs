@@ -32,6 +32,7 @@ use crate::watch::{self, Notice, Watching};
 
 use super::checks::{self, Checks, Finding, Sample};
 use super::events::Event;
+use super::outbox::Cork;
 use super::processes::Remains;
 use super::reload::{self, Draining, Incoming, Leaving, Retired};
 use super::{lock, ChildRun, Core, Order, Outlet, Run};
@@ -720,12 +721,13 @@ impl Task {
     // pipes, the guardian forgetting the old child's group) is held back until after the
     // next child is spawned, and each is woken once for both children (see `Outbox::cork`,
     // `sync::hold_wakes`).
-    let _cork = running.child.run.outbox.cork();
-    crate::sync::hold_wakes(|| self.ended(running, status));
+    let cork = running.child.run.outbox.cork();
+    crate::sync::hold_wakes(|| self.ended(running, status, cork));
   }
 
   /// The current child has exited: its report, and the next child if one is due at once.
-  fn ended(&mut self, running: Running, status: std::io::Result<ExitStatus>) {
+  /// `cork` holds the report back until the next child is spawned.
+  fn ended(&mut self, running: Running, status: std::io::Result<ExitStatus>, cork: Cork) {
     // Its checks, its kill and its last sample end with it.
     let Running {
       child,
@@ -793,6 +795,14 @@ impl Task {
       }
       (verdict, waiting, incoming)
     };
+    // Only a next child spawned now is worth holding the report for: without one (a stop,
+    // the end of supervision, a restart after a delay) JS hears of the exit now, not after
+    // the look below for what the child left, which may read all of /proc.
+    let restart_now = verdict.takeover
+      || matches!(verdict.next, Next::Restart { delay_ms: 0, .. }) && held_until.is_none();
+    if !restart_now {
+      drop(cork);
+    }
     // Whatever the child left running goes before the next child starts: it may hold the
     // port that child needs.
     let cleanup = match (verdict.leftovers, child.guarded) {

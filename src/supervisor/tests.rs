@@ -445,6 +445,25 @@ async fn stop_signals_the_tree_and_ends_supervision() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_stops_report_does_not_wait_for_the_look_at_what_the_child_left() {
+  // That look may read all of /proc; only a restart spawned at once holds the report back.
+  let s = setup();
+  s.start(limits(None, 0, None)).unwrap();
+  let events = Arc::clone(&s.events);
+  let seen = Arc::new(Mutex::new(None));
+  let during = Arc::clone(&seen);
+  *s.fake.on_leftovers.lock().unwrap() = Some(Box::new(move || {
+    *during.lock().unwrap() = Some(events.words());
+  }));
+  s.handle.kill(true).unwrap();
+  s.events.wait(1).await;
+  assert_eq!(
+    seen.lock().unwrap().take(),
+    Some(vec!["exit:SIGKILL:giveup:requested".to_string()])
+  );
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_child_ignoring_the_kill_signal_gets_sigkill_after_kill_ttl() {
   let s = setup();
   s.fake.ignored.lock().unwrap().push(libc::SIGTERM);
