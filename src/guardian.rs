@@ -22,7 +22,6 @@
 //! EOF there, the guardian has died (someone killed it), and the host starts a new one,
 //! registers the live groups again, and says so through the warning handler.
 
-use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -47,11 +46,6 @@ const PRUNE_EVERY: Duration = Duration::from_secs(1);
 /// write is atomic, as each record's own is.
 const BATCH_LIMIT: usize = 512;
 
-thread_local! {
-  /// The records held back on this thread until its [`crate::sync::hold_wakes`] ends.
-  static HELD: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-}
-
 /// Receives the guardian's warnings (it died and was replaced, or could not be).
 pub type WarningHandler = Arc<dyn Fn(&str) + Send + Sync>;
 
@@ -72,6 +66,9 @@ struct State {
   recent: std::collections::VecDeque<u32>,
   pruning: bool,
   warn: Option<WarningHandler>,
+  /// Records decided and not yet written (see [`hold`]): kept here, under the lock that
+  /// decides them, so that they reach the guardian in the order they were decided.
+  held: Vec<u8>,
 }
 
 static STATE: Mutex<Option<State>> = Mutex::new(None);
@@ -228,9 +225,12 @@ fn start_into(s: &mut State) -> nix::Result<()> {
 
 fn send(s: &mut State, op: u32, pgid: u32) {
   let record = record(op, pgid);
-  if !hold(&record) {
+  if !hold(s, &record) {
+    // Whatever another thread holds goes first: it was decided first.
+    let mut records = std::mem::take(&mut s.held);
+    records.extend_from_slice(&record);
     let fd = ensure(s);
-    write_records(fd, &record);
+    write_records(fd, &records);
   }
 }
 
@@ -240,32 +240,30 @@ fn send(s: &mut State, op: u32, pgid: u32) {
 /// restart wakes it once, after the new child is spawned, rather than twice with one wake-up
 /// before it. The new child is no less guarded meanwhile: the guardian also kills whatever
 /// carries this host's tag, registered or not.
-fn hold(record: &[u8; RECORD]) -> bool {
-  if !crate::sync::holding_wakes() {
+///
+/// Held records wait in the state, not on the thread: any later write (another thread's, not
+/// holding) takes them first, under the same lock, so a group's FORGET never overtakes a
+/// WATCH decided after it (a freed group number handed out again meanwhile).
+fn hold(s: &mut State, record: &[u8; RECORD]) -> bool {
+  if !crate::sync::holding_wakes() || s.held.len() + RECORD > BATCH_LIMIT {
     return false;
   }
-  HELD.with(|held| {
-    let mut held = held.borrow_mut();
-    if held.len() + RECORD > BATCH_LIMIT {
-      return false;
-    }
-    if held.is_empty() {
-      crate::sync::wake_later(write_held);
-    }
-    held.extend_from_slice(record);
-    true
-  })
+  if s.held.is_empty() {
+    crate::sync::wake_later(write_held);
+  }
+  s.held.extend_from_slice(record);
+  true
 }
 
-/// Writes the records held back on this thread, in one write.
+/// Writes the records held back (by any thread), in one write.
 fn write_held() {
-  let records = HELD.with(|held| std::mem::take(&mut *held.borrow_mut()));
-  if !records.is_empty() {
-    with_state(|s| {
+  with_state(|s| {
+    let records = std::mem::take(&mut s.held);
+    if !records.is_empty() {
       let fd = ensure(s);
       write_records(fd, &records);
-    });
-  }
+    }
+  });
 }
 
 fn send_raw(fd: Option<&OwnedFd>, op: u32, pgid: u32) {
@@ -617,32 +615,94 @@ mod tests {
   use super::*;
   use crate::sync::hold_wakes;
 
-  /// What this thread holds back, taken out (so that the scope's end writes nothing).
+  /// The guardian's state is the process's: these tests take turns with it.
+  static SERIAL: Mutex<()> = Mutex::new(());
+
+  /// What is held back, taken out (so that the scope's end writes nothing).
   fn take_held() -> Vec<u8> {
-    HELD.with(|held| std::mem::take(&mut *held.borrow_mut()))
+    with_state(|s| std::mem::take(&mut s.held))
+  }
+
+  /// `hold` as `send` calls it, under the lock.
+  fn hold_one(record: &[u8; RECORD]) -> bool {
+    with_state(|s| hold(s, record))
   }
 
   #[test]
   fn records_are_held_in_order_until_the_scope_ends() {
-    assert!(!hold(&record(WATCH, 7)), "no scope: written at once");
+    let _turn = lock(&SERIAL);
+    assert!(!hold_one(&record(WATCH, 7)), "no scope: written at once");
     hold_wakes(|| {
-      assert!(hold(&record(FORGET, 7)));
-      assert!(hold(&record(WATCH, 9)));
+      assert!(hold_one(&record(FORGET, 7)));
+      assert!(hold_one(&record(WATCH, 9)));
       let held = take_held();
       assert_eq!(held.len(), 2 * RECORD);
       assert_eq!(&held[..RECORD], &record(FORGET, 7));
       assert_eq!(&held[RECORD..], &record(WATCH, 9));
     });
-    assert!(!hold(&record(WATCH, 7)), "the scope is over");
+    assert!(!hold_one(&record(WATCH, 7)), "the scope is over");
+  }
+
+  /// The (op, pgid) records written to the command pipe while `f` runs with `ours` as the
+  /// guardian's pipe (the running guardian's, if any, is put back after).
+  fn records_written(f: impl FnOnce()) -> Vec<(u32, u32)> {
+    let (read, ours) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    let saved = with_state(|s| s.commands.replace(ours));
+    f();
+    drop(with_state(|s| std::mem::replace(&mut s.commands, saved)));
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut std::fs::File::from(read), &mut bytes).unwrap();
+    bytes
+      .chunks_exact(RECORD)
+      .map(|r| {
+        (
+          u32::from_le_bytes(r[..4].try_into().unwrap()),
+          u32::from_le_bytes(r[4..].try_into().unwrap()),
+        )
+      })
+      .collect()
+  }
+
+  #[test]
+  fn a_forget_held_back_does_not_overtake_a_later_watch_of_the_same_group() {
+    let _turn = lock(&SERIAL);
+    // A group no process is in (pids stop below 2^22), so that `release` forgets it at once.
+    let pgid: u32 = 0x7fff_0001;
+    let written = records_written(|| {
+      hold_wakes(|| {
+        // A restart on this worker thread: the exited child's group is released (its
+        // FORGET is held until the next child is spawned)...
+        release(pgid);
+        // ...and meanwhile another thread (another monitor's start on the JS thread, or its
+        // task on another worker) spawns a child that got the freed number, and registers
+        // its group: decided after the release, under the same lock.
+        std::thread::spawn(move || watch(pgid)).join().unwrap();
+      });
+    });
+    let registered = with_state(|s| s.groups.remove(&pgid));
+    assert!(registered, "the host counts the group as registered");
+    let ops: Vec<u32> = written
+      .iter()
+      .filter(|(_, g)| *g == pgid)
+      .map(|(op, _)| *op)
+      .collect();
+    // What the guardian makes of them: the last word on the group stands.
+    assert_eq!(
+      ops.last(),
+      Some(&WATCH),
+      "the guardian was told FORGET after WATCH ({ops:?}): a registered, live group goes \
+       unguarded"
+    );
   }
 
   #[test]
   fn past_the_bound_records_are_written_at_once() {
+    let _turn = lock(&SERIAL);
     hold_wakes(|| {
       for pgid in 0..(BATCH_LIMIT / RECORD) as u32 {
-        assert!(hold(&record(WATCH, pgid + 2)));
+        assert!(hold_one(&record(WATCH, pgid + 2)));
       }
-      assert!(!hold(&record(WATCH, 1)), "over the bound: not held");
+      assert!(!hold_one(&record(WATCH, 1)), "over the bound: not held");
       assert_eq!(take_held().len(), BATCH_LIMIT);
     });
   }

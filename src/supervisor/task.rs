@@ -721,13 +721,26 @@ impl Task {
     // pipes, the guardian forgetting the old child's group) is held back until after the
     // next child is spawned, and each is woken once for both children (see `Outbox::cork`,
     // `sync::hold_wakes`).
-    let cork = running.child.run.outbox.cork();
-    crate::sync::hold_wakes(|| self.ended(running, status, cork));
+    let mut cork = Some(running.child.run.outbox.cork());
+    crate::sync::hold_wakes(|| {
+      self.ended(running, status, &mut cork);
+      // JS hears of the new child after the guardian is told of its group: the cork goes
+      // with the other held wake-ups, after the guardian's write asked for before it.
+      if let Some(cork) = cork.take() {
+        crate::sync::wake_later(move || drop(cork));
+      }
+    });
   }
 
   /// The current child has exited: its report, and the next child if one is due at once.
-  /// `cork` holds the report back until the next child is spawned.
-  fn ended(&mut self, running: Running, status: std::io::Result<ExitStatus>, cork: Cork) {
+  /// `cork` holds the report back until the next child is spawned; taken (and dropped) when
+  /// no child is.
+  fn ended(
+    &mut self,
+    running: Running,
+    status: std::io::Result<ExitStatus>,
+    cork: &mut Option<Cork>,
+  ) {
     // Its checks, its kill and its last sample end with it.
     let Running {
       child,
@@ -801,7 +814,7 @@ impl Task {
     let restart_now = verdict.takeover
       || matches!(verdict.next, Next::Restart { delay_ms: 0, .. }) && held_until.is_none();
     if !restart_now {
-      drop(cork);
+      drop(cork.take());
     }
     // Whatever the child left running goes before the next child starts: it may hold the
     // port that child needs.
