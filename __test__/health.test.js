@@ -195,8 +195,20 @@ test('monitors share one copy of an equal environment, and the notify socket sta
     readyTimeout: 60000,
   });
   const after = monitor(t, fixture('run-forever.js'), { env: { FN_SHARED: 'x' } });
+  // The child's own first line: its program runs, so /proc shows the environment it was
+  // given (between the spawn and the end of the exec, /proc/<pid>/environ reads empty).
+  const running = (m) =>
+    new Promise((resolve) => {
+      const seen = (/** @type {Buffer} */ data) => {
+        if (String(data).includes('ready ')) {
+          m.removeListener('stdout', seen);
+          resolve(undefined);
+        }
+      };
+      m.on('stdout', seen);
+    });
   for (const m of [plain, waits, after]) {
-    const started = next(m, 'start');
+    const started = Promise.all([next(m, 'start'), running(m)]);
     m.start();
     await started;
   }
@@ -206,7 +218,7 @@ test('monitors share one copy of an equal environment, and the notify socket sta
     assert.ok(environ(m.child.pid).includes('FN_SHARED=x'));
   }
   // A restart of the first still gets the environment it was started with.
-  const restarted = next(plain, 'restart');
+  const restarted = Promise.all([next(plain, 'restart'), running(plain)]);
   plain.restart();
   await restarted;
   assert.deepEqual(notify(plain.child.pid), []);

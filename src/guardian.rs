@@ -277,7 +277,8 @@ fn record(op: u32, pgid: u32) -> [u8; RECORD] {
   record
 }
 
-/// Writes whole records (at most [`BATCH_LIMIT`] bytes) in one write.
+/// Writes whole records in one write: at most [`BATCH_LIMIT`] bytes and one record more,
+/// under `PIPE_BUF`, so that the write is atomic: never interleaved with another.
 fn write_records(fd: Option<&OwnedFd>, records: &[u8]) {
   let Some(fd) = fd else {
     return;
