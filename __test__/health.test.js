@@ -196,7 +196,7 @@ test('monitors share one copy of an equal environment, and the notify socket sta
   });
   const after = monitor(t, fixture('run-forever.js'), { env: { FN_SHARED: 'x' } });
   // The child's own first line: its program runs, so /proc shows the environment it was
-  // given (between the spawn and the end of the exec, /proc/<pid>/environ reads empty).
+  // given (while the exec is still under way, /proc/<pid>/environ does not show it yet).
   const running = (m) =>
     new Promise((resolve) => {
       const seen = (/** @type {Buffer} */ data) => {
