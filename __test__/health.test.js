@@ -195,22 +195,21 @@ test('monitors share one copy of an equal environment, and the notify socket sta
     readyTimeout: 60000,
   });
   const after = monitor(t, fixture('run-forever.js'), { env: { FN_SHARED: 'x' } });
-  // The child's own first line: its program runs, so /proc shows the environment it was
-  // given (while the exec is still under way, /proc/<pid>/environ does not show it yet).
-  const running = (m) =>
-    new Promise((resolve) => {
-      const seen = (/** @type {Buffer} */ data) => {
-        if (String(data).includes('ready ')) {
-          m.removeListener('stdout', seen);
-          resolve(undefined);
-        }
-      };
-      m.on('stdout', seen);
-    });
+  // The child's own first line (`ready <pid>`): its program runs, so /proc shows the
+  // environment it was given (while the exec is still under way, /proc/<pid>/environ does
+  // not show it yet).
+  const out = new Map([plain, waits, after].map((m) => [m, lines(m)]));
+  const running = (/** @type {Monitor} */ m) =>
+    until(
+      () => out.get(m).some((l) => l.line === `ready ${m.child.pid}`),
+      10000,
+      `child ${m.child.pid} to run`,
+    );
   for (const m of [plain, waits, after]) {
-    const started = Promise.all([next(m, 'start'), running(m)]);
+    const started = next(m, 'start');
     m.start();
     await started;
+    await running(m);
   }
   assert.equal(notify(waits.child.pid).length, 1);
   for (const m of [plain, after]) {
@@ -218,9 +217,10 @@ test('monitors share one copy of an equal environment, and the notify socket sta
     assert.ok(environ(m.child.pid).includes('FN_SHARED=x'));
   }
   // A restart of the first still gets the environment it was started with.
-  const restarted = Promise.all([next(plain, 'restart'), running(plain)]);
+  const restarted = next(plain, 'restart');
   plain.restart();
   await restarted;
+  await running(plain);
   assert.deepEqual(notify(plain.child.pid), []);
   assert.ok(environ(plain.child.pid).includes('FN_SHARED=x'));
 });

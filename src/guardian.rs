@@ -234,8 +234,8 @@ fn send(s: &mut State, op: u32, pgid: u32) {
   }
 }
 
-/// Keeps `record` for one write when this thread's [`crate::sync::hold_wakes`] ends, if
-/// one is under way (and the write has room). A restart tells the guardian to forget the
+/// Keeps `record` back while this thread's [`crate::sync::hold_wakes`] is under way (and
+/// the write has room), for one write at its end or at the next write from anywhere. A restart tells the guardian to forget the
 /// old child's group and to watch the new one's: each write wakes the guardian, so the
 /// restart wakes it once, after the new child is spawned, rather than twice with one wake-up
 /// before it. The new child is no less guarded meanwhile: the guardian also kills whatever
