@@ -830,6 +830,7 @@ impl NativeSpawnSpec {
       detached: self.detached,
       stdio,
       channel,
+      prepared: Default::default(),
     };
     Ok((spec, mode))
   }

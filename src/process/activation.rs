@@ -323,6 +323,7 @@ mod tests {
         fd: 3,
         mode: "json",
       }),
+      prepared: Default::default(),
     }
   }
 

@@ -72,6 +72,28 @@ pub struct SpawnSpec {
   pub stdio: [StdioSpec; 3],
   /// Node's IPC channel, if the child gets one.
   pub channel: Option<ChannelSlot>,
+  /// What its children's spawns share, made by the first (empty in a new spec).
+  pub prepared: Prepared,
+}
+
+/// What a restart need not work out again, made by the first spawn of a spec through
+/// [`vfork`]: where `PATH` led (9 `statx` calls for `sh` on a usual `PATH`) and the
+/// environment's `key=value` strings, together about a tenth of what the core does between a
+/// child's exit and the next spawn.
+#[derive(Debug, Default)]
+pub struct Prepared {
+  /// The program `PATH` led to; looked up again when an exec of it fails as a missing or
+  /// unusable file would (it moved, or another took its place in `PATH`).
+  program: Mutex<Option<PathBuf>>,
+  /// The spec's environment but the tag, which each child has its own of.
+  env: std::sync::OnceLock<Vec<std::ffi::CString>>,
+}
+
+impl Clone for Prepared {
+  /// Empty: a copy of a spec may be changed before it is spawned.
+  fn clone(&self) -> Self {
+    Prepared::default()
+  }
 }
 
 /// A started child, to be reaped; in the [reaper](reaper)'s registry until it is.
@@ -259,39 +281,73 @@ fn spawn_vforked(
   wiring: &mut stdio::Wiring,
   spawning: &reaper::Spawning,
 ) -> Result<Option<Spawned>> {
-  let program = resolve(&spec.command, &spec.env);
   let Some(stdio) = wiring.fds() else {
     return Ok(None);
   };
-  if !program.as_os_str().as_encoded_bytes().contains(&b'/') {
-    return Ok(None);
-  }
+  let env = match spec.prepared.env.get() {
+    Some(env) => env,
+    None => {
+      let env = spec
+        .env
+        .iter()
+        .filter(|(key, _)| key.as_str() != tag::NAME)
+        .map(|(k, v)| vfork::env_entry(k, v))
+        .collect::<Result<Vec<_>>>()?;
+      spec.prepared.env.get_or_init(|| env)
+    }
+  };
   let arg0 = OsStr::new(spec.argv0.as_deref().unwrap_or(&spec.command));
   let argv: Vec<&OsStr> = std::iter::once(arg0)
     .chain(spec.args.iter().map(OsStr::new))
     .collect();
-  // The environment as `command` gives std: the spec's, with this child's tag.
-  let env = spec
-    .env
-    .iter()
-    .filter(|(key, _)| key.as_str() != tag::NAME)
-    .map(|(k, v)| (k.as_str(), v.as_str()))
-    .chain(std::iter::once((tag::NAME, tag.value())));
-  let plan = vfork::Plan::new(&program, &argv, env, spec.cwd.as_deref(), stdio)?;
   let fail = |e| CoreError::sys("spawn", spec.command.clone(), e);
-  let Some((pid, pidfd)) = vfork::spawn(&plan).map_err(fail)? else {
-    return Ok(None);
+  let looked_up = !spec.command.contains('/');
+  let mut remembered = if looked_up {
+    lock(&spec.prepared.program).clone()
+  } else {
+    None
   };
-  let child = vfork::Child::new(pid, pidfd).map_err(fail)?;
-  Ok(Some(Spawned {
-    child: Child {
-      inner: Reaped::Vfork(child),
-      registered: spawning.register(pid),
-    },
-    pid,
-    channel: None,
-    stdin: wiring.take_stdin(),
-  }))
+  loop {
+    let cached = remembered.is_some();
+    let program = match remembered.take() {
+      Some(program) => program,
+      None => resolve(&spec.command, &spec.env),
+    };
+    if !program.as_os_str().as_encoded_bytes().contains(&b'/') {
+      return Ok(None);
+    }
+    let own = vfork::env_entry(tag::NAME, tag.value())?;
+    let plan = vfork::Plan::new(&program, &argv, env, own, spec.cwd.as_deref(), stdio)?;
+    let (pid, pidfd) = match vfork::spawn(&plan) {
+      Ok(Some(spawned)) => spawned,
+      Ok(None) => return Ok(None),
+      // What `PATH` led to last time is gone or no longer runs: look again, once.
+      Err(e)
+        if cached
+          && matches!(
+            e.raw_os_error(),
+            Some(libc::ENOENT | libc::ENOTDIR | libc::EACCES)
+          ) =>
+      {
+        *lock(&spec.prepared.program) = None;
+        continue;
+      }
+      Err(e) => return Err(fail(e)),
+    };
+    if looked_up && !cached {
+      *lock(&spec.prepared.program) = Some(program);
+    }
+    let child = vfork::Child::new(pid, pidfd).map_err(fail)?;
+    return Ok(Some(Spawned {
+      child: Child {
+        inner: Reaped::Vfork(child),
+        registered: spawning.register(pid),
+      },
+      pid,
+      channel: None,
+      stdin: wiring.take_stdin(),
+    }));
+  }
 }
 
 fn check_cwd(spec: &SpawnSpec) -> Result<()> {
@@ -505,6 +561,61 @@ mod tests {
     assert_eq!(signal_name(libc::SIGTERM), Some("SIGTERM"));
     assert_eq!(signal_name(9), Some("SIGKILL"));
     assert_eq!(signal_name(999), None);
+  }
+
+  /// Spawns `spec` with no standard streams; its exit code.
+  async fn exit_code(spec: &SpawnSpec) -> Result<Option<i32>> {
+    let mut spawned = spawn(spec, &Tag::next(), [None, None], &[])?;
+    Ok(spawned.child.wait().await.unwrap().code())
+  }
+
+  #[tokio::test]
+  async fn a_program_found_in_path_is_looked_up_again_only_when_it_no_longer_runs() {
+    use std::os::unix::fs::PermissionsExt;
+    if !vfork::available() {
+      return;
+    }
+    let dir = std::env::temp_dir().join(format!("fn-path-cache-{}", std::process::id()));
+    let (first, second) = (dir.join("a"), dir.join("b"));
+    for d in [&first, &second] {
+      std::fs::create_dir_all(d).unwrap();
+    }
+    let put = |d: &std::path::Path, code: i32| {
+      let file = d.join("fn-cached-prog");
+      std::fs::write(&file, format!("#!/bin/sh\nexit {code}\n")).unwrap();
+      std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    put(&second, 3);
+    let path = format!("{}:{}", first.display(), second.display());
+    let spec = SpawnSpec {
+      command: "fn-cached-prog".to_string(),
+      args: Vec::new(),
+      argv0: None,
+      cwd: None,
+      env: Arc::new(env_of(&[("PATH", &path)])),
+      uid: None,
+      gid: None,
+      detached: false,
+      stdio: [StdioSpec::Ignore; 3],
+      channel: None,
+      prepared: Prepared::default(),
+    };
+    assert_eq!(exit_code(&spec).await.unwrap(), Some(3));
+    let remembered = lock(&spec.prepared.program).clone();
+    assert_eq!(remembered, Some(second.join("fn-cached-prog")));
+    // One put earlier in PATH since is not looked for: the lookup is the first spawn's.
+    put(&first, 4);
+    assert_eq!(exit_code(&spec).await.unwrap(), Some(3));
+    // The one found is gone: PATH is searched again, at once, and the new one remembered.
+    std::fs::remove_file(second.join("fn-cached-prog")).unwrap();
+    assert_eq!(exit_code(&spec).await.unwrap(), Some(4));
+    let remembered = lock(&spec.prepared.program).clone();
+    assert_eq!(remembered, Some(first.join("fn-cached-prog")));
+    // None left: the spawn fails as it always did.
+    std::fs::remove_file(first.join("fn-cached-prog")).unwrap();
+    let error = exit_code(&spec).await.unwrap_err().to_string();
+    assert!(error.contains("fn-cached-prog"), "{error}");
+    std::fs::remove_dir_all(&dir).unwrap();
   }
 
   #[test]

@@ -194,6 +194,7 @@ mod tests {
       detached: false,
       stdio: [stdin, StdioSpec::Ignore, StdioSpec::Ignore],
       channel: channel_fd.map(|fd| super::super::ChannelSlot { fd, mode: "json" }),
+      prepared: Default::default(),
     }
   }
 

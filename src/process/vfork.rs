@@ -101,10 +101,12 @@ fn pidfds_work() -> bool {
 
 /// Everything the child needs, prepared before the clone: it only reads it (and writes the
 /// error of a failed step).
-pub(super) struct Plan {
+pub(super) struct Plan<'a> {
   program: CString,
   _argv: Vec<CString>,
-  _envp: Vec<CString>,
+  /// The one variable made for this child (its tag); `envp` points into it and `env`.
+  _own: CString,
+  _env: std::marker::PhantomData<&'a [CString]>,
   argv: Vec<*const c_char>,
   envp: Vec<*const c_char>,
   cwd: Option<CString>,
@@ -116,43 +118,47 @@ pub(super) struct Plan {
   error: AtomicI32,
 }
 
-impl Plan {
-  /// Runs `program` with `argv` (`argv[0]` first), environment `env`, directory `cwd` and
-  /// standard streams `stdio` (open until the spawn is over).
-  pub(super) fn new<'a>(
+/// One environment variable as `execve` takes it: `key=value`, put together without
+/// `format!` (a run's variables are made once, the tag's at every spawn).
+pub(super) fn env_entry(key: &str, value: &str) -> Result<CString> {
+  let mut entry = Vec::with_capacity(key.len() + value.len() + 2);
+  entry.extend_from_slice(key.as_bytes());
+  entry.push(b'=');
+  entry.extend_from_slice(value.as_bytes());
+  CString::new(entry)
+    .map_err(|_| CoreError::InvalidOption("the environment holds a null byte".to_string()))
+}
+
+impl<'a> Plan<'a> {
+  /// Runs `program` with `argv` (`argv[0]` first), environment `env` and `own` (each
+  /// `key=value`, see [`env_entry`]), directory `cwd` and standard streams `stdio` (open
+  /// until the spawn is over).
+  pub(super) fn new(
     program: &Path,
     argv: &[&OsStr],
-    env: impl Iterator<Item = (&'a str, &'a str)>,
+    env: &'a [CString],
+    own: CString,
     cwd: Option<&str>,
     stdio: [RawFd; 3],
-  ) -> Result<Plan> {
+  ) -> Result<Plan<'a>> {
     let (program, argv) = super::activation::exec_strings(program, argv)?;
-    // `key=value`, put together without `format!`: a restart builds every variable again.
-    let envp = env
-      .map(|(k, v)| {
-        let mut entry = Vec::with_capacity(k.len() + v.len() + 2);
-        entry.extend_from_slice(k.as_bytes());
-        entry.push(b'=');
-        entry.extend_from_slice(v.as_bytes());
-        CString::new(entry)
-          .map_err(|_| CoreError::InvalidOption("the environment holds a null byte".to_string()))
-      })
-      .collect::<Result<Vec<_>>>()?;
     let cwd = cwd.map(|c| cstring(c.as_bytes(), "the cwd")).transpose()?;
     let argv_ptrs = argv
       .iter()
       .map(|a| a.as_ptr())
       .chain(std::iter::once(std::ptr::null()))
       .collect();
-    let envp_ptrs = envp
+    let envp_ptrs = env
       .iter()
+      .chain(std::iter::once(&own))
       .map(|e| e.as_ptr())
       .chain(std::iter::once(std::ptr::null()))
       .collect();
     Ok(Plan {
       program,
       _argv: argv,
-      _envp: envp,
+      _own: own,
+      _env: std::marker::PhantomData,
       argv: argv_ptrs,
       envp: envp_ptrs,
       cwd,
@@ -406,12 +412,15 @@ mod tests {
   use super::*;
   use std::os::fd::AsRawFd;
 
-  fn plan(program: &str, args: &[&str], stdio: [RawFd; 3]) -> Plan {
+  fn plan(program: &str, args: &[&str], stdio: [RawFd; 3]) -> Plan<'static> {
+    static ENV: std::sync::OnceLock<Vec<CString>> = std::sync::OnceLock::new();
+    let env = ENV.get_or_init(|| vec![env_entry("PATH", "/usr/bin:/bin").unwrap()]);
     let argv: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
     Plan::new(
       Path::new(program),
       &argv,
-      [("PATH", "/usr/bin:/bin"), ("FN_VFORK_TEST", "yes")].into_iter(),
+      env,
+      env_entry("FN_VFORK_TEST", "yes").unwrap(),
       Some("/"),
       stdio,
     )

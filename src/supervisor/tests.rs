@@ -301,6 +301,7 @@ fn spec() -> SpawnSpec {
     detached: false,
     stdio: [StdioSpec::Ignore; 3],
     channel: None,
+    prepared: Default::default(),
   }
 }
 
