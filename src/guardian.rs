@@ -368,6 +368,137 @@ fn start() -> nix::Result<(OwnedFd, OwnedFd)> {
   let (cmd_read, cmd_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
   let (life_read, life_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
   let fds = [cmd_read.as_raw_fd(), life_write.as_raw_fd()];
+  let plan = Birth {
+    fds,
+    prefix: prefix.as_bytes(),
+    title: title.as_bytes(),
+  };
+  let middle = match spawn_middle(&plan)? {
+    Some(middle) => middle,
+    None => fork_middle(&plan)?,
+  };
+  // Reap exactly the short-lived middle process; never wait for anything else.
+  let mut status = 0;
+  // SAFETY: waits for our own child `middle` only.
+  while unsafe { libc::waitpid(middle, &mut status, 0) } == -1 && errno() == libc::EINTR {}
+  drop(cmd_read);
+  drop(life_write);
+  let flags = nix::fcntl::OFlag::O_NONBLOCK;
+  nix::fcntl::fcntl(&life_read, nix::fcntl::FcntlArg::F_SETFL(flags))?;
+  Ok((cmd_write, life_read))
+}
+
+/// What the guardian is born with, made before the clone: nothing is allocated after it.
+struct Birth<'a> {
+  fds: [i32; 2],
+  prefix: &'a [u8],
+  title: &'a [u8],
+}
+
+/// The stack the middle process runs on. The guardian's whole life runs on its copy and
+/// takes 32 to 64 KiB (`guard`'s table of groups, then `kill_everything`; the test of both
+/// births fails with 32). A mebibyte leaves room to spare and costs only the pages touched;
+/// a page below it, mapped without access, makes an overflow a fault rather than a silent
+/// write over the heap.
+const MIDDLE_STACK: usize = 1 << 20;
+
+/// A stack for the middle process: mapped, with an inaccessible guard page below it;
+/// unmapped when dropped (after the middle has exited: the guardian has its own copy).
+struct Stack {
+  base: *mut libc::c_void,
+  len: usize,
+}
+
+impl Stack {
+  fn new() -> nix::Result<Stack> {
+    // SAFETY: sysconf has no preconditions.
+    let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
+    let len = MIDDLE_STACK + page;
+    // SAFETY: a new private anonymous mapping; nothing else refers to it.
+    let base = unsafe {
+      libc::mmap(
+        std::ptr::null_mut(),
+        len,
+        libc::PROT_READ | libc::PROT_WRITE,
+        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+        -1,
+        0,
+      )
+    };
+    if base == libc::MAP_FAILED {
+      return Err(nix::errno::Errno::last());
+    }
+    let stack = Stack { base, len };
+    // SAFETY: the lowest page of the mapping just made.
+    if unsafe { libc::mprotect(base, page, libc::PROT_NONE) } != 0 {
+      return Err(nix::errno::Errno::last());
+    }
+    Ok(stack)
+  }
+
+  /// Where the stack starts (it grows down), aligned on 16 bytes as the ABI wants.
+  fn top(&self) -> *mut libc::c_void {
+    let end = self.base.cast::<u8>().wrapping_add(self.len);
+    end.wrapping_sub(end as usize % 16).cast()
+  }
+}
+
+impl Drop for Stack {
+  fn drop(&mut self) {
+    // SAFETY: the mapping `new` made, which nothing uses any more.
+    unsafe { libc::munmap(self.base, self.len) };
+  }
+}
+
+/// Starts the middle process, which forks the guardian and exits at once, so that the
+/// guardian is nobody's child here (a kill of the host's tree does not reach it). The
+/// middle shares the host's memory until it exits (`CLONE_VM | CLONE_VFORK`, which suspends
+/// this thread meanwhile): only the guardian's fork copies the host's page tables, once,
+/// where two forks copied them twice (half a millisecond of a first start).
+/// `Ok(None)`: not here (see [`fork_middle`]).
+fn spawn_middle(plan: &Birth<'_>) -> nix::Result<Option<libc::pid_t>> {
+  if !crate::process::libc_clone_is_clean() {
+    return Ok(None);
+  }
+  let stack = Stack::new()?;
+  // SAFETY: sigset_t is plain data; sigfillset initialises it.
+  let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
+  // SAFETY: as above.
+  let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+  // SAFETY: blocks signals on this thread (restored below), so that no handler of the
+  // host's runs in the middle, which shares this thread's memory, or in the guardian before
+  // it has reset them.
+  unsafe {
+    libc::sigfillset(&mut all);
+    libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+  }
+  // SAFETY: the middle runs `middle` on `stack`, which outlives it: CLONE_VFORK suspends
+  // this thread until the middle has exited, and `stack` and `plan` are dropped after.
+  let pid = unsafe {
+    libc::clone(
+      middle,
+      stack.top(),
+      libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+      std::ptr::from_ref(plan).cast_mut().cast::<libc::c_void>(),
+    )
+  };
+  let clone_error = nix::errno::Errno::last();
+  // SAFETY: restores this thread's signal mask saved above.
+  unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+  drop(stack);
+  if pid >= 0 {
+    return Ok(Some(pid));
+  }
+  match clone_error {
+    // Flags this kernel (or its seccomp filter) refuses: a plain fork then.
+    nix::errno::Errno::EINVAL | nix::errno::Errno::ENOSYS | nix::errno::Errno::EPERM => Ok(None),
+    e => Err(e),
+  }
+}
+
+/// The middle process as a plain fork of the host, where a clone sharing its memory is not
+/// safe (glibc before 2.25) or refused.
+fn fork_middle(plan: &Birth<'_>) -> nix::Result<libc::pid_t> {
   // SAFETY: after fork, the child runs only async-signal-safe code (see `guard`) and ends
   // with `_exit`; the parent only reaps the short-lived middle process.
   match unsafe { libc::fork() } {
@@ -376,21 +507,29 @@ fn start() -> nix::Result<(OwnedFd, OwnedFd)> {
     // at once.
     0 => unsafe {
       if libc::fork() == 0 {
-        guard(fds, prefix.as_bytes(), title.as_bytes());
+        guard(plan.fds, plan.prefix, plan.title);
       }
       libc::_exit(0)
     },
-    middle => {
-      // Reap exactly the short-lived middle process; never wait for anything else.
-      let mut status = 0;
-      // SAFETY: waits for our own child `middle` only.
-      while unsafe { libc::waitpid(middle, &mut status, 0) } == -1 && errno() == libc::EINTR {}
-      drop(cmd_read);
-      drop(life_write);
-      let flags = nix::fcntl::OFlag::O_NONBLOCK;
-      nix::fcntl::fcntl(&life_read, nix::fcntl::FcntlArg::F_SETFL(flags))?;
-      Ok((cmd_write, life_read))
+    middle => Ok(middle),
+  }
+}
+
+/// The middle process: forks the guardian and exits. It shares the host's memory, so it
+/// makes raw system calls only (no libc `fork`, whose handlers would run on the host's
+/// state).
+extern "C" fn middle(arg: *mut libc::c_void) -> libc::c_int {
+  // SAFETY: `arg` is the `Birth` that `spawn_middle` passed, alive until this process ends.
+  let plan = unsafe { &*arg.cast::<Birth<'_>>() };
+  // SAFETY: a plain fork (no flags but the exit signal): the child gets a copy of this
+  // memory, so `plan` and the stack stay valid in it; it runs only `guard`, which never
+  // returns. The middle exits at once either way.
+  unsafe {
+    let pid = libc::syscall(libc::SYS_clone, libc::SIGCHLD as libc::c_long, 0, 0, 0, 0);
+    if pid == 0 {
+      guard(plan.fds, plan.prefix, plan.title);
     }
+    libc::_exit(0)
   }
 }
 
@@ -627,6 +766,67 @@ mod tests {
   /// `hold` as `send` calls it, under the lock.
   fn hold_one(record: &[u8; RECORD]) -> bool {
     with_state(|s| hold(s, record))
+  }
+
+  /// Both ways a guardian is born (the middle sharing the host's memory, or a plain fork
+  /// where that is not safe): it is not the host's child, it says its pid first, and once
+  /// its command pipe closes (the host is gone) it kills the group it was told of, from the
+  /// stack it was born on.
+  #[test]
+  fn a_guardian_born_either_way_kills_its_groups_when_the_host_goes() {
+    use std::io::{Read, Write};
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    let _turn = lock(&SERIAL);
+    for shared in [true, false] {
+      let flags = nix::fcntl::OFlag::O_CLOEXEC;
+      let (cmd_read, cmd_write) = nix::unistd::pipe2(flags).unwrap();
+      let (life_read, life_write) = nix::unistd::pipe2(flags).unwrap();
+      let plan = Birth {
+        fds: [cmd_read.as_raw_fd(), life_write.as_raw_fd()],
+        prefix: b"FN_GUARDIAN_BIRTH_TEST=",
+        title: b"forever-guard (test)",
+      };
+      let middle = if shared {
+        match spawn_middle(&plan).unwrap() {
+          Some(middle) => middle,
+          None => continue,
+        }
+      } else {
+        fork_middle(&plan).unwrap()
+      };
+      let mut status = 0;
+      // SAFETY: waits for the middle process just started.
+      assert_eq!(unsafe { libc::waitpid(middle, &mut status, 0) }, middle);
+      drop((cmd_read, life_write));
+      let mut life = std::fs::File::from(life_read);
+      let mut pid = [0u8; 4];
+      life.read_exact(&mut pid).unwrap();
+      let guardian = i32::from_le_bytes(pid);
+      let info = crate::procfs::proc_info(guardian).expect("the guardian runs");
+      assert_ne!(info.ppid, std::process::id() as i32, "shared: {shared}");
+      let mut child = std::process::Command::new("sleep")
+        .arg("30")
+        .process_group(0)
+        .spawn()
+        .unwrap();
+      let mut commands = std::fs::File::from(cmd_write);
+      commands.write_all(&record(WATCH, child.id())).unwrap();
+      drop(commands);
+      let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+      let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+          break status;
+        }
+        assert!(
+          std::time::Instant::now() < deadline,
+          "shared: {shared}: not killed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+      };
+      assert_eq!(status.signal(), Some(libc::SIGKILL), "shared: {shared}");
+      // Its work done, the guardian ends: the life pipe closes.
+      assert_eq!(life.read(&mut pid).unwrap(), 0, "shared: {shared}");
+    }
   }
 
   #[test]

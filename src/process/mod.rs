@@ -24,6 +24,8 @@ mod stdio;
 pub mod tree;
 mod vfork;
 
+pub(crate) use vfork::libc_clone_is_clean;
+
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};

@@ -67,7 +67,7 @@ fn disable() {
 /// glibc before 2.25 writes -1 into the calling thread's cached pid and tid from a child
 /// made with `CLONE_VM`: the host's thread would then be corrupt.
 #[cfg(target_env = "gnu")]
-fn libc_clone_is_clean() -> bool {
+pub(crate) fn libc_clone_is_clean() -> bool {
   // SAFETY: gnu_get_libc_version returns a static NUL-terminated string.
   let version = unsafe { std::ffi::CStr::from_ptr(libc::gnu_get_libc_version()) };
   let mut parts = version.to_bytes().split(|&b| b == b'.').map(|p| {
@@ -83,7 +83,7 @@ fn libc_clone_is_clean() -> bool {
 
 /// musl's `clone` touches nothing of the caller's.
 #[cfg(not(target_env = "gnu"))]
-fn libc_clone_is_clean() -> bool {
+pub(crate) fn libc_clone_is_clean() -> bool {
   true
 }
 
