@@ -461,38 +461,25 @@ fn spawn_middle(plan: &Birth<'_>) -> nix::Result<Option<libc::pid_t>> {
     return Ok(None);
   }
   let stack = Stack::new()?;
-  // SAFETY: sigset_t is plain data; sigfillset initialises it.
-  let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
-  // SAFETY: as above.
-  let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
-  // SAFETY: blocks signals on this thread (restored below), so that no handler of the
-  // host's runs in the middle, which shares this thread's memory, or in the guardian before
-  // it has reset them.
-  unsafe {
-    libc::sigfillset(&mut all);
-    libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
-  }
-  // SAFETY: the middle runs `middle` on `stack`, which outlives it: CLONE_VFORK suspends
-  // this thread until the middle has exited, and `stack` and `plan` are dropped after.
-  let pid = unsafe {
-    libc::clone(
+  // SAFETY: `middle` runs on `stack`, which outlives it (the clone returns once the middle
+  // has exited, and `stack` and `plan` are dropped after); it only reads `plan`, and makes
+  // raw system calls.
+  let cloned = unsafe {
+    crate::process::clone_sharing_memory(
       middle,
       stack.top(),
-      libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+      0,
       std::ptr::from_ref(plan).cast_mut().cast::<libc::c_void>(),
+      std::ptr::null_mut(),
     )
   };
-  let clone_error = nix::errno::Errno::last();
-  // SAFETY: restores this thread's signal mask saved above.
-  unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
-  drop(stack);
-  if pid >= 0 {
-    return Ok(Some(pid));
-  }
-  match clone_error {
-    // Flags this kernel (or its seccomp filter) refuses: a plain fork then.
-    nix::errno::Errno::EINVAL | nix::errno::Errno::ENOSYS | nix::errno::Errno::EPERM => Ok(None),
-    e => Err(e),
+  match cloned {
+    Ok(pid) => Ok(Some(pid)),
+    // A plain fork then.
+    Err(e) if crate::process::clone_refused(&e) => Ok(None),
+    Err(e) => Err(nix::errno::Errno::from_raw(
+      e.raw_os_error().unwrap_or(libc::EIO),
+    )),
   }
 }
 

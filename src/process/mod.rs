@@ -24,7 +24,7 @@ mod stdio;
 pub mod tree;
 mod vfork;
 
-pub(crate) use vfork::libc_clone_is_clean;
+pub(crate) use vfork::{clone_refused, clone_sharing_memory, libc_clone_is_clean};
 
 use std::collections::HashMap;
 use std::ffi::OsStr;

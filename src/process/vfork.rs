@@ -170,6 +170,55 @@ impl<'a> Plan<'a> {
   }
 }
 
+/// Clones a child that shares this process's memory until it execs or exits (`CLONE_VM |
+/// CLONE_VFORK | SIGCHLD`, and `more`): it runs `entry(arg)` on the stack that ends at
+/// `top`, while this thread waits. Every signal is blocked on this thread meanwhile, so that
+/// no handler of the host's runs in the child, which shares this thread's memory (the child
+/// resets them before it unblocks them). With `CLONE_PIDFD` in `more`, the kernel stores the
+/// child's pidfd at `pidfd`.
+///
+/// # Safety
+/// `top` ends a stack (aligned on 16 bytes) that outlives the call and is large enough for
+/// `entry`, which only reads `arg` (atomics aside) and makes system calls that take no
+/// lock and allocate nothing, until it execs or exits.
+pub(crate) unsafe fn clone_sharing_memory(
+  entry: extern "C" fn(*mut c_void) -> c_int,
+  top: *mut c_void,
+  more: c_int,
+  arg: *mut c_void,
+  pidfd: *mut c_int,
+) -> io::Result<libc::pid_t> {
+  let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD | more;
+  // SAFETY: sigset_t is plain data; sigfillset initialises it.
+  let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
+  // SAFETY: as above.
+  let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+  // SAFETY: blocks signals on this thread (restored below).
+  unsafe {
+    libc::sigfillset(&mut all);
+    libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+  }
+  // SAFETY: as the caller promised; CLONE_VFORK suspends this thread until the child has
+  // exec'd or exited.
+  let pid = unsafe { libc::clone(entry, top, flags, arg, pidfd) };
+  let clone_error = io::Error::last_os_error();
+  // SAFETY: restores this thread's signal mask saved above.
+  unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+  if pid < 0 {
+    return Err(clone_error);
+  }
+  Ok(pid)
+}
+
+/// Whether a clone failed on flags this kernel (or its seccomp filter) refuses, rather than
+/// on what it was short of: a caller then makes its child another way.
+pub(crate) fn clone_refused(error: &io::Error) -> bool {
+  matches!(
+    error.raw_os_error(),
+    Some(libc::EINVAL | libc::ENOSYS | libc::EPERM)
+  )
+}
+
 /// Starts the child `plan` describes, in a process group of its own, with SIGKILL as its
 /// parent-death signal. `Ok(None)`: this system refuses such a clone; spawn another way.
 pub(super) fn spawn(plan: &Plan) -> io::Result<Option<(u32, OwnedFd)>> {
@@ -178,44 +227,29 @@ pub(super) fn spawn(plan: &Plan) -> io::Result<Option<(u32, OwnedFd)>> {
   let end = unsafe { stack.as_mut_ptr().add(STACK) };
   // The ABI wants the stack pointer aligned on 16 bytes.
   let top = end.wrapping_sub(end as usize % 16);
-  let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | libc::SIGCHLD;
   let mut pidfd: c_int = -1;
-  // SAFETY: sigset_t is plain data; sigfillset initialises it.
-  let mut all: libc::sigset_t = unsafe { std::mem::zeroed() };
-  // SAFETY: as above.
-  let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
-  // SAFETY: blocks signals on this thread (restored below), so that no handler of the
-  // host's runs in the child, which shares this thread's memory until it execs.
-  unsafe {
-    libc::sigfillset(&mut all);
-    libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
-  }
-  // SAFETY: the child runs `child` on `stack`, which outlives it: CLONE_VFORK suspends this
-  // thread until the child has exec'd or exited, and `stack` and `plan` are dropped after.
-  // `child` only reads `plan`, and stores into its atomic error.
-  let pid = unsafe {
-    libc::clone(
+  // SAFETY: `child` runs on `stack`, which outlives it (the clone returns once the child has
+  // exec'd or exited, and `stack` and `plan` are dropped after); it only reads `plan`, and
+  // stores into its atomic error.
+  let cloned = unsafe {
+    clone_sharing_memory(
       child,
       top.cast::<c_void>(),
-      flags,
+      libc::CLONE_PIDFD,
       std::ptr::from_ref(plan).cast_mut().cast::<c_void>(),
-      &mut pidfd as *mut c_int,
+      &mut pidfd,
     )
   };
-  let clone_error = io::Error::last_os_error();
-  // SAFETY: restores this thread's signal mask saved above.
-  unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
   drop(stack);
-  if pid < 0 {
-    return match clone_error.raw_os_error() {
-      // Flags this kernel (or its seccomp filter) refuses: std spawns from now on.
-      Some(libc::EINVAL | libc::ENOSYS | libc::EPERM) => {
-        disable();
-        Ok(None)
-      }
-      _ => Err(clone_error),
-    };
-  }
+  let pid = match cloned {
+    Ok(pid) => pid,
+    // Flags this kernel (or its seccomp filter) refuses: std spawns from now on.
+    Err(e) if clone_refused(&e) => {
+      disable();
+      return Ok(None);
+    }
+    Err(e) => return Err(e),
+  };
   // SAFETY: with CLONE_PIDFD, the kernel stored a new descriptor (close-on-exec) here.
   let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
   let errno = plan.error.load(Ordering::Acquire);
