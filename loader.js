@@ -188,7 +188,6 @@ const isMissing = (err, what) =>
  */
 function load(options = {}) {
   const dir = options.dir || __dirname;
-  const version = options.version || require('./package.json').version;
   const requireFn = options.requireFn || require;
   const seen = describePlatform(options.seen);
   const attempts = [];
@@ -206,6 +205,9 @@ function load(options = {}) {
     }
   }
 
+  // Only the prebuilt package and the refusal need this package's version: a local build
+  // loads without reading package.json.
+  const version = options.version || require('./package.json').version;
   if (seen.supported) {
     let found;
     try {
