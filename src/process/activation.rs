@@ -314,7 +314,7 @@ mod tests {
       args: vec!["-c".to_string(), script.to_string()],
       argv0: Some("activated-sh".to_string()),
       cwd: Some("/".to_string()),
-      env: env.into(),
+      env: std::sync::Arc::new(super::super::Env::from(env)),
       uid: None,
       gid: None,
       detached: false,

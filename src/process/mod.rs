@@ -19,18 +19,20 @@
 //! and the listening sockets it inherits ([`activation`]).
 
 pub mod activation;
+mod env;
 pub mod reaper;
 mod stdio;
 pub mod tree;
 mod vfork;
 
+pub use env::{shared_env, Env};
 pub(crate) use vfork::{clone_refused, clone_sharing_memory, libc_clone_is_clean};
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 
 use nix::sys::signal::Signal;
 use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
@@ -63,7 +65,7 @@ pub struct SpawnSpec {
   pub cwd: Option<String>,
   /// The child's whole environment (nothing else is inherited); monitors with the same
   /// environment share one copy ([`shared_env`]).
-  pub env: Arc<HashMap<String, String>>,
+  pub env: Arc<Env>,
   /// Unix user id to run as.
   pub uid: Option<u32>,
   /// Unix group id to run as.
@@ -79,16 +81,14 @@ pub struct SpawnSpec {
 }
 
 /// What a restart need not work out again, made by the first spawn of a spec through
-/// [`vfork`]: where `PATH` led (9 `statx` calls for `sh` on a usual `PATH`) and the
-/// environment's `key=value` strings, together about a tenth of what the core does between a
-/// child's exit and the next spawn.
+/// [`vfork`]: where `PATH` led (9 `statx` calls for `sh` on a usual `PATH`, a quarter of
+/// what the core did between a child's exit and the next spawn). The environment's strings
+/// are the [`Env`]'s, shared with the monitors that share it.
 #[derive(Debug, Default)]
 pub struct Prepared {
   /// The program `PATH` led to; looked up again when an exec of it fails as a missing or
   /// unusable file would (it moved, or another took its place in `PATH`).
   program: Mutex<Option<PathBuf>>,
-  /// The spec's environment but the tag, which each child has its own of.
-  env: std::sync::OnceLock<Vec<std::ffi::CString>>,
 }
 
 impl Clone for Prepared {
@@ -286,18 +286,7 @@ fn spawn_vforked(
   let Some(stdio) = wiring.fds() else {
     return Ok(None);
   };
-  let env = match spec.prepared.env.get() {
-    Some(env) => env,
-    None => {
-      let env = spec
-        .env
-        .iter()
-        .filter(|(key, _)| key.as_str() != tag::NAME)
-        .map(|(k, v)| vfork::env_entry(k, v))
-        .collect::<Result<Vec<_>>>()?;
-      spec.prepared.env.get_or_init(|| env)
-    }
-  };
+  let env = spec.env.block()?;
   let arg0 = OsStr::new(spec.argv0.as_deref().unwrap_or(&spec.command));
   let argv: Vec<&OsStr> = std::iter::once(arg0)
     .chain(spec.args.iter().map(OsStr::new))
@@ -448,32 +437,6 @@ fn attach_channel(
   Ok(parent)
 }
 
-/// How many distinct environments [`shared_env`] remembers; beyond them, an environment is
-/// simply not shared.
-const SHARED_ENVS: usize = 16;
-
-/// `env`, or an equal environment another monitor holds already. A host's monitors mostly
-/// pass the same environment (the host's own, ~40 variables): one copy saves each monitor
-/// ~10 KB (measured with heaptrack, 500 idle monitors), a quarter of what it costs.
-pub fn shared_env(env: HashMap<String, String>) -> Arc<HashMap<String, String>> {
-  static KNOWN: Mutex<Vec<Weak<HashMap<String, String>>>> = Mutex::new(Vec::new());
-  let mut known = lock(&KNOWN);
-  known.retain(|weak| weak.strong_count() > 0);
-  if let Some(same) = known
-    .iter()
-    .filter_map(Weak::upgrade)
-    .find(|held| **held == env)
-  {
-    return same;
-  }
-  let env = Arc::new(env);
-  if known.len() >= SHARED_ENVS {
-    known.remove(0);
-  }
-  known.push(Arc::downgrade(&env));
-  env
-}
-
 /// As Node does for `detached`: a new session, so the child survives the host.
 fn new_session(cmd: &mut tokio::process::Command) {
   // SAFETY: the closure runs between fork and exec and calls only setsid(2).
@@ -537,28 +500,6 @@ mod tests {
   }
 
   #[test]
-  fn equal_environments_are_held_once() {
-    // Names no other test uses: the table is shared by the whole test binary.
-    let a = shared_env(env_of(&[("FN_SHARED_TEST", "1"), ("PATH", "/bin")]));
-    let b = shared_env(env_of(&[("PATH", "/bin"), ("FN_SHARED_TEST", "1")]));
-    assert!(Arc::ptr_eq(&a, &b));
-    let other = shared_env(env_of(&[("FN_SHARED_TEST", "2"), ("PATH", "/bin")]));
-    assert!(!Arc::ptr_eq(&a, &other));
-    assert_eq!(other.get("FN_SHARED_TEST").map(String::as_str), Some("2"));
-    // Once no monitor holds it, it is not kept: the next equal one is a copy of its own.
-    let weak = Arc::downgrade(&other);
-    drop(other);
-    assert!(weak.upgrade().is_none());
-    // More distinct environments than it remembers: each is still right, merely not shared.
-    let many: Vec<_> = (0..SHARED_ENVS * 2)
-      .map(|i| shared_env(env_of(&[("FN_SHARED_MANY", &i.to_string())])))
-      .collect();
-    for (i, env) in many.iter().enumerate() {
-      assert_eq!(env.get("FN_SHARED_MANY"), Some(&i.to_string()));
-    }
-  }
-
-  #[test]
   fn signal_names_are_nodes() {
     assert_eq!(signal_name(libc::SIGTERM), Some("SIGTERM"));
     assert_eq!(signal_name(9), Some("SIGKILL"));
@@ -594,7 +535,7 @@ mod tests {
       args: Vec::new(),
       argv0: None,
       cwd: None,
-      env: Arc::new(env_of(&[("PATH", &path)])),
+      env: Arc::new(Env::from(env_of(&[("PATH", &path)]))),
       uid: None,
       gid: None,
       detached: false,

@@ -106,7 +106,7 @@ pub(super) struct Plan<'a> {
   _argv: Vec<CString>,
   /// The one variable made for this child (its tag); `envp` points into it and `env`.
   _own: CString,
-  _env: std::marker::PhantomData<&'a [CString]>,
+  _env: std::marker::PhantomData<&'a super::env::Block>,
   argv: Vec<*const c_char>,
   envp: Vec<*const c_char>,
   cwd: Option<CString>,
@@ -119,7 +119,7 @@ pub(super) struct Plan<'a> {
 }
 
 /// One environment variable as `execve` takes it: `key=value`, put together without
-/// `format!` (a run's variables are made once, the tag's at every spawn).
+/// `format!` (the tag's, made at every spawn; the rest are the [`Env`](super::Env)'s).
 pub(super) fn env_entry(key: &str, value: &str) -> Result<CString> {
   let mut entry = Vec::with_capacity(key.len() + value.len() + 2);
   entry.extend_from_slice(key.as_bytes());
@@ -130,13 +130,13 @@ pub(super) fn env_entry(key: &str, value: &str) -> Result<CString> {
 }
 
 impl<'a> Plan<'a> {
-  /// Runs `program` with `argv` (`argv[0]` first), environment `env` and `own` (each
-  /// `key=value`, see [`env_entry`]), directory `cwd` and standard streams `stdio` (open
-  /// until the spawn is over).
+  /// Runs `program` with `argv` (`argv[0]` first), environment `env` and `own` (`key=value`,
+  /// see [`env_entry`]), directory `cwd` and standard streams `stdio` (open until the spawn
+  /// is over).
   pub(super) fn new(
     program: &Path,
     argv: &[&OsStr],
-    env: &'a [CString],
+    env: &'a super::env::Block,
     own: CString,
     cwd: Option<&str>,
     stdio: [RawFd; 3],
@@ -148,12 +148,10 @@ impl<'a> Plan<'a> {
       .map(|a| a.as_ptr())
       .chain(std::iter::once(std::ptr::null()))
       .collect();
-    let envp_ptrs = env
-      .iter()
-      .chain(std::iter::once(&own))
-      .map(|e| e.as_ptr())
-      .chain(std::iter::once(std::ptr::null()))
-      .collect();
+    let mut envp_ptrs = Vec::with_capacity(env.len() + 2);
+    envp_ptrs.extend(env.pointers());
+    envp_ptrs.push(own.as_ptr());
+    envp_ptrs.push(std::ptr::null());
     Ok(Plan {
       program,
       _argv: argv,
@@ -447,8 +445,16 @@ mod tests {
   use std::os::fd::AsRawFd;
 
   fn plan(program: &str, args: &[&str], stdio: [RawFd; 3]) -> Plan<'static> {
-    static ENV: std::sync::OnceLock<Vec<CString>> = std::sync::OnceLock::new();
-    let env = ENV.get_or_init(|| vec![env_entry("PATH", "/usr/bin:/bin").unwrap()]);
+    static ENV: std::sync::OnceLock<super::super::Env> = std::sync::OnceLock::new();
+    let env = ENV
+      .get_or_init(|| {
+        super::super::Env::from(std::collections::HashMap::from([(
+          "PATH".to_string(),
+          "/usr/bin:/bin".to_string(),
+        )]))
+      })
+      .block()
+      .unwrap();
     let argv: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
     Plan::new(
       Path::new(program),

@@ -295,7 +295,7 @@ fn spec() -> SpawnSpec {
     args: Vec::new(),
     argv0: None,
     cwd: None,
-    env: Arc::new(HashMap::new()),
+    env: Default::default(),
     uid: None,
     gid: None,
     detached: false,
