@@ -315,6 +315,7 @@ fn spawn_vforked(
       // What `PATH` led to last time is gone or no longer runs: look again, once.
       Err(e)
         if cached
+          && plan.exec_failed()
           && matches!(
             e.raw_os_error(),
             Some(libc::ENOENT | libc::ENOTDIR | libc::EACCES)

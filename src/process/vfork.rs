@@ -116,6 +116,8 @@ pub(super) struct Plan<'a> {
   host: libc::pid_t,
   /// The errno of the step that failed in the child (0: none).
   error: AtomicI32,
+  /// Whether that step was the exec itself (the program), not one before it.
+  exec_failed: std::sync::atomic::AtomicBool,
 }
 
 /// One environment variable as `execve` takes it: `key=value`, put together without
@@ -130,6 +132,12 @@ pub(super) fn env_entry(key: &str, value: &str) -> Result<CString> {
 }
 
 impl<'a> Plan<'a> {
+  /// After a failed [`spawn`]: whether the exec itself failed (the program is missing or
+  /// cannot run), rather than a step before it (the directory, the standard streams).
+  pub(super) fn exec_failed(&self) -> bool {
+    self.exec_failed.load(Ordering::Acquire)
+  }
+
   /// Runs `program` with `argv` (`argv[0]` first), environment `env` and `own` (`key=value`,
   /// see [`env_entry`]), directory `cwd` and standard streams `stdio` (open until the spawn
   /// is over).
@@ -164,6 +172,7 @@ impl<'a> Plan<'a> {
       // SAFETY: getpid(2) cannot fail.
       host: unsafe { libc::getpid() },
       error: AtomicI32::new(0),
+      exec_failed: std::sync::atomic::AtomicBool::new(false),
     })
   }
 }
@@ -336,6 +345,7 @@ extern "C" fn child(arg: *mut c_void) -> c_int {
       plan.argv.as_ptr(),
       plan.envp.as_ptr(),
     );
+    plan.exec_failed.store(true, Ordering::Release);
     fail()
   }
 }
@@ -445,6 +455,10 @@ mod tests {
   use std::os::fd::AsRawFd;
 
   fn plan(program: &str, args: &[&str], stdio: [RawFd; 3]) -> Plan<'static> {
+    plan_in(program, args, stdio, "/")
+  }
+
+  fn plan_in(program: &str, args: &[&str], stdio: [RawFd; 3], cwd: &str) -> Plan<'static> {
     static ENV: std::sync::OnceLock<super::super::Env> = std::sync::OnceLock::new();
     let env = ENV
       .get_or_init(|| {
@@ -461,7 +475,7 @@ mod tests {
       &argv,
       env,
       env_entry("FN_VFORK_TEST", "yes").unwrap(),
-      Some("/"),
+      Some(cwd),
       stdio,
     )
     .unwrap()
@@ -527,5 +541,16 @@ mod tests {
     let p = plan("/nonexistent/program", &["x"], [fd, fd, fd]);
     let err = spawn(&p).unwrap_err();
     assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
+    assert!(p.exec_failed(), "the exec failed");
+    // The same errno from a step before the exec is told apart.
+    let p = plan_in(
+      "/bin/true",
+      &["true"],
+      [fd, fd, fd],
+      "/nonexistent/directory",
+    );
+    let err = spawn(&p).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
+    assert!(!p.exec_failed(), "the chdir failed, not the exec");
   }
 }
