@@ -69,6 +69,10 @@ struct State {
   /// Records decided and not yet written (see [`hold`]): kept here, under the lock that
   /// decides them, so that they reach the guardian in the order they were decided.
   held: Vec<u8>,
+  /// Whether the guardian's failure to start has been told (once until one starts).
+  told_unavailable: bool,
+  /// Guardians in a row that died before they could say their pid.
+  stillborn: u32,
 }
 
 static STATE: Mutex<Option<State>> = Mutex::new(None);
@@ -91,14 +95,35 @@ pub fn set_warning_handler(handler: WarningHandler) {
 /// (it is tried again next time: a host short of descriptors for a moment keeps its
 /// guardian).
 pub fn available() -> std::io::Result<()> {
-  with_state(|s| {
-    if s.commands.is_none() {
-      if let Err(errno) = start_into(s) {
-        return Err(std::io::Error::from(errno));
+  let (result, warn) = with_state(|s| {
+    if s.commands.is_some() {
+      return (Ok(()), None);
+    }
+    match start_into(s) {
+      // Told again only once a guardian has lived (said its pid): see `watch_life`.
+      Ok(()) => (Ok(()), None),
+      Err(errno) => {
+        // Out of descriptors, the spawn fails too and says so. Anything else (no process
+        // left under a pids limit, no memory) lets the child start unguarded: said once,
+        // until a guardian starts again (each spawn tries).
+        let spawn_fails = matches!(errno, nix::errno::Errno::EMFILE | nix::errno::Errno::ENFILE);
+        let warn = if spawn_fails || s.told_unavailable {
+          None
+        } else {
+          s.told_unavailable = true;
+          s.warn.clone()
+        };
+        (Err(std::io::Error::from(errno)), warn.map(|w| (w, errno)))
       }
     }
-    Ok(())
-  })
+  });
+  if let Some((warn, errno)) = warn {
+    warn(&format!(
+      "the forever-native guardian could not be started ({errno}): children may outlive \
+       this process if it dies; each spawn tries again"
+    ));
+  }
+  result
 }
 
 /// Asks the guardian to kill process group `pgid` if the host dies.
@@ -328,6 +353,8 @@ async fn watch_life(life: OwnedFd, generation: u64) {
           with_state(|s| {
             if s.generation == generation {
               s.pid = u32::from_le_bytes(pid);
+              s.told_unavailable = false;
+              s.stillborn = 0;
             }
           });
         }
@@ -340,6 +367,21 @@ async fn watch_life(life: OwnedFd, generation: u64) {
     }
     let old = s.pid;
     s.commands = None;
+    if got < 4 {
+      s.stillborn += 1;
+    }
+    if s.stillborn > 1 {
+      // Two in a row died as they started, before they could say their pid: another born
+      // now would likely do the same, again and again. The next spawn tries (said once
+      // until one lives).
+      if std::mem::replace(&mut s.told_unavailable, true) {
+        return (None, None);
+      }
+      let message = "the forever-native guardian died as it started: children may outlive \
+                     this process if it dies; each spawn tries again"
+        .to_string();
+      return (Some(message), s.warn.clone());
+    }
     let count = s.groups.len() + s.lingering.len();
     let message = match ensure(s) {
       Some(_) => format!(
@@ -377,15 +419,26 @@ fn start() -> nix::Result<(OwnedFd, OwnedFd)> {
     Some(middle) => middle,
     None => fork_middle(&plan)?,
   };
-  // Reap exactly the short-lived middle process; never wait for anything else.
-  let mut status = 0;
-  // SAFETY: waits for our own child `middle` only.
-  while unsafe { libc::waitpid(middle, &mut status, 0) } == -1 && errno() == libc::EINTR {}
+  let born = birth_result(middle);
   drop(cmd_read);
   drop(life_write);
+  born?;
   let flags = nix::fcntl::OFlag::O_NONBLOCK;
   nix::fcntl::fcntl(&life_read, nix::fcntl::FcntlArg::F_SETFL(flags))?;
   Ok((cmd_write, life_read))
+}
+
+/// Reaps exactly the short-lived middle process (never anything else), which exits with 0
+/// only once it has forked the guardian: EAGAIN when it could not (a pids limit).
+fn birth_result(middle: libc::pid_t) -> nix::Result<()> {
+  let mut status = 0;
+  // SAFETY: waits for our own child `middle` only.
+  while unsafe { libc::waitpid(middle, &mut status, 0) } == -1 && errno() == libc::EINTR {}
+  if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
+    Ok(())
+  } else {
+    Err(nix::errno::Errno::EAGAIN)
+  }
 }
 
 /// What the guardian is born with, made before the clone: nothing is allocated after it.
@@ -410,10 +463,10 @@ struct Stack {
 }
 
 impl Stack {
-  fn new() -> nix::Result<Stack> {
+  fn new(size: usize) -> nix::Result<Stack> {
     // SAFETY: sysconf has no preconditions.
     let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
-    let len = MIDDLE_STACK + page;
+    let len = size.saturating_add(page);
     // SAFETY: a new private anonymous mapping; nothing else refers to it.
     let base = unsafe {
       libc::mmap(
@@ -457,10 +510,20 @@ impl Drop for Stack {
 /// where two forks copied them twice (half a millisecond of a first start).
 /// `Ok(None)`: not here (see [`fork_middle`]).
 fn spawn_middle(plan: &Birth<'_>) -> nix::Result<Option<libc::pid_t>> {
-  if !crate::process::libc_clone_is_clean() {
+  spawn_middle_on(plan, MIDDLE_STACK)
+}
+
+/// [`spawn_middle`] with a stack of `size` bytes.
+fn spawn_middle_on(plan: &Birth<'_>, size: usize) -> nix::Result<Option<libc::pid_t>> {
+  // The guardian goes on with the host's thread's copy of libc's thread data (its thread
+  // id among them), which glibc's calls in `guard` never use; musl's `raise()` would.
+  if !cfg!(target_env = "gnu") || !crate::process::libc_clone_is_clean() {
     return Ok(None);
   }
-  let stack = Stack::new()?;
+  // Without room for the stack (an address-space limit, the map count), the fork still works.
+  let Ok(stack) = Stack::new(size) else {
+    return Ok(None);
+  };
   // SAFETY: `middle` runs on `stack`, which outlives it (the clone returns once the middle
   // has exited, and `stack` and `plan` are dropped after); it only reads `plan`, and makes
   // raw system calls.
@@ -493,10 +556,11 @@ fn fork_middle(plan: &Birth<'_>) -> nix::Result<libc::pid_t> {
     // SAFETY: in the child of a fork: `guard` never returns, and the middle process exits
     // at once.
     0 => unsafe {
-      if libc::fork() == 0 {
+      let pid = libc::fork();
+      if pid == 0 {
         guard(plan.fds, plan.prefix, plan.title);
       }
-      libc::_exit(0)
+      libc::_exit(if pid < 0 { 1 } else { 0 })
     },
     middle => Ok(middle),
   }
@@ -516,7 +580,7 @@ extern "C" fn middle(arg: *mut libc::c_void) -> libc::c_int {
     if pid == 0 {
       guard(plan.fds, plan.prefix, plan.title);
     }
-    libc::_exit(0)
+    libc::_exit(if pid < 0 { 1 } else { 0 })
   }
 }
 
@@ -813,6 +877,139 @@ mod tests {
       assert_eq!(status.signal(), Some(libc::SIGKILL), "shared: {shared}");
       // Its work done, the guardian ends: the life pipe closes.
       assert_eq!(life.read(&mut pid).unwrap(), 0, "shared: {shared}");
+    }
+  }
+
+  /// A birth whose pipes are made here (`Birth` borrows them): both ends of each.
+  fn pipes() -> [(OwnedFd, OwnedFd); 2] {
+    let flags = nix::fcntl::OFlag::O_CLOEXEC;
+    [
+      nix::unistd::pipe2(flags).unwrap(),
+      nix::unistd::pipe2(flags).unwrap(),
+    ]
+  }
+
+  #[test]
+  fn without_room_for_its_stack_the_middle_is_a_plain_fork() {
+    let _turn = lock(&SERIAL);
+    let [(cmd_read, _cmd_write), (_life_read, life_write)] = pipes();
+    let plan = Birth {
+      fds: [cmd_read.as_raw_fd(), life_write.as_raw_fd()],
+      prefix: b"FN_GUARDIAN_STACK_TEST=",
+      title: b"forever-guard (test)",
+    };
+    // More than any address space: the mapping fails, and no middle is made this way.
+    assert_eq!(spawn_middle_on(&plan, 1 << 60), Ok(None));
+  }
+
+  /// Makes every `clone` of a new process (one that shares no memory: a fork) fail with
+  /// EAGAIN in this process, as a pids limit does; `clone3` is refused (glibc then uses
+  /// `clone`). For a forked test process only.
+  ///
+  /// # Safety
+  /// Call in a process of its own, which it changes for good.
+  unsafe fn refuse_forks() -> bool {
+    let stmt = |code: u32, k: u32| libc::sock_filter {
+      code: code as u16,
+      jt: 0,
+      jf: 0,
+      k,
+    };
+    let jump = |code: u32, k: u32, jt: u8, jf: u8| libc::sock_filter {
+      code: code as u16,
+      jt,
+      jf,
+      k,
+    };
+    let mut filter = [
+      // The system call's number.
+      stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0),
+      jump(
+        libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K,
+        libc::SYS_clone3 as u32,
+        0,
+        1,
+      ),
+      stmt(
+        libc::BPF_RET | libc::BPF_K,
+        libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32,
+      ),
+      jump(
+        libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K,
+        libc::SYS_clone as u32,
+        0,
+        3,
+      ),
+      // Its flags (the low half of the first argument).
+      stmt(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 16),
+      jump(
+        libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K,
+        libc::CLONE_VM as u32,
+        1,
+        0,
+      ),
+      stmt(
+        libc::BPF_RET | libc::BPF_K,
+        libc::SECCOMP_RET_ERRNO | libc::EAGAIN as u32,
+      ),
+      stmt(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW),
+    ];
+    let program = libc::sock_fprog {
+      len: filter.len() as u16,
+      filter: filter.as_mut_ptr(),
+    };
+    // SAFETY: a filter for this process only; the program outlives the call.
+    unsafe {
+      libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0
+        && libc::prctl(
+          libc::PR_SET_SECCOMP,
+          libc::SECCOMP_MODE_FILTER,
+          std::ptr::from_ref(&program),
+        ) == 0
+    }
+  }
+
+  /// Where no new process can be made (a pids limit): the guardian's start says so (EAGAIN)
+  /// by either birth, rather than pass for one whose guardian never came (its watcher then
+  /// replaced it, and failed, and replaced it, at a core's full speed).
+  #[test]
+  fn a_guardian_that_cannot_be_forked_is_an_error_either_way() {
+    let _turn = lock(&SERIAL);
+    // SAFETY: the child refuses forks in itself alone, tries both births, and exits.
+    match unsafe { libc::fork() } {
+      0 => {
+        // SAFETY: in the forked test process.
+        let refused = unsafe { refuse_forks() };
+        let [(cmd_read, _cmd_write), (_life_read, life_write)] = pipes();
+        let plan = Birth {
+          fds: [cmd_read.as_raw_fd(), life_write.as_raw_fd()],
+          prefix: b"FN_GUARDIAN_FORK_TEST=",
+          title: b"forever-guard (test)",
+        };
+        let shared = match spawn_middle(&plan) {
+          Ok(Some(middle)) => birth_result(middle),
+          other => other.map(|_| ()),
+        };
+        let forked = fork_middle(&plan).and_then(birth_result);
+        let code = match (refused, shared, forked) {
+          (false, _, _) => 2,
+          (true, Err(nix::errno::Errno::EAGAIN), Err(nix::errno::Errno::EAGAIN)) => 0,
+          _ => 1,
+        };
+        // SAFETY: ends the forked test process.
+        unsafe { libc::_exit(code) }
+      }
+      pid => {
+        let mut status = 0;
+        // SAFETY: waits for the test process just forked.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        assert!(libc::WIFEXITED(status), "{status}");
+        assert_eq!(
+          libc::WEXITSTATUS(status),
+          0,
+          "2: no filter; 1: a birth passed"
+        );
+      }
     }
   }
 
