@@ -73,6 +73,20 @@ struct State {
   told_unavailable: bool,
   /// Guardians in a row that died before they could say their pid.
   stillborn: u32,
+  /// When a replacement was last told, and how many were not told since (a guardian killed
+  /// over and over is said at most once per [`REPLACED_QUIET`]).
+  replaced_told: Option<std::time::Instant>,
+  replaced_untold: u32,
+}
+
+/// How long after one warning of a replaced guardian the next waits.
+const REPLACED_QUIET: Duration = Duration::from_secs(10);
+
+/// How long to wait before trying again after the `n`-th guardian in a row (from the second)
+/// died as it started: 100 ms, doubling, at most 30 s.
+fn stillborn_delay(n: u32) -> Duration {
+  let doublings = n.saturating_sub(2).min(9);
+  Duration::from_millis(100 << doublings).min(Duration::from_secs(30))
 }
 
 static STATE: Mutex<Option<State>> = Mutex::new(None);
@@ -372,25 +386,52 @@ async fn watch_life(life: OwnedFd, generation: u64) {
     }
     if s.stillborn > 1 {
       // Two in a row died as they started, before they could say their pid: another born
-      // now would likely do the same, again and again. The next spawn tries (said once
-      // until one lives).
+      // at once would likely do the same, again and again. One is tried after a pause
+      // that doubles (or by the next spawn, if sooner); said once until one lives.
+      if let Ok(runtime) = runtime::get() {
+        runtime.spawn(retry_after(stillborn_delay(s.stillborn), s.generation));
+      }
       if std::mem::replace(&mut s.told_unavailable, true) {
         return (None, None);
       }
       let message = "the forever-native guardian died as it started: children may outlive \
-                     this process if it dies; each spawn tries again"
+                     this process if it dies until one starts (tried again shortly, and at \
+                     each spawn)"
         .to_string();
       return (Some(message), s.warn.clone());
     }
     let count = s.groups.len() + s.lingering.len();
+    let who = if old == 0 {
+      "the forever-native guardian (as it started)".to_string()
+    } else {
+      format!("the forever-native guardian (pid {old})")
+    };
     let message = match ensure(s) {
-      Some(_) => format!(
-        "the forever-native guardian (pid {old}) died and was replaced; \
-         {count} process group(s) registered with the new one"
-      ),
+      Some(_) => {
+        // Killed over and over (a `pkill` loop): said at most once per REPLACED_QUIET.
+        let now = std::time::Instant::now();
+        if s
+          .replaced_told
+          .is_some_and(|at| now.duration_since(at) < REPLACED_QUIET)
+        {
+          s.replaced_untold += 1;
+          return (None, None);
+        }
+        let untold = std::mem::take(&mut s.replaced_untold);
+        s.replaced_told = Some(now);
+        let also = if untold > 0 {
+          format!(" (and {untold} time(s) since the last warning)")
+        } else {
+          String::new()
+        };
+        format!(
+          "{who} died and was replaced{also}; {count} process group(s) registered with the \
+           new one"
+        )
+      }
       None => format!(
-        "the forever-native guardian (pid {old}) died and could not be replaced: \
-         children may outlive this process if it dies before the next start"
+        "{who} died and could not be replaced: children may outlive this process if it \
+         dies before the next start"
       ),
     };
     (Some(message), s.warn.clone())
@@ -398,6 +439,17 @@ async fn watch_life(life: OwnedFd, generation: u64) {
   if let (Some(message), Some(warn)) = (message, warn) {
     warn(&message);
   }
+}
+
+/// After guardians died as they started: one more is tried once `delay` has passed, unless
+/// one was started meanwhile (a spawn's, or a later try's).
+async fn retry_after(delay: Duration, generation: u64) {
+  tokio::time::sleep(delay).await;
+  with_state(|s| {
+    if s.generation == generation && s.commands.is_none() {
+      ensure(s);
+    }
+  });
 }
 
 /// Forks the guardian. Returns the command pipe's write end and the life pipe's read end
@@ -428,16 +480,18 @@ fn start() -> nix::Result<(OwnedFd, OwnedFd)> {
   Ok((cmd_write, life_read))
 }
 
-/// Reaps exactly the short-lived middle process (never anything else), which exits with 0
-/// only once it has forked the guardian: EAGAIN when it could not (a pids limit).
+/// Reaps exactly the short-lived middle process (never anything else), which exits with 1
+/// when it could not fork the guardian (a pids limit): EAGAIN then. Killed by a signal, it
+/// may have forked the guardian first, which then holds the pipes: whether it lives is for
+/// `watch_life` to see (its pid, or the end of the life pipe).
 fn birth_result(middle: libc::pid_t) -> nix::Result<()> {
   let mut status = 0;
   // SAFETY: waits for our own child `middle` only.
   while unsafe { libc::waitpid(middle, &mut status, 0) } == -1 && errno() == libc::EINTR {}
-  if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
-    Ok(())
-  } else {
+  if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 1 {
     Err(nix::errno::Errno::EAGAIN)
+  } else {
+    Ok(())
   }
 }
 
@@ -1011,6 +1065,15 @@ mod tests {
         );
       }
     }
+  }
+
+  #[test]
+  fn guardians_that_die_as_they_start_are_tried_again_ever_more_slowly() {
+    assert_eq!(stillborn_delay(2), Duration::from_millis(100));
+    assert_eq!(stillborn_delay(3), Duration::from_millis(200));
+    assert_eq!(stillborn_delay(10), Duration::from_millis(25_600));
+    assert_eq!(stillborn_delay(11), Duration::from_secs(30));
+    assert_eq!(stillborn_delay(u32::MAX), Duration::from_secs(30));
   }
 
   #[test]
