@@ -619,7 +619,14 @@ mod tests {
     drop(server);
     drop(l);
     let again = Address::Tcp(SocketAddr::from(([127, 0, 0, 1], port)));
-    assert!(Listeners::bind(&[spec(again)], DEFAULT_BACKLOG).is_ok());
+    // Another test's child may hold a copy of the socket for the moment between its fork and
+    // its exec (descriptors are close-on-exec, not close-on-fork): tried until that is over,
+    // well within the TIME_WAIT (a minute) that a bind without SO_REUSEADDR would wait out.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while let Err(e) = Listeners::bind(&[spec(again.clone())], DEFAULT_BACKLOG) {
+      assert!(std::time::Instant::now() < deadline, "{e}");
+      std::thread::sleep(std::time::Duration::from_millis(1));
+    }
   }
 
   #[test]
@@ -680,10 +687,16 @@ mod tests {
       spec(Address::Tcp(taken.local_addr().unwrap())),
     ];
     assert!(Listeners::bind(&specs, DEFAULT_BACKLOG).is_err());
-    assert!(
-      TcpStream::connect(free_addr).is_err(),
-      "the first socket was closed again"
-    );
+    // Another test's child may hold a copy of it for the moment between its fork and its
+    // exec (descriptors are close-on-exec, not close-on-fork): tried until that is over.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while TcpStream::connect(free_addr).is_ok() {
+      assert!(
+        std::time::Instant::now() < deadline,
+        "the first socket was closed again"
+      );
+      std::thread::sleep(std::time::Duration::from_millis(1));
+    }
   }
 
   #[test]
@@ -832,11 +845,23 @@ mod tests {
       port,
       "what it was bound to is still known"
     );
-    // The child stops listening: every new connection goes to instance 0.
+    // The child stops listening: every new connection goes to instance 0 (once a copy that
+    // another test's child held between its fork and its exec is gone too).
     drop(childs);
-    let clients: Vec<TcpStream> = (0..32)
-      .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
-      .collect();
-    assert_eq!(accepted(&first), clients.len());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+      let clients: Vec<TcpStream> = (0..32)
+        .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
+      let on_first = accepted(&first);
+      if on_first == clients.len() {
+        break;
+      }
+      assert!(
+        std::time::Instant::now() < deadline,
+        "{on_first} of {} on instance 0",
+        clients.len()
+      );
+    }
   }
 }
